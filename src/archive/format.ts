@@ -1,0 +1,191 @@
+import {createHash} from 'node:crypto'
+
+import type {Acl, Stat} from '../zk/session.js'
+
+/**
+ * The archive: a gzip tar that `tar tzf` lists, read and written as a stream.
+ *
+ *   backup.json                   header: format, version, tool, source, options, zxid at start
+ *   znodes/.znode.json            the root znode's record (path, type, ACL, stat, sha256)
+ *   znodes/.data                  its data, when it has any
+ *   znodes/<name>/.znode.json     every other znode, parents before children
+ *   ...
+ *   manifest.json                 the header plus everything known at the end (counts, zxid, digest)
+ *   SHA256SUMS                    SHA-256 of backup.json and manifest.json, and the tree digest
+ *
+ * Each record carries the SHA-256 of its own remaining bytes plus its data, so an entry is verified
+ * alone; the tree digest chains every record's hash, so a missing, extra or reordered entry is
+ * caught; SHA256SUMS covers the metadata. Memory stays flat: nothing needs the whole list of entries.
+ */
+export const FORMAT_NAME = 'dcos-zk-backup'
+export const FORMAT_VERSION = 1
+
+export const HEADER_ENTRY = 'backup.json'
+export const MANIFEST_ENTRY = 'manifest.json'
+export const SUMS_ENTRY = 'SHA256SUMS'
+export const ZNODES_DIR = 'znodes'
+export const RECORD_NAME = '.znode.json'
+export const DATA_NAME = '.data'
+export const TREE_SUMS_NAME = 'znodes/'
+
+export type NodeType = 'persistent' | 'container' | 'ttl' | 'ephemeral'
+
+export interface ArchiveHeader {
+  format: typeof FORMAT_NAME
+  formatVersion: number
+  tool: string
+  createdAt: string
+  source: {hosts: string[]; root: string}
+  options: {exclude: string[]; includeEphemerals: boolean}
+  zxidStart: string | null
+}
+
+export interface InconsistentZnode {
+  path: string
+  reason: string
+}
+
+export interface Manifest extends ArchiveHeader {
+  completedAt: string
+  zxidEnd: string | null
+  znodes: number
+  dataBytes: number
+  skippedEphemerals: number
+  excluded: number
+  vanished: number
+  changedDuringBackup: number
+  inconsistent: InconsistentZnode[]
+  inconsistentCount: number
+  treeDigest: string
+}
+
+export interface ZnodeStat {
+  czxid: string
+  mzxid: string
+  pzxid: string
+  ctime: number
+  mtime: number
+  version: number
+  cversion: number
+  aversion: number
+  dataLength: number
+  numChildren: number
+}
+
+export interface ZnodeRecord {
+  path: string
+  type: NodeType
+  /** Set for TTL znodes: the time to live in milliseconds. */
+  ttl?: number
+  /** The name ends in a 10-digit sequence number (informative: restore recreates the exact name). */
+  sequential: boolean
+  acl: Acl[]
+  stat: ZnodeStat
+}
+
+export const hexZxid = (zxid: number): string => `0x${zxid.toString(16)}`
+
+const CONTAINER_OWNER = '8000000000000000'
+
+/** ZooKeeper encodes container and TTL node types in ephemeralOwner (see its EphemeralType). */
+export function nodeTypeOf(stat: Pick<Stat, 'ephemeralOwner'>): {type: NodeType; ttl?: number} {
+  const owner = stat.ephemeralOwner.toLowerCase()
+  if (owner === '0') return {type: 'persistent'}
+  if (owner === CONTAINER_OWNER) return {type: 'container'}
+  if (owner.length === 16 && owner.startsWith('ff00')) return {ttl: Number.parseInt(owner.slice(4), 16), type: 'ttl'}
+  return {type: 'ephemeral'}
+}
+
+export function isSequentialName(path: string): boolean {
+  return /\d{10}$/.test(path)
+}
+
+export function toZnodeStat(stat: Stat): ZnodeStat {
+  return {
+    aversion: stat.aversion,
+    ctime: stat.ctime,
+    cversion: stat.cversion,
+    czxid: hexZxid(stat.czxid),
+    dataLength: stat.dataLength,
+    mtime: stat.mtime,
+    mzxid: hexZxid(stat.mzxid),
+    numChildren: stat.numChildren,
+    pzxid: hexZxid(stat.pzxid),
+    version: stat.version,
+  }
+}
+
+/**
+ * Names inside `znodes/` mirror the znode's relative path. A name starting with "." or containing
+ * "%" is percent-escaped, so no znode can collide with `.znode.json` or `.data`.
+ */
+export function entryDirectory(relativePath: string): string {
+  if (relativePath === '/') return ZNODES_DIR
+  const names = relativePath.slice(1).split('/').map((name) => escapeName(name))
+  return `${ZNODES_DIR}/${names.join('/')}`
+}
+
+function escapeName(name: string): string {
+  const escaped = name.replaceAll('%', '%25')
+  return escaped.startsWith('.') ? `%2E${escaped.slice(1)}` : escaped
+}
+
+const SHA_PREFIX = '{"sha256":"'
+const SHA_PREFIX_LENGTH = SHA_PREFIX.length + 64 + 2 // the prefix, 64 hex digits, then `",`
+
+/**
+ * The record's JSON starts with its own SHA-256, computed over the rest of the JSON (as if the
+ * sha256 member were absent) followed by the data. The verifier hashes the very bytes it read.
+ */
+export function encodeRecord(record: ZnodeRecord, data: Buffer): {json: Buffer; sha256: string} {
+  const body = JSON.stringify(record)
+  const sha256 = createHash('sha256').update(body).update(data).digest('hex')
+  return {json: Buffer.from(`${SHA_PREFIX}${sha256}",${body.slice(1)}`), sha256}
+}
+
+/** Returns the record and its claimed hash, or throws with what is wrong with the bytes. */
+export function decodeRecord(json: Buffer): {record: ZnodeRecord; claimedSha256: string; body: Buffer} {
+  const text = json.toString('utf8')
+  if (!text.startsWith(SHA_PREFIX) || text[SHA_PREFIX_LENGTH - 1] !== ',') throw new Error('record has no leading sha256')
+  const claimedSha256 = text.slice(SHA_PREFIX.length, SHA_PREFIX.length + 64)
+  const body = Buffer.concat([Buffer.from('{'), json.subarray(SHA_PREFIX_LENGTH)])
+  const record = JSON.parse(text) as ZnodeRecord
+  if (typeof record.path !== 'string' || !Array.isArray(record.acl) || typeof record.type !== 'string') {
+    throw new Error('record lacks path, type or acl')
+  }
+
+  return {body, claimedSha256, record}
+}
+
+export function recordSha256(body: Buffer, data: Buffer): string {
+  return createHash('sha256').update(body).update(data).digest('hex')
+}
+
+/** A short fingerprint of what a restore must reproduce: type, TTL, ACL and data. */
+export function contentKey(type: NodeType, ttl: number | undefined, acl: Acl[], data: Buffer): string {
+  const aclText = acl
+    .map((entry) => `${entry.scheme}:${entry.id}:${entry.perms}`)
+    .sort()
+    .join(',')
+  return createHash('sha256').update(`${type}|${ttl ?? ''}|${aclText}|`).update(data).digest('base64url').slice(0, 22)
+}
+
+/**
+ * An order-independent digest of a set of (relative path, content key) pairs: the sum of their
+ * SHA-256 values modulo 2^256. Two trees have the same digest when they hold the same znodes with
+ * the same content, whatever order they were walked in, in constant memory.
+ */
+export class TreeSetDigest {
+  private sum = 0n
+  count = 0
+
+  add(relativePath: string, key: string): void {
+    const hash = createHash('sha256').update(relativePath).update('\0').update(key).digest('hex')
+    this.sum = (this.sum + BigInt(`0x${hash}`)) & ((1n << 256n) - 1n)
+    this.count++
+  }
+
+  get value(): string {
+    return `${this.count}:${this.sum.toString(16)}`
+  }
+}

@@ -1,0 +1,240 @@
+import {createHash} from 'node:crypto'
+import type {Readable} from 'node:stream'
+import {createGunzip} from 'node:zlib'
+import {Parser, type ReadEntry} from 'tar'
+
+import {OperationError} from '../errors.js'
+import {relativeZnodePath} from '../zk/uri.js'
+import {
+  type ArchiveHeader,
+  DATA_NAME,
+  decodeRecord,
+  entryDirectory,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  HEADER_ENTRY,
+  type Manifest,
+  MANIFEST_ENTRY,
+  RECORD_NAME,
+  recordSha256,
+  SUMS_ENTRY,
+  TREE_SUMS_NAME,
+  type ZnodeRecord,
+} from './format.js'
+
+/** The archive is not a complete, intact archive of this format. Exit code 1. */
+export class ArchiveError extends OperationError {
+  constructor(location: string, problem: string) {
+    super(`${location} failed verification: ${problem}`)
+    this.name = 'ArchiveError'
+  }
+}
+
+export type ArchiveItem =
+  | {kind: 'header'; header: ArchiveHeader}
+  | {kind: 'manifest'; manifest: Manifest}
+  | {kind: 'znode'; relativePath: string; record: ZnodeRecord; data: Buffer; sha256: string}
+
+interface TarEntry {
+  path: string
+  type: string
+  body: Buffer
+}
+
+const MAX_ENTRY_BYTES = 64 * 1024 * 1024
+
+/**
+ * Reads an archive as a stream and verifies it while it goes: format and version first, then every
+ * record's SHA-256, the order of entries, the tree digest, the manifest and SHA256SUMS. Throws
+ * ArchiveError at the first problem; a consumer that reaches the end has read a verified archive.
+ */
+export async function* readArchive(input: Readable, location: string): AsyncGenerator<ArchiveItem> {
+  const fail = (problem: string) => new ArchiveError(location, problem)
+  const entries = tarEntries(input, fail)
+  const next = async (): Promise<TarEntry | undefined> => {
+    const result = await entries.next()
+    return result.done ? undefined : result.value
+  }
+
+  const first = await next()
+  if (!first) throw fail('the archive is empty')
+  const header = parseHeader(first, fail)
+  const headerSha256 = sha256Hex(first.body)
+  yield {header, kind: 'header'}
+
+  const treeHash = createHash('sha256')
+  let znodes = 0
+  let dataBytes = 0
+  let entry = await next()
+  while (entry && entry.path.endsWith(`/${RECORD_NAME}`)) {
+    const znode = verifyRecord(entry, header.source.root, fail)
+    entry = await next()
+    let data: Buffer = Buffer.alloc(0)
+    if (znode.record.stat.dataLength > 0) {
+      if (entry?.path !== `${znode.directory}/${DATA_NAME}`) throw fail(`the data of ${znode.record.path} is missing`)
+      data = entry.body
+      entry = await next()
+    }
+
+    if (data.length !== znode.record.stat.dataLength) throw fail(`the data of ${znode.record.path} has the wrong length`)
+    if (recordSha256(znode.body, data) !== znode.claimedSha256) throw fail(`checksum mismatch for ${znode.record.path}`)
+    treeHash.update(znode.claimedSha256)
+    znodes++
+    dataBytes += data.length
+    yield {data, kind: 'znode', record: znode.record, relativePath: znode.relativePath, sha256: znode.claimedSha256}
+  }
+
+  if (!entry) throw fail('the archive is truncated: it ends before its manifest')
+  if (entry.path !== MANIFEST_ENTRY) throw fail(`unexpected member ${JSON.stringify(entry.path)}`)
+  const manifest = parseJson<Manifest>(entry, fail)
+  const manifestSha256 = sha256Hex(entry.body)
+  const treeDigest = treeHash.digest('hex')
+  checkManifest(manifest, header, {dataBytes, treeDigest, znodes}, fail)
+
+  const sums = await next()
+  if (!sums) throw fail('the archive is truncated: it ends before SHA256SUMS')
+  if (sums.path !== SUMS_ENTRY) throw fail(`unexpected member ${JSON.stringify(sums.path)}`)
+  const expectedSums = `${headerSha256}  ${HEADER_ENTRY}\n${manifestSha256}  ${MANIFEST_ENTRY}\n${treeDigest}  ${TREE_SUMS_NAME}\n`
+  if (sums.body.toString('utf8') !== expectedSums) throw fail('SHA256SUMS does not match the archive content')
+  const extra = await next()
+  if (extra) throw fail(`unexpected member after SHA256SUMS: ${JSON.stringify(extra.path)}`)
+  yield {kind: 'manifest', manifest}
+}
+
+/** Reads the whole archive, verifying it, and returns its manifest. */
+export async function verifyArchive(input: Readable, location: string): Promise<Manifest> {
+  let manifest: Manifest | undefined
+  for await (const item of readArchive(input, location)) {
+    if (item.kind === 'manifest') manifest = item.manifest
+  }
+
+  return manifest!
+}
+
+function parseHeader(entry: TarEntry, fail: (problem: string) => Error): ArchiveHeader {
+  if (entry.path !== HEADER_ENTRY) {
+    throw fail(`not a ${FORMAT_NAME} archive (its first member is ${JSON.stringify(entry.path)}, not ${HEADER_ENTRY})`)
+  }
+
+  const header = parseJson<ArchiveHeader>(entry, fail)
+  if (header.format !== FORMAT_NAME) throw fail(`not a ${FORMAT_NAME} archive (format ${JSON.stringify(header.format)})`)
+  if (!Number.isInteger(header.formatVersion) || header.formatVersion > FORMAT_VERSION) {
+    throw fail(`format version ${header.formatVersion} is newer than this tool reads (${FORMAT_VERSION}): upgrade dcos-backup`)
+  }
+
+  if (typeof header.source?.root !== 'string' || !header.source.root.startsWith('/')) throw fail('the header has no root path')
+  return header
+}
+
+function verifyRecord(entry: TarEntry, root: string, fail: (problem: string) => Error) {
+  let decoded: ReturnType<typeof decodeRecord>
+  try {
+    decoded = decodeRecord(entry.body)
+  } catch (error) {
+    throw fail(`${entry.path} is not a valid record (${(error as Error).message})`)
+  }
+
+  const relativePath = relativeZnodePath(root, decoded.record.path)
+  const directory = relativePath === undefined ? undefined : entryDirectory(relativePath)
+  if (relativePath === undefined || `${directory}/${RECORD_NAME}` !== entry.path) {
+    throw fail(`${entry.path} does not match the path it records (${JSON.stringify(decoded.record.path)})`)
+  }
+
+  return {...decoded, directory: directory!, relativePath}
+}
+
+function checkManifest(
+  manifest: Manifest,
+  header: ArchiveHeader,
+  seen: {znodes: number; dataBytes: number; treeDigest: string},
+  fail: (problem: string) => Error,
+): void {
+  if (manifest.format !== header.format || manifest.formatVersion !== header.formatVersion) {
+    throw fail('the manifest does not match the header')
+  }
+
+  if (manifest.source?.root !== header.source.root) throw fail('the manifest names another root path than the header')
+  if (manifest.znodes !== seen.znodes) throw fail(`the manifest lists ${manifest.znodes} znodes, the archive holds ${seen.znodes}`)
+  if (manifest.dataBytes !== seen.dataBytes) throw fail('the manifest byte count does not match the archive')
+  if (manifest.treeDigest !== seen.treeDigest) throw fail('the tree digest does not match the archive content')
+}
+
+function parseJson<T>(entry: TarEntry, fail: (problem: string) => Error): T {
+  try {
+    return JSON.parse(entry.body.toString('utf8')) as T
+  } catch {
+    throw fail(`${entry.path} is not valid JSON`)
+  }
+}
+
+const sha256Hex = (body: Buffer) => createHash('sha256').update(body).digest('hex')
+
+/** Regular-file members of a gzip tar, pulled one at a time (the input is read only as fast as they are consumed). */
+async function* tarEntries(input: Readable, fail: (problem: string) => Error): AsyncGenerator<TarEntry> {
+  const ready: TarEntry[] = []
+  let problem: Error | undefined
+  const parser = new Parser({
+    onReadEntry(entry: ReadEntry) {
+      problem ??= memberProblem(entry, fail)
+      const chunks: Buffer[] = []
+      let size = 0
+      entry.on('data', (chunk: Buffer) => {
+        size += chunk.length
+        if (size > MAX_ENTRY_BYTES) problem ??= fail(`member ${JSON.stringify(entry.path)} is larger than ${MAX_ENTRY_BYTES} bytes`)
+        else chunks.push(chunk)
+      })
+      entry.on('end', () => ready.push({body: Buffer.concat(chunks), path: entry.path, type: entry.type}))
+    },
+    onwarn(code: string, message: string | Error) {
+      problem ??= fail(`not a valid tar stream (${code}: ${typeof message === 'string' ? message : message.message})`)
+    },
+    strict: true,
+  })
+  parser.on('error', (error: Error) => {
+    problem ??= fail(`not a valid tar stream (${error.message})`)
+  })
+
+  const gunzip = createGunzip()
+  input.once('error', (error) => gunzip.destroy(error))
+  input.pipe(gunzip)
+  let sawBytes = false
+  try {
+    for await (const chunk of gunzip) {
+      sawBytes = true
+      parser.write(chunk as Buffer)
+      if (problem) throw problem
+      while (ready.length > 0) yield ready.shift()!
+    }
+  } catch (error) {
+    if (error instanceof ArchiveError) throw error
+    throw fail(describeGzipError(error as NodeJS.ErrnoException))
+  } finally {
+    input.unpipe(gunzip)
+    gunzip.destroy()
+    input.destroy()
+  }
+
+  if (!sawBytes) throw fail('the archive is empty')
+  parser.end()
+  if (problem) throw problem
+  while (ready.length > 0) yield ready.shift()!
+}
+
+function memberProblem(entry: ReadEntry, fail: (problem: string) => Error): Error | undefined {
+  if (entry.type !== 'File' && entry.type !== 'OldFile') {
+    return fail(`member ${JSON.stringify(entry.path)} is a ${entry.type}, not a regular file`)
+  }
+
+  if (entry.path.startsWith('/') || entry.path.split('/').includes('..')) {
+    return fail(`member ${JSON.stringify(entry.path)} has an unsafe path`)
+  }
+
+  return undefined
+}
+
+function describeGzipError(error: NodeJS.ErrnoException): string {
+  if (error.code === 'Z_DATA_ERROR' && /header/.test(error.message)) return 'not a gzip archive'
+  if (error.code === 'Z_BUF_ERROR' || /unexpected end/.test(error.message)) return 'the archive is truncated (the gzip stream ends early)'
+  if (error.code?.startsWith('Z_')) return `the gzip stream is corrupt (${error.message})`
+  throw error
+}

@@ -1,0 +1,94 @@
+import {createHash} from 'node:crypto'
+import {once} from 'node:events'
+import {PassThrough, type Readable} from 'node:stream'
+import {createGzip} from 'node:zlib'
+import {Header, Pax} from 'tar'
+
+import {
+  type ArchiveHeader,
+  DATA_NAME,
+  encodeRecord,
+  entryDirectory,
+  HEADER_ENTRY,
+  type Manifest,
+  MANIFEST_ENTRY,
+  RECORD_NAME,
+  SUMS_ENTRY,
+  TREE_SUMS_NAME,
+  type ZnodeRecord,
+} from './format.js'
+
+const BLOCK = 512
+const ZERO_BLOCKS = Buffer.alloc(BLOCK * 2)
+
+/**
+ * Writes the archive as a gzip stream (`output`), one entry at a time, waiting whenever the consumer
+ * is slower than the producer so nothing piles up in memory.
+ */
+export class ArchiveWriter {
+  readonly output: Readable
+  private readonly gzip = createGzip()
+  private readonly treeHash = createHash('sha256')
+  private readonly mtime = new Date()
+  private readonly headerSha256: string
+  private readonly aborted = new AbortController()
+  bytesIn = 0
+
+  constructor(readonly header: ArchiveHeader) {
+    const output = new PassThrough()
+    this.gzip.pipe(output)
+    this.gzip.on('error', (error) => output.destroy(error))
+    this.output = output
+    this.headerSha256 = this.writeJsonEntry(HEADER_ENTRY, header)
+  }
+
+  /** Adds one znode; the promise settles when the stream can take more. */
+  async addZnode(relativePath: string, record: ZnodeRecord, data: Buffer): Promise<string> {
+    const directory = entryDirectory(relativePath)
+    const {json, sha256} = encodeRecord(record, data)
+    this.treeHash.update(sha256)
+    let ready = this.writeEntry(`${directory}/${RECORD_NAME}`, json)
+    if (data.length > 0) ready = this.writeEntry(`${directory}/${DATA_NAME}`, data)
+    if (!ready) await once(this.gzip, 'drain', {signal: this.aborted.signal})
+    return sha256
+  }
+
+  /** Writes the manifest and checksums and ends the stream. */
+  finish(summary: Omit<Manifest, keyof ArchiveHeader | 'treeDigest'>): Manifest {
+    const manifest: Manifest = {...this.header, ...summary, treeDigest: this.treeHash.digest('hex')}
+    const manifestSha256 = this.writeJsonEntry(MANIFEST_ENTRY, manifest)
+    const sums = [
+      `${this.headerSha256}  ${HEADER_ENTRY}`,
+      `${manifestSha256}  ${MANIFEST_ENTRY}`,
+      `${manifest.treeDigest}  ${TREE_SUMS_NAME}`,
+      '',
+    ].join('\n')
+    this.writeEntry(SUMS_ENTRY, Buffer.from(sums))
+    this.gzip.end(ZERO_BLOCKS)
+    return manifest
+  }
+
+  /** Ends the stream with an error, so the provider discards whatever was written. */
+  abort(error: Error): void {
+    this.aborted.abort(error)
+    this.output.destroy(error)
+    this.gzip.destroy()
+  }
+
+  private writeJsonEntry(name: string, value: unknown): string {
+    const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`)
+    this.writeEntry(name, body)
+    return createHash('sha256').update(body).digest('hex')
+  }
+
+  private writeEntry(path: string, body: Buffer): boolean {
+    const header = new Header({gid: 0, mode: 0o644, mtime: this.mtime, path, size: body.length, type: 'File', uid: 0})
+    if (header.encode()) this.gzip.write(new Pax({mtime: this.mtime, path, size: body.length}).encode())
+    this.gzip.write(header.block!)
+    this.bytesIn += body.length
+    if (body.length === 0) return true
+    this.gzip.write(body)
+    const padding = (BLOCK - (body.length % BLOCK)) % BLOCK
+    return padding === 0 ? this.gzip.write(Buffer.alloc(0)) : this.gzip.write(Buffer.alloc(padding))
+  }
+}

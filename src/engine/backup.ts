@@ -1,0 +1,116 @@
+import {type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, hexZxid, type Manifest} from '../archive/format.js'
+import {ArchiveWriter} from '../archive/writer.js'
+import {UsageError} from '../errors.js'
+import type {StorageProvider} from '../providers/types.js'
+import type {ZkSession} from '../zk/session.js'
+import {highestZxid} from '../zk/srvr.js'
+import {excludeMatcher} from './exclude.js'
+import {TOOL} from './version.js'
+import {walkTree, type WalkedZnode} from './walk.js'
+
+export interface BackupOptions {
+  session: ZkSession
+  root: string
+  destination: StorageProvider
+  exclude?: string[]
+  includeEphemerals?: boolean
+  /** Replace an existing archive at the destination. */
+  overwrite?: boolean
+  /** A missing root is an error unless this is set (the safety backup of a path that does not exist yet). */
+  allowMissingRoot?: boolean
+  onZnode?: (znode: WalkedZnode) => void
+}
+
+export interface BackupResult {
+  location: string
+  root: string
+  hosts: string[]
+  znodes: number
+  dataBytes: number
+  archiveBytes: number
+  skippedEphemerals: number
+  excluded: number
+  changedDuringBackup: number
+  inconsistent: number
+  zxidStart: string | null
+  zxidEnd: string | null
+  treeDigest: string
+  durationMs: number
+  znodesPerSecond: number
+}
+
+/**
+ * Streams a verified-format archive of the subtree under `root` to `destination`. Nothing appears
+ * at the destination unless the whole walk succeeded (the provider publishes atomically).
+ */
+export async function backupTree(options: BackupOptions): Promise<{manifest: Manifest; result: BackupResult}> {
+  const {destination, root, session} = options
+  const started = Date.now()
+  const exclude = options.exclude ?? []
+  if (!options.overwrite && (await destination.stat())) {
+    throw new UsageError(`${destination.display} already exists: choose another location or pass --force to replace it`)
+  }
+
+  const zxidStart = await highestZxid(session.hosts)
+  const header: ArchiveHeader = {
+    createdAt: new Date(started).toISOString(),
+    format: FORMAT_NAME,
+    formatVersion: FORMAT_VERSION,
+    options: {exclude, includeEphemerals: Boolean(options.includeEphemerals)},
+    source: {hosts: session.hosts, root},
+    tool: TOOL,
+    zxidStart: zxidStart === undefined ? null : hexZxid(zxidStart),
+  }
+  const writer = new ArchiveWriter(header)
+  const written = destination.write(writer.output, {overwrite: options.overwrite})
+  written.catch((error: Error) => writer.abort(error))
+
+  let manifest: Manifest
+  try {
+    const stats = await walkTree({
+      exclude: excludeMatcher(exclude),
+      includeEphemerals: options.includeEphemerals,
+      async onZnode(znode) {
+        options.onZnode?.(znode)
+        await writer.addZnode(znode.relativePath, znode.record, znode.data)
+      },
+      root,
+      session,
+      zxidStart,
+    })
+    if (!stats.rootExists && !options.allowMissingRoot) {
+      throw new UsageError(`No znode at ${root}: check the path in --zk`)
+    }
+
+    const zxidEnd = await highestZxid(session.hosts)
+    const {rootExists: _, ...counts} = stats
+    manifest = writer.finish({...counts, completedAt: new Date().toISOString(), zxidEnd: zxidEnd === undefined ? null : hexZxid(zxidEnd)})
+  } catch (error) {
+    writer.abort(error as Error)
+    await written.catch(() => {})
+    throw error
+  }
+
+  const archiveBytes = await written
+  const durationMs = Date.now() - started
+  return {
+    manifest,
+    result: {
+      archiveBytes,
+      changedDuringBackup: manifest.changedDuringBackup,
+      dataBytes: manifest.dataBytes,
+      durationMs,
+      excluded: manifest.excluded,
+      hosts: manifest.source.hosts,
+      inconsistent: manifest.inconsistentCount,
+      location: destination.display,
+      root,
+      skippedEphemerals: manifest.skippedEphemerals,
+      treeDigest: manifest.treeDigest,
+      znodes: manifest.znodes,
+      znodesPerSecond: Math.round((manifest.znodes * 1000) / Math.max(durationMs, 1)),
+      zxidEnd: manifest.zxidEnd,
+      zxidStart: manifest.zxidStart,
+    },
+  }
+}

@@ -1,0 +1,373 @@
+import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../archive/format.js'
+import {readArchive, verifyArchive} from '../archive/reader.js'
+import {errorMessage, OperationError, UsageError} from '../errors.js'
+import type {StorageProvider} from '../providers/types.js'
+import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
+import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath, znodeDepth} from '../zk/uri.js'
+import {backupTree, type BackupResult} from './backup.js'
+import {excludeMatcher, type PathMatcher} from './exclude.js'
+import {Pipeline} from './pipeline.js'
+import {walkTree, type WalkedZnode} from './walk.js'
+
+export type RestorePhase = 'verify' | 'read' | 'delete' | 'create' | 'acl' | 'check'
+
+export interface RestoreOptions {
+  source: StorageProvider
+  /** Called only once the archive has passed verification: a bad archive never reaches ZooKeeper. */
+  connect: () => Promise<ZkSession>
+  /** Where the tree goes; by default where it came from. */
+  target?: string
+  /** Restore only this subtree of the archive (an absolute path as it was backed up). */
+  from?: string
+  exclude?: string[]
+  dryRun?: boolean
+  /** Where to save the current tree first, from the target path; null skips the safety backup. */
+  safetyBackup: ((target: string) => StorageProvider) | null
+  /** Asked before anything is deleted or changed; returning false cancels with nothing changed. */
+  confirm?: (plan: RestorePlan) => Promise<boolean>
+  onPhase?: (phase: RestorePhase) => void
+  onZnode?: (phase: RestorePhase, path: string) => void
+}
+
+export interface RestorePlan {
+  archive: string
+  archiveRoot: string
+  from: string
+  target: string
+  /** Znodes in the archive that the target lacks, differs in, or has and the archive does not. */
+  create: number
+  change: number
+  delete: number
+  unchanged: number
+  /** Ephemeral znodes under the target: they are deleted too (their sessions lose them). */
+  ephemeralsToDelete: number
+  /** Live znodes left alone because they match --exclude. */
+  excludedLive: number
+  firstCreate: string[]
+  firstChange: string[]
+  firstDelete: string[]
+}
+
+export interface RestoreResult {
+  plan: RestorePlan
+  dryRun: boolean
+  safetyBackup: BackupResult | null
+  created: number
+  deleted: number
+  aclsSet: number
+  verified: boolean
+  durationMs: number
+  znodesPerSecond: number
+}
+
+const PIPELINE_DEPTH = 256
+const LISTED_PATHS = 10
+const DELETE_ROUNDS = 5
+
+interface LiveZnode {
+  key: string
+  seen: boolean
+}
+
+/**
+ * Replaces the subtree at the target with the archive's: verify the whole archive, read what is
+ * there now (writing the safety backup as it goes), show the plan, then delete, recreate every
+ * znode in order, apply the ACLs last, and re-read the result to prove it matches.
+ */
+export async function restoreTree(options: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now()
+  const {source} = options
+  if (source.scheme === '-') {
+    throw new UsageError('restore reads the archive more than once (verify, then apply): save it to a file or S3 first')
+  }
+
+  options.onPhase?.('verify')
+  const manifest = await verifyArchive(await source.read(), source.display)
+  const selection = selectSubtree(manifest, options.from)
+  const target = options.target ?? selection
+  const exclude = excludeMatcher(options.exclude ?? [])
+  const excludedInArchive = (relativePath: string) => exclude(resolveZnodePath(selection, relativePath))
+
+  const session = await options.connect()
+  try {
+    options.onPhase?.('read')
+    const live = await readLiveTree(session, target, excludedInArchive, options)
+    const plan = await planRestore(source, manifest, selection, target, excludedInArchive, live)
+    if (plan.create + plan.unchanged === 0) throw new UsageError(`${source.display} holds no znode at ${selection}`)
+    const result = {aclsSet: 0, created: 0, deleted: 0, dryRun: Boolean(options.dryRun), plan, safetyBackup: live.safetyBackup, verified: false}
+    if (options.dryRun) return finish(result, started)
+
+    const destructive = plan.change + plan.delete + plan.ephemeralsToDelete > 0
+    if (destructive && options.confirm && !(await options.confirm(plan))) {
+      throw new OperationError(`Restore cancelled: nothing under ${target} was changed`)
+    }
+
+    try {
+      result.deleted = await deleteLiveTree(session, target, live, options)
+      const {aclsSet, created} = await createFromArchive(session, source, manifest, selection, target, excludedInArchive, live, options)
+      Object.assign(result, {aclsSet, created})
+      options.onPhase?.('check')
+      await checkRestored(session, target, excludedInArchive, live, plan.expectedDigest)
+      result.verified = true
+    } catch (error) {
+      throw new OperationError(`${errorMessage(error)}. ${safetyHint(live.safetyBackup, target)}`, {cause: error})
+    }
+
+    return finish(result, started)
+  } finally {
+    session.close()
+  }
+}
+
+function finish(result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & {plan: RestorePlan & {expectedDigest?: string}}, started: number): RestoreResult {
+  const durationMs = Date.now() - started
+  const {expectedDigest: _, ...plan} = result.plan
+  return {...result, durationMs, plan, znodesPerSecond: Math.round((result.created * 1000) / Math.max(durationMs, 1))}
+}
+
+function safetyHint(safety: BackupResult | null, target: string): string {
+  if (!safety) return `No safety backup was taken (--no-safety-backup); the tree under ${target} may be incomplete`
+  return `The tree as it was is saved at ${safety.location}: restore it with "dcos zk restore ${safety.location} --zk <hosts>${target}"`
+}
+
+function selectSubtree(manifest: Manifest, from: string | undefined): string {
+  const root = manifest.source.root
+  if (from === undefined) return root
+  validateZnodePath(from)
+  if (relativeZnodePath(root, from) === undefined) {
+    throw new UsageError(`--from ${from} is outside the archive, whose root is ${root}`)
+  }
+
+  return from
+}
+
+interface LiveTree {
+  znodes: Map<string, LiveZnode>
+  /** Live znodes kept because excluded paths live under them (updated in place, not deleted). */
+  kept: Set<string>
+  excluded: number
+  ephemerals: number
+  safetyBackup: BackupResult | null
+}
+
+async function readLiveTree(session: ZkSession, target: string, excluded: PathMatcher, options: RestoreOptions): Promise<LiveTree> {
+  const live: LiveTree = {ephemerals: 0, excluded: 0, kept: new Set(), safetyBackup: null, znodes: new Map()}
+  const remember = ({data, record, relativePath}: WalkedZnode) => {
+    if (excluded(relativePath)) {
+      live.excluded++
+      for (let path = relativePath; path !== '/'; ) {
+        path = parentZnodePath(path)
+        live.kept.add(path)
+      }
+    } else if (record.type === 'ephemeral') {
+      live.ephemerals++
+    } else {
+      live.znodes.set(relativePath, {key: contentKey(record.type, record.ttl, record.acl, data), seen: false})
+    }
+  }
+
+  // The safety backup keeps ephemerals too, as a record of what was there; no restore recreates them.
+  if (options.safetyBackup && !options.dryRun) {
+    const {result} = await backupTree({
+      allowMissingRoot: true,
+      destination: options.safetyBackup(target),
+      includeEphemerals: true,
+      onZnode: remember,
+      root: target,
+      session,
+    })
+    live.safetyBackup = result
+  } else {
+    await walkTree({includeEphemerals: true, onZnode: remember, root: target, session})
+  }
+
+  if (target === '/') live.kept.add('/')
+  return live
+}
+
+async function planRestore(
+  source: StorageProvider,
+  manifest: Manifest,
+  selection: string,
+  target: string,
+  excluded: PathMatcher,
+  live: LiveTree,
+): Promise<RestorePlan & {expectedDigest: string}> {
+  const plan: RestorePlan = {
+    archive: source.display,
+    archiveRoot: manifest.source.root,
+    change: 0,
+    create: 0,
+    delete: 0,
+    ephemeralsToDelete: live.ephemerals,
+    excludedLive: live.excluded,
+    firstChange: [],
+    firstCreate: [],
+    firstDelete: [],
+    from: selection,
+    target,
+    unchanged: 0,
+  }
+  const expected = new TreeSetDigest()
+  for await (const item of selectedZnodes(source, manifest, selection, excluded)) {
+    const {data, record, relativePath} = item
+    const key = contentKey(record.type, record.ttl, record.acl, data)
+    expected.add(relativePath, key)
+    const current = live.znodes.get(relativePath)
+    const path = resolveZnodePath(target, relativePath)
+    if (!current) note(plan, 'create', path)
+    else if (current.key === key) plan.unchanged++
+    else note(plan, 'change', path)
+    if (current) current.seen = true
+  }
+
+  for (const [relativePath, znode] of live.znodes) {
+    if (!znode.seen && !live.kept.has(relativePath)) note(plan, 'delete', resolveZnodePath(target, relativePath))
+  }
+
+  return {...plan, expectedDigest: expected.value}
+}
+
+function note(plan: RestorePlan, kind: 'create' | 'change' | 'delete', path: string): void {
+  plan[kind]++
+  const first = kind === 'create' ? plan.firstCreate : kind === 'change' ? plan.firstChange : plan.firstDelete
+  if (first.length < LISTED_PATHS) first.push(path)
+}
+
+/** The znodes a restore writes: the selected subtree, without excluded paths and ephemerals. */
+async function* selectedZnodes(source: StorageProvider, manifest: Manifest, selection: string, excluded: PathMatcher) {
+  const archiveRoot = manifest.source.root
+  for await (const item of readArchive(await source.read(), source.display)) {
+    if (item.kind === 'manifest' && item.manifest.treeDigest !== manifest.treeDigest) {
+      throw new OperationError(`${source.display} changed while it was being restored`)
+    }
+
+    if (item.kind !== 'znode' || item.record.type === 'ephemeral') continue
+    const relativePath = relativeZnodePath(selection, resolveZnodePath(archiveRoot, item.relativePath))
+    if (relativePath === undefined || excluded(relativePath)) continue
+    yield {data: item.data, record: item.record, relativePath}
+  }
+}
+
+/** Deletes every live znode that is not kept, deepest first; retries what concurrent writers refill. */
+async function deleteLiveTree(session: ZkSession, target: string, live: LiveTree, options: RestoreOptions): Promise<number> {
+  options.onPhase?.('delete')
+  let paths = [...live.znodes.keys()].filter((path) => !live.kept.has(path)).map((path) => resolveZnodePath(target, path))
+  let deleted = 0
+  for (let round = 1; paths.length > 0; round++) {
+    const notEmpty: string[] = []
+    const pipeline = new Pipeline(PIPELINE_DEPTH)
+    for (const path of paths.sort((a, b) => znodeDepth(b) - znodeDepth(a))) {
+      // eslint-disable-next-line no-await-in-loop
+      await pipeline.add(async () => {
+        try {
+          await session.delete(path)
+          deleted++
+          options.onZnode?.('delete', path)
+        } catch (error) {
+          if (!(error instanceof ZkError)) throw error
+          if (error.code === zkConstants.ZNOTEMPTY) notEmpty.push(path)
+          else if (error.code !== zkConstants.ZNONODE) throw error
+        }
+      })
+    }
+
+    // eslint-disable-next-line no-await-in-loop
+    await pipeline.drain()
+    if (notEmpty.length === 0) break
+    if (round === DELETE_ROUNDS) throw new OperationError(`Cannot empty ${notEmpty[0]}: something keeps creating znodes under it`)
+    // Children appeared (ephemerals, or writers that were not stopped): delete them too.
+    // eslint-disable-next-line no-await-in-loop
+    paths = await collectSubtrees(session, notEmpty, target, live.kept)
+  }
+
+  return deleted
+}
+
+async function collectSubtrees(session: ZkSession, roots: string[], target: string, kept: Set<string>): Promise<string[]> {
+  const paths: string[] = []
+  for (const root of roots) {
+    // eslint-disable-next-line no-await-in-loop
+    await walkTree({
+      includeEphemerals: true,
+      onZnode({record}) {
+        if (!kept.has(relativeZnodePath(target, record.path)!)) paths.push(record.path)
+      },
+      root,
+      session,
+    })
+  }
+
+  return paths
+}
+
+const FLAGS: Record<ZnodeRecord['type'], number> = {
+  container: zkConstants.ZOO_CONTAINER,
+  ephemeral: zkConstants.ZOO_EPHEMERAL,
+  persistent: zkConstants.ZOO_PERSISTENT,
+  ttl: zkConstants.ZOO_PERSISTENT_WITH_TTL,
+}
+
+async function createFromArchive(
+  session: ZkSession,
+  source: StorageProvider,
+  manifest: Manifest,
+  selection: string,
+  target: string,
+  excluded: PathMatcher,
+  live: LiveTree,
+  options: RestoreOptions,
+): Promise<{created: number; aclsSet: number}> {
+  options.onPhase?.('create')
+  if (target !== '/') await session.createParents(target)
+  const restrictive: Array<{path: string; acl: Acl[]}> = []
+  const pipeline = new Pipeline(PIPELINE_DEPTH)
+  let created = 0
+  for await (const {data, record, relativePath} of selectedZnodes(source, manifest, selection, excluded)) {
+    const path = resolveZnodePath(target, relativePath)
+    if (!isOpenAcl(record.acl)) restrictive.push({acl: record.acl, path})
+    const kept = live.kept.has(relativePath)
+    await pipeline.add(async () => {
+      if (kept) {
+        await session.setData(path, data)
+      } else {
+        await session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined)
+        created++
+      }
+
+      options.onZnode?.('create', path)
+    })
+  }
+
+  await pipeline.drain()
+
+  options.onPhase?.('acl')
+  const aclPipeline = new Pipeline(PIPELINE_DEPTH)
+  for (const {acl, path} of restrictive.reverse()) {
+    // eslint-disable-next-line no-await-in-loop
+    await aclPipeline.add(() => session.setAcl(path, acl))
+  }
+
+  await aclPipeline.drain()
+  return {aclsSet: restrictive.length, created}
+}
+
+function isOpenAcl(acl: Acl[]): boolean {
+  return acl.length === 1 && acl[0].scheme === OPEN_ACL[0].scheme && acl[0].id === OPEN_ACL[0].id && acl[0].perms === OPEN_ACL[0].perms
+}
+
+/** Re-reads the target and compares it, znode by znode (as a set digest), with the archive's selection. */
+async function checkRestored(session: ZkSession, target: string, excluded: PathMatcher, live: LiveTree, expectedDigest: string): Promise<void> {
+  const actual = new TreeSetDigest()
+  const ignored = (relativePath: string) => excluded(relativePath) || (live.kept.has(relativePath) && !live.znodes.get(relativePath)?.seen)
+  await walkTree({
+    onZnode({data, record, relativePath}) {
+      if (!ignored(relativePath)) actual.add(relativePath, contentKey(record.type, record.ttl, record.acl, data))
+    },
+    root: target,
+    session,
+  })
+  if (actual.value !== expectedDigest) {
+    throw new OperationError(`Verification failed: the tree under ${target} does not match the archive after the restore`)
+  }
+}

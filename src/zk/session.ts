@@ -1,0 +1,220 @@
+import ZooKeeper from 'zookeeper'
+
+import {OperationError} from '../errors.js'
+
+const {constants} = ZooKeeper
+
+export interface Stat {
+  czxid: number
+  mzxid: number
+  pzxid: number
+  ctime: number
+  mtime: number
+  version: number
+  cversion: number
+  aversion: number
+  /** Hex, as the C client formats it. Also encodes container and TTL node types. */
+  ephemeralOwner: string
+  dataLength: number
+  numChildren: number
+}
+
+export interface Acl {
+  perms: number
+  scheme: string
+  id: string
+}
+
+export const OPEN_ACL: Acl[] = [{id: 'anyone', perms: constants.ZOO_PERM_ALL, scheme: 'world'}]
+
+export interface SessionOptions {
+  hosts: string[]
+  auth?: {user: string; password: string}
+  sessionTimeoutMs?: number
+  connectTimeoutMs?: number
+}
+
+/** A ZooKeeper error code with the path it happened on. */
+export class ZkError extends OperationError {
+  constructor(
+    readonly code: number,
+    readonly path: string,
+    operation: string,
+  ) {
+    super(describeZkError(code, path, operation))
+    this.name = 'ZkError'
+  }
+}
+
+const ERROR_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(constants)
+    .filter(([name, value]) => name.startsWith('Z') && !name.startsWith('ZOO') && typeof value === 'number')
+    .map(([name, value]) => [value as number, name]),
+)
+
+function describeZkError(code: number, path: string, operation: string): string {
+  if (code === constants.ZNOAUTH) {
+    return `Not authorized to ${operation} ${path}: pass credentials with --zk-auth user:password (or DCOS_ZK_AUTH)`
+  }
+
+  const name = ERROR_NAMES[code] ?? `error ${code}`
+  return `ZooKeeper ${operation} ${path} failed: ${name}`
+}
+
+const RETRYABLE = new Set([constants.ZCONNECTIONLOSS, constants.ZOPERATIONTIMEOUT])
+
+type NativeCallback = (rc: number, error: unknown, ...results: any[]) => void
+
+/**
+ * A connected ZooKeeper session. Each method sends one request through the native client's callback
+ * API and resolves with its result, so callers pipeline simply by keeping many requests in flight.
+ * Reads and idempotent writes that fail with a lost connection are re-sent once the client has
+ * reconnected to another node (within the session timeout).
+ */
+export class ZkSession {
+  private closed = false
+
+  private constructor(
+    private readonly client: ZooKeeper,
+    readonly hosts: string[],
+    private readonly sessionTimeoutMs: number,
+  ) {}
+
+  static async connect(options: SessionOptions): Promise<ZkSession> {
+    const sessionTimeoutMs = options.sessionTimeoutMs ?? 15_000
+    const connectTimeoutMs = options.connectTimeoutMs ?? 15_000
+    const client = new ZooKeeper({
+      connect: options.hosts.join(','),
+      data_as_buffer: true,
+      debug_level: 0, // 0 silences the C client's own logging on stderr
+      host_order_deterministic: false,
+      timeout: sessionTimeoutMs,
+    })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.removeAllListeners('connect')
+        client.close()
+        reject(
+          new OperationError(
+            `Cannot connect to ZooKeeper at ${options.hosts.join(',')} within ${connectTimeoutMs / 1000}s: check the hosts and that a quorum is up`,
+          ),
+        )
+      }, connectTimeoutMs)
+      client.once('connect', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      client.init({})
+    })
+    const session = new ZkSession(client, options.hosts, sessionTimeoutMs)
+    if (options.auth) await session.addDigestAuth(options.auth.user, options.auth.password)
+    return session
+  }
+
+  private addDigestAuth(user: string, password: string): Promise<void> {
+    return this.request('authenticate as', `user ${user}`, (cb) => this.client.add_auth('digest', `${user}:${password}`, cb), () => undefined)
+  }
+
+  getData(path: string): Promise<{data: Buffer; stat: Stat}> {
+    return this.retrying('read', path, (cb) => this.client.a_get(path, false, cb), (stat: Stat, data: Buffer | null) => ({
+      data: data ?? Buffer.alloc(0),
+      stat,
+    }))
+  }
+
+  getChildren(path: string): Promise<string[]> {
+    return this.retrying('list children of', path, (cb) => this.client.a_get_children(path, false, cb), (children: string[]) => children ?? [])
+  }
+
+  getAcl(path: string): Promise<{acl: Acl[]; stat: Stat}> {
+    return this.retrying('read the ACL of', path, (cb) => this.client.a_get_acl(path, cb), (acl: NativeAcl[], stat: Stat) => ({
+      acl: (acl ?? []).map((entry) => ({id: entry.auth, perms: entry.perms, scheme: entry.scheme})),
+      stat,
+    }))
+  }
+
+  exists(path: string): Promise<Stat | undefined> {
+    return this.retrying('check', path, (cb) => this.client.a_exists(path, false, cb), (stat: Stat) => stat).catch(
+      (error: unknown) => {
+        if (error instanceof ZkError && error.code === constants.ZNONODE) return undefined
+        throw error
+      },
+    )
+  }
+
+  /** Creates with the native client's only ACL (world:anyone); set the real ACL afterwards. */
+  create(path: string, data: Buffer, flags: number, ttlMs?: number): Promise<void> {
+    const send = (cb: NativeCallback) =>
+      ttlMs === undefined ? this.client.a_create(path, data, flags, cb) : this.client.a_createTtl(path, data, flags, ttlMs, cb)
+    return this.request('create', path, send, () => undefined)
+  }
+
+  setData(path: string, data: Buffer, version = -1): Promise<void> {
+    return this.retrying('write', path, (cb) => this.client.a_set(path, data, version, cb), () => undefined)
+  }
+
+  setAcl(path: string, acl: Acl[], version = -1): Promise<void> {
+    const native = acl.map((entry) => ({auth: entry.id, perms: entry.perms, scheme: entry.scheme}))
+    return this.retrying('set the ACL of', path, (cb) => this.client.a_set_acl(path, version, native, cb), () => undefined)
+  }
+
+  delete(path: string, version = -1): Promise<void> {
+    return this.request('delete', path, (cb) => this.client.a_delete_(path, version, cb), () => undefined)
+  }
+
+  /** Creates every missing ancestor of `path` (not `path` itself) as a persistent znode. */
+  async createParents(path: string): Promise<void> {
+    const names = path.split('/').filter(Boolean).slice(0, -1)
+    let current = ''
+    for (const name of names) {
+      current += `/${name}`
+      // eslint-disable-next-line no-await-in-loop
+      await this.create(current, Buffer.alloc(0), 0).catch((error: unknown) => {
+        if (!(error instanceof ZkError && error.code === constants.ZNODEEXISTS)) throw error
+      })
+    }
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.client.close()
+  }
+
+  private request<T>(operation: string, path: string, send: (cb: NativeCallback) => void, result: (...values: any[]) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.closed) {
+        reject(new OperationError(`ZooKeeper session is closed (${operation} ${path})`))
+        return
+      }
+
+      send((rc, _error, ...values) => {
+        if (rc === constants.ZOK) resolve(result(...values))
+        else reject(new ZkError(rc, path, operation))
+      })
+    })
+  }
+
+  /** For idempotent requests: re-sent after a lost connection until the session timeout has passed. */
+  private async retrying<T>(operation: string, path: string, send: (cb: NativeCallback) => void, result: (...values: any[]) => T): Promise<T> {
+    const deadline = Date.now() + this.sessionTimeoutMs
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // eslint-disable-next-line no-await-in-loop
+        return await this.request(operation, path, send, result)
+      } catch (error) {
+        if (!(error instanceof ZkError && RETRYABLE.has(error.code)) || Date.now() > deadline) throw error
+        // eslint-disable-next-line no-await-in-loop
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)))
+      }
+    }
+  }
+}
+
+interface NativeAcl {
+  perms: number
+  scheme: string
+  auth: string
+}
+
+export {constants as zkConstants}

@@ -1,0 +1,125 @@
+import {UsageError} from '../errors.js'
+
+export const DEFAULT_ZK_PORT = 2181
+
+export interface ZkTarget {
+  hosts: string[]
+  /** The znode path of the URI, or undefined when it names none. */
+  path?: string
+}
+
+/**
+ * Parses `zk://host1:2181,host2:2181/path` (the `zk://` is optional). Hosts without a port get 2181.
+ * Credentials do not belong here (`--zk-auth` carries them) and are refused so they cannot leak
+ * into manifests or logs.
+ */
+export function parseZkUri(uri: string): ZkTarget {
+  const text = uri.trim()
+  const withoutScheme = text.replace(/^zk:\/\//i, '')
+  if (/^[a-z][\w+.-]*:\/\//i.test(withoutScheme)) {
+    throw new UsageError(`Unsupported ZooKeeper URI scheme in "${redactZkUri(text)}": use zk://host:port,host:port/path`)
+  }
+
+  const slash = withoutScheme.indexOf('/')
+  const hostPart = slash === -1 ? withoutScheme : withoutScheme.slice(0, slash)
+  const pathPart = slash === -1 ? undefined : withoutScheme.slice(slash)
+  if (hostPart.includes('@')) {
+    throw new UsageError('Credentials do not belong in the ZooKeeper URI: pass them with --zk-auth user:password')
+  }
+
+  const hosts = hostPart.split(',').map((host) => parseHost(host.trim(), text))
+  if (hosts.length === 0 || hostPart.trim() === '') {
+    throw new UsageError(`No ZooKeeper hosts in "${text}": use zk://host:port,host:port/path`)
+  }
+
+  const path = pathPart === undefined || pathPart === '' ? undefined : normalizeRootPath(pathPart)
+  return {hosts, path}
+}
+
+function parseHost(host: string, uri: string): string {
+  const match = /^(\[[0-9a-f:.]+\]|[^:[\]\s]+)(?::(\d*))?$/i.exec(host)
+  if (!match) throw new UsageError(`Invalid ZooKeeper host "${host}" in "${uri}": use host or host:port`)
+  const [, name, portText] = match
+  if (portText === undefined) return `${name}:${DEFAULT_ZK_PORT}`
+  const port = Number(portText)
+  if (portText === '' || !Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new UsageError(`Invalid port "${portText}" for ZooKeeper host ${name}: use a number from 1 to 65535`)
+  }
+
+  return `${name}:${port}`
+}
+
+/** A path given as a root ("/marathon/", "/") is accepted with a trailing slash, then validated. */
+function normalizeRootPath(path: string): string {
+  const trimmed = path.length > 1 ? path.replace(/\/+$/, '') : path
+  return validateZnodePath(trimmed || '/')
+}
+
+// The characters ZooKeeper's PathUtils refuses in a path.
+// eslint-disable-next-line no-control-regex
+const INVALID_PATH_CHARS = /[\u0000-\u001F\u007F-\u009F\uD800-\uF8FF\uFFF0-\uFFFF]/
+
+/** Validates a znode path the way the server does, so a bad path fails before any request is sent. */
+export function validateZnodePath(path: string): string {
+  const problem = znodePathProblem(path)
+  if (problem) throw new UsageError(`Invalid znode path "${printable(path)}": ${problem}`)
+  return path
+}
+
+function znodePathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'it must start with /'
+  if (path === '/') return undefined
+  if (path.endsWith('/')) return 'it must not end with /'
+  if (INVALID_PATH_CHARS.test(path)) return 'it contains a character ZooKeeper does not allow'
+  for (const name of path.slice(1).split('/')) {
+    if (name === '') return 'it contains an empty name (//)'
+    if (name === '.' || name === '..') return `"${name}" is not allowed as a znode name`
+  }
+
+  return undefined
+}
+
+function printable(text: string): string {
+  return JSON.stringify(text).slice(1, -1)
+}
+
+export function joinZnodePath(parent: string, child: string): string {
+  return parent === '/' ? `/${child}` : `${parent}/${child}`
+}
+
+/** The path of `path` relative to `root`, as "/..." ("/" for the root itself), or undefined if outside it. */
+export function relativeZnodePath(root: string, path: string): string | undefined {
+  if (root === '/') return path
+  if (path === root) return '/'
+  return path.startsWith(`${root}/`) ? path.slice(root.length) : undefined
+}
+
+/** The inverse of relativeZnodePath. */
+export function resolveZnodePath(root: string, relative: string): string {
+  if (relative === '/') return root
+  return root === '/' ? relative : `${root}${relative}`
+}
+
+export function parentZnodePath(path: string): string {
+  const index = path.lastIndexOf('/')
+  return index <= 0 ? '/' : path.slice(0, index)
+}
+
+export function znodeDepth(path: string): number {
+  return path === '/' ? 0 : path.split('/').length - 1
+}
+
+/** The URI as it may be shown: userinfo, if any slipped in, is masked. */
+export function redactZkUri(uri: string): string {
+  return uri.replace(/\/\/[^/@]*@/, '//***@')
+}
+
+/** Parses `user:password` for digest auth. */
+export function parseDigestAuth(auth: string): {user: string; password: string} {
+  const colon = auth.indexOf(':')
+  if (colon <= 0 || colon === auth.length - 1) {
+    throw new UsageError('Invalid --zk-auth: use user:password (digest scheme)')
+  }
+
+  return {password: auth.slice(colon + 1), user: auth.slice(0, colon)}
+}

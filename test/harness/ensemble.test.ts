@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import ZooKeeper from 'zookeeper';
+
+import { Ensemble } from './ensemble.js';
+import { sharedEnsemble } from './hooks.js';
+
+const { constants } = ZooKeeper;
+
+type Client = InstanceType<typeof ZooKeeper>;
+
+function connect(connectString: string): Promise<Client> {
+  const config = {
+    connect: connectString,
+    timeout: 5000,
+    debug_level: constants.ZOO_LOG_LEVEL_ERROR ?? 1,
+    host_order_deterministic: false,
+    data_as_buffer: true,
+  };
+  const client = new ZooKeeper(config);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.close();
+      reject(new Error(`could not connect to ${connectString} within 15 s`));
+    }, 15_000);
+    client.connect(config, (err: Error | null) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(client);
+    });
+  });
+}
+
+function create(client: Client, path: string, data: Buffer, flags = constants.ZOO_PERSISTENT): Promise<string> {
+  return new Promise((resolve, reject) => {
+    client.a_create(path, data, flags, (rc, error, created) =>
+      rc === constants.ZOK ? resolve(created) : reject(new Error(`create ${path}: rc=${rc} ${error}`)),
+    );
+  });
+}
+
+function createTtl(client: Client, path: string, data: Buffer, ttlMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    client.a_createTtl(path, data, constants.ZOO_PERSISTENT_WITH_TTL, ttlMs, (rc, error, created) =>
+      rc === constants.ZOK ? resolve(created) : reject(new Error(`createTtl ${path}: rc=${rc} ${error}`)),
+    );
+  });
+}
+
+function get(client: Client, path: string): Promise<{ data: Buffer; ephemeralOwner: unknown }> {
+  return new Promise((resolve, reject) => {
+    client.a_get(path, false, (rc, error, stat, data) =>
+      rc === constants.ZOK
+        ? resolve({ data: Buffer.from(data ?? ''), ephemeralOwner: (stat as { ephemeralOwner?: unknown }).ephemeralOwner })
+        : reject(new Error(`get ${path}: rc=${rc} ${error}`)),
+    );
+  });
+}
+
+/** Wait until the client's server has applied everything committed so far. */
+function sync(client: Client, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.a_sync(path, (rc: number, error: unknown) =>
+      rc === constants.ZOK ? resolve() : reject(new Error(`sync ${path}: rc=${rc} ${String(error)}`)),
+    );
+  });
+}
+
+const modeOf = (srvr: string): string | undefined => /^Mode: (\S+)/m.exec(srvr)?.[1];
+
+describe('test harness: ZooKeeper ensemble', function () {
+  this.timeout(60_000);
+
+  const clients: Client[] = [];
+  const open = async (connectString: string): Promise<Client> => {
+    const client = await connect(connectString);
+    clients.push(client);
+    return client;
+  };
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.close();
+  });
+
+  describe('shared ensemble', () => {
+    it('is started once and reused', async () => {
+      const [a, b] = await Promise.all([sharedEnsemble(), sharedEnsemble()]);
+      assert.equal(a, b);
+      assert.equal(await sharedEnsemble(), a);
+      assert.equal(a.nodes.length, 3);
+      assert.match(a.connectString, /^127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+$/);
+      const modes = await Promise.all(a.nodes.map(async (n) => modeOf(await a.srvr(n.id))));
+      assert.deepEqual([...modes].sort(), ['follower', 'follower', 'leader']);
+    });
+
+    it('replicates a znode written through node 1 to node 3', async () => {
+      const ensemble = await sharedEnsemble();
+      const [n1, , n3] = ensemble.nodes;
+      const writer = await open(`127.0.0.1:${n1.clientPort}`);
+      const reader = await open(`127.0.0.1:${n3.clientPort}`);
+      const path = `/harness-replication-${process.pid}-${Date.now()}`;
+      await create(writer, path, Buffer.from('hello from node 1'));
+      await sync(reader, path);
+      const { data } = await get(reader, path);
+      assert.equal(data.toString(), 'hello from node 1');
+    });
+
+    it('has TTL nodes enabled (zookeeper.extendedTypesEnabled)', async () => {
+      const ensemble = await sharedEnsemble();
+      const client = await open(ensemble.connectString);
+      const path = `/harness-ttl-${process.pid}-${Date.now()}`;
+      assert.equal(await createTtl(client, path, Buffer.from('ttl'), 60_000), path);
+      const { data } = await get(client, path);
+      assert.equal(data.toString(), 'ttl');
+    });
+
+    it('writes each node log to <node dir>/zookeeper.log', async () => {
+      const ensemble = await sharedEnsemble();
+      for (const node of ensemble.nodes) {
+        const log = fs.readFileSync(ensemble.logFile(node.id), 'utf8');
+        assert.match(log, /QuorumPeer|ZooKeeperServer/);
+        assert.equal(fs.readFileSync(`${node.dataDir}/myid`, 'utf8').trim(), String(node.id));
+      }
+    });
+  });
+
+  describe('own ensemble: failures and restarts', () => {
+    let ensemble: Ensemble | undefined;
+
+    before(async () => {
+      ensemble = await Ensemble.start({ nodes: 3, dataLogDirs: true });
+    });
+
+    after(async () => {
+      const dir = ensemble?.dir;
+      await ensemble?.stop();
+      if (dir) assert.equal(fs.existsSync(dir), false);
+    });
+
+    it('uses separate dataLogDirs when asked', () => {
+      for (const node of ensemble!.nodes) {
+        assert.notEqual(node.dataLogDir, node.dataDir);
+        assert.ok(fs.readFileSync(node.configFile, 'utf8').includes(`dataLogDir=${node.dataLogDir}\n`));
+      }
+    });
+
+    it('keeps serving with one node down, stops serving without quorum, recovers on restart', async () => {
+      const e = ensemble!;
+      const path = `/harness-failover-${Date.now()}`;
+      const first = await open(e.nodeConnectString(1));
+      await create(first, path, Buffer.from('before'));
+      first.close();
+      clients.splice(clients.indexOf(first), 1);
+
+      // One node down: the other two still form a quorum.
+      await e.stopNode(1);
+      assert.equal(e.nodes[0].running, false);
+      assert.equal(e.nodes[0].pid, undefined);
+      await e.waitServing([2, 3], 30_000);
+      for (const id of [2, 3]) assert.match(modeOf(await e.srvr(id)) ?? '', /^(leader|follower)$/);
+
+      // Two nodes down: the survivor must stop serving.
+      await e.stopNode(2);
+      let answer = '';
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        answer = await e.srvr(3).catch((err: Error) => err.message);
+        if (answer.includes('This ZooKeeper instance is not currently serving requests')) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.match(answer, /This ZooKeeper instance is not currently serving requests/);
+
+      // Restart both: quorum again, data still there.
+      await e.startNode(1);
+      await e.startNode(2);
+      await e.waitServing(undefined, 30_000);
+      const modes = await Promise.all([1, 2, 3].map(async (id) => modeOf(await e.srvr(id))));
+      assert.deepEqual([...modes].sort(), ['follower', 'follower', 'leader']);
+
+      const reader = await open(e.nodeConnectString(2));
+      await sync(reader, path);
+      assert.equal((await get(reader, path)).data.toString(), 'before');
+    });
+
+    it('killNode kills a node hard, startNode brings it back', async () => {
+      const e = ensemble!;
+      const pid = e.nodes[2].pid;
+      assert.equal(typeof pid, 'number');
+      await e.killNode(3);
+      assert.equal(e.nodes[2].running, false);
+      assert.throws(() => process.kill(pid!, 0));
+      await e.startNode(3);
+      assert.equal(e.nodes[2].running, true);
+      assert.notEqual(e.nodes[2].pid, pid);
+      assert.match(modeOf(await e.srvr(3)) ?? '', /^(leader|follower)$/);
+    });
+  });
+
+  describe('process cleanup', () => {
+    for (const how of ['exit', 'SIGTERM'] as const) {
+      it(`kills the JVMs when the Node process ends (${how})`, async () => {
+        const ensembleUrl = new URL('./ensemble.ts', import.meta.url).href;
+        const code = `
+          const { Ensemble } = await import(${JSON.stringify(ensembleUrl)});
+          const e = await Ensemble.start({ nodes: 1 });
+          console.log(JSON.stringify({ pid: e.nodes[0].pid, dir: e.dir }));
+          ${how === 'exit' ? 'process.exit(0);' : 'setInterval(() => {}, 1000);'}
+        `;
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        const deadline = Date.now() + 30_000;
+        while (!stdout.includes('\n') && child.exitCode === null && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        if (how === 'SIGTERM') child.kill('SIGTERM');
+        await exited;
+        const line = stdout.split('\n')[0];
+        assert.ok(line, `child printed nothing; stderr:\n${stderr}`);
+        const { pid, dir } = JSON.parse(line) as { pid: number; dir: string };
+        fs.rmSync(dir, { recursive: true, force: true });
+        // SIGKILL is asynchronous: give the kernel a moment. A zombie (reparented to an init
+        // that does not reap, as in some containers) counts as dead.
+        const isAlive = (): boolean => {
+          try {
+            process.kill(pid, 0);
+          } catch {
+            return false;
+          }
+          try {
+            return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+          } catch {
+            return false;
+          }
+        };
+        let alive = isAlive();
+        for (let i = 0; i < 50 && alive; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          alive = isAlive();
+        }
+        assert.equal(alive, false, `JVM ${pid} outlived its Node process`);
+      });
+    }
+  });
+
+  describe('standalone', () => {
+    it('starts a single node as standalone and removes its temp dir on stop', async () => {
+      const e = await Ensemble.start({ nodes: 1, config: { maxClientCnxns: '10' } });
+      try {
+        assert.equal(modeOf(await e.srvr(1)), 'standalone');
+        const cfg = fs.readFileSync(e.nodes[0].configFile, 'utf8');
+        assert.match(cfg, /^maxClientCnxns=10$/m);
+        assert.doesNotMatch(cfg, /^maxClientCnxns=0$/m);
+        assert.doesNotMatch(cfg, /^server\./m);
+      } finally {
+        await e.stop();
+      }
+      assert.equal(fs.existsSync(e.dir), false);
+      assert.equal(e.nodes[0].running, false);
+    });
+  });
+});

@@ -1,0 +1,501 @@
+/**
+ * Test harness: a real ZooKeeper ensemble made of local JVM processes.
+ *
+ * Uses Debian's `zookeeper` package (3.8.x, jars in /usr/share/java). Every node
+ * gets its own directory under the ensemble directory:
+ *
+ *   <dir>/log4j.properties      shared logging config (log4j 1.2 via slf4j-log4j12)
+ *   <dir>/node<N>/zoo.cfg
+ *   <dir>/node<N>/data/myid
+ *   <dir>/node<N>/datalog/      only with `dataLogDirs: true`
+ *   <dir>/node<N>/zookeeper.log everything the JVM prints (log4j logs to the console,
+ *                               the process stdout/stderr are appended to this file)
+ *
+ * All ports are loopback ports picked by the OS. Processes are SIGKILLed when the
+ * Node process exits (or gets SIGINT/SIGTERM/SIGHUP), so nothing outlives a test run.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export interface EnsembleOptions {
+  /** Number of nodes; 1 starts a standalone server. Default 3. */
+  nodes?: number;
+  /** zoo.cfg tickTime in ms. Default 500 (quick elections). */
+  tickTime?: number;
+  /** Directory to put the nodes in; default a fresh mkdtemp under os.tmpdir() (removed by stop()). */
+  dir?: string;
+  /** Extra zoo.cfg lines for every node (they override the harness defaults of the same key). */
+  config?: Record<string, string>;
+  /** Extra JVM flags (appended after the harness flags, so they win). */
+  jvmFlags?: string[];
+  /** Give every node a separate dataLogDir (transaction logs) next to its dataDir. Default false. */
+  dataLogDirs?: boolean;
+}
+
+export interface EnsembleNode {
+  id: number;
+  clientPort: number;
+  dataDir: string;
+  /** Equals dataDir unless the ensemble was started with `dataLogDirs: true`. */
+  dataLogDir: string;
+  configFile: string;
+  running: boolean;
+  pid?: number;
+}
+
+export const JAVA_DIR = '/usr/share/java';
+export const ZOOKEEPER_JAR = path.join(JAVA_DIR, 'zookeeper.jar');
+export const NOT_INSTALLED_MESSAGE = 'ZooKeeper is not installed: run "apt-get update && apt-get install -y zookeeper"';
+
+/**
+ * Minimal classpath (tried in that order, missing jars skipped). zookeeper.jar's manifest
+ * Class-Path also pulls in its other dependencies (jetty, jackson, …) — unused here since the
+ * admin server is disabled. The logging backend of Debian's package is slf4j 1.7 + log4j 1.2.
+ */
+const CLASSPATH_JARS = [
+  'zookeeper.jar',
+  'zookeeper-jute.jar',
+  'slf4j-api.jar',
+  'slf4j-log4j12.jar',
+  'log4j-1.2.jar',
+  'commons-cli.jar',
+  'commons-io.jar',
+  'metrics-core.jar',
+  'snappy-java.jar',
+  'netty-common.jar',
+  'netty-buffer.jar',
+  'netty-resolver.jar',
+  'netty-transport.jar',
+  'netty-codec.jar',
+  'netty-handler.jar',
+  'netty-transport-native-unix-common.jar',
+  'netty-transport-native-epoll.jar',
+];
+
+const LOG4J_PROPERTIES = `# written by test/harness/ensemble.ts
+log4j.rootLogger=INFO, CONSOLE
+log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender
+log4j.appender.CONSOLE.Target=System.out
+log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout
+log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n
+`;
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 5_000;
+const POLL_MS = 150;
+const LOG_TAIL_LINES = 40;
+
+/** Classpath for the ZooKeeper JVMs; `ZOOKEEPER_CLASSPATH` in the environment overrides it. */
+export function zookeeperClasspath(): string {
+  if (process.env.ZOOKEEPER_CLASSPATH) return process.env.ZOOKEEPER_CLASSPATH;
+  if (!fs.existsSync(ZOOKEEPER_JAR)) throw new Error(NOT_INSTALLED_MESSAGE);
+  return CLASSPATH_JARS.map((jar) => path.join(JAVA_DIR, jar))
+    .filter((jar) => fs.existsSync(jar))
+    .join(':');
+}
+
+// ---------------------------------------------------------------------------
+// Process bookkeeping: no JVM may outlive the Node process.
+
+const liveChildren = new Set<ChildProcess>();
+let exitHandlersInstalled = false;
+
+function killAllChildren(): void {
+  for (const child of liveChildren) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  liveChildren.clear();
+}
+
+function installExitHandlers(): void {
+  if (exitHandlersInstalled) return;
+  exitHandlersInstalled = true;
+  process.on('exit', killAllChildren);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const handler = (): void => {
+      killAllChildren();
+      process.removeListener(signal, handler);
+      // Keep the default behaviour (terminate) unless somebody else handles the signal.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.on(signal, handler);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/** Distinct free loopback ports: bind them all at once to 127.0.0.1:0, then release. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Send a four-letter word to 127.0.0.1:port and return the whole answer. */
+export function fourLetterWord(port: number, word: string, timeoutMs = 2_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const finish = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const text = Buffer.concat(chunks).toString('utf8');
+      // A reset after a complete answer is still an answer.
+      if (err && text.length === 0) reject(err);
+      else resolve(text);
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`"${word}" to 127.0.0.1:${port} timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    socket.on('connect', () => socket.write(word));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => finish());
+    socket.on('close', () => finish(new Error(`connection to 127.0.0.1:${port} closed without an answer`)));
+    socket.on('error', (err) => finish(err));
+  });
+}
+
+async function tail(file: string, lines = LOG_TAIL_LINES): Promise<string> {
+  try {
+    const text = await fsp.readFile(file, 'utf8');
+    return text.split('\n').slice(-lines - 1).join('\n');
+  } catch (err) {
+    return `(no log: ${(err as Error).message})`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+interface NodeState extends EnsembleNode {
+  dir: string;
+  logFile: string;
+  peerPort: number;
+  electionPort: number;
+  child?: ChildProcess;
+  exited?: Promise<void>;
+  lastExit?: string;
+}
+
+export class Ensemble {
+  readonly nodes: EnsembleNode[];
+  readonly dir: string;
+  private readonly states: NodeState[];
+  private readonly ownsDir: boolean;
+  private readonly options: EnsembleOptions;
+  private readonly classpath: string;
+  private readonly log4jFile: string;
+  private stopped = false;
+
+  private constructor(dir: string, ownsDir: boolean, options: EnsembleOptions, classpath: string, states: NodeState[]) {
+    this.dir = dir;
+    this.ownsDir = ownsDir;
+    this.options = options;
+    this.classpath = classpath;
+    this.states = states;
+    this.nodes = states;
+    this.log4jFile = path.join(dir, 'log4j.properties');
+  }
+
+  /** Start all nodes; resolves once every node serves (answers `srvr` with a `Mode:` line). */
+  static async start(options: EnsembleOptions = {}): Promise<Ensemble> {
+    const classpath = zookeeperClasspath();
+    const count = options.nodes ?? 3;
+    if (!Number.isInteger(count) || count < 1) throw new Error(`Ensemble: invalid node count ${count}`);
+
+    const ownsDir = options.dir === undefined;
+    const dir = options.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'zk-ensemble-')));
+    await fsp.mkdir(dir, { recursive: true });
+
+    const ports = await freePorts(count * 3);
+    const states: NodeState[] = [];
+    for (let i = 0; i < count; i++) {
+      const id = i + 1;
+      const nodeDir = path.join(dir, `node${id}`);
+      const dataDir = path.join(nodeDir, 'data');
+      const dataLogDir = options.dataLogDirs ? path.join(nodeDir, 'datalog') : dataDir;
+      states.push({
+        id,
+        clientPort: ports[i * 3],
+        peerPort: ports[i * 3 + 1],
+        electionPort: ports[i * 3 + 2],
+        dataDir,
+        dataLogDir,
+        configFile: path.join(nodeDir, 'zoo.cfg'),
+        dir: nodeDir,
+        logFile: path.join(nodeDir, 'zookeeper.log'),
+        running: false,
+      });
+    }
+
+    const ensemble = new Ensemble(dir, ownsDir, options, classpath, states);
+    try {
+      await ensemble.writeFiles();
+      installExitHandlers();
+      for (const node of states) ensemble.spawnNode(node);
+      await ensemble.waitServing(undefined, START_TIMEOUT_MS);
+    } catch (err) {
+      await ensemble.stop().catch(() => undefined);
+      throw err;
+    }
+    return ensemble;
+  }
+
+  /** "127.0.0.1:p1,127.0.0.1:p2,…" of all nodes (running or not). */
+  get connectString(): string {
+    return this.states.map((n) => `127.0.0.1:${n.clientPort}`).join(',');
+  }
+
+  /** Connect string of a single node. */
+  nodeConnectString(id: number): string {
+    return `127.0.0.1:${this.node(id).clientPort}`;
+  }
+
+  /** Path of a node's log file. */
+  logFile(id: number): string {
+    return this.node(id).logFile;
+  }
+
+  /** SIGTERM, then SIGKILL after 5 s; resolves once the process exited. */
+  async stopNode(id: number): Promise<void> {
+    const node = this.node(id);
+    const { child, exited } = node;
+    if (!child || !exited || !node.running) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    try {
+      await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGKILL; resolves once the process exited. */
+  async killNode(id: number): Promise<void> {
+    const node = this.node(id);
+    const { child, exited } = node;
+    if (!child || !exited || !node.running) return;
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /**
+   * Restart a stopped node (same ports, same data). If the running nodes then form a quorum
+   * (or the ensemble is a single standalone node), resolves once the node serves; otherwise
+   * resolves once it answers `srvr` at all (it then reports "not currently serving requests").
+   */
+  async startNode(id: number): Promise<void> {
+    if (this.stopped) throw new Error('Ensemble: already stopped');
+    const node = this.node(id);
+    if (!node.running) this.spawnNode(node);
+    const running = this.states.filter((n) => n.running).length;
+    if (running * 2 > this.states.length) {
+      await this.waitServing([id], START_TIMEOUT_MS);
+    } else {
+      await this.waitFor([id], START_TIMEOUT_MS, () => true, 'answer srvr');
+    }
+  }
+
+  /** Raw answer of a node to the `srvr` four-letter word. Rejects if the node cannot be reached. */
+  srvr(id: number, timeoutMs = 2_000): Promise<string> {
+    return fourLetterWord(this.node(id).clientPort, 'srvr', timeoutMs);
+  }
+
+  /** Mode of a node (`leader`, `follower`, `standalone`, …) or undefined if it does not serve. */
+  async mode(id: number): Promise<string | undefined> {
+    try {
+      return /^Mode: (\S+)/m.exec(await this.srvr(id))?.[1];
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Wait until the given nodes (default: all) answer `srvr` with a `Mode:` line. */
+  waitServing(ids?: number[], timeoutMs = START_TIMEOUT_MS): Promise<void> {
+    return this.waitFor(ids ?? this.states.map((n) => n.id), timeoutMs, (a) => /^Mode: /m.test(a), 'serve');
+  }
+
+  /** Kill every node and remove the temp directory (unless `options.dir` was given). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.states.map((n) => this.killNode(n.id)));
+    if (this.ownsDir) await fsp.rm(this.dir, { recursive: true, force: true });
+  }
+
+  // -------------------------------------------------------------------------
+
+  private node(id: number): NodeState {
+    const node = this.states.find((n) => n.id === id);
+    if (!node) throw new Error(`Ensemble: no node ${id} (nodes are 1..${this.states.length})`);
+    return node;
+  }
+
+  private async writeFiles(): Promise<void> {
+    await fsp.writeFile(this.log4jFile, LOG4J_PROPERTIES);
+    const standalone = this.states.length === 1;
+    for (const node of this.states) {
+      await fsp.mkdir(node.dataDir, { recursive: true });
+      await fsp.mkdir(node.dataLogDir, { recursive: true });
+      await fsp.writeFile(path.join(node.dataDir, 'myid'), `${node.id}\n`);
+
+      const cfg = new Map<string, string>([
+        ['tickTime', String(this.options.tickTime ?? 500)],
+        ['initLimit', '10'],
+        ['syncLimit', '5'],
+        ['dataDir', node.dataDir],
+        ['clientPort', String(node.clientPort)],
+        ['clientPortAddress', '127.0.0.1'],
+        ['admin.enableServer', 'false'],
+        ['4lw.commands.whitelist', '*'],
+        ['maxClientCnxns', '0'],
+        ['autopurge.purgeInterval', '0'],
+      ]);
+      if (node.dataLogDir !== node.dataDir) cfg.set('dataLogDir', node.dataLogDir);
+      if (!standalone) {
+        for (const peer of this.states) {
+          cfg.set(`server.${peer.id}`, `127.0.0.1:${peer.peerPort}:${peer.electionPort}`);
+        }
+      }
+      for (const [key, value] of Object.entries(this.options.config ?? {})) cfg.set(key, value);
+      const text = [...cfg].map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
+      await fsp.writeFile(node.configFile, text);
+    }
+  }
+
+  private spawnNode(node: NodeState): void {
+    const standalone = this.states.length === 1;
+    const mainClass = standalone
+      ? 'org.apache.zookeeper.server.ZooKeeperServerMain'
+      : 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
+    const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+    const args = [
+      '-Xmx256m',
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
+      '-Djava.net.preferIPv4Stack=true',
+      '-Dzookeeper.extendedTypesEnabled=true',
+      '-Dzookeeper.admin.enableServer=false',
+      '-Dzookeeper.jmx.log4j.disable=true',
+      // Keep re-elections after failures quick (default backs off up to 60 s).
+      '-Dzookeeper.fastleader.maxNotificationInterval=2000',
+      '-Dzookeeper.cnxTimeout=2000',
+      `-Dzookeeper.log.dir=${node.dir}`,
+      '-Dzookeeper.log.file=zookeeper.log',
+      '-Dzookeeper.root.logger=INFO,CONSOLE',
+      `-Dlog4j.configuration=file:${this.log4jFile}`,
+      ...(this.options.jvmFlags ?? []),
+      '-cp',
+      this.classpath,
+      mainClass,
+      node.configFile,
+    ];
+
+    const logFd = fs.openSync(node.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      fs.writeSync(logFd, `\n==== ${new Date().toISOString()} harness: starting node ${node.id}: ${java} ${args.join(' ')}\n`);
+      child = spawn(java, args, { cwd: node.dir, stdio: ['ignore', logFd, logFd], env: process.env });
+    } finally {
+      fs.closeSync(logFd);
+    }
+
+    node.child = child;
+    node.running = true;
+    node.pid = child.pid;
+    node.lastExit = undefined;
+    liveChildren.add(child);
+    node.exited = new Promise<void>((resolve) => {
+      const done = (description: string): void => {
+        liveChildren.delete(child);
+        if (node.child === child) {
+          node.running = false;
+          node.pid = undefined;
+          node.lastExit = description;
+        }
+        resolve();
+      };
+      child.once('error', (err: NodeJS.ErrnoException) =>
+        done(
+          err.code === 'ENOENT'
+            ? `could not run "${java}": Java is not installed (apt-get install -y default-jre-headless)`
+            : `could not start: ${err.message}`,
+        ),
+      );
+      child.once('exit', (code, signal) => done(signal ? `killed by ${signal}` : `exited with code ${code}`));
+    });
+  }
+
+  private async waitFor(
+    ids: number[],
+    timeoutMs: number,
+    ok: (answer: string) => boolean,
+    what: string,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const last = new Map<number, string>();
+    const pending = new Set(ids.map((id) => this.node(id).id));
+    while (pending.size > 0) {
+      await Promise.all(
+        [...pending].map(async (id) => {
+          const node = this.node(id);
+          if (!node.running) {
+            const why = node.lastExit ?? 'is not running';
+            throw new Error(
+              `ZooKeeper node ${id} ${why} (waiting for it to ${what}); ` +
+                `tail of ${node.logFile}:\n${await tail(node.logFile)}`,
+            );
+          }
+          try {
+            const answer = await this.srvr(id, 1_000);
+            last.set(id, answer.trim().split('\n')[0] ?? '');
+            if (ok(answer)) pending.delete(id);
+          } catch (err) {
+            last.set(id, (err as Error).message);
+          }
+        }),
+      );
+      if (pending.size === 0) return;
+      if (Date.now() >= deadline) {
+        const details = await Promise.all(
+          [...pending].map(async (id) => {
+            const node = this.node(id);
+            return (
+              `node ${id} (client port ${node.clientPort}, pid ${node.pid}) last srvr: ${last.get(id) ?? 'n/a'}\n` +
+              `tail of ${node.logFile}:\n${await tail(node.logFile)}`
+            );
+          }),
+        );
+        throw new Error(
+          `ZooKeeper node(s) ${[...pending].join(', ')} did not ${what} within ${Math.round(timeoutMs / 1000)} s\n` +
+            details.join('\n\n'),
+        );
+      }
+      await sleep(POLL_MS);
+    }
+  }
+}

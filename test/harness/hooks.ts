@@ -1,0 +1,28 @@
+/**
+ * Mocha global fixture (loaded through `require` in .mocharc.json).
+ *
+ * Provides one shared 3-node ZooKeeper ensemble, started lazily by the first test that calls
+ * `sharedEnsemble()`; test files that never call it do not start any JVM. The ensemble is stopped
+ * in the global teardown (and, as a safety net, every JVM is SIGKILLed when the process exits).
+ *
+ * Tests sharing the ensemble must use their own znode paths and must not stop its nodes — a test
+ * that stops nodes should start its own `Ensemble`.
+ */
+import { Ensemble } from './ensemble.js';
+
+let shared: Promise<Ensemble> | undefined;
+
+/** The shared 3-node ensemble (started on first call, reused afterwards). */
+export function sharedEnsemble(): Promise<Ensemble> {
+  // A failed start is cached as well: every later caller gets the same error quickly.
+  shared ??= Ensemble.start({ nodes: 3 });
+  return shared;
+}
+
+export async function mochaGlobalTeardown(): Promise<void> {
+  const pending = shared;
+  shared = undefined;
+  if (!pending) return;
+  const ensemble = await pending.catch(() => undefined);
+  await ensemble?.stop();
+}
