@@ -32,6 +32,7 @@ export class ArchiveWriter {
   private readonly mtime = new Date()
   private readonly headerSha256: string
   private readonly aborted = new AbortController()
+  private drained?: Promise<unknown>
   bytesIn = 0
 
   constructor(readonly header: ArchiveHeader) {
@@ -49,8 +50,16 @@ export class ArchiveWriter {
     this.treeHash.update(sha256)
     let ready = this.writeEntry(`${directory}/${RECORD_NAME}`, json)
     if (data.length > 0) ready = this.writeEntry(`${directory}/${DATA_NAME}`, data)
-    if (!ready) await once(this.gzip, 'drain', {signal: this.aborted.signal})
+    if (!ready) await this.waitForDrain()
     return sha256
+  }
+
+  /** One wait shared by every caller, however many znodes are in flight. */
+  private waitForDrain(): Promise<unknown> {
+    this.drained ??= once(this.gzip, 'drain', {signal: this.aborted.signal}).finally(() => {
+      this.drained = undefined
+    })
+    return this.drained
   }
 
   /** Writes the manifest and checksums and ends the stream. */

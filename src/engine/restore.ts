@@ -24,7 +24,7 @@ export interface RestoreOptions {
   /** Where to save the current tree first, from the target path; null skips the safety backup. */
   safetyBackup: ((target: string) => StorageProvider) | null
   /** Asked before anything is deleted or changed; returning false cancels with nothing changed. */
-  confirm?: (plan: RestorePlan) => Promise<boolean>
+  confirm?: (plan: RestorePlan, safetyBackup: BackupResult | null) => Promise<boolean>
   onPhase?: (phase: RestorePhase) => void
   onZnode?: (phase: RestorePhase, path: string) => void
 }
@@ -98,7 +98,7 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
     if (options.dryRun) return finish(result, started)
 
     const destructive = plan.change + plan.delete + plan.ephemeralsToDelete > 0
-    if (destructive && options.confirm && !(await options.confirm(plan))) {
+    if (destructive && options.confirm && !(await options.confirm(plan, live.safetyBackup))) {
       throw new OperationError(`Restore cancelled: nothing under ${target} was changed`)
     }
 

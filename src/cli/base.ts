@@ -1,0 +1,53 @@
+import {Command, Flags} from '@oclif/core'
+
+import {EXIT_FAILED, EXIT_USAGE, OperationError, UsageError} from '../errors.js'
+import {redactLocation} from '../providers/index.js'
+import {ZkSession} from '../zk/session.js'
+import {parseDigestAuth, parseZkUri, type ZkTarget} from '../zk/uri.js'
+
+export const EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation failed (ZooKeeper or storage error, an archive that fails verification); 2 bad usage or bad input (nothing was changed).`
+
+export const zkFlags = {
+  zk: Flags.string({
+    description: 'ZooKeeper hosts and znode path: zk://host1:2181,host2:2181/path (zk:// is optional; the port defaults to 2181).',
+    env: 'DCOS_ZK',
+    required: true,
+  }),
+  'zk-auth': Flags.string({
+    description: 'Digest credentials user:password for ZooKeeper ACLs. Prefer the environment variable: flags show up in ps.',
+    env: 'DCOS_ZK_AUTH',
+  }),
+  'session-timeout': Flags.integer({
+    default: 15,
+    description: 'ZooKeeper session timeout, in seconds; also how long a lost connection is retried on other nodes.',
+    min: 1,
+  }),
+}
+
+/** Maps the engines' errors to one clear line and the documented exit code; secrets are redacted. */
+export abstract class BaseCommand extends Command {
+  protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (error.oclif) {
+      // Parse errors from oclif itself (unknown flag, missing argument): bad usage.
+      if (error.oclif.exit === 1 || error.oclif.exit === undefined) error.oclif.exit = EXIT_USAGE
+      return super.catch(error)
+    }
+
+    const exit = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED
+    const message = redactLocation(error instanceof OperationError || error instanceof UsageError ? error.message : String(error.message ?? error))
+    if (process.env.DEBUG && error.stack) process.stderr.write(`${redactLocation(error.stack)}\n`)
+    return super.catch(Object.assign(new Error(message), {oclif: {exit}}))
+  }
+
+  protected parseZk(uri: string): ZkTarget {
+    return parseZkUri(uri)
+  }
+
+  protected connect(target: ZkTarget, flags: {'zk-auth'?: string; 'session-timeout': number}): Promise<ZkSession> {
+    return ZkSession.connect({
+      auth: flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined,
+      hosts: target.hosts,
+      sessionTimeoutMs: flags['session-timeout'] * 1000,
+    })
+  }
+}

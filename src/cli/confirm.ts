@@ -1,0 +1,19 @@
+import {createInterface} from 'node:readline/promises'
+
+import {UsageError} from '../errors.js'
+
+/** Asks a yes/no question on the terminal; without one, refuses unless the caller passed --yes. */
+export async function confirm(question: string, yes: boolean): Promise<boolean> {
+  if (yes) return true
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw new UsageError('Refusing to change ZooKeeper without confirmation: there is no terminal to ask, so pass --yes')
+  }
+
+  const prompt = createInterface({input: process.stdin, output: process.stderr})
+  try {
+    const answer = await prompt.question(`${question} [y/N] `)
+    return /^y(es)?$/i.test(answer.trim())
+  } finally {
+    prompt.close()
+  }
+}

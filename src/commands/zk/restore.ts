@@ -1,0 +1,133 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
+import {confirm} from '../../cli/confirm.js'
+import {Counter, formatBytes, progressEnabled} from '../../cli/progress.js'
+import type {BackupResult} from '../../engine/backup.js'
+import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
+import {resolveLocation} from '../../providers/index.js'
+
+const PHASE_LABELS: Record<RestorePhase, string> = {
+  acl: 'Applying ACLs',
+  check: 'Verifying the restored tree',
+  create: 'Creating znodes',
+  delete: 'Deleting the current tree',
+  read: 'Reading the current tree',
+  verify: 'Verifying the archive',
+}
+
+export default class ZkRestore extends BaseCommand {
+  static args = {
+    location: Args.string({description: 'The archive: a path, file:///abs/path or s3://bucket/key?....', required: true}),
+  }
+
+  static description = `Verifies the whole archive first (format version, every checksum): a corrupt, truncated or foreign archive is refused before ZooKeeper is touched. Then it replaces the subtree at the path of --zk (the archive's own root when the URI has none): it saves what is there now to a safety backup, shows the plan, deletes the subtree, recreates every znode with its data, type and ACL (restrictive ACLs last), and re-reads the result to prove it matches the archive.
+
+Paths matched by --exclude are left alone on both sides: not restored from the archive, not deleted from ZooKeeper. Ephemeral znodes are never recreated. Stop the writers of the subtree (e.g. Marathon) first: what they write between the safety backup and the restore is lost.
+
+${EXIT_CODES_HELP}`
+
+  static enableJsonFlag = true
+
+  static examples = [
+    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --dry-run', description: 'Show what a restore would create, change and delete'},
+    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes', description: 'Restore to where the archive came from, without asking'},
+    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/restored/marathon', description: 'Restore into another path'},
+    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/marathon/state/apps --from /marathon/state/apps --exclude /marathon/state/apps/old-app', description: 'Restore one subtree, leaving one app out'},
+  ]
+
+  static flags = {
+    ...zkFlags,
+    'dry-run': Flags.boolean({description: 'Print the plan (znodes to create, change and delete) and change nothing.'}),
+    exclude: Flags.string({description: 'A znode path of the archive (with its subtree) or glob to leave alone. Repeatable.', multiple: true}),
+    from: Flags.string({description: 'Restore only this subtree of the archive (its path as backed up).'}),
+    'no-safety-backup': Flags.boolean({dependsOn: ['yes'], description: 'Do not save the current tree first (needs --yes).'}),
+    'safety-backup': Flags.string({
+      description: 'Where to save the current tree before changing it. Default: ./zk-safety-<path>-<time>.tar.gz',
+      exclusive: ['no-safety-backup'],
+    }),
+    verbose: Flags.boolean({char: 'v', description: 'List every znode deleted and created.'}),
+    yes: Flags.boolean({char: 'y', description: 'Do not ask before deleting or changing znodes (for scripts).'}),
+    zk: Flags.string({
+      description: 'ZooKeeper hosts and the path to restore to: zk://host:2181/path (without a path, where the archive came from).',
+      env: 'DCOS_ZK',
+      required: true,
+    }),
+  }
+
+  static summary = 'Restore a ZooKeeper subtree from an archive, online, with a safety backup first.'
+
+  async run(): Promise<RestoreResult> {
+    const {args, flags} = await this.parse(ZkRestore)
+    const source = resolveLocation(args.location)
+    const target = this.parseZk(flags.zk)
+    const json = Boolean(flags.json)
+    const safetyLocation = flags['safety-backup']
+    const safetyBackup = flags['no-safety-backup']
+      ? null
+      : (path: string) => resolveLocation(safetyLocation ?? defaultSafetyLocation(path))
+    if (safetyLocation) resolveLocation(safetyLocation)
+
+    let counter: Counter | undefined
+    const result = await restoreTree({
+      confirm: async (plan, safety) => {
+        counter?.stop()
+        counter = undefined
+        this.printSafety(safety)
+        this.printPlan(plan)
+        const question = `Replace the ${plan.change + plan.delete + plan.unchanged} znodes under ${plan.target} with the archive's?`
+        return confirm(question, flags.yes)
+      },
+      connect: () => this.connect(target, flags),
+      dryRun: flags['dry-run'],
+      exclude: flags.exclude,
+      from: flags.from,
+      onPhase: (phase) => {
+        counter?.stop()
+        counter = new Counter(progressEnabled(json), PHASE_LABELS[phase])
+      },
+      onZnode: (phase, path) => {
+        counter?.add()
+        if (flags.verbose) this.log(`${phase === 'delete' ? 'deleted' : 'created'} ${path}`)
+      },
+      safetyBackup,
+      source,
+      target: target.path,
+    }).finally(() => counter?.stop())
+
+    if (result.dryRun) {
+      this.printPlan(result.plan)
+      this.log('Dry run: nothing was changed.')
+    } else {
+      if (flags.yes || result.plan.change + result.plan.delete + result.plan.ephemeralsToDelete === 0) this.printSafety(result.safetyBackup)
+      this.log(
+        `Restored ${result.created} znodes to ${result.plan.target} from ${result.plan.archive} (deleted ${result.deleted}, ${result.aclsSet} ACLs set) in ${(result.durationMs / 1000).toFixed(1)}s; verified by re-reading.`,
+      )
+    }
+
+    return result
+  }
+
+  private printSafety(safety: BackupResult | null): void {
+    if (safety) this.log(`Safety backup of ${safety.root}: ${safety.location} (${safety.znodes} znodes, ${formatBytes(safety.archiveBytes)})`)
+  }
+
+  private printPlan(plan: RestorePlan): void {
+    const from = plan.from === plan.archiveRoot ? '' : ` (subtree ${plan.from})`
+    this.log(`Plan: restore ${plan.archive}${from} to ${plan.target}`)
+    const row = (label: string, count: number, first: string[] = []) =>
+      this.log(`  ${label.padEnd(10)} ${String(count).padStart(8)}${first.length > 0 ? `  ${first.join(', ')}${count > first.length ? ', ...' : ''}` : ''}`)
+    row('create', plan.create, plan.firstCreate)
+    row('change', plan.change, plan.firstChange)
+    row('delete', plan.delete, plan.firstDelete)
+    row('unchanged', plan.unchanged)
+    if (plan.ephemeralsToDelete > 0) row('ephemeral', plan.ephemeralsToDelete, ['deleted with their parents, never recreated'])
+    if (plan.excludedLive > 0) row('excluded', plan.excludedLive, ['left as they are'])
+  }
+}
+
+export function defaultSafetyLocation(path: string, now = new Date()): string {
+  const name = path === '/' ? 'root' : path.slice(1).replaceAll('/', '-')
+  const time = now.toISOString().replaceAll(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+  return `zk-safety-${name}-${time}.tar.gz`
+}
