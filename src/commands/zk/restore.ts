@@ -69,11 +69,13 @@ ${EXIT_CODES_HELP}`
     if (safetyLocation) resolveLocation(safetyLocation)
 
     let counter: Counter | undefined
+    let safetyPrinted = false
     const result = await restoreTree({
       confirm: async (plan, safety) => {
         counter?.stop()
         counter = undefined
         this.printSafety(safety)
+        safetyPrinted = true
         this.printPlan(plan)
         const question = `Replace the ${plan.change + plan.delete + plan.unchanged} znodes under ${plan.target} with the archive's?`
         return confirm(question, flags.yes)
@@ -99,7 +101,7 @@ ${EXIT_CODES_HELP}`
       this.printPlan(result.plan)
       this.log('Dry run: nothing was changed.')
     } else {
-      if (flags.yes || result.plan.change + result.plan.delete + result.plan.ephemeralsToDelete === 0) this.printSafety(result.safetyBackup)
+      if (!safetyPrinted) this.printSafety(result.safetyBackup)
       this.log(
         `Restored ${result.created} znodes to ${result.plan.target} from ${result.plan.archive} (deleted ${result.deleted}, ${result.aclsSet} ACLs set) in ${(result.durationMs / 1000).toFixed(1)}s; verified by re-reading.`,
       )
