@@ -117,14 +117,14 @@ ${EXIT_CODES_HELP}`
   private printPlan(plan: RestorePlan): void {
     const from = plan.from === plan.archiveRoot ? '' : ` (subtree ${plan.from})`
     this.log(`Plan: restore ${plan.archive}${from} to ${plan.target}`)
-    const row = (label: string, count: number, first: string[] = []) =>
-      this.log(`  ${label.padEnd(10)} ${String(count).padStart(8)}${first.length > 0 ? `  ${first.join(', ')}${count > first.length ? ', ...' : ''}` : ''}`)
-    row('create', plan.create, plan.firstCreate)
-    row('change', plan.change, plan.firstChange)
-    row('delete', plan.delete, plan.firstDelete)
+    const row = (label: string, count: number, detail = '') => this.log(`  ${label.padEnd(10)} ${String(count).padStart(8)}${detail && `  ${detail}`}`)
+    const first = (paths: string[], count: number) => paths.join(', ') + (count > paths.length ? ', ...' : '')
+    row('create', plan.create, first(plan.firstCreate, plan.create))
+    row('change', plan.change, first(plan.firstChange, plan.change))
+    row('delete', plan.delete, first(plan.firstDelete, plan.delete))
     row('unchanged', plan.unchanged)
-    if (plan.ephemeralsToDelete > 0) row('ephemeral', plan.ephemeralsToDelete, ['deleted with their parents, never recreated'])
-    if (plan.excludedLive > 0) row('excluded', plan.excludedLive, ['left as they are'])
+    if (plan.ephemeralsToDelete > 0) row('ephemeral', plan.ephemeralsToDelete, 'deleted with their parents, never recreated')
+    if (plan.excludedLive > 0) row('excluded', plan.excludedLive, 'left as they are')
   }
 }
 
