@@ -20,6 +20,9 @@ import {
 
 const BLOCK = 512
 const ZERO_BLOCKS = Buffer.alloc(BLOCK * 2)
+const PADDING = Buffer.alloc(BLOCK)
+/** Tar blocks are gathered into writes of this size: one zlib call per small block costs more than compressing. */
+const BATCH_BYTES = 128 * 1024
 
 /**
  * Writes the archive as a gzip stream (`output`), one entry at a time, waiting whenever the consumer
@@ -33,6 +36,8 @@ export class ArchiveWriter {
   private readonly headerSha256: string
   private readonly aborted = new AbortController()
   private drained?: Promise<unknown>
+  private batch: Buffer[] = []
+  private batchBytes = 0
   bytesIn = 0
 
   constructor(readonly header: ArchiveHeader) {
@@ -48,9 +53,9 @@ export class ArchiveWriter {
     const directory = entryDirectory(relativePath)
     const {json, sha256} = encodeRecord(record, data)
     this.treeHash.update(sha256)
-    let ready = this.writeEntry(`${directory}/${RECORD_NAME}`, json)
-    if (data.length > 0) ready = this.writeEntry(`${directory}/${DATA_NAME}`, data)
-    if (!ready) await this.waitForDrain()
+    this.writeEntry(`${directory}/${RECORD_NAME}`, json)
+    if (data.length > 0) this.writeEntry(`${directory}/${DATA_NAME}`, data)
+    if (this.batchBytes >= BATCH_BYTES && !this.flush()) await this.waitForDrain()
     return sha256
   }
 
@@ -73,7 +78,9 @@ export class ArchiveWriter {
       '',
     ].join('\n')
     this.writeEntry(SUMS_ENTRY, Buffer.from(sums))
-    this.gzip.end(ZERO_BLOCKS)
+    this.push(ZERO_BLOCKS)
+    this.flush()
+    this.gzip.end()
     return manifest
   }
 
@@ -90,14 +97,27 @@ export class ArchiveWriter {
     return createHash('sha256').update(body).digest('hex')
   }
 
-  private writeEntry(path: string, body: Buffer): boolean {
+  private writeEntry(path: string, body: Buffer): void {
     const header = new Header({gid: 0, mode: 0o644, mtime: this.mtime, path, size: body.length, type: 'File', uid: 0})
-    if (header.encode()) this.gzip.write(new Pax({mtime: this.mtime, path, size: body.length}).encode())
-    this.gzip.write(header.block!)
+    if (header.encode()) this.push(new Pax({mtime: this.mtime, path, size: body.length}).encode())
+    this.push(header.block!)
     this.bytesIn += body.length
-    if (body.length === 0) return true
-    this.gzip.write(body)
+    if (body.length === 0) return
+    this.push(body)
     const padding = (BLOCK - (body.length % BLOCK)) % BLOCK
-    return padding === 0 ? this.gzip.write(Buffer.alloc(0)) : this.gzip.write(Buffer.alloc(padding))
+    if (padding > 0) this.push(PADDING.subarray(0, padding))
+  }
+
+  private push(chunk: Buffer): void {
+    this.batch.push(chunk)
+    this.batchBytes += chunk.length
+  }
+
+  /** Hands the gathered blocks to gzip; false when gzip wants the caller to wait for 'drain'. */
+  private flush(): boolean {
+    const chunk = Buffer.concat(this.batch, this.batchBytes)
+    this.batch = []
+    this.batchBytes = 0
+    return this.gzip.write(chunk)
   }
 }
