@@ -38,7 +38,6 @@ export class ArchiveWriter {
   private drained?: Promise<unknown>
   private batch: Buffer[] = []
   private batchBytes = 0
-  bytesIn = 0
 
   constructor(readonly header: ArchiveHeader) {
     const output = new PassThrough()
@@ -101,7 +100,6 @@ export class ArchiveWriter {
     const header = new Header({gid: 0, mode: 0o644, mtime: this.mtime, path, size: body.length, type: 'File', uid: 0})
     if (header.encode()) this.push(new Pax({mtime: this.mtime, path, size: body.length}).encode())
     this.push(header.block!)
-    this.bytesIn += body.length
     if (body.length === 0) return
     this.push(body)
     const padding = (BLOCK - (body.length % BLOCK)) % BLOCK
