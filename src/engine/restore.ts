@@ -167,7 +167,8 @@ async function readLiveTree(session: ZkSession, target: string, excluded: PathMa
   }
 
   // The safety backup keeps ephemerals too, as a record of what was there; no restore recreates them.
-  if (options.safetyBackup && !options.dryRun) {
+  // A target that does not exist yet has nothing to save.
+  if (options.safetyBackup && !options.dryRun && (await session.exists(target))) {
     const {result} = await backupTree({
       allowMissingRoot: true,
       destination: options.safetyBackup(target),
