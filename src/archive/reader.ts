@@ -195,7 +195,9 @@ async function* tarEntries(input: Readable, fail: (problem: string) => Error): A
   })
 
   const gunzip = createGunzip()
+  let sawInput = false
   input.once('error', (error) => gunzip.destroy(error))
+  input.once('data', () => (sawInput = true))
   input.pipe(gunzip)
   let sawBytes = false
   try {
@@ -207,6 +209,7 @@ async function* tarEntries(input: Readable, fail: (problem: string) => Error): A
     }
   } catch (error) {
     if (error instanceof ArchiveError) throw error
+    if (!sawInput) throw fail('the archive is empty')
     throw fail(describeGzipError(error as NodeJS.ErrnoException))
   } finally {
     input.unpipe(gunzip)

@@ -126,7 +126,7 @@ function finish(result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & 
 }
 
 function safetyHint(safety: BackupResult | null, target: string): string {
-  if (!safety) return `No safety backup was taken (--no-safety-backup); the tree under ${target} may be incomplete`
+  if (!safety) return `There is no safety backup (${target} did not exist, or --no-safety-backup was given); the tree under ${target} may be incomplete`
   return `The tree as it was is saved at ${safety.location}: restore it with "dcos zk restore ${safety.location} --zk <hosts>${target}"`
 }
 
