@@ -209,7 +209,7 @@ async function* tarEntries(input: Readable, fail: (problem: string) => Error): A
     }
   } catch (error) {
     if (error instanceof ArchiveError) throw error
-    if (!sawInput) throw fail('the archive is empty')
+    if (!sawInput && (error as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') throw fail('the archive is empty')
     throw fail(describeGzipError(error as NodeJS.ErrnoException))
   } finally {
     input.unpipe(gunzip)

@@ -27,16 +27,23 @@ export const zkFlags = {
 /** Maps the engines' errors to one clear line and the documented exit code; secrets are redacted. */
 export abstract class BaseCommand extends Command {
   protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    // oclif exits with oclif.exit, or with --json with exitCode: both are set to the documented code.
     if (error.oclif) {
       // Parse errors from oclif itself (unknown flag, missing argument): bad usage.
-      if (error.oclif.exit === 1 || error.oclif.exit === undefined) error.oclif.exit = EXIT_USAGE
-      return super.catch(error)
+      const exit = error.oclif.exit === 1 || error.oclif.exit === undefined ? EXIT_USAGE : error.oclif.exit
+      // With --json only the message is shown: the error also holds the parsed command line, --zk-auth included.
+      if (this.jsonEnabled()) return super.catch(Object.assign(new Error(redactLocation(error.message)), {exitCode: exit, oclif: {exit}}))
+      return super.catch(Object.assign(error, {exitCode: exit, oclif: {...error.oclif, exit}}))
     }
 
     const exit = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED
     const message = redactLocation(error instanceof OperationError || error instanceof UsageError ? error.message : String(error.message ?? error))
     if (process.env.DEBUG && error.stack) process.stderr.write(`${redactLocation(error.stack)}\n`)
-    return super.catch(Object.assign(new Error(message), {oclif: {exit}}))
+    const failure = Object.assign(new Error(message), {exitCode: exit, oclif: {exit}})
+    if (this.jsonEnabled()) return super.catch(failure)
+    // Printed here, on one line: oclif would wrap a long message over several.
+    this.logToStderr(`Error: ${message}`)
+    return super.catch(Object.assign(failure, {skipOclifErrorHandling: true}))
   }
 
   protected parseZk(uri: string): ZkTarget {

@@ -98,6 +98,7 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
     if (options.dryRun) return finish(result, started)
 
     const destructive = plan.change + plan.delete + plan.ephemeralsToDelete > 0
+    if (!destructive && plan.create === 0) return finish({...result, verified: true}, started) // already identical
     if (destructive && options.confirm && !(await options.confirm(plan, live.safetyBackup))) {
       throw new OperationError(`Restore cancelled: nothing under ${target} was changed`)
     }

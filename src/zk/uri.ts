@@ -27,10 +27,8 @@ export function parseZkUri(uri: string): ZkTarget {
     throw new UsageError('Credentials do not belong in the ZooKeeper URI: pass them with --zk-auth user:password')
   }
 
+  if (hostPart.trim() === '') throw new UsageError(`No ZooKeeper hosts in "${text}": use zk://host:port,host:port/path`)
   const hosts = hostPart.split(',').map((host) => parseHost(host.trim(), text))
-  if (hosts.length === 0 || hostPart.trim() === '') {
-    throw new UsageError(`No ZooKeeper hosts in "${text}": use zk://host:port,host:port/path`)
-  }
 
   const path = pathPart === undefined || pathPart === '' ? undefined : normalizeRootPath(pathPart)
   return {hosts, path}

@@ -102,6 +102,11 @@ ${EXIT_CODES_HELP}`
       this.log('Dry run: nothing was changed.')
     } else {
       if (!safetyPrinted) this.printSafety(result.safetyBackup)
+      if (result.plan.create + result.plan.change + result.plan.delete + result.plan.ephemeralsToDelete === 0) {
+        this.log(`Nothing to restore: the ${result.plan.unchanged} znodes under ${result.plan.target} already match the archive.`)
+        return result
+      }
+
       this.log(
         `Restored ${result.created} znodes to ${result.plan.target} from ${result.plan.archive} (deleted ${result.deleted}, ${result.aclsSet} ACLs set) in ${(result.durationMs / 1000).toFixed(1)}s; verified by re-reading.`,
       )
