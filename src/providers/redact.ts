@@ -1,0 +1,19 @@
+// A value ends at the next parameter, fragment or whitespace, or before the ": " that follows a
+// location in our messages ("Cannot read s3://b/k?secret_key=***: Access Denied").
+const SECRET_PARAMETER = /((?:^|[?&;\s])(?:access_key|secret_key|session_token|token|password)=)[^&#\s]*?(?=[&#\s]|:\s|$)/gi
+
+// The password runs to the last "@" of the word: passwords typed into a URI often hold a raw "@" or
+// "/", and hiding too much of a malformed URI is better than showing part of a password.
+const USERINFO_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:)\S*@/gi
+
+/** The location with secret query parameter values and any userinfo password replaced by `***`. */
+export function redactLocation(location: string): string {
+  return location.replace(SECRET_PARAMETER, '$1***').replace(USERINFO_PASSWORD, '$1***@')
+}
+
+/** `text` with every occurrence of each non-empty secret replaced by `***`. */
+export function redactSecrets(text: string, secrets: readonly (string | undefined)[]): string {
+  // Longest first, so that a secret containing a shorter one is not left half visible.
+  const sorted = secrets.filter((secret): secret is string => Boolean(secret)).sort((a, b) => b.length - a.length)
+  return sorted.reduce((redacted, secret) => redacted.split(secret).join('***'), text)
+}

@@ -1,0 +1,272 @@
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  paginateListObjectsV2,
+  S3Client,
+} from '@aws-sdk/client-s3'
+import {Upload} from '@aws-sdk/lib-storage'
+import {STATUS_CODES} from 'node:http'
+import {Readable} from 'node:stream'
+
+import {errorMessage, OperationError, UsageError} from '../errors.js'
+import {redactLocation, redactSecrets} from './redact.js'
+import {registerProvider} from './registry.js'
+import type {ObjectInfo, StorageProvider, WriteOptions} from './types.js'
+
+const PARAMETERS = ['region', 'access_key', 'secret_key', 'session_token', 'endpoint']
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/
+const PART_SIZE = 8 * 1024 * 1024
+
+/** A parsed s3://bucket/key?region=...&access_key=...&secret_key=...&session_token=...&endpoint=... */
+export interface S3Location {
+  bucket: string
+  key: string
+  /** The query string as given, repeated in the locations of children and listed objects. */
+  query: string
+  region: string
+  endpoint?: string
+  credentials?: {accessKeyId: string; secretAccessKey: string; sessionToken?: string}
+  /** Every secret value as given and decoded, to scrub from error messages. */
+  secrets: string[]
+}
+
+export function parseS3Location(location: string): S3Location {
+  const [, bucket, key, query = ''] = /^s3:\/\/([^/?]*)\/?([^?]*)(?:\?(.*))?$/is.exec(location) ?? []
+  const usage = (message: string) => new UsageError(redactLocation(message))
+  if (!bucket) throw usage(`Missing bucket in ${location}: use s3://bucket/key`)
+  if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
+    throw usage(`Invalid bucket name "${bucket}" in ${location}: use 3-63 lowercase letters, digits, dots and hyphens`)
+  }
+
+  // Parsed by hand because URLSearchParams turns "+" into a space, and AWS secret keys contain "+".
+  const parameters = new Map<string, string>()
+  const secrets: string[] = []
+  for (const pair of query.split('&').filter(Boolean)) {
+    const [name, raw = ''] = pair.split(/=(.*)/s)
+    // Unknown parameters may be misspelt secrets: name only the bucket and key, not the whole location.
+    if (!PARAMETERS.includes(name)) {
+      throw usage(`Unknown parameter "${name}" in s3://${bucket}/${key}: use ${PARAMETERS.join(', ')}`)
+    }
+
+    let value: string
+    try {
+      value = decodeURIComponent(raw)
+    } catch {
+      throw usage(`Malformed value of ${name} in ${location}`)
+    }
+
+    parameters.set(name, value)
+    if (name !== 'region' && name !== 'endpoint') secrets.push(raw, value)
+  }
+
+  const [accessKeyId, secretAccessKey, sessionToken] = ['access_key', 'secret_key', 'session_token'].map((name) =>
+    parameters.get(name),
+  )
+  if (!accessKeyId !== !secretAccessKey || (sessionToken && !accessKeyId)) {
+    throw usage(`Incomplete credentials in ${location}: give access_key and secret_key together (and session_token only with them)`)
+  }
+
+  const endpoint = parameters.get('endpoint')
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#]/i.test(endpoint)) {
+    throw usage(`Invalid endpoint "${endpoint}" in ${location}: use http://host:port or https://host`)
+  }
+
+  return {
+    bucket,
+    key,
+    query,
+    region: parameters.get('region') || process.env.AWS_REGION || 'us-east-1',
+    endpoint,
+    // Without keys in the location the SDK's default credential chain (environment, profile, role) applies.
+    credentials: accessKeyId && secretAccessKey ? {accessKeyId, secretAccessKey, sessionToken} : undefined,
+    secrets,
+  }
+}
+
+/** One S3 object, or with list() every object under a key prefix. */
+export class S3Provider implements StorageProvider {
+  readonly scheme = 's3'
+  readonly display: string
+
+  constructor(
+    private readonly location: S3Location,
+    private readonly client: S3Client = createClient(location),
+  ) {
+    this.display = this.locationOf(location.key)
+  }
+
+  async write(source: Readable, {overwrite = false}: WriteOptions = {}): Promise<number> {
+    // The source may fail while we check the location: its error then surfaces when we read from it,
+    // rather than as an 'error' event nobody listens to, which would end the process.
+    source.on('error', () => {})
+    let bytes = 0
+    const counted = async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        bytes += chunk.length
+        yield chunk
+      }
+    }
+
+    let upload: Upload | undefined
+    try {
+      const key = this.requireKey('write')
+      if (!overwrite && (await this.stat())) throw this.alreadyExists()
+      // Multipart parts stay invisible until CompleteMultipartUpload, which lib-storage sends last.
+      // IfNoneMatch makes that final step fail if the object appeared meanwhile (where supported).
+      upload = new Upload({
+        client: this.client,
+        params: {Bucket: this.location.bucket, Key: key, Body: Readable.from(counted(source)), ...(!overwrite && {IfNoneMatch: '*'})},
+        queueSize: 2,
+        partSize: PART_SIZE,
+      })
+      await upload.done()
+      return bytes
+    } catch (error) {
+      source.destroy()
+      await upload?.abort()
+      // lib-storage aborts the multipart upload before done() rejects; this is a second chance in case
+      // that request failed, so no invisible (but billed) parts are left behind.
+      if (upload?.uploadId) {
+        const abort = {Bucket: this.location.bucket, Key: this.location.key, UploadId: upload.uploadId}
+        await this.client.send(new AbortMultipartUploadCommand(abort)).catch(() => {})
+      }
+
+      throw !overwrite && errorName(error) === 'PreconditionFailed' ? this.alreadyExists() : this.failure('write', error)
+    }
+  }
+
+  async read(): Promise<Readable> {
+    const key = this.requireKey('read')
+    try {
+      const {Body} = await this.client.send(new GetObjectCommand({Bucket: this.location.bucket, Key: key}))
+      return Body as Readable
+    } catch (error) {
+      throw this.failure('read', error)
+    }
+  }
+
+  async stat(): Promise<ObjectInfo | undefined> {
+    const {bucket, key} = this.location
+    if (!key) return undefined
+    try {
+      const head = await this.client.send(new HeadObjectCommand({Bucket: bucket, Key: key}))
+      return this.info(key, head.ContentLength, head.LastModified)
+    } catch (error) {
+      if (errorName(error) === 'NotFound') return undefined
+      throw this.failure('stat', error)
+    }
+  }
+
+  async list(): Promise<ObjectInfo[]> {
+    const {bucket, key} = this.location
+    const objects: ObjectInfo[] = []
+    try {
+      for await (const page of paginateListObjectsV2({client: this.client}, {Bucket: bucket, Prefix: key || undefined})) {
+        for (const object of page.Contents ?? []) {
+          // Keys ending in "/" are folder placeholders made by consoles, not archives.
+          if (object.Key && !object.Key.endsWith('/')) objects.push(this.info(object.Key, object.Size, object.LastModified))
+        }
+      }
+    } catch (error) {
+      throw this.failure('list', error)
+    }
+
+    return objects.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+
+  async delete(): Promise<void> {
+    const object = {Bucket: this.location.bucket, Key: this.requireKey('delete')}
+    try {
+      // DeleteObject succeeds for a missing key too; HeadObject tells us it was not there.
+      await this.client.send(new HeadObjectCommand(object))
+      await this.client.send(new DeleteObjectCommand(object))
+    } catch (error) {
+      throw this.failure('delete', error)
+    }
+  }
+
+  child(name: string): StorageProvider {
+    const {key} = this.location
+    return new S3Provider({...this.location, key: key === '' || key.endsWith('/') ? key + name : `${key}/${name}`}, this.client)
+  }
+
+  private locationOf(key: string): string {
+    const query = this.location.query ? `?${this.location.query}` : ''
+    return redactLocation(`s3://${this.location.bucket}/${key}${query}`)
+  }
+
+  /** `key` described relative to the "directory" of this location's key, as list() names it. */
+  private info(key: string, size = 0, modified = new Date(0)): ObjectInfo {
+    const directory = this.location.key.slice(0, this.location.key.lastIndexOf('/') + 1)
+    return {location: this.locationOf(key), name: key.slice(directory.length), size, modified}
+  }
+
+  private requireKey(action: string): string {
+    if (!this.location.key) throw this.usage(`Cannot ${action} ${this.display}: the location names no object key (s3://bucket/key)`)
+    return this.location.key
+  }
+
+  private alreadyExists(): UsageError {
+    return this.usage(`${this.display} already exists: choose another location or pass --force`)
+  }
+
+  /** SDK errors become one-line, redacted messages; the SDK error is not kept as the cause since it can hold the keys. */
+  private failure(action: string, error: unknown): Error {
+    if (error instanceof UsageError || error instanceof OperationError) return error
+    switch (errorName(error)) {
+      case 'NoSuchKey':
+      case 'NotFound':
+        return this.usage(`No archive at ${this.display}`)
+      case 'NoSuchBucket':
+        return this.usage(`No bucket named "${this.location.bucket}" (${this.display})`)
+      default:
+        return new OperationError(this.redact(`Cannot ${action} ${this.display}: ${describe(error)}`))
+    }
+  }
+
+  private usage(message: string): UsageError {
+    return new UsageError(this.redact(message))
+  }
+
+  private redact(message: string): string {
+    return redactSecrets(redactLocation(message), this.location.secrets)
+  }
+}
+
+function createClient({region, endpoint, credentials}: S3Location): S3Client {
+  return new S3Client({
+    region,
+    maxAttempts: 3,
+    ...(endpoint && {endpoint, forcePathStyle: true}),
+    ...(credentials && {credentials}),
+  })
+}
+
+function errorName(error: unknown): string | undefined {
+  return (error as Error | undefined)?.name
+}
+
+/** One line about an SDK or network error. */
+function describe(error: unknown): string {
+  const {name = 'Error', message, code, errors, $metadata} = error as {
+    name?: string
+    message?: string
+    code?: string
+    errors?: unknown[]
+    $metadata?: {httpStatusCode?: number}
+  }
+  // Node reports a refused connection to every address of a host as an AggregateError with no message.
+  if (!message && errors?.length) return describe(errors[0])
+  let text = message || code || errorMessage(error)
+  if ($metadata) {
+    const status = $metadata.httpStatusCode ?? 0
+    // Errors of HEAD requests have no body, so the SDK knows only the HTTP status.
+    text = !message || message === 'UnknownError' ? `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trim() : `${name}: ${message}`
+  }
+
+  return text.split('\n')[0]
+}
+
+registerProvider('s3', (location) => new S3Provider(parseS3Location(location)))

@@ -1,0 +1,225 @@
+import {GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand} from '@aws-sdk/client-s3'
+import {expect} from 'chai'
+import {randomBytes} from 'node:crypto'
+import {PassThrough, Readable} from 'node:stream'
+
+import {OperationError, UsageError} from '../../src/errors.js'
+import {resolveLocation} from '../../src/providers/index.js'
+import {type S3Server, startS3} from '../harness/s3.js'
+
+const MiB = 1024 * 1024
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  const outcome = await promise.then(
+    () => undefined,
+    (error: Error) => error,
+  )
+  if (!outcome) expect.fail('expected a rejection')
+  return outcome
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
+describe('s3 provider', () => {
+  let s3: S3Server
+
+  before(async () => {
+    s3 = await startS3()
+  })
+
+  after(async () => {
+    await s3?.stop()
+  })
+
+  const put = (key: string, body: string) => s3.client.send(new PutObjectCommand({Bucket: s3.bucket, Key: key, Body: body}))
+  const get = async (key: string) => {
+    const {Body} = await s3.client.send(new GetObjectCommand({Bucket: s3.bucket, Key: key}))
+    return Body!.transformToString()
+  }
+
+  const uploadsOf = async (key: string) => {
+    const {Uploads = []} = await s3.client.send(new ListMultipartUploadsCommand({Bucket: s3.bucket}))
+    return Uploads.filter((upload) => upload.Key === key)
+  }
+
+  const waitForUpload = async (key: string) => {
+    for (let attempt = 0; attempt < 500; attempt++) {
+      if ((await uploadsOf(key)).length > 0) return
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+
+    throw new Error(`no multipart upload of ${key} started`)
+  }
+
+  const exists = (key: string) =>
+    s3.client.send(new HeadObjectCommand({Bucket: s3.bucket, Key: key})).then(
+      () => true,
+      (error: Error) => (error.name === 'NotFound' ? false : Promise.reject(error)),
+    )
+
+  it('round-trips a stream larger than two parts through a multipart upload', async () => {
+    const data = randomBytes(17 * MiB + 321)
+    const provider = resolveLocation(s3.uri('round/zk.tar.gz'))
+    const source = new PassThrough()
+    const written = provider.write(source)
+    source.write(data.subarray(0, 9 * MiB))
+    await waitForUpload('round/zk.tar.gz')
+
+    expect(await exists('round/zk.tar.gz')).to.equal(false)
+    source.end(data.subarray(9 * MiB))
+    expect(await written).to.equal(data.length)
+    expect((await collect(await provider.read())).equals(data)).to.equal(true)
+    expect(await uploadsOf('round/zk.tar.gz')).to.deep.equal([])
+  })
+
+  it('leaves no object and no multipart upload when the source fails mid-upload', async () => {
+    const provider = resolveLocation(s3.uri('failed/zk.tar.gz'))
+    const source = new PassThrough()
+    const written = provider.write(source)
+    source.write(randomBytes(9 * MiB))
+    await waitForUpload('failed/zk.tar.gz')
+    source.destroy(new Error('ZooKeeper went away'))
+
+    const error = await rejection(written)
+    expect(error).to.be.instanceOf(OperationError)
+    expect(error.message).to.equal(`Cannot write ${provider.display}: ZooKeeper went away`)
+    expect(await exists('failed/zk.tar.gz')).to.equal(false)
+    expect(await uploadsOf('failed/zk.tar.gz')).to.deep.equal([])
+  })
+
+  it('refuses to replace an existing object without overwrite, keeping its bytes', async () => {
+    await put('kept/zk.tar.gz', 'old bytes')
+    const provider = resolveLocation(s3.uri('kept/zk.tar.gz'))
+
+    const error = await rejection(provider.write(Readable.from([Buffer.from('new')])))
+    expect(error).to.be.instanceOf(UsageError)
+    expect(error.message).to.equal(`${provider.display} already exists: choose another location or pass --force`)
+    expect(await get('kept/zk.tar.gz')).to.equal('old bytes')
+  })
+
+  it('replaces an existing object with overwrite', async () => {
+    await put('replaced/zk.tar.gz', 'old bytes')
+
+    expect(await resolveLocation(s3.uri('replaced/zk.tar.gz')).write(Readable.from([Buffer.from('new')]), {overwrite: true})).to.equal(3)
+    expect(await get('replaced/zk.tar.gz')).to.equal('new')
+  })
+
+  it('lists the keys under a prefix, named relative to its "directory"', async () => {
+    await put('listed/backup-1.tar.gz', '123')
+    await put('listed/backup-2.tar.gz', '12345')
+    await put('listed/backup-x/nested.tar.gz', '1')
+    await put('listed/other.txt', '1')
+
+    const backups = await resolveLocation(s3.uri('listed/backup-')).list()
+    expect(backups.map(({name, size}) => ({name, size}))).to.deep.equal([
+      {name: 'backup-1.tar.gz', size: 3},
+      {name: 'backup-2.tar.gz', size: 5},
+      {name: 'backup-x/nested.tar.gz', size: 1},
+    ])
+    expect(backups[0].location).to.equal(resolveLocation(s3.uri('listed/backup-1.tar.gz')).display)
+    expect(backups[0].modified).to.be.instanceOf(Date)
+    expect((await resolveLocation(s3.uri('listed/')).list()).map((entry) => entry.name)).to.deep.equal([
+      'backup-1.tar.gz',
+      'backup-2.tar.gz',
+      'backup-x/nested.tar.gz',
+      'other.txt',
+    ])
+    expect(await resolveLocation(s3.uri('nothing-here/')).list()).to.deep.equal([])
+  })
+
+  it('stats and deletes an object', async () => {
+    await put('deleted/zk.tar.gz', '12345')
+    const provider = resolveLocation(s3.uri('deleted/zk.tar.gz'))
+
+    expect(await provider.stat()).to.include({location: provider.display, name: 'zk.tar.gz', size: 5})
+    await provider.delete()
+    expect(await exists('deleted/zk.tar.gz')).to.equal(false)
+    expect(await provider.stat()).to.equal(undefined)
+
+    const error = await rejection(provider.delete())
+    expect(error).to.be.instanceOf(UsageError)
+    expect(error.message).to.equal(`No archive at ${provider.display}`)
+  })
+
+  it('reports a missing key as UsageError without showing the keys', async () => {
+    const provider = resolveLocation(s3.uri('missing/zk.tar.gz'))
+    const error = await rejection(provider.read())
+
+    expect(error).to.be.instanceOf(UsageError)
+    expect(error.message).to.equal(
+      `No archive at s3://${s3.bucket}/missing/zk.tar.gz?region=us-east-1&access_key=***&secret_key=***&endpoint=${s3.endpoint}`,
+    )
+  })
+
+  it('reports a missing bucket as UsageError naming it', async () => {
+    const location = s3.uri('zk.tar.gz').replace(`s3://${s3.bucket}/`, 's3://no-such-bucket/')
+    for (const error of [
+      await rejection(resolveLocation(location).read()),
+      await rejection(resolveLocation(location).list()),
+      await rejection(resolveLocation(location).write(Readable.from([Buffer.from('x')]))),
+    ]) {
+      expect(error).to.be.instanceOf(UsageError)
+      expect(error.message).to.include('"no-such-bucket"')
+      expect(error.message).not.to.include('S3RVER')
+    }
+  })
+
+  it('keeps the access and secret keys out of display and of the messages of failed requests', async () => {
+    const accessKey = 'AKIAEXAMPLEREDACTION'
+    const secretKey = 'wJalr/XUtnFEMI+K7MDENG'
+    const location = `s3://${s3.bucket}/zk.tar.gz?access_key=${accessKey}&secret_key=${encodeURIComponent(secretKey)}&endpoint=${s3.endpoint}`
+    const provider = resolveLocation(location)
+
+    const error = await rejection(provider.read())
+    expect(error).to.be.instanceOf(OperationError)
+    expect(error.message).to.include('InvalidAccessKeyId')
+    for (const text of [provider.display, error.message, String(error.cause ?? '')]) {
+      expect(text).not.to.include(accessKey)
+      expect(text).not.to.include(secretKey)
+      expect(text).not.to.include(encodeURIComponent(secretKey))
+    }
+  })
+
+  it('uses the default credential chain when the location has no keys', async () => {
+    const saved = {id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY}
+    const location = `s3://${s3.bucket}/env/zk.tar.gz?endpoint=${s3.endpoint}`
+    try {
+      process.env.AWS_ACCESS_KEY_ID = 'AKIAFROMENVIRONMENT'
+      process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER'
+      const refused = await rejection(resolveLocation(location).stat())
+      expect(refused.message).to.include('HTTP 403')
+
+      process.env.AWS_ACCESS_KEY_ID = 'S3RVER'
+      expect(await resolveLocation(location).write(Readable.from([Buffer.from('env')]))).to.equal(3)
+      expect(await get('env/zk.tar.gz')).to.equal('env')
+    } finally {
+      for (const [name, value] of [
+        ['AWS_ACCESS_KEY_ID', saved.id],
+        ['AWS_SECRET_ACCESS_KEY', saved.secret],
+      ] as const) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+    }
+  })
+
+  it('names children under the key, keeping the query', async () => {
+    const child = resolveLocation(s3.uri('parent')).child('zk.tar.gz')
+    expect(child.display).to.equal(resolveLocation(s3.uri('parent/zk.tar.gz')).display)
+
+    await child.write(Readable.from([Buffer.from('child')]))
+    expect(await get('parent/zk.tar.gz')).to.equal('child')
+  })
+
+  it('requires an object key to read, write or delete', async () => {
+    const bucketOnly = resolveLocation(s3.uri(''))
+    for (const error of [await rejection(bucketOnly.read()), await rejection(bucketOnly.write(Readable.from([]))), await rejection(bucketOnly.delete())]) {
+      expect(error).to.be.instanceOf(UsageError)
+      expect(error.message).to.include('names no object key')
+    }
+  })
+})
