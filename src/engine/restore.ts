@@ -327,8 +327,9 @@ async function createFromArchive(
   let created = 0
   for await (const {data, record, relativePath} of selectedZnodes(source, manifest, selection, excluded)) {
     const path = resolveZnodePath(target, relativePath)
-    if (!isOpenAcl(record.acl)) restrictive.push({acl: record.acl, path})
     const kept = live.kept.has(relativePath)
+    // A kept znode is updated in place: its ACL is whatever it is live, so it is set too.
+    if (kept || !isOpenAcl(record.acl)) restrictive.push({acl: record.acl, path})
     await pipeline.add(async () => {
       if (kept) {
         await session.setData(path, data)

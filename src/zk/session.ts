@@ -88,6 +88,9 @@ export class ZkSession {
       data_as_buffer: true,
       debug_level: 0, // 0 silences the C client's own logging on stderr
       host_order_deterministic: false,
+      // The addon closes the session after this many reads in a row that end mid-response (default 10):
+      // a response near 1 MiB arrives in more pieces than that.
+      response_counter_limit: 1 << 20,
       timeout: sessionTimeoutMs,
     })
     await new Promise<void>((resolve, reject) => {
@@ -181,22 +184,24 @@ export class ZkSession {
     this.client.close()
   }
 
-  private request<T>(operation: string, path: string, send: (cb: NativeCallback) => void, result: (...values: any[]) => T): Promise<T> {
+  private request<T>(operation: string, path: string, send: (cb: NativeCallback) => unknown, result: (...values: any[]) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.closed) {
         reject(new OperationError(`ZooKeeper session is closed (${operation} ${path})`))
         return
       }
 
-      send((rc, _error, ...values) => {
+      const sent = send((rc, _error, ...values) => {
         if (rc === constants.ZOK) resolve(result(...values))
         else reject(new ZkError(rc, path, operation))
       })
+      // A request the client refuses at once (its session expired or was closed) never gets a callback.
+      if (typeof sent === 'number' && sent !== constants.ZOK) reject(new ZkError(sent, path, operation))
     })
   }
 
   /** For idempotent requests: re-sent after a lost connection until the session timeout has passed. */
-  private async retrying<T>(operation: string, path: string, send: (cb: NativeCallback) => void, result: (...values: any[]) => T): Promise<T> {
+  private async retrying<T>(operation: string, path: string, send: (cb: NativeCallback) => unknown, result: (...values: any[]) => T): Promise<T> {
     const deadline = Date.now() + this.sessionTimeoutMs
     for (let attempt = 0; ; attempt++) {
       try {

@@ -1,0 +1,374 @@
+import {expect} from 'chai'
+import {existsSync} from 'node:fs'
+import {readdir, readFile, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {zkConstants, type ZkSession} from '../../../src/zk/session.js'
+import {sharedEnsemble} from '../../harness/hooks.js'
+import {type ArchiveMaterial, BAD_ARCHIVES, readArchiveFile} from '../../helpers/archive.js'
+import {type CliResult, dcos, expectExit, expectUsageError, zkUri} from '../../helpers/cli.js'
+import {ALL_BYTES, archiveMaterial, removeDir, tempDir} from '../../helpers/fixtures.js'
+import {
+  connect,
+  READ_ONLY,
+  type SeedZnode,
+  seedTree,
+  snapshotTree,
+  sorted,
+  subtree,
+  type TreeSnapshot,
+  uniquePath,
+  withoutPaths,
+} from '../../helpers/tree.js'
+
+const APP_TREE: SeedZnode[] = [
+  {data: 'root', path: '/'},
+  {path: '/apps'},
+  {data: 'a', path: '/apps/a'},
+  {data: 'a config', path: '/apps/a/config'},
+  {data: 'b', path: '/apps/b'},
+  {data: 'b tmp', path: '/apps/b/tmp'},
+  {data: 'c', path: '/apps/c'},
+  {path: '/leader'},
+  {data: 'member', path: '/leader/member'},
+  {acl: READ_ONLY, data: ALL_BYTES, path: '/state'},
+]
+
+const base64 = (text: string) => Buffer.from(text).toString('base64')
+
+/** The one line on stderr of a failed command. */
+function errorLine(result: CliResult): string {
+  const lines = result.stderr.trimEnd().split('\n')
+  expect(lines, `stderr is one line:\n${result.stderr}`).to.have.length(1)
+  return lines[0]
+}
+
+/** An error oclif printed itself (flag parsing), unwrapped: its lines start with " ›". */
+function oclifMessage(result: CliResult): string {
+  return result.stderr.replaceAll(/\s*›\s*/g, ' ').replaceAll(/\s+/g, ' ')
+}
+
+describe('dcos zk restore', function () {
+  this.timeout(60_000)
+  let hosts: string
+  let session: ZkSession
+  let dir: string
+
+  before(async () => {
+    hosts = (await sharedEnsemble()).connectString
+    session = await connect(hosts)
+    dir = await tempDir('restore')
+  })
+
+  after(async () => {
+    session?.close()
+    await removeDir(dir)
+  })
+
+  /** A fresh copy of APP_TREE and its archive. */
+  async function appTree(label: string): Promise<{root: string; archive: string; tree: TreeSnapshot}> {
+    const root = uniquePath(label)
+    await seedTree(session, root, APP_TREE)
+    const archive = join(dir, `${label}-${root.slice(-8)}.tar.gz`)
+    expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
+    const tree = await snapshotTree(session, root)
+    expect((await readArchiveFile(archive)).tree).to.deep.equal(tree)
+    return {archive, root, tree}
+  }
+
+  describe('bad archives: refused before ZooKeeper is touched', () => {
+    let material: ArchiveMaterial & {root: string; file: string}
+    let changed: TreeSnapshot
+
+    before(async () => {
+      material = await archiveMaterial(session, hosts, dir)
+      // The live tree differs from the archive, so a restore that went ahead would change it.
+      await session.setData(`${material.root}/a`, Buffer.from('changed'))
+      await session.create(`${material.root}/extra`, Buffer.from('extra'), 0)
+      changed = await snapshotTree(session, material.root)
+    })
+
+    for (const [index, bad] of BAD_ARCHIVES.entries()) {
+      it(`refuses ${bad.name}: exit 1, tree unchanged, no safety backup`, async () => {
+        const file = join(dir, `bad-${index}.tar.gz`)
+        await writeFile(file, bad.make(material))
+        const safety = join(dir, `bad-${index}-safety.tar.gz`)
+        const result = expectExit(await dcos(['zk', 'restore', file, '--zk', zkUri(hosts, material.root), '--yes', '--safety-backup', safety]), 1)
+        const line = errorLine(result)
+        expect(line).to.match(new RegExp(`^Error: ${file.replaceAll(/[.*+?^${}()|[\]\\/]/g, '\\$&')} failed verification: `))
+        expect(line).to.match(bad.problem)
+        expect(result.stdout).to.equal('')
+        expect(await snapshotTree(session, material.root)).to.deep.equal(changed)
+        expect(existsSync(safety)).to.equal(false)
+      })
+    }
+
+    it('restores the good archive they were made from (control)', async () => {
+      const safety = join(dir, 'good-safety.tar.gz')
+      expectExit(await dcos(['zk', 'restore', material.file, '--zk', zkUri(hosts, material.root), '--yes', '--safety-backup', safety]), 0)
+      const restored = await snapshotTree(session, material.root)
+      expect(restored).to.deep.equal((await readArchiveFile(material.file)).tree)
+      expect(restored).to.not.deep.equal(changed)
+      expect((await readArchiveFile(safety)).tree).to.deep.equal(changed)
+    })
+  })
+
+  describe('--exclude and --from', () => {
+    const excluded = (path: string) => path === '/leader' || path.startsWith('/leader/') || /\/tmp(\/|$)/.test(path)
+
+    it('--exclude (a path and a glob) leaves excluded live znodes alone and does not restore excluded archive znodes', async () => {
+      const {archive, root, tree} = await appTree('exclude')
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      await session.setData(`${root}/leader/member`, Buffer.from('member changed'))
+      await session.create(`${root}/leader/new`, Buffer.from('new member'), 0)
+      await session.delete(`${root}/apps/b/tmp`)
+      await session.create(`${root}/apps/c/tmp`, Buffer.from('new tmp'), 0)
+      await session.delete(`${root}/state`)
+      await session.create(`${root}/extra`, Buffer.from('extra'), 0)
+      const before = await snapshotTree(session, root)
+
+      const patterns = ['--exclude', `${root}/leader`, '--exclude', `${root}/**/tmp`]
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts), '--yes', '--safety-backup', join(dir, 'exclude-safety.tar.gz'), ...patterns]), 0)
+      expect(result.stdout).to.match(/^ {2}excluded\s+4 {2}left as they are$/m)
+
+      const after = await snapshotTree(session, root)
+      expect(after).to.deep.equal(sorted({...withoutPaths(tree, excluded), ...withoutPaths(before, (path) => !excluded(path))}))
+      expect(after['/leader/member'].data).to.equal(base64('member changed'))
+      expect(after).to.have.property('/leader/new')
+      expect(after).to.have.property('/apps/c/tmp')
+      expect(after).to.not.have.property('/apps/b/tmp')
+      expect(after).to.not.have.property('/extra')
+      expect(after['/apps/a'].data).to.equal(base64('a'))
+      expect(after['/state']).to.deep.equal(tree['/state'])
+    })
+
+    it('gives a kept znode (the parent of an excluded one) the archive\'s data and ACL back', async () => {
+      const {archive, root, tree} = await appTree('kept')
+      await session.setData(`${root}/apps/b`, Buffer.from('b changed'))
+      await session.setAcl(`${root}/apps/b`, [{id: 'anyone', perms: zkConstants.ZOO_PERM_READ | zkConstants.ZOO_PERM_WRITE | zkConstants.ZOO_PERM_ADMIN, scheme: 'world'}])
+      await session.setData(`${root}/apps/b/tmp`, Buffer.from('tmp changed'))
+      const safety = join(dir, 'kept-safety.tar.gz')
+      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts), '--yes', '--safety-backup', safety, '--exclude', `${root}/**/tmp`]), 0)
+      const after = await snapshotTree(session, root)
+      expect(after['/apps/b']).to.deep.equal(tree['/apps/b'])
+      expect(after['/apps/b/tmp'].data).to.equal(base64('tmp changed'))
+    })
+
+    it('--exclude names archive paths, also when restoring to another path', async () => {
+      const {archive, root, tree} = await appTree('exclude-copy')
+      const copy = uniquePath('exclude-copy-target')
+      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, copy), '--exclude', `${root}/leader`, '--exclude', `${root}/**/tmp`]), 0)
+      expect(await snapshotTree(session, copy)).to.deep.equal(withoutPaths(tree, excluded))
+    })
+
+    it('--from restores one subtree, to another path or to its own, leaving the rest alone', async () => {
+      const {archive, root, tree} = await appTree('from')
+      const copy = `${uniquePath('from-copy')}/apps`
+      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, copy), '--from', `${root}/apps`]), 0)
+      expect(await snapshotTree(session, copy)).to.deep.equal(subtree(tree, '/apps'))
+
+      await session.setData(`${root}/apps/a/config`, Buffer.from('config changed'))
+      await session.create(`${root}/apps/d`, Buffer.alloc(0), 0)
+      await session.create(`${root}/other`, Buffer.from('outside the subtree'), 0)
+      await session.setData(`${root}/leader/member`, Buffer.from('outside too'))
+      const before = await snapshotTree(session, root)
+      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts), '--from', `${root}/apps`, '--yes', '--safety-backup', join(dir, 'from-safety.tar.gz')]), 0)
+      const after = await snapshotTree(session, root)
+      expect(subtree(after, '/apps')).to.deep.equal(subtree(tree, '/apps'))
+      expect(withoutPaths(after, (path) => path.startsWith('/apps'))).to.deep.equal(withoutPaths(before, (path) => path.startsWith('/apps')))
+      expect(after['/other'].data).to.equal(base64('outside the subtree'))
+    })
+  })
+
+  describe('--dry-run', () => {
+    it('prints the plan with counts and first paths, and changes nothing', async () => {
+      const {archive, root, tree} = await appTree('dry-run')
+      await session.delete(`${root}/apps/c`)
+      await session.delete(`${root}/state`)
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      const extras = Array.from({length: 12}, (_, index) => `${root}/extra${String(index).padStart(2, '0')}`)
+      for (const path of extras) await session.create(path, Buffer.alloc(0), 0) // eslint-disable-line no-await-in-loop
+      const before = await snapshotTree(session, root)
+      const safety = join(dir, 'dry-run-safety.tar.gz')
+
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--safety-backup', safety]), 0)
+      const unchanged = Object.keys(tree).length - 3
+      // Paths are listed in archive order, which the concurrent walk does not fix for siblings' subtrees.
+      const lines = result.stdout.split('\n')
+      expect(lines[1]).to.be.oneOf([`  create            2  ${root}/apps/c, ${root}/state`, `  create            2  ${root}/state, ${root}/apps/c`])
+      expect([lines[0], ...lines.slice(2)]).to.deep.equal([
+        `Plan: restore ${archive} to ${root}`,
+        `  change            1  ${root}/apps/a`,
+        `  delete           12  ${extras.slice(0, 10).join(', ')}, ...`,
+        `  ${'unchanged'.padEnd(10)} ${String(unchanged).padStart(8)}`,
+        'Dry run: nothing was changed.',
+        '',
+      ])
+      expect(await snapshotTree(session, root)).to.deep.equal(before)
+      expect(existsSync(safety)).to.equal(false)
+
+      const json = JSON.parse(expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--json']), 0).stdout)
+      expect(json).to.include({created: 0, deleted: 0, dryRun: true, safetyBackup: null})
+      expect(json.plan).to.deep.include({archive, change: 1, create: 2, delete: 12, ephemeralsToDelete: 0, firstDelete: extras.slice(0, 10), target: root, unchanged})
+      expect(json.plan.firstCreate).to.have.members([`${root}/apps/c`, `${root}/state`])
+      expect(await snapshotTree(session, root)).to.deep.equal(before)
+    })
+  })
+
+  describe('safety backup and confirmation', () => {
+    it('saves the current tree first, and restoring that safety backup brings it back exactly', async () => {
+      const {archive, root, tree} = await appTree('safety')
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      await session.setAcl(`${root}/apps/a/config`, READ_ONLY)
+      await session.delete(`${root}/apps/c`)
+      await session.create(`${root}/new`, Buffer.from('new'), 0)
+      const previous = await snapshotTree(session, root)
+
+      const safety = join(dir, 'safety.tar.gz')
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]), 0)
+      expect(result.stdout).to.match(new RegExp(`^Safety backup of ${root}: ${safety} \\(${Object.keys(previous).length} znodes, `, 'm'))
+      expect(await snapshotTree(session, root)).to.deep.equal(tree)
+      expect((await readArchiveFile(safety)).tree).to.deep.equal(previous)
+
+      expectExit(await dcos(['zk', 'restore', safety, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', join(dir, 'safety-2.tar.gz')]), 0)
+      expect(await snapshotTree(session, root)).to.deep.equal(previous)
+    })
+
+    // Restore deletes the live tree before it recreates the archive's. A live znode whose ACL grants
+    // nobody DELETE (world read-only, say) makes deleting its children fail after other znodes are
+    // gone: the restore stops half way (exit 1, pointing at the safety backup, which cannot be restored
+    // either, for the same reason). Checking the live ACLs while reading the tree, before deleting
+    // anything, would let it refuse with nothing changed.
+    it.skip('refuses up front, changing nothing, when a live ACL forbids deleting children', async () => {
+      const {archive, root} = await appTree('inner-acl')
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      await session.setAcl(`${root}/apps/b`, READ_ONLY)
+      const before = await snapshotTree(session, root)
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', join(dir, 'inner-acl-safety.tar.gz')]), 1)
+      expect(errorLine(result)).to.include(`${root}/apps/b/tmp`)
+      expect(await snapshotTree(session, root)).to.deep.equal(before)
+    })
+
+    it('writes the safety backup to ./zk-safety-<path>-<time>.tar.gz by default', async () => {
+      const {archive, root} = await appTree('default-safety')
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      const previous = await snapshotTree(session, root)
+      const cwd = await tempDir('cwd')
+      try {
+        expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes'], {cwd}), 0)
+        const files = await readdir(cwd)
+        expect(files).to.have.length(1)
+        expect(files[0]).to.match(new RegExp(`^zk-safety-${root.slice(1)}-\\d{8}T\\d{6}Z\\.tar\\.gz$`))
+        expect((await readArchiveFile(join(cwd, files[0]))).tree).to.deep.equal(previous)
+      } finally {
+        await removeDir(cwd)
+      }
+    })
+
+    it('refuses a destructive restore without --yes and without a terminal: exit 2, tree unchanged', async () => {
+      const {archive, root} = await appTree('confirm')
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      const before = await snapshotTree(session, root)
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--safety-backup', join(dir, 'confirm-safety.tar.gz')]), 2)
+      expect(errorLine(result)).to.equal('Error: Refusing to change ZooKeeper without confirmation: there is no terminal to ask, so pass --yes')
+      expect(result.stdout).to.include(`  change            1  ${root}/apps/a`)
+      expect(await snapshotTree(session, root)).to.deep.equal(before)
+    })
+
+    it('--no-safety-backup needs --yes: exit 2 without it; with it, no safety backup anywhere', async () => {
+      const {archive, root, tree} = await appTree('no-safety')
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      const before = await snapshotTree(session, root)
+      const cwd = await tempDir('cwd')
+      try {
+        const refused = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--no-safety-backup'], {cwd}), 2)
+        expect(oclifMessage(refused)).to.include('All of the following must be provided when using --no-safety-backup: --yes')
+        expect(await snapshotTree(session, root)).to.deep.equal(before)
+
+        const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--no-safety-backup', '--yes'], {cwd}), 0)
+        expect(result.stdout).to.not.include('Safety backup')
+        expect(await snapshotTree(session, root)).to.deep.equal(tree)
+        expect(await readdir(cwd)).to.deep.equal([])
+      } finally {
+        await removeDir(cwd)
+      }
+    })
+
+    it('restores into a path that does not exist yet without asking, and with nothing to save', async () => {
+      const {archive, tree} = await appTree('fresh')
+      const target = `${uniquePath('fresh-target')}/a/b`
+      const safety = join(dir, 'fresh-safety.tar.gz')
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, target), '--safety-backup', safety]), 0)
+      expect(result.stdout).to.match(new RegExp(`^Restored ${Object.keys(tree).length} znodes to ${target} from ${archive} \\(deleted 0, 1 ACLs set\\)`, 'm'))
+      expect(await snapshotTree(session, target)).to.deep.equal(tree)
+      expect(existsSync(safety)).to.equal(false)
+    })
+
+    it('deletes the ephemerals under the target, saying so in the plan, and never recreates them', async () => {
+      const {archive, root, tree} = await appTree('ephemerals')
+      const owner = await connect(hosts)
+      try {
+        await owner.create(`${root}/leader/ephemeral`, Buffer.from('mine'), zkConstants.ZOO_EPHEMERAL)
+        const dry = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run']), 0)
+        expect(dry.stdout).to.match(/^ {2}ephemeral\s+1 {2}deleted with their parents, never recreated$/m)
+
+        const safety = join(dir, 'ephemerals-safety.tar.gz')
+        expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]), 0)
+        expect(await snapshotTree(session, root)).to.deep.equal(tree)
+        const saved = await readArchiveFile(safety, {ephemerals: true})
+        expect(saved.tree['/leader/ephemeral']).to.include({data: base64('mine'), type: 'ephemeral'})
+      } finally {
+        owner.close()
+      }
+    })
+  })
+
+  describe('usage errors: exit 2, one line, nothing changed', () => {
+    let root: string
+    let archive: string
+    let live: TreeSnapshot
+
+    before(async () => {
+      ;({archive, root} = await appTree('usage'))
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      live = await snapshotTree(session, root)
+    })
+
+    const cases: Array<[string, () => string[], () => RegExp | string]> = [
+      ['an unknown storage scheme', () => ['ftp://server/x.tar.gz', '--zk', zkUri(hosts, root)], () => 'Error: Unknown storage scheme "ftp"'],
+      ['a missing archive file', () => [join(dir, 'missing.tar.gz'), '--zk', zkUri(hosts, root)], () => `Error: No archive at ${join(dir, 'missing.tar.gz')}`],
+      ['a directory as the archive', () => [dir, '--zk', zkUri(hosts, root)], () => `Error: Cannot read ${dir}: not a file`],
+      ['an empty name in the --zk path', () => [archive, '--zk', zkUri(hosts, '/a//b')], () => 'Error: Invalid znode path "/a//b": it contains an empty name (//)'],
+      ['"." in the --zk path', () => [archive, '--zk', zkUri(hosts, '/a/.')], () => 'Error: Invalid znode path "/a/.": "." is not allowed as a znode name'],
+      ['a bad port', () => [archive, '--zk', 'zk://127.0.0.1:65536'], () => 'Error: Invalid port "65536"'],
+      ['no hosts', () => [archive, '--zk', `zk://${root}`], () => `Error: No ZooKeeper hosts in "zk://${root}"`],
+      ['a relative --exclude', () => [archive, '--zk', zkUri(hosts, root), '--exclude', 'apps/a'], () => 'Error: Invalid --exclude "apps/a"'],
+      ['--from outside the archive', () => [archive, '--zk', zkUri(hosts, root), '--from', '/elsewhere'], () => `Error: --from /elsewhere is outside the archive, whose root is ${root}`],
+      ['an invalid --from', () => [archive, '--zk', zkUri(hosts, root), '--from', `${root}//apps`], () => /^Error: Invalid znode path ".+\/\/apps": it contains an empty name/],
+      ['a --from path the archive does not hold', () => [archive, '--zk', zkUri(hosts, root), '--from', `${root}/nothing`], () => `holds no znode at ${root}/nothing`],
+      ['the archive on stdin', () => ['-', '--zk', zkUri(hosts, root)], () => 'Error: restore reads the archive more than once'],
+      ['an unknown scheme for the safety backup', () => [archive, '--zk', zkUri(hosts, root), '--safety-backup', 'ftp://x/s.tar.gz'], () => 'Error: Unknown storage scheme "ftp"'],
+    ]
+    for (const [name, args, message] of cases) {
+      it(`refuses ${name}`, async () => {
+        expectUsageError(await dcos(['zk', 'restore', ...args(), '--yes']), message())
+        expect(await snapshotTree(session, root)).to.deep.equal(live)
+      })
+    }
+
+    it('refuses a safety backup location that already exists, keeping that file', async () => {
+      const safety = join(dir, 'existing-safety.tar.gz')
+      await writeFile(safety, 'precious')
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]), 2)
+      expect(errorLine(result)).to.equal(`Error: ${safety} already exists: choose another location or pass --force to replace it`)
+      expect(await readFile(safety, 'utf8')).to.equal('precious')
+      expect(await snapshotTree(session, root)).to.deep.equal(live)
+    })
+
+    it('refuses --safety-backup with --no-safety-backup', async () => {
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--safety-backup', join(dir, 's.tar.gz')]), 2)
+      expect(oclifMessage(result)).to.match(/--(no-)?safety-backup=\S+ cannot also be provided when using --(no-)?safety-backup/)
+      expect(await snapshotTree(session, root)).to.deep.equal(live)
+    })
+  })
+})
