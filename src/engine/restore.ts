@@ -2,6 +2,7 @@ import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../arc
 import {readArchive, verifyArchive} from '../archive/reader.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
+import {missingPerms, PERMS, permsText} from '../zk/acl.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
 import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath, znodeDepth} from '../zk/uri.js'
 import {backupTree, type BackupResult} from './backup.js'
@@ -25,6 +26,8 @@ export interface RestoreOptions {
   safetyBackup: ((target: string) => StorageProvider) | null
   /** Asked before anything is deleted or changed; returning false cancels with nothing changed. */
   confirm?: (plan: RestorePlan, safetyBackup: BackupResult | null) => Promise<boolean>
+  /** Go ahead even where the live ACLs seem to forbid the restore (for ZooKeeper superusers). */
+  skipPermissionCheck?: boolean
   onPhase?: (phase: RestorePhase) => void
   onZnode?: (phase: RestorePhase, path: string) => void
 }
@@ -46,6 +49,8 @@ export interface RestorePlan {
   firstCreate: string[]
   firstChange: string[]
   firstDelete: string[]
+  /** What the live ACLs forbid these credentials to do; a restore refuses to start while this is not empty. */
+  permissionProblems: string[]
 }
 
 export interface RestoreResult {
@@ -94,11 +99,17 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
     const live = await readLiveTree(session, target, excludedInArchive, options)
     const plan = await planRestore(source, manifest, selection, target, excludedInArchive, live)
     if (plan.create + plan.unchanged === 0) throw new UsageError(`${source.display} holds no znode at ${selection}`)
+    plan.permissionProblems = await permissionProblems(session, target, live)
     const result = {aclsSet: 0, created: 0, deleted: 0, dryRun: Boolean(options.dryRun), plan, safetyBackup: live.safetyBackup, verified: false}
     if (options.dryRun) return finish(result, started)
 
     const destructive = plan.change + plan.delete + plan.ephemeralsToDelete > 0
     if (!destructive && plan.create === 0) return finish({...result, verified: true}, started) // already identical
+    if (plan.permissionProblems.length > 0 && !options.skipPermissionCheck) {
+      throw new OperationError(
+        `Refusing to restore: these credentials ${plan.permissionProblems[0]}${plan.permissionProblems.length > 1 ? ` (and ${plan.permissionProblems.length - 1} more)` : ''}; nothing was changed. Pass --zk-auth for a user with the rights, or --skip-permission-check for a ZooKeeper superuser`,
+      )
+    }
     if (destructive && options.confirm && !(await options.confirm(plan, live.safetyBackup))) {
       throw new OperationError(`Restore cancelled: nothing under ${target} was changed`)
     }
@@ -144,6 +155,8 @@ function selectSubtree(manifest: Manifest, from: string | undefined): string {
 
 interface LiveTree {
   znodes: Map<string, LiveZnode>
+  /** Live znodes whose ACL denies this session some of what a restore may need, with how many of their children it deletes. */
+  restricted: Map<string, {missing: number; acl: Acl[]; deletedChildren: number; createdChildren: number}>
   /** Live znodes kept because excluded paths live under them (updated in place, not deleted). */
   kept: Set<string>
   excluded: number
@@ -152,8 +165,11 @@ interface LiveTree {
 }
 
 async function readLiveTree(session: ZkSession, target: string, excluded: PathMatcher, options: RestoreOptions): Promise<LiveTree> {
-  const live: LiveTree = {ephemerals: 0, excluded: 0, kept: new Set(), safetyBackup: null, znodes: new Map()}
+  const live: LiveTree = {ephemerals: 0, excluded: 0, kept: new Set(), restricted: new Map(), safetyBackup: null, znodes: new Map()}
   const remember = ({data, record, relativePath}: WalkedZnode) => {
+    // Parents are walked before their children, so a restricted parent is known here.
+    const parent = relativePath === '/' ? undefined : live.restricted.get(parentZnodePath(relativePath))
+    if (parent && !excluded(relativePath)) parent.deletedChildren++
     if (excluded(relativePath)) {
       live.excluded++
       for (let path = relativePath; path !== '/'; ) {
@@ -164,6 +180,8 @@ async function readLiveTree(session: ZkSession, target: string, excluded: PathMa
       live.ephemerals++
     } else {
       live.znodes.set(relativePath, {key: contentKey(record.type, record.ttl, record.acl, data), seen: false})
+      const missing = missingPerms(record.acl, session.identities, RESTORE_PERMS)
+      if (missing) live.restricted.set(relativePath, {acl: record.acl, createdChildren: 0, deletedChildren: 0, missing})
     }
   }
 
@@ -207,6 +225,7 @@ async function planRestore(
     firstCreate: [],
     firstDelete: [],
     from: selection,
+    permissionProblems: [],
     target,
     unchanged: 0,
   }
@@ -221,6 +240,8 @@ async function planRestore(
     else if (current.key === key) plan.unchanged++
     else note(plan, 'change', path)
     if (current) current.seen = true
+    const parent = relativePath === '/' ? undefined : live.restricted.get(parentZnodePath(relativePath))
+    if (parent && !current) parent.createdChildren++
   }
 
   for (const [relativePath, znode] of live.znodes) {
@@ -228,6 +249,40 @@ async function planRestore(
   }
 
   return {...plan, expectedDigest: expected.value}
+}
+
+const RESTORE_PERMS = PERMS.DELETE | PERMS.CREATE | PERMS.WRITE | PERMS.ADMIN
+
+/**
+ * Deleting a znode needs DELETE on its parent; a znode kept in place (excluded paths live under it)
+ * needs WRITE, ADMIN and CREATE; recreating the target needs CREATE and DELETE on its parent. All of
+ * it is known from the ACLs read with the tree, so a restore that would stop half way never starts.
+ */
+async function permissionProblems(session: ZkSession, target: string, live: LiveTree): Promise<string[]> {
+  const problems: string[] = []
+  const describe = (acl: Acl[]) => acl.map((entry) => `${entry.scheme}:${entry.id}:${permsText(entry.perms)}`).join(',')
+  for (const kept of live.kept) {
+    const parent = kept === '/' ? undefined : live.restricted.get(parentZnodePath(kept))
+    if (parent) parent.deletedChildren--
+  }
+
+  for (const [relativePath, {acl, createdChildren, deletedChildren, missing}] of live.restricted) {
+    const path = resolveZnodePath(target, relativePath)
+    if (missing & PERMS.DELETE && deletedChildren > 0) problems.push(`cannot delete the children of ${path} (ACL ${describe(acl)})`)
+    if (!live.kept.has(relativePath)) continue
+    if (missing & (PERMS.WRITE | PERMS.ADMIN)) problems.push(`cannot update ${path} in place (ACL ${describe(acl)})`)
+    if (missing & PERMS.CREATE && createdChildren > 0) problems.push(`cannot create znodes in ${path} (ACL ${describe(acl)})`)
+  }
+
+  if (target !== '/' && live.znodes.has('/') && !live.kept.has('/')) {
+    const parent = parentZnodePath(target)
+    const {acl} = await session.getAcl(parent)
+    if (missingPerms(acl, session.identities, PERMS.DELETE | PERMS.CREATE)) {
+      problems.push(`cannot delete and recreate ${target} in ${parent} (ACL ${describe(acl)})`)
+    }
+  }
+
+  return problems
 }
 
 function note(plan: RestorePlan, kind: 'create' | 'change' | 'delete', path: string): void {

@@ -3,7 +3,6 @@ import type {Stats} from 'node:fs'
 import {link, open, readdir, rename, rm, stat, unlink} from 'node:fs/promises'
 import {basename, dirname, join, resolve, sep} from 'node:path'
 import type {Readable} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 
 import {errorMessage, OperationError, UsageError} from '../errors.js'
@@ -141,26 +140,20 @@ function fileUrlToPath(location: string): string {
 }
 
 /**
- * Stream `source` into a new file and fsync it, so that what gets published survives a crash. The
- * file is opened before streaming starts, so that once this returns or throws it exists and can be
- * removed (a stream opening it lazily could create it after our cleanup).
+ * Copy `source` into a new file and fsync it, so that what gets published survives a crash. Plain
+ * writes on a FileHandle, not a write stream: the file exists once open() returns (a stream opens it
+ * lazily, possibly after our cleanup), and FileHandle.close() hangs while a stream still holds it.
  */
 async function writeSynced(path: string, source: Readable): Promise<number> {
   let bytes = 0
   const file = await open(path, 'wx')
   try {
-    await pipeline(
-      source,
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          bytes += chunk.length
-          yield chunk
-        }
-      },
-      // flush: fsync before the stream closes the handle. (With autoClose: false, file.close() never
-      // settles: the stream keeps its hold on the handle.)
-      file.createWriteStream({flush: true}),
-    )
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      for (let offset = 0; offset < chunk.length; ) offset += (await file.write(chunk, offset)).bytesWritten
+      bytes += chunk.length
+    }
+
+    await file.sync()
   } finally {
     await file.close()
   }

@@ -1,6 +1,7 @@
 import ZooKeeper from 'zookeeper'
 
 import {OperationError} from '../errors.js'
+import {digestId, type Identity} from './acl.js'
 
 const {constants} = ZooKeeper
 
@@ -74,11 +75,18 @@ type NativeCallback = (rc: number, error: unknown, ...results: any[]) => void
 export class ZkSession {
   private closed = false
 
+  /** Who this session is to ACLs: world:anyone, plus the digest id of its credentials. */
+  readonly identities: Identity[]
+
   private constructor(
     private readonly client: ZooKeeper,
     readonly hosts: string[],
     private readonly sessionTimeoutMs: number,
-  ) {}
+    auth?: {user: string; password: string},
+  ) {
+    this.identities = [{id: 'anyone', scheme: 'world'}]
+    if (auth) this.identities.push({id: digestId(auth.user, auth.password), scheme: 'digest'})
+  }
 
   static async connect(options: SessionOptions): Promise<ZkSession> {
     const sessionTimeoutMs = options.sessionTimeoutMs ?? 15_000
@@ -109,7 +117,7 @@ export class ZkSession {
       })
       client.init({})
     })
-    const session = new ZkSession(client, options.hosts, sessionTimeoutMs)
+    const session = new ZkSession(client, options.hosts, sessionTimeoutMs, options.auth)
     if (options.auth) await session.addDigestAuth(options.auth.user, options.auth.password)
     return session
   }

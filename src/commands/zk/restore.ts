@@ -23,6 +23,8 @@ export default class ZkRestore extends BaseCommand {
 
   static description = `Verifies the whole archive first (format version, every checksum): a corrupt, truncated or foreign archive is refused before ZooKeeper is touched. Then it replaces the subtree at the path of --zk (the archive's own root when the URI has none): it saves what is there now to a safety backup, shows the plan, deletes the subtree, recreates every znode with its data, type and ACL (restrictive ACLs last), and re-reads the result to prove it matches the archive.
 
+Before anything is deleted, the live ACLs are checked against the credentials: a restore that they would stop half way does not start.
+
 Paths matched by --exclude are left alone on both sides: not restored from the archive, not deleted from ZooKeeper. Ephemeral znodes are never recreated. Stop the writers of the subtree (e.g. Marathon) first: what they write between the safety backup and the restore is lost.
 
 ${EXIT_CODES_HELP}`
@@ -45,6 +47,9 @@ ${EXIT_CODES_HELP}`
     'safety-backup': Flags.string({
       description: 'Where to save the current tree before changing it. Default: ./zk-safety-<path>-<time>.tar.gz',
       exclusive: ['no-safety-backup'],
+    }),
+    'skip-permission-check': Flags.boolean({
+      description: 'Go ahead even where the live ACLs seem to forbid the restore (only for a ZooKeeper superuser, whom ACLs do not bind).',
     }),
     verbose: Flags.boolean({char: 'v', description: 'List every znode deleted and created.'}),
     yes: Flags.boolean({char: 'y', description: 'Do not ask before deleting or changing znodes (for scripts).'}),
@@ -93,6 +98,7 @@ ${EXIT_CODES_HELP}`
         if (flags.verbose) this.log(`${phase === 'delete' ? 'deleted' : 'created'} ${path}`)
       },
       safetyBackup,
+      skipPermissionCheck: flags['skip-permission-check'],
       source,
       target: target.path,
     }).finally(() => counter?.stop())
@@ -130,6 +136,7 @@ ${EXIT_CODES_HELP}`
     row('unchanged', plan.unchanged)
     if (plan.ephemeralsToDelete > 0) row('ephemeral', plan.ephemeralsToDelete, 'deleted with their parents, never recreated')
     if (plan.excludedLive > 0) row('excluded', plan.excludedLive, 'left as they are')
+    for (const problem of plan.permissionProblems.slice(0, 10)) this.log(`  not allowed: these credentials ${problem}`)
   }
 }
 

@@ -234,19 +234,20 @@ describe('dcos zk restore', function () {
       expect(await snapshotTree(session, root)).to.deep.equal(previous)
     })
 
-    // Restore deletes the live tree before it recreates the archive's. A live znode whose ACL grants
-    // nobody DELETE (world read-only, say) makes deleting its children fail after other znodes are
-    // gone: the restore stops half way (exit 1, pointing at the safety backup, which cannot be restored
-    // either, for the same reason). Checking the live ACLs while reading the tree, before deleting
-    // anything, would let it refuse with nothing changed.
-    it.skip('refuses up front, changing nothing, when a live ACL forbids deleting children', async () => {
+    // Restore deletes the live tree before it recreates the archive's: a live znode whose ACL grants
+    // nobody DELETE would stop it half way. The ACLs read with the tree are checked first.
+    it('refuses up front, changing nothing, when a live ACL forbids deleting children', async () => {
       const {archive, root} = await appTree('inner-acl')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
       await session.setAcl(`${root}/apps/b`, READ_ONLY)
       const before = await snapshotTree(session, root)
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', join(dir, 'inner-acl-safety.tar.gz')]), 1)
-      expect(errorLine(result)).to.include(`${root}/apps/b/tmp`)
+      expect(errorLine(result)).to.include(`cannot delete the children of ${root}/apps/b (ACL world:anyone:r)`)
+      expect(errorLine(result)).to.include('nothing was changed')
       expect(await snapshotTree(session, root)).to.deep.equal(before)
+
+      const dryRun = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run']), 0)
+      expect(dryRun.stdout).to.include(`not allowed: these credentials cannot delete the children of ${root}/apps/b`)
     })
 
     it('writes the safety backup to ./zk-safety-<path>-<time>.tar.gz by default', async () => {
