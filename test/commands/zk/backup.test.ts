@@ -105,17 +105,14 @@ describe('dcos zk backup', function () {
       for (const name of NAMES) expect(original).to.have.property(`/names/${name}`)
     })
 
-    // Known limitation, not fixable in the tool: the server reports ephemeralOwner 0 for container and
-    // TTL znodes (it keeps their encoding to itself), and no client request reveals the type or the TTL.
-    // So nodeTypeOf sees persistent znodes, the archive records them as such and restore creates
-    // persistent znodes: containers are no longer reaped when empty, TTL znodes no longer expire.
-    it.skip('records container and TTL znodes with their type and ttl, and restores them so', async () => {
-      expect(original['/container']).to.include({ttl: null, type: 'container'})
-      expect(original['/ttl']).to.include({ttl: HOUR, type: 'ttl'})
-      expect(original['/queue/ttl-0000000002']).to.include({ttl: HOUR, type: 'ttl'})
+    // Known limitation (README): the server reports ephemeralOwner 0 for container and TTL znodes, and
+    // no client request reveals the type or the TTL, so an online backup records them as persistent.
+    // Should a server or client start exposing them, this fails and the archive can carry them.
+    it('records container and TTL znodes as persistent, since the client API hides their type', async () => {
       const {records} = await readArchiveFile(archive)
-      expect(records.find((record) => record.path === `${root}/container`)).to.include({type: 'container'})
-      expect(records.find((record) => record.path === `${root}/ttl`)).to.include({ttl: HOUR, type: 'ttl'})
+      for (const name of ['container', 'ttl', 'queue/ttl-0000000002']) {
+        expect(records.find((record) => record.path === `${root}/${name}`)).to.include({type: 'persistent'}).and.not.have.property('ttl')
+      }
     })
 
     it('archives every znode exactly as it is live', async () => {
