@@ -63,8 +63,10 @@ export interface ZnodeStat {
   czxid: string
   mzxid: string
   pzxid: string
-  ctime: number
-  mtime: number
+  /** ISO 8601 */
+  ctime: string
+  /** ISO 8601 */
+  mtime: string
   version: number
   cversion: number
   aversion: number
@@ -103,11 +105,11 @@ export function isSequentialName(path: string): boolean {
 export function toZnodeStat(stat: Stat): ZnodeStat {
   return {
     aversion: stat.aversion,
-    ctime: stat.ctime,
+    ctime: stat.ctime.toISOString(),
     cversion: stat.cversion,
     czxid: hexZxid(stat.czxid),
     dataLength: stat.dataLength,
-    mtime: stat.mtime,
+    mtime: stat.mtime.toISOString(),
     mzxid: hexZxid(stat.mzxid),
     numChildren: stat.numChildren,
     pzxid: hexZxid(stat.pzxid),

@@ -9,8 +9,8 @@ export interface Stat {
   czxid: number
   mzxid: number
   pzxid: number
-  ctime: number
-  mtime: number
+  ctime: Date
+  mtime: Date
   version: number
   cversion: number
   aversion: number

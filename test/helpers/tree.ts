@@ -2,7 +2,7 @@
  * Seeds znode trees through ZkSession and snapshots live subtrees into plain objects that tests
  * compare znode by znode: {relative path -> {data (base64), acl, type, ttl}}.
  */
-import {createHash, randomBytes} from 'node:crypto'
+import {randomBytes} from 'node:crypto'
 
 import type {NodeType} from '../../src/archive/format.js'
 import {walkTree} from '../../src/engine/walk.js'
@@ -31,10 +31,7 @@ export function connect(hosts: string, auth?: {user: string; password: string}):
   return ZkSession.connect({auth, hosts: hosts.split(',')})
 }
 
-/** The id of a digest ACL entry: user:base64(sha1(user:password)). */
-export function digestId(user: string, password: string): string {
-  return `${user}:${createHash('sha1').update(`${user}:${password}`).digest('base64')}`
-}
+export {digestId} from '../../src/zk/acl.js'
 
 export interface SeedZnode {
   /** Relative to the seeded root: "/" is the root itself. */

@@ -5,6 +5,7 @@ import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {formatBytes} from '../../cli/progress.js'
 import {inspectArchive, type InspectResult} from '../../engine/inspect.js'
 import {EXIT_FAILED} from '../../errors.js'
+import {permsText} from '../../zk/acl.js'
 import {resolveLocation} from '../../providers/index.js'
 
 interface TreeEntry {
@@ -84,8 +85,4 @@ function treeEntry(record: ZnodeRecord): TreeEntry {
     path: record.path,
     type: record.type === 'ttl' ? `ttl(${record.ttl}ms)` : record.type + (record.sequential ? ' sequential' : ''),
   }
-}
-
-function permsText(perms: number): string {
-  return ['r', 'w', 'c', 'd', 'a'].filter((_, bit) => perms & (1 << bit)).join('') || '-'
 }
