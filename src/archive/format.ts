@@ -45,9 +45,8 @@ export interface InconsistentZnode {
   reason: string
 }
 
-export interface Manifest extends ArchiveHeader {
-  completedAt: string
-  zxidEnd: string | null
+/** What a walk of the tree counted: recorded in the manifest. */
+export interface WalkCounts {
   znodes: number
   dataBytes: number
   skippedEphemerals: number
@@ -56,6 +55,11 @@ export interface Manifest extends ArchiveHeader {
   changedDuringBackup: number
   inconsistent: InconsistentZnode[]
   inconsistentCount: number
+}
+
+export interface Manifest extends ArchiveHeader, WalkCounts {
+  completedAt: string
+  zxidEnd: string | null
   treeDigest: string
 }
 

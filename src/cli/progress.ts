@@ -17,7 +17,7 @@ export class Counter {
 
   constructor(
     private readonly enabled: boolean,
-    private readonly label: string,
+    label: string,
   ) {
     if (enabled) ux.action.start(label, '', {stdout: false})
   }

@@ -88,17 +88,18 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
 
   options.onPhase?.('verify')
   const manifest = await verifyArchive(await source.read(), source.display)
-  const selection = selectSubtree(manifest, options.from)
-  const target = options.target ?? selection
+  const from = selectSubtree(manifest, options.from)
+  const target = options.target ?? from
   const exclude = excludeMatcher(options.exclude ?? [])
-  const excludedInArchive = (relativePath: string) => exclude(resolveZnodePath(selection, relativePath))
+  const excludedInArchive = (relativePath: string) => exclude(resolveZnodePath(from, relativePath))
+  const selection: Selection = {excluded: excludedInArchive, from, manifest, source, target}
 
   const session = await options.connect()
   try {
     options.onPhase?.('read')
     const live = await readLiveTree(session, target, excludedInArchive, options)
-    const plan = await planRestore(source, manifest, selection, target, excludedInArchive, live)
-    if (plan.create + plan.unchanged === 0) throw new UsageError(`${source.display} holds no znode at ${selection}`)
+    const plan = await planRestore(selection, live)
+    if (plan.create + plan.unchanged === 0) throw new UsageError(`${source.display} holds no znode at ${from}`)
     plan.permissionProblems = await permissionProblems(session, target, live)
     const result = {aclsSet: 0, created: 0, deleted: 0, dryRun: Boolean(options.dryRun), plan, safetyBackup: live.safetyBackup, verified: false}
     if (options.dryRun) return finish(result, started)
@@ -116,7 +117,7 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
 
     try {
       result.deleted = await deleteLiveTree(session, target, live, options)
-      const {aclsSet, created} = await createFromArchive(session, source, manifest, selection, target, excludedInArchive, live, options)
+      const {aclsSet, created} = await createFromArchive(session, selection, live, options)
       Object.assign(result, {aclsSet, created})
       options.onPhase?.('check')
       await checkRestored(session, target, excludedInArchive, live, plan.expectedDigest)
@@ -205,14 +206,19 @@ async function readLiveTree(session: ZkSession, target: string, excluded: PathMa
   return live
 }
 
-async function planRestore(
-  source: StorageProvider,
-  manifest: Manifest,
-  selection: string,
-  target: string,
-  excluded: PathMatcher,
-  live: LiveTree,
-): Promise<RestorePlan & {expectedDigest: string}> {
+/** The subtree of the archive being restored, and where it goes. */
+interface Selection {
+  source: StorageProvider
+  manifest: Manifest
+  /** The archive path whose subtree is restored: the archive's root, or --from. */
+  from: string
+  target: string
+  /** Whether a path relative to `from` (and so to `target`) is left alone. */
+  excluded: PathMatcher
+}
+
+async function planRestore(selection: Selection, live: LiveTree): Promise<RestorePlan & {expectedDigest: string}> {
+  const {manifest, source, target} = selection
   const plan: RestorePlan = {
     archive: source.display,
     archiveRoot: manifest.source.root,
@@ -224,13 +230,13 @@ async function planRestore(
     firstChange: [],
     firstCreate: [],
     firstDelete: [],
-    from: selection,
+    from: selection.from,
     permissionProblems: [],
     target,
     unchanged: 0,
   }
   const expected = new TreeSetDigest()
-  for await (const item of selectedZnodes(source, manifest, selection, excluded)) {
+  for await (const item of selectedZnodes(selection)) {
     const {data, record, relativePath} = item
     const key = contentKey(record.type, record.ttl, record.acl, data)
     expected.add(relativePath, key)
@@ -292,7 +298,7 @@ function note(plan: RestorePlan, kind: 'create' | 'change' | 'delete', path: str
 }
 
 /** The znodes a restore writes: the selected subtree, without excluded paths and ephemerals. */
-async function* selectedZnodes(source: StorageProvider, manifest: Manifest, selection: string, excluded: PathMatcher) {
+async function* selectedZnodes({excluded, from, manifest, source}: Selection) {
   const archiveRoot = manifest.source.root
   for await (const item of readArchive(await source.read(), source.display)) {
     if (item.kind === 'manifest' && item.manifest.treeDigest !== manifest.treeDigest) {
@@ -300,7 +306,7 @@ async function* selectedZnodes(source: StorageProvider, manifest: Manifest, sele
     }
 
     if (item.kind !== 'znode' || item.record.type === 'ephemeral') continue
-    const relativePath = relativeZnodePath(selection, resolveZnodePath(archiveRoot, item.relativePath))
+    const relativePath = relativeZnodePath(from, resolveZnodePath(archiveRoot, item.relativePath))
     if (relativePath === undefined || excluded(relativePath)) continue
     yield {data: item.data, record: item.record, relativePath}
   }
@@ -367,20 +373,17 @@ const FLAGS: Record<ZnodeRecord['type'], number> = {
 
 async function createFromArchive(
   session: ZkSession,
-  source: StorageProvider,
-  manifest: Manifest,
-  selection: string,
-  target: string,
-  excluded: PathMatcher,
+  selection: Selection,
   live: LiveTree,
   options: RestoreOptions,
 ): Promise<{created: number; aclsSet: number}> {
+  const {target} = selection
   options.onPhase?.('create')
   if (target !== '/') await session.createParents(target)
   const restrictive: Array<{path: string; acl: Acl[]}> = []
   const pipeline = new Pipeline(PIPELINE_DEPTH)
   let created = 0
-  for await (const {data, record, relativePath} of selectedZnodes(source, manifest, selection, excluded)) {
+  for await (const {data, record, relativePath} of selectedZnodes(selection)) {
     const path = resolveZnodePath(target, relativePath)
     const kept = live.kept.has(relativePath)
     // A kept znode is updated in place: its ACL is whatever it is live, so it is set too.

@@ -1,9 +1,9 @@
 import {
   hexZxid,
-  type InconsistentZnode,
   isSequentialName,
   nodeTypeOf,
   toZnodeStat,
+  type WalkCounts,
   type ZnodeRecord,
 } from '../archive/format.js'
 import {type Acl, type Stat, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
@@ -29,16 +29,8 @@ export interface WalkOptions {
   onZnode: (znode: WalkedZnode) => Promise<unknown> | void
 }
 
-export interface WalkStats {
+export interface WalkStats extends WalkCounts {
   rootExists: boolean
-  znodes: number
-  dataBytes: number
-  skippedEphemerals: number
-  excluded: number
-  vanished: number
-  changedDuringBackup: number
-  inconsistent: InconsistentZnode[]
-  inconsistentCount: number
 }
 
 const DEFAULT_CONCURRENCY = 256

@@ -10,23 +10,9 @@ import {promisify} from 'node:util'
 
 import {OperationError, UsageError} from '../../src/errors.js'
 import {resolveLocation} from '../../src/providers/index.js'
+import {collect, rejection} from '../helpers/streams.js'
 
 const TEMP_FILE = /^\..+\.tmp-\d+-[0-9a-f]+$/
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: Error) => error,
-  )
-  if (!outcome) expect.fail('expected a rejection')
-  return outcome
-}
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const chunk of stream) chunks.push(chunk)
-  return Buffer.concat(chunks)
-}
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(

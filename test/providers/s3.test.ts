@@ -6,23 +6,9 @@ import {PassThrough, Readable} from 'node:stream'
 import {OperationError, UsageError} from '../../src/errors.js'
 import {resolveLocation} from '../../src/providers/index.js'
 import {type S3Server, startS3} from '../harness/s3.js'
+import {collect, rejection} from '../helpers/streams.js'
 
 const MiB = 1024 * 1024
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: Error) => error,
-  )
-  if (!outcome) expect.fail('expected a rejection')
-  return outcome
-}
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const chunk of stream) chunks.push(chunk)
-  return Buffer.concat(chunks)
-}
 
 describe('s3 provider', () => {
   let s3: S3Server
