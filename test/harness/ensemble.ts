@@ -365,8 +365,12 @@ export class Ensemble {
 
       const cfg = new Map<string, string>([
         ['tickTime', String(this.options.tickTime ?? 500)],
-        ['initLimit', '10'],
-        ['syncLimit', '5'],
+        // Generous limits: on a loaded 2-core machine a follower can stall for seconds, and with
+        // tight limits the quorum drops and re-elects in the middle of a test.
+        ['initLimit', '40'],
+        ['syncLimit', '20'],
+        // Test data needs no durability; fsync on every write was most of a suite's time in the kernel.
+        ['forceSync', 'no'],
         ['dataDir', node.dataDir],
         ['clientPort', String(node.clientPort)],
         ['clientPortAddress', '127.0.0.1'],
