@@ -168,10 +168,11 @@ interface LiveTree {
 async function readLiveTree(session: ZkSession, target: string, excluded: PathMatcher, options: RestoreOptions): Promise<LiveTree> {
   const live: LiveTree = {ephemerals: 0, excluded: 0, kept: new Set(), restricted: new Map(), safetyBackup: null, znodes: new Map()}
   const remember = ({data, record, relativePath}: WalkedZnode) => {
+    const isExcluded = excluded(relativePath)
     // Parents are walked before their children, so a restricted parent is known here.
     const parent = relativePath === '/' ? undefined : live.restricted.get(parentZnodePath(relativePath))
-    if (parent && !excluded(relativePath)) parent.deletedChildren++
-    if (excluded(relativePath)) {
+    if (parent && !isExcluded) parent.deletedChildren++
+    if (isExcluded) {
       live.excluded++
       for (let path = relativePath; path !== '/'; ) {
         path = parentZnodePath(path)
@@ -301,9 +302,10 @@ function note(plan: RestorePlan, kind: 'create' | 'change' | 'delete', path: str
 async function* selectedZnodes({excluded, from, manifest, source}: Selection) {
   const archiveRoot = manifest.source.root
   for await (const item of readArchive(await source.read(), source.display)) {
-    if (item.kind === 'manifest' && item.manifest.treeDigest !== manifest.treeDigest) {
-      throw new OperationError(`${source.display} changed while it was being restored`)
-    }
+    const replaced =
+      (item.kind === 'header' && item.header.createdAt !== manifest.createdAt) ||
+      (item.kind === 'manifest' && item.manifest.treeDigest !== manifest.treeDigest)
+    if (replaced) throw new OperationError(`${source.display} changed while it was being restored`)
 
     if (item.kind !== 'znode' || item.record.type === 'ephemeral') continue
     const relativePath = relativeZnodePath(from, resolveZnodePath(archiveRoot, item.relativePath))
