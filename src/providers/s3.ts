@@ -236,6 +236,9 @@ export class S3Provider implements StorageProvider {
 }
 
 function createClient({region, endpoint, credentials}: S3Location): S3Client {
+  // Node 20 is this tool's runtime; the SDK's notice that its future releases need Node 22 would
+  // print seven lines into every S3 command's output. The lock file pins SDK releases that run here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   return new S3Client({
     region,
     maxAttempts: 3,
