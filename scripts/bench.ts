@@ -7,12 +7,12 @@
  * and `zk restore` into a fresh path. Rates are compared with the baseline of the same run, since
  * these machines are noisy. Figures are printed and written as JSON; nothing is asserted.
  */
-import {spawnSync} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {mkdtemp, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {parseArgs} from 'node:util'
+import {parseArgs, promisify} from 'node:util'
 
 import {Pipeline} from '../src/engine/pipeline.js'
 import {ZkSession} from '../src/zk/session.js'
@@ -75,15 +75,17 @@ async function rawRead(session: ZkSession, paths: string[]): Promise<number> {
   return (performance.now() - started) / 1000
 }
 
-/** Runs the real CLI; peak resident memory comes from GNU time when the machine has it. */
-function cli(args: string[]): {seconds: number; peakRssMiB?: number} {
+/**
+ * Runs the real CLI; peak resident memory comes from GNU time when the machine has it. Asynchronously:
+ * a blocked event loop would stop the bench's own session from pinging, and the server would expire it.
+ */
+async function cli(args: string[]): Promise<{seconds: number; peakRssMiB?: number}> {
   const timeBinary = existsSync('/usr/bin/time')
   const [command, commandArgs] = timeBinary ? ['/usr/bin/time', ['-f', 'peak-rss-kib=%M', process.execPath, 'bin/run.js', ...args]] : [process.execPath, ['bin/run.js', ...args]]
   const started = performance.now()
-  const result = spawnSync(command, commandArgs, {encoding: 'utf8'})
+  const {stderr} = await promisify(execFile)(command, commandArgs, {encoding: 'utf8'})
   const seconds = (performance.now() - started) / 1000
-  if (result.status !== 0) throw new Error(`dcos ${args.join(' ')} failed: ${result.stderr}`)
-  const rss = /peak-rss-kib=(\d+)/.exec(result.stderr)?.[1]
+  const rss = /peak-rss-kib=(\d+)/.exec(stderr)?.[1]
   return {peakRssMiB: rss === undefined ? undefined : Math.round(Number(rss) / 1024), seconds}
 }
 
@@ -107,9 +109,11 @@ async function main(): Promise<void> {
       // eslint-disable-next-line no-await-in-loop
       raw.push(await rawRead(session, paths))
       const archive = join(work, `bench-${run}.tar.gz`)
-      samples.backup.push(cli(['zk', 'backup', archive, '--zk', `${hosts}/bench`]))
-      samples.inspect.push(cli(['zk', 'inspect', archive]))
-      samples.restore.push(cli(['zk', 'restore', archive, '--zk', `${hosts}/restored-${run}`, '--yes', '--no-safety-backup']))
+      /* eslint-disable no-await-in-loop */
+      samples.backup.push(await cli(['zk', 'backup', archive, '--zk', `${hosts}/bench`]))
+      samples.inspect.push(await cli(['zk', 'inspect', archive]))
+      samples.restore.push(await cli(['zk', 'restore', archive, '--zk', `${hosts}/restored-${run}`, '--yes', '--no-safety-backup']))
+      /* eslint-enable no-await-in-loop */
     }
 
     session.close()
