@@ -1,139 +1,230 @@
 /**
- * `npm run bench [-- --znodes 10000 --size 1024 --fanout 100 --runs 3 --out bench.json]`
+ * `npm run bench [-- --znodes 100000 --size 1024 --fanout 100 --runs 3 --memory 100000,400000 --out bench.json]`
  *
- * Starts its own ensemble, seeds a scheduler-shaped tree (parents with many children), and measures
- * in one run, as medians: the raw pipelined read that is the ceiling for a backup (data and ACL of
- * every znode, results thrown away), then the real CLI as child processes: `zk backup`, `zk inspect`
- * and `zk restore` into a fresh path. Rates are compared with the baseline of the same run, since
- * these machines are noisy. Figures are printed and written as JSON; nothing is asserted.
+ * Starts its own 3-node ensemble, seeds a tree shaped like a scheduler's state (parents with many
+ * children, mixed sizes) and measures in one run, as medians:
+ *   1. raw read: the fastest pipelined walk the `zookeeper` library does (data and children of every
+ *      znode, results thrown away): the ceiling for a backup;
+ *   2. `dcos zk backup` of the tree to a file (the real CLI, a child process);
+ *   3. `dcos zk inspect` verifying that archive;
+ *   4. `dcos zk restore` of it into a fresh path;
+ *   5. raw write: the fastest pipelined creation of the same znodes: the ceiling for a restore.
+ * Ratios compare figures of the same run (these machines are noisy). Then the memory check: backup
+ * and restore of trees of each --memory size, with their peak RSS. Nothing is asserted.
  */
 import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {mkdtemp, rm, stat, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {cpus, tmpdir, totalmem} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs, promisify} from 'node:util'
 
 import {Pipeline} from '../src/engine/pipeline.js'
 import {ZkSession} from '../src/zk/session.js'
+import {joinZnodePath} from '../src/zk/uri.js'
 import {Ensemble} from '../test/harness/ensemble.js'
 
 const {values} = parseArgs({
   options: {
     fanout: {default: '100', type: 'string'},
+    memory: {default: '100000,400000', type: 'string'},
     out: {type: 'string'},
     runs: {default: '3', type: 'string'},
     size: {default: '1024', type: 'string'},
-    znodes: {default: '10000', type: 'string'},
+    znodes: {default: '100000', type: 'string'},
   },
 })
-const znodes = Number(values.znodes)
 const size = Number(values.size)
 const fanout = Number(values.fanout)
 const runs = Number(values.runs)
+const PIPELINE_DEPTH = 256
+
+interface Sample {
+  seconds: number
+  peakRssMiB?: number
+}
 
 interface Figure {
   name: string
   seconds: number
   znodesPerSecond: number
+  mbPerSecond: number
   peakRssMiB?: number
 }
 
 const median = (numbers: number[]) => [...numbers].sort((a, b) => a - b)[Math.floor(numbers.length / 2)]
+const elapsed = (started: number) => (performance.now() - started) / 1000
 
-function treePaths(): string[] {
-  const paths = ['/bench']
-  for (let parent = 0; paths.length < znodes; parent++) {
-    paths.push(`/bench/p-${parent}`)
-    for (let child = 0; child < fanout - 1 && paths.length < znodes; child++) paths.push(`/bench/p-${parent}/c-${child}`)
+/** Paths and data sizes of a scheduler-shaped tree: parents of `fanout - 1` children, sizes around --size. */
+function treeShape(root: string, count: number): Array<{path: string; bytes: number}> {
+  const znodes = [{bytes: 0, path: root}]
+  for (let parent = 0; znodes.length < count; parent++) {
+    const parentPath = `${root}/app-${parent}`
+    znodes.push({bytes: Math.round(size / 4), path: parentPath})
+    for (let child = 0; child < fanout - 1 && znodes.length < count; child++) {
+      znodes.push({bytes: Math.round(size * (0.5 + (child % 11) / 10)), path: `${parentPath}/v-${child}`})
+    }
   }
 
-  return paths
+  return znodes
 }
 
-async function seed(session: ZkSession, paths: string[]): Promise<void> {
-  const pipeline = new Pipeline(256)
-  for (const [index, path] of paths.entries()) {
-    // Mixed sizes around --size: parents small, children from half to one and a half times it.
-    const bytes = path.split('/').length === 4 ? Math.round(size * (0.5 + (index % 11) / 10)) : Math.round(size / 4)
-    // eslint-disable-next-line no-await-in-loop
-    await pipeline.add(() => session.create(path, Buffer.alloc(bytes, index % 251), 0))
-  }
-
-  await pipeline.drain()
-}
-
-async function rawRead(session: ZkSession, paths: string[]): Promise<number> {
+/** Raw write: pipelined creates in parent-first order (the server applies a session's requests in order). */
+async function rawWrite(session: ZkSession, root: string, count: number): Promise<{seconds: number; bytes: number}> {
   const started = performance.now()
-  const pipeline = new Pipeline(256)
-  for (const path of paths) {
+  const pipeline = new Pipeline(PIPELINE_DEPTH)
+  let bytes = 0
+  for (const [index, {bytes: length, path}] of treeShape(root, count).entries()) {
+    bytes += length
     // eslint-disable-next-line no-await-in-loop
-    await pipeline.add(() => Promise.all([session.getData(path), session.getAcl(path)]))
+    await pipeline.add(() => session.create(path, Buffer.alloc(length, index % 251), 0))
   }
 
   await pipeline.drain()
-  return (performance.now() - started) / 1000
+  return {bytes, seconds: elapsed(started)}
+}
+
+/** Raw read: data and children of every znode, discovered as the walk goes, results thrown away. */
+async function rawRead(session: ZkSession, root: string): Promise<number> {
+  const started = performance.now()
+  const pipeline = new Pipeline(PIPELINE_DEPTH)
+  const pending = [root]
+  while (pending.length > 0) {
+    const path = pending.pop()!
+    // eslint-disable-next-line no-await-in-loop
+    await pipeline.add(async () => {
+      const [, children] = await Promise.all([session.getData(path), session.getChildren(path)])
+      for (const child of children) pending.push(joinZnodePath(path, child))
+    })
+    // eslint-disable-next-line no-await-in-loop
+    if (pending.length === 0) await pipeline.drain()
+  }
+
+  return elapsed(started)
+}
+
+async function deleteTree(session: ZkSession, root: string, count: number): Promise<void> {
+  const pipeline = new Pipeline(PIPELINE_DEPTH)
+  for (const {path} of treeShape(root, count).reverse()) {
+    // eslint-disable-next-line no-await-in-loop
+    await pipeline.add(() => session.delete(path))
+  }
+
+  await pipeline.drain()
 }
 
 /**
- * Runs the real CLI; peak resident memory comes from GNU time when the machine has it. Asynchronously:
- * a blocked event loop would stop the bench's own session from pinging, and the server would expire it.
+ * The real CLI, asynchronously (a blocked event loop would stop this process's session from pinging
+ * and the server would expire it). Peak RSS comes from GNU time where the machine has it.
  */
-async function cli(args: string[]): Promise<{seconds: number; peakRssMiB?: number}> {
-  const timeBinary = existsSync('/usr/bin/time')
-  const [command, commandArgs] = timeBinary ? ['/usr/bin/time', ['-f', 'peak-rss-kib=%M', process.execPath, 'bin/run.js', ...args]] : [process.execPath, ['bin/run.js', ...args]]
+async function cli(args: string[]): Promise<Sample> {
+  const timed = existsSync('/usr/bin/time')
+  const [command, commandArgs] = timed ? ['/usr/bin/time', ['-f', 'peak-rss-kib=%M', process.execPath, 'bin/run.js', ...args]] : [process.execPath, ['bin/run.js', ...args]]
   const started = performance.now()
-  const {stderr} = await promisify(execFile)(command, commandArgs, {encoding: 'utf8'})
-  const seconds = (performance.now() - started) / 1000
+  const {stderr} = await promisify(execFile)(command, commandArgs, {encoding: 'utf8', maxBuffer: 64 * 1024 * 1024})
   const rss = /peak-rss-kib=(\d+)/.exec(stderr)?.[1]
-  return {peakRssMiB: rss === undefined ? undefined : Math.round(Number(rss) / 1024), seconds}
+  return {peakRssMiB: rss === undefined ? undefined : Math.round(Number(rss) / 1024), seconds: elapsed(started)}
 }
 
-function figure(name: string, samples: Array<{seconds: number; peakRssMiB?: number}>): Figure {
+function figure(name: string, samples: Sample[], znodes: number, bytes: number): Figure {
   const seconds = median(samples.map((sample) => sample.seconds))
   const rss = samples.flatMap((sample) => (sample.peakRssMiB === undefined ? [] : [sample.peakRssMiB]))
-  return {name, peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined, seconds: Number(seconds.toFixed(3)), znodesPerSecond: Math.round(znodes / seconds)}
+  return {
+    mbPerSecond: Number((bytes / 1e6 / seconds).toFixed(2)),
+    name,
+    peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
+    seconds: Number(seconds.toFixed(3)),
+    znodesPerSecond: Math.round(znodes / seconds),
+  }
+}
+
+async function speed(session: ZkSession, hosts: string, work: string, znodes: number) {
+  const samples: Record<'backup' | 'inspect' | 'read' | 'restore' | 'write', Sample[]> = {backup: [], inspect: [], read: [], restore: [], write: []}
+  let bytes = 0
+  let archiveBytes = 0
+  /* eslint-disable no-await-in-loop */
+  for (let run = 0; run < runs; run++) {
+    const written = await rawWrite(session, `/write-${run}`, znodes)
+    samples.write.push({seconds: written.seconds})
+    bytes = written.bytes
+    if (run === 0) await rawWrite(session, '/bench', znodes)
+    samples.read.push({seconds: await rawRead(session, '/bench')})
+    const archive = join(work, `bench-${run}.tar.gz`)
+    samples.backup.push(await cli(['zk', 'backup', archive, '--zk', `${hosts}/bench`]))
+    archiveBytes = (await stat(archive)).size
+    samples.inspect.push(await cli(['zk', 'inspect', archive]))
+    samples.restore.push(await cli(['zk', 'restore', archive, '--zk', `${hosts}/restored-${run}`, '--yes', '--no-safety-backup']))
+    await deleteTree(session, `/write-${run}`, znodes)
+    await deleteTree(session, `/restored-${run}`, znodes)
+    await rm(archive)
+  }
+  /* eslint-enable no-await-in-loop */
+
+  await deleteTree(session, '/bench', znodes)
+  // In the order of the module comment: ceiling, backup, inspect, restore, ceiling.
+  const figures = {
+    read: figure('raw read (getData + getChildren, pipelined)', samples.read, znodes, bytes),
+    // eslint-disable-next-line perfectionist/sort-objects
+    backup: figure('dcos zk backup', samples.backup, znodes, bytes),
+    inspect: figure('dcos zk inspect', samples.inspect, znodes, bytes),
+    restore: figure('dcos zk restore (fresh path)', samples.restore, znodes, bytes),
+    write: figure('raw write (create, pipelined)', samples.write, znodes, bytes),
+  }
+  return {
+    archiveBytes,
+    backupToRawRead: Number((figures.backup.znodesPerSecond / figures.read.znodesPerSecond).toFixed(2)),
+    dataBytes: bytes,
+    figures,
+    restoreToRawWrite: Number((figures.restore.znodesPerSecond / figures.write.znodesPerSecond).toFixed(2)),
+  }
+}
+
+/** Backup and restore of trees of each size, once each: peak memory must not grow with the tree. */
+async function memory(session: ZkSession, hosts: string, work: string, sizes: number[]) {
+  const results = []
+  for (const znodes of sizes) {
+    /* eslint-disable no-await-in-loop */
+    await rawWrite(session, '/memory', znodes)
+    const archive = join(work, `memory-${znodes}.tar.gz`)
+    const backup = await cli(['zk', 'backup', archive, '--zk', `${hosts}/memory`])
+    const restore = await cli(['zk', 'restore', archive, '--zk', `${hosts}/memory-restored`, '--yes', '--no-safety-backup'])
+    results.push({backupPeakRssMiB: backup.peakRssMiB, backupSeconds: Number(backup.seconds.toFixed(1)), restorePeakRssMiB: restore.peakRssMiB, restoreSeconds: Number(restore.seconds.toFixed(1)), znodes})
+    await deleteTree(session, '/memory', znodes)
+    await deleteTree(session, '/memory-restored', znodes)
+    await rm(archive)
+    /* eslint-enable no-await-in-loop */
+  }
+
+  return results
+}
+
+function print(report: Awaited<ReturnType<typeof speed>> & {znodes: number}, memoryResults: Awaited<ReturnType<typeof memory>>): void {
+  console.log(`\n${report.znodes} znodes, ${(report.dataBytes / 1e6).toFixed(1)} MB of data, medians of ${runs} runs`)
+  for (const {mbPerSecond, name, peakRssMiB, seconds, znodesPerSecond} of Object.values(report.figures)) {
+    console.log(`${name.padEnd(46)} ${seconds.toFixed(2).padStart(8)} s ${String(znodesPerSecond).padStart(8)} znodes/s ${mbPerSecond.toFixed(2).padStart(7)} MB/s${peakRssMiB === undefined ? '' : `  peak RSS ${peakRssMiB} MiB`}`)
+  }
+
+  console.log(`backup / raw read ${report.backupToRawRead}, restore / raw write ${report.restoreToRawWrite}, archive ${(report.archiveBytes / 1e6).toFixed(1)} MB`)
+  for (const result of memoryResults) {
+    console.log(`memory at ${result.znodes} znodes: backup ${result.backupPeakRssMiB ?? '?'} MiB (${result.backupSeconds} s), restore ${result.restorePeakRssMiB ?? '?'} MiB (${result.restoreSeconds} s)`)
+  }
 }
 
 async function main(): Promise<void> {
+  const znodes = Number(values.znodes)
+  const memorySizes = values.memory === '' ? [] : values.memory.split(',').map(Number)
   const ensemble = await Ensemble.start({nodes: 3})
   const work = await mkdtemp(join(tmpdir(), 'dcos-bench-'))
+  const session = await ZkSession.connect({hosts: ensemble.connectString.split(',')})
   try {
-    const hosts = ensemble.connectString
-    const session = await ZkSession.connect({hosts: hosts.split(',')})
-    const paths = treePaths()
-    await seed(session, paths)
-    const raw: number[] = []
-    const samples: Record<string, Array<{seconds: number; peakRssMiB?: number}>> = {backup: [], inspect: [], restore: []}
-    for (let run = 0; run < runs; run++) {
-      // eslint-disable-next-line no-await-in-loop
-      raw.push(await rawRead(session, paths))
-      const archive = join(work, `bench-${run}.tar.gz`)
-      /* eslint-disable no-await-in-loop */
-      samples.backup.push(await cli(['zk', 'backup', archive, '--zk', `${hosts}/bench`]))
-      samples.inspect.push(await cli(['zk', 'inspect', archive]))
-      samples.restore.push(await cli(['zk', 'restore', archive, '--zk', `${hosts}/restored-${run}`, '--yes', '--no-safety-backup']))
-      /* eslint-enable no-await-in-loop */
-    }
-
-    session.close()
-    const baseline = figure('raw pipelined read (getData + getACL)', raw.map((seconds) => ({seconds})))
-    const figures = [baseline, figure('dcos zk backup', samples.backup), figure('dcos zk inspect', samples.inspect), figure('dcos zk restore', samples.restore)]
-    const archiveBytes = (await stat(join(work, 'bench-0.tar.gz'))).size
-    const report = {
-      archiveBytes,
-      backupToBaseline: Number((figures[1].znodesPerSecond / baseline.znodesPerSecond).toFixed(2)),
-      figures,
-      machine: {cpus: (await import('node:os')).cpus().length, node: process.version},
-      options: {fanout, runs, size, znodes},
-    }
-    for (const {name, peakRssMiB, seconds, znodesPerSecond} of figures) {
-      console.log(`${name.padEnd(40)} ${seconds.toFixed(2).padStart(7)} s  ${String(znodesPerSecond).padStart(7)} znodes/s${peakRssMiB === undefined ? '' : `  peak RSS ${peakRssMiB} MiB`}`)
-    }
-
-    console.log(`backup / raw read: ${report.backupToBaseline}; archive ${(archiveBytes / 1024).toFixed(0)} KiB for ${znodes} znodes`)
-    if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`)
+    const report = {...(await speed(session, ensemble.connectString, work, znodes)), znodes}
+    const memoryResults = await memory(session, ensemble.connectString, work, memorySizes)
+    print(report, memoryResults)
+    const machine = {cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version}
+    const options = {fanout, memory: memorySizes, runs, size, znodes}
+    if (values.out) await writeFile(values.out, `${JSON.stringify({machine, memory: memoryResults, options, ...report}, null, 2)}\n`)
   } finally {
+    session.close()
     await ensemble.stop()
     await rm(work, {force: true, recursive: true})
   }
