@@ -164,7 +164,6 @@ async function speed(session: ZkSession, hosts: string, work: string, znodes: nu
   // In the order of the module comment: ceiling, backup, inspect, restore, ceiling.
   const figures = {
     read: figure('raw read (getData + getChildren, pipelined)', samples.read, znodes, bytes),
-    // eslint-disable-next-line perfectionist/sort-objects
     backup: figure('dcos zk backup', samples.backup, znodes, bytes),
     inspect: figure('dcos zk inspect', samples.inspect, znodes, bytes),
     restore: figure('dcos zk restore (fresh path)', samples.restore, znodes, bytes),
