@@ -11,7 +11,6 @@ export const zkFlags = {
   zk: Flags.string({
     description: 'ZooKeeper hosts and znode path: zk://host1:2181,host2:2181/path (zk:// is optional; the port defaults to 2181).',
     env: 'DCOS_ZK',
-    required: true,
   }),
   'zk-auth': Flags.string({
     description: 'Digest credentials user:password for ZooKeeper ACLs. Prefer the environment variable: flags show up in ps.',

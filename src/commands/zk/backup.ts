@@ -2,6 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {UsageError} from '../../errors.js'
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
+import {dataDirFlags, type OfflinePaths, resolveMode} from '../../cli/datadir.js'
+import {backupDataDir, type DataDirBackupResult} from '../../engine/datadir.js'
 import {Counter, describeRate, formatBytes, progressEnabled} from '../../cli/progress.js'
 import {backupTree, type BackupResult} from '../../engine/backup.js'
 import {resolveLocation} from '../../providers/index.js'
@@ -18,6 +20,8 @@ export default class ZkBackup extends BaseCommand {
 
 Ephemeral znodes are skipped (restoring them as persistent breaks applications); ZooKeeper's own /zookeeper is never included. Znodes that change during the walk are re-read until they settle; any that never do are listed in the manifest.
 
+Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk backup: archives the data directory (and --log-dir) of a STOPPED node in dcos-zk's layout, a gzip tar with ./zookeeper/snapshot/ (dataDir) and ./zookeeper/transactions/ (dataLogDir), without myid and zookeeper.out, plus a last member ./dcos-zk-backup.json with the SHA-256 of every file (dcos-zk's restore just leaves it beside zookeeper/). Refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. The archive is streamed to the location: no temporary copy (-t is accepted and ignored).
+
 ${EXIT_CODES_HELP}`
 
   static enableJsonFlag = true
@@ -26,23 +30,28 @@ ${EXIT_CODES_HELP}`
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181,10.0.0.2:2181/marathon', description: 'Back up Marathon\'s state to a file'},
     {command: '<%= config.bin %> <%= command.id %> "s3://backups/zk/$(date +%F).tar.gz?region=us-east-1" --zk zk://master.mesos:2181/', description: 'Back up the whole tree to S3 (credentials from the AWS default chain)'},
     {command: '<%= config.bin %> <%= command.id %> ./m.tar.gz --zk localhost:2181/marathon --exclude /marathon/leader --exclude "/marathon/**/tmp"', description: 'Leave out leader election and temporary znodes'},
+    {command: '<%= config.bin %> <%= command.id %> /backups/zk-$(date +%F).tar.gz --dcos -v', description: 'Offline, like dcos-zk backup: a stopped DC/OS master\'s ZooKeeper directories'},
+    {command: '<%= config.bin %> <%= command.id %> ./node1.tar.gz --data-dir /var/lib/zookeeper --log-dir /var/lib/zookeeper-log --zk-config /etc/zookeeper/zoo.cfg', description: 'Offline backup of a stopped node with a separate log directory'},
     {command: 'DCOS_ZK_AUTH=marathon:secret <%= config.bin %> <%= command.id %> - --zk localhost/marathon | ssh backup-host "cat > m.tar.gz"', description: 'Stream to stdout with digest credentials from the environment'},
   ]
 
   static flags = {
     ...zkFlags,
+    ...dataDirFlags,
     exclude: Flags.string({description: 'A znode path (with its subtree) or glob to leave out. Repeatable.', multiple: true}),
     force: Flags.boolean({description: 'Replace an existing archive at the location.'}),
     'include-ephemerals': Flags.boolean({description: 'Record ephemeral znodes too (for inspection: restore never recreates them).'}),
-    verbose: Flags.boolean({char: 'v', description: 'List every znode as it is written.'}),
+    verbose: Flags.boolean({char: 'v', description: 'List every znode (offline: every archive member) as it is written.'}),
   }
 
-  static summary = 'Back up a ZooKeeper subtree online, with no node stopped.'
+  static summary = 'Back up a ZooKeeper subtree online, with no node stopped (or, offline, a stopped node\'s data directory).'
 
-  async run(): Promise<BackupResult> {
-    const {args, flags} = await this.parse(ZkBackup)
+  async run(): Promise<BackupResult | DataDirBackupResult> {
+    const {args, flags, raw} = await this.parse(ZkBackup)
+    const mode = resolveMode(flags, raw, ['exclude', 'include-ephemerals', 'zk-auth', 'session-timeout'])
     const destination = resolveLocation(args.location)
-    const target = this.parseZk(flags.zk)
+    if (mode.mode === 'offline') return this.runOffline(destination, mode.paths, flags)
+    const target = this.parseZk(mode.zk)
     const toStdout = destination.scheme === '-'
     if (toStdout && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
     const session = await this.connect(target, flags)
@@ -72,6 +81,29 @@ ${EXIT_CODES_HELP}`
     } finally {
       session.close()
     }
+  }
+
+  private async runOffline(
+    destination: ReturnType<typeof resolveLocation>,
+    paths: OfflinePaths,
+    flags: {force?: boolean; json?: boolean; verbose?: boolean},
+  ): Promise<DataDirBackupResult> {
+    const toStdout = destination.scheme === '-'
+    if (toStdout && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
+    const result = await backupDataDir({
+      ...paths,
+      destination,
+      onMember: (member) => {
+        if (flags.verbose) this.logVerbose(toStdout, member.path)
+      },
+      overwrite: flags.force,
+    })
+    for (const path of result.skipped) this.warn(`left out ${path}: not a regular file or directory`)
+    const dirs = result.logDir === result.dataDir ? result.dataDir : `${result.dataDir} and ${result.logDir}`
+    const summary = `Backed up ${result.files} files (${formatBytes(result.dataBytes)}) from ${dirs} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s`
+    if (toStdout) this.logToStderr(summary)
+    else this.log(summary)
+    return result
   }
 
   private logVerbose(toStderr: boolean, line: string): void {

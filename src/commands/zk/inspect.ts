@@ -3,10 +3,12 @@ import {Args, Flags} from '@oclif/core'
 import type {ZnodeRecord} from '../../archive/format.js'
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {formatBytes} from '../../cli/progress.js'
+import {type DataDirInspectResult, inspectDataDirArchive, sniffDataDirArchive} from '../../engine/datadir.js'
 import {inspectArchive, type InspectResult} from '../../engine/inspect.js'
 import {EXIT_FAILED} from '../../errors.js'
 import {permsText} from '../../zk/acl.js'
 import {resolveLocation} from '../../providers/index.js'
+import type {StorageProvider} from '../../providers/types.js'
 
 interface TreeEntry {
   path: string
@@ -22,6 +24,8 @@ export default class ZkInspect extends BaseCommand {
 
   static description = `Reads the whole archive and checks it the way a restore does (format version, every entry's SHA-256, the tree digest, the manifest): prints the manifest as a summary and the integrity verdict. Exits 1 when anything fails.
 
+Offline data-directory archives (dcos-zk's layout, from \`dcos zk backup --data-dir\` or dcos-zk itself) are recognised by their ./zookeeper/ members: it lists the snapshot and transaction log files with their zxid ranges (from the file names: a log's range ends before the next log's first zxid) and checks every member the way an offline restore does (structure, file magic, and the SHA-256s of our manifest when present).
+
 ${EXIT_CODES_HELP}`
 
   static enableJsonFlag = true
@@ -33,14 +37,18 @@ ${EXIT_CODES_HELP}`
   ]
 
   static flags = {
-    tree: Flags.boolean({description: 'List every znode: path, type, data size and ACL.'}),
+    tree: Flags.boolean({description: 'List every znode: path, type, data size and ACL (data-directory archives: every member).'}),
   }
 
   static summary = 'Show what an archive holds and verify its integrity.'
 
-  async run(): Promise<InspectResult & {tree?: TreeEntry[]}> {
+  async run(): Promise<(InspectResult & {tree?: TreeEntry[]}) | DataDirInspectResult> {
     const {args, flags} = await this.parse(ZkInspect)
-    const source = resolveLocation(args.location)
+    const location = resolveLocation(args.location)
+    // The first member tells the kind of archive; the stream replays it (stdin is read once).
+    const sniffed = await sniffDataDirArchive(await location.read())
+    if (sniffed.dataDir) return this.inspectDataDir(sniffed.stream, location.display, Boolean(flags.tree && !flags.json))
+    const source: StorageProvider = Object.create(location, {read: {value: async () => sniffed.stream}})
     const tree: TreeEntry[] = []
     const result = await inspectArchive(source, (record) => {
       if (!flags.tree) return
@@ -51,6 +59,33 @@ ${EXIT_CODES_HELP}`
     this.printSummary(result)
     if (!result.verified) process.exitCode = EXIT_FAILED
     return flags.tree ? {...result, tree} : result
+  }
+
+  private async inspectDataDir(stream: Awaited<ReturnType<StorageProvider['read']>>, display: string, tree: boolean): Promise<DataDirInspectResult> {
+    const result = await inspectDataDirArchive(stream, display, (member) => {
+      if (tree) this.log(`${member.path}  ${member.type}  ${formatBytes(member.size)}`)
+    })
+    const row = (label: string, value: string) => this.log(`${label.padEnd(12)}${value}`)
+    row('Archive', result.location)
+    row('Format', result.manifest ? `ZooKeeper data directory (dcos-zk layout) v${result.manifest.formatVersion}, written by ${result.manifest.tool}` : 'ZooKeeper data directory (dcos-zk layout), no manifest (written by dcos-zk)')
+    if (result.manifest) {
+      row('Created', `${result.manifest.createdAt}, completed ${result.manifest.completedAt}`)
+      const {dataDir, logDir, separateLogDir} = result.manifest.options
+      row('Source', separateLogDir ? `${dataDir}, log dir ${logDir}` : dataDir)
+    }
+
+    row('Files', `${result.files} in ${result.members} members, ${formatBytes(result.totalBytes)}`)
+    for (const [index, file] of result.snapshots.entries()) row(index === 0 ? 'Snapshots' : '', `${file.member}  zxid ${file.zxid}  ${formatBytes(file.size)}`)
+    if (result.snapshots.length === 0) row('Snapshots', 'none')
+    for (const [index, file] of result.logs.entries()) {
+      row(index === 0 ? 'Logs' : '', `${file.member}  zxids ${file.zxid}..${file.lastZxid ?? ''}  ${formatBytes(file.size)}`)
+    }
+
+    if (result.logs.length === 0) row('Logs', 'none')
+    const ok = result.checksummed ? 'OK: every SHA-256 matches the manifest' : 'OK: structure and file magic (no manifest: no checksums to verify)'
+    row('Integrity', result.verified ? ok : `FAILED: ${result.problem}`)
+    if (!result.verified) process.exitCode = EXIT_FAILED
+    return result
   }
 
   private printSummary({header, manifest, problem, verified, znodesRead, location}: InspectResult): void {

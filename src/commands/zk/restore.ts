@@ -1,6 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
+import {dataDirFlags, type OfflinePaths, resolveMode} from '../../cli/datadir.js'
+import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir.js'
 import {confirm} from '../../cli/confirm.js'
 import {Counter, formatBytes, progressEnabled} from '../../cli/progress.js'
 import type {BackupResult} from '../../engine/backup.js'
@@ -25,6 +27,8 @@ export default class ZkRestore extends BaseCommand {
 
 Before anything is deleted, the live ACLs are checked against the credentials: a restore that they would stop half way does not start.
 
+Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk restore, for a STOPPED node: refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. Reads the whole archive first and validates every member (only regular files and directories under ./zookeeper/, no absolute path, no "..", no links or devices, snapshot and log files starting with ZooKeeper's magic, the SHA-256s of our manifest when the archive has one; archives of dcos-zk have none) and checks the free space: a bad archive or a full disk changes nothing. Then it renames the current directories to <dir>.safety-<time> (kept, and printed), extracts into fresh ones (the node's myid is copied from the safety copy when the archive has none) and, if extraction fails, removes the partial directories and puts the originals back. Archives and archives of dcos-zk restore both ways. No temporary copy is made (-t is accepted and ignored).
+
 Paths matched by --exclude are left alone on both sides: not restored from the archive, not deleted from ZooKeeper. Ephemeral znodes are never recreated. Stop the writers of the subtree (e.g. Marathon) first: what they write between the safety backup and the restore is lost.
 
 ${EXIT_CODES_HELP}`
@@ -35,11 +39,13 @@ ${EXIT_CODES_HELP}`
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --dry-run', description: 'Show what a restore would create, change and delete'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes', description: 'Restore to where the archive came from, without asking'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/restored/marathon', description: 'Restore into another path'},
+    {command: '<%= config.bin %> <%= command.id %> /backups/zk-2024-05-01.tar.gz --dcos -v', description: 'Offline, like dcos-zk restore, on a stopped DC/OS master'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/marathon/state/apps --from /marathon/state/apps --exclude /marathon/state/apps/old-app', description: 'Restore one subtree, leaving one app out'},
   ]
 
   static flags = {
     ...zkFlags,
+    ...dataDirFlags,
     'dry-run': Flags.boolean({description: 'Print the plan (znodes to create, change and delete) and change nothing.'}),
     exclude: Flags.string({description: 'A znode path of the archive (with its subtree) or glob to leave alone. Repeatable.', multiple: true}),
     from: Flags.string({description: 'Restore only this subtree of the archive (its path as backed up).'}),
@@ -51,21 +57,22 @@ ${EXIT_CODES_HELP}`
     'skip-permission-check': Flags.boolean({
       description: 'Go ahead even where the live ACLs seem to forbid the restore (only for a ZooKeeper superuser, whom ACLs do not bind).',
     }),
-    verbose: Flags.boolean({char: 'v', description: 'List every znode deleted and created.'}),
+    verbose: Flags.boolean({char: 'v', description: 'List every znode deleted and created (offline: every archive member extracted).'}),
     yes: Flags.boolean({char: 'y', description: 'Do not ask before deleting or changing znodes (for scripts).'}),
     zk: Flags.string({
       description: 'ZooKeeper hosts and the path to restore to: zk://host:2181/path (without a path, where the archive came from).',
       env: 'DCOS_ZK',
-      required: true,
     }),
   }
 
   static summary = 'Restore a ZooKeeper subtree from an archive, online, with a safety backup first.'
 
-  async run(): Promise<RestoreResult> {
-    const {args, flags} = await this.parse(ZkRestore)
+  async run(): Promise<RestoreResult | DataDirRestoreResult> {
+    const {args, flags, raw} = await this.parse(ZkRestore)
+    const mode = resolveMode(flags, raw, ['dry-run', 'exclude', 'from', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'zk-auth', 'session-timeout'])
     const source = resolveLocation(args.location)
-    const target = this.parseZk(flags.zk)
+    if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
+    const target = this.parseZk(mode.zk)
     const json = Boolean(flags.json)
     const safetyLocation = flags['safety-backup']
     const safetyBackup = flags['no-safety-backup']
@@ -118,6 +125,24 @@ ${EXIT_CODES_HELP}`
       )
     }
 
+    return result
+  }
+
+  private async runOffline(source: ReturnType<typeof resolveLocation>, paths: OfflinePaths, flags: {verbose?: boolean}): Promise<DataDirRestoreResult> {
+    const result = await restoreDataDir({
+      ...paths,
+      onMember: (member) => {
+        if (flags.verbose) this.log(member.path)
+      },
+      onPhase: (phase) => {
+        if (flags.verbose) this.log(phase === 'validate' ? `Validating ${source.display}` : 'Archive valid: extracting')
+      },
+      source,
+    })
+    for (const safety of result.safetyCopies) this.log(`Safety copy of the previous directory: ${safety} (kept; delete it once ZooKeeper runs well)`)
+    const dirs = result.logDir === result.dataDir ? result.dataDir : `${result.dataDir} and ${result.logDir}`
+    const checks = result.checksummed ? 'every SHA-256 verified' : 'no checksums in the archive (dcos-zk): structure and file magic verified'
+    this.log(`Restored ${result.files} files (${formatBytes(result.dataBytes)}) to ${dirs} from ${result.location}; ${checks}${result.myidFromSafetyCopy ? '; myid kept from the safety copy' : ''}.`)
     return result
   }
 
