@@ -212,7 +212,8 @@ function print(report: Awaited<ReturnType<typeof speed>> & {znodes: number}, mem
 async function main(): Promise<void> {
   const znodes = Number(values.znodes)
   const memorySizes = values.memory === '' ? [] : values.memory.split(',').map(Number)
-  const ensemble = await Ensemble.start({nodes: 3})
+  // The harness's small test heap would stall the servers in garbage collection on trees of 100k+ znodes.
+  const ensemble = await Ensemble.start({jvmFlags: ['-Xmx2g'], nodes: 3})
   const work = await mkdtemp(join(tmpdir(), 'dcos-bench-'))
   const session = await ZkSession.connect({hosts: ensemble.connectString.split(',')})
   try {

@@ -153,11 +153,16 @@ export class ZkSession {
     )
   }
 
-  /** Creates with the native client's only ACL (world:anyone); set the real ACL afterwards. */
+  /**
+   * Creates with the native client's only ACL (world:anyone); set the real ACL afterwards. After a
+   * lost connection the create is sent again, and NodeExists then means the first one landed; a
+   * sequential create is not repeatable, so it is never re-sent.
+   */
   create(path: string, data: Buffer, flags: number, ttlMs?: number): Promise<void> {
     const send = (cb: NativeCallback) =>
       ttlMs === undefined ? this.client.a_create(path, data, flags, cb) : this.client.a_createTtl(path, data, flags, ttlMs, cb)
-    return this.request('create', path, send, () => undefined)
+    if (flags & constants.ZOO_SEQUENCE) return this.request('create', path, send, () => undefined)
+    return this.retrying('create', path, send, () => undefined, constants.ZNODEEXISTS)
   }
 
   setData(path: string, data: Buffer, version = -1): Promise<void> {
@@ -169,8 +174,9 @@ export class ZkSession {
     return this.retrying('set the ACL of', path, (cb) => this.client.a_set_acl(path, version, native, cb), () => undefined)
   }
 
+  /** Re-sent after a lost connection; NoNode on a re-sent delete means the first one landed. */
   delete(path: string, version = -1): Promise<void> {
-    return this.request('delete', path, (cb) => this.client.a_delete_(path, version, cb), () => undefined)
+    return this.retrying('delete', path, (cb) => this.client.a_delete_(path, version, cb), () => undefined, constants.ZNONODE)
   }
 
   /** Creates every missing ancestor of `path` (not `path` itself) as a persistent znode. */
@@ -208,14 +214,24 @@ export class ZkSession {
     })
   }
 
-  /** For idempotent requests: re-sent after a lost connection until the session timeout has passed. */
-  private async retrying<T>(operation: string, path: string, send: (cb: NativeCallback) => unknown, result: (...values: any[]) => T): Promise<T> {
+  /**
+   * Re-sends a request after a lost connection until the session timeout has passed. For a write whose
+   * first attempt may have landed unseen, `doneOnRetry` is the error a re-sent one gets in that case.
+   */
+  private async retrying<T>(
+    operation: string,
+    path: string,
+    send: (cb: NativeCallback) => unknown,
+    result: (...values: any[]) => T,
+    doneOnRetry?: number,
+  ): Promise<T> {
     const deadline = Date.now() + this.sessionTimeoutMs
     for (let attempt = 0; ; attempt++) {
       try {
         // eslint-disable-next-line no-await-in-loop
         return await this.request(operation, path, send, result)
       } catch (error) {
+        if (attempt > 0 && error instanceof ZkError && error.code === doneOnRetry) return result()
         if (!(error instanceof ZkError && RETRYABLE.has(error.code)) || Date.now() > deadline) throw error
         // eslint-disable-next-line no-await-in-loop
         await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)))
