@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import type {Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
-import {Parser, type ReadEntry} from 'tar'
+import type {ReadEntry} from 'tar'
 
 import {OperationError} from '../errors.js'
 import {relativeZnodePath} from '../zk/uri.js'
@@ -21,6 +21,7 @@ import {
   TREE_SUMS_NAME,
   type ZnodeRecord,
 } from './format.js'
+import {strictTarParser} from './tar.js'
 
 /** The archive is not a complete, intact archive of this format. Exit code 1. */
 export class ArchiveError extends OperationError {
@@ -173,26 +174,19 @@ const sha256Hex = (body: Buffer) => createHash('sha256').update(body).digest('he
 async function* tarEntries(input: Readable, fail: (problem: string) => Error): AsyncGenerator<TarEntry> {
   const ready: TarEntry[] = []
   let problem: Error | undefined
-  const parser = new Parser({
-    onReadEntry(entry: ReadEntry) {
-      problem ??= memberProblem(entry, fail)
-      const chunks: Buffer[] = []
-      let size = 0
-      entry.on('data', (chunk: Buffer) => {
-        size += chunk.length
-        if (size > MAX_ENTRY_BYTES) problem ??= fail(`member ${JSON.stringify(entry.path)} is larger than ${MAX_ENTRY_BYTES} bytes`)
-        else chunks.push(chunk)
-      })
-      entry.on('end', () => ready.push({body: Buffer.concat(chunks), path: entry.path, type: entry.type}))
-    },
-    onwarn(code: string, message: string | Error) {
-      problem ??= fail(`not a valid tar stream (${code}: ${typeof message === 'string' ? message : message.message})`)
-    },
-    strict: true,
-  })
-  parser.on('error', (error: Error) => {
-    problem ??= fail(`not a valid tar stream (${error.message})`)
-  })
+  const onReadEntry = (entry: ReadEntry) => {
+    problem ??= memberProblem(entry, fail)
+    const chunks: Buffer[] = []
+    let size = 0
+    entry.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_ENTRY_BYTES) problem ??= fail(`member ${JSON.stringify(entry.path)} is larger than ${MAX_ENTRY_BYTES} bytes`)
+      else chunks.push(chunk)
+    })
+    entry.on('end', () => ready.push({body: Buffer.concat(chunks), path: entry.path, type: entry.type}))
+  }
+
+  const parser = strictTarParser(onReadEntry, (error) => (problem ??= error), fail)
 
   const gunzip = createGunzip()
   let sawInput = false

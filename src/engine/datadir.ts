@@ -30,8 +30,9 @@ import {connect as netConnect} from 'node:net'
 import {dirname, join, resolve} from 'node:path'
 import {PassThrough, pipeline, Readable} from 'node:stream'
 import {constants as zlibConstants, createGunzip, createGzip, gunzipSync} from 'node:zlib'
-import {Header, Parser, Pax, type ReadEntry} from 'tar'
+import {Header, Pax, type ReadEntry} from 'tar'
 
+import {strictTarParser} from '../archive/tar.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
 import {TOOL} from './version.js'
@@ -472,16 +473,7 @@ export async function readDataDirArchive(input: Readable, location: string, hook
     }
   }
 
-  const parser = new Parser({
-    onReadEntry: onEntry,
-    onwarn(code: string, message: string | Error) {
-      problem ??= fail(`not a valid tar stream (${code}: ${typeof message === 'string' ? message : message.message})`)
-    },
-    strict: true,
-  })
-  parser.on('error', (error: Error) => {
-    problem ??= fail(`not a valid tar stream (${error.message})`)
-  })
+  const parser = strictTarParser(onEntry, (error) => (problem ??= error), fail)
 
   const gunzip = createGunzip()
   let sawBytes = false
