@@ -21,7 +21,7 @@ import {
   TREE_SUMS_NAME,
   type ZnodeRecord,
 } from './format.js'
-import {strictTarParser} from './tar.js'
+import {describeGzipError, strictTarParser} from './tar.js'
 
 /** The archive is not a complete, intact archive of this format. Exit code 1. */
 export class ArchiveError extends OperationError {
@@ -204,7 +204,7 @@ async function* tarEntries(input: Readable, fail: (problem: string) => Error): A
   } catch (error) {
     if (error instanceof ArchiveError) throw error
     if (!sawInput && (error as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') throw fail('the archive is empty')
-    throw fail(describeGzipError(error as NodeJS.ErrnoException))
+    throw fail(describeGzipError(error))
   } finally {
     input.unpipe(gunzip)
     gunzip.destroy()
@@ -227,11 +227,4 @@ function memberProblem(entry: ReadEntry, fail: (problem: string) => Error): Erro
   }
 
   return undefined
-}
-
-function describeGzipError(error: NodeJS.ErrnoException): string {
-  if (error.code === 'Z_DATA_ERROR' && /header/.test(error.message)) return 'not a gzip archive'
-  if (error.code === 'Z_BUF_ERROR' || /unexpected end/.test(error.message)) return 'the archive is truncated (the gzip stream ends early)'
-  if (error.code?.startsWith('Z_')) return `the gzip stream is corrupt (${error.message})`
-  throw error
 }

@@ -2,7 +2,6 @@ import {createHash} from 'node:crypto'
 import {once} from 'node:events'
 import {PassThrough, type Readable} from 'node:stream'
 import {createGzip} from 'node:zlib'
-import {Header, Pax} from 'tar'
 
 import {
   type ArchiveHeader,
@@ -17,10 +16,8 @@ import {
   TREE_SUMS_NAME,
   type ZnodeRecord,
 } from './format.js'
+import {TAR_END, tarHeader, tarPadding} from './tar.js'
 
-const BLOCK = 512
-const ZERO_BLOCKS = Buffer.alloc(BLOCK * 2)
-const PADDING = Buffer.alloc(BLOCK)
 /** Tar blocks are gathered into writes of this size: one zlib call per small block costs more than compressing. */
 const BATCH_BYTES = 128 * 1024
 
@@ -77,7 +74,7 @@ export class ArchiveWriter {
       '',
     ].join('\n')
     this.writeEntry(SUMS_ENTRY, Buffer.from(sums))
-    this.push(ZERO_BLOCKS)
+    this.push(TAR_END)
     this.flush()
     this.gzip.end()
     return manifest
@@ -97,13 +94,10 @@ export class ArchiveWriter {
   }
 
   private writeEntry(path: string, body: Buffer): void {
-    const header = new Header({gid: 0, mode: 0o644, mtime: this.mtime, path, size: body.length, type: 'File', uid: 0})
-    if (header.encode()) this.push(new Pax({mtime: this.mtime, path, size: body.length}).encode())
-    this.push(header.block!)
+    this.push(tarHeader({gid: 0, mode: 0o644, mtime: this.mtime, path, size: body.length, type: 'File', uid: 0}))
     if (body.length === 0) return
     this.push(body)
-    const padding = (BLOCK - (body.length % BLOCK)) % BLOCK
-    if (padding > 0) this.push(PADDING.subarray(0, padding))
+    this.push(tarPadding(body.length))
   }
 
   private push(chunk: Buffer): void {

@@ -30,11 +30,12 @@ import {connect as netConnect} from 'node:net'
 import {dirname, join, resolve} from 'node:path'
 import {PassThrough, pipeline, Readable} from 'node:stream'
 import {constants as zlibConstants, createGunzip, createGzip, gunzipSync} from 'node:zlib'
-import {Header, Pax, type ReadEntry} from 'tar'
+import type {ReadEntry} from 'tar'
 
-import {strictTarParser} from '../archive/tar.js'
+import {describeGzipError, strictTarParser, TAR_END, tarHeader, tarPadding} from '../archive/tar.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
+import {compactUtc} from './time.js'
 import {TOOL} from './version.js'
 
 export const RUNNING_MESSAGE = 'ZooKeeper must not be running. Aborting.'
@@ -238,7 +239,7 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
       }
 
       if (size !== member.size) throw new OperationError(`${member.absolute} changed size during the backup: is ZooKeeper running?`)
-      yield padding(size)
+      yield tarPadding(size)
       files.push({path: member.name, sha256: hash.digest('hex'), size})
       dataBytes += size
     }
@@ -258,8 +259,8 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
     yield headerBlocks({absolute: '', gid: 0, mode: 0o644, mtime, name: `./${DATADIR_MANIFEST}`, size: body.length, type: 'file', uid: 0})
     options.onMember?.({path: `./${DATADIR_MANIFEST}`, size: body.length, type: 'file'})
     yield body
-    yield padding(body.length)
-    yield Buffer.alloc(1024) // end of archive
+    yield tarPadding(body.length)
+    yield TAR_END
   }
 
   const gzip = createGzip()
@@ -315,27 +316,8 @@ async function collect(dir: string, prefix: string, members: SourceMember[], ski
   }
 }
 
-function headerBlocks(member: SourceMember): Buffer {
-  const fields = {
-    gid: member.gid,
-    mode: member.mode,
-    mtime: member.mtime,
-    path: member.name,
-    size: member.size,
-    type: member.type === 'file' ? 'File' : 'Directory',
-    uid: member.uid,
-  } as const
-  const header = new Header(fields)
-  const block = Buffer.alloc(512)
-  const needPax = header.encode(block)
-  if (!needPax) return block
-  // A name too long for ustar: a pax header carries it (as GNU and bsdtar write it).
-  const pax = new Pax({...fields, atime: undefined, ctime: undefined}, false)
-  return Buffer.concat([pax.encode(), block])
-}
-
-function padding(size: number): Buffer {
-  return Buffer.alloc((512 - (size % 512)) % 512)
+function headerBlocks({gid, mode, mtime, name, size, type, uid}: SourceMember): Buffer {
+  return tarHeader({gid, mode, mtime, path: name, size, type: type === 'file' ? 'File' : 'Directory', uid})
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,12 +472,9 @@ export async function readDataDirArchive(input: Readable, location: string, hook
     parser.end()
     if (problem) throw problem
   } catch (error) {
-    if (error instanceof DataDirArchiveError || !(error as NodeJS.ErrnoException).code?.startsWith('Z_')) throw error
-    const gzipError = error as NodeJS.ErrnoException
-    if (!sawBytes && gzipError.code === 'Z_BUF_ERROR') throw fail('the archive is empty')
-    if (gzipError.code === 'Z_DATA_ERROR' && /header/.test(gzipError.message)) throw fail('not a gzip archive')
-    if (gzipError.code === 'Z_BUF_ERROR' || /unexpected end/.test(gzipError.message)) throw fail('the archive is truncated (the gzip stream ends early)')
-    throw fail(`the gzip stream is corrupt (${gzipError.message})`)
+    if (error instanceof DataDirArchiveError) throw error
+    if (!sawBytes && (error as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') throw fail('the archive is empty')
+    throw fail(describeGzipError(error))
   } finally {
     input.unpipe(gunzip)
     gunzip.destroy()
@@ -675,7 +654,7 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
   }
 
   // Move the current directories aside: a rename on the same file system.
-  const stamp = (options.now?.() ?? new Date()).toISOString().replaceAll(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+  const stamp = compactUtc(options.now?.() ?? new Date())
   const moved: Array<{dir: string; safety: string; mode: number; uid: number; gid: number}> = []
   const fresh: string[] = []
   const rollback = async () => {

@@ -7,6 +7,7 @@ import {confirm} from '../../cli/confirm.js'
 import {Counter, formatBytes, progressEnabled} from '../../cli/progress.js'
 import type {BackupResult} from '../../engine/backup.js'
 import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
+import {compactUtc} from '../../engine/time.js'
 import {resolveLocation} from '../../providers/index.js'
 
 const PHASE_LABELS: Record<RestorePhase, string> = {
@@ -167,6 +168,5 @@ ${EXIT_CODES_HELP}`
 
 export function defaultSafetyLocation(path: string, now = new Date()): string {
   const name = path === '/' ? 'root' : path.slice(1).replaceAll('/', '-')
-  const time = now.toISOString().replaceAll(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
-  return `zk-safety-${name}-${time}.tar.gz`
+  return `zk-safety-${name}-${compactUtc(now)}.tar.gz`
 }
