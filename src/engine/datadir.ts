@@ -165,13 +165,17 @@ export interface DataDirBackupOptions extends RunningCheckOptions {
   now?: () => Date
 }
 
-export interface DataDirBackupResult {
+/** What both directions report: where, from or into which directories, how much. */
+interface DataDirTransfer {
   location: string
   dataDir: string
   logDir: string
   files: number
   directories: number
   dataBytes: number
+}
+
+export interface DataDirBackupResult extends DataDirTransfer {
   archiveBytes: number
   /** Entries that are neither regular files nor directories (symlinks, sockets): left out. */
   skipped: string[]
@@ -593,13 +597,7 @@ export interface DataDirRestoreOptions extends RunningCheckOptions {
   now?: () => Date
 }
 
-export interface DataDirRestoreResult {
-  location: string
-  dataDir: string
-  logDir: string
-  files: number
-  directories: number
-  dataBytes: number
+export interface DataDirRestoreResult extends DataDirTransfer {
   /** Where the previous directories were moved (kept after a successful restore). */
   safetyCopies: string[]
   /** True when our manifest's sizes and SHA-256s were checked; false for dcos-zk's archives. */
