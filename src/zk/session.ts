@@ -74,6 +74,7 @@ type NativeCallback = (rc: number, error: unknown, ...results: any[]) => void
  */
 export class ZkSession {
   private closed = false
+  private readonly closeListeners: Array<() => void> = []
 
   /** Who this session is to ACLs: world:anyone, plus the digest id of its credentials. */
   readonly identities: Identity[]
@@ -86,6 +87,21 @@ export class ZkSession {
   ) {
     this.identities = [{id: 'anyone', scheme: 'world'}]
     if (auth) this.identities.push({id: digestId(auth.user, auth.password), scheme: 'digest'})
+    // The native client closes itself when the session expires; its ephemerals are gone by then.
+    client.once('close', () => {
+      this.closed = true
+      for (const listener of this.closeListeners) listener()
+    })
+  }
+
+  /** False once the session was closed or expired: it cannot be used again. */
+  get alive(): boolean {
+    return !this.closed
+  }
+
+  /** Called once when the session ends, by close() or by expiry. */
+  onClose(listener: () => void): void {
+    this.closeListeners.push(listener)
   }
 
   static async connect(options: SessionOptions): Promise<ZkSession> {

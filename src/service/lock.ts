@@ -1,0 +1,56 @@
+import {hostname} from 'node:os'
+
+import {ZkError, zkConstants, type ZkSession} from '../zk/session.js'
+
+export interface LockHolder {
+  /** The backup or restore id the lock is held for, or a cleanup's own id. */
+  job: string
+  kind: 'backup' | 'restore' | 'cleanup'
+  instance: string
+  since: string
+}
+
+/** Who this process is, in lock holders and logs: host and pid. */
+export const INSTANCE = `${hostname()}:${process.pid}`
+
+/**
+ * The cluster-wide lock: one ephemeral znode. Whoever created it holds it; it goes away with the
+ * holder's session, so a crashed instance frees it once its session expires.
+ */
+export class ClusterLock {
+  constructor(readonly path: string) {}
+
+  /** Takes the lock for `job`; false when someone else holds it. */
+  async tryAcquire(session: ZkSession, job: string, kind: LockHolder['kind']): Promise<boolean> {
+    const holder: LockHolder = {instance: INSTANCE, job, kind, since: new Date().toISOString()}
+    await session.createParents(this.path)
+    try {
+      await session.create(this.path, Buffer.from(JSON.stringify(holder)), zkConstants.ZOO_EPHEMERAL)
+    } catch (error) {
+      if (error instanceof ZkError && error.code === zkConstants.ZNODEEXISTS) return false
+      throw error
+    }
+
+    // A create re-sent after a lost connection reports success when the znode exists, whoever made it.
+    return (await this.holder(session))?.job === job
+  }
+
+  async holder(session: ZkSession): Promise<LockHolder | undefined> {
+    try {
+      const {data} = await session.getData(this.path)
+      return JSON.parse(data.toString('utf8')) as LockHolder
+    } catch (error) {
+      if (error instanceof ZkError && error.code === zkConstants.ZNONODE) return undefined
+      if (error instanceof SyntaxError) return {instance: 'unknown', job: 'unknown', kind: 'cleanup', since: ''}
+      throw error
+    }
+  }
+
+  /** Deletes the lock if it is still held for `job`. */
+  async release(session: ZkSession, job: string): Promise<void> {
+    if ((await this.holder(session))?.job !== job) return
+    await session.delete(this.path).catch((error: unknown) => {
+      if (!(error instanceof ZkError && error.code === zkConstants.ZNONODE)) throw error
+    })
+  }
+}

@@ -1,0 +1,446 @@
+import {verifyArchive} from '../archive/reader.js'
+import type {Manifest} from '../archive/format.js'
+import {backupTree} from '../engine/backup.js'
+import {restoreTree} from '../engine/restore.js'
+import {errorMessage, OperationError, UsageError} from '../errors.js'
+import {redactLocation} from '../providers/index.js'
+import type {StorageProvider} from '../providers/types.js'
+import {type SessionOptions, ZkSession} from '../zk/session.js'
+import {ClusterLock, INSTANCE, type LockHolder} from './lock.js'
+import {BackupStore} from './store.js'
+import {
+  type BackupInfo,
+  BUSY_MESSAGE,
+  byNewest,
+  type ComponentStatus,
+  isReady,
+  labelProblem,
+  newId,
+  type RestoreInfo,
+  type Status,
+  timestamp,
+} from './wire.js'
+
+export interface Component {
+  name: string
+  path: string
+}
+
+/** Structured logging, as pino does it: details first, then the message. */
+export interface Logger {
+  info(details: object, message: string): void
+  warn(details: object, message: string): void
+  error(details: object, message: string): void
+}
+
+export interface ServiceOptions {
+  storage: StorageProvider
+  zk: SessionOptions
+  components: Component[]
+  /** Left out of backups and left alone by restores (Marathon's leader election by default). */
+  exclude?: string[]
+  lockPath?: string
+  /** Shown as each backup's dcos_version. */
+  version: string
+  log: Logger
+  schedule?: {intervalMs: number; keep: number}
+  /** How often to look for jobs whose instance died, and mark them failed. */
+  cleanupIntervalMs?: number
+  /** How long stop() lets a running job finish before it ends the ZooKeeper session under it. */
+  stopGraceMs?: number
+  /** Runs once a job holds the lock and is recorded, before its work starts (tests pause jobs here). */
+  beforeJobWork?: (job: {id: string; kind: 'backup' | 'restore'}) => Promise<void>
+}
+
+export const DEFAULT_LOCK_PATH = '/dcos-backup/lock'
+export const SCHEDULED_LABEL = 'scheduled'
+const SAFETY_LABEL = 'pre-restore'
+const INTERRUPTED = 'interrupted: the service instance running it stopped before it finished (crash or restart)'
+
+/** DC/OS's busy error: another backup or restore holds the cluster-wide lock. */
+export class BusyError extends OperationError {
+  constructor() {
+    super(BUSY_MESSAGE)
+    this.name = 'BusyError'
+  }
+}
+
+interface RunningJob {
+  id: string
+  done: Promise<void>
+}
+
+/**
+ * The backup service without its HTTP layer: backups and restores of the configured components,
+ * one job at a time across every instance (the lock in ZooKeeper), with the storage location as
+ * the only record of what exists.
+ */
+export class BackupService {
+  private readonly store: BackupStore
+  private readonly lock: ClusterLock
+  private readonly exclude: string[]
+  private session?: ZkSession
+  private connecting?: Promise<ZkSession>
+  private running?: RunningJob
+  private stopped = false
+  private readonly timers = new Set<NodeJS.Timeout>()
+
+  constructor(private readonly options: ServiceOptions) {
+    this.store = new BackupStore(options.storage)
+    this.lock = new ClusterLock(options.lockPath ?? DEFAULT_LOCK_PATH)
+    this.exclude = options.exclude ?? []
+  }
+
+  get storageDisplay(): string {
+    return this.store.display
+  }
+
+  /** Checks that the storage answers, then starts the clean-up and the schedule. */
+  async start(): Promise<void> {
+    await this.store.list()
+    this.repeat('clean-up of interrupted jobs', this.options.cleanupIntervalMs ?? 15_000, () => this.failInterruptedJobsIfAny(), true)
+    const {schedule} = this.options
+    if (schedule) this.repeat('scheduled backup', schedule.intervalMs, () => this.runScheduledBackup(), false)
+  }
+
+  /** Stops the timers, lets a running job finish within the grace time, and ends the session. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    for (const timer of this.timers) clearTimeout(timer)
+    this.timers.clear()
+    if (this.running) {
+      const grace = new Promise((resolve) => {
+        setTimeout(resolve, this.options.stopGraceMs ?? 30_000).unref()
+      })
+      await Promise.race([this.running.done, grace])
+    }
+
+    this.session?.close()
+  }
+
+  /** Newest first; `prefix` filters by id. */
+  async list(prefix = ''): Promise<BackupInfo[]> {
+    const {backups, problems} = await this.store.list()
+    for (const {name, problem} of problems) this.options.log.warn({object: name, problem}, 'unreadable backup metadata skipped')
+    return backups.filter((backup) => backup.id.startsWith(prefix)).sort(byNewest)
+  }
+
+  /** Takes the lock, records the new backup and starts it; resolves with it as first recorded. */
+  async create(label: string, scheduled = false): Promise<BackupInfo> {
+    const problem = labelProblem(label)
+    if (problem) throw new UsageError(problem)
+    const id = newId(label)
+    const backup: BackupInfo = {
+      component_status: componentStatuses(this.options.components.map((component) => component.name), 'STATUS_UNKNOWN'),
+      dcos_version: this.options.version,
+      id,
+      restores: [],
+      status: 'STATUS_BACKING_UP',
+      timestamp: timestamp(),
+      ...(scheduled ? {scheduled: true} : {}),
+    }
+    // The job changes `backup` as it goes; the answer is the backup as first recorded.
+    const recorded = structuredClone(backup)
+    await this.startJob(id, 'backup', async () => {
+      await this.store.save(backup)
+      return (session) => this.runBackup(session, backup)
+    })
+    return recorded
+  }
+
+  /** Takes the lock, records the restore in its backup and starts it; resolves with the restore. */
+  async restore(backupId: string): Promise<RestoreInfo> {
+    const found = await this.store.get(backupId)
+    if (!found) throw await this.unknownBackup(backupId)
+    if (!isReady(found)) throw new UsageError(`Backup ${backupId} is ${found.status}: only a ready backup can be restored`)
+    const restore: RestoreInfo = {
+      backup_id: backupId,
+      component_status: componentStatuses(Object.keys(found.component_status), 'STATUS_UNKNOWN'),
+      id: newId('restore'),
+      status: 'STATUS_RESTORING',
+      timestamp: timestamp(),
+    }
+    const recorded = structuredClone(restore)
+    await this.startJob(restore.id, 'restore', async () => {
+      // Read again under the lock: it may have been deleted meanwhile.
+      const backup = await this.store.get(backupId)
+      if (!backup) throw new UsageError(`Backup ${backupId} was deleted`)
+      backup.restores.push(restore)
+      await this.store.save(backup)
+      return (session) => this.runRestore(session, backup, restore)
+    })
+    return recorded
+  }
+
+  async delete(id: string): Promise<void> {
+    const backup = await this.store.get(id)
+    if (!backup) throw await this.unknownBackup(id)
+    if (backup.status === 'STATUS_BACKING_UP') throw new UsageError(`Backup ${id} is still being created: wait until it is ready or failed`)
+    if (backup.restores.some((restore) => restore.status === 'STATUS_RESTORING')) {
+      throw new UsageError(`Backup ${id} is being restored: wait until the restore ends`)
+    }
+
+    await this.store.remove(id)
+    this.options.log.info({backup: id}, 'backup deleted')
+  }
+
+  /** Runs `prepare` under the lock (after failing jobs whose instance died), then its work in the background. */
+  private async startJob(id: string, kind: 'backup' | 'restore', prepare: () => Promise<(session: ZkSession) => Promise<void>>): Promise<void> {
+    if (this.running) throw new BusyError()
+    const session = await this.acquire(id, kind)
+    let work: (session: ZkSession) => Promise<void>
+    try {
+      await this.failInterruptedJobs(session, id)
+      work = await prepare()
+    } catch (error) {
+      await this.lock.release(session, id).catch(() => {})
+      throw error
+    }
+
+    this.options.log.info({job: id, kind}, `${kind} started`)
+    const done = (async () => {
+      try {
+        await this.options.beforeJobWork?.({id, kind})
+        await work(session)
+      } finally {
+        await this.lock.release(session, id).catch((error: unknown) => this.options.log.warn({error: describe(error), job: id}, 'could not release the lock'))
+        this.running = undefined
+      }
+    })()
+    this.running = {done, id}
+  }
+
+  private async acquire(id: string, kind: LockHolder['kind']): Promise<ZkSession> {
+    if (this.stopped) throw new OperationError('The backup service is shutting down')
+    const session = await this.zk()
+    if (!(await this.lock.tryAcquire(session, id, kind))) throw new BusyError()
+    return session
+  }
+
+  private async runBackup(session: ZkSession, backup: BackupInfo): Promise<void> {
+    const save = () => this.saveUnderLock(session, backup.id, backup)
+    try {
+      const components = this.options.components
+      await this.backUpComponents(session, backup, components, {allowMissingRoot: false, save})
+      backup.status = 'STATUS_READY'
+      await save()
+      this.options.log.info({backup: backup.id}, 'backup ready')
+      if (backup.scheduled && this.options.schedule) await this.pruneScheduled(this.options.schedule.keep)
+    } catch (error) {
+      await this.recordFailure(backup, describe(error), save)
+    }
+  }
+
+  private async backUpComponents(
+    session: ZkSession,
+    backup: BackupInfo,
+    components: Component[],
+    {allowMissingRoot, save}: {allowMissingRoot: boolean; save: () => Promise<void>},
+  ): Promise<void> {
+    for (const {name, path} of components) {
+      backup.component_status[name] = {status: 'STATUS_BACKING_UP'}
+      await save()
+      const {result} = await backupTree({allowMissingRoot, destination: this.store.archive(backup.id, name), exclude: this.exclude, root: path, session})
+      backup.component_status[name] = {status: 'STATUS_READY'}
+      this.options.log.info({backup: backup.id, component: name, znodes: result.znodes, bytes: result.archiveBytes}, 'component backed up')
+    }
+  }
+
+  /**
+   * Checks every archive, saves the current state of each component as a backup of its own (the
+   * safety backup), and only then replaces the components one after the other.
+   */
+  private async runRestore(session: ZkSession, backup: BackupInfo, restore: RestoreInfo): Promise<void> {
+    const save = () => this.saveUnderLock(session, restore.id, backup)
+    try {
+      const manifests = await this.verifyArchives(backup)
+      const components = [...manifests].map(([name, manifest]) => ({name, path: manifest.source.root}))
+      restore.safety_backup_id = await this.safetyBackup(session, restore, components)
+      await save()
+      for (const {name} of components) {
+        restore.component_status[name] = {status: 'STATUS_RESTORING'}
+        await save()
+        await this.restoreComponent(backup, name, restore)
+        restore.component_status[name] = {status: 'STATUS_READY'}
+      }
+
+      restore.status = 'STATUS_READY'
+      await save()
+      this.options.log.info({backup: backup.id, restore: restore.id}, 'restore done')
+    } catch (error) {
+      const undo = restore.safety_backup_id ? `; the state before the restore is backup ${restore.safety_backup_id} (dcos backup restore ${restore.safety_backup_id})` : ''
+      await this.recordFailure(restore, `${describe(error)}${undo}`, save)
+    }
+  }
+
+  private async verifyArchives(backup: BackupInfo): Promise<Map<string, Manifest>> {
+    const manifests = new Map<string, Manifest>()
+    for (const name of Object.keys(backup.component_status)) {
+      const archive = this.store.archive(backup.id, name)
+      manifests.set(name, await verifyArchive(await archive.read(), archive.display))
+    }
+
+    return manifests
+  }
+
+  private async safetyBackup(session: ZkSession, restore: RestoreInfo, components: Component[]): Promise<string> {
+    const safety: BackupInfo = {
+      component_status: componentStatuses(components.map((component) => component.name), 'STATUS_UNKNOWN'),
+      dcos_version: this.options.version,
+      id: newId(SAFETY_LABEL),
+      restores: [],
+      safety_for_restore: restore.id,
+      status: 'STATUS_BACKING_UP',
+      timestamp: timestamp(),
+    }
+    const save = () => this.saveUnderLock(session, restore.id, safety)
+    try {
+      await this.backUpComponents(session, safety, components, {allowMissingRoot: true, save})
+      safety.status = 'STATUS_READY'
+      await save()
+      return safety.id
+    } catch (error) {
+      await this.recordFailure(safety, describe(error), save)
+      throw new OperationError(`The safety backup ${safety.id} failed, so nothing was restored: ${describe(error)}`)
+    }
+  }
+
+  private async restoreComponent(backup: BackupInfo, name: string, restore: RestoreInfo): Promise<void> {
+    const result = await restoreTree({
+      // The engine ends the session it is given; the lock stays with the service's own session.
+      connect: () => ZkSession.connect(this.options.zk),
+      exclude: this.exclude,
+      safetyBackup: null,
+      source: this.store.archive(backup.id, name),
+    })
+    this.options.log.info({component: name, created: result.created, deleted: result.deleted, restore: restore.id}, 'component restored')
+  }
+
+  /** Records a failed job; if even that fails (the lock or storage is gone), the clean-up records it later. */
+  private async recordFailure(job: BackupInfo | RestoreInfo, reason: string, save: () => Promise<void>): Promise<void> {
+    markFailed(job, reason)
+    this.options.log.error({job: job.id, reason}, 'job failed')
+    await save().catch((error: unknown) => this.options.log.error({error: describe(error), job: job.id}, 'could not record the failure'))
+  }
+
+  /** Writes metadata only while the lock is still ours: with an expired session, another instance may already own it. */
+  private async saveUnderLock(session: ZkSession, job: string, backup: BackupInfo): Promise<void> {
+    if ((await this.lock.holder(session))?.job !== job) {
+      throw new OperationError(`Lost the cluster lock while running ${job} (ZooKeeper session expired?)`)
+    }
+
+    await this.store.save(backup)
+  }
+
+  /** Only the lock holder runs a job, so while we hold it every job still marked running is dead. */
+  private async failInterruptedJobs(session: ZkSession, current: string): Promise<void> {
+    const {backups} = await this.store.list()
+    for (const backup of backups) {
+      const jobs = [backup, ...backup.restores].filter((job) => job.id !== current && inProgress(job.status))
+      if (jobs.length === 0) continue
+      for (const job of jobs) markFailed(job, INTERRUPTED)
+      await this.saveUnderLock(session, current, backup)
+      this.options.log.warn({jobs: jobs.map((job) => job.id)}, 'interrupted jobs marked failed')
+    }
+  }
+
+  private async failInterruptedJobsIfAny(): Promise<void> {
+    if (this.running || this.stopped) return
+    const {backups} = await this.store.list()
+    if (!backups.some((backup) => [backup, ...backup.restores].some((job) => inProgress(job.status)))) return
+    const id = newId('cleanup')
+    let session: ZkSession
+    try {
+      session = await this.acquire(id, 'cleanup')
+    } catch (error) {
+      if (error instanceof BusyError) return // the holder runs a job, and fails the dead ones itself
+      throw error
+    }
+
+    try {
+      await this.failInterruptedJobs(session, id)
+    } finally {
+      await this.lock.release(session, id)
+    }
+  }
+
+  private async runScheduledBackup(): Promise<void> {
+    const backup = await this.create(SCHEDULED_LABEL, true)
+    await this.running?.done
+    this.options.log.info({backup: backup.id}, 'scheduled backup finished')
+  }
+
+  /** Keeps the newest `keep` ready scheduled backups and drops every scheduled backup older than them. */
+  private async pruneScheduled(keep: number): Promise<void> {
+    const scheduled = (await this.list()).filter((backup) => backup.scheduled && !inProgress(backup.status))
+    const ready = scheduled.filter(isReady)
+    if (ready.length <= keep) return
+    const oldestKept = ready[keep - 1]
+    for (const backup of scheduled) {
+      if (byNewest(backup, oldestKept) <= 0 || backup.restores.some((restore) => inProgress(restore.status))) continue
+      await this.store.remove(backup.id)
+      this.options.log.info({backup: backup.id}, 'scheduled backup pruned')
+    }
+  }
+
+  private async unknownBackup(id: string): Promise<UsageError> {
+    const owner = (await this.list()).find((backup) => backup.restores.some((restore) => restore.id === id))
+    if (owner) return new UsageError(`${id} is a restore of backup ${owner.id}, not a backup`)
+    return new UsageError(`No backup with id ${id}: see dcos backup list`)
+  }
+
+  /** The service's own session, for the lock and for backups; reconnected after it expired. */
+  private async zk(): Promise<ZkSession> {
+    if (this.session?.alive) return this.session
+    this.connecting ??= ZkSession.connect(this.options.zk)
+      .then((session) => {
+        this.session = session
+        session.onClose(() => {
+          if (!this.stopped) this.options.log.warn({instance: INSTANCE}, 'ZooKeeper session ended; the next job opens a new one')
+        })
+        return session
+      })
+      .finally(() => {
+        this.connecting = undefined
+      })
+    return this.connecting
+  }
+
+  /** Runs `task` every `intervalMs` (first at once when `now`), never two at a time; failures are logged. */
+  private repeat(name: string, intervalMs: number, task: () => Promise<void>, now: boolean): void {
+    const run = async () => {
+      this.timers.delete(timer)
+      await task().catch((error: unknown) => this.options.log.warn({error: describe(error)}, `${name} failed`))
+      if (!this.stopped) schedule(intervalMs)
+    }
+
+    let timer: NodeJS.Timeout
+    const schedule = (delay: number) => {
+      timer = setTimeout(run, delay)
+      timer.unref()
+      this.timers.add(timer)
+    }
+
+    schedule(now ? 0 : intervalMs)
+  }
+}
+
+function componentStatuses(names: string[], status: Status): Record<string, ComponentStatus> {
+  return Object.fromEntries(names.map((name) => [name, {status}]))
+}
+
+function inProgress(status: Status): boolean {
+  return status === 'STATUS_BACKING_UP' || status === 'STATUS_RESTORING'
+}
+
+function markFailed(job: BackupInfo | RestoreInfo, reason: string): void {
+  job.status = 'STATUS_ERROR'
+  job.reason = reason
+  for (const component of Object.values(job.component_status)) {
+    if (component.status !== 'STATUS_READY') Object.assign(component, {reason, status: 'STATUS_ERROR'})
+  }
+}
+
+function describe(error: unknown): string {
+  return redactLocation(errorMessage(error))
+}
