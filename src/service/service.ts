@@ -44,7 +44,7 @@ export interface ServiceOptions {
   version: string
   log: Logger
   schedule?: {intervalMs: number; keep: number}
-  /** How often to look for jobs whose instance died, and mark them failed. */
+  /** How often to look for jobs whose instance died, and mark them failed. Default: the session timeout, after which a dead holder's lock is gone. */
   cleanupIntervalMs?: number
   /** How long stop() lets a running job finish before it ends the ZooKeeper session under it. */
   stopGraceMs?: number
@@ -98,7 +98,7 @@ export class BackupService {
   /** Checks that the storage answers, then starts the clean-up and the schedule. */
   async start(): Promise<void> {
     await this.store.list()
-    this.repeat('clean-up of interrupted jobs', this.options.cleanupIntervalMs ?? 15_000, () => this.failInterruptedJobsIfAny(), true)
+    this.repeat('clean-up of interrupted jobs', this.options.cleanupIntervalMs ?? Math.max(1000, this.options.zk.sessionTimeoutMs ?? 15_000), () => this.failInterruptedJobsIfAny(), true)
     const {schedule} = this.options
     if (schedule) this.repeat('scheduled backup', schedule.intervalMs, () => this.runScheduledBackup(), false)
   }

@@ -1,0 +1,97 @@
+/**
+ * The backup service in-process on a free loopback port, over real HTTP, with its log lines kept
+ * for assertions.
+ */
+import {Writable} from 'node:stream'
+
+import type {FastifyInstance} from 'fastify'
+import {pino} from 'pino'
+
+import {resolveLocation} from '../../src/providers/index.js'
+import {createHttpServer, listen} from '../../src/service/http.js'
+import {BackupService, type ServiceOptions} from '../../src/service/service.js'
+import {API_PREFIX} from '../../src/service/wire.js'
+
+export interface RunningService {
+  service: BackupService
+  app: FastifyInstance
+  /** http://127.0.0.1:<port>: the cluster URL a client is given. */
+  url: string
+  /** Every log line so far, as written. */
+  logs: string[]
+  stop(): Promise<void>
+}
+
+export interface StartOptions extends Partial<Omit<ServiceOptions, 'storage' | 'log'>> {
+  storage: string
+  hosts: string[]
+  token?: string
+}
+
+export async function startService(options: StartOptions): Promise<RunningService> {
+  const logs: string[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+      done()
+    },
+  })
+  const logger = pino({level: 'debug', redact: ['req.headers.authorization']}, sink)
+  const {hosts, storage, token, ...rest} = options
+  const service = new BackupService({
+    components: [{name: 'marathon', path: '/marathon'}],
+    version: 'test',
+    ...rest,
+    log: logger,
+    storage: resolveLocation(storage),
+    zk: {connectTimeoutMs: 5000, hosts, sessionTimeoutMs: 6000, ...rest.zk},
+  })
+  await service.start()
+  const app = createHttpServer({logger, service, token})
+  const url = await listen(app, {host: '127.0.0.1', port: 0})
+  return {
+    app,
+    logs,
+    service,
+    async stop() {
+      await app.close()
+      await service.stop()
+    },
+    url,
+  }
+}
+
+export interface ApiAnswer {
+  status: number
+  body: any
+  text: string
+}
+
+/** One request to `<url>/system/v1/backup/v1<route>` (or `prefix` instead), JSON in and out. */
+export async function api(url: string, method: string, route: string, body?: object, {headers = {}, prefix = API_PREFIX} = {}): Promise<ApiAnswer> {
+  const response = await fetch(`${url}${prefix}${route}`, {
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: {accept: 'application/json', ...(body === undefined ? {} : {'content-type': 'application/json'}), ...headers},
+    method,
+  })
+  const text = await response.text()
+  let parsed: unknown
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text)
+  } catch {
+    parsed = undefined
+  }
+
+  return {body: parsed, status: response.status, text}
+}
+
+/** Polls `check` every 100 ms until it returns a value, or fails after `timeoutMs` saying what was awaited. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
