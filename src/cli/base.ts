@@ -7,6 +7,9 @@ import {parseDigestAuth, parseZkUri, type ZkTarget} from '../zk/uri.js'
 
 export const EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation failed (ZooKeeper or storage error, an archive that fails verification); 2 bad usage or bad input (nothing was changed).`
 
+/** The same for the clients of the backup service, whose failures are HTTP ones. */
+export const BACKUP_EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation failed (the service is unreachable, refused the token or reported an error, the job ended in STATUS_ERROR, --timeout passed, a prompt was answered no); 2 bad usage or bad input, refused before anything was changed (an invalid label, an unknown id, no --url, no terminal to confirm on and no --yes).`
+
 export const zkFlags = {
   zk: Flags.string({
     description: 'ZooKeeper hosts and znode path: zk://host1:2181,host2:2181/path (zk:// is optional; the port defaults to 2181).',

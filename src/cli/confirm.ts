@@ -2,11 +2,14 @@ import {createInterface} from 'node:readline/promises'
 
 import {UsageError} from '../errors.js'
 
-/** Asks a yes/no question on the terminal; without one, refuses unless the caller passed --yes. */
-export async function confirm(question: string, yes: boolean): Promise<boolean> {
+/**
+ * Asks a yes/no question on the terminal; without one, refuses unless the caller passed --yes.
+ * `action` completes the refusal: "Refusing to <action> without confirmation".
+ */
+export async function confirm(question: string, yes: boolean, action = 'change ZooKeeper'): Promise<boolean> {
   if (yes) return true
   if (!process.stdin.isTTY || !process.stderr.isTTY) {
-    throw new UsageError('Refusing to change ZooKeeper without confirmation: there is no terminal to ask, so pass --yes')
+    throw new UsageError(`Refusing to ${action} without confirmation: there is no terminal to ask, so pass --yes`)
   }
 
   const prompt = createInterface({input: process.stdin, output: process.stderr})

@@ -11,7 +11,7 @@ import {BackupStore} from './store.js'
 import {
   type BackupInfo,
   BUSY_MESSAGE,
-  byNewest,
+  newestFirst,
   type ComponentStatus,
   isReady,
   labelProblem,
@@ -122,7 +122,7 @@ export class BackupService {
   async list(prefix = ''): Promise<BackupInfo[]> {
     const {backups, problems} = await this.store.list()
     for (const {name, problem} of problems) this.options.log.warn({object: name, problem}, 'unreadable backup metadata skipped')
-    return backups.filter((backup) => backup.id.startsWith(prefix)).sort(byNewest)
+    return backups.filter((backup) => backup.id.startsWith(prefix)).sort(newestFirst)
   }
 
   /** Takes the lock, records the new backup and starts it; resolves with it as first recorded. */
@@ -377,7 +377,7 @@ export class BackupService {
     if (ready.length <= keep) return
     const oldestKept = ready[keep - 1]
     for (const backup of scheduled) {
-      if (byNewest(backup, oldestKept) <= 0 || backup.restores.some((restore) => inProgress(restore.status))) continue
+      if (newestFirst(backup, oldestKept) <= 0 || backup.restores.some((restore) => inProgress(restore.status))) continue
       await this.store.remove(backup.id)
       this.options.log.info({backup: backup.id}, 'scheduled backup pruned')
     }

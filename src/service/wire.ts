@@ -98,18 +98,24 @@ export function isFailed(job: Pick<BackupInfo, 'component_status' | 'status'>): 
   return job.status === 'STATUS_ERROR' || Object.values(job.component_status).some((component) => component.status === 'STATUS_ERROR')
 }
 
-/** Sorts newest first by timestamp (RFC 3339, up to nanoseconds, compared exactly), then by id. */
-export function byNewest(a: Pick<BackupInfo, 'id' | 'timestamp'>, b: Pick<BackupInfo, 'id' | 'timestamp'>): number {
-  const [aTime, bTime] = [sortableTime(a.timestamp), sortableTime(b.timestamp)]
-  if (aTime !== bTime) return aTime < bTime ? 1 : -1
-  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
+/** Newest first; entries whose timestamp cannot be read go last; ties by id, for a stable order. */
+export function newestFirst(a: {id: string; timestamp: string}, b: {id: string; timestamp: string}): number {
+  const [ka, kb] = [timestampNanos(a.timestamp), timestampNanos(b.timestamp)]
+  if (ka !== kb) return ka === undefined ? 1 : kb === undefined ? -1 : ka > kb ? -1 : 1
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
 }
 
-/** "2026-01-02T03:04:05.123456789Z" (any offset, any number of fractional digits) as a UTC string that sorts. */
-function sortableTime(text: string): string {
-  const match = /^(.*?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/i.exec(text)
-  const millis = Date.parse(match ? `${match[1]}${match[3]}` : text)
-  if (Number.isNaN(millis)) return ''
-  const seconds = new Date(millis).toISOString().slice(0, 19)
-  return `${seconds}.${(match?.[2] ?? '').padEnd(9, '0').slice(0, 9)}`
+const RFC3339 = /^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/i
+
+/**
+ * Nanoseconds since the epoch of an RFC 3339 timestamp with up to 9 fractional digits, with its
+ * offset applied: neither Date (milliseconds) nor a string comparison (".5Z" > ".123Z", offsets)
+ * orders DC/OS's timestamps correctly.
+ */
+export function timestampNanos(text: string): bigint | undefined {
+  const match = RFC3339.exec(text.trim())
+  if (!match) return undefined
+  const seconds = Date.parse(`${match[1].replace(' ', 'T')}${match[3].toUpperCase()}`)
+  if (Number.isNaN(seconds)) return undefined
+  return BigInt(seconds) * 1_000_000n + BigInt((match[2] ?? '').padEnd(9, '0'))
 }
