@@ -2,10 +2,13 @@
  * `npm run sandbox`: the main job end to end on this machine. Installs Debian's zookeeper if it is
  * missing (as root), starts a three-node ensemble on loopback ports, seeds a Marathon-like tree,
  * backs it up to ./backups with the real CLI, inspects the archive, changes the live tree and
- * dry-runs a restore. On a terminal the ensemble stays up until Ctrl-C so you can try more.
+ * dry-runs a restore. Then it starts the backup service (`dcos backup serve`, storing in
+ * ./backups/service) and runs the life cycle through it: create --wait, list, show, restore --wait.
+ * On a terminal the ensemble and the service stay up until Ctrl-C so you can try more.
  */
-import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync} from 'node:fs'
+import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
+import {createWriteStream, existsSync, mkdirSync} from 'node:fs'
+import {createInterface} from 'node:readline'
 
 import {zkConstants, ZkSession} from '../src/zk/session.js'
 import {Ensemble, NOT_INSTALLED_MESSAGE, ZOOKEEPER_JAR} from '../test/harness/ensemble.js'
@@ -51,10 +54,32 @@ async function seedMarathon(session: ZkSession): Promise<number> {
   return paths.length
 }
 
-function dcos(...args: string[]): void {
+/** Runs the real CLI, showing the command and its output; returns its stdout. */
+function dcos(...args: string[]): string {
   console.log(`\n$ dcos ${args.map((arg) => (/[\s*?]/.test(arg) ? `'${arg}'` : arg)).join(' ')}`)
-  const result = spawnSync(process.execPath, ['bin/run.js', ...args], {stdio: 'inherit'})
+  const result = spawnSync(process.execPath, ['bin/run.js', ...args], {encoding: 'utf8', stdio: ['inherit', 'pipe', 'inherit']})
+  process.stdout.write(result.stdout)
   if (result.status !== 0) throw new Error(`dcos ${args[0]} ${args[1]} exited with ${result.status}`)
+  return result.stdout
+}
+
+/** `dcos backup serve` in the background, its log lines in ./backups/service.log; resolves with its URL. */
+async function startService(hosts: string): Promise<{child: ChildProcess; url: string}> {
+  mkdirSync('backups/service', {recursive: true})
+  const args = ['backup', 'serve', '--storage', 'backups/service', '--zk', hosts, '--listen', '127.0.0.1:0']
+  console.log(`\n$ dcos ${args.join(' ')} > backups/service.log &`)
+  const child = spawn(process.execPath, ['bin/run.js', ...args], {stdio: ['ignore', 'pipe', 'inherit']})
+  const log = createWriteStream('backups/service.log', {flags: 'a'})
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({input: child.stdout!}).on('line', (line) => {
+      log.write(`${line}\n`)
+      const entry = JSON.parse(line) as {msg?: string; address?: string}
+      if (entry.msg === 'backup service listening' && entry.address) resolve(entry.address)
+    })
+    child.once('exit', (code) => reject(new Error(`dcos backup serve exited with ${code}`)))
+  })
+  console.log(`listening at ${url}`)
+  return {child, url}
 }
 
 function step(text: string): void {
@@ -67,6 +92,7 @@ async function main(): Promise<void> {
   const ensemble = await Ensemble.start({nodes: 3})
   const hosts = ensemble.connectString
   console.log(`ensemble: ${hosts}`)
+  let service: {child: ChildProcess; url: string} | undefined
   try {
     const session = await ZkSession.connect({hosts: hosts.split(',')})
     step('Seeding a Marathon-like tree under /marathon')
@@ -86,20 +112,33 @@ async function main(): Promise<void> {
     step('Dry-running a restore: the plan, nothing changed')
     dcos('zk', 'restore', archive, '--zk', `zk://${hosts}/marathon`, '--exclude', '/marathon/leader*', '--dry-run')
 
+    step('Starting the backup service (DC/OS\'s backup API), Marathon as its component')
+    service = await startService(hosts)
+    const url = ['--url', service.url]
+    step('The backup life cycle through the service')
+    const id = dcos('backup', 'create', '--label', 'sandbox', '--wait', ...url).trim()
+    dcos('backup', 'list', ...url)
+    dcos('backup', 'show', id, ...url)
+    dcos('backup', 'restore', id, '--yes', '--wait', ...url)
+    dcos('backup', 'list', ...url)
+
     console.log(`
 == Try next (while the sandbox runs):
   node bin/run.js zk restore ${archive} --zk zk://${hosts}/marathon --exclude '/marathon/leader*'
   node bin/run.js zk restore ${archive} --zk zk://${hosts}/copy-of-marathon --yes
   node bin/run.js zk inspect ${archive} --tree
-  node bin/run.js zk backup - --zk zk://${hosts}/marathon | tar tzv | head`)
+  node bin/run.js zk backup - --zk zk://${hosts}/marathon | tar tzv | head
+  DCOS_URL=${service.url} node bin/run.js backup delete ${id} --yes
+  DCOS_URL=${service.url} node bin/run.js backup create --label another --wait`)
     if (process.stdin.isTTY) {
-      console.log('\nThe ensemble keeps running; press Ctrl-C to stop it.')
+      console.log('\nThe ensemble and the service keep running; press Ctrl-C to stop them.')
       await new Promise((resolve) => {
         process.once('SIGINT', resolve)
       })
     }
   } finally {
-    step('Stopping the ensemble')
+    step('Stopping the service and the ensemble')
+    service?.child.kill('SIGTERM')
     await ensemble.stop()
   }
 }
