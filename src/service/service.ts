@@ -95,9 +95,9 @@ export class BackupService {
     return this.store.display
   }
 
-  /** Checks that the storage answers, then starts the clean-up and the schedule. */
+  /** Checks that the storage can be written, then starts the clean-up and the schedule. */
   async start(): Promise<void> {
-    await this.store.list()
+    await this.store.checkWritable()
     this.repeat('clean-up of interrupted jobs', this.options.cleanupIntervalMs ?? Math.max(1000, this.options.zk.sessionTimeoutMs ?? 15_000), () => this.failInterruptedJobsIfAny(), true)
     const {schedule} = this.options
     if (schedule) this.repeat('scheduled backup', schedule.intervalMs, () => this.runScheduledBackup(), false)

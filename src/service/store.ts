@@ -1,7 +1,8 @@
+import {randomUUID} from 'node:crypto'
 import {Readable} from 'node:stream'
 import {buffer} from 'node:stream/consumers'
 
-import {errorMessage, OperationError} from '../errors.js'
+import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
 import {type BackupInfo, isId, STATUSES} from './wire.js'
 
@@ -28,6 +29,19 @@ export class BackupStore {
 
   get display(): string {
     return this.directory.display
+  }
+
+  /** Fails unless the location can be listed, written and deleted: a typo or a read-only mount shows at start. */
+  async checkWritable(): Promise<void> {
+    await this.directory.list()
+    const probe = this.directory.child(`.dcos-backup-probe-${randomUUID()}`)
+    try {
+      await probe.write(Readable.from([Buffer.from('probe\n')]))
+    } catch (error) {
+      throw new UsageError(`Cannot write to --storage ${this.display}: ${errorMessage(error)}`)
+    }
+
+    await probe.delete()
   }
 
   archive(id: string, component: string): StorageProvider {

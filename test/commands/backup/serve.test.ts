@@ -83,6 +83,7 @@ describe('dcos backup serve', () => {
       ['a bad --schedule', ['--schedule', 'hourly'], 'Invalid --schedule "hourly"'],
       ['a missing --token-file', ['--token-file', '/nonexistent/token'], 'Cannot read --token-file /nonexistent/token'],
       ['an unknown storage scheme', ['--storage', 'ftp://host/dir'], /ftp/],
+      ['a storage directory that does not exist', ['--storage', '/nonexistent/backups'], 'Cannot write to --storage /nonexistent/backups'],
     ]
     for (const [what, args, message] of cases) {
       it(`refuses ${what}`, async () => {
