@@ -5,11 +5,11 @@
  * Every failure is a UsageError (the service refused the input: 400) or an OperationError of one
  * line that names the URL and never the token.
  */
-import * as http from 'node:http'
-import * as https from 'node:https'
+import type {OutgoingHttpHeaders} from 'node:http'
 
 import {formatDuration} from '../cli/duration.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
+import {type HttpResponse, HttpTimeoutError, sendRequest} from '../net/http.js'
 import {redactSecrets} from '../providers/redact.js'
 import {API_PREFIX, type BackupInfo, isFailed, isReady, labelProblem, newestFirst, type RestoreInfo, type Status} from '../service/wire.js'
 
@@ -47,13 +47,6 @@ const TLS_TRUST_CODES = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
 ])
-
-interface Response {
-  status: number
-  statusText?: string
-  location?: string
-  body: string
-}
 
 export class BackupClient {
   private readonly base: string
@@ -125,7 +118,7 @@ export class BackupClient {
   /** Sends one request and returns its JSON answer (undefined for an empty body), or throws the mapped error. */
   private async call(method: string, route: string, body?: object): Promise<unknown> {
     const url = this.routeUrl(route)
-    let response: Response
+    let response: HttpResponse
     try {
       response = await this.send(method, new URL(url), body)
     } catch (error) {
@@ -136,7 +129,7 @@ export class BackupClient {
     throw this.statusError(url, response)
   }
 
-  private parse(route: string, response: Response): unknown {
+  private parse(route: string, response: HttpResponse): unknown {
     if (response.body.trim() === '') return undefined
     try {
       return JSON.parse(response.body)
@@ -150,7 +143,7 @@ export class BackupClient {
     return answer.backup_info
   }
 
-  private statusError(url: string, response: Response): Error {
+  private statusError(url: string, response: HttpResponse): Error {
     const where = `The backup service at ${url}`
     const messages = errorMessages(response.body)
     if (response.status === 401) return new OperationError(`${where} refused the request: authentication failed (401): pass a valid token with --token or DCOS_ACS_TOKEN`)
@@ -177,38 +170,12 @@ export class BackupClient {
     return redactSecrets(text, [this.options.token])
   }
 
-  /** One request with one deadline for the whole exchange; https with an optional private CA. */
-  private send(method: string, url: URL, body?: object): Promise<Response> {
+  private send(method: string, url: URL, body?: object): Promise<HttpResponse> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    const headers: http.OutgoingHttpHeaders = {accept: 'application/json'}
+    const headers: OutgoingHttpHeaders = {accept: 'application/json'}
     if (this.options.token) headers.authorization = `token=${this.options.token}`
     if (payload) Object.assign(headers, {'content-length': payload.length, 'content-type': 'application/json'})
-    const secure = url.protocol === 'https:'
-    return new Promise((resolve, reject) => {
-      const request = (secure ? https : http).request(url, {...(secure && this.options.ca ? {ca: this.options.ca} : {}), headers, method})
-      const timer = setTimeout(() => request.destroy(new TimeoutError(this.timeoutMs)), this.timeoutMs)
-      const fail = (error: Error) => {
-        clearTimeout(timer)
-        reject(error)
-      }
-
-      request.on('error', fail)
-      request.on('response', (response) => {
-        const chunks: Buffer[] = []
-        let size = 0
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length
-          if (size > MAX_BODY_BYTES) request.destroy(new Error(`the answer is larger than ${MAX_BODY_BYTES} bytes`))
-          else chunks.push(chunk)
-        })
-        response.on('error', fail)
-        response.on('end', () => {
-          clearTimeout(timer)
-          resolve({body: Buffer.concat(chunks).toString('utf8'), location: response.headers.location, status: response.statusCode ?? 0, statusText: response.statusMessage})
-        })
-      })
-      request.end(payload)
-    })
+    return sendRequest(url, {body: payload, ca: this.options.ca, headers, maxBodyBytes: MAX_BODY_BYTES, method, timeoutMs: this.timeoutMs})
   }
 }
 
@@ -302,17 +269,11 @@ async function poll<T>(read: () => Promise<T>, ended: (value: T) => boolean, sta
   }
 }
 
-class TimeoutError extends Error {
-  constructor(readonly timeoutMs: number) {
-    super(`no answer within ${timeoutMs} ms`)
-  }
-}
-
 /** A short reason for a failed exchange and what to check. */
 function networkProblem(error: unknown, timeoutMs: number): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   const check = 'check --url (DCOS_URL) and that the cluster is reachable'
-  if (error instanceof TimeoutError || code === 'ETIMEDOUT') return `no answer within ${formatDuration(timeoutMs)}; ${check}`
+  if (error instanceof HttpTimeoutError || code === 'ETIMEDOUT') return `no answer within ${formatDuration(timeoutMs)}; ${check}`
   if (code === 'ECONNREFUSED') return `connection refused; ${check}`
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `host not found; check the host name in --url (DCOS_URL)`
   if (code === 'ECONNRESET') return `connection reset; ${check}, and that http or https matches the cluster`

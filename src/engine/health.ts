@@ -3,10 +3,9 @@
  * (`GET /exhibitor/v1/cluster/status`). Both give the same ClusterStatus. What cannot be known is
  * never healthy: an unreachable node or Exhibitor, an HTTP error, an answer that cannot be read.
  */
-import * as http from 'node:http'
-import * as https from 'node:https'
 
 import {errorMessage, UsageError} from '../errors.js'
+import {HttpTimeoutError, sendRequest} from '../net/http.js'
 import {srvr, type SrvrReport} from '../zk/srvr.js'
 
 export type NodeState = 'down' | 'latent' | 'not serving' | 'read-only' | 'serving' | 'unknown' | 'unreachable'
@@ -141,7 +140,7 @@ export async function checkExhibitor(url: string, options: ExhibitorCheckOptions
   const where = `Exhibitor at ${statusUrl.href}`
   let body: string
   try {
-    const response = await get(statusUrl, options)
+    const response = await sendRequest(statusUrl, {ca: options.ca, headers: {accept: 'application/json'}, maxBodyBytes: MAX_BODY_BYTES, method: 'GET', timeoutMs: options.timeoutMs})
     if (response.status < 200 || response.status > 299) {
       const location = response.location ? ` (redirected to ${response.location}: use that URL)` : ''
       return unknown('exhibitor', `${where} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${location}`)
@@ -197,62 +196,10 @@ function fromExhibitor(entry: ExhibitorEntry): NodeStatus {
   return node
 }
 
-interface Response {
-  status: number
-  statusText?: string
-  location?: string
-  body: string
-}
-
-/** GET with one deadline for the whole exchange; https with an optional private CA. */
-function get(url: URL, options: ExhibitorCheckOptions): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const transport = url.protocol === 'https:' ? https : http
-    const request = transport.request(url, {
-      ...(url.protocol === 'https:' && options.ca ? {ca: options.ca} : {}),
-      headers: {accept: 'application/json'},
-      method: 'GET',
-    })
-    const timer = setTimeout(() => request.destroy(new TimeoutError(options.timeoutMs)), options.timeoutMs)
-    const fail = (error: Error) => {
-      clearTimeout(timer)
-      reject(error)
-    }
-
-    request.on('error', fail)
-    request.on('response', (response) => {
-      const chunks: Buffer[] = []
-      let size = 0
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length
-        if (size > MAX_BODY_BYTES) request.destroy(new Error(`the answer is larger than ${MAX_BODY_BYTES} bytes`))
-        else chunks.push(chunk)
-      })
-      response.on('error', fail)
-      response.on('end', () => {
-        clearTimeout(timer)
-        resolve({
-          body: Buffer.concat(chunks).toString('utf8'),
-          location: response.headers.location,
-          status: response.statusCode ?? 0,
-          statusText: response.statusMessage,
-        })
-      })
-    })
-    request.end()
-  })
-}
-
-class TimeoutError extends Error {
-  constructor(readonly timeoutMs: number) {
-    super(`no answer within ${timeoutMs} ms`)
-  }
-}
-
 /** A short reason for a failed connection: "connection refused", "no answer within 5000 ms", ... */
 function networkProblem(error: unknown, timeoutMs: number): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
-  if (error instanceof TimeoutError || code === 'ETIMEDOUT') return `no answer within ${timeoutMs} ms`
+  if (error instanceof HttpTimeoutError || code === 'ETIMEDOUT') return `no answer within ${timeoutMs} ms`
   if (code === 'ECONNREFUSED') return 'connection refused'
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found'
   if (code === 'ECONNRESET') return 'connection reset'

@@ -4,13 +4,13 @@
  * Every request the client makes must be mocked: an unexpected one fails the test.
  */
 import {expect} from 'chai'
-import * as net from 'node:net'
 import nock from 'nock'
 
 import {BackupClient} from '../../src/client/backup-client.js'
 import {newestFirst, timestampNanos} from '../../src/service/wire.js'
 import {OperationError, UsageError} from '../../src/errors.js'
 import {API_PREFIX, type BackupInfo, BUSY_MESSAGE, type RestoreInfo, type Status} from '../../src/service/wire.js'
+import {closedPort} from '../helpers/net.js'
 
 const URL = 'https://dcos.test'
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-token-7f3a'
@@ -44,14 +44,6 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
 /** An error as node:net gives it (nock 14 needs an Error, not a plain object, to emit it). */
 function networkError(code: string, message: string): Error {
   return Object.assign(new Error(message), {code})
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 describe('BackupClient', () => {

@@ -14,6 +14,7 @@ import nock from 'nock'
 import {checkExhibitor, checkZkNodes, exhibitorStatusUrl, judgeCluster, zxidLag} from '../../src/engine/health.js'
 import {ROOT} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {closedPort} from '../helpers/net.js'
 
 const EXHIBITOR = 'http://exhibitor.test:8181'
 const STATUS_PATH = '/exhibitor/v1/cluster/status'
@@ -26,15 +27,6 @@ function entry(hostname: string, code: number, isLeader = false) {
 }
 
 const HEALTHY = [entry('10.0.4.150', 3), entry('10.0.5.111', 3, true), entry('10.0.6.72', 3)]
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** A TCP server answering every connection with `answer` (undefined: never answers). */
 async function fakeZk(answer: string | undefined): Promise<{host: string; close: () => Promise<void>}> {

@@ -5,12 +5,12 @@
  */
 import {runCommand} from '@oclif/test'
 import {expect} from 'chai'
-import * as net from 'node:net'
 import {PassThrough} from 'node:stream'
 import nock from 'nock'
 
 import {API_PREFIX, type BackupInfo, BUSY_MESSAGE, type RestoreInfo, type Status} from '../../../src/service/wire.js'
 import {ROOT} from '../../helpers/cli.js'
+import {closedPort} from '../../helpers/net.js'
 
 const URL = 'https://dcos.test'
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.cmd-secret-91d2'
@@ -87,14 +87,6 @@ async function withTerminal<T>(answer: string, action: () => Promise<T>): Promis
     restoreStderr()
     Object.defineProperty(process, 'stdin', saved)
   }
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 describe('dcos backup (client commands), in-process against a mocked service', () => {
