@@ -2,7 +2,7 @@ import {Flags, ux} from '@oclif/core'
 import {readFileSync} from 'node:fs'
 
 import {BackupClient, type WaitOptions} from '../client/backup-client.js'
-import {EXIT_FAILED, errorMessage, OperationError, UsageError} from '../errors.js'
+import {errorMessage, UsageError} from '../errors.js'
 import {parseDuration} from './duration.js'
 import {progressEnabled} from './progress.js'
 
@@ -74,22 +74,4 @@ export function waitOptions(times: {intervalMs: number; timeoutMs: number}, json
     },
     ...times,
   }
-}
-
-/**
- * The error of a job that ended in STATUS_ERROR: exit 1, with the message on stderr, and with
- * --json the job's final state alone on stdout (not oclif's error object).
- */
-export class JobFailed extends OperationError {
-  constructor(
-    message: string,
-    readonly job: unknown,
-  ) {
-    super(message)
-  }
-}
-
-/** Ends a command whose job failed, once its output is written: exit 1, nothing more printed by oclif. */
-export function jobFailedExit(error: JobFailed): Error {
-  return Object.assign(new Error(error.message), {exitCode: EXIT_FAILED, oclif: {exit: EXIT_FAILED}, skipOclifErrorHandling: true})
 }

@@ -26,6 +26,19 @@ export const zkFlags = {
   }),
 }
 
+/**
+ * The error of a job that ended in STATUS_ERROR: exit 1, with the message on stderr, and with
+ * --json the job's final state alone on stdout (not oclif's error object).
+ */
+export class JobFailed extends OperationError {
+  constructor(
+    message: string,
+    readonly job: unknown,
+  ) {
+    super(message)
+  }
+}
+
 /** Maps the engines' errors to one clear line and the documented exit code; secrets are redacted. */
 export abstract class BaseCommand extends Command {
   protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
@@ -36,6 +49,14 @@ export abstract class BaseCommand extends Command {
       // With --json only the message is shown: the error also holds the parsed command line, --zk-auth included.
       if (this.jsonEnabled()) return super.catch(Object.assign(new Error(redactLocation(error.message)), {exitCode: exit, oclif: {exit}}))
       return super.catch(Object.assign(error, {exitCode: exit, oclif: {...error.oclif, exit}}))
+    }
+
+    if (error instanceof JobFailed && this.jsonEnabled()) {
+      this.logJson(error.job)
+      // logToStderr is silent under --json; this line is the one thing said besides the JSON.
+      process.stderr.write(`Error: ${redactLocation(error.message)}\n`)
+      // Thrown past oclif's catch, which would print its own error object on stdout.
+      throw Object.assign(new Error(error.message), {exitCode: EXIT_FAILED, oclif: {exit: EXIT_FAILED}, skipOclifErrorHandling: true})
     }
 
     const exit = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {backupClient, backupFlags, JobFailed, jobFailedExit, waitFlags, waitOptions, waitTimes} from '../../cli/backup-flags.js'
-import {BACKUP_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
+import {backupClient, backupFlags, waitFlags, waitOptions, waitTimes} from '../../cli/backup-flags.js'
+import {BACKUP_EXIT_CODES_HELP, BaseCommand, JobFailed} from '../../cli/base.js'
 import {failureReason} from '../../client/backup-client.js'
 import {type BackupInfo, isFailed, LABEL_MAX, LABEL_MIN} from '../../service/wire.js'
 
@@ -49,10 +49,4 @@ ${BACKUP_EXIT_CODES_HELP}`
     return backup
   }
 
-  protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
-    if (!(error instanceof JobFailed) || !this.jsonEnabled()) return super.catch(error)
-    this.logJson(error.job)
-    process.stderr.write(`Error: ${error.message}\n`)
-    throw jobFailedExit(error)
-  }
 }

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {backupClient, backupFlags, JobFailed, jobFailedExit, waitFlags, waitOptions, waitTimes} from '../../cli/backup-flags.js'
-import {BACKUP_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
+import {backupClient, backupFlags, waitFlags, waitOptions, waitTimes} from '../../cli/backup-flags.js'
+import {BACKUP_EXIT_CODES_HELP, BaseCommand, JobFailed} from '../../cli/base.js'
 import {confirm} from '../../cli/confirm.js'
 import {failureReason} from '../../client/backup-client.js'
 import {OperationError} from '../../errors.js'
@@ -60,10 +60,4 @@ ${BACKUP_EXIT_CODES_HELP}`
     return restore
   }
 
-  protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
-    if (!(error instanceof JobFailed) || !this.jsonEnabled()) return super.catch(error)
-    this.logJson(error.job)
-    process.stderr.write(`Error: ${error.message}\n`)
-    throw jobFailedExit(error)
-  }
 }
