@@ -146,7 +146,8 @@ function fileUrlToPath(location: string): string {
  */
 async function writeSynced(path: string, source: Readable): Promise<number> {
   let bytes = 0
-  const file = await open(path, 'wx')
+  // Owner only: archives and metadata hold the whole state of a cluster.
+  const file = await open(path, 'wx', 0o600)
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       for (let offset = 0; offset < chunk.length; ) offset += (await file.write(chunk, offset)).bytesWritten

@@ -56,6 +56,13 @@ describe('file provider', () => {
     expect(await readdir(dir)).to.deep.equal(['zk.tar.gz'])
   })
 
+  it('writes archives readable by their owner only, also when replacing one', async () => {
+    await resolveLocation(target).write(Readable.from([Buffer.from('first')]))
+    expect((await stat(target)).mode & 0o777).to.equal(0o600)
+    await resolveLocation(target).write(Readable.from([Buffer.from('second')]), {overwrite: true})
+    expect((await stat(target)).mode & 0o777).to.equal(0o600)
+  })
+
   it('shows nothing at the location until the source has ended', async () => {
     const source = new PassThrough()
     const written = resolveLocation(target).write(source)
