@@ -35,7 +35,8 @@ export interface ArchiveHeader {
   formatVersion: number
   tool: string
   createdAt: string
-  source: {hosts: string[]; root: string}
+  /** convertedFrom: the data-directory archive the state was read from (dcos zk convert). */
+  source: {hosts: string[]; root: string; convertedFrom?: string}
   options: {exclude: string[]; includeEphemerals: boolean}
   zxidStart: string | null
 }
@@ -167,13 +168,17 @@ export function recordSha256(body: Buffer, data: Buffer): string {
   return createHash('sha256').update(body).update(data).digest('hex')
 }
 
-/** A short fingerprint of what a restore must reproduce: type, TTL, ACL and data. */
+/**
+ * A short fingerprint of what a restore must reproduce and a client can check: type, TTL, ACL and
+ * data. The server shows containers and TTL znodes to clients as persistent, so they count as such.
+ */
 export function contentKey(type: NodeType, ttl: number | undefined, acl: Acl[], data: Buffer): string {
+  const visible = type === 'container' || type === 'ttl' ? 'persistent' : type
   const aclText = acl
     .map((entry) => `${entry.scheme}:${entry.id}:${entry.perms}`)
     .sort()
     .join(',')
-  return createHash('sha256').update(`${type}|${ttl ?? ''}|${aclText}|`).update(data).digest('base64url').slice(0, 22)
+  return createHash('sha256').update(`${visible}|${visible === type ? (ttl ?? '') : ''}|${aclText}|`).update(data).digest('base64url').slice(0, 22)
 }
 
 /**

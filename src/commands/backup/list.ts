@@ -7,7 +7,7 @@ import type {BackupInfo} from '../../service/wire.js'
 
 export default class BackupList extends BaseCommand {
   static args = {
-    prefix: Args.string({description: 'Only the backups whose id starts with this (a label, for example).'}),
+    prefix: Args.string({description: 'Only the backups whose id starts with this (a label, for example).', ignoreStdin: true}),
   }
 
   static description = `Prints a table of the backups, newest first: BACKUP ID | VERSION | STATUS | TIMESTAMP. With no backup, stdout stays empty and "No backups." is written on stderr.
