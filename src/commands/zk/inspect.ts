@@ -3,9 +3,12 @@ import {Args, Flags} from '@oclif/core'
 import type {ZnodeRecord} from '../../archive/format.js'
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {formatBytes} from '../../cli/progress.js'
+import {isDirectoryLocation, loadDataDirArchive, loadStateFrom, toRecord} from '../../engine/convert.js'
 import {type DataDirInspectResult, inspectDataDirArchive, sniffDataDirArchive} from '../../engine/datadir.js'
 import {inspectArchive, type InspectResult} from '../../engine/inspect.js'
-import {EXIT_FAILED} from '../../errors.js'
+import {EXIT_FAILED, UsageError} from '../../errors.js'
+import type {DiskState} from '../../zkdisk/index.js'
+import {relativeZnodePath, validateZnodePath} from '../../zk/uri.js'
 import {permsText} from '../../zk/acl.js'
 import {resolveLocation} from '../../providers/index.js'
 import type {StorageProvider} from '../../providers/types.js'
@@ -19,12 +22,13 @@ interface TreeEntry {
 
 export default class ZkInspect extends BaseCommand {
   static args = {
-    location: Args.string({description: 'The archive: a path, file:///abs/path, s3://bucket/key?... or - for stdin.', required: true}),
+    location: Args.string({description: 'The archive: a path, file:///abs/path, s3://bucket/key?... or - for stdin; or a stopped node\'s data directory.', required: true}),
+    path: Args.string({description: 'With --tree: list only the subtree at this znode path.', ignoreStdin: true}),
   }
 
   static description = `Reads the whole archive and checks it the way a restore does (format version, every entry's SHA-256, the tree digest, the manifest): prints the manifest as a summary and the integrity verdict. Exits 1 when anything fails.
 
-Offline data-directory archives (dcos-zk's layout, from \`dcos zk backup --data-dir\` or dcos-zk itself) are recognised by their ./zookeeper/ members: it lists the snapshot and transaction log files with their zxid ranges (from the file names: a log's range ends before the next log's first zxid) and checks every member the way an offline restore does (structure, file magic, and the SHA-256s of our manifest when present).
+Offline data-directory archives (dcos-zk's layout, from \`dcos zk backup --data-dir\` or dcos-zk itself) are recognised by their ./zookeeper/ members: it lists the snapshot and transaction log files with their zxid ranges (from the file names: a log's range ends before the next log's first zxid) and checks every member the way an offline restore does (structure, file magic, and the SHA-256s of our manifest when present). Then it replays the newest snapshot and the logs after it, as ZooKeeper would when it starts, and reports the state: the zxid reached and the znodes; --tree lists them. A data directory (dataDir, with --log-dir when the logs are elsewhere) is read the same way.
 
 ${EXIT_CODES_HELP}`
 
@@ -33,38 +37,59 @@ ${EXIT_CODES_HELP}`
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz', description: 'Summary and integrity verdict'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --tree', description: 'List every znode in the archive'},
+    {command: '<%= config.bin %> <%= command.id %> ./zk-datadir.tar.gz --tree /marathon/state', description: 'What a dcos-zk archive holds under /marathon/state'},
+    {command: '<%= config.bin %> <%= command.id %> /var/lib/zookeeper --log-dir /var/lib/zookeeper-log --tree', description: 'The state in a stopped node\'s directories'},
     {command: '<%= config.bin %> <%= command.id %> "s3://backups/zk/m.tar.gz?region=us-east-1" --json', description: 'Machine-readable summary of an archive in S3'},
   ]
 
   static flags = {
-    tree: Flags.boolean({description: 'List every znode: path, type, data size and ACL (data-directory archives: every member).'}),
+    tree: Flags.boolean({description: 'List every znode (under the path argument, if given): path, type, data size and ACL.'}),
+    'log-dir': Flags.string({description: 'With a data directory as the location: its separate transaction log directory (dataLogDir).'}),
   }
 
   static summary = 'Show what an archive holds and verify its integrity.'
 
-  async run(): Promise<(InspectResult & {tree?: TreeEntry[]}) | DataDirInspectResult> {
+  async run(): Promise<(InspectResult | DataDirInspectResult | {location: string; state: StateSummary}) & {tree?: TreeEntry[]}> {
     const {args, flags} = await this.parse(ZkInspect)
-    const location = resolveLocation(args.location)
-    // The first member tells the kind of archive; the stream replays it (stdin is read once).
-    const sniffed = await sniffDataDirArchive(await location.read())
-    if (sniffed.dataDir) return this.inspectDataDir(sniffed.stream, location.display, Boolean(flags.tree && !flags.json))
-    const source: StorageProvider = Object.create(location, {read: {value: async () => sniffed.stream}})
+    const subtree = args.path === undefined ? '/' : validateZnodePath(args.path)
+    if (args.path !== undefined && !flags.tree) throw new UsageError(`The path ${args.path} is for --tree: add --tree to list that subtree`)
     const tree: TreeEntry[] = []
-    const result = await inspectArchive(source, (record) => {
-      if (!flags.tree) return
+    const listZnode = (record: ZnodeRecord) => {
+      if (!flags.tree || relativeZnodePath(subtree, record.path) === undefined) return
       const entry = treeEntry(record)
       if (flags.json) tree.push(entry)
       else this.log(`${entry.path}  ${entry.type}  ${formatBytes(entry.dataLength)}  ${entry.acl.join(',')}`)
-    })
+    }
+
+    if (await isDirectoryLocation(args.location)) {
+      const {display, state} = await loadStateFrom(args.location, flags['log-dir'])
+      const result = this.printState(display, state, listZnode)
+      return flags.tree ? {...result, tree} : result
+    }
+
+    if (flags['log-dir'] !== undefined) throw new UsageError('--log-dir is for a data directory, not an archive')
+    const location = resolveLocation(args.location)
+    // The first member tells the kind of archive; the stream replays it (stdin is read once).
+    const sniffed = await sniffDataDirArchive(await location.read())
+    if (sniffed.dataDir) {
+      const result = await this.inspectDataDir(sniffed.stream, location, listZnode)
+      return flags.tree ? {...result, tree} : result
+    }
+
+    const source: StorageProvider = Object.create(location, {read: {value: async () => sniffed.stream}})
+    const result = await inspectArchive(source, listZnode)
     this.printSummary(result)
     if (!result.verified) process.exitCode = EXIT_FAILED
     return flags.tree ? {...result, tree} : result
   }
 
-  private async inspectDataDir(stream: Awaited<ReturnType<StorageProvider['read']>>, display: string, tree: boolean): Promise<DataDirInspectResult> {
-    const result = await inspectDataDirArchive(stream, display, (member) => {
-      if (tree) this.log(`${member.path}  ${member.type}  ${formatBytes(member.size)}`)
-    })
+  private async inspectDataDir(
+    stream: Awaited<ReturnType<StorageProvider['read']>>,
+    location: StorageProvider,
+    listZnode: (record: ZnodeRecord) => void,
+  ): Promise<DataDirInspectResult & {state?: StateSummary}> {
+    const {display} = location
+    const result = await inspectDataDirArchive(stream, display)
     const row = (label: string, value: string) => this.log(`${label.padEnd(12)}${value}`)
     row('Archive', result.location)
     row('Format', result.manifest ? `ZooKeeper data directory (dcos-zk layout) v${result.manifest.formatVersion}, written by ${result.manifest.tool}` : 'ZooKeeper data directory (dcos-zk layout), no manifest (written by dcos-zk)')
@@ -84,8 +109,38 @@ ${EXIT_CODES_HELP}`
     if (result.logs.length === 0) row('Logs', 'none')
     const ok = result.checksummed ? 'OK: every SHA-256 matches the manifest' : 'OK: structure and file magic (no manifest: no checksums to verify)'
     row('Integrity', result.verified ? ok : `FAILED: ${result.problem}`)
-    if (!result.verified) process.exitCode = EXIT_FAILED
-    return result
+    if (!result.verified) {
+      process.exitCode = EXIT_FAILED
+      return result
+    }
+
+    if (location.scheme === '-') {
+      row('State', 'not replayed: stdin can be read only once (inspect a file to see the znodes)')
+      return result
+    }
+
+    const state = await loadDataDirArchive(await location.read(), display)
+    return {...result, state: this.printStateRows(state, listZnode)}
+  }
+
+  private printState(display: string, state: DiskState, listZnode: (record: ZnodeRecord) => void): {location: string; state: StateSummary} {
+    this.log(`${'Location'.padEnd(12)}${display}`)
+    this.log(`${'Format'.padEnd(12)}ZooKeeper data directory`)
+    return {location: display, state: this.printStateRows(state, listZnode)}
+  }
+
+  /** The replayed state as summary rows (and, through listZnode, the tree). */
+  private printStateRows(state: DiskState, listZnode: (record: ZnodeRecord) => void): StateSummary {
+    const summary = summarizeState(state)
+    const row = (label: string, value: string) => this.log(`${label.padEnd(12)}${value}`)
+    row('State', `zxid ${summary.zxid}: ${summary.snapshot ?? 'no snapshot'} + ${summary.logs.length} logs, ${summary.txnsApplied} transactions replayed`)
+    row('Znodes', `${summary.znodes} (${summary.ephemerals} ephemeral, not restored), ${formatBytes(summary.dataBytes)} of data`)
+    for (const note of summary.notes) row('Note', note)
+    for (const znode of [...state.znodes.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+      if (znode.path !== '/zookeeper' && !znode.path.startsWith('/zookeeper/')) listZnode(toRecord(znode))
+    }
+
+    return summary
   }
 
   private printSummary({header, manifest, problem, verified, znodesRead, location}: InspectResult): void {
@@ -110,6 +165,31 @@ ${EXIT_CODES_HELP}`
     }
 
     row('Integrity', verified ? 'OK: every checksum matches' : `FAILED after ${znodesRead} znodes: ${problem}`)
+  }
+}
+
+interface StateSummary {
+  zxid: string
+  snapshot: string | null
+  logs: string[]
+  txnsApplied: number
+  notes: string[]
+  znodes: number
+  ephemerals: number
+  dataBytes: number
+}
+
+function summarizeState(state: DiskState): StateSummary {
+  const znodes = [...state.znodes.values()].filter((znode) => znode.path !== '/zookeeper' && !znode.path.startsWith('/zookeeper/'))
+  return {
+    dataBytes: znodes.reduce((total, znode) => total + znode.data.length, 0),
+    ephemerals: znodes.filter((znode) => znode.type === 'ephemeral').length,
+    logs: state.logs,
+    notes: state.notes,
+    snapshot: state.snapshot?.name ?? null,
+    txnsApplied: state.txnsApplied,
+    znodes: znodes.length,
+    zxid: `0x${state.zxid.toString(16)}`,
   }
 }
 

@@ -8,6 +8,7 @@ import {Counter, formatBytes, progressEnabled} from '../../cli/progress.js'
 import type {BackupResult} from '../../engine/backup.js'
 import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
 import {compactUtc} from '../../engine/time.js'
+import {withOnlineArchive} from '../../engine/convert.js'
 import {resolveLocation} from '../../providers/index.js'
 
 const PHASE_LABELS: Record<RestorePhase, string> = {
@@ -28,6 +29,8 @@ export default class ZkRestore extends BaseCommand {
 
 Before anything is deleted, the live ACLs are checked against the credentials: a restore that they would stop half way does not start.
 
+A data-directory archive (dcos-zk's layout) restores online too, with no node stopped: its snapshot and logs are replayed to the state ZooKeeper would load (see \`dcos zk convert\`), and that state, or its subtree --from, goes through the same verified restore. Without a path in --zk it goes where it was (--from, or /).
+
 Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk restore, for a STOPPED node: refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. Reads the whole archive first and validates every member (only regular files and directories under ./zookeeper/, no absolute path, no "..", no links or devices, snapshot and log files starting with ZooKeeper's magic, the SHA-256s of our manifest when the archive has one; archives of dcos-zk have none) and checks the free space: a bad archive or a full disk changes nothing. Then it renames the current directories to <dir>.safety-<time> (kept, and printed), extracts into fresh ones (the node's myid is copied from the safety copy when the archive has none) and, if extraction fails, removes the partial directories and puts the originals back. Archives and archives of dcos-zk restore both ways. No temporary copy is made (-t is accepted and ignored).
 
 Paths matched by --exclude are left alone on both sides: not restored from the archive, not deleted from ZooKeeper. Ephemeral znodes are never recreated. Stop the writers of the subtree (e.g. Marathon) first: what they write between the safety backup and the restore is lost.
@@ -37,6 +40,7 @@ ${EXIT_CODES_HELP}`
   static enableJsonFlag = true
 
   static examples = [
+    {command: '<%= config.bin %> <%= command.id %> ./zk-datadir.tar.gz --zk zk://10.0.0.1:2181/marathon --from /marathon --dry-run', description: 'Online, from a dcos-zk data-directory archive: only Marathon\'s subtree, plan only'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --dry-run', description: 'Show what a restore would create, change and delete'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes', description: 'Restore to where the archive came from, without asking'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/restored/marathon', description: 'Restore into another path'},
@@ -83,7 +87,8 @@ ${EXIT_CODES_HELP}`
 
     let counter: Counter | undefined
     let safetyPrinted = false
-    const result = await restoreTree({
+    // A data-directory archive (dcos-zk) is replayed and converted first, into a private temp file.
+    const result = await withOnlineArchive(source, (archive) => restoreTree({
       confirm: async (plan, safety) => {
         counter?.stop()
         counter = undefined
@@ -107,9 +112,9 @@ ${EXIT_CODES_HELP}`
       },
       safetyBackup,
       skipPermissionCheck: flags['skip-permission-check'],
-      source,
+      source: archive,
       target: target.path,
-    }).finally(() => counter?.stop())
+    })).finally(() => counter?.stop())
 
     if (result.dryRun) {
       this.printPlan(result.plan)

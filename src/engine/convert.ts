@@ -1,0 +1,222 @@
+/**
+ * A data directory's state (ZooKeeper's snapshot plus the logs after it, replayed by src/zkdisk) as
+ * an online-format archive: what `dcos zk convert` writes, and what `dcos zk inspect --tree` and
+ * an online `dcos zk restore` of a data-directory archive read.
+ */
+import {mkdtemp, rm, stat} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {basename, join} from 'node:path'
+import type {Readable} from 'node:stream'
+import {fileURLToPath} from 'node:url'
+
+import {type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, type Manifest, isSequentialName, type ZnodeRecord} from '../archive/format.js'
+import {ArchiveWriter} from '../archive/writer.js'
+import {UsageError} from '../errors.js'
+import {resolveLocation} from '../providers/index.js'
+import type {StorageProvider} from '../providers/types.js'
+import {type DiskFile, type DiskState, type DiskZnode, loadState, loadStateFromDirectories} from '../zkdisk/index.js'
+import {joinZnodePath, relativeZnodePath, validateZnodePath} from '../zk/uri.js'
+import {readDataDirArchive, sniffDataDirArchive} from './datadir.js'
+import {TOOL} from './version.js'
+
+const STATE_FILE = /^(?:snapshot|log)\.[0-9a-f]+$/i
+
+/** Reads the snapshots and logs of a data-directory archive (checked as an offline restore checks it) and replays them. */
+export async function loadDataDirArchive(input: Readable, location: string): Promise<DiskState> {
+  const files: DiskFile[] = []
+  const contents = new Map<string, FileContent>()
+  await readDataDirArchive(input, location, {
+    onData(member, chunk) {
+      if (!isStateFile(member.name)) return
+      if (!contents.has(member.name)) contents.set(member.name, new FileContent())
+      contents.get(member.name)!.add(chunk)
+    },
+    onEnd(member) {
+      const content = contents.get(member.name)
+      if (content) files.push({bytes: content.bytes(), name: basename(member.name)})
+      contents.delete(member.name)
+    },
+  })
+  return loadState(files)
+}
+
+const ZEROS = Buffer.alloc(64 * 1024)
+/** Zero bytes kept at the end of a file: enough for a log's end-of-entries marker (a zero checksum and length). */
+const KEPT_TRAILING_ZEROS = 4096
+
+/**
+ * A file's bytes without most of its trailing zeros: ZooKeeper preallocates each log to 64 MiB of
+ * zeros, and holding that per log would make memory grow with the number of logs, not their content.
+ */
+class FileContent {
+  private readonly chunks: Buffer[] = []
+  private zeros = 0
+
+  add(chunk: Buffer): void {
+    if (isAllZero(chunk)) {
+      this.zeros += chunk.length
+      return
+    }
+
+    if (this.zeros > 0) this.chunks.push(Buffer.alloc(this.zeros))
+    this.zeros = 0
+    this.chunks.push(chunk)
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat([...this.chunks, Buffer.alloc(Math.min(this.zeros, KEPT_TRAILING_ZEROS))])
+  }
+}
+
+function isAllZero(chunk: Buffer): boolean {
+  for (let offset = 0; offset < chunk.length; offset += ZEROS.length) {
+    const part = chunk.subarray(offset, offset + ZEROS.length)
+    if (!part.equals(ZEROS.subarray(0, part.length))) return false
+  }
+
+  return true
+}
+
+function isStateFile(name: string): boolean {
+  return name.includes('/version-2/') && STATE_FILE.test(basename(name))
+}
+
+export interface StateArchiveOptions {
+  state: DiskState
+  /** The subtree to write, default "/". */
+  from?: string
+  destination: StorageProvider
+  overwrite?: boolean
+  /** Where the state came from, for the archive's header. */
+  sourceDisplay: string
+}
+
+/**
+ * Writes the subtree `from` of `state` as an online-format archive, parents before children, without
+ * ephemerals (their sessions are gone) and without ZooKeeper's own /zookeeper, as an online backup would.
+ */
+export async function writeStateArchive(options: StateArchiveOptions): Promise<Manifest> {
+  const {destination, state} = options
+  const from = validateZnodePath(options.from ?? '/')
+  if (!state.znodes.has(from)) throw new UsageError(`${options.sourceDisplay} holds no znode at ${from} (state at zxid 0x${state.zxid.toString(16)})`)
+  if (!options.overwrite && (await destination.stat())) {
+    throw new UsageError(`${destination.display} already exists: choose another location or pass --force to replace it`)
+  }
+
+  const zxid = `0x${state.zxid.toString(16)}`
+  const header: ArchiveHeader = {
+    createdAt: new Date().toISOString(),
+    format: FORMAT_NAME,
+    formatVersion: FORMAT_VERSION,
+    options: {exclude: [], includeEphemerals: false},
+    source: {convertedFrom: options.sourceDisplay, hosts: [], root: from},
+    tool: TOOL,
+    zxidStart: zxid,
+  }
+  const writer = new ArchiveWriter(header)
+  const written = destination.write(writer.output, {overwrite: options.overwrite})
+  written.catch((error: Error) => writer.abort(error))
+  try {
+    const counts = {dataBytes: 0, skippedEphemerals: 0, znodes: 0}
+    for (const znode of subtree(state, from)) {
+      if (znode.type === 'ephemeral') {
+        counts.skippedEphemerals++
+        continue
+      }
+
+      await writer.addZnode(relativeZnodePath(from, znode.path)!, toRecord(znode), znode.data)
+      counts.znodes++
+      counts.dataBytes += znode.data.length
+    }
+
+    const manifest = writer.finish({...counts, changedDuringBackup: 0, completedAt: new Date().toISOString(), excluded: 0, inconsistent: [], inconsistentCount: 0, vanished: 0, zxidEnd: zxid})
+    await written
+    return manifest
+  } catch (error) {
+    writer.abort(error as Error)
+    await written.catch(() => {})
+    throw error
+  }
+}
+
+/** The znodes under `root` in depth-first order, children sorted, without /zookeeper. */
+function* subtree(state: DiskState, root: string): Generator<DiskZnode> {
+  const pending = [root]
+  while (pending.length > 0) {
+    const path = pending.pop()!
+    const znode = state.znodes.get(path)
+    if (!znode) continue
+    yield znode
+    const children = state.children(path).filter((name) => !(path === '/' && name === 'zookeeper'))
+    for (let index = children.length - 1; index >= 0; index--) pending.push(joinZnodePath(path, children[index]))
+  }
+}
+
+export function toRecord(znode: DiskZnode): ZnodeRecord {
+  const {stat} = znode
+  const hex = (zxid: bigint) => `0x${zxid.toString(16)}`
+  return {
+    acl: znode.acl,
+    path: znode.path,
+    sequential: isSequentialName(znode.path),
+    stat: {
+      aversion: stat.aversion,
+      ctime: new Date(stat.ctime).toISOString(),
+      cversion: stat.cversion,
+      czxid: hex(stat.czxid),
+      dataLength: stat.dataLength,
+      mtime: new Date(stat.mtime).toISOString(),
+      mzxid: hex(stat.mzxid),
+      numChildren: stat.numChildren,
+      pzxid: hex(stat.pzxid),
+      version: stat.version,
+    },
+    type: znode.type,
+    ...(znode.ttl === undefined ? {} : {ttl: znode.ttl}),
+  }
+}
+
+/**
+ * The state of a data directory given as a local directory (dataDir, or its version-2/, with an
+ * optional separate log directory) or as a data-directory archive at any storage location.
+ */
+export async function loadStateFrom(location: string, logDir?: string): Promise<{state: DiskState; display: string}> {
+  if (await isDirectoryLocation(location)) return {display: location, state: await loadStateFromDirectories(location, logDir)}
+  if (logDir !== undefined) throw new UsageError('--log-dir is for a data directory, not an archive: an archive holds its logs')
+  const provider = resolveLocation(location)
+  const sniffed = await sniffDataDirArchive(await provider.read())
+  if (!sniffed.dataDir) {
+    sniffed.stream.destroy()
+    throw new UsageError(`${provider.display} is not a data-directory archive (dcos-zk layout) or a data directory`)
+  }
+
+  return {display: provider.display, state: await loadDataDirArchive(sniffed.stream, provider.display)}
+}
+
+/** Whether `location` names a local directory (a plain path or file:// URL), not an archive. */
+export async function isDirectoryLocation(location: string): Promise<boolean> {
+  if (/^[a-z][\w+.-]*:/i.test(location) && !location.startsWith('file:')) return false
+  const path = location.startsWith('file:') ? fileURLToPath(location) : location
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false
+}
+
+/**
+ * Runs `use` with an online-format archive of `source`: `source` itself, or, for a data-directory
+ * archive, its replayed state converted into a private temporary file (a restore reads its source
+ * several times), removed afterwards.
+ */
+export async function withOnlineArchive<T>(source: StorageProvider, use: (archive: StorageProvider) => Promise<T>): Promise<T> {
+  if (source.scheme === '-') return use(source)
+  const sniffed = await sniffDataDirArchive(await source.read())
+  sniffed.stream.destroy()
+  if (!sniffed.dataDir) return use(source)
+  const state = await loadDataDirArchive(await source.read(), source.display)
+  const dir = await mkdtemp(join(tmpdir(), 'dcos-convert-'))
+  try {
+    const converted = resolveLocation(join(dir, 'converted.tar.gz'))
+    await writeStateArchive({destination: converted, sourceDisplay: source.display, state})
+    return await use(Object.create(converted, {display: {value: `${source.display} (state at zxid 0x${state.zxid.toString(16)})`}}) as StorageProvider)
+  } finally {
+    await rm(dir, {force: true, recursive: true})
+  }
+}

@@ -1,0 +1,40 @@
+import {existsSync, readFileSync, statSync} from 'node:fs'
+import {readdir} from 'node:fs/promises'
+import {basename, join} from 'node:path'
+
+import {UsageError} from '../errors.js'
+import {type DiskState, replayState, stateSource} from './state.js'
+
+const VERSION_DIRECTORY = 'version-2'
+
+/**
+ * The state of a stopped server's data directory (snapshots) and transaction log directory (logs,
+ * default: the data directory), each given as the directory of zoo.cfg (holding version-2/) or as
+ * its version-2/ itself. Only the files the replay needs are read.
+ */
+export async function loadStateFromDirectories(dataDir: string, logDir?: string): Promise<DiskState> {
+  const snapshotDir = versionDirectory(dataDir)
+  const logsDir = logDir === undefined ? snapshotDir : versionDirectory(logDir)
+  const paths = new Map<string, string>()
+  for (const name of await fileNames(logsDir)) if (name.startsWith('log.')) paths.set(name, join(logsDir, name))
+  for (const name of await fileNames(snapshotDir)) if (name.startsWith('snapshot.')) paths.set(name, join(snapshotDir, name))
+  const notes: string[] = []
+  return replayState(stateSource([...paths.keys()], (name) => readFileSync(paths.get(name)!), notes), notes)
+}
+
+function versionDirectory(dir: string): string {
+  if (basename(dir) === VERSION_DIRECTORY && isDirectory(dir)) return dir
+  const nested = join(dir, VERSION_DIRECTORY)
+  if (isDirectory(nested)) return nested
+  const what = existsSync(dir) ? `has no ${VERSION_DIRECTORY}/ directory` : 'does not exist'
+  throw new UsageError(`${dir} is not a ZooKeeper data or log directory: it ${what}`)
+}
+
+function isDirectory(path: string): boolean {
+  return statSync(path, {throwIfNoEntry: false})?.isDirectory() ?? false
+}
+
+async function fileNames(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, {withFileTypes: true})
+  return entries.filter((entry) => entry.isFile()).map((entry) => entry.name)
+}

@@ -1,0 +1,133 @@
+import type {Acl} from '../zk/session.js'
+import {DiskFormatError} from './errors.js'
+
+/**
+ * Reads Jute's binary encoding (big-endian): int, long, boolean (one byte), ustring and buffer
+ * (an int length, -1 for null, then the bytes), vector (an int count, -1 for null, then the elements).
+ * Offsets are positions in `bytes`, reported in errors as byte offsets of `file`.
+ */
+export class JuteReader {
+  offset: number
+
+  constructor(
+    private readonly bytes: Buffer,
+    readonly file: string,
+    start = 0,
+    readonly end = bytes.length,
+    /** Appended to offsets in messages, e.g. " of the decompressed stream". */
+    private readonly offsetNote = '',
+  ) {
+    this.offset = start
+  }
+
+  get remaining(): number {
+    return this.end - this.offset
+  }
+
+  int(): number {
+    this.need(4, 'an int')
+    const value = this.bytes.readInt32BE(this.offset)
+    this.offset += 4
+    return value
+  }
+
+  /** A long as Java holds it (signed). */
+  long(): bigint {
+    this.need(8, 'a long')
+    const value = this.bytes.readBigInt64BE(this.offset)
+    this.offset += 8
+    return value
+  }
+
+  /** A long read as unsigned 64 bits: zxids, session ids, ephemeral owners, checksums. */
+  ulong(): bigint {
+    this.need(8, 'a long')
+    const value = this.bytes.readBigUInt64BE(this.offset)
+    this.offset += 8
+    return value
+  }
+
+  /** A long holding milliseconds since the epoch. */
+  time(): number {
+    return Number(this.long())
+  }
+
+  byte(): number {
+    this.need(1, 'a byte')
+    return this.bytes[this.offset++]
+  }
+
+  bool(): boolean {
+    return this.byte() !== 0
+  }
+
+  ustring(): string | null {
+    const length = this.length('string')
+    if (length < 0) return null
+    const value = this.bytes.toString('utf8', this.offset, this.offset + length)
+    this.offset += length
+    return value
+  }
+
+  /** A ustring that must not be null. */
+  path(): string {
+    const at = this.offset
+    const value = this.ustring()
+    if (value === null) this.fail('a null path', at)
+    return value
+  }
+
+  /** A buffer; `copy` detaches it from the file's bytes (a log's bytes are dropped once read). */
+  buffer(copy = false): Buffer | null {
+    const length = this.length('buffer')
+    if (length < 0) return null
+    const view = this.bytes.subarray(this.offset, this.offset + length)
+    this.offset += length
+    return copy ? Buffer.from(view) : view
+  }
+
+  /** A buffer read in place: a reader of its bytes (null for a null buffer), offsets still those of the file. */
+  nested(): JuteReader | null {
+    const length = this.length('buffer')
+    if (length < 0) return null
+    const start = this.offset
+    this.offset += length
+    return new JuteReader(this.bytes, this.file, start, start + length, this.offsetNote)
+  }
+
+  vector<T>(readElement: () => T): T[] | null {
+    const at = this.offset
+    const count = this.int()
+    if (count === -1) return null
+    if (count < -1) this.fail(`invalid vector length ${count}`, at)
+    const elements: T[] = []
+    for (let index = 0; index < count; index++) elements.push(readElement())
+    return elements
+  }
+
+  /** vector<ACL>: each entry is int perms, then Id (ustring scheme, ustring id). */
+  acls(): Acl[] | null {
+    return this.vector(() => {
+      const perms = this.int()
+      const scheme = this.ustring() ?? ''
+      const id = this.ustring() ?? ''
+      return {id, perms, scheme}
+    })
+  }
+
+  fail(problem: string, at = this.offset, truncated = false): never {
+    throw new DiskFormatError(this.file, at, problem, {offsetNote: this.offsetNote, truncated})
+  }
+
+  private length(what: string): number {
+    const at = this.offset
+    const length = this.int()
+    if (length < -1) this.fail(`invalid ${what} length ${length}`, at)
+    if (length > this.remaining) this.fail(`truncated: a ${what} of ${length} bytes, ${this.remaining} left`, at, true)
+    return length
+  }
+
+  private need(count: number, what: string): void {
+    if (this.remaining < count) this.fail(`truncated: ${what} needs ${count} bytes, ${Math.max(0, this.remaining)} left`, this.offset, true)
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * The state a ZooKeeper server loads from its data directory (FileTxnSnapLog.restore, then
+ * ZooKeeperServer.loadData): the newest valid snapshot, every logged transaction after the zxid in
+ * its name replayed onto it, then the ephemerals of sessions no longer in the session table removed.
+ */
+import {DataTree} from './datatree.js'
+import {DIGEST_VERSION} from './digest.js'
+import {DiskFormatError} from './errors.js'
+import {type DiskFile, hex, parseLogName, parseSnapshotName} from './files.js'
+import {readSnapshot, type SnapshotContent} from './snapshot.js'
+import {OpCode, type TxnDigest} from './txn.js'
+import {type LoggedTxn, readTxnLog, type TxnLogContent} from './txnlog.js'
+import {childPath, type DiskZnode, toDiskZnode} from './znode.js'
+
+export interface TornLog {
+  file: string
+  /** The byte offset of the damaged last entry: the log was read up to there. */
+  offset: number
+  reason: string
+}
+
+export interface DiskState {
+  /** The last zxid applied. */
+  zxid: bigint
+  snapshot?: {name: string; zxid: bigint}
+  /** The logs read, oldest first. */
+  logs: string[]
+  txnsApplied: number
+  /** Torn log tails, skipped snapshots, ignored files, digest mismatches, removed ephemerals, ... */
+  notes: string[]
+  torn: TornLog[]
+  /** Every znode, "/" and /zookeeper included, parents before children. */
+  znodes: Map<string, DiskZnode>
+  /** The names of a znode's children, sorted. */
+  children(path: string): string[]
+  /** Session id to timeout (ms): the sessions ZooKeeper would still know. */
+  sessions: Map<bigint, number>
+  /**
+   * The replayed tree checked against the tree digests ZooKeeper wrote: how many matched, how many
+   * did not (within a fuzzy snapshot's range that can happen and resolve), and the last check, whose
+   * mismatch means the state is not the server's (also a note).
+   */
+  digests: {verified: number; mismatched: number; lastCheck?: {zxid: bigint; matched: boolean}}
+}
+
+/** Where the snapshots and logs come from: their names (by zxid), and their bytes when needed. */
+export interface StateSource {
+  /** Newest first. */
+  snapshots: NamedFile[]
+  /** Oldest first. */
+  logs: NamedFile[]
+  read(name: string): Buffer
+}
+
+interface NamedFile {
+  name: string
+  zxid: bigint
+}
+
+/** The state the files hold; picks the snapshot and the logs by the zxids in their names. */
+export function loadState(files: DiskFile[]): DiskState {
+  const contents = new Map(files.map((file) => [file.name, file.bytes]))
+  const notes: string[] = []
+  return replayState(stateSource([...contents.keys()], (name) => contents.get(name)!, notes), notes)
+}
+
+export function stateSource(names: string[], read: (name: string) => Buffer, notes: string[]): StateSource {
+  const snapshots: NamedFile[] = []
+  const logs: NamedFile[] = []
+  for (const name of names) {
+    const snapshotZxid = parseSnapshotName(name)?.zxid
+    const logZxid = parseLogName(name)
+    if (snapshotZxid !== undefined) snapshots.push({name, zxid: snapshotZxid})
+    else if (logZxid !== undefined) logs.push({name, zxid: logZxid})
+    else if (/^(?:snapshot|log)\./.test(name)) notes.push(`ignored ${name}: not named snapshot.<hex zxid>[.gz|.snappy] or log.<hex zxid>`)
+  }
+
+  const byZxid = (a: NamedFile, b: NamedFile) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0)
+  return {logs: logs.sort(byZxid), read, snapshots: snapshots.sort(byZxid).reverse()}
+}
+
+export function replayState(source: StateSource, notes: string[]): DiskState {
+  const snapshot = newestValidSnapshot(source, notes)
+  if (!snapshot && source.logs.length > 0) {
+    throw new DiskFormatError(source.logs[0].name, undefined, 'transaction logs but no snapshot: ZooKeeper refuses to start from logs alone')
+  }
+
+  if (!snapshot) notes.push('no snapshot and no transaction log: the empty tree of a new server')
+  const tree = snapshot ? DataTree.fromSnapshot(snapshot) : DataTree.empty()
+  const replay: Replay = {digests: new DigestVerifier(tree, snapshot, notes), notes, sessions: new Map(snapshot?.sessions), torn: [], tree}
+  const {applied, logs} = replayLogs(source, replay, snapshot?.zxid)
+  replay.digests.finish()
+  removeDeadSessions(tree, replay.sessions, notes)
+  notes.push(...tree.anomalies)
+  return {
+    ...treeView(tree),
+    digests: {
+      mismatched: replay.digests.mismatched,
+      verified: replay.digests.verified,
+      ...(replay.digests.lastCheck ? {lastCheck: replay.digests.lastCheck} : {}),
+    },
+    logs,
+    notes,
+    sessions: replay.sessions,
+    torn: replay.torn,
+    txnsApplied: applied,
+    zxid: tree.lastProcessedZxid,
+    ...(snapshot ? {snapshot: {name: snapshot.name, zxid: snapshot.zxid}} : {}),
+  }
+}
+
+/** ZooKeeper tries up to 100 snapshots, newest first, and uses the first it can read whole. */
+const SNAPSHOTS_TRIED = 100
+
+function newestValidSnapshot(source: StateSource, notes: string[]): SnapshotContent | undefined {
+  const failures: DiskFormatError[] = []
+  for (const {name} of source.snapshots.slice(0, SNAPSHOTS_TRIED)) {
+    try {
+      return readSnapshot({bytes: source.read(name), name})
+    } catch (error) {
+      if (!(error instanceof DiskFormatError)) throw error
+      failures.push(error)
+      notes.push(`skipped ${error.message}`)
+    }
+  }
+
+  if (failures.length === 0) return undefined
+  if (failures.length === 1) throw failures[0]
+  const reasons = failures.map((failure) => failure.message).join('; ')
+  throw new DiskFormatError(failures[0].file, undefined, `none of the ${failures.length} snapshots tried can be read: ${reasons}`)
+}
+
+interface Replay {
+  tree: DataTree
+  sessions: Map<bigint, number>
+  digests: DigestVerifier
+  notes: string[]
+  torn: TornLog[]
+}
+
+/**
+ * FileTxnIterator: the newest log starting at or before the first zxid wanted, and every later log;
+ * transactions before that zxid are skipped, every one after the first wanted is applied.
+ */
+function replayLogs(source: StateSource, replay: Replay, snapshotZxid: bigint | undefined): {applied: number; logs: string[]} {
+  const start = replay.tree.lastProcessedZxid + 1n
+  const first = source.logs.findLastIndex((log) => log.zxid < start)
+  const selected = source.logs.slice(Math.max(0, first))
+  const sequence = new ZxidSequence(snapshotZxid, replay.notes)
+  const logs: string[] = []
+  let applied = 0
+  for (const [index, {name}] of selected.entries()) {
+    const bytes = source.read(name)
+    if (bytes.length === 0 && index === selected.length - 1) {
+      replay.notes.push(`${name} is empty: ignored, as ZooKeeper deletes an empty newest log`)
+      continue
+    }
+
+    const log = readTxnLog({bytes, name})
+    logs.push(name)
+    noteTornTail(log, replay)
+    for (const entry of log.txns) {
+      if (applied === 0 && entry.header.zxid < start) continue
+      sequence.next(entry.header.zxid, name)
+      applyLogged(replay, entry)
+      applied++
+    }
+  }
+
+  sequence.finish()
+  return {applied, logs}
+}
+
+function noteTornTail(log: TxnLogContent, replay: Replay): void {
+  if (!log.torn) return
+  const last = log.txns.at(-1)
+  const upTo = last ? `the last whole transaction, zxid ${hex(last.header.zxid)}` : 'its header: it holds no whole transaction'
+  replay.torn.push({file: log.name, offset: log.torn.offset, reason: log.torn.reason})
+  replay.notes.push(`${log.name}: torn tail at byte ${log.torn.offset} (${log.torn.reason}), as a crash leaves it: read up to ${upTo}`)
+}
+
+/** FileTxnSnapLog.processTransaction: the session table follows the session transactions. */
+function applyLogged(replay: Replay, {digest, header, txn}: LoggedTxn): void {
+  if (txn.kind === 'createSession') replay.sessions.set(header.clientId, txn.timeout)
+  if (header.type === OpCode.closeSession) replay.sessions.delete(header.clientId)
+  replay.tree.processTxn(header, txn)
+  replay.digests.afterTxn(header.zxid, digest)
+}
+
+/** ZooKeeperServer.loadData kills the sessions that own ephemerals but are not in the session table. */
+function removeDeadSessions(tree: DataTree, sessions: Map<bigint, number>, notes: string[]): void {
+  for (const [session, paths] of [...tree.ephemerals]) {
+    if (sessions.has(session) || paths.size === 0) continue
+    notes.push(`removed ${[...paths].join(', ')}: ephemerals of session ${hex(session)}, which is not in the session table (ZooKeeper removes them when it starts)`)
+    tree.killSession(session, tree.lastProcessedZxid, null)
+  }
+}
+
+function treeView(tree: DataTree): Pick<DiskState, 'children' | 'znodes'> {
+  const sortedChildren = (path: string) => [...(tree.nodes.get(path)?.children ?? [])].sort()
+  const znodes = new Map<string, DiskZnode>()
+  const pending = ['/']
+  while (pending.length > 0) {
+    const path = pending.pop()!
+    const node = tree.nodes.get(path)
+    if (!node) continue
+    znodes.set(path, toDiskZnode(path, node))
+    for (const name of sortedChildren(path).reverse()) pending.push(childPath(path, name))
+  }
+
+  return {children: sortedChildren, znodes}
+}
+
+/**
+ * Checks the replayed tree against the digests ZooKeeper wrote (DataTree.compareDigest and
+ * compareSnapshotDigests): a snapshot's digest once its zxid is reached, and each transaction's
+ * digest from then on (before it, the tree is fuzzy: it may hold changes of later transactions).
+ * ZooKeeper records a snapshot's digest after the tree, and a change being applied meanwhile can be
+ * in the tree but not in the digest: the digests then differ until that transaction is replayed too.
+ * Only a mismatch at the last digest checked means the state differs from the server's.
+ */
+class DigestVerifier {
+  verified = 0
+  mismatched = 0
+  lastCheck?: {zxid: bigint; matched: boolean}
+  private pending?: {zxid: bigint; version: number; digest: bigint; file: string}
+
+  constructor(
+    private readonly tree: DataTree,
+    snapshot: SnapshotContent | undefined,
+    private readonly notes: string[],
+  ) {
+    const digest = snapshot?.digest
+    if (!snapshot || !digest || digest.zxid <= 0n || digest.zxid < snapshot.zxid) return
+    this.pending = {...digest, file: snapshot.name}
+    this.reached(snapshot.zxid)
+  }
+
+  afterTxn(zxid: bigint, digest: TxnDigest | undefined): void {
+    this.reached(zxid)
+    if (this.pending || !digest || digest.version !== DIGEST_VERSION) return
+    this.compare(digest.treeDigest, zxid)
+  }
+
+  finish(): void {
+    if (this.pending) {
+      this.notes.push(
+        `the logs end before zxid ${hex(this.pending.zxid)}, the zxid of the digest in ${this.pending.file}: the snapshot holds changes of transactions the logs do not`,
+      )
+    }
+
+    if (this.lastCheck && !this.lastCheck.matched) {
+      this.notes.push(`the tree digest after zxid ${hex(this.lastCheck.zxid)} differs from ZooKeeper's: the replayed state is not the server's`)
+    }
+  }
+
+  private reached(zxid: bigint): void {
+    if (!this.pending || zxid !== this.pending.zxid) return
+    if (this.pending.version === DIGEST_VERSION) this.compare(this.pending.digest, zxid)
+    this.pending = undefined
+  }
+
+  private compare(expected: bigint, zxid: bigint): void {
+    const matched = this.tree.digest === expected
+    this.lastCheck = {matched, zxid}
+    if (matched) this.verified++
+    else this.mismatched++
+  }
+}
+
+/** Notes transactions out of order, and gaps within an epoch (transactions missing from the logs). */
+class ZxidSequence {
+  private reported = 0
+  private unreported = 0
+
+  constructor(
+    private previous: bigint | undefined,
+    private readonly notes: string[],
+  ) {}
+
+  next(zxid: bigint, file: string): void {
+    const {previous} = this
+    this.previous = zxid
+    if (previous === undefined) return
+    if (zxid <= previous) this.report(`${file}: zxid ${hex(zxid)} follows ${hex(previous)}, out of order (applied anyway, as ZooKeeper does)`)
+    else if (zxid >> 32n === previous >> 32n && zxid !== previous + 1n) {
+      this.report(`${file}: zxid ${hex(zxid)} follows ${hex(previous)}: the transactions between them are missing`)
+    }
+  }
+
+  finish(): void {
+    if (this.unreported > 0) this.notes.push(`... and ${this.unreported} more zxids out of sequence`)
+  }
+
+  private report(note: string): void {
+    if (this.reported < 10) {
+      this.reported++
+      this.notes.push(note)
+    } else this.unreported++
+  }
+}

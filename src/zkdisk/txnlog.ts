@@ -1,0 +1,115 @@
+/**
+ * ZooKeeper's transaction logs (FileTxnLog): a FileHeader (int magic "ZKLG", int version, long dbid),
+ * then entries of (long Adler-32 of the transaction bytes, int length, the transaction bytes, the
+ * end-of-record byte 0x42 'B'). Logs are preallocated: zero bytes follow the last entry.
+ *
+ * Where the entries end, and what a damaged entry means:
+ *  - at an entry boundary, nothing but zero bytes (or nothing at all) to the end of the file: the end;
+ *  - an entry that is cut short by the end of the file, lacks its 0x42, has an impossible length or a
+ *    wrong checksum, with nothing but zero bytes after it: a torn tail, as a crash during a write
+ *    leaves it. The log is read up to the last whole transaction and `torn` says where it stopped;
+ *  - the same damage with any non-zero byte after it: corruption, a DiskFormatError naming the entry's
+ *    offset. (ZooKeeper itself stops reading a log at the first entry without its 0x42 or with a zero
+ *    length, whatever follows, and refuses to start on a checksum mismatch.)
+ */
+import {adler32} from './adler32.js'
+import {DiskFormatError} from './errors.js'
+import {type DiskFile, hex, parseLogName} from './files.js'
+import {JuteReader} from './jute.js'
+import {type DecodedTxn, decodeTxn} from './txn.js'
+
+export const LOG_MAGIC = 0x5a_4b_4c_47 // "ZKLG"
+const HEADER_LENGTH = 16
+const ENTRY_HEADER_LENGTH = 12
+const END_OF_RECORD = 0x42
+
+export interface LoggedTxn extends DecodedTxn {
+  /** The byte offset of its entry in the log. */
+  offset: number
+}
+
+export interface TornTail {
+  /** The byte offset of the damaged entry: the log was read up to there. */
+  offset: number
+  reason: string
+}
+
+export interface TxnLogContent {
+  name: string
+  /** From the name: the zxid of its first transaction. */
+  zxid: bigint
+  dbid: bigint
+  txns: LoggedTxn[]
+  /** The byte offset after the last whole entry. */
+  end: number
+  torn?: TornTail
+}
+
+export function readTxnLog(file: DiskFile): TxnLogContent {
+  const {bytes, name} = file
+  const zxid = parseLogName(name)
+  if (zxid === undefined) throw new DiskFormatError(name, undefined, 'not a transaction log name (log.<hex zxid>)')
+  const dbid = readLogHeader(bytes, name)
+  const dataEnd = endOfNonZero(bytes)
+  const txns: LoggedTxn[] = []
+  for (let offset = HEADER_LENGTH; ; ) {
+    const entry = probeEntry(bytes, name, offset, dataEnd)
+    if (entry.state === 'end') return {dbid, end: offset, name, txns, zxid}
+    if (entry.state === 'torn') return {dbid, end: offset, name, torn: {offset, reason: entry.reason}, txns, zxid}
+    txns.push({offset, ...decodeTxn(bytes, name, offset + ENTRY_HEADER_LENGTH, entry.next - 1)})
+    offset = entry.next
+  }
+}
+
+function readLogHeader(bytes: Buffer, name: string): bigint {
+  if (bytes.length < HEADER_LENGTH) {
+    throw new DiskFormatError(name, 0, `truncated: ${bytes.length} bytes, less than the ${HEADER_LENGTH}-byte file header`, {truncated: true})
+  }
+
+  const reader = new JuteReader(bytes, name)
+  const magic = reader.int()
+  if (magic !== LOG_MAGIC) reader.fail(`bad magic 0x${(magic >>> 0).toString(16)}, not a ZooKeeper transaction log ("ZKLG")`, 0)
+  reader.int() // the version: FileTxnLog does not check it either
+  return reader.long()
+}
+
+type EntryProbe = {state: 'end'} | {state: 'torn'; reason: string} | {state: 'whole'; next: number}
+
+function probeEntry(bytes: Buffer, name: string, offset: number, dataEnd: number): EntryProbe {
+  if (offset >= dataEnd) return {state: 'end'}
+  const damage = entryDamage(bytes, offset)
+  if (!damage) return {next: offset + ENTRY_HEADER_LENGTH + bytes.readInt32BE(offset + 8) + 1, state: 'whole'}
+  if (damage.end >= dataEnd) return {reason: damage.reason, state: 'torn'}
+  throw new DiskFormatError(name, offset, `${damage.reason}, and non-zero bytes follow up to byte ${dataEnd}: the log is corrupt, not torn by a crash`)
+}
+
+/** What is wrong with the entry at `offset`, and where it ends (the file's end if it is cut short); undefined if it is whole. */
+function entryDamage(bytes: Buffer, offset: number): {reason: string; end: number} | undefined {
+  const left = bytes.length - offset - ENTRY_HEADER_LENGTH
+  if (left < 0) return {end: bytes.length, reason: 'the file ends inside the entry header'}
+  const stored = bytes.readBigUInt64BE(offset)
+  const length = bytes.readInt32BE(offset + 8)
+  if (length <= 0) return {end: offset + ENTRY_HEADER_LENGTH, reason: `invalid entry length ${length}`}
+  if (length + 1 > left) return {end: bytes.length, reason: `the file ends inside the entry (${length} bytes announced, ${left} left)`}
+  const start = offset + ENTRY_HEADER_LENGTH
+  const end = start + length + 1
+  if (bytes[end - 1] !== END_OF_RECORD) return {end, reason: 'the entry lacks its end-of-record byte 0x42'}
+  const computed = BigInt(adler32(bytes, start, end - 1))
+  if (computed !== stored) return {end, reason: `Adler-32 checksum mismatch in the entry: stored ${hex(stored)}, computed ${hex(computed)}`}
+  return undefined
+}
+
+const ZERO_CHUNK = Buffer.alloc(64 * 1024)
+
+/** The offset after the last non-zero byte (0 if there is none), scanning back over the zero padding in chunks. */
+export function endOfNonZero(bytes: Buffer): number {
+  let end = bytes.length
+  while (end > 0) {
+    const start = Math.max(0, end - ZERO_CHUNK.length)
+    if (!bytes.subarray(start, end).equals(ZERO_CHUNK.subarray(0, end - start))) break
+    end = start
+  }
+
+  while (end > 0 && bytes[end - 1] === 0) end--
+  return end
+}

@@ -1,0 +1,115 @@
+import type {NodeType} from '../archive/format.js'
+import type {Acl} from '../zk/session.js'
+
+/** StatPersisted: the stat fields ZooKeeper stores with each znode. */
+export interface PersistedStat {
+  czxid: bigint
+  mzxid: bigint
+  pzxid: bigint
+  /** Milliseconds since the epoch. */
+  ctime: number
+  mtime: number
+  version: number
+  /** As stored: the number of children ever created (clients see creates plus deletes, see toDiskStat). */
+  cversion: number
+  aversion: number
+  /** Unsigned 64 bits: a session id, or the container or TTL encoding (see nodeTypeOfOwner). */
+  ephemeralOwner: bigint
+}
+
+/** A znode as ZooKeeper's DataTree holds it. */
+export interface TreeNode {
+  data: Buffer
+  acl: Acl[]
+  stat: PersistedStat
+  children: Set<string>
+}
+
+/** The stat a client reads (DataNode.copyStat), with zxids and the owner as unsigned bigints. */
+export interface DiskStat {
+  czxid: bigint
+  mzxid: bigint
+  pzxid: bigint
+  ctime: number
+  mtime: number
+  version: number
+  cversion: number
+  aversion: number
+  /** As stored: for containers and TTL znodes it holds their encoding, which clients are shown as 0. */
+  ephemeralOwner: bigint
+  dataLength: number
+  numChildren: number
+}
+
+export interface DiskZnode {
+  path: string
+  data: Buffer
+  acl: Acl[]
+  stat: DiskStat
+  type: NodeType
+  /** TTL znodes: the time to live in milliseconds. */
+  ttl?: number
+}
+
+export const CONTAINER_OWNER = 0x80_00_00_00_00_00_00_00n
+const EXTENDED_MASK = 0xff_00_00_00_00_00_00_00n
+const EXTENDED_FEATURE_BITS = 0x00_ff_ff_00_00_00_00_00n
+const TTL_VALUE_MASK = 0x00_00_00_ff_ff_ff_ff_ffn
+
+export const PERM_READ = 1
+export const PERM_ALL = 31
+/** What an ACL index of -1 stands for (ZooKeeper's OPEN_ACL_UNSAFE). ACL lists are shared between znodes: never mutated. */
+export const OPEN_ACL: Acl[] = [{id: 'anyone', perms: PERM_ALL, scheme: 'world'}]
+export const READ_ACL: Acl[] = [{id: 'anyone', perms: PERM_READ, scheme: 'world'}]
+
+/**
+ * The node type an ephemeralOwner encodes, as ZooKeeper's EphemeralType reads it with extended types
+ * enabled: 0x8000000000000000 is a container; a high byte of 0xff followed by two zero bytes is a TTL
+ * node whose low 40 bits are the TTL; any other non-zero value is the owning session.
+ */
+export function nodeTypeOfOwner(owner: bigint): {type: NodeType; ttl?: number} {
+  if (owner === 0n) return {type: 'persistent'}
+  if (owner === CONTAINER_OWNER) return {type: 'container'}
+  if ((owner & EXTENDED_MASK) === EXTENDED_MASK && (owner & EXTENDED_FEATURE_BITS) === 0n) {
+    return {ttl: Number(owner & TTL_VALUE_MASK), type: 'ttl'}
+  }
+
+  return {type: 'ephemeral'}
+}
+
+export function ttlOwner(ttl: bigint): bigint {
+  return BigInt.asUintN(64, EXTENDED_MASK | ttl)
+}
+
+export function isSessionOwner(owner: bigint): boolean {
+  return nodeTypeOfOwner(owner).type === 'ephemeral'
+}
+
+/** The parent's path ("/" for a top-level znode) and the last name, as DataTree splits a path. */
+export function splitPath(path: string): {parent: string; name: string} {
+  const slash = path.lastIndexOf('/')
+  return {name: path.slice(slash + 1), parent: slash <= 0 ? '/' : path.slice(0, slash)}
+}
+
+export function childPath(parent: string, name: string): string {
+  return parent === '/' ? `/${name}` : `${parent}/${name}`
+}
+
+export function toDiskZnode(path: string, node: TreeNode): DiskZnode {
+  const {ttl, type} = nodeTypeOfOwner(node.stat.ephemeralOwner)
+  return {acl: node.acl, data: node.data, path, stat: toDiskStat(node), type, ...(ttl === undefined ? {} : {ttl})}
+}
+
+/**
+ * The stored cversion counts creates only; ZooKeeper reports cversion * 2 - numChildren (every
+ * create but those of the children still present was followed by a delete), in Java int arithmetic.
+ */
+function toDiskStat(node: TreeNode): DiskStat {
+  const numChildren = node.children.size
+  return {
+    ...node.stat,
+    cversion: (Math.imul(node.stat.cversion, 2) - numChildren) | 0,
+    dataLength: node.data.length,
+    numChildren,
+  }
+}

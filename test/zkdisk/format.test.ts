@@ -1,0 +1,234 @@
+/**
+ * The readers of ZooKeeper's file formats on bytes written as ZooKeeper writes them: checksums, the
+ * end of a preallocated log, torn tails versus corruption, snapshot records, compression.
+ */
+import {expect} from 'chai'
+import {randomBytes} from 'node:crypto'
+import {gzipSync} from 'node:zlib'
+
+import {
+  adler32,
+  DiskFormatError,
+  nodeTypeOfOwner,
+  OpCode,
+  readSnapshot,
+  readTxnLog,
+  snappyStreamDecompress,
+  snappyUncompress,
+} from '../../src/zkdisk/index.js'
+import {BASE_ZNODES, entry, logBytes, OPEN, record, snapshotBytes, txnBytes} from './synthetic.js'
+
+/** Adler-32 by its definition, reducing after every byte. */
+function slowAdler32(bytes: Buffer): number {
+  let a = 1
+  let b = 0
+  for (const byte of bytes) {
+    a = (a + byte) % 65_521
+    b = (b + a) % 65_521
+  }
+
+  return b * 65_536 + a
+}
+
+const create = (zxid: bigint, path: string, data = '') => entry(txnBytes(OpCode.create, {zxid}, record.create(path, {data})))
+
+describe('zkdisk formats', () => {
+  describe('adler32', () => {
+    it('computes java.util.zip.Adler32 values', () => {
+      expect(adler32(Buffer.alloc(0))).to.equal(1)
+      expect(adler32(Buffer.from('Wikipedia'))).to.equal(0x11_e6_03_98)
+      expect(adler32(Buffer.from('abc'))).to.equal(0x02_4d_01_27)
+    })
+
+    it('agrees with the definition over long runs of 0xff and random bytes, and over any range', () => {
+      const bytes = Buffer.concat([Buffer.alloc(20_000, 0xff), randomBytes(50_000)])
+      expect(adler32(bytes)).to.equal(slowAdler32(bytes))
+      expect(adler32(bytes, 5551, 17_000)).to.equal(slowAdler32(bytes.subarray(5551, 17_000)))
+    })
+  })
+
+  describe('snappy', () => {
+    // A literal "abcd", then a copy of 8 bytes from 4 back: overlapping, as Snappy encodes runs.
+    const block = Buffer.from([12, 0x0c, 0x61, 0x62, 0x63, 0x64, 0x11, 0x04])
+
+    it('decompresses raw blocks with literals and overlapping back references', () => {
+      expect(snappyUncompress(block).toString()).to.equal('abcdabcdabcd')
+    })
+
+    it('decompresses snappy-java streams: header, chunks, a repeated header', () => {
+      const header = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00, 0, 0, 0, 1, 0, 0, 0, 1])
+      const chunk = Buffer.concat([Buffer.from([0, 0, 0, block.length]), block])
+      expect(snappyStreamDecompress(Buffer.concat([header, chunk, header, chunk])).toString()).to.equal('abcd'.repeat(6))
+      expect(() => snappyStreamDecompress(Buffer.concat([header, chunk.subarray(0, 6)]))).to.throw(/runs past the end/)
+      expect(() => snappyUncompress(Buffer.from([12, 0x11, 0x04]))).to.throw(/invalid back reference/)
+    })
+  })
+
+  describe('nodeTypeOfOwner', () => {
+    it('reads the node types ZooKeeper encodes in ephemeralOwner', () => {
+      expect(nodeTypeOfOwner(0n)).to.deep.equal({type: 'persistent'})
+      expect(nodeTypeOfOwner(0x80_00_00_00_00_00_00_00n)).to.deep.equal({type: 'container'})
+      expect(nodeTypeOfOwner(0xff_00_00_00_00_00_0e_10n)).to.deep.equal({ttl: 3600, type: 'ttl'})
+      expect(nodeTypeOfOwner(0x01_00_01_23_45_67_89_abn)).to.deep.equal({type: 'ephemeral'})
+      expect(nodeTypeOfOwner(0xff_01_00_00_00_00_00_01n)).to.deep.equal({type: 'ephemeral'})
+    })
+  })
+
+  describe('readTxnLog', () => {
+    const entries = [create(1n, '/a', 'one'), create(2n, '/b', 'two'), create(3n, '/c', 'three')]
+    const offsets = [16, 16 + entries[0].length, 16 + entries[0].length + entries[1].length]
+    const read = (bytes: Buffer) => readTxnLog({bytes, name: 'log.1'})
+
+    it('reads every entry up to the zero padding of a preallocated file, or to the end of the file', () => {
+      for (const padding of [0, 1, 5000]) {
+        const log = read(logBytes(entries, padding))
+        expect(log.txns.map((txn) => [txn.offset, txn.header.zxid])).to.deep.equal([
+          [offsets[0], 1n],
+          [offsets[1], 2n],
+          [offsets[2], 3n],
+        ])
+        expect(log.txns[2].txn).to.deep.include({data: Buffer.from('three'), kind: 'create', path: '/c'})
+        expect(log.end).to.equal(16 + Buffer.concat(entries).length)
+        expect(log.torn).to.equal(undefined)
+      }
+    })
+
+    it('reads a torn tail up to the last whole entry: cut short, without its 0x42, with a wrong checksum', () => {
+      const whole = logBytes(entries, 1000)
+      const last = offsets[2]
+      const withoutEnd = Buffer.from(whole)
+      withoutEnd[last + entries[2].length - 1] = 0
+      const wrongChecksum = Buffer.from(whole)
+      wrongChecksum[last + 20] ^= 0xff
+      const lengthOnly = Buffer.concat([whole.subarray(0, last), Buffer.from([0, 0, 0, 0, 0, 0, 0, 9]), Buffer.alloc(100)])
+      const cases: Array<[Buffer, RegExp]> = [
+        [whole.subarray(0, last + 5), /ends inside the entry header/],
+        [whole.subarray(0, last + 30), /ends inside the entry \(\d+ bytes announced/],
+        [withoutEnd, /lacks its end-of-record byte/],
+        [wrongChecksum, /Adler-32 checksum mismatch in the entry: stored 0x[0-9a-f]+, computed 0x[0-9a-f]+/],
+        [lengthOnly, /invalid entry length 0/],
+      ]
+      for (const [bytes, reason] of cases) {
+        const log = read(bytes)
+        expect(log.txns.map((txn) => txn.header.zxid)).to.deep.equal([1n, 2n])
+        expect(log.torn?.offset).to.equal(last)
+        expect(log.torn?.reason).to.match(reason)
+        expect(log.end).to.equal(last)
+      }
+    })
+
+    it('refuses damage that more data follows: a wrong checksum, a missing 0x42, a zero length', () => {
+      const whole = logBytes(entries, 100)
+      const wrongChecksum = Buffer.from(whole)
+      wrongChecksum[offsets[1] + 20] ^= 0x01
+      const withoutEnd = Buffer.from(whole)
+      withoutEnd[offsets[1] + entries[1].length - 1] = 0x41
+      const zeroEntry = logBytes([entries[0], Buffer.alloc(13), entries[2]])
+      const cases: Array<[Buffer, number, RegExp]> = [
+        [wrongChecksum, offsets[1], /Adler-32 checksum mismatch in the entry/],
+        [withoutEnd, offsets[1], /the entry lacks its end-of-record byte 0x42/],
+        [zeroEntry, offsets[1], /invalid entry length 0/],
+      ]
+      for (const [bytes, offset, reason] of cases) {
+        expect(() => read(bytes)).to.throw(DiskFormatError, new RegExp(`^log\\.1 at byte ${offset}: ${reason.source}.*the log is corrupt`))
+      }
+    })
+
+    it('refuses a bad magic, a short header, and a transaction it cannot decode', () => {
+      const bad = logBytes(entries)
+      bad.write('ZKSN', 0)
+      expect(() => read(bad)).to.throw(DiskFormatError, /^log\.1 at byte 0: bad magic 0x5a4b534e, not a ZooKeeper transaction log/)
+      expect(() => read(Buffer.alloc(10))).to.throw(DiskFormatError, /^log\.1 at byte 0: truncated: 10 bytes/)
+      const unknown = entry(txnBytes(99, {zxid: 4n}, record.none()))
+      expect(() => read(logBytes([entries[0], unknown]))).to.throw(DiskFormatError, /^log\.1 at byte \d+: unknown transaction type 99/)
+      const truncatedRecord = entry(txnBytes(OpCode.setData, {zxid: 4n}, (writer) => writer.string('/a')))
+      expect(() => read(logBytes([truncatedRecord]))).to.throw(DiskFormatError, /^log\.1 at byte \d+: truncated: an int needs 4 bytes, 0 left/)
+    })
+
+    it('decodes what older servers wrote: a create without parentCVersion, a closeSession without paths', () => {
+      const log = read(
+        logBytes([
+          entry(txnBytes(OpCode.create, {zxid: 1n}, record.createV0('/old', 'v0'))),
+          entry(txnBytes(OpCode.closeSession, {zxid: 2n}, record.none())),
+          entry(txnBytes(OpCode.closeSession, {zxid: 3n}, record.closeSession(['/e']))),
+        ]),
+      )
+      expect(log.txns.map((txn) => txn.txn)).to.deep.equal([
+        {acl: OPEN, data: Buffer.from('v0'), ephemeral: false, kind: 'create', parentCVersion: -1, path: '/old'},
+        {kind: 'closeSession', paths2Delete: null},
+        {kind: 'closeSession', paths2Delete: ['/e']},
+      ])
+    })
+
+    it('decodes a multi, its digest, and says which ops ZooKeeper cannot apply inside it', () => {
+      const multi = record.multi([
+        [OpCode.create, record.create('/m', {data: 'x'})],
+        [OpCode.check, record.check('/m', 0)],
+        [OpCode.create2, record.create('/n')],
+      ])
+      const [{digest, txn}] = read(logBytes([entry(txnBytes(OpCode.multi, {zxid: 1n}, multi, {treeDigest: 0xfe_dc_ba_98n, version: 2}))])).txns
+      expect(digest).to.deep.equal({treeDigest: 0xfe_dc_ba_98n, version: 2})
+      expect(txn).to.deep.equal({
+        kind: 'multi',
+        ops: [
+          {txn: {acl: OPEN, data: Buffer.from('x'), ephemeral: false, kind: 'create', parentCVersion: -1, path: '/m'}, type: OpCode.create},
+          {txn: {kind: 'check', path: '/m', version: 0}, type: OpCode.check},
+          {problem: 'type 15 is not applied inside a multi', type: OpCode.create2},
+        ],
+      })
+    })
+  })
+
+  describe('readSnapshot', () => {
+    const READ: typeof OPEN = [{id: 'anyone', perms: 1, scheme: 'world'}]
+    const snapshot = {
+      acls: [[7n, READ]] as Array<[bigint, typeof OPEN]>,
+      digest: {digest: 0xab_cd_efn, version: 2, zxid: 0x12n},
+      sessions: [[0x1_00_00_00_00_00_00_01n, 30_000]] as Array<[bigint, number]>,
+      znodes: [
+        ...BASE_ZNODES,
+        {data: 'a', path: '/a', stat: {ctime: 5, cversion: 2, czxid: 3n, mzxid: 4n, pzxid: 6n, version: 1}},
+        {acl: 7n, data: 'b', path: '/a/b', stat: {ephemeralOwner: 0x1_00_00_00_00_00_00_01n}},
+      ],
+    }
+
+    it('reads the sessions, the ACL cache, the znodes from the root written as "", the digest', () => {
+      const content = readSnapshot({bytes: snapshotBytes(snapshot), name: 'snapshot.10'})
+      expect(content.zxid).to.equal(0x10n)
+      expect(content.compression).to.equal('none')
+      expect([...content.sessions]).to.deep.equal(snapshot.sessions)
+      expect([...content.nodes.keys()]).to.deep.equal(['/', '/zookeeper', '/zookeeper/quota', '/a', '/a/b'])
+      expect([...content.nodes.get('/')!.children]).to.deep.equal(['zookeeper', 'a'])
+      const a = content.nodes.get('/a')!
+      expect(a.acl).to.deep.equal(OPEN)
+      expect(a.stat).to.deep.equal({aversion: 0, ctime: 5, cversion: 2, czxid: 3n, ephemeralOwner: 0n, mtime: 0, mzxid: 4n, pzxid: 6n, version: 1})
+      expect(content.nodes.get('/a/b')!.acl).to.deep.equal(READ)
+      expect(content.digest).to.deep.equal(snapshot.digest)
+    })
+
+    it('reads gzip-compressed snapshots, and hints at compression a name does not tell', () => {
+      const gzipped = gzipSync(snapshotBytes(snapshot))
+      expect(readSnapshot({bytes: gzipped, name: 'snapshot.10.gz'}).nodes.size).to.equal(5)
+      expect(() => readSnapshot({bytes: gzipped, name: 'snapshot.10'})).to.throw(DiskFormatError, /bad magic .* it looks gzip-compressed/)
+    })
+
+    it('refuses a checksum mismatch at the seal, a missing parent, an unknown ACL index, trailing bytes, a missing end', () => {
+      const bytes = snapshotBytes({znodes: BASE_ZNODES})
+      const sealAt = bytes.length - 13
+      const flipped = Buffer.from(bytes)
+      flipped[sealAt - 10] ^= 0x01
+      expect(() => readSnapshot({bytes: flipped, name: 'snapshot.1'})).to.throw(
+        DiskFormatError,
+        new RegExp(`^snapshot\\.1 at byte ${sealAt}: Adler-32 checksum mismatch: stored 0x[0-9a-f]+, computed 0x[0-9a-f]+`),
+      )
+      const orphan = snapshotBytes({znodes: [{path: ''}, {path: '/x/y'}]})
+      expect(() => readSnapshot({bytes: orphan, name: 'snapshot.1'})).to.throw(DiskFormatError, /\/x\/y comes before its parent \/x/)
+      const unknownAcl = snapshotBytes({znodes: [{path: ''}, {acl: 3n, path: '/x'}]})
+      expect(() => readSnapshot({bytes: unknownAcl, name: 'snapshot.1'})).to.throw(DiskFormatError, /ACL index 3 is not in the snapshot's ACL cache/)
+      const trailing = Buffer.concat([bytes, Buffer.from([1, 2, 3])])
+      expect(() => readSnapshot({bytes: trailing, name: 'snapshot.1'})).to.throw(DiskFormatError, /at byte \d+: truncated/)
+      const noEnd = bytes.subarray(0, sealAt - 5)
+      expect(() => readSnapshot({bytes: noEnd, name: 'snapshot.1'})).to.throw(DiskFormatError, /^snapshot\.1 at byte \d+: truncated/)
+    })
+  })
+})

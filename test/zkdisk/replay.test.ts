@@ -1,0 +1,400 @@
+/**
+ * A real ZooKeeper's data directory (snapshots taken mid-way, separate log directory) read without
+ * Java: the replayed state must equal what clients read before the server stopped, znode by znode,
+ * down to every stat field; damaged copies of its files must be reported or read as ZooKeeper would.
+ */
+import {expect} from 'chai'
+import {readdirSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {randomBytes} from 'node:crypto'
+
+import {
+  type DiskFile,
+  DiskFormatError,
+  type DiskState,
+  loadState,
+  loadStateFromDirectories,
+  OpCode,
+  parseLogName,
+  parseSnapshotName,
+  readSnapshot,
+  readTxnLog,
+} from '../../src/zkdisk/index.js'
+import {type Acl, zkConstants, ZkError, ZkSession} from '../../src/zk/session.js'
+import {Ensemble} from '../harness/ensemble.js'
+import {ALL_BYTES} from '../helpers/fixtures.js'
+import {digestId, READ_ONLY, ZOO_PERM_ALL} from '../helpers/tree.js'
+import {sendMulti} from '../helpers/zk-multi.js'
+import {differences, lastDigestCheck, type LiveTree, readLiveTree} from './live.js'
+
+const ITEMS = 120
+const BURST = 400
+const auth = {password: 'disk-secret', user: 'ops'}
+const SECRET_ACL: Acl[] = [{id: digestId(auth.user, auth.password), perms: ZOO_PERM_ALL, scheme: 'digest'}]
+const MIXED_ACL: Acl[] = [...SECRET_ACL, {id: 'anyone', perms: zkConstants.ZOO_PERM_READ, scheme: 'world'}]
+const HOUR = 3_600_000
+
+interface Run {
+  node: Ensemble
+  dataDir: string
+  logDir: string
+  /** What clients read just before the last write, and once it was made. */
+  beforeLastWrite: LiveTree
+  live: LiveTree
+  state: DiskState
+}
+
+describe('zkdisk: a real data directory replayed without Java', function () {
+  this.timeout(180_000)
+  let run: Run
+
+  before(async () => {
+    run = await produceDataDirectory()
+  })
+
+  after(async () => {
+    await run?.node.stop()
+  })
+
+  it('replays to exactly what clients read: data, ACL and every stat field of every znode', () => {
+    expect(differences(run.live, run.state)).to.deep.equal([])
+    expect(run.state.znodes.size).to.equal(run.live.size).and.to.be.greaterThan(ITEMS)
+  })
+
+  it('started from the newest snapshot and replayed the logs after it, the tree matching the digests ZooKeeper logged', () => {
+    const {state} = run
+    const {logs, snapshots} = versionFiles(run)
+    expect(state.snapshot).to.deep.equal(snapshots.at(-1))
+    expect(state.logs).to.deep.equal(logs.slice(logs.findLastIndex((log) => log.zxid <= state.snapshot!.zxid)).map((log) => log.name))
+    expect(state.zxid).to.equal(maxZxid(run.live))
+    // A standalone server's zxids follow each other: every one after the snapshot's was replayed.
+    expect(BigInt(state.txnsApplied)).to.equal(state.zxid - state.snapshot!.zxid)
+    expect(state.digests.mismatched).to.equal(0)
+    expect(lastDigestCheck(state)).to.deep.equal({matched: true, zxid: state.zxid})
+    expect(state.notes).to.deep.equal([])
+    expect(state.torn).to.deep.equal([])
+  })
+
+  it('replays to the same state from every snapshot it took, through the logs after it', () => {
+    const {logs, snapshots} = versionFiles(run)
+    expect(snapshots.length).to.be.greaterThan(20)
+    expect(logs.length).to.be.greaterThan(20)
+    for (const snapshot of snapshots) {
+      const state = loadState(filesFor(run, 1, snapshot.zxid))
+      expect(state.snapshot?.name).to.equal(snapshot.name)
+      expect(differences(run.live, state), snapshot.name).to.deep.equal([])
+      expect(state.notes, snapshot.name).to.deep.equal([])
+      // Snapshots taken during the burst hold changes their digest does not: digests differ until those are replayed.
+      expect(lastDigestCheck(state), snapshot.name).to.deep.equal({matched: true, zxid: run.state.zxid})
+    }
+  })
+
+  it('replays every transaction from the first snapshot, each matching the digest ZooKeeper logged with it', () => {
+    const files = filesFor(run, 1, 0n)
+    const state = loadState(files)
+    expect(state.snapshot?.name).to.equal('snapshot.0')
+    expect(differences(run.live, state)).to.deep.equal([])
+    const txns = files.filter((file) => file.name.startsWith('log.')).flatMap((file) => readTxnLog(file).txns)
+    expect(state.txnsApplied).to.equal(txns.length).and.to.be.greaterThan(2 * BURST + ITEMS)
+    // Failed requests are logged as error transactions, without a digest.
+    const undigested = txns.filter((txn) => !txn.digest)
+    expect(new Set(undigested.map((txn) => txn.header.type))).to.deep.equal(new Set([OpCode.error]))
+    // (snapshot.0 carries a digest at zxid 0, which ZooKeeper does not compare either.)
+    const verified = state.txnsApplied - undigested.length
+    expect(state.digests).to.deep.equal({lastCheck: {matched: true, zxid: state.zxid}, mismatched: 0, verified})
+  })
+
+  it('reads no files as the tree a new server starts with, which its first snapshot holds', () => {
+    const first = loadState(filesFor(run, 1, 0n).filter((file) => file.name === 'snapshot.0'))
+    const none = loadState([])
+    expect([...none.znodes.values()]).to.deep.equal([...first.znodes.values()])
+  })
+
+  it('knows the containers and TTL znodes, which clients are shown as persistent', () => {
+    const type = (path: string) => {
+      const znode = run.state.znodes.get(path)!
+      return {ttl: znode.ttl, type: znode.type}
+    }
+
+    expect(type('/app/container')).to.deep.equal({ttl: undefined, type: 'container'})
+    expect(type('/app/multi/container')).to.deep.equal({ttl: undefined, type: 'container'})
+    expect(type('/app/ttl-long')).to.deep.equal({ttl: HOUR, type: 'ttl'})
+    expect(type('/app/ttl-parent')).to.deep.equal({ttl: 1000, type: 'ttl'})
+    expect(type('/app/multi/ttl')).to.deep.equal({ttl: 2 * HOUR, type: 'ttl'})
+    expect(type('/app/eph-open')).to.deep.equal({ttl: undefined, type: 'ephemeral'})
+    expect(type('/app/items')).to.deep.equal({ttl: undefined, type: 'persistent'})
+    expect(run.live.get('/app/container')!.stat.ephemeralOwner).to.equal('0')
+  })
+
+  it('shows what the container manager and the session closes deleted as deleted, and what the open session owns as there', () => {
+    const paths = [...run.state.znodes.keys()]
+    for (const gone of ['/app/container-emptied', '/app/ttl-short', '/app/eph-closed', '/app/multi-eph']) expect(paths).not.to.include(gone)
+    expect(paths.filter((path) => path.startsWith('/app/eph-closed-seq-'))).to.deep.equal([])
+    expect(paths.filter((path) => path.startsWith('/app/eph-open'))).to.have.length(2)
+  })
+
+  it('applies every op of the successful multi and none of the failed one', () => {
+    const {znodes} = run.state
+    expect(znodes.get('/app/multi/a')!.data.toString()).to.equal('a')
+    expect([...znodes.keys()].filter((path) => /^\/app\/multi\/seq-\d{10}$/.test(path))).to.have.length(1)
+    expect(znodes.get('/app/items/item-1')!.data.toString()).to.equal('from multi')
+    expect(znodes.has('/app/items/item-2')).to.equal(false)
+    expect(znodes.has('/app/never')).to.equal(false)
+    expect(znodes.get('/app/items/item-4')!.data.toString()).not.to.equal('never')
+  })
+
+  it('reads the version-2 directories themselves as well', async () => {
+    const state = await loadStateFromDirectories(join(run.dataDir, 'version-2'), join(run.logDir, 'version-2'))
+    expect(differences(run.live, state)).to.deep.equal([])
+  })
+
+  it('reads a log whose last entry was cut short up to the last whole transaction, and says so', () => {
+    const {files, last} = filesWithoutLastWrite(run)
+    const log = files.find((file) => file.name === last.file)!
+    log.bytes = log.bytes.subarray(0, last.offset + 30)
+    const state = loadState(files)
+    expect(differences(run.beforeLastWrite, state)).to.deep.equal([])
+    expect(state.zxid).to.equal(last.zxid - 1n)
+    expect(state.torn).to.deep.equal([{file: last.file, offset: last.offset, reason: state.torn[0]?.reason}])
+    expect(state.torn[0].reason).to.match(/ends inside the entry/)
+    expect(state.notes.join('\n')).to.include(`${last.file}: torn tail at byte ${last.offset}`)
+  })
+
+  it('reads a log whose last entry has a wrong checksum, zeros after it, as torn', () => {
+    const {files, last} = filesWithoutLastWrite(run)
+    const log = files.find((file) => file.name === last.file)!
+    log.bytes = Buffer.from(log.bytes)
+    log.bytes[last.offset + 40] ^= 0xff
+    const state = loadState(files)
+    expect(differences(run.beforeLastWrite, state)).to.deep.equal([])
+    expect(state.torn.map(({file, offset}) => ({file, offset}))).to.deep.equal([{file: last.file, offset: last.offset}])
+    expect(state.torn[0].reason).to.match(/Adler-32 checksum mismatch/)
+  })
+
+  it('refuses a log with a wrong checksum in an entry that more entries follow, naming the file and offset', () => {
+    const files = filesFor(run, 1)
+    const log = files.find((file) => file.name.startsWith('log.') && readTxnLog(file).txns.length >= 3)!
+    const victim = readTxnLog(log).txns[1]
+    log.bytes = Buffer.from(log.bytes)
+    log.bytes[victim.offset + 30] ^= 0x01
+    const expected = new RegExp(`^${log.name} at byte ${victim.offset}: Adler-32 checksum mismatch.*non-zero bytes follow`)
+    expect(() => readTxnLog(log)).to.throw(DiskFormatError, expected)
+    expect(() => loadState(files)).to.throw(DiskFormatError, expected)
+  })
+
+  it('falls back to the previous snapshot when the newest has a bad magic, as ZooKeeper does', () => {
+    const files = filesFor(run, 2)
+    const newest = files.find((file) => file.name === run.state.snapshot!.name)!
+    newest.bytes = Buffer.concat([Buffer.from('NOPE'), newest.bytes.subarray(4)])
+    expect(() => readSnapshot(newest)).to.throw(DiskFormatError, new RegExp(`^${newest.name} at byte 0: bad magic 0x4e4f5045`))
+    const state = loadState(files)
+    expect(state.snapshot!.zxid < run.state.snapshot!.zxid).to.equal(true)
+    expect(state.notes[0]).to.match(new RegExp(`^skipped ${newest.name} at byte 0: bad magic`))
+    expect(differences(run.live, state)).to.deep.equal([])
+  })
+
+  it('reports a truncated snapshot with its file and offset, and a checksum mismatch where the seal is', () => {
+    const [newest] = filesFor(run, 1)
+    const truncated = {...newest, bytes: newest.bytes.subarray(0, Math.floor(newest.bytes.length / 2))}
+    expect(() => readSnapshot(truncated)).to.throw(DiskFormatError, new RegExp(`^${newest.name} at byte \\d+: truncated`))
+    expect(() => loadState([truncated])).to.throw(DiskFormatError, new RegExp(`^${newest.name} at byte \\d+: truncated`))
+    const flipped = {...newest, bytes: Buffer.from(newest.bytes)}
+    flipped.bytes[flipped.bytes.indexOf('created again')] ^= 0x01
+    // The tree, its seal (long, "/"), the digest (long, int, long), the second seal.
+    const firstSeal = flipped.bytes.length - 13 - 20 - 13
+    expect(() => readSnapshot(flipped)).to.throw(DiskFormatError, new RegExp(`^${newest.name} at byte ${firstSeal}: Adler-32 checksum mismatch`))
+  })
+})
+
+async function produceDataDirectory(): Promise<Run> {
+  const node = await Ensemble.start({
+    // Small logs: the replays from every snapshot read them all (ZooKeeper preallocates 64 MiB by default).
+    config: {preAllocSize: '256', snapCount: '20'},
+    dataLogDirs: true,
+    // The container manager runs often, to delete the emptied container and the expired TTL znode in time.
+    jvmFlags: ['-Dznode.container.checkIntervalMs=200'],
+    nodes: 1,
+  })
+  const host = node.nodeConnectString(1)
+  const zk = await ZkSession.connect({auth, hosts: [host]})
+  const keeper = await ZkSession.connect({hosts: [host]})
+  try {
+    await writeWorkload(zk, keeper, host)
+    const beforeLastWrite = await readLiveTree(zk)
+    await sleep(300) // let a snapshot that the previous write started finish before the last write
+    await zk.setData('/app/last', Buffer.from('after'))
+    const live = await readLiveTree(zk)
+    await node.stopNode(1)
+    const [{dataDir, dataLogDir}] = node.nodes
+    return {beforeLastWrite, dataDir, live, logDir: dataLogDir, node, state: await loadStateFromDirectories(dataDir, dataLogDir)}
+  } catch (error) {
+    await node.stop()
+    throw error
+  } finally {
+    zk.close()
+    keeper.close()
+  }
+}
+
+async function writeWorkload(zk: ZkSession, keeper: ZkSession, host: string): Promise<void> {
+  await create(zk, '/app', 'root')
+  await create(zk, '/app/last', 'before')
+  await writeItems(zk)
+  await writeBurst(zk)
+  await writeAcls(zk)
+  await writeSequentials(zk)
+  await writeContainersAndTtls(zk)
+  await writeFailures(zk)
+  await writeEphemerals(host, keeper)
+  await writeMultis(host)
+}
+
+async function writeItems(zk: ZkSession): Promise<void> {
+  await create(zk, '/app/items', '')
+  for (let index = 0; index < ITEMS; index++) {
+    const data = index % 10 === 0 ? '' : index % 10 === 1 ? ALL_BYTES : index % 10 === 2 ? randomBytes(40_000) : `{"item": ${index}}`
+    await create(zk, `/app/items/item-${index}`, data)
+    if (index % 3 === 0) await zk.setData(`/app/items/item-${index}`, Buffer.from(`{"item": ${index}, "v": 2}`))
+    if (index % 9 === 0) await zk.setData(`/app/items/item-${index}`, Buffer.from(`{"item": ${index}, "v": 3}`))
+    if (index % 7 === 5) await zk.delete(`/app/items/item-${index}`)
+  }
+
+  await create(zk, '/app/items/item-5', 'created again')
+  await create(zk, '/app/deep/a/b/c', 'deep')
+}
+
+/** Many requests in flight: snapshots are taken while transactions keep changing the tree (they are fuzzy). */
+async function writeBurst(zk: ZkSession): Promise<void> {
+  const paths = Array.from({length: BURST}, (_, index) => `/app/burst/node-${index}`)
+  await create(zk, '/app/burst', '')
+  await Promise.all(paths.map((path) => zk.create(path, Buffer.from(path), 0)))
+  await Promise.all(paths.map((path, index) => zk.setData(path, Buffer.from(`v${index}`))))
+  await Promise.all(paths.filter((_, index) => index % 2 === 0).map((path) => zk.delete(path)))
+  await Promise.all(paths.filter((_, index) => index % 4 === 0).map((path) => zk.create(path, Buffer.from('again'), 0)))
+}
+
+async function writeAcls(zk: ZkSession): Promise<void> {
+  await create(zk, '/app/secret', 'hidden')
+  await zk.setAcl('/app/secret', MIXED_ACL)
+  await zk.setAcl('/app/secret', SECRET_ACL)
+  await create(zk, '/app/read-only', 'ro')
+  await zk.setAcl('/app/read-only', READ_ONLY)
+}
+
+async function writeSequentials(zk: ZkSession): Promise<void> {
+  await create(zk, '/app/seq', '')
+  for (let index = 0; index < 3; index++) await zk.create('/app/seq/job-', Buffer.from(`job ${index}`), zkConstants.ZOO_PERSISTENT_SEQUENTIAL)
+  await zk.delete('/app/seq/job-0000000001')
+}
+
+async function writeContainersAndTtls(zk: ZkSession): Promise<void> {
+  await zk.create('/app/container', Buffer.from('c'), zkConstants.ZOO_CONTAINER)
+  await create(zk, '/app/container/kept', 'k')
+  await zk.create('/app/container-emptied', Buffer.alloc(0), zkConstants.ZOO_CONTAINER)
+  await create(zk, '/app/container-emptied/gone', '')
+  await zk.delete('/app/container-emptied/gone')
+  await zk.create('/app/ttl-long', Buffer.from('t'), zkConstants.ZOO_PERSISTENT_WITH_TTL, HOUR)
+  await zk.create('/app/ttl-short', Buffer.from('t'), zkConstants.ZOO_PERSISTENT_WITH_TTL, 500)
+  await zk.create('/app/ttl-parent', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT_WITH_TTL, 1000)
+  await create(zk, '/app/ttl-parent/child', '')
+  await waitUntilGone(zk, '/app/container-emptied')
+  await waitUntilGone(zk, '/app/ttl-short')
+}
+
+/** Requests that fail are logged as error transactions. */
+async function writeFailures(zk: ZkSession): Promise<void> {
+  await expectZkError(zk.create('/app/items', Buffer.from('exists'), 0), zkConstants.ZNODEEXISTS)
+  await expectZkError(zk.setData('/app/items/item-3', Buffer.from('wrong version'), 42), zkConstants.ZBADVERSION)
+}
+
+async function writeEphemerals(host: string, keeper: ZkSession): Promise<void> {
+  const closer = await ZkSession.connect({hosts: [host]})
+  await closer.create('/app/eph-closed', Buffer.from('bye'), zkConstants.ZOO_EPHEMERAL)
+  await closer.create('/app/eph-closed-seq-', Buffer.from('bye'), zkConstants.ZOO_EPHEMERAL_SEQUENTIAL)
+  closer.close()
+  await keeper.create('/app/eph-open', Buffer.from('still here'), zkConstants.ZOO_EPHEMERAL)
+  await keeper.create('/app/eph-open-seq-', Buffer.from('still here'), zkConstants.ZOO_EPHEMERAL_SEQUENTIAL)
+  await waitUntilGone(keeper, '/app/eph-closed')
+}
+
+async function writeMultis(host: string): Promise<void> {
+  const done = await sendMulti(host, [
+    {path: '/app/multi', type: 'create'},
+    {data: 'a', path: '/app/multi/a', type: 'create'},
+    {data: 's', flags: zkConstants.ZOO_PERSISTENT_SEQUENTIAL, path: '/app/multi/seq-', type: 'create'},
+    {path: '/app/multi/container', type: 'createContainer'},
+    {data: 'in a container', path: '/app/multi/container/child', type: 'create'},
+    {data: 'ttl', path: '/app/multi/ttl', ttl: 2 * HOUR, type: 'createTTL'},
+    {acl: READ_ONLY, data: 'read only', path: '/app/multi/read-only', type: 'create'},
+    {data: 'from multi', path: '/app/items/item-1', type: 'setData'},
+    {path: '/app/items/item-2', type: 'delete'},
+    {path: '/app/items/item-4', type: 'check', version: 0},
+  ])
+  expect(done.err).to.equal(0)
+  const failed = await sendMulti(host, [
+    {path: '/app/never', type: 'create'},
+    {data: 'never', path: '/app/items/item-4', type: 'setData'},
+    {path: '/app/items/item-4', type: 'check', version: 99},
+  ])
+  expect(failed.results.map((result) => result.err)).to.deep.equal([0, 0, zkConstants.ZBADVERSION])
+  const ephemeral = await sendMulti(host, [{flags: zkConstants.ZOO_EPHEMERAL, path: '/app/multi-eph', type: 'create'}])
+  expect(ephemeral.results).to.deep.equal([{path: '/app/multi-eph', type: 1}])
+}
+
+/** Creates `path` and its missing ancestors. */
+async function create(zk: ZkSession, path: string, data: Buffer | string): Promise<void> {
+  await zk.createParents(path)
+  await zk.create(path, typeof data === 'string' ? Buffer.from(data) : data, 0)
+}
+
+async function expectZkError(request: Promise<unknown>, code: number): Promise<void> {
+  const error = await request.then(
+    () => undefined,
+    (error_: unknown) => error_,
+  )
+  expect(error).to.be.instanceOf(ZkError).with.property('code', code)
+}
+
+async function waitUntilGone(zk: ZkSession, path: string): Promise<void> {
+  const deadline = Date.now() + 20_000
+  while (await zk.exists(path)) {
+    if (Date.now() > deadline) throw new Error(`${path} is still there after 20 s`)
+    await sleep(100)
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function maxZxid(live: LiveTree): bigint {
+  let max = 0n
+  for (const {stat} of live.values()) for (const zxid of [stat.czxid, stat.mzxid, stat.pzxid]) if (BigInt(zxid) > max) max = BigInt(zxid)
+  return max
+}
+
+function versionFiles(run: Run): {snapshots: Array<{name: string; zxid: bigint}>; logs: Array<{name: string; zxid: bigint}>} {
+  const named = (dir: string, parse: (name: string) => bigint | undefined) =>
+    readdirSync(join(dir, 'version-2'))
+      .map((name) => ({name, zxid: parse(name)}))
+      .filter((file): file is {name: string; zxid: bigint} => file.zxid !== undefined)
+      .sort((a, b) => (a.zxid < b.zxid ? -1 : 1))
+  return {logs: named(run.logDir, parseLogName), snapshots: named(run.dataDir, (name) => parseSnapshotName(name)?.zxid)}
+}
+
+/** The newest `count` snapshots at or below `maxZxid`, and the logs a replay from the oldest of them needs. */
+function filesFor(run: Run, count: number, maxZxid = 1n << 62n): DiskFile[] {
+  const {logs, snapshots} = versionFiles(run)
+  const chosen = snapshots.filter((snapshot) => snapshot.zxid <= maxZxid).slice(-count)
+  const first = Math.max(0, logs.findLastIndex((log) => log.zxid <= chosen[0].zxid))
+  const read = (dir: string, name: string) => ({bytes: readFileSync(join(dir, 'version-2', name)), name})
+  return [...chosen.reverse().map(({name}) => read(run.dataDir, name)), ...logs.slice(first).map(({name}) => read(run.logDir, name))]
+}
+
+/** Files whose replay must rely on the log for the last write (no snapshot may hold it), and where that write is. */
+function filesWithoutLastWrite(run: Run): {files: DiskFile[]; last: {file: string; offset: number; zxid: bigint}} {
+  const files = filesFor(run, 1, run.state.zxid - 2n)
+  const newestLog = files.filter((file) => file.name.startsWith('log.')).at(-1)!
+  const last = readTxnLog(newestLog).txns.at(-1)!
+  expect(last.header.zxid).to.equal(run.state.zxid)
+  expect(last.txn).to.deep.include({data: Buffer.from('after'), kind: 'setData', path: '/app/last'})
+  return {files, last: {file: newestLog.name, offset: last.offset, zxid: last.header.zxid}}
+}
