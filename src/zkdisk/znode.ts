@@ -25,18 +25,12 @@ export interface TreeNode {
   children: Set<string>
 }
 
-/** The stat a client reads (DataNode.copyStat), with zxids and the owner as unsigned bigints. */
-export interface DiskStat {
-  czxid: bigint
-  mzxid: bigint
-  pzxid: bigint
-  ctime: number
-  mtime: number
-  version: number
-  cversion: number
-  aversion: number
-  /** As stored: for containers and TTL znodes it holds their encoding, which clients are shown as 0. */
-  ephemeralOwner: bigint
+/**
+ * The stat a client reads (DataNode.copyStat), with zxids and the owner as unsigned bigints: cversion
+ * as clients see it; ephemeralOwner as stored (containers and TTL znodes keep their encoding, which
+ * clients are shown as 0).
+ */
+export interface DiskStat extends PersistedStat {
   dataLength: number
   numChildren: number
 }
