@@ -3,6 +3,7 @@ import {readArchive, verifyArchive} from '../archive/reader.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
 import {missingPerms, PERMS, permsText} from '../zk/acl.js'
+import {ClusterLock} from '../zk/lock.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
 import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath, znodeDepth} from '../zk/uri.js'
 import {backupTree, type BackupResult} from './backup.js'
@@ -28,6 +29,11 @@ export interface RestoreOptions {
   confirm?: (plan: RestorePlan, safetyBackup: BackupResult | null) => Promise<boolean>
   /** Go ahead even where the live ACLs seem to forbid the restore (for ZooKeeper superusers). */
   skipPermissionCheck?: boolean
+  /**
+   * Holds the cluster-wide lock (an ephemeral znode, shared with the backup service) from before the
+   * live tree is read until the end: refused, with nothing changed, while another job holds it.
+   */
+  lock?: {path: string; job: string}
   onPhase?: (phase: RestorePhase) => void
   onZnode?: (phase: RestorePhase, path: string) => void
 }
@@ -90,12 +96,15 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
   const manifest = await verifyArchive(await source.read(), source.display)
   const from = selectSubtree(manifest, options.from)
   const target = options.target ?? from
-  const exclude = excludeMatcher(options.exclude ?? [])
+  // The lock znode is left alone even when the target holds it (a restore of /).
+  const exclude = excludeMatcher([...(options.exclude ?? []), ...(options.lock ? [options.lock.path] : [])])
   const excludedInArchive = (relativePath: string) => exclude(resolveZnodePath(from, relativePath))
   const selection: Selection = {excluded: excludedInArchive, from, manifest, source, target}
 
   const session = await options.connect()
+  let locked = false
   try {
+    if (options.lock && !options.dryRun) locked = await takeLock(session, options.lock)
     options.onPhase?.('read')
     const live = await readLiveTree(session, target, excludedInArchive, options)
     const plan = await planRestore(selection, live)
@@ -128,8 +137,16 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
 
     return finish(result, started)
   } finally {
+    // Deleted explicitly: a process that exits right after close() may leave its session, and the lock, to expire.
+    if (locked) await new ClusterLock(options.lock!.path).release(session, options.lock!.job).catch(() => {})
     session.close()
   }
+}
+
+async function takeLock(session: ZkSession, {job, path}: {job: string; path: string}): Promise<true> {
+  const lock = new ClusterLock(path)
+  if (await lock.tryAcquire(session, job, 'restore')) return true
+  throw new OperationError(`Refusing to restore: ${await lock.describeHolder(session)} holds the cluster lock ${path}; nothing was changed. Try again when it has ended`)
 }
 
 function finish(result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & {plan: RestorePlan & {expectedDigest?: string}}, started: number): RestoreResult {

@@ -6,7 +6,7 @@ import {errorMessage, OperationError, UsageError} from '../errors.js'
 import {redactLocation} from '../providers/index.js'
 import type {StorageProvider} from '../providers/types.js'
 import {type SessionOptions, ZkSession} from '../zk/session.js'
-import {ClusterLock, INSTANCE, type LockHolder} from './lock.js'
+import {ClusterLock, DEFAULT_LOCK_PATH, INSTANCE, type LockHolder} from '../zk/lock.js'
 import {BackupStore} from './store.js'
 import {
   type BackupInfo,
@@ -52,7 +52,6 @@ export interface ServiceOptions {
   beforeJobWork?: (job: {id: string; kind: 'backup' | 'restore'}) => Promise<void>
 }
 
-export const DEFAULT_LOCK_PATH = '/dcos-backup/lock'
 export const SCHEDULED_LABEL = 'scheduled'
 const SAFETY_LABEL = 'pre-restore'
 const INTERRUPTED = 'interrupted: the service instance running it stopped before it finished (crash or restart)'
@@ -309,7 +308,8 @@ export class BackupService {
     const result = await restoreTree({
       // The engine ends the session it is given; the lock stays with the service's own session.
       connect: () => ZkSession.connect(this.options.zk),
-      exclude: this.exclude,
+      // The lock is ours already (held by the service's own session); it must survive a restore of /.
+      exclude: [...this.exclude, this.lock.path],
       safetyBackup: null,
       source: this.store.archive(backup.id, name),
     })

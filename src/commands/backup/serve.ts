@@ -9,7 +9,8 @@ import {errorMessage, UsageError} from '../../errors.js'
 import {PACKAGE_VERSION} from '../../engine/version.js'
 import {resolveLocation} from '../../providers/index.js'
 import {createHttpServer, listen, type ListenTarget, parseListen} from '../../service/http.js'
-import {BackupService, type Component, DEFAULT_LOCK_PATH} from '../../service/service.js'
+import {BackupService, type Component} from '../../service/service.js'
+import {DEFAULT_LOCK_PATH} from '../../zk/lock.js'
 import {parseDigestAuth, validateZnodePath} from '../../zk/uri.js'
 
 const DEFAULT_EXCLUDE = ['/marathon/leader', '/marathon/leader-curator']

@@ -1,3 +1,5 @@
+import {randomUUID} from 'node:crypto'
+
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
@@ -10,6 +12,8 @@ import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} fr
 import {compactUtc} from '../../engine/time.js'
 import {withOnlineArchive} from '../../engine/convert.js'
 import {resolveLocation} from '../../providers/index.js'
+import {DEFAULT_LOCK_PATH} from '../../zk/lock.js'
+import {validateZnodePath} from '../../zk/uri.js'
 
 const PHASE_LABELS: Record<RestorePhase, string> = {
   acl: 'Applying ACLs',
@@ -59,6 +63,10 @@ ${EXIT_CODES_HELP}`
       description: 'Where to save the current tree before changing it. Default: ./zk-safety-<path>-<time>.tar.gz',
       exclusive: ['no-safety-backup'],
     }),
+    'lock-path': Flags.string({
+      default: DEFAULT_LOCK_PATH,
+      description: 'The cluster-wide lock, shared with the backup service: a restore is refused while another one (or a service job) holds it.',
+    }),
     'skip-permission-check': Flags.boolean({
       description: 'Go ahead even where the live ACLs seem to forbid the restore (only for a ZooKeeper superuser, whom ACLs do not bind).',
     }),
@@ -74,7 +82,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<RestoreResult | DataDirRestoreResult> {
     const {args, flags, raw} = await this.parse(ZkRestore)
-    const mode = resolveMode(flags, raw, ['dry-run', 'exclude', 'from', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'zk-auth', 'session-timeout'])
+    const mode = resolveMode(flags, raw, ['dry-run', 'exclude', 'from', 'lock-path', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'zk-auth', 'session-timeout'])
     const source = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
     const target = this.parseZk(mode.zk)
@@ -102,6 +110,7 @@ ${EXIT_CODES_HELP}`
       dryRun: flags['dry-run'],
       exclude: flags.exclude,
       from: flags.from,
+      lock: {job: `zk-restore-${randomUUID()}`, path: validateZnodePath(flags['lock-path'])},
       onPhase: (phase) => {
         counter?.stop()
         counter = new Counter(progressEnabled(json), PHASE_LABELS[phase])

@@ -236,6 +236,33 @@ describe('dcos zk restore', function () {
 
     // Restore deletes the live tree before it recreates the archive's: a live znode whose ACL grants
     // nobody DELETE would stop it half way. The ACLs read with the tree are checked first.
+    it('refuses while another restore or a service job holds the cluster lock: exit 1, nothing changed, no safety backup', async () => {
+      const {archive, root} = await appTree('locked')
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      const before = await snapshotTree(session, root)
+      const lockPath = `${uniquePath('lock')}/lock`
+      // What another process holding the lock looks like: an ephemeral znode of its session.
+      const holder = await connect(hosts)
+      try {
+        await holder.createParents(lockPath)
+        const job = {instance: 'other-host:42', job: 'restore-other', kind: 'restore', since: '2026-11-21T00:00:00.000Z'}
+        await holder.create(lockPath, Buffer.from(JSON.stringify(job)), zkConstants.ZOO_EPHEMERAL)
+        const safety = join(dir, 'locked-safety.tar.gz')
+        const refused = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath]), 1)
+        expect(errorLine(refused)).to.equal(`Error: Refusing to restore: a restore (restore-other) on other-host:42 since 2026-11-21T00:00:00.000Z holds the cluster lock ${lockPath}; nothing was changed. Try again when it has ended`)
+        expect(await snapshotTree(session, root)).to.deep.equal(before)
+        expect(existsSync(safety)).to.equal(false)
+        // A dry run changes nothing, so it needs no lock.
+        expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--lock-path', lockPath]), 0)
+      } finally {
+        holder.close()
+      }
+
+      // Once the holder's session is gone, so is the lock; the restore then takes it and gives it back.
+      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--lock-path', lockPath]), 0)
+      expect(await session.exists(lockPath)).to.equal(undefined)
+    })
+
     it('refuses up front, changing nothing, when a live ACL forbids deleting children', async () => {
       const {archive, root} = await appTree('inner-acl')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))

@@ -1,6 +1,6 @@
 import {hostname} from 'node:os'
 
-import {ZkError, zkConstants, type ZkSession} from '../zk/session.js'
+import {ZkError, zkConstants, type ZkSession} from './session.js'
 
 export interface LockHolder {
   /** The backup or restore id the lock is held for, or a cleanup's own id. */
@@ -9,6 +9,9 @@ export interface LockHolder {
   instance: string
   since: string
 }
+
+/** The lock's znode unless configured otherwise: shared by the backup service and `dcos zk restore`. */
+export const DEFAULT_LOCK_PATH = '/dcos-backup/lock'
 
 /** Who this process is, in lock holders and logs: host and pid. */
 export const INSTANCE = `${hostname()}:${process.pid}`
@@ -44,6 +47,12 @@ export class ClusterLock {
       if (error instanceof SyntaxError) return {instance: 'unknown', job: 'unknown', kind: 'cleanup', since: ''}
       throw error
     }
+  }
+
+  /** "a restore (restore-...) on host:pid since ...": for the message of a refused job. */
+  async describeHolder(session: ZkSession): Promise<string> {
+    const holder = await this.holder(session).catch(() => undefined)
+    return holder ? `a ${holder.kind} (${holder.job}) on ${holder.instance} since ${holder.since}` : 'another job'
   }
 
   /** Deletes the lock if it is still held for `job`. */
