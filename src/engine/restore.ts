@@ -102,9 +102,9 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
   const selection: Selection = {excluded: excludedInArchive, from, manifest, source, target}
 
   const session = await options.connect()
-  let locked = false
+  let lock: HeldLock | undefined
   try {
-    if (options.lock && !options.dryRun) locked = await takeLock(session, options.lock)
+    if (options.lock && !options.dryRun) lock = await takeLock(session, options.lock)
     options.onPhase?.('read')
     const live = await readLiveTree(session, target, excludedInArchive, options)
     const plan = await planRestore(selection, live)
@@ -137,16 +137,29 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
 
     return finish(result, started)
   } finally {
-    // Deleted explicitly: a process that exits right after close() may leave its session, and the lock, to expire.
-    if (locked) await new ClusterLock(options.lock!.path).release(session, options.lock!.job).catch(() => {})
+    if (lock) await releaseLock(session, lock)
     session.close()
   }
 }
 
-async function takeLock(session: ZkSession, {job, path}: {job: string; path: string}): Promise<true> {
+interface HeldLock {
+  lock: ClusterLock
+  job: string
+  /** The lock's parent did not exist before: it goes again when empty, so a restore of / leaves no trace. */
+  createdParent: boolean
+}
+
+async function takeLock(session: ZkSession, {job, path}: {job: string; path: string}): Promise<HeldLock> {
   const lock = new ClusterLock(path)
-  if (await lock.tryAcquire(session, job, 'restore')) return true
+  const createdParent = (await session.exists(parentZnodePath(path))) === undefined
+  if (await lock.tryAcquire(session, job, 'restore')) return {createdParent, job, lock}
   throw new OperationError(`Refusing to restore: ${await lock.describeHolder(session)} holds the cluster lock ${path}; nothing was changed. Try again when it has ended`)
+}
+
+/** Deleted explicitly: a process that exits right after close() may leave its session, and the lock, to expire. */
+async function releaseLock(session: ZkSession, {createdParent, job, lock}: HeldLock): Promise<void> {
+  await lock.release(session, job).catch(() => {})
+  if (createdParent) await session.delete(parentZnodePath(lock.path)).catch(() => {}) // NotEmpty: someone else uses it
 }
 
 function finish(result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & {plan: RestorePlan & {expectedDigest?: string}}, started: number): RestoreResult {

@@ -1,0 +1,125 @@
+/**
+ * Faults during a restore: whatever stops it half way, the safety backup it wrote first brings the
+ * subtree back exactly as it was.
+ */
+import {expect} from 'chai'
+import {type ChildProcess, spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+
+import type {ZkSession} from '../../src/zk/session.js'
+import {Ensemble} from '../harness/ensemble.js'
+import {sharedEnsemble} from '../harness/hooks.js'
+import {dcos, expectExit, ROOT, zkUri} from '../helpers/cli.js'
+import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {eventually} from '../helpers/service.js'
+import {connect, seedTree, type SeedZnode, snapshotTree, uniquePath} from '../helpers/tree.js'
+
+const ZNODES = 3000
+
+function bigTree(label: string): SeedZnode[] {
+  return [{data: label, path: '/'}, ...Array.from({length: ZNODES}, (_, index) => ({data: `${label} ${index} `.repeat(8), path: `/z-${index}`}))]
+}
+
+/** `dcos zk restore` as a child process that the test can kill. */
+function startRestore(args: string[]): {child: ChildProcess; exited: Promise<{code: number | null; stderr: string}>} {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), 'zk', 'restore', ...args], {stdio: ['ignore', 'ignore', 'pipe']})
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exited = new Promise<{code: number | null; stderr: string}>((resolve) => child.once('exit', (code) => resolve({code, stderr})))
+  return {child, exited}
+}
+
+describe('faults during a restore', function () {
+  this.timeout(120_000)
+  let dir: string
+
+  before(async () => {
+    dir = await tempDir('faults')
+  })
+
+  after(() => removeDir(dir))
+
+  it('a restore killed (SIGKILL) half way: its safety backup brings the subtree back exactly', async () => {
+    const hosts = (await sharedEnsemble()).connectString
+    const session = await connect(hosts)
+    try {
+      const root = uniquePath('killed-restore')
+      const lockPath = `${root}-lock`
+      await seedTree(session, root, bigTree('archived'))
+      const archive = join(dir, 'killed.tar.gz')
+      expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
+      await session.setData(`${root}/z-1`, Buffer.from('changed since the backup'))
+      await session.delete(`${root}/z-2`)
+      await session.create(`${root}/new`, Buffer.from('new since the backup'), 0)
+      const before = await snapshotTree(session, root)
+
+      const safety = join(dir, 'killed-safety.tar.gz')
+      const restore = startRestore([archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath, '--session-timeout', '3'])
+      // The safety backup is published once the live tree is read: from then on the restore deletes and creates.
+      await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
+      await eventually('the restore to delete the live tree', async () => ((await session.exists(`${root}/z-1500`)) ? undefined : true), 60_000)
+      restore.child.kill('SIGKILL')
+      expect((await restore.exited).code).to.equal(null)
+      expect(await snapshotTree(session, root), 'the kill left the subtree half restored').to.not.deep.equal(before)
+
+      // The killed process's lock goes with its session (3 s); until then a restore is refused.
+      await eventually('the safety backup to be restored', async () => {
+        const result = await dcos(['zk', 'restore', safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--lock-path', lockPath])
+        return result.code === 0 ? true : undefined
+      }, 30_000)
+      expect(await snapshotTree(session, root)).to.deep.equal(before)
+    } finally {
+      session.close()
+    }
+  })
+
+  it('quorum lost mid-restore: exit 1 naming the safety backup, which brings the subtree back once the quorum returns', async () => {
+    const ensemble = await Ensemble.start({nodes: 3})
+    let session: ZkSession | undefined
+    try {
+      const hosts = ensemble.connectString
+      session = await connect(hosts)
+      const root = '/app'
+      await seedTree(session, root, bigTree('archived'))
+      const archive = join(dir, 'quorum.tar.gz')
+      expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
+      await session.setData(`${root}/z-10`, Buffer.from('changed since the backup'))
+      const before = await snapshotTree(session, root)
+      session.close()
+      session = undefined
+
+      const safety = join(dir, 'quorum-safety.tar.gz')
+      const restore = startRestore([archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--session-timeout', '4'])
+      await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
+      const watcher = await connect(ensemble.nodeConnectString(3))
+      try {
+        await eventually('the restore to delete the live tree', async () => ((await watcher.exists(`${root}/z-1500`)) ? undefined : true), 60_000)
+      } finally {
+        watcher.close()
+      }
+
+      await Promise.all([ensemble.stopNode(1), ensemble.stopNode(2)])
+      const {code, stderr} = await restore.exited
+      expect(code).to.equal(1)
+      expect(stderr.trim().split('\n')).to.have.length(1)
+      expect(stderr).to.include(`The tree as it was is saved at ${safety}`)
+
+      await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
+      await ensemble.waitServing()
+      // The failed restore could not release its lock without a quorum: it goes once that session expires (4 s).
+      await eventually('the safety backup to be restored', async () => {
+        const result = await dcos(['zk', 'restore', safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'])
+        if (result.code !== 0) expect(result.stderr).to.include('holds the cluster lock')
+        return result.code === 0 ? true : undefined
+      }, 30_000)
+      session = await connect(hosts)
+      expect(await snapshotTree(session, root)).to.deep.equal(before)
+    } finally {
+      session?.close()
+      await ensemble.stop()
+    }
+  })
+})
