@@ -4,7 +4,7 @@ import {readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 
-import type {BackupInfo} from '../../../src/service/wire.js'
+import {type BackupInfo, BUSY_MESSAGE} from '../../../src/service/wire.js'
 import type {ZkSession} from '../../../src/zk/session.js'
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {dcos, expectUsageError, ROOT} from '../../helpers/cli.js'
@@ -134,7 +134,12 @@ describe('dcos backup serve', () => {
     expect(failed.reason).to.match(/^interrupted/)
     expect((await readdir(storage)).filter((name) => name.startsWith(id) && name.endsWith('.tar.gz'))).to.deep.equal([])
 
-    const next = await api(second.url, 'POST', '/create', {label: 'after'})
+    // The clean-up that failed the job holds the lock for a moment after writing it.
+    const next = await eventually('the lock to be free', async () => {
+      const answer = await api(second.url, 'POST', '/create', {label: 'after'})
+      if (answer.status !== 200) expect(answer.body).to.deep.equal({errors: [BUSY_MESSAGE]})
+      return answer.status === 200 ? answer : undefined
+    })
     expect(next.status).to.equal(200)
     const ready = await eventually('the next backup to be ready', async () => {
       const backups = (await api(second.url, 'GET', `/list?prefix=after`)).body.backup_info as BackupInfo[] | undefined
