@@ -1,0 +1,89 @@
+/**
+ * Faults during a backup: a backup that cannot finish fails within a bounded time, with one clear
+ * line and exit 1, and leaves nothing at its target that could pass for an archive.
+ */
+import {ListMultipartUploadsCommand, ListObjectsV2Command} from '@aws-sdk/client-s3'
+import {expect} from 'chai'
+import {type ChildProcess, spawn} from 'node:child_process'
+import {readdir} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {Ensemble} from '../harness/ensemble.js'
+import {type S3Server, startS3} from '../harness/s3.js'
+import {ROOT, zkUri} from '../helpers/cli.js'
+import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {eventually} from '../helpers/service.js'
+import {connect, seedTree, uniquePath} from '../helpers/tree.js'
+
+const ZNODES = 10_000
+
+function startBackup(args: string[]): {child: ChildProcess; exited: Promise<{code: number | null; stderr: string; at: number}>} {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), 'zk', 'backup', ...args], {stdio: ['ignore', 'ignore', 'pipe']})
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exited = new Promise<{code: number | null; stderr: string; at: number}>((resolve) => child.once('exit', (code) => resolve({at: Date.now(), code, stderr})))
+  return {child, exited}
+}
+
+describe('faults during a backup', function () {
+  this.timeout(180_000)
+  let ensemble: Ensemble
+  let s3: S3Server
+  let dir: string
+  const root = uniquePath('quorum-backup')
+
+  before(async () => {
+    ;[ensemble, s3, dir] = await Promise.all([Ensemble.start({nodes: 3}), startS3(), tempDir('faults-backup')])
+    const session = await connect(ensemble.connectString)
+    try {
+      await seedTree(session, root, [{path: '/'}, ...Array.from({length: ZNODES}, (_, index) => ({data: `znode ${index} `.repeat(10), path: `/z-${index}`}))])
+    } finally {
+      session.close()
+    }
+  })
+
+  after(async () => {
+    await Promise.all([ensemble?.stop(), s3?.stop(), removeDir(dir)])
+  })
+
+  afterEach(async () => {
+    // Each case takes the quorum away; the next one needs it back.
+    for (const id of [1, 2]) if (!ensemble.nodes[id - 1].running) await ensemble.startNode(id)
+    await ensemble.waitServing()
+  })
+
+  async function loseQuorumMidBackup(location: string, started: () => Promise<boolean>): Promise<{code: number | null; stderr: string; seconds: number}> {
+    const backup = startBackup([location, '--zk', zkUri(ensemble.connectString, root), '--session-timeout', '4'])
+    await eventually('the backup to be under way', async () => ((await started()) ? true : undefined), 30_000)
+    expect(backup.child.exitCode, 'the backup was still running when the quorum went').to.equal(null)
+    await Promise.all([ensemble.stopNode(1), ensemble.stopNode(2)])
+    const lost = Date.now()
+    const {at, code, stderr} = await backup.exited
+    return {code, seconds: (at - lost) / 1000, stderr}
+  }
+
+  it('to a file: exit 1 within the session timeout and a margin, one line, no file and no temp file left', async () => {
+    const target = join(dir, 'lost.tar.gz')
+    const {code, seconds, stderr} = await loseQuorumMidBackup(target, async () => (await readdir(dir)).some((name) => name.startsWith('.lost.tar.gz.tmp-')))
+    expect(code).to.equal(1)
+    expect(seconds).to.be.below(20)
+    expect(stderr.trim().split('\n')).to.have.length(1)
+    expect(stderr).to.match(/^Error: .*(ConnectionLoss|OperationTimeout|SessionExpired|ZCONNECTIONLOSS|ZOPERATIONTIMEOUT|closed)/i)
+    expect(await readdir(dir)).to.deep.equal([])
+  })
+
+  it('to S3: exit 1, no object and no multipart upload left', async () => {
+    const key = 'faults/lost.tar.gz'
+    const startedAt = Date.now()
+    // The upload cannot be watched from outside before its first part: give the walk a moment to start.
+    const {code, stderr} = await loseQuorumMidBackup(s3.uri(key), async () => Date.now() - startedAt > 1500)
+    expect(code).to.equal(1)
+    expect(stderr.trim().split('\n')).to.have.length(1)
+    const {Contents = []} = await s3.client.send(new ListObjectsV2Command({Bucket: s3.bucket, Prefix: 'faults/'}))
+    expect(Contents.map((object) => object.Key)).to.deep.equal([])
+    const {Uploads = []} = await s3.client.send(new ListMultipartUploadsCommand({Bucket: s3.bucket}))
+    expect(Uploads.map((upload) => upload.Key)).to.deep.equal([])
+  })
+})
