@@ -152,7 +152,11 @@ interface HeldLock {
 async function takeLock(session: ZkSession, {job, path}: {job: string; path: string}): Promise<HeldLock> {
   const lock = new ClusterLock(path)
   const createdParent = (await session.exists(parentZnodePath(path))) === undefined
-  if (await lock.tryAcquire(session, job, 'restore')) return {createdParent, job, lock}
+  const acquired = await lock.tryAcquire(session, job, 'restore').catch((error: unknown) => {
+    if (!(error instanceof ZkError && error.code === zkConstants.ZNOAUTH)) throw error
+    throw new OperationError(`Cannot take the cluster lock ${path}: these credentials may not create it; nothing was changed. Pass --lock-path with a znode they may create (the backup service must use the same one)`)
+  })
+  if (acquired) return {createdParent, job, lock}
   throw new OperationError(`Refusing to restore: ${await lock.describeHolder(session)} holds the cluster lock ${path}; nothing was changed. Try again when it has ended`)
 }
 

@@ -263,6 +263,18 @@ describe('dcos zk restore', function () {
       expect(await session.exists(lockPath)).to.equal(undefined)
     })
 
+    it('says which --lock-path to choose when the credentials may not create the lock: exit 1, nothing changed', async () => {
+      const {archive, root} = await appTree('lock-noauth')
+      await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
+      const before = await snapshotTree(session, root)
+      const readOnly = uniquePath('ro-lock')
+      await session.create(readOnly, Buffer.alloc(0), 0)
+      await session.setAcl(readOnly, READ_ONLY)
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--lock-path', `${readOnly}/lock`]), 1)
+      expect(errorLine(result)).to.include(`Cannot take the cluster lock ${readOnly}/lock: these credentials may not create it; nothing was changed. Pass --lock-path`)
+      expect(await snapshotTree(session, root)).to.deep.equal(before)
+    })
+
     it('refuses up front, changing nothing, when a live ACL forbids deleting children', async () => {
       const {archive, root} = await appTree('inner-acl')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
