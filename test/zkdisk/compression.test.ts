@@ -75,6 +75,8 @@ async function runServer(compressionMethod: string): Promise<Stopped> {
   })
   try {
     const live = await writeAndRead(node)
+    // Snapshots are written in the background (the session's close may start one): let them finish.
+    await waitForCompleteSnapshots(join(node.nodes[0].dataDir, 'version-2'))
     await node.stopNode(1)
     return {dataDir: node.nodes[0].dataDir, live, node}
   } catch (error) {
@@ -94,10 +96,27 @@ async function writeAndRead(node: Ensemble): Promise<LiveTree> {
       if (index % 4 === 0) await zk.setData(`/compressed/node-${index}`, Buffer.from(`changed ${index}`))
     }
 
-    // A snapshot is written in the background: give the last one time to be complete before the node stops.
-    await new Promise((resolve) => setTimeout(resolve, 1000))
     return await readLiveTree(zk)
   } finally {
     zk.close()
+  }
+}
+
+async function waitForCompleteSnapshots(dir: string): Promise<void> {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const incomplete = readdirSync(dir)
+      .filter((name) => name.startsWith('snapshot.'))
+      .filter((name) => {
+        try {
+          readSnapshot({bytes: readFileSync(join(dir, name)), name})
+          return false
+        } catch {
+          return true
+        }
+      })
+    if (incomplete.length === 0) return
+    if (Date.now() > deadline) throw new Error(`snapshots still incomplete after 30 s: ${incomplete.join(', ')}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
   }
 }
