@@ -118,7 +118,7 @@ export async function writeStateArchive(options: StateArchiveOptions): Promise<M
   written.catch((error: Error) => writer.abort(error))
   try {
     const counts = {dataBytes: 0, skippedEphemerals: 0, znodes: 0}
-    for (const znode of subtree(state, from)) {
+    for (const znode of znodesUnder(state, from)) {
       if (znode.type === 'ephemeral') {
         counts.skippedEphemerals++
         continue
@@ -139,8 +139,8 @@ export async function writeStateArchive(options: StateArchiveOptions): Promise<M
   }
 }
 
-/** The znodes under `root` in depth-first order, children sorted, without /zookeeper. */
-function* subtree(state: DiskState, root: string): Generator<DiskZnode> {
+/** The znodes under `root` in depth-first order, children sorted, without /zookeeper: the user's tree, as a walk sees it. */
+export function* znodesUnder(state: DiskState, root: string): Generator<DiskZnode> {
   const pending = [root]
   while (pending.length > 0) {
     const path = pending.pop()!

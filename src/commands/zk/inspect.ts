@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import type {ZnodeRecord} from '../../archive/format.js'
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {formatBytes} from '../../cli/progress.js'
-import {isDirectoryLocation, loadDataDirArchive, loadStateFrom, toRecord} from '../../engine/convert.js'
+import {isDirectoryLocation, loadDataDirArchive, loadStateFrom, toRecord, znodesUnder} from '../../engine/convert.js'
 import {type DataDirInspectResult, inspectDataDirArchive, sniffDataDirArchive} from '../../engine/datadir.js'
 import {inspectArchive, type InspectResult} from '../../engine/inspect.js'
 import {EXIT_FAILED, UsageError} from '../../errors.js'
@@ -136,9 +136,8 @@ ${EXIT_CODES_HELP}`
     row('State', `zxid ${summary.zxid}: ${summary.snapshot ?? 'no snapshot'} + ${summary.logs.length} logs, ${summary.txnsApplied} transactions replayed`)
     row('Znodes', `${summary.znodes} (${summary.ephemerals} ephemeral, not restored), ${formatBytes(summary.dataBytes)} of data`)
     for (const note of summary.notes) row('Note', note)
-    for (const znode of [...state.znodes.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-      if (znode.path !== '/zookeeper' && !znode.path.startsWith('/zookeeper/')) listZnode(toRecord(znode))
-    }
+    const byPath = (a: {path: string}, b: {path: string}) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    for (const znode of [...znodesUnder(state, '/')].sort(byPath)) listZnode(toRecord(znode))
 
     return summary
   }
@@ -180,7 +179,7 @@ interface StateSummary {
 }
 
 function summarizeState(state: DiskState): StateSummary {
-  const znodes = [...state.znodes.values()].filter((znode) => znode.path !== '/zookeeper' && !znode.path.startsWith('/zookeeper/'))
+  const znodes = [...znodesUnder(state, '/')]
   return {
     dataBytes: znodes.reduce((total, znode) => total + znode.data.length, 0),
     ephemerals: znodes.filter((znode) => znode.type === 'ephemeral').length,
