@@ -12,8 +12,8 @@ import {Ensemble} from '../harness/ensemble.js'
 import {type S3Server, startS3} from '../harness/s3.js'
 import {ROOT, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
-import {eventually} from '../helpers/service.js'
 import {connect, seedTree, uniquePath} from '../helpers/tree.js'
+import {eventually} from '../helpers/wait.js'
 
 const ZNODES = 10_000
 

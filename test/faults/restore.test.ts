@@ -12,8 +12,8 @@ import {Ensemble} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {dcos, expectExit, ROOT, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
-import {eventually} from '../helpers/service.js'
 import {connect, seedTree, type SeedZnode, snapshotTree, uniquePath} from '../helpers/tree.js'
+import {eventually} from '../helpers/wait.js'
 
 const ZNODES = 3000
 

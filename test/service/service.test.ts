@@ -11,8 +11,9 @@ import type {ZkSession} from '../../src/zk/session.js'
 import {type S3Server, startS3} from '../harness/s3.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
-import {api, eventually, type RunningService, startService, type StartOptions} from '../helpers/service.js'
+import {api, type RunningService, startService, type StartOptions} from '../helpers/service.js'
 import {connect, seedTree, snapshotTree, uniquePath} from '../helpers/tree.js'
+import {eventually} from '../helpers/wait.js'
 
 const MARATHON_TREE = [
   {data: 'root', path: '/'},

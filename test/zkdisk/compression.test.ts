@@ -10,6 +10,7 @@ import {loadState, loadStateFromDirectories, readSnapshot} from '../../src/zkdis
 import {zkConstants, ZkSession} from '../../src/zk/session.js'
 import {Ensemble} from '../harness/ensemble.js'
 import {ALL_BYTES} from '../helpers/fixtures.js'
+import {eventually} from '../helpers/wait.js'
 import {differences, lastDigestCheck, type LiveTree, readLiveTree} from './live.js'
 
 const METHODS = [
@@ -102,21 +103,16 @@ async function writeAndRead(node: Ensemble): Promise<LiveTree> {
   }
 }
 
-async function waitForCompleteSnapshots(dir: string): Promise<void> {
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const incomplete = readdirSync(dir)
-      .filter((name) => name.startsWith('snapshot.'))
-      .filter((name) => {
-        try {
-          readSnapshot({bytes: readFileSync(join(dir, name)), name})
-          return false
-        } catch {
-          return true
-        }
-      })
-    if (incomplete.length === 0) return
-    if (Date.now() > deadline) throw new Error(`snapshots still incomplete after 30 s: ${incomplete.join(', ')}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
+function waitForCompleteSnapshots(dir: string): Promise<true> {
+  const complete = (name: string) => {
+    try {
+      readSnapshot({bytes: readFileSync(join(dir, name)), name})
+      return true
+    } catch {
+      return false
+    }
   }
+
+  const snapshots = () => readdirSync(dir).filter((name) => name.startsWith('snapshot.'))
+  return eventually('every snapshot on disk to be complete', async () => (snapshots().every((name) => complete(name)) ? true : undefined), 30_000)
 }

@@ -24,6 +24,7 @@ import {type Acl, zkConstants, ZkError, ZkSession} from '../../src/zk/session.js
 import {Ensemble} from '../harness/ensemble.js'
 import {ALL_BYTES} from '../helpers/fixtures.js'
 import {digestId, READ_ONLY, ZOO_PERM_ALL} from '../helpers/tree.js'
+import {eventually} from '../helpers/wait.js'
 import {sendMulti} from '../helpers/zk-multi.js'
 import {differences, lastDigestCheck, type LiveTree, readLiveTree} from './live.js'
 
@@ -355,12 +356,8 @@ async function expectZkError(request: Promise<unknown>, code: number): Promise<v
   expect(error).to.be.instanceOf(ZkError).with.property('code', code)
 }
 
-async function waitUntilGone(zk: ZkSession, path: string): Promise<void> {
-  const deadline = Date.now() + 20_000
-  while (await zk.exists(path)) {
-    if (Date.now() > deadline) throw new Error(`${path} is still there after 20 s`)
-    await sleep(100)
-  }
+function waitUntilGone(zk: ZkSession, path: string): Promise<true> {
+  return eventually(`${path} to be gone`, async () => ((await zk.exists(path)) ? undefined : true))
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

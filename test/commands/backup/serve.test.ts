@@ -9,8 +9,9 @@ import type {ZkSession} from '../../../src/zk/session.js'
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {dcos, expectUsageError, ROOT} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
-import {api, eventually} from '../../helpers/service.js'
+import {api} from '../../helpers/service.js'
 import {connect, seedTree, uniquePath} from '../../helpers/tree.js'
+import {eventually} from '../../helpers/wait.js'
 
 interface ServeProcess {
   child: ChildProcess

@@ -6,16 +6,9 @@ import {expect} from 'chai'
 
 import {Ensemble} from '../../harness/ensemble.js'
 import {dcos, expectExit, expectUsageError, zkUri} from '../../helpers/cli.js'
+import {eventually} from '../../helpers/wait.js'
 
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /
-
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
 
 describe('dcos cluster status', () => {
   describe('usage errors (exit 2, one line)', () => {
@@ -100,11 +93,11 @@ describe('dcos cluster status', () => {
       const verdict = `not healthy: ${stopped} is unreachable (connection refused)`
       // On a loaded machine the two survivors may still re-elect for a moment after they first served.
       let once = await dcos(['cluster', 'status', '--zk', ensemble.connectString, '--request-timeout', '2s'])
-      await until(async () => {
+      await eventually('the two survivors to serve steadily', async () => {
         if (once.stdout.includes(`${verdict}\n`)) return true
         once = await dcos(['cluster', 'status', '--zk', ensemble.connectString, '--request-timeout', '2s'])
-        return false
-      }, 'the two survivors to serve steadily')
+        return undefined
+      })
       expectExit(once, 1)
       expect(once.stderr).to.equal('')
       const lines = once.stdout.trimEnd().split('\n')
@@ -128,7 +121,7 @@ describe('dcos cluster status', () => {
     it('two nodes stopped: the survivor is not serving; --wait exits 1 at its timeout', async () => {
       await ensemble.stopNode(1)
       await ensemble.stopNode(2)
-      await until(async () => /not currently serving requests/.test(await ensemble.srvr(3).catch(() => '')), 'node 3 to lose its quorum')
+      await eventually('node 3 to lose its quorum', async () => (/not currently serving requests/.test(await ensemble.srvr(3).catch(() => '')) ? true : undefined))
       const {stdout} = expectExit(await dcos(['cluster', 'status', '--zk', ensemble.connectString, '--request-timeout', '2s']), 1)
       const lines = stdout.trimEnd().split('\n')
       expect(lines[3].split(/\s{2,}/)).to.deep.equal([hosts[2], 'not serving', '-', 'no', '-', '-'])
