@@ -52,6 +52,16 @@ const MAX_ENTRY_BYTES = 64 * 1024 * 1024
 export async function* readArchive(input: Readable, location: string): AsyncGenerator<ArchiveItem> {
   const fail = (problem: string) => new ArchiveError(location, problem)
   const entries = tarEntries(input, fail)
+  try {
+    yield* verifiedItems(entries, fail)
+  } finally {
+    // A consumer that stops early (a failed restore) must not leave the input open: a file handle
+    // closed by the garbage collector makes Node print warnings after our one-line error.
+    await entries.return(undefined)
+  }
+}
+
+async function* verifiedItems(entries: AsyncGenerator<TarEntry>, fail: (problem: string) => Error): AsyncGenerator<ArchiveItem> {
   const next = async (): Promise<TarEntry | undefined> => {
     const result = await entries.next()
     return result.done ? undefined : result.value

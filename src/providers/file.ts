@@ -55,7 +55,11 @@ export class FileProvider implements StorageProvider {
     const file = await open(this.path, 'r').catch((error) => {
       throw isCode(error, 'ENOENT', 'ENOTDIR') ? usage(`No archive at ${this.path}`) : this.failure('read', error)
     })
-    if (!(await file.stat()).isFile()) {
+    const stats = await file.stat().catch(async (error) => {
+      await file.close()
+      throw this.failure('read', error)
+    })
+    if (!stats.isFile()) {
       await file.close()
       throw usage(`Cannot read ${this.path}: not a file`)
     }

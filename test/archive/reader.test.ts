@@ -1,7 +1,9 @@
 import {expect} from 'chai'
 import {Readable} from 'node:stream'
+import {setTimeout as delay} from 'node:timers/promises'
 
 import {ArchiveError, readArchive, verifyArchive} from '../../src/archive/reader.js'
+import {FileProvider} from '../../src/providers/file.js'
 import type {ZkSession} from '../../src/zk/session.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {type ArchiveMaterial, BAD_ARCHIVES, readArchiveFile} from '../helpers/archive.js'
@@ -66,6 +68,17 @@ describe('archive reader', function () {
     const {error, znodes} = await readFailure(future.make(material))
     expect(znodes).to.equal(0)
     expect((error as Error).message).to.match(future.problem)
+  })
+
+  it('closes its input when the consumer stops early (a failed restore leaves no file open)', async () => {
+    const input = await new FileProvider(material.file).read()
+    const closed = new Promise<void>((resolve) => input.once('close', resolve))
+    for await (const item of readArchive(input, material.file)) {
+      if (item.kind === 'znode') break
+    }
+
+    await Promise.race([closed, delay(5000)])
+    expect(input.destroyed, 'the input was left open').to.equal(true)
   })
 
   it('verifyArchive returns the manifest of a good archive and throws on a bad one', async () => {

@@ -104,7 +104,7 @@ describe('faults during a restore', function () {
       await Promise.all([ensemble.stopNode(1), ensemble.stopNode(2)])
       const {code, stderr} = await restore.exited
       expect(code).to.equal(1)
-      expect(stderr.trim().split('\n')).to.have.length(1)
+      expect(stderr.trim().split('\n'), stderr).to.have.length(1)
       expect(stderr).to.include(`The tree as it was is saved at ${safety}`)
 
       await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
