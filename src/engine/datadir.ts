@@ -899,5 +899,8 @@ export async function sniffDataDirArchive(input: Readable): Promise<{dataDir: bo
     }
   }
 
-  return {dataDir, stream: Readable.from(replay(), {objectMode: false})}
+  const stream = Readable.from(replay(), {objectMode: false})
+  // Destroying a stream whose generator never started does not reach `input`: close it here.
+  stream.once('close', () => input.destroy())
+  return {dataDir, stream}
 }
