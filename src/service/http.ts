@@ -3,6 +3,7 @@ import {chmod, lstat, unlink} from 'node:fs/promises'
 import {connect} from 'node:net'
 
 import Fastify, {type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
+import {type DestinationStream, type Logger, pino} from 'pino'
 
 import {errorMessage, UsageError} from '../errors.js'
 import {redactLocation} from '../providers/index.js'
@@ -14,6 +15,11 @@ export interface HttpOptions {
   /** When set, every route demands `Authorization: token=<t>` or `Authorization: Bearer <t>`. */
   token?: string
   logger: FastifyBaseLogger
+}
+
+/** The service's JSON log: the Authorization header (the token) is never written. */
+export function createServiceLogger(level: string, destination?: DestinationStream): Logger {
+  return pino({base: {service: 'dcos-backup'}, level, redact: ['req.headers.authorization']}, destination)
 }
 
 const idBody = {

@@ -11,9 +11,10 @@ import {newestFirst, timestampNanos} from '../../src/service/wire.js'
 import {OperationError, UsageError} from '../../src/errors.js'
 import {API_PREFIX, type BackupInfo, BUSY_MESSAGE, type RestoreInfo, type Status} from '../../src/service/wire.js'
 import {closedPort} from '../helpers/net.js'
+import {secret} from '../helpers/secrets.js'
 
 const URL = 'https://dcos.test'
-const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-token-7f3a'
+const TOKEN = secret('eyJhbGciOiJSUzI1NiJ9.secret-token-7f3a')
 const ID = 'nightly-2f1c9a8e-4b7d-4c1e-9f0a-6d5e4c3b2a10'
 const RESTORE_ID = 'restore-8a7b6c5d-4e3f-4a1b-8c2d-1e0f9a8b7c6d'
 

@@ -4,28 +4,17 @@
  */
 import {ListMultipartUploadsCommand, ListObjectsV2Command} from '@aws-sdk/client-s3'
 import {expect} from 'chai'
-import {type ChildProcess, spawn} from 'node:child_process'
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {Ensemble} from '../harness/ensemble.js'
 import {type S3Server, startS3} from '../harness/s3.js'
-import {ROOT, zkUri} from '../helpers/cli.js'
+import {spawnDcos, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {connect, seedTree, uniquePath} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
 const ZNODES = 10_000
-
-function startBackup(args: string[]): {child: ChildProcess; exited: Promise<{code: number | null; stderr: string; at: number}>} {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), 'zk', 'backup', ...args], {stdio: ['ignore', 'ignore', 'pipe']})
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
-  const exited = new Promise<{code: number | null; stderr: string; at: number}>((resolve) => child.once('exit', (code) => resolve({at: Date.now(), code, stderr})))
-  return {child, exited}
-}
 
 describe('faults during a backup', function () {
   this.timeout(180_000)
@@ -55,7 +44,7 @@ describe('faults during a backup', function () {
   })
 
   async function loseQuorumMidBackup(location: string, started: () => Promise<boolean>): Promise<{code: number | null; stderr: string; seconds: number}> {
-    const backup = startBackup([location, '--zk', zkUri(ensemble.connectString, root), '--session-timeout', '4'])
+    const backup = spawnDcos(['zk', 'backup', location, '--zk', zkUri(ensemble.connectString, root), '--session-timeout', '4'])
     await eventually('the backup to be under way', async () => ((await started()) ? true : undefined), 30_000)
     expect(backup.child.exitCode, 'the backup was still running when the quorum went').to.equal(null)
     await Promise.all([ensemble.stopNode(1), ensemble.stopNode(2)])

@@ -3,14 +3,13 @@
  * subtree back exactly as it was.
  */
 import {expect} from 'chai'
-import {type ChildProcess, spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {ZkSession} from '../../src/zk/session.js'
 import {Ensemble} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
-import {dcos, expectExit, ROOT, zkUri} from '../helpers/cli.js'
+import {dcos, expectExit, spawnDcos, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {connect, seedTree, type SeedZnode, snapshotTree, uniquePath} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
@@ -19,17 +18,6 @@ const ZNODES = 3000
 
 function bigTree(label: string): SeedZnode[] {
   return [{data: label, path: '/'}, ...Array.from({length: ZNODES}, (_, index) => ({data: `${label} ${index} `.repeat(8), path: `/z-${index}`}))]
-}
-
-/** `dcos zk restore` as a child process that the test can kill. */
-function startRestore(args: string[]): {child: ChildProcess; exited: Promise<{code: number | null; stderr: string}>} {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), 'zk', 'restore', ...args], {stdio: ['ignore', 'ignore', 'pipe']})
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
-  const exited = new Promise<{code: number | null; stderr: string}>((resolve) => child.once('exit', (code) => resolve({code, stderr})))
-  return {child, exited}
 }
 
 describe('faults during a restore', function () {
@@ -57,7 +45,7 @@ describe('faults during a restore', function () {
       const before = await snapshotTree(session, root)
 
       const safety = join(dir, 'killed-safety.tar.gz')
-      const restore = startRestore([archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath, '--session-timeout', '3'])
+      const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath, '--session-timeout', '3'])
       // The safety backup is published once the live tree is read: from then on the restore deletes and creates.
       await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
       await eventually('the restore to delete the live tree', async () => ((await session.exists(`${root}/z-1500`)) ? undefined : true), 60_000)
@@ -92,7 +80,7 @@ describe('faults during a restore', function () {
       session = undefined
 
       const safety = join(dir, 'quorum-safety.tar.gz')
-      const restore = startRestore([archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--session-timeout', '4'])
+      const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--session-timeout', '4'])
       await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
       const watcher = await connect(ensemble.nodeConnectString(3))
       try {

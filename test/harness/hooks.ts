@@ -1,6 +1,8 @@
 /**
  * Mocha global fixture (loaded through `require` in .mocharc.json).
  *
+ * Checks, after the last test, that no secret leaked (see test/helpers/secrets.ts).
+ *
  * Provides one shared 3-node ZooKeeper ensemble, started lazily by the first test that calls
  * `sharedEnsemble()`; test files that never call it do not start any JVM. The ensemble is stopped
  * in the global teardown (and, as a safety net, every JVM is SIGKILLed when the process exits).
@@ -8,6 +10,7 @@
  * Tests sharing the ensemble must use their own znode paths and must not stop its nodes — a test
  * that stops nodes should start its own `Ensemble`.
  */
+import { secretLeaks } from '../helpers/secrets.js';
 import { Ensemble } from './ensemble.js';
 
 let shared: Promise<Ensemble> | undefined;
@@ -18,6 +21,14 @@ export function sharedEnsemble(): Promise<Ensemble> {
   shared ??= Ensemble.start({ nodes: 3 });
   return shared;
 }
+
+/** Root hook: the suite fails if any output or leftover file held a registered secret (test/helpers/secrets.ts). */
+export const mochaHooks = {
+  afterAll(): void {
+    const leaks = secretLeaks();
+    if (leaks.length > 0) throw new Error(`Secrets leaked:\n${[...new Set(leaks)].join('\n')}`);
+  },
+};
 
 export async function mochaGlobalTeardown(): Promise<void> {
   const pending = shared;

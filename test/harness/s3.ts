@@ -8,6 +8,8 @@ import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import {scanFiles, secret} from '../helpers/secrets.js'
+
 interface KoaContext {
   method: string
   path: string
@@ -26,12 +28,19 @@ interface S3rver {
 }
 
 // s3rver is CommonJS without type declarations: load it through require and type what we use.
-const S3rver = createRequire(import.meta.url)('s3rver') as new (options: object) => S3rver
+const require = createRequire(import.meta.url)
+const S3rver = require('s3rver') as new (options: object) => S3rver
+const {DUMMY_ACCOUNT} = require('s3rver/lib/models/account.js') as {DUMMY_ACCOUNT: {createKeyPair(id: string, secret: string): void}}
+
+/** The keys s3rver accepts: registered as secrets, so the suite fails if any output shows them. */
+export const S3_ACCESS_KEY = secret('AKIATESTSCAN7Q2XH4ZP')
+export const S3_SECRET_KEY = secret('tEst/sEcrEt+kEy=9vL2mW8qR4')
+DUMMY_ACCOUNT.createKeyPair(S3_ACCESS_KEY, S3_SECRET_KEY)
 
 export interface S3Server {
   endpoint: string
   bucket: string
-  /** s3://<bucket>/<key> with the region, s3rver's keys and the endpoint as query parameters. */
+  /** s3://<bucket>/<key> with the region, the keys and the endpoint as query parameters. */
   uri(key: string): string
   client: S3Client
   stop(): Promise<void>
@@ -48,16 +57,17 @@ export async function startS3(): Promise<S3Server> {
     region: 'us-east-1',
     endpoint,
     forcePathStyle: true,
-    credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'},
+    credentials: {accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY},
   })
   return {
     endpoint,
     bucket,
-    uri: (key) => `s3://${bucket}/${key}?region=us-east-1&access_key=S3RVER&secret_key=S3RVER&endpoint=${endpoint}`,
+    uri: (key) => `s3://${bucket}/${key}?region=us-east-1&access_key=${S3_ACCESS_KEY}&secret_key=${encodeURIComponent(S3_SECRET_KEY)}&endpoint=${endpoint}`,
     client,
     async stop() {
       client.destroy()
       await server.close()
+      await scanFiles(directory)
       await rm(directory, {recursive: true, force: true})
     },
   }

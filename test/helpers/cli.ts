@@ -3,11 +3,13 @@
  * `npm run build` (`npm test` does).
  */
 import {expect} from 'chai'
-import {type ChildProcess, execFile} from 'node:child_process'
+import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
+
+import {recordOutput} from './secrets.js'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'run.js')
@@ -41,16 +43,20 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {...env, ...extra}
 }
 
+function defaultWorkingDir(): string {
+  if (!defaultCwd) {
+    const dir = mkdtempSync(join(tmpdir(), 'dcos-cwd-'))
+    defaultCwd = dir
+    process.once('exit', () => rmSync(dir, {force: true, recursive: true}))
+  }
+
+  return defaultCwd
+}
+
 /** Runs `dcos <args>` to completion. stdin is a pipe (never a terminal), empty unless `input` is given. */
 export function dcos(args: string[], options: CliOptions = {}): Promise<CliResult> {
   if (!existsSync(join(ROOT, 'dist', 'commands', 'zk', 'backup.js'))) {
     throw new Error('dist/ is missing: run "npm run build" before the tests')
-  }
-
-  if (!options.cwd && !defaultCwd) {
-    const dir = mkdtempSync(join(tmpdir(), 'dcos-cwd-'))
-    defaultCwd = dir
-    process.once('exit', () => rmSync(dir, {force: true, recursive: true}))
   }
 
   const timeout = options.timeoutMs ?? 45_000
@@ -58,9 +64,10 @@ export function dcos(args: string[], options: CliOptions = {}): Promise<CliResul
     const child = execFile(
       process.execPath,
       [BIN, ...args],
-      {cwd: options.cwd ?? defaultCwd, encoding: 'utf8', env: cleanEnv(options.env), killSignal: 'SIGKILL', maxBuffer: 256 * 1024 * 1024, timeout},
+      {cwd: options.cwd ?? defaultWorkingDir(), encoding: 'utf8', env: cleanEnv(options.env), killSignal: 'SIGKILL', maxBuffer: 256 * 1024 * 1024, timeout},
       (error, stdout, stderr) => {
         running.delete(child)
+        recordOutput(`dcos ${args.slice(0, 2).join(' ')}`, `${stdout}\n${stderr}`)
         if (error?.killed) resolve({code: -1, stderr: `${stderr}\n[dcos ${args.join(' ')}: killed after ${timeout} ms]`, stdout})
         else resolve({code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stderr, stdout})
       },
@@ -69,6 +76,30 @@ export function dcos(args: string[], options: CliOptions = {}): Promise<CliResul
     child.stdin?.on('error', () => {}) // the command may exit without reading it
     child.stdin?.end(options.input)
   })
+}
+
+export interface SpawnedCli {
+  child: ChildProcess
+  /** Resolves when the process has exited: its code (null when killed by a signal), output, and when. */
+  exited: Promise<{code: number | null; stdout: string; stderr: string; at: number}>
+}
+
+/** Starts `dcos <args>` in the background, for tests that act on it while it runs (kill it, stop nodes). */
+export function spawnDcos(args: string[], {env}: Pick<CliOptions, 'env'> = {}): SpawnedCli {
+  const child = spawn(process.execPath, [BIN, ...args], {cwd: defaultWorkingDir(), env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe']})
+  running.add(child)
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<{code: number | null; stdout: string; stderr: string; at: number}>((resolve) => {
+    child.once('close', (code) => {
+      running.delete(child)
+      recordOutput(`dcos ${args.slice(0, 2).join(' ')}`, `${stdout}\n${stderr}`)
+      resolve({at: Date.now(), code, stderr, stdout})
+    })
+  })
+  return {child, exited}
 }
 
 /** Asserts the exit code, showing the output when it differs. */

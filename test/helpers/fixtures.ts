@@ -8,6 +8,7 @@ import {create as createTar} from 'tar'
 import type {ZkSession} from '../../src/zk/session.js'
 import {type ArchiveMaterial, tarMembers} from './archive.js'
 import {dcos, expectExit, zkUri} from './cli.js'
+import {scanFiles} from './secrets.js'
 import {READ_ONLY, seedTree, uniquePath} from './tree.js'
 
 export const ALL_BYTES = Buffer.from(Array.from({length: 256}, (_, index) => index))
@@ -16,8 +17,11 @@ export function tempDir(label: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `dcos-${label}-`))
 }
 
-export function removeDir(dir: string | undefined): Promise<void> {
-  return dir ? rm(dir, {force: true, recursive: true}) : Promise.resolve()
+/** Removes a temp directory, scanning what the test left in it for secrets first. */
+export async function removeDir(dir: string | undefined): Promise<void> {
+  if (!dir) return
+  await scanFiles(dir)
+  await rm(dir, {force: true, recursive: true})
 }
 
 /**

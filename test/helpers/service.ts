@@ -5,12 +5,12 @@
 import {Writable} from 'node:stream'
 
 import type {FastifyInstance} from 'fastify'
-import {pino} from 'pino'
 
 import {resolveLocation} from '../../src/providers/index.js'
-import {createHttpServer, listen} from '../../src/service/http.js'
+import {createHttpServer, createServiceLogger, listen} from '../../src/service/http.js'
 import {BackupService, type ServiceOptions} from '../../src/service/service.js'
 import {API_PREFIX} from '../../src/service/wire.js'
+import {recordOutput} from './secrets.js'
 
 export interface RunningService {
   service: BackupService
@@ -33,10 +33,11 @@ export async function startService(options: StartOptions): Promise<RunningServic
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       logs.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+      recordOutput('the backup service log', chunk)
       done()
     },
   })
-  const logger = pino({level: 'debug', redact: ['req.headers.authorization']}, sink)
+  const logger = createServiceLogger('debug', sink)
   const {hosts, storage, token, ...rest} = options
   const service = new BackupService({
     components: [{name: 'marathon', path: '/marathon'}],

@@ -11,6 +11,7 @@ import type {ZkSession} from '../../src/zk/session.js'
 import {type S3Server, startS3} from '../harness/s3.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {secret} from '../helpers/secrets.js'
 import {api, type RunningService, startService, type StartOptions} from '../helpers/service.js'
 import {connect, seedTree, snapshotTree, uniquePath} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
@@ -279,7 +280,7 @@ describe('backup service', () => {
   })
 
   describe('with a token', () => {
-    const token = 'pa55-w0rd-token-value'
+    const token = secret('pa55-w0rd-token-value')
 
     it('demands Authorization: token=<t> or Bearer <t> on every route (401 otherwise) and never logs it', async () => {
       const {logs, url} = await start({token})

@@ -23,6 +23,7 @@ import {
 import {type Acl, zkConstants, ZkError, ZkSession} from '../../src/zk/session.js'
 import {Ensemble} from '../harness/ensemble.js'
 import {ALL_BYTES} from '../helpers/fixtures.js'
+import {secret} from '../helpers/secrets.js'
 import {digestId, READ_ONLY, ZOO_PERM_ALL} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 import {sendMulti} from '../helpers/zk-multi.js'
@@ -30,7 +31,7 @@ import {differences, lastDigestCheck, type LiveTree, readLiveTree} from './live.
 
 const ITEMS = 120
 const BURST = 400
-const auth = {password: 'disk-secret', user: 'ops'}
+const auth = {password: secret('disk-secret'), user: 'ops'}
 const SECRET_ACL: Acl[] = [{id: digestId(auth.user, auth.password), perms: ZOO_PERM_ALL, scheme: 'digest'}]
 const MIXED_ACL: Acl[] = [...SECRET_ACL, {id: 'anyone', perms: zkConstants.ZOO_PERM_READ, scheme: 'world'}]
 const HOUR = 3_600_000

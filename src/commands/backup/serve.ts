@@ -1,14 +1,13 @@
 import {readFile} from 'node:fs/promises'
 
 import {Flags} from '@oclif/core'
-import {pino} from 'pino'
 
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
 import {parseDuration} from '../../cli/duration.js'
 import {errorMessage, UsageError} from '../../errors.js'
 import {PACKAGE_VERSION} from '../../engine/version.js'
 import {resolveLocation} from '../../providers/index.js'
-import {createHttpServer, listen, type ListenTarget, parseListen} from '../../service/http.js'
+import {createHttpServer, createServiceLogger, listen, type ListenTarget, parseListen} from '../../service/http.js'
 import {BackupService, type Component} from '../../service/service.js'
 import {DEFAULT_LOCK_PATH} from '../../zk/lock.js'
 import {parseDigestAuth, validateZnodePath} from '../../zk/uri.js'
@@ -69,7 +68,7 @@ ${EXIT_CODES_HELP}`
 
     const token = flags['token-file'] === undefined ? undefined : await readToken(flags['token-file'])
     const listenOn: ListenTarget = flags.socket ? {socket: flags.socket} : parseListen(flags.listen ?? '127.0.0.1:8095')
-    const logger = pino({base: {service: 'dcos-backup'}, level: flags['log-level'], redact: ['req.headers.authorization']})
+    const logger = createServiceLogger(flags['log-level'])
     const service = new BackupService({
       components: parseComponents(flags.component ?? ['marathon=/marathon']),
       exclude: flags.exclude ?? DEFAULT_EXCLUDE,

@@ -11,9 +11,10 @@ import nock from 'nock'
 import {API_PREFIX, type BackupInfo, BUSY_MESSAGE, type RestoreInfo, type Status} from '../../../src/service/wire.js'
 import {ROOT} from '../../helpers/cli.js'
 import {closedPort} from '../../helpers/net.js'
+import {recordOutput, secret} from '../../helpers/secrets.js'
 
 const URL = 'https://dcos.test'
-const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.cmd-secret-91d2'
+const TOKEN = secret('eyJhbGciOiJSUzI1NiJ9.cmd-secret-91d2')
 const ID = 'nightly-2f1c9a8e-4b7d-4c1e-9f0a-6d5e4c3b2a10'
 const RESTORE_ID = 'restore-8a7b6c5d-4e3f-4a1b-8c2d-1e0f9a8b7c6d'
 const SAFETY_ID = 'pre-restore-5c4b3a29-1807-4f6e-8d5c-4b3a29180716'
@@ -39,8 +40,10 @@ function showReplies(...entries: BackupInfo[]): void {
   for (const entry of entries) api().get(`${API_PREFIX}/list`).query({prefix: entry.id}).reply(200, {backup_info: [entry]})
 }
 
-function run(args: string[]): Promise<Result> {
-  return runCommand(['backup', ...args], {root: ROOT})
+async function run(args: string[]): Promise<Result> {
+  const result = await runCommand(['backup', ...args], {root: ROOT})
+  recordOutput(`dcos backup ${args[0]} (in-process)`, `${result.stdout}\n${result.stderr}`)
+  return result
 }
 
 function exitCode(result: Result): number {

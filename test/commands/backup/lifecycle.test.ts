@@ -5,8 +5,11 @@ import type {ZkSession} from '../../../src/zk/session.js'
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {dcos, expectExit} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
+import {secret} from '../../helpers/secrets.js'
 import {type RunningService, startService} from '../../helpers/service.js'
 import {connect, seedTree, snapshotTree, uniquePath} from '../../helpers/tree.js'
+
+const token = secret('sekret-token-123')
 
 describe('dcos backup create|list|show|restore|delete against the real service', () => {
   let session: ZkSession
@@ -85,7 +88,6 @@ describe('dcos backup create|list|show|restore|delete against the real service',
   })
 
   it('needs the token when the service demands one: exit 1 without it, and never shows it', async () => {
-    const token = 'sekret-token-123'
     const url = await start({token})
     const refused = expectExit(await dcos(['backup', 'list', '--url', url]), 1)
     expect(refused.stderr.trim().split('\n')).to.have.length(1)

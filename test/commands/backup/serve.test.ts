@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {type ChildProcess, spawn} from 'node:child_process'
+import type {ChildProcess} from 'node:child_process'
 import {readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -7,7 +7,7 @@ import {createInterface} from 'node:readline'
 import {type BackupInfo, BUSY_MESSAGE} from '../../../src/service/wire.js'
 import type {ZkSession} from '../../../src/zk/session.js'
 import {sharedEnsemble} from '../../harness/hooks.js'
-import {dcos, expectUsageError, ROOT} from '../../helpers/cli.js'
+import {dcos, expectUsageError, spawnDcos} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {api} from '../../helpers/service.js'
 import {connect, seedTree, uniquePath} from '../../helpers/tree.js'
@@ -23,21 +23,17 @@ const children = new Set<ChildProcess>()
 
 /** `dcos backup serve` as a child process on a free port; resolves once it listens. */
 async function serve(args: string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), 'backup', 'serve', '--listen', '127.0.0.1:0', ...args], {stdio: ['ignore', 'pipe', 'pipe']})
+  const {child, exited} = spawnDcos(['backup', 'serve', '--listen', '127.0.0.1:0', ...args])
   children.add(child)
   child.once('exit', () => children.delete(child))
   const lines: string[] = []
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({input: child.stdout!}).on('line', (line) => {
       lines.push(line)
       const entry = JSON.parse(line) as {msg: string; address?: string}
       if (entry.msg === 'backup service listening') resolve(entry.address!)
     })
-    child.once('exit', (code) => reject(new Error(`dcos backup serve exited with ${code}: ${stderr}`)))
+    exited.then(({code, stderr}) => reject(new Error(`dcos backup serve exited with ${code}: ${stderr}`)), reject)
   })
   return {child, lines, url}
 }

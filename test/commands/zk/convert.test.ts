@@ -13,6 +13,7 @@ import {sharedEnsemble} from '../../harness/hooks.js'
 import {readArchiveFile} from '../../helpers/archive.js'
 import {dcos, expectExit, expectUsageError} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
+import {secret as registerSecret} from '../../helpers/secrets.js'
 import {digestId, READ_ONLY, snapshotTree, uniquePath, ZOO_PERM_ALL} from '../../helpers/tree.js'
 
 const APPS = 60
@@ -35,7 +36,7 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
   let dir: string
   let archive: string
   let live: Awaited<ReturnType<typeof liveRecords>>
-  const secret = {password: 'dd-secret', user: 'ops'}
+  const secret = {password: registerSecret('dd-secret'), user: 'ops'}
 
   before(async () => {
     // A small snapCount: snapshots are taken mid-way, and logs follow them.
