@@ -84,13 +84,16 @@ export interface SpawnedCli {
   exited: Promise<{code: number | null; stdout: string; stderr: string; at: number}>
 }
 
-/** Starts `dcos <args>` in the background, for tests that act on it while it runs (kill it, stop nodes). */
-export function spawnDcos(args: string[], {env}: Pick<CliOptions, 'env'> = {}): SpawnedCli {
+/**
+ * Starts `dcos <args>` in the background, for tests that act on it while it runs (kill it, stop
+ * nodes). With `ownStdout` the caller reads child.stdout itself (binary output, backpressure).
+ */
+export function spawnDcos(args: string[], {env, ownStdout = false}: Pick<CliOptions, 'env'> & {ownStdout?: boolean} = {}): SpawnedCli {
   const child = spawn(process.execPath, [BIN, ...args], {cwd: defaultWorkingDir(), env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe']})
   running.add(child)
   let stdout = ''
   let stderr = ''
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  if (!ownStdout) child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const exited = new Promise<{code: number | null; stdout: string; stderr: string; at: number}>((resolve) => {
     child.once('close', (code) => {

@@ -1,3 +1,4 @@
+import {readdir, readFile, readlink} from 'node:fs/promises'
 import * as net from 'node:net'
 
 /** A loopback port nothing listens on (bound, then released). */
@@ -7,4 +8,28 @@ export async function closedPort(): Promise<number> {
   const {port} = server.address() as net.AddressInfo
   await new Promise((resolve) => server.close(resolve))
   return port
+}
+
+/**
+ * The remote ports of the established TCP connections of process `pid` (Linux: its socket
+ * descriptors in /proc/<pid>/fd matched against /proc/net/tcp{,6}). Tells which ZooKeeper node a
+ * CLI is connected to.
+ */
+export async function connectedPorts(pid: number): Promise<number[]> {
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [])
+  const links = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')))
+  const inodes = new Set(links.map((link) => /^socket:\[(\d+)\]$/.exec(link)?.[1]).filter((inode) => inode !== undefined))
+  const ports: number[] = []
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    // eslint-disable-next-line no-await-in-loop
+    const lines = (await readFile(table, 'utf8').catch(() => '')).split('\n').slice(1)
+    for (const line of lines) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/)
+      const [remote, state, inode] = [fields[2], fields[3], fields[9]]
+      if (state === '01' && inodes.has(inode)) ports.push(Number.parseInt(remote.split(':')[1], 16))
+    }
+  }
+
+  return ports
 }

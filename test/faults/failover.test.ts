@@ -1,0 +1,110 @@
+/**
+ * The ZooKeeper node a backup or restore is connected to is stopped half way: the operation goes on
+ * through another node within the session timeout, and its result verifies.
+ */
+import {expect} from 'chai'
+import {randomBytes} from 'node:crypto'
+import {writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {setTimeout as delay} from 'node:timers/promises'
+
+import {Ensemble} from '../harness/ensemble.js'
+import {readArchiveFile} from '../helpers/archive.js'
+import {dcos, expectExit, spawnDcos, zkUri} from '../helpers/cli.js'
+import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {connectedPorts} from '../helpers/net.js'
+import {connect, seedTree, snapshotTree, type TreeSnapshot} from '../helpers/tree.js'
+import {eventually} from '../helpers/wait.js'
+
+const ZNODES = 5000
+const ROOT_PATH = '/failover'
+
+describe('faults: the connected ZooKeeper node stopped mid-operation', function () {
+  this.timeout(180_000)
+  let ensemble: Ensemble
+  let dir: string
+  let archived: TreeSnapshot
+
+  before(async () => {
+    ;[ensemble, dir] = await Promise.all([Ensemble.start({nodes: 3}), tempDir('failover')])
+    const session = await connect(ensemble.connectString)
+    try {
+      // Incompressible data, so that the archive outgrows every buffer between the walk and a reader.
+      await seedTree(session, ROOT_PATH, [{path: '/'}, ...Array.from({length: ZNODES}, (_, index) => ({data: randomBytes(300), path: `/z-${index}`}))])
+      archived = await snapshotTree(session, ROOT_PATH)
+    } finally {
+      session.close()
+    }
+  })
+
+  after(async () => {
+    await Promise.all([ensemble?.stop(), removeDir(dir)])
+  })
+
+  afterEach(async () => {
+    for (const node of ensemble.nodes) if (!node.running) await ensemble.startNode(node.id)
+    await ensemble.waitServing()
+  })
+
+  /** The id of the node process `pid` is connected to. */
+  function connectedNode(pid: number): Promise<number> {
+    return eventually('the CLI to connect to a node', async () => {
+      const ports = await connectedPorts(pid)
+      return ensemble.nodes.find((node) => ports.includes(node.clientPort))?.id
+    }, 30_000)
+  }
+
+  it('a backup goes on through another node and its archive holds the whole tree', async () => {
+    // Writing to stdout that nobody reads yet holds the backup half way, its session open.
+    const backup = spawnDcos(['zk', 'backup', '-', '--zk', zkUri(ensemble.connectString, ROOT_PATH)], {ownStdout: true})
+    const node = await connectedNode(backup.child.pid!)
+    await delay(1000)
+    expect(backup.child.exitCode, 'the backup finished before the node was stopped').to.equal(null)
+
+    await ensemble.stopNode(node)
+    const chunks: Buffer[] = []
+    backup.child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk))
+    const {code, stderr} = await backup.exited
+    expect(code, stderr).to.equal(0)
+
+    const file = join(dir, 'failover-backup.tar.gz')
+    await writeFile(file, Buffer.concat(chunks))
+    expectExit(await dcos(['zk', 'inspect', file]), 0)
+    expect((await readArchiveFile(file)).tree).to.deep.equal(archived)
+  })
+
+  it('a restore goes on through another node and the tree matches the archive', async () => {
+    const archive = join(dir, 'failover-restore.tar.gz')
+    expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH)]), 0)
+    const session = await connect(ensemble.connectString)
+    try {
+      await Promise.all(Array.from({length: ZNODES}, (_, index) => session.setData(`${ROOT_PATH}/z-${index}`, Buffer.from('changed'))))
+    } finally {
+      session.close()
+    }
+
+    const safety = join(dir, 'failover-safety.tar.gz')
+    const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH), '--yes', '--safety-backup', safety])
+    // Held (SIGSTOP) once it is deleting the changed znodes, its requests in flight, while its node goes.
+    const watcher = await connect(ensemble.connectString)
+    try {
+      await eventually('the restore to delete', async () => ((await watcher.exists(`${ROOT_PATH}/z-${ZNODES / 2}`)) ? undefined : true), 60_000, 5)
+    } finally {
+      watcher.close()
+    }
+
+    restore.child.kill('SIGSTOP')
+    const node = await connectedNode(restore.child.pid!)
+    await ensemble.stopNode(node)
+    restore.child.kill('SIGCONT')
+
+    const {code, stderr} = await restore.exited
+    expect(code, stderr).to.equal(0)
+    const check = await connect(ensemble.connectString)
+    try {
+      expect(await snapshotTree(check, ROOT_PATH)).to.deep.equal(archived)
+    } finally {
+      check.close()
+    }
+  })
+})
