@@ -21,7 +21,7 @@ export const zkFlags = {
   }),
   'session-timeout': Flags.integer({
     default: 15,
-    description: 'ZooKeeper session timeout, in seconds; also how long a lost connection is retried on other nodes.',
+    description: 'ZooKeeper session timeout, in seconds; also how long connecting, and retrying a lost connection on other nodes, may take.',
     min: 1,
   }),
 }

@@ -2,6 +2,7 @@ import ZooKeeper from 'zookeeper'
 
 import {OperationError} from '../errors.js'
 import {digestId, type Identity} from './acl.js'
+import {checkResolvable} from './resolve.js'
 
 const {constants} = ZooKeeper
 
@@ -32,6 +33,7 @@ export interface SessionOptions {
   hosts: string[]
   auth?: {user: string; password: string}
   sessionTimeoutMs?: number
+  /** Default: the session timeout. */
   connectTimeoutMs?: number
 }
 
@@ -105,8 +107,9 @@ export class ZkSession {
   }
 
   static async connect(options: SessionOptions): Promise<ZkSession> {
+    await checkResolvable(options.hosts)
     const sessionTimeoutMs = options.sessionTimeoutMs ?? 15_000
-    const connectTimeoutMs = options.connectTimeoutMs ?? 15_000
+    const connectTimeoutMs = options.connectTimeoutMs ?? sessionTimeoutMs
     const client = new ZooKeeper({
       connect: options.hosts.join(','),
       data_as_buffer: true,

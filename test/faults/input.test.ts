@@ -1,0 +1,132 @@
+/**
+ * Bad input and unreachable peers: refused with one line and the documented exit code, within a
+ * bounded time, leaving every byte where it was. (Malformed locations, archives, labels, ids and
+ * znode paths are refused in the tests of each command; these are the ones about reaching things.)
+ */
+import {expect} from 'chai'
+import {readdir} from 'node:fs/promises'
+import {createServer, type Server, type Socket} from 'node:net'
+import {join} from 'node:path'
+
+import {DEFAULT_LOCK_PATH} from '../../src/zk/lock.js'
+import type {ZkSession} from '../../src/zk/session.js'
+import {sharedEnsemble} from '../harness/hooks.js'
+import {type S3Server, startS3} from '../harness/s3.js'
+import {dcos, expectExit, expectUsageError, spawnDcos, zkUri} from '../helpers/cli.js'
+import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {closedPort} from '../helpers/net.js'
+import {connect, seedTree, snapshotTree, type TreeSnapshot, uniquePath} from '../helpers/tree.js'
+import {eventually} from '../helpers/wait.js'
+
+/** A TCP server that accepts connections and never answers, like a hung ZooKeeper. */
+async function silentServer(): Promise<{port: number; close(): Promise<void>}> {
+  const sockets = new Set<Socket>()
+  const server: Server = createServer((socket) => sockets.add(socket))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+    port: (server.address() as {port: number}).port,
+  }
+}
+
+describe('faults: unreachable peers and bad input', function () {
+  this.timeout(120_000)
+  let dir: string
+  let hosts: string
+  let session: ZkSession
+  let s3: S3Server
+  let root: string
+  let archive: string
+  let live: TreeSnapshot
+
+  before(async () => {
+    ;[dir, hosts, s3] = await Promise.all([tempDir('faults-input'), sharedEnsemble().then((ensemble) => ensemble.connectString), startS3()])
+    session = await connect(hosts)
+    root = uniquePath('input')
+    await seedTree(session, root, [{data: 'root', path: '/'}, ...Array.from({length: 50}, (_, index) => ({data: `v${index}`, path: `/z-${index}`}))])
+    archive = join(dir, 'good.tar.gz')
+    expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
+    await session.setData(`${root}/z-1`, Buffer.from('changed since the backup'))
+    live = await snapshotTree(session, root)
+  })
+
+  after(async () => {
+    session?.close()
+    await Promise.all([s3?.stop(), removeDir(dir)])
+  })
+
+  /** Runs `dcos args`, returning its result and how long it took in seconds. */
+  async function timed(args: string[]) {
+    const started = Date.now()
+    const result = await dcos(args)
+    return {...result, seconds: (Date.now() - started) / 1000}
+  }
+
+  const unreachable: Array<[string, () => Promise<{host: string; close?: () => Promise<void>}>, number, RegExp]> = [
+    ['a host name that does not resolve', async () => ({host: 'zk-1.no-such-cluster.invalid:2181'}), 2, /^Error: Cannot resolve the ZooKeeper host zk-1\.no-such-cluster\.invalid: check the names in --zk$/],
+    ['a port nobody listens on', async () => ({host: `127.0.0.1:${await closedPort()}`}), 1, /^Error: Cannot connect to ZooKeeper at 127\.0\.0\.1:\d+ within 3s/],
+    [
+      'a server that accepts and never answers',
+      async () => {
+        const server = await silentServer()
+        return {close: server.close, host: `127.0.0.1:${server.port}`}
+      },
+      1,
+      /^Error: Cannot connect to ZooKeeper at 127\.0\.0\.1:\d+ within 3s/,
+    ],
+  ]
+  for (const [name, peer, code, message] of unreachable) {
+    it(`${name}: backup and restore give up within the session timeout, writing and changing nothing`, async () => {
+      const {close, host} = await peer()
+      try {
+        const target = join(dir, 'unreachable.tar.gz')
+        const backup = await timed(['zk', 'backup', target, '--zk', `zk://${host}${root}`, '--session-timeout', '3'])
+        const restore = await timed(['zk', 'restore', archive, '--zk', `zk://${host}${root}`, '--session-timeout', '3', '--yes', '--safety-backup', join(dir, 'unreachable-safety.tar.gz')])
+        for (const result of [backup, restore]) {
+          if (code === 2) expectUsageError(result, message)
+          else expect(expectExit(result, code).stderr.trimEnd()).to.match(message)
+          expect(result.seconds).to.be.below(15)
+        }
+
+        expect((await readdir(dir)).sort()).to.deep.equal(['good.tar.gz'])
+      } finally {
+        await close?.()
+      }
+    })
+  }
+
+  it('a bucket that does not exist: exit 2 naming it, for a backup and for a restore', async () => {
+    const location = s3.uri('zk.tar.gz').replace(`s3://${s3.bucket}/`, 's3://no-such-bucket/')
+    const backup = expectUsageError(await dcos(['zk', 'backup', location, '--zk', zkUri(hosts, root)]), '"no-such-bucket"')
+    const restore = expectUsageError(await dcos(['zk', 'restore', location, '--zk', zkUri(hosts, root), '--yes']), 'no-such-bucket')
+    for (const line of [backup, restore]) expect(line).to.include('access_key=***')
+    expect(await snapshotTree(session, root)).to.deep.equal(live)
+  })
+
+  it('two restores of one path started at once: one runs, the other is refused on the cluster lock, nothing changed by it', async () => {
+    const args = (safety: string) => ['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', join(dir, safety)]
+    const restores = [spawnDcos(args('first-safety.tar.gz')), spawnDcos(args('second-safety.tar.gz'))]
+    // Whichever takes the lock is held there (SIGSTOP), so the other surely finds it taken.
+    const holderPid = await eventually('a restore to take the lock', async () => {
+      const holder = await session.getData(DEFAULT_LOCK_PATH).catch(() => undefined)
+      return holder && Number((JSON.parse(holder.data.toString()) as {instance: string}).instance.split(':').at(-1))
+    }, 30_000, 5)
+    const holder = restores.find((restore) => restore.child.pid === holderPid)!
+    const other = restores.find((restore) => restore !== holder)!
+    holder.child.kill('SIGSTOP')
+    const refused = await other.exited
+    holder.child.kill('SIGCONT')
+    const held = await holder.exited
+
+    expect(held.code, held.stderr).to.equal(0)
+    expect(refused.code).to.equal(1)
+    expect(refused.stderr.trim()).to.match(/^Error: Refusing to restore: a restore .+ holds the cluster lock \/dcos-backup\/lock; nothing was changed/)
+    // The refused one wrote no safety backup, and the tree is the archive's.
+    expect((await readdir(dir)).filter((name) => name.endsWith('-safety.tar.gz'))).to.have.length(1)
+    await session.setData(`${root}/z-1`, Buffer.from('changed since the backup'))
+    expect(await snapshotTree(session, root)).to.deep.equal(live)
+  })
+})
