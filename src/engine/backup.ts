@@ -63,7 +63,11 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
   }
   const writer = new ArchiveWriter(header)
   const written = destination.write(writer.output, {overwrite: options.overwrite})
-  written.catch((error: Error) => writer.abort(error))
+  let storageFailure: Error | undefined
+  written.catch((error: Error) => {
+    storageFailure = error
+    writer.abort(error)
+  })
 
   let manifest: Manifest
   try {
@@ -86,9 +90,11 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
     const {rootExists: _, ...counts} = stats
     manifest = writer.finish({...counts, completedAt: new Date().toISOString(), zxidEnd: zxidEnd === undefined ? null : hexZxid(zxidEnd)})
   } catch (error) {
+    // A storage failure (a full disk) shows in the walk only as an aborted write: report its cause.
+    const cause = storageFailure ?? error
     writer.abort(error as Error)
     await written.catch(() => {})
-    throw error
+    throw cause
   }
 
   const archiveBytes = await written
