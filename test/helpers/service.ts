@@ -2,6 +2,8 @@
  * The backup service in-process on a free loopback port, over real HTTP, with its log lines kept
  * for assertions.
  */
+import type {ChildProcess} from 'node:child_process'
+import {createInterface} from 'node:readline'
 import {Writable} from 'node:stream'
 
 import type {FastifyInstance} from 'fastify'
@@ -10,6 +12,7 @@ import {resolveLocation} from '../../src/providers/index.js'
 import {createHttpServer, createServiceLogger, listen} from '../../src/service/http.js'
 import {BackupService, type ServiceOptions} from '../../src/service/service.js'
 import {API_PREFIX} from '../../src/service/wire.js'
+import {spawnDcos} from './cli.js'
 import {recordOutput} from './secrets.js'
 
 export interface RunningService {
@@ -84,4 +87,43 @@ export async function api(url: string, method: string, route: string, body?: obj
   }
 
   return {body: parsed, status: response.status, text}
+}
+
+export interface ServeProcess {
+  child: ChildProcess
+  url: string
+  /** Its log, a JSON object per line. */
+  lines: string[]
+}
+
+const serving = new Set<ChildProcess>()
+
+/** `dcos backup serve` as a child process on a free port; resolves once it listens. */
+export async function serveProcess(args: string[]): Promise<ServeProcess> {
+  const {child, exited} = spawnDcos(['backup', 'serve', '--listen', '127.0.0.1:0', ...args])
+  serving.add(child)
+  child.once('exit', () => serving.delete(child))
+  const lines: string[] = []
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({input: child.stdout!}).on('line', (line) => {
+      lines.push(line)
+      const entry = JSON.parse(line) as {msg: string; address?: string}
+      if (entry.msg === 'backup service listening') resolve(entry.address!)
+    })
+    exited.then(({code, stderr}) => reject(new Error(`dcos backup serve exited with ${code}: ${stderr}`)), reject)
+  })
+  return {child, lines, url}
+}
+
+/** SIGKILLs a process and waits for it to be gone. */
+export async function killProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+}
+
+/** Kills every `dcos backup serve` still running (an after hook). */
+export async function stopServeProcesses(): Promise<void> {
+  await Promise.all([...serving].map((child) => killProcess(child)))
 }
