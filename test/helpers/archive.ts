@@ -39,6 +39,9 @@ export async function readArchiveFile(file: string, {ephemerals = false, from}: 
 export interface TarMember {
   path: string
   body: Buffer
+  /** Default 'File'; links and devices have no body. */
+  type?: 'File' | 'SymbolicLink' | 'Link' | 'CharacterDevice'
+  linkpath?: string
 }
 
 /** The members of a (gzip) tar, in order. */
@@ -67,8 +70,8 @@ export async function tarMembers(tar: Buffer): Promise<TarMember[]> {
 export function tarGz(members: TarMember[]): Buffer {
   const mtime = new Date()
   const blocks: Buffer[] = []
-  for (const {body, path} of members) {
-    const header = new Header({gid: 0, mode: 0o644, mtime, path, size: body.length, type: 'File', uid: 0})
+  for (const {body, linkpath, path, type = 'File'} of members) {
+    const header = new Header({devmaj: 1, devmin: 3, gid: 0, linkpath, mode: 0o644, mtime, path, size: body.length, type, uid: 0})
     if (header.encode()) blocks.push(new Pax({mtime, path, size: body.length}).encode())
     blocks.push(header.block!, body, Buffer.alloc((512 - (body.length % 512)) % 512))
   }
@@ -167,7 +170,21 @@ export const BAD_ARCHIVES: BadArchive[] = [
     name: 'an extra member before SHA256SUMS',
     problem: /unexpected member "extra.txt"/,
   },
+  ...hostileMembers(),
 ]
+
+/** Members that would write outside the extraction directory or make things other than files, put right after the header. */
+function hostileMembers(): BadArchive[] {
+  const empty = Buffer.alloc(0)
+  const cases: Array<[string, TarMember, RegExp]> = [
+    ['a member with an absolute path', {body: Buffer.from('owned'), path: '/tmp/dcos-evil'}, /member "\/tmp\/dcos-evil" has an unsafe path/],
+    ['a member with ".." in its path', {body: Buffer.from('owned'), path: 'zk/../../dcos-evil'}, /member "zk\/\.\.\/\.\.\/dcos-evil" has an unsafe path/],
+    ['a symbolic link member', {body: empty, linkpath: '/etc/passwd', path: 'zk/link', type: 'SymbolicLink'}, /member "zk\/link" is a SymbolicLink, not a regular file/],
+    ['a hard link member', {body: empty, linkpath: '/etc/passwd', path: 'zk/hard', type: 'Link'}, /member "zk\/hard" is a Link, not a regular file/],
+    ['a device file member', {body: empty, path: 'zk/null', type: 'CharacterDevice'}, /member "zk\/null" is a CharacterDevice, not a regular file/],
+  ]
+  return cases.map(([name, member, problem]) => ({make: ({members}) => tarGz([members[0], member, ...members.slice(1)]), name, problem}))
+}
 
 /** Two adjacent sibling leaf znodes of the archive: where their members (record, then data) start, and how many. */
 function siblingLeaves(members: TarMember[]): [{start: number; count: number}, {start: number; count: number}] {
