@@ -8,7 +8,10 @@
  *   2. `dcos zk backup` of the tree to a file (the real CLI, a child process);
  *   3. `dcos zk inspect` verifying that archive;
  *   4. `dcos zk restore` of it into a fresh path;
- *   5. raw write: the fastest pipelined creation of the same znodes: the ceiling for a restore.
+ *   5. raw write: the fastest pipelined creation of the same znodes: the ceiling for a restore;
+ *   6. raw multi-read: the same walk as 1 in multi-read batches over our own client (src/zk/wire),
+ *      the batched ceiling for a backup;
+ *   7. raw multi write: the same creates as 5 in multi transactions, the batched ceiling for a restore.
  * Ratios compare figures of the same run (these machines are noisy). Then the memory check: backup
  * and restore of trees of each --memory size, with their peak RSS. Nothing is asserted.
  */
@@ -19,8 +22,10 @@ import {cpus, tmpdir, totalmem} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs, promisify} from 'node:util'
 
+import {MultiWriter} from '../src/engine/multi-writer.js'
 import {Pipeline} from '../src/engine/pipeline.js'
-import {ZkSession} from '../src/zk/session.js'
+import {OPEN_ACL, ZkError, ZkSession} from '../src/zk/session.js'
+import {WireSession} from '../src/zk/wire/session.js'
 import {joinZnodePath} from '../src/zk/uri.js'
 import {Ensemble} from '../test/harness/ensemble.js'
 
@@ -38,6 +43,8 @@ const size = Number(values.size)
 const fanout = Number(values.fanout)
 const runs = Number(values.runs)
 const PIPELINE_DEPTH = 256
+const MULTI_READ_PATHS = 100
+const MULTI_READS_IN_FLIGHT = 4
 
 interface Sample {
   seconds: number
@@ -103,6 +110,41 @@ async function rawRead(session: ZkSession, root: string): Promise<number> {
   return elapsed(started)
 }
 
+/** Raw multi-read: the walk of rawRead in multi-read batches (getData + getChildren of 100 paths), 4 in flight. */
+async function rawMultiRead(wire: WireSession, root: string): Promise<number> {
+  const started = performance.now()
+  const pipeline = new Pipeline(MULTI_READS_IN_FLIGHT)
+  const pending = [root]
+  while (pending.length > 0) {
+    const paths = pending.splice(-MULTI_READ_PATHS)
+    // eslint-disable-next-line no-await-in-loop
+    await pipeline.add(async () => {
+      const results = await wire.multiRead(paths.flatMap((path) => [{kind: 'getData' as const, path}, {kind: 'getChildren' as const, path}]))
+      for (const [index, result] of results.entries()) {
+        if (result instanceof ZkError) throw result
+        if (result.kind === 'getChildren') for (const child of result.children) pending.push(joinZnodePath(paths[index >> 1], child))
+      }
+    })
+    // eslint-disable-next-line no-await-in-loop
+    if (pending.length === 0) await pipeline.drain()
+  }
+
+  return elapsed(started)
+}
+
+/** Raw multi write: the creates of rawWrite in multi transactions under jute.maxbuffer, several in flight. */
+async function rawMultiWrite(wire: WireSession, root: string, count: number): Promise<number> {
+  const started = performance.now()
+  const writer = new MultiWriter(wire)
+  for (const [index, {bytes: length, path}] of treeShape(root, count).entries()) {
+    // eslint-disable-next-line no-await-in-loop
+    await writer.add({acl: OPEN_ACL, data: Buffer.alloc(length, index % 251), kind: 'create', path}, () => {})
+  }
+
+  await writer.drain()
+  return elapsed(started)
+}
+
 async function deleteTree(session: ZkSession, root: string, count: number): Promise<void> {
   const pipeline = new Pipeline(PIPELINE_DEPTH)
   for (const {path} of treeShape(root, count).reverse()) {
@@ -138,8 +180,16 @@ function figure(name: string, samples: Sample[], znodes: number, bytes: number):
   }
 }
 
-async function speed(session: ZkSession, hosts: string, work: string, znodes: number) {
-  const samples: Record<'backup' | 'inspect' | 'read' | 'restore' | 'write', Sample[]> = {backup: [], inspect: [], read: [], restore: [], write: []}
+async function speed(session: ZkSession, wire: WireSession, hosts: string, work: string, znodes: number) {
+  const samples: Record<'backup' | 'inspect' | 'multiRead' | 'multiWrite' | 'read' | 'restore' | 'write', Sample[]> = {
+    backup: [],
+    inspect: [],
+    multiRead: [],
+    multiWrite: [],
+    read: [],
+    restore: [],
+    write: [],
+  }
   let bytes = 0
   let archiveBytes = 0
   /* eslint-disable no-await-in-loop */
@@ -149,32 +199,40 @@ async function speed(session: ZkSession, hosts: string, work: string, znodes: nu
     bytes = written.bytes
     if (run === 0) await rawWrite(session, '/bench', znodes)
     samples.read.push({seconds: await rawRead(session, '/bench')})
+    samples.multiRead.push({seconds: await rawMultiRead(wire, '/bench')})
+    samples.multiWrite.push({seconds: await rawMultiWrite(wire, `/multi-write-${run}`, znodes)})
     const archive = join(work, `bench-${run}.tar.gz`)
     samples.backup.push(await cli(['zk', 'backup', archive, '--zk', `${hosts}/bench`]))
     archiveBytes = (await stat(archive)).size
     samples.inspect.push(await cli(['zk', 'inspect', archive]))
     samples.restore.push(await cli(['zk', 'restore', archive, '--zk', `${hosts}/restored-${run}`, '--yes', '--no-safety-backup']))
     await deleteTree(session, `/write-${run}`, znodes)
+    await deleteTree(session, `/multi-write-${run}`, znodes)
     await deleteTree(session, `/restored-${run}`, znodes)
     await rm(archive)
   }
   /* eslint-enable no-await-in-loop */
 
   await deleteTree(session, '/bench', znodes)
-  // In the order of the module comment: ceiling, backup, inspect, restore, ceiling.
+  // In the order of the module comment: ceilings, backup, inspect, restore, ceilings.
   const figures = {
     read: figure('raw read (getData + getChildren, pipelined)', samples.read, znodes, bytes),
+    multiRead: figure('raw multi-read (100 paths a batch)', samples.multiRead, znodes, bytes),
     backup: figure('dcos zk backup', samples.backup, znodes, bytes),
     inspect: figure('dcos zk inspect', samples.inspect, znodes, bytes),
     restore: figure('dcos zk restore (fresh path)', samples.restore, znodes, bytes),
     write: figure('raw write (create, pipelined)', samples.write, znodes, bytes),
+    multiWrite: figure('raw multi write (multi of creates)', samples.multiWrite, znodes, bytes),
   }
+  const ratio = (a: Figure, b: Figure) => Number((a.znodesPerSecond / b.znodesPerSecond).toFixed(2))
   return {
     archiveBytes,
-    backupToRawRead: Number((figures.backup.znodesPerSecond / figures.read.znodesPerSecond).toFixed(2)),
+    backupToRawMultiRead: ratio(figures.backup, figures.multiRead),
+    backupToRawRead: ratio(figures.backup, figures.read),
     dataBytes: bytes,
     figures,
-    restoreToRawWrite: Number((figures.restore.znodesPerSecond / figures.write.znodesPerSecond).toFixed(2)),
+    restoreToRawMultiWrite: ratio(figures.restore, figures.multiWrite),
+    restoreToRawWrite: ratio(figures.restore, figures.write),
   }
 }
 
@@ -203,7 +261,8 @@ function print(report: Awaited<ReturnType<typeof speed>> & {znodes: number}, mem
     console.log(`${name.padEnd(46)} ${seconds.toFixed(2).padStart(8)} s ${String(znodesPerSecond).padStart(8)} znodes/s ${mbPerSecond.toFixed(2).padStart(7)} MB/s${peakRssMiB === undefined ? '' : `  peak RSS ${peakRssMiB} MiB`}`)
   }
 
-  console.log(`backup / raw read ${report.backupToRawRead}, restore / raw write ${report.restoreToRawWrite}, archive ${(report.archiveBytes / 1e6).toFixed(1)} MB`)
+  console.log(`backup / raw read ${report.backupToRawRead}, backup / raw multi-read ${report.backupToRawMultiRead}`)
+  console.log(`restore / raw write ${report.restoreToRawWrite}, restore / raw multi write ${report.restoreToRawMultiWrite}, archive ${(report.archiveBytes / 1e6).toFixed(1)} MB`)
   for (const result of memoryResults) {
     console.log(`memory at ${result.znodes} znodes: backup ${result.backupPeakRssMiB ?? '?'} MiB (${result.backupSeconds} s), restore ${result.restorePeakRssMiB ?? '?'} MiB (${result.restoreSeconds} s)`)
   }
@@ -216,14 +275,16 @@ async function main(): Promise<void> {
   const ensemble = await Ensemble.start({jvmFlags: ['-Xmx2g'], nodes: 3})
   const work = await mkdtemp(join(tmpdir(), 'dcos-bench-'))
   const session = await ZkSession.connect({hosts: ensemble.connectString.split(',')})
+  const wire = await WireSession.connect({hosts: ensemble.connectString.split(',')})
   try {
-    const report = {...(await speed(session, ensemble.connectString, work, znodes)), znodes}
+    const report = {...(await speed(session, wire, ensemble.connectString, work, znodes)), znodes}
     const memoryResults = await memory(session, ensemble.connectString, work, memorySizes)
     print(report, memoryResults)
     const machine = {cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version}
     const options = {fanout, memory: memorySizes, runs, size, znodes}
     if (values.out) await writeFile(values.out, `${JSON.stringify({machine, memory: memoryResults, options, ...report}, null, 2)}\n`)
   } finally {
+    await wire.close()
     session.close()
     await ensemble.stop()
     await rm(work, {force: true, recursive: true})

@@ -4,6 +4,7 @@ import {UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
 import type {ZkSession} from '../zk/session.js'
 import {highestZxid} from '../zk/srvr.js'
+import {type BatchMode, BulkAccess, type ReadPath} from './bulk.js'
 import {excludeMatcher} from './exclude.js'
 import {TOOL} from './version.js'
 import {walkTree, type WalkedZnode} from './walk.js'
@@ -19,6 +20,10 @@ export interface BackupOptions {
   /** A missing root is an error unless this is set (the safety backup of a path that does not exist yet). */
   allowMissingRoot?: boolean
   onZnode?: (znode: WalkedZnode) => void
+  /** Multi-read batches: auto (when the server answers them, the default), on, off. */
+  batch?: BatchMode
+  /** Read through this (a restore's); otherwise one is opened, and closed at the end. */
+  bulk?: BulkAccess
 }
 
 export interface BackupResult {
@@ -37,6 +42,10 @@ export interface BackupResult {
   treeDigest: string
   durationMs: number
   znodesPerSecond: number
+  /** How the znodes were read: multi-read batches, or one request each. */
+  readPath: ReadPath
+  /** Why batches were not used, when --batch auto fell back. */
+  batchFallback?: string
 }
 
 /**
@@ -70,14 +79,18 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
   })
 
   let manifest: Manifest
+  let bulk: BulkAccess | undefined
   try {
+    bulk = options.bulk ?? (await BulkAccess.open(session, options.batch))
     const stats = await walkTree({
+      concurrency: bulk.walkConcurrency,
       exclude: excludeMatcher(exclude),
       includeEphemerals: options.includeEphemerals,
       async onZnode(znode) {
         options.onZnode?.(znode)
         await writer.addZnode(znode.relativePath, znode.record, znode.data)
       },
+      reader: bulk.reader(),
       root,
       session,
       zxidStart,
@@ -95,6 +108,8 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
     writer.abort(error as Error)
     await written.catch(() => {})
     throw cause
+  } finally {
+    if (bulk !== options.bulk) await bulk?.close()
   }
 
   const archiveBytes = await written
@@ -103,6 +118,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
     manifest,
     result: {
       archiveBytes,
+      ...(bulk.readPath === 'single' && bulk.fallbackReason ? {batchFallback: bulk.fallbackReason} : {}),
       changedDuringBackup: manifest.changedDuringBackup,
       dataBytes: manifest.dataBytes,
       durationMs,
@@ -110,6 +126,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
       hosts: manifest.source.hosts,
       inconsistent: manifest.inconsistentCount,
       location: destination.display,
+      readPath: bulk.readPath,
       root,
       skippedEphemerals: manifest.skippedEphemerals,
       treeDigest: manifest.treeDigest,

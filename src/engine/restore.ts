@@ -2,13 +2,18 @@ import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../arc
 import {readArchive, verifyArchive} from '../archive/reader.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
-import {missingPerms, PERMS, permsText} from '../zk/acl.js'
+import {type Identity, missingPerms, PERMS, permsText} from '../zk/acl.js'
 import {ClusterLock} from '../zk/lock.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
+import type {WriteOp} from '../zk/wire/protocol.js'
+import {WireSession} from '../zk/wire/session.js'
 import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath, znodeDepth} from '../zk/uri.js'
 import {backupTree, type BackupResult} from './backup.js'
+import {type BatchMode, BulkAccess, type ReadPath, type WritePath} from './bulk.js'
 import {excludeMatcher, type PathMatcher} from './exclude.js'
+import {MultiWriter} from './multi-writer.js'
 import {Pipeline} from './pipeline.js'
+import {retryingOnConnectionLoss} from './read-znodes.js'
 import {walkTree, type WalkedZnode} from './walk.js'
 
 export type RestorePhase = 'verify' | 'read' | 'delete' | 'create' | 'acl' | 'check'
@@ -34,8 +39,15 @@ export interface RestoreOptions {
    * live tree is read until the end: refused, with nothing changed, while another job holds it.
    */
   lock?: {path: string; job: string}
+  /**
+   * Where the archive's largest znode is written once (an ephemeral, deleted at once) before anything
+   * changes, to prove the servers accept it; by default beside the lock. Without either, no probe.
+   */
+  sizeProbePath?: string
   onPhase?: (phase: RestorePhase) => void
   onZnode?: (phase: RestorePhase, path: string) => void
+  /** Multi-read and multi batches: auto (when the server answers them, the default), on, off. */
+  batch?: BatchMode
 }
 
 export interface RestorePlan {
@@ -69,6 +81,11 @@ export interface RestoreResult {
   verified: boolean
   durationMs: number
   znodesPerSecond: number
+  /** How the trees were read and the znodes written: batches, or one request each. */
+  readPath: ReadPath
+  writePath: WritePath
+  /** Why batches were not used, when --batch auto fell back. */
+  batchFallback?: string
 }
 
 const PIPELINE_DEPTH = 256
@@ -103,14 +120,27 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
 
   const session = await options.connect()
   let lock: HeldLock | undefined
+  let bulk: BulkAccess | undefined
   try {
     if (options.lock && !options.dryRun) lock = await takeLock(session, options.lock)
+    bulk = await BulkAccess.open(session, options.batch)
     options.onPhase?.('read')
-    const live = await readLiveTree(session, target, excludedInArchive, options)
+    const live = await readLiveTree(bulk, target, excludedInArchive, options)
     const plan = await planRestore(selection, live)
     if (plan.create + plan.unchanged === 0) throw new UsageError(`${source.display} holds no znode at ${from}`)
     plan.permissionProblems = await permissionProblems(session, target, live)
-    const result = {aclsSet: 0, created: 0, deleted: 0, dryRun: Boolean(options.dryRun), plan, safetyBackup: live.safetyBackup, verified: false}
+    const result = {
+      aclsSet: 0,
+      ...(bulk.fallbackReason ? {batchFallback: bulk.fallbackReason} : {}),
+      created: 0,
+      deleted: 0,
+      dryRun: Boolean(options.dryRun),
+      plan,
+      readPath: bulk.readPath,
+      safetyBackup: live.safetyBackup,
+      verified: false,
+      writePath: bulk.writePath,
+    }
     if (options.dryRun) return finish(result, started)
 
     const destructive = plan.change + plan.delete + plan.ephemeralsToDelete > 0
@@ -120,16 +150,20 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
         `Refusing to restore: these credentials ${plan.permissionProblems[0]}${plan.permissionProblems.length > 1 ? ` (and ${plan.permissionProblems.length - 1} more)` : ''}; nothing was changed. Pass --zk-auth for a user with the rights, or --skip-permission-check for a ZooKeeper superuser`,
       )
     }
+    const probePath = options.sizeProbePath ?? (options.lock && `${options.lock.path}-size-probe`)
+    if (probePath && plan.largest) await checkServersAccept(bulk.wire ?? session, probePath, plan.largest)
     if (destructive && options.confirm && !(await options.confirm(plan, live.safetyBackup))) {
       throw new OperationError(`Restore cancelled: nothing under ${target} was changed`)
     }
 
     try {
       result.deleted = await deleteLiveTree(session, target, live, options)
-      const {aclsSet, created} = await createFromArchive(session, selection, live, options)
+      const {aclsSet, created} = bulk.wire && bulk.writePath === 'multi'
+        ? await createInMultis(bulk.wire, session, selection, live, options)
+        : await createFromArchive(session, selection, live, options)
       Object.assign(result, {aclsSet, created})
       options.onPhase?.('check')
-      await checkRestored(session, target, excludedInArchive, live, plan.expectedDigest)
+      await checkRestored(bulk, target, excludedInArchive, live, plan.expectedDigest)
       result.verified = true
     } catch (error) {
       throw new OperationError(`${errorMessage(error)}. ${safetyHint(live.safetyBackup, target)}`, {cause: error})
@@ -137,6 +171,7 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
 
     return finish(result, started)
   } finally {
+    await bulk?.close()
     if (lock) await releaseLock(session, lock)
     session.close()
   }
@@ -166,9 +201,9 @@ async function releaseLock(session: ZkSession, {createdParent, job, lock}: HeldL
   if (createdParent) await session.delete(parentZnodePath(lock.path)).catch(() => {}) // NotEmpty: someone else uses it
 }
 
-function finish(result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & {plan: RestorePlan & {expectedDigest?: string}}, started: number): RestoreResult {
+function finish(result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & {plan: Partial<FullPlan> & RestorePlan}, started: number): RestoreResult {
   const durationMs = Date.now() - started
-  const {expectedDigest: _, ...plan} = result.plan
+  const {expectedDigest: _, largest: __, ...plan} = result.plan
   return {...result, durationMs, plan, znodesPerSecond: Math.round((result.created * 1000) / Math.max(durationMs, 1))}
 }
 
@@ -199,7 +234,8 @@ interface LiveTree {
   safetyBackup: BackupResult | null
 }
 
-async function readLiveTree(session: ZkSession, target: string, excluded: PathMatcher, options: RestoreOptions): Promise<LiveTree> {
+async function readLiveTree(bulk: BulkAccess, target: string, excluded: PathMatcher, options: RestoreOptions): Promise<LiveTree> {
+  const {session} = bulk
   const live: LiveTree = {ephemerals: 0, excluded: 0, kept: new Set(), restricted: new Map(), safetyBackup: null, znodes: new Map()}
   const remember = ({data, record, relativePath}: WalkedZnode) => {
     const isExcluded = excluded(relativePath)
@@ -226,6 +262,7 @@ async function readLiveTree(session: ZkSession, target: string, excluded: PathMa
   if (options.safetyBackup && !options.dryRun && (await session.exists(target))) {
     const {result} = await backupTree({
       allowMissingRoot: true,
+      bulk,
       destination: options.safetyBackup(target),
       includeEphemerals: true,
       onZnode: remember,
@@ -234,7 +271,7 @@ async function readLiveTree(session: ZkSession, target: string, excluded: PathMa
     })
     live.safetyBackup = result
   } else {
-    await walkTree({includeEphemerals: true, onZnode: remember, root: target, session})
+    await walkTree({concurrency: bulk.walkConcurrency, includeEphemerals: true, onZnode: remember, reader: bulk.reader(), root: target, session})
   }
 
   if (target === '/') live.kept.add('/')
@@ -252,7 +289,15 @@ interface Selection {
   excluded: PathMatcher
 }
 
-async function planRestore(selection: Selection, live: LiveTree): Promise<RestorePlan & {expectedDigest: string}> {
+/** The plan, with what only the engine needs: the digest the restored tree must have, and its largest znode. */
+type FullPlan = RestorePlan & {expectedDigest: string; largest?: LargestZnode}
+
+interface LargestZnode {
+  path: string
+  data: Buffer
+}
+
+async function planRestore(selection: Selection, live: LiveTree): Promise<FullPlan> {
   const {manifest, source, target} = selection
   const plan: RestorePlan = {
     archive: source.display,
@@ -271,12 +316,14 @@ async function planRestore(selection: Selection, live: LiveTree): Promise<Restor
     unchanged: 0,
   }
   const expected = new TreeSetDigest()
+  let largest: LargestZnode | undefined
   for await (const item of selectedZnodes(selection)) {
     const {data, record, relativePath} = item
     const key = contentKey(record.type, record.ttl, record.acl, data)
     expected.add(relativePath, key)
     const current = live.znodes.get(relativePath)
     const path = resolveZnodePath(target, relativePath)
+    if (data.length > (largest?.data.length ?? 0)) largest = {data, path}
     if (!current) note(plan, 'create', path)
     else if (current.key === key) plan.unchanged++
     else note(plan, 'change', path)
@@ -289,7 +336,40 @@ async function planRestore(selection: Selection, live: LiveTree): Promise<Restor
     if (!znode.seen && !live.kept.has(relativePath)) note(plan, 'delete', resolveZnodePath(target, relativePath))
   }
 
-  return {...plan, expectedDigest: expected.value}
+  return {...plan, expectedDigest: expected.value, largest}
+}
+
+/**
+ * Writes the largest znode once, before anything is deleted: a server whose jute.maxbuffer is
+ * smaller drops the connection instead of answering, which half way through would leave the tree
+ * half restored. A connection lost twice on this one request is taken for that refusal. Our own
+ * session sees the drop at once; the native client only after most of the session timeout.
+ */
+async function checkServersAccept(session: ZkSession | WireSession, probePath: string, largest: LargestZnode): Promise<void> {
+  const create = () =>
+    session instanceof WireSession
+      ? session.multi([{acl: OPEN_ACL, data: largest.data, flags: zkConstants.ZOO_EPHEMERAL, kind: 'create', path: probePath}])
+      : session.create(probePath, largest.data, zkConstants.ZOO_EPHEMERAL)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // eslint-disable-next-line no-await-in-loop
+      await create()
+    } catch (error) {
+      const code = error instanceof ZkError ? error.code : undefined
+      if (code === zkConstants.ZCONNECTIONLOSS && attempt < 2) continue
+      if (code === zkConstants.ZCONNECTIONLOSS) {
+        throw new OperationError(
+          `Cannot restore: ${largest.path} holds ${largest.data.length} bytes, more than the ZooKeeper servers accept in one request (their jute.maxbuffer); nothing was changed. Raise jute.maxbuffer on every server, or leave the znode out with --exclude`,
+        )
+      }
+
+      if (code !== zkConstants.ZNODEEXISTS) throw error // NodeExists: the first attempt landed after all
+    }
+
+    // An ephemeral: it goes with the session anyway.
+    await (session instanceof WireSession ? session.multi([{kind: 'delete', path: probePath}]) : session.delete(probePath)).catch(() => {})
+    return
+  }
 }
 
 const RESTORE_PERMS = PERMS.DELETE | PERMS.CREATE | PERMS.WRITE | PERMS.ADMIN
@@ -413,15 +493,10 @@ async function createFromArchive(
   live: LiveTree,
   options: RestoreOptions,
 ): Promise<{created: number; aclsSet: number}> {
-  const {target} = selection
-  options.onPhase?.('create')
-  if (target !== '/') await session.createParents(target)
-  const restrictive: Array<{path: string; acl: Acl[]}> = []
+  const restrictive: RestrictiveAcls = []
   const pipeline = new Pipeline(PIPELINE_DEPTH)
   let created = 0
-  for await (const {data, record, relativePath} of selectedZnodes(selection)) {
-    const path = resolveZnodePath(target, relativePath)
-    const kept = live.kept.has(relativePath)
+  for await (const {data, kept, path, record} of znodesToWrite(session, selection, live, options)) {
     // A kept znode is updated in place: its ACL is whatever it is live, so it is set too.
     if (kept || !isOpenAcl(record.acl)) restrictive.push({acl: record.acl, path})
     await pipeline.add(async () => {
@@ -437,16 +512,69 @@ async function createFromArchive(
   }
 
   await pipeline.drain()
+  return {aclsSet: await applyAclsLast(restrictive, (path, acl) => session.setAcl(path, acl), options), created}
+}
 
+type RestrictiveAcls = Array<{path: string; acl: Acl[]}>
+
+/** The archive's znodes in order, where they go, and whether each is kept (updated in place); creates the target's parents first. */
+async function* znodesToWrite(session: ZkSession, selection: Selection, live: LiveTree, options: RestoreOptions) {
+  const {target} = selection
+  options.onPhase?.('create')
+  if (target !== '/') await session.createParents(target)
+  for await (const {data, record, relativePath} of selectedZnodes(selection)) {
+    yield {data, kept: live.kept.has(relativePath), path: resolveZnodePath(target, relativePath), record}
+  }
+}
+
+/** Sets the ACLs left for last in reverse order, children before parents, so none locks the restore out of the rest. */
+async function applyAclsLast(restrictive: RestrictiveAcls, setAcl: (path: string, acl: Acl[]) => Promise<void>, options: RestoreOptions): Promise<number> {
   options.onPhase?.('acl')
-  const aclPipeline = new Pipeline(PIPELINE_DEPTH)
+  const pipeline = new Pipeline(PIPELINE_DEPTH)
   for (const {acl, path} of restrictive.reverse()) {
     // eslint-disable-next-line no-await-in-loop
-    await aclPipeline.add(() => session.setAcl(path, acl))
+    await pipeline.add(() => setAcl(path, acl))
   }
 
-  await aclPipeline.drain()
-  return {aclsSet: restrictive.length, created}
+  await pipeline.drain()
+  return restrictive.length
+}
+
+/**
+ * Writes the archive's znodes in multi transactions through our own session, each created with its
+ * own ACL when that ACL still lets us create its children; the others are created open and get
+ * their ACL at the end, deepest first, as on the single-request path (and so do kept znodes).
+ */
+async function createInMultis(
+  wire: WireSession,
+  session: ZkSession,
+  selection: Selection,
+  live: LiveTree,
+  options: RestoreOptions,
+): Promise<{created: number; aclsSet: number}> {
+  const restrictive: RestrictiveAcls = []
+  const writer = new MultiWriter(wire)
+  let created = 0
+  for await (const {data, kept, path, record} of znodesToWrite(session, selection, live, options)) {
+    const aclLater = kept || !(isOpenAcl(record.acl) || grantsCreate(record.acl, session.identities))
+    if (aclLater) restrictive.push({acl: record.acl, path})
+    const op: WriteOp = kept
+      ? {data, kind: 'setData', path}
+      : {acl: aclLater ? OPEN_ACL : record.acl, data, flags: FLAGS[record.type], kind: 'create', path, ...(record.type === 'ttl' ? {ttlMs: record.ttl} : {})}
+    await writer.add(op, () => {
+      if (!kept) created++
+      options.onZnode?.('create', path)
+    })
+  }
+
+  await writer.drain()
+  const setAcl = (path: string, acl: Acl[]) => retryingOnConnectionLoss(wire, () => wire.setAcl(path, acl))
+  return {aclsSet: await applyAclsLast(restrictive, setAcl, options), created}
+}
+
+/** Whether the ACL certainly lets these credentials create children (a scheme we cannot evaluate does not count). */
+function grantsCreate(acl: Acl[], identities: Identity[]): boolean {
+  return acl.some((entry) => entry.perms & PERMS.CREATE && identities.some((identity) => identity.scheme === entry.scheme && identity.id === entry.id))
 }
 
 function isOpenAcl(acl: Acl[]): boolean {
@@ -454,15 +582,17 @@ function isOpenAcl(acl: Acl[]): boolean {
 }
 
 /** Re-reads the target and compares it, znode by znode (as a set digest), with the archive's selection. */
-async function checkRestored(session: ZkSession, target: string, excluded: PathMatcher, live: LiveTree, expectedDigest: string): Promise<void> {
+async function checkRestored(bulk: BulkAccess, target: string, excluded: PathMatcher, live: LiveTree, expectedDigest: string): Promise<void> {
   const actual = new TreeSetDigest()
   const ignored = (relativePath: string) => excluded(relativePath) || (live.kept.has(relativePath) && !live.znodes.get(relativePath)?.seen)
   await walkTree({
+    concurrency: bulk.walkConcurrency,
     onZnode({data, record, relativePath}) {
       if (!ignored(relativePath)) actual.add(relativePath, contentKey(record.type, record.ttl, record.acl, data))
     },
+    reader: bulk.reader(),
     root: target,
-    session,
+    session: bulk.session,
   })
   if (actual.value !== expectedDigest) {
     throw new OperationError(`Verification failed: the tree under ${target} does not match the archive after the restore`)

@@ -6,9 +6,10 @@ import {
   type WalkCounts,
   type ZnodeRecord,
 } from '../archive/format.js'
-import {type Acl, type Stat, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
+import type {Stat, ZkSession} from '../zk/session.js'
 import {joinZnodePath, relativeZnodePath} from '../zk/uri.js'
 import type {PathMatcher} from './exclude.js'
+import {type ReadZnode, singleRequestReader, type ZnodeReader} from './read-znodes.js'
 
 export interface WalkedZnode {
   relativePath: string
@@ -25,6 +26,8 @@ export interface WalkOptions {
   zxidStart?: number
   /** Znodes read at once. The server answers a session's requests in order, so this is the pipeline depth. */
   concurrency?: number
+  /** How znodes are read: by default one request each through `session` (see BulkAccess for batches). */
+  reader?: ZnodeReader
   /** Called once per znode, parents before children; the walk waits for the returned promise. */
   onZnode: (znode: WalkedZnode) => Promise<unknown> | void
 }
@@ -37,13 +40,6 @@ const DEFAULT_CONCURRENCY = 256
 const MAX_LISTED_INCONSISTENT = 1000
 const SETTLE_ATTEMPTS = 3
 
-interface ReadZnode {
-  data: Buffer
-  stat: Stat
-  acl: Acl[]
-  children: string[]
-}
-
 /**
  * Walks the subtree under `root` with many reads in flight, depth first (so the list of paths still
  * to visit stays small however wide the tree is), handing each znode to `onZnode` before any of its
@@ -53,6 +49,7 @@ export async function walkTree(options: WalkOptions): Promise<WalkStats> {
   const {session, root, zxidStart} = options
   const exclude = options.exclude ?? (() => false)
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
+  const readZnode = options.reader ?? singleRequestReader(session)
   const stats: WalkStats = {
     changedDuringBackup: 0,
     dataBytes: 0,
@@ -68,12 +65,12 @@ export async function walkTree(options: WalkOptions): Promise<WalkStats> {
   const changedSinceStart = (stat: Stat) => zxidStart !== undefined && (stat.mzxid > zxidStart || stat.pzxid > zxidStart)
 
   const readSettled = async (path: string): Promise<ReadZnode | undefined> => {
-    let current = await readZnode(session, path)
+    let current = await readZnode(path)
     if (!current || !changedSinceStart(current.stat)) return current
     stats.changedDuringBackup++
     for (let attempt = 1; attempt < SETTLE_ATTEMPTS; attempt++) {
       // eslint-disable-next-line no-await-in-loop
-      const again = await readZnode(session, path)
+      const again = await readZnode(path)
       if (!again) return undefined
       if (sameVersion(again.stat, current.stat)) return again
       current = again
@@ -162,14 +159,3 @@ function sameVersion(a: Stat, b: Stat): boolean {
   return a.mzxid === b.mzxid && a.pzxid === b.pzxid && a.aversion === b.aversion
 }
 
-/** Data, stat, ACL and children of one znode, or undefined when it does not exist (any more). */
-async function readZnode(session: ZkSession, path: string): Promise<ReadZnode | undefined> {
-  try {
-    const [{data, stat}, {acl}] = await Promise.all([session.getData(path), session.getAcl(path)])
-    const children = stat.numChildren > 0 ? await session.getChildren(path) : []
-    return {acl, children, data, stat}
-  } catch (error) {
-    if (error instanceof ZkError && error.code === zkConstants.ZNONODE) return undefined
-    throw error
-  }
-}

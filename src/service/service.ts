@@ -311,6 +311,7 @@ export class BackupService {
       // The lock is ours already (held by the service's own session); it must survive a restore of /.
       exclude: [...this.exclude, this.lock.path],
       safetyBackup: null,
+      sizeProbePath: `${this.lock.path}-size-probe`,
       source: this.store.archive(backup.id, name),
     })
     this.options.log.info({component: name, created: result.created, deleted: result.deleted, restore: restore.id}, 'component restored')

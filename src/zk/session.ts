@@ -75,6 +75,8 @@ type NativeCallback = (rc: number, error: unknown, ...results: any[]) => void
  * reconnected to another node (within the session timeout).
  */
 export class ZkSession {
+  // Kept for opening the bulk jobs' own connection (src/zk/wire) with the same credentials; never shown.
+  readonly #options: SessionOptions
   private closed = false
   private readonly closeListeners: Array<() => void> = []
 
@@ -87,6 +89,7 @@ export class ZkSession {
     private readonly sessionTimeoutMs: number,
     auth?: {user: string; password: string},
   ) {
+    this.#options = {auth, hosts, sessionTimeoutMs}
     this.identities = [{id: 'anyone', scheme: 'world'}]
     if (auth) this.identities.push({id: digestId(auth.user, auth.password), scheme: 'digest'})
     // The native client closes itself when the session expires; its ephemerals are gone by then.
@@ -99,6 +102,11 @@ export class ZkSession {
   /** False once the session was closed or expired: it cannot be used again. */
   get alive(): boolean {
     return !this.closed
+  }
+
+  /** How to open another session like this one (hosts, credentials, timeout). */
+  get connectOptions(): SessionOptions {
+    return this.#options
   }
 
   /** Called once when the session ends, by close() or by expiry. */

@@ -16,7 +16,7 @@ describe('ZooKeeper session', () => {
   const children: ChildProcess[] = []
 
   before(async () => {
-    hosts = [(await sharedEnsemble()).connectString]
+    hosts = (await sharedEnsemble()).connectString.split(',')
   })
 
   after(() => {

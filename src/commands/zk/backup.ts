@@ -6,6 +6,7 @@ import {dataDirFlags, type OfflinePaths, resolveMode} from '../../cli/datadir.js
 import {backupDataDir, type DataDirBackupResult} from '../../engine/datadir.js'
 import {Counter, describeRate, formatBytes, progressEnabled} from '../../cli/progress.js'
 import {backupTree, type BackupResult} from '../../engine/backup.js'
+import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
 import {resolveLocation} from '../../providers/index.js'
 
 export default class ZkBackup extends BaseCommand {
@@ -30,6 +31,7 @@ ${EXIT_CODES_HELP}`
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181,10.0.0.2:2181/marathon', description: 'Back up Marathon\'s state to a file'},
     {command: '<%= config.bin %> <%= command.id %> "s3://backups/zk/$(date +%F).tar.gz?region=us-east-1" --zk zk://master.mesos:2181/', description: 'Back up the whole tree to S3 (credentials from the AWS default chain)'},
     {command: '<%= config.bin %> <%= command.id %> ./m.tar.gz --zk localhost:2181/marathon --exclude /marathon/leader --exclude "/marathon/**/tmp"', description: 'Leave out leader election and temporary znodes'},
+    {command: '<%= config.bin %> <%= command.id %> ./m.tar.gz --zk zk://10.0.0.1:2181/marathon --batch off', description: 'One request per znode, not multi-read batches (the path for ZooKeeper before 3.6, chosen there by itself)'},
     {command: '<%= config.bin %> <%= command.id %> /backups/zk-$(date +%F).tar.gz --dcos -v', description: 'Offline, like dcos-zk backup: a stopped DC/OS master\'s ZooKeeper directories'},
     {command: '<%= config.bin %> <%= command.id %> ./node1.tar.gz --data-dir /var/lib/zookeeper --log-dir /var/lib/zookeeper-log --zk-config /etc/zookeeper/zoo.cfg', description: 'Offline backup of a stopped node with a separate log directory'},
     {command: 'DCOS_ZK_AUTH=marathon:secret <%= config.bin %> <%= command.id %> - --zk localhost/marathon | ssh backup-host "cat > m.tar.gz"', description: 'Stream to stdout with digest credentials from the environment'},
@@ -38,6 +40,11 @@ ${EXIT_CODES_HELP}`
   static flags = {
     ...zkFlags,
     ...dataDirFlags,
+    batch: Flags.string({
+      default: 'auto',
+      description: 'Read with multi-read batches: auto (when the server answers them: ZooKeeper 3.6+), on (or fail), off (one request per znode). --json and -v say which path ran.',
+      options: BATCH_MODES,
+    }),
     exclude: Flags.string({description: 'A znode path (with its subtree) or glob to leave out. Repeatable.', multiple: true}),
     force: Flags.boolean({description: 'Replace an existing archive at the location.'}),
     'include-ephemerals': Flags.boolean({description: 'Record ephemeral znodes too (for inspection: restore never recreates them).'}),
@@ -48,7 +55,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<BackupResult | DataDirBackupResult> {
     const {args, flags, raw} = await this.parse(ZkBackup)
-    const mode = resolveMode(flags, raw, ['exclude', 'include-ephemerals', 'zk-auth', 'session-timeout'])
+    const mode = resolveMode(flags, raw, ['batch', 'exclude', 'include-ephemerals', 'zk-auth', 'session-timeout'])
     const destination = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(destination, mode.paths, flags)
     const target = this.parseZk(mode.zk)
@@ -58,6 +65,7 @@ ${EXIT_CODES_HELP}`
     const counter = new Counter(progressEnabled(Boolean(flags.json)), `Backing up ${target.path ?? '/'}`)
     try {
       const {result} = await backupTree({
+        batch: flags.batch as BatchMode,
         destination,
         exclude: flags.exclude,
         includeEphemerals: flags['include-ephemerals'],
@@ -70,6 +78,7 @@ ${EXIT_CODES_HELP}`
         session,
       })
       counter.stop(describeRate(result.znodes, result.dataBytes, result.durationMs))
+      if (flags.verbose) this.logVerbose(toStdout, describeReadPath(result))
       const summary = `Backed up ${result.znodes} znodes (${formatBytes(result.dataBytes)}) from ${result.root} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s, ${result.znodesPerSecond} znodes/s`
       if (toStdout) this.logToStderr(summary)
       else this.log(summary)
@@ -110,4 +119,9 @@ ${EXIT_CODES_HELP}`
     if (toStderr) this.logToStderr(line)
     else this.log(line)
   }
+}
+
+function describeReadPath({batchFallback, readPath}: BackupResult): string {
+  if (readPath === 'multi-read') return 'Read path: multi-read batches'
+  return `Read path: single requests${batchFallback ? ` (${batchFallback})` : ''}`
 }

@@ -8,6 +8,7 @@ import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir.js
 import {confirm} from '../../cli/confirm.js'
 import {Counter, formatBytes, progressEnabled} from '../../cli/progress.js'
 import type {BackupResult} from '../../engine/backup.js'
+import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
 import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
 import {compactUtc} from '../../engine/time.js'
 import {withOnlineArchive} from '../../engine/convert.js'
@@ -48,6 +49,7 @@ ${EXIT_CODES_HELP}`
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --dry-run', description: 'Show what a restore would create, change and delete'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes', description: 'Restore to where the archive came from, without asking'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/restored/marathon', description: 'Restore into another path'},
+    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes --batch off', description: 'One request per znode instead of multi batches (chosen by itself for ZooKeeper before 3.6)'},
     {command: '<%= config.bin %> <%= command.id %> /backups/zk-2024-05-01.tar.gz --dcos -v', description: 'Offline, like dcos-zk restore, on a stopped DC/OS master'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/marathon/state/apps --from /marathon/state/apps --exclude /marathon/state/apps/old-app', description: 'Restore one subtree, leaving one app out'},
   ]
@@ -55,6 +57,11 @@ ${EXIT_CODES_HELP}`
   static flags = {
     ...zkFlags,
     ...dataDirFlags,
+    batch: Flags.string({
+      default: 'auto',
+      description: 'Read and write in batches (multi-read and multi): auto (when the server answers multi-read: ZooKeeper 3.6+), on (or fail), off (one request per znode). --json and -v say which path ran.',
+      options: BATCH_MODES,
+    }),
     'dry-run': Flags.boolean({description: 'Print the plan (znodes to create, change and delete) and change nothing.'}),
     exclude: Flags.string({description: 'A znode path of the archive (with its subtree) or glob to leave alone. Repeatable.', multiple: true}),
     from: Flags.string({description: 'Restore only this subtree of the archive (its path as backed up).'}),
@@ -82,7 +89,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<RestoreResult | DataDirRestoreResult> {
     const {args, flags, raw} = await this.parse(ZkRestore)
-    const mode = resolveMode(flags, raw, ['dry-run', 'exclude', 'from', 'lock-path', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'zk-auth', 'session-timeout'])
+    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'zk-auth', 'session-timeout'])
     const source = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
     const target = this.parseZk(mode.zk)
@@ -97,6 +104,7 @@ ${EXIT_CODES_HELP}`
     let safetyPrinted = false
     // A data-directory archive (dcos-zk) is replayed and converted first, into a private temp file.
     const result = await withOnlineArchive(source, (archive) => restoreTree({
+      batch: flags.batch as BatchMode,
       confirm: async (plan, safety) => {
         counter?.stop()
         counter = undefined
@@ -125,6 +133,7 @@ ${EXIT_CODES_HELP}`
       target: target.path,
     })).finally(() => counter?.stop())
 
+    if (flags.verbose) this.log(describePaths(result))
     if (result.dryRun) {
       this.printPlan(result.plan)
       this.log('Dry run: nothing was changed.')
@@ -178,6 +187,11 @@ ${EXIT_CODES_HELP}`
     if (plan.excludedLive > 0) row('excluded', plan.excludedLive, 'left as they are')
     for (const problem of plan.permissionProblems.slice(0, 10)) this.log(`  not allowed: these credentials ${problem}`)
   }
+}
+
+function describePaths({batchFallback, readPath, writePath}: RestoreResult): string {
+  const paths = `Read path: ${readPath === 'multi-read' ? 'multi-read batches' : 'single requests'}; write path: ${writePath === 'multi' ? 'multi batches' : 'single requests'}`
+  return batchFallback ? `${paths} (${batchFallback})` : paths
 }
 
 export function defaultSafetyLocation(path: string, now = new Date()): string {

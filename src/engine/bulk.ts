@@ -1,0 +1,76 @@
+import {errorMessage, OperationError} from '../errors.js'
+import {ZkError, zkConstants, type ZkSession} from '../zk/session.js'
+import {WireSession} from '../zk/wire/session.js'
+import {MultiReadBatcher, singleRequestReader, type ZnodeReader} from './read-znodes.js'
+
+/** auto: batches when the server answers multi-read (ZooKeeper 3.6+); on: batches or fail; off: one request per znode. */
+export type BatchMode = 'auto' | 'on' | 'off'
+export const BATCH_MODES: BatchMode[] = ['auto', 'on', 'off']
+
+const MULTI_READ_CONCURRENCY = 2048
+const SINGLE_READ_CONCURRENCY = 256
+
+export type ReadPath = 'multi-read' | 'single'
+export type WritePath = 'multi' | 'single'
+
+/**
+ * The connections a bulk job reads and writes through: with batching, our own session (multi-read,
+ * multi) beside the native one; without, the native session's pipelined single requests.
+ */
+export class BulkAccess {
+  private batcher?: MultiReadBatcher
+
+  private constructor(
+    readonly session: ZkSession,
+    readonly wire: WireSession | undefined,
+    readonly readPath: ReadPath,
+    readonly writePath: WritePath,
+    /** Why batching is not used, when it is not. */
+    readonly fallbackReason?: string,
+  ) {}
+
+  static async open(session: ZkSession, mode: BatchMode = 'auto'): Promise<BulkAccess> {
+    if (mode === 'off') return new BulkAccess(session, undefined, 'single', 'single')
+    let wire: WireSession | undefined
+    try {
+      wire = await WireSession.connect(session.connectOptions)
+      if (await supportsMultiRead(wire)) return new BulkAccess(session, wire, 'multi-read', 'multi')
+      throw new OperationError('ZooKeeper does not answer multi-read requests (ZooKeeper before 3.6)')
+    } catch (error) {
+      await wire?.close()
+      if (mode === 'on') throw new OperationError(`Cannot use batches (--batch on): ${errorMessage(error)}; use --batch auto or off`)
+      return new BulkAccess(session, undefined, 'single', 'single', errorMessage(error))
+    }
+  }
+
+  /** Znodes a walk reads at once: enough to fill several batches of the multi-read path. */
+  get walkConcurrency(): number {
+    return this.readPath === 'multi-read' ? MULTI_READ_CONCURRENCY : SINGLE_READ_CONCURRENCY
+  }
+
+  /** The znode reader of the read path: multi-read batches, or pipelined single requests. */
+  reader(): ZnodeReader {
+    if (this.readPath === 'single' || !this.wire) return singleRequestReader(this.session)
+    this.batcher ??= new MultiReadBatcher(this.wire)
+    return this.batcher.read
+  }
+
+  async close(): Promise<void> {
+    await this.wire?.close()
+  }
+}
+
+/**
+ * One multi-read of "/": ZooKeeper 3.6+ answers it; 3.4 answers ZUNIMPLEMENTED and drops the
+ * connection; an op error (no right to read /) still proves support. Without multi-read, writes
+ * stay on the native session too, so that the verifying re-read sees them (it reads there).
+ */
+async function supportsMultiRead(wire: WireSession): Promise<boolean> {
+  try {
+    await wire.multiRead([{kind: 'getData', path: '/'}])
+    return true
+  } catch (error) {
+    if (error instanceof ZkError && (error.code === zkConstants.ZUNIMPLEMENTED || error.code === zkConstants.ZCONNECTIONLOSS)) return false
+    throw error
+  }
+}

@@ -1,0 +1,133 @@
+import {ZkError, zkConstants} from '../zk/session.js'
+import {MultiFailed, type WriteOp} from '../zk/wire/protocol.js'
+import type {WireSession} from '../zk/wire/session.js'
+import {RESPONSE_BUDGET} from './read-znodes.js'
+
+const MAX_OPS_PER_MULTI = 1000
+const MULTIS_IN_FLIGHT = 4
+/** An op's header and lengths, the flags and a TTL. */
+const OP_OVERHEAD = 48
+
+interface Batch {
+  ops: WriteOp[]
+  done: Array<() => void>
+}
+
+/**
+ * Writes ops in multi transactions of up to RESPONSE_BUDGET bytes, several in flight: ZooKeeper
+ * applies a session's requests in order, so a parent created in one multi exists before the
+ * children in the next. A multi is atomic: a failure names its op and nothing of it was applied.
+ * After a lost connection the multis in flight are sent again in order; one that had landed unseen
+ * fails at once with NodeExists on its first create, which means it is done. A multi that loses
+ * the connection again is taken to be larger than the server accepts (its jute.maxbuffer is below
+ * ours): it is sent as halves, and later multis are made no larger than what got through.
+ */
+export class MultiWriter {
+  private batch: Batch = {done: [], ops: []}
+  private batchBytes = 0
+  private budget = RESPONSE_BUDGET
+  private readonly inFlight: Array<{batch: Batch; answer: Promise<void>}> = []
+  /** Multis sent (for tests and the benchmark). */
+  multis = 0
+
+  constructor(private readonly wire: WireSession) {}
+
+  /** Queues `op`; `done` is called once it is applied. Waits while enough multis are in flight. */
+  async add(op: WriteOp, done: () => void): Promise<void> {
+    const bytes = OP_OVERHEAD + opBytes(op)
+    if (this.batch.ops.length > 0 && (this.batchBytes + bytes > this.budget || this.batch.ops.length >= MAX_OPS_PER_MULTI)) await this.seal()
+    this.batch.ops.push(op)
+    this.batch.done.push(done)
+    this.batchBytes += bytes
+  }
+
+  /** Sends what is queued and waits for every multi; throws the first failure. */
+  async drain(): Promise<void> {
+    if (this.batch.ops.length > 0) await this.seal()
+    while (this.inFlight.length > 0) {
+      // eslint-disable-next-line no-await-in-loop
+      await this.settleOldest()
+    }
+  }
+
+  private async seal(): Promise<void> {
+    const {batch} = this
+    this.batch = {done: [], ops: []}
+    this.batchBytes = 0
+    const answer = this.send(batch)
+    answer.catch(() => {}) // awaited in settleOldest, possibly after it failed
+    this.inFlight.push({answer, batch})
+    if (this.inFlight.length >= MULTIS_IN_FLIGHT) await this.settleOldest()
+  }
+
+  private async send(batch: Batch): Promise<void> {
+    this.multis++
+    await this.wire.multi(batch.ops)
+    for (const done of batch.done) done()
+  }
+
+  private async settleOldest(): Promise<void> {
+    try {
+      await this.inFlight[0].answer
+      this.inFlight.shift()
+    } catch (error) {
+      const pending = this.inFlight.splice(0)
+      // Every later multi was on the same connection or after the failure: let them all settle first.
+      const later = await Promise.allSettled(pending.slice(1).map(({answer}) => answer))
+      if (!isConnectionLoss(error)) throw error
+      const lost = [pending[0].batch, ...pending.slice(1).filter((_, index) => later[index].status === 'rejected').map(({batch}) => batch)]
+      for (const batch of lost) {
+        // eslint-disable-next-line no-await-in-loop
+        await this.resendAfterLoss(batch)
+      }
+    }
+  }
+
+  private async resendAfterLoss(batch: Batch): Promise<void> {
+    const deadline = Date.now() + this.wire.timeoutMs
+    for (;;) {
+      try {
+        // eslint-disable-next-line no-await-in-loop
+        await this.send(batch)
+        return
+      } catch (error) {
+        if (landedBefore(error, batch)) {
+          for (const done of batch.done) done()
+          return
+        }
+
+        if (!isConnectionLoss(error) || Date.now() > deadline) throw error
+        if (batch.ops.length > 1) {
+          await this.resendHalves(batch)
+          return
+        }
+      }
+    }
+  }
+
+  private async resendHalves(batch: Batch): Promise<void> {
+    const half = Math.ceil(batch.ops.length / 2)
+    const halves = [0, half].map((start) => ({done: batch.done.slice(start, start + half), ops: batch.ops.slice(start, start + half)}))
+    this.budget = Math.min(this.budget, Math.max(...halves.map(({ops}) => ops.reduce((sum, op) => sum + OP_OVERHEAD + opBytes(op), 0))))
+    for (const part of halves) {
+      // eslint-disable-next-line no-await-in-loop
+      await this.resendAfterLoss(part)
+    }
+  }
+}
+
+function isConnectionLoss(error: unknown): boolean {
+  return error instanceof ZkError && !(error instanceof MultiFailed) && error.code === zkConstants.ZCONNECTIONLOSS
+}
+
+/** A resent multi whose first op, a create, finds its znode: the first sending was applied. */
+function landedBefore(error: unknown, batch: Batch): boolean {
+  return error instanceof MultiFailed && error.index === 0 && error.code === zkConstants.ZNODEEXISTS && batch.ops[0].kind === 'create'
+}
+
+function opBytes(op: WriteOp): number {
+  const path = Buffer.byteLength(op.path)
+  if (op.kind === 'create') return path + (op.data?.length ?? 0) + op.acl.reduce((sum, entry) => sum + 12 + entry.scheme.length + Buffer.byteLength(entry.id), 0)
+  if (op.kind === 'setData') return path + op.data.length
+  return path
+}

@@ -1,0 +1,92 @@
+import {connect as netConnect, type Socket} from 'node:net'
+
+import {JuteReader} from '../../zkdisk/jute.js'
+import {FrameReader} from './frames.js'
+import {type ConnectResponse, readConnectResponse, readReplyHeader, type ReplyHeader} from './protocol.js'
+
+/** Why a connection ended: the socket closed or failed, or the node stopped answering. */
+export class ConnectionClosed extends Error {}
+
+/**
+ * One TCP connection to one node, past the handshake. Sends packets (writes of one event-loop
+ * turn go out together) and hands every answer to `onReply`.
+ */
+export class Connection {
+  private corked = false
+  private closedWith?: Error
+  lastReceived = Date.now()
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly host: string,
+    private readonly onReply: (header: ReplyHeader, reader: JuteReader) => void,
+    private readonly onClose: (error: Error) => void,
+  ) {}
+
+  /** Connects and exchanges ConnectRequest and ConnectResponse within `timeoutMs`. */
+  static open(
+    host: string,
+    handshake: Buffer,
+    timeoutMs: number,
+    onReply: (header: ReplyHeader, reader: JuteReader) => void,
+    onClose: (error: Error) => void,
+  ): Promise<{connection: Connection; response: ConnectResponse}> {
+    const [name, port] = splitHost(host)
+    const socket = netConnect({host: name, noDelay: true, port})
+    return new Promise((resolve, reject) => {
+      let connection: Connection | undefined
+      const timer = setTimeout(() => socket.destroy(new ConnectionClosed(`no answer from ${host} within ${timeoutMs} ms`)), timeoutMs)
+      const frames = new FrameReader((frame) => {
+        const reader = new JuteReader(frame, `the answer of ${host}`)
+        if (connection) {
+          connection.lastReceived = Date.now()
+          connection.onReply(readReplyHeader(reader), reader)
+          return
+        }
+
+        clearTimeout(timer)
+        connection = new Connection(socket, host, onReply, onClose)
+        resolve({connection, response: readConnectResponse(reader)})
+      })
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          frames.push(chunk)
+        } catch (error) {
+          socket.destroy(error as Error)
+        }
+      })
+      socket.once('connect', () => socket.write(handshake))
+      socket.on('error', () => {}) // reported by 'close'
+      socket.once('close', () => {
+        clearTimeout(timer)
+        const error = connection?.closedWith ?? new ConnectionClosed(`the connection to ${host} closed`)
+        if (connection) connection.onClose(error)
+        else reject(error)
+      })
+    })
+  }
+
+  send(packet: Buffer): void {
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(() => {
+        this.corked = false
+        this.socket.uncork()
+      })
+    }
+
+    this.socket.write(packet)
+  }
+
+  /** Drops the connection; `onClose` gets `reason`. */
+  destroy(reason: Error): void {
+    this.closedWith ??= reason
+    this.socket.destroy()
+  }
+}
+
+function splitHost(host: string): [string, number] {
+  const at = host.lastIndexOf(':')
+  return at < 0 ? [host, 2181] : [host.slice(0, at).replace(/^\[|]$/g, ''), Number(host.slice(at + 1))]
+}

@@ -1,0 +1,343 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {OperationError} from '../../errors.js'
+import type {JuteReader} from '../../zkdisk/jute.js'
+import {type Acl, type Stat, ZkError, zkConstants} from '../session.js'
+import {Connection, ConnectionClosed} from './connection.js'
+import {JuteWriter} from './jute.js'
+import {
+  connectRequest,
+  multiReadRequest,
+  multiRequest,
+  OP,
+  type ReadOp,
+  type ReadResult,
+  readMultiReadResults,
+  readMultiResults,
+  readStat,
+  readStrings,
+  type ReplyHeader,
+  type WriteOp,
+  type WriteResult,
+  XID,
+} from './protocol.js'
+
+export interface WireSessionOptions {
+  hosts: string[]
+  auth?: {user: string; password: string}
+  sessionTimeoutMs?: number
+  /** For tests: any scheme; the bulk jobs use `auth` (digest). */
+  authScheme?: {scheme: string; credentials: string; user: string}
+}
+
+interface Pending {
+  decode: (reader: JuteReader, header: ReplyHeader) => unknown
+  resolve: (value: any) => void
+  reject: (error: Error) => void
+  path: string
+  operation: string
+}
+
+type State = 'connected' | 'reconnecting' | 'closed' | 'expired'
+
+const RECONNECT_PAUSE_MS = 100
+
+/**
+ * A ZooKeeper session over our own sockets, for the bulk jobs: multi-read, multi, and the single
+ * reads they need, pipelined (the server answers a session's requests in order). A lost connection
+ * fails the requests in flight with ZCONNECTIONLOSS and is replaced by one to another node, same
+ * session, within the session timeout; requests sent meanwhile wait for it.
+ */
+export class WireSession {
+  private connection?: Connection
+  private connecting?: Promise<void>
+  private readonly pending = new Map<number, Pending>()
+  private xid = 0
+  private lastZxid = 0n
+  private sessionId = 0n
+  private password = Buffer.alloc(16)
+  private negotiatedTimeoutMs: number
+  private pinger?: NodeJS.Timeout
+  private state: State = 'reconnecting'
+  private closing = false
+  private hostIndex: number
+  /** "host:port" each; the native client also takes one comma-separated string. */
+  private readonly hosts: string[]
+
+  private constructor(private readonly options: WireSessionOptions) {
+    this.negotiatedTimeoutMs = options.sessionTimeoutMs ?? 15_000
+    this.hosts = options.hosts.flatMap((host) => host.split(',')).filter(Boolean)
+    this.hostIndex = Math.floor(Math.random() * this.hosts.length)
+  }
+
+  static async connect(options: WireSessionOptions): Promise<WireSession> {
+    const session = new WireSession(options)
+    await session.reconnect(Date.now() + session.negotiatedTimeoutMs)
+    return session
+  }
+
+  /** The node this session is connected to now. */
+  get host(): string | undefined {
+    return this.connection?.host
+  }
+
+  get id(): bigint {
+    return this.sessionId
+  }
+
+  get timeoutMs(): number {
+    return this.negotiatedTimeoutMs
+  }
+
+  getData(path: string): Promise<{data: Buffer; stat: Stat}> {
+    return this.request(OP.getData, path, 'read', pathAndWatch(path), (reader) => ({data: reader.buffer(true) ?? Buffer.alloc(0), stat: readStat(reader)}))
+  }
+
+  getChildren(path: string): Promise<string[]> {
+    return this.request(OP.getChildren, path, 'list children of', pathAndWatch(path), readStrings)
+  }
+
+  getAcl(path: string): Promise<{acl: Acl[]; stat: Stat}> {
+    return this.request(OP.getACL, path, 'read the ACL of', new JuteWriter().string(path), (reader) => ({acl: reader.acls() ?? [], stat: readStat(reader)}))
+  }
+
+  async setAcl(path: string, acl: Acl[], version = -1): Promise<void> {
+    await this.request(OP.setACL, path, 'set the ACL of', new JuteWriter().string(path).acl(acl).int(version), () => undefined)
+  }
+
+  async exists(path: string): Promise<Stat | undefined> {
+    try {
+      return await this.request(OP.exists, path, 'check', pathAndWatch(path), readStat)
+    } catch (error) {
+      if (error instanceof ZkError && error.code === zkConstants.ZNONODE) return undefined
+      throw error
+    }
+  }
+
+  /** Waits until the node this session is on has caught up with the leader. */
+  async sync(path: string): Promise<void> {
+    await this.request(OP.sync, path, 'sync', new JuteWriter().string(path), () => undefined)
+  }
+
+  /** getData and getChildren of many paths in one round trip (ZooKeeper 3.6+); each op gets its result or its error. */
+  multiRead(ops: ReadOp[]): Promise<Array<ReadResult | ZkError>> {
+    return this.request(OP.multiRead, ops[0]?.path ?? '/', `read (a multi-read of ${ops.length})`, multiReadRequest(ops), (reader, header) => {
+      if (header.err !== 0) throw new ZkError(header.err, ops[0]?.path ?? '/', `read (a multi-read of ${ops.length})`)
+      return readMultiReadResults(reader, ops)
+    }, true)
+  }
+
+  /** Applies all `ops` or none: a failure throws MultiFailed naming the op. */
+  multi(ops: WriteOp[]): Promise<WriteResult[]> {
+    return this.request(OP.multi, ops[0]?.path ?? '/', `write (a multi of ${ops.length})`, multiRequest(ops), (reader, header) => {
+      if (header.err !== 0 && reader.remaining === 0) throw new ZkError(header.err, ops[0]?.path ?? '/', `write (a multi of ${ops.length})`)
+      return readMultiResults(reader, ops)
+    }, true)
+  }
+
+  /** Ends the session: the server deletes its ephemerals. */
+  async close(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'expired') return
+    if (this.state === 'connected') {
+      this.closing = true
+      // An unreferenced timer: a process must not wait for it once the server has answered.
+      await Promise.race([this.request(OP.closeSession, '/', 'close the session', undefined, () => undefined).catch(() => {}), sleep(2000, undefined, {ref: false})])
+    }
+
+    this.shutdown('closed', new OperationError('the ZooKeeper session was closed'))
+  }
+
+  /** Drops the connection and leaves the session to expire (for tests of what survives a crash). */
+  abandon(): void {
+    this.shutdown('closed', new OperationError('the ZooKeeper session was abandoned'))
+  }
+
+  /**
+   * Sends one request. Its answer's error is the request's error unless `errorsInBody` (multi and
+   * multi-read, whose ops carry their own errors).
+   */
+  private async request<T>(
+    opcode: number,
+    path: string,
+    operation: string,
+    body: JuteWriter | undefined,
+    decode: (reader: JuteReader, header: ReplyHeader) => T,
+    errorsInBody = false,
+  ): Promise<T> {
+    if (this.state === 'reconnecting') await this.connecting
+    this.checkUsable(path, operation)
+    const xid = (this.xid = (this.xid + 1) & 0x7f_ff_ff_ff)
+    const header = new JuteWriter().int(xid).int(opcode)
+    const packet = (body ? header.append(body) : header).packet()
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(xid, {
+        decode: (reader, reply) => {
+          if (reply.err !== 0 && !errorsInBody) throw new ZkError(reply.err, path, operation)
+          return decode(reader, reply)
+        },
+        operation,
+        path,
+        reject,
+        resolve,
+      })
+      this.connection!.send(packet)
+    })
+  }
+
+  private checkUsable(path: string, operation: string): void {
+    if (this.state === 'expired') throw expiredError(path, operation)
+    if (this.state === 'closed') throw new OperationError(`ZooKeeper session is closed (${operation} ${path})`)
+  }
+
+  private onReply(header: ReplyHeader, reader: JuteReader): void {
+    if (header.zxid > this.lastZxid) this.lastZxid = header.zxid
+    if (header.xid === XID.ping || header.xid === XID.notification) return
+    const waiting = this.pending.get(header.xid)
+    if (!waiting) return
+    this.pending.delete(header.xid)
+    try {
+      waiting.resolve(waiting.decode(reader, header))
+    } catch (error) {
+      waiting.reject(error as Error)
+    }
+  }
+
+  private onConnectionClosed(connection: Connection): void {
+    if (connection !== this.connection) return
+    this.connection = undefined
+    clearInterval(this.pinger)
+    this.failPending((path, operation) => new ZkError(zkConstants.ZCONNECTIONLOSS, path, operation))
+    if (this.state !== 'connected' || this.closing) return
+    this.state = 'reconnecting'
+    // The server keeps the session for its timeout after it last heard from us.
+    this.connecting = this.reconnect(connection.lastReceived + this.negotiatedTimeoutMs).catch(() => {})
+  }
+
+  /** Connects to the hosts in turn, the current session or a new one, until `deadline`. */
+  private async reconnect(deadline: number): Promise<void> {
+    const {hosts} = this
+    let lastError: Error | undefined
+    for (let attempt = 0; Date.now() < deadline || attempt === 0; attempt++) {
+      const host = hosts[(this.hostIndex + attempt) % hosts.length]
+      try {
+        // eslint-disable-next-line no-await-in-loop
+        await this.openConnection(host, Math.max(1000, Math.min(deadline - Date.now(), this.negotiatedTimeoutMs / hosts.length)))
+        this.hostIndex = hosts.indexOf(host)
+        return
+      } catch (error) {
+        if (error instanceof AuthFailed) this.shutdown('closed', error)
+        if (this.state === 'expired' || this.state === 'closed') throw error
+
+        lastError = error as Error
+        // eslint-disable-next-line no-await-in-loop
+        if ((attempt + 1) % hosts.length === 0) await sleep(RECONNECT_PAUSE_MS)
+      }
+    }
+
+    const error =
+      this.sessionId === 0n
+        ? new OperationError(`Cannot connect to ZooKeeper at ${hosts.join(',')}: ${lastError?.message ?? 'no answer'}; check the hosts and that a quorum is up`)
+        : expiredError('/', 'reach ZooKeeper for')
+    this.shutdown(this.sessionId === 0n ? 'closed' : 'expired', error)
+    throw error
+  }
+
+  private async openConnection(host: string, timeoutMs: number): Promise<void> {
+    const handshake = connectRequest(this.lastZxid, this.negotiatedTimeoutMs, this.sessionId, this.password)
+    let opened: Connection | undefined
+    const {connection, response} = await Connection.open(
+      host,
+      handshake,
+      timeoutMs,
+      (header, reader) => this.onReply(header, reader),
+      () => {
+        if (opened) this.onConnectionClosed(opened)
+      },
+    )
+    if (this.state === 'closed') {
+      connection.destroy(new ConnectionClosed('session closed'))
+      throw new OperationError('the ZooKeeper session was closed')
+    }
+
+    if (response.timeoutMs <= 0) {
+      connection.destroy(new ConnectionClosed('session expired'))
+      const error = expiredError('/', 'reconnect')
+      this.shutdown('expired', error)
+      throw error
+    }
+
+    Object.assign(this, {negotiatedTimeoutMs: response.timeoutMs, password: response.password, sessionId: response.sessionId})
+    opened = connection
+    this.connection = connection
+    try {
+      await this.authenticate(connection)
+    } catch (error) {
+      connection.destroy(error as Error)
+      throw error
+    }
+
+    this.state = 'connected'
+    this.startPinging(connection)
+  }
+
+  private authenticate(connection: Connection): Promise<void> {
+    const auth = this.options.authScheme ?? (this.options.auth && {credentials: `${this.options.auth.user}:${this.options.auth.password}`, scheme: 'digest', user: this.options.auth.user})
+    if (!auth) return Promise.resolve()
+    const packet = new JuteWriter().int(XID.auth).int(OP.auth).int(0).string(auth.scheme).buffer(Buffer.from(auth.credentials)).packet()
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(XID.auth, {
+        decode: (_reader, reply) => {
+          if (reply.err !== 0) throw new AuthFailed(`ZooKeeper at ${connection.host} refused the ${auth.scheme} credentials of user ${auth.user} (${reply.err === zkConstants.ZAUTHFAILED ? 'ZAUTHFAILED' : `error ${reply.err}`}): check --zk-auth`)
+        },
+        operation: 'authenticate as',
+        path: auth.user,
+        reject,
+        resolve,
+      })
+      connection.send(packet)
+    })
+  }
+
+  /** Pings at a third of the timeout; a node silent for two thirds of it is given up for another. */
+  private startPinging(connection: Connection): void {
+    const ping = new JuteWriter().int(XID.ping).int(OP.ping).packet()
+    const interval = Math.max(100, Math.floor(this.negotiatedTimeoutMs / 3))
+    this.pinger = setInterval(() => {
+      if (Date.now() - connection.lastReceived > (this.negotiatedTimeoutMs * 2) / 3) {
+        connection.destroy(new ConnectionClosed(`${connection.host} stopped answering`))
+        return
+      }
+
+      connection.send(ping)
+    }, interval)
+    this.pinger.unref()
+  }
+
+  private failPending(error: (path: string, operation: string) => Error): void {
+    const waiting = [...this.pending.values()]
+    this.pending.clear()
+    for (const request of waiting) request.reject(error(request.path, request.operation))
+  }
+
+  private shutdown(state: 'closed' | 'expired', reason: Error): void {
+    this.state = state
+    clearInterval(this.pinger)
+    this.failPending(() => reason)
+    const {connection} = this
+    this.connection = undefined
+    connection?.destroy(reason)
+  }
+}
+
+/** The server refused the credentials (it closes the connection after saying so). */
+export class AuthFailed extends OperationError {}
+
+function pathAndWatch(path: string): JuteWriter {
+  return new JuteWriter().string(path).bool(false)
+}
+
+function expiredError(path: string, operation: string): ZkError {
+  const error = new ZkError(zkConstants.ZSESSIONEXPIRED, path, operation)
+  error.message = `ZooKeeper session expired (no node reached within the session timeout) while trying to ${operation} ${path}`
+  return error
+}
