@@ -10,6 +10,7 @@ import {join} from 'node:path'
 
 import {DEFAULT_LOCK_PATH} from '../../src/zk/lock.js'
 import type {ZkSession} from '../../src/zk/session.js'
+import {Ensemble} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {type S3Server, startS3} from '../harness/s3.js'
 import {dcos, expectExit, expectUsageError, spawnDcos, zkUri} from '../helpers/cli.js'
@@ -104,6 +105,37 @@ describe('faults: unreachable peers and bad input', function () {
     const restore = expectUsageError(await dcos(['zk', 'restore', location, '--zk', zkUri(hosts, root), '--yes']), 'no-such-bucket')
     for (const line of [backup, restore]) expect(line).to.include('access_key=***')
     expect(await snapshotTree(session, root)).to.deep.equal(live)
+  })
+
+  it('a server with a small jute.maxbuffer: a znode larger than it is refused before anything changes; smaller ones are restored in smaller batches', async () => {
+    const small = await Ensemble.start({jvmFlags: ['-Djute.maxbuffer=65536'], nodes: 1})
+    const target = await connect(small.connectString)
+    try {
+      const bigRoot = uniquePath('too-big')
+      await seedTree(session, bigRoot, [{data: 'root', path: '/'}, {data: 'small', path: '/small'}, {data: Buffer.alloc(200_000, 7), path: '/big'}])
+      const bigArchive = join(dir, 'too-big.tar.gz')
+      expectExit(await dcos(['zk', 'backup', bigArchive, '--zk', zkUri(hosts, bigRoot)]), 0)
+      await seedTree(target, '/app', [{data: 'live root', path: '/'}, {data: 'live', path: '/small'}])
+      const before = await snapshotTree(target, '/app')
+
+      const result = await dcos(['zk', 'restore', bigArchive, '--zk', zkUri(small.connectString, '/app'), '--yes', '--no-safety-backup'])
+      expect(expectExit(result, 1).stderr.trim()).to.match(
+        /^Error: Cannot restore: \/app\/big holds 200000 bytes, more than the ZooKeeper servers accept in one request \(their jute\.maxbuffer\); nothing was changed\./,
+      )
+      expect(await snapshotTree(target, '/app')).to.deep.equal(before)
+
+      // Many znodes that fit one by one but not in our batches (sized for the default limit): the batches are split.
+      const manyRoot = uniquePath('many')
+      await seedTree(session, manyRoot, [{path: '/'}, ...Array.from({length: 500}, (_, index) => ({data: Buffer.alloc(1000, index % 251), path: `/z-${index}`}))])
+      const manyArchive = join(dir, 'many.tar.gz')
+      expectExit(await dcos(['zk', 'backup', manyArchive, '--zk', zkUri(hosts, manyRoot)]), 0)
+      const restored = JSON.parse(expectExit(await dcos(['zk', 'restore', manyArchive, '--zk', zkUri(small.connectString, '/many'), '--json']), 0).stdout) as {writePath: string; verified: boolean}
+      expect(restored).to.include({verified: true, writePath: 'multi'})
+      expect(await snapshotTree(target, '/many')).to.deep.equal(await snapshotTree(session, manyRoot))
+    } finally {
+      target.close()
+      await small.stop()
+    }
   })
 
   it('two restores of one path started at once: one runs, the other is refused on the cluster lock, nothing changed by it', async () => {

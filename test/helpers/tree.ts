@@ -27,8 +27,9 @@ export function uniquePath(label: string): string {
   return `/t-${label}-${randomBytes(4).toString('hex')}`
 }
 
+/** A session for the test itself; it waits longer than the tool would, for an ensemble busy re-electing under the suite's load. */
 export function connect(hosts: string, auth?: {user: string; password: string}): Promise<ZkSession> {
-  return ZkSession.connect({auth, hosts: hosts.split(',')})
+  return ZkSession.connect({auth, connectTimeoutMs: 30_000, hosts: hosts.split(','), sessionTimeoutMs: 15_000})
 }
 
 export {digestId} from '../../src/zk/acl.js'
