@@ -11,6 +11,7 @@ import {Ensemble} from '../harness/ensemble.js'
 import {type S3Server, startS3} from '../harness/s3.js'
 import {spawnDcos, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {connectedPorts} from '../helpers/net.js'
 import {connect, seedTree, uniquePath} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
@@ -43,11 +44,14 @@ describe('faults during a backup', function () {
     await ensemble.waitServing()
   })
 
-  async function loseQuorumMidBackup(location: string, started: () => Promise<boolean>): Promise<{code: number | null; stderr: string; seconds: number}> {
+  /** Holds the backup (SIGSTOP) once `started` says it is under way, takes the quorum away, and lets it go on. */
+  async function loseQuorumMidBackup(location: string, started: (pid: number) => Promise<boolean>): Promise<{code: number | null; stderr: string; seconds: number}> {
     const backup = spawnDcos(['zk', 'backup', location, '--zk', zkUri(ensemble.connectString, root), '--session-timeout', '4'])
-    await eventually('the backup to be under way', async () => ((await started()) ? true : undefined), 30_000)
+    await eventually('the backup to be under way', async () => ((await started(backup.child.pid!)) ? true : undefined), 30_000, 5)
+    backup.child.kill('SIGSTOP')
     expect(backup.child.exitCode, 'the backup was still running when the quorum went').to.equal(null)
     await Promise.all([ensemble.stopNode(1), ensemble.stopNode(2)])
+    backup.child.kill('SIGCONT')
     const lost = Date.now()
     const {at, code, stderr} = await backup.exited
     return {code, seconds: (at - lost) / 1000, stderr}
@@ -65,9 +69,10 @@ describe('faults during a backup', function () {
 
   it('to S3: exit 1, no object and no multipart upload left', async () => {
     const key = 'faults/lost.tar.gz'
-    const startedAt = Date.now()
-    // The upload cannot be watched from outside before its first part: give the walk a moment to start.
-    const {code, stderr} = await loseQuorumMidBackup(s3.uri(key), async () => Date.now() - startedAt > 1500)
+    // The upload cannot be watched from outside before its first part: the walk's own connection (the
+    // second to the ensemble, beside the session that reads the zxid) says it has begun.
+    const ports = new Set(ensemble.nodes.map((node) => node.clientPort))
+    const {code, stderr} = await loseQuorumMidBackup(s3.uri(key), async (pid) => (await connectedPorts(pid)).filter((port) => ports.has(port)).length >= 2)
     expect(code).to.equal(1)
     expect(stderr.trim().split('\n')).to.have.length(1)
     const {Contents = []} = await s3.client.send(new ListObjectsV2Command({Bucket: s3.bucket, Prefix: 'faults/'}))

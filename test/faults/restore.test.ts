@@ -48,7 +48,7 @@ describe('faults during a restore', function () {
       const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath, '--session-timeout', '3'])
       // The safety backup is published once the live tree is read: from then on the restore deletes and creates.
       await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
-      await eventually('the restore to delete the live tree', async () => ((await session.exists(`${root}/z-1500`)) ? undefined : true), 60_000)
+      await eventually('the restore to delete the live tree', async () => ((await session.exists(`${root}/z-1500`)) ? undefined : true), 60_000, 5)
       restore.child.kill('SIGKILL')
       expect((await restore.exited).code).to.equal(null)
       expect(await snapshotTree(session, root), 'the kill left the subtree half restored').to.not.deep.equal(before)
@@ -84,12 +84,15 @@ describe('faults during a restore', function () {
       await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
       const watcher = await connect(ensemble.nodeConnectString(3))
       try {
-        await eventually('the restore to delete the live tree', async () => ((await watcher.exists(`${root}/z-1500`)) ? undefined : true), 60_000)
+        await eventually('the restore to delete the live tree', async () => ((await watcher.exists(`${root}/z-1500`)) ? undefined : true), 60_000, 5)
       } finally {
         watcher.close()
       }
 
+      // Held while the quorum goes, so that it cannot finish first.
+      restore.child.kill('SIGSTOP')
       await Promise.all([ensemble.stopNode(1), ensemble.stopNode(2)])
+      restore.child.kill('SIGCONT')
       const {code, stderr} = await restore.exited
       expect(code).to.equal(1)
       expect(stderr.trim().split('\n'), stderr).to.have.length(1)
