@@ -83,7 +83,6 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
   try {
     bulk = options.bulk ?? (await BulkAccess.open(session, options.batch))
     const stats = await walkTree({
-      concurrency: bulk.walkConcurrency,
       exclude: excludeMatcher(exclude),
       includeEphemerals: options.includeEphemerals,
       async onZnode(znode) {

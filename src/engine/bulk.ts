@@ -7,8 +7,6 @@ import {MultiReadBatcher, singleRequestReader, type ZnodeReader} from './read-zn
 export type BatchMode = 'auto' | 'on' | 'off'
 export const BATCH_MODES: BatchMode[] = ['auto', 'on', 'off']
 
-const MULTI_READ_CONCURRENCY = 2048
-const SINGLE_READ_CONCURRENCY = 256
 
 export type ReadPath = 'multi-read' | 'single'
 export type WritePath = 'multi' | 'single'
@@ -41,11 +39,6 @@ export class BulkAccess {
       if (mode === 'on') throw new OperationError(`Cannot use batches (--batch on): ${errorMessage(error)}; use --batch auto or off`)
       return new BulkAccess(session, undefined, 'single', 'single', errorMessage(error))
     }
-  }
-
-  /** Znodes a walk reads at once: enough to fill several batches of the multi-read path. */
-  get walkConcurrency(): number {
-    return this.readPath === 'multi-read' ? MULTI_READ_CONCURRENCY : SINGLE_READ_CONCURRENCY
   }
 
   /** The znode reader of the read path: multi-read batches, or pipelined single requests. */

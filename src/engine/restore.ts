@@ -271,7 +271,7 @@ async function readLiveTree(bulk: BulkAccess, target: string, excluded: PathMatc
     })
     live.safetyBackup = result
   } else {
-    await walkTree({concurrency: bulk.walkConcurrency, includeEphemerals: true, onZnode: remember, reader: bulk.reader(), root: target, session})
+    await walkTree({includeEphemerals: true, onZnode: remember, reader: bulk.reader(), root: target, session})
   }
 
   if (target === '/') live.kept.add('/')
@@ -586,7 +586,6 @@ async function checkRestored(bulk: BulkAccess, target: string, excluded: PathMat
   const actual = new TreeSetDigest()
   const ignored = (relativePath: string) => excluded(relativePath) || (live.kept.has(relativePath) && !live.znodes.get(relativePath)?.seen)
   await walkTree({
-    concurrency: bulk.walkConcurrency,
     onZnode({data, record, relativePath}) {
       if (!ignored(relativePath)) actual.add(relativePath, contentKey(record.type, record.ttl, record.acl, data))
     },
