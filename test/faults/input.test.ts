@@ -108,7 +108,7 @@ describe('faults: unreachable peers and bad input', function () {
   })
 
   it('a server with a small jute.maxbuffer: a znode larger than it is refused before anything changes; smaller ones are restored in smaller batches', async () => {
-    const small = await Ensemble.start({jvmFlags: ['-Djute.maxbuffer=65536'], nodes: 1})
+    const small = await Ensemble.start({jvmFlags: ['-Djute.maxbuffer=32768'], nodes: 1})
     const target = await connect(small.connectString)
     try {
       const bigRoot = uniquePath('too-big')
