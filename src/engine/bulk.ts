@@ -7,7 +7,6 @@ import {MultiReadBatcher, singleRequestReader, type ZnodeReader} from './read-zn
 export type BatchMode = 'auto' | 'on' | 'off'
 export const BATCH_MODES: BatchMode[] = ['auto', 'on', 'off']
 
-
 export type ReadPath = 'multi-read' | 'single'
 export type WritePath = 'multi' | 'single'
 
