@@ -32,8 +32,6 @@ export class MultiWriter {
   private batchBytes = 0
   private budget = WRITE_BUDGET
   private readonly inFlight: Array<{batch: Batch; answer: Promise<void>}> = []
-  /** Multis sent (for tests and the benchmark). */
-  multis = 0
 
   constructor(private readonly wire: WireSession) {}
 
@@ -66,7 +64,6 @@ export class MultiWriter {
   }
 
   private async send(batch: Batch): Promise<void> {
-    this.multis++
     await this.wire.multi(batch.ops)
     for (const done of batch.done) done()
   }

@@ -2,7 +2,7 @@ import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../arc
 import {readArchive, verifyArchive} from '../archive/reader.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
-import {type Identity, missingPerms, PERMS, permsText} from '../zk/acl.js'
+import {grantedPerms, missingPerms, PERMS, permsText} from '../zk/acl.js'
 import {ClusterLock} from '../zk/lock.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
 import type {WriteOp} from '../zk/wire/protocol.js'
@@ -556,7 +556,7 @@ async function createInMultis(
   const writer = new MultiWriter(wire)
   let created = 0
   for await (const {data, kept, path, record} of znodesToWrite(session, selection, live, options)) {
-    const aclLater = kept || !(isOpenAcl(record.acl) || grantsCreate(record.acl, session.identities))
+    const aclLater = kept || !(isOpenAcl(record.acl) || (grantedPerms(record.acl, session.identities, 'deny') & PERMS.CREATE) !== 0)
     if (aclLater) restrictive.push({acl: record.acl, path})
     const op: WriteOp = kept
       ? {data, kind: 'setData', path}
@@ -570,11 +570,6 @@ async function createInMultis(
   await writer.drain()
   const setAcl = (path: string, acl: Acl[]) => retryingOnConnectionLoss(wire, () => wire.setAcl(path, acl))
   return {aclsSet: await applyAclsLast(restrictive, setAcl, options), created}
-}
-
-/** Whether the ACL certainly lets these credentials create children (a scheme we cannot evaluate does not count). */
-function grantsCreate(acl: Acl[], identities: Identity[]): boolean {
-  return acl.some((entry) => entry.perms & PERMS.CREATE && identities.some((identity) => identity.scheme === entry.scheme && identity.id === entry.id))
 }
 
 function isOpenAcl(acl: Acl[]): boolean {

@@ -18,17 +18,27 @@ export function digestId(user: string, password: string): string {
 const EVALUABLE_SCHEMES = new Set(['world', 'digest'])
 
 /**
- * The permissions of `wanted` that the ACL certainly does not grant to any of `identities`. An entry
- * of a scheme we cannot evaluate is taken as granting (the server decides; we only refuse on certainty).
+ * The permissions the ACL grants to any of `identities`. An entry of a scheme we cannot evaluate
+ * counts as granting unless `unevaluable` is 'deny'.
  */
-export function missingPerms(acl: Acl[], identities: Identity[], wanted: number): number {
+export function grantedPerms(acl: Acl[], identities: Identity[], unevaluable: 'grant' | 'deny' = 'grant'): number {
   let granted = 0
   for (const entry of acl) {
-    const ours = !EVALUABLE_SCHEMES.has(entry.scheme) || identities.some((identity) => identity.scheme === entry.scheme && identity.id === entry.id)
+    const ours = EVALUABLE_SCHEMES.has(entry.scheme)
+      ? identities.some((identity) => identity.scheme === entry.scheme && identity.id === entry.id)
+      : unevaluable === 'grant'
     if (ours) granted |= entry.perms
   }
 
-  return wanted & ~granted
+  return granted
+}
+
+/**
+ * The permissions of `wanted` that the ACL certainly does not grant to any of `identities` (the
+ * server decides on schemes we cannot evaluate; we only refuse on certainty).
+ */
+export function missingPerms(acl: Acl[], identities: Identity[], wanted: number): number {
+  return wanted & ~grantedPerms(acl, identities)
 }
 
 export function permsText(perms: number): string {
