@@ -13,7 +13,7 @@ import {readArchiveFile} from '../helpers/archive.js'
 import {dcos, expectExit, spawnDcos, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {connectedPorts} from '../helpers/net.js'
-import {connect, seedTree, snapshotTree, type TreeSnapshot} from '../helpers/tree.js'
+import {connect, seedTree, snapshotTree, type TreeSnapshot, waitUntilGone} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
 const ZNODES = 5000
@@ -88,7 +88,7 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
     // Held (SIGSTOP) once it is deleting the changed znodes, its requests in flight, while its node goes.
     const watcher = await connect(ensemble.connectString)
     try {
-      await eventually('the restore to delete', async () => ((await watcher.exists(`${ROOT_PATH}/z-${ZNODES / 2}`)) ? undefined : true), 60_000, 5)
+      await waitUntilGone(watcher, `${ROOT_PATH}/z-${ZNODES / 2}`, {intervalMs: 5, timeoutMs: 60_000})
     } finally {
       watcher.close()
     }

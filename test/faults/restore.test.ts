@@ -11,7 +11,7 @@ import {Ensemble} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {dcos, expectExit, spawnDcos, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
-import {connect, seedTree, type SeedZnode, snapshotTree, uniquePath} from '../helpers/tree.js'
+import {connect, seedTree, type SeedZnode, snapshotTree, uniquePath, waitUntilGone} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
 const ZNODES = 3000
@@ -48,7 +48,7 @@ describe('faults during a restore', function () {
       const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath, '--session-timeout', '3'])
       // The safety backup is published once the live tree is read: from then on the restore deletes and creates.
       await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
-      await eventually('the restore to delete the live tree', async () => ((await session.exists(`${root}/z-1500`)) ? undefined : true), 60_000, 5)
+      await waitUntilGone(session, `${root}/z-1500`, {intervalMs: 5, timeoutMs: 60_000})
       restore.child.kill('SIGKILL')
       expect((await restore.exited).code).to.equal(null)
       expect(await snapshotTree(session, root), 'the kill left the subtree half restored').to.not.deep.equal(before)
@@ -84,7 +84,7 @@ describe('faults during a restore', function () {
       await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
       const watcher = await connect(ensemble.nodeConnectString(3))
       try {
-        await eventually('the restore to delete the live tree', async () => ((await watcher.exists(`${root}/z-1500`)) ? undefined : true), 60_000, 5)
+        await waitUntilGone(watcher, `${root}/z-1500`, {intervalMs: 5, timeoutMs: 60_000})
       } finally {
         watcher.close()
       }

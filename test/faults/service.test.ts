@@ -11,8 +11,8 @@ import {type BackupInfo, BUSY_MESSAGE, type RestoreInfo} from '../../src/service
 import type {ZkSession} from '../../src/zk/session.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
-import {api, killProcess, serveProcess, stopServeProcesses} from '../helpers/service.js'
-import {connect, seedTree, snapshotTree, uniquePath} from '../helpers/tree.js'
+import {api, killProcess, listedBackup, serveProcess, stopServeProcesses} from '../helpers/service.js'
+import {connect, seedTree, snapshotTree, uniquePath, waitUntilGone} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
 describe('faults: the backup service killed mid-job', () => {
@@ -35,14 +35,6 @@ describe('faults: the backup service killed mid-job', () => {
   })
 
   after(() => session?.close())
-
-  /** The backup `id` as listed, once `done` holds for it. */
-  function listed(url: string, id: string, done: (backup: BackupInfo) => boolean): Promise<BackupInfo> {
-    return eventually(`backup ${id} to settle`, async () => {
-      const backup = ((await api(url, 'GET', `/list?prefix=${id}`)).body.backup_info as BackupInfo[] | undefined)?.find((entry) => entry.id === id)
-      return backup && done(backup) ? backup : undefined
-    }, 60_000)
-  }
 
   it('ends a backup whose service was killed mid-way STATUS_ERROR after a restart; the lock frees and the next backup works', async function () {
     this.timeout(90_000)
@@ -95,17 +87,17 @@ describe('faults: the backup service killed mid-job', () => {
 
     const first = await serveProcess(args)
     const backup = (await api(first.url, 'POST', '/create', {label: 'good'})).body.backup_info as BackupInfo
-    await listed(first.url, backup.id, (entry) => entry.status === 'STATUS_READY')
+    await listedBackup(first.url, backup.id, (entry) => entry.status === 'STATUS_READY', 60_000)
     await Promise.all(Array.from({length: 4000}, (_, index) => session.setData(`${root}/app-${index}`, Buffer.from('changed since the backup'))))
     const before = await snapshotTree(session, root)
 
     const restore = (await api(first.url, 'POST', '/restore', {id: backup.id})).body.backup_info as RestoreInfo
-    await eventually('the restore to delete', async () => ((await session.exists(`${root}/app-2000`)) ? undefined : true), 60_000, 5)
+    await waitUntilGone(session, `${root}/app-2000`, {intervalMs: 5, timeoutMs: 60_000})
     await killProcess(first.child)
     expect(await snapshotTree(session, root), 'the kill left the tree half restored').to.not.deep.equal(before)
 
     const second = await serveProcess(args)
-    const withFailed = await listed(second.url, backup.id, (entry) => entry.restores.some((entry_) => entry_.id === restore.id && entry_.status === 'STATUS_ERROR'))
+    const withFailed = await listedBackup(second.url, backup.id, (entry) => entry.restores.some((entry_) => entry_.id === restore.id && entry_.status === 'STATUS_ERROR'), 60_000)
     const failed = withFailed.restores.find((entry) => entry.id === restore.id)!
     expect(failed.reason).to.match(/^interrupted/)
     expect(failed.safety_backup_id, 'the interrupted restore names its safety backup').to.be.a('string')
@@ -116,7 +108,7 @@ describe('faults: the backup service killed mid-job', () => {
       if (answer.status !== 200) expect(answer.body).to.deep.equal({errors: [BUSY_MESSAGE]})
       return answer.status === 200 ? (answer.body.backup_info as RestoreInfo) : undefined
     }, 30_000)
-    const safety = await listed(second.url, failed.safety_backup_id!, (entry) => entry.restores.some((entry_) => entry_.id === again.id && entry_.status !== 'STATUS_RESTORING'))
+    const safety = await listedBackup(second.url, failed.safety_backup_id!, (entry) => entry.restores.some((entry_) => entry_.id === again.id && entry_.status !== 'STATUS_RESTORING'), 60_000)
     expect(safety.restores.find((entry) => entry.id === again.id)).to.include({status: 'STATUS_READY'})
     expect(await snapshotTree(session, root)).to.deep.equal(before)
   })

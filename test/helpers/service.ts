@@ -11,9 +11,10 @@ import type {FastifyInstance} from 'fastify'
 import {resolveLocation} from '../../src/providers/index.js'
 import {createHttpServer, createServiceLogger, listen} from '../../src/service/http.js'
 import {BackupService, type ServiceOptions} from '../../src/service/service.js'
-import {API_PREFIX} from '../../src/service/wire.js'
+import {API_PREFIX, type BackupInfo} from '../../src/service/wire.js'
 import {spawnDcos} from './cli.js'
 import {recordOutput} from './secrets.js'
+import {eventually} from './wait.js'
 
 export interface RunningService {
   service: BackupService
@@ -69,6 +70,14 @@ export interface ApiAnswer {
   status: number
   body: any
   text: string
+}
+
+/** Backup `id` as the service lists it, once `done` holds for it (polled). */
+export function listedBackup(url: string, id: string, done: (backup: BackupInfo) => boolean, timeoutMs?: number): Promise<BackupInfo> {
+  return eventually(`backup ${id} to settle`, async () => {
+    const backup = ((await api(url, 'GET', `/list?prefix=${id}`)).body.backup_info as BackupInfo[] | undefined)?.find((entry) => entry.id === id)
+    return backup && done(backup) ? backup : undefined
+  }, timeoutMs)
 }
 
 /** One request to `<url>/system/v1/backup/v1<route>` (or `prefix` instead), JSON in and out. */

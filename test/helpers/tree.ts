@@ -8,6 +8,7 @@ import type {NodeType} from '../../src/archive/format.js'
 import {walkTree} from '../../src/engine/walk.js'
 import {type Acl, zkConstants, ZkSession} from '../../src/zk/session.js'
 import {relativeZnodePath, resolveZnodePath} from '../../src/zk/uri.js'
+import {eventually} from './wait.js'
 
 export interface ZnodeSnapshot {
   data: string
@@ -117,4 +118,9 @@ export function withoutPaths(tree: TreeSnapshot, drop: (path: string) => boolean
 
 export function withoutEphemerals(tree: TreeSnapshot): TreeSnapshot {
   return Object.fromEntries(Object.entries(tree).filter(([, znode]) => znode.type !== 'ephemeral'))
+}
+
+/** Resolves once `path` does not exist (polled every `intervalMs`: 5 catches a restore half way). */
+export function waitUntilGone(session: ZkSession, path: string, {intervalMs = 100, timeoutMs = 20_000} = {}): Promise<true> {
+  return eventually(`${path} to be gone`, async () => ((await session.exists(path)) ? undefined : true), timeoutMs, intervalMs)
 }

@@ -2,13 +2,9 @@
  * Multi transactions for tests, in the shape the zkdisk tests write them, sent through our wire
  * client (src/zk/wire): the `zookeeper` npm client has no multi.
  */
-import type {Acl} from '../../src/zk/session.js'
-import {MultiFailed, type WriteOp} from '../../src/zk/wire/protocol.js'
+import {type Acl, OPEN_ACL as OPEN, zkConstants} from '../../src/zk/session.js'
+import {CONTAINER_FLAG, MultiFailed, type WriteOp} from '../../src/zk/wire/protocol.js'
 import {WireSession} from '../../src/zk/wire/session.js'
-
-const CONTAINER_FLAGS = 4
-const TTL_FLAGS = 5
-const OPEN: Acl[] = [{id: 'anyone', perms: 31, scheme: 'world'}]
 
 export type MultiOp =
   | {type: 'check'; path: string; version: number}
@@ -47,11 +43,11 @@ function toWriteOp(op: MultiOp): WriteOp {
     }
 
     case 'createContainer': {
-      return {acl: op.acl ?? OPEN, data: data(op.data), flags: CONTAINER_FLAGS, kind: 'create', path: op.path}
+      return {acl: op.acl ?? OPEN, data: data(op.data), flags: CONTAINER_FLAG, kind: 'create', path: op.path}
     }
 
     case 'createTTL': {
-      return {acl: op.acl ?? OPEN, data: data(op.data), flags: op.flags ?? TTL_FLAGS, kind: 'create', path: op.path, ttlMs: op.ttl}
+      return {acl: op.acl ?? OPEN, data: data(op.data), flags: op.flags ?? zkConstants.ZOO_PERSISTENT_WITH_TTL, kind: 'create', path: op.path, ttlMs: op.ttl}
     }
 
     case 'delete': {

@@ -12,7 +12,7 @@ import {type S3Server, startS3} from '../harness/s3.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {secret} from '../helpers/secrets.js'
-import {api, type RunningService, startService, type StartOptions} from '../helpers/service.js'
+import {api, listedBackup, type RunningService, startService, type StartOptions} from '../helpers/service.js'
 import {connect, seedTree, snapshotTree, uniquePath} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
@@ -45,12 +45,6 @@ describe('backup service', () => {
     return service
   }
 
-  async function waitFor(url: string, id: string, done: (backup: BackupInfo) => boolean): Promise<BackupInfo> {
-    return eventually(`backup ${id} to settle`, async () => {
-      const backup = ((await api(url, 'GET', `/list?prefix=${id}`)).body.backup_info as BackupInfo[] | undefined)?.find((entry) => entry.id === id)
-      return backup && done(backup) ? backup : undefined
-    })
-  }
 
   const settled = (backup: BackupInfo) => backup.status === 'STATUS_READY' || backup.status === 'STATUS_ERROR'
   const restoreSettled = (restoreId: string) => (backup: BackupInfo) =>
@@ -89,7 +83,7 @@ describe('backup service', () => {
     expect(first.timestamp).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/)
     expect(first.restores).to.deep.equal([])
 
-    const ready = await waitFor(url, first.id, settled)
+    const ready = await listedBackup(url, first.id, settled)
     expect(ready).to.include({status: 'STATUS_READY'})
     expect(ready.component_status).to.deep.equal({marathon: {status: 'STATUS_READY'}})
     const before = await snapshotTree(session, root)
@@ -108,7 +102,7 @@ describe('backup service', () => {
     expect(restore.id).to.not.equal(first.id)
     expect(restore).to.include({backup_id: first.id, status: 'STATUS_RESTORING'})
 
-    const after = await waitFor(url, first.id, restoreSettled(restore.id))
+    const after = await listedBackup(url, first.id, restoreSettled(restore.id))
     const finished = after.restores.find((entry) => entry.id === restore.id)!
     expect(finished).to.include({status: 'STATUS_READY'})
     expect(finished.component_status).to.deep.equal({marathon: {status: 'STATUS_READY'}})
@@ -131,7 +125,7 @@ describe('backup service', () => {
   it('keeps each component as an archive in the foundation format, without the excluded znodes', async () => {
     const {url} = await start()
     const {id} = (await api(url, 'POST', '/create', {label: 'fmt'})).body.backup_info as BackupInfo
-    await waitFor(url, id, settled)
+    await listedBackup(url, id, settled)
     expect((await readdir(storage)).sort()).to.deep.equal([`${id}.json`, `${id}.marathon.tar.gz`])
     const paths: string[] = []
     const inspected = await inspectArchive(resolveLocation(join(storage, `${id}.marathon.tar.gz`)), (record) => paths.push(record.path))
@@ -162,9 +156,9 @@ describe('backup service', () => {
   it('refuses to delete by a restore id (400) and to restore a backup that is not ready', async () => {
     const {url} = await start()
     const {id} = (await api(url, 'POST', '/create', {label: 'ids'})).body.backup_info as BackupInfo
-    await waitFor(url, id, settled)
+    await listedBackup(url, id, settled)
     const restore = (await api(url, 'POST', '/restore', {id})).body.backup_info as RestoreInfo
-    await waitFor(url, id, restoreSettled(restore.id))
+    await listedBackup(url, id, restoreSettled(restore.id))
     const answer = await api(url, 'DELETE', '/delete', {id: restore.id})
     expect(answer.status).to.equal(400)
     expect(answer.body.errors[0]).to.equal(`${restore.id} is a restore of backup ${id}, not a backup`)
@@ -196,19 +190,19 @@ describe('backup service', () => {
     expect(listed.map((backup) => [backup.id, backup.status])).to.deep.equal([[id, 'STATUS_BACKING_UP']])
 
     release()
-    await waitFor(second.url, id, settled)
+    await listedBackup(second.url, id, settled)
     const restore = await api(second.url, 'POST', '/restore', {id})
     expect(restore.status).to.equal(200)
-    await waitFor(first.url, id, restoreSettled(restore.body.backup_info.id))
+    await listedBackup(first.url, id, restoreSettled(restore.body.backup_info.id))
     const next = await api(second.url, 'POST', '/create', {label: 'after'})
     expect(next.status).to.equal(200)
-    expect((await waitFor(first.url, next.body.backup_info.id, settled)).status).to.equal('STATUS_READY')
+    expect((await listedBackup(first.url, next.body.backup_info.id, settled)).status).to.equal('STATUS_READY')
   })
 
   it('fails jobs left running by a dead instance once it holds the lock, and never lists their archives', async () => {
     const {url} = await start()
     const {id} = (await api(url, 'POST', '/create', {label: 'base'})).body.backup_info as BackupInfo
-    const ready = await waitFor(url, id, settled)
+    const ready = await listedBackup(url, id, settled)
     // What a crash leaves: a backup still "backing up" and a restore still "restoring", no lock.
     const crashedBackup: BackupInfo = {...ready, component_status: {marathon: {status: 'STATUS_BACKING_UP'}}, id: 'crashed-00000000-0000-4000-8000-000000000000', status: 'STATUS_BACKING_UP'}
     const crashedRestore: RestoreInfo = {component_status: {marathon: {status: 'STATUS_RESTORING'}}, id: 'restore-00000000-0000-4000-8000-000000000000', status: 'STATUS_RESTORING', timestamp: ready.timestamp}
@@ -216,10 +210,10 @@ describe('backup service', () => {
     await writeFile(join(storage, `${id}.json`), JSON.stringify({...ready, restores: [crashedRestore]}))
 
     const other = await start({cleanupIntervalMs: 200})
-    const failed = await waitFor(other.url, crashedBackup.id, (backup) => backup.status === 'STATUS_ERROR')
+    const failed = await listedBackup(other.url, crashedBackup.id, (backup) => backup.status === 'STATUS_ERROR')
     expect(failed.reason).to.match(/^interrupted/)
     expect(failed.component_status.marathon).to.include({status: 'STATUS_ERROR'})
-    const withRestore = await waitFor(other.url, id, (backup) => backup.restores[0].status === 'STATUS_ERROR')
+    const withRestore = await listedBackup(other.url, id, (backup) => backup.restores[0].status === 'STATUS_ERROR')
     expect(withRestore.restores[0].reason).to.match(/^interrupted/)
     expect(withRestore.status).to.equal('STATUS_READY')
   })
@@ -227,7 +221,7 @@ describe('backup service', () => {
   it('checks every archive before changing anything: a corrupt archive fails the restore with the tree untouched', async () => {
     const {url} = await start()
     const {id} = (await api(url, 'POST', '/create', {label: 'corrupt'})).body.backup_info as BackupInfo
-    await waitFor(url, id, settled)
+    await listedBackup(url, id, settled)
     const archive = join(storage, `${id}.marathon.tar.gz`)
     const bytes = await readFile(archive)
     bytes[Math.floor(bytes.length / 2)] ^= 0xff
@@ -236,7 +230,7 @@ describe('backup service', () => {
     const before = await snapshotTree(session, root)
 
     const restore = (await api(url, 'POST', '/restore', {id})).body.backup_info as RestoreInfo
-    const after = await waitFor(url, id, restoreSettled(restore.id))
+    const after = await listedBackup(url, id, restoreSettled(restore.id))
     const failed = after.restores.find((entry) => entry.id === restore.id)!
     expect(failed.status).to.equal('STATUS_ERROR')
     expect(failed.reason).to.be.a('string').and.not.equal('')
@@ -247,7 +241,7 @@ describe('backup service', () => {
   it('lists backups while ZooKeeper is unreachable, and refuses to create with a clear 500', async () => {
     const {url} = await start()
     const {id} = (await api(url, 'POST', '/create', {label: 'offline'})).body.backup_info as BackupInfo
-    await waitFor(url, id, settled)
+    await listedBackup(url, id, settled)
 
     const cut = await start({hosts: ['127.0.0.1:1'], zk: {connectTimeoutMs: 500, hosts: ['127.0.0.1:1']}})
     const listed = (await api(cut.url, 'GET', '/list')).body.backup_info as BackupInfo[]
@@ -260,7 +254,7 @@ describe('backup service', () => {
   it('takes scheduled backups and keeps the newest --keep, never pruning hand-made ones', async () => {
     const {url} = await start()
     const {id: handMade} = (await api(url, 'POST', '/create', {label: 'manual'})).body.backup_info as BackupInfo
-    await waitFor(url, handMade, settled)
+    await listedBackup(url, handMade, settled)
     await running.pop()!.stop()
 
     const scheduler = await start({schedule: {intervalMs: 300, keep: 2}})
@@ -315,14 +309,14 @@ describe('backup service', () => {
       const location = s3.uri('dcos/backups/')
       const first = await start({storage: location})
       const {id} = (await api(first.url, 'POST', '/create', {label: 's3-backup'})).body.backup_info as BackupInfo
-      await waitFor(first.url, id, settled)
+      await listedBackup(first.url, id, settled)
       const second = await start({storage: location})
       const listed = (await api(second.url, 'GET', '/list')).body.backup_info as BackupInfo[]
       expect(listed.map((backup) => [backup.id, backup.status])).to.deep.equal([[id, 'STATUS_READY']])
 
       await session.setData(`${root}/state/app-7`, Buffer.from('changed'))
       const restore = (await api(second.url, 'POST', '/restore', {id})).body.backup_info as RestoreInfo
-      const after = await waitFor(second.url, id, restoreSettled(restore.id))
+      const after = await listedBackup(second.url, id, restoreSettled(restore.id))
       expect(after.restores[0].status).to.equal('STATUS_READY')
       expect((await session.getData(`${root}/state/app-7`)).data.toString()).to.equal('app 7')
 

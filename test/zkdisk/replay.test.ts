@@ -24,8 +24,7 @@ import {type Acl, zkConstants, ZkError, ZkSession} from '../../src/zk/session.js
 import {Ensemble} from '../harness/ensemble.js'
 import {ALL_BYTES} from '../helpers/fixtures.js'
 import {secret} from '../helpers/secrets.js'
-import {digestId, READ_ONLY, ZOO_PERM_ALL} from '../helpers/tree.js'
-import {eventually} from '../helpers/wait.js'
+import {digestId, READ_ONLY, waitUntilGone, ZOO_PERM_ALL} from '../helpers/tree.js'
 import {sendMulti} from '../helpers/zk-multi.js'
 import {differences, lastDigestCheck, type LiveTree, readLiveTree} from './live.js'
 
@@ -355,10 +354,6 @@ async function expectZkError(request: Promise<unknown>, code: number): Promise<v
     (error_: unknown) => error_,
   )
   expect(error).to.be.instanceOf(ZkError).with.property('code', code)
-}
-
-function waitUntilGone(zk: ZkSession, path: string): Promise<true> {
-  return eventually(`${path} to be gone`, async () => ((await zk.exists(path)) ? undefined : true))
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
