@@ -89,7 +89,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
         options.onZnode?.(znode)
         await writer.addZnode(znode.relativePath, znode.record, znode.data)
       },
-      reader: bulk.reader(),
+      reader: await bulk.reader(),
       root,
       session,
       zxidStart,

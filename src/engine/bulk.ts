@@ -8,6 +8,7 @@ export type BatchMode = 'auto' | 'on' | 'off'
 export const BATCH_MODES: BatchMode[] = ['auto', 'on', 'off']
 
 export type ReadPath = 'multi-read' | 'single'
+const MAX_ACL_SESSIONS = 2
 export type WritePath = 'multi' | 'single'
 
 /**
@@ -16,6 +17,8 @@ export type WritePath = 'multi' | 'single'
  */
 export class BulkAccess {
   private batcher?: MultiReadBatcher
+  /** Sessions on the other nodes, opened on first read, that share the ACL reads of a batched walk. */
+  private aclSessions?: Promise<WireSession[]>
 
   private constructor(
     readonly session: ZkSession,
@@ -40,16 +43,37 @@ export class BulkAccess {
     }
   }
 
-  /** The znode reader of the read path: multi-read batches, or pipelined single requests. */
-  reader(): ZnodeReader {
-    if (this.readPath === 'single' || !this.wire) return singleRequestReader(this.session)
-    this.batcher ??= new MultiReadBatcher(this.wire)
+  /**
+   * The znode reader of the read path: multi-read batches, or pipelined single requests. Batched
+   * walks read ACLs through every node, each brought up to date with the leader first (a restore's
+   * check reads what it has just written).
+   */
+  async reader(): Promise<ZnodeReader> {
+    const {wire} = this
+    if (this.readPath === 'single' || !wire) return singleRequestReader(this.session)
+    this.aclSessions ??= openSessionsOnOtherNodes(wire, this.session)
+    const aclSessions = await this.aclSessions
+    await Promise.all(aclSessions.map((session) => session.sync('/').catch(() => {})))
+    this.batcher ??= new MultiReadBatcher(wire, undefined, aclSessions)
     return this.batcher.read
   }
 
   async close(): Promise<void> {
-    await this.wire?.close()
+    await Promise.all([this.wire?.close(), ...(this.aclSessions ? (await this.aclSessions).map((session) => session.close()) : [])])
   }
+}
+
+/** At most one per node besides the batching session's; a node that cannot be reached is simply left out. */
+async function openSessionsOnOtherNodes(wire: WireSession, session: ZkSession): Promise<WireSession[]> {
+  const others = wire.hostList.filter((host) => host !== wire.host).slice(0, MAX_ACL_SESSIONS)
+  const opened = await Promise.all(
+    others.map((host) => WireSession.connect({...session.connectOptions, preferredHost: host}).catch(() => undefined)),
+  )
+  const sessions = opened.filter((one): one is WireSession => one !== undefined)
+  // Two that landed on the same node (the preferred one was down) are no faster than one.
+  const unique = sessions.filter((one, index) => one.host !== wire.host && sessions.findIndex((other) => other.host === one.host) === index)
+  await Promise.all(sessions.filter((one) => !unique.includes(one)).map((one) => one.close()))
+  return unique
 }
 
 /**

@@ -23,6 +23,10 @@ export function singleRequestReader(session: ZkSession): ZnodeReader {
     })
 }
 
+function sameAclVersion(a: Stat, b: Stat): boolean {
+  return a.czxid === b.czxid && a.aversion === b.aversion
+}
+
 export async function vanishedAsUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
   try {
     return await read()
@@ -53,6 +57,8 @@ const MAX_BATCHES_IN_FLIGHT = 4
 const OP_OVERHEAD = 96
 /** Child names are not known before they are listed; generous for scheduler-style names. */
 const CHILD_NAME_ESTIMATE = 100
+/** A znode whose ACL keeps changing between its ACL and its data is taken as last read. */
+const READ_ATTEMPTS = 3
 
 interface Queued {
   ops: ReadOp[]
@@ -66,6 +72,12 @@ interface Queued {
  * request: multi-read has no getACL) whose stat tells the size of the data and the number of
  * children, so batches are filled up to RESPONSE_BUDGET exactly. A batch that fails as a whole is
  * retried as two halves, down to single requests, so one bad znode never hides the rest.
+ *
+ * The ACL reads, one per znode, are what bounds a batched walk: they are spread over `aclSessions`
+ * (one per node) as well as the batching session. An ACL is kept only when its stat names the same
+ * znode (czxid) at the same ACL version (aversion) as the data read in the batch; otherwise, a
+ * follower behind the leader or an ACL changed in between, the znode is read again, its ACL through
+ * the batching session, so data and ACL belong together.
  */
 export class MultiReadBatcher {
   private queue: Queued[] = []
@@ -74,29 +86,59 @@ export class MultiReadBatcher {
   private flushScheduled = false
   private inFlight = 0
   private readonly ready: Queued[][] = []
-  /** Batches sent, the largest answer budgeted for a batch of several znodes (one alone may be larger), splits: for tests. */
-  readonly counts = {batches: 0, largestSharedBatchBytes: 0, splits: 0}
+  private readonly aclSessions: WireSession[]
+  private nextAclSession = 0
+  /** Batches sent, the largest answer budgeted for a batch of several znodes (one alone may be larger), splits, znodes read again: for tests. */
+  readonly counts = {aclRereads: 0, batches: 0, largestSharedBatchBytes: 0, splits: 0}
 
   constructor(
     private readonly session: WireSession,
     private readonly budget = RESPONSE_BUDGET,
-  ) {}
+    aclSessions: WireSession[] = [],
+  ) {
+    this.aclSessions = [session, ...aclSessions]
+  }
 
-  readonly read: ZnodeReader = (path) =>
-    vanishedAsUndefined(async () => {
-      const {acl, stat} = await retryingOnConnectionLoss(this.session, () => this.session.getAcl(path))
-      const listChildren = stat.numChildren > 0
-      const ops: ReadOp[] = [{kind: 'getData', path}, ...(listChildren ? [{kind: 'getChildren' as const, path}] : [])]
-      const results = await this.enqueue(ops, OP_OVERHEAD * 2 + stat.dataLength + stat.numChildren * CHILD_NAME_ESTIMATE)
-      const [data, children] = results.map((result) => {
-        if (result instanceof ZkError) throw result
-        return result
-      })
-      if (data.kind !== 'getData') throw new Error(`multi-read answered ${data.kind} for getData of ${path}`)
-      // Children created since the ACL was read: list them too.
-      const names = children?.kind === 'getChildren' ? children.children : data.stat.numChildren > 0 ? await this.listChildren(path) : []
-      return {acl, children: names, data: data.data, stat: data.stat}
+  readonly read: ZnodeReader = (path) => vanishedAsUndefined(() => this.readConsistent(path))
+
+  private async readConsistent(path: string): Promise<ReadZnode> {
+    let aclSession = this.aclSessions[this.nextAclSession++ % this.aclSessions.length]
+    for (let attempt = 1; ; attempt++) {
+      // eslint-disable-next-line no-await-in-loop
+      const {acl, stat} = await this.readAcl(path, aclSession)
+      // eslint-disable-next-line no-await-in-loop
+      const {children, data} = await this.readBatched(path, stat)
+      if (sameAclVersion(stat, data.stat) || attempt === READ_ATTEMPTS) return {acl, children, data: data.data, stat: data.stat}
+      this.counts.aclRereads++
+      aclSession = this.session
+    }
+  }
+
+  /** Through `session`; one that fails (its node behind, or gone) leaves the read to the batching session. */
+  private async readAcl(path: string, session: WireSession): Promise<{acl: Acl[]; stat: Stat}> {
+    const fromBatchingSession = () => retryingOnConnectionLoss(this.session, () => this.session.getAcl(path))
+    if (session === this.session) return fromBatchingSession()
+    try {
+      return await retryingOnConnectionLoss(session, () => session.getAcl(path))
+    } catch {
+      return fromBatchingSession()
+    }
+  }
+
+  /** Data and children in the next batch, sized from the stat that came with the ACL. */
+  private async readBatched(path: string, stat: Stat): Promise<{data: {data: Buffer; stat: Stat}; children: string[]}> {
+    const listChildren = stat.numChildren > 0
+    const ops: ReadOp[] = [{kind: 'getData', path}, ...(listChildren ? [{kind: 'getChildren' as const, path}] : [])]
+    const results = await this.enqueue(ops, OP_OVERHEAD * 2 + stat.dataLength + stat.numChildren * CHILD_NAME_ESTIMATE)
+    const [data, children] = results.map((result) => {
+      if (result instanceof ZkError) throw result
+      return result
     })
+    if (data.kind !== 'getData') throw new Error(`multi-read answered ${data.kind} for getData of ${path}`)
+    // Children created since the ACL was read: list them too.
+    const names = children?.kind === 'getChildren' ? children.children : data.stat.numChildren > 0 ? await this.listChildren(path) : []
+    return {children: names, data}
+  }
 
   private listChildren(path: string): Promise<string[]> {
     return retryingOnConnectionLoss(this.session, () => this.session.getChildren(path))

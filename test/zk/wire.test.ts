@@ -6,6 +6,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {BulkAccess} from '../../src/engine/bulk.js'
 import {MultiReadBatcher, RESPONSE_BUDGET} from '../../src/engine/read-znodes.js'
 import {ZkError, zkConstants, type ZkSession} from '../../src/zk/session.js'
+import {resolveZnodePath} from '../../src/zk/uri.js'
 import {MultiFailed} from '../../src/zk/wire/protocol.js'
 import {AuthFailed, WireSession} from '../../src/zk/wire/session.js'
 import {Ensemble, fourLetterWord} from '../harness/ensemble.js'
@@ -166,6 +167,45 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     expect(batcher.counts.batches).to.be.at.least(big.length)
     expect(batcher.counts.largestSharedBatchBytes).to.be.above(0).and.at.most(RESPONSE_BUDGET)
     expect(batcher.counts.splits).to.equal(0)
+  })
+
+  it('keeps an ACL only with the data it belongs to: ACLs read from a view behind the leader are read again', async () => {
+    // A second server holding an older copy of the tree stands in for a follower that is behind:
+    // the same paths, created at other zxids, with the ACLs as they were before a change.
+    const stale = await Ensemble.start({nodes: 1})
+    const staleNative = await connect(stale.connectString)
+    const staleWire = await WireSession.connect({hosts: [stale.connectString]})
+    try {
+      const root = uniquePath('wire-stale-acl')
+      const znodes = [{path: '/'}, {data: 'a', path: '/a'}, {data: 'b', path: '/b'}, {data: 'c', path: '/c'}]
+      await seedTree(staleNative, '/padding', Array.from({length: 20}, (_, index) => ({path: index === 0 ? '/' : `/p${index}`})))
+      await seedTree(staleNative, root, znodes.filter(({path}) => path !== '/c'))
+      await seedTree(native, root, [...znodes.slice(0, 2), {...znodes[2], acl: READ_ONLY}, znodes[3]])
+      const at = (path: string) => resolveZnodePath(root, path)
+      const truth = await Promise.all(znodes.map(async ({path}) => {
+        const [{data, stat}, {acl}] = await Promise.all([native.getData(at(path)), native.getAcl(at(path))])
+        return {acl, data, stat}
+      }))
+      expect(truth[2].acl).to.deep.equal(READ_ONLY)
+
+      const batcher = new MultiReadBatcher(wire, undefined, [staleWire])
+      const reads = []
+      // ACL reads take the sessions in turn: reading each path twice, in sequence, sends one of its two through the stale view.
+      for (const {path} of znodes.flatMap((znode) => [znode, znode])) reads.push(await batcher.read(at(path))) // eslint-disable-line no-await-in-loop
+      for (const [index, read] of reads.entries()) {
+        const {acl, data, stat} = truth[Math.floor(index / 2)]
+        expect(read).to.deep.include({acl, data})
+        const {aversion, czxid, mzxid, pzxid, version} = read!.stat
+        expect(stat).to.include({aversion, czxid, mzxid, pzxid, version})
+      }
+
+      // Every stale read of a path the stale server has came from other zxids: each was read again. /c, missing there, fell back.
+      expect(batcher.counts.aclRereads).to.equal(3)
+    } finally {
+      await staleWire.close()
+      staleNative.close()
+      await stale.stop()
+    }
   })
 
   it('keeps an idle session alive with pings past its timeout', async function () {

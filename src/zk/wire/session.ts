@@ -28,6 +28,8 @@ export interface WireSessionOptions {
   sessionTimeoutMs?: number
   /** For tests: any scheme; the bulk jobs use `auth` (digest). */
   authScheme?: {scheme: string; credentials: string; user: string}
+  /** The host to try first (one of `hosts`); by default a random one. */
+  preferredHost?: string
 }
 
 interface Pending {
@@ -67,7 +69,8 @@ export class WireSession {
   private constructor(private readonly options: WireSessionOptions) {
     this.negotiatedTimeoutMs = options.sessionTimeoutMs ?? 15_000
     this.hosts = options.hosts.flatMap((host) => host.split(',')).filter(Boolean)
-    this.hostIndex = Math.floor(Math.random() * this.hosts.length)
+    const preferred = options.preferredHost === undefined ? -1 : this.hosts.indexOf(options.preferredHost)
+    this.hostIndex = preferred >= 0 ? preferred : Math.floor(Math.random() * this.hosts.length)
   }
 
   static async connect(options: WireSessionOptions): Promise<WireSession> {
@@ -79,6 +82,11 @@ export class WireSession {
   /** The node this session is connected to now. */
   get host(): string | undefined {
     return this.connection?.host
+  }
+
+  /** Every node this session may connect to. */
+  get hostList(): readonly string[] {
+    return this.hosts
   }
 
   get id(): bigint {
