@@ -1,5 +1,5 @@
 import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../archive/format.js'
-import {readArchive, verifyArchive} from '../archive/reader.js'
+import {readArchive} from '../archive/reader.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
 import {grantedPerms, missingPerms, PERMS, permsText} from '../zk/acl.js'
@@ -110,13 +110,9 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
   }
 
   options.onPhase?.('verify')
-  const manifest = await verifyArchive(await source.read(), source.display)
-  const from = selectSubtree(manifest, options.from)
-  const target = options.target ?? from
-  // The lock znode is left alone even when the target holds it (a restore of /).
-  const exclude = excludeMatcher([...(options.exclude ?? []), ...(options.lock ? [options.lock.path] : [])])
-  const excludedInArchive = (relativePath: string) => exclude(resolveZnodePath(from, relativePath))
-  const selection: Selection = {excluded: excludedInArchive, from, manifest, source, target}
+  const {emptyTargetPlan, selection} = await verifyAndPlanForEmptyTarget(options)
+  const {excluded: excludedInArchive, target} = selection
+  if (emptyTargetPlan.create === 0) throw new UsageError(`${source.display} holds no znode at ${selection.from}`)
 
   const session = await options.connect()
   let lock: HeldLock | undefined
@@ -126,8 +122,8 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
     bulk = await BulkAccess.open(session, options.batch)
     options.onPhase?.('read')
     const live = await readLiveTree(bulk, target, excludedInArchive, options)
-    const plan = await planRestore(selection, live)
-    if (plan.create + plan.unchanged === 0) throw new UsageError(`${source.display} holds no znode at ${from}`)
+    // Most restores into an empty path (a new ensemble) need no second pass over the archive.
+    const plan = live.znodes.size === 0 ? {...emptyTargetPlan, ephemeralsToDelete: live.ephemerals, excludedLive: live.excluded} : await planRestore(selection, live)
     plan.permissionProblems = await permissionProblems(session, target, live)
     const result = {
       aclsSet: 0,
@@ -212,8 +208,7 @@ function safetyHint(safety: BackupResult | null, target: string): string {
   return `The tree as it was is saved at ${safety.location}: restore it with "dcos zk restore ${safety.location} --zk <hosts>${target}"`
 }
 
-function selectSubtree(manifest: Manifest, from: string | undefined): string {
-  const root = manifest.source.root
+function selectSubtree(root: string, from: string | undefined): string {
   if (from === undefined) return root
   validateZnodePath(from)
   if (relativeZnodePath(root, from) === undefined) {
@@ -271,7 +266,7 @@ async function readLiveTree(bulk: BulkAccess, target: string, excluded: PathMatc
     })
     live.safetyBackup = result
   } else {
-    await walkTree({includeEphemerals: true, onZnode: remember, reader: bulk.reader(), root: target, session})
+    await walkTree({includeEphemerals: true, onZnode: remember, reader: await bulk.reader(), root: target, session})
   }
 
   if (target === '/') live.kept.add('/')
@@ -279,14 +274,25 @@ async function readLiveTree(bulk: BulkAccess, target: string, excluded: PathMatc
 }
 
 /** The subtree of the archive being restored, and where it goes. */
-interface Selection {
-  source: StorageProvider
-  manifest: Manifest
+interface Scope {
+  archiveRoot: string
   /** The archive path whose subtree is restored: the archive's root, or --from. */
   from: string
   target: string
   /** Whether a path relative to `from` (and so to `target`) is left alone. */
   excluded: PathMatcher
+}
+
+/** The scope in a verified archive. */
+interface Selection extends Scope {
+  source: StorageProvider
+  manifest: Manifest
+}
+
+interface SelectedZnode {
+  relativePath: string
+  record: ZnodeRecord
+  data: Buffer
 }
 
 /** The plan, with what only the engine needs: the digest the restored tree must have, and its largest znode. */
@@ -297,33 +303,84 @@ interface LargestZnode {
   data: Buffer
 }
 
-async function planRestore(selection: Selection, live: LiveTree): Promise<FullPlan> {
-  const {manifest, source, target} = selection
-  const plan: RestorePlan = {
-    archive: source.display,
-    archiveRoot: manifest.source.root,
-    change: 0,
-    create: 0,
-    delete: 0,
-    ephemeralsToDelete: live.ephemerals,
-    excludedLive: live.excluded,
-    firstChange: [],
-    firstCreate: [],
-    firstDelete: [],
-    from: selection.from,
-    permissionProblems: [],
-    target,
-    unchanged: 0,
+/**
+ * Verifies the whole archive in one pass, and plans on the way the restore into an empty target
+ * (every selected znode a create): the archive's header names its root, which --from, the target
+ * and --exclude are resolved against.
+ */
+async function verifyAndPlanForEmptyTarget(options: RestoreOptions): Promise<{selection: Selection; emptyTargetPlan: FullPlan}> {
+  const {source} = options
+  let scope: Scope | undefined
+  let planner: RestorePlanner | undefined
+  let manifest: Manifest | undefined
+  for await (const item of readArchive(await source.read(), source.display)) {
+    if (item.kind === 'header') {
+      scope = restoreScope(item.header.source.root, options)
+      planner = new RestorePlanner(source.display, scope, emptyLiveTree())
+    } else if (item.kind === 'znode') {
+      const selected = selectedZnode(scope!, item)
+      if (selected) planner!.add(selected)
+    } else {
+      manifest = item.manifest
+    }
   }
-  const expected = new TreeSetDigest()
-  let largest: LargestZnode | undefined
-  for await (const item of selectedZnodes(selection)) {
-    const {data, record, relativePath} = item
+
+  return {emptyTargetPlan: planner!.finish(), selection: {...scope!, manifest: manifest!, source}}
+}
+
+function restoreScope(archiveRoot: string, options: RestoreOptions): Scope {
+  const from = selectSubtree(archiveRoot, options.from)
+  // The lock znode is left alone even when the target holds it (a restore of /).
+  const exclude = excludeMatcher([...(options.exclude ?? []), ...(options.lock ? [options.lock.path] : [])])
+  return {archiveRoot, excluded: (relativePath) => exclude(resolveZnodePath(from, relativePath)), from, target: options.target ?? from}
+}
+
+function emptyLiveTree(): LiveTree {
+  return {ephemerals: 0, excluded: 0, kept: new Set(), restricted: new Map(), safetyBackup: null, znodes: new Map()}
+}
+
+async function planRestore(selection: Selection, live: LiveTree): Promise<FullPlan> {
+  const planner = new RestorePlanner(selection.source.display, selection, live)
+  for await (const item of selectedZnodes(selection)) planner.add(item)
+  return planner.finish()
+}
+
+/** Counts what the archive's znodes, as they go by, ask of the live tree. */
+class RestorePlanner {
+  private readonly plan: RestorePlan
+  private readonly expected = new TreeSetDigest()
+  private largest?: LargestZnode
+
+  constructor(
+    archive: string,
+    private readonly scope: Scope,
+    private readonly live: LiveTree,
+  ) {
+    this.plan = {
+      archive,
+      archiveRoot: scope.archiveRoot,
+      change: 0,
+      create: 0,
+      delete: 0,
+      ephemeralsToDelete: live.ephemerals,
+      excludedLive: live.excluded,
+      firstChange: [],
+      firstCreate: [],
+      firstDelete: [],
+      from: scope.from,
+      permissionProblems: [],
+      target: scope.target,
+      unchanged: 0,
+    }
+  }
+
+  add({data, record, relativePath}: SelectedZnode): void {
+    const {live, plan} = this
     const key = contentKey(record.type, record.ttl, record.acl, data)
-    expected.add(relativePath, key)
+    this.expected.add(relativePath, key)
     const current = live.znodes.get(relativePath)
-    const path = resolveZnodePath(target, relativePath)
-    if (data.length > (largest?.data.length ?? 0)) largest = {data, path}
+    const path = resolveZnodePath(this.scope.target, relativePath)
+    if (data.length > (this.largest?.data.length ?? 0)) this.largest = {data, path}
     if (!current) note(plan, 'create', path)
     else if (current.key === key) plan.unchanged++
     else note(plan, 'change', path)
@@ -332,11 +389,14 @@ async function planRestore(selection: Selection, live: LiveTree): Promise<FullPl
     if (parent && !current) parent.createdChildren++
   }
 
-  for (const [relativePath, znode] of live.znodes) {
-    if (!znode.seen && !live.kept.has(relativePath)) note(plan, 'delete', resolveZnodePath(target, relativePath))
-  }
+  finish(): FullPlan {
+    const {live, plan} = this
+    for (const [relativePath, znode] of live.znodes) {
+      if (!znode.seen && !live.kept.has(relativePath)) note(plan, 'delete', resolveZnodePath(this.scope.target, relativePath))
+    }
 
-  return {...plan, expectedDigest: expected.value, largest}
+    return {...plan, expectedDigest: this.expected.value, largest: this.largest}
+  }
 }
 
 /**
@@ -406,26 +466,34 @@ async function permissionProblems(session: ZkSession, target: string, live: Live
   return problems
 }
 
+/** Counts the znode; lists the first paths in sorted order, the same whatever order the trees were read in. */
 function note(plan: RestorePlan, kind: 'create' | 'change' | 'delete', path: string): void {
   plan[kind]++
   const first = kind === 'create' ? plan.firstCreate : kind === 'change' ? plan.firstChange : plan.firstDelete
-  if (first.length < LISTED_PATHS) first.push(path)
+  if (first.length === LISTED_PATHS && path > first[LISTED_PATHS - 1]) return
+  const at = first.findIndex((listed) => path < listed)
+  first.splice(at < 0 ? first.length : at, 0, path)
+  if (first.length > LISTED_PATHS) first.pop()
 }
 
 /** The znodes a restore writes: the selected subtree, without excluded paths and ephemerals. */
-async function* selectedZnodes({excluded, from, manifest, source}: Selection) {
-  const archiveRoot = manifest.source.root
+async function* selectedZnodes(selection: Selection): AsyncGenerator<SelectedZnode> {
+  const {manifest, source} = selection
   for await (const item of readArchive(await source.read(), source.display)) {
     const replaced =
       (item.kind === 'header' && item.header.createdAt !== manifest.createdAt) ||
       (item.kind === 'manifest' && item.manifest.treeDigest !== manifest.treeDigest)
     if (replaced) throw new OperationError(`${source.display} changed while it was being restored`)
-
-    if (item.kind !== 'znode' || item.record.type === 'ephemeral') continue
-    const relativePath = relativeZnodePath(from, resolveZnodePath(archiveRoot, item.relativePath))
-    if (relativePath === undefined || excluded(relativePath)) continue
-    yield {data: item.data, record: item.record, relativePath}
+    const selected = item.kind === 'znode' ? selectedZnode(selection, item) : undefined
+    if (selected) yield selected
   }
+}
+
+function selectedZnode({archiveRoot, excluded, from}: Scope, {data, record, relativePath}: SelectedZnode): SelectedZnode | undefined {
+  if (record.type === 'ephemeral') return undefined
+  const selectedPath = relativeZnodePath(from, resolveZnodePath(archiveRoot, relativePath))
+  if (selectedPath === undefined || excluded(selectedPath)) return undefined
+  return {data, record, relativePath: selectedPath}
 }
 
 /** Deletes every live znode that is not kept, deepest first; retries what concurrent writers refill. */
@@ -584,7 +652,7 @@ async function checkRestored(bulk: BulkAccess, target: string, excluded: PathMat
     onZnode({data, record, relativePath}) {
       if (!ignored(relativePath)) actual.add(relativePath, contentKey(record.type, record.ttl, record.acl, data))
     },
-    reader: bulk.reader(),
+    reader: await bulk.reader(),
     root: target,
     session: bulk.session,
   })
