@@ -4,6 +4,11 @@
  * the connection is closed, as 3.4's UnimplementedRequestProcessor does (ZOOKEEPER-1495); the
  * session survives. Everything else is forwarded byte for byte. `cut()` drops every connection and
  * refuses new ones until `restore()`, for sessions that must lose their only node.
+ *
+ * With `dropMultiReadsAbove: K` it plays a server that takes multi-reads but fails on big ones
+ * instead: a multi-read of at most K ops is forwarded, one of more drops the connection (both
+ * sockets destroyed, nothing answered), as a server does with a request it cannot take. It then
+ * records which multi-reads were answered, and can hold one multi-read back (`holdMultiReadOf`).
  */
 import {createServer, connect as netConnect, type Server, type Socket} from 'node:net'
 
@@ -13,22 +18,67 @@ import {JuteWriter} from '../../src/zk/wire/jute.js'
 const MULTI_READ = 22
 const ZUNIMPLEMENTED = -6
 
+export interface OldServerProxyOptions {
+  /** Forward multi-reads of at most this many ops; drop the connection on bigger ones (instead of refusing every multi-read). */
+  dropMultiReadsAbove?: number
+}
+
+export interface MultiReadOp {
+  type: number
+  path: string
+}
+
+/**
+ * The ops of a MultiReadRequest frame (without its length): RequestHeader(xid, type), then per op
+ * MultiHeader(type, done, err) and its request (path, watch), up to a header with done set.
+ */
+export function multiReadOps(frame: Buffer): MultiReadOp[] {
+  const ops: MultiReadOp[] = []
+  let at = 8
+  for (;;) {
+    const type = frame.readInt32BE(at)
+    const done = frame.readUInt8(at + 4) !== 0
+    at += 9
+    if (done) break
+    const length = frame.readInt32BE(at)
+    ops.push({path: frame.toString('utf8', at + 4, at + 4 + length), type})
+    at += 4 + length + 1 // the path, then the watch flag
+  }
+
+  if (at !== frame.length) throw new Error(`a multi-read request of ${ops.length} ops has ${frame.length - at} bytes left over`)
+  return ops
+}
+
+interface Hold {
+  path: string
+  reached: () => void
+  released: Promise<void>
+}
+
 export class OldServerProxy {
   multiReadsRefused = 0
+  /** Multi-reads that dropped their connection, by op count (with dropMultiReadsAbove). */
+  readonly multiReadsDropped: number[] = []
+  /** Multi-reads the server answered, by op count (with dropMultiReadsAbove). */
+  readonly multiReadsAnswered: number[] = []
+  /** Client connections accepted. */
+  connections = 0
   private cutOff = false
+  private hold?: Hold
   private readonly sockets = new Set<Socket>()
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
+    private readonly options: OldServerProxyOptions,
   ) {}
 
-  static async start(upstreamPort: number): Promise<OldServerProxy> {
+  static async start(upstreamPort: number, options: OldServerProxyOptions = {}): Promise<OldServerProxy> {
     let proxy: OldServerProxy | undefined
     const server = createServer((client) => proxy!.accept(client, upstreamPort))
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const address = server.address()
-    proxy = new OldServerProxy(server, typeof address === 'object' && address ? address.port : 0)
+    proxy = new OldServerProxy(server, typeof address === 'object' && address ? address.port : 0, options)
     return proxy
   }
 
@@ -45,6 +95,19 @@ export class OldServerProxy {
     this.cutOff = false
   }
 
+  /**
+   * Holds back the next multi-read with an op on `path`, and whatever its connection sends after it,
+   * until `release()`. `reached` resolves once it has arrived (nothing of it has reached the server).
+   */
+  holdMultiReadOf(path: string): {reached: Promise<void>; release: () => void} {
+    let reached!: () => void
+    let release!: () => void
+    const reachedPromise = new Promise<void>((resolve) => (reached = resolve))
+    const released = new Promise<void>((resolve) => (release = resolve))
+    this.hold = {path, reached, released}
+    return {reached: reachedPromise, release}
+  }
+
   async close(): Promise<void> {
     this.cut()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
@@ -56,31 +119,91 @@ export class OldServerProxy {
       return
     }
 
+    this.connections++
     const upstream = netConnect({host: '127.0.0.1', port: upstreamPort})
+    const drop = () => {
+      client.destroy()
+      upstream.destroy()
+    }
+
     for (const socket of [client, upstream]) {
       this.sockets.add(socket)
       socket.on('error', () => {})
       socket.on('close', () => {
         this.sockets.delete(socket)
-        client.destroy()
-        upstream.destroy()
+        drop()
       })
     }
 
+    const limit = this.options.dropMultiReadsAbove
+    /** Forwarded multi-reads waiting for their answer: xid -> op count. */
+    const forwarded = new Map<number, number>()
     let handshakeSeen = false
-    const requests = new FrameReader((frame) => {
+    const forward = (frame: Buffer) => {
       const type = frame.length >= 8 ? frame.readInt32BE(4) : 0
       if (handshakeSeen && type === MULTI_READ) {
-        this.multiReadsRefused++
-        client.end(new JuteWriter().int(frame.readInt32BE(0)).long(0n).int(ZUNIMPLEMENTED).packet())
-        upstream.destroy()
-        return
+        if (limit === undefined) {
+          this.multiReadsRefused++
+          client.end(new JuteWriter().int(frame.readInt32BE(0)).long(0n).int(ZUNIMPLEMENTED).packet())
+          upstream.destroy()
+          return
+        }
+
+        const count = multiReadOps(frame).length
+        if (count > limit) {
+          this.multiReadsDropped.push(count)
+          drop()
+          return
+        }
+
+        forwarded.set(frame.readInt32BE(0), count)
       }
 
       handshakeSeen = true
       upstream.write(Buffer.concat([new JuteWriter().int(frame.length).bytes(), frame]))
+    }
+
+    // Frames held back behind a multi-read (holdMultiReadOf), in order.
+    let held: Buffer[] | undefined
+    const requests = new FrameReader((frame) => {
+      if (client.destroyed) return
+      if (held) {
+        held.push(frame)
+        return
+      }
+
+      const hold = this.hold
+      if (hold && handshakeSeen && frame.readInt32BE(4) === MULTI_READ && multiReadOps(frame).some((op) => op.path === hold.path)) {
+        this.hold = undefined
+        held = [frame]
+        hold.reached()
+        void hold.released.then(() => {
+          const frames = held!
+          held = undefined
+          for (const next of frames) if (!client.destroyed) forward(next)
+        })
+        return
+      }
+
+      forward(frame)
+    })
+    let connected = false
+    const answers = new FrameReader((frame) => {
+      if (!connected) {
+        connected = true // the ConnectResponse
+        return
+      }
+
+      const xid = frame.readInt32BE(0)
+      const count = forwarded.get(xid)
+      if (count === undefined) return
+      forwarded.delete(xid)
+      this.multiReadsAnswered.push(count)
     })
     client.on('data', (chunk: Buffer) => requests.push(chunk))
-    upstream.on('data', (chunk: Buffer) => client.write(chunk))
+    upstream.on('data', (chunk: Buffer) => {
+      client.write(chunk)
+      if (limit !== undefined) answers.push(chunk)
+    })
   }
 }

@@ -1,4 +1,5 @@
 import {expect} from 'chai'
+import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -10,6 +11,7 @@ import {type CliResult, dcos, expectExit, expectUsageError, zkUri} from '../../h
 import {ALL_BYTES, archiveMaterial, removeDir, tempDir} from '../../helpers/fixtures.js'
 import {
   connect,
+  digestId,
   READ_ONLY,
   type SeedZnode,
   seedTree,
@@ -19,6 +21,8 @@ import {
   type TreeSnapshot,
   uniquePath,
   withoutPaths,
+  ZOO_PERM_ALL,
+  ZOO_PERM_READ,
 } from '../../helpers/tree.js'
 
 const APP_TREE: SeedZnode[] = [
@@ -33,6 +37,43 @@ const APP_TREE: SeedZnode[] = [
   {data: 'member', path: '/leader/member'},
   {acl: READ_ONLY, data: ALL_BYTES, path: '/state'},
 ]
+
+const HOUR = 3_600_000
+const {ZOO_PERM_ADMIN, ZOO_PERM_CREATE, ZOO_PERM_DELETE, ZOO_PERM_WRITE} = zkConstants
+const world = (perms: number) => [{id: 'anyone', perms, scheme: 'world'}]
+
+/**
+ * APP_TREE and what else a restore must reproduce on either path: a parent with children whose ACL
+ * denies the restorer CREATE (it can only get that ACL once its children exist), one that denies
+ * ADMIN, an ACL of another user, container and TTL znodes (archived as persistent: the server hides
+ * their type), sequential names, empty and large data.
+ */
+const RICH_TREE: SeedZnode[] = [
+  ...APP_TREE,
+  {path: '/empty'},
+  {data: randomBytes(100_000), path: '/big'},
+  {acl: [{id: digestId('someone', 'secret'), perms: ZOO_PERM_ALL, scheme: 'digest'}, ...world(ZOO_PERM_READ)], data: 'digest', path: '/digest'},
+  {acl: world(ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_DELETE | ZOO_PERM_ADMIN), data: 'no create', path: '/no-create'},
+  {data: 'first', path: '/no-create/first'},
+  {data: 'second', path: '/no-create/second'},
+  {data: 'deeper', path: '/no-create/second/deeper'},
+  {acl: world(ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_CREATE | ZOO_PERM_DELETE), data: 'no admin', path: '/no-admin'},
+  {data: 'child', path: '/no-admin/child'},
+  {data: 'container', path: '/container', type: 'container'},
+  {data: 'in a container', path: '/container/child'},
+  {data: 'ttl', path: '/ttl', ttl: HOUR, type: 'ttl'},
+  {path: '/queue'},
+  {data: 'first', path: '/queue/item-', sequential: true},
+  {data: 'second', path: '/queue/item-', sequential: true},
+]
+
+/** The two paths a restore can take, forced with --batch, and what --json then reports. */
+const PATHS = [
+  {batch: 'on', readPath: 'multi-read', writePath: 'multi'},
+  {batch: 'off', readPath: 'single', writePath: 'single'},
+] as const
+
+const count = (tree: TreeSnapshot) => Object.keys(tree).length
 
 const base64 = (text: string) => Buffer.from(text).toString('base64')
 
@@ -360,6 +401,83 @@ describe('dcos zk restore', function () {
       } finally {
         owner.close()
       }
+    })
+  })
+
+  for (const path of PATHS) describe(`round trips on one path, forced: --batch ${path.batch}`, () => {
+    const excluded = (relative: string) => relative === '/apps/b/tmp' || relative.startsWith('/apps/b/tmp/')
+    let root: string
+    let archive: string
+    let archived: TreeSnapshot
+
+    before(async () => {
+      root = uniquePath(`paths-${path.batch}`)
+      await seedTree(session, root, RICH_TREE)
+      archive = join(dir, `paths-${path.batch}.tar.gz`)
+      expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root), '--batch', path.batch]), 0)
+      archived = (await readArchiveFile(archive)).tree
+      expect(archived).to.deep.equal(await snapshotTree(session, root))
+      expect(count(archived)).to.equal(RICH_TREE.length)
+      expect(archived['/no-create'].acl).to.deep.equal(RICH_TREE.find((znode) => znode.path === '/no-create')!.acl)
+      expect(archived).to.include.keys('/no-create/first', '/no-create/second/deeper', '/queue/item-0000000001')
+    })
+
+    /** `dcos zk restore <args> --batch <batch> --json`: exit 0, verified, on the forced read and write paths. */
+    async function restore(args: string[]) {
+      const result = JSON.parse(expectExit(await dcos(['zk', 'restore', ...args, '--batch', path.batch, '--json']), 0).stdout)
+      expect(result).to.include({readPath: path.readPath, verified: true, writePath: path.writePath})
+      expect(result).to.not.have.property('batchFallback')
+      return result
+    }
+
+    it('restores over a different live tree exactly as archived, saving it first; the safety backup brings that tree back exactly', async () => {
+      await session.setData(root, Buffer.from('root changed'))
+      await session.setData(`${root}/big`, Buffer.from('no longer big'))
+      await session.setAcl(`${root}/empty`, READ_ONLY)
+      await session.delete(`${root}/no-create/second/deeper`)
+      await session.delete(`${root}/no-create/first`)
+      await session.setData(`${root}/no-create/second`, Buffer.from('second changed'))
+      await session.delete(`${root}/queue/item-0000000001`)
+      await session.setData(`${root}/ttl`, Buffer.from('ttl changed'))
+      await session.delete(`${root}/apps/c`)
+      await session.create(`${root}/apps/new`, Buffer.from('new'), 0)
+      await session.create(`${root}/extra`, Buffer.from('extra'), 0)
+      const changed = await snapshotTree(session, root)
+      const differing = [...new Set([...Object.keys(changed), ...Object.keys(archived)])].filter((key) => JSON.stringify(changed[key]) !== JSON.stringify(archived[key]))
+      expect(differing).to.have.length(11)
+
+      const safety = join(dir, `paths-${path.batch}-safety.tar.gz`)
+      const restored = await restore([archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety])
+      expect(restored).to.include({created: count(archived), deleted: count(changed)})
+      expect(restored.safetyBackup).to.include({location: safety, znodes: count(changed)})
+      expect(await snapshotTree(session, root)).to.deep.equal(archived)
+      expect((await readArchiveFile(safety)).tree).to.deep.equal(changed)
+
+      const back = await restore([safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'])
+      expect(back).to.include({created: count(changed), deleted: count(archived)})
+      expect(await snapshotTree(session, root)).to.deep.equal(changed)
+    })
+
+    it('--exclude leaves an excluded live znode in place, and gives its kept parent the archive\'s data and ACL back', async () => {
+      const copy = uniquePath(`paths-exclude-${path.batch}`)
+      await seedTree(session, copy, RICH_TREE)
+      await session.setData(`${copy}/apps/b/tmp`, Buffer.from('tmp changed'))
+      await session.create(`${copy}/apps/b/tmp/under`, Buffer.from('under an excluded znode'), 0)
+      await session.setData(`${copy}/apps/b`, Buffer.from('b changed'))
+      await session.setAcl(`${copy}/apps/b`, world(ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_ADMIN))
+      await session.setData(`${copy}/apps/a`, Buffer.from('a changed'))
+      await session.delete(`${copy}/no-create/first`)
+      await session.create(`${copy}/extra`, Buffer.from('extra'), 0)
+      const before = await snapshotTree(session, copy)
+
+      const result = await restore([archive, '--zk', zkUri(hosts, copy), '--yes', '--no-safety-backup', '--exclude', `${root}/apps/b/tmp`])
+      expect(result.plan).to.include({excludedLive: 2})
+      const after = await snapshotTree(session, copy)
+      expect(after).to.deep.equal(sorted({...withoutPaths(archived, excluded), ...withoutPaths(before, (relative) => !excluded(relative))}))
+      expect(after['/apps/b/tmp'].data).to.equal(base64('tmp changed'))
+      expect(after['/apps/b/tmp/under'].data).to.equal(base64('under an excluded znode'))
+      expect(after['/apps/b']).to.deep.equal(archived['/apps/b'])
+      expect(after).to.not.have.property('/extra')
     })
   })
 
