@@ -11,7 +11,9 @@
  *   5. raw write: the fastest pipelined creation of the same znodes: the ceiling for a restore;
  *   6. raw multi-read: the same walk as 1 in multi-read batches over our own client (src/zk/wire),
  *      the batched ceiling for a backup;
- *   7. raw multi write: the same creates as 5 in multi transactions, the batched ceiling for a restore.
+ *   7. raw multi write: the same creates as 5 in multi transactions, the batched ceiling for a restore;
+ *   8. raw multi-read + getACL: the walk of 6 plus the one getACL per znode that multi-read cannot
+ *      batch, spread over a session on every node: the ceiling for a backup that keeps ACLs.
  * Ratios compare figures of the same run (these machines are noisy). Then the memory check: backup
  * and restore of trees of each --memory size, with their peak RSS. Nothing is asserted.
  */
@@ -110,16 +112,24 @@ async function rawRead(session: ZkSession, root: string): Promise<number> {
   return elapsed(started)
 }
 
-/** Raw multi-read: the walk of rawRead in multi-read batches (getData + getChildren of 100 paths), 4 in flight. */
-async function rawMultiRead(wire: WireSession, root: string): Promise<number> {
+/**
+ * Raw multi-read: the walk of rawRead in multi-read batches (getData + getChildren of 100 paths), 4
+ * in flight; with `aclSessions`, each path's ACL too, pipelined over those sessions in turn.
+ */
+async function rawMultiRead(wire: WireSession, root: string, aclSessions: WireSession[] = []): Promise<number> {
   const started = performance.now()
   const pipeline = new Pipeline(MULTI_READS_IN_FLIGHT)
   const pending = [root]
+  let aclReads = 0
   while (pending.length > 0) {
     const paths = pending.splice(-MULTI_READ_PATHS)
     // eslint-disable-next-line no-await-in-loop
     await pipeline.add(async () => {
-      const results = await wire.multiRead(paths.flatMap((path) => [{kind: 'getData' as const, path}, {kind: 'getChildren' as const, path}]))
+      const acls = aclSessions.length === 0 ? [] : paths.map((path) => aclSessions[aclReads++ % aclSessions.length].getAcl(path))
+      const [results] = await Promise.all([
+        wire.multiRead(paths.flatMap((path) => [{kind: 'getData' as const, path}, {kind: 'getChildren' as const, path}])),
+        Promise.all(acls),
+      ])
       for (const [index, result] of results.entries()) {
         if (result instanceof ZkError) throw result
         if (result.kind === 'getChildren') for (const child of result.children) pending.push(joinZnodePath(paths[index >> 1], child))
@@ -180,11 +190,12 @@ function figure(name: string, samples: Sample[], znodes: number, bytes: number):
   }
 }
 
-async function speed(session: ZkSession, wire: WireSession, hosts: string, work: string, znodes: number) {
-  const samples: Record<'backup' | 'inspect' | 'multiRead' | 'multiWrite' | 'read' | 'restore' | 'write', Sample[]> = {
+async function speed(session: ZkSession, wire: WireSession, aclSessions: WireSession[], hosts: string, work: string, znodes: number) {
+  const samples: Record<'backup' | 'inspect' | 'multiRead' | 'multiReadWithAcls' | 'multiWrite' | 'read' | 'restore' | 'write', Sample[]> = {
     backup: [],
     inspect: [],
     multiRead: [],
+    multiReadWithAcls: [],
     multiWrite: [],
     read: [],
     restore: [],
@@ -200,6 +211,7 @@ async function speed(session: ZkSession, wire: WireSession, hosts: string, work:
     if (run === 0) await rawWrite(session, '/bench', znodes)
     samples.read.push({seconds: await rawRead(session, '/bench')})
     samples.multiRead.push({seconds: await rawMultiRead(wire, '/bench')})
+    samples.multiReadWithAcls.push({seconds: await rawMultiRead(wire, '/bench', aclSessions)})
     samples.multiWrite.push({seconds: await rawMultiWrite(wire, `/multi-write-${run}`, znodes)})
     const archive = join(work, `bench-${run}.tar.gz`)
     samples.backup.push(await cli(['zk', 'backup', archive, '--zk', `${hosts}/bench`]))
@@ -218,6 +230,7 @@ async function speed(session: ZkSession, wire: WireSession, hosts: string, work:
   const figures = {
     read: figure('raw read (getData + getChildren, pipelined)', samples.read, znodes, bytes),
     multiRead: figure('raw multi-read (100 paths a batch)', samples.multiRead, znodes, bytes),
+    multiReadWithAcls: figure('raw multi-read + getACL (a session per node)', samples.multiReadWithAcls, znodes, bytes),
     backup: figure('dcos zk backup', samples.backup, znodes, bytes),
     inspect: figure('dcos zk inspect', samples.inspect, znodes, bytes),
     restore: figure('dcos zk restore (fresh path)', samples.restore, znodes, bytes),
@@ -228,6 +241,7 @@ async function speed(session: ZkSession, wire: WireSession, hosts: string, work:
   return {
     archiveBytes,
     backupToRawMultiRead: ratio(figures.backup, figures.multiRead),
+    backupToRawMultiReadWithAcls: ratio(figures.backup, figures.multiReadWithAcls),
     backupToRawRead: ratio(figures.backup, figures.read),
     dataBytes: bytes,
     figures,
@@ -261,7 +275,7 @@ function print(report: Awaited<ReturnType<typeof speed>> & {znodes: number}, mem
     console.log(`${name.padEnd(46)} ${seconds.toFixed(2).padStart(8)} s ${String(znodesPerSecond).padStart(8)} znodes/s ${mbPerSecond.toFixed(2).padStart(7)} MB/s${peakRssMiB === undefined ? '' : `  peak RSS ${peakRssMiB} MiB`}`)
   }
 
-  console.log(`backup / raw read ${report.backupToRawRead}, backup / raw multi-read ${report.backupToRawMultiRead}`)
+  console.log(`backup / raw read ${report.backupToRawRead}, backup / raw multi-read ${report.backupToRawMultiRead}, backup / raw multi-read + getACL ${report.backupToRawMultiReadWithAcls}`)
   console.log(`restore / raw write ${report.restoreToRawWrite}, restore / raw multi write ${report.restoreToRawMultiWrite}, archive ${(report.archiveBytes / 1e6).toFixed(1)} MB`)
   for (const result of memoryResults) {
     console.log(`memory at ${result.znodes} znodes: backup ${result.backupPeakRssMiB ?? '?'} MiB (${result.backupSeconds} s), restore ${result.restorePeakRssMiB ?? '?'} MiB (${result.restoreSeconds} s)`)
@@ -275,16 +289,18 @@ async function main(): Promise<void> {
   const ensemble = await Ensemble.start({jvmFlags: ['-Xmx2g'], nodes: 3})
   const work = await mkdtemp(join(tmpdir(), 'dcos-bench-'))
   const session = await ZkSession.connect({hosts: ensemble.connectString.split(',')})
-  const wire = await WireSession.connect({hosts: ensemble.connectString.split(',')})
+  const hosts = ensemble.connectString.split(',')
+  const wire = await WireSession.connect({hosts})
+  const aclSessions = await Promise.all(hosts.map((host) => WireSession.connect({hosts, preferredHost: host})))
   try {
-    const report = {...(await speed(session, wire, ensemble.connectString, work, znodes)), znodes}
+    const report = {...(await speed(session, wire, aclSessions, ensemble.connectString, work, znodes)), znodes}
     const memoryResults = await memory(session, ensemble.connectString, work, memorySizes)
     print(report, memoryResults)
     const machine = {cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version}
     const options = {fanout, memory: memorySizes, runs, size, znodes}
     if (values.out) await writeFile(values.out, `${JSON.stringify({machine, memory: memoryResults, options, ...report}, null, 2)}\n`)
   } finally {
-    await wire.close()
+    await Promise.all([wire, ...aclSessions].map((one) => one.close()))
     session.close()
     await ensemble.stop()
     await rm(work, {force: true, recursive: true})
