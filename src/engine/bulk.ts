@@ -9,6 +9,7 @@ export const BATCH_MODES: BatchMode[] = ['auto', 'on', 'off']
 
 export type ReadPath = 'multi-read' | 'single'
 const MAX_ACL_SESSIONS = 2
+const ACL_SESSION_CONNECT_MS = 1000
 export type WritePath = 'multi' | 'single'
 
 /**
@@ -63,11 +64,11 @@ export class BulkAccess {
   }
 }
 
-/** At most one per node besides the batching session's; a node that cannot be reached is simply left out. */
+/** At most one per node besides the batching session's; a node that does not answer within a second is left out. */
 async function openSessionsOnOtherNodes(wire: WireSession, session: ZkSession): Promise<WireSession[]> {
   const others = wire.hostList.filter((host) => host !== wire.host).slice(0, MAX_ACL_SESSIONS)
   const opened = await Promise.all(
-    others.map((host) => WireSession.connect({...session.connectOptions, preferredHost: host}).catch(() => undefined)),
+    others.map((host) => WireSession.connect({...session.connectOptions, connectTimeoutMs: ACL_SESSION_CONNECT_MS, preferredHost: host}).catch(() => undefined)),
   )
   const sessions = opened.filter((one): one is WireSession => one !== undefined)
   // Two that landed on the same node (the preferred one was down) are no faster than one.

@@ -5,7 +5,6 @@
  */
 import {expect} from 'chai'
 import {readdir} from 'node:fs/promises'
-import {createServer, type Server, type Socket} from 'node:net'
 import {join} from 'node:path'
 
 import {DEFAULT_LOCK_PATH} from '../../src/zk/lock.js'
@@ -15,23 +14,9 @@ import {sharedEnsemble} from '../harness/hooks.js'
 import {type S3Server, startS3} from '../harness/s3.js'
 import {dcos, expectExit, expectUsageError, spawnDcos, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
-import {closedPort} from '../helpers/net.js'
+import {closedPort, silentServer} from '../helpers/net.js'
 import {connect, seedTree, snapshotTree, type TreeSnapshot, uniquePath} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
-
-/** A TCP server that accepts connections and never answers, like a hung ZooKeeper. */
-async function silentServer(): Promise<{port: number; close(): Promise<void>}> {
-  const sockets = new Set<Socket>()
-  const server: Server = createServer((socket) => sockets.add(socket))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    close: () => {
-      for (const socket of sockets) socket.destroy()
-      return new Promise((resolve) => server.close(() => resolve()))
-    },
-    port: (server.address() as {port: number}).port,
-  }
-}
 
 describe('faults: unreachable peers and bad input', function () {
   this.timeout(120_000)

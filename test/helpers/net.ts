@@ -10,6 +10,20 @@ export async function closedPort(): Promise<number> {
   return port
 }
 
+/** A TCP server that accepts connections and never answers, like a hung ZooKeeper. */
+export async function silentServer(): Promise<{port: number; close(): Promise<void>}> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((socket) => sockets.add(socket))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+    port: (server.address() as net.AddressInfo).port,
+  }
+}
+
 /**
  * The remote ports of the established TCP connections of process `pid` (Linux: its socket
  * descriptors in /proc/<pid>/fd matched against /proc/net/tcp{,6}). Tells which ZooKeeper node a

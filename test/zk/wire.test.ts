@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {BulkAccess} from '../../src/engine/bulk.js'
+import {OperationError} from '../../src/errors.js'
 import {MultiReadBatcher, RESPONSE_BUDGET} from '../../src/engine/read-znodes.js'
 import {ZkError, zkConstants, type ZkSession} from '../../src/zk/session.js'
 import {resolveZnodePath} from '../../src/zk/uri.js'
@@ -13,6 +14,7 @@ import {Ensemble, fourLetterWord} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {silentServer} from '../helpers/net.js'
 import {connect, digestId, READ_ONLY, seedTree, uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
 import {OldServerProxy} from './old-server-proxy.js'
 
@@ -205,6 +207,22 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
       await staleWire.close()
       staleNative.close()
       await stale.stop()
+    }
+  })
+
+  it('gives up on a node that does not answer after connectTimeoutMs, and by default goes on to the next', async () => {
+    const silent = await silentServer()
+    const hung = `127.0.0.1:${silent.port}`
+    try {
+      const started = Date.now()
+      const error = await rejection(WireSession.connect({connectTimeoutMs: 1000, hosts: [hung], preferredHost: hung, sessionTimeoutMs: 6000}))
+      expect(error).to.be.instanceOf(OperationError).and.have.property('message').that.includes(hung)
+      expect(Date.now() - started).to.be.below(3000) // the session timeout is 6 s
+      const onward = await WireSession.connect({hosts: [hung, ...hosts], preferredHost: hung, sessionTimeoutMs: 6000})
+      expect(hosts).to.include(onward.host)
+      await onward.close()
+    } finally {
+      await silent.close()
     }
   })
 

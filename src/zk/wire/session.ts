@@ -30,6 +30,8 @@ export interface WireSessionOptions {
   authScheme?: {scheme: string; credentials: string; user: string}
   /** The host to try first (one of `hosts`); by default a random one. */
   preferredHost?: string
+  /** How long connect() goes on trying the hosts in turn (at least one second each); by default the session timeout. */
+  connectTimeoutMs?: number
 }
 
 interface Pending {
@@ -75,7 +77,7 @@ export class WireSession {
 
   static async connect(options: WireSessionOptions): Promise<WireSession> {
     const session = new WireSession(options)
-    await session.reconnect(Date.now() + session.negotiatedTimeoutMs)
+    await session.reconnect(Date.now() + (options.connectTimeoutMs ?? session.negotiatedTimeoutMs))
     return session
   }
 
