@@ -8,9 +8,11 @@ export type BatchMode = 'auto' | 'on' | 'off'
 export const BATCH_MODES: BatchMode[] = ['auto', 'on', 'off']
 
 export type ReadPath = 'multi-read' | 'single'
+export type WritePath = 'multi' | 'single'
+
+/** Sessions besides the batching one that share a walk's ACL reads: one per other node of a 3-node ensemble. */
 const MAX_ACL_SESSIONS = 2
 const ACL_SESSION_CONNECT_MS = 1000
-export type WritePath = 'multi' | 'single'
 
 /**
  * The connections a bulk job reads and writes through: with batching, our own session (multi-read,
