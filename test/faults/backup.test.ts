@@ -45,8 +45,8 @@ describe('faults during a backup', function () {
   })
 
   /** Holds the backup (SIGSTOP) once `started` says it is under way, takes the quorum away, and lets it go on. */
-  async function loseQuorumMidBackup(location: string, started: (pid: number) => Promise<boolean>): Promise<{code: number | null; stderr: string; seconds: number}> {
-    const backup = spawnDcos(['zk', 'backup', location, '--zk', zkUri(ensemble.connectString, root), '--session-timeout', '4'])
+  async function loseQuorumMidBackup(location: string, started: (pid: number) => Promise<boolean>, batch = 'auto'): Promise<{code: number | null; stderr: string; seconds: number}> {
+    const backup = spawnDcos(['zk', 'backup', location, '--zk', zkUri(ensemble.connectString, root), '--session-timeout', '4', '--batch', batch])
     await eventually('the backup to be under way', async () => ((await started(backup.child.pid!)) ? true : undefined), 30_000, 5)
     backup.child.kill('SIGSTOP')
     expect(backup.child.exitCode, 'the backup was still running when the quorum went').to.equal(null)
@@ -57,15 +57,17 @@ describe('faults during a backup', function () {
     return {code, seconds: (at - lost) / 1000, stderr}
   }
 
-  it('to a file: exit 1 within the session timeout and a margin, one line, no file and no temp file left', async () => {
-    const target = join(dir, 'lost.tar.gz')
-    const {code, seconds, stderr} = await loseQuorumMidBackup(target, async () => (await readdir(dir)).some((name) => name.startsWith('.lost.tar.gz.tmp-')))
-    expect(code).to.equal(1)
-    expect(seconds).to.be.below(20)
-    expect(stderr.trim().split('\n')).to.have.length(1)
-    expect(stderr).to.match(/^Error: .*(connection ?loss|operation ?timeout|session ?expired|ZCONNECTIONLOSS|ZOPERATIONTIMEOUT|closed)/i)
-    expect(await readdir(dir)).to.deep.equal([])
-  })
+  for (const batch of ['on', 'off']) {
+    it(`to a file (--batch ${batch}): exit 1 within the session timeout and a margin, one line, no file and no temp file left`, async () => {
+      const target = join(dir, 'lost.tar.gz')
+      const {code, seconds, stderr} = await loseQuorumMidBackup(target, async () => (await readdir(dir)).some((name) => name.startsWith('.lost.tar.gz.tmp-')), batch)
+      expect(code).to.equal(1)
+      expect(seconds).to.be.below(20)
+      expect(stderr.trim().split('\n')).to.have.length(1)
+      expect(stderr).to.match(/^Error: .*(connection ?loss|operation ?timeout|session ?expired|ZCONNECTIONLOSS|ZOPERATIONTIMEOUT|closed)/i)
+      expect(await readdir(dir)).to.deep.equal([])
+    })
+  }
 
   it('to S3: exit 1, no object and no multipart upload left', async () => {
     const key = 'faults/lost.tar.gz'
