@@ -57,10 +57,19 @@ describe('faults during a backup', function () {
     return {code, seconds: (at - lost) / 1000, stderr}
   }
 
-  for (const batch of ['on', 'off']) {
+  /** The CLI's connections to the ensemble's nodes. */
+  async function sessionsOf(pid: number): Promise<number> {
+    const ports = new Set(ensemble.nodes.map((node) => node.clientPort))
+    return (await connectedPorts(pid)).filter((port) => ports.has(port)).length
+  }
+
+  // The walk has begun once the temp file exists and the sessions are open: batched, the native
+  // session, the batching one and one per other node for the ACL reads; otherwise the native one.
+  for (const [batch, sessions] of [['on', 4], ['off', 1]] as const) {
     it(`to a file (--batch ${batch}): exit 1 within the session timeout and a margin, one line, no file and no temp file left`, async () => {
       const target = join(dir, 'lost.tar.gz')
-      const {code, seconds, stderr} = await loseQuorumMidBackup(target, async () => (await readdir(dir)).some((name) => name.startsWith('.lost.tar.gz.tmp-')), batch)
+      const started = async (pid: number) => (await readdir(dir)).some((name) => name.startsWith('.lost.tar.gz.tmp-')) && (await sessionsOf(pid)) >= sessions
+      const {code, seconds, stderr} = await loseQuorumMidBackup(target, started, batch)
       expect(code).to.equal(1)
       expect(seconds).to.be.below(20)
       expect(stderr.trim().split('\n')).to.have.length(1)
@@ -73,8 +82,7 @@ describe('faults during a backup', function () {
     const key = 'faults/lost.tar.gz'
     // The upload cannot be watched from outside before its first part: the walk's own connection (the
     // second to the ensemble, beside the session that reads the zxid) says it has begun.
-    const ports = new Set(ensemble.nodes.map((node) => node.clientPort))
-    const {code, stderr} = await loseQuorumMidBackup(s3.uri(key), async (pid) => (await connectedPorts(pid)).filter((port) => ports.has(port)).length >= 2)
+    const {code, stderr} = await loseQuorumMidBackup(s3.uri(key), async (pid) => (await sessionsOf(pid)) >= 2)
     expect(code).to.equal(1)
     expect(stderr.trim().split('\n')).to.have.length(1)
     const {Contents = []} = await s3.client.send(new ListObjectsV2Command({Bucket: s3.bucket, Prefix: 'faults/'}))
