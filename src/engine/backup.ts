@@ -117,7 +117,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
     manifest,
     result: {
       archiveBytes,
-      ...(bulk.readPath === 'single' && bulk.fallbackReason ? {batchFallback: bulk.fallbackReason} : {}),
+      ...(bulk.fallbackReason ? {batchFallback: bulk.fallbackReason} : {}),
       changedDuringBackup: manifest.changedDuringBackup,
       dataBytes: manifest.dataBytes,
       durationMs,

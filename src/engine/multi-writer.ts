@@ -37,7 +37,7 @@ export class MultiWriter {
 
   /** Queues `op`; `done` is called once it is applied. Waits while enough multis are in flight. */
   async add(op: WriteOp, done: () => void): Promise<void> {
-    const bytes = OP_OVERHEAD + opBytes(op)
+    const bytes = opBytes(op)
     if (this.batch.ops.length > 0 && (this.batchBytes + bytes > this.budget || this.batch.ops.length >= MAX_OPS_PER_MULTI)) await this.seal()
     this.batch.ops.push(op)
     this.batch.done.push(done)
@@ -110,7 +110,7 @@ export class MultiWriter {
   private async resendHalves(batch: Batch): Promise<void> {
     const half = Math.ceil(batch.ops.length / 2)
     const halves = [0, half].map((start) => ({done: batch.done.slice(start, start + half), ops: batch.ops.slice(start, start + half)}))
-    this.budget = Math.min(this.budget, Math.max(...halves.map(({ops}) => ops.reduce((sum, op) => sum + OP_OVERHEAD + opBytes(op), 0))))
+    this.budget = Math.min(this.budget, Math.max(...halves.map(({ops}) => ops.reduce((sum, op) => sum + opBytes(op), 0))))
     for (const part of halves) {
       // eslint-disable-next-line no-await-in-loop
       await this.resendAfterLoss(part)
@@ -127,9 +127,10 @@ function landedBefore(error: unknown, batch: Batch): boolean {
   return error instanceof MultiFailed && error.index === 0 && error.code === zkConstants.ZNODEEXISTS && batch.ops[0].kind === 'create'
 }
 
+/** What `op` adds to a multi. */
 function opBytes(op: WriteOp): number {
-  const path = Buffer.byteLength(op.path)
-  if (op.kind === 'create') return path + (op.data?.length ?? 0) + op.acl.reduce((sum, entry) => sum + 12 + entry.scheme.length + Buffer.byteLength(entry.id), 0)
-  if (op.kind === 'setData') return path + op.data.length
-  return path
+  const headerAndPath = OP_OVERHEAD + Buffer.byteLength(op.path)
+  if (op.kind === 'create') return headerAndPath + (op.data?.length ?? 0) + op.acl.reduce((sum, entry) => sum + 12 + entry.scheme.length + Buffer.byteLength(entry.id), 0)
+  if (op.kind === 'setData') return headerAndPath + op.data.length
+  return headerAndPath
 }

@@ -5,7 +5,6 @@ import type {StorageProvider} from '../providers/types.js'
 import {grantedPerms, missingPerms, PERMS, permsText} from '../zk/acl.js'
 import {ClusterLock} from '../zk/lock.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
-import type {WriteOp} from '../zk/wire/protocol.js'
 import {WireSession} from '../zk/wire/session.js'
 import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath, znodeDepth} from '../zk/uri.js'
 import {backupTree, type BackupResult} from './backup.js'
@@ -154,9 +153,8 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
 
     try {
       result.deleted = await deleteLiveTree(session, target, live, options)
-      const {aclsSet, created} = bulk.wire && bulk.writePath === 'multi'
-        ? await createInMultis(bulk.wire, session, selection, live, options)
-        : await createFromArchive(session, selection, live, options)
+      const writer = bulk.wire && bulk.writePath === 'multi' ? multiWriter(bulk.wire, session) : singleRequestWriter(session)
+      const {aclsSet, created} = await writeZnodes(writer, session, selection, live, options)
       Object.assign(result, {aclsSet, created})
       options.onPhase?.('check')
       await checkRestored(bulk, target, excludedInArchive, live, plan.expectedDigest)
@@ -555,38 +553,85 @@ const FLAGS: Record<ZnodeRecord['type'], number> = {
   ttl: zkConstants.ZOO_PERSISTENT_WITH_TTL,
 }
 
-async function createFromArchive(
+/** How the znodes are written: one request each through the native session, or multis through ours. */
+interface ZnodeWriter {
+  /** Whether a znode to be created waits for its ACL until every znode exists. */
+  aclLater(acl: Acl[]): boolean
+  /** Writes the znode (with `acl`, when created) and calls `done` once it is applied. */
+  write(znode: ZnodeToWrite, acl: Acl[], done: () => void): Promise<void>
+  drain(): Promise<void>
+  setAcl(path: string, acl: Acl[]): Promise<void>
+}
+
+interface ZnodeToWrite {
+  data: Buffer
+  /** Updated in place (excluded paths live under it): its ACL is whatever it is live, so it is set too. */
+  kept: boolean
+  path: string
+  record: ZnodeRecord
+}
+
+/** The native client creates every znode open (world:anyone): restrictive ACLs wait until the end. */
+function singleRequestWriter(session: ZkSession): ZnodeWriter {
+  const pipeline = new Pipeline(PIPELINE_DEPTH)
+  return {
+    aclLater: (acl) => !isOpenAcl(acl),
+    drain: () => pipeline.drain(),
+    setAcl: (path, acl) => session.setAcl(path, acl),
+    write: ({data, kept, path, record}, _acl, done) =>
+      pipeline.add(async () => {
+        await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined))
+        done()
+      }),
+  }
+}
+
+/**
+ * Multi transactions through our own session: each znode is created with its own ACL when that ACL
+ * still lets us create its children; the others are created open and get their ACL at the end.
+ */
+function multiWriter(wire: WireSession, session: ZkSession): ZnodeWriter {
+  const writer = new MultiWriter(wire)
+  return {
+    aclLater: (acl) => !(isOpenAcl(acl) || (grantedPerms(acl, session.identities, 'deny') & PERMS.CREATE) !== 0),
+    drain: () => writer.drain(),
+    setAcl: (path, acl) => retryingOnConnectionLoss(wire, () => wire.setAcl(path, acl)),
+    write: ({data, kept, path, record}, acl, done) =>
+      writer.add(
+        kept ? {data, kind: 'setData', path} : {acl, data, flags: FLAGS[record.type], kind: 'create', path, ...(record.type === 'ttl' ? {ttlMs: record.ttl} : {})},
+        done,
+      ),
+  }
+}
+
+/** Writes the archive's znodes in order, then the ACLs left for last (and those of kept znodes). */
+async function writeZnodes(
+  writer: ZnodeWriter,
   session: ZkSession,
   selection: Selection,
   live: LiveTree,
   options: RestoreOptions,
 ): Promise<{created: number; aclsSet: number}> {
   const restrictive: RestrictiveAcls = []
-  const pipeline = new Pipeline(PIPELINE_DEPTH)
   let created = 0
-  for await (const {data, kept, path, record} of znodesToWrite(session, selection, live, options)) {
-    // A kept znode is updated in place: its ACL is whatever it is live, so it is set too.
-    if (kept || !isOpenAcl(record.acl)) restrictive.push({acl: record.acl, path})
-    await pipeline.add(async () => {
-      if (kept) {
-        await session.setData(path, data)
-      } else {
-        await session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined)
-        created++
-      }
-
+  for await (const znode of znodesToWrite(session, selection, live, options)) {
+    const {kept, path, record} = znode
+    const aclLater = kept || writer.aclLater(record.acl)
+    if (aclLater) restrictive.push({acl: record.acl, path})
+    await writer.write(znode, aclLater ? OPEN_ACL : record.acl, () => {
+      if (!kept) created++
       options.onZnode?.('create', path)
     })
   }
 
-  await pipeline.drain()
-  return {aclsSet: await applyAclsLast(restrictive, (path, acl) => session.setAcl(path, acl), options), created}
+  await writer.drain()
+  return {aclsSet: await applyAclsLast(restrictive, writer.setAcl, options), created}
 }
 
 type RestrictiveAcls = Array<{path: string; acl: Acl[]}>
 
 /** The archive's znodes in order, where they go, and whether each is kept (updated in place); creates the target's parents first. */
-async function* znodesToWrite(session: ZkSession, selection: Selection, live: LiveTree, options: RestoreOptions) {
+async function* znodesToWrite(session: ZkSession, selection: Selection, live: LiveTree, options: RestoreOptions): AsyncGenerator<ZnodeToWrite> {
   const {target} = selection
   options.onPhase?.('create')
   if (target !== '/') await session.createParents(target)
@@ -606,38 +651,6 @@ async function applyAclsLast(restrictive: RestrictiveAcls, setAcl: (path: string
 
   await pipeline.drain()
   return restrictive.length
-}
-
-/**
- * Writes the archive's znodes in multi transactions through our own session, each created with its
- * own ACL when that ACL still lets us create its children; the others are created open and get
- * their ACL at the end, deepest first, as on the single-request path (and so do kept znodes).
- */
-async function createInMultis(
-  wire: WireSession,
-  session: ZkSession,
-  selection: Selection,
-  live: LiveTree,
-  options: RestoreOptions,
-): Promise<{created: number; aclsSet: number}> {
-  const restrictive: RestrictiveAcls = []
-  const writer = new MultiWriter(wire)
-  let created = 0
-  for await (const {data, kept, path, record} of znodesToWrite(session, selection, live, options)) {
-    const aclLater = kept || !(isOpenAcl(record.acl) || (grantedPerms(record.acl, session.identities, 'deny') & PERMS.CREATE) !== 0)
-    if (aclLater) restrictive.push({acl: record.acl, path})
-    const op: WriteOp = kept
-      ? {data, kind: 'setData', path}
-      : {acl: aclLater ? OPEN_ACL : record.acl, data, flags: FLAGS[record.type], kind: 'create', path, ...(record.type === 'ttl' ? {ttlMs: record.ttl} : {})}
-    await writer.add(op, () => {
-      if (!kept) created++
-      options.onZnode?.('create', path)
-    })
-  }
-
-  await writer.drain()
-  const setAcl = (path: string, acl: Acl[]) => retryingOnConnectionLoss(wire, () => wire.setAcl(path, acl))
-  return {aclsSet: await applyAclsLast(restrictive, setAcl, options), created}
 }
 
 function isOpenAcl(acl: Acl[]): boolean {

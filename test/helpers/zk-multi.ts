@@ -3,7 +3,7 @@
  * client (src/zk/wire): the `zookeeper` npm client has no multi.
  */
 import {type Acl, OPEN_ACL as OPEN, zkConstants} from '../../src/zk/session.js'
-import {CONTAINER_FLAG, MultiFailed, type WriteOp} from '../../src/zk/wire/protocol.js'
+import {MultiFailed, type WriteOp} from '../../src/zk/wire/protocol.js'
 import {WireSession} from '../../src/zk/wire/session.js'
 
 export type MultiOp =
@@ -43,7 +43,7 @@ function toWriteOp(op: MultiOp): WriteOp {
     }
 
     case 'createContainer': {
-      return {acl: op.acl ?? OPEN, data: data(op.data), flags: CONTAINER_FLAG, kind: 'create', path: op.path}
+      return {acl: op.acl ?? OPEN, data: data(op.data), flags: zkConstants.ZOO_CONTAINER, kind: 'create', path: op.path}
     }
 
     case 'createTTL': {

@@ -31,8 +31,6 @@ export const OP = {
 
 export const XID = {auth: -4, notification: -1, ping: -2} as const
 
-export const CONTAINER_FLAG = 4
-
 export interface ReplyHeader {
   xid: number
   zxid: bigint
@@ -109,7 +107,7 @@ export function multiReadRequest(ops: ReadOp[]): JuteWriter {
 export function writeOpType(op: WriteOp): number {
   if (op.kind !== 'create') return OP[op.kind]
   if (op.ttlMs !== undefined) return OP.createTTL
-  return (op.flags ?? 0) === CONTAINER_FLAG ? OP.createContainer : OP.create
+  return (op.flags ?? 0) === zkConstants.ZOO_CONTAINER ? OP.createContainer : OP.create
 }
 
 export function writeOpBody(writer: JuteWriter, op: WriteOp): JuteWriter {
