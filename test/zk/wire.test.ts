@@ -15,7 +15,7 @@ import {sharedEnsemble} from '../harness/hooks.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {silentServer} from '../helpers/net.js'
-import {connect, digestId, READ_ONLY, seedTree, uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
+import {connect, digestId, READ_ONLY, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
 import {OldServerProxy} from './old-server-proxy.js'
 
 const {ZCONNECTIONLOSS, ZNOAUTH, ZNODEEXISTS, ZNONODE, ZSESSIONEXPIRED} = zkConstants
@@ -51,6 +51,12 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     native?.close()
   })
 
+  /** Seeds through the native session, then brings our session's node up to it (it may be another, not yet caught up). */
+  async function seed(root: string, znodes: SeedZnode[]): Promise<void> {
+    await seedTree(native, root, znodes)
+    await wire.sync(root)
+  }
+
   it('opens a session the server lists on the node it is connected to, with the timeout it negotiated', async () => {
     expect(hosts).to.include(wire.host)
     expect(wire.id).to.not.equal(0n)
@@ -60,7 +66,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
 
   it('answers a multi-read with each op\'s result, and an error in place for a missing znode', async () => {
     const root = uniquePath('wire-read')
-    await seedTree(native, root, [{data: 'parent', path: '/'}, {data: 'a', path: '/a'}, {data: Buffer.from([0, 255]), path: '/b'}])
+    await seed(root, [{data: 'parent', path: '/'}, {data: 'a', path: '/a'}, {data: Buffer.from([0, 255]), path: '/b'}])
     const results = await wire.multiRead([
       {kind: 'getData', path: `${root}/a`},
       {kind: 'getData', path: `${root}/missing`},
@@ -77,7 +83,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
 
   it('reads the same stat and ACL as the native client', async () => {
     const root = uniquePath('wire-stat')
-    await seedTree(native, root, [{acl: READ_ONLY, data: 'x', path: '/'}])
+    await seed(root, [{acl: READ_ONLY, data: 'x', path: '/'}])
     const [ours, theirs] = await Promise.all([wire.getAcl(root), native.getAcl(root)])
     expect(ours.acl).to.deep.equal(theirs.acl)
     const {createdInThisSession: _, ...nativeStat} = theirs.stat as typeof theirs.stat & {createdInThisSession?: boolean}
@@ -97,6 +103,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     it('reads a znode its credentials may read', async () => {
       const authed = await WireSession.connect({auth: {password, user}, hosts})
       try {
+        await authed.sync(root)
         expect((await authed.getData(root)).data.toString()).to.equal('secret data')
       } finally {
         await authed.close()
@@ -106,6 +113,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     it('gets NoAuth for that znode with other credentials, as the error of that op only', async () => {
       const other = await WireSession.connect({auth: {password: 'wrong', user}, hosts})
       try {
+        await other.sync(root)
         const [denied, allowed] = await other.multiRead([{kind: 'getData', path: root}, {kind: 'getChildren', path: '/'}])
         expect(denied).to.be.instanceOf(ZkError).with.property('code', ZNOAUTH)
         expect(allowed).to.not.be.instanceOf(ZkError)
@@ -162,7 +170,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     const root = uniquePath('wire-big')
     const big = Array.from({length: 4}, (_, index) => ({data: randomBytes(1_000_000), path: `/big${index}`}))
     const small = Array.from({length: 40}, (_, index) => ({data: `small ${index}`, path: `/small${index}`}))
-    await seedTree(native, root, [{path: '/'}, ...big, ...small])
+    await seed(root, [{path: '/'}, ...big, ...small])
     const batcher = new MultiReadBatcher(wire)
     const read = await Promise.all([...big, ...small].map(({path}) => batcher.read(`${root}${path}`)))
     expect(read.map((znode) => znode!.data)).to.deep.equal([...big, ...small].map(({data}) => Buffer.from(data)))
@@ -182,7 +190,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
       const znodes = [{path: '/'}, {data: 'a', path: '/a'}, {data: 'b', path: '/b'}, {data: 'c', path: '/c'}]
       await seedTree(staleNative, '/padding', Array.from({length: 20}, (_, index) => ({path: index === 0 ? '/' : `/p${index}`})))
       await seedTree(staleNative, root, znodes.filter(({path}) => path !== '/c'))
-      await seedTree(native, root, [...znodes.slice(0, 2), {...znodes[2], acl: READ_ONLY}, znodes[3]])
+      await seed(root, [...znodes.slice(0, 2), {...znodes[2], acl: READ_ONLY}, znodes[3]])
       const at = (path: string) => resolveZnodePath(root, path)
       const truth = await Promise.all(znodes.map(async ({path}) => {
         const [{data, stat}, {acl}] = await Promise.all([native.getData(at(path)), native.getAcl(at(path))])
@@ -267,7 +275,14 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
 
     it('backs up and restores through it with --batch auto, saying which path ran', async () => {
       const root = uniquePath('wire-old-roundtrip')
-      await seedTree(native, root, [{data: 'r', path: '/'}, {data: 'a', path: '/a'}, {acl: READ_ONLY, data: 'ro', path: '/a/ro'}])
+      // Seeded on the node behind the proxy, which the CLI reads from.
+      const onProxiedNode = await connect(proxy.host)
+      try {
+        await seedTree(onProxiedNode, root, [{data: 'r', path: '/'}, {data: 'a', path: '/a'}, {acl: READ_ONLY, data: 'ro', path: '/a/ro'}])
+      } finally {
+        onProxiedNode.close()
+      }
+
       const archive = join(dir, 'old.tar.gz')
       const backup = JSON.parse(expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(proxy.host, root), '--json']), 0).stdout)
       expect(backup).to.include({readPath: 'single', znodes: 3})
