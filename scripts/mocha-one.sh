@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Runs the given test files only (the config's spec would add every test): scripts/mocha-one.sh test/x.test.ts ...
+exec npx mocha --no-config -n import=tsx -n no-warnings -r test/harness/hooks.ts --timeout 60000 --exit "$@"

@@ -1,0 +1,100 @@
+/**
+ * An independent view of a live tree, read with another ZooKeeper client (node-zookeeper-client,
+ * pure JavaScript, none of our code): tests that compare the tool's results with it cannot pass
+ * through a bug the tool's own walk and session share.
+ *
+ * Keyed by the path relative to the root ("/" for the root itself); ACLs are sorted
+ * "scheme:id:perms" strings, data is base64, ephemeralOwner is the hex the client sees.
+ */
+import zookeeper from 'node-zookeeper-client'
+
+export interface OracleZnode {
+  data: string
+  acl: string[]
+  ephemeralOwner: string
+}
+
+export type OracleTree = Record<string, OracleZnode>
+
+export interface OracleOptions {
+  /** user:password for digest auth */
+  auth?: string
+  /** Leave out ZooKeeper's own /zookeeper (when the root is /). Default true. */
+  skipZookeeper?: boolean
+}
+
+const call = <T>(run: (done: (error: Error | null, value: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))))
+
+/** Connects, syncs (so the tree is the leader's) and hands the client to `use`. */
+export async function withOracleClient<T>(hosts: string, auth: string | undefined, use: (client: zookeeper.Client) => Promise<T>): Promise<T> {
+  const client = zookeeper.createClient(hosts, {retries: 3, sessionTimeout: 15_000})
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`oracle: cannot connect to ${hosts}`)), 30_000)
+    client.once('connected', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    client.connect()
+  })
+  try {
+    if (auth) client.addAuthInfo('digest', Buffer.from(auth))
+    return await use(client)
+  } finally {
+    client.close()
+  }
+}
+
+/** Every znode under `root` (none when it does not exist), read breadth first with the other client. */
+export function readTreeIndependently(hosts: string, root: string, options: OracleOptions = {}): Promise<OracleTree> {
+  const skipZookeeper = options.skipZookeeper ?? true
+  return withOracleClient(hosts, options.auth, async (client) => {
+    const tree: OracleTree = {}
+    const exists = await call<zookeeper.Stat | null>((done) => client.exists(root, done))
+    if (!exists) return tree
+    let level = [root]
+    while (level.length > 0) {
+      // eslint-disable-next-line no-await-in-loop
+      const children = await Promise.all(
+        level.map(async (path) => {
+          const [data, stat] = await new Promise<[Buffer | undefined, zookeeper.Stat]>((resolve, reject) =>
+            client.getData(path, (error, value, valueStat) => (error ? reject(error) : resolve([value, valueStat]))),
+          )
+          const acls = await call<zookeeper.ACL[]>((done) => client.getACL(path, done))
+          const relative = relativeTo(root, path)
+          tree[relative] = {
+            acl: acls.map((acl) => `${acl.id.scheme}:${acl.id.id}:${permsOf(acl)}`).sort(),
+            data: (data ?? Buffer.alloc(0)).toString('base64'),
+            ephemeralOwner: stat.ephemeralOwner.toString('hex'),
+          }
+          const names = await call<string[]>((done) => client.getChildren(path, done))
+          return names.map((name) => (path === '/' ? `/${name}` : `${path}/${name}`)).filter((child) => !(skipZookeeper && child === '/zookeeper'))
+        }),
+      )
+      level = children.flat()
+    }
+
+    return tree
+  })
+}
+
+// The library's ACL objects carry `permission`; its type declarations say `perms`.
+const permsOf = (acl: zookeeper.ACL): number => (acl as unknown as {permission?: number}).permission ?? acl.perms
+
+function relativeTo(root: string, path: string): string {
+  if (path === root) return '/'
+  return root === '/' ? path : path.slice(root.length)
+}
+
+/** Human-readable differences between two oracle trees (empty when equal). */
+export function oracleDiff(expected: OracleTree, actual: OracleTree): string[] {
+  const problems: string[] = []
+  for (const path of Object.keys(expected).sort()) {
+    const a = actual[path]
+    if (!a) problems.push(`missing ${path}`)
+    else if (JSON.stringify(a) !== JSON.stringify(expected[path])) problems.push(`differs ${path}: ${JSON.stringify(expected[path])} != ${JSON.stringify(a)}`)
+  }
+
+  for (const path of Object.keys(actual).sort()) if (!expected[path]) problems.push(`extra ${path}`)
+  return problems
+}
