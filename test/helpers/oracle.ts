@@ -23,7 +23,7 @@ export interface OracleOptions {
   skipZookeeper?: boolean
 }
 
-const call = <T>(run: (done: (error: Error | null, value: T) => void) => void): Promise<T> =>
+const call = <T>(run: (done: (error: unknown, value: T) => void) => void): Promise<T> =>
   new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))))
 
 /** Connects, syncs (so the tree is the leader's) and hands the client to `use`. */
