@@ -53,6 +53,13 @@ export class MultiWriter {
     }
   }
 
+  /** Drops what is queued and waits for the multis in flight, whatever they answer. */
+  async abandon(): Promise<void> {
+    this.batch = {done: [], ops: []}
+    this.batchBytes = 0
+    await Promise.allSettled(this.inFlight.splice(0).map(({answer}) => answer))
+  }
+
   private async seal(): Promise<void> {
     const {batch} = this
     this.batch = {done: [], ops: []}

@@ -29,6 +29,31 @@ export class Pipeline {
       })
   }
 
+  /**
+   * Runs `task` on each item and waits for all of them; on the first failure it still waits for
+   * every task in flight before throwing, so nothing of it is left running behind the caller.
+   */
+  async run<T>(items: Iterable<T>, task: (item: T) => Promise<unknown>): Promise<void> {
+    try {
+      for (const item of items) {
+        // eslint-disable-next-line no-await-in-loop
+        await this.add(() => task(item))
+      }
+    } finally {
+      await this.settle()
+    }
+
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  /** Waits until every task has settled, without throwing. */
+  async settle(): Promise<void> {
+    while (this.active > 0) {
+      // eslint-disable-next-line no-await-in-loop
+      await new Promise<void>((resolve) => this.waiting.push(resolve))
+    }
+  }
+
   /** Waits until every task has settled; throws the first failure. */
   async drain(): Promise<void> {
     while (this.active > 0) {

@@ -2,20 +2,21 @@ import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../arc
 import {readArchive} from '../archive/reader.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
-import {grantedPerms, missingPerms, PERMS, permsText} from '../zk/acl.js'
-import {ClusterLock} from '../zk/lock.js'
+import {grantedPerms, type Identity, missingPerms, PERMS, permsText} from '../zk/acl.js'
+import {ClusterLock, describeHolder, holderIsGone, type LockHolder} from '../zk/lock.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
 import {WireSession} from '../zk/wire/session.js'
 import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath, znodeDepth} from '../zk/uri.js'
 import {backupTree, type BackupResult} from './backup.js'
 import {type BatchMode, BulkAccess, type ReadPath, type WritePath} from './bulk.js'
 import {excludeMatcher, type PathMatcher} from './exclude.js'
+import {failpoint} from './failpoints.js'
 import {MultiWriter} from './multi-writer.js'
 import {Pipeline} from './pipeline.js'
 import {retryingOnConnectionLoss} from './read-znodes.js'
 import {walkTree, type WalkedZnode} from './walk.js'
 
-export type RestorePhase = 'verify' | 'read' | 'delete' | 'create' | 'acl' | 'check'
+export type RestorePhase = 'verify' | 'read' | 'delete' | 'create' | 'acl' | 'check' | 'rollback'
 
 export interface RestoreOptions {
   source: StorageProvider
@@ -37,7 +38,14 @@ export interface RestoreOptions {
    * Holds the cluster-wide lock (an ephemeral znode, shared with the backup service) from before the
    * live tree is read until the end: refused, with nothing changed, while another job holds it.
    */
-  lock?: {path: string; job: string}
+  lock?: {path: string; job: string; /** How long to wait for another holder to let go; by default, only for a dead holder's session to expire. */ waitMs?: number}
+  /**
+   * When the restore fails after its first destructive step, put the previous tree back from the
+   * safety backup (or delete what was created where nothing was), through this same engine. Default true.
+   */
+  rollback?: boolean
+  /** Told what the restore waits for (a dead lock holder's session, say): for stderr, not for the result. */
+  onNotice?: (message: string) => void
   /**
    * Where the archive's largest znode is written once (an ephemeral, deleted at once) before anything
    * changes, to prove the servers accept it; by default beside the lock. Without either, no probe.
@@ -98,8 +106,9 @@ interface LiveZnode {
 
 /**
  * Replaces the subtree at the target with the archive's: verify the whole archive, read what is
- * there now (writing the safety backup as it goes), show the plan, then delete, recreate every
- * znode in order, apply the ACLs last, and re-read the result to prove it matches.
+ * there now (writing the safety backup as it goes), show the plan, check what the servers and the
+ * credentials must allow, then delete, recreate every znode in order, apply the ACLs last, and
+ * re-read the result to prove it matches. A failure after the first destructive step rolls back.
  */
 export async function restoreTree(options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now()
@@ -109,7 +118,7 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
   }
 
   options.onPhase?.('verify')
-  const {emptyTargetPlan, selection} = await verifyAndPlanForEmptyTarget(options)
+  const {emptyTargetPlan, selection} = await verifyAndPlanForEmptyTarget(source, (archiveRoot) => restoreScope(archiveRoot, options))
   const {excluded: excludedInArchive, target} = selection
   if (emptyTargetPlan.create === 0) throw new UsageError(`${source.display} holds no znode at ${selection.from}`)
 
@@ -117,13 +126,14 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
   let lock: HeldLock | undefined
   let bulk: BulkAccess | undefined
   try {
-    if (options.lock && !options.dryRun) lock = await takeLock(session, options.lock)
+    if (options.lock && !options.dryRun) lock = await takeLock(session, options.lock, options.onNotice)
     bulk = await BulkAccess.open(session, options.batch)
     options.onPhase?.('read')
+    const missingAncestors = await missingAncestorsOf(session, target)
     const live = await readLiveTree(bulk, target, excludedInArchive, options)
     // Most restores into an empty path (a new ensemble) need no second pass over the archive.
     const plan = live.znodes.size === 0 ? {...emptyTargetPlan, ephemeralsToDelete: live.ephemerals, excludedLive: live.excluded} : await planRestore(selection, live)
-    plan.permissionProblems = await permissionProblems(session, target, live)
+    plan.permissionProblems = await permissionProblems(session, target, live, plan, selection)
     const result = {
       aclsSet: 0,
       ...(bulk.fallbackReason ? {batchFallback: bulk.fallbackReason} : {}),
@@ -145,22 +155,19 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
         `Refusing to restore: these credentials ${plan.permissionProblems[0]}${plan.permissionProblems.length > 1 ? ` (and ${plan.permissionProblems.length - 1} more)` : ''}; nothing was changed. Pass --zk-auth for a user with the rights, or --skip-permission-check for a ZooKeeper superuser`,
       )
     }
+
     const probePath = options.sizeProbePath ?? (options.lock && `${options.lock.path}-size-probe`)
-    if (probePath && plan.largest) await checkServersAccept(bulk.wire ?? session, probePath, plan.largest)
+    if (probePath) await checkServersAccept(bulk.wire ?? session, probePath, plan)
     if (destructive && options.confirm && !(await options.confirm(plan, live.safetyBackup))) {
       throw new OperationError(`Restore cancelled: nothing under ${target} was changed`)
     }
 
+    const run: RestoreRun = {bulk, live, missingAncestors, options, selection, session}
     try {
-      result.deleted = await deleteLiveTree(session, target, live, options)
-      const writer = bulk.wire && bulk.writePath === 'multi' ? multiWriter(bulk.wire, session) : singleRequestWriter(session)
-      const {aclsSet, created} = await writeZnodes(writer, session, selection, live, options)
-      Object.assign(result, {aclsSet, created})
-      options.onPhase?.('check')
-      await checkRestored(bulk, target, excludedInArchive, live, plan.expectedDigest)
+      Object.assign(result, await applyRestore(run, plan.expectedDigest, {faults: true}))
       result.verified = true
     } catch (error) {
-      throw new OperationError(`${errorMessage(error)}. ${safetyHint(live.safetyBackup, target)}`, {cause: error})
+      throw await failedRestore(run, error)
     }
 
     return finish(result, started)
@@ -171,6 +178,86 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
   }
 }
 
+/** What a restore works with once it has read the live tree: what a rollback needs too. */
+interface RestoreRun {
+  bulk: BulkAccess
+  session: ZkSession
+  selection: Selection
+  live: LiveTree
+  /** The target's ancestors that did not exist before (created for it, deleted again by a rollback). */
+  missingAncestors: string[]
+  options: RestoreOptions
+}
+
+/** The destructive part: delete, create, ACLs, then the re-read that proves the tree matches. */
+async function applyRestore(run: RestoreRun, expectedDigest: string, {faults}: {faults: boolean}): Promise<{deleted: number; created: number; aclsSet: number}> {
+  const {bulk, live, options, selection, session} = run
+  const hit = faults ? failpoint : () => {}
+  const deleted = await deleteLiveTree(session, selection.target, live, options, hit)
+  const writer = bulk.wire && bulk.writePath === 'multi' ? multiWriter(bulk.wire, session) : singleRequestWriter(session)
+  const {aclsSet, created} = await writeZnodes(writer, session, selection, live, options, hit)
+  options.onPhase?.('check')
+  hit('restore.check')
+  await checkRestored(bulk, selection.target, selection.excluded, live, expectedDigest)
+  return {aclsSet, created, deleted}
+}
+
+/**
+ * The error of a restore that failed after its first destructive step, once the previous tree is
+ * back (the safety backup restored through this same engine, or what was created deleted where
+ * nothing was), or with where the safety backup is when that is not possible.
+ */
+async function failedRestore(run: RestoreRun, error: unknown): Promise<OperationError> {
+  const {live, options, selection} = run
+  const cause = `Restore failed: ${errorMessage(error).replace(/\.$/, '')}`
+  const hint = safetyHint(live.safetyBackup, selection.target)
+  if (options.rollback === false) return new OperationError(`${cause}. Not rolled back (--no-rollback). ${hint}`, {cause: error})
+  if (!live.safetyBackup && live.existed) return new OperationError(`${cause}. Cannot roll back without a safety backup. ${hint}`, {cause: error})
+  options.onPhase?.('rollback')
+  try {
+    await rollBack(run)
+  } catch (rollbackError) {
+    return new OperationError(`${cause}. The rollback failed too (${errorMessage(rollbackError).replace(/\.$/, '')}). ${hint}`, {cause: error})
+  }
+
+  const how = live.safetyBackup ? `from the safety backup ${live.safetyBackup.location}, verified` : 'what it created was deleted'
+  return new OperationError(`${cause}. Rolled back: ${selection.target} is as it was before the restore (${how})`, {cause: error})
+}
+
+/** Puts the tree back as it was before the restore: the safety backup restored, or the new subtree deleted. */
+async function rollBack(run: RestoreRun): Promise<void> {
+  const {bulk, live, missingAncestors, options, selection, session} = run
+  const {excluded, target} = selection
+  const quiet = {...options, onZnode: undefined, safetyBackup: null}
+  const now = await readLiveTree(bulk, target, excluded, quiet)
+  if (!live.safetyProvider) {
+    await deleteLiveTree(session, target, now, quiet, () => {})
+    for (const ancestor of missingAncestors) {
+      // eslint-disable-next-line no-await-in-loop
+      await session.delete(ancestor).catch(() => {}) // NotEmpty: something else lives there now
+    }
+
+    return
+  }
+
+  const scope: Scope = {archiveRoot: target, excluded, from: target, target}
+  const {emptyTargetPlan, selection: safety} = await verifyAndPlanForEmptyTarget(live.safetyProvider, () => scope)
+  const plan = now.znodes.size === 0 ? emptyTargetPlan : await planRestore(safety, now)
+  await applyRestore({...run, live: now, selection: safety}, plan.expectedDigest, {faults: false})
+}
+
+/** The ancestors of `target` that do not exist, deepest first. */
+async function missingAncestorsOf(session: ZkSession, target: string): Promise<string[]> {
+  const missing: string[] = []
+  for (let path = parentZnodePath(target); path !== '/' && path !== target; path = parentZnodePath(path)) {
+    // eslint-disable-next-line no-await-in-loop
+    if (await session.exists(path)) break
+    missing.push(path)
+  }
+
+  return missing
+}
+
 interface HeldLock {
   lock: ClusterLock
   job: string
@@ -178,15 +265,53 @@ interface HeldLock {
   createdParent: boolean
 }
 
-async function takeLock(session: ZkSession, {job, path}: {job: string; path: string}): Promise<HeldLock> {
+/** How often a restore waiting for the lock looks again. */
+const LOCK_POLL_MS = 250
+/** A dead holder's session is gone this long after its timeout at the latest (the server's expiry tick). */
+const EXPIRY_MARGIN_MS = 2000
+
+/**
+ * Takes the cluster lock. A holder that is a process of this host which no longer exists (a restore
+ * SIGKILLed) is waited for until its session expires; with `waitMs`, any holder is waited for.
+ */
+async function takeLock(session: ZkSession, {job, path, waitMs = 0}: NonNullable<RestoreOptions['lock']>, notice?: (message: string) => void): Promise<HeldLock> {
   const lock = new ClusterLock(path)
   const createdParent = (await session.exists(parentZnodePath(path))) === undefined
-  const acquired = await lock.tryAcquire(session, job, 'restore').catch((error: unknown) => {
-    if (!(error instanceof ZkError && error.code === zkConstants.ZNOAUTH)) throw error
-    throw new OperationError(`Cannot take the cluster lock ${path}: these credentials may not create it; nothing was changed. Pass --lock-path with a znode they may create (the backup service must use the same one)`)
-  })
-  if (acquired) return {createdParent, job, lock}
-  throw new OperationError(`Refusing to restore: ${await lock.describeHolder(session)} holds the cluster lock ${path}; nothing was changed. Try again when it has ended`)
+  const waitUntil = Date.now() + waitMs
+  let deadHolderGone: number | undefined
+  for (;;) {
+    // eslint-disable-next-line no-await-in-loop
+    const acquired = await lock.tryAcquire(session, job, 'restore').catch((error: unknown) => {
+      if (!(error instanceof ZkError && error.code === zkConstants.ZNOAUTH)) throw error
+      throw new OperationError(`Cannot take the cluster lock ${path}: these credentials may not create it; nothing was changed. Pass --lock-path with a znode they may create (the backup service must use the same one)`)
+    })
+    if (acquired) return {createdParent, job, lock}
+    // eslint-disable-next-line no-await-in-loop
+    const holder = await lock.holder(session).catch(() => undefined)
+    const timeoutMs = holder?.sessionTimeoutMs ?? session.timeoutMs
+    if (holder && deadHolderGone === undefined && holderIsGone(holder)) {
+      deadHolderGone = Date.now() + timeoutMs + EXPIRY_MARGIN_MS
+      notice?.(`${describeHolder(holder)} holds the cluster lock ${path}, but that process no longer exists: waiting up to ${Math.ceil((timeoutMs + EXPIRY_MARGIN_MS) / 1000)}s for its ZooKeeper session to expire`)
+    } else if (holder && waitMs > 0 && deadHolderGone === undefined && Date.now() < waitUntil) {
+      notice?.(`${describeHolder(holder)} holds the cluster lock ${path}: waiting up to ${Math.ceil((waitUntil - Date.now()) / 1000)}s (--wait-lock)`)
+      waitMs = 0 // said once
+    }
+
+    if (Date.now() >= Math.max(waitUntil, deadHolderGone ?? 0)) throw lockRefusal(holder, path, timeoutMs, deadHolderGone !== undefined)
+    // eslint-disable-next-line no-await-in-loop
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS))
+  }
+}
+
+function lockRefusal(holder: LockHolder | undefined, path: string, timeoutMs: number, waitedForDead: boolean): OperationError {
+  const who = holder ? describeHolder(holder) : 'another job'
+  if (waitedForDead) {
+    return new OperationError(`Refusing to restore: ${who} still holds the cluster lock ${path} although that process is gone; nothing was changed. Its session should have expired: check for another process using its session, or delete ${path} once you are sure no job runs`)
+  }
+
+  return new OperationError(
+    `Refusing to restore: ${who} holds the cluster lock ${path}; nothing was changed. Try again when it has ended: if that process is dead, its lock goes when its session expires, at most ${Math.ceil(timeoutMs / 1000)}s after it died (--wait-lock <duration> waits)`,
+  )
 }
 
 /** Deleted explicitly: a process that exits right after close() may leave its session, and the lock, to expire. */
@@ -197,7 +322,7 @@ async function releaseLock(session: ZkSession, {createdParent, job, lock}: HeldL
 
 function finish(result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & {plan: Partial<FullPlan> & RestorePlan}, started: number): RestoreResult {
   const durationMs = Date.now() - started
-  const {expectedDigest: _, largest: __, ...plan} = result.plan
+  const {acls: _, expectedDigest: __, extendedTypes: ___, largest: ____, ...plan} = result.plan
   return {...result, durationMs, plan, znodesPerSecond: Math.round((result.created * 1000) / Math.max(durationMs, 1))}
 }
 
@@ -224,12 +349,17 @@ interface LiveTree {
   kept: Set<string>
   excluded: number
   ephemerals: number
+  /** The target existed before the restore. */
+  existed: boolean
   safetyBackup: BackupResult | null
+  /** Where the safety backup was written, to read it back for a rollback. */
+  safetyProvider?: StorageProvider
 }
 
 async function readLiveTree(bulk: BulkAccess, target: string, excluded: PathMatcher, options: RestoreOptions): Promise<LiveTree> {
   const {session} = bulk
-  const live: LiveTree = {ephemerals: 0, excluded: 0, kept: new Set(), restricted: new Map(), safetyBackup: null, znodes: new Map()}
+  const live = emptyLiveTree()
+  live.existed = (await session.exists(target)) !== undefined
   const remember = ({data, record, relativePath}: WalkedZnode) => {
     const isExcluded = excluded(relativePath)
     // Parents are walked before their children, so a restricted parent is known here.
@@ -252,11 +382,12 @@ async function readLiveTree(bulk: BulkAccess, target: string, excluded: PathMatc
 
   // The safety backup keeps ephemerals too, as a record of what was there; no restore recreates them.
   // A target that does not exist yet has nothing to save.
-  if (options.safetyBackup && !options.dryRun && (await session.exists(target))) {
+  if (options.safetyBackup && !options.dryRun && live.existed) {
+    live.safetyProvider = options.safetyBackup(target)
     const {result} = await backupTree({
       allowMissingRoot: true,
       bulk,
-      destination: options.safetyBackup(target),
+      destination: live.safetyProvider,
       includeEphemerals: true,
       onZnode: remember,
       root: target,
@@ -293,8 +424,20 @@ interface SelectedZnode {
   data: Buffer
 }
 
-/** The plan, with what only the engine needs: the digest the restored tree must have, and its largest znode. */
-type FullPlan = RestorePlan & {expectedDigest: string; largest?: LargestZnode}
+/**
+ * The plan, with what only the engine needs: the digest the restored tree must have, its largest
+ * znode, the first znode of each type a server may not support, and the ACLs it creates.
+ */
+type FullPlan = RestorePlan & {expectedDigest: string; largest?: LargestZnode; extendedTypes: ExtendedTypes; acls: ArchivedAcls}
+
+/** The first container and TTL znode a restore creates: servers may lack them (3.4; TTL needs zookeeper.extendedTypesEnabled). */
+type ExtendedTypes = Partial<Record<'container' | 'ttl', {path: string; count: number; ttl?: number}>>
+
+/** Each distinct ACL the restore writes, with its first znode; null when there were too many to keep. */
+type ArchivedAcls = Map<string, {acl: Acl[]; path: string}> | null
+
+/** Archives hold few distinct ACLs; past this many the READ check costs one more pass over the archive. */
+const MAX_DISTINCT_ACLS = 10_000
 
 interface LargestZnode {
   path: string
@@ -306,14 +449,13 @@ interface LargestZnode {
  * (every selected znode a create): the archive's header names its root, which --from, the target
  * and --exclude are resolved against.
  */
-async function verifyAndPlanForEmptyTarget(options: RestoreOptions): Promise<{selection: Selection; emptyTargetPlan: FullPlan}> {
-  const {source} = options
+async function verifyAndPlanForEmptyTarget(source: StorageProvider, scopeOf: (archiveRoot: string) => Scope): Promise<{selection: Selection; emptyTargetPlan: FullPlan}> {
   let scope: Scope | undefined
   let planner: RestorePlanner | undefined
   let manifest: Manifest | undefined
   for await (const item of readArchive(await source.read(), source.display)) {
     if (item.kind === 'header') {
-      scope = restoreScope(item.header.source.root, options)
+      scope = scopeOf(item.header.source.root)
       planner = new RestorePlanner(source.display, scope, emptyLiveTree())
     } else if (item.kind === 'znode') {
       const selected = selectedZnode(scope!, item)
@@ -328,13 +470,30 @@ async function verifyAndPlanForEmptyTarget(options: RestoreOptions): Promise<{se
 
 function restoreScope(archiveRoot: string, options: RestoreOptions): Scope {
   const from = selectSubtree(archiveRoot, options.from)
-  // The lock znode is left alone even when the target holds it (a restore of /).
-  const exclude = excludeMatcher([...(options.exclude ?? []), ...(options.lock ? [options.lock.path] : [])])
-  return {archiveRoot, excluded: (relativePath) => exclude(resolveZnodePath(from, relativePath)), from, target: options.target ?? from}
+  const target = options.target ?? from
+  refuseZooKeeperOwn(target, 'the target')
+  // --exclude names paths of the archive; the lock znode is left alone where it lives, under the target.
+  const exclude = excludeMatcher(options.exclude ?? [])
+  const lock = excludeMatcher(options.lock ? [options.lock.path] : [])
+  return {
+    archiveRoot,
+    excluded: (relativePath) => exclude(resolveZnodePath(from, relativePath)) || lock(resolveZnodePath(target, relativePath)),
+    from,
+    target,
+  }
 }
 
+/** ZooKeeper's own subtree (quotas, the ensemble's config) is the server's: no restore writes there. */
+function refuseZooKeeperOwn(path: string, what: string): void {
+  if (path === ZOOKEEPER_OWN || path.startsWith(`${ZOOKEEPER_OWN}/`)) {
+    throw new UsageError(`Refusing to restore: ${what} ${path} is under ${ZOOKEEPER_OWN}, ZooKeeper's own subtree, which no client restores; choose another path`)
+  }
+}
+
+const ZOOKEEPER_OWN = '/zookeeper'
+
 function emptyLiveTree(): LiveTree {
-  return {ephemerals: 0, excluded: 0, kept: new Set(), restricted: new Map(), safetyBackup: null, znodes: new Map()}
+  return {ephemerals: 0, excluded: 0, existed: false, kept: new Set(), restricted: new Map(), safetyBackup: null, znodes: new Map()}
 }
 
 async function planRestore(selection: Selection, live: LiveTree): Promise<FullPlan> {
@@ -348,9 +507,11 @@ class RestorePlanner {
   private readonly plan: RestorePlan
   private readonly expected = new TreeSetDigest()
   private largest?: LargestZnode
+  private readonly extendedTypes: ExtendedTypes = {}
+  private acls: ArchivedAcls = new Map()
 
   constructor(
-    archive: string,
+    private readonly archive: string,
     private readonly scope: Scope,
     private readonly live: LiveTree,
   ) {
@@ -378,7 +539,18 @@ class RestorePlanner {
     this.expected.add(relativePath, key)
     const current = live.znodes.get(relativePath)
     const path = resolveZnodePath(this.scope.target, relativePath)
+    if (path === ZOOKEEPER_OWN || path.startsWith(`${ZOOKEEPER_OWN}/`)) {
+      throw new UsageError(`Refusing to restore: ${this.archive} holds ${path}, under ZooKeeper's own subtree ${ZOOKEEPER_OWN}, which no client restores; nothing was changed`)
+    }
+
     if (data.length > (this.largest?.data.length ?? 0)) this.largest = {data, path}
+    if (record.type === 'container' || record.type === 'ttl') {
+      const seen = this.extendedTypes[record.type]
+      if (seen) seen.count++
+      else this.extendedTypes[record.type] = {count: 1, path, ttl: record.ttl}
+    }
+
+    this.noteAcl(record.acl, path)
     if (!current) note(plan, 'create', path)
     else if (current.key === key) plan.unchanged++
     else note(plan, 'change', path)
@@ -393,17 +565,35 @@ class RestorePlanner {
       if (!znode.seen && !live.kept.has(relativePath)) note(plan, 'delete', resolveZnodePath(this.scope.target, relativePath))
     }
 
-    return {...plan, expectedDigest: this.expected.value, largest: this.largest}
+    return {...plan, acls: this.acls, expectedDigest: this.expected.value, extendedTypes: this.extendedTypes, largest: this.largest}
+  }
+
+  private noteAcl(acl: Acl[], path: string): void {
+    if (!this.acls) return
+    const key = aclText(acl)
+    if (this.acls.has(key)) return
+    if (this.acls.size === MAX_DISTINCT_ACLS) this.acls = null
+    else this.acls.set(key, {acl, path})
   }
 }
 
 /**
- * Writes the largest znode once, before anything is deleted: a server whose jute.maxbuffer is
- * smaller drops the connection instead of answering, which half way through would leave the tree
- * half restored. A connection lost twice on this one request is taken for that refusal. Our own
- * session sees the drop at once; the native client only after most of the session timeout.
+ * Proves, before anything is deleted, that the servers take what the restore will write: its
+ * largest znode (a server whose jute.maxbuffer is smaller drops the connection instead of
+ * answering, which half way through would leave the tree half restored), and a container and a
+ * TTL znode when the archive holds them (3.4 has neither; TTLs need zookeeper.extendedTypesEnabled).
  */
-async function checkServersAccept(session: ZkSession | WireSession, probePath: string, largest: LargestZnode): Promise<void> {
+async function checkServersAccept(session: ZkSession | WireSession, probePath: string, plan: FullPlan): Promise<void> {
+  if (plan.largest) await checkLargestFits(session, probePath, plan.largest)
+  for (const type of ['container', 'ttl'] as const) {
+    const first = plan.extendedTypes[type]
+    // eslint-disable-next-line no-await-in-loop
+    if (first) await checkTypeAccepted(session, `${probePath}-${type}`, type, first)
+  }
+}
+
+/** A connection lost twice on this one request is taken for a jute.maxbuffer refusal. Our own session sees the drop at once; the native client only after most of the session timeout. */
+async function checkLargestFits(session: ZkSession | WireSession, probePath: string, largest: LargestZnode): Promise<void> {
   const create = () =>
     session instanceof WireSession
       ? session.multi([{acl: OPEN_ACL, data: largest.data, flags: zkConstants.ZOO_EPHEMERAL, kind: 'create', path: probePath}])
@@ -425,21 +615,49 @@ async function checkServersAccept(session: ZkSession | WireSession, probePath: s
     }
 
     // An ephemeral: it goes with the session anyway.
-    await (session instanceof WireSession ? session.multi([{kind: 'delete', path: probePath}]) : session.delete(probePath)).catch(() => {})
+    await deleteProbe(session, probePath)
     return
   }
+}
+
+/** A probe that outlives a crash goes by itself: a TTL of a second, a container the server reaps once used. */
+const PROBE_TTL_MS = 1000
+
+async function checkTypeAccepted(session: ZkSession | WireSession, path: string, type: 'container' | 'ttl', first: {path: string; count: number}): Promise<void> {
+  const flags = FLAGS[type]
+  const ttl = type === 'ttl' ? PROBE_TTL_MS : undefined
+  try {
+    await (session instanceof WireSession
+      ? session.multi([{acl: OPEN_ACL, data: Buffer.alloc(0), flags, kind: 'create', path, ...(ttl ? {ttlMs: ttl} : {})}])
+      : session.create(path, Buffer.alloc(0), flags, ttl))
+  } catch (error) {
+    if (!(error instanceof ZkError) || error.code === zkConstants.ZCONNECTIONLOSS) throw error
+    if (error.code !== zkConstants.ZNODEEXISTS) {
+      const what = type === 'ttl' ? 'TTL znodes (they need zookeeper.extendedTypesEnabled=true on every server, ZooKeeper 3.5.3+)' : 'container znodes (ZooKeeper 3.5.3+)'
+      const others = first.count > 1 ? ` and ${first.count - 1} more` : ''
+      throw new OperationError(
+        `Cannot restore: the archive holds ${type === 'ttl' ? 'TTL' : 'container'} znodes (${first.path}${others}) and the ZooKeeper servers do not accept ${what}: ${errorMessage(error)}; nothing was changed. Enable them, or leave those znodes out with --exclude`,
+      )
+    }
+  }
+
+  await deleteProbe(session, path)
+}
+
+async function deleteProbe(session: ZkSession | WireSession, path: string): Promise<void> {
+  await (session instanceof WireSession ? session.multi([{kind: 'delete', path}]) : session.delete(path)).catch(() => {})
 }
 
 const RESTORE_PERMS = PERMS.DELETE | PERMS.CREATE | PERMS.WRITE | PERMS.ADMIN
 
 /**
  * Deleting a znode needs DELETE on its parent; a znode kept in place (excluded paths live under it)
- * needs WRITE, ADMIN and CREATE; recreating the target needs CREATE and DELETE on its parent. All of
- * it is known from the ACLs read with the tree, so a restore that would stop half way never starts.
+ * needs WRITE, ADMIN and CREATE; recreating the target needs CREATE and DELETE on its parent; the
+ * verifying re-read needs READ on every restored znode. All of it is known from the ACLs read with
+ * the tree and those in the archive, so a restore that would stop half way never starts.
  */
-async function permissionProblems(session: ZkSession, target: string, live: LiveTree): Promise<string[]> {
+async function permissionProblems(session: ZkSession, target: string, live: LiveTree, plan: FullPlan, selection: Selection): Promise<string[]> {
   const problems: string[] = []
-  const describe = (acl: Acl[]) => acl.map((entry) => `${entry.scheme}:${entry.id}:${permsText(entry.perms)}`).join(',')
   for (const kept of live.kept) {
     const parent = kept === '/' ? undefined : live.restricted.get(parentZnodePath(kept))
     if (parent) parent.deletedChildren--
@@ -447,21 +665,38 @@ async function permissionProblems(session: ZkSession, target: string, live: Live
 
   for (const [relativePath, {acl, createdChildren, deletedChildren, missing}] of live.restricted) {
     const path = resolveZnodePath(target, relativePath)
-    if (missing & PERMS.DELETE && deletedChildren > 0) problems.push(`cannot delete the children of ${path} (ACL ${describe(acl)})`)
+    if (missing & PERMS.DELETE && deletedChildren > 0) problems.push(`cannot delete the children of ${path} (ACL ${aclText(acl)})`)
     if (!live.kept.has(relativePath)) continue
-    if (missing & (PERMS.WRITE | PERMS.ADMIN)) problems.push(`cannot update ${path} in place (ACL ${describe(acl)})`)
-    if (missing & PERMS.CREATE && createdChildren > 0) problems.push(`cannot create znodes in ${path} (ACL ${describe(acl)})`)
+    if (missing & (PERMS.WRITE | PERMS.ADMIN)) problems.push(`cannot update ${path} in place (ACL ${aclText(acl)})`)
+    if (missing & PERMS.CREATE && createdChildren > 0) problems.push(`cannot create znodes in ${path} (ACL ${aclText(acl)})`)
   }
 
   if (target !== '/' && live.znodes.has('/') && !live.kept.has('/')) {
     const parent = parentZnodePath(target)
     const {acl} = await session.getAcl(parent)
     if (missingPerms(acl, session.identities, PERMS.DELETE | PERMS.CREATE)) {
-      problems.push(`cannot delete and recreate ${target} in ${parent} (ACL ${describe(acl)})`)
+      problems.push(`cannot delete and recreate ${target} in ${parent} (ACL ${aclText(acl)})`)
     }
   }
 
+  const unreadable = await firstUnreadable(plan.acls, selection, session.identities)
+  if (unreadable) problems.push(`cannot read back ${unreadable.path} after restoring it, to verify it (its archived ACL ${aclText(unreadable.acl)} grants them no READ)`)
   return problems
+}
+
+/** The first znode the restore writes with an ACL that certainly denies these identities READ. */
+async function firstUnreadable(acls: ArchivedAcls, selection: Selection, identities: Identity[]): Promise<{path: string; acl: Acl[]} | undefined> {
+  const denies = (acl: Acl[]) => missingPerms(acl, identities, PERMS.READ) !== 0
+  if (acls) return [...acls.values()].find(({acl}) => denies(acl))
+  for await (const {record, relativePath} of selectedZnodes(selection)) {
+    if (denies(record.acl)) return {acl: record.acl, path: resolveZnodePath(selection.target, relativePath)}
+  }
+
+  return undefined
+}
+
+function aclText(acl: Acl[]): string {
+  return acl.map((entry) => `${entry.scheme}:${entry.id}:${permsText(entry.perms)}`).join(',')
 }
 
 /** Counts the znode; lists the first paths in sorted order, the same whatever order the trees were read in. */
@@ -495,30 +730,28 @@ function selectedZnode({archiveRoot, excluded, from}: Scope, {data, record, rela
 }
 
 /** Deletes every live znode that is not kept, deepest first; retries what concurrent writers refill. */
-async function deleteLiveTree(session: ZkSession, target: string, live: LiveTree, options: RestoreOptions): Promise<number> {
+async function deleteLiveTree(session: ZkSession, target: string, live: LiveTree, options: RestoreOptions, hit: (point: string) => void): Promise<number> {
   options.onPhase?.('delete')
   let paths = [...live.znodes.keys()].filter((path) => !live.kept.has(path)).map((path) => resolveZnodePath(target, path))
   let deleted = 0
   for (let round = 1; paths.length > 0; round++) {
     const notEmpty: string[] = []
     const pipeline = new Pipeline(PIPELINE_DEPTH)
-    for (const path of paths.sort((a, b) => znodeDepth(b) - znodeDepth(a))) {
-      // eslint-disable-next-line no-await-in-loop
-      await pipeline.add(async () => {
-        try {
-          await session.delete(path)
-          deleted++
-          options.onZnode?.('delete', path)
-        } catch (error) {
-          if (!(error instanceof ZkError)) throw error
-          if (error.code === zkConstants.ZNOTEMPTY) notEmpty.push(path)
-          else if (error.code !== zkConstants.ZNONODE) throw error
-        }
-      })
+    const deleteOne = async (path: string) => {
+      try {
+        await session.delete(path)
+        deleted++
+        options.onZnode?.('delete', path)
+        hit('restore.delete')
+      } catch (error) {
+        if (!(error instanceof ZkError)) throw error
+        if (error.code === zkConstants.ZNOTEMPTY) notEmpty.push(path)
+        else if (error.code !== zkConstants.ZNONODE) throw error
+      }
     }
 
     // eslint-disable-next-line no-await-in-loop
-    await pipeline.drain()
+    await pipeline.run(paths.sort((a, b) => znodeDepth(b) - znodeDepth(a)), deleteOne)
     if (notEmpty.length === 0) break
     if (round === DELETE_ROUNDS) throw new OperationError(`Cannot empty ${notEmpty[0]}: something keeps creating znodes under it`)
     // Children appeared (ephemerals, or writers that were not stopped): delete them too.
@@ -560,6 +793,8 @@ interface ZnodeWriter {
   /** Writes the znode (with `acl`, when created) and calls `done` once it is applied. */
   write(znode: ZnodeToWrite, acl: Acl[], done: () => void): Promise<void>
   drain(): Promise<void>
+  /** Waits for what is in flight, sending nothing more; never throws. */
+  settle(): Promise<void>
   setAcl(path: string, acl: Acl[]): Promise<void>
 }
 
@@ -578,6 +813,7 @@ function singleRequestWriter(session: ZkSession): ZnodeWriter {
     aclLater: (acl) => !isOpenAcl(acl),
     drain: () => pipeline.drain(),
     setAcl: (path, acl) => session.setAcl(path, acl),
+    settle: () => pipeline.settle(),
     write: ({data, kept, path, record}, _acl, done) =>
       pipeline.add(async () => {
         await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined))
@@ -596,6 +832,7 @@ function multiWriter(wire: WireSession, session: ZkSession): ZnodeWriter {
     aclLater: (acl) => !(isOpenAcl(acl) || (grantedPerms(acl, session.identities, 'deny') & PERMS.CREATE) !== 0),
     drain: () => writer.drain(),
     setAcl: (path, acl) => retryingOnConnectionLoss(wire, () => wire.setAcl(path, acl)),
+    settle: () => writer.abandon(),
     write: ({data, kept, path, record}, acl, done) =>
       writer.add(
         kept ? {data, kind: 'setData', path} : {acl, data, flags: FLAGS[record.type], kind: 'create', path, ...(record.type === 'ttl' ? {ttlMs: record.ttl} : {})},
@@ -611,20 +848,29 @@ async function writeZnodes(
   selection: Selection,
   live: LiveTree,
   options: RestoreOptions,
+  hit: (point: string) => void,
 ): Promise<{created: number; aclsSet: number}> {
   const restrictive: RestrictiveAcls = []
   let created = 0
-  for await (const znode of znodesToWrite(session, selection, live, options)) {
-    const {kept, path, record} = znode
-    const aclLater = kept || writer.aclLater(record.acl)
-    if (aclLater) restrictive.push({acl: record.acl, path})
-    await writer.write(znode, aclLater ? OPEN_ACL : record.acl, () => {
-      if (!kept) created++
-      options.onZnode?.('create', path)
-    })
+  try {
+    for await (const znode of znodesToWrite(session, selection, live, options)) {
+      const {kept, path, record} = znode
+      hit('restore.create')
+      const aclLater = kept || writer.aclLater(record.acl)
+      if (aclLater) restrictive.push({acl: record.acl, path})
+      await writer.write(znode, aclLater ? OPEN_ACL : record.acl, () => {
+        if (!kept) created++
+        options.onZnode?.('create', path)
+      })
+    }
+
+    await writer.drain()
+  } catch (error) {
+    await writer.settle() // nothing may still be in flight when a rollback starts
+    throw error
   }
 
-  await writer.drain()
+  hit('restore.acl')
   return {aclsSet: await applyAclsLast(restrictive, writer.setAcl, options), created}
 }
 
@@ -643,13 +889,7 @@ async function* znodesToWrite(session: ZkSession, selection: Selection, live: Li
 /** Sets the ACLs left for last in reverse order, children before parents, so none locks the restore out of the rest. */
 async function applyAclsLast(restrictive: RestrictiveAcls, setAcl: (path: string, acl: Acl[]) => Promise<void>, options: RestoreOptions): Promise<number> {
   options.onPhase?.('acl')
-  const pipeline = new Pipeline(PIPELINE_DEPTH)
-  for (const {acl, path} of restrictive.reverse()) {
-    // eslint-disable-next-line no-await-in-loop
-    await pipeline.add(() => setAcl(path, acl))
-  }
-
-  await pipeline.drain()
+  await new Pipeline(PIPELINE_DEPTH).run(restrictive.reverse(), ({acl, path}) => setAcl(path, acl))
   return restrictive.length
 }
 

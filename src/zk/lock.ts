@@ -8,6 +8,8 @@ export interface LockHolder {
   kind: 'backup' | 'restore' | 'cleanup'
   instance: string
   since: string
+  /** The holder's session timeout: its lock is gone at most this long after it died. */
+  sessionTimeoutMs?: number
 }
 
 /** The lock's znode unless configured otherwise: shared by the backup service and `dcos zk restore`. */
@@ -15,6 +17,22 @@ export const DEFAULT_LOCK_PATH = '/dcos-backup/lock'
 
 /** Who this process is, in lock holders and logs: host and pid. */
 export const INSTANCE = `${hostname()}:${process.pid}`
+
+export function describeHolder(holder: LockHolder): string {
+  return `a ${holder.kind} (${holder.job}) on ${holder.instance} since ${holder.since}`
+}
+
+/** The holder is a process of this host that no longer exists (its session outlives it until it expires). */
+export function holderIsGone(holder: LockHolder): boolean {
+  const match = /^(.*):(\d+)$/.exec(holder.instance)
+  if (!match || match[1] !== hostname()) return false
+  try {
+    process.kill(Number(match[2]), 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
 
 /**
  * The cluster-wide lock: one ephemeral znode. Whoever created it holds it; it goes away with the
@@ -25,7 +43,7 @@ export class ClusterLock {
 
   /** Takes the lock for `job`; false when someone else holds it. */
   async tryAcquire(session: ZkSession, job: string, kind: LockHolder['kind']): Promise<boolean> {
-    const holder: LockHolder = {instance: INSTANCE, job, kind, since: new Date().toISOString()}
+    const holder: LockHolder = {instance: INSTANCE, job, kind, sessionTimeoutMs: session.timeoutMs, since: new Date().toISOString()}
     await session.createParents(this.path)
     try {
       await session.create(this.path, Buffer.from(JSON.stringify(holder)), zkConstants.ZOO_EPHEMERAL)
@@ -52,7 +70,7 @@ export class ClusterLock {
   /** "a restore (restore-...) on host:pid since ...": for the message of a refused job. */
   async describeHolder(session: ZkSession): Promise<string> {
     const holder = await this.holder(session).catch(() => undefined)
-    return holder ? `a ${holder.kind} (${holder.job}) on ${holder.instance} since ${holder.since}` : 'another job'
+    return holder ? describeHolder(holder) : 'another job'
   }
 
   /** Deletes the lock if it is still held for `job`. */

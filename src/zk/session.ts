@@ -104,6 +104,11 @@ export class ZkSession {
     return !this.closed
   }
 
+  /** The session timeout asked for, in milliseconds. */
+  get timeoutMs(): number {
+    return this.sessionTimeoutMs
+  }
+
   /** How to open another session like this one (hosts, credentials, timeout). */
   get connectOptions(): SessionOptions {
     return this.#options

@@ -6,6 +6,7 @@ import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
 import {dataDirFlags, type OfflinePaths, resolveMode} from '../../cli/datadir.js'
 import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir.js'
 import {confirm} from '../../cli/confirm.js'
+import {parseDuration} from '../../cli/duration.js'
 import {Counter, formatBytes, progressEnabled} from '../../cli/progress.js'
 import type {BackupResult} from '../../engine/backup.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
@@ -22,6 +23,7 @@ const PHASE_LABELS: Record<RestorePhase, string> = {
   create: 'Creating znodes',
   delete: 'Deleting the current tree',
   read: 'Reading the current tree',
+  rollback: 'Rolling back to the tree as it was',
   verify: 'Verifying the archive',
 }
 
@@ -65,7 +67,10 @@ ${EXIT_CODES_HELP}`
     'dry-run': Flags.boolean({description: 'Print the plan (znodes to create, change and delete) and change nothing.'}),
     exclude: Flags.string({description: 'A znode path of the archive (with its subtree) or glob to leave alone. Repeatable.', multiple: true}),
     from: Flags.string({description: 'Restore only this subtree of the archive (its path as backed up).'}),
-    'no-safety-backup': Flags.boolean({dependsOn: ['yes'], description: 'Do not save the current tree first (needs --yes).'}),
+    'no-rollback': Flags.boolean({
+      description: 'When the restore fails after it has started changing the tree, leave the tree as it is instead of restoring the safety backup.',
+    }),
+    'no-safety-backup': Flags.boolean({dependsOn: ['yes'], description: 'Do not save the current tree first (needs --yes; then a failed restore cannot roll back).'}),
     'safety-backup': Flags.string({
       description: 'Where to save the current tree before changing it. Default: ./zk-safety-<path>-<time>.tar.gz',
       exclusive: ['no-safety-backup'],
@@ -78,6 +83,9 @@ ${EXIT_CODES_HELP}`
       description: 'Go ahead even where the live ACLs seem to forbid the restore (only for a ZooKeeper superuser, whom ACLs do not bind).',
     }),
     verbose: Flags.boolean({char: 'v', description: 'List every znode deleted and created (offline: every archive member extracted).'}),
+    'wait-lock': Flags.string({
+      description: 'Wait this long (30s, 5m) for another holder of the cluster lock to let go. Without it, only a holder on this host whose process is gone is waited for, until its session expires.',
+    }),
     yes: Flags.boolean({char: 'y', description: 'Do not ask before deleting or changing znodes (for scripts).'}),
     zk: Flags.string({
       description: 'ZooKeeper hosts and the path to restore to: zk://host:2181/path (without a path, where the archive came from).',
@@ -89,7 +97,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<RestoreResult | DataDirRestoreResult> {
     const {args, flags, raw} = await this.parse(ZkRestore)
-    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'zk-auth', 'session-timeout'])
+    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'no-rollback', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'wait-lock', 'zk-auth', 'session-timeout'])
     const source = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
     const target = this.parseZk(mode.zk)
@@ -99,6 +107,7 @@ ${EXIT_CODES_HELP}`
       ? null
       : (path: string) => resolveLocation(safetyLocation ?? defaultSafetyLocation(path))
     if (safetyLocation) resolveLocation(safetyLocation)
+    const waitLockMs = flags['wait-lock'] === undefined ? 0 : parseDuration(flags['wait-lock'], 'wait-lock')
 
     let counter: Counter | undefined
     let safetyPrinted = false
@@ -118,7 +127,12 @@ ${EXIT_CODES_HELP}`
       dryRun: flags['dry-run'],
       exclude: flags.exclude,
       from: flags.from,
-      lock: {job: `zk-restore-${randomUUID()}`, path: validateZnodePath(flags['lock-path'])},
+      lock: {job: `zk-restore-${randomUUID()}`, path: validateZnodePath(flags['lock-path']), waitMs: waitLockMs},
+      onNotice: (message) => {
+        counter?.stop('waiting')
+        counter = undefined
+        this.logToStderr(message)
+      },
       onPhase: (phase) => {
         counter?.stop()
         counter = new Counter(progressEnabled(json), PHASE_LABELS[phase])
@@ -127,6 +141,7 @@ ${EXIT_CODES_HELP}`
         counter?.add()
         if (flags.verbose) this.log(`${phase === 'delete' ? 'deleted' : 'created'} ${path}`)
       },
+      rollback: !flags['no-rollback'],
       safetyBackup,
       skipPermissionCheck: flags['skip-permission-check'],
       source: archive,

@@ -290,7 +290,7 @@ describe('dcos zk restore', function () {
         await holder.create(lockPath, Buffer.from(JSON.stringify(job)), zkConstants.ZOO_EPHEMERAL)
         const safety = join(dir, 'locked-safety.tar.gz')
         const refused = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath]), 1)
-        expect(errorLine(refused)).to.equal(`Error: Refusing to restore: a restore (restore-other) on other-host:42 since 2026-11-21T00:00:00.000Z holds the cluster lock ${lockPath}; nothing was changed. Try again when it has ended`)
+        expect(errorLine(refused)).to.equal(`Error: Refusing to restore: a restore (restore-other) on other-host:42 since 2026-11-21T00:00:00.000Z holds the cluster lock ${lockPath}; nothing was changed. Try again when it has ended: if that process is dead, its lock goes when its session expires, at most 15s after it died (--wait-lock <duration> waits)`)
         expect(await snapshotTree(session, root)).to.deep.equal(before)
         expect(existsSync(safety)).to.equal(false)
         // A dry run changes nothing, so it needs no lock.
