@@ -228,7 +228,7 @@ async function failedRestore(run: RestoreRun, error: unknown): Promise<Operation
 async function rollBack(run: RestoreRun): Promise<void> {
   const {bulk, live, missingAncestors, options, selection, session} = run
   const {excluded, target} = selection
-  const quiet = {...options, onZnode: undefined, safetyBackup: null}
+  const quiet = {...options, onPhase: undefined, onZnode: undefined, safetyBackup: null}
   const now = await readLiveTree(bulk, target, excluded, quiet)
   if (!live.safetyProvider) {
     await deleteLiveTree(session, target, now, quiet, () => {})
