@@ -215,7 +215,10 @@ async function failedRestore(run: RestoreRun, error: unknown): Promise<Operation
   if (!live.safetyBackup && live.existed) return new OperationError(`${cause}. Cannot roll back without a safety backup. ${hint}`, {cause: error})
   options.onPhase?.('rollback')
   try {
-    await rollBack(run)
+    await rollBack(run).catch((rollbackError: unknown) => {
+      if (run.session.alive && !isConnectionTrouble(rollbackError)) throw rollbackError
+      return rollBackOnNewSession(run)
+    })
   } catch (rollbackError) {
     return new OperationError(`${cause}. The rollback failed too (${errorMessage(rollbackError).replace(/\.$/, '')}). ${hint}`, {cause: error})
   }
@@ -244,6 +247,62 @@ async function rollBack(run: RestoreRun): Promise<void> {
   const {emptyTargetPlan, selection: safety} = await verifyAndPlanForEmptyTarget(live.safetyProvider, () => scope)
   const plan = now.znodes.size === 0 ? emptyTargetPlan : await planRestore(safety, now)
   await applyRestore({...run, live: now, selection: safety}, plan.expectedDigest, {faults: false})
+}
+
+/** How many session timeouts a rollback waits for the ensemble to answer again. */
+const ROLLBACK_RECONNECT_TIMEOUTS = 3
+
+/**
+ * The restore's session may have gone with the connection or the quorum (and its lock with it): the
+ * rollback runs again on a new one, once the ensemble answers again (for a few session timeouts),
+ * holding the lock again so that no other job starts meanwhile.
+ */
+async function rollBackOnNewSession(run: RestoreRun): Promise<void> {
+  const {options} = run
+  const deadline = Date.now() + ROLLBACK_RECONNECT_TIMEOUTS * run.session.timeoutMs
+  // The old session is given up first: the native client crashes when a second one connects while the first is still reconnecting.
+  await run.bulk.close()
+  run.session.close()
+  const session = await connectBefore(options.connect, deadline)
+  let lock: HeldLock | undefined
+  let bulk: BulkAccess | undefined
+  try {
+    if (options.lock) lock = await retakeLock(session, options.lock)
+    bulk = await BulkAccess.open(session, options.batch)
+    await rollBack({...run, bulk, session})
+  } finally {
+    await bulk?.close()
+    if (lock) await releaseLock(session, lock)
+    session.close()
+  }
+}
+
+async function connectBefore(connect: () => Promise<ZkSession>, deadline: number): Promise<ZkSession> {
+  for (;;) {
+    try {
+      // eslint-disable-next-line no-await-in-loop
+      return await connect()
+    } catch (error) {
+      if (Date.now() >= deadline) throw error
+      // eslint-disable-next-line no-await-in-loop
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS))
+    }
+  }
+}
+
+/** The lock again for the same job: held still by the first session (undefined then), or taken anew. */
+async function retakeLock(session: ZkSession, {job, path}: {job: string; path: string}): Promise<HeldLock | undefined> {
+  const lock = new ClusterLock(path)
+  if (await lock.tryAcquire(session, job, 'restore')) return {createdParent: false, job, lock}
+  const holder = await lock.holder(session)
+  if (holder?.job === job) return undefined
+  throw new OperationError(`${holder ? describeHolder(holder) : 'another job'} took the cluster lock ${path} meanwhile`)
+}
+
+const CONNECTION_TROUBLE = new Set<number>([zkConstants.ZCONNECTIONLOSS, zkConstants.ZOPERATIONTIMEOUT, zkConstants.ZSESSIONEXPIRED])
+
+function isConnectionTrouble(error: unknown): boolean {
+  return error instanceof ZkError && CONNECTION_TROUBLE.has(error.code)
 }
 
 /** The ancestors of `target` that do not exist, deepest first. */
