@@ -44,6 +44,8 @@ export interface RestoreOptions {
    * safety backup (or delete what was created where nothing was), through this same engine. Default true.
    */
   rollback?: boolean
+  /** A backup of the target that the caller took itself (the backup service's pre-restore backup): what a rollback restores when `safetyBackup` is null. */
+  rollbackFrom?: StorageProvider
   /** Told what the restore waits for (a dead lock holder's session, say): for stderr, not for the result. */
   onNotice?: (message: string) => void
   /**
@@ -212,28 +214,29 @@ async function failedRestore(run: RestoreRun, error: unknown): Promise<Operation
   const cause = `Restore failed: ${errorMessage(error).replace(/\.$/, '')}`
   const hint = safetyHint(live.safetyBackup, selection.target)
   if (options.rollback === false) return new OperationError(`${cause}. Not rolled back (--no-rollback). ${hint}`, {cause: error})
-  if (!live.safetyBackup && live.existed) return new OperationError(`${cause}. Cannot roll back without a safety backup. ${hint}`, {cause: error})
+  const source = live.safetyProvider ?? options.rollbackFrom
+  if (!source && live.existed) return new OperationError(`${cause}. Cannot roll back without a safety backup. ${hint}`, {cause: error})
   options.onPhase?.('rollback')
   try {
-    await rollBack(run).catch((rollbackError: unknown) => {
+    await rollBack(run, source).catch((rollbackError: unknown) => {
       if (run.session.alive && !isConnectionTrouble(rollbackError)) throw rollbackError
-      return rollBackOnNewSession(run)
+      return rollBackOnNewSession(run, source)
     })
   } catch (rollbackError) {
     return new OperationError(`${cause}. The rollback failed too (${errorMessage(rollbackError).replace(/\.$/, '')}). ${hint}`, {cause: error})
   }
 
-  const how = live.safetyBackup ? `from the safety backup ${live.safetyBackup.location}, verified` : 'what it created was deleted'
+  const how = source ? `from the safety backup ${live.safetyBackup?.location ?? source.display}, verified` : 'what it created was deleted'
   return new OperationError(`${cause}. Rolled back: ${selection.target} is as it was before the restore (${how})`, {cause: error})
 }
 
 /** Puts the tree back as it was before the restore: the safety backup restored, or the new subtree deleted. */
-async function rollBack(run: RestoreRun): Promise<void> {
-  const {bulk, live, missingAncestors, options, selection, session} = run
+async function rollBack(run: RestoreRun, source: StorageProvider | undefined): Promise<void> {
+  const {bulk, missingAncestors, options, selection, session} = run
   const {excluded, target} = selection
   const quiet = {...options, onPhase: undefined, onZnode: undefined, safetyBackup: null}
   const now = await readLiveTree(bulk, target, excluded, quiet)
-  if (!live.safetyProvider) {
+  if (!source) {
     await deleteLiveTree(session, target, now, quiet, () => {})
     for (const ancestor of missingAncestors) {
       // eslint-disable-next-line no-await-in-loop
@@ -243,8 +246,12 @@ async function rollBack(run: RestoreRun): Promise<void> {
     return
   }
 
-  const scope: Scope = {archiveRoot: target, excluded, from: target, target}
-  const {emptyTargetPlan, selection: safety} = await verifyAndPlanForEmptyTarget(live.safetyProvider, () => scope)
+  const scopeOf = (archiveRoot: string): Scope => {
+    if (archiveRoot !== target) throw new OperationError(`the safety backup ${source.display} holds ${archiveRoot}, not ${target}`)
+    return {archiveRoot, excluded, from: target, target}
+  }
+
+  const {emptyTargetPlan, selection: safety} = await verifyAndPlanForEmptyTarget(source, scopeOf)
   const plan = now.znodes.size === 0 ? emptyTargetPlan : await planRestore(safety, now)
   await applyRestore({...run, live: now, selection: safety}, plan.expectedDigest, {faults: false})
 }
@@ -257,7 +264,7 @@ const ROLLBACK_RECONNECT_TIMEOUTS = 3
  * rollback runs again on a new one, once the ensemble answers again (for a few session timeouts),
  * holding the lock again so that no other job starts meanwhile.
  */
-async function rollBackOnNewSession(run: RestoreRun): Promise<void> {
+async function rollBackOnNewSession(run: RestoreRun, source: StorageProvider | undefined): Promise<void> {
   const {options} = run
   const deadline = Date.now() + ROLLBACK_RECONNECT_TIMEOUTS * run.session.timeoutMs
   // The old session is given up first: the native client crashes when a second one connects while the first is still reconnecting.
@@ -269,7 +276,7 @@ async function rollBackOnNewSession(run: RestoreRun): Promise<void> {
   try {
     if (options.lock) lock = await retakeLock(session, options.lock)
     bulk = await BulkAccess.open(session, options.batch)
-    await rollBack({...run, bulk, session})
+    await rollBack({...run, bulk, session}, source)
   } finally {
     await bulk?.close()
     if (lock) await releaseLock(session, lock)
