@@ -1,5 +1,5 @@
 import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../archive/format.js'
-import {readArchive} from '../archive/reader.js'
+import {readArchive, verifyArchive} from '../archive/reader.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
 import {grantedPerms, type Identity, missingPerms, PERMS, permsText} from '../zk/acl.js'
@@ -160,6 +160,8 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
 
     const probePath = options.sizeProbePath ?? (options.lock && `${options.lock.path}-size-probe`)
     if (probePath) await checkServersAccept(bulk.wire ?? session, probePath, plan)
+    // The net under the restore: read back whole before anything relies on it.
+    if (live.safetyProvider) await verifyArchive(await live.safetyProvider.read(), live.safetyProvider.display)
     if (destructive && options.confirm && !(await options.confirm(plan, live.safetyBackup))) {
       throw new OperationError(`Restore cancelled: nothing under ${target} was changed`)
     }
