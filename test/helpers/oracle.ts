@@ -6,7 +6,10 @@
  * Keyed by the path relative to the root ("/" for the root itself); ACLs are sorted
  * "scheme:id:perms" strings, data is base64, ephemeralOwner is the hex the client sees.
  */
+import {expect} from 'chai'
 import zookeeper from 'node-zookeeper-client'
+
+import {readArchiveFile} from './archive.js'
 
 export interface OracleZnode {
   data: string
@@ -97,4 +100,38 @@ export function oracleDiff(expected: OracleTree, actual: OracleTree): string[] {
 
   for (const path of Object.keys(actual).sort()) if (!expected[path]) problems.push(`extra ${path}`)
   return problems
+}
+
+/** What every client sees as the ephemeralOwner of a persistent, container or TTL znode. */
+export const NO_OWNER = '0000000000000000'
+
+/** `tree` without its ephemeral znodes (what a backup keeps, what a restore never recreates). */
+export function withoutEphemeralOwners(tree: OracleTree): OracleTree {
+  return Object.fromEntries(Object.entries(tree).filter(([, znode]) => znode.ephemeralOwner === NO_OWNER))
+}
+
+/**
+ * The archive's records (the tool's output, read with its reader) in the oracle's form: what the
+ * live tree must hold once they are restored (never ephemeral, so ephemeralOwner is always 0).
+ */
+export async function archiveAsOracleTree(file: string, {from}: {from?: string} = {}): Promise<OracleTree> {
+  const {tree} = await readArchiveFile(file, {from})
+  return Object.fromEntries(
+    Object.entries(tree).map(([path, znode]) => [
+      path,
+      {acl: znode.acl.map((acl) => `${acl.scheme}:${acl.id}:${acl.perms}`).sort(), data: znode.data, ephemeralOwner: NO_OWNER},
+    ]),
+  )
+}
+
+/** The live tree under `root`, read with the oracle, is `expected` (ACLs and ephemeral owners included). */
+export async function expectSameTree(expected: OracleTree, hosts: string, root: string, auth?: string): Promise<void> {
+  const actual = await readTreeIndependently(hosts, root, {auth})
+  expect(oracleDiff(expected, actual), `the live tree under ${root} (read by the oracle) differs`).to.deep.equal([])
+}
+
+/** The archive's records hold exactly the znodes of `expected` that a backup keeps (no ephemerals), data and ACLs. */
+export async function expectArchiveHolds(file: string, expected: OracleTree, {from}: {from?: string} = {}): Promise<void> {
+  const archived = await archiveAsOracleTree(file, {from})
+  expect(oracleDiff(withoutEphemeralOwners(expected), archived), `${file} differs from the tree the oracle read`).to.deep.equal([])
 }
