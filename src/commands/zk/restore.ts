@@ -6,7 +6,7 @@ import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
 import {dataDirFlags, type OfflinePaths, resolveMode} from '../../cli/datadir.js'
 import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir.js'
 import {confirm} from '../../cli/confirm.js'
-import {Counter, formatBytes, progressEnabled} from '../../cli/progress.js'
+import {Bar, Counter, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import type {BackupResult} from '../../engine/backup.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
 import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
@@ -100,7 +100,7 @@ ${EXIT_CODES_HELP}`
       : (path: string) => resolveLocation(safetyLocation ?? defaultSafetyLocation(path))
     if (safetyLocation) resolveLocation(safetyLocation)
 
-    let counter: Counter | undefined
+    let counter: Progress | undefined
     let safetyPrinted = false
     // A data-directory archive (dcos-zk) is replayed and converted first, into a private temp file.
     const result = await withOnlineArchive(source, (archive) => restoreTree({
@@ -119,9 +119,9 @@ ${EXIT_CODES_HELP}`
       exclude: flags.exclude,
       from: flags.from,
       lock: {job: `zk-restore-${randomUUID()}`, path: validateZnodePath(flags['lock-path'])},
-      onPhase: (phase) => {
+      onPhase: (phase, total) => {
         counter?.stop()
-        counter = new Counter(progressEnabled(json), PHASE_LABELS[phase])
+        counter = total === undefined ? new Counter(progressEnabled(json), PHASE_LABELS[phase]) : new Bar(progressEnabled(json), PHASE_LABELS[phase], total)
       },
       onZnode: (phase, path) => {
         counter?.add()
