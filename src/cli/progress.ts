@@ -8,8 +8,14 @@ export function progressEnabled(json: boolean): boolean {
   return Boolean(process.stderr.isTTY) && !json
 }
 
+/** Progress of one phase: a Counter, or a Bar once the total is known. */
+export interface Progress {
+  add(bytes?: number): void
+  stop(message?: string): void
+}
+
 /** A spinner with a running count, for work whose total is not known in advance. */
-export class Counter {
+export class Counter implements Progress {
   private count = 0
   private bytes = 0
   private last = 0
@@ -36,23 +42,33 @@ export class Counter {
   }
 }
 
-/** A bar for a phase whose total is known. */
-export class Bar {
+/** A bar with percent and ETA for a phase whose total (in znodes) is known. */
+export class Bar implements Progress {
   private readonly bar?: SingleBar
+  private count = 0
 
-  constructor(enabled: boolean, label: string, total: number) {
+  constructor(
+    enabled: boolean,
+    label: string,
+    private total: number,
+  ) {
     if (!enabled) return
     this.bar = new SingleBar({
       clearOnComplete: true,
-      format: `${label} [{bar}] {value}/{total} znodes ({percentage}%)`,
+      format: `${label} [{bar}] {percentage}% | {value}/{total} znodes | ETA {eta_formatted}`,
+      fps: 1000 / REFRESH_MS,
       hideCursor: true,
       stream: process.stderr,
     })
     this.bar.start(total, 0)
   }
 
-  increment(): void {
-    this.bar?.increment()
+  add(): void {
+    this.count++
+    if (!this.bar) return
+    // A total is what the server counted or planned; writers may add znodes meanwhile.
+    if (this.count > this.total) this.bar.setTotal((this.total = this.count))
+    this.bar.update(this.count)
   }
 
   stop(): void {

@@ -20,6 +20,11 @@ export interface BackupOptions {
   /** A missing root is an error unless this is set (the safety backup of a path that does not exist yet). */
   allowMissingRoot?: boolean
   onZnode?: (znode: WalkedZnode) => void
+  /**
+   * Told before the walk how many znodes the subtree holds, when the server can say (ZooKeeper 3.6+,
+   * on the multi-read path): ephemeral and excluded ones included, so at least as many as are walked.
+   */
+  onTotal?: (znodes: number) => void
   /** Multi-read batches: auto (when the server answers them, the default), on, off. */
   batch?: BatchMode
   /** Read through this (a restore's); otherwise one is opened, and closed at the end. */
@@ -82,6 +87,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
   let bulk: BulkAccess | undefined
   try {
     bulk = options.bulk ?? (await BulkAccess.open(session, options.batch))
+    if (options.onTotal) await reportTotal(bulk, root, options.onTotal)
     const stats = await walkTree({
       exclude: excludeMatcher(exclude),
       includeEphemerals: options.includeEphemerals,
@@ -135,4 +141,11 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
       zxidStart: manifest.zxidStart,
     },
   }
+}
+
+/** The root and every znode under it, if the server counts them (getAllChildrenNumber); nothing otherwise. */
+async function reportTotal(bulk: BulkAccess, root: string, onTotal: (znodes: number) => void): Promise<void> {
+  if (!bulk.wire || bulk.readPath !== 'multi-read') return
+  const under = await bulk.wire.getAllChildrenNumber(root).catch(() => undefined)
+  if (under !== undefined) onTotal(under + 1)
 }

@@ -53,7 +53,8 @@ export interface RestoreOptions {
    * changes, to prove the servers accept it; by default beside the lock. Without either, no probe.
    */
   sizeProbePath?: string
-  onPhase?: (phase: RestorePhase) => void
+  /** Each phase as it starts, with how many znodes it goes through (onZnode) where that is known: delete, create. */
+  onPhase?: (phase: RestorePhase, total?: number) => void
   onZnode?: (phase: RestorePhase, path: string) => void
   /** Multi-read and multi batches: auto (when the server answers them, the default), on, off. */
   batch?: BatchMode
@@ -484,6 +485,8 @@ interface Scope {
 interface Selection extends Scope {
   source: StorageProvider
   manifest: Manifest
+  /** How many of the archive's znodes are restored. */
+  znodes: number
 }
 
 interface SelectedZnode {
@@ -533,7 +536,8 @@ async function verifyAndPlanForEmptyTarget(source: StorageProvider, scopeOf: (ar
     }
   }
 
-  return {emptyTargetPlan: planner!.finish(), selection: {...scope!, manifest: manifest!, source}}
+  const emptyTargetPlan = planner!.finish()
+  return {emptyTargetPlan, selection: {...scope!, manifest: manifest!, source, znodes: emptyTargetPlan.create}}
 }
 
 function restoreScope(archiveRoot: string, options: RestoreOptions): Scope {
@@ -799,8 +803,8 @@ function selectedZnode({archiveRoot, excluded, from}: Scope, {data, record, rela
 
 /** Deletes every live znode that is not kept, deepest first; retries what concurrent writers refill. */
 async function deleteLiveTree(session: ZkSession, target: string, live: LiveTree, options: RestoreOptions, hit: (point: string) => void): Promise<number> {
-  options.onPhase?.('delete')
   let paths = [...live.znodes.keys()].filter((path) => !live.kept.has(path)).map((path) => resolveZnodePath(target, path))
+  options.onPhase?.('delete', paths.length)
   let deleted = 0
   for (let round = 1; paths.length > 0; round++) {
     const notEmpty: string[] = []
@@ -947,7 +951,7 @@ type RestrictiveAcls = Array<{path: string; acl: Acl[]}>
 /** The archive's znodes in order, where they go, and whether each is kept (updated in place); creates the target's parents first. */
 async function* znodesToWrite(session: ZkSession, selection: Selection, live: LiveTree, options: RestoreOptions): AsyncGenerator<ZnodeToWrite> {
   const {target} = selection
-  options.onPhase?.('create')
+  options.onPhase?.('create', selection.znodes)
   if (target !== '/') await session.createParents(target)
   for await (const {data, record, relativePath} of selectedZnodes(selection)) {
     yield {data, kept: live.kept.has(relativePath), path: resolveZnodePath(target, relativePath), record}

@@ -14,8 +14,9 @@ import {sharedEnsemble} from '../harness/hooks.js'
 import {type S3Server, startS3} from '../harness/s3.js'
 import {dcos, expectExit, expectUsageError, spawnDcos, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {expectSameTree, type OracleTree, readTreeIndependently} from '../helpers/oracle.js'
 import {closedPort, silentServer} from '../helpers/net.js'
-import {connect, seedTree, snapshotTree, type TreeSnapshot, uniquePath} from '../helpers/tree.js'
+import {connect, seedTree, uniquePath} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
 describe('faults: unreachable peers and bad input', function () {
@@ -26,7 +27,7 @@ describe('faults: unreachable peers and bad input', function () {
   let s3: S3Server
   let root: string
   let archive: string
-  let live: TreeSnapshot
+  let live: OracleTree
 
   before(async () => {
     ;[dir, hosts, s3] = await Promise.all([tempDir('faults-input'), sharedEnsemble().then((ensemble) => ensemble.connectString), startS3()])
@@ -36,7 +37,7 @@ describe('faults: unreachable peers and bad input', function () {
     archive = join(dir, 'good.tar.gz')
     expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
     await session.setData(`${root}/z-1`, Buffer.from('changed since the backup'))
-    live = await snapshotTree(session, root)
+    live = await readTreeIndependently(hosts, root)
   })
 
   after(async () => {
@@ -89,7 +90,7 @@ describe('faults: unreachable peers and bad input', function () {
     const backup = expectUsageError(await dcos(['zk', 'backup', location, '--zk', zkUri(hosts, root)]), '"no-such-bucket"')
     const restore = expectUsageError(await dcos(['zk', 'restore', location, '--zk', zkUri(hosts, root), '--yes']), 'no-such-bucket')
     for (const line of [backup, restore]) expect(line).to.include('access_key=***')
-    expect(await snapshotTree(session, root)).to.deep.equal(live)
+    await expectSameTree(live, hosts, root)
   })
 
   it('a server with a small jute.maxbuffer: a znode larger than it is refused before anything changes; smaller ones are restored in smaller batches', async () => {
@@ -101,13 +102,13 @@ describe('faults: unreachable peers and bad input', function () {
       const bigArchive = join(dir, 'too-big.tar.gz')
       expectExit(await dcos(['zk', 'backup', bigArchive, '--zk', zkUri(hosts, bigRoot)]), 0)
       await seedTree(target, '/app', [{data: 'live root', path: '/'}, {data: 'live', path: '/small'}])
-      const before = await snapshotTree(target, '/app')
+      const before = await readTreeIndependently(small.connectString, '/app')
 
       const result = await dcos(['zk', 'restore', bigArchive, '--zk', zkUri(small.connectString, '/app'), '--yes', '--no-safety-backup'])
       expect(expectExit(result, 1).stderr.trim()).to.match(
         /^Error: Cannot restore: \/app\/big holds 200000 bytes, more than the ZooKeeper servers accept in one request \(their jute\.maxbuffer\); nothing was changed\./,
       )
-      expect(await snapshotTree(target, '/app')).to.deep.equal(before)
+      await expectSameTree(before, small.connectString, '/app')
 
       // Many znodes that fit one by one but not in our batches (sized for the default limit): the batches are split.
       const manyRoot = uniquePath('many')
@@ -116,7 +117,7 @@ describe('faults: unreachable peers and bad input', function () {
       expectExit(await dcos(['zk', 'backup', manyArchive, '--zk', zkUri(hosts, manyRoot)]), 0)
       const restored = JSON.parse(expectExit(await dcos(['zk', 'restore', manyArchive, '--zk', zkUri(small.connectString, '/many'), '--json']), 0).stdout) as {writePath: string; verified: boolean}
       expect(restored).to.include({verified: true, writePath: 'multi'})
-      expect(await snapshotTree(target, '/many')).to.deep.equal(await snapshotTree(session, manyRoot))
+      await expectSameTree(await readTreeIndependently(hosts, manyRoot), small.connectString, '/many')
     } finally {
       target.close()
       await small.stop()
@@ -144,6 +145,6 @@ describe('faults: unreachable peers and bad input', function () {
     // The refused one wrote no safety backup, and the tree is the archive's.
     expect((await readdir(dir)).filter((name) => name.endsWith('-safety.tar.gz'))).to.have.length(1)
     await session.setData(`${root}/z-1`, Buffer.from('changed since the backup'))
-    expect(await snapshotTree(session, root)).to.deep.equal(live)
+    await expectSameTree(live, hosts, root)
   })
 })

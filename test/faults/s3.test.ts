@@ -1,14 +1,23 @@
 /**
- * S3 misbehaving (nock stands in for the store: s3rver cannot be made to fail on purpose): throttling
- * and server errors are retried with backoff, then reported on one line without the keys.
+ * S3 misbehaving: throttling and server errors are retried with backoff, then reported on one line
+ * without the keys. Single uploads fail through nock standing in for the store; the parts of a
+ * multipart upload fail in s3rver itself (the harness fails the UploadParts a test picks).
  */
+import {ListMultipartUploadsCommand} from '@aws-sdk/client-s3'
 import {expect} from 'chai'
 import nock from 'nock'
+import {randomBytes} from 'node:crypto'
 import {Readable} from 'node:stream'
 
 import {OperationError} from '../../src/errors.js'
 import {resolveLocation} from '../../src/providers/index.js'
+import type {ZkSession} from '../../src/zk/session.js'
+import {sharedEnsemble} from '../harness/hooks.js'
+import {S3_SECRET_KEY, type S3Server, startS3} from '../harness/s3.js'
+import {dcos, expectExit, zkUri} from '../helpers/cli.js'
+import {expectSameTree, type OracleTree, readTreeIndependently} from '../helpers/oracle.js'
 import {rejection} from '../helpers/streams.js'
+import {connect, seedTree, uniquePath} from '../helpers/tree.js'
 
 const ENDPOINT = 'http://s3.faults.test'
 const SECRET = 'fault-secret-key-0123456789'
@@ -62,5 +71,78 @@ describe('S3 faults', () => {
     expect(error.message).to.match(/SlowDown|503/)
     expect(error.message).to.not.include(SECRET)
     expect(scope.isDone(), 'three attempts').to.equal(true)
+  })
+})
+
+/** src/providers/s3.ts uploads in parts of 8 MiB. */
+const PART_BYTES = 8 * 1024 * 1024
+
+describe('S3 faults in a multipart upload (s3rver)', function () {
+  this.timeout(120_000)
+  let s3: S3Server
+  let hosts: string
+  let session: ZkSession
+  let live: OracleTree
+  const root = uniquePath('s3-parts')
+  const copy = uniquePath('s3-parts-copy')
+
+  before(async () => {
+    ;[s3, hosts] = await Promise.all([startS3(), sharedEnsemble().then((ensemble) => ensemble.connectString)])
+    session = await connect(hosts)
+    // 12 x 900 kB of incompressible data: an archive of more than one part.
+    await seedTree(session, root, [{path: '/'}, ...Array.from({length: 12}, (_, index) => ({data: randomBytes(900_000), path: `/blob-${index}`}))])
+    live = await readTreeIndependently(hosts, root)
+  })
+
+  after(async () => {
+    s3?.failParts(undefined)
+    // 22 MB the rest of the suite need not carry in the shared ensemble.
+    for (const tree of session ? [root, copy] : []) {
+      // eslint-disable-next-line no-await-in-loop
+      if (!(await session.exists(tree))) continue
+      await Promise.all(Array.from({length: 12}, (_, index) => session.delete(`${tree}/blob-${index}`))) // eslint-disable-line no-await-in-loop
+      await session.delete(tree) // eslint-disable-line no-await-in-loop
+    }
+
+    session?.close()
+
+    await s3?.stop()
+  })
+
+  const partsOf = (key: string) => s3.requests.filter((request) => request.key === key && request.partNumber).map((request) => `${request.partNumber}:${request.status}`)
+  const uploadsOf = async (key: string) => {
+    const {Uploads = []} = await s3.client.send(new ListMultipartUploadsCommand({Bucket: s3.bucket}))
+    return Uploads.filter((upload) => upload.Key === key)
+  }
+
+  it('a part that keeps failing after the first is stored: exit 1, one line without the keys, no object, the upload aborted', async () => {
+    const key = 'faults/part-fails.tar.gz'
+    s3.failParts((part) => (part === 2 ? 500 : undefined))
+    const result = await dcos(['zk', 'backup', s3.uri(key), '--zk', zkUri(hosts, root)])
+    s3.failParts(undefined)
+
+    expect(result.code, result.stderr).to.equal(1)
+    expect(result.stderr.trim().split('\n')).to.have.length(1)
+    expect(result.stderr).to.match(/^Error: Cannot write s3:\/\/backups\/faults\/part-fails\.tar\.gz\?.*InternalError/)
+    expect(result.stderr).to.not.include(S3_SECRET_KEY)
+    expect(partsOf(key)).to.include('1:200')
+    expect(partsOf(key).filter((part) => part.startsWith('2:'))).to.deep.equal(['2:500', '2:500', '2:500'])
+    expect(s3.requests.some((request) => request.key === key && request.method === 'DELETE' && request.status === 204), 'aborted').to.equal(true)
+    expect(await uploadsOf(key)).to.deep.equal([])
+    expect(await resolveLocation(s3.uri(key)).stat()).to.equal(undefined)
+  })
+
+  it('a part that fails once (503 SlowDown) is sent again: the backup completes and restores the tree exactly', async () => {
+    const key = 'faults/part-retried.tar.gz'
+    s3.failParts((part, attempt) => (part === 1 && attempt === 1 ? 503 : undefined))
+    const result = await dcos(['zk', 'backup', s3.uri(key), '--zk', zkUri(hosts, root)])
+    s3.failParts(undefined)
+
+    expectExit(result, 0)
+    expect(partsOf(key).filter((part) => part.startsWith('1:'))).to.deep.equal(['1:503', '1:200'])
+    expect((await resolveLocation(s3.uri(key)).stat())!.size).to.be.greaterThan(PART_BYTES)
+    expect(await uploadsOf(key)).to.deep.equal([])
+    expectExit(await dcos(['zk', 'restore', s3.uri(key), '--zk', zkUri(hosts, copy)]), 0)
+    await expectSameTree(live, hosts, copy)
   })
 })

@@ -11,8 +11,9 @@ import {type BackupInfo, BUSY_MESSAGE, type RestoreInfo} from '../../src/service
 import type {ZkSession} from '../../src/zk/session.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {expectSameTree, oracleDiff, readTreeIndependently} from '../helpers/oracle.js'
 import {api, killProcess, listedBackup, serveProcess, stopServeProcesses} from '../helpers/service.js'
-import {connect, seedTree, snapshotTree, uniquePath, waitUntilGone} from '../helpers/tree.js'
+import {connect, seedTree, uniquePath, waitUntilGone} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
 describe('faults: the backup service killed mid-job', () => {
@@ -89,12 +90,12 @@ describe('faults: the backup service killed mid-job', () => {
     const backup = (await api(first.url, 'POST', '/create', {label: 'good'})).body.backup_info as BackupInfo
     await listedBackup(first.url, backup.id, (entry) => entry.status === 'STATUS_READY', 60_000)
     await Promise.all(Array.from({length: 4000}, (_, index) => session.setData(`${root}/app-${index}`, Buffer.from('changed since the backup'))))
-    const before = await snapshotTree(session, root)
+    const before = await readTreeIndependently(hosts, root)
 
     const restore = (await api(first.url, 'POST', '/restore', {id: backup.id})).body.backup_info as RestoreInfo
     await waitUntilGone(session, `${root}/app-2000`, {intervalMs: 5, timeoutMs: 60_000})
     await killProcess(first.child)
-    expect(await snapshotTree(session, root), 'the kill left the tree half restored').to.not.deep.equal(before)
+    expect(oracleDiff(before, await readTreeIndependently(hosts, root)), 'the kill left the tree half restored').to.not.deep.equal([])
 
     const second = await serveProcess(args)
     const withFailed = await listedBackup(second.url, backup.id, (entry) => entry.restores.some((entry_) => entry_.id === restore.id && entry_.status === 'STATUS_ERROR'), 60_000)
@@ -110,6 +111,6 @@ describe('faults: the backup service killed mid-job', () => {
     }, 30_000)
     const safety = await listedBackup(second.url, failed.safety_backup_id!, (entry) => entry.restores.some((entry_) => entry_.id === again.id && entry_.status !== 'STATUS_RESTORING'), 60_000)
     expect(safety.restores.find((entry) => entry.id === again.id)).to.include({status: 'STATUS_READY'})
-    expect(await snapshotTree(session, root)).to.deep.equal(before)
+    await expectSameTree(before, hosts, root)
   })
 })

@@ -11,6 +11,7 @@ import {join} from 'node:path'
 import {scanFiles, secret} from '../helpers/secrets.js'
 
 interface KoaContext {
+  req: AsyncIterable<Buffer>
   method: string
   path: string
   query: Record<string, unknown>
@@ -37,9 +38,26 @@ export const S3_ACCESS_KEY = secret('AKIATESTSCAN7Q2XH4ZP')
 export const S3_SECRET_KEY = secret('tEst/sEcrEt+kEy=9vL2mW8qR4')
 DUMMY_ACCOUNT.createKeyPair(S3_ACCESS_KEY, S3_SECRET_KEY)
 
+/** A request s3rver answered: what it was and the status it got. */
+export interface S3Request {
+  method: string
+  key: string
+  /** Set for UploadPart. */
+  partNumber?: number
+  uploadId?: string
+  status: number
+}
+
+/** Decides whether to fail an UploadPart (its `attempt`, counted from 1 per part): a status, or undefined to let it through. */
+export type PartFault = (partNumber: number, attempt: number) => number | undefined
+
 export interface S3Server {
   endpoint: string
   bucket: string
+  /** Every request so far, in the order answered. */
+  requests: S3Request[]
+  /** Fail the UploadParts it picks with that status (an S3 error body), until set to undefined. */
+  failParts(fault: PartFault | undefined): void
   /** s3://<bucket>/<key> with the region, the keys and the endpoint as query parameters. */
   uri(key: string): string
   client: S3Client
@@ -50,7 +68,10 @@ export async function startS3(): Promise<S3Server> {
   const bucket = 'backups'
   const directory = await mkdtemp(join(tmpdir(), 's3rver-'))
   const server = new S3rver({address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{name: bucket}]})
+  const requests: S3Request[] = []
+  let fault: PartFault | undefined
   server.middleware.unshift(multipartUploadsMiddleware(directory))
+  server.middleware.unshift(faultsMiddleware(requests, () => fault))
   const {port} = await server.run()
   const endpoint = `http://127.0.0.1:${port}`
   const client = new S3Client({
@@ -62,6 +83,10 @@ export async function startS3(): Promise<S3Server> {
   return {
     endpoint,
     bucket,
+    requests,
+    failParts(chosen) {
+      fault = chosen
+    },
     uri: (key) => `s3://${bucket}/${key}?region=us-east-1&access_key=${S3_ACCESS_KEY}&secret_key=${encodeURIComponent(S3_SECRET_KEY)}&endpoint=${endpoint}`,
     client,
     async stop() {
@@ -70,6 +95,34 @@ export async function startS3(): Promise<S3Server> {
       await scanFiles(directory)
       await rm(directory, {recursive: true, force: true})
     },
+  }
+}
+
+/** Logs every request, and answers the UploadParts `fault()` picks with its status (having read the part, as S3 does). */
+function faultsMiddleware(requests: S3Request[], fault: () => PartFault | undefined): Middleware {
+  const attempts = new Map<string, number>()
+  return async (ctx, next) => {
+    const [, , ...rest] = ctx.path.split('/')
+    const {partNumber, uploadId} = ctx.query
+    const request: S3Request = {key: rest.join('/'), method: ctx.method, status: 0}
+    if (ctx.method === 'PUT' && typeof partNumber === 'string' && typeof uploadId === 'string') {
+      Object.assign(request, {partNumber: Number(partNumber), uploadId})
+      const attempt = (attempts.get(`${uploadId}/${partNumber}`) ?? 0) + 1
+      attempts.set(`${uploadId}/${partNumber}`, attempt)
+      const status = fault()?.(Number(partNumber), attempt)
+      if (status !== undefined) {
+        for await (const chunk of ctx.req) void chunk
+        ctx.status = status
+        ctx.type = 'application/xml'
+        const code = status === 503 ? 'SlowDown' : 'InternalError'
+        ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>injected ${code}</Message></Error>`
+        requests.push({...request, status})
+        return
+      }
+    }
+
+    await next()
+    requests.push({...request, status: ctx.status})
   }
 }
 

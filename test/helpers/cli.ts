@@ -105,6 +105,22 @@ export function spawnDcos(args: string[], {env, ownStdout = false}: Pick<CliOpti
   return {child, exited}
 }
 
+const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`
+
+/**
+ * Runs `dcos <args>` on a pseudo-terminal (util-linux script), 120 columns wide: stdin, stdout and
+ * stderr are all that terminal, so `output` is what a user would see, both streams mixed.
+ */
+export function dcosOnTerminal(args: string[], options: Pick<CliOptions, 'cwd' | 'env'> = {}): Promise<{code: number; output: string}> {
+  const command = `stty cols 120 rows 40; exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`
+  return new Promise((resolve) => {
+    execFile('script', ['-qfec', command, '/dev/null'], {cwd: options.cwd ?? defaultWorkingDir(), encoding: 'utf8', env: cleanEnv(options.env), maxBuffer: 64 * 1024 * 1024, timeout: 45_000}, (error, stdout) => {
+      recordOutput(`dcos ${args.slice(0, 2).join(' ')} (terminal)`, stdout)
+      resolve({code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, output: stdout})
+    })
+  })
+}
+
 /** Asserts the exit code, showing the output when it differs. */
 export function expectExit(result: CliResult, code: number): CliResult {
   expect(result.code, `exit code; stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).to.equal(code)

@@ -24,26 +24,37 @@ export async function silentServer(): Promise<{port: number; close(): Promise<vo
   }
 }
 
+/** An established TCP connection of a process: its own port and the peer's. */
+export interface Connection {
+  localPort: number
+  remotePort: number
+}
+
 /**
- * The remote ports of the established TCP connections of process `pid` (Linux: its socket
- * descriptors in /proc/<pid>/fd matched against /proc/net/tcp{,6}). Tells which ZooKeeper node a
- * CLI is connected to.
+ * The established TCP connections of process `pid` (Linux: its socket descriptors in
+ * /proc/<pid>/fd matched against /proc/net/tcp{,6}).
  */
-export async function connectedPorts(pid: number): Promise<number[]> {
+export async function connectionsOf(pid: number): Promise<Connection[]> {
   const fds = await readdir(`/proc/${pid}/fd`).catch(() => [])
   const links = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')))
   const inodes = new Set(links.map((link) => /^socket:\[(\d+)\]$/.exec(link)?.[1]).filter((inode) => inode !== undefined))
-  const ports: number[] = []
+  const connections: Connection[] = []
+  const port = (address: string) => Number.parseInt(address.split(':')[1], 16)
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     // eslint-disable-next-line no-await-in-loop
     const lines = (await readFile(table, 'utf8').catch(() => '')).split('\n').slice(1)
     for (const line of lines) {
       // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
       const fields = line.trim().split(/\s+/)
-      const [remote, state, inode] = [fields[2], fields[3], fields[9]]
-      if (state === '01' && inodes.has(inode)) ports.push(Number.parseInt(remote.split(':')[1], 16))
+      const [local, remote, state, inode] = [fields[1], fields[2], fields[3], fields[9]]
+      if (state === '01' && inodes.has(inode)) connections.push({localPort: port(local), remotePort: port(remote)})
     }
   }
 
-  return ports
+  return connections
+}
+
+/** The remote ports of the established TCP connections of process `pid`: which ZooKeeper nodes a CLI is connected to. */
+export async function connectedPorts(pid: number): Promise<number[]> {
+  return (await connectionsOf(pid)).map((connection) => connection.remotePort)
 }

@@ -6,7 +6,10 @@
  * Keyed by the path relative to the root ("/" for the root itself); ACLs are sorted
  * "scheme:id:perms" strings, data is base64, ephemeralOwner is the hex the client sees.
  */
+import {expect} from 'chai'
 import zookeeper from 'node-zookeeper-client'
+
+import {readArchiveFile} from './archive.js'
 
 export interface OracleZnode {
   data: string
@@ -45,7 +48,7 @@ export async function withOracleClient<T>(hosts: string, auth: string | undefine
   }
 }
 
-/** Every znode under `root` (none when it does not exist), read breadth first with the other client. */
+/** Every znode under `root` (none when it does not exist), read breadth first with the other client; keys in path order. */
 export function readTreeIndependently(hosts: string, root: string, options: OracleOptions = {}): Promise<OracleTree> {
   const skipZookeeper = options.skipZookeeper ?? true
   return withOracleClient(hosts, options.auth, async (client) => {
@@ -74,7 +77,7 @@ export function readTreeIndependently(hosts: string, root: string, options: Orac
       level = children.flat()
     }
 
-    return tree
+    return Object.fromEntries(Object.entries(tree).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
   })
 }
 
@@ -98,3 +101,51 @@ export function oracleDiff(expected: OracleTree, actual: OracleTree): string[] {
   for (const path of Object.keys(actual).sort()) if (!expected[path]) problems.push(`extra ${path}`)
   return problems
 }
+
+/** What every client sees as the ephemeralOwner of a persistent, container or TTL znode. */
+export const NO_OWNER = '0000000000000000'
+
+/** `tree` without its ephemeral znodes (what a backup keeps, what a restore never recreates). */
+export function withoutEphemeralOwners(tree: OracleTree): OracleTree {
+  return Object.fromEntries(Object.entries(tree).filter(([, znode]) => znode.ephemeralOwner === NO_OWNER))
+}
+
+/** An archive records that a znode was ephemeral, not the session that owned it. */
+export const SOME_OWNER = 'ephemeral'
+
+/**
+ * The archive's records (the tool's output, read with its reader) in the oracle's form. Ephemerals
+ * (in archives made with --include-ephemerals) have ephemeralOwner SOME_OWNER; for the others, what
+ * the live tree holds once they are restored, ephemeralOwner is NO_OWNER.
+ */
+export async function archiveAsOracleTree(file: string, {from}: {from?: string} = {}): Promise<OracleTree> {
+  const {tree} = await readArchiveFile(file, {ephemerals: true, from})
+  return Object.fromEntries(
+    Object.entries(tree).map(([path, znode]) => [
+      path,
+      {
+        acl: znode.acl.map((acl) => `${acl.scheme}:${acl.id}:${acl.perms}`).sort(),
+        data: znode.data,
+        ephemeralOwner: znode.type === 'ephemeral' ? SOME_OWNER : NO_OWNER,
+      },
+    ]),
+  )
+}
+
+/** The live tree under `root`, read with the oracle, is `expected` (ACLs and ephemeral owners included). */
+export async function expectSameTree(expected: OracleTree, hosts: string, root: string, auth?: string): Promise<void> {
+  const actual = await readTreeIndependently(hosts, root, {auth})
+  expect(oracleDiff(expected, actual), `the live tree under ${root} (read by the oracle) differs`).to.deep.equal([])
+}
+
+/**
+ * The archive's records hold exactly the znodes of `expected` (a tree the oracle read) that a backup
+ * keeps, data and ACLs: its persistent ones, or with `ephemerals` its ephemerals too.
+ */
+export async function expectArchiveHolds(file: string, expected: OracleTree, {ephemerals = false, from}: {ephemerals?: boolean; from?: string} = {}): Promise<void> {
+  const kept = ephemerals ? anyOwner(expected) : withoutEphemeralOwners(expected)
+  expect(oracleDiff(kept, await archiveAsOracleTree(file, {from})), `${file} differs from the tree the oracle read`).to.deep.equal([])
+}
+
+const anyOwner = (tree: OracleTree): OracleTree =>
+  Object.fromEntries(Object.entries(tree).map(([path, znode]) => [path, znode.ephemeralOwner === NO_OWNER ? znode : {...znode, ephemeralOwner: SOME_OWNER}]))

@@ -97,13 +97,13 @@ export async function snapshotTree(session: ZkSession, root: string, {ephemerals
 }
 
 /** The snapshot with keys in path order, for readable diffs. */
-export function sorted(tree: TreeSnapshot): TreeSnapshot {
+export function sorted<T>(tree: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(tree).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 }
 
 /** The part of `tree` under `relativeRoot`, keyed relative to it. */
-export function subtree(tree: TreeSnapshot, relativeRoot: string): TreeSnapshot {
-  const result: TreeSnapshot = {}
+export function subtree<T>(tree: Record<string, T>, relativeRoot: string): Record<string, T> {
+  const result: Record<string, T> = {}
   for (const [path, znode] of Object.entries(tree)) {
     const relative = relativeZnodePath(relativeRoot, path)
     if (relative !== undefined) result[relative] = znode
@@ -112,7 +112,7 @@ export function subtree(tree: TreeSnapshot, relativeRoot: string): TreeSnapshot 
   return result
 }
 
-export function withoutPaths(tree: TreeSnapshot, drop: (path: string) => boolean): TreeSnapshot {
+export function withoutPaths<T>(tree: Record<string, T>, drop: (path: string) => boolean): Record<string, T> {
   return Object.fromEntries(Object.entries(tree).filter(([path]) => !drop(path)))
 }
 

@@ -46,6 +46,11 @@ describe('s3 provider', () => {
     throw new Error(`no multipart upload of ${key} started`)
   }
 
+  const waitFor = async (what: string, done: () => boolean) => {
+    for (let attempt = 0; attempt < 500 && !done(); attempt++) await new Promise((resolve) => setTimeout(resolve, 20))
+    if (!done()) throw new Error(`timed out waiting for ${what}`)
+  }
+
   const exists = (key: string) =>
     s3.client.send(new HeadObjectCommand({Bucket: s3.bucket, Key: key})).then(
       () => true,
@@ -67,19 +72,63 @@ describe('s3 provider', () => {
     expect(await uploadsOf('round/zk.tar.gz')).to.deep.equal([])
   })
 
-  it('leaves no object and no multipart upload when the source fails mid-upload', async () => {
-    const provider = resolveLocation(s3.uri('failed/zk.tar.gz'))
+  /** The UploadParts of `key` s3rver answered, as "part:status". */
+  const partsOf = (key: string) => s3.requests.filter((request) => request.key === key && request.partNumber).map((request) => `${request.partNumber}:${request.status}`)
+
+  /** Whether the multipart upload of `key` was aborted (AbortMultipartUpload answered 204). */
+  const aborted = (key: string) => s3.requests.some((request) => request.key === key && request.method === 'DELETE' && request.status === 204)
+
+  it('leaves no object and no multipart upload when the source fails mid-upload, after the first part', async () => {
+    const key = 'failed/zk.tar.gz'
+    const provider = resolveLocation(s3.uri(key))
     const source = new PassThrough()
     const written = provider.write(source)
     source.write(randomBytes(9 * MiB))
-    await waitForUpload('failed/zk.tar.gz')
+    await waitFor('the first part to be stored', () => partsOf(key).includes('1:200'))
     source.destroy(new Error('ZooKeeper went away'))
 
     const error = await rejection(written)
     expect(error).to.be.instanceOf(OperationError)
     expect(error.message).to.equal(`Cannot write ${provider.display}: ZooKeeper went away`)
-    expect(await exists('failed/zk.tar.gz')).to.equal(false)
-    expect(await uploadsOf('failed/zk.tar.gz')).to.deep.equal([])
+    expect(await exists(key)).to.equal(false)
+    expect(aborted(key), 'the multipart upload was aborted').to.equal(true)
+    expect(await uploadsOf(key)).to.deep.equal([])
+  })
+
+  it('retries a part whose upload fails (503 SlowDown, then 500), and the object is intact', async () => {
+    const key = 'retried/zk.tar.gz'
+    const data = randomBytes(17 * MiB + 123)
+    s3.failParts((part, attempt) => (part === 2 && attempt <= 2 ? [503, 500][attempt - 1] : undefined))
+    try {
+      expect(await resolveLocation(s3.uri(key)).write(Readable.from([data]))).to.equal(data.length)
+    } finally {
+      s3.failParts(undefined)
+    }
+
+    expect(partsOf(key).sort()).to.deep.equal(['1:200', '2:200', '2:500', '2:503', '3:200'])
+    const {Body} = await s3.client.send(new GetObjectCommand({Bucket: s3.bucket, Key: key}))
+    expect(Buffer.from(await Body!.transformToByteArray()).equals(data)).to.equal(true)
+    expect(await uploadsOf(key)).to.deep.equal([])
+  })
+
+  it('gives up on a part that fails three times: one line, no object, the multipart upload aborted', async () => {
+    const key = 'given-up/zk.tar.gz'
+    s3.failParts((part) => (part === 2 ? 500 : undefined))
+    let error: Error
+    try {
+      error = await rejection(resolveLocation(s3.uri(key)).write(Readable.from([randomBytes(17 * MiB)])))
+    } finally {
+      s3.failParts(undefined)
+    }
+
+    expect(error).to.be.instanceOf(OperationError)
+    expect(error.message.split('\n')).to.have.length(1)
+    expect(error.message).to.match(/InternalError/)
+    expect(partsOf(key).filter((part) => part.startsWith('2:'))).to.deep.equal(['2:500', '2:500', '2:500'])
+    expect(partsOf(key)).to.include('1:200')
+    expect(await exists(key)).to.equal(false)
+    expect(aborted(key), 'the multipart upload was aborted').to.equal(true)
+    expect(await uploadsOf(key)).to.deep.equal([])
   })
 
   it('refuses to replace an existing object without overwrite, keeping its bytes', async () => {

@@ -4,7 +4,7 @@ import {UsageError} from '../../errors.js'
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
 import {dataDirFlags, type OfflinePaths, resolveMode} from '../../cli/datadir.js'
 import {backupDataDir, type DataDirBackupResult} from '../../engine/datadir.js'
-import {Counter, describeRate, formatBytes, progressEnabled} from '../../cli/progress.js'
+import {Bar, Counter, describeRate, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import {backupTree, type BackupResult} from '../../engine/backup.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
 import {resolveLocation} from '../../providers/index.js'
@@ -62,22 +62,28 @@ ${EXIT_CODES_HELP}`
     const toStdout = destination.scheme === '-'
     if (toStdout && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
     const session = await this.connect(target, flags)
-    const counter = new Counter(progressEnabled(Boolean(flags.json)), `Backing up ${target.path ?? '/'}`)
+    const showProgress = progressEnabled(Boolean(flags.json))
+    const label = `Backing up ${target.path ?? '/'}`
+    let progress: Progress | undefined
     try {
       const {result} = await backupTree({
         batch: flags.batch as BatchMode,
         destination,
         exclude: flags.exclude,
         includeEphemerals: flags['include-ephemerals'],
+        onTotal: (total) => {
+          progress = new Bar(showProgress, label, total)
+        },
         onZnode: ({data, record}) => {
-          counter.add(data.length)
+          progress ??= new Counter(showProgress, label)
+          progress.add(data.length)
           if (flags.verbose) this.logVerbose(toStdout, `${record.path}  ${record.type}  ${data.length} B`)
         },
         overwrite: flags.force,
         root: target.path ?? '/',
         session,
       })
-      counter.stop(describeRate(result.znodes, result.dataBytes, result.durationMs))
+      progress?.stop(describeRate(result.znodes, result.dataBytes, result.durationMs))
       if (flags.verbose) this.logVerbose(toStdout, describeReadPath(result))
       const summary = `Backed up ${result.znodes} znodes (${formatBytes(result.dataBytes)}) from ${result.root} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s, ${result.znodesPerSecond} znodes/s`
       if (toStdout) this.logToStderr(summary)
@@ -85,7 +91,7 @@ ${EXIT_CODES_HELP}`
       if (result.inconsistent > 0) this.warn(`${result.inconsistent} znodes kept changing during the backup; they are listed in the manifest`)
       return result
     } catch (error) {
-      counter.stop('failed')
+      progress?.stop('failed')
       throw error
     } finally {
       session.close()

@@ -7,7 +7,7 @@ import {dataDirFlags, type OfflinePaths, resolveMode} from '../../cli/datadir.js
 import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir.js'
 import {confirm} from '../../cli/confirm.js'
 import {parseDuration} from '../../cli/duration.js'
-import {Counter, formatBytes, progressEnabled} from '../../cli/progress.js'
+import {Bar, Counter, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import type {BackupResult} from '../../engine/backup.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
 import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
@@ -109,7 +109,7 @@ ${EXIT_CODES_HELP}`
     if (safetyLocation) resolveLocation(safetyLocation)
     const waitLockMs = flags['wait-lock'] === undefined ? 0 : parseDuration(flags['wait-lock'], 'wait-lock')
 
-    let counter: Counter | undefined
+    let counter: Progress | undefined
     let safetyPrinted = false
     // A data-directory archive (dcos-zk) is replayed and converted first, into a private temp file.
     const result = await withOnlineArchive(source, (archive) => restoreTree({
@@ -133,9 +133,9 @@ ${EXIT_CODES_HELP}`
         counter = undefined
         this.logToStderr(message)
       },
-      onPhase: (phase) => {
+      onPhase: (phase, total) => {
         counter?.stop()
-        counter = new Counter(progressEnabled(json), PHASE_LABELS[phase])
+        counter = total === undefined ? new Counter(progressEnabled(json), PHASE_LABELS[phase]) : new Bar(progressEnabled(json), PHASE_LABELS[phase], total)
       },
       onZnode: (phase, path) => {
         counter?.add()

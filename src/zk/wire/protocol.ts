@@ -20,6 +20,7 @@ export const OP = {
   exists: 3,
   getACL: 6,
   getChildren: 8,
+  getAllChildrenNumber: 104,
   getData: 4,
   multi: 14,
   multiRead: 22,

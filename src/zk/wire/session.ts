@@ -107,6 +107,11 @@ export class WireSession {
     return this.request(OP.getChildren, path, 'list children of', pathAndWatch(path), readStrings)
   }
 
+  /** How many znodes are under `path`, at any depth (ZooKeeper 3.6+; older servers do not know the request). */
+  getAllChildrenNumber(path: string): Promise<number> {
+    return this.request(OP.getAllChildrenNumber, path, 'count the znodes under', new JuteWriter().string(path), (reader) => reader.int())
+  }
+
   getAcl(path: string): Promise<{acl: Acl[]; stat: Stat}> {
     return this.request(OP.getACL, path, 'read the ACL of', new JuteWriter().string(path), (reader) => ({acl: reader.acls() ?? [], stat: readStat(reader)}))
   }

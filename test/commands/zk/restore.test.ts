@@ -9,16 +9,15 @@ import {sharedEnsemble} from '../../harness/hooks.js'
 import {type ArchiveMaterial, BAD_ARCHIVES, readArchiveFile} from '../../helpers/archive.js'
 import {type CliResult, dcos, expectExit, expectUsageError, zkUri} from '../../helpers/cli.js'
 import {ALL_BYTES, archiveMaterial, removeDir, tempDir} from '../../helpers/fixtures.js'
+import {archiveAsOracleTree, expectArchiveHolds, expectSameTree, oracleDiff, type OracleTree, readTreeIndependently} from '../../helpers/oracle.js'
 import {
   connect,
   digestId,
   READ_ONLY,
   type SeedZnode,
   seedTree,
-  snapshotTree,
   sorted,
   subtree,
-  type TreeSnapshot,
   uniquePath,
   withoutPaths,
   ZOO_PERM_ALL,
@@ -73,7 +72,7 @@ const PATHS = [
   {batch: 'off', readPath: 'single', writePath: 'single'},
 ] as const
 
-const count = (tree: TreeSnapshot) => Object.keys(tree).length
+const count = (tree: OracleTree) => Object.keys(tree).length
 
 const base64 = (text: string) => Buffer.from(text).toString('base64')
 
@@ -106,27 +105,30 @@ describe('dcos zk restore', function () {
     await removeDir(dir)
   })
 
+  /** The live tree under `root` as the independent oracle reads it. */
+  const liveTree = (root: string) => readTreeIndependently(hosts, root)
+
   /** A fresh copy of APP_TREE and its archive. */
-  async function appTree(label: string): Promise<{root: string; archive: string; tree: TreeSnapshot}> {
+  async function appTree(label: string): Promise<{root: string; archive: string; tree: OracleTree}> {
     const root = uniquePath(label)
     await seedTree(session, root, APP_TREE)
     const archive = join(dir, `${label}-${root.slice(-8)}.tar.gz`)
     expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
-    const tree = await snapshotTree(session, root)
-    expect((await readArchiveFile(archive)).tree).to.deep.equal(tree)
+    const tree = await liveTree(root)
+    await expectArchiveHolds(archive, tree)
     return {archive, root, tree}
   }
 
   describe('bad archives: refused before ZooKeeper is touched', () => {
     let material: ArchiveMaterial & {root: string; file: string}
-    let changed: TreeSnapshot
+    let changed: OracleTree
 
     before(async () => {
       material = await archiveMaterial(session, hosts, dir)
       // The live tree differs from the archive, so a restore that went ahead would change it.
       await session.setData(`${material.root}/a`, Buffer.from('changed'))
       await session.create(`${material.root}/extra`, Buffer.from('extra'), 0)
-      changed = await snapshotTree(session, material.root)
+      changed = await liveTree(material.root)
     })
 
     for (const [index, bad] of BAD_ARCHIVES.entries()) {
@@ -139,7 +141,7 @@ describe('dcos zk restore', function () {
         expect(line).to.match(new RegExp(`^Error: ${file.replaceAll(/[.*+?^${}()|[\]\\/]/g, '\\$&')} failed verification: `))
         expect(line).to.match(bad.problem)
         expect(result.stdout).to.equal('')
-        expect(await snapshotTree(session, material.root)).to.deep.equal(changed)
+        await expectSameTree(changed, hosts, material.root)
         expect(existsSync(safety)).to.equal(false)
       })
     }
@@ -147,10 +149,10 @@ describe('dcos zk restore', function () {
     it('restores the good archive they were made from (control)', async () => {
       const safety = join(dir, 'good-safety.tar.gz')
       expectExit(await dcos(['zk', 'restore', material.file, '--zk', zkUri(hosts, material.root), '--yes', '--safety-backup', safety]), 0)
-      const restored = await snapshotTree(session, material.root)
-      expect(restored).to.deep.equal((await readArchiveFile(material.file)).tree)
+      const restored = await liveTree(material.root)
+      expect(oracleDiff(await archiveAsOracleTree(material.file), restored)).to.deep.equal([])
       expect(restored).to.not.deep.equal(changed)
-      expect((await readArchiveFile(safety)).tree).to.deep.equal(changed)
+      await expectArchiveHolds(safety, changed)
     })
   })
 
@@ -166,13 +168,13 @@ describe('dcos zk restore', function () {
       await session.create(`${root}/apps/c/tmp`, Buffer.from('new tmp'), 0)
       await session.delete(`${root}/state`)
       await session.create(`${root}/extra`, Buffer.from('extra'), 0)
-      const before = await snapshotTree(session, root)
+      const before = await liveTree(root)
 
       const patterns = ['--exclude', `${root}/leader`, '--exclude', `${root}/**/tmp`]
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts), '--yes', '--safety-backup', join(dir, 'exclude-safety.tar.gz'), ...patterns]), 0)
       expect(result.stdout).to.match(/^ {2}excluded\s+4 {2}left as they are$/m)
 
-      const after = await snapshotTree(session, root)
+      const after = await liveTree(root)
       expect(after).to.deep.equal(sorted({...withoutPaths(tree, excluded), ...withoutPaths(before, (path) => !excluded(path))}))
       expect(after['/leader/member'].data).to.equal(base64('member changed'))
       expect(after).to.have.property('/leader/new')
@@ -190,7 +192,7 @@ describe('dcos zk restore', function () {
       await session.setData(`${root}/apps/b/tmp`, Buffer.from('tmp changed'))
       const safety = join(dir, 'kept-safety.tar.gz')
       expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts), '--yes', '--safety-backup', safety, '--exclude', `${root}/**/tmp`]), 0)
-      const after = await snapshotTree(session, root)
+      const after = await liveTree(root)
       expect(after['/apps/b']).to.deep.equal(tree['/apps/b'])
       expect(after['/apps/b/tmp'].data).to.equal(base64('tmp changed'))
     })
@@ -199,22 +201,22 @@ describe('dcos zk restore', function () {
       const {archive, root, tree} = await appTree('exclude-copy')
       const copy = uniquePath('exclude-copy-target')
       expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, copy), '--exclude', `${root}/leader`, '--exclude', `${root}/**/tmp`]), 0)
-      expect(await snapshotTree(session, copy)).to.deep.equal(withoutPaths(tree, excluded))
+      await expectSameTree(withoutPaths(tree, excluded), hosts, copy)
     })
 
     it('--from restores one subtree, to another path or to its own, leaving the rest alone', async () => {
       const {archive, root, tree} = await appTree('from')
       const copy = `${uniquePath('from-copy')}/apps`
       expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, copy), '--from', `${root}/apps`]), 0)
-      expect(await snapshotTree(session, copy)).to.deep.equal(subtree(tree, '/apps'))
+      await expectSameTree(subtree(tree, '/apps'), hosts, copy)
 
       await session.setData(`${root}/apps/a/config`, Buffer.from('config changed'))
       await session.create(`${root}/apps/d`, Buffer.alloc(0), 0)
       await session.create(`${root}/other`, Buffer.from('outside the subtree'), 0)
       await session.setData(`${root}/leader/member`, Buffer.from('outside too'))
-      const before = await snapshotTree(session, root)
+      const before = await liveTree(root)
       expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts), '--from', `${root}/apps`, '--yes', '--safety-backup', join(dir, 'from-safety.tar.gz')]), 0)
-      const after = await snapshotTree(session, root)
+      const after = await liveTree(root)
       expect(subtree(after, '/apps')).to.deep.equal(subtree(tree, '/apps'))
       expect(withoutPaths(after, (path) => path.startsWith('/apps'))).to.deep.equal(withoutPaths(before, (path) => path.startsWith('/apps')))
       expect(after['/other'].data).to.equal(base64('outside the subtree'))
@@ -229,7 +231,7 @@ describe('dcos zk restore', function () {
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
       const extras = Array.from({length: 12}, (_, index) => `${root}/extra${String(index).padStart(2, '0')}`)
       for (const path of extras) await session.create(path, Buffer.alloc(0), 0) // eslint-disable-line no-await-in-loop
-      const before = await snapshotTree(session, root)
+      const before = await liveTree(root)
       const safety = join(dir, 'dry-run-safety.tar.gz')
 
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--safety-backup', safety]), 0)
@@ -245,14 +247,14 @@ describe('dcos zk restore', function () {
         'Dry run: nothing was changed.',
         '',
       ])
-      expect(await snapshotTree(session, root)).to.deep.equal(before)
+      await expectSameTree(before, hosts, root)
       expect(existsSync(safety)).to.equal(false)
 
       const json = JSON.parse(expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--json']), 0).stdout)
       expect(json).to.include({created: 0, deleted: 0, dryRun: true, safetyBackup: null})
       expect(json.plan).to.deep.include({archive, change: 1, create: 2, delete: 12, ephemeralsToDelete: 0, firstDelete: extras.slice(0, 10), target: root, unchanged})
       expect(json.plan.firstCreate).to.have.members([`${root}/apps/c`, `${root}/state`])
-      expect(await snapshotTree(session, root)).to.deep.equal(before)
+      await expectSameTree(before, hosts, root)
     })
   })
 
@@ -263,16 +265,16 @@ describe('dcos zk restore', function () {
       await session.setAcl(`${root}/apps/a/config`, READ_ONLY)
       await session.delete(`${root}/apps/c`)
       await session.create(`${root}/new`, Buffer.from('new'), 0)
-      const previous = await snapshotTree(session, root)
+      const previous = await liveTree(root)
 
       const safety = join(dir, 'safety.tar.gz')
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]), 0)
       expect(result.stdout).to.match(new RegExp(`^Safety backup of ${root}: ${safety} \\(${Object.keys(previous).length} znodes, `, 'm'))
-      expect(await snapshotTree(session, root)).to.deep.equal(tree)
-      expect((await readArchiveFile(safety)).tree).to.deep.equal(previous)
+      await expectSameTree(tree, hosts, root)
+      await expectArchiveHolds(safety, previous)
 
       expectExit(await dcos(['zk', 'restore', safety, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', join(dir, 'safety-2.tar.gz')]), 0)
-      expect(await snapshotTree(session, root)).to.deep.equal(previous)
+      await expectSameTree(previous, hosts, root)
     })
 
     // Restore deletes the live tree before it recreates the archive's: a live znode whose ACL grants
@@ -280,7 +282,7 @@ describe('dcos zk restore', function () {
     it('refuses while another restore or a service job holds the cluster lock: exit 1, nothing changed, no safety backup', async () => {
       const {archive, root} = await appTree('locked')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
-      const before = await snapshotTree(session, root)
+      const before = await liveTree(root)
       const lockPath = `${uniquePath('lock')}/lock`
       // What another process holding the lock looks like: an ephemeral znode of its session.
       const holder = await connect(hosts)
@@ -291,7 +293,7 @@ describe('dcos zk restore', function () {
         const safety = join(dir, 'locked-safety.tar.gz')
         const refused = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath]), 1)
         expect(errorLine(refused)).to.equal(`Error: Refusing to restore: a restore (restore-other) on other-host:42 since 2026-11-21T00:00:00.000Z holds the cluster lock ${lockPath}; nothing was changed. Try again when it has ended: if that process is dead, its lock goes when its session expires, at most 15s after it died (--wait-lock <duration> waits)`)
-        expect(await snapshotTree(session, root)).to.deep.equal(before)
+        await expectSameTree(before, hosts, root)
         expect(existsSync(safety)).to.equal(false)
         // A dry run changes nothing, so it needs no lock.
         expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--lock-path', lockPath]), 0)
@@ -307,24 +309,24 @@ describe('dcos zk restore', function () {
     it('says which --lock-path to choose when the credentials may not create the lock: exit 1, nothing changed', async () => {
       const {archive, root} = await appTree('lock-noauth')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
-      const before = await snapshotTree(session, root)
+      const before = await liveTree(root)
       const readOnly = uniquePath('ro-lock')
       await session.create(readOnly, Buffer.alloc(0), 0)
       await session.setAcl(readOnly, READ_ONLY)
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--lock-path', `${readOnly}/lock`]), 1)
       expect(errorLine(result)).to.include(`Cannot take the cluster lock ${readOnly}/lock: these credentials may not create it; nothing was changed. Pass --lock-path`)
-      expect(await snapshotTree(session, root)).to.deep.equal(before)
+      await expectSameTree(before, hosts, root)
     })
 
     it('refuses up front, changing nothing, when a live ACL forbids deleting children', async () => {
       const {archive, root} = await appTree('inner-acl')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
       await session.setAcl(`${root}/apps/b`, READ_ONLY)
-      const before = await snapshotTree(session, root)
+      const before = await liveTree(root)
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', join(dir, 'inner-acl-safety.tar.gz')]), 1)
       expect(errorLine(result)).to.include(`cannot delete the children of ${root}/apps/b (ACL world:anyone:r)`)
       expect(errorLine(result)).to.include('nothing was changed')
-      expect(await snapshotTree(session, root)).to.deep.equal(before)
+      await expectSameTree(before, hosts, root)
 
       const dryRun = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run']), 0)
       expect(dryRun.stdout).to.include(`not allowed: these credentials cannot delete the children of ${root}/apps/b`)
@@ -333,14 +335,14 @@ describe('dcos zk restore', function () {
     it('writes the safety backup to ./zk-safety-<path>-<time>.tar.gz by default', async () => {
       const {archive, root} = await appTree('default-safety')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
-      const previous = await snapshotTree(session, root)
+      const previous = await liveTree(root)
       const cwd = await tempDir('cwd')
       try {
         expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes'], {cwd}), 0)
         const files = await readdir(cwd)
         expect(files).to.have.length(1)
         expect(files[0]).to.match(new RegExp(`^zk-safety-${root.slice(1)}-\\d{8}T\\d{6}Z\\.tar\\.gz$`))
-        expect((await readArchiveFile(join(cwd, files[0]))).tree).to.deep.equal(previous)
+        await expectArchiveHolds(join(cwd, files[0]), previous)
       } finally {
         await removeDir(cwd)
       }
@@ -349,26 +351,26 @@ describe('dcos zk restore', function () {
     it('refuses a destructive restore without --yes and without a terminal: exit 2, tree unchanged', async () => {
       const {archive, root} = await appTree('confirm')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
-      const before = await snapshotTree(session, root)
+      const before = await liveTree(root)
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--safety-backup', join(dir, 'confirm-safety.tar.gz')]), 2)
       expect(errorLine(result)).to.equal('Error: Refusing to change ZooKeeper without confirmation: there is no terminal to ask, so pass --yes')
       expect(result.stdout).to.include(`  change            1  ${root}/apps/a`)
-      expect(await snapshotTree(session, root)).to.deep.equal(before)
+      await expectSameTree(before, hosts, root)
     })
 
     it('--no-safety-backup needs --yes: exit 2 without it; with it, no safety backup anywhere', async () => {
       const {archive, root, tree} = await appTree('no-safety')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
-      const before = await snapshotTree(session, root)
+      const before = await liveTree(root)
       const cwd = await tempDir('cwd')
       try {
         const refused = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--no-safety-backup'], {cwd}), 2)
         expect(oclifMessage(refused)).to.include('All of the following must be provided when using --no-safety-backup: --yes')
-        expect(await snapshotTree(session, root)).to.deep.equal(before)
+        await expectSameTree(before, hosts, root)
 
         const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--no-safety-backup', '--yes'], {cwd}), 0)
         expect(result.stdout).to.not.include('Safety backup')
-        expect(await snapshotTree(session, root)).to.deep.equal(tree)
+        await expectSameTree(tree, hosts, root)
         expect(await readdir(cwd)).to.deep.equal([])
       } finally {
         await removeDir(cwd)
@@ -381,7 +383,7 @@ describe('dcos zk restore', function () {
       const safety = join(dir, 'fresh-safety.tar.gz')
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, target), '--safety-backup', safety]), 0)
       expect(result.stdout).to.match(new RegExp(`^Restored ${Object.keys(tree).length} znodes to ${target} from ${archive} \\(deleted 0, 1 ACLs set\\)`, 'm'))
-      expect(await snapshotTree(session, target)).to.deep.equal(tree)
+      await expectSameTree(tree, hosts, target)
       expect(existsSync(safety)).to.equal(false)
     })
 
@@ -395,7 +397,7 @@ describe('dcos zk restore', function () {
 
         const safety = join(dir, 'ephemerals-safety.tar.gz')
         expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]), 0)
-        expect(await snapshotTree(session, root)).to.deep.equal(tree)
+        await expectSameTree(tree, hosts, root)
         const saved = await readArchiveFile(safety, {ephemerals: true})
         expect(saved.tree['/leader/ephemeral']).to.include({data: base64('mine'), type: 'ephemeral'})
       } finally {
@@ -408,17 +410,17 @@ describe('dcos zk restore', function () {
     const excluded = (relative: string) => relative === '/apps/b/tmp' || relative.startsWith('/apps/b/tmp/')
     let root: string
     let archive: string
-    let archived: TreeSnapshot
+    let archived: OracleTree
 
     before(async () => {
       root = uniquePath(`paths-${path.batch}`)
       await seedTree(session, root, RICH_TREE)
       archive = join(dir, `paths-${path.batch}.tar.gz`)
       expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root), '--batch', path.batch]), 0)
-      archived = (await readArchiveFile(archive)).tree
-      expect(archived).to.deep.equal(await snapshotTree(session, root))
+      await expectArchiveHolds(archive, await liveTree(root))
+      archived = await archiveAsOracleTree(archive)
       expect(count(archived)).to.equal(RICH_TREE.length)
-      expect(archived['/no-create'].acl).to.deep.equal(RICH_TREE.find((znode) => znode.path === '/no-create')!.acl)
+      expect((await readArchiveFile(archive)).tree['/no-create'].acl).to.deep.equal(RICH_TREE.find((znode) => znode.path === '/no-create')!.acl)
       expect(archived).to.include.keys('/no-create/first', '/no-create/second/deeper', '/queue/item-0000000001')
     })
 
@@ -442,7 +444,7 @@ describe('dcos zk restore', function () {
       await session.delete(`${root}/apps/c`)
       await session.create(`${root}/apps/new`, Buffer.from('new'), 0)
       await session.create(`${root}/extra`, Buffer.from('extra'), 0)
-      const changed = await snapshotTree(session, root)
+      const changed = await liveTree(root)
       const differing = [...new Set([...Object.keys(changed), ...Object.keys(archived)])].filter((key) => JSON.stringify(changed[key]) !== JSON.stringify(archived[key]))
       expect(differing).to.have.length(11)
 
@@ -450,12 +452,12 @@ describe('dcos zk restore', function () {
       const restored = await restore([archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety])
       expect(restored).to.include({created: count(archived), deleted: count(changed)})
       expect(restored.safetyBackup).to.include({location: safety, znodes: count(changed)})
-      expect(await snapshotTree(session, root)).to.deep.equal(archived)
-      expect((await readArchiveFile(safety)).tree).to.deep.equal(changed)
+      await expectSameTree(archived, hosts, root)
+      await expectArchiveHolds(safety, changed)
 
       const back = await restore([safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'])
       expect(back).to.include({created: count(changed), deleted: count(archived)})
-      expect(await snapshotTree(session, root)).to.deep.equal(changed)
+      await expectSameTree(changed, hosts, root)
     })
 
     it('--exclude leaves an excluded live znode in place, and gives its kept parent the archive\'s data and ACL back', async () => {
@@ -468,11 +470,11 @@ describe('dcos zk restore', function () {
       await session.setData(`${copy}/apps/a`, Buffer.from('a changed'))
       await session.delete(`${copy}/no-create/first`)
       await session.create(`${copy}/extra`, Buffer.from('extra'), 0)
-      const before = await snapshotTree(session, copy)
+      const before = await liveTree(copy)
 
       const result = await restore([archive, '--zk', zkUri(hosts, copy), '--yes', '--no-safety-backup', '--exclude', `${root}/apps/b/tmp`])
       expect(result.plan).to.include({excludedLive: 2})
-      const after = await snapshotTree(session, copy)
+      const after = await liveTree(copy)
       expect(after).to.deep.equal(sorted({...withoutPaths(archived, excluded), ...withoutPaths(before, (relative) => !excluded(relative))}))
       expect(after['/apps/b/tmp'].data).to.equal(base64('tmp changed'))
       expect(after['/apps/b/tmp/under'].data).to.equal(base64('under an excluded znode'))
@@ -484,12 +486,12 @@ describe('dcos zk restore', function () {
   describe('usage errors: exit 2, one line, nothing changed', () => {
     let root: string
     let archive: string
-    let live: TreeSnapshot
+    let live: OracleTree
 
     before(async () => {
       ;({archive, root} = await appTree('usage'))
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
-      live = await snapshotTree(session, root)
+      live = await liveTree(root)
     })
 
     const cases: Array<[string, () => string[], () => RegExp | string]> = [
@@ -510,7 +512,7 @@ describe('dcos zk restore', function () {
     for (const [name, args, message] of cases) {
       it(`refuses ${name}`, async () => {
         expectUsageError(await dcos(['zk', 'restore', ...args(), '--yes']), message())
-        expect(await snapshotTree(session, root)).to.deep.equal(live)
+        await expectSameTree(live, hosts, root)
       })
     }
 
@@ -520,13 +522,13 @@ describe('dcos zk restore', function () {
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]), 2)
       expect(errorLine(result)).to.equal(`Error: ${safety} already exists: choose another location or pass --force to replace it`)
       expect(await readFile(safety, 'utf8')).to.equal('precious')
-      expect(await snapshotTree(session, root)).to.deep.equal(live)
+      await expectSameTree(live, hosts, root)
     })
 
     it('refuses --safety-backup with --no-safety-backup', async () => {
       const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--safety-backup', join(dir, 's.tar.gz')]), 2)
       expect(oclifMessage(result)).to.match(/--(no-)?safety-backup=\S+ cannot also be provided when using --(no-)?safety-backup/)
-      expect(await snapshotTree(session, root)).to.deep.equal(live)
+      await expectSameTree(live, hosts, root)
     })
   })
 })
