@@ -134,7 +134,7 @@ export const BAD_ARCHIVES: BadArchive[] = [
     name: "a byte changed in a znode's data inside the tar, re-gzipped",
     problem: /checksum mismatch for \/t-/,
   },
-  {make: () => Buffer.from('this is not an archive\n'.repeat(100)), name: 'plain text', problem: /not a gzip archive/},
+  {make: () => Buffer.from('this is not an archive\n'.repeat(100)), name: 'plain text', problem: /not a gzip or tar archive/},
   {make: () => gzipSync(Buffer.from('just some text, not a tar\n'.repeat(200))), name: 'gzip of text', problem: /not a valid tar stream/},
   {make: () => gzipSync(Buffer.from('short text\n')), name: 'gzip of a short text', problem: /not a valid tar stream|truncated|empty/},
   {make: ({npmTar}) => npmTar, name: 'a gzip tar of other files (tar package)', problem: /not a dcos-zk-backup archive \(its first member is "notes.txt"/},
@@ -189,16 +189,18 @@ function hostileMembers(): BadArchive[] {
 /** Two adjacent sibling leaf znodes of the archive: where their members (record, then data) start, and how many. */
 function siblingLeaves(members: TarMember[]): [{start: number; count: number}, {start: number; count: number}] {
   const leaves: Array<{start: number; count: number; parent: string}> = []
+  const directories = members.filter(({path}) => path.endsWith('/.znode.json')).map(({path}) => path.slice(0, -'.znode.json'.length))
   for (let index = 1; index < members.length; index++) {
     const {path} = members[index]
     if (!path.endsWith('/.znode.json')) continue
     const directory = path.slice(0, -'.znode.json'.length)
     const count = members[index + 1]?.path === `${directory}.data` ? 2 : 1
     const parent = directory.split('/').slice(0, -2).join('/')
-    if (!(members[index + count]?.path ?? '').startsWith(directory)) leaves.push({count, parent, start: index})
+    // The walk reads many znodes at once, so a znode's children need not follow it directly.
+    if (!directories.some((other) => other !== directory && other.startsWith(directory))) leaves.push({count, parent, start: index})
   }
 
-  // Parents come before children, so two leaves with the same parent, one after the other, are adjacent.
+  // Two leaves with the same parent, one right after the other.
   const second = leaves.findIndex((leaf, index) => index > 0 && leaf.parent === leaves[index - 1].parent && leaves[index - 1].start + leaves[index - 1].count === leaf.start)
   if (second < 1) throw new Error('the archive needs two adjacent sibling leaves')
   return [leaves[second - 1], leaves[second]]
