@@ -21,7 +21,7 @@ import {
   type ZnodeRecord,
 } from './format.js'
 import {readTar} from './tar.js'
-import {headerProblem, quote, recordProblem, TreeShape} from './validate.js'
+import {headerProblem, quote, recordProblem, shown, TreeShape} from './validate.js'
 
 /** The archive is not a complete, intact archive of this format. Exit code 1. */
 export class ArchiveError extends OperationError {
@@ -132,7 +132,7 @@ function parseHeader(entry: TarEntry, fail: (problem: string) => Error): Archive
 
   const header = parseJson<ArchiveHeader>(entry, fail)
   if (typeof header !== 'object' || header === null) throw fail(`${HEADER_ENTRY} is not an object`)
-  if (header.format !== FORMAT_NAME) throw fail(`not a ${FORMAT_NAME} archive (format ${escapeText(String(JSON.stringify(header.format)))})`)
+  if (header.format !== FORMAT_NAME) throw fail(`not a ${FORMAT_NAME} archive (format ${shown(header.format)})`)
   const problem = headerProblem(header, FORMAT_VERSION)
   if (problem) throw fail(`${HEADER_ENTRY}: ${problem}`)
   return header

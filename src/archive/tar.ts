@@ -318,7 +318,7 @@ async function* gunzipMember(first: Buffer, source: AsyncIterator<Buffer>, fail:
   const write = (chunk: Buffer) => {
     written.push(chunk)
     writtenBytes += chunk.length
-    inflate.write(chunk)
+    inflate.write(chunk, notify)
   }
 
   let crc = 0
@@ -337,8 +337,9 @@ async function* gunzipMember(first: Buffer, source: AsyncIterator<Buffer>, fail:
 
       if (inflateError) throw inflateError
       if (streamEnded) break
-      // Feed zlib only while it has little unconsumed input, so memory stays flat.
-      if (!inputDone && writtenBytes - inflate.bytesWritten < 64 * 1024) {
+      // Feed zlib only while it has little unconsumed input (as a pipe would), so that memory stays
+      // flat and a hostile stream is read no further than needed.
+      if (!inputDone && writtenBytes - inflate.bytesWritten < 16 * 1024) {
         const next = await source.next()
         if (next.done) {
           inputDone = true
@@ -422,3 +423,37 @@ const crc32: (data: Buffer, value: number) => number =
         for (const byte of data) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8)
         return ~c >>> 0
       }
+
+/**
+ * The name of the first member of the plain tar bytes `plain` (a pax or GNU long name applied, pax
+ * and long-name members themselves skipped), or undefined when `plain` ends before it.
+ */
+export function firstMemberName(plain: Buffer): string | undefined {
+  let extended: Record<string, unknown> | undefined
+  let global: Record<string, unknown> | undefined
+  for (let offset = 0; offset + BLOCK <= plain.length; ) {
+    const block = plain.subarray(offset, offset + BLOCK)
+    offset += BLOCK
+    if (block.every((byte) => byte === 0)) continue
+    let header: Header
+    try {
+      header = new Header(block, 0, extended as never, global as never)
+    } catch {
+      return ''
+    }
+
+    if (!header.cksumValid) return ''
+    const size = header.size ?? 0
+    const body = plain.subarray(offset, offset + size)
+    offset += BLOCK * Math.ceil(size / BLOCK)
+    const meta = /^(ExtendedHeader|OldExtendedHeader|GlobalExtendedHeader|NextFileHasLongPath|OldGnuLongPath|NextFileHasLongLinkpath)$/.test(header.type ?? '')
+    if (!meta) return header.path ?? ''
+    if (body.length < size) return undefined
+    const text = body.toString('utf8')
+    if (header.type === 'GlobalExtendedHeader') global = Pax.parse(text, global as never, true) as never
+    else if (header.type === 'NextFileHasLongPath' || header.type === 'OldGnuLongPath') extended = {...extended, path: text.replace(/\0.*/s, '')}
+    else if (header.type !== 'NextFileHasLongLinkpath') extended = Pax.parse(text, extended as never, false) as never
+  }
+
+  return undefined
+}

@@ -22,9 +22,14 @@ export function quote(text: string): string {
   return `"${escapeText(text)}"`
 }
 
+/** Any JSON value as it may be shown (a string quoted, escaped like quote). */
+export function shown(value: unknown): string {
+  return typeof value === 'string' ? quote(value) : escapeText(String(JSON.stringify(value)))
+}
+
 export function headerProblem(header: ArchiveHeader, formatVersion: number): string | undefined {
   const version = header.formatVersion as unknown
-  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) return `format version ${escapeText(String(JSON.stringify(version)))} is not a positive integer`
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) return `format version ${shown(version)} is not a positive integer`
   if (version > formatVersion) return `format version ${version} is newer than this tool reads (${formatVersion}): upgrade dcos-backup`
   const root = header.source?.root as unknown
   if (typeof root !== 'string') return 'the header has no root path'
@@ -41,10 +46,10 @@ export function pathProblem(path: unknown): string | undefined {
 
 export function typeProblem(record: ZnodeRecord): string | undefined {
   const {ttl, type} = record
-  if (typeof type !== 'string' || !NODE_TYPES.has(type)) return `unknown type ${quote(String(JSON.stringify(type)))}`
+  if (typeof type !== 'string' || !NODE_TYPES.has(type)) return `unknown type ${shown(type)}`
   if (type !== 'ttl') return ttl === undefined ? undefined : `a TTL on a ${type} znode`
   if (ttl === undefined) return 'a TTL znode without a TTL'
-  if (typeof ttl !== 'number' || !Number.isInteger(ttl)) return `TTL ${escapeText(String(JSON.stringify(ttl)))} is not an integer`
+  if (typeof ttl !== 'number' || !Number.isInteger(ttl)) return `TTL ${shown(ttl)} is not an integer`
   if (ttl < 1 || ttl > MAX_TTL) return `TTL ${ttl} outside 1-${MAX_TTL}`
   return undefined
 }
@@ -74,7 +79,7 @@ function aclEntryProblem(entry: unknown): string | undefined {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return 'not an object'
   const {id, perms, scheme} = entry as Record<string, unknown>
   if (Object.keys(entry).length !== 3) return 'not exactly scheme, id and perms'
-  if (typeof scheme !== 'string' || !ACL_SCHEMES.has(scheme)) return `unknown scheme ${quote(String(JSON.stringify(scheme)))}`
+  if (typeof scheme !== 'string' || !ACL_SCHEMES.has(scheme)) return `unknown scheme ${shown(scheme)}`
   if (typeof id !== 'string') return 'its id is not a string'
   if (typeof perms !== 'number' || !Number.isInteger(perms)) return 'perms is not an integer'
   if (perms < 1 || perms > 31) return `ACL perms ${perms} outside 1-31`
