@@ -47,7 +47,7 @@ export function pathProblem(path: unknown): string | undefined {
 export function typeProblem(record: ZnodeRecord): string | undefined {
   const {ttl, type} = record
   if (typeof type !== 'string' || !NODE_TYPES.has(type)) return `unknown type ${shown(type)}`
-  if (type !== 'ttl') return ttl === undefined ? undefined : `a TTL on a ${type} znode`
+  if (type !== 'ttl') return ttl === undefined ? undefined : `a TTL on ${type === 'ephemeral' ? 'an' : 'a'} ${type} znode`
   if (ttl === undefined) return 'a TTL znode without a TTL'
   if (typeof ttl !== 'number' || !Number.isInteger(ttl)) return `TTL ${shown(ttl)} is not an integer`
   if (ttl < 1 || ttl > MAX_TTL) return `TTL ${ttl} outside 1-${MAX_TTL}`
