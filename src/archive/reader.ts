@@ -1,10 +1,9 @@
 import {createHash} from 'node:crypto'
 import type {Readable} from 'node:stream'
-import {createGunzip} from 'node:zlib'
 import type {ReadEntry} from 'tar'
 
 import {OperationError} from '../errors.js'
-import {relativeZnodePath} from '../zk/uri.js'
+import {escapeText, relativeZnodePath} from '../zk/uri.js'
 import {
   type ArchiveHeader,
   DATA_NAME,
@@ -21,7 +20,8 @@ import {
   TREE_SUMS_NAME,
   type ZnodeRecord,
 } from './format.js'
-import {describeGzipError, strictTarParser} from './tar.js'
+import {readTar} from './tar.js'
+import {headerProblem, quote, recordProblem, shown, TreeShape} from './validate.js'
 
 /** The archive is not a complete, intact archive of this format. Exit code 1. */
 export class ArchiveError extends OperationError {
@@ -74,21 +74,24 @@ async function* verifiedItems(entries: AsyncGenerator<TarEntry>, fail: (problem:
   yield {header, kind: 'header'}
 
   const treeHash = createHash('sha256')
+  const shape = new TreeShape()
   let znodes = 0
   let dataBytes = 0
   let entry = await next()
   while (entry && entry.path.endsWith(`/${RECORD_NAME}`)) {
     const znode = verifyRecord(entry, header.source.root, fail)
+    const shapeProblem = shape.add(znode.relativePath, znode.record.type)
+    if (shapeProblem) throw fail(`${znode.member}: ${shapeProblem}`)
     entry = await next()
     let data: Buffer = Buffer.alloc(0)
     if (znode.record.stat.dataLength > 0) {
-      if (entry?.path !== `${znode.directory}/${DATA_NAME}`) throw fail(`the data of ${znode.record.path} is missing`)
+      if (entry?.path !== `${znode.directory}/${DATA_NAME}`) throw fail(`the data of ${quote(znode.record.path)} is missing`)
       data = entry.body
       entry = await next()
     }
 
-    if (data.length !== znode.record.stat.dataLength) throw fail(`the data of ${znode.record.path} has the wrong length`)
-    if (recordSha256(znode.body, data) !== znode.claimedSha256) throw fail(`checksum mismatch for ${znode.record.path}`)
+    if (data.length !== znode.record.stat.dataLength) throw fail(`the data of ${quote(znode.record.path)} has the wrong length`)
+    if (recordSha256(znode.body, data) !== znode.claimedSha256) throw fail(`checksum mismatch for ${escapeText(znode.record.path)}`)
     treeHash.update(znode.claimedSha256)
     znodes++
     dataBytes += data.length
@@ -96,7 +99,7 @@ async function* verifiedItems(entries: AsyncGenerator<TarEntry>, fail: (problem:
   }
 
   if (!entry) throw fail('the archive is truncated: it ends before its manifest')
-  if (entry.path !== MANIFEST_ENTRY) throw fail(`unexpected member ${JSON.stringify(entry.path)}`)
+  if (entry.path !== MANIFEST_ENTRY) throw fail(`unexpected member ${quote(entry.path)}`)
   const manifest = parseJson<Manifest>(entry, fail)
   const manifestSha256 = sha256Hex(entry.body)
   const treeDigest = treeHash.digest('hex')
@@ -104,11 +107,11 @@ async function* verifiedItems(entries: AsyncGenerator<TarEntry>, fail: (problem:
 
   const sums = await next()
   if (!sums) throw fail('the archive is truncated: it ends before SHA256SUMS')
-  if (sums.path !== SUMS_ENTRY) throw fail(`unexpected member ${JSON.stringify(sums.path)}`)
+  if (sums.path !== SUMS_ENTRY) throw fail(`unexpected member ${quote(sums.path)}`)
   const expectedSums = `${headerSha256}  ${HEADER_ENTRY}\n${manifestSha256}  ${MANIFEST_ENTRY}\n${treeDigest}  ${TREE_SUMS_NAME}\n`
   if (sums.body.toString('utf8') !== expectedSums) throw fail('SHA256SUMS does not match the archive content')
   const extra = await next()
-  if (extra) throw fail(`unexpected member after SHA256SUMS: ${JSON.stringify(extra.path)}`)
+  if (extra) throw fail(`unexpected member after SHA256SUMS: ${quote(extra.path)}`)
   yield {kind: 'manifest', manifest}
 }
 
@@ -124,34 +127,35 @@ export async function verifyArchive(input: Readable, location: string): Promise<
 
 function parseHeader(entry: TarEntry, fail: (problem: string) => Error): ArchiveHeader {
   if (entry.path !== HEADER_ENTRY) {
-    throw fail(`not a ${FORMAT_NAME} archive (its first member is ${JSON.stringify(entry.path)}, not ${HEADER_ENTRY})`)
+    throw fail(`not a ${FORMAT_NAME} archive (its first member is ${quote(entry.path)}, not ${HEADER_ENTRY})`)
   }
 
   const header = parseJson<ArchiveHeader>(entry, fail)
-  if (header.format !== FORMAT_NAME) throw fail(`not a ${FORMAT_NAME} archive (format ${JSON.stringify(header.format)})`)
-  if (!Number.isInteger(header.formatVersion) || header.formatVersion > FORMAT_VERSION) {
-    throw fail(`format version ${header.formatVersion} is newer than this tool reads (${FORMAT_VERSION}): upgrade dcos-backup`)
-  }
-
-  if (typeof header.source?.root !== 'string' || !header.source.root.startsWith('/')) throw fail('the header has no root path')
+  if (typeof header !== 'object' || header === null) throw fail(`${HEADER_ENTRY} is not an object`)
+  if (header.format !== FORMAT_NAME) throw fail(`not a ${FORMAT_NAME} archive (format ${shown(header.format)})`)
+  const problem = headerProblem(header, FORMAT_VERSION)
+  if (problem) throw fail(`${HEADER_ENTRY}: ${problem}`)
   return header
 }
 
 function verifyRecord(entry: TarEntry, root: string, fail: (problem: string) => Error) {
+  const member = escapeText(entry.path)
   let decoded: ReturnType<typeof decodeRecord>
   try {
     decoded = decodeRecord(entry.body)
   } catch (error) {
-    throw fail(`${entry.path} is not a valid record (${(error as Error).message})`)
+    throw fail(`${member} is not a valid record (${escapeText((error as Error).message)})`)
   }
 
+  const problem = recordProblem(decoded.record, MAX_ENTRY_BYTES)
+  if (problem) throw fail(`${member}: ${problem}`)
   const relativePath = relativeZnodePath(root, decoded.record.path)
   const directory = relativePath === undefined ? undefined : entryDirectory(relativePath)
   if (relativePath === undefined || `${directory}/${RECORD_NAME}` !== entry.path) {
-    throw fail(`${entry.path} does not match the path it records (${JSON.stringify(decoded.record.path)})`)
+    throw fail(`${member} does not match the path it records (${quote(decoded.record.path)})`)
   }
 
-  return {...decoded, directory: directory!, relativePath}
+  return {...decoded, directory: directory!, member, relativePath}
 }
 
 function checkManifest(
@@ -160,6 +164,7 @@ function checkManifest(
   seen: {znodes: number; dataBytes: number; treeDigest: string},
   fail: (problem: string) => Error,
 ): void {
+  if (typeof manifest !== 'object' || manifest === null) throw fail(`${MANIFEST_ENTRY} is not an object`)
   if (manifest.format !== header.format || manifest.formatVersion !== header.formatVersion) {
     throw fail('the manifest does not match the header')
   }
@@ -174,13 +179,13 @@ function parseJson<T>(entry: TarEntry, fail: (problem: string) => Error): T {
   try {
     return JSON.parse(entry.body.toString('utf8')) as T
   } catch {
-    throw fail(`${entry.path} is not valid JSON`)
+    throw fail(`${escapeText(entry.path)} is not valid JSON`)
   }
 }
 
 const sha256Hex = (body: Buffer) => createHash('sha256').update(body).digest('hex')
 
-/** Regular-file members of a gzip tar, pulled one at a time (the input is read only as fast as they are consumed). */
+/** Regular-file members of a tar (gzip or plain), pulled one at a time (the input is read only as fast as they are consumed). */
 async function* tarEntries(input: Readable, fail: (problem: string) => Error): AsyncGenerator<TarEntry> {
   const ready: TarEntry[] = []
   let problem: Error | undefined
@@ -190,50 +195,28 @@ async function* tarEntries(input: Readable, fail: (problem: string) => Error): A
     let size = 0
     entry.on('data', (chunk: Buffer) => {
       size += chunk.length
-      if (size > MAX_ENTRY_BYTES) problem ??= fail(`member ${JSON.stringify(entry.path)} is larger than ${MAX_ENTRY_BYTES} bytes`)
+      if (size > MAX_ENTRY_BYTES) problem ??= fail(`member ${quote(entry.path)} is larger than ${MAX_ENTRY_BYTES} bytes`)
       else chunks.push(chunk)
     })
-    entry.on('end', () => ready.push({body: Buffer.concat(chunks), path: entry.path, type: entry.type}))
+    entry.on('end', () => ready.push({body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), path: entry.path, type: entry.type}))
   }
 
-  const parser = strictTarParser(onReadEntry, (error) => (problem ??= error), fail)
-
-  const gunzip = createGunzip()
-  let sawInput = false
-  input.once('error', (error) => gunzip.destroy(error))
-  input.once('data', () => (sawInput = true))
-  input.pipe(gunzip)
-  let sawBytes = false
-  try {
-    for await (const chunk of gunzip) {
-      sawBytes = true
-      parser.write(chunk as Buffer)
-      if (problem) throw problem
-      while (ready.length > 0) yield ready.shift()!
-    }
-  } catch (error) {
-    if (error instanceof ArchiveError) throw error
-    if (!sawInput && (error as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') throw fail('the archive is empty')
-    throw fail(describeGzipError(error))
-  } finally {
-    input.unpipe(gunzip)
-    gunzip.destroy()
-    input.destroy()
+  for await (const _ of readTar(input, {fail, onProblem: (error) => (problem ??= error), onReadEntry})) {
+    if (problem) throw problem
+    while (ready.length > 0) yield ready.shift()!
   }
 
-  if (!sawBytes) throw fail('the archive is empty')
-  parser.end()
   if (problem) throw problem
   while (ready.length > 0) yield ready.shift()!
 }
 
 function memberProblem(entry: ReadEntry, fail: (problem: string) => Error): Error | undefined {
   if (entry.type !== 'File' && entry.type !== 'OldFile') {
-    return fail(`member ${JSON.stringify(entry.path)} is a ${entry.type}, not a regular file`)
+    return fail(`member ${quote(entry.path)} is a ${entry.type}, not a regular file`)
   }
 
   if (entry.path.startsWith('/') || entry.path.split('/').includes('..')) {
-    return fail(`member ${JSON.stringify(entry.path)} has an unsafe path`)
+    return fail(`member ${quote(entry.path)} has an unsafe path`)
   }
 
   return undefined

@@ -1,3 +1,6 @@
+import type {Readable} from 'node:stream'
+import * as zlib from 'node:zlib'
+import {createInflateRaw} from 'node:zlib'
 import {Header, Parser, Pax, type ReadEntry} from 'tar'
 
 /**
@@ -55,4 +58,402 @@ export function describeGzipError(error: unknown): string {
   if (code === 'Z_BUF_ERROR' || /unexpected end/.test(message)) return 'the archive is truncated (the gzip stream ends early)'
   if (code?.startsWith('Z_')) return `the gzip stream is corrupt (${message})`
   throw error
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading: gzip or plain tar, up to the end-of-archive marker and no further.
+
+/** GNU tar and Python's tarfile pad an archive to whole records of 20 blocks. */
+export const TAR_RECORD = 10_240
+/** Zero bytes accepted after the end-of-archive marker: at most one record of padding. */
+export const MAX_TRAILING_ZEROS = TAR_RECORD
+const GZIP_MAGIC = [0x1f, 0x8b]
+/** node-tar's default: a larger pax or long-name member is skipped, its fields not applied. */
+const MAX_META_BYTES = 1024 * 1024
+const MAX_GZIP_HEADER_BYTES = 64 * 1024
+
+export interface TarReadOptions {
+  /** Builds the caller's error for a problem with the archive. */
+  fail: (problem: string) => Error
+  /** The strict parser's onReadEntry. */
+  onReadEntry: (entry: ReadEntry) => void
+  /** Called with the parser's first problem (an error built with `fail`). */
+  onProblem: (problem: Error) => void
+}
+
+/**
+ * Reads a tar archive from `input`, gzip-compressed or not (told by its first two bytes, 1f 8b, not
+ * by its name), and feeds it to a strict tar parser up to the end of the archive (its two zero
+ * blocks). After the marker only zero padding is accepted, one record at most, and after a gzip
+ * stream nothing at all (no second gzip member); anything else is refused as soon as it is seen,
+ * so the input is never read further than that. Yields after each chunk written to the parser, so
+ * the caller can take the entries it completed. Throws `fail`'s errors; the input's own errors
+ * (a file that cannot be read) are thrown as they are.
+ */
+export async function* readTar(input: Readable, {fail, onProblem, onReadEntry}: TarReadOptions): AsyncGenerator<void> {
+  const parser = strictTarParser(onReadEntry, onProblem, fail)
+  const bounds = new TarBounds(fail)
+  const source = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  try {
+    const first = await startOf(source)
+    if (first.length === 0) throw fail('the archive is empty')
+    const gzip = first[0] === GZIP_MAGIC[0] && (first.length < 2 || first[1] === GZIP_MAGIC[1])
+    if (!gzip && !looksLikeTar(first)) throw fail(first.length < 512 ? 'not a gzip or tar archive (too short)' : 'not a gzip or tar archive')
+    const plain = gzip ? gunzipMember(first, source, fail) : plainChunks(first, source)
+    let plainBytes = 0
+    for await (const chunk of plain) {
+      plainBytes += chunk.length
+      const body = bounds.take(chunk)
+      if (body.length > 0) {
+        parser.write(body)
+        yield
+      }
+    }
+
+    if (plainBytes === 0) throw fail('the archive is empty')
+    if (!bounds.ended) throw fail('the archive is truncated: it ends before the end-of-archive marker')
+    parser.end()
+    yield
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code?.startsWith('Z_')) throw fail(describeGzipError(error))
+    throw error
+  } finally {
+    await source.return?.()
+    input.destroy()
+  }
+}
+
+/** At least 512 bytes of the input (less when it is shorter), in one buffer. */
+async function startOf(source: AsyncIterator<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let length = 0
+  while (length < BLOCK) {
+    const next = await source.next()
+    if (next.done) break
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array)
+    chunks.push(chunk)
+    length += chunk.length
+  }
+
+  return Buffer.concat(chunks, length)
+}
+
+/** A first block that is a tar header with a valid checksum (or the end marker of an empty archive). */
+function looksLikeTar(first: Buffer): boolean {
+  if (first.length < BLOCK) return false
+  const block = first.subarray(0, BLOCK)
+  try {
+    const header = new Header(block)
+    return header.nullBlock || header.cksumValid
+  } catch {
+    return false
+  }
+}
+
+async function* plainChunks(first: Buffer, source: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield first
+  while (true) {
+    const next = await source.next()
+    if (next.done) return
+    yield next.value
+  }
+}
+
+/**
+ * Follows the tar blocks of the plain stream: where each member's body ends (its size, or a pax
+ * header's), and where the two zero blocks end the archive. `take` returns the part of a chunk that
+ * belongs to the archive and checks that whatever follows is the padding tar writes.
+ */
+class TarBounds {
+  ended = false
+  private readonly header = Buffer.alloc(BLOCK)
+  private headerBytes = 0
+  /** Body bytes (with their padding) still to pass before the next header. */
+  private skip = 0
+  private nullBlocks = 0
+  private trailing = 0
+  /** A pax or long-name member's body, collected to read the size it sets for the next member. */
+  private meta?: {chunks: Buffer[]; bytes: number; size: number; global: boolean}
+  private extended?: Record<string, unknown>
+  private globalExtended?: Record<string, unknown>
+
+  constructor(private readonly fail: (problem: string) => Error) {}
+
+  take(chunk: Buffer): Buffer {
+    if (this.ended) {
+      this.checkTrailing(chunk)
+      return chunk.subarray(0, 0)
+    }
+
+    let position = 0
+    while (position < chunk.length && !this.ended) {
+      if (this.skip > 0) {
+        const step = Math.min(this.skip, chunk.length - position)
+        if (this.meta) this.collectMeta(chunk.subarray(position, position + step))
+        this.skip -= step
+        position += step
+        if (this.skip === 0 && this.meta) this.applyMeta()
+        continue
+      }
+
+      const step = Math.min(BLOCK - this.headerBytes, chunk.length - position)
+      chunk.copy(this.header, this.headerBytes, position, position + step)
+      this.headerBytes += step
+      position += step
+      if (this.headerBytes === BLOCK) {
+        this.headerBytes = 0
+        this.onHeader()
+      }
+    }
+
+    if (this.ended) this.checkTrailing(chunk.subarray(position))
+    return chunk.subarray(0, position)
+  }
+
+  private onHeader(): void {
+    if (this.header.every((byte) => byte === 0)) {
+      this.nullBlocks++
+      if (this.nullBlocks === 2) this.ended = true
+      return
+    }
+
+    this.nullBlocks = 0
+    let header: Header
+    try {
+      header = new Header(this.header, 0, this.extended as never, this.globalExtended as never)
+    } catch {
+      return // the parser reports it
+    }
+
+    const size = header.size ?? 0
+    this.skip = BLOCK * Math.ceil(size / BLOCK)
+    const global = header.type === 'GlobalExtendedHeader'
+    if (header.type === 'ExtendedHeader' || header.type === 'OldExtendedHeader' || global) {
+      if (size > 0 && size <= MAX_META_BYTES) this.meta = {bytes: 0, chunks: [], global, size}
+    } else if (!/^(NextFileHasLong|OldGnuLong)/.test(header.type ?? '')) {
+      this.extended = undefined
+    }
+  }
+
+  private collectMeta(part: Buffer): void {
+    const meta = this.meta!
+    const wanted = Math.min(part.length, meta.size - meta.bytes)
+    if (wanted > 0) meta.chunks.push(part.subarray(0, wanted))
+    meta.bytes += wanted
+  }
+
+  private applyMeta(): void {
+    const meta = this.meta!
+    this.meta = undefined
+    const text = Buffer.concat(meta.chunks).toString('utf8')
+    try {
+      if (meta.global) this.globalExtended = Pax.parse(text, this.globalExtended as never, true) as never
+      else this.extended = Pax.parse(text, this.extended as never, false) as never
+    } catch {
+      // the parser reports it
+    }
+  }
+
+  private checkTrailing(part: Buffer): void {
+    this.trailing += part.length
+    if (this.trailing > MAX_TRAILING_ZEROS || !part.every((byte) => byte === 0)) {
+      throw this.fail('unexpected bytes after the end of the archive')
+    }
+  }
+}
+
+/**
+ * The plain bytes of exactly one gzip member (RFC 1952): its header read here, the deflate stream
+ * inflated by zlib, the CRC-32 and length of its trailer checked, and nothing allowed after it (zlib's
+ * gunzip would go on to decompress a second member, and ignore trailing zeros).
+ */
+async function* gunzipMember(first: Buffer, source: AsyncIterator<Buffer>, fail: (problem: string) => Error): AsyncGenerator<Buffer> {
+  let pending = first
+  let done = false
+  const more = async (): Promise<boolean> => {
+    if (done) return false
+    const next = await source.next()
+    if (next.done) {
+      done = true
+      return false
+    }
+
+    pending = pending.length === 0 ? next.value : Buffer.concat([pending, next.value])
+    return true
+  }
+
+  // The header: magic, method 8 (deflate), flags, then the optional fields the flags announce.
+  let headerLength: number | undefined
+  while ((headerLength = gzipHeaderLength(pending, fail)) === undefined) {
+    if (pending.length > MAX_GZIP_HEADER_BYTES) throw fail('not a gzip archive (its header is too long)')
+    if (!(await more())) throw fail('the archive is truncated (the gzip stream ends early)')
+  }
+
+  const inflate = createInflateRaw()
+  const output: Buffer[] = []
+  let streamEnded = false
+  let inflateError: Error | undefined
+  let wake: (() => void) | undefined
+  const notify = () => {
+    wake?.()
+    wake = undefined
+  }
+
+  inflate.on('data', (chunk: Buffer) => {
+    output.push(chunk)
+    notify()
+  })
+  inflate.on('end', () => {
+    streamEnded = true
+    notify()
+  })
+  inflate.on('error', (error: Error) => {
+    inflateError = error
+    notify()
+  })
+
+  // What was written to zlib, past what it has consumed: the trailer and anything after the member.
+  const written: Buffer[] = []
+  let writtenBytes = 0
+  const write = (chunk: Buffer) => {
+    written.push(chunk)
+    writtenBytes += chunk.length
+    inflate.write(chunk, notify)
+  }
+
+  let crc = 0
+  let plainBytes = 0
+  try {
+    if (pending.length > headerLength) write(pending.subarray(headerLength))
+    pending = Buffer.alloc(0)
+    let inputDone = false
+    while (true) {
+      while (output.length > 0) {
+        const chunk = output.shift()!
+        crc = crc32(chunk, crc)
+        plainBytes += chunk.length
+        yield chunk
+      }
+
+      if (inflateError) throw inflateError
+      if (streamEnded) break
+      // Feed zlib only while it has little unconsumed input (as a pipe would), so that memory stays
+      // flat and a hostile stream is read no further than needed.
+      if (!inputDone && writtenBytes - inflate.bytesWritten < 16 * 1024) {
+        const next = await source.next()
+        if (next.done) {
+          inputDone = true
+          inflate.end()
+        } else {
+          write(next.value)
+        }
+
+        continue
+      }
+
+      await new Promise<void>((resolve) => {
+        wake = resolve
+        if (output.length > 0 || streamEnded || inflateError) notify()
+      })
+    }
+
+    // The bytes after the deflate stream: those zlib was given but did not consume, then the rest.
+    let skip = inflate.bytesWritten
+    const rest: Buffer[] = []
+    for (const chunk of written) {
+      if (skip >= chunk.length) skip -= chunk.length
+      else {
+        rest.push(chunk.subarray(skip))
+        skip = 0
+      }
+    }
+
+    let after = Buffer.concat(rest)
+    while (after.length <= 8 && !done) {
+      const next = await source.next()
+      if (next.done) break
+      after = Buffer.concat([after, next.value])
+    }
+
+    if (after.length < 8) throw fail('the archive is truncated (the gzip stream ends early)')
+    if (after.readUInt32LE(0) !== crc >>> 0) throw fail('the gzip stream is corrupt (its CRC-32 does not match)')
+    if (after.readUInt32LE(4) !== plainBytes % 2 ** 32) throw fail('the gzip stream is corrupt (its length does not match)')
+    if (after.length > 8 || !(await source.next()).done) throw fail('unexpected bytes after the end of the gzip stream (a second gzip member or other data)')
+  } finally {
+    inflate.destroy()
+  }
+}
+
+/** The length of the gzip header at the start of `bytes`, or undefined when more bytes are needed. */
+function gzipHeaderLength(bytes: Buffer, fail: (problem: string) => Error): number | undefined {
+  if (bytes.length < 10) return undefined
+  if (bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) throw fail('not a gzip archive')
+  if (bytes[2] !== 8) throw fail(`not a gzip archive (compression method ${bytes[2]}, not deflate)`)
+  const flags = bytes[3]
+  if (flags & 0xe0) throw fail('not a gzip archive (reserved header flags are set)')
+  let length = 10
+  if (flags & 0x04) {
+    if (bytes.length < length + 2) return undefined
+    length += 2 + bytes.readUInt16LE(length)
+  }
+
+  for (const flag of [0x08, 0x10]) {
+    if (!(flags & flag)) continue
+    const zero = bytes.indexOf(0, length)
+    if (zero < 0) return undefined
+    length = zero + 1
+  }
+
+  if (flags & 0x02) length += 2
+  return bytes.length < length ? undefined : length
+}
+
+const CRC_TABLE = Array.from({length: 256}, (_, n) => {
+  let c = n
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xed_b8_83_20 ^ (c >>> 1) : c >>> 1
+  return c >>> 0
+})
+
+/** zlib's CRC-32 (native from Node 20.15; a table otherwise). */
+const crc32: (data: Buffer, value: number) => number =
+  typeof (zlib as {crc32?: unknown}).crc32 === 'function'
+    ? (data, value) => zlib.crc32(data, value)
+    : (data, value) => {
+        let c = ~value
+        for (const byte of data) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8)
+        return ~c >>> 0
+      }
+
+/**
+ * The name of the first member of the plain tar bytes `plain` (a pax or GNU long name applied, pax
+ * and long-name members themselves skipped), or undefined when `plain` ends before it.
+ */
+export function firstMemberName(plain: Buffer): string | undefined {
+  let extended: Record<string, unknown> | undefined
+  let global: Record<string, unknown> | undefined
+  for (let offset = 0; offset + BLOCK <= plain.length; ) {
+    const block = plain.subarray(offset, offset + BLOCK)
+    offset += BLOCK
+    if (block.every((byte) => byte === 0)) continue
+    let header: Header
+    try {
+      header = new Header(block, 0, extended as never, global as never)
+    } catch {
+      return ''
+    }
+
+    if (!header.cksumValid) return ''
+    const size = header.size ?? 0
+    const body = plain.subarray(offset, offset + size)
+    offset += BLOCK * Math.ceil(size / BLOCK)
+    const meta = /^(ExtendedHeader|OldExtendedHeader|GlobalExtendedHeader|NextFileHasLongPath|OldGnuLongPath|NextFileHasLongLinkpath)$/.test(header.type ?? '')
+    if (!meta) return header.path ?? ''
+    if (body.length < size) return undefined
+    const text = body.toString('utf8')
+    if (header.type === 'GlobalExtendedHeader') global = Pax.parse(text, global as never, true) as never
+    else if (header.type === 'NextFileHasLongPath' || header.type === 'OldGnuLongPath') extended = {...extended, path: text.replace(/\0.*/s, '')}
+    else if (header.type !== 'NextFileHasLongLinkpath') extended = Pax.parse(text, extended as never, false) as never
+  }
+
+  return undefined
 }

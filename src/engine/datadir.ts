@@ -29,10 +29,11 @@ import {chown, lstat, mkdir, readdir, readFile, rename, rm, stat, statfs} from '
 import {connect as netConnect} from 'node:net'
 import {dirname, join, resolve} from 'node:path'
 import {PassThrough, pipeline, Readable} from 'node:stream'
-import {constants as zlibConstants, createGunzip, createGzip, gunzipSync} from 'node:zlib'
+import {constants as zlibConstants, createGzip, gunzipSync} from 'node:zlib'
 import type {ReadEntry} from 'tar'
 
-import {describeGzipError, strictTarParser, TAR_END, tarHeader, tarPadding} from '../archive/tar.js'
+import {firstMemberName, readTar, TAR_END, tarHeader, tarPadding} from '../archive/tar.js'
+import {quote} from '../archive/validate.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
 import {compactUtc} from './time.js'
@@ -390,9 +391,9 @@ export async function readDataDirArchive(input: Readable, location: string, hook
     if (problem) return entry.resume()
     try {
       const member = checkEntry(entry, fail)
-      if (seen.has(member.name)) throw fail(`member ${JSON.stringify(entry.path)} appears twice`)
+      if (seen.has(member.name)) throw fail(`member ${quote(entry.path)} appears twice`)
       seen.add(member.name)
-      if (afterManifest) throw fail(`member ${JSON.stringify(entry.path)} follows the manifest`)
+      if (afterManifest) throw fail(`member ${quote(entry.path)} follows the manifest`)
       if (member.name === DATADIR_MANIFEST) {
         afterManifest = true
         manifestBody = []
@@ -408,13 +409,13 @@ export async function readDataDirArchive(input: Readable, location: string, hook
 
       if (member.type === 'file' && member.target) {
         const key = `${member.target.dir}:${member.target.relative}`
-        if (targets.has(key)) throw fail(`member ${JSON.stringify(entry.path)} would overwrite another member`)
+        if (targets.has(key)) throw fail(`member ${quote(entry.path)} would overwrite another member`)
         targets.add(key)
       }
 
       if (expectByName) {
         const before = expectByName.get(member.name)
-        if (!before || before.type !== member.type || before.size !== member.size) throw fail(`the archive changed since it was checked (member ${JSON.stringify(entry.path)})`)
+        if (!before || before.type !== member.type || before.size !== member.size) throw fail(`the archive changed since it was checked (member ${quote(entry.path)})`)
       }
 
       members.push(member)
@@ -459,31 +460,16 @@ export async function readDataDirArchive(input: Readable, location: string, hook
     }
   }
 
-  const parser = strictTarParser(onEntry, (error) => (problem ??= error), fail)
-
-  const gunzip = createGunzip()
-  let sawBytes = false
-  input.once('error', (error) => gunzip.destroy(error))
-  input.pipe(gunzip)
   try {
-    for await (const chunk of gunzip) {
-      sawBytes = true
-      parser.write(chunk as Buffer)
+    for await (const _ of readTar(input, {fail, onProblem: (error) => (problem ??= error), onReadEntry: onEntry})) {
       if (problem) throw problem
     }
-
-    if (!sawBytes) throw fail('the archive is empty')
-    parser.end()
-    if (problem) throw problem
   } catch (error) {
     if (error instanceof DataDirArchiveError) throw error
-    if (!sawBytes && (error as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') throw fail('the archive is empty')
-    throw fail(describeGzipError(error))
-  } finally {
-    input.unpipe(gunzip)
-    gunzip.destroy()
-    input.destroy()
+    throw problem ?? error
   }
+
+  if (problem) throw problem
 
   const summary: ArchiveSummary = {
     files: members.filter((member) => member.type === 'file').length,
@@ -510,7 +496,7 @@ function asProblem(error: unknown, fail: (problem: string) => Error): Error {
 
 function checkEntry(entry: ReadEntry, fail: (problem: string) => Error): CheckedMember {
   const raw = entry.path
-  const shown = JSON.stringify(raw)
+  const shown = quote(raw)
   if (raw.startsWith('/') || /^[a-zA-Z]:/.test(raw)) throw fail(`member ${shown} has an absolute path`)
   const parts = raw.split('/')
   if (parts.includes('..')) throw fail(`member ${shown} has a path with ".."`)
@@ -872,18 +858,19 @@ export async function sniffDataDirArchive(input: Readable): Promise<{dataDir: bo
     const chunk = Buffer.from(next.value as Buffer)
     chunks.push(chunk)
     total += chunk.length
-    let plain: Buffer
-    try {
-      plain = gunzipSync(Buffer.concat(chunks), {finishFlush: zlibConstants.Z_SYNC_FLUSH})
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'Z_DATA_ERROR') break
-      continue
+    const bytes = Buffer.concat(chunks)
+    let plain = bytes
+    if (bytes[0] === 0x1f && (bytes.length < 2 || bytes[1] === 0x8b)) {
+      try {
+        plain = gunzipSync(bytes, {finishFlush: zlibConstants.Z_SYNC_FLUSH})
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'Z_DATA_ERROR') break
+        continue
+      }
     }
 
-    if (plain.length >= 512) {
-      const block = plain.subarray(0, 512)
-      const field = (start: number, length: number) => block.subarray(start, start + length).toString('utf8').replace(/\0.*$/s, '')
-      const name = `${field(345, 155) ? `${field(345, 155)}/` : ''}${field(0, 100)}`.replace(/^(\.\/)+/, '')
+    const name = firstMemberName(plain)?.replace(/^(\.\/)+/, '')
+    if (name !== undefined) {
       dataDir = name === ROOT || name.startsWith(`${ROOT}/`) || name === DATADIR_MANIFEST
       break
     }

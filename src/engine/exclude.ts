@@ -1,6 +1,7 @@
 import picomatch from 'picomatch'
 
 import {UsageError} from '../errors.js'
+import {parentZnodePath} from '../zk/uri.js'
 
 export type PathMatcher = (path: string) => boolean
 
@@ -21,7 +22,9 @@ export function excludeMatcher(patterns: string[]): PathMatcher {
     return GLOB_CHARS.test(trimmed) ? picomatch(trimmed, {dot: true}) : (path: string) => path === trimmed
   })
   return (path) => {
-    for (let prefix = path; ; prefix = prefix.slice(0, Math.max(prefix.lastIndexOf('/'), 1))) {
+    // parentZnodePath always shrinks its argument until "/", whatever the string (a path without a
+    // leading "/" used to make this loop forever).
+    for (let prefix = path; ; prefix = parentZnodePath(prefix)) {
       if (tests.some((test) => test(prefix))) return true
       if (prefix === '/') return false
     }

@@ -64,7 +64,8 @@ export function validateZnodePath(path: string): string {
   return path
 }
 
-function znodePathProblem(path: string): string | undefined {
+/** What is wrong with `path` as a znode path (ZooKeeper's PathUtils.validatePath), or undefined. */
+export function znodePathProblem(path: string): string | undefined {
   if (!path.startsWith('/')) return 'it must start with /'
   if (path === '/') return undefined
   if (path.endsWith('/')) return 'it must not end with /'
@@ -78,7 +79,20 @@ function znodePathProblem(path: string): string | undefined {
 }
 
 function printable(text: string): string {
-  return JSON.stringify(text).slice(1, -1)
+  return escapeText(text)
+}
+
+// C0 and C1 controls, DEL, line and paragraph separators, bidi controls and marks, lone surrogates.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001F\u007F-\u009F\u200E\u200F\u2028-\u202E\u2066-\u2069\uFEFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|["\\]/g
+
+/** `text` as it may reach a terminal: quotes, backslashes and every invisible or control character escaped (\n, \u001b). */
+export function escapeText(text: string): string {
+  return text.replace(UNPRINTABLE, (char) => {
+    if (char === '"' || char === '\\') return `\\${char}`
+    const json = JSON.stringify(char).slice(1, -1)
+    return json.startsWith('\\') ? json : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`
+  })
 }
 
 export function joinZnodePath(parent: string, child: string): string {
@@ -87,7 +101,7 @@ export function joinZnodePath(parent: string, child: string): string {
 
 /** The path of `path` relative to `root`, as "/..." ("/" for the root itself), or undefined if outside it. */
 export function relativeZnodePath(root: string, path: string): string | undefined {
-  if (root === '/') return path
+  if (root === '/') return path.startsWith('/') ? path : undefined
   if (path === root) return '/'
   return path.startsWith(`${root}/`) ? path.slice(root.length) : undefined
 }
@@ -98,6 +112,7 @@ export function resolveZnodePath(root: string, relative: string): string {
   return root === '/' ? relative : `${root}${relative}`
 }
 
+/** The parent of `path`; "/" for "/" and for anything without a "/" past its first character, so a loop up to "/" ends for any string. */
 export function parentZnodePath(path: string): string {
   const index = path.lastIndexOf('/')
   return index <= 0 ? '/' : path.slice(0, index)

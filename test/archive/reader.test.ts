@@ -59,7 +59,7 @@ describe('archive reader', function () {
       const {error} = await readFailure(bad.make(material))
       expect(error, 'an ArchiveError').to.be.instanceOf(ArchiveError)
       expect((error as Error).message).to.match(/^test\.tar\.gz failed verification: /)
-      expect((error as Error).message).to.match(bad.problem)
+      expect((error as Error).message, (error as Error).message).to.match(bad.problem)
     })
   }
 

@@ -1,10 +1,13 @@
 /** Reads archives for comparison, and takes them apart and puts them back together to damage them. */
+import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
+import {Readable} from 'node:stream'
 import {gunzipSync, gzipSync} from 'node:zlib'
 import {Header, Parser, Pax, type ReadEntry} from 'tar'
 
-import type {ArchiveHeader, Manifest, ZnodeRecord} from '../../src/archive/format.js'
+import {type ArchiveHeader, encodeRecord, entryDirectory, type Manifest, type ZnodeRecord} from '../../src/archive/format.js'
 import {readArchive} from '../../src/archive/reader.js'
+import {relativeZnodePath} from '../../src/zk/uri.js'
 import {sorted, subtree, type TreeSnapshot} from './tree.js'
 
 export interface ArchiveContent {
@@ -134,7 +137,7 @@ export const BAD_ARCHIVES: BadArchive[] = [
     name: "a byte changed in a znode's data inside the tar, re-gzipped",
     problem: /checksum mismatch for \/t-/,
   },
-  {make: () => Buffer.from('this is not an archive\n'.repeat(100)), name: 'plain text', problem: /not a gzip archive/},
+  {make: () => Buffer.from('this is not an archive\n'.repeat(100)), name: 'plain text', problem: /not a gzip or tar archive/},
   {make: () => gzipSync(Buffer.from('just some text, not a tar\n'.repeat(200))), name: 'gzip of text', problem: /not a valid tar stream/},
   {make: () => gzipSync(Buffer.from('short text\n')), name: 'gzip of a short text', problem: /not a valid tar stream|truncated|empty/},
   {make: ({npmTar}) => npmTar, name: 'a gzip tar of other files (tar package)', problem: /not a dcos-zk-backup archive \(its first member is "notes.txt"/},
@@ -189,17 +192,119 @@ function hostileMembers(): BadArchive[] {
 /** Two adjacent sibling leaf znodes of the archive: where their members (record, then data) start, and how many. */
 function siblingLeaves(members: TarMember[]): [{start: number; count: number}, {start: number; count: number}] {
   const leaves: Array<{start: number; count: number; parent: string}> = []
+  const directories = members.filter(({path}) => path.endsWith('/.znode.json')).map(({path}) => path.slice(0, -'.znode.json'.length))
   for (let index = 1; index < members.length; index++) {
     const {path} = members[index]
     if (!path.endsWith('/.znode.json')) continue
     const directory = path.slice(0, -'.znode.json'.length)
     const count = members[index + 1]?.path === `${directory}.data` ? 2 : 1
     const parent = directory.split('/').slice(0, -2).join('/')
-    if (!(members[index + count]?.path ?? '').startsWith(directory)) leaves.push({count, parent, start: index})
+    // The walk reads many znodes at once, so a znode's children need not follow it directly.
+    if (!directories.some((other) => other !== directory && other.startsWith(directory))) leaves.push({count, parent, start: index})
   }
 
-  // Parents come before children, so two leaves with the same parent, one after the other, are adjacent.
+  // Two leaves with the same parent, one right after the other.
   const second = leaves.findIndex((leaf, index) => index > 0 && leaf.parent === leaves[index - 1].parent && leaves[index - 1].start + leaves[index - 1].count === leaf.start)
   if (second < 1) throw new Error('the archive needs two adjacent sibling leaves')
   return [leaves[second - 1], leaves[second]]
+}
+
+/** One znode of an archive to encode: its record and data, and optionally the member names to use. */
+export interface EncodedZnode {
+  record: ZnodeRecord
+  data: Buffer
+  /** Default: the writer's (entryDirectory of the path relative to the root). */
+  member?: string
+  dataMember?: string
+}
+
+/** What an archive holds, decoded: re-encoded by encodeArchive with every hash, the digest and the sums correct. */
+export interface DecodedArchive {
+  header: ArchiveHeader
+  znodes: EncodedZnode[]
+  /** Manifest fields to override (after the counts and digest are computed). */
+  manifest?: Partial<Manifest>
+}
+
+const sha256 = (body: Buffer | string) => createHash('sha256').update(body).digest('hex')
+const jsonBody = (value: unknown) => Buffer.from(`${JSON.stringify(value, null, 2)}\n`)
+
+/** The members of an archive of `archive`, encoded as the writer encodes them, so mutants get past the checksums. */
+export function encodeArchiveMembers(archive: DecodedArchive): TarMember[] {
+  const headerBody = jsonBody(archive.header)
+  const members: TarMember[] = [{body: headerBody, path: 'backup.json'}]
+  const tree = createHash('sha256')
+  let dataBytes = 0
+  for (const {data, dataMember, member, record} of archive.znodes) {
+    const relative = typeof record.path === 'string' ? (relativeZnodePath(archive.header.source.root, record.path) ?? record.path) : '/'
+    const directory = entryDirectory(relative.startsWith('/') ? relative : `/${relative}`)
+    const {json, sha256: hash} = encodeRecord(record, data)
+    tree.update(hash)
+    members.push({body: json, path: member ?? `${directory}/.znode.json`})
+    if (data.length > 0) members.push({body: data, path: dataMember ?? `${directory}/.data`})
+    dataBytes += data.length
+  }
+
+  const treeDigest = tree.digest('hex')
+  const manifest: Manifest = {
+    ...archive.header,
+    changedDuringBackup: 0,
+    completedAt: archive.header.createdAt,
+    dataBytes,
+    excluded: 0,
+    inconsistent: [],
+    inconsistentCount: 0,
+    skippedEphemerals: 0,
+    treeDigest,
+    vanished: 0,
+    znodes: archive.znodes.length,
+    zxidEnd: archive.header.zxidStart,
+    ...archive.manifest,
+  }
+  const manifestBody = jsonBody(manifest)
+  members.push({body: manifestBody, path: 'manifest.json'})
+  members.push({body: Buffer.from(`${sha256(headerBody)}  backup.json\n${sha256(manifestBody)}  manifest.json\n${treeDigest}  znodes/\n`), path: 'SHA256SUMS'})
+  return members
+}
+
+/** A gzip archive of `archive` (see encodeArchiveMembers). */
+export function encodeArchive(archive: DecodedArchive): Buffer {
+  return tarGz(encodeArchiveMembers(archive))
+}
+
+/** A good archive's content, decoded (the reverse of encodeArchive). */
+export async function decodeArchive(bytes: Buffer): Promise<DecodedArchive> {
+  let header: ArchiveHeader | undefined
+  const znodes: EncodedZnode[] = []
+  for await (const item of readArchive(Readable.from([bytes]), 'archive')) {
+    if (item.kind === 'header') header = item.header
+    else if (item.kind === 'znode') znodes.push({data: item.data, record: item.record})
+  }
+
+  return {header: header!, znodes}
+}
+
+/** A record for `path` as a backup would write it (persistent, open ACL, a plausible stat). */
+export function plainRecord(path: string, data: Buffer = Buffer.alloc(0), fields: Partial<ZnodeRecord> = {}): ZnodeRecord {
+  return {
+    acl: [{id: 'anyone', perms: 31, scheme: 'world'}],
+    path,
+    sequential: false,
+    stat: {aversion: 0, ctime: '2026-01-01T00:00:00.000Z', cversion: 0, czxid: '0x10', dataLength: data.length, mtime: '2026-01-01T00:00:00.000Z', mzxid: '0x10', numChildren: 0, pzxid: '0x10', version: 0},
+    type: 'persistent',
+    ...fields,
+  }
+}
+
+/** A header of an archive rooted at `root`. */
+export function plainHeader(root: string): ArchiveHeader {
+  return {
+    createdAt: '2026-01-01T00:00:00.000Z',
+    format: 'dcos-zk-backup',
+    formatVersion: 1,
+    options: {exclude: [], includeEphemerals: false},
+    source: {hosts: ['127.0.0.1:2181'], root},
+    tool: 'test',
+    zxidStart: '0x10',
+  }
 }

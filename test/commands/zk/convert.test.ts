@@ -3,6 +3,8 @@
  * online format, and restored online into a running ensemble — whole or in part.
  */
 import {expect} from 'chai'
+import {execFileSync} from 'node:child_process'
+import {copyFile, mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {ZnodeRecord} from '../../../src/archive/format.js'
@@ -143,5 +145,55 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
     } finally {
       session.close()
     }
+  })
+  describe('archives made by dcos-zk (Python tarfile), GNU tar, and plain (uncompressed) tar', () => {
+    const kinds: Record<string, string> = {}
+
+    before(async () => {
+      // The node's files as dcos-zk's temp dir holds them: zookeeper/snapshot/... and zookeeper/transactions/...
+      const tree = join(dir, 'dcos-zk-tree')
+      await mkdir(tree)
+      execFileSync('tar', ['xzf', archive, '-C', tree, '--exclude', './dcos-zk-backup.json'])
+      // dcos-zk: tarfile.open(..., 'w:gz') and tar.add(<tmp>/zookeeper, arcname='./zookeeper'): directory members first, pax headers.
+      kinds.python = join(dir, 'dcos-zk.tar.gz')
+      execFileSync('python3', ['-c', 'import sys, tarfile\nwith tarfile.open(sys.argv[1], "w:gz") as tar:\n    tar.add(sys.argv[2] + "/zookeeper", arcname="./zookeeper")', kinds.python, tree])
+      kinds.gnu = join(dir, 'gnu.tar.gz')
+      execFileSync('tar', ['czf', kinds.gnu, '-C', tree, './zookeeper'])
+      kinds.plain = join(dir, 'plain.tar')
+      execFileSync('tar', ['cf', kinds.plain, '-C', tree, './zookeeper'])
+      // Named .tar.gz but not compressed: the bytes tell, not the name.
+      kinds.misnamed = join(dir, 'plain-named.tar.gz')
+      await copyFile(kinds.plain, kinds.misnamed)
+    })
+
+    for (const kind of ['python', 'gnu', 'plain', 'misnamed']) {
+      it(`${kind}: inspect, inspect --tree, convert and an online restore --dry-run accept it`, async () => {
+        const file = kinds[kind]
+        const summary = expectExit(await dcos(['zk', 'inspect', file]), 0)
+        expect(summary.stdout).to.match(/Integrity\s+OK|verified/i)
+        const {stdout} = expectExit(await dcos(['zk', 'inspect', file, '--tree', '/app/state']), 0)
+        expect(stdout).to.include('/app/state/app-1  persistent')
+        const converted = join(dir, `converted-${kind}.tar.gz`)
+        expectExit(await dcos(['zk', 'convert', file, converted, '--from', '/app']), 0)
+        expect(Object.keys((await readArchiveFile(converted)).tree)).to.include('/state/app-1')
+        const hosts = (await sharedEnsemble()).connectString
+        const plan = expectExit(await dcos(['zk', 'restore', file, '--zk', `zk://${hosts}${uniquePath('dcos-zk')}`, '--from', '/app', '--dry-run', '--zk-auth', `${secret.user}:${secret.password}`]), 0)
+        expect(plan.stdout).to.include('Dry run: nothing was changed.')
+      })
+    }
+
+    it('an online archive as a plain tar (GNU tar of its members): inspect and restore --dry-run', async () => {
+      const converted = join(dir, 'converted-python.tar.gz')
+      const members = join(dir, 'online-members')
+      await mkdir(members)
+      execFileSync('tar', ['xzf', converted, '-C', members])
+      const names = execFileSync('tar', ['tzf', converted]).toString().trim().split('\n')
+      const plain = join(dir, 'online.tar')
+      execFileSync('tar', ['cf', plain, '--no-recursion', '-C', members, ...names])
+      expect(expectExit(await dcos(['zk', 'inspect', plain]), 0).stdout).to.match(/Integrity\s+OK/)
+      const hosts = (await sharedEnsemble()).connectString
+      const plan = expectExit(await dcos(['zk', 'restore', plain, '--zk', `zk://${hosts}${uniquePath('plain')}`, '--dry-run']), 0)
+      expect(plan.stdout).to.include('Dry run: nothing was changed.')
+    })
   })
 })
