@@ -93,7 +93,9 @@ export function redactError<T>(error: T): T {
 export function redactStderr(): void {
   const write = process.stderr.write.bind(process.stderr) as (...args: unknown[]) => boolean
   process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : undefined
-    return write(text === undefined ? chunk : redactOutput(text), ...rest)
+    if (typeof chunk === 'string') return write(redactOutput(chunk), ...rest)
+    if (!(chunk instanceof Uint8Array)) return write(chunk, ...rest)
+    // Bytes become text: an encoding given with them no longer applies.
+    return write(redactOutput(Buffer.from(chunk).toString('utf8')), ...(typeof rest[0] === 'string' ? rest.slice(1) : rest))
   }) as typeof process.stderr.write
 }
