@@ -1,5 +1,12 @@
 #!/usr/bin/env -S node --import tsx --no-warnings
 
-import {execute} from '@oclif/core'
+import {flush, handle, run, settings} from '@oclif/core'
 
-await execute({development: true, dir: import.meta.url})
+import {redactError, redactStderr} from '../src/cli/redact.ts'
+
+process.env.NODE_ENV = 'development'
+settings.debug = true
+redactStderr()
+await run(process.argv.slice(2), import.meta.url)
+  .then(() => flush())
+  .catch((error) => handle(redactError(error)))

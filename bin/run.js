@@ -1,5 +1,11 @@
 #!/usr/bin/env node
 
-import {execute} from '@oclif/core'
+import {flush, handle, run} from '@oclif/core'
 
-await execute({dir: import.meta.url})
+import {redactError, redactStderr} from '../dist/cli/redact.js'
+
+// Before oclif starts: its errors outside any command and its DEBUG log can hold the command line.
+redactStderr()
+await run(process.argv.slice(2), import.meta.url)
+  .then(() => flush())
+  .catch((error) => handle(redactError(error)))

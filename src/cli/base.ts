@@ -1,9 +1,10 @@
-import {Command, Flags} from '@oclif/core'
+import {Command, Flags, ux} from '@oclif/core'
 
 import {EXIT_FAILED, EXIT_USAGE, OperationError, UsageError} from '../errors.js'
-import {redactLocation} from '../providers/index.js'
 import {ZkSession} from '../zk/session.js'
 import {parseDigestAuth, parseZkUri, type ZkTarget} from '../zk/uri.js'
+import {forStream, inertJson, printable} from './printable.js'
+import {redactError, redactOutput} from './redact.js'
 
 export const EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation failed (ZooKeeper or storage error, an archive that fails verification); 2 bad usage or bad input (nothing was changed).`
 
@@ -46,27 +47,56 @@ export abstract class BaseCommand extends Command {
     if (error.oclif) {
       // Parse errors from oclif itself (unknown flag, missing argument): bad usage.
       const exit = error.oclif.exit === 1 || error.oclif.exit === undefined ? EXIT_USAGE : error.oclif.exit
-      // With --json only the message is shown: the error also holds the parsed command line, --zk-auth included.
-      if (this.jsonEnabled()) return super.catch(Object.assign(new Error(redactLocation(error.message)), {exitCode: exit, oclif: {exit}}))
-      return super.catch(Object.assign(error, {exitCode: exit, oclif: {...error.oclif, exit}}))
+      // Its messages quote the command line ("Unexpected argument: s3://...?secret_key=..."), so they
+      // are redacted before oclif wraps them over lines. With --json only the message is shown: the
+      // error also holds the parsed command line, --zk-auth included.
+      if (this.jsonEnabled()) return super.catch(Object.assign(new Error(redactOutput(error.message)), {exitCode: exit, oclif: {exit}}))
+      return super.catch(Object.assign(redactError(error), {exitCode: exit, oclif: {...error.oclif, exit}}))
     }
 
     if (error instanceof JobFailed && this.jsonEnabled()) {
       this.logJson(error.job)
       // logToStderr is silent under --json; this line is the one thing said besides the JSON.
-      process.stderr.write(`Error: ${redactLocation(error.message)}\n`)
+      process.stderr.write(`Error: ${printable(redactOutput(error.message))}\n`)
       // Thrown past oclif's catch, which would print its own error object on stdout.
       throw Object.assign(new Error(error.message), {exitCode: EXIT_FAILED, oclif: {exit: EXIT_FAILED}, skipOclifErrorHandling: true})
     }
 
     const exit = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED
-    const message = redactLocation(error instanceof OperationError || error instanceof UsageError ? error.message : String(error.message ?? error))
-    if (process.env.DEBUG && error.stack) process.stderr.write(`${redactLocation(error.stack)}\n`)
+    const message = redactOutput(error instanceof OperationError || error instanceof UsageError ? error.message : String(error.message ?? error))
+    if (process.env.DEBUG && error.stack) process.stderr.write(`${forStream(redactOutput(error.stack), process.stderr)}\n`)
     const failure = Object.assign(new Error(message), {exitCode: exit, oclif: {exit}})
     if (this.jsonEnabled()) return super.catch(failure)
-    // Printed here, on one line: oclif would wrap a long message over several.
-    this.logToStderr(`Error: ${message}`)
+    // Printed here, on one line: oclif would wrap a long message over several, and a path or a
+    // server's answer in it may hold a newline or an escape sequence of its own.
+    this.logToStderr(`Error: ${printable(message)}`)
     return super.catch(Object.assign(failure, {skipOclifErrorHandling: true}))
+  }
+
+  /**
+   * One line on stdout; on a terminal its control characters are shown as escapes (see printable.ts).
+   * Output of several lines goes through logLines, each line built from escaped values.
+   */
+  log(message = '', ...args: unknown[]): void {
+    super.log(forStream(message, process.stdout), ...args)
+  }
+
+  logToStderr(message = '', ...args: unknown[]): void {
+    super.logToStderr(forStream(message, process.stderr), ...args)
+  }
+
+  protected logLines(text: string): void {
+    for (const line of text.split('\n')) this.log(line)
+  }
+
+  /** A warning is one line, escaped wherever it goes, as errors are. */
+  warn(input: string | Error): string | Error {
+    return super.warn(typeof input === 'string' ? printable(input) : input)
+  }
+
+  /** As oclif writes it, with the characters JSON leaves raw (DEL, C1) as \u escapes: the same JSON. */
+  logJson(json: unknown): void {
+    ux.stdout(inertJson(ux.colorizeJson(json, {pretty: true, theme: this.config.theme?.json})))
   }
 
   protected parseZk(uri: string): ZkTarget {

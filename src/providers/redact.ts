@@ -1,6 +1,8 @@
-// A value ends at the next parameter, fragment or whitespace, or before the ": " that follows a
-// location in our messages ("Cannot read s3://b/k?secret_key=***: Access Denied").
-const SECRET_PARAMETER = /((?:^|[?&;\s])(?:access_key|secret_key|session_token|token|password)=)[^&#\s]*?(?=[&#\s]|:\s|$)/gi
+// A value ends at the next parameter or whitespace, or before the ": " that follows a location in
+// our messages ("Cannot read s3://b/k?secret_key=***: Access Denied"). Not at "#": a fragment after
+// a secret is hidden with it, since secret keys may hold a raw "#" (parseS3Location splits on "&" only).
+// Values that hold a space or ": " are cut there: the callers that know the values redact them whole.
+const SECRET_PARAMETER = /((?:^|[?&;\s])(?:access_key|secret_key|session_token|token|password)=)[^&\s]*?(?=[&\s]|:\s|$)/gi
 
 // The password runs to the last "@" of the word: passwords typed into a URI often hold a raw "@" or
 // "/", and hiding too much of a malformed URI is better than showing part of a password.

@@ -34,10 +34,12 @@ export interface S3Location {
 
 export function parseS3Location(location: string): S3Location {
   const [, bucket, key, query = ''] = /^s3:\/\/([^/?]*)\/?([^?]*)(?:\?(.*))?$/is.exec(location) ?? []
+  // Messages name the location with its secrets masked whole, whatever they hold ("#", " ", ": ").
+  const shown = bucket === undefined ? 'the S3 location' : displayLocation(bucket, key, query)
   const usage = (message: string) => new UsageError(redactLocation(message))
-  if (!bucket) throw usage(`Missing bucket in ${location}: use s3://bucket/key`)
+  if (!bucket) throw usage(`Missing bucket in ${shown}: use s3://bucket/key`)
   if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
-    throw usage(`Invalid bucket name "${bucket}" in ${location}: use 3-63 lowercase letters, digits, dots and hyphens`)
+    throw usage(`Invalid bucket name "${bucket}" in ${shown}: use 3-63 lowercase letters, digits, dots and hyphens`)
   }
 
   // Parsed by hand because URLSearchParams turns "+" into a space, and AWS secret keys contain "+".
@@ -54,7 +56,7 @@ export function parseS3Location(location: string): S3Location {
     try {
       value = decodeURIComponent(raw)
     } catch {
-      throw usage(`Malformed value of ${name} in ${location}`)
+      throw usage(`Malformed value of ${name} in ${shown}`)
     }
 
     parameters.set(name, value)
@@ -65,12 +67,16 @@ export function parseS3Location(location: string): S3Location {
     parameters.get(name),
   )
   if (!accessKeyId !== !secretAccessKey || (sessionToken && !accessKeyId)) {
-    throw usage(`Incomplete credentials in ${location}: give access_key and secret_key together (and session_token only with them)`)
+    throw usage(`Incomplete credentials in ${shown}: give access_key and secret_key together (and session_token only with them)`)
   }
 
   const endpoint = parameters.get('endpoint')
+  const endpointPassword = endpoint && /^[a-z][\w+.-]*:\/\/[^/?#@]*:(.*)@/is.exec(endpoint)?.[1]
+  if (endpointPassword) secrets.push(endpointPassword, safeDecode(endpointPassword))
   if (endpoint !== undefined && !/^https?:\/\/[^/?#]/i.test(endpoint)) {
-    throw usage(`Invalid endpoint "${endpoint}" in ${location}: use http://host:port or https://host`)
+    // Userinfo without a scheme (user:pw@host) is not recognisable as such by redactLocation.
+    const shownEndpoint = endpoint.includes('@') ? `***${endpoint.slice(endpoint.lastIndexOf('@'))}` : endpoint
+    throw usage(`Invalid endpoint "${shownEndpoint}" in ${shown}: use http://host:port or https://host`)
   }
 
   return {
@@ -193,8 +199,7 @@ export class S3Provider implements StorageProvider {
   }
 
   private locationOf(key: string): string {
-    const query = this.location.query ? `?${this.location.query}` : ''
-    return redactLocation(`s3://${this.location.bucket}/${key}${query}`)
+    return displayLocation(this.location.bucket, key, this.location.query)
   }
 
   /** `key` described relative to the "directory" of this location's key, as list() names it. */
@@ -235,6 +240,20 @@ export class S3Provider implements StorageProvider {
   }
 }
 
+const SECRET_PARAMETERS = new Set(['access_key', 'secret_key', 'session_token'])
+
+/** The location as it may be shown: each secret value masked whole, and any userinfo of the endpoint. */
+function displayLocation(bucket: string, key: string, query: string): string {
+  const pairs = query.split('&').map((pair) => {
+    const [name] = pair.split('=', 1)
+    if (SECRET_PARAMETERS.has(name)) return `${name}=***`
+    // An endpoint with userinfo but no scheme is refused, but still shown in that message.
+    if (name === 'endpoint' && pair.includes('@')) return `endpoint=***${pair.slice(pair.lastIndexOf('@'))}`
+    return pair
+  })
+  return redactLocation(`s3://${bucket}/${key}${query ? `?${pairs.join('&')}` : ''}`)
+}
+
 function createClient({region, endpoint, credentials}: S3Location): S3Client {
   // Node 20 is this tool's runtime; the SDK's notice that its future releases need Node 22 would
   // print seven lines into every S3 command's output. The lock file pins SDK releases that run here.
@@ -245,6 +264,14 @@ function createClient({region, endpoint, credentials}: S3Location): S3Client {
     ...(endpoint && {endpoint, forcePathStyle: true}),
     ...(credentials && {credentials}),
   })
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
 }
 
 function errorName(error: unknown): string | undefined {

@@ -1,3 +1,4 @@
+import {readFileSync, readlinkSync} from 'node:fs'
 import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
@@ -32,6 +33,10 @@ export class StdioProvider implements StorageProvider {
       return bytes
     } catch (error) {
       if (error instanceof UsageError || error instanceof OperationError) throw error
+      if ((error as NodeJS.ErrnoException).code === 'EPIPE') {
+        throw new OperationError('Cannot write the archive to standard output: its reader closed it (EPIPE); the archive is incomplete', {cause: error})
+      }
+
       throw new OperationError(`Cannot write to standard output: ${errorMessage(error)}`, {cause: error})
     }
   }
@@ -54,6 +59,31 @@ export class StdioProvider implements StorageProvider {
 
   child(): StorageProvider {
     throw new UsageError('Naming a file inside a location is not supported for -')
+  }
+}
+
+/**
+ * Refuses, before anything is done, a standard output that would lose the archive: a terminal (as
+ * gzip does: the bytes garble it), or none at all.
+ */
+export function checkStdoutTakesArchive(): void {
+  if (process.stdout.isTTY) throw new UsageError('Refusing to write compressed data to a terminal: redirect stdout to a file or a command')
+  if (stdoutWasClosed()) throw new UsageError('Standard output is closed: redirect it to a file or a command to receive the archive')
+}
+
+/**
+ * Node opens /dev/null read-write in place of a closed descriptor at startup (`>&-`); a shell opens
+ * it write-only for a `> /dev/null` chosen on purpose. Linux only (/proc): elsewhere a closed
+ * stdout goes undetected.
+ */
+function stdoutWasClosed(): boolean {
+  try {
+    const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/fdinfo/1', 'utf8'))?.[1]
+    const O_ACCMODE = 0o3
+    const O_RDWR = 0o2
+    return flags !== undefined && (Number.parseInt(flags, 8) & O_ACCMODE) === O_RDWR && readlinkSync('/proc/self/fd/1') === '/dev/null'
+  } catch {
+    return false
   }
 }
 

@@ -16,19 +16,25 @@ export interface ZkTarget {
 export function parseZkUri(uri: string): ZkTarget {
   const text = uri.trim()
   const withoutScheme = text.replace(/^zk:\/\//i, '')
+  const credentials = new UsageError('Credentials do not belong in the ZooKeeper URI: pass them with --zk-auth user:password')
   if (/^[a-z][\w+.-]*:\/\//i.test(withoutScheme)) {
-    throw new UsageError(`Unsupported ZooKeeper URI scheme in "${redactZkUri(text)}": use zk://host:port,host:port/path`)
+    if (text.includes('@')) throw credentials
+    throw new UsageError(`Unsupported ZooKeeper URI scheme in "${text}": use zk://host:port,host:port/path`)
   }
 
   const slash = withoutScheme.indexOf('/')
   const hostPart = slash === -1 ? withoutScheme : withoutScheme.slice(0, slash)
   const pathPart = slash === -1 ? undefined : withoutScheme.slice(slash)
-  if (hostPart.includes('@')) {
-    throw new UsageError('Credentials do not belong in the ZooKeeper URI: pass them with --zk-auth user:password')
+  if (hostPart.includes('@')) throw credentials
+  // A password holding "/" puts its "@" in the path ("admin:pw/x@host/path"): the host part is then
+  // invalid, and naming it would show the start of the password.
+  let hosts: string[]
+  try {
+    if (hostPart.trim() === '') throw new UsageError(`No ZooKeeper hosts in "${text}": use zk://host:port,host:port/path`)
+    hosts = hostPart.split(',').map((host) => parseHost(host.trim(), text))
+  } catch (error) {
+    throw text.includes('@') ? credentials : error
   }
-
-  if (hostPart.trim() === '') throw new UsageError(`No ZooKeeper hosts in "${text}": use zk://host:port,host:port/path`)
-  const hosts = hostPart.split(',').map((host) => parseHost(host.trim(), text))
 
   const path = pathPart === undefined || pathPart === '' ? undefined : normalizeRootPath(pathPart)
   return {hosts, path}
@@ -120,11 +126,6 @@ export function parentZnodePath(path: string): string {
 
 export function znodeDepth(path: string): number {
   return path === '/' ? 0 : path.split('/').length - 1
-}
-
-/** The URI as it may be shown: userinfo, if any slipped in, is masked. */
-export function redactZkUri(uri: string): string {
-  return uri.replace(/\/\/[^/@]*@/, '//***@')
 }
 
 /** Parses `user:password` for digest auth. */

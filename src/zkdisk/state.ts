@@ -126,8 +126,10 @@ function newestValidSnapshot(source: StateSource, notes: string[]): SnapshotCont
 
   if (failures.length === 0) return undefined
   if (failures.length === 1) throw failures[0]
-  const reasons = failures.map((failure) => failure.message).join('; ')
-  throw new DiskFormatError(failures[0].file, undefined, `none of the ${failures.length} snapshots tried can be read: ${reasons}`)
+  // The newest one's reason and a count: a hundred reasons on one line would hide the one that matters.
+  const older = failures.length - 1
+  const more = `${older} older ${older === 1 ? 'one' : 'ones'} unreadable too`
+  throw new DiskFormatError(failures[0].file, undefined, `none of the ${failures.length} snapshots tried can be read (newest: ${failures[0].message}; ${more})`)
 }
 
 interface Replay {

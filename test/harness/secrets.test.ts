@@ -7,6 +7,7 @@ import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {leaksIn, leaksInFiles, secret, secretInput} from '../helpers/secrets.js'
 
 const planted = secret('planted-s3cret/value+1')
+const cut = secret('first-half#second-half-of-it')
 
 describe('the suite-wide secret scan', () => {
   let dir: string
@@ -22,6 +23,11 @@ describe('the suite-wide secret scan', () => {
     expect(leak).to.equal(`dcos zk backup holds the secret pl… (${planted.length} characters)`)
     expect(leaksIn('log', `secret_key=${encodeURIComponent(planted)}`)).to.have.length(1)
     expect(leaksIn('log', 'secret_key=***')).to.deep.equal([])
+  })
+
+  it('finds a part of a secret after a "#", a space, ":" or "/", where redaction by pattern used to stop', () => {
+    expect(leaksIn('dcos zk backup', 'secret_key=***#second-half-of-it')).to.deep.equal(['dcos zk backup holds a part of a secret se… (17 characters)'])
+    expect(leaksIn('dcos zk backup', `secret_key=${cut}`)).to.deep.equal([`dcos zk backup holds the secret fi… (${cut.length} characters)`])
   })
 
   it('finds it in files, inside gzip archives too, but not in files the test marked as its own input', async () => {

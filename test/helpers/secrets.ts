@@ -10,6 +10,10 @@ import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 
 const secrets = new Set<string>()
+/** Parts of the secrets between the characters at which redaction by pattern may stop: a tail that showed. */
+const pieces = new Set<string>()
+const PIECE_SEPARATORS = /[#\s:/@&?=]+/
+const MIN_PIECE_LENGTH = 8
 /** Files a test wrote with a secret in them on purpose (a --token-file): inputs, not output. */
 const inputs = new Set<string>()
 const leaks: string[] = []
@@ -18,6 +22,7 @@ const leaks: string[] = []
 export function secret<T extends string>(value: T): T {
   secrets.add(value)
   secrets.add(encodeURIComponent(value))
+  for (const piece of value.split(PIECE_SEPARATORS)) if (piece.length >= MIN_PIECE_LENGTH && piece !== value) pieces.add(piece)
   return value
 }
 
@@ -29,7 +34,12 @@ export function secretInput<T extends string>(path: T): T {
 
 /** Where `text` holds a registered secret, described without the secret itself. */
 export function leaksIn(source: string, text: string | Buffer): string[] {
-  return [...secrets].filter((value) => text.includes(value)).map((value) => `${source} holds the secret ${value.slice(0, 2)}… (${value.length} characters)`)
+  const whole = [...secrets].filter((value) => text.includes(value))
+  const parts = [...pieces].filter((piece) => text.includes(piece) && !whole.some((value) => value.includes(piece)))
+  return [
+    ...whole.map((value) => `${source} holds the secret ${value.slice(0, 2)}… (${value.length} characters)`),
+    ...parts.map((piece) => `${source} holds a part of a secret ${piece.slice(0, 2)}… (${piece.length} characters)`),
+  ]
 }
 
 /** Checks what the tool said; the suite fails at the end if it held a secret. */

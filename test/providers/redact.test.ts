@@ -7,7 +7,8 @@ describe('redaction', () => {
     expect(
       redactLocation('s3://b/k?region=eu-west-1&access_key=AKIA1&SECRET_KEY=abc%2Bdef&session_token=tok&endpoint=http://h:9000'),
     ).to.equal('s3://b/k?region=eu-west-1&access_key=***&SECRET_KEY=***&session_token=***&endpoint=http://h:9000')
-    expect(redactLocation('https://h/x?token=t1&password=p1#frag')).to.equal('https://h/x?token=***&password=***#frag')
+    expect(redactLocation('https://h/x?token=t1&password=p1#frag')).to.equal('https://h/x?token=***&password=***')
+    expect(redactLocation('s3://b/k?secret_key=ab#cd&access_key=AK')).to.equal('s3://b/k?secret_key=***&access_key=***')
     expect(redactLocation('failed: password=hunter2 was refused')).to.equal('failed: password=*** was refused')
     expect(redactLocation('Cannot read s3://b/k?secret_key=a:b: Access Denied')).to.equal('Cannot read s3://b/k?secret_key=***: Access Denied')
   })

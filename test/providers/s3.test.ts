@@ -14,6 +14,9 @@ const MiB = 1024 * 1024
 // Keys s3rver does not know: its refusal must not show them.
 const accessKey = secret('AKIAEXAMPLEREDACTION')
 const secretKey = secret('wJalr/XUtnFEMI+K7MDENG')
+// Raw in a location, each of these cut redaction by pattern short: the tail after "#", " " or ": " showed.
+const oddSecrets = [secret('hashed#tail-of-secret'), secret('spaced out-tail-of-secret'), secret('colon: tail-of-secret')]
+const endpointPassword = secret('endpoint-pass-word')
 
 describe('s3 provider', () => {
   let s3: S3Server
@@ -220,6 +223,28 @@ describe('s3 provider', () => {
       expect(text).not.to.include(secretKey)
       expect(text).not.to.include(encodeURIComponent(secretKey))
     }
+  })
+
+  it('masks secret keys holding "#", a space or ": " whole, in display and in every message', async () => {
+    for (const odd of oddSecrets) {
+      const location = `s3://${s3.bucket}/zk.tar.gz?access_key=${accessKey}&secret_key=${odd}&endpoint=${s3.endpoint}`
+      const provider = resolveLocation(location)
+      const failed = await rejection(provider.read())
+      const badBucket = await rejection(Promise.resolve().then(() => resolveLocation(location.replace(s3.bucket, 'B'))))
+      const incomplete = await rejection(Promise.resolve().then(() => resolveLocation(`s3://${s3.bucket}/k?secret_key=${odd}`)))
+      for (const text of [provider.display, failed.message, badBucket.message, incomplete.message]) {
+        expect(text).to.include('secret_key=***')
+        expect(text).not.to.include('tail-of-secret')
+      }
+    }
+  })
+
+  it('keeps the password of an endpoint with userinfo out of display and messages', async () => {
+    const endpoint = s3.endpoint.replace('://', `://user:${endpointPassword}@`)
+    const provider = resolveLocation(`s3://${s3.bucket}/zk.tar.gz?access_key=${accessKey}&secret_key=x${accessKey}&endpoint=${endpoint}`)
+    const failed = await rejection(provider.read())
+    const invalid = await rejection(Promise.resolve().then(() => resolveLocation(`s3://${s3.bucket}/k?endpoint=user:${endpointPassword}@minio:9000`)))
+    for (const text of [provider.display, failed.message, invalid.message]) expect(text).not.to.include(endpointPassword)
   })
 
   it('uses the default credential chain when the location has no keys', async () => {

@@ -192,8 +192,26 @@ describe('zkdisk replay rules', () => {
     const alsoBroken = {...good, bytes: Buffer.from('ZKSN')}
     expect(() => loadState([alsoBroken, broken])).to.throw(
       DiskFormatError,
-      /^snapshot\.20: none of the 2 snapshots tried can be read: snapshot\.20 at byte \d+: truncated.*; snapshot\.10 at byte 4: truncated/,
+      /^snapshot\.20: none of the 2 snapshots tried can be read \(newest: snapshot\.20 at byte \d+: truncated[^;]*; 1 older one unreadable too\)$/,
     )
+  })
+
+  it('sums up a hundred unreadable snapshots: the newest one\'s reason and how many more, on one short line', () => {
+    const snapshots = Array.from({length: 120}, (_, index) => {
+      const file = snapshot(BigInt(0x100 + index), [{path: `/s${index}`}])
+      return {...file, bytes: file.bytes.subarray(0, file.bytes.length - 2)}
+    })
+    const error = (() => {
+      try {
+        loadState(snapshots)
+      } catch (error) {
+        return error as Error
+      }
+    })()
+    expect(error).to.be.instanceOf(DiskFormatError)
+    // ZooKeeper tries the newest 100 only.
+    expect(error!.message).to.match(/^snapshot\.177: none of the 100 snapshots tried can be read \(newest: snapshot\.177 at byte \d+: truncated[^;]*; 99 older ones unreadable too\)$/)
+    expect(error!.message.length).to.be.below(300)
   })
 
   it('refuses logs without a snapshot, as ZooKeeper does, and reads no files as the tree of a new server', () => {

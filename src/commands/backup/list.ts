@@ -3,6 +3,7 @@ import {makeTable} from '@oclif/table'
 
 import {backupClient, backupFlags} from '../../cli/backup-flags.js'
 import {BACKUP_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
+import {forStream} from '../../cli/printable.js'
 import type {BackupInfo} from '../../service/wire.js'
 
 export default class BackupList extends BaseCommand {
@@ -31,7 +32,8 @@ ${BACKUP_EXIT_CODES_HELP}`
     const backups = await backupClient(flags).list(args.prefix)
     if (this.jsonEnabled()) return backups
     if (backups.length === 0) this.logToStderr('No backups.')
-    else this.log(formatBackups(backups))
+    // The ids, versions and statuses come from the service: escaped before they are laid out.
+    else this.logLines(formatBackups(backups, (text) => forStream(text, process.stdout)))
     return backups
   }
 }
@@ -44,8 +46,8 @@ const COLUMNS = [
 ] as const
 
 /** Plain padded columns: no colours, no box drawing, never truncated to the terminal's width. */
-export function formatBackups(backups: BackupInfo[]): string {
-  const data = backups.map(({dcos_version, id, status, timestamp}) => ({dcos_version, id, status, timestamp}))
+export function formatBackups(backups: BackupInfo[], shown: (text: string) => string = (text) => text): string {
+  const data = backups.map(({dcos_version, id, status, timestamp}) => ({dcos_version: shown(dcos_version), id: shown(id), status: shown(status), timestamp: shown(timestamp)}))
   const table = makeTable({borderStyle: 'none', columns: [...COLUMNS], data, maxWidth: 'none', noStyle: true})
   const lines = table.split('\n').filter((line) => line.trim() !== '')
   const indent = Math.min(...lines.map((line) => /^ */.exec(line)![0].length))

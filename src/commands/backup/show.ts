@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 
 import {backupClient, backupFlags} from '../../cli/backup-flags.js'
 import {BACKUP_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
+import {inertJson} from '../../cli/printable.js'
 import type {BackupInfo} from '../../service/wire.js'
 
 export default class BackupShow extends BaseCommand {
@@ -26,7 +27,7 @@ ${BACKUP_EXIT_CODES_HELP}`
   async run(): Promise<BackupInfo> {
     const {args, flags} = await this.parse(BackupShow)
     const backup = await backupClient(flags).show(args.id)
-    if (!this.jsonEnabled()) this.log(JSON.stringify(backup, null, 2))
+    if (!this.jsonEnabled()) this.logLines(inertJson(JSON.stringify(backup, null, 2)))
     return backup
   }
 }

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import {readFileSync} from 'node:fs'
 
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
+import {forStream} from '../../cli/printable.js'
 import {formatDuration, parseDuration} from '../../cli/duration.js'
 import {checkExhibitor, checkZkNodes, type ClusterStatus, type NodeStatus} from '../../engine/health.js'
 import {EXIT_FAILED, errorMessage, UsageError} from '../../errors.js'
@@ -63,7 +64,8 @@ ${EXIT_CODES_HELP} Here 0 means healthy and 1 not healthy (at once, or at the --
     let status = await check()
     if (flags.wait) status = await this.waitHealthy(status, check, intervalMs, timeoutMs)
     if (!this.jsonEnabled()) {
-      if (status.nodes.length > 0) this.log(formatTable(status.nodes, flags['max-lag'] !== undefined))
+      // Modes and problems come from the servers' answers: escaped before they are laid out.
+      if (status.nodes.length > 0) this.logLines(formatTable(status.nodes, flags['max-lag'] !== undefined, (text) => forStream(text, process.stdout)))
       this.log(status.verdict)
     }
 
@@ -122,7 +124,7 @@ ${EXIT_CODES_HELP} Here 0 means healthy and 1 not healthy (at once, or at the --
 
 /** A change of state while waiting: on stderr with a timestamp, with --json too (stdout carries only the JSON). */
 function progress(line: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${line}\n`)
+  process.stderr.write(`${new Date().toISOString()} ${forStream(line, process.stderr)}\n`)
 }
 
 function readCa(file: string): Buffer {
@@ -140,17 +142,19 @@ function stateKey(status: ClusterStatus): string {
 }
 
 /** Plain padded columns: stable for scripts (no colours, no box drawing, no terminal width). */
-export function formatTable(nodes: NodeStatus[], withLag: boolean): string {
+export function formatTable(nodes: NodeStatus[], withLag: boolean, shown: (text: string) => string = (text) => text): string {
   const header = ['HOST', 'STATUS', 'MODE', 'LEADER', 'ZXID', 'ZNODES', ...(withLag ? ['LAG'] : [])]
-  const rows = nodes.map((node) => [
-    node.host,
-    node.status,
-    node.mode ?? '-',
-    node.leader ? 'yes' : 'no',
-    node.zxid ?? '-',
-    node.znodes === undefined ? '-' : String(node.znodes),
-    ...(withLag ? [node.lag === undefined ? '-' : String(node.lag)] : []),
-  ])
+  const rows = nodes.map((node) =>
+    [
+      node.host,
+      node.status,
+      node.mode ?? '-',
+      node.leader ? 'yes' : 'no',
+      node.zxid ?? '-',
+      node.znodes === undefined ? '-' : String(node.znodes),
+      ...(withLag ? [node.lag === undefined ? '-' : String(node.lag)] : []),
+    ].map(shown),
+  )
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)))
   return [header, ...rows].map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')).join('\n')
 }

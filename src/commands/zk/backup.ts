@@ -8,6 +8,7 @@ import {Bar, Counter, describeRate, formatBytes, type Progress, progressEnabled}
 import {backupTree, type BackupResult} from '../../engine/backup.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
 import {resolveLocation} from '../../providers/index.js'
+import {checkStdoutTakesArchive} from '../../providers/stdio.js'
 
 export default class ZkBackup extends BaseCommand {
   static args = {
@@ -61,6 +62,7 @@ ${EXIT_CODES_HELP}`
     const target = this.parseZk(mode.zk)
     const toStdout = destination.scheme === '-'
     if (toStdout && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
+    if (toStdout) checkStdoutTakesArchive()
     const session = await this.connect(target, flags)
     const showProgress = progressEnabled(Boolean(flags.json))
     const label = `Backing up ${target.path ?? '/'}`
@@ -105,6 +107,7 @@ ${EXIT_CODES_HELP}`
   ): Promise<DataDirBackupResult> {
     const toStdout = destination.scheme === '-'
     if (toStdout && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
+    if (toStdout) checkStdoutTakesArchive()
     const result = await backupDataDir({
       ...paths,
       destination,

@@ -5,6 +5,7 @@ import {formatBytes} from '../../cli/progress.js'
 import {loadStateFrom, writeStateArchive} from '../../engine/convert.js'
 import {UsageError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
+import {checkStdoutTakesArchive} from '../../providers/stdio.js'
 
 export interface ConvertResult {
   source: string
@@ -58,6 +59,7 @@ ${EXIT_CODES_HELP}`
     const {args, flags} = await this.parse(ZkConvert)
     const destination = resolveLocation(args.location)
     if (destination.scheme === '-' && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
+    if (destination.scheme === '-') checkStdoutTakesArchive()
     const {display, state} = await loadStateFrom(args.source, flags['log-dir'])
     const manifest = await writeStateArchive({destination, from: flags.from, overwrite: flags.force, sourceDisplay: display, state})
     const result: ConvertResult = {
