@@ -97,7 +97,7 @@ describe('text from archives and servers on a terminal', function () {
       const {code, output} = await onTerminal(args)
       expect(code).to.equal(1)
       const error = output.trimEnd().split('\n').slice(-1)[0]
-      expect(error, output).to.match(/^Error: Refusing to restore: a restore \(job\\x9b\\n\) on evil\\x1b\[2J.* holds the cluster lock .*Try again when it has ended$/)
+      expect(error, output).to.match(/^Error: Refusing to restore: a restore \(job\\x9b\\n\) on evil\\x1b\[2J.* holds the cluster lock .*Try again when it has ended: .*--wait-lock <duration> waits\)$/)
       expect(output).to.include(ESCAPED)
     } finally {
       await session.delete(DEFAULT_LOCK_PATH)

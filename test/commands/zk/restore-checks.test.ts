@@ -146,12 +146,18 @@ describe('dcos zk restore: what the servers and credentials must allow is checke
       await session.createParents(lockPath)
       const holder = {instance: 'other-host:42', job: 'restore-other', kind: 'restore', since: new Date().toISOString()}
       await session.create(lockPath, Buffer.from(JSON.stringify(holder)), zkConstants.ZOO_EPHEMERAL)
-      const released = new Promise((resolve) => setTimeout(resolve, 2000)).then(() => session.delete(lockPath))
-      const result = await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--lock-path', lockPath, '--wait-lock', '30s'])
-      await released
-      expectExit(result, 0)
+      const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--lock-path', lockPath, '--wait-lock', '30s'])
+      let said = ''
+      restore.child.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()))
+      // Let go only once the restore says it waits: it has met the lock.
+      await eventually('the restore to wait for the lock', async () => (said.includes('--wait-lock') ? true : undefined), 30_000, 20)
+      expect(await session.exists(root)).to.not.equal(undefined)
+      expect((await session.getData(root)).data.toString()).to.equal('v2')
+      await session.delete(lockPath)
+      const result = await restore.exited
+      expect(result.code, result.stderr).to.equal(0)
       expect(result.stderr).to.include('a restore (restore-other) on other-host:42')
-      expect(result.stderr).to.include('waiting up to 30s (--wait-lock)')
+      expect(result.stderr).to.match(/waiting up to \d+s \(--wait-lock\)/)
       expect((await session.getData(root)).data.toString()).to.equal('v1')
     })
   })
