@@ -69,7 +69,9 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
   // Batched, the CLI holds a session on every node (they share the ACL reads), but one session, on
   // one node, sends the multi-reads and multis: that node is stopped. With single requests the CLI
   // has one session, doing everything.
-  for (const {batch, reads, writes} of [{batch: 'on', reads: 'MLTR', writes: 'MULT'}, {batch: 'off'}]) {
+  // A restore deletes through the native session, one request each, and creates through the batching
+  // one, in multis: batched, each phase has its own session to lose.
+  for (const {batch, creates, deletes, reads} of [{batch: 'on', creates: 'MULT', deletes: 'DELE', reads: 'MLTR'}, {batch: 'off'}]) {
     describe(`--batch ${batch}`, () => {
       it('a backup goes on through another node and its archive holds the whole tree', async () => {
         // Writing to stdout that nobody reads yet holds the backup half way, its session open.
@@ -90,35 +92,45 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
         await expectArchiveHolds(file, archived)
       })
 
-      it('a restore goes on through another node and the tree matches the archive', async () => {
-        const archive = join(dir, `failover-restore-${batch}.tar.gz`)
-        expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH)]), 0)
-        const session = await connect(ensemble.connectString)
-        try {
-          await Promise.all(Array.from({length: ZNODES}, (_, index) => session.setData(`${ROOT_PATH}/z-${index}`, Buffer.from('changed'))))
-        } finally {
-          session.close()
-        }
+      for (const phase of ['delete', 'create'] as const) {
+        it(`a restore goes on through another node (stopped while it ${phase}s) and the tree matches the archive`, async () => {
+          const archive = join(dir, `failover-restore-${batch}-${phase}.tar.gz`)
+          expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH)]), 0)
+          const session = await connect(ensemble.connectString)
+          try {
+            await Promise.all(Array.from({length: ZNODES}, (_, index) => session.setData(`${ROOT_PATH}/z-${index}`, Buffer.from('changed'))))
+          } finally {
+            session.close()
+          }
 
-        const safety = join(dir, `failover-safety-${batch}.tar.gz`)
-        const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH), '--yes', '--safety-backup', safety, '--batch', batch])
-        // Held (SIGSTOP) once it is deleting the changed znodes, its requests in flight, while its node goes.
-        const watcher = await connect(ensemble.connectString)
-        try {
-          await waitUntilGone(watcher, `${ROOT_PATH}/z-${ZNODES / 2}`, {intervalMs: 5, timeoutMs: 60_000})
-        } finally {
-          watcher.close()
-        }
+          const safety = join(dir, `failover-safety-${batch}-${phase}.tar.gz`)
+          const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH), '--yes', '--safety-backup', safety, '--batch', batch])
+          // Held (SIGSTOP) half way through the phase, its requests in flight, while its node goes.
+          const watcher = await connect(ensemble.connectString)
+          try {
+            if (phase === 'delete') await waitUntilGone(watcher, `${ROOT_PATH}/z-${ZNODES / 2}`, {intervalMs: 5, timeoutMs: 60_000})
+            else {
+              // The root goes last when deleting, and comes first when creating.
+              await waitUntilGone(watcher, ROOT_PATH, {intervalMs: 5, timeoutMs: 60_000})
+              await eventually('the restore to be creating', async () => ((await watcher.exists(ROOT_PATH))?.numChildren ?? 0) >= ZNODES / 5 || undefined, 60_000, 5)
+            }
+          } finally {
+            watcher.close()
+          }
 
-        restore.child.kill('SIGSTOP')
-        const node = await workingNode(restore.child.pid!, writes)
-        await ensemble.stopNode(node)
-        restore.child.kill('SIGCONT')
+          restore.child.kill('SIGSTOP')
+          try {
+            expect(restore.child.exitCode, 'the restore finished before its node was stopped').to.equal(null)
+            await ensemble.stopNode(await workingNode(restore.child.pid!, phase === 'delete' ? deletes : creates))
+          } finally {
+            restore.child.kill('SIGCONT')
+          }
 
-        const {code, stderr} = await restore.exited
-        expect(code, stderr).to.equal(0)
-        await expectSameTree(archived, ensemble.connectString, ROOT_PATH)
-      })
+          const {code, stderr} = await restore.exited
+          expect(code, stderr).to.equal(0)
+          await expectSameTree(archived, ensemble.connectString, ROOT_PATH)
+        })
+      }
     })
   }
 })

@@ -1,7 +1,11 @@
 import {expect} from 'chai'
+import {join} from 'node:path'
 
 import {sharedEnsemble} from './hooks.js'
-import {oracleDiff, readTreeIndependently} from '../helpers/oracle.js'
+import {dcos, expectExit, zkUri} from '../helpers/cli.js'
+import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {expectArchiveHolds, expectSameTree, oracleDiff, readTreeIndependently} from '../helpers/oracle.js'
+import {rejection} from '../helpers/streams.js'
 import {connect, digestId, seedTree, uniquePath, ZOO_PERM_ALL, ZOO_PERM_READ} from '../helpers/tree.js'
 import {zkConstants} from '../../src/zk/session.js'
 
@@ -34,6 +38,44 @@ describe('the independent oracle (node-zookeeper-client)', () => {
       expect(await readTreeIndependently(ensemble.connectString, `${root}/missing`)).to.deep.equal({})
     } finally {
       session.close()
+    }
+  })
+})
+
+/** The one difference an oracle assertion found (chai keeps it in `actual`; the message is truncated). */
+function problems(error: Error): string {
+  const {actual} = error as Error & {actual: string[]}
+  expect(actual).to.have.length(1)
+  return actual[0]
+}
+
+describe('the oracle helpers', () => {
+  it('expectSameTree and expectArchiveHolds pass on equal trees and fail on a changed ACL or data', async function () {
+    this.timeout(60_000)
+    const hosts = (await sharedEnsemble()).connectString
+    const session = await connect(hosts)
+    const root = uniquePath('oracle-helpers')
+    const dir = await tempDir('oracle-helpers')
+    try {
+      await seedTree(session, root, [{path: '/'}, {data: 'one', path: '/a'}, {acl: [{id: 'anyone', perms: ZOO_PERM_READ, scheme: 'world'}], data: 'two', path: '/b'}])
+      const archive = join(dir, 'a.tar.gz')
+      expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
+      const tree = await readTreeIndependently(hosts, root)
+      await expectSameTree(tree, hosts, root)
+      await expectArchiveHolds(archive, tree)
+
+      // Still ADMIN and WRITE, so that the test can change it back and its data.
+      await session.setAcl(`${root}/a`, [{id: 'anyone', perms: ZOO_PERM_READ | zkConstants.ZOO_PERM_WRITE | zkConstants.ZOO_PERM_ADMIN, scheme: 'world'}])
+      const aclChanged = await readTreeIndependently(hosts, root)
+      expect(problems(await rejection(expectSameTree(tree, hosts, root)))).to.match(/^differs \/a: /)
+      expect(problems(await rejection(expectArchiveHolds(archive, aclChanged)))).to.match(/^differs \/a: /)
+
+      await session.setAcl(`${root}/a`, [{id: 'anyone', perms: ZOO_PERM_ALL, scheme: 'world'}])
+      await session.setData(`${root}/a`, Buffer.from('changed'))
+      expect(problems(await rejection(expectArchiveHolds(archive, await readTreeIndependently(hosts, root))))).to.match(/^differs \/a: /)
+    } finally {
+      session.close()
+      await removeDir(dir)
     }
   })
 })

@@ -1,6 +1,9 @@
 /**
  * Seeds znode trees through ZkSession and snapshots live subtrees into plain objects that tests
  * compare znode by znode: {relative path -> {data (base64), acl, type, ttl}}.
+ *
+ * snapshotTree reads with the tool's own walk and session: to check what a backup or restore did,
+ * read with the independent oracle (oracle.ts) instead, so that a bug both share cannot cancel out.
  */
 import {randomBytes} from 'node:crypto'
 

@@ -73,9 +73,8 @@ ${EXIT_CODES_HELP}`
         destination,
         exclude: flags.exclude,
         includeEphemerals: flags['include-ephemerals'],
-        onTotal: (total) => {
-          progress = new Bar(showProgress, label, total)
-        },
+        // Counting costs the server a pass over its znodes: only for a bar someone sees.
+        onTotal: showProgress ? (total) => (progress = new Bar(true, label, total)) : undefined,
         onZnode: ({data, record}) => {
           progress ??= new Counter(showProgress, label)
           progress.add(data.length)
