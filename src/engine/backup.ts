@@ -1,7 +1,8 @@
-import {type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, hexZxid, type Manifest} from '../archive/format.js'
+import {type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, hexZxid, type Manifest, type ZnodeRecord} from '../archive/format.js'
 import {ArchiveWriter} from '../archive/writer.js'
-import {UsageError} from '../errors.js'
+import {OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
+import {hidesDigest, type Identity} from '../zk/acl.js'
 import type {ZkSession} from '../zk/session.js'
 import {highestZxid} from '../zk/srvr.js'
 import {type BatchMode, BulkAccess, type ReadPath} from './bulk.js'
@@ -92,6 +93,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
       exclude: excludeMatcher(exclude),
       includeEphemerals: options.includeEphemerals,
       async onZnode(znode) {
+        refuseHiddenDigest(znode.record, session.identities)
         options.onZnode?.(znode)
         await writer.addZnode(znode.relativePath, znode.record, znode.data)
       },
@@ -148,4 +150,16 @@ async function reportTotal(bulk: BulkAccess, root: string, onTotal: (znodes: num
   if (!bulk.wire || bulk.readPath !== 'multi-read') return
   const under = await bulk.wire.getAllChildrenNumber(root).catch(() => undefined)
   if (under !== undefined) onTotal(under + 1)
+}
+
+/**
+ * ZooKeeper hides the hash of a digest entry from a client without ADMIN on the znode: an archive
+ * of it would restore an ACL that locks its user out. Refused, naming the znode.
+ */
+function refuseHiddenDigest(record: ZnodeRecord, identities: Identity[]): void {
+  const hidden = hidesDigest(record.acl, identities)
+  if (!hidden) return
+  throw new OperationError(
+    `Cannot back up ${record.path}: ZooKeeper hides the password hash of its ACL entry for digest user "${hidden.id.slice(0, -2)}" from credentials without ADMIN on it, so the archive could not restore that ACL; pass --zk-auth of a user with ADMIN there, or of a ZooKeeper superuser`,
+  )
 }

@@ -2,7 +2,7 @@ import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../arc
 import {readArchive, verifyArchive} from '../archive/reader.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
-import {grantedPerms, type Identity, missingPerms, PERMS, permsText} from '../zk/acl.js'
+import {aclAsShown, grantedPerms, type Identity, identitiesOf, missingPerms, PERMS, permsText} from '../zk/acl.js'
 import {ClusterLock, describeHolder, holderIsGone, type LockHolder} from '../zk/lock.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
 import {WireSession} from '../zk/wire/session.js'
@@ -46,6 +46,12 @@ export interface RestoreOptions {
   rollback?: boolean
   /** A backup of the target that the caller took itself (the backup service's pre-restore backup): what a rollback restores when `safetyBackup` is null. */
   rollbackFrom?: StorageProvider
+  /**
+   * Who the credentials of `connect`'s sessions are to ACLs (identitiesOf their digest auth; by default
+   * world:anyone only), known before connecting: the server hides digest hashes from them where they
+   * lack ADMIN, and the plan and the final check compare ACLs as the server shows them.
+   */
+  identities?: Identity[]
   /** Told what the restore waits for (a dead lock holder's session, say): for stderr, not for the result. */
   onNotice?: (message: string) => void
   /**
@@ -203,7 +209,7 @@ async function applyRestore(run: RestoreRun, expectedDigest: string, {faults}: {
   const {aclsSet, created} = await writeZnodes(writer, session, selection, live, options, hit)
   options.onPhase?.('check')
   hit('restore.check')
-  await checkRestored(bulk, selection.target, selection.excluded, live, expectedDigest)
+  await checkRestored(bulk, selection, live, expectedDigest)
   return {aclsSet, created, deleted}
 }
 
@@ -251,7 +257,7 @@ async function rollBack(run: RestoreRun, source: StorageProvider | undefined): P
 
   const scopeOf = (archiveRoot: string): Scope => {
     if (archiveRoot !== target) throw new OperationError(`the safety backup ${source.display} holds ${archiveRoot}, not ${target}`)
-    return {archiveRoot, excluded, from: target, target}
+    return {archiveRoot, excluded, from: target, identities: selection.identities, target}
   }
 
   const {emptyTargetPlan, selection: safety} = await verifyAndPlanForEmptyTarget(source, scopeOf)
@@ -427,6 +433,7 @@ interface LiveTree {
 
 async function readLiveTree(bulk: BulkAccess, target: string, excluded: PathMatcher, options: RestoreOptions): Promise<LiveTree> {
   const {session} = bulk
+  const identities = options.identities ?? identitiesOf()
   const live = emptyLiveTree()
   live.existed = (await session.exists(target)) !== undefined
   const remember = ({data, record, relativePath}: WalkedZnode) => {
@@ -443,7 +450,7 @@ async function readLiveTree(bulk: BulkAccess, target: string, excluded: PathMatc
     } else if (record.type === 'ephemeral') {
       live.ephemerals++
     } else {
-      live.znodes.set(relativePath, {key: contentKey(record.type, record.ttl, record.acl, data), seen: false})
+      live.znodes.set(relativePath, {key: shownKey(record, data, identities), seen: false})
       const missing = missingPerms(record.acl, session.identities, RESTORE_PERMS)
       if (missing) live.restricted.set(relativePath, {acl: record.acl, createdChildren: 0, deletedChildren: 0, missing})
     }
@@ -479,6 +486,7 @@ interface Scope {
   target: string
   /** Whether a path relative to `from` (and so to `target`) is left alone. */
   excluded: PathMatcher
+  identities: Identity[]
 }
 
 /** The scope in a verified archive. */
@@ -551,6 +559,7 @@ function restoreScope(archiveRoot: string, options: RestoreOptions): Scope {
     archiveRoot,
     excluded: (relativePath) => exclude(resolveZnodePath(from, relativePath)) || lock(resolveZnodePath(target, relativePath)),
     from,
+    identities: options.identities ?? identitiesOf(),
     target,
   }
 }
@@ -607,7 +616,7 @@ class RestorePlanner {
 
   add({data, record, relativePath}: SelectedZnode): void {
     const {live, plan} = this
-    const key = contentKey(record.type, record.ttl, record.acl, data)
+    const key = shownKey(record, data, this.scope.identities)
     this.expected.add(relativePath, key)
     const current = live.znodes.get(relativePath)
     const path = resolveZnodePath(this.scope.target, relativePath)
@@ -965,17 +974,23 @@ async function applyAclsLast(restrictive: RestrictiveAcls, setAcl: (path: string
   return restrictive.length
 }
 
+/** The content key of a znode with its ACL as the server shows it to these identities (digest hashes hidden without ADMIN). */
+function shownKey(record: ZnodeRecord, data: Buffer, identities: Identity[]): string {
+  return contentKey(record.type, record.ttl, aclAsShown(record.acl, identities), data)
+}
+
 function isOpenAcl(acl: Acl[]): boolean {
   return acl.length === 1 && acl[0].scheme === OPEN_ACL[0].scheme && acl[0].id === OPEN_ACL[0].id && acl[0].perms === OPEN_ACL[0].perms
 }
 
 /** Re-reads the target and compares it, znode by znode (as a set digest), with the archive's selection. */
-async function checkRestored(bulk: BulkAccess, target: string, excluded: PathMatcher, live: LiveTree, expectedDigest: string): Promise<void> {
+async function checkRestored(bulk: BulkAccess, selection: Selection, live: LiveTree, expectedDigest: string): Promise<void> {
+  const {excluded, target} = selection
   const actual = new TreeSetDigest()
   const ignored = (relativePath: string) => excluded(relativePath) || (live.kept.has(relativePath) && !live.znodes.get(relativePath)?.seen)
   await walkTree({
     onZnode({data, record, relativePath}) {
-      if (!ignored(relativePath)) actual.add(relativePath, contentKey(record.type, record.ttl, record.acl, data))
+      if (!ignored(relativePath)) actual.add(relativePath, shownKey(record, data, selection.identities))
     },
     reader: await bulk.reader(),
     root: target,

@@ -24,9 +24,11 @@ const EVALUABLE_SCHEMES = new Set(['world', 'digest'])
 export function grantedPerms(acl: Acl[], identities: Identity[], unevaluable: 'grant' | 'deny' = 'grant'): number {
   let granted = 0
   for (const entry of acl) {
-    const ours = EVALUABLE_SCHEMES.has(entry.scheme)
-      ? identities.some((identity) => identity.scheme === entry.scheme && identity.id === entry.id)
-      : unevaluable === 'grant'
+    // A digest entry of our user whose hash the server hid may be ours: the server decides.
+    const ours =
+      EVALUABLE_SCHEMES.has(entry.scheme) && !(entry.scheme === 'digest' && hiddenOfOurUser(entry.id, identities))
+        ? identities.some((identity) => identity.scheme === entry.scheme && identity.id === entry.id)
+        : unevaluable === 'grant'
     if (ours) granted |= entry.perms
   }
 
@@ -39,6 +41,37 @@ export function grantedPerms(acl: Acl[], identities: Identity[], unevaluable: 'g
  */
 export function missingPerms(acl: Acl[], identities: Identity[], wanted: number): number {
   return wanted & ~grantedPerms(acl, identities)
+}
+
+/** Who a session is to ACLs: world:anyone, plus the digest id of its credentials. */
+export function identitiesOf(auth?: {user: string; password: string}): Identity[] {
+  return auth ? [WORLD, {id: digestId(auth.user, auth.password), scheme: 'digest'}] : [WORLD]
+}
+
+const WORLD: Identity = {id: 'anyone', scheme: 'world'}
+
+/**
+ * The ACL as the server shows it to these identities: to a client without ADMIN on the znode, a
+ * digest entry shows its user only, `user:x` (ZooKeeper's FinalRequestProcessor, ZOOKEEPER-1392).
+ * Entries of schemes we cannot evaluate count as not granting ADMIN.
+ */
+export function aclAsShown(acl: Acl[], identities: Identity[]): Acl[] {
+  if (grantedPerms(acl, identities, 'deny') & PERMS.ADMIN) return acl
+  return acl.map((entry) => (entry.scheme === 'digest' ? {...entry, id: hiddenDigest(entry.id)} : entry))
+}
+
+const hiddenDigest = (id: string) => id.replace(/:.*/s, ':x')
+const isHiddenDigest = (id: string) => /^[^:]*:x$/s.test(id)
+const userOf = (id: string) => id.replace(/:.*/s, '')
+
+function hiddenOfOurUser(id: string, identities: Identity[]): boolean {
+  return isHiddenDigest(id) && identities.some((identity) => identity.scheme === 'digest' && userOf(identity.id) === userOf(id))
+}
+
+/** A digest entry as the server hides it from a client without ADMIN (its hash replaced by x): the real id is unknown. */
+export function hidesDigest(acl: Acl[], identities: Identity[]): Acl | undefined {
+  if (grantedPerms(acl, identities, 'deny') & PERMS.ADMIN) return undefined
+  return acl.find((entry) => entry.scheme === 'digest' && isHiddenDigest(entry.id))
 }
 
 export function permsText(perms: number): string {

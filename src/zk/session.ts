@@ -1,7 +1,7 @@
 import ZooKeeper from 'zookeeper'
 
 import {OperationError} from '../errors.js'
-import {digestId, type Identity} from './acl.js'
+import {type Identity, identitiesOf} from './acl.js'
 import {checkResolvable} from './resolve.js'
 
 const {constants} = ZooKeeper
@@ -90,8 +90,7 @@ export class ZkSession {
     auth?: {user: string; password: string},
   ) {
     this.#options = {auth, hosts, sessionTimeoutMs}
-    this.identities = [{id: 'anyone', scheme: 'world'}]
-    if (auth) this.identities.push({id: digestId(auth.user, auth.password), scheme: 'digest'})
+    this.identities = identitiesOf(auth)
     // The native client closes itself when the session expires; its ephemerals are gone by then.
     client.once('close', () => {
       this.closed = true

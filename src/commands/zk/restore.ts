@@ -15,7 +15,8 @@ import {compactUtc} from '../../engine/time.js'
 import {withOnlineArchive} from '../../engine/convert.js'
 import {resolveLocation} from '../../providers/index.js'
 import {DEFAULT_LOCK_PATH} from '../../zk/lock.js'
-import {validateZnodePath} from '../../zk/uri.js'
+import {identitiesOf} from '../../zk/acl.js'
+import {parseDigestAuth, validateZnodePath} from '../../zk/uri.js'
 
 const PHASE_LABELS: Record<RestorePhase, string> = {
   acl: 'Applying ACLs',
@@ -127,6 +128,7 @@ ${EXIT_CODES_HELP}`
       dryRun: flags['dry-run'],
       exclude: flags.exclude,
       from: flags.from,
+      identities: identitiesOf(flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined),
       lock: {job: `zk-restore-${randomUUID()}`, path: validateZnodePath(flags['lock-path']), waitMs: waitLockMs},
       onNotice: (message) => {
         counter?.stop('waiting')

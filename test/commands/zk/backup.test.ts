@@ -41,7 +41,8 @@ function richTree(digest: string): SeedZnode[] {
     {data: ALL_BYTES, path: '/binary'},
     {data: randomBytes(1_000_000), path: '/big'},
     {acl: READ_ONLY, data: 'read only', path: '/read-only'},
-    {acl: [{id: digest, perms: ZOO_PERM_ALL, scheme: 'digest'}, {id: 'anyone', perms: ZOO_PERM_READ, scheme: 'world'}], data: 'digest', path: '/digest'},
+    // ADMIN for anyone: the server shows the digest's hash only to clients with ADMIN on the znode.
+    {acl: [{id: digest, perms: ZOO_PERM_ALL, scheme: 'digest'}, {id: 'anyone', perms: ZOO_PERM_READ | zkConstants.ZOO_PERM_ADMIN, scheme: 'world'}], data: 'digest', path: '/digest'},
     {data: 'container', path: '/container', type: 'container'},
     {data: 'in a container', path: '/container/child'},
     {data: 'ttl', path: '/ttl', ttl: HOUR, type: 'ttl'},
@@ -107,8 +108,7 @@ describe('dcos zk backup', function () {
       expect(Buffer.from(original['/binary'].data, 'base64').equals(ALL_BYTES)).to.equal(true)
       expect(Buffer.from(original['/big'].data, 'base64')).to.have.length(1_000_000)
       expect(original['/read-only'].acl).to.deep.equal([`world:anyone:${ZOO_PERM_READ}`])
-      // The server shows a client without ADMIN on /digest the digest id as someone:x, not its hash.
-      expect(original['/digest'].acl).to.deep.equal([`digest:someone:x:${ZOO_PERM_ALL}`, `world:anyone:${ZOO_PERM_READ}`])
+      expect(original['/digest'].acl).to.deep.equal([`digest:${digestId('someone', 'secret')}:${ZOO_PERM_ALL}`, `world:anyone:${ZOO_PERM_READ | zkConstants.ZOO_PERM_ADMIN}`])
       expect(paths.filter((path) => path.startsWith('/queue/'))).to.deep.equal(['/queue/item-0000000000', '/queue/item-0000000001', '/queue/ttl-0000000002'])
       expect(paths.filter((path) => path.startsWith('/deep/')).at(-1)!.split('/')).to.have.length(DEPTH + 2)
       for (const name of NAMES) expect(original).to.have.property(`/names/${name}`)
@@ -386,6 +386,21 @@ describe('dcos zk backup', function () {
       const wrong = expectExit(await run(['zk', 'backup', archive, '--zk', zkUri(hosts, root), '--zk-auth', `${user}:not-${password}`]), 1)
       expect(wrong.stderr).to.include(`Not authorized to read`)
       expect(existsSync(archive)).to.equal(false)
+    })
+
+    it('refuses a znode whose digest ACL the server hides from it (no ADMIN): the archive would lock its user out', async () => {
+      const hidden = uniquePath('hidden-digest')
+      const acl = [{id: digestId(user, password), perms: ZOO_PERM_ALL, scheme: 'digest'}, {id: 'anyone', perms: ZOO_PERM_READ, scheme: 'world'}]
+      await seedTree(authed, hidden, [{data: 'open', path: '/'}, {acl, data: 'readable by anyone', path: '/theirs'}])
+      const archive = join(dir, 'hidden-digest.tar.gz')
+      const result = expectExit(await run(['zk', 'backup', archive, '--zk', zkUri(hosts, hidden)]), 1)
+      expect(result.stderr.trim()).to.equal(
+        `Error: Cannot back up ${hidden}/theirs: ZooKeeper hides the password hash of its ACL entry for digest user "${user}" from credentials without ADMIN on it, so the archive could not restore that ACL; pass --zk-auth of a user with ADMIN there, or of a ZooKeeper superuser`,
+      )
+      expect(existsSync(archive)).to.equal(false)
+      // With ADMIN there, the hash is shown and archived.
+      expectExit(await run(['zk', 'backup', archive, '--zk', zkUri(hosts, hidden), '--zk-auth', credentials]), 0)
+      await expectArchiveHolds(archive, await readTreeIndependently(hosts, hidden, {auth: credentials}))
     })
 
     for (const via of ['--zk-auth', 'DCOS_ZK_AUTH'] as const) {

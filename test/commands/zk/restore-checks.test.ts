@@ -116,6 +116,24 @@ describe('dcos zk restore: what the servers and credentials must allow is checke
       expect(oracleDiff(before, await readTreeIndependently(hosts, root))).to.deep.equal([])
     })
 
+    it('restores a digest ACL whose hash it may not read back (no ADMIN there), and its user keeps the access', async () => {
+      const root = uniquePath('digest-shown')
+      const theirs = [{id: digestId('someone', 'their-pw'), perms: ZOO_PERM_ALL, scheme: 'digest'}, {id: 'anyone', perms: zkConstants.ZOO_PERM_READ, scheme: 'world'}]
+      const archive = join(dir, 'digest-shown.tar.gz')
+      await writeCraftedArchive(archive, root, [{data: 'root', path: '/'}, {acl: theirs, data: 'theirs', path: '/theirs'}])
+      // The server shows this session "someone:x" on /theirs: the final check must compare what it can see.
+      const result = await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes'])
+      expectExit(result, 0)
+      const asThem = await readTreeIndependently(hosts, root, {auth: 'someone:their-pw'})
+      expect(asThem['/theirs'].acl).to.deep.equal([`digest:${theirs[0].id}:${ZOO_PERM_ALL}`, `world:anyone:${zkConstants.ZOO_PERM_READ}`].sort())
+      const them = await connect(hosts, {password: 'their-pw', user: 'someone'})
+      try {
+        await them.setData(`${root}/theirs`, Buffer.from('still theirs'))
+      } finally {
+        them.close()
+      }
+    })
+
     it('waits for a lock whose holder on this host was killed, until its session expires, then restores', async () => {
       const root = uniquePath('dead-holder')
       await seedTree(session, root, [{data: 'v1', path: '/'}, {data: 'child', path: '/child'}])

@@ -51,7 +51,8 @@ const RICH_TREE: SeedZnode[] = [
   ...APP_TREE,
   {path: '/empty'},
   {data: randomBytes(100_000), path: '/big'},
-  {acl: [{id: digestId('someone', 'secret'), perms: ZOO_PERM_ALL, scheme: 'digest'}, ...world(ZOO_PERM_READ)], data: 'digest', path: '/digest'},
+  // ADMIN for anyone: the server shows the digest's hash only to clients with ADMIN on the znode.
+  {acl: [{id: digestId('someone', 'secret'), perms: ZOO_PERM_ALL, scheme: 'digest'}, ...world(ZOO_PERM_READ | ZOO_PERM_ADMIN)], data: 'digest', path: '/digest'},
   {acl: world(ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_DELETE | ZOO_PERM_ADMIN), data: 'no create', path: '/no-create'},
   {data: 'first', path: '/no-create/first'},
   {data: 'second', path: '/no-create/second'},
