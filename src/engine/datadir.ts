@@ -25,7 +25,7 @@ import {
   openSync,
   writeSync,
 } from 'node:fs'
-import {chown, lstat, mkdir, readdir, readFile, rename, rm, stat, statfs} from 'node:fs/promises'
+import {chown, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, statfs} from 'node:fs/promises'
 import {connect as netConnect} from 'node:net'
 import {dirname, join, resolve} from 'node:path'
 import {PassThrough, pipeline, Readable} from 'node:stream'
@@ -212,17 +212,19 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
   }
 
   const skipped: string[] = []
-  const rootStat = await lstat(dataDir)
+  const rootStat = await stat(dataDir)
   const members: SourceMember[] = [sourceMember(`./${ROOT}/`, dataDir, rootStat, 'directory')]
   members.push(sourceMember(`./${SNAPSHOT}/`, dataDir, rootStat, 'directory'))
-  await collect(dataDir, `./${SNAPSHOT}/`, members, skipped)
+  await collect(dataDir, `./${SNAPSHOT}/`, members, skipped, true)
   if (separate) {
     // A log dir of its own goes under ./zookeeper/transactions/. With one directory for both,
     // its log files stay under snapshot/version-2/: restoring into separate directories moves
     // snapshot/version-2/log.* into the log dir when the archive has no transactions/.
-    members.push(sourceMember(`./${TRANSACTIONS}/`, logDir, await lstat(logDir), 'directory'))
-    await collect(logDir, `./${TRANSACTIONS}/`, members, skipped)
+    members.push(sourceMember(`./${TRANSACTIONS}/`, logDir, await stat(logDir), 'directory'))
+    await collect(logDir, `./${TRANSACTIONS}/`, members, skipped, true)
   }
+
+  await requireState(members, skipped, separate ? [dataDir, logDir] : [dataDir])
 
   const createdAt = now().toISOString()
   const files: DataDirManifest['files'] = []
@@ -302,13 +304,23 @@ function sourceMember(name: string, absolute: string, info: Awaited<ReturnType<t
   }
 }
 
-async function collect(dir: string, prefix: string, members: SourceMember[], skipped: string[]): Promise<void> {
+/**
+ * Symbolic links are followed to regular files, and a symbolic link version-2 at the top of the
+ * data or log dir to its directory (state kept on another disk); other links are left out (a link
+ * to / would archive the machine).
+ */
+async function collect(dir: string, prefix: string, members: SourceMember[], skipped: string[], top = false): Promise<void> {
   const entries = (await readdir(dir)).sort()
   for (const entry of entries) {
     const name = `${prefix}${entry}`
     if (excludedName(name)) continue
     const absolute = join(dir, entry)
-    const info = await lstat(absolute)
+    let info = await lstat(absolute)
+    if (info.isSymbolicLink()) {
+      const target = await stat(absolute).catch(() => undefined)
+      if (target?.isFile() || (top && entry === 'version-2' && target?.isDirectory())) info = target
+    }
+
     if (info.isDirectory()) {
       members.push(sourceMember(`${name}/`, absolute, info, 'directory'))
       await collect(absolute, `${name}/`, members, skipped)
@@ -318,6 +330,27 @@ async function collect(dir: string, prefix: string, members: SourceMember[], ski
       skipped.push(absolute)
     }
   }
+}
+
+/** snapshot.* and log.* in version-2/ (relative to the data or log dir): what ZooKeeper loads its state from. */
+function isStateFile(relative: string): boolean {
+  return /^version-2\/(snapshot|log)\.[^/]+$/.test(relative)
+}
+
+/** A backup without a snapshot or log would restore an empty node: refused, as is one that leaves a state file out. */
+async function requireState(members: SourceMember[], skipped: string[], dirs: string[]): Promise<void> {
+  const unreadable = skipped.find((path) => dirs.some((dir) => isStateFile(path.slice(dir.length + 1))))
+  if (unreadable) throw new UsageError(`${unreadable} is not a regular file (a dangling link?): the backup would miss ZooKeeper state`)
+  const relative = (name: string) => name.replace(/^\.\/zookeeper\/(snapshot|transactions)\//, '')
+  if (members.some((member) => member.type === 'file' && isStateFile(relative(member.name)))) return
+  const found = await Promise.all(dirs.map(async (dir) => `${dir} holds ${describeEntries((await readdir(dir)).sort())}`))
+  throw new UsageError(`no ZooKeeper state to back up: no snapshot.* or log.* in ${dirs.map((dir) => join(dir, 'version-2')).join(' or ')} (${found.join('; ')}); check --data-dir and --log-dir`)
+}
+
+function describeEntries(entries: string[]): string {
+  if (entries.length === 0) return 'nothing'
+  const shown = entries.slice(0, 3).map((entry) => JSON.stringify(entry)).join(', ')
+  return `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}: ${shown}${entries.length > 3 ? ', ...' : ''}`
 }
 
 function headerBlocks({gid, mode, mtime, name, size, type, uid}: SourceMember): Buffer {
@@ -592,6 +625,10 @@ export interface DataDirRestoreOptions extends RunningCheckOptions {
   onMember?: (member: MemberInfo) => void
   /** Phases, for progress and messages. */
   onPhase?: (phase: 'validate' | 'extract') => void
+  /** Called with each archive member that is not extracted (myid: the node keeps its own). */
+  onSkip?: (member: MemberInfo, reason: string) => void
+  /** Restore into directories that hold other files than ZooKeeper's. */
+  force?: boolean
   /** Overrides the free bytes of the target file systems (tests). */
   freeBytes?: number
   now?: () => Date
@@ -602,8 +639,10 @@ export interface DataDirRestoreResult extends DataDirTransfer {
   safetyCopies: string[]
   /** True when our manifest's sizes and SHA-256s were checked; false for dcos-zk's archives. */
   checksummed: boolean
-  /** myid copied from the safety copy (the archive had none). */
+  /** The node's myid copied from the safety copy (an archive's myid is never extracted). */
   myidFromSafetyCopy: boolean
+  /** The archive carried a myid, which was not extracted. */
+  myidSkipped: boolean
   durationMs: number
 }
 
@@ -615,8 +654,9 @@ export function spaceMargin(totalBytes: number): number {
 export async function restoreDataDir(options: DataDirRestoreOptions): Promise<DataDirRestoreResult> {
   const started = Date.now()
   await checkNotRunning(options)
-  const dataDir = resolve(options.dataDir)
-  const logDir = resolve(options.logDir ?? options.dataDir)
+  // Real paths: a symlinked directory is restored where it points, and the link stays.
+  const dataDir = await realDirectory(resolve(options.dataDir))
+  const logDir = await realDirectory(resolve(options.logDir ?? options.dataDir))
   const separate = dataDir !== logDir
   if (separate && (dataDir.startsWith(`${logDir}/`) || logDir.startsWith(`${dataDir}/`))) {
     throw new UsageError('the data directory and the log directory must not be inside one another')
@@ -628,14 +668,22 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
     if (info && !info.isDirectory()) throw new UsageError(`${dir} is not a directory`)
   }
 
+  if (!options.force) {
+    await requireZooKeeperDirectory(dataDir, 'data')
+    if (separate) await requireZooKeeperDirectory(logDir, 'log')
+  }
+
   const location = options.source.display
   options.onPhase?.('validate')
   const summary = await readDataDirArchive(await options.source.read(), location, {separateLog: separate})
+  if (!summary.members.some((member) => member.type === 'file' && isStateFile(member.target?.relative ?? ''))) {
+    throw new DataDirArchiveError(location, `it holds no ZooKeeper state: no snapshot.* or log.* under ${SNAPSHOT}/version-2/ or ${TRANSACTIONS}/version-2/`)
+  }
 
   // Free space: the previous directories stay (renamed), so the whole archive must fit beside them.
   const needs = new Map<string, {dir: string; bytes: number}>()
   for (const member of summary.members) {
-    if (!member.target) continue
+    if (!member.target || isMyid(member)) continue
     const dir = destinationOf(member, summary, separate) === 'log' ? logDir : dataDir
     const device = String((await stat(dirname(dir))).dev)
     const need = needs.get(device) ?? {bytes: 0, dir: dirname(dir)}
@@ -689,20 +737,29 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
   }
 
   let myidFromSafetyCopy = false
+  let myidSkipped = false
   try {
     const input = await options.source.read()
     await readDataDirArchive(input, location, {
       expect: summary,
-      onData(_member, chunk) {
+      onData(member, chunk) {
+        if (isMyid(member)) return
         let offset = 0
         while (offset < chunk.length) offset += writeSync(fd!, chunk, offset)
       },
       onEnd(member) {
+        if (isMyid(member)) return
         if (member.mtime) futimesSync(fd!, member.mtime, member.mtime)
         closeSync(fd!)
         fd = undefined
       },
       onMember(member) {
+        if (isMyid(member)) {
+          myidSkipped = true
+          options.onSkip?.(member, "the node keeps its own myid, an archive's is never extracted")
+          return
+        }
+
         options.onMember?.(member)
         if (!member.target) return
         const path = pathOf(member)
@@ -720,9 +777,9 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
       separateLog: separate,
     })
 
-    // dcos-zk archives never carry myid: the node keeps its own.
+    // The node keeps its own myid: another node's would make two servers claim one id.
     const dataSafety = moved.find((entry) => entry.dir === dataDir)
-    if (!summary.hasMyid && dataSafety && existsSync(join(dataSafety.safety, 'myid'))) {
+    if (dataSafety && existsSync(join(dataSafety.safety, 'myid'))) {
       copyFileSync(join(dataSafety.safety, 'myid'), join(dataDir, 'myid'))
       myidFromSafetyCopy = true
     }
@@ -750,8 +807,41 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
     location,
     logDir,
     myidFromSafetyCopy,
+    myidSkipped,
     safetyCopies: moved.map((entry) => entry.safety),
   }
+}
+
+/** A myid member, at the top of either directory (with one directory for both, transactions/myid lands there too). */
+function isMyid(member: CheckedMember): boolean {
+  const relative = member.target?.relative
+  return relative === 'myid' || Boolean(relative?.startsWith('myid/'))
+}
+
+async function realDirectory(dir: string): Promise<string> {
+  return realpath(dir).catch(() => dir)
+}
+
+/** What ZooKeeper (and its scripts) keep in a data dir and a log dir; lost+found: a dedicated file system. */
+const ZOOKEEPER_ENTRIES = {
+  data: ['myid', 'version-2', 'zookeeper_server.pid', 'initialize', 'lost+found'],
+  log: ['version-2', 'lost+found'],
+}
+
+/**
+ * A restore moves the whole directory aside: one that holds other files is most likely a typo
+ * (its parent), refused unless forced. Missing or empty is fine.
+ */
+async function requireZooKeeperDirectory(dir: string, kind: keyof typeof ZOOKEEPER_ENTRIES): Promise<void> {
+  const entries = await readdir(dir).catch(() => [] as string[])
+  const others = entries.filter((entry) => !ZOOKEEPER_ENTRIES[kind].includes(entry) && !excludedName(entry)).sort()
+  if (others.length === 0) return
+  const flag = kind === 'log' ? '--log-dir' : '--data-dir'
+  const what = kind === 'log' ? 'log' : 'data'
+  const shown = others.slice(0, 3).map((entry) => JSON.stringify(entry)).join(', ')
+  throw new UsageError(
+    `${flag} ${dir} does not look like a ZooKeeper ${what} directory (it holds ${others.length} other entr${others.length === 1 ? 'y' : 'ies'} such as ${shown}); check the path, or pass --force`,
+  )
 }
 
 /**
