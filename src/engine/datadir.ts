@@ -666,6 +666,11 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
     await requireDirectory(dirname(dir), 'parent directory')
     const info = await lstat(dir).catch(() => undefined)
     if (info && !info.isDirectory()) throw new UsageError(`${dir} is not a directory`)
+    if (info && info.dev !== (await stat(dirname(dir))).dev) {
+      throw new UsageError(
+        `${dir} is a mount point: a restore moves the directory aside by renaming it, which a mount point does not allow; restore into a directory inside it (and point ZooKeeper there). Nothing was changed`,
+      )
+    }
   }
 
   if (!options.force) {

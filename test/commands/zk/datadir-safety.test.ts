@@ -243,6 +243,30 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     await rm(linked)
   })
 
+  it('refuses a data dir that is a mount point before reading the archive (it cannot be renamed aside): exit 2, nothing changed', async function () {
+    const archive = join(dir, 'mounted.tar.gz')
+    expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
+    const mounted = join(dir, 'mounted')
+    await mkdir(mounted)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', 'none', mounted], {stdio: 'ignore'})
+    } catch {
+      this.skip() // mounting needs root and CAP_SYS_ADMIN
+    }
+
+    try {
+      await cp(dataDir, mounted, {recursive: true})
+      const before = {mounted: await listing(mounted), parent: await readdir(dir)}
+      expectUsageError(
+        await dcos(['zk', 'restore', archive, '--data-dir', mounted, '--log-dir', logDir]),
+        `${mounted} is a mount point: a restore moves the directory aside by renaming it, which a mount point does not allow`,
+      )
+      expect({mounted: await listing(mounted), parent: await readdir(dir)}).to.deep.equal(before)
+    } finally {
+      execFileSync('umount', [mounted])
+    }
+  })
+
   it('two restores in the same second keep both safety copies', async () => {
     const archive = join(dir, 'twice.tar.gz')
     expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
