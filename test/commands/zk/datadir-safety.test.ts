@@ -267,6 +267,29 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     }
   })
 
+  it('checks free space on each file system: a log dir on a small one is refused, nothing changed', async function () {
+    const archive = join(dir, 'space.tar.gz')
+    expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
+    const small = join(dir, 'small')
+    await mkdir(small)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=80m', 'none', small], {stdio: 'ignore'})
+    } catch {
+      this.skip() // mounting needs root and CAP_SYS_ADMIN
+    }
+
+    try {
+      const smallLog = join(small, 'log')
+      await cp(logDir, smallLog, {recursive: true})
+      const before = {data: await listing(dataDir), small: await listing(small)}
+      const result = expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', smallLog]), 1)
+      expect(result.stderr.trim()).to.match(new RegExp(`^Error: not enough free space on the file system of ${small}: .*Nothing was changed\\.$`))
+      expect({data: await listing(dataDir), small: await listing(small)}).to.deep.equal(before)
+    } finally {
+      execFileSync('umount', [small])
+    }
+  })
+
   it('two restores in the same second keep both safety copies', async () => {
     const archive = join(dir, 'twice.tar.gz')
     expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
