@@ -305,9 +305,9 @@ function sourceMember(name: string, absolute: string, info: Awaited<ReturnType<t
 }
 
 /**
- * Symbolic links are followed to regular files, and a symbolic link version-2 at the top of the
- * data or log dir to its directory (state kept on another disk); other links are left out (a link
- * to / would archive the machine).
+ * A symbolic link version-2 at the top of the data or log dir is followed to its directory (state
+ * kept on another disk); other links are left out (one to /etc would put secrets in the archive,
+ * one to / the whole machine), and requireState refuses a left-out snapshot or log.
  */
 async function collect(dir: string, prefix: string, members: SourceMember[], skipped: string[], top = false): Promise<void> {
   const entries = (await readdir(dir)).sort()
@@ -318,7 +318,7 @@ async function collect(dir: string, prefix: string, members: SourceMember[], ski
     let info = await lstat(absolute)
     if (info.isSymbolicLink()) {
       const target = await stat(absolute).catch(() => undefined)
-      if (target?.isFile() || (top && entry === 'version-2' && target?.isDirectory())) info = target
+      if (top && entry === 'version-2' && target?.isDirectory()) info = target
     }
 
     if (info.isDirectory()) {
@@ -340,7 +340,7 @@ function isStateFile(relative: string): boolean {
 /** A backup without a snapshot or log would restore an empty node: refused, as is one that leaves a state file out. */
 async function requireState(members: SourceMember[], skipped: string[], dirs: string[]): Promise<void> {
   const unreadable = skipped.find((path) => dirs.some((dir) => isStateFile(path.slice(dir.length + 1))))
-  if (unreadable) throw new UsageError(`${unreadable} is not a regular file (a dangling link?): the backup would miss ZooKeeper state`)
+  if (unreadable) throw new UsageError(`${unreadable} is not a regular file (a symbolic link?): the backup would miss ZooKeeper state; put the file itself there`)
   const relative = (name: string) => name.replace(/^\.\/zookeeper\/(snapshot|transactions)\//, '')
   if (members.some((member) => member.type === 'file' && isStateFile(relative(member.name)))) return
   const found = await Promise.all(dirs.map(async (dir) => `${dir} holds ${describeEntries((await readdir(dir)).sort())}`))

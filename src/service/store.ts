@@ -53,7 +53,8 @@ export class BackupStore {
   /** Server paths out of a message meant for clients: names in the storage stay, its directory goes. */
   hideLocation(message: string): string {
     const dir = this.localDirectory
-    return dir ? message.replaceAll(`${dir}/`, '').replaceAll(dir, 'the backup storage') : message
+    // "/" itself is in every path: nothing to hide.
+    return dir && dir !== '/' ? message.replaceAll(`${dir}/`, '').replaceAll(dir, 'the backup storage') : message
   }
 
   /**

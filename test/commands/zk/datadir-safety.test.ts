@@ -136,11 +136,23 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     expect((await readdir(dir)).filter((name) => name.startsWith('nothing'))).to.deep.equal([])
   })
 
-  it('refuses to back up a state file it cannot read as a regular file (a dangling link)', async () => {
-    await symlink(join(dir, 'gone'), join(logDir, 'version-2', 'log.ffffff'))
+  it('refuses to back up a state file that is not a regular file (a symbolic link, dangling or not), and follows no other link', async () => {
     const archive = join(dir, 'dangling.tar.gz')
+    await symlink(join(dir, 'gone'), join(logDir, 'version-2', 'log.ffffff'))
+    expectUsageError(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), `${logDir}/version-2/log.ffffff is not a regular file`)
+    await rm(join(logDir, 'version-2', 'log.ffffff'))
+    await writeFile(join(dir, 'log.elsewhere'), 'ZKLG')
+    await symlink(join(dir, 'log.elsewhere'), join(logDir, 'version-2', 'log.ffffff'))
     expectUsageError(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), `${logDir}/version-2/log.ffffff is not a regular file`)
     expect((await readdir(dir)).filter((name) => name.startsWith('dangling'))).to.deep.equal([])
+    await rm(join(logDir, 'version-2', 'log.ffffff'))
+
+    // A link elsewhere (not a state file) is left out with a warning: what it points to is not archived.
+    await writeFile(join(dir, 'secret.txt'), 'not for the archive\n')
+    await symlink(join(dir, 'secret.txt'), join(dataDir, 'notes'))
+    const {stderr} = expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
+    expect(stderr.replaceAll(/\s*\n ›\s+/g, ' ')).to.include(`left out ${dataDir}/notes: not a regular file or directory`)
+    expect(execFileSync('tar', ['-tzf', archive], {encoding: 'utf8'})).to.not.include('notes')
   })
 
   it('refuses to restore an archive without a snapshot or log, with the directories untouched', async () => {
