@@ -27,7 +27,7 @@ import {
 } from 'node:fs'
 import {chown, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, statfs} from 'node:fs/promises'
 import {connect as netConnect} from 'node:net'
-import {dirname, join, resolve} from 'node:path'
+import {basename, dirname, join, resolve} from 'node:path'
 import {PassThrough, pipeline, Readable} from 'node:stream'
 import {constants as zlibConstants, createGunzip, createGzip, gunzipSync} from 'node:zlib'
 import type {ReadEntry} from 'tar'
@@ -823,8 +823,9 @@ function isMyid(member: CheckedMember): boolean {
   return relative === 'myid' || Boolean(relative?.startsWith('myid/'))
 }
 
+/** The real path of `dir`, or of its parent when it does not exist yet. */
 async function realDirectory(dir: string): Promise<string> {
-  return realpath(dir).catch(() => dir)
+  return realpath(dir).catch(async () => join(await realpath(dirname(dir)).catch(() => dirname(dir)), basename(dir)))
 }
 
 /** What ZooKeeper (and its scripts) keep in a data dir and a log dir; lost+found: a dedicated file system. */
@@ -838,14 +839,15 @@ const ZOOKEEPER_ENTRIES = {
  * (its parent), refused unless forced. Missing or empty is fine.
  */
 async function requireZooKeeperDirectory(dir: string, kind: keyof typeof ZOOKEEPER_ENTRIES): Promise<void> {
-  const entries = await readdir(dir).catch(() => [] as string[])
+  const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [] as string[]
+    throw new UsageError(`cannot read ${dir}: ${errorMessage(error)}`)
+  })
   const others = entries.filter((entry) => !ZOOKEEPER_ENTRIES[kind].includes(entry) && !excludedName(entry)).sort()
   if (others.length === 0) return
-  const flag = kind === 'log' ? '--log-dir' : '--data-dir'
-  const what = kind === 'log' ? 'log' : 'data'
   const shown = others.slice(0, 3).map((entry) => JSON.stringify(entry)).join(', ')
   throw new UsageError(
-    `${flag} ${dir} does not look like a ZooKeeper ${what} directory (it holds ${others.length} other entr${others.length === 1 ? 'y' : 'ies'} such as ${shown}); check the path, or pass --force`,
+    `--${kind}-dir ${dir} does not look like a ZooKeeper ${kind} directory (it holds ${others.length} other entr${others.length === 1 ? 'y' : 'ies'} such as ${shown}); check the path, or pass --force`,
   )
 }
 

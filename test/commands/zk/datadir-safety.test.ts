@@ -251,6 +251,8 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     await symlink(join(dataDir, 'txlog'), linked)
     const before = await listing(dirname(dataDir))
     expectUsageError(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', linked, '--force']), 'the data directory and the log directory must not be inside one another')
+    // Also when the log dir does not exist yet, below a link into the data dir.
+    expectUsageError(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', join(linked, 'new'), '--force']), 'must not be inside one another')
     expect(await listing(dirname(dataDir))).to.deep.equal(before)
     await rm(linked)
   })
