@@ -491,8 +491,13 @@ export function describe(error: unknown): string {
 function requireRoot(backup: BackupInfo, component: Component, root: string, Failure: typeof UsageError | typeof OperationError): void {
   if (root === component.path) return
   throw new Failure(
-    `Backup ${backup.id}'s archive of ${component.name} holds ${root}, not ${component.path} (the path of component ${component.name}): refusing to restore it; nothing was changed`,
+    `Backup ${backup.id}'s archive of ${component.name} holds ${printable(root)}, not ${component.path} (the path of component ${component.name}): refusing to restore it; nothing was changed`,
   )
+}
+
+/** Text from an archive, with control characters escaped: it reaches clients' terminals. */
+function printable(text: string): string {
+  return /[\u0000-\u001F\u007F-\u009F]/.test(text) ? JSON.stringify(text).slice(1, -1) : text
 }
 
 /** The root in an archive's header, its first member: the rest is not read. */

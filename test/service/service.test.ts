@@ -10,6 +10,7 @@ import {BUSY_MESSAGE, type BackupInfo, type RestoreInfo} from '../../src/service
 import type {ZkSession} from '../../src/zk/session.js'
 import {type S3Server, startS3} from '../harness/s3.js'
 import {sharedEnsemble} from '../harness/hooks.js'
+import {gunzipSync, tarGz, tarMembers} from '../helpers/archive.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {oracleDiff, readTreeIndependently} from '../helpers/oracle.js'
@@ -294,6 +295,20 @@ describe('backup service', () => {
       const after = await trees()
       expect(oracleDiff(before.component, after.component)).to.deep.equal([])
       expect(oracleDiff(before.other, after.other)).to.deep.equal([])
+    })
+
+    it('escapes control characters of a planted archive\'s root in the refusal', async () => {
+      const {url} = await start()
+      const {foreign, id} = await plant(url)
+      const members = await tarMembers(gunzipSync(await readFile(foreign)))
+      const header = JSON.parse(members[0].body.toString('utf8'))
+      header.source.root = '/evil\u001B[2J'
+      members[0].body = Buffer.from(JSON.stringify(header))
+      await writeFile(join(storage, `${id}.marathon.tar.gz`), tarGz(members))
+      const answer = await api(url, 'POST', '/restore', {id})
+      expect(answer.status).to.equal(400)
+      expect(answer.body.errors[0]).to.include('holds /evil\\u001b[2J, not')
+      expect(answer.body.errors[0]).to.not.include('\u001B')
     })
 
     it('refuses a backup of a component this service does not have (400)', async () => {
