@@ -224,7 +224,8 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
     await collect(logDir, `./${TRANSACTIONS}/`, members, skipped, true)
   }
 
-  await requireState(members, skipped, separate ? [dataDir, logDir] : [dataDir])
+  await requireState(members, skipped, {dir: dataDir, kind: 'data', prefix: `./${SNAPSHOT}/`})
+  if (separate) await requireState(members, skipped, {dir: logDir, kind: 'log', prefix: `./${TRANSACTIONS}/`})
 
   const createdAt = now().toISOString()
   const files: DataDirManifest['files'] = []
@@ -337,14 +338,18 @@ function isStateFile(relative: string): boolean {
   return /^version-2\/(snapshot|log)\.[^/]+$/.test(relative)
 }
 
-/** A backup without a snapshot or log would restore an empty node: refused, as is one that leaves a state file out. */
-async function requireState(members: SourceMember[], skipped: string[], dirs: string[]): Promise<void> {
-  const unreadable = skipped.find((path) => dirs.some((dir) => isStateFile(path.slice(dir.length + 1))))
+/**
+ * A data or log dir without a snapshot or log is most likely a wrong path (a typo of its parent
+ * would be archived whole) and would restore an empty node: refused, as is one that leaves a
+ * state file out.
+ */
+async function requireState(members: SourceMember[], skipped: string[], {dir, kind, prefix}: {dir: string; kind: 'data' | 'log'; prefix: string}): Promise<void> {
+  const unreadable = skipped.find((path) => path.startsWith(`${dir}/`) && isStateFile(path.slice(dir.length + 1)))
   if (unreadable) throw new UsageError(`${unreadable} is not a regular file (a symbolic link?): the backup would miss ZooKeeper state; put the file itself there`)
-  const relative = (name: string) => name.replace(/^\.\/zookeeper\/(snapshot|transactions)\//, '')
-  if (members.some((member) => member.type === 'file' && isStateFile(relative(member.name)))) return
-  const found = await Promise.all(dirs.map(async (dir) => `${dir} holds ${describeEntries((await readdir(dir)).sort())}`))
-  throw new UsageError(`no ZooKeeper state to back up: no snapshot.* or log.* in ${dirs.map((dir) => join(dir, 'version-2')).join(' or ')} (${found.join('; ')}); check --data-dir and --log-dir`)
+  if (members.some((member) => member.type === 'file' && member.name.startsWith(prefix) && isStateFile(member.name.slice(prefix.length)))) return
+  throw new UsageError(
+    `no ZooKeeper state in the ${kind} directory ${dir}: no snapshot.* or log.* in ${join(dir, 'version-2')} (it holds ${describeEntries((await readdir(dir)).sort())}); check --${kind}-dir`,
+  )
 }
 
 function describeEntries(entries: string[]): string {

@@ -126,13 +126,17 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     await mkdir(join(empty, 'version-2'), {recursive: true})
     await writeFile(join(empty, 'myid'), '1\n')
     const archive = join(dir, 'nothing.tar.gz')
-    const line = expectUsageError(
+    expectUsageError(
       await dcos(['zk', 'backup', archive, '--data-dir', empty]),
-      `no ZooKeeper state to back up: no snapshot.* or log.* in ${empty}/version-2 (${empty} holds 2 entries: "myid", "version-2"); check --data-dir and --log-dir`,
+      `no ZooKeeper state in the data directory ${empty}: no snapshot.* or log.* in ${empty}/version-2 (it holds 2 entries: "myid", "version-2"); check --data-dir`,
     )
-    expect(line).to.not.include('Backed up')
+    // A typo of the data or log dir (its parent, holding the real one) would be archived whole.
     const typo = dirname(dataDir)
-    expectUsageError(await dcos(['zk', 'backup', archive, '--data-dir', typo]), `no snapshot.* or log.* in ${typo}/version-2`)
+    expectUsageError(await dcos(['zk', 'backup', archive, '--data-dir', typo]), `no ZooKeeper state in the data directory ${typo}: no snapshot.* or log.* in ${typo}/version-2`)
+    expectUsageError(
+      await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', typo]),
+      `no ZooKeeper state in the log directory ${typo}: no snapshot.* or log.* in ${typo}/version-2 (it holds`,
+    )
     expect((await readdir(dir)).filter((name) => name.startsWith('nothing'))).to.deep.equal([])
   })
 
