@@ -68,6 +68,12 @@ describe('dcos backup serve', () => {
     })
   })
 
+  it('refuses a --storage that is a file', async () => {
+    const file = join(storage, 'a-file')
+    await writeFile(file, 'not a directory\n')
+    expectUsageError(await dcos(['backup', 'serve', '--storage', file, '--zk', '127.0.0.1:1']), `Cannot write to --storage ${file}: it is not a directory`)
+  })
+
   it('creates a missing --storage directory (mode 0700) when its parent exists', async () => {
     const fresh = join(storage, 'backups')
     const running = await serve(['--storage', fresh, '--zk', '127.0.0.1:1'])
