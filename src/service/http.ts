@@ -6,7 +6,7 @@ import Fastify, {type FastifyBaseLogger, type FastifyError, type FastifyInstance
 import {type DestinationStream, type Logger, pino} from 'pino'
 
 import {UsageError} from '../errors.js'
-import {type BackupService, describe} from './service.js'
+import {type BackupService, describeForLog} from './service.js'
 import {API_PREFIX, type BackupInfo, type BackupInfoEnvelope, type ErrorBody, SERVICE_PREFIX} from './wire.js'
 
 export interface HttpOptions {
@@ -87,7 +87,7 @@ function digest(text: string): Buffer {
 function sendError(service: BackupService, error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const clientError = error instanceof UsageError || error.validation !== undefined || (error.statusCode !== undefined && error.statusCode < 500)
   const status = error instanceof UsageError || error.validation ? 400 : clientError ? error.statusCode! : 500
-  if (status >= 500) request.log.error({error: describe(error)}, 'request failed')
+  if (status >= 500) request.log.error({error: describeForLog(error)}, 'request failed')
   void reply.code(status).send({errors: [service.publicMessage(error)]} satisfies ErrorBody)
 }
 

@@ -208,7 +208,7 @@ export class BackupService {
         await this.options.beforeJobWork?.({id, kind})
         await work(session)
       } finally {
-        await this.lock.release(session, id).catch((error: unknown) => this.options.log.warn({error: describe(error), job: id}, 'could not release the lock'))
+        await this.lock.release(session, id).catch((error: unknown) => this.options.log.warn({error: describeForLog(error), job: id}, 'could not release the lock'))
         this.running = undefined
       }
     })()
@@ -361,8 +361,8 @@ export class BackupService {
   private async recordFailure(job: BackupInfo | RestoreInfo, error: unknown, save: () => Promise<void>, suffix = ''): Promise<void> {
     const reason = `${this.publicMessage(error)}${suffix}`
     markFailed(job, reason)
-    this.options.log.error({detail: describe(error), job: job.id, reason}, 'job failed')
-    await save().catch((error: unknown) => this.options.log.error({error: describe(error), job: job.id}, 'could not record the failure'))
+    this.options.log.error({detail: describeForLog(error), job: job.id, reason}, 'job failed')
+    await save().catch((error: unknown) => this.options.log.error({error: describeForLog(error), job: job.id}, 'could not record the failure'))
   }
 
   /** Writes metadata only while the lock is still ours: with an expired session, another instance may already own it. */
@@ -452,7 +452,7 @@ export class BackupService {
   private repeat(name: string, intervalMs: number, task: () => Promise<void>, now: boolean): void {
     const run = async () => {
       this.timers.delete(timer)
-      await task().catch((error: unknown) => this.options.log.warn({error: describe(error)}, `${name} failed`))
+      await task().catch((error: unknown) => this.options.log.warn({error: describeForLog(error)}, `${name} failed`))
       if (!this.stopped) schedule(intervalMs)
     }
 
@@ -484,7 +484,7 @@ function markFailed(job: BackupInfo | RestoreInfo, reason: string): void {
 }
 
 /** For the service's log: with the detail of a storage failure. */
-export function describe(error: unknown): string {
+export function describeForLog(error: unknown): string {
   return error instanceof StorageError ? `${error.message}: ${error.detail}` : redactLocation(errorMessage(error))
 }
 
