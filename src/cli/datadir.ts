@@ -79,3 +79,8 @@ export function resolveMode(
   if (!flags.zk) throw new UsageError('give --zk (or DCOS_ZK) for an online backup of a running ensemble, or --data-dir or --dcos for an offline one of a stopped node')
   return {mode: 'online', zk: flags.zk}
 }
+
+/** An archive member's or a file's name as it may reach a terminal: control characters escaped. */
+export function printableName(name: string): string {
+  return /[\u0000-\u001F\u007F-\u009F]/.test(name) ? JSON.stringify(name).slice(1, -1) : name
+}

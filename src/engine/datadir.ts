@@ -25,9 +25,9 @@ import {
   openSync,
   writeSync,
 } from 'node:fs'
-import {chown, lstat, mkdir, readdir, readFile, rename, rm, stat, statfs} from 'node:fs/promises'
+import {chown, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, statfs} from 'node:fs/promises'
 import {connect as netConnect} from 'node:net'
-import {dirname, join, resolve} from 'node:path'
+import {basename, dirname, join, resolve} from 'node:path'
 import {PassThrough, pipeline, Readable} from 'node:stream'
 import {constants as zlibConstants, createGzip, gunzipSync} from 'node:zlib'
 import type {ReadEntry} from 'tar'
@@ -213,17 +213,20 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
   }
 
   const skipped: string[] = []
-  const rootStat = await lstat(dataDir)
+  const rootStat = await stat(dataDir)
   const members: SourceMember[] = [sourceMember(`./${ROOT}/`, dataDir, rootStat, 'directory')]
   members.push(sourceMember(`./${SNAPSHOT}/`, dataDir, rootStat, 'directory'))
-  await collect(dataDir, `./${SNAPSHOT}/`, members, skipped)
+  await collect(dataDir, `./${SNAPSHOT}/`, members, skipped, true)
   if (separate) {
     // A log dir of its own goes under ./zookeeper/transactions/. With one directory for both,
     // its log files stay under snapshot/version-2/: restoring into separate directories moves
     // snapshot/version-2/log.* into the log dir when the archive has no transactions/.
-    members.push(sourceMember(`./${TRANSACTIONS}/`, logDir, await lstat(logDir), 'directory'))
-    await collect(logDir, `./${TRANSACTIONS}/`, members, skipped)
+    members.push(sourceMember(`./${TRANSACTIONS}/`, logDir, await stat(logDir), 'directory'))
+    await collect(logDir, `./${TRANSACTIONS}/`, members, skipped, true)
   }
+
+  await requireState(members, skipped, {dir: dataDir, kind: 'data', prefix: `./${SNAPSHOT}/`})
+  if (separate) await requireState(members, skipped, {dir: logDir, kind: 'log', prefix: `./${TRANSACTIONS}/`})
 
   const createdAt = now().toISOString()
   const files: DataDirManifest['files'] = []
@@ -303,13 +306,23 @@ function sourceMember(name: string, absolute: string, info: Awaited<ReturnType<t
   }
 }
 
-async function collect(dir: string, prefix: string, members: SourceMember[], skipped: string[]): Promise<void> {
+/**
+ * A symbolic link version-2 at the top of the data or log dir is followed to its directory (state
+ * kept on another disk); other links are left out (one to /etc would put secrets in the archive,
+ * one to / the whole machine), and requireState refuses a left-out snapshot or log.
+ */
+async function collect(dir: string, prefix: string, members: SourceMember[], skipped: string[], top = false): Promise<void> {
   const entries = (await readdir(dir)).sort()
   for (const entry of entries) {
     const name = `${prefix}${entry}`
     if (excludedName(name)) continue
     const absolute = join(dir, entry)
-    const info = await lstat(absolute)
+    let info = await lstat(absolute)
+    if (info.isSymbolicLink()) {
+      const target = await stat(absolute).catch(() => undefined)
+      if (top && entry === 'version-2' && target?.isDirectory()) info = target
+    }
+
     if (info.isDirectory()) {
       members.push(sourceMember(`${name}/`, absolute, info, 'directory'))
       await collect(absolute, `${name}/`, members, skipped)
@@ -319,6 +332,31 @@ async function collect(dir: string, prefix: string, members: SourceMember[], ski
       skipped.push(absolute)
     }
   }
+}
+
+/** snapshot.* and log.* in version-2/ (relative to the data or log dir): what ZooKeeper loads its state from. */
+function isStateFile(relative: string): boolean {
+  return /^version-2\/(snapshot|log)\.[^/]+$/.test(relative)
+}
+
+/**
+ * A data or log dir without a snapshot or log is most likely a wrong path (a typo of its parent
+ * would be archived whole) and would restore an empty node: refused, as is one that leaves a
+ * state file out.
+ */
+async function requireState(members: SourceMember[], skipped: string[], {dir, kind, prefix}: {dir: string; kind: 'data' | 'log'; prefix: string}): Promise<void> {
+  const unreadable = skipped.find((path) => path.startsWith(`${dir}/`) && isStateFile(path.slice(dir.length + 1)))
+  if (unreadable) throw new UsageError(`${unreadable} is not a regular file (a symbolic link?): the backup would miss ZooKeeper state; put the file itself there`)
+  if (members.some((member) => member.type === 'file' && member.name.startsWith(prefix) && isStateFile(member.name.slice(prefix.length)))) return
+  throw new UsageError(
+    `no ZooKeeper state in the ${kind} directory ${dir}: no snapshot.* or log.* in ${join(dir, 'version-2')} (it holds ${describeEntries((await readdir(dir)).sort())}); check --${kind}-dir`,
+  )
+}
+
+function describeEntries(entries: string[]): string {
+  if (entries.length === 0) return 'nothing'
+  const shown = entries.slice(0, 3).map((entry) => JSON.stringify(entry)).join(', ')
+  return `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}: ${shown}${entries.length > 3 ? ', ...' : ''}`
 }
 
 function headerBlocks({gid, mode, mtime, name, size, type, uid}: SourceMember): Buffer {
@@ -578,6 +616,10 @@ export interface DataDirRestoreOptions extends RunningCheckOptions {
   onMember?: (member: MemberInfo) => void
   /** Phases, for progress and messages. */
   onPhase?: (phase: 'validate' | 'extract') => void
+  /** Called with each archive member that is not extracted (myid: the node keeps its own). */
+  onSkip?: (member: MemberInfo, reason: string) => void
+  /** Restore into directories that hold other files than ZooKeeper's. */
+  force?: boolean
   /** Overrides the free bytes of the target file systems (tests). */
   freeBytes?: number
   now?: () => Date
@@ -588,8 +630,10 @@ export interface DataDirRestoreResult extends DataDirTransfer {
   safetyCopies: string[]
   /** True when our manifest's sizes and SHA-256s were checked; false for dcos-zk's archives. */
   checksummed: boolean
-  /** myid copied from the safety copy (the archive had none). */
+  /** The node's myid copied from the safety copy (an archive's myid is never extracted). */
   myidFromSafetyCopy: boolean
+  /** The archive carried a myid, which was not extracted. */
+  myidSkipped: boolean
   durationMs: number
 }
 
@@ -601,8 +645,9 @@ export function spaceMargin(totalBytes: number): number {
 export async function restoreDataDir(options: DataDirRestoreOptions): Promise<DataDirRestoreResult> {
   const started = Date.now()
   await checkNotRunning(options)
-  const dataDir = resolve(options.dataDir)
-  const logDir = resolve(options.logDir ?? options.dataDir)
+  // Real paths: a symlinked directory is restored where it points, and the link stays.
+  const dataDir = await realDirectory(resolve(options.dataDir))
+  const logDir = await realDirectory(resolve(options.logDir ?? options.dataDir))
   const separate = dataDir !== logDir
   if (separate && (dataDir.startsWith(`${logDir}/`) || logDir.startsWith(`${dataDir}/`))) {
     throw new UsageError('the data directory and the log directory must not be inside one another')
@@ -612,16 +657,29 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
     await requireDirectory(dirname(dir), 'parent directory')
     const info = await lstat(dir).catch(() => undefined)
     if (info && !info.isDirectory()) throw new UsageError(`${dir} is not a directory`)
+    if (info && info.dev !== (await stat(dirname(dir))).dev) {
+      throw new UsageError(
+        `${dir} is a mount point: a restore moves the directory aside by renaming it, which a mount point does not allow; restore into a directory inside it (and point ZooKeeper there). Nothing was changed`,
+      )
+    }
+  }
+
+  if (!options.force) {
+    await requireZooKeeperDirectory(dataDir, 'data')
+    if (separate) await requireZooKeeperDirectory(logDir, 'log')
   }
 
   const location = options.source.display
   options.onPhase?.('validate')
   const summary = await readDataDirArchive(await options.source.read(), location, {separateLog: separate})
+  if (!summary.members.some((member) => member.type === 'file' && isStateFile(member.target?.relative ?? ''))) {
+    throw new DataDirArchiveError(location, `it holds no ZooKeeper state: no snapshot.* or log.* under ${SNAPSHOT}/version-2/ or ${TRANSACTIONS}/version-2/`)
+  }
 
   // Free space: the previous directories stay (renamed), so the whole archive must fit beside them.
   const needs = new Map<string, {dir: string; bytes: number}>()
   for (const member of summary.members) {
-    if (!member.target) continue
+    if (!member.target || isMyid(member)) continue
     const dir = destinationOf(member, summary, separate) === 'log' ? logDir : dataDir
     const device = String((await stat(dirname(dir))).dev)
     const need = needs.get(device) ?? {bytes: 0, dir: dirname(dir)}
@@ -675,20 +733,29 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
   }
 
   let myidFromSafetyCopy = false
+  let myidSkipped = false
   try {
     const input = await options.source.read()
     await readDataDirArchive(input, location, {
       expect: summary,
-      onData(_member, chunk) {
+      onData(member, chunk) {
+        if (isMyid(member)) return
         let offset = 0
         while (offset < chunk.length) offset += writeSync(fd!, chunk, offset)
       },
       onEnd(member) {
+        if (isMyid(member)) return
         if (member.mtime) futimesSync(fd!, member.mtime, member.mtime)
         closeSync(fd!)
         fd = undefined
       },
       onMember(member) {
+        if (isMyid(member)) {
+          myidSkipped = true
+          options.onSkip?.(member, "the node keeps its own myid, an archive's is never extracted")
+          return
+        }
+
         options.onMember?.(member)
         if (!member.target) return
         const path = pathOf(member)
@@ -706,9 +773,9 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
       separateLog: separate,
     })
 
-    // dcos-zk archives never carry myid: the node keeps its own.
+    // The node keeps its own myid: another node's would make two servers claim one id.
     const dataSafety = moved.find((entry) => entry.dir === dataDir)
-    if (!summary.hasMyid && dataSafety && existsSync(join(dataSafety.safety, 'myid'))) {
+    if (dataSafety && existsSync(join(dataSafety.safety, 'myid'))) {
       copyFileSync(join(dataSafety.safety, 'myid'), join(dataDir, 'myid'))
       myidFromSafetyCopy = true
     }
@@ -736,8 +803,43 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
     location,
     logDir,
     myidFromSafetyCopy,
+    myidSkipped,
     safetyCopies: moved.map((entry) => entry.safety),
   }
+}
+
+/** A myid member, at the top of either directory (with one directory for both, transactions/myid lands there too). */
+function isMyid(member: CheckedMember): boolean {
+  const relative = member.target?.relative
+  return relative === 'myid' || Boolean(relative?.startsWith('myid/'))
+}
+
+/** The real path of `dir`, or of its parent when it does not exist yet. */
+async function realDirectory(dir: string): Promise<string> {
+  return realpath(dir).catch(async () => join(await realpath(dirname(dir)).catch(() => dirname(dir)), basename(dir)))
+}
+
+/** What ZooKeeper (and its scripts) keep in a data dir and a log dir; lost+found: a dedicated file system. */
+const ZOOKEEPER_ENTRIES = {
+  data: ['myid', 'version-2', 'zookeeper_server.pid', 'initialize', 'lost+found'],
+  log: ['version-2', 'lost+found'],
+}
+
+/**
+ * A restore moves the whole directory aside: one that holds other files is most likely a typo
+ * (its parent), refused unless forced. Missing or empty is fine.
+ */
+async function requireZooKeeperDirectory(dir: string, kind: keyof typeof ZOOKEEPER_ENTRIES): Promise<void> {
+  const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [] as string[]
+    throw new UsageError(`cannot read ${dir}: ${errorMessage(error)}`)
+  })
+  const others = entries.filter((entry) => !ZOOKEEPER_ENTRIES[kind].includes(entry) && !excludedName(entry)).sort()
+  if (others.length === 0) return
+  const shown = others.slice(0, 3).map((entry) => JSON.stringify(entry)).join(', ')
+  throw new UsageError(
+    `--${kind}-dir ${dir} does not look like a ZooKeeper ${kind} directory (it holds ${others.length} other entr${others.length === 1 ? 'y' : 'ies'} such as ${shown}); check the path, or pass --force`,
+  )
 }
 
 /**

@@ -5,9 +5,8 @@ import {connect} from 'node:net'
 import Fastify, {type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
 import {type DestinationStream, type Logger, pino} from 'pino'
 
-import {errorMessage, UsageError} from '../errors.js'
-import {redactLocation} from '../providers/index.js'
-import type {BackupService} from './service.js'
+import {UsageError} from '../errors.js'
+import {type BackupService, describeForLog} from './service.js'
 import {API_PREFIX, type BackupInfo, type BackupInfoEnvelope, type ErrorBody, SERVICE_PREFIX} from './wire.js'
 
 export interface HttpOptions {
@@ -43,7 +42,7 @@ const labelBody = {
 export function createHttpServer({logger, service, token}: HttpOptions): FastifyInstance {
   const app = Fastify({loggerInstance: logger, return503OnClosing: true})
   if (token !== undefined) app.addHook('onRequest', requireToken(token))
-  app.setErrorHandler(sendError)
+  app.setErrorHandler((error: FastifyError, request, reply) => sendError(service, error, request, reply))
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({errors: [`No such route: ${request.method} ${request.url.split('?')[0]}`]} satisfies ErrorBody)
   })
@@ -81,13 +80,15 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest()
 }
 
-/** Bad input (our own checks and the schemas) is 400; anything else, busy included, is 500, as in DC/OS. */
-function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const message = redactLocation(errorMessage(error))
+/**
+ * Bad input (our own checks and the schemas) is 400; anything else, busy and storage failures
+ * included, is 500, as in DC/OS. The body names no server path; the log line has the detail.
+ */
+function sendError(service: BackupService, error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const clientError = error instanceof UsageError || error.validation !== undefined || (error.statusCode !== undefined && error.statusCode < 500)
   const status = error instanceof UsageError || error.validation ? 400 : clientError ? error.statusCode! : 500
-  if (status >= 500) request.log.error({error: message}, 'request failed')
-  void reply.code(status).send({errors: [message]} satisfies ErrorBody)
+  if (status >= 500) request.log.error({error: describeForLog(error)}, 'request failed')
+  void reply.code(status).send({errors: [service.publicMessage(error)]} satisfies ErrorBody)
 }
 
 export type ListenTarget = {host: string; port: number} | {socket: string}

@@ -1,4 +1,4 @@
-import {verifyArchive} from '../archive/reader.js'
+import {readArchive, verifyArchive} from '../archive/reader.js'
 import type {Manifest} from '../archive/format.js'
 import {backupTree} from '../engine/backup.js'
 import {restoreTree} from '../engine/restore.js'
@@ -7,7 +7,7 @@ import {redactLocation} from '../providers/index.js'
 import type {StorageProvider} from '../providers/types.js'
 import {type SessionOptions, ZkSession} from '../zk/session.js'
 import {ClusterLock, DEFAULT_LOCK_PATH, INSTANCE, type LockHolder} from '../zk/lock.js'
-import {BackupStore} from './store.js'
+import {BackupStore, StorageError} from './store.js'
 import {
   type BackupInfo,
   BUSY_MESSAGE,
@@ -94,6 +94,11 @@ export class BackupService {
     return this.store.display
   }
 
+  /** What a client may see of an error: no server path, no secret. */
+  publicMessage(error: unknown): string {
+    return error instanceof StorageError ? error.message : this.store.hideLocation(redactLocation(errorMessage(error)))
+  }
+
   /** Checks that the storage can be written, then starts the clean-up and the schedule. */
   async start(): Promise<void> {
     await this.store.checkWritable()
@@ -152,6 +157,7 @@ export class BackupService {
     const found = await this.store.get(backupId)
     if (!found) throw await this.unknownBackup(backupId)
     if (!isReady(found)) throw new UsageError(`Backup ${backupId} is ${found.status}: only a ready backup can be restored`)
+    await this.checkArchiveRoots(found)
     const restore: RestoreInfo = {
       backup_id: backupId,
       component_status: componentStatuses(Object.keys(found.component_status), 'STATUS_UNKNOWN'),
@@ -202,7 +208,7 @@ export class BackupService {
         await this.options.beforeJobWork?.({id, kind})
         await work(session)
       } finally {
-        await this.lock.release(session, id).catch((error: unknown) => this.options.log.warn({error: describe(error), job: id}, 'could not release the lock'))
+        await this.lock.release(session, id).catch((error: unknown) => this.options.log.warn({error: describeForLog(error), job: id}, 'could not release the lock'))
         this.running = undefined
       }
     })()
@@ -226,7 +232,7 @@ export class BackupService {
       this.options.log.info({backup: backup.id}, 'backup ready')
       if (backup.scheduled && this.options.schedule) await this.pruneScheduled(this.options.schedule.keep)
     } catch (error) {
-      await this.recordFailure(backup, describe(error), save)
+      await this.recordFailure(backup, error, save)
     }
   }
 
@@ -246,21 +252,21 @@ export class BackupService {
   }
 
   /**
-   * Checks every archive, saves the current state of each component as a backup of its own (the
-   * safety backup), and only then replaces the components one after the other.
+   * Checks every archive (intact, and of its component's configured path), saves the current
+   * state of each component as a backup of its own (the safety backup), and only then replaces
+   * the components one after the other, each only at its configured path.
    */
   private async runRestore(session: ZkSession, backup: BackupInfo, restore: RestoreInfo): Promise<void> {
     const save = () => this.saveUnderLock(session, restore.id, backup)
     try {
-      const manifests = await this.verifyArchives(backup)
-      const components = [...manifests].map(([name, manifest]) => ({name, path: manifest.source.root}))
+      const components = await this.verifyArchives(backup)
       restore.safety_backup_id = await this.safetyBackup(session, restore, components)
       await save()
-      for (const {name} of components) {
-        restore.component_status[name] = {status: 'STATUS_RESTORING'}
+      for (const component of components) {
+        restore.component_status[component.name] = {status: 'STATUS_RESTORING'}
         await save()
-        await this.restoreComponent(backup, name, restore)
-        restore.component_status[name] = {status: 'STATUS_READY'}
+        await this.restoreComponent(backup, component, restore)
+        restore.component_status[component.name] = {status: 'STATUS_READY'}
       }
 
       restore.status = 'STATUS_READY'
@@ -268,18 +274,49 @@ export class BackupService {
       this.options.log.info({backup: backup.id, restore: restore.id}, 'restore done')
     } catch (error) {
       const undo = restore.safety_backup_id ? `; the state before the restore is backup ${restore.safety_backup_id} (dcos backup restore ${restore.safety_backup_id})` : ''
-      await this.recordFailure(restore, `${describe(error)}${undo}`, save)
+      await this.recordFailure(restore, error, save, undo)
     }
   }
 
-  private async verifyArchives(backup: BackupInfo): Promise<Map<string, Manifest>> {
-    const manifests = new Map<string, Manifest>()
-    for (const name of Object.keys(backup.component_status)) {
-      const archive = this.store.archive(backup.id, name)
-      manifests.set(name, await verifyArchive(await archive.read(), archive.display))
+  /** Every archive of the backup, read whole and verified, and each of its component's configured path. */
+  private async verifyArchives(backup: BackupInfo): Promise<Component[]> {
+    const components = Object.keys(backup.component_status).map((name) => this.configuredComponent(backup, name))
+    for (const component of components) {
+      const archive = this.store.archive(backup.id, component.name)
+      const manifest: Manifest = await verifyArchive(await archive.read(), this.publicName(archive))
+      requireRoot(backup, component, manifest.source.root, OperationError)
     }
 
-    return manifests
+    return components
+  }
+
+  /**
+   * Before the lock: an archive whose header names another root than its component's configured
+   * path (an archive planted in shared storage) is refused with nothing changed. The rest of each
+   * archive is verified under the lock.
+   */
+  private async checkArchiveRoots(backup: BackupInfo): Promise<void> {
+    for (const name of Object.keys(backup.component_status)) {
+      const component = this.configuredComponent(backup, name)
+      const archive = this.store.archive(backup.id, name)
+      const root = await archiveRoot(archive, this.publicName(archive)).catch(() => undefined)
+      // An unreadable archive fails the job, once the whole of it has been read under the lock.
+      if (root !== undefined) requireRoot(backup, component, root, UsageError)
+    }
+  }
+
+  private configuredComponent(backup: BackupInfo, name: string): Component {
+    const component = this.options.components.find((candidate) => candidate.name === name)
+    if (!component) {
+      const configured = this.options.components.map((entry) => `${entry.name}=${entry.path}`).join(', ')
+      throw new UsageError(`Backup ${backup.id} holds component ${JSON.stringify(name)}, which this service does not restore (its components: ${configured})`)
+    }
+
+    return component
+  }
+
+  private publicName(archive: StorageProvider): string {
+    return this.store.hideLocation(archive.display)
   }
 
   private async safetyBackup(session: ZkSession, restore: RestoreInfo, components: Component[]): Promise<string> {
@@ -299,29 +336,33 @@ export class BackupService {
       await save()
       return safety.id
     } catch (error) {
-      await this.recordFailure(safety, describe(error), save)
-      throw new OperationError(`The safety backup ${safety.id} failed, so nothing was restored: ${describe(error)}`)
+      await this.recordFailure(safety, error, save)
+      throw new OperationError(`The safety backup ${safety.id} failed, so nothing was restored: ${this.publicMessage(error)}`)
     }
   }
 
-  private async restoreComponent(backup: BackupInfo, name: string, restore: RestoreInfo): Promise<void> {
+  private async restoreComponent(backup: BackupInfo, {name, path}: Component, restore: RestoreInfo): Promise<void> {
     const result = await restoreTree({
       // The engine ends the session it is given; the lock stays with the service's own session.
       connect: () => ZkSession.connect(this.options.zk),
       // The lock is ours already (held by the service's own session); it must survive a restore of /.
       exclude: [...this.exclude, this.lock.path],
+      // Only the configured path, whatever the archive (re-read here) says: one replaced since it was checked finds no znodes there and is refused.
+      from: path,
       safetyBackup: null,
       sizeProbePath: `${this.lock.path}-size-probe`,
       source: this.store.archive(backup.id, name),
+      target: path,
     })
     this.options.log.info({component: name, created: result.created, deleted: result.deleted, restore: restore.id}, 'component restored')
   }
 
   /** Records a failed job; if even that fails (the lock or storage is gone), the clean-up records it later. */
-  private async recordFailure(job: BackupInfo | RestoreInfo, reason: string, save: () => Promise<void>): Promise<void> {
+  private async recordFailure(job: BackupInfo | RestoreInfo, error: unknown, save: () => Promise<void>, suffix = ''): Promise<void> {
+    const reason = `${this.publicMessage(error)}${suffix}`
     markFailed(job, reason)
-    this.options.log.error({job: job.id, reason}, 'job failed')
-    await save().catch((error: unknown) => this.options.log.error({error: describe(error), job: job.id}, 'could not record the failure'))
+    this.options.log.error({detail: describeForLog(error), job: job.id, reason}, 'job failed')
+    await save().catch((error: unknown) => this.options.log.error({error: describeForLog(error), job: job.id}, 'could not record the failure'))
   }
 
   /** Writes metadata only while the lock is still ours: with an expired session, another instance may already own it. */
@@ -411,7 +452,7 @@ export class BackupService {
   private repeat(name: string, intervalMs: number, task: () => Promise<void>, now: boolean): void {
     const run = async () => {
       this.timers.delete(timer)
-      await task().catch((error: unknown) => this.options.log.warn({error: describe(error)}, `${name} failed`))
+      await task().catch((error: unknown) => this.options.log.warn({error: describeForLog(error)}, `${name} failed`))
       if (!this.stopped) schedule(intervalMs)
     }
 
@@ -442,6 +483,31 @@ function markFailed(job: BackupInfo | RestoreInfo, reason: string): void {
   }
 }
 
-function describe(error: unknown): string {
-  return redactLocation(errorMessage(error))
+/** For the service's log: with the detail of a storage failure. */
+export function describeForLog(error: unknown): string {
+  return error instanceof StorageError ? `${error.message}: ${error.detail}` : redactLocation(errorMessage(error))
+}
+
+function requireRoot(backup: BackupInfo, component: Component, root: string, Failure: typeof UsageError | typeof OperationError): void {
+  if (root === component.path) return
+  throw new Failure(
+    `Backup ${backup.id}'s archive of ${component.name} holds ${printable(root)}, not ${component.path} (the path of component ${component.name}): refusing to restore it; nothing was changed`,
+  )
+}
+
+/** Text from an archive, with control characters escaped: it reaches clients' terminals. */
+function printable(text: string): string {
+  return /[\u0000-\u001F\u007F-\u009F]/.test(text) ? JSON.stringify(text).slice(1, -1) : text
+}
+
+/** The root in an archive's header, its first member: the rest is not read. */
+async function archiveRoot(archive: StorageProvider, location: string): Promise<string> {
+  const items = readArchive(await archive.read(), location)
+  try {
+    const first = await items.next()
+    if (first.done || first.value.kind !== 'header') throw new OperationError(`${location} has no header`)
+    return first.value.header.source.root
+  } finally {
+    await items.return(undefined)
+  }
 }

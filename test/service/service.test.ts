@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {copyFile, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {request} from 'node:http'
 import {join} from 'node:path'
 
@@ -10,7 +10,10 @@ import {BUSY_MESSAGE, type BackupInfo, type RestoreInfo} from '../../src/service
 import type {ZkSession} from '../../src/zk/session.js'
 import {type S3Server, startS3} from '../harness/s3.js'
 import {sharedEnsemble} from '../harness/hooks.js'
+import {gunzipSync, tarGz, tarMembers} from '../helpers/archive.js'
+import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {oracleDiff, readTreeIndependently} from '../helpers/oracle.js'
 import {secret} from '../helpers/secrets.js'
 import {api, listedBackup, type RunningService, startService, type StartOptions} from '../helpers/service.js'
 import {connect, seedTree, snapshotTree, uniquePath} from '../helpers/tree.js'
@@ -236,6 +239,141 @@ describe('backup service', () => {
     expect(failed.reason).to.be.a('string').and.not.equal('')
     expect(failed.safety_backup_id).to.equal(undefined)
     expect(await snapshotTree(session, root)).to.deep.equal(before)
+  })
+
+  describe('restores only into the configured component paths', () => {
+    let other: string
+
+    /** A ready backup of the component, and an archive of another subtree made by `dcos zk backup`. */
+    async function plant(url: string): Promise<{id: string; foreign: string}> {
+      other = uniquePath('svc-other')
+      await seedTree(session, other, [{data: 'other root', path: '/'}, {data: 'other child', path: '/child'}])
+      const {id} = (await api(url, 'POST', '/create', {label: 'planted'})).body.backup_info as BackupInfo
+      await listedBackup(url, id, settled)
+      const foreign = join(storage, 'foreign.tar.gz.part')
+      expectExit(await dcos(['zk', 'backup', foreign, '--zk', zkUri(hosts[0], other)]), 0)
+      return {foreign, id}
+    }
+
+    const trees = async () => ({component: await readTreeIndependently(hosts[0], root), other: await readTreeIndependently(hosts[0], other)})
+
+    it('refuses an archive of another subtree planted under a backup\'s key: 400 naming both paths, both subtrees unchanged', async () => {
+      const {url} = await start()
+      const {foreign, id} = await plant(url)
+      await copyFile(foreign, join(storage, `${id}.marathon.tar.gz`))
+      await session.setData(`${other}/child`, Buffer.from('changed after the backup'))
+      const before = await trees()
+
+      const answer = await api(url, 'POST', '/restore', {id})
+      expect(answer.status).to.equal(400)
+      expect(answer.body.errors).to.deep.equal([
+        `Backup ${id}'s archive of marathon holds ${other}, not ${root} (the path of component marathon): refusing to restore it; nothing was changed`,
+      ])
+      const after = await trees()
+      expect(oracleDiff(before.component, after.component)).to.deep.equal([])
+      expect(oracleDiff(before.other, after.other)).to.deep.equal([])
+      expect((await listedBackup(url, id, settled)).restores).to.deep.equal([])
+    })
+
+    it('refuses an archive replaced after the request was accepted: STATUS_ERROR naming both paths, no safety backup, both subtrees unchanged', async () => {
+      let planted: {id: string; foreign: string} | undefined
+      const {url} = await start({
+        async beforeJobWork({kind}) {
+          if (kind === 'restore' && planted) await copyFile(planted.foreign, join(storage, `${planted.id}.marathon.tar.gz`))
+        },
+      })
+      const {foreign, id} = await plant(url)
+      await session.setData(`${other}/child`, Buffer.from('changed after the backup'))
+      const before = await trees()
+      planted = {foreign, id}
+
+      const restore = (await api(url, 'POST', '/restore', {id})).body.backup_info as RestoreInfo
+      const failed = (await listedBackup(url, id, restoreSettled(restore.id))).restores.find((entry) => entry.id === restore.id)!
+      expect(failed.status).to.equal('STATUS_ERROR')
+      expect(failed.reason).to.include(`holds ${other}, not ${root} (the path of component marathon)`)
+      expect(failed.safety_backup_id).to.equal(undefined)
+      const after = await trees()
+      expect(oracleDiff(before.component, after.component)).to.deep.equal([])
+      expect(oracleDiff(before.other, after.other)).to.deep.equal([])
+    })
+
+    it('escapes control characters of a planted archive\'s root in the refusal', async () => {
+      const {url} = await start()
+      const {foreign, id} = await plant(url)
+      const members = await tarMembers(gunzipSync(await readFile(foreign)))
+      const header = JSON.parse(members[0].body.toString('utf8'))
+      header.source.root = '/evil\u001B[2J'
+      members[0].body = Buffer.from(JSON.stringify(header))
+      await writeFile(join(storage, `${id}.marathon.tar.gz`), tarGz(members))
+      const answer = await api(url, 'POST', '/restore', {id})
+      expect(answer.status).to.equal(400)
+      expect(answer.body.errors[0]).to.include('holds /evil\\u001b[2J, not')
+      expect(answer.body.errors[0]).to.not.include('\u001B')
+    })
+
+    it('refuses a backup of a component this service does not have (400)', async () => {
+      const {url} = await start()
+      const {id} = (await api(url, 'POST', '/create', {label: 'renamed'})).body.backup_info as BackupInfo
+      await listedBackup(url, id, settled)
+      await running.pop()!.stop()
+      const renamed = await start({components: [{name: 'other', path: root}]})
+      const answer = await api(renamed.url, 'POST', '/restore', {id})
+      expect(answer.status).to.equal(400)
+      expect(answer.body.errors[0]).to.equal(`Backup ${id} holds component "marathon", which this service does not restore (its components: other=${root})`)
+    })
+  })
+
+  describe('storage that is missing or broken', () => {
+    it('answers 500 "the backup storage is not available" to every route once the directory is gone, naming no server path (the log has it)', async () => {
+      const {logs, url} = await start()
+      const {id} = (await api(url, 'POST', '/create', {label: 'gone'})).body.backup_info as BackupInfo
+      await listedBackup(url, id, settled)
+      await rm(storage, {recursive: true})
+      for (const [method, route, body] of [
+        ['GET', '/list'],
+        ['GET', `/list?prefix=${id}`],
+        ['POST', '/create', {label: 'after'}],
+        ['POST', '/restore', {id}],
+        ['DELETE', '/delete', {id}],
+      ] as const) {
+        const answer = await api(url, method, route, body)
+        expect(answer.status, `${method} ${route}`).to.equal(500)
+        expect(answer.body, `${method} ${route}`).to.deep.equal({errors: ['the backup storage is not available']})
+      }
+
+      expect(logs.some((line) => line.includes('request failed') && line.includes(storage))).to.equal(true)
+    })
+
+    it('creates a missing storage directory (mode 0700) whose parent exists, and serves from it', async () => {
+      const fresh = join(storage, 'not-yet')
+      const {url} = await start({storage: fresh})
+      expect((await stat(fresh)).isDirectory()).to.equal(true)
+      expect((await stat(fresh)).mode & 0o777).to.equal(0o700)
+      expect((await api(url, 'GET', '/list')).text).to.equal('{}')
+      const {id} = (await api(url, 'POST', '/create', {label: 'fresh'})).body.backup_info as BackupInfo
+      expect((await listedBackup(url, id, settled)).status).to.equal('STATUS_READY')
+      expect(await readdir(fresh)).to.include(`${id}.json`)
+    })
+
+    it('names no server path in errors about what the storage holds (bad metadata, a corrupt archive)', async () => {
+      const {url} = await start()
+      const {id} = (await api(url, 'POST', '/create', {label: 'leaky'})).body.backup_info as BackupInfo
+      await listedBackup(url, id, settled)
+      const archive = join(storage, `${id}.marathon.tar.gz`)
+      const bytes = await readFile(archive)
+      bytes[Math.floor(bytes.length / 2)] ^= 0xff
+      await writeFile(archive, bytes)
+      const restore = (await api(url, 'POST', '/restore', {id})).body.backup_info as RestoreInfo
+      const failed = (await listedBackup(url, id, restoreSettled(restore.id))).restores.find((entry) => entry.id === restore.id)!
+      expect(failed.reason).to.include(`${id}.marathon.tar.gz failed verification`)
+      expect(failed.reason).to.not.include(storage)
+
+      await writeFile(join(storage, `${id}.json`), '{not json')
+      const answer = await api(url, 'POST', '/restore', {id})
+      expect(answer.status).to.equal(500)
+      expect(answer.body.errors).to.deep.equal([`${id}.json in the backup storage is not JSON`])
+      expect(answer.text).to.not.include(storage)
+    })
   })
 
   it('lists backups while ZooKeeper is unreachable, and refuses to create with a clear 500', async () => {

@@ -19,7 +19,7 @@ export default class BackupServe extends BaseCommand {
 
 Each backup is one archive per component, in the format of \`dcos zk backup\` (so \`dcos zk inspect\` and \`dcos zk restore\` read them too), plus its metadata, all kept in --storage: \`<id>.json\` and \`<id>.<component>.tar.gz\`. The storage is the source of truth: listing works while ZooKeeper is down, and every instance pointed at the same storage (one per master) sees the same backups.
 
-One backup or restore runs at a time across all instances: the lock is an ephemeral znode (--lock-path), so a crashed instance's lock goes with its session. Jobs whose instance died end STATUS_ERROR once any instance next holds the lock. A restore first verifies every archive, then saves each component's current state as a backup of its own (its id is the restore's safety_backup_id), and only then replaces the components.
+One backup or restore runs at a time across all instances: the lock is an ephemeral znode (--lock-path), so a crashed instance's lock goes with its session. Jobs whose instance died end STATUS_ERROR once any instance next holds the lock. A restore writes only to the configured --component paths: an archive holding another path (one planted in the storage) is refused, with nothing changed. It first verifies every archive, then saves each component's current state as a backup of its own (its id is the restore's safety_backup_id), and only then replaces the components.
 
 Logs are JSON lines on stdout, without tokens or storage keys. SIGTERM or SIGINT stops the service, letting a running job finish for up to 30 seconds.
 
@@ -37,7 +37,10 @@ ${EXIT_CODES_HELP}`
 
   static flags = {
     ...zkFlags,
-    storage: Flags.string({description: 'Where backups are kept: a directory, file:///abs/dir or s3://bucket/prefix/?region=...', required: true}),
+    storage: Flags.string({
+      description: 'Where backups are kept: a directory (created, mode 0700, when only its parent exists), file:///abs/dir or s3://bucket/prefix/?region=...',
+      required: true,
+    }),
     component: Flags.string({
       description: 'A component to back up, name=/znode/path (name: letters, digits, _ and -). Repeatable. Default: marathon=/marathon.',
       multiple: true,

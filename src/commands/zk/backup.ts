@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {UsageError} from '../../errors.js'
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
-import {dataDirFlags, type OfflinePaths, resolveMode} from '../../cli/datadir.js'
+import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
 import {backupDataDir, type DataDirBackupResult} from '../../engine/datadir.js'
 import {Bar, Counter, describeRate, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import {backupTree, type BackupResult} from '../../engine/backup.js'
@@ -22,7 +22,7 @@ export default class ZkBackup extends BaseCommand {
 
 Ephemeral znodes are skipped (restoring them as persistent breaks applications); ZooKeeper's own /zookeeper is never included. Znodes that change during the walk are re-read until they settle; any that never do are listed in the manifest.
 
-Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk backup: archives the data directory (and --log-dir) of a STOPPED node in dcos-zk's layout, a gzip tar with ./zookeeper/snapshot/ (dataDir) and ./zookeeper/transactions/ (dataLogDir), without myid and zookeeper.out, plus a last member ./dcos-zk-backup.json with the SHA-256 of every file (dcos-zk's restore just leaves it beside zookeeper/). Refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. The archive is streamed to the location: no temporary copy (-t is accepted and ignored).
+Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk backup: archives the data directory (and --log-dir) of a STOPPED node in dcos-zk's layout, a gzip tar with ./zookeeper/snapshot/ (dataDir) and ./zookeeper/transactions/ (dataLogDir), without myid and zookeeper.out (a symlinked version-2 is followed, no other link; a data or log dir without any snapshot.* or log.* in its version-2 is refused, exit 2: most likely a wrong path), plus a last member ./dcos-zk-backup.json with the SHA-256 of every file (dcos-zk's restore just leaves it beside zookeeper/). Refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. The archive is streamed to the location: no temporary copy (-t is accepted and ignored).
 
 ${EXIT_CODES_HELP}`
 
@@ -111,11 +111,11 @@ ${EXIT_CODES_HELP}`
       ...paths,
       destination,
       onMember: (member) => {
-        if (flags.verbose) this.logVerbose(toStdout, member.path)
+        if (flags.verbose) this.logVerbose(toStdout, printableName(member.path))
       },
       overwrite: flags.force,
     })
-    for (const path of result.skipped) this.warn(`left out ${path}: not a regular file or directory`)
+    for (const path of result.skipped) this.warn(`left out ${printableName(path)}: not a regular file or directory`)
     const dirs = result.logDir === result.dataDir ? result.dataDir : `${result.dataDir} and ${result.logDir}`
     const summary = `Backed up ${result.files} files (${formatBytes(result.dataBytes)}) from ${dirs} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s`
     if (toStdout) this.logToStderr(summary)

@@ -3,7 +3,8 @@ import {randomUUID} from 'node:crypto'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
-import {dataDirFlags, type OfflinePaths, resolveMode} from '../../cli/datadir.js'
+import {UsageError} from '../../errors.js'
+import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
 import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir.js'
 import {confirm} from '../../cli/confirm.js'
 import {parseDuration} from '../../cli/duration.js'
@@ -39,7 +40,7 @@ Before anything is deleted, the live ACLs are checked against the credentials: a
 
 A data-directory archive (dcos-zk's layout) restores online too, with no node stopped: its snapshot and logs are replayed to the state ZooKeeper would load (see \`dcos zk convert\`), and that state, or its subtree --from, goes through the same verified restore. Without a path in --zk it goes where it was (--from, or /).
 
-Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk restore, for a STOPPED node: refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. Reads the whole archive first and validates every member (only regular files and directories under ./zookeeper/, no absolute path, no "..", no links or devices, snapshot and log files starting with ZooKeeper's magic, the SHA-256s of our manifest when the archive has one; archives of dcos-zk have none) and checks the free space: a bad archive or a full disk changes nothing. Then it renames the current directories to <dir>.safety-<time> (kept, and printed), extracts into fresh ones (the node's myid is copied from the safety copy when the archive has none) and, if extraction fails, removes the partial directories and puts the originals back. Archives and archives of dcos-zk restore both ways. No temporary copy is made (-t is accepted and ignored).
+Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk restore, for a STOPPED node: refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. Reads the whole archive first and validates every member (only regular files and directories under ./zookeeper/, no absolute path, no "..", no links or devices, snapshot and log files starting with ZooKeeper's magic, the SHA-256s of our manifest when the archive has one; archives of dcos-zk have none) and checks the free space: a bad archive, one without any snapshot.* or log.*, or a full disk changes nothing. A --data-dir or --log-dir holding other files than ZooKeeper's (myid, version-2, zookeeper_server.pid, initialize, lost+found) is refused as a likely typo unless --force; symlinked directories are restored where they point. Then it renames the current directories to <dir>.safety-<time> (kept, and printed), extracts into fresh ones (the node keeps its own myid, copied from the safety copy: an archive's myid is never extracted, and -v says so) and, if extraction fails, removes the partial directories and puts the originals back. Archives and archives of dcos-zk restore both ways. No temporary copy is made (-t is accepted and ignored).
 
 Paths matched by --exclude are left alone on both sides: not restored from the archive, not deleted from ZooKeeper. Ephemeral znodes are never recreated. Stop the writers of the subtree (e.g. Marathon) first: what they write between the safety backup and the restore is lost.
 
@@ -66,6 +67,10 @@ ${EXIT_CODES_HELP}`
       options: BATCH_MODES,
     }),
     'dry-run': Flags.boolean({description: 'Print the plan (znodes to create, change and delete) and change nothing.'}),
+    force: Flags.boolean({
+      description: 'Offline: restore into a --data-dir or --log-dir that holds other files than ZooKeeper\'s (refused without it: such a directory is most likely a typo, and it is moved aside whole).',
+      helpGroup: 'OFFLINE',
+    }),
     exclude: Flags.string({description: 'A znode path of the archive (with its subtree) or glob to leave alone. Repeatable.', multiple: true}),
     from: Flags.string({description: 'Restore only this subtree of the archive (its path as backed up).'}),
     'no-rollback': Flags.boolean({
@@ -101,6 +106,7 @@ ${EXIT_CODES_HELP}`
     const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'no-rollback', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'wait-lock', 'zk-auth', 'session-timeout'])
     const source = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
+    if (flags.force) throw new UsageError('--force is for offline restores (--data-dir or --dcos), not with --zk')
     const target = this.parseZk(mode.zk)
     const json = Boolean(flags.json)
     const safetyLocation = flags['safety-backup']
@@ -169,11 +175,15 @@ ${EXIT_CODES_HELP}`
     return result
   }
 
-  private async runOffline(source: ReturnType<typeof resolveLocation>, paths: OfflinePaths, flags: {verbose?: boolean}): Promise<DataDirRestoreResult> {
+  private async runOffline(source: ReturnType<typeof resolveLocation>, paths: OfflinePaths, flags: {force?: boolean; verbose?: boolean}): Promise<DataDirRestoreResult> {
     const result = await restoreDataDir({
       ...paths,
+      force: flags.force,
       onMember: (member) => {
-        if (flags.verbose) this.log(member.path)
+        if (flags.verbose) this.log(printableName(member.path))
+      },
+      onSkip: (member, reason) => {
+        if (flags.verbose) this.log(`skipped ${printableName(member.path)}: ${reason}`)
       },
       onPhase: (phase) => {
         if (flags.verbose) this.log(phase === 'validate' ? `Validating ${source.display}` : 'Archive valid: extracting')

@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {writeFile} from 'node:fs/promises'
+import {stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {ZkSession} from '../../../src/zk/session.js'
@@ -44,7 +44,7 @@ describe('dcos backup serve', () => {
       ['a bad --schedule', ['--schedule', 'hourly'], 'Invalid --schedule "hourly"'],
       ['a missing --token-file', ['--token-file', '/nonexistent/token'], 'Cannot read --token-file /nonexistent/token'],
       ['an unknown storage scheme', ['--storage', 'ftp://host/dir'], /ftp/],
-      ['a storage directory that does not exist', ['--storage', '/nonexistent/backups'], 'Cannot write to --storage /nonexistent/backups'],
+      ['a storage directory whose parent does not exist', ['--storage', '/nonexistent/backups'], 'Cannot write to --storage /nonexistent/backups: its parent directory /nonexistent does not exist'],
     ]
     for (const [what, args, message] of cases) {
       it(`refuses ${what}`, async () => {
@@ -66,6 +66,19 @@ describe('dcos backup serve', () => {
       const {stdout} = await dcos(['backup', 'serve', '--help'])
       expect(stdout).to.include('--schedule').and.include('Exit codes').and.include('EXAMPLES')
     })
+  })
+
+  it('refuses a --storage that is a file', async () => {
+    const file = join(storage, 'a-file')
+    await writeFile(file, 'not a directory\n')
+    expectUsageError(await dcos(['backup', 'serve', '--storage', file, '--zk', '127.0.0.1:1']), `Cannot write to --storage ${file}: it is not a directory`)
+  })
+
+  it('creates a missing --storage directory (mode 0700) when its parent exists', async () => {
+    const fresh = join(storage, 'backups')
+    const running = await serve(['--storage', fresh, '--zk', '127.0.0.1:1'])
+    expect((await stat(fresh)).mode & 0o777).to.equal(0o700)
+    expect((await api(running.url, 'GET', '/list')).text).to.equal('{}')
   })
 
   it('stops on SIGTERM with exit 0', async () => {
