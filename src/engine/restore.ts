@@ -46,6 +46,8 @@ export interface RestoreOptions {
   rollback?: boolean
   /** A backup of the target that the caller took itself (the backup service's pre-restore backup): what a rollback restores when `safetyBackup` is null. */
   rollbackFrom?: StorageProvider
+  /** An archive with no znode at `from` empties the target (the service's safety backup of a path that did not exist). */
+  allowEmpty?: boolean
   /**
    * Who the credentials of `connect`'s sessions are to ACLs (identitiesOf their digest auth; by default
    * world:anyone only), known before connecting: the server hides digest hashes from them where they
@@ -129,7 +131,7 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
   options.onPhase?.('verify')
   const {emptyTargetPlan, selection} = await verifyAndPlanForEmptyTarget(source, (archiveRoot) => restoreScope(archiveRoot, options))
   const {excluded: excludedInArchive, target} = selection
-  if (emptyTargetPlan.create === 0) throw new UsageError(`${source.display} holds no znode at ${selection.from}`)
+  if (emptyTargetPlan.create === 0 && !options.allowEmpty) throw new UsageError(`${source.display} holds no znode at ${selection.from}`)
 
   const session = await options.connect()
   let lock: HeldLock | undefined
@@ -223,7 +225,8 @@ async function failedRestore(run: RestoreRun, error: unknown): Promise<Operation
   const cause = `Restore failed: ${errorMessage(error).replace(/\.$/, '')}`
   const hint = safetyHint(live.safetyBackup, selection.target)
   if (options.rollback === false) return new OperationError(`${cause}. Not rolled back (--no-rollback). ${hint}`, {cause: error})
-  const source = live.safetyProvider ?? options.rollbackFrom
+  // Where nothing was, a rollback deletes what the restore created.
+  const source = live.safetyProvider ?? (live.existed ? options.rollbackFrom : undefined)
   if (!source && live.existed) return new OperationError(`${cause}. Cannot roll back without a safety backup. ${hint}`, {cause: error})
   options.onPhase?.('rollback')
   try {
@@ -961,7 +964,7 @@ type RestrictiveAcls = Array<{path: string; acl: Acl[]}>
 async function* znodesToWrite(session: ZkSession, selection: Selection, live: LiveTree, options: RestoreOptions): AsyncGenerator<ZnodeToWrite> {
   const {target} = selection
   options.onPhase?.('create', selection.znodes)
-  if (target !== '/') await session.createParents(target)
+  if (target !== '/' && selection.znodes > 0) await session.createParents(target)
   for await (const {data, record, relativePath} of selectedZnodes(selection)) {
     yield {data, kept: live.kept.has(relativePath), path: resolveZnodePath(target, relativePath), record}
   }

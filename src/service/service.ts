@@ -5,6 +5,7 @@ import {restoreTree} from '../engine/restore.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import {redactLocation} from '../providers/index.js'
 import type {StorageProvider} from '../providers/types.js'
+import {identitiesOf} from '../zk/acl.js'
 import {type SessionOptions, ZkSession} from '../zk/session.js'
 import {ClusterLock, DEFAULT_LOCK_PATH, INSTANCE, type LockHolder} from '../zk/lock.js'
 import {BackupStore, StorageError} from './store.js'
@@ -258,14 +259,17 @@ export class BackupService {
    */
   private async runRestore(session: ZkSession, backup: BackupInfo, restore: RestoreInfo): Promise<void> {
     const save = () => this.saveUnderLock(session, restore.id, backup)
+    const restored: Component[] = []
     try {
       const components = await this.verifyArchives(backup)
-      restore.safety_backup_id = await this.safetyBackup(session, restore, components)
+      const safetyId = await this.safetyBackup(session, restore, components)
+      restore.safety_backup_id = safetyId
       await save()
       for (const component of components) {
         restore.component_status[component.name] = {status: 'STATUS_RESTORING'}
         await save()
-        await this.restoreComponent(backup, component, restore)
+        await this.restoreComponent(backup.id, component, restore, safetyId)
+        restored.push(component)
         restore.component_status[component.name] = {status: 'STATUS_READY'}
       }
 
@@ -273,9 +277,29 @@ export class BackupService {
       await save()
       this.options.log.info({backup: backup.id, restore: restore.id}, 'restore done')
     } catch (error) {
-      const undo = restore.safety_backup_id ? `; the state before the restore is backup ${restore.safety_backup_id} (dcos backup restore ${restore.safety_backup_id})` : ''
+      const safetyId = restore.safety_backup_id
+      const undo = safetyId ? await this.rollBackComponents(restored, safetyId, restore) : ''
       await this.recordFailure(restore, error, save, undo)
     }
+  }
+
+  /**
+   * A restore that failed part way: the component that failed was rolled back by the engine; the
+   * ones restored before it are put back from the safety backup too, so the whole restore changes
+   * nothing. Returns what to add to the failure's reason.
+   */
+  private async rollBackComponents(restored: Component[], safetyId: string, restore: RestoreInfo): Promise<string> {
+    try {
+      for (const component of restored.reverse()) {
+        // eslint-disable-next-line no-await-in-loop
+        await this.restoreComponent(safetyId, component, restore)
+      }
+    } catch (error) {
+      this.options.log.error({detail: describeForLog(error), restore: restore.id}, 'rollback failed')
+      return `; rolling back the components restored before it failed too (${this.publicMessage(error)}): the state before the restore is backup ${safetyId} (dcos backup restore ${safetyId})`
+    }
+
+    return restored.length > 0 ? `; the components restored before it were rolled back from the safety backup ${safetyId}` : ''
   }
 
   /** Every archive of the backup, read whole and verified, and each of its component's configured path. */
@@ -341,7 +365,8 @@ export class BackupService {
     }
   }
 
-  private async restoreComponent(backup: BackupInfo, {name, path}: Component, restore: RestoreInfo): Promise<void> {
+  /** Restores one component from backup `id`; on failure the engine puts it back from `safetyId`'s archive, when given. */
+  private async restoreComponent(id: string, {name, path}: Component, restore: RestoreInfo, safetyId?: string): Promise<void> {
     const result = await restoreTree({
       // The engine ends the session it is given; the lock stays with the service's own session.
       connect: () => ZkSession.connect(this.options.zk),
@@ -349,9 +374,12 @@ export class BackupService {
       exclude: [...this.exclude, this.lock.path],
       // Only the configured path, whatever the archive (re-read here) says: one replaced since it was checked finds no znodes there and is refused.
       from: path,
+      identities: identitiesOf(this.options.zk.auth),
+      // Restoring a safety backup (a rollback) of a component that did not exist empties it.
+      ...(safetyId ? {rollbackFrom: this.store.archive(safetyId, name)} : {allowEmpty: true, rollback: false}),
       safetyBackup: null,
       sizeProbePath: `${this.lock.path}-size-probe`,
-      source: this.store.archive(backup.id, name),
+      source: this.store.archive(id, name),
       target: path,
     })
     this.options.log.info({component: name, created: result.created, deleted: result.deleted, restore: restore.id}, 'component restored')

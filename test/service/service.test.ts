@@ -306,9 +306,10 @@ describe('backup service', () => {
       members[0].body = Buffer.from(JSON.stringify(header))
       await writeFile(join(storage, `${id}.marathon.tar.gz`), tarGz(members))
       const answer = await api(url, 'POST', '/restore', {id})
-      expect(answer.status).to.equal(400)
-      expect(answer.body.errors[0]).to.include('holds /evil\\u001b[2J, not')
-      expect(answer.body.errors[0]).to.not.include('\u001B')
+      // ZooKeeper refuses control characters in paths, and so does the archive's verification (under the lock: STATUS_ERROR).
+      const reason = answer.status === 400 ? answer.body.errors[0] : (await listedBackup(url, id, restoreSettled(answer.body.backup_info.id))).restores[0].reason
+      expect(reason).to.include('/evil\\u001b[2J')
+      expect(reason).to.not.include('\u001B')
     })
 
     it('refuses a backup of a component this service does not have (400)', async () => {
