@@ -206,6 +206,22 @@ describe('zkdisk formats', () => {
       expect(content.digest).to.deep.equal(snapshot.digest)
     })
 
+    it("reads 3.9's last processed zxid, sealed after the digest or, with digests off, alone, and checks its seal", () => {
+      const both = snapshotBytes({...snapshot, lastProcessedZxid: 0x15n})
+      const withDigest = readSnapshot({bytes: both, name: 'snapshot.10'})
+      expect(withDigest.digest).to.deep.equal(snapshot.digest)
+      expect(withDigest.lastProcessedZxid).to.equal(0x15n)
+      const alone = readSnapshot({bytes: snapshotBytes({...snapshot, digest: undefined, lastProcessedZxid: 0x15n}), name: 'snapshot.10'})
+      expect(alone.digest).to.equal(undefined)
+      expect(alone.lastProcessedZxid).to.equal(0x15n)
+      expect(readSnapshot({bytes: snapshotBytes(snapshot), name: 'snapshot.10'})).not.to.have.property('lastProcessedZxid')
+
+      const lastSeal = both.length - 13
+      const flipped = Buffer.from(both)
+      flipped[lastSeal - 1] ^= 0x01
+      expect(() => readSnapshot({bytes: flipped, name: 'snapshot.10'})).to.throw(DiskFormatError, new RegExp(`^snapshot\\.10 at byte ${lastSeal}: Adler-32 checksum mismatch`))
+    })
+
     it('reads gzip-compressed snapshots, and hints at compression a name does not tell', () => {
       const gzipped = gzipSync(snapshotBytes(snapshot))
       expect(readSnapshot({bytes: gzipped, name: 'snapshot.10.gz'}).nodes.size).to.equal(5)
