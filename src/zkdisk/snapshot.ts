@@ -45,6 +45,12 @@ export interface SnapshotContent {
   /** Every znode by path, "/" for the root, with its children's names. */
   nodes: Map<string, TreeNode>
   digest?: SnapshotDigest
+  /**
+   * Znodes whose ACL index is not in the snapshot's ACL cache, with that index: ZooKeeper writes the
+   * cache before the znodes, so a znode created (or given a new ACL) in between refers to an entry
+   * the file lacks. Its create or setACL transaction, after the snapshot's zxid, holds the ACL.
+   */
+  aclsToResolve: Map<string, bigint>
   /** 3.9+: the last zxid the server had processed once the snapshot was written (DataTree.lastProcessedZxid). */
   lastProcessedZxid?: bigint
 }
@@ -57,12 +63,14 @@ export function readSnapshot(file: DiskFile): SnapshotContent {
   const seal: Seal = {checksum: new Adler32(), end: 0}
   const dbid = readHeader(reader, bytes)
   const sessions = readSessions(reader)
-  const nodes = readNodes(reader, readAclCache(reader))
+  const aclsToResolve = new Map<string, bigint>()
+  const nodes = readNodes(reader, readAclCache(reader), aclsToResolve)
   readSeal(reader, bytes, seal)
   const digest = reader.remaining > 0 && digestFollows(reader, bytes) ? readDigest(reader, bytes, seal) : undefined
   const lastProcessedZxid = reader.remaining > 0 ? readLastProcessedZxid(reader, bytes, seal) : undefined
   if (reader.remaining > 0) reader.fail(`${reader.remaining} unexpected bytes after the last seal`)
   return {
+    aclsToResolve,
     compression: parsed.compression,
     dbid,
     name: file.name,
@@ -121,7 +129,7 @@ function readAclCache(reader: JuteReader): Map<bigint, Acl[]> {
 }
 
 /** Mirrors DataTree.deserialize: every znode's parent comes before it. */
-function readNodes(reader: JuteReader, aclCache: Map<bigint, Acl[]>): Map<string, TreeNode> {
+function readNodes(reader: JuteReader, aclCache: Map<bigint, Acl[]>, aclsToResolve: Map<string, bigint>): Map<string, TreeNode> {
   const nodes = new Map<string, TreeNode>()
   for (;;) {
     const at = reader.offset
@@ -131,7 +139,8 @@ function readNodes(reader: JuteReader, aclCache: Map<bigint, Acl[]>): Map<string
       return nodes
     }
 
-    const node = readNode(reader, aclCache)
+    const {aclIndex, node} = readNode(reader, aclCache)
+    if (aclIndex !== undefined) aclsToResolve.set(path === '' ? '/' : path, aclIndex)
     if (path === '') {
       nodes.set('/', node)
       continue
@@ -146,13 +155,13 @@ function readNodes(reader: JuteReader, aclCache: Map<bigint, Acl[]>): Map<string
   }
 }
 
-function readNode(reader: JuteReader, aclCache: Map<bigint, Acl[]>): TreeNode {
+/** A znode, and its ACL index when the cache lacks it (its ACL is then empty until the logs tell it). */
+function readNode(reader: JuteReader, aclCache: Map<bigint, Acl[]>): {node: TreeNode; aclIndex?: bigint} {
   const data = reader.buffer() ?? EMPTY
-  const aclAt = reader.offset
   const aclIndex = reader.long()
   const acl = aclIndex === -1n ? OPEN_ACL : aclCache.get(aclIndex)
-  if (!acl) reader.fail(`ACL index ${aclIndex} is not in the snapshot's ACL cache`, aclAt)
-  return {acl, children: new Set(), data, stat: readPersistedStat(reader)}
+  const node = {acl: acl ?? [], children: new Set<string>(), data, stat: readPersistedStat(reader)}
+  return acl ? {node} : {aclIndex, node}
 }
 
 export function readPersistedStat(reader: JuteReader): PersistedStat {
