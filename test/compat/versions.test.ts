@@ -12,7 +12,7 @@ import {join} from 'node:path'
 import {setTimeout as delay} from 'node:timers/promises'
 
 import type {Acl} from '../../src/zk/session.js'
-import {Ensemble, type ZookeeperVersion} from '../harness/ensemble.js'
+import {Ensemble, ZOOKEEPER_VERSIONS, type ZookeeperVersion} from '../harness/ensemble.js'
 import {dcos, expectExit, spawnDcos, zkUri} from '../helpers/cli.js'
 import {readArchiveFile} from '../helpers/archive.js'
 import {ALL_BYTES, removeDir, tempDir} from '../helpers/fixtures.js'
@@ -74,7 +74,7 @@ async function expectTree(hosts: string, root: string, expected: OracleTree): Pr
   expect(oracleDiff(expected, await oracle(hosts, root))).to.deep.equal([])
 }
 
-for (const version of ['3.4', '3.8', '3.9'] as const) {
+for (const version of ZOOKEEPER_VERSIONS) {
   describe(`compat: ZooKeeper ${version}`, function () {
     this.timeout(180_000)
     let quorum: Ensemble
