@@ -32,6 +32,8 @@ export class DataTree {
   /** What ZooKeeper would only log: a multi it stops applying part-way, a closed session's unlisted ephemerals. */
   readonly anomalies: string[] = []
   private digestSum = 0n
+  /** Snapshot znodes whose ACL the snapshot's cache lacked (SnapshotContent.aclsToResolve), until a transaction sets it. */
+  readonly aclsToResolve = new Map<string, bigint>()
 
   private constructor(readonly nodes: Map<string, TreeNode>) {
     for (const [path, node] of nodes) {
@@ -58,6 +60,7 @@ export class DataTree {
   static fromSnapshot(snapshot: SnapshotContent): DataTree {
     const tree = new DataTree(snapshot.nodes)
     tree.lastProcessedZxid = snapshot.zxid
+    for (const [path, index] of snapshot.aclsToResolve) tree.aclsToResolve.set(path, index)
     return tree
   }
 
@@ -124,6 +127,7 @@ export class DataTree {
         return this.change(txn.path, (node) => {
           node.acl = txn.acl
           node.stat.aversion = txn.version
+          this.aclsToResolve.delete(txn.path)
         })
       }
 
@@ -177,7 +181,11 @@ export class DataTree {
     const {name, parent: parentPath} = splitPath(txn.path)
     const parent = this.nodes.get(parentPath)
     if (!parent) return Code.noNode
-    if (parent.children.has(name)) return Code.nodeExists
+    if (parent.children.has(name)) {
+      this.resolveAcl(txn.path, txn.acl, zxid)
+      return Code.nodeExists
+    }
+
     this.changeNode(parentPath, parent, () => {
       const parentCVersion = txn.parentCVersion === -1 ? parent.stat.cversion + 1 : txn.parentCVersion
       // A create replayed after the znode was created and deleted within the fuzzy range must not lower them.
@@ -194,6 +202,14 @@ export class DataTree {
     return Code.ok
   }
 
+  /** The create that made a snapshot znode whose ACL the snapshot's cache lacked: it holds that ACL. */
+  private resolveAcl(path: string, acl: Acl[], zxid: bigint): void {
+    const node = this.nodes.get(path)
+    if (!node || !this.aclsToResolve.has(path) || node.stat.czxid !== zxid) return
+    node.acl = acl
+    this.aclsToResolve.delete(path)
+  }
+
   /** The parent loses the child and gets the pzxid even when the znode is gone already (a fuzzy snapshot). */
   private deleteNode(path: string, zxid: bigint): number {
     const {name, parent: parentPath} = splitPath(path)
@@ -206,6 +222,7 @@ export class DataTree {
     const node = this.nodes.get(path)
     if (!node) return Code.noNode
     this.remove(path, node)
+    this.aclsToResolve.delete(path)
     if (isSessionOwner(node.stat.ephemeralOwner)) this.ephemerals.get(node.stat.ephemeralOwner)?.delete(path)
     return Code.ok
   }

@@ -8,7 +8,11 @@
  *   znodes          (ustring path, buffer data, long ACL index, StatPersisted) ... until the path "/";
  *                   the root comes first, written with the path ""
  *   seal            long Adler-32 of every byte before it, ustring "/"
- *   digest          optional: long zxid, int version, long digest (a hex ustring before version 2); seal
+ *   digest          3.6+, optional: long zxid, int version, long digest (a hex ustring before version 2); seal
+ *   last zxid       3.9+, optional: long, the last zxid the server had processed when it finished; seal
+ *
+ * The server's settings (zookeeper.digest.enabled, zookeeper.serializeLastProcessedZxid.enabled)
+ * decide which of the optional sections it writes; they are told apart by their shape.
  */
 import {gunzipSync} from 'node:zlib'
 
@@ -41,6 +45,14 @@ export interface SnapshotContent {
   /** Every znode by path, "/" for the root, with its children's names. */
   nodes: Map<string, TreeNode>
   digest?: SnapshotDigest
+  /**
+   * Znodes whose ACL index is not in the snapshot's ACL cache, with that index: ZooKeeper writes the
+   * cache before the znodes, so a znode created (or given a new ACL) in between refers to an entry
+   * the file lacks. Its create or setACL transaction, after the snapshot's zxid, holds the ACL.
+   */
+  aclsToResolve: Map<string, bigint>
+  /** 3.9+: the last zxid the server had processed once the snapshot was written (DataTree.lastProcessedZxid). */
+  lastProcessedZxid?: bigint
 }
 
 export function readSnapshot(file: DiskFile): SnapshotContent {
@@ -51,11 +63,23 @@ export function readSnapshot(file: DiskFile): SnapshotContent {
   const seal: Seal = {checksum: new Adler32(), end: 0}
   const dbid = readHeader(reader, bytes)
   const sessions = readSessions(reader)
-  const nodes = readNodes(reader, readAclCache(reader))
+  const aclsToResolve = new Map<string, bigint>()
+  const nodes = readNodes(reader, readAclCache(reader), aclsToResolve)
   readSeal(reader, bytes, seal)
-  const digest = reader.remaining > 0 ? readDigest(reader, bytes, seal) : undefined
+  const digest = reader.remaining > 0 && digestFollows(reader, bytes) ? readDigest(reader, bytes, seal) : undefined
+  const lastProcessedZxid = reader.remaining > 0 ? readLastProcessedZxid(reader, bytes, seal) : undefined
   if (reader.remaining > 0) reader.fail(`${reader.remaining} unexpected bytes after the last seal`)
-  return {compression: parsed.compression, dbid, name: file.name, nodes, sessions, zxid: parsed.zxid, ...(digest ? {digest} : {})}
+  return {
+    aclsToResolve,
+    compression: parsed.compression,
+    dbid,
+    name: file.name,
+    nodes,
+    sessions,
+    zxid: parsed.zxid,
+    ...(digest ? {digest} : {}),
+    ...(lastProcessedZxid === undefined ? {} : {lastProcessedZxid}),
+  }
 }
 
 function decompress(file: DiskFile, compression: SnapshotCompression): Buffer {
@@ -105,7 +129,7 @@ function readAclCache(reader: JuteReader): Map<bigint, Acl[]> {
 }
 
 /** Mirrors DataTree.deserialize: every znode's parent comes before it. */
-function readNodes(reader: JuteReader, aclCache: Map<bigint, Acl[]>): Map<string, TreeNode> {
+function readNodes(reader: JuteReader, aclCache: Map<bigint, Acl[]>, aclsToResolve: Map<string, bigint>): Map<string, TreeNode> {
   const nodes = new Map<string, TreeNode>()
   for (;;) {
     const at = reader.offset
@@ -115,7 +139,8 @@ function readNodes(reader: JuteReader, aclCache: Map<bigint, Acl[]>): Map<string
       return nodes
     }
 
-    const node = readNode(reader, aclCache)
+    const {aclIndex, node} = readNode(reader, aclCache)
+    if (aclIndex !== undefined) aclsToResolve.set(path === '' ? '/' : path, aclIndex)
     if (path === '') {
       nodes.set('/', node)
       continue
@@ -130,13 +155,13 @@ function readNodes(reader: JuteReader, aclCache: Map<bigint, Acl[]>): Map<string
   }
 }
 
-function readNode(reader: JuteReader, aclCache: Map<bigint, Acl[]>): TreeNode {
+/** A znode, and its ACL index when the cache lacks it (its ACL is then empty until the logs tell it). */
+function readNode(reader: JuteReader, aclCache: Map<bigint, Acl[]>): {node: TreeNode; aclIndex?: bigint} {
   const data = reader.buffer() ?? EMPTY
-  const aclAt = reader.offset
   const aclIndex = reader.long()
   const acl = aclIndex === -1n ? OPEN_ACL : aclCache.get(aclIndex)
-  if (!acl) reader.fail(`ACL index ${aclIndex} is not in the snapshot's ACL cache`, aclAt)
-  return {acl, children: new Set(), data, stat: readPersistedStat(reader)}
+  const node = {acl: acl ?? [], children: new Set<string>(), data, stat: readPersistedStat(reader)}
+  return acl ? {node} : {aclIndex, node}
 }
 
 export function readPersistedStat(reader: JuteReader): PersistedStat {
@@ -168,6 +193,21 @@ function readSeal(reader: JuteReader, bytes: Buffer, seal: Seal): void {
   const stored = reader.ulong()
   reader.ustring()
   if (stored !== computed) reader.fail(`Adler-32 checksum mismatch: stored ${hex(stored)}, computed ${hex(computed)} over the bytes before it`, at)
+}
+
+/**
+ * Whether the next section is the digest rather than 3.9's last zxid (written alone when digests are
+ * off). Both start with a long; then the digest has its version (1 or 2), the zxid its seal, whose
+ * Adler-32 is a 32-bit value: its high half is zero.
+ */
+function digestFollows(reader: JuteReader, bytes: Buffer): boolean {
+  return reader.remaining < 12 || bytes.readInt32BE(reader.offset + 8) !== 0
+}
+
+function readLastProcessedZxid(reader: JuteReader, bytes: Buffer, seal: Seal): bigint {
+  const zxid = reader.ulong()
+  readSeal(reader, bytes, seal)
+  return zxid
 }
 
 function readDigest(reader: JuteReader, bytes: Buffer, seal: Seal): SnapshotDigest {

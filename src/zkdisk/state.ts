@@ -90,6 +90,7 @@ export function replayState(source: StateSource, notes: string[]): DiskState {
   const replay: Replay = {digests: new DigestVerifier(tree, snapshot, notes), notes, sessions: new Map(snapshot?.sessions), torn: [], tree}
   const {applied, logs} = replayLogs(source, replay, snapshot?.zxid)
   replay.digests.finish()
+  if (snapshot) checkAclsResolved(tree, snapshot.name)
   removeDeadSessions(tree, replay.sessions, notes)
   notes.push(...tree.anomalies)
   return {
@@ -107,6 +108,15 @@ export function replayState(source: StateSource, notes: string[]): DiskState {
     zxid: tree.lastProcessedZxid,
     ...(snapshot ? {snapshot: {name: snapshot.name, zxid: snapshot.zxid}} : {}),
   }
+}
+
+/** Every snapshot znode whose ACL index the snapshot's cache lacked got its ACL from a replayed transaction. */
+function checkAclsResolved(tree: DataTree, snapshotName: string): void {
+  const [first] = tree.aclsToResolve
+  if (!first) return
+  const [path, index] = first
+  const others = tree.aclsToResolve.size > 1 ? ` (and ${tree.aclsToResolve.size - 1} more znodes)` : ''
+  throw new DiskFormatError(snapshotName, undefined, `${path} has ACL index ${index}${others}, which neither the snapshot's ACL cache nor a transaction after it holds`)
 }
 
 /** ZooKeeper tries up to 100 snapshots, newest first, and uses the first it can read whole. */

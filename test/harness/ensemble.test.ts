@@ -3,6 +3,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import ZooKeeper from 'zookeeper';
 
+import * as os from 'node:os';
+import * as path from 'node:path';
+
 import { Ensemble } from './ensemble.js';
 import { sharedEnsemble } from './hooks.js';
 
@@ -262,6 +265,54 @@ describe('test harness: ZooKeeper ensemble', function () {
       }
       assert.equal(fs.existsSync(e.dir), false);
       assert.equal(e.nodes[0].running, false);
+    });
+  });
+
+  describe('other ZooKeeper lines (fetched from Debian on first use)', () => {
+    for (const [version, release] of [['3.4', '3.4.13'], ['3.9', '3.9.3']] as const) {
+      it(`runs ${release} standalone and as a quorum when asked for ${version}`, async () => {
+        for (const nodes of [1, 3]) {
+          const e = await Ensemble.start({ version, nodes });
+          try {
+            assert.equal(e.version, version);
+            const answers = await Promise.all(e.nodes.map((n) => e.srvr(n.id)));
+            for (const answer of answers) assert.match(answer, new RegExp(`^Zookeeper version: ${release.replace(/\./g, '\\.')}-`, 'm'));
+            const modes = answers.map(modeOf).sort();
+            assert.deepEqual(modes, nodes === 1 ? ['standalone'] : ['follower', 'follower', 'leader']);
+            // A write through one node is read through another: the client protocol works.
+            const writer = await open(e.nodeConnectString(1));
+            const reader = await open(e.nodeConnectString(nodes));
+            const znode = `/harness-${version}`;
+            await create(writer, znode, Buffer.from(`hello ${release}`));
+            await sync(reader, znode);
+            assert.equal((await get(reader, znode)).data.toString(), `hello ${release}`);
+          } finally {
+            for (const client of clients.splice(0)) client.close();
+            await e.stop();
+          }
+        }
+      });
+    }
+
+    it('fails with the command to run when a release is neither cached nor fetchable', async () => {
+      const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'zk-cache-'));
+      const saved = { cache: process.env.DCOS_BACKUP_ZOOKEEPER_CACHE, mirror: process.env.DCOS_BACKUP_DEBIAN_MIRROR };
+      process.env.DCOS_BACKUP_ZOOKEEPER_CACHE = cache;
+      process.env.DCOS_BACKUP_DEBIAN_MIRROR = 'http://127.0.0.1:9/debian';
+      try {
+        await assert.rejects(Ensemble.start({ version: '3.9', nodes: 1 }), (err: Error) => {
+          assert.match(err.message, /^ZooKeeper 3\.9\.3 is not in .* and fetching it failed \(E: Failed to fetch .+\): run "scripts\/fetch-zookeeper\.sh 3\.9"/);
+          assert.doesNotMatch(err.message, /\n/);
+          return true;
+        });
+        assert.deepEqual(fs.readdirSync(cache).filter((name) => name !== '.lock'), [], 'a failed fetch leaves nothing behind');
+      } finally {
+        for (const [name, value] of [['DCOS_BACKUP_ZOOKEEPER_CACHE', saved.cache], ['DCOS_BACKUP_DEBIAN_MIRROR', saved.mirror]] as const) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+        fs.rmSync(cache, { recursive: true, force: true });
+      }
     });
   });
 });

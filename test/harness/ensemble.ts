@@ -1,7 +1,8 @@
 /**
  * Test harness: a real ZooKeeper ensemble made of local JVM processes.
  *
- * Uses Debian's `zookeeper` package (3.8.x, jars in /usr/share/java). Every node
+ * Runs Debian's `zookeeper` package (3.8.0, jars in /usr/share/java) by default, or 3.4.13 or
+ * 3.9.3 fetched from Debian's archive on first use (`version`; see zookeeper-releases.ts). Every node
  * gets its own directory under the ensemble directory:
  *
  *   <dir>/log4j.properties      shared logging config (log4j 1.2 via slf4j-log4j12)
@@ -21,7 +22,11 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { zookeeperClasspath, type ZookeeperVersion } from './zookeeper-releases.js';
+
 export interface EnsembleOptions {
+  /** ZooKeeper line to run. Default '3.8' (the installed package). */
+  version?: ZookeeperVersion;
   /** Number of nodes; 1 starts a standalone server. Default 3. */
   nodes?: number;
   /** zoo.cfg tickTime in ms. Default 500 (quick elections). */
@@ -47,34 +52,7 @@ export interface EnsembleNode {
   pid?: number;
 }
 
-export const JAVA_DIR = '/usr/share/java';
-export const ZOOKEEPER_JAR = path.join(JAVA_DIR, 'zookeeper.jar');
-export const NOT_INSTALLED_MESSAGE = 'ZooKeeper is not installed: run "apt-get update && apt-get install -y zookeeper"';
-
-/**
- * Minimal classpath (tried in that order, missing jars skipped). zookeeper.jar's manifest
- * Class-Path also pulls in its other dependencies (jetty, jackson, …) — unused here since the
- * admin server is disabled. The logging backend of Debian's package is slf4j 1.7 + log4j 1.2.
- */
-const CLASSPATH_JARS = [
-  'zookeeper.jar',
-  'zookeeper-jute.jar',
-  'slf4j-api.jar',
-  'slf4j-log4j12.jar',
-  'log4j-1.2.jar',
-  'commons-cli.jar',
-  'commons-io.jar',
-  'metrics-core.jar',
-  'snappy-java.jar',
-  'netty-common.jar',
-  'netty-buffer.jar',
-  'netty-resolver.jar',
-  'netty-transport.jar',
-  'netty-codec.jar',
-  'netty-handler.jar',
-  'netty-transport-native-unix-common.jar',
-  'netty-transport-native-epoll.jar',
-];
+export { JAVA_DIR, NOT_INSTALLED_MESSAGE, ZOOKEEPER_JAR, ZOOKEEPER_VERSIONS, type ZookeeperVersion } from './zookeeper-releases.js';
 
 const LOG4J_PROPERTIES = `# written by test/harness/ensemble.ts
 log4j.rootLogger=INFO, CONSOLE
@@ -88,15 +66,6 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
 const POLL_MS = 150;
 const LOG_TAIL_LINES = 40;
-
-/** Classpath for the ZooKeeper JVMs; `ZOOKEEPER_CLASSPATH` in the environment overrides it. */
-export function zookeeperClasspath(): string {
-  if (process.env.ZOOKEEPER_CLASSPATH) return process.env.ZOOKEEPER_CLASSPATH;
-  if (!fs.existsSync(ZOOKEEPER_JAR)) throw new Error(NOT_INSTALLED_MESSAGE);
-  return CLASSPATH_JARS.map((jar) => path.join(JAVA_DIR, jar))
-    .filter((jar) => fs.existsSync(jar))
-    .join(':');
-}
 
 // ---------------------------------------------------------------------------
 // Process bookkeeping: no JVM may outlive the Node process.
@@ -205,6 +174,8 @@ interface NodeState extends EnsembleNode {
 export class Ensemble {
   readonly nodes: EnsembleNode[];
   readonly dir: string;
+  /** The ZooKeeper line the nodes run. */
+  readonly version: ZookeeperVersion;
   private readonly states: NodeState[];
   private readonly ownsDir: boolean;
   private readonly options: EnsembleOptions;
@@ -216,6 +187,7 @@ export class Ensemble {
     this.dir = dir;
     this.ownsDir = ownsDir;
     this.options = options;
+    this.version = options.version ?? '3.8';
     this.classpath = classpath;
     this.states = states;
     this.nodes = states;
@@ -224,7 +196,7 @@ export class Ensemble {
 
   /** Start all nodes; resolves once every node serves (answers `srvr` with a `Mode:` line). */
   static async start(options: EnsembleOptions = {}): Promise<Ensemble> {
-    const classpath = zookeeperClasspath();
+    const classpath = await zookeeperClasspath(options.version);
     const count = options.nodes ?? 3;
     if (!Number.isInteger(count) || count < 1) throw new Error(`Ensemble: invalid node count ${count}`);
 

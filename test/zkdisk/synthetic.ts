@@ -33,6 +33,8 @@ export interface SyntheticSnapshot {
   acls?: Array<[bigint, Acl[]]>
   znodes: SyntheticZnode[]
   digest?: {zxid: bigint; version: number; digest: bigint}
+  /** 3.9's last processed zxid, sealed after the digest (or alone when digests are off). */
+  lastProcessedZxid?: bigint
 }
 
 /** The znodes of a new server: "", /zookeeper, /zookeeper/quota. */
@@ -50,6 +52,8 @@ export function snapshotBytes(snapshot: SyntheticSnapshot): Buffer {
     const {digest, version, zxid} = snapshot.digest
     bytes = seal(Buffer.concat([bytes, new JuteWriter().long(zxid).int(version).long(BigInt.asIntN(64, digest)).bytes()]))
   }
+
+  if (snapshot.lastProcessedZxid !== undefined) bytes = seal(Buffer.concat([bytes, new JuteWriter().long(snapshot.lastProcessedZxid).bytes()]))
 
   return bytes
 }
