@@ -6,7 +6,6 @@ import {expect} from 'chai'
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {ZkSession} from '../../src/zk/session.js'
 import {Ensemble} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {dcos, expectExit, spawnDcos, zkUri} from '../helpers/cli.js'
@@ -65,38 +64,52 @@ describe('faults during a restore', function () {
     }
   })
 
-  it('quorum lost mid-restore: exit 1 naming the safety backup, which brings the subtree back once the quorum returns', async () => {
-    const ensemble = await Ensemble.start({nodes: 3})
-    let session: ZkSession | undefined
+  /**
+   * A restore of /app on its own 3-node ensemble, held (SIGSTOP) half way through deleting while two
+   * nodes stop, then let go; `whileDown` runs before it is awaited. Returns its exit, the tree as it
+   * was before (read by another client) and the safety backup.
+   */
+  async function restoreLosingQuorum(ensemble: Ensemble, label: string, whileDown: () => Promise<unknown>) {
+    const hosts = ensemble.connectString
+    const root = '/app'
+    const session = await connect(hosts)
+    const archive = join(dir, `${label}.tar.gz`)
     try {
-      const hosts = ensemble.connectString
-      session = await connect(hosts)
-      const root = '/app'
       await seedTree(session, root, bigTree('archived'))
-      const archive = join(dir, 'quorum.tar.gz')
       expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
       await session.setData(`${root}/z-10`, Buffer.from('changed since the backup'))
-      const before = await readTreeIndependently(hosts, root)
+      await session.create(`${root}/new`, Buffer.from('new since the backup'), 0)
+    } finally {
       session.close()
-      session = undefined
+    }
 
-      const safety = join(dir, 'quorum-safety.tar.gz')
-      const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--session-timeout', '4'])
-      await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
-      const watcher = await connect(ensemble.nodeConnectString(3))
-      try {
-        await waitUntilGone(watcher, `${root}/z-1500`, {intervalMs: 5, timeoutMs: 60_000})
-      } finally {
-        watcher.close()
-      }
+    const before = await readTreeIndependently(hosts, root)
+    const safety = join(dir, `${label}-safety.tar.gz`)
+    const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--session-timeout', '4'])
+    await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
+    const watcher = await connect(ensemble.nodeConnectString(3))
+    try {
+      await waitUntilGone(watcher, `${root}/z-1500`, {intervalMs: 5, timeoutMs: 60_000})
+    } finally {
+      watcher.close()
+    }
 
-      // Held while the quorum goes, so that it cannot finish first.
-      restore.child.kill('SIGSTOP')
-      await Promise.all([ensemble.stopNode(1), ensemble.stopNode(2)])
-      restore.child.kill('SIGCONT')
-      const {code, stderr} = await restore.exited
+    // Held while the quorum goes, so that it cannot finish first.
+    restore.child.kill('SIGSTOP')
+    await Promise.all([ensemble.stopNode(1), ensemble.stopNode(2)])
+    restore.child.kill('SIGCONT')
+    await whileDown()
+    const {code, stderr} = await restore.exited
+    return {before, code, hosts, root, safety, stderr}
+  }
+
+  it('quorum lost mid-restore: exit 1 naming the safety backup, which brings the subtree back once the quorum returns', async () => {
+    const ensemble = await Ensemble.start({nodes: 3})
+    try {
+      const {before, code, hosts, root, safety, stderr} = await restoreLosingQuorum(ensemble, 'quorum', async () => {})
       expect(code).to.equal(1)
       expect(stderr.trim().split('\n'), stderr).to.have.length(1)
+      expect(stderr).to.include('The rollback failed too')
       expect(stderr).to.include(`The tree as it was is saved at ${safety}`)
 
       await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
@@ -107,10 +120,27 @@ describe('faults during a restore', function () {
         if (result.code !== 0) expect(result.stderr).to.include('holds the cluster lock')
         return result.code === 0 ? true : undefined
       }, 30_000)
-      session = await connect(hosts)
       await expectSameTree(before, hosts, root)
     } finally {
-      session?.close()
+      await ensemble.stop()
+    }
+  })
+
+  it('quorum lost mid-restore and back soon: the restore rolls back by itself on a new session, the tree exactly as before', async () => {
+    const ensemble = await Ensemble.start({nodes: 3})
+    try {
+      const comeBack = async () => {
+        await new Promise((resolve) => setTimeout(resolve, 3000))
+        await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
+      }
+
+      const {before, code, hosts, root, stderr} = await restoreLosingQuorum(ensemble, 'quorum-back', comeBack)
+      expect(code, stderr).to.equal(1)
+      expect(stderr.trim().split('\n'), stderr).to.have.length(1)
+      expect(stderr.trim(), stderr).to.match(/^Error: Restore failed: .*\. Rolled back: \/app is as it was before the restore \(from the safety backup .*, verified\)$/)
+      await ensemble.waitServing()
+      await expectSameTree(before, hosts, root)
+    } finally {
       await ensemble.stop()
     }
   })
