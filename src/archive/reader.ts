@@ -139,7 +139,7 @@ function parseHeader(entry: TarEntry, fail: (problem: string) => Error): Archive
 }
 
 function verifyRecord(entry: TarEntry, root: string, fail: (problem: string) => Error) {
-  const member = escapeText(entry.path)
+  const member = {toString: () => escapeText(entry.path)}
   let decoded: ReturnType<typeof decodeRecord>
   try {
     decoded = decodeRecord(entry.body)

@@ -159,6 +159,32 @@ async function* plainChunks(first: Buffer, source: AsyncIterator<Buffer>): Async
   }
 }
 
+const ZERO_BLOCK = Buffer.alloc(BLOCK)
+
+function isZeros(part: Buffer): boolean {
+  for (let offset = 0; offset < part.length; offset += BLOCK) {
+    const piece = part.subarray(offset, offset + BLOCK)
+    if (!piece.equals(ZERO_BLOCK.subarray(0, piece.length))) return false
+  }
+
+  return true
+}
+/** pax (x, X, g) and GNU long names (L, K, N): they describe the next member. */
+const META_TYPES = new Set(['x', 'X', 'g', 'L', 'K', 'N'])
+
+/** The size field of a header block: octal, or base-256 when its first byte has the high bit set (GNU). */
+function headerSize(block: Buffer): number {
+  if (block[124] & 0x80) {
+    let value = 0
+    for (let index = 125; index < 136; index++) value = value * 256 + block[index]
+    return value
+  }
+
+  const text = block.toString('latin1', 124, 136).replace(/[\0 ].*$/s, '').trim()
+  const value = Number.parseInt(text || '0', 8)
+  return Number.isFinite(value) ? value : 0
+}
+
 /**
  * Follows the tar blocks of the plain stream: where each member's body ends (its size, or a pax
  * header's), and where the two zero blocks end the archive. `take` returns the part of a chunk that
@@ -211,26 +237,22 @@ class TarBounds {
   }
 
   private onHeader(): void {
-    if (this.header.every((byte) => byte === 0)) {
+    if (this.header.equals(ZERO_BLOCK)) {
       this.nullBlocks++
       if (this.nullBlocks === 2) this.ended = true
       return
     }
 
     this.nullBlocks = 0
-    let header: Header
-    try {
-      header = new Header(this.header, 0, this.extended as never, this.globalExtended as never)
-    } catch {
-      return // the parser reports it
-    }
-
-    const size = header.size ?? 0
+    // Only the type and size matter here (the parser checks the rest): read them without decoding the whole header.
+    const type = String.fromCharCode(this.header[156])
+    const paxSize = this.extended?.size ?? this.globalExtended?.size
+    const size = typeof paxSize === 'number' && !META_TYPES.has(type) ? paxSize : headerSize(this.header)
     this.skip = BLOCK * Math.ceil(size / BLOCK)
-    const global = header.type === 'GlobalExtendedHeader'
-    if (header.type === 'ExtendedHeader' || header.type === 'OldExtendedHeader' || global) {
+    const global = type === 'g'
+    if (type === 'x' || type === 'X' || global) {
       if (size > 0 && size <= MAX_META_BYTES) this.meta = {bytes: 0, chunks: [], global, size}
-    } else if (!/^(NextFileHasLong|OldGnuLong)/.test(header.type ?? '')) {
+    } else if (!META_TYPES.has(type)) {
       this.extended = undefined
     }
   }
@@ -256,7 +278,7 @@ class TarBounds {
 
   private checkTrailing(part: Buffer): void {
     this.trailing += part.length
-    if (this.trailing > MAX_TRAILING_ZEROS || !part.every((byte) => byte === 0)) {
+    if (this.trailing > MAX_TRAILING_ZEROS || !isZeros(part)) {
       throw this.fail('unexpected bytes after the end of the archive')
     }
   }

@@ -16,6 +16,8 @@ export const NODE_TYPES: ReadonlySet<NodeType> = new Set<NodeType>(['persistent'
 export const MAX_TTL = 2 ** 40 - 1
 const INT32 = {max: 2 ** 31 - 1, min: -(2 ** 31)}
 const ZXID = /^0x[0-9a-f]{1,16}$/
+/** As Date.toISOString writes it (years 0000-9999). */
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
 /** A string as it may be shown: JSON-quoted, with control, bidi and other invisible characters escaped. */
 export function quote(text: string): string {
@@ -61,13 +63,15 @@ export function sequentialProblem(record: ZnodeRecord): string | undefined {
 export function aclProblem(acl: unknown): string | undefined {
   if (!Array.isArray(acl)) return 'its ACL is not a list'
   if (acl.length === 0) return 'its ACL is empty'
-  const seen = new Set<string>()
-  for (const [index, entry] of acl.entries()) {
+  const seen = acl.length > 1 ? new Set<string>() : undefined
+  for (let index = 0; index < acl.length; index++) {
+    const entry: unknown = acl[index]
     const problem = aclEntryProblem(entry)
     if (problem) return `ACL entry ${index + 1}: ${problem}`
+    if (!seen) continue
     const {id, perms, scheme} = entry as {scheme: string; id: string; perms: number}
     // The server drops duplicates, so the restored ACL would not be the archive's.
-    const key = JSON.stringify([scheme, id, perms])
+    const key = `${scheme}\0${id}\0${perms}`
     if (seen.has(key)) return `ACL entry ${index + 1} repeats an earlier one`
     seen.add(key)
   }
@@ -130,7 +134,7 @@ export function statProblem(stat: unknown, maxDataLength: number): string | unde
 
   for (const name of ['ctime', 'mtime']) {
     const value = fields[name]
-    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) return `stat.${name} is not a time`
+    if (typeof value !== 'string' || !ISO_TIME.test(value)) return `stat.${name} is not a time`
   }
 
   for (const name of ['version', 'cversion', 'aversion']) {

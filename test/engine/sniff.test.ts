@@ -1,10 +1,12 @@
 import {expect} from 'chai'
-import {writeFile} from 'node:fs/promises'
+import {execFileSync} from 'node:child_process'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+import {Readable} from 'node:stream'
 import {setTimeout as delay} from 'node:timers/promises'
-import {gzipSync} from 'node:zlib'
+import {gunzipSync, gzipSync} from 'node:zlib'
 
-import {sniffDataDirArchive} from '../../src/engine/datadir.js'
+import {DataDirArchiveError, readDataDirArchive, sniffDataDirArchive} from '../../src/engine/datadir.js'
 import {FileProvider} from '../../src/providers/file.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 
@@ -38,5 +40,62 @@ describe('sniffDataDirArchive', () => {
     const chunks: Buffer[] = []
     for await (const chunk of sniffed.stream) chunks.push(chunk as Buffer)
     expect(Buffer.concat(chunks).equals(bytes)).to.equal(true)
+  })
+
+  describe('archives as dcos-zk and GNU tar write them, compressed or not', () => {
+    const archives: Record<string, Buffer> = {}
+
+    before(async () => {
+      const tree = join(dir, 'tree')
+      await mkdir(join(tree, 'zookeeper', 'snapshot', 'version-2'), {recursive: true})
+      await mkdir(join(tree, 'zookeeper', 'transactions', 'version-2'), {recursive: true})
+      await writeFile(join(tree, 'zookeeper', 'snapshot', 'version-2', 'snapshot.1a'), Buffer.concat([Buffer.from('ZKSN'), Buffer.alloc(3000, 1)]))
+      await writeFile(join(tree, 'zookeeper', 'transactions', 'version-2', 'log.1b'), Buffer.concat([Buffer.from('ZKLG'), Buffer.alloc(5000, 2)]))
+      // dcos-zk: Python's tarfile, tar.add(<tmp>/zookeeper, arcname='./zookeeper'), pax headers (float mtimes) first.
+      const python = join(dir, 'python.tar.gz')
+      execFileSync('python3', ['-c', 'import sys, tarfile\nwith tarfile.open(sys.argv[1], "w:gz") as tar:\n    tar.add(sys.argv[2] + "/zookeeper", arcname="./zookeeper")', python, tree])
+      archives.python = await readFile(python)
+      archives['python, plain'] = gunzipSync(archives.python)
+      execFileSync('tar', ['czf', join(dir, 'gnu.tar.gz'), '-C', tree, './zookeeper'])
+      archives.gnu = await readFile(join(dir, 'gnu.tar.gz'))
+      execFileSync('tar', ['cf', join(dir, 'gnu.tar'), '-C', tree, './zookeeper'])
+      archives['gnu, plain'] = await readFile(join(dir, 'gnu.tar'))
+    })
+
+    for (const kind of ['python', 'python, plain', 'gnu', 'gnu, plain']) {
+      it(`${kind}: sniffed as a data-directory archive and read whole`, async () => {
+        const sniffed = await sniffDataDirArchive(Readable.from([archives[kind]]))
+        expect(sniffed.dataDir).to.equal(true)
+        const summary = await readDataDirArchive(sniffed.stream, kind)
+        expect(summary.files).to.equal(2)
+        expect(summary.hasTransactions).to.equal(true)
+      })
+    }
+
+    it('refuses 32 MiB of zeros after a data-directory archive having read little of them', async () => {
+      const plain = archives['gnu, plain']
+      let taken = 0
+      const zeros = Buffer.alloc(64 * 1024)
+      const input = Readable.from(
+        (function* () {
+          taken += plain.length
+          yield plain
+          for (let left = 32 * 1024 * 1024; left > 0; left -= zeros.length) {
+            taken += zeros.length
+            yield zeros
+          }
+        })(),
+        {highWaterMark: 1, objectMode: true},
+      )
+      const error = await readDataDirArchive(input, 'zeros').catch((error_: unknown) => error_)
+      expect(error).to.be.instanceOf(DataDirArchiveError)
+      expect((error as Error).message).to.match(/unexpected bytes after the end of the archive/)
+      expect(taken - plain.length).to.be.lessThan(1024 * 1024)
+    })
+
+    it('refuses a second gzip member after a data-directory archive', async () => {
+      const error = await readDataDirArchive(Readable.from([Buffer.concat([archives.gnu, gzipSync(Buffer.alloc(1024))])]), 'two').catch((error_: unknown) => error_)
+      expect((error as Error).message).to.match(/a second gzip member/)
+    })
   })
 })
