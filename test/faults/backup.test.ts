@@ -72,7 +72,7 @@ describe('faults during a backup', function () {
       const target = join(dir, 'lost.tar.gz')
       const started = async (pid: number) => (await readdir(dir)).some((name) => name.startsWith('.lost.tar.gz.tmp-')) && (await sessionsOf(pid)) >= sessions
       const {code, seconds, stderr} = await loseQuorumMidBackup(target, started, batch)
-      expect(code).to.equal(1)
+      expect(code, `exit code (null: killed by a signal); stderr: ${stderr}`).to.equal(1)
       expect(seconds).to.be.below(20)
       expect(stderr.trim().split('\n')).to.have.length(1)
       expect(stderr).to.match(/^Error: .*(connection ?loss|operation ?timeout|session ?expired|ZCONNECTIONLOSS|ZOPERATIONTIMEOUT|closed)/i)
