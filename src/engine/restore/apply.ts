@@ -1,0 +1,218 @@
+/** The destructive part: delete the live tree, write the archive's znodes, apply the ACLs, and re-read to verify. */
+import {TreeSetDigest, type ZnodeRecord} from '../../archive/format.js'
+import {OperationError} from '../../errors.js'
+import {grantedPerms, PERMS} from '../../zk/acl.js'
+import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
+import {WireSession} from '../../zk/wire/session.js'
+import {relativeZnodePath, resolveZnodePath, znodeDepth} from '../../zk/uri.js'
+import {BulkAccess} from '../bulk.js'
+import {failpoint} from '../failpoints.js'
+import {MultiWriter} from '../multi-writer.js'
+import {Pipeline} from '../pipeline.js'
+import {retryingOnConnectionLoss} from '../read-znodes.js'
+import {walkTree} from '../walk.js'
+import {selectedZnodes, shownKey} from './plan.js'
+import type {LiveTree, RestoreOptions, RestoreRun, Selection} from './types.js'
+
+const PIPELINE_DEPTH = 256
+
+const DELETE_ROUNDS = 5
+
+/** The destructive part: delete, create, ACLs, then the re-read that proves the tree matches. */
+export async function applyRestore(run: RestoreRun, expectedDigest: string, {faults}: {faults: boolean}): Promise<{deleted: number; created: number; aclsSet: number}> {
+  const {bulk, live, options, selection, session} = run
+  const hit = faults ? failpoint : () => {}
+  const deleted = await deleteLiveTree(session, selection.target, live, options, hit)
+  const writer = bulk.wire && bulk.writePath === 'multi' ? multiWriter(bulk.wire, session) : singleRequestWriter(session)
+  const {aclsSet, created} = await writeZnodes(writer, session, selection, live, options, hit)
+  options.onPhase?.('check')
+  hit('restore.check')
+  await checkRestored(bulk, selection, live, expectedDigest)
+  return {aclsSet, created, deleted}
+}
+
+/** Deletes every live znode that is not kept, deepest first; retries what concurrent writers refill. */
+export async function deleteLiveTree(session: ZkSession, target: string, live: LiveTree, options: RestoreOptions, hit: (point: string) => void): Promise<number> {
+  let paths = [...live.znodes.keys()].filter((path) => !live.kept.has(path)).map((path) => resolveZnodePath(target, path))
+  options.onPhase?.('delete', paths.length)
+  let deleted = 0
+  for (let round = 1; paths.length > 0; round++) {
+    const notEmpty: string[] = []
+    const pipeline = new Pipeline(PIPELINE_DEPTH)
+    const deleteOne = async (path: string) => {
+      try {
+        await session.delete(path)
+        deleted++
+        options.onZnode?.('delete', path)
+        hit('restore.delete')
+      } catch (error) {
+        if (!(error instanceof ZkError)) throw error
+        if (error.code === zkConstants.ZNOTEMPTY) notEmpty.push(path)
+        else if (error.code !== zkConstants.ZNONODE) throw error
+      }
+    }
+
+    // eslint-disable-next-line no-await-in-loop
+    await pipeline.run(paths.sort((a, b) => znodeDepth(b) - znodeDepth(a)), deleteOne)
+    if (notEmpty.length === 0) break
+    if (round === DELETE_ROUNDS) throw new OperationError(`Cannot empty ${notEmpty[0]}: something keeps creating znodes under it`)
+    // Children appeared (ephemerals, or writers that were not stopped): delete them too.
+    // eslint-disable-next-line no-await-in-loop
+    paths = await collectSubtrees(session, notEmpty, target, live.kept)
+  }
+
+  return deleted
+}
+
+async function collectSubtrees(session: ZkSession, roots: string[], target: string, kept: Set<string>): Promise<string[]> {
+  const paths: string[] = []
+  for (const root of roots) {
+    // eslint-disable-next-line no-await-in-loop
+    await walkTree({
+      includeEphemerals: true,
+      onZnode({record}) {
+        if (!kept.has(relativeZnodePath(target, record.path)!)) paths.push(record.path)
+      },
+      root,
+      session,
+    })
+  }
+
+  return paths
+}
+
+export const FLAGS: Record<ZnodeRecord['type'], number> = {
+  container: zkConstants.ZOO_CONTAINER,
+  ephemeral: zkConstants.ZOO_EPHEMERAL,
+  persistent: zkConstants.ZOO_PERSISTENT,
+  ttl: zkConstants.ZOO_PERSISTENT_WITH_TTL,
+}
+
+/** How the znodes are written: one request each through the native session, or multis through ours. */
+interface ZnodeWriter {
+  /** Whether a znode to be created waits for its ACL until every znode exists. */
+  aclLater(acl: Acl[]): boolean
+  /** Writes the znode (with `acl`, when created) and calls `done` once it is applied. */
+  write(znode: ZnodeToWrite, acl: Acl[], done: () => void): Promise<void>
+  drain(): Promise<void>
+  /** Waits for what is in flight, sending nothing more; never throws. */
+  settle(): Promise<void>
+  setAcl(path: string, acl: Acl[]): Promise<void>
+}
+
+interface ZnodeToWrite {
+  data: Buffer
+  /** Updated in place (excluded paths live under it): its ACL is whatever it is live, so it is set too. */
+  kept: boolean
+  path: string
+  record: ZnodeRecord
+}
+
+/** The native client creates every znode open (world:anyone): restrictive ACLs wait until the end. */
+function singleRequestWriter(session: ZkSession): ZnodeWriter {
+  const pipeline = new Pipeline(PIPELINE_DEPTH)
+  return {
+    aclLater: (acl) => !isOpenAcl(acl),
+    drain: () => pipeline.drain(),
+    setAcl: (path, acl) => session.setAcl(path, acl),
+    settle: () => pipeline.settle(),
+    write: ({data, kept, path, record}, _acl, done) =>
+      pipeline.add(async () => {
+        await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined))
+        done()
+      }),
+  }
+}
+
+/**
+ * Multi transactions through our own session: each znode is created with its own ACL when that ACL
+ * still lets us create its children; the others are created open and get their ACL at the end.
+ */
+function multiWriter(wire: WireSession, session: ZkSession): ZnodeWriter {
+  const writer = new MultiWriter(wire)
+  return {
+    aclLater: (acl) => !(isOpenAcl(acl) || (grantedPerms(acl, session.identities, 'deny') & PERMS.CREATE) !== 0),
+    drain: () => writer.drain(),
+    setAcl: (path, acl) => retryingOnConnectionLoss(wire, () => wire.setAcl(path, acl)),
+    settle: () => writer.abandon(),
+    write: ({data, kept, path, record}, acl, done) =>
+      writer.add(
+        kept ? {data, kind: 'setData', path} : {acl, data, flags: FLAGS[record.type], kind: 'create', path, ...(record.type === 'ttl' ? {ttlMs: record.ttl} : {})},
+        done,
+      ),
+  }
+}
+
+/** Writes the archive's znodes in order, then the ACLs left for last (and those of kept znodes). */
+async function writeZnodes(
+  writer: ZnodeWriter,
+  session: ZkSession,
+  selection: Selection,
+  live: LiveTree,
+  options: RestoreOptions,
+  hit: (point: string) => void,
+): Promise<{created: number; aclsSet: number}> {
+  const restrictive: RestrictiveAcls = []
+  let created = 0
+  try {
+    for await (const znode of znodesToWrite(session, selection, live, options)) {
+      const {kept, path, record} = znode
+      hit('restore.create')
+      const aclLater = kept || writer.aclLater(record.acl)
+      if (aclLater) restrictive.push({acl: record.acl, path})
+      await writer.write(znode, aclLater ? OPEN_ACL : record.acl, () => {
+        if (!kept) created++
+        options.onZnode?.('create', path)
+      })
+    }
+
+    await writer.drain()
+  } catch (error) {
+    await writer.settle() // nothing may still be in flight when a rollback starts
+    throw error
+  }
+
+  hit('restore.acl')
+  return {aclsSet: await applyAclsLast(restrictive, writer.setAcl, options), created}
+}
+
+type RestrictiveAcls = Array<{path: string; acl: Acl[]}>
+
+/** The archive's znodes in order, where they go, and whether each is kept (updated in place); creates the target's parents first. */
+async function* znodesToWrite(session: ZkSession, selection: Selection, live: LiveTree, options: RestoreOptions): AsyncGenerator<ZnodeToWrite> {
+  const {target} = selection
+  options.onPhase?.('create', selection.znodes)
+  if (target !== '/' && selection.znodes > 0) await session.createParents(target)
+  for await (const {data, record, relativePath} of selectedZnodes(selection)) {
+    yield {data, kept: live.kept.has(relativePath), path: resolveZnodePath(target, relativePath), record}
+  }
+}
+
+/** Sets the ACLs left for last in reverse order, children before parents, so none locks the restore out of the rest. */
+async function applyAclsLast(restrictive: RestrictiveAcls, setAcl: (path: string, acl: Acl[]) => Promise<void>, options: RestoreOptions): Promise<number> {
+  options.onPhase?.('acl')
+  await new Pipeline(PIPELINE_DEPTH).run(restrictive.reverse(), ({acl, path}) => setAcl(path, acl))
+  return restrictive.length
+}
+
+function isOpenAcl(acl: Acl[]): boolean {
+  return acl.length === 1 && acl[0].scheme === OPEN_ACL[0].scheme && acl[0].id === OPEN_ACL[0].id && acl[0].perms === OPEN_ACL[0].perms
+}
+
+/** Re-reads the target and compares it, znode by znode (as a set digest), with the archive's selection. */
+async function checkRestored(bulk: BulkAccess, selection: Selection, live: LiveTree, expectedDigest: string): Promise<void> {
+  const {excluded, target} = selection
+  const actual = new TreeSetDigest()
+  const ignored = (relativePath: string) => excluded(relativePath) || (live.kept.has(relativePath) && !live.znodes.get(relativePath)?.seen)
+  await walkTree({
+    onZnode({data, record, relativePath}) {
+      if (!ignored(relativePath)) actual.add(relativePath, shownKey(record, data, selection.identities))
+    },
+    reader: await bulk.reader(),
+    root: target,
+    session: bulk.session,
+  })
+  if (actual.value !== expectedDigest) {
+    throw new OperationError(`Verification failed: the tree under ${target} does not match the archive after the restore`)
+  }
+}
