@@ -36,7 +36,9 @@ export default class ZkRestore extends BaseCommand {
 
   static description = `Verifies the whole archive first (format version, every checksum): a corrupt, truncated or foreign archive is refused before ZooKeeper is touched. Then it replaces the subtree at the path of --zk (the archive's own root when the URI has none): it saves what is there now to a safety backup, shows the plan, deletes the subtree, recreates every znode with its data, type and ACL (restrictive ACLs last), and re-reads the result to prove it matches the archive.
 
-Before anything is deleted, the live ACLs are checked against the credentials: a restore that they would stop half way does not start.
+Before anything is deleted, the live ACLs and the archive's are checked against the credentials, and the servers are shown to take the archive's largest znode and its container and TTL znodes: a restore that would stop half way does not start. A restore that fails after it started changing the tree (a create refused, the quorum lost, a result that does not verify) restores its safety backup by itself, or deletes what it created where nothing was, and exits 1 saying both; --no-rollback leaves the tree as it is.
+
+One restore at a time: the cluster lock is shared with the backup service. A holder on this host whose process is gone (a restore killed half way) is waited for until its session expires; --wait-lock waits for any holder.
 
 A data-directory archive (dcos-zk's layout) restores online too, with no node stopped: its snapshot and logs are replayed to the state ZooKeeper would load (see \`dcos zk convert\`), and that state, or its subtree --from, goes through the same verified restore. Without a path in --zk it goes where it was (--from, or /).
 
@@ -53,6 +55,7 @@ ${EXIT_CODES_HELP}`
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --dry-run', description: 'Show what a restore would create, change and delete'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes', description: 'Restore to where the archive came from, without asking'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/restored/marathon', description: 'Restore into another path'},
+    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes --wait-lock 2m', description: 'Wait up to two minutes for another restore or service job to finish'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes --batch off', description: 'One request per znode instead of multi batches (chosen by itself for ZooKeeper before 3.6)'},
     {command: '<%= config.bin %> <%= command.id %> /backups/zk-2024-05-01.tar.gz --dcos -v', description: 'Offline, like dcos-zk restore, on a stopped DC/OS master'},
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/marathon/state/apps --from /marathon/state/apps --exclude /marathon/state/apps/old-app', description: 'Restore one subtree, leaving one app out'},
