@@ -114,5 +114,18 @@ function waitForCompleteSnapshots(dir: string): Promise<true> {
   }
 
   const snapshots = () => readdirSync(dir).filter((name) => name.startsWith('snapshot.'))
-  return eventually('every snapshot on disk to be complete', async () => (snapshots().every((name) => complete(name)) ? true : undefined), 30_000)
+  // Complete, and no new one begun since the last look: a snapshot the last transaction started in the
+  // background may appear just after a check, and stopping the node then cuts it short.
+  let seen = ''
+  return eventually(
+    'every snapshot on disk to be complete, and no new one begun',
+    async () => {
+      const names = snapshots()
+      const settled = names.every((name) => complete(name)) && names.join() === seen
+      seen = names.join()
+      return settled ? true : undefined
+    },
+    30_000,
+    1000,
+  )
 }
