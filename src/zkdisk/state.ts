@@ -81,11 +81,15 @@ export function stateSource(names: string[], read: (name: string) => Buffer, not
 
 export function replayState(source: StateSource, notes: string[]): DiskState {
   const snapshot = newestValidSnapshot(source, notes)
-  if (!snapshot && source.logs.length > 0) {
-    throw new DiskFormatError(source.logs[0].name, undefined, 'transaction logs but no snapshot: ZooKeeper refuses to start from logs alone')
+  const [firstLog] = source.logs
+  // ZooKeeper 3.4 writes its first snapshot only after snapCount transactions: logs from the very
+  // first transaction hold the whole state. Logs that start later lack what came before them.
+  if (!snapshot && firstLog && firstLog.zxid !== 1n) {
+    throw new DiskFormatError(firstLog.name, undefined, `transaction logs but no snapshot, and the first log starts at ${hex(firstLog.zxid)}: what came before it is missing`)
   }
 
-  if (!snapshot) notes.push('no snapshot and no transaction log: the empty tree of a new server')
+  if (!snapshot && firstLog) notes.push(`no snapshot: the logs start at the first transaction (${firstLog.name}), replayed from the empty tree as ZooKeeper 3.4 does`)
+  if (!snapshot && !firstLog) notes.push('no snapshot and no transaction log: the empty tree of a new server')
   const tree = snapshot ? DataTree.fromSnapshot(snapshot) : DataTree.empty()
   const replay: Replay = {digests: new DigestVerifier(tree, snapshot, notes), notes, sessions: new Map(snapshot?.sessions), torn: [], tree}
   const {applied, logs} = replayLogs(source, replay, snapshot?.zxid)

@@ -214,10 +214,14 @@ describe('zkdisk replay rules', () => {
     expect(error!.message.length).to.be.below(300)
   })
 
-  it('refuses logs without a snapshot, as ZooKeeper does, and reads no files as the tree of a new server', () => {
-    expect(() => loadState([log(0x1n, [txn(OpCode.create, 0x1n, record.create('/a'))])])).to.throw(
+  it('replays logs from the first transaction without a snapshot (3.4 writes none before snapCount), refuses later ones, and reads no files as the tree of a new server', () => {
+    const fromStart = loadState([log(0x1n, [txn(OpCode.create, 0x1n, record.create('/a')), txn(OpCode.create, 0x2n, record.create('/a/b'))])])
+    expect([...fromStart.znodes.keys()]).to.include.members(['/a', '/a/b'])
+    expect(fromStart.zxid).to.equal(2n)
+    expect(fromStart.notes[0]).to.match(/^no snapshot: the logs start at the first transaction \(log\.1\)/)
+    expect(() => loadState([log(0x5n, [txn(OpCode.create, 0x5n, record.create('/a'))])])).to.throw(
       DiskFormatError,
-      /^log\.1: transaction logs but no snapshot/,
+      /^log\.5: transaction logs but no snapshot, and the first log starts at 0x5: what came before it is missing/,
     )
     const empty = loadState([{bytes: Buffer.from('1'), name: 'acceptedEpoch'}])
     expect([...empty.znodes.keys()]).to.deep.equal(['/', '/zookeeper', '/zookeeper/config', '/zookeeper/quota'])
