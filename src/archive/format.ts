@@ -90,7 +90,7 @@ export interface ZnodeRecord {
   stat: ZnodeStat
 }
 
-export const hexZxid = (zxid: number): string => `0x${zxid.toString(16)}`
+export const hexZxid = (zxid: number | bigint): string => `0x${zxid.toString(16)}`
 
 const CONTAINER_OWNER = '8000000000000000'
 

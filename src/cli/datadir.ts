@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {UsageError} from '../errors.js'
-import {DCOS_PATHS} from '../engine/datadir.js'
+import {DCOS_PATHS} from '../engine/datadir/index.js'
 
 /** Flags of the offline (data-directory) mode of `dcos zk backup|restore`, compatible with dcos-zk. */
 export const dataDirFlags = {

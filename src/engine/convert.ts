@@ -3,20 +3,21 @@
  * an online-format archive: what `dcos zk convert` writes, and what `dcos zk inspect --tree` and
  * an online `dcos zk restore` of a data-directory archive read.
  */
-import {mkdtemp, rm, stat} from 'node:fs/promises'
+import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, join} from 'node:path'
 import type {Readable} from 'node:stream'
-import {fileURLToPath} from 'node:url'
 
-import {type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, type Manifest, isSequentialName, type ZnodeRecord} from '../archive/format.js'
+import {type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, hexZxid, type Manifest, isSequentialName, type ZnodeRecord} from '../archive/format.js'
 import {ArchiveWriter} from '../archive/writer.js'
 import {UsageError} from '../errors.js'
 import {resolveLocation} from '../providers/index.js'
 import type {StorageProvider} from '../providers/types.js'
+import {ProviderView} from '../providers/view.js'
 import {type DiskFile, type DiskState, type DiskZnode, loadState, loadStateFromDirectories} from '../zkdisk/index.js'
 import {joinZnodePath, relativeZnodePath, validateZnodePath} from '../zk/uri.js'
-import {readDataDirArchive, sniffDataDirArchive} from './datadir.js'
+import {readDataDirArchive} from '../archive/datadir.js'
+import {openArchive, openStoredArchive} from './open-archive.js'
 import {TOOL} from './version.js'
 
 const STATE_FILE = /^(?:snapshot|log)\.[0-9a-f]+$/i
@@ -181,23 +182,14 @@ export function toRecord(znode: DiskZnode): ZnodeRecord {
  * optional separate log directory) or as a data-directory archive at any storage location.
  */
 export async function loadStateFrom(location: string, logDir?: string): Promise<{state: DiskState; display: string}> {
-  if (await isDirectoryLocation(location)) return {display: location, state: await loadStateFromDirectories(location, logDir)}
-  if (logDir !== undefined) throw new UsageError('--log-dir is for a data directory, not an archive: an archive holds its logs')
-  const provider = resolveLocation(location)
-  const sniffed = await sniffDataDirArchive(await provider.read())
-  if (!sniffed.dataDir) {
-    sniffed.stream.destroy()
-    throw new UsageError(`${provider.display} is not a data-directory archive (dcos-zk layout) or a data directory`)
+  const opened = await openArchive(location, logDir)
+  if (opened.kind === 'directory') return {display: opened.display, state: await loadStateFromDirectories(opened.dataDir, opened.logDir)}
+  if (opened.kind === 'online') {
+    opened.source.release()
+    throw new UsageError(`${opened.display} is not a data-directory archive (dcos-zk layout) or a data directory`)
   }
 
-  return {display: provider.display, state: await loadDataDirArchive(sniffed.stream, provider.display)}
-}
-
-/** Whether `location` names a local directory (a plain path or file:// URL), not an archive. */
-export async function isDirectoryLocation(location: string): Promise<boolean> {
-  if (/^[a-z][\w+.-]*:/i.test(location) && !location.startsWith('file:')) return false
-  const path = location.startsWith('file:') ? fileURLToPath(location) : location
-  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false
+  return {display: opened.display, state: await loadDataDirArchive(await opened.source.read(), opened.display)}
 }
 
 /**
@@ -207,15 +199,15 @@ export async function isDirectoryLocation(location: string): Promise<boolean> {
  */
 export async function withOnlineArchive<T>(source: StorageProvider, use: (archive: StorageProvider) => Promise<T>): Promise<T> {
   if (source.scheme === '-') return use(source)
-  const sniffed = await sniffDataDirArchive(await source.read())
-  sniffed.stream.destroy()
-  if (!sniffed.dataDir) return use(source)
+  const opened = await openStoredArchive(source)
+  opened.source.release()
+  if (opened.kind === 'online') return use(source)
   const state = await loadDataDirArchive(await source.read(), source.display)
   const dir = await mkdtemp(join(tmpdir(), 'dcos-convert-'))
   try {
     const converted = resolveLocation(join(dir, 'converted.tar.gz'))
     await writeStateArchive({destination: converted, sourceDisplay: source.display, state})
-    return await use(Object.create(converted, {display: {value: `${source.display} (state at zxid 0x${state.zxid.toString(16)})`}}) as StorageProvider)
+    return await use(new ProviderView(converted, {display: `${source.display} (state at zxid ${hexZxid(state.zxid)})`}))
   } finally {
     await rm(dir, {force: true, recursive: true})
   }

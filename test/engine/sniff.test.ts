@@ -6,7 +6,7 @@ import {Readable} from 'node:stream'
 import {setTimeout as delay} from 'node:timers/promises'
 import {gunzipSync, gzipSync} from 'node:zlib'
 
-import {DataDirArchiveError, readDataDirArchive, sniffDataDirArchive} from '../../src/engine/datadir.js'
+import {DataDirArchiveError, readDataDirArchive, sniffDataDirArchive} from '../../src/archive/datadir.js'
 import {FileProvider} from '../../src/providers/file.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 

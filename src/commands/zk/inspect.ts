@@ -3,14 +3,14 @@ import {Args, Flags} from '@oclif/core'
 import type {ZnodeRecord} from '../../archive/format.js'
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {formatBytes} from '../../cli/progress.js'
-import {isDirectoryLocation, loadDataDirArchive, loadStateFrom, toRecord, znodesUnder} from '../../engine/convert.js'
-import {type DataDirInspectResult, inspectDataDirArchive, sniffDataDirArchive} from '../../engine/datadir.js'
+import {loadDataDirArchive, toRecord, znodesUnder} from '../../engine/convert.js'
+import {type DataDirInspectResult, inspectDataDirArchive} from '../../engine/datadir/index.js'
 import {inspectArchive, type InspectResult} from '../../engine/inspect.js'
+import {openArchive} from '../../engine/open-archive.js'
 import {EXIT_FAILED, UsageError} from '../../errors.js'
-import type {DiskState} from '../../zkdisk/index.js'
+import {type DiskState, loadStateFromDirectories} from '../../zkdisk/index.js'
 import {relativeZnodePath, validateZnodePath} from '../../zk/uri.js'
 import {permsText} from '../../zk/acl.js'
-import {resolveLocation} from '../../providers/index.js'
 import type {StorageProvider} from '../../providers/types.js'
 
 interface TreeEntry {
@@ -61,35 +61,28 @@ ${EXIT_CODES_HELP}`
       else this.log(`${entry.path}  ${entry.type}  ${formatBytes(entry.dataLength)}  ${entry.acl.join(',')}`)
     }
 
-    if (await isDirectoryLocation(args.location)) {
-      const {display, state} = await loadStateFrom(args.location, flags['log-dir'])
-      const result = this.printState(display, state, listZnode)
+    const opened = await openArchive(args.location, flags['log-dir'])
+    if (opened.kind === 'directory') {
+      const state = await loadStateFromDirectories(opened.dataDir, opened.logDir)
+      const result = this.printState(opened.display, state, listZnode)
       return flags.tree ? {...result, tree} : result
     }
 
-    if (flags['log-dir'] !== undefined) throw new UsageError('--log-dir is for a data directory, not an archive')
-    const location = resolveLocation(args.location)
-    // The first member tells the kind of archive; the stream replays it (stdin is read once).
-    const sniffed = await sniffDataDirArchive(await location.read())
-    if (sniffed.dataDir) {
-      const result = await this.inspectDataDir(sniffed.stream, location, listZnode)
+    if (opened.kind === 'datadir') {
+      const result = await this.inspectDataDir(opened.source, listZnode)
       return flags.tree ? {...result, tree} : result
     }
 
-    const source: StorageProvider = Object.create(location, {read: {value: async () => sniffed.stream}})
+    const {source} = opened
     const result = await inspectArchive(source, listZnode)
     this.printSummary(result)
     if (!result.verified) process.exitCode = EXIT_FAILED
     return flags.tree ? {...result, tree} : result
   }
 
-  private async inspectDataDir(
-    stream: Awaited<ReturnType<StorageProvider['read']>>,
-    location: StorageProvider,
-    listZnode: (record: ZnodeRecord) => void,
-  ): Promise<DataDirInspectResult & {state?: StateSummary}> {
+  private async inspectDataDir(location: StorageProvider, listZnode: (record: ZnodeRecord) => void): Promise<DataDirInspectResult & {state?: StateSummary}> {
     const {display} = location
-    const result = await inspectDataDirArchive(stream, display)
+    const result = await inspectDataDirArchive(await location.read(), display)
     const row = (label: string, value: string) => this.log(`${label.padEnd(12)}${value}`)
     row('Archive', result.location)
     row('Format', result.manifest ? `ZooKeeper data directory (dcos-zk layout) v${result.manifest.formatVersion}, written by ${result.manifest.tool}` : 'ZooKeeper data directory (dcos-zk layout), no manifest (written by dcos-zk)')

@@ -8,7 +8,7 @@ import {execFileSync} from 'node:child_process'
 import {cp, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
-import {restoreDataDir} from '../../../src/engine/datadir.js'
+import {restoreDataDir} from '../../../src/engine/datadir/index.js'
 import {resolveLocation} from '../../../src/providers/index.js'
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
 import {Ensemble} from '../../harness/ensemble.js'

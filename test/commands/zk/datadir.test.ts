@@ -11,7 +11,7 @@ import {Readable} from 'node:stream'
 import {gzipSync} from 'node:zlib'
 import {Header} from 'tar'
 
-import {restoreDataDir, RUNNING_MESSAGE} from '../../../src/engine/datadir.js'
+import {restoreDataDir, RUNNING_MESSAGE} from '../../../src/engine/datadir/index.js'
 import {OperationError} from '../../../src/errors.js'
 import {resolveLocation} from '../../../src/providers/index.js'
 import type {StorageProvider} from '../../../src/providers/types.js'
