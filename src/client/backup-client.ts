@@ -1,6 +1,6 @@
 /**
  * Client of the DC/OS backup service (`/system/v1/backup/v1/...` behind the master's front proxy),
- * speaking the wire format of src/service/wire.ts with DC/OS's quirks: `{}` for an empty list,
+ * speaking the wire format of src/service/api.ts with DC/OS's quirks: `{}` for an empty list,
  * restores with ids of their own, DELETE with a JSON body, `Authorization: token=<token>`.
  * Every failure is a UsageError (the service refused the input: 400) or an OperationError of one
  * line that names the URL and never the token.
@@ -11,7 +11,7 @@ import {formatDuration} from '../cli/duration.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import {type HttpResponse, HttpTimeoutError, sendRequest} from '../net/http.js'
 import {redactSecrets} from '../providers/redact.js'
-import {API_PREFIX, type BackupInfo, isFailed, isReady, labelProblem, newestFirst, type RestoreInfo, type Status} from '../service/wire.js'
+import {API_PREFIX, type BackupInfo, isFailed, isReady, labelProblem, newestFirst, type RestoreInfo, type Status} from '../service/api.js'
 
 export interface BackupClientOptions {
   /** The cluster's address, e.g. https://master.example.com (DCOS_URL). */

@@ -7,7 +7,7 @@ import {type DestinationStream, type Logger, pino} from 'pino'
 
 import {UsageError} from '../errors.js'
 import {type BackupService, describeForLog} from './service.js'
-import {API_PREFIX, type BackupInfo, type BackupInfoEnvelope, type ErrorBody, SERVICE_PREFIX} from './wire.js'
+import {API_PREFIX, type BackupInfo, type BackupInfoEnvelope, type ErrorBody, SERVICE_PREFIX} from './api.js'
 
 export interface HttpOptions {
   service: BackupService

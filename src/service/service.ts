@@ -20,7 +20,7 @@ import {
   type RestoreInfo,
   type Status,
   timestamp,
-} from './wire.js'
+} from './api.js'
 
 export interface Component {
   name: string

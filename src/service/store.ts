@@ -8,7 +8,7 @@ import {errorMessage, OperationError, UsageError} from '../errors.js'
 import {FileProvider} from '../providers/file.js'
 import {redactLocation} from '../providers/index.js'
 import type {StorageProvider} from '../providers/types.js'
-import {type BackupInfo, isId, STATUSES} from './wire.js'
+import {type BackupInfo, isId, STATUSES} from './api.js'
 
 const METADATA_SUFFIX = '.json'
 export const STORAGE_UNAVAILABLE = 'the backup storage is not available'

@@ -7,9 +7,9 @@ import {expect} from 'chai'
 import nock from 'nock'
 
 import {BackupClient} from '../../src/client/backup-client.js'
-import {newestFirst, timestampNanos} from '../../src/service/wire.js'
+import {newestFirst, timestampNanos} from '../../src/service/api.js'
 import {OperationError, UsageError} from '../../src/errors.js'
-import {API_PREFIX, type BackupInfo, BUSY_MESSAGE, type RestoreInfo, type Status} from '../../src/service/wire.js'
+import {API_PREFIX, type BackupInfo, BUSY_MESSAGE, type RestoreInfo, type Status} from '../../src/service/api.js'
 import {closedPort} from '../helpers/net.js'
 import {secret} from '../helpers/secrets.js'
 

@@ -7,7 +7,7 @@ import {expect} from 'chai'
 import {readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {type BackupInfo, BUSY_MESSAGE, type RestoreInfo} from '../../src/service/wire.js'
+import {type BackupInfo, BUSY_MESSAGE, type RestoreInfo} from '../../src/service/api.js'
 import type {ZkSession} from '../../src/zk/session.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'

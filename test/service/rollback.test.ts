@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 
-import type {BackupInfo, RestoreInfo} from '../../src/service/wire.js'
+import type {BackupInfo, RestoreInfo} from '../../src/service/api.js'
 import type {ZkSession} from '../../src/zk/session.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {backupClient, backupFlags, waitFlags, waitOptions, waitTimes} from '../../cli/backup-flags.js'
 import {BACKUP_EXIT_CODES_HELP, BaseCommand, JobFailed} from '../../cli/base.js'
 import {failureReason} from '../../client/backup-client.js'
-import {type BackupInfo, isFailed, LABEL_MAX, LABEL_MIN} from '../../service/wire.js'
+import {type BackupInfo, isFailed, LABEL_MAX, LABEL_MIN} from '../../service/api.js'
 
 export default class BackupCreate extends BaseCommand {
   static description = `Asks the backup service to back up the cluster's state now, and prints the new backup's id (<label>-<uuid>) alone on stdout, so that scripts can capture it.

@@ -4,7 +4,7 @@ import {makeTable} from '@oclif/table'
 import {backupClient, backupFlags} from '../../cli/backup-flags.js'
 import {BACKUP_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
 import {forStream} from '../../cli/printable.js'
-import type {BackupInfo} from '../../service/wire.js'
+import type {BackupInfo} from '../../service/api.js'
 
 export default class BackupList extends BaseCommand {
   static args = {

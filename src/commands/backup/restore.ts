@@ -5,7 +5,7 @@ import {BACKUP_EXIT_CODES_HELP, BaseCommand, JobFailed} from '../../cli/base.js'
 import {confirm} from '../../cli/confirm.js'
 import {failureReason} from '../../client/backup-client.js'
 import {OperationError} from '../../errors.js'
-import type {RestoreInfo} from '../../service/wire.js'
+import type {RestoreInfo} from '../../service/api.js'
 
 export default class BackupRestore extends BaseCommand {
   static args = {

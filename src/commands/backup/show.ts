@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {backupClient, backupFlags} from '../../cli/backup-flags.js'
 import {BACKUP_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
 import {inertJson} from '../../cli/printable.js'
-import type {BackupInfo} from '../../service/wire.js'
+import type {BackupInfo} from '../../service/api.js'
 
 export default class BackupShow extends BaseCommand {
   static args = {

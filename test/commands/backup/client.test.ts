@@ -8,7 +8,7 @@ import {expect} from 'chai'
 import {PassThrough} from 'node:stream'
 import nock from 'nock'
 
-import {API_PREFIX, type BackupInfo, BUSY_MESSAGE, type RestoreInfo, type Status} from '../../../src/service/wire.js'
+import {API_PREFIX, type BackupInfo, BUSY_MESSAGE, type RestoreInfo, type Status} from '../../../src/service/api.js'
 import {ROOT} from '../../helpers/cli.js'
 import {closedPort} from '../../helpers/net.js'
 import {recordOutput, secret} from '../../helpers/secrets.js'

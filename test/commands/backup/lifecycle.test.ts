@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 
-import {BUSY_MESSAGE, type BackupInfo, type RestoreInfo} from '../../../src/service/wire.js'
+import {BUSY_MESSAGE, type BackupInfo, type RestoreInfo} from '../../../src/service/api.js'
 import type {ZkSession} from '../../../src/zk/session.js'
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {dcos, expectExit} from '../../helpers/cli.js'
