@@ -1,10 +1,12 @@
 import {createInterface} from 'node:readline/promises'
 
 import {UsageError} from '../errors.js'
+import {printable} from './printable.js'
 
 /**
  * Asks a yes/no question on the terminal; without one, refuses unless the caller passed --yes.
- * `action` completes the refusal: "Refusing to <action> without confirmation".
+ * `action` completes the refusal: "Refusing to <action> without confirmation". The question may
+ * name paths or ids from an archive: each of its lines is shown escaped.
  */
 export async function confirm(question: string, yes: boolean, action = 'change ZooKeeper'): Promise<boolean> {
   if (yes) return true
@@ -14,9 +16,17 @@ export async function confirm(question: string, yes: boolean, action = 'change Z
 
   const prompt = createInterface({input: process.stdin, output: process.stderr})
   try {
-    const answer = await prompt.question(`${question} [y/N] `)
+    const answer = await prompt.question(promptText(question))
     return /^y(es)?$/i.test(answer.trim())
   } finally {
     prompt.close()
   }
+}
+
+/** The question as asked: each line escaped (a znode path can hold ESC or CR), then the choices. */
+export function promptText(question: string): string {
+  return `${question
+    .split('\n')
+    .map((line) => printable(line))
+    .join('\n')} [y/N] `
 }

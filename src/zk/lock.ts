@@ -23,7 +23,7 @@ export function describeHolder(holder: LockHolder): string {
 }
 
 /** The holder is a process of this host that no longer exists (its session outlives it until it expires). */
-export function holderIsGone(holder: LockHolder): boolean {
+export function holderIsGone(holder: Pick<LockHolder, 'instance'>): boolean {
   const match = /^(.*):(\d+)$/.exec(holder.instance)
   if (!match || match[1] !== hostname()) return false
   try {

@@ -1,5 +1,6 @@
 import {expect} from 'chai'
 
+import {promptText} from '../../src/cli/confirm.js'
 import {forStream, inertJson, printable} from '../../src/cli/printable.js'
 
 describe('printable text', () => {
@@ -9,6 +10,10 @@ describe('printable text', () => {
 
   it('leaves other text alone: Unicode, quotes, backslashes', () => {
     for (const text of ['ünïcødé-名前', 'with space', 'a:b=c&d?e#f', 'back\\slash', '"quoted"', '']) expect(printable(text)).to.equal(text)
+  })
+
+  it('asks a confirmation with each line of the question escaped, its own line breaks kept', () => {
+    expect(promptText('Restore into /a\u001b[2Jb?\nDelete /c\rOK')).to.equal('Restore into /a\\x1b[2Jb?\nDelete /c\\rOK [y/N] ')
   })
 
   it('escapes only for a terminal', () => {

@@ -31,6 +31,7 @@ import {errorMessage, OperationError, UsageError} from '../../errors.js'
 import type {StorageProvider} from '../../providers/types.js'
 import {compactUtc} from '../time.js'
 import {type DataDirTransfer, requireDirectory} from './directories.js'
+import {withDirectoryLock} from './lockfile.js'
 import {checkNotRunning, type RunningCheckOptions} from './running.js'
 
 export interface DataDirRestoreOptions extends RunningCheckOptions {
@@ -77,6 +78,12 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
     throw new UsageError('the data directory and the log directory must not be inside one another')
   }
 
+  await requireDirectory(dirname(dataDir), 'parent directory')
+  const locked = (use: () => Promise<DataDirRestoreResult>) => withDirectoryLock(dataDir, separate ? () => withDirectoryLock(logDir, use) : use)
+  return locked(() => restoreInto(options, {dataDir, logDir, separate, started}))
+}
+
+async function restoreInto(options: DataDirRestoreOptions, {dataDir, logDir, separate, started}: {dataDir: string; logDir: string; separate: boolean; started: number}): Promise<DataDirRestoreResult> {
   for (const dir of separate ? [dataDir, logDir] : [dataDir]) {
     await requireDirectory(dirname(dir), 'parent directory')
     const info = await lstat(dir).catch(() => undefined)

@@ -5,7 +5,9 @@
  */
 import {expect} from 'chai'
 import {execFileSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import {cp, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
 import {dirname, join} from 'node:path'
 
 import {restoreDataDir} from '../../../src/engine/datadir/index.js'
@@ -318,6 +320,40 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     expect(new Set([...first.safetyCopies, ...second.safetyCopies]).size).to.equal(4)
     expect(await readFile(join(second.safetyCopies[0], 'version-2', 'marker'), 'utf8')).to.equal('second\n')
     for (const copy of first.safetyCopies) expect((await readdir(copy)).length).to.be.greaterThan(0)
+    expect(oracleDiff(expected, await liveTree())).to.deep.equal([])
+  })
+
+  it('one offline restore at a time: a second one beside a running one changes nothing, a dead holder\'s lock is taken over', async () => {
+    const archive = join(dir, 'locked.tar.gz')
+    expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
+    await writeFile(join(dataDir, 'version-2', 'marker'), 'before\n')
+    const before = {data: await listing(dataDir), log: await listing(logDir)}
+    const lockFile = `${dataDir}.dcos-restore.lock`
+    // A restore running in this very process holds the lock.
+    await writeFile(lockFile, `${JSON.stringify({instance: `${hostname()}:${process.pid}`, startedAt: new Date().toISOString()})}\n`)
+    const refused = expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir]), 1)
+    expect(refused.stderr).to.match(/another restore of .* is running/)
+    expect({data: await listing(dataDir), log: await listing(logDir)}).to.deep.equal(before)
+    expect((await readdir(dirname(dataDir))).filter((name) => name.includes('.safety-'))).to.deep.equal([])
+
+    // Its holder died: the next restore goes on, and leaves no lock behind.
+    const dead = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {encoding: 'utf8'})
+    await writeFile(lockFile, `${JSON.stringify({instance: `${hostname()}:${dead}`, startedAt: new Date().toISOString()})}\n`)
+    expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
+    expect(existsSync(lockFile)).to.equal(false)
+    expect(existsSync(join(dataDir, 'version-2', 'marker'))).to.equal(false)
+    expect(oracleDiff(expected, await liveTree())).to.deep.equal([])
+  })
+
+  it('two offline restores started together: one restores, the other is refused and changes nothing', async () => {
+    const archive = join(dir, 'together.tar.gz')
+    expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
+    const results = await Promise.allSettled([1, 2].map(() => restoreDataDir({dataDir, logDir, source: resolveLocation(archive)})))
+    const refused = results.filter((result) => result.status === 'rejected')
+    expect(refused).to.have.length(1)
+    expect(String((refused[0] as PromiseRejectedResult).reason)).to.match(/another restore of .* is running/)
+    // One restore's safety copies: the data dir's and the log dir's.
+    expect((await readdir(dirname(dataDir))).filter((name) => name.includes('.safety-'))).to.have.length(2)
     expect(oracleDiff(expected, await liveTree())).to.deep.equal([])
   })
 })
