@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
 
 import type {Acl, Stat} from '../zk/session.js'
+import {hexZxid} from '../zk/zxid.js'
 
 /**
  * The archive: a gzip tar that `tar tzf` lists, read and written as a stream.
@@ -90,7 +91,7 @@ export interface ZnodeRecord {
   stat: ZnodeStat
 }
 
-export const hexZxid = (zxid: number | bigint): string => `0x${zxid.toString(16)}`
+export {hexZxid} from '../zk/zxid.js'
 
 const CONTAINER_OWNER = '8000000000000000'
 

@@ -99,12 +99,12 @@ export interface StateArchiveOptions {
 export async function writeStateArchive(options: StateArchiveOptions): Promise<Manifest> {
   const {destination, state} = options
   const from = validateZnodePath(options.from ?? '/')
-  if (!state.znodes.has(from)) throw new UsageError(`${options.sourceDisplay} holds no znode at ${from} (state at zxid 0x${state.zxid.toString(16)})`)
+  if (!state.znodes.has(from)) throw new UsageError(`${options.sourceDisplay} holds no znode at ${from} (state at zxid ${hexZxid(state.zxid)})`)
   if (!options.overwrite && (await destination.stat())) {
     throw new UsageError(`${destination.display} already exists: choose another location or pass --force to replace it`)
   }
 
-  const zxid = `0x${state.zxid.toString(16)}`
+  const zxid = hexZxid(state.zxid)
   const header: ArchiveHeader = {
     createdAt: new Date().toISOString(),
     format: FORMAT_NAME,
@@ -155,7 +155,6 @@ export function* znodesUnder(state: DiskState, root: string): Generator<DiskZnod
 
 export function toRecord(znode: DiskZnode): ZnodeRecord {
   const {stat} = znode
-  const hex = (zxid: bigint) => `0x${zxid.toString(16)}`
   return {
     acl: znode.acl,
     path: znode.path,
@@ -164,12 +163,12 @@ export function toRecord(znode: DiskZnode): ZnodeRecord {
       aversion: stat.aversion,
       ctime: new Date(stat.ctime).toISOString(),
       cversion: stat.cversion,
-      czxid: hex(stat.czxid),
+      czxid: hexZxid(stat.czxid),
       dataLength: stat.dataLength,
       mtime: new Date(stat.mtime).toISOString(),
-      mzxid: hex(stat.mzxid),
+      mzxid: hexZxid(stat.mzxid),
       numChildren: stat.numChildren,
-      pzxid: hex(stat.pzxid),
+      pzxid: hexZxid(stat.pzxid),
       version: stat.version,
     },
     type: znode.type,

@@ -7,6 +7,7 @@
 import {errorMessage, UsageError} from '../errors.js'
 import {HttpTimeoutError, sendRequest} from '../net/http.js'
 import {srvr, type SrvrReport} from '../zk/srvr.js'
+import {hexZxid} from '../zk/zxid.js'
 
 export type NodeState = 'down' | 'latent' | 'not serving' | 'read-only' | 'serving' | 'unknown' | 'unreachable'
 
@@ -77,7 +78,7 @@ export async function checkZkNodes(hosts: string[], options: ZkCheckOptions): Pr
 
 function fromSrvr(report: SrvrReport): NodeStatus {
   const {host, mode, raw} = report
-  const base = {host, leader: false, znodes: report.znodeCount, zxid: report.zxid === undefined ? undefined : `0x${report.zxid.toString(16)}`}
+  const base = {host, leader: false, znodes: report.znodeCount, zxid: report.zxid === undefined ? undefined : hexZxid(report.zxid)}
   if (mode === 'read-only') return {...base, mode, problem: 'no quorum', status: 'read-only'}
   if (mode !== undefined) return {...base, leader: mode === 'leader' || mode === 'standalone', mode, status: 'serving'}
   if (/not currently serving requests/i.test(raw)) return {host, leader: false, problem: 'no quorum, or still joining', status: 'not serving'}

@@ -23,4 +23,4 @@ export function parseLogName(name: string): bigint | undefined {
   return match ? BigInt(`0x${match[1]}`) : undefined
 }
 
-export const hex = (value: bigint): string => `0x${value.toString(16)}`
+export {hexZxid as hex} from '../zk/zxid.js'

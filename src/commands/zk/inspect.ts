@@ -12,6 +12,7 @@ import {type DiskState, loadStateFromDirectories} from '../../zkdisk/index.js'
 import {relativeZnodePath, validateZnodePath} from '../../zk/uri.js'
 import {permsText} from '../../zk/acl.js'
 import type {StorageProvider} from '../../providers/types.js'
+import {hexZxid} from '../../zk/zxid.js'
 
 interface TreeEntry {
   path: string
@@ -181,7 +182,7 @@ function summarizeState(state: DiskState): StateSummary {
     snapshot: state.snapshot?.name ?? null,
     txnsApplied: state.txnsApplied,
     znodes: znodes.length,
-    zxid: `0x${state.zxid.toString(16)}`,
+    zxid: hexZxid(state.zxid),
   }
 }
 

@@ -2,6 +2,7 @@
 import type {Readable} from 'node:stream'
 
 import {type CheckedMember, DataDirArchiveError, type DataDirManifest, type MemberInfo, readDataDirArchive} from '../../archive/datadir.js'
+import {hexZxid} from '../../zk/zxid.js'
 
 export interface DataDirFile {
   member: string
@@ -55,13 +56,13 @@ export async function inspectDataDirArchive(input: Readable, location: string, o
   for (const member of seen) {
     const match = /(?:^|\/)version-2\/(snapshot|log)\.([0-9a-fA-F]+)$/.exec(member.name)
     if (!match || member.type !== 'file') continue
-    const file = {member: member.path, size: member.size, zxid: `0x${BigInt(`0x${match[2]}`).toString(16)}`}
+    const file = {member: member.path, size: member.size, zxid: hexZxid(BigInt(`0x${match[2]}`))}
     ;(match[1] === 'snapshot' ? result.snapshots : result.logs).push(file)
   }
 
   const byZxid = (a: DataDirFile, b: DataDirFile) => (BigInt(a.zxid) < BigInt(b.zxid) ? -1 : BigInt(a.zxid) > BigInt(b.zxid) ? 1 : 0)
   result.snapshots.sort(byZxid)
   result.logs.sort(byZxid)
-  for (let i = 0; i + 1 < result.logs.length; i++) result.logs[i].lastZxid = `0x${(BigInt(result.logs[i + 1].zxid) - 1n).toString(16)}`
+  for (let i = 0; i + 1 < result.logs.length; i++) result.logs[i].lastZxid = hexZxid(BigInt(result.logs[i + 1].zxid) - 1n)
   return result
 }
