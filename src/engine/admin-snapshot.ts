@@ -17,6 +17,7 @@ import type {ReadZnode, ZnodeReader} from './read-znodes.js'
 import type {WalkedZnode} from './walk.js'
 
 const MAX_LISTED_REREADS = 1000
+const REREADS_IN_FLIGHT = 256
 const hex = (zxid: bigint) => `0x${zxid.toString(16)}`
 
 export interface SettledSnapshot {
@@ -61,9 +62,13 @@ export async function settleSnapshot(options: SettleOptions): Promise<SettledSna
   if (suspects.length === 0) return {nodes, report}
   const read = await options.reader()
   const rereader = new Rereader(nodes, read, report)
-  for (const path of suspects) {
+  // Parents before children, many reads in flight: the re-read of a parent may drop a child's subtree.
+  for (let start = 0; start < suspects.length; ) {
+    const level = depth(suspects[start])
+    const batch: string[] = []
+    while (start < suspects.length && depth(suspects[start]) === level && batch.length < REREADS_IN_FLIGHT) batch.push(suspects[start++])
     // eslint-disable-next-line no-await-in-loop
-    if (nodes.has(path)) await rereader.reread(path)
+    await Promise.all(batch.filter((path) => nodes.has(path)).map((path) => rereader.reread(path)))
   }
 
   return {nodes, report}
@@ -109,7 +114,8 @@ class Rereader {
   async reread(path: string): Promise<void> {
     const current = await this.read(path)
     this.note(path)
-    const known = this.nodes.get(path)!
+    const known = this.nodes.get(path)
+    if (!known) return
     if (!current) {
       this.removeSubtree(path)
       return
