@@ -72,6 +72,9 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
     const root = uniquePath('admin-typed')
     await seedTree(session, root, typedTree())
     await session.create(`${root}/queue/ephemeral`, Buffer.from('gone with its session'), 1)
+    // A deleted child: the stored cversion (creates) then differs from the one clients see (creates + deletes).
+    await session.create(`${root}/queue/deleted`, Buffer.alloc(0), 0)
+    await session.delete(`${root}/queue/deleted`)
     const file = join(dir, 'typed.tar.gz')
     const result = expectExit(await backup([file, '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--json']), 0)
     const report = json<BackupResult>(result.stdout)
