@@ -139,6 +139,12 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
     expect((await readdir(dir)).filter((name) => name.startsWith('forced'))).to.deep.equal([])
   })
 
+  it('refuses --read-path admin without an AdminServer to read from (exit 2)', async () => {
+    const result = await backup([join(dir, 'no-admin.tar.gz'), '--zk', zkUri(ensemble.connectString, '/'), '--read-path', 'admin'])
+    expectExit(result, 2)
+    expect(result.stderr).to.match(/--read-path admin needs --admin-url/)
+  })
+
   it('says which path ran with -v', async () => {
     const root = uniquePath('admin-verbose')
     await seedTree(session, root, [{data: 'x', path: '/'}])
