@@ -63,6 +63,28 @@ export interface Manifest extends ArchiveHeader, WalkCounts {
   completedAt: string
   zxidEnd: string | null
   treeDigest: string
+  /** Set when the state came from an AdminServer snapshot (zk backup --admin-url) rather than a walk. */
+  adminSnapshot?: AdminSnapshotReport
+}
+
+/** What an AdminServer snapshot held and what had to be read again through the client API. */
+export interface AdminSnapshotReport {
+  /** The AdminServer, as scheme://host:port. */
+  source: string
+  /** The zxid serialization started at (the snapshot's name). */
+  snapshotZxid: string
+  /** The last zxid the server had processed when it had written the tree (3.9+). */
+  lastProcessedZxid: string | null
+  /** The tree digest the snapshot carries against the one of what was read: matched means exact. */
+  digest: 'matched' | 'mismatched' | 'absent'
+  digestZxid: string | null
+  /** The zxid the archived state is exactly that of; null when znodes had to be re-read (each then settled like the walk's). */
+  consistentAtZxid: string | null
+  /** Znodes read again through the client API (caught mid-change), those found new and those found gone. */
+  reread: number
+  rereadPaths: string[]
+  addedByReread: number
+  removedByReread: number
 }
 
 export interface ZnodeStat {

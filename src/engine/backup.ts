@@ -1,12 +1,15 @@
-import {type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, hexZxid, type Manifest, type ZnodeRecord} from '../archive/format.js'
+import {type AdminSnapshotReport, type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, hexZxid, type Manifest, type WalkCounts, type ZnodeRecord} from '../archive/format.js'
 import {ArchiveWriter} from '../archive/writer.js'
-import {OperationError, UsageError} from '../errors.js'
+import {errorMessage, OperationError, UsageError} from '../errors.js'
 import type {StorageProvider} from '../providers/types.js'
+import {AdminUnavailable, fetchAdminSnapshot} from '../zk/admin.js'
 import {hidesDigest, type Identity} from '../zk/acl.js'
 import type {ZkSession} from '../zk/session.js'
 import {highestZxid} from '../zk/srvr.js'
+import type {SnapshotContent} from '../zkdisk/index.js'
+import {parseAdminSnapshot, settleSnapshot, type SnapshotCounts, snapshotZnodes} from './admin-snapshot.js'
 import {type BatchMode, BulkAccess, type ReadPath} from './bulk.js'
-import {excludeMatcher} from './exclude.js'
+import {excludeMatcher, type PathMatcher} from './exclude.js'
 import {TOOL} from './version.js'
 import {walkTree, type WalkedZnode} from './walk.js'
 
@@ -30,7 +33,22 @@ export interface BackupOptions {
   batch?: BatchMode
   /** Read through this (a restore's); otherwise one is opened, and closed at the end. */
   bulk?: BulkAccess
+  /** Take the state from this AdminServer's snapshot (ZooKeeper 3.9+), falling back to the walk unless required. */
+  admin?: AdminOptions
 }
+
+export interface AdminOptions {
+  url: string
+  /** Fail rather than fall back to the client API when the snapshot cannot be had. */
+  required?: boolean
+  /** The largest snapshot read into memory. Default 1 GiB. */
+  maxBytes?: number
+  /** How long the AdminServer may stall. Default 30 s. */
+  idleTimeoutMs?: number
+}
+
+const DEFAULT_ADMIN_MAX_BYTES = 1024 ** 3
+const DEFAULT_ADMIN_IDLE_MS = 30_000
 
 export interface BackupResult {
   location: string
@@ -48,10 +66,14 @@ export interface BackupResult {
   treeDigest: string
   durationMs: number
   znodesPerSecond: number
-  /** How the znodes were read: multi-read batches, or one request each. */
+  /** How the znodes were read: an AdminServer snapshot, multi-read batches, or one request each. */
   readPath: ReadPath
   /** Why batches were not used, when --batch auto fell back. */
   batchFallback?: string
+  /** Why the AdminServer snapshot was not used, when --admin-url was given and the client API read instead. */
+  adminFallback?: string
+  /** What the AdminServer snapshot held and what was re-read (also in the manifest). */
+  adminSnapshot?: AdminSnapshotReport
 }
 
 /**
@@ -66,7 +88,9 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
     throw new UsageError(`${destination.display} already exists: choose another location or pass --force to replace it`)
   }
 
-  const zxidStart = await highestZxid(session.hosts)
+  const admin = options.admin ? await takeAdminSnapshot(options.admin, session) : undefined
+  const snapshot = admin && 'snapshot' in admin ? admin : undefined
+  const zxidStart = snapshot ? Number(snapshot.snapshot.zxid) : await highestZxid(session.hosts)
   const header: ArchiveHeader = {
     createdAt: new Date(started).toISOString(),
     format: FORMAT_NAME,
@@ -86,29 +110,51 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
 
   let manifest: Manifest
   let bulk: BulkAccess | undefined
+  let adminSnapshot: AdminSnapshotReport | undefined
+  const openBulk = async () => (bulk ??= options.bulk ?? (await BulkAccess.open(session, options.batch)))
   try {
-    bulk = options.bulk ?? (await BulkAccess.open(session, options.batch))
-    if (options.onTotal) await reportTotal(bulk, root, options.onTotal)
-    const stats = await walkTree({
-      exclude: excludeMatcher(exclude),
-      includeEphemerals: options.includeEphemerals,
-      async onZnode(znode) {
-        refuseHiddenDigest(znode.record, session.identities)
-        options.onZnode?.(znode)
-        await writer.addZnode(znode.relativePath, znode.record, znode.data)
-      },
-      reader: await bulk.reader(),
-      root,
-      session,
-      zxidStart,
-    })
+    let stats: WalkCounts & {rootExists: boolean}
+    if (snapshot) {
+      const settled = await settleSnapshot({
+        exclude: excludeMatcher(exclude),
+        reader: async () => syncedReader(await openBulk()),
+        root,
+        snapshot: snapshot.snapshot,
+        source: snapshot.source,
+      })
+      adminSnapshot = settled.report
+      stats = await writeSnapshotTree(settled.nodes, {...options, exclude: excludeMatcher(exclude)}, writer, settled.report.reread)
+    } else {
+      const reader = await openBulk()
+      if (options.onTotal) await reportTotal(reader, root, options.onTotal)
+      const {rootExists, ...counts} = await walkTree({
+        exclude: excludeMatcher(exclude),
+        includeEphemerals: options.includeEphemerals,
+        async onZnode(znode) {
+          refuseHiddenDigest(znode.record, session.identities)
+          options.onZnode?.(znode)
+          await writer.addZnode(znode.relativePath, znode.record, znode.data)
+        },
+        reader: await reader.reader(),
+        root,
+        session,
+        zxidStart,
+      })
+      stats = {...counts, rootExists}
+    }
+
     if (!stats.rootExists && !options.allowMissingRoot) {
       throw new UsageError(`No znode at ${root}: check the path in --zk`)
     }
 
-    const zxidEnd = await highestZxid(session.hosts)
+    const zxidEnd = adminSnapshot?.consistentAtZxid ?? (await highestZxid(session.hosts))
     const {rootExists: _, ...counts} = stats
-    manifest = writer.finish({...counts, completedAt: new Date().toISOString(), zxidEnd: zxidEnd === undefined ? null : hexZxid(zxidEnd)})
+    manifest = writer.finish({
+      ...counts,
+      completedAt: new Date().toISOString(),
+      zxidEnd: typeof zxidEnd === 'string' ? zxidEnd : zxidEnd === undefined ? null : hexZxid(zxidEnd),
+      ...(adminSnapshot ? {adminSnapshot} : {}),
+    })
   } catch (error) {
     // A storage failure (a full disk) shows in the walk only as an aborted write: report its cause.
     const cause = storageFailure ?? error
@@ -116,16 +162,19 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
     await written.catch(() => {})
     throw cause
   } finally {
-    if (bulk !== options.bulk) await bulk?.close()
+    if (bulk !== options.bulk) await (bulk as BulkAccess | undefined)?.close()
   }
 
   const archiveBytes = await written
   const durationMs = Date.now() - started
+  const usedBulk = bulk as BulkAccess | undefined
   return {
     manifest,
     result: {
       archiveBytes,
-      ...(bulk.fallbackReason ? {batchFallback: bulk.fallbackReason} : {}),
+      ...(!snapshot && usedBulk?.fallbackReason ? {batchFallback: usedBulk.fallbackReason} : {}),
+      ...(admin && 'fallback' in admin ? {adminFallback: admin.fallback} : {}),
+      ...(adminSnapshot ? {adminSnapshot} : {}),
       changedDuringBackup: manifest.changedDuringBackup,
       dataBytes: manifest.dataBytes,
       durationMs,
@@ -133,7 +182,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
       hosts: manifest.source.hosts,
       inconsistent: manifest.inconsistentCount,
       location: destination.display,
-      readPath: bulk.readPath,
+      readPath: snapshot ? 'admin-snapshot' : usedBulk!.readPath,
       root,
       skippedEphemerals: manifest.skippedEphemerals,
       treeDigest: manifest.treeDigest,
@@ -143,6 +192,55 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
       zxidStart: manifest.zxidStart,
     },
   }
+}
+
+type AdminAttempt = {snapshot: SnapshotContent; source: string} | {fallback: string}
+
+/** The AdminServer's snapshot, parsed; or why not, when the client API may read instead. */
+async function takeAdminSnapshot(admin: AdminOptions, session: ZkSession): Promise<AdminAttempt> {
+  const {auth} = session.connectOptions
+  try {
+    if (!auth) throw new AdminUnavailable('no --zk-auth: the snapshot command needs digest credentials with ALL on /')
+    const file = await fetchAdminSnapshot({
+      auth,
+      idleTimeoutMs: admin.idleTimeoutMs ?? DEFAULT_ADMIN_IDLE_MS,
+      maxBytes: admin.maxBytes ?? DEFAULT_ADMIN_MAX_BYTES,
+      url: admin.url,
+    })
+    try {
+      return {snapshot: parseAdminSnapshot(file), source: file.source}
+    } catch (error) {
+      throw new AdminUnavailable(`the snapshot from ${file.source} cannot be read: ${errorMessage(error)}`)
+    }
+  } catch (error) {
+    if (!(error instanceof AdminUnavailable)) throw error
+    if (admin.required) throw new OperationError(`Cannot back up from the AdminServer snapshot (--read-path admin): ${error.message}`)
+    return {fallback: error.message}
+  }
+}
+
+/** A reader whose node has caught up with the leader, so that it sees at least what the snapshot's node saw. */
+async function syncedReader(bulk: BulkAccess) {
+  await bulk.wire?.sync('/').catch(() => {})
+  return bulk.reader()
+}
+
+/** The settled snapshot's subtree into the archive, counted as a walk counts. */
+async function writeSnapshotTree(
+  nodes: SnapshotContent['nodes'],
+  options: Omit<BackupOptions, 'exclude'> & {exclude: PathMatcher},
+  writer: ArchiveWriter,
+  reread: number,
+): Promise<WalkCounts & {rootExists: boolean}> {
+  const counts: SnapshotCounts = {dataBytes: 0, excluded: 0, skippedEphemerals: 0, znodes: 0}
+  if (!nodes.has(options.root)) return {...counts, changedDuringBackup: 0, inconsistent: [], inconsistentCount: 0, rootExists: false, vanished: 0}
+  for (const znode of snapshotZnodes(nodes, options.root, {counts, exclude: options.exclude, includeEphemerals: options.includeEphemerals})) {
+    options.onZnode?.(znode)
+    // eslint-disable-next-line no-await-in-loop
+    await writer.addZnode(znode.relativePath, znode.record, znode.data)
+  }
+
+  return {...counts, changedDuringBackup: reread, inconsistent: [], inconsistentCount: 0, rootExists: true, vanished: 0}
 }
 
 /** The root and every znode under it, if the server counts them (getAllChildrenNumber); nothing otherwise. */

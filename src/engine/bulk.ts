@@ -7,7 +7,8 @@ import {MultiReadBatcher, singleRequestReader, type ZnodeReader} from './read-zn
 export type BatchMode = 'auto' | 'on' | 'off'
 export const BATCH_MODES: BatchMode[] = ['auto', 'on', 'off']
 
-export type ReadPath = 'multi-read' | 'single'
+/** admin-snapshot: the state came from a ZooKeeper 3.9 AdminServer snapshot (see backup.ts), not from a walk. */
+export type ReadPath = 'multi-read' | 'single' | 'admin-snapshot'
 export type WritePath = 'multi' | 'single'
 
 /** Sessions besides the batching one that share a walk's ACL reads: one per other node of a 3-node ensemble. */

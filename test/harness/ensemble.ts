@@ -39,6 +39,13 @@ export interface EnsembleOptions {
   jvmFlags?: string[];
   /** Give every node a separate dataLogDir (transaction logs) next to its dataDir. Default false. */
   dataLogDirs?: boolean;
+  /**
+   * Run every node's AdminServer (3.5+; its snapshot command is 3.9+) on a loopback port of its own
+   * (`node.adminPort`, `adminUrl(node)`), with the snapshot command's rate limit lowered to
+   * `adminRateLimitMs` (default 0: a request may follow another at once). Default false.
+   */
+  adminServer?: boolean;
+  adminRateLimitMs?: number;
 }
 
 export interface EnsembleNode {
@@ -50,6 +57,14 @@ export interface EnsembleNode {
   configFile: string;
   running: boolean;
   pid?: number;
+  /** The AdminServer's port, when the ensemble was started with `adminServer: true`. */
+  adminPort?: number;
+}
+
+/** http://127.0.0.1:<adminPort> of a node started with `adminServer: true`. */
+export function adminUrl(node: EnsembleNode): string {
+  if (node.adminPort === undefined) throw new Error(`node ${node.id} has no AdminServer: start the ensemble with adminServer: true`);
+  return `http://127.0.0.1:${node.adminPort}`;
 }
 
 export { JAVA_DIR, NOT_INSTALLED_MESSAGE, ZOOKEEPER_JAR, ZOOKEEPER_VERSIONS, type ZookeeperVersion } from './zookeeper-releases.js';
@@ -159,6 +174,16 @@ async function tail(file: string, lines = LOG_TAIL_LINES): Promise<string> {
   }
 }
 
+/** zoo.cfg lines of the AdminServer: off, or on the loopback port given. */
+function adminConfig(port: number | undefined): [string, string][] {
+  if (port === undefined) return [['admin.enableServer', 'false']];
+  return [
+    ['admin.enableServer', 'true'],
+    ['admin.serverAddress', '127.0.0.1'],
+    ['admin.serverPort', String(port)],
+  ];
+}
+
 // ---------------------------------------------------------------------------
 
 interface NodeState extends EnsembleNode {
@@ -196,7 +221,7 @@ export class Ensemble {
 
   /** Start all nodes; resolves once every node serves (answers `srvr` with a `Mode:` line). */
   static async start(options: EnsembleOptions = {}): Promise<Ensemble> {
-    const classpath = await zookeeperClasspath(options.version);
+    const classpath = await zookeeperClasspath(options.version, { adminServer: options.adminServer });
     const count = options.nodes ?? 3;
     if (!Number.isInteger(count) || count < 1) throw new Error(`Ensemble: invalid node count ${count}`);
 
@@ -204,7 +229,8 @@ export class Ensemble {
     const dir = options.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'zk-ensemble-')));
     await fsp.mkdir(dir, { recursive: true });
 
-    const ports = await freePorts(count * 3);
+    const perNode = options.adminServer ? 4 : 3;
+    const ports = await freePorts(count * perNode);
     const states: NodeState[] = [];
     for (let i = 0; i < count; i++) {
       const id = i + 1;
@@ -213,9 +239,10 @@ export class Ensemble {
       const dataLogDir = options.dataLogDirs ? path.join(nodeDir, 'datalog') : dataDir;
       states.push({
         id,
-        clientPort: ports[i * 3],
-        peerPort: ports[i * 3 + 1],
-        electionPort: ports[i * 3 + 2],
+        clientPort: ports[i * perNode],
+        peerPort: ports[i * perNode + 1],
+        electionPort: ports[i * perNode + 2],
+        ...(options.adminServer ? { adminPort: ports[i * perNode + 3] } : {}),
         dataDir,
         dataLogDir,
         configFile: path.join(nodeDir, 'zoo.cfg'),
@@ -346,7 +373,7 @@ export class Ensemble {
         ['dataDir', node.dataDir],
         ['clientPort', String(node.clientPort)],
         ['clientPortAddress', '127.0.0.1'],
-        ['admin.enableServer', 'false'],
+        ...adminConfig(node.adminPort),
         ['4lw.commands.whitelist', '*'],
         ['maxClientCnxns', '0'],
         ['autopurge.purgeInterval', '0'],
@@ -375,7 +402,8 @@ export class Ensemble {
       '-XX:TieredStopAtLevel=1',
       '-Djava.net.preferIPv4Stack=true',
       '-Dzookeeper.extendedTypesEnabled=true',
-      '-Dzookeeper.admin.enableServer=false',
+      `-Dzookeeper.admin.enableServer=${node.adminPort !== undefined}`,
+      ...(node.adminPort === undefined ? [] : [`-Dzookeeper.admin.rateLimiterIntervalInMS=${this.options.adminRateLimitMs ?? 0}`]),
       '-Dzookeeper.jmx.log4j.disable=true',
       // Keep re-elections after failures quick (default backs off up to 60 s).
       '-Dzookeeper.fastleader.maxNotificationInterval=2000',

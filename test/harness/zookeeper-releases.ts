@@ -23,8 +23,7 @@ const UPSTREAM: Record<'3.4' | '3.9', string> = { '3.4': '3.4.13', '3.9': '3.9.3
 
 /**
  * Bookworm's jars, tried in that order, missing ones skipped. zookeeper.jar's manifest Class-Path
- * also pulls in its other dependencies (jetty, jackson, …) — unused here since the admin server is
- * disabled. The logging backend of Debian's package is slf4j 1.7 + log4j 1.2.
+ * also pulls in its other dependencies (jetty, jackson, …) — the admin server's are listed below. The logging backend of Debian's package is slf4j 1.7 + log4j 1.2.
  */
 const DEPENDENCY_JARS = [
   'slf4j-api.jar',
@@ -42,6 +41,23 @@ const DEPENDENCY_JARS = [
   'netty-handler.jar',
   'netty-transport-native-unix-common.jar',
   'netty-transport-native-epoll.jar',
+];
+/**
+ * What JettyAdminServer needs besides zookeeper.jar (3.5+): bookworm's Jetty 9.4, the servlet API
+ * and Jackson (JsonOutputter). Only on the classpath of an ensemble started with `adminServer`.
+ */
+const ADMIN_SERVER_JARS = [
+  'jetty9-server.jar',
+  'jetty9-servlet.jar',
+  'jetty9-security.jar',
+  'jetty9-http.jar',
+  'jetty9-io.jar',
+  'jetty9-util.jar',
+  'jetty9-util-ajax.jar',
+  'servlet-api.jar',
+  'jackson-databind.jar',
+  'jackson-core.jar',
+  'jackson-annotations.jar',
 ];
 /** 3.4.13 logs through log4j 1.2 (and slf4j) and needs nothing else of bookworm's. */
 const DEPENDENCY_JARS_3_4 = ['slf4j-api.jar', 'slf4j-log4j12.jar', 'log4j-1.2.jar'];
@@ -64,16 +80,17 @@ const bookworm = (jars: string[]): string[] =>
  * Classpath for a line's JVMs, fetching the release first if it is not cached. `ZOOKEEPER_CLASSPATH`
  * in the environment overrides the installed 3.8's.
  */
-export async function zookeeperClasspath(version: ZookeeperVersion = '3.8'): Promise<string> {
+export async function zookeeperClasspath(version: ZookeeperVersion = '3.8', { adminServer = false } = {}): Promise<string> {
   if (!fs.existsSync(ZOOKEEPER_JAR)) throw new Error(NOT_INSTALLED_MESSAGE);
+  const dependencies = adminServer ? [...DEPENDENCY_JARS, ...ADMIN_SERVER_JARS] : DEPENDENCY_JARS;
   if (version === '3.8') {
     if (process.env.ZOOKEEPER_CLASSPATH) return process.env.ZOOKEEPER_CLASSPATH;
-    return bookworm(['zookeeper.jar', 'zookeeper-jute.jar', ...DEPENDENCY_JARS]).join(':');
+    return bookworm(['zookeeper.jar', 'zookeeper-jute.jar', ...dependencies]).join(':');
   }
   const release = await fetchRelease(version);
   if (version === '3.4') return [path.join(release, 'zookeeper.jar'), ...bookworm(DEPENDENCY_JARS_3_4)].join(':');
   // 3.9's manifest Class-Path names bookworm's (3.8's) zookeeper-jute.jar: its own must come first.
-  return [path.join(release, 'zookeeper-jute.jar'), path.join(release, 'zookeeper.jar'), ...bookworm(DEPENDENCY_JARS)].join(':');
+  return [path.join(release, 'zookeeper-jute.jar'), path.join(release, 'zookeeper.jar'), ...bookworm(dependencies)].join(':');
 }
 
 const fetches = new Map<string, Promise<string>>();

@@ -7,6 +7,7 @@ import {backupDataDir, type DataDirBackupResult} from '../../engine/datadir/inde
 import {Bar, Counter, describeRate, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import {backupTree, type BackupResult} from '../../engine/backup.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
+import {adminOptions, READ_PATHS, type ReadPathChoice} from '../../cli/admin.js'
 import {resolveLocation} from '../../providers/index.js'
 import {checkStdoutTakesArchive} from '../../providers/stdio.js'
 
@@ -22,6 +23,8 @@ export default class ZkBackup extends BaseCommand {
 
 Ephemeral znodes are skipped (restoring them as persistent breaks applications); ZooKeeper's own /zookeeper is never included. Znodes that change during the walk are re-read until they settle; any that never do are listed in the manifest.
 
+With --admin-url (ZooKeeper 3.9+), the state comes from one snapshot streamed by that node's AdminServer instead (GET /commands/snapshot, authorized by the --zk-auth user, who needs ALL on /): much faster, and it keeps container and TTL types. The snapshot's tree digest is checked; znodes it caught mid-change are read again through the client API and listed in the manifest (adminSnapshot). When the AdminServer cannot give a snapshot (wrong credentials, rate limit, an older ZooKeeper, unreachable) the backup walks the tree through the client API instead and says why, unless --read-path admin.
+
 Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk backup: archives the data directory (and --log-dir) of a STOPPED node in dcos-zk's layout, a gzip tar with ./zookeeper/snapshot/ (dataDir) and ./zookeeper/transactions/ (dataLogDir), without myid and zookeeper.out (a symlinked version-2 is followed, no other link; a data or log dir without any snapshot.* or log.* in its version-2 is refused, exit 2: most likely a wrong path), plus a last member ./dcos-zk-backup.json with the SHA-256 of every file (dcos-zk's restore just leaves it beside zookeeper/). Refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. The archive is streamed to the location: no temporary copy (-t is accepted and ignored).
 
 ${EXIT_CODES_HELP}`
@@ -33,6 +36,7 @@ ${EXIT_CODES_HELP}`
     {command: '<%= config.bin %> <%= command.id %> "s3://backups/zk/$(date +%F).tar.gz?region=us-east-1" --zk zk://master.mesos:2181/', description: 'Back up the whole tree to S3 (credentials from the AWS default chain)'},
     {command: '<%= config.bin %> <%= command.id %> ./m.tar.gz --zk localhost:2181/marathon --exclude /marathon/leader --exclude "/marathon/**/tmp"', description: 'Leave out leader election and temporary znodes'},
     {command: '<%= config.bin %> <%= command.id %> ./m.tar.gz --zk zk://10.0.0.1:2181/marathon --batch off', description: 'One request per znode, not multi-read batches (the path for ZooKeeper before 3.6, chosen there by itself)'},
+    {command: 'DCOS_ZK_AUTH=admin:secret <%= config.bin %> <%= command.id %> ./all.tar.gz --zk zk://10.0.0.1:2181/ --admin-url http://10.0.0.1:8080 -v', description: 'From one AdminServer snapshot (ZooKeeper 3.9+), the client API if it cannot give one'},
     {command: '<%= config.bin %> <%= command.id %> /backups/zk-$(date +%F).tar.gz --dcos -v', description: 'Offline, like dcos-zk backup: a stopped DC/OS master\'s ZooKeeper directories'},
     {command: '<%= config.bin %> <%= command.id %> ./node1.tar.gz --data-dir /var/lib/zookeeper --log-dir /var/lib/zookeeper-log --zk-config /etc/zookeeper/zoo.cfg', description: 'Offline backup of a stopped node with a separate log directory'},
     {command: 'DCOS_ZK_AUTH=marathon:secret <%= config.bin %> <%= command.id %> - --zk localhost/marathon | ssh backup-host "cat > m.tar.gz"', description: 'Stream to stdout with digest credentials from the environment'},
@@ -41,6 +45,15 @@ ${EXIT_CODES_HELP}`
   static flags = {
     ...zkFlags,
     ...dataDirFlags,
+    'admin-url': Flags.string({
+      description: 'A ZooKeeper 3.9+ AdminServer (http://host:8080) to take the state from, as one snapshot, rather than through the client API; needs --zk-auth with ALL on /.',
+      env: 'DCOS_ZK_ADMIN_URL',
+    }),
+    'read-path': Flags.string({
+      default: 'auto',
+      description: 'auto: the AdminServer snapshot when --admin-url is given and it answers, the client API otherwise; admin: the snapshot or fail; client: the client API even with --admin-url. --json and -v say which path ran.',
+      options: READ_PATHS,
+    }),
     batch: Flags.string({
       default: 'auto',
       description: 'Read with multi-read batches: auto (when the server answers them: ZooKeeper 3.6+), on (or fail), off (one request per znode). --json and -v say which path ran.',
@@ -56,10 +69,11 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<BackupResult | DataDirBackupResult> {
     const {args, flags, raw} = await this.parse(ZkBackup)
-    const mode = resolveMode(flags, raw, ['batch', 'exclude', 'include-ephemerals', 'zk-auth', 'session-timeout'])
+    const mode = resolveMode(flags, raw, ['admin-url', 'batch', 'exclude', 'include-ephemerals', 'read-path', 'zk-auth', 'session-timeout'])
     const destination = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(destination, mode.paths, flags)
     const target = this.parseZk(mode.zk)
+    const admin = adminOptions(flags['admin-url'], flags['read-path'] as ReadPathChoice)
     const toStdout = destination.scheme === '-'
     if (toStdout && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
     if (toStdout) checkStdoutTakesArchive()
@@ -69,6 +83,7 @@ ${EXIT_CODES_HELP}`
     let progress: Progress | undefined
     try {
       const {result} = await backupTree({
+        admin,
         batch: flags.batch as BatchMode,
         destination,
         exclude: flags.exclude,
@@ -86,6 +101,7 @@ ${EXIT_CODES_HELP}`
       })
       progress?.stop(describeRate(result.znodes, result.dataBytes, result.durationMs))
       if (flags.verbose) this.logVerbose(toStdout, describeReadPath(result))
+      if (result.adminFallback) this.warn(`Read through the client API: no AdminServer snapshot (${result.adminFallback})`)
       const summary = `Backed up ${result.znodes} znodes (${formatBytes(result.dataBytes)}) from ${result.root} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s, ${result.znodesPerSecond} znodes/s`
       if (toStdout) this.logToStderr(summary)
       else this.log(summary)
@@ -129,7 +145,14 @@ ${EXIT_CODES_HELP}`
   }
 }
 
-function describeReadPath({batchFallback, readPath}: BackupResult): string {
+function describeReadPath({adminSnapshot, batchFallback, readPath}: BackupResult): string {
+  if (adminSnapshot) return `Read path: admin-snapshot from ${adminSnapshot.source} (${describeConsistency(adminSnapshot)})`
   if (readPath === 'multi-read') return 'Read path: multi-read batches'
   return `Read path: single requests${batchFallback ? ` (${batchFallback})` : ''}`
+}
+
+function describeConsistency(report: NonNullable<BackupResult['adminSnapshot']>): string {
+  if (report.consistentAtZxid && report.reread === 0) return `digest matched: exact at zxid ${report.consistentAtZxid}`
+  const digest = report.digest === 'absent' ? 'no digest to check' : `digest ${report.digest}`
+  return `${digest}; ${report.reread} znodes re-read through the client API`
 }

@@ -1,0 +1,155 @@
+/**
+ * `npx tsx scripts/bench-admin.ts [--znodes 100000 --size 330 --fanout 100 --runs 3 --nodes 3 --out bench-admin.json]`
+ *
+ * Starts its own ZooKeeper 3.9 ensemble with the AdminServer on, seeds a scheduler-shaped tree and
+ * reports min / median / max seconds of:
+ *   1. the bare snapshot stream: GET /commands/snapshot?streaming=true, bytes counted and dropped;
+ *   2. `dcos zk backup --admin-url …` of the whole tree (the real CLI, a child process);
+ *   3. `dcos zk backup` of the same tree through the client API (multi-read batches);
+ * and the ratio client / admin of the medians. Nothing is asserted. Build first (`npm run build`).
+ */
+import {execFile} from 'node:child_process'
+import * as http from 'node:http'
+import {mkdtemp, rm} from 'node:fs/promises'
+import {cpus, tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {parseArgs, promisify} from 'node:util'
+import {writeFile} from 'node:fs/promises'
+
+import {Pipeline} from '../src/engine/pipeline.js'
+import {ZkSession} from '../src/zk/session.js'
+import {adminUrl, Ensemble} from '../test/harness/ensemble.js'
+
+const {values} = parseArgs({
+  options: {
+    fanout: {default: '100', type: 'string'},
+    nodes: {default: '3', type: 'string'},
+    out: {type: 'string'},
+    runs: {default: '3', type: 'string'},
+    size: {default: '330', type: 'string'},
+    znodes: {default: '100000', type: 'string'},
+  },
+})
+const znodes = Number(values.znodes)
+const size = Number(values.size)
+const fanout = Number(values.fanout)
+const runs = Number(values.runs)
+// Default / ACL (world ALL): any digest credentials pass the snapshot command's check.
+const AUTH = 'bench:bench'
+const ROOT = '/bench'
+const PIPELINE_DEPTH = 256
+
+interface Stats {
+  min: number
+  median: number
+  max: number
+}
+
+const elapsed = (started: number) => (performance.now() - started) / 1000
+const round = (seconds: number) => Number(seconds.toFixed(3))
+
+function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return {max: round(sorted.at(-1)!), median: round(sorted[Math.floor(sorted.length / 2)]), min: round(sorted[0])}
+}
+
+async function seed(session: ZkSession): Promise<number> {
+  const pipeline = new Pipeline(PIPELINE_DEPTH)
+  await session.create(ROOT, Buffer.alloc(0), 0)
+  let count = 1
+  let bytes = 0
+  for (let parent = 0; count < znodes; parent++) {
+    const parentPath = `${ROOT}/app-${parent}`
+    // eslint-disable-next-line no-await-in-loop
+    await pipeline.add(() => session.create(parentPath, Buffer.alloc(Math.round(size / 4), 1), 0))
+    count++
+    for (let child = 0; child < fanout - 1 && count < znodes; child++, count++) {
+      const length = Math.round(size * (0.5 + (child % 11) / 10))
+      bytes += length
+      // eslint-disable-next-line no-await-in-loop
+      await pipeline.add(() => session.create(`${parentPath}/v-${child}`, Buffer.alloc(length, child % 251), 0))
+    }
+  }
+
+  await pipeline.drain()
+  return bytes
+}
+
+/** One GET of the snapshot, the body read and dropped; its size. */
+function bareStream(url: string): Promise<{seconds: number; bytes: number}> {
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${url}/commands/snapshot?streaming=true`, {headers: {authorization: `digest ${AUTH}`}}, (response) => {
+        if (response.statusCode !== 200) reject(new Error(`snapshot: HTTP ${response.statusCode}`))
+        let bytes = 0
+        response.on('data', (chunk: Buffer) => (bytes += chunk.length))
+        response.on('end', () => resolve({bytes, seconds: elapsed(started)}))
+        response.on('error', reject)
+      })
+      .on('error', reject)
+  })
+}
+
+async function cli(args: string[]): Promise<{seconds: number; readPath: string; adminSnapshot?: {digest: string; reread: number}}> {
+  const started = performance.now()
+  const {stdout} = await promisify(execFile)(process.execPath, ['bin/run.js', ...args, '--json'], {
+    encoding: 'utf8',
+    env: {...process.env, DCOS_ZK_AUTH: AUTH},
+    maxBuffer: 64 * 1024 * 1024,
+  })
+  const seconds = elapsed(started)
+  const {adminSnapshot, readPath} = JSON.parse(stdout) as {readPath: string; adminSnapshot?: {digest: string; reread: number}}
+  return {adminSnapshot, readPath, seconds}
+}
+
+async function main(): Promise<void> {
+  const ensemble = await Ensemble.start({adminServer: true, jvmFlags: ['-Xmx1g'], nodes: Number(values.nodes), version: '3.9'})
+  const work = await mkdtemp(join(tmpdir(), 'dcos-bench-admin-'))
+  const session = await ZkSession.connect({hosts: ensemble.connectString.split(',')})
+  try {
+    const dataBytes = await seed(session)
+    const url = adminUrl(ensemble.nodes[0])
+    const zk = `zk://${ensemble.connectString}/`
+    const samples = {admin: [] as number[], client: [] as number[], stream: [] as number[]}
+    let snapshotBytes = 0
+    for (let run = 0; run < runs; run++) {
+      // eslint-disable-next-line no-await-in-loop
+      const stream = await bareStream(url)
+      samples.stream.push(stream.seconds)
+      snapshotBytes = stream.bytes
+      // eslint-disable-next-line no-await-in-loop
+      const admin = await cli(['zk', 'backup', join(work, `admin-${run}.tar.gz`), '--zk', zk, '--admin-url', url, '--read-path', 'admin'])
+      if (admin.readPath !== 'admin-snapshot') throw new Error(`the admin run read through ${admin.readPath}`)
+      samples.admin.push(admin.seconds)
+      console.error(`run ${run + 1}: stream ${round(stream.seconds)}s, admin ${round(admin.seconds)}s (digest ${admin.adminSnapshot?.digest}, ${admin.adminSnapshot?.reread} re-read)`)
+      // eslint-disable-next-line no-await-in-loop
+      const client = await cli(['zk', 'backup', join(work, `client-${run}.tar.gz`), '--zk', zk, '--read-path', 'client'])
+      samples.client.push(client.seconds)
+    }
+
+    const report = {
+      admin: stats(samples.admin),
+      client: stats(samples.client),
+      clientOverAdmin: Number((stats(samples.client).median / stats(samples.admin).median).toFixed(1)),
+      machine: {cpus: cpus().length, node: process.version},
+      options: {fanout, nodes: Number(values.nodes), runs, size, znodes},
+      snapshotBytes,
+      stream: stats(samples.stream),
+      treeDataBytes: dataBytes,
+    }
+    const line = (name: string, figure: Stats) => `${name.padEnd(34)} min ${figure.min}s  median ${figure.median}s  max ${figure.max}s`
+    console.log(`${znodes} znodes, ${(snapshotBytes / 1e6).toFixed(1)} MB snapshot, ${runs} runs`)
+    console.log(line('bare snapshot stream', report.stream))
+    console.log(line('dcos zk backup --admin-url', report.admin))
+    console.log(line('dcos zk backup (client API)', report.client))
+    console.log(`client / admin (medians): ${report.clientOverAdmin}x (target >= 5x)`)
+    if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`)
+  } finally {
+    session.close()
+    await ensemble.stop()
+    await rm(work, {force: true, recursive: true})
+  }
+}
+
+await main()

@@ -1,0 +1,96 @@
+import {expect} from 'chai'
+
+import {parseAdminSnapshot, settleSnapshot, type SnapshotCounts, snapshotZnodes} from '../../src/engine/admin-snapshot.js'
+import {BulkAccess} from '../../src/engine/bulk.js'
+import {fetchAdminSnapshot} from '../../src/zk/admin.js'
+import type {ZkSession} from '../../src/zk/session.js'
+import type {SnapshotContent} from '../../src/zkdisk/index.js'
+import {adminUrl, Ensemble} from '../harness/ensemble.js'
+import {type OracleTree, readTreeIndependently} from '../helpers/oracle.js'
+import {connect, seedTree, uniquePath} from '../helpers/tree.js'
+
+const AUTH = {password: 'snapshot-unit', user: 'unit'}
+const noExclude = () => false
+
+describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', function () {
+  this.timeout(120_000)
+  let ensemble: Ensemble
+  let session: ZkSession
+  let bulk: BulkAccess
+
+  before(async () => {
+    ensemble = await Ensemble.start({adminServer: true, nodes: 1, version: '3.9'})
+    session = await connect(ensemble.connectString, AUTH)
+    bulk = await BulkAccess.open(session)
+  })
+
+  after(async () => {
+    await bulk?.close()
+    session?.close()
+    await ensemble?.stop()
+  })
+
+  const takeSnapshot = async (): Promise<SnapshotContent> =>
+    parseAdminSnapshot(await fetchAdminSnapshot({auth: AUTH, idleTimeoutMs: 10_000, maxBytes: 64 * 1024 * 1024, url: adminUrl(ensemble.nodes[0])}))
+
+  /** The settled tree under `root` in the oracle's form, and the types of its znodes. */
+  const settledTree = (snapshot: SnapshotContent, root: string) => {
+    const counts: SnapshotCounts = {dataBytes: 0, excluded: 0, skippedEphemerals: 0, znodes: 0}
+    const tree: OracleTree = {}
+    const types: Record<string, string> = {}
+    for (const {data, record, relativePath} of snapshotZnodes(snapshot.nodes, root, {counts, exclude: noExclude})) {
+      tree[relativePath] = {acl: record.acl.map((acl) => `${acl.scheme}:${acl.id}:${acl.perms}`).sort(), data: data.toString('base64'), ephemeralOwner: '0000000000000000'}
+      types[relativePath] = record.type
+    }
+
+    return {tree, types}
+  }
+
+  const seed = async (root: string) => {
+    await seedTree(session, root, [
+      {data: 'a0', path: '/'},
+      {data: 'a0', path: '/a'},
+      {path: '/p'},
+      {data: 'old', path: '/p/old'},
+      {data: 'keep', path: '/p/keep'},
+      {data: 'container', path: '/c', type: 'container'},
+      {data: 'in c', path: '/c/child'},
+    ])
+  }
+
+  it('leaves a snapshot whose digest matches as it is: exact at the digest zxid, nothing re-read', async () => {
+    const root = uniquePath('settle-match')
+    await seed(root)
+    const before = await readTreeIndependently(ensemble.connectString, root)
+    const snapshot = await takeSnapshot()
+    await session.setData(`${root}/a`, Buffer.from('after the snapshot'))
+    const {report} = await settleSnapshot({exclude: noExclude, reader: () => bulk.reader(), root, snapshot, source: 'test'})
+    expect(report).to.include({consistentAtZxid: report.digestZxid, digest: 'matched', reread: 0})
+    expect(settledTree(snapshot, root).tree).to.deep.equal(before)
+  })
+
+  it('re-reads what a fuzzy snapshot caught mid-change: new data, deleted and created children, container types kept', async () => {
+    const root = uniquePath('settle-fuzzy')
+    await seed(root)
+    const snapshot = await takeSnapshot()
+    await session.setData(`${root}/a`, Buffer.from('a1'))
+    await session.delete(`${root}/p/old`)
+    await seedTree(session, `${root}/p/new`, [{data: 'new', path: '/'}, {data: 'deep', path: '/deep'}])
+    await session.setData(`${root}/c`, Buffer.from('container changed'))
+    // As if serialization had reached /a, /p and /c only after those writes: their zxids are past its start.
+    const during = snapshot.zxid + 1n
+    for (const path of [`${root}/a`, `${root}/c`]) snapshot.nodes.get(path)!.stat.mzxid = during
+    snapshot.nodes.get(`${root}/p`)!.stat.pzxid = during
+
+    const {report} = await settleSnapshot({exclude: noExclude, reader: () => bulk.reader(), root, snapshot, source: 'test'})
+    expect(report).to.include({addedByReread: 2, consistentAtZxid: null, digest: 'mismatched', removedByReread: 1})
+    expect(report.rereadPaths).to.include.members([`${root}/a`, `${root}/p`, `${root}/c`, `${root}/p/new`, `${root}/p/new/deep`])
+    const {tree, types} = settledTree(snapshot, root)
+    expect(tree).to.deep.equal(await readTreeIndependently(ensemble.connectString, root))
+    expect(types['/c']).to.equal('container')
+    // The stat as a client reads it, cversion included, for a re-read parent.
+    const parent = await session.exists(`${root}/p`)
+    const record = [...snapshotZnodes(snapshot.nodes, `${root}/p`, {counts: {dataBytes: 0, excluded: 0, skippedEphemerals: 0, znodes: 0}, exclude: noExclude})][0].record
+    expect([record.stat.cversion, record.stat.numChildren, record.stat.pzxid]).to.deep.equal([parent!.cversion, parent!.numChildren, `0x${parent!.pzxid.toString(16)}`])
+  })
+})
