@@ -5,6 +5,7 @@ import {ZkSession} from '../zk/session.js'
 import {parseDigestAuth, parseZkUri, type ZkTarget} from '../zk/uri.js'
 import {forStream, inertJson, printable} from './printable.js'
 import {redactError, redactOutput} from './redact.js'
+import {zkTlsFlags, type ZkTlsFlagValues, zkTlsOptions} from './zk-tls.js'
 
 export const EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation failed (ZooKeeper or storage error, an archive that fails verification); 2 bad usage or bad input (nothing was changed).`
 
@@ -25,6 +26,7 @@ export const zkFlags = {
     description: 'ZooKeeper session timeout, in seconds; also how long connecting, and retrying a lost connection on other nodes, may take.',
     min: 1,
   }),
+  ...zkTlsFlags,
 }
 
 /**
@@ -103,11 +105,12 @@ export abstract class BaseCommand extends Command {
     return parseZkUri(uri)
   }
 
-  protected connect(target: ZkTarget, flags: {'zk-auth'?: string; 'session-timeout': number}): Promise<ZkSession> {
+  protected connect(target: ZkTarget, flags: {'zk-auth'?: string; 'session-timeout': number} & ZkTlsFlagValues): Promise<ZkSession> {
     return ZkSession.connect({
       auth: flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined,
       hosts: target.hosts,
       sessionTimeoutMs: flags['session-timeout'] * 1000,
+      tls: zkTlsOptions(flags),
     })
   }
 }

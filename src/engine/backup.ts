@@ -66,7 +66,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
     throw new UsageError(`${destination.display} already exists: choose another location or pass --force to replace it`)
   }
 
-  const zxidStart = await highestZxid(session.hosts)
+  const zxidStart = await highestZxid(session.hosts, session.connectOptions.tls)
   const header: ArchiveHeader = {
     createdAt: new Date(started).toISOString(),
     format: FORMAT_NAME,
@@ -106,7 +106,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
       throw new UsageError(`No znode at ${root}: check the path in --zk`)
     }
 
-    const zxidEnd = await highestZxid(session.hosts)
+    const zxidEnd = await highestZxid(session.hosts, session.connectOptions.tls)
     const {rootExists: _, ...counts} = stats
     manifest = writer.finish({...counts, completedAt: new Date().toISOString(), zxidEnd: zxidEnd === undefined ? null : hexZxid(zxidEnd)})
   } catch (error) {

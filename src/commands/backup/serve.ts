@@ -4,6 +4,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
 import {parseDuration} from '../../cli/duration.js'
+import {zkTlsOptions} from '../../cli/zk-tls.js'
 import {errorMessage, UsageError} from '../../errors.js'
 import {PACKAGE_VERSION} from '../../engine/version.js'
 import {resolveLocation} from '../../providers/index.js'
@@ -84,6 +85,7 @@ ${EXIT_CODES_HELP}`
         auth: flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined,
         hosts: target.hosts,
         sessionTimeoutMs: flags['session-timeout'] * 1000,
+        tls: zkTlsOptions(flags),
       },
     })
     await service.start()

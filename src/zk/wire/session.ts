@@ -3,6 +3,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {OperationError} from '../../errors.js'
 import type {JuteReader} from '../../zkdisk/jute.js'
 import {type Acl, type Stat, ZkError, zkConstants} from '../session.js'
+import {TlsFailed, type ZkTlsOptions} from '../tls.js'
 import {Connection, ConnectionClosed} from './connection.js'
 import {JuteWriter} from './jute.js'
 import {
@@ -32,6 +33,8 @@ export interface WireSessionOptions {
   preferredHost?: string
   /** How long connect() goes on trying the hosts in turn (at least one second each); by default the session timeout. */
   connectTimeoutMs?: number
+  /** Connect over TLS (a secureClientPort). */
+  tls?: ZkTlsOptions
 }
 
 interface Pending {
@@ -240,7 +243,7 @@ export class WireSession {
         this.hostIndex = hosts.indexOf(host)
         return
       } catch (error) {
-        if (error instanceof AuthFailed) this.shutdown('closed', error)
+        if (error instanceof AuthFailed || error instanceof TlsFailed) this.shutdown('closed', error)
         if (this.state === 'expired' || this.state === 'closed') throw error
 
         lastError = error as Error
@@ -268,6 +271,7 @@ export class WireSession {
       () => {
         if (opened) this.onConnectionClosed(opened)
       },
+      this.options.tls,
     )
     if (this.state === 'closed') {
       connection.destroy(new ConnectionClosed('session closed'))
