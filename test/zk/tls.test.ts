@@ -210,8 +210,14 @@ describe('TLS to ZooKeeper (a 3.8 node serving only its secureClientPort, client
       expectUsageError(result, /^Error: Cannot use --zk-tls-cert with --zk-tls-key: key values mismatch/)
     })
 
-    it('a --zk-tls-ca that holds no certificate: exit 2, naming the flag', async () => {
-      expectUsageError(await dcos(['cluster', 'status', '--zk', host, '--zk-tls-ca', keyFile.replace(KEY_NAME, 'missing.pem')]), 'Cannot read --zk-tls-ca')
+    it('a --zk-tls-ca that holds no certificate: exit 2, naming the flag and the file', async () => {
+      const notACa = join(dir, 'not-a-ca.pem')
+      await writeFile(notACa, 'hello\n')
+      expectUsageError(await dcos(['cluster', 'status', '--zk', host, '--zk-tls-ca', notACa]), `--zk-tls-ca ${notACa} holds no PEM certificate`)
+    })
+
+    it('dcos backup serve takes them too: a certificate without its key is refused before it serves', async () => {
+      expectUsageError(await dcos(['backup', 'serve', '--storage', join(dir, 'storage'), '--zk', host, '--zk-tls-cert', files.clientCertFile]), '--zk-tls-cert and --zk-tls-key go together')
     })
 
     it('DEBUG output of a failed command holds neither the key path nor its content', async () => {
