@@ -3,6 +3,7 @@ import {randomBytes} from 'node:crypto'
 import {copyFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {commandLineSecrets, redactOutput} from '../../src/cli/redact.js'
 import {zkConstants} from '../../src/zk/session.js'
 import {TlsFailed, type ZkTlsOptions} from '../../src/zk/tls.js'
 import {WireSession} from '../../src/zk/wire/session.js'
@@ -218,6 +219,14 @@ describe('TLS to ZooKeeper (a 3.8 node serving only its secureClientPort, client
 
     it('dcos backup serve takes them too: a certificate without its key is refused before it serves', async () => {
       expectUsageError(await dcos(['backup', 'serve', '--storage', join(dir, 'storage'), '--zk', host, '--zk-tls-cert', files.clientCertFile]), '--zk-tls-cert and --zk-tls-key go together')
+    })
+
+    it('the key path is a secret of the command line (flag and environment); a private key block never shows', () => {
+      const secrets = commandLineSecrets(['--zk-tls-key', '/run/a-key.pem', '--zk-tls-key=/run/b-key.pem'], {DCOS_ZK_TLS_KEY: '/run/c-key.pem'})
+      expect(secrets).to.include.members(['/run/a-key.pem', '/run/b-key.pem', '/run/c-key.pem'])
+      const pem = files.clientKey.toString('latin1').trim()
+      expect(redactOutput(`before ${pem} after`)).to.equal('before *** after')
+      expect(redactOutput(`cut ${pem.slice(0, 200)}`)).to.equal('cut ***')
     })
 
     it('DEBUG output of a failed command holds neither the key path nor its content', async () => {
