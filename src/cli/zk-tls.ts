@@ -19,6 +19,10 @@ export const zkTlsFlags = {
     description: 'PEM file of the private key of --zk-tls-cert (unencrypted). Its path and content never appear in any output.',
     env: 'DCOS_ZK_TLS_KEY',
   }),
+  'zk-tls-skip-hostname-check': Flags.boolean({
+    description: "Over TLS, accept a server certificate signed by a trusted CA that does not name the host connected to (the chain is still verified).",
+    env: 'DCOS_ZK_TLS_SKIP_HOSTNAME_CHECK',
+  }),
 }
 
 export const ZK_TLS_FLAG_NAMES = Object.keys(zkTlsFlags)
@@ -27,12 +31,18 @@ export interface ZkTlsFlagValues {
   'zk-tls-ca'?: string
   'zk-tls-cert'?: string
   'zk-tls-key'?: string
+  'zk-tls-skip-hostname-check'?: boolean
 }
 
 /** The TLS options of the flags, read and checked before anything connects; undefined without them. */
 export function zkTlsOptions(flags: ZkTlsFlagValues): ZkTlsOptions | undefined {
   const {'zk-tls-ca': caFile, 'zk-tls-cert': certFile, 'zk-tls-key': keyFile} = flags
-  if (caFile === undefined && certFile === undefined && keyFile === undefined) return undefined
+  const skipHostnameCheck = flags['zk-tls-skip-hostname-check'] === true
+  if (caFile === undefined && certFile === undefined && keyFile === undefined) {
+    if (skipHostnameCheck) throw new UsageError('--zk-tls-skip-hostname-check is for TLS: pass --zk-tls-ca (or --zk-tls-cert and --zk-tls-key) too')
+    return undefined
+  }
+
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new UsageError('--zk-tls-cert and --zk-tls-key go together (DCOS_ZK_TLS_CERT and DCOS_ZK_TLS_KEY): pass both, or neither')
   }
@@ -47,7 +57,7 @@ export function zkTlsOptions(flags: ZkTlsFlagValues): ZkTlsOptions | undefined {
     throw new UsageError(`Cannot use ${cert ? '--zk-tls-cert with --zk-tls-key' : '--zk-tls-ca'}: ${openSslReason(error)}`)
   }
 
-  return {ca, cert, key}
+  return {ca, cert, key, skipHostnameCheck}
 }
 
 function readPem(file: string, flag: string, label: string): Buffer {

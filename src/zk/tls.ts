@@ -12,6 +12,8 @@ export interface ZkTlsOptions {
   ca?: Buffer
   cert?: Buffer
   key?: Buffer
+  /** Accept a trusted certificate that does not name the host (ZooKeeper's ssl.hostnameVerification=false). */
+  skipHostnameCheck?: boolean
 }
 
 /** A TLS failure that another try cannot mend: a certificate refused on either side, or TLS where there is none. */
@@ -20,8 +22,9 @@ export class TlsFailed extends OperationError {}
 /** A socket to name:port, over TLS when `tls` is given; write once `ready` has fired. */
 export function openSocket(name: string, port: number, tls?: ZkTlsOptions): {socket: Socket; ready: 'connect' | 'secureConnect'} {
   if (!tls) return {ready: 'connect', socket: netConnect({host: name, noDelay: true, port})}
-  // checkServerIdentity stays Node's: the certificate must hold the host name or IP address.
-  const socket = tlsConnect({ca: tls.ca, cert: tls.cert, host: name, key: tls.key, port})
+  // Node's checkServerIdentity unless told otherwise: the certificate must hold the host name or IP address.
+  const identity = tls.skipHostnameCheck ? {checkServerIdentity: () => undefined} : {}
+  const socket = tlsConnect({ca: tls.ca, cert: tls.cert, host: name, key: tls.key, port, ...identity})
   socket.setNoDelay(true)
   return {ready: 'secureConnect', socket}
 }
@@ -43,7 +46,7 @@ const UNTRUSTED = new Set([
 export function tlsFailure(host: string, error: (Error & {code?: string; reason?: string}) | undefined, secured: boolean): Error | undefined {
   const code = error?.code ?? ''
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return new TlsFailed(`The TLS certificate of ZooKeeper at ${host} is not valid for that name (${error?.reason ?? 'hostname mismatch'}): connect by a name or address the certificate holds`)
+    return new TlsFailed(`The TLS certificate of ZooKeeper at ${host} is not valid for that name (${error?.reason ?? 'hostname mismatch'}): connect by a name or address the certificate holds, or pass --zk-tls-skip-hostname-check`)
   }
 
   if (UNTRUSTED.has(code)) return new TlsFailed(`The TLS certificate of ZooKeeper at ${host} is not trusted (${error?.message}): check --zk-tls-ca`)

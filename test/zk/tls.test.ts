@@ -151,6 +151,16 @@ describe('TLS to ZooKeeper (a 3.8 node serving only its secureClientPort, client
       const result = expectExit(await dcos(['cluster', 'status', '--zk', wrong.secureConnectString, '--zk-tls-ca', files.caFile]), 1)
       expect(result.stdout).to.include('is not valid for that name')
     })
+
+    it('--zk-tls-skip-hostname-check (DCOS_ZK_TLS_SKIP_HOSTNAME_CHECK) accepts it; the CA is still checked', async () => {
+      const session = await WireSession.connect({connectTimeoutMs: 10_000, hosts: [wrong.secureConnectString], tls: {ca: files.ca, skipHostnameCheck: true}})
+      await session.close()
+      const untrusted = await rejection(WireSession.connect({connectTimeoutMs: 10_000, hosts: [wrong.secureConnectString], tls: {skipHostnameCheck: true}}))
+      expect(untrusted.message).to.include('is not trusted')
+      const args = ['cluster', 'status', '--zk', wrong.secureConnectString, '--zk-tls-ca', files.caFile]
+      expectExit(await dcos([...args, '--zk-tls-skip-hostname-check']), 0)
+      expectExit(await dcos(args, {env: {DCOS_ZK_TLS_SKIP_HOSTNAME_CHECK: 'true'}}), 0)
+    })
   })
 
   describe('dcos cluster status', () => {
@@ -191,6 +201,10 @@ describe('TLS to ZooKeeper (a 3.8 node serving only its secureClientPort, client
   })
 
   describe('the flags', () => {
+    it('--zk-tls-skip-hostname-check without TLS: exit 2', async () => {
+      expectUsageError(await dcos(['cluster', 'status', '--zk', host, '--zk-tls-skip-hostname-check']), '--zk-tls-skip-hostname-check is for TLS')
+    })
+
     it('--zk-tls-cert without --zk-tls-key: exit 2, nothing connected', async () => {
       expectUsageError(await dcos(['cluster', 'status', '--zk', host, '--zk-tls-cert', files.clientCertFile]), '--zk-tls-cert and --zk-tls-key go together')
     })
