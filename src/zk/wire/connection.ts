@@ -79,8 +79,8 @@ export class Connection {
 
         const refused = tls ? tlsFailure(host, failure, sent) : undefined
         const error = refused ?? (failure instanceof ConnectionClosed ? failure : closed)
-        // A secureClientPort closes a plain connection without a word; so does a node not serving yet.
-        if (tls || !sent || received) reject(error)
+        // A secureClientPort closes a plain connection cleanly without a word; so does a node not serving yet.
+        if (tls || !sent || received || failure) reject(error)
         else void speaksTls(name, port, Math.max(250, deadline - Date.now())).then((yes) => reject(yes ? speaksTlsError(host) : error))
       })
     })
