@@ -42,6 +42,8 @@ export interface EnsembleOptions {
   dataLogDirs?: boolean;
   /** Serve clients over TLS on a secureClientPort (3.5+, Netty); see test/harness/tls.ts for the stores. */
   tls?: EnsembleTlsOptions;
+  /** SASL DIGEST-MD5 users (user: password) of a JAAS Server section with DigestLoginModule. */
+  saslUsers?: Record<string, string>;
 }
 
 export interface EnsembleTlsOptions {
@@ -358,8 +360,16 @@ export class Ensemble {
     return node;
   }
 
+  private get jaasFile(): string {
+    return path.join(this.dir, 'jaas.conf');
+  }
+
   private async writeFiles(): Promise<void> {
     await fsp.writeFile(this.log4jFile, LOG4J_PROPERTIES);
+    if (this.options.saslUsers) {
+      const users = Object.entries(this.options.saslUsers).map(([user, password]) => `  user_${user}="${password}"`);
+      await fsp.writeFile(this.jaasFile, `Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n${users.join('\n')};\n};\n`);
+    }
     const standalone = this.states.length === 1;
     for (const node of this.states) {
       await fsp.mkdir(node.dataDir, { recursive: true });
@@ -389,6 +399,7 @@ export class Ensemble {
         }
       }
       if (this.options.tls) this.setTlsConfig(cfg, node, this.options.tls);
+      if (this.options.saslUsers) cfg.set('authProvider.sasl', 'org.apache.zookeeper.server.auth.SASLAuthenticationProvider');
       for (const [key, value] of Object.entries(this.options.config ?? {})) cfg.set(key, value);
       const text = [...cfg].map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
       await fsp.writeFile(node.configFile, text);
@@ -438,6 +449,7 @@ export class Ensemble {
       '-Dzookeeper.log.file=zookeeper.log',
       '-Dzookeeper.root.logger=INFO,CONSOLE',
       `-Dlog4j.configuration=file:${this.log4jFile}`,
+      ...(this.options.saslUsers ? [`-Djava.security.auth.login.config=${this.jaasFile}`] : []),
       ...(this.options.jvmFlags ?? []),
       '-cp',
       this.classpath,
