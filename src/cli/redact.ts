@@ -1,10 +1,10 @@
 import {redactLocation, redactSecrets} from '../providers/redact.js'
 
 /** Flags whose whole value is a secret (the path of a private key too). */
-const SECRET_FLAGS = ['--zk-auth', '--token', '--zk-tls-key']
+const SECRET_FLAGS = ['--zk-auth', '--zk-sasl', '--token', '--zk-tls-key']
 /** Flags whose value may carry userinfo without a scheme (admin:pw@host). */
 const LOCATION_FLAGS = ['--zk']
-const SECRET_ENV = ['DCOS_ZK_AUTH', 'DCOS_ACS_TOKEN', 'DCOS_ZK_TLS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']
+const SECRET_ENV = ['DCOS_ZK_AUTH', 'DCOS_ZK_SASL', 'DCOS_ACS_TOKEN', 'DCOS_ZK_TLS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']
 const LOCATION_ENV = ['DCOS_ZK']
 
 // Within one command-line word a parameter value runs to the next "&" only: "#", spaces and ": "

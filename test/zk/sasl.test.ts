@@ -1,10 +1,15 @@
 import {expect} from 'chai'
 
+import {join} from 'node:path'
+
+import {commandLineSecrets} from '../../src/cli/redact.js'
 import {zkConstants} from '../../src/zk/session.js'
 import {DigestMd5Client, parseDirectives} from '../../src/zk/wire/sasl.js'
 import {AuthFailed, WireSession} from '../../src/zk/wire/session.js'
 import {Ensemble} from '../harness/ensemble.js'
-import {withOracleClient} from '../helpers/oracle.js'
+import {dcos, expectExit, expectUsageError, zkUri} from '../helpers/cli.js'
+import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {archiveAsOracleTree, withOracleClient} from '../helpers/oracle.js'
 import {secret} from '../helpers/secrets.js'
 import {uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
 
@@ -61,6 +66,41 @@ describe('SASL DIGEST-MD5 (wire client)', function () {
       expect(error).to.be.instanceOf(AuthFailed)
       expect(error.message).to.match(new RegExp(`^ZooKeeper at ${host} refused the SASL DIGEST-MD5 credentials of user backup \\(ZAUTHFAILED\\)$`))
       expect(error.message).not.to.include(PASSWORD)
+    })
+
+    it.skip('dcos zk backup --zk-sasl reads a znode only that user may read (pending: ZkSession still runs on the native addon, which has no SASL)', async () => {
+      const path = uniquePath('sasl-cli')
+      const session = await WireSession.connect({connectTimeoutMs: 10_000, hosts: [host], sasl: {password: PASSWORD, user: 'backup'}})
+      try {
+        await session.multi([
+          {acl: OPEN, kind: 'create', path},
+          {acl: [{id: 'backup', perms: ZOO_PERM_ALL, scheme: 'sasl'}], data: Buffer.from('only backup'), kind: 'create', path: `${path}/private`},
+        ])
+      } finally {
+        await session.close()
+      }
+
+      const dir = await tempDir('zk-sasl')
+      try {
+        const archive = join(dir, 'sasl.tar.gz')
+        expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(host, path)], {env: {DCOS_ZK_SASL: `backup:${PASSWORD}`}}), 0)
+        expect(Buffer.from((await archiveAsOracleTree(archive))['/private'].data, 'base64').toString()).to.equal('only backup')
+      } finally {
+        await removeDir(dir)
+      }
+    })
+  })
+
+  describe('--zk-sasl (DCOS_ZK_SASL)', () => {
+    it('is user:password, refused otherwise (exit 2)', async () => {
+      expectUsageError(await dcos(['zk', 'backup', '/tmp/never-written.tar.gz', '--zk', '127.0.0.1:1/x', '--zk-sasl', 'no-colon-here']), 'Invalid --zk-sasl: use user:password')
+    })
+
+    it('is a secret of the command line and the environment: DEBUG output of a failed command does not hold it', async () => {
+      expect(commandLineSecrets(['--zk-sasl', `backup:${PASSWORD}`], {DCOS_ZK_SASL: `env:${PASSWORD}-env`})).to.include.members([PASSWORD, `${PASSWORD}-env`])
+      const result = expectExit(await dcos(['zk', 'backup', '/tmp/never-written.tar.gz', '--zk', '127.0.0.1:1/x', '--session-timeout', '1', '--zk-sasl', `backup:${PASSWORD}`], {env: {DEBUG: '*'}}), 1)
+      expect(result.stderr).to.include('--zk-sasl')
+      expect(`${result.stdout}${result.stderr}`).not.to.include(PASSWORD)
     })
   })
 })

@@ -57,7 +57,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<BackupResult | DataDirBackupResult> {
     const {args, flags, raw} = await this.parse(ZkBackup)
-    const mode = resolveMode(flags, raw, ['batch', 'exclude', 'include-ephemerals', 'zk-auth', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
+    const mode = resolveMode(flags, raw, ['batch', 'exclude', 'include-ephemerals', 'zk-auth', 'zk-sasl', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
     const destination = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(destination, mode.paths, flags)
     const target = this.parseZk(mode.zk)

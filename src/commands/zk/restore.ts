@@ -107,7 +107,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<RestoreResult | DataDirRestoreResult> {
     const {args, flags, raw} = await this.parse(ZkRestore)
-    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'no-rollback', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'wait-lock', 'zk-auth', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
+    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'no-rollback', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'wait-lock', 'zk-auth', 'zk-sasl', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
     const source = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
     if (flags.force) throw new UsageError('--force is for offline restores (--data-dir or --dcos), not with --zk')
