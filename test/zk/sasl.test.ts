@@ -41,14 +41,20 @@ describe('SASL DIGEST-MD5 (wire client)', function () {
       await ensemble?.stop()
     })
 
+    /** Creates `path` and `path`/private, readable by sasl:backup only, through a session as that user (returned open). */
+    async function seedPrivate(path: string): Promise<WireSession> {
+      const session = await WireSession.connect({connectTimeoutMs: 10_000, hosts: [host], sasl: {password: PASSWORD, user: 'backup'}})
+      await session.multi([
+        {acl: OPEN, kind: 'create', path},
+        {acl: [{id: 'backup', perms: ZOO_PERM_ALL, scheme: 'sasl'}], data: Buffer.from('only backup'), kind: 'create', path: `${path}/private`},
+      ])
+      return session
+    }
+
     it('is sasl:<user> to ACLs: reads what only that user may, which a client without SASL may not', async () => {
       const path = uniquePath('sasl')
-      const session = await WireSession.connect({connectTimeoutMs: 10_000, hosts: [host], sasl: {password: PASSWORD, user: 'backup'}})
+      const session = await seedPrivate(path)
       try {
-        await session.multi([
-          {acl: OPEN, kind: 'create', path},
-          {acl: [{id: 'backup', perms: ZOO_PERM_ALL, scheme: 'sasl'}], data: Buffer.from('only backup'), kind: 'create', path: `${path}/private`},
-        ])
         expect((await session.getData(`${path}/private`)).data.toString()).to.equal('only backup')
       } finally {
         await session.close()
@@ -70,15 +76,7 @@ describe('SASL DIGEST-MD5 (wire client)', function () {
 
     it.skip('dcos zk backup --zk-sasl reads a znode only that user may read (pending: ZkSession still runs on the native addon, which has no SASL)', async () => {
       const path = uniquePath('sasl-cli')
-      const session = await WireSession.connect({connectTimeoutMs: 10_000, hosts: [host], sasl: {password: PASSWORD, user: 'backup'}})
-      try {
-        await session.multi([
-          {acl: OPEN, kind: 'create', path},
-          {acl: [{id: 'backup', perms: ZOO_PERM_ALL, scheme: 'sasl'}], data: Buffer.from('only backup'), kind: 'create', path: `${path}/private`},
-        ])
-      } finally {
-        await session.close()
-      }
+      await (await seedPrivate(path)).close()
 
       const dir = await tempDir('zk-sasl')
       try {
