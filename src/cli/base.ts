@@ -1,10 +1,11 @@
 import {Command, Flags, ux} from '@oclif/core'
 
 import {EXIT_FAILED, EXIT_USAGE, OperationError, UsageError} from '../errors.js'
-import {ZkSession} from '../zk/session.js'
+import {type SessionOptions, ZkSession} from '../zk/session.js'
 import {parseDigestAuth, parseZkUri, type ZkTarget} from '../zk/uri.js'
 import {forStream, inertJson, printable} from './printable.js'
 import {redactError, redactOutput} from './redact.js'
+import {zkTlsFlags, type ZkTlsFlagValues, zkTlsOptions} from './zk-tls.js'
 
 export const EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation failed (ZooKeeper or storage error, an archive that fails verification); 2 bad usage or bad input (nothing was changed).`
 
@@ -20,11 +21,29 @@ export const zkFlags = {
     description: 'Digest credentials user:password for ZooKeeper ACLs. Prefer the environment variable: flags show up in ps.',
     env: 'DCOS_ZK_AUTH',
   }),
+  'zk-sasl': Flags.string({
+    description: "SASL DIGEST-MD5 credentials user:password (ZooKeeper's DigestLoginModule; ACL id sasl:user). Prefer the environment variable: flags show up in ps.",
+    env: 'DCOS_ZK_SASL',
+  }),
   'session-timeout': Flags.integer({
     default: 15,
     description: 'ZooKeeper session timeout, in seconds; also how long connecting, and retrying a lost connection on other nodes, may take.',
     min: 1,
   }),
+  ...zkTlsFlags,
+}
+
+export type ZkSessionFlagValues = {'zk-auth'?: string; 'zk-sasl'?: string; 'session-timeout': number} & ZkTlsFlagValues
+
+/** The session options of the --zk-* flags (credentials, TLS, timeout), checked before anything connects. */
+export function sessionOptions(hosts: string[], flags: ZkSessionFlagValues): SessionOptions {
+  return {
+    auth: flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined,
+    hosts,
+    sasl: flags['zk-sasl'] ? parseDigestAuth(flags['zk-sasl'], '--zk-sasl: use user:password (SASL DIGEST-MD5)') : undefined,
+    sessionTimeoutMs: flags['session-timeout'] * 1000,
+    tls: zkTlsOptions(flags),
+  }
 }
 
 /**
@@ -103,11 +122,7 @@ export abstract class BaseCommand extends Command {
     return parseZkUri(uri)
   }
 
-  protected connect(target: ZkTarget, flags: {'zk-auth'?: string; 'session-timeout': number}): Promise<ZkSession> {
-    return ZkSession.connect({
-      auth: flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined,
-      hosts: target.hosts,
-      sessionTimeoutMs: flags['session-timeout'] * 1000,
-    })
+  protected connect(target: ZkTarget, flags: ZkSessionFlagValues): Promise<ZkSession> {
+    return ZkSession.connect(sessionOptions(target.hosts, flags))
   }
 }

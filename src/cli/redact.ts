@@ -1,10 +1,10 @@
 import {redactLocation, redactSecrets} from '../providers/redact.js'
 
-/** Flags whose whole value is a secret. */
-const SECRET_FLAGS = ['--zk-auth', '--token']
+/** Flags whose whole value is a secret (the path of a private key too). */
+const SECRET_FLAGS = ['--zk-auth', '--zk-sasl', '--token', '--zk-tls-key']
 /** Flags whose value may carry userinfo without a scheme (admin:pw@host). */
 const LOCATION_FLAGS = ['--zk']
-const SECRET_ENV = ['DCOS_ZK_AUTH', 'DCOS_ACS_TOKEN', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']
+const SECRET_ENV = ['DCOS_ZK_AUTH', 'DCOS_ZK_SASL', 'DCOS_ACS_TOKEN', 'DCOS_ZK_TLS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']
 const LOCATION_ENV = ['DCOS_ZK']
 
 // Within one command-line word a parameter value runs to the next "&" only: "#", spaces and ": "
@@ -12,6 +12,9 @@ const LOCATION_ENV = ['DCOS_ZK']
 const PARAMETER_VALUE = /(?:^|[?&;])(?:access_key|secret_key|session_token|token|password)=([^&]*)/gi
 const USERINFO_PASSWORD = /\b[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:(.*)@/gi
 const BARE_USERINFO_PASSWORD = /^[^/:@]*:(.*)@/
+
+// The content of a private key (--zk-tls-key), should any message ever quote it.
+const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g
 
 // Shorter values would blank out ordinary words everywhere; the patterns of redactLocation still apply.
 const MIN_SECRET_LENGTH = 4
@@ -73,7 +76,7 @@ let secretsOfThisProcess: string[] | undefined
 export function redactOutput(text: string): string {
   secretsOfThisProcess ??= commandLineSecrets(process.argv.slice(2), process.env)
   // The literal secrets first: the patterns would cut one holding "#", a space or ": " in two.
-  return redactLocation(redactSecrets(text, secretsOfThisProcess))
+  return redactLocation(redactSecrets(text, secretsOfThisProcess)).replace(PEM_PRIVATE_KEY, '***')
 }
 
 /** The error with its message and stack redacted, in place (oclif prints both, and its debug log the stack). */

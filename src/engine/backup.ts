@@ -90,7 +90,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
 
   const admin = options.admin ? await takeAdminSnapshot(options.admin, session) : undefined
   const snapshot = admin && 'snapshot' in admin ? admin : undefined
-  const zxidStart = snapshot ? Number(snapshot.snapshot.zxid) : await highestZxid(session.hosts)
+  const zxidStart = snapshot ? Number(snapshot.snapshot.zxid) : await highestZxid(session.hosts, session.connectOptions.tls)
   const header: ArchiveHeader = {
     createdAt: new Date(started).toISOString(),
     format: FORMAT_NAME,
@@ -147,7 +147,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
       throw new UsageError(`No znode at ${root}: check the path in --zk`)
     }
 
-    const zxidEnd = adminSnapshot?.consistentAtZxid ?? (await highestZxid(session.hosts))
+    const zxidEnd = adminSnapshot?.consistentAtZxid ?? (await highestZxid(session.hosts, session.connectOptions.tls))
     const {rootExists: _, ...counts} = stats
     manifest = writer.finish({
       ...counts,

@@ -8,6 +8,7 @@ import {errorMessage, UsageError} from '../errors.js'
 import {HttpTimeoutError, sendRequest} from '../net/http.js'
 import {srvr, type SrvrReport} from '../zk/srvr.js'
 import {hexZxid} from '../zk/zxid.js'
+import type {ZkTlsOptions} from '../zk/tls.js'
 
 export type NodeState = 'down' | 'latent' | 'not serving' | 'read-only' | 'serving' | 'unknown' | 'unreachable'
 
@@ -46,6 +47,8 @@ export interface JudgeOptions {
 export interface ZkCheckOptions extends JudgeOptions {
   /** Timeout of each node's `srvr`, in ms. */
   timeoutMs: number
+  /** Ask over TLS (secureClientPorts answer `srvr` too). */
+  tls?: ZkTlsOptions
 }
 
 export interface ExhibitorCheckOptions {
@@ -67,7 +70,7 @@ export async function checkZkNodes(hosts: string[], options: ZkCheckOptions): Pr
   const nodes = await Promise.all(
     hosts.map(async (host): Promise<NodeStatus> => {
       try {
-        return fromSrvr(await withDeadline(srvr(host, options.timeoutMs), options.timeoutMs + 250, `no answer within ${options.timeoutMs} ms`))
+        return fromSrvr(await withDeadline(srvr(host, options.timeoutMs, options.tls), options.timeoutMs + 250, `no answer within ${options.timeoutMs} ms`))
       } catch (error) {
         return {host, leader: false, problem: networkProblem(error, options.timeoutMs), status: 'unreachable'}
       }

@@ -3,6 +3,7 @@ import ZooKeeper from 'zookeeper'
 import {OperationError} from '../errors.js'
 import {type Identity, identitiesOf} from './acl.js'
 import {checkResolvable} from './resolve.js'
+import type {ZkTlsOptions} from './tls.js'
 
 const {constants} = ZooKeeper
 
@@ -35,6 +36,10 @@ export interface SessionOptions {
   sessionTimeoutMs?: number
   /** Default: the session timeout. */
   connectTimeoutMs?: number
+  /** Connect over TLS (a secureClientPort); needs the session on the wire client (src/zk/wire). */
+  tls?: ZkTlsOptions
+  /** SASL DIGEST-MD5 credentials; needs the session on the wire client too. */
+  sasl?: {user: string; password: string}
 }
 
 /** A ZooKeeper error code with the path it happened on. */
@@ -119,6 +124,9 @@ export class ZkSession {
   }
 
   static async connect(options: SessionOptions): Promise<ZkSession> {
+    // The native client is built without TLS; the wire client (src/zk/wire) speaks it.
+    if (options.tls) throw new OperationError('This build cannot open its ZooKeeper session over TLS yet (--zk-tls-ca, --zk-tls-cert, --zk-tls-key): only `dcos cluster status` can; connect to a plain clientPort')
+    if (options.sasl) throw new OperationError('This build cannot authenticate its ZooKeeper session with SASL yet (--zk-sasl): use --zk-auth (digest)')
     await checkResolvable(options.hosts)
     const sessionTimeoutMs = options.sessionTimeoutMs ?? 15_000
     const connectTimeoutMs = options.connectTimeoutMs ?? sessionTimeoutMs

@@ -128,11 +128,11 @@ export function znodeDepth(path: string): number {
   return path === '/' ? 0 : path.split('/').length - 1
 }
 
-/** Parses `user:password` for digest auth. */
-export function parseDigestAuth(auth: string): {user: string; password: string} {
+/** Parses `user:password` for digest auth (or another scheme: `usage` says which flag and how). */
+export function parseDigestAuth(auth: string, usage = '--zk-auth: use user:password (digest scheme)'): {user: string; password: string} {
   const colon = auth.indexOf(':')
   if (colon <= 0 || colon === auth.length - 1) {
-    throw new UsageError('Invalid --zk-auth: use user:password (digest scheme)')
+    throw new UsageError(`Invalid ${usage}`)
   }
 
   return {password: auth.slice(colon + 1), user: auth.slice(0, colon)}

@@ -21,6 +21,7 @@ import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 
 import { zookeeperClasspath, type ZookeeperVersion } from './zookeeper-releases.js';
 
@@ -46,11 +47,32 @@ export interface EnsembleOptions {
    */
   adminServer?: boolean;
   adminRateLimitMs?: number;
+  /** Serve clients over TLS on a secureClientPort (3.5+, Netty); see test/harness/tls.ts for the stores. */
+  tls?: EnsembleTlsOptions;
+  /** SASL DIGEST-MD5 users (user: password) of a JAAS Server section with DigestLoginModule. */
+  saslUsers?: Record<string, string>;
+}
+
+export interface EnsembleTlsOptions {
+  /** PKCS12 key store holding the node's certificate and key. */
+  keyStore: string;
+  /** PKCS12 trust store holding the CA as a trusted-certificate entry. */
+  trustStore: string;
+  password: string;
+  /** ssl.clientAuth: need (the default here: x509 authentication), want or none. */
+  clientAuth?: 'need' | 'want' | 'none';
+  /** Keep the plain clientPort open beside the secure one. Default false: TLS only. */
+  plainPort?: boolean;
+  /** What the harness itself presents when it asks a node `srvr` over TLS. */
+  client: tls.ConnectionOptions;
 }
 
 export interface EnsembleNode {
   id: number;
+  /** The plain client port; with `tls` and no `plainPort`, nothing listens on it. */
   clientPort: number;
+  /** The secureClientPort, with `tls`. */
+  securePort?: number;
   dataDir: string;
   /** Equals dataDir unless the ensemble was started with `dataLogDirs: true`. */
   dataLogDir: string;
@@ -137,12 +159,12 @@ async function freePorts(count: number): Promise<number[]> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Send a four-letter word to 127.0.0.1:port and return the whole answer. */
-export function fourLetterWord(port: number, word: string, timeoutMs = 2_000): Promise<string> {
+/** Send a four-letter word to 127.0.0.1:port (over TLS with `secure`) and return the whole answer. */
+export function fourLetterWord(port: number, word: string, timeoutMs = 2_000, secure?: tls.ConnectionOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let settled = false;
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = secure ? tls.connect({ ...secure, host: '127.0.0.1', port }) : net.connect({ host: '127.0.0.1', port });
     const finish = (err?: Error): void => {
       if (settled) return;
       settled = true;
@@ -157,7 +179,7 @@ export function fourLetterWord(port: number, word: string, timeoutMs = 2_000): P
       () => finish(new Error(`"${word}" to 127.0.0.1:${port} timed out after ${timeoutMs} ms`)),
       timeoutMs,
     );
-    socket.on('connect', () => socket.write(word));
+    socket.on(secure ? 'secureConnect' : 'connect', () => socket.write(word));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('end', () => finish());
     socket.on('close', () => finish(new Error(`connection to 127.0.0.1:${port} closed without an answer`)));
@@ -229,7 +251,9 @@ export class Ensemble {
     const dir = options.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'zk-ensemble-')));
     await fsp.mkdir(dir, { recursive: true });
 
-    const perNode = options.adminServer ? 4 : 3;
+    const adminSlot = options.adminServer ? 3 : undefined;
+    const tlsSlot = options.tls ? 3 + (options.adminServer ? 1 : 0) : undefined;
+    const perNode = 3 + (options.adminServer ? 1 : 0) + (options.tls ? 1 : 0);
     const ports = await freePorts(count * perNode);
     const states: NodeState[] = [];
     for (let i = 0; i < count; i++) {
@@ -242,7 +266,8 @@ export class Ensemble {
         clientPort: ports[i * perNode],
         peerPort: ports[i * perNode + 1],
         electionPort: ports[i * perNode + 2],
-        ...(options.adminServer ? { adminPort: ports[i * perNode + 3] } : {}),
+        ...(adminSlot === undefined ? {} : { adminPort: ports[i * perNode + adminSlot] }),
+        securePort: tlsSlot === undefined ? undefined : ports[i * perNode + tlsSlot],
         dataDir,
         dataLogDir,
         configFile: path.join(nodeDir, 'zoo.cfg'),
@@ -268,6 +293,11 @@ export class Ensemble {
   /** "127.0.0.1:p1,127.0.0.1:p2,…" of all nodes (running or not). */
   get connectString(): string {
     return this.states.map((n) => `127.0.0.1:${n.clientPort}`).join(',');
+  }
+
+  /** "127.0.0.1:s1,…" of the nodes' secureClientPorts (with `tls`). */
+  get secureConnectString(): string {
+    return this.states.map((n) => `127.0.0.1:${n.securePort}`).join(',');
   }
 
   /** Connect string of a single node. */
@@ -322,7 +352,11 @@ export class Ensemble {
 
   /** Raw answer of a node to the `srvr` four-letter word. Rejects if the node cannot be reached. */
   srvr(id: number, timeoutMs = 2_000): Promise<string> {
-    return fourLetterWord(this.node(id).clientPort, 'srvr', timeoutMs);
+    const node = this.node(id);
+    const secure = this.options.tls;
+    // A secureClientPort answers four-letter words too, after the handshake.
+    if (secure && !secure.plainPort) return fourLetterWord(node.securePort!, 'srvr', timeoutMs, secure.client);
+    return fourLetterWord(node.clientPort, 'srvr', timeoutMs);
   }
 
   /** Mode of a node (`leader`, `follower`, `standalone`, …) or undefined if it does not serve. */
@@ -354,8 +388,16 @@ export class Ensemble {
     return node;
   }
 
+  private get jaasFile(): string {
+    return path.join(this.dir, 'jaas.conf');
+  }
+
   private async writeFiles(): Promise<void> {
     await fsp.writeFile(this.log4jFile, LOG4J_PROPERTIES);
+    if (this.options.saslUsers) {
+      const users = Object.entries(this.options.saslUsers).map(([user, password]) => `  user_${user}="${password}"`);
+      await fsp.writeFile(this.jaasFile, `Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n${users.join('\n')};\n};\n`);
+    }
     const standalone = this.states.length === 1;
     for (const node of this.states) {
       await fsp.mkdir(node.dataDir, { recursive: true });
@@ -384,10 +426,34 @@ export class Ensemble {
           cfg.set(`server.${peer.id}`, `127.0.0.1:${peer.peerPort}:${peer.electionPort}`);
         }
       }
+      if (this.options.tls) this.setTlsConfig(cfg, node, this.options.tls);
+      if (this.options.saslUsers) cfg.set('authProvider.sasl', 'org.apache.zookeeper.server.auth.SASLAuthenticationProvider');
       for (const [key, value] of Object.entries(this.options.config ?? {})) cfg.set(key, value);
       const text = [...cfg].map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
       await fsp.writeFile(node.configFile, text);
     }
+  }
+
+  private setTlsConfig(cfg: Map<string, string>, node: NodeState, options: EnsembleTlsOptions): void {
+    if (!options.plainPort) {
+      cfg.delete('clientPort');
+      cfg.delete('clientPortAddress');
+    }
+    // zoo.cfg keys ZooKeeper does not know become zookeeper.<key> system properties: ssl.* included.
+    const entries: Array<[string, string]> = [
+      ['serverCnxnFactory', 'org.apache.zookeeper.server.NettyServerCnxnFactory'],
+      ['secureClientPort', String(node.securePort)],
+      ['secureClientPortAddress', '127.0.0.1'],
+      ['ssl.keyStore.location', options.keyStore],
+      ['ssl.keyStore.password', options.password],
+      ['ssl.keyStore.type', 'PKCS12'],
+      ['ssl.trustStore.location', options.trustStore],
+      ['ssl.trustStore.password', options.password],
+      ['ssl.trustStore.type', 'PKCS12'],
+      ['ssl.clientAuth', options.clientAuth ?? 'need'],
+      ['authProvider.x509', 'org.apache.zookeeper.server.auth.X509AuthenticationProvider'],
+    ];
+    for (const [key, value] of entries) cfg.set(key, value);
   }
 
   private spawnNode(node: NodeState): void {
@@ -412,6 +478,7 @@ export class Ensemble {
       '-Dzookeeper.log.file=zookeeper.log',
       '-Dzookeeper.root.logger=INFO,CONSOLE',
       `-Dlog4j.configuration=file:${this.log4jFile}`,
+      ...(this.options.saslUsers ? [`-Djava.security.auth.login.config=${this.jaasFile}`] : []),
       ...(this.options.jvmFlags ?? []),
       '-cp',
       this.classpath,

@@ -2,7 +2,7 @@ import {readFile} from 'node:fs/promises'
 
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
+import {BaseCommand, EXIT_CODES_HELP, sessionOptions, zkFlags} from '../../cli/base.js'
 import {parseDuration} from '../../cli/duration.js'
 import {errorMessage, UsageError} from '../../errors.js'
 import {PACKAGE_VERSION} from '../../engine/version.js'
@@ -10,7 +10,7 @@ import {resolveLocation} from '../../providers/index.js'
 import {createHttpServer, createServiceLogger, listen, type ListenTarget, parseListen} from '../../service/http.js'
 import {BackupService, type Component} from '../../service/service.js'
 import {DEFAULT_LOCK_PATH} from '../../zk/lock.js'
-import {parseDigestAuth, validateZnodePath} from '../../zk/uri.js'
+import {validateZnodePath} from '../../zk/uri.js'
 
 const DEFAULT_EXCLUDE = ['/marathon/leader', '/marathon/leader-curator']
 
@@ -80,11 +80,7 @@ ${EXIT_CODES_HELP}`
       schedule: flags.schedule === undefined ? undefined : {intervalMs: parseDuration(flags.schedule, 'schedule'), keep: flags.keep ?? 48},
       storage: resolveLocation(flags.storage),
       version: flags['dcos-version'],
-      zk: {
-        auth: flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined,
-        hosts: target.hosts,
-        sessionTimeoutMs: flags['session-timeout'] * 1000,
-      },
+      zk: sessionOptions(target.hosts, flags),
     })
     await service.start()
     const app = createHttpServer({logger, service, token})

@@ -4,6 +4,7 @@ import {readFileSync} from 'node:fs'
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {forStream} from '../../cli/printable.js'
 import {formatDuration, parseDuration} from '../../cli/duration.js'
+import {zkTlsFlags, type ZkTlsFlagValues, zkTlsOptions} from '../../cli/zk-tls.js'
 import {checkExhibitor, checkZkNodes, type ClusterStatus, type NodeStatus} from '../../engine/health.js'
 import {EXIT_FAILED, errorMessage, UsageError} from '../../errors.js'
 
@@ -50,6 +51,7 @@ ${EXIT_CODES_HELP} Here 0 means healthy and 1 not healthy (at once, or at the --
     'request-timeout': Flags.string({default: '5s', description: 'Timeout of each request (each node\'s srvr, or Exhibitor\'s answer).'}),
     timeout: Flags.string({default: '10m', description: 'With --wait: how long to wait for a healthy ensemble (30s, 5m, 1h, or seconds).'}),
     wait: Flags.boolean({description: 'Check again every --interval until the ensemble is healthy or --timeout passes.'}),
+    ...zkTlsFlags,
   }
 
   static summary = 'Check the health of the ZooKeeper ensemble, directly or through Exhibitor.'
@@ -81,14 +83,15 @@ ${EXIT_CODES_HELP} Here 0 means healthy and 1 not healthy (at once, or at the --
   }
 
   private checker(
-    flags: {exhibitor?: string; zk?: string; 'ca-cert'?: string; expect?: number; 'max-lag'?: number},
+    flags: {exhibitor?: string; zk?: string; 'ca-cert'?: string; expect?: number; 'max-lag'?: number} & ZkTlsFlagValues,
     timeoutMs: number,
   ): () => Promise<ClusterStatus> {
     if (flags.exhibitor !== undefined && flags.zk !== undefined) throw new UsageError('--zk and --exhibitor cannot be used together: pass one of them')
     if (flags.zk !== undefined) {
-      if (flags['ca-cert'] !== undefined) throw new UsageError('--ca-cert is for --exhibitor over https, not --zk')
+      if (flags['ca-cert'] !== undefined) throw new UsageError('--ca-cert is for --exhibitor over https, not --zk: for ZooKeeper over TLS pass --zk-tls-ca')
       const {hosts} = this.parseZk(flags.zk)
-      return () => checkZkNodes(hosts, {expect: flags.expect, maxLag: flags['max-lag'], timeoutMs})
+      const tls = zkTlsOptions(flags)
+      return () => checkZkNodes(hosts, {expect: flags.expect, maxLag: flags['max-lag'], timeoutMs, tls})
     }
 
     const dcosUrl = process.env.DCOS_URL?.trim()

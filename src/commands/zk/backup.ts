@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {UsageError} from '../../errors.js'
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
+import {ZK_TLS_FLAG_NAMES} from '../../cli/zk-tls.js'
 import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
 import {backupDataDir, type DataDirBackupResult} from '../../engine/datadir/index.js'
 import {Bar, Counter, describeRate, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
@@ -69,7 +70,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<BackupResult | DataDirBackupResult> {
     const {args, flags, raw} = await this.parse(ZkBackup)
-    const mode = resolveMode(flags, raw, ['admin-url', 'batch', 'exclude', 'include-ephemerals', 'read-path', 'zk-auth', 'session-timeout'])
+    const mode = resolveMode(flags, raw, ['admin-url', 'batch', 'exclude', 'include-ephemerals', 'read-path', 'zk-auth', 'zk-sasl', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
     const destination = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(destination, mode.paths, flags)
     const target = this.parseZk(mode.zk)

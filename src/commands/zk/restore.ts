@@ -3,6 +3,7 @@ import {randomUUID} from 'node:crypto'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
+import {ZK_TLS_FLAG_NAMES} from '../../cli/zk-tls.js'
 import {UsageError} from '../../errors.js'
 import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
 import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir/index.js'
@@ -106,7 +107,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<RestoreResult | DataDirRestoreResult> {
     const {args, flags, raw} = await this.parse(ZkRestore)
-    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'no-rollback', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'wait-lock', 'zk-auth', 'session-timeout'])
+    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'no-rollback', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'wait-lock', 'zk-auth', 'zk-sasl', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
     const source = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
     if (flags.force) throw new UsageError('--force is for offline restores (--data-dir or --dcos), not with --zk')

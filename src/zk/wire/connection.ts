@@ -1,6 +1,7 @@
-import {connect as netConnect, type Socket} from 'node:net'
+import type {Socket} from 'node:net'
 
 import {JuteReader} from '../../zkdisk/jute.js'
+import {openSocket, speaksTls, speaksTlsError, tlsFailure, type ZkTlsOptions} from '../tls.js'
 import {FrameReader} from './frames.js'
 import {type ConnectResponse, readConnectResponse, readReplyHeader, type ReplyHeader} from './protocol.js'
 
@@ -23,18 +24,23 @@ export class Connection {
     private readonly onClose: (error: Error) => void,
   ) {}
 
-  /** Connects and exchanges ConnectRequest and ConnectResponse within `timeoutMs`. */
+  /** Connects (over TLS with `tls`) and exchanges ConnectRequest and ConnectResponse within `timeoutMs`. */
   static open(
     host: string,
     handshake: Buffer,
     timeoutMs: number,
     onReply: (header: ReplyHeader, reader: JuteReader) => void,
     onClose: (error: Error) => void,
+    tls?: ZkTlsOptions,
   ): Promise<{connection: Connection; response: ConnectResponse}> {
     const [name, port] = splitHost(host)
-    const socket = netConnect({host: name, noDelay: true, port})
+    const deadline = Date.now() + timeoutMs
+    const {ready, socket} = openSocket(name, port, tls)
     return new Promise((resolve, reject) => {
       let connection: Connection | undefined
+      let failure: Error | undefined
+      let sent = false
+      let received = false
       const timer = setTimeout(() => socket.destroy(new ConnectionClosed(`no answer from ${host} within ${timeoutMs} ms`)), timeoutMs)
       const frames = new FrameReader((frame) => {
         const reader = new JuteReader(frame, `the answer of ${host}`)
@@ -49,19 +55,33 @@ export class Connection {
         resolve({connection, response: readConnectResponse(reader)})
       })
       socket.on('data', (chunk: Buffer) => {
+        received = true
         try {
           frames.push(chunk)
         } catch (error) {
           socket.destroy(error as Error)
         }
       })
-      socket.once('connect', () => socket.write(handshake))
-      socket.on('error', () => {}) // reported by 'close'
+      socket.once(ready, () => {
+        sent = true
+        socket.write(handshake)
+      })
+      socket.on('error', (error) => {
+        failure ??= error // reported by 'close'
+      })
       socket.once('close', () => {
         clearTimeout(timer)
-        const error = connection?.closedWith ?? new ConnectionClosed(`the connection to ${host} closed`)
-        if (connection) connection.onClose(error)
-        else reject(error)
+        const closed = new ConnectionClosed(`the connection to ${host} closed`)
+        if (connection) {
+          connection.onClose(connection.closedWith ?? closed)
+          return
+        }
+
+        const refused = tls ? tlsFailure(host, failure, sent) : undefined
+        const error = refused ?? (failure instanceof ConnectionClosed ? failure : closed)
+        // A secureClientPort closes a plain connection cleanly without a word; so does a node not serving yet.
+        if (tls || !sent || received || failure) reject(error)
+        else void speaksTls(name, port, Math.max(250, deadline - Date.now())).then((yes) => reject(yes ? speaksTlsError(host) : error))
       })
     })
   }

@@ -25,6 +25,7 @@ export const OP = {
   multi: 14,
   multiRead: 22,
   ping: 11,
+  sasl: 102,
   setACL: 7,
   setData: 5,
   sync: 9,

@@ -3,8 +3,10 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {OperationError} from '../../errors.js'
 import type {JuteReader} from '../../zkdisk/jute.js'
 import {type Acl, type Stat, ZkError, zkConstants} from '../session.js'
+import {TlsFailed, type ZkTlsOptions} from '../tls.js'
 import {Connection, ConnectionClosed} from './connection.js'
 import {JuteWriter} from './jute.js'
+import {DigestMd5Client} from './sasl.js'
 import {
   connectRequest,
   multiReadRequest,
@@ -32,6 +34,10 @@ export interface WireSessionOptions {
   preferredHost?: string
   /** How long connect() goes on trying the hosts in turn (at least one second each); by default the session timeout. */
   connectTimeoutMs?: number
+  /** Connect over TLS (a secureClientPort). */
+  tls?: ZkTlsOptions
+  /** SASL DIGEST-MD5 credentials (ZooKeeper's DigestLoginModule): the session's `sasl:<user>` identity. */
+  sasl?: {user: string; password: string}
 }
 
 interface Pending {
@@ -240,7 +246,7 @@ export class WireSession {
         this.hostIndex = hosts.indexOf(host)
         return
       } catch (error) {
-        if (error instanceof AuthFailed) this.shutdown('closed', error)
+        if (error instanceof AuthFailed || error instanceof TlsFailed) this.shutdown('closed', error)
         if (this.state === 'expired' || this.state === 'closed') throw error
 
         lastError = error as Error
@@ -268,6 +274,7 @@ export class WireSession {
       () => {
         if (opened) this.onConnectionClosed(opened)
       },
+      this.options.tls,
     )
     if (this.state === 'closed') {
       connection.destroy(new ConnectionClosed('session closed'))
@@ -286,6 +293,7 @@ export class WireSession {
     this.connection = connection
     try {
       await this.authenticate(connection)
+      if (this.options.sasl) await this.authenticateSasl(connection, this.options.sasl)
     } catch (error) {
       connection.destroy(error as Error)
       throw error
@@ -306,6 +314,40 @@ export class WireSession {
         },
         operation: 'authenticate as',
         path: auth.user,
+        reject,
+        resolve,
+      })
+      connection.send(packet)
+    })
+  }
+
+  /** DIGEST-MD5: an empty first token, the answer to the server's challenge, then its proof checked. */
+  private async authenticateSasl(connection: Connection, credentials: {user: string; password: string}): Promise<void> {
+    const refused = (why: string) => new AuthFailed(`ZooKeeper at ${connection.host} refused the SASL DIGEST-MD5 credentials of user ${credentials.user} (${why})`)
+    const client = new DigestMd5Client(credentials.user, credentials.password)
+    const challenge = await this.saslToken(connection, Buffer.alloc(0), refused)
+    let answer: Buffer
+    try {
+      answer = client.respond(challenge)
+    } catch (error) {
+      throw refused((error as Error).message)
+    }
+
+    if (!client.verify(await this.saslToken(connection, answer, refused))) throw refused('its final token does not prove it knows the password')
+  }
+
+  /** Sends one SASL token and resolves with the server's; an error answer is a refusal. */
+  private saslToken(connection: Connection, token: Buffer, refused: (why: string) => Error): Promise<Buffer> {
+    const xid = (this.xid = (this.xid + 1) & 0x7f_ff_ff_ff)
+    const packet = new JuteWriter().int(xid).int(OP.sasl).buffer(token).packet()
+    return new Promise<Buffer>((resolve, reject) => {
+      this.pending.set(xid, {
+        decode: (reader, reply) => {
+          if (reply.err !== 0) throw refused(reply.err === zkConstants.ZAUTHFAILED ? 'ZAUTHFAILED' : `error ${reply.err}`)
+          return reader.buffer(true) ?? Buffer.alloc(0)
+        },
+        operation: 'authenticate (SASL) as',
+        path: '',
         reject,
         resolve,
       })
