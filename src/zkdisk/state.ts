@@ -172,7 +172,7 @@ function replayLogs(source: StateSource, replay: Replay, snapshotZxid: bigint | 
       continue
     }
 
-    const log = readTxnLog({bytes, name})
+    const log = readTxnLog({bytes, name}, applied === 0 ? {skipBefore: start} : {})
     logs.push(name)
     noteTornTail(log, replay)
     for (const entry of log.txns) {
@@ -189,8 +189,8 @@ function replayLogs(source: StateSource, replay: Replay, snapshotZxid: bigint | 
 
 function noteTornTail(log: TxnLogContent, replay: Replay): void {
   if (!log.torn) return
-  const last = log.txns.at(-1)
-  const upTo = last ? `the last whole transaction, zxid ${hex(last.header.zxid)}` : 'its header: it holds no whole transaction'
+  const last = log.txns.at(-1)?.header.zxid ?? log.skipped?.lastZxid
+  const upTo = last === undefined ? 'its header: it holds no whole transaction' : `the last whole transaction, zxid ${hex(last)}`
   replay.torn.push({file: log.name, offset: log.torn.offset, reason: log.torn.reason})
   replay.notes.push(`${log.name}: torn tail at byte ${log.torn.offset} (${log.torn.reason}), as a crash leaves it: read up to ${upTo}`)
 }
@@ -213,7 +213,8 @@ function removeDeadSessions(tree: DataTree, sessions: Map<bigint, number>, notes
 }
 
 function treeView(tree: DataTree): Pick<DiskState, 'children' | 'znodes'> {
-  const sortedChildren = (path: string) => [...(tree.nodes.get(path)?.children ?? [])].sort()
+  const sorted = (children: Set<string> | undefined) => (children === undefined || children.size === 0 ? [] : [...children].sort())
+  const sortedChildren = (path: string) => sorted(tree.nodes.get(path)?.children)
   const znodes = new Map<string, DiskZnode>()
   const pending = ['/']
   while (pending.length > 0) {
@@ -221,7 +222,9 @@ function treeView(tree: DataTree): Pick<DiskState, 'children' | 'znodes'> {
     const node = tree.nodes.get(path)
     if (!node) continue
     znodes.set(path, toDiskZnode(path, node))
-    for (const name of sortedChildren(path).reverse()) pending.push(childPath(path, name))
+    if (node.children.size === 0) continue
+    const names = sorted(node.children)
+    for (let index = names.length - 1; index >= 0; index--) pending.push(childPath(path, names[index]))
   }
 
   return {children: sortedChildren, znodes}
