@@ -154,18 +154,17 @@ export function* znodesUnder(state: DiskState, root: string): Generator<DiskZnod
 
 export function toRecord(znode: DiskZnode): ZnodeRecord {
   const {stat} = znode
-  const hex = (zxid: bigint) => `0x${zxid.toString(16)}`
   return {
     acl: znode.acl,
     path: znode.path,
     sequential: isSequentialName(znode.path),
     stat: {
       aversion: stat.aversion,
-      ctime: new Date(stat.ctime).toISOString(),
+      ctime: isoTime(stat.ctime),
       cversion: stat.cversion,
       czxid: hex(stat.czxid),
       dataLength: stat.dataLength,
-      mtime: new Date(stat.mtime).toISOString(),
+      mtime: isoTime(stat.mtime),
       mzxid: hex(stat.mzxid),
       numChildren: stat.numChildren,
       pzxid: hex(stat.pzxid),
@@ -174,6 +173,16 @@ export function toRecord(znode: DiskZnode): ZnodeRecord {
     type: znode.type,
     ...(znode.ttl === undefined ? {} : {ttl: znode.ttl}),
   }
+}
+
+const hex = (zxid: bigint) => `0x${zxid.toString(16)}`
+
+/** The last time formatted: a znode's ctime and mtime are often the same, and so are its neighbours'. */
+let lastTime = {iso: new Date(0).toISOString(), ms: 0}
+
+function isoTime(ms: number): string {
+  if (ms !== lastTime.ms) lastTime = {iso: new Date(ms).toISOString(), ms}
+  return lastTime.iso
 }
 
 /**
