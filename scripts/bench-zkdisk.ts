@@ -8,7 +8,8 @@
  *   1. snapshot load: `loadStateFromDirectories` in a fresh child process (znodes/s, peak RSS),
  *      against the baseline of reading the same files' bytes (and gunzip when compressed);
  *   2. archive writing: `writeStateArchive` of that state to a file (znodes/s), against the baseline
- *      of gzip at the same level of the same uncompressed tar bytes (node's zlib, one call).
+ *      of gzip at the writer's level of the same uncompressed tar bytes (node's zlib, one call).
+ * Wall seconds and CPU seconds (all threads) both: on a machine others load, CPU time is the steadier.
  * Nothing is asserted: the lead folds the figures into `npm run bench`.
  */
 import {execFile} from 'node:child_process'
@@ -19,6 +20,7 @@ import {fileURLToPath} from 'node:url'
 import {parseArgs, promisify} from 'node:util'
 import {gunzipSync, gzipSync} from 'node:zlib'
 
+import {GZIP_LEVEL} from '../src/archive/writer.js'
 import {writeStateArchive} from '../src/engine/convert.js'
 import {MultiWriter} from '../src/engine/multi-writer.js'
 import {resolveLocation} from '../src/providers/index.js'
@@ -55,6 +57,11 @@ const spread = (numbers: number[]): Spread => {
 
 const elapsed = (started: number) => (performance.now() - started) / 1000
 const round = (value: number) => Math.round(value * 100) / 100
+/** CPU time of every thread of the process (zlib's included) since `start`: steadier than wall time on a shared machine. */
+const cpuSeconds = (start: NodeJS.CpuUsage) => {
+  const {system, user} = process.cpuUsage(start)
+  return (system + user) / 1e6
+}
 
 /** A tree like a scheduler's: parents of FANOUT - 1 children, data around --size bytes. */
 async function seed(wire: WireSession, count: number, size: number): Promise<void> {
@@ -97,6 +104,7 @@ async function makeDataDir(target: string, count: number, size: number): Promise
 /** One load in a fresh process, so its peak RSS is its own: `--child load|read <dir>`. */
 async function child(mode: string, dir: string): Promise<void> {
   const started = performance.now()
+  const cpu = process.cpuUsage()
   let znodes = 0
   if (mode === 'load') {
     znodes = (await loadStateFromDirectories(dir)).znodes.size
@@ -105,12 +113,19 @@ async function child(mode: string, dir: string): Promise<void> {
   }
 
   const seconds = elapsed(started)
-  process.stdout.write(JSON.stringify({peakRssMiB: process.resourceUsage().maxRSS / 1024, seconds, znodes}))
+  process.stdout.write(JSON.stringify({cpuSeconds: cpuSeconds(cpu), peakRssMiB: process.resourceUsage().maxRSS / 1024, seconds, znodes}))
 }
 
-async function inChild(mode: string, dir: string): Promise<{seconds: number; peakRssMiB: number; znodes: number}> {
+interface ChildSample {
+  seconds: number
+  cpuSeconds: number
+  peakRssMiB: number
+  znodes: number
+}
+
+async function inChild(mode: string, dir: string): Promise<ChildSample> {
   const {stdout} = await promisify(execFile)(process.execPath, ['--import', 'tsx', SELF, '--child', mode, '--data-dir', dir], {maxBuffer: 1 << 20})
-  return JSON.parse(stdout) as {seconds: number; peakRssMiB: number; znodes: number}
+  return JSON.parse(stdout) as ChildSample
 }
 
 async function main(): Promise<void> {
@@ -121,8 +136,8 @@ async function main(): Promise<void> {
     const dataDir = values['data-dir'] ?? (values.keep ? KEPT : join(work, 'data'))
     if (!values['data-dir']) await makeDataDir(dataDir, Number(values.znodes), Number(values.size))
     const snapshotBytes = await uncompressedSnapshotBytes(dataDir)
-    const load: Array<{seconds: number; peakRssMiB: number; znodes: number}> = []
-    const read: Array<{seconds: number; peakRssMiB: number}> = []
+    const load: ChildSample[] = []
+    const read: ChildSample[] = []
     for (let run = 0; run < runs; run++) {
       // eslint-disable-next-line no-await-in-loop
       load.push(await inChild('load', dataDir))
@@ -132,22 +147,28 @@ async function main(): Promise<void> {
 
     const state = await loadStateFromDirectories(dataDir)
     const written: number[] = []
+    const writtenCpu: number[] = []
     const archive = join(work, 'state.tar.gz')
     let znodes = 0
     for (let run = 0; run < runs; run++) {
       const started = performance.now()
+      const cpu = process.cpuUsage()
       // eslint-disable-next-line no-await-in-loop
       const manifest = await writeStateArchive({destination: resolveLocation(archive), overwrite: true, sourceDisplay: dataDir, state})
       written.push(elapsed(started))
+      writtenCpu.push(cpuSeconds(cpu))
       znodes = manifest.znodes
     }
 
     const tar = gunzipSync(await readFile(archive))
     const gzipped: number[] = []
+    const gzippedCpu: number[] = []
     for (let run = 0; run < runs; run++) {
       const started = performance.now()
-      gzipSync(tar)
+      const cpu = process.cpuUsage()
+      gzipSync(tar, {level: GZIP_LEVEL})
       gzipped.push(elapsed(started))
+      gzippedCpu.push(cpuSeconds(cpu))
     }
 
     const perSecond = (count: number, seconds: number[]) => {
@@ -157,10 +178,11 @@ async function main(): Promise<void> {
 
     const loaded = load[0].znodes
     const report = {
-      archiveWrite: {archiveMiB: round((await stat(archive)).size / 2 ** 20), seconds: spread(written), tarMiB: round(tar.length / 2 ** 20), znodes, znodesPerSecond: perSecond(znodes, written)},
-      archiveWriteBaseline: {what: 'gzipSync (level 6) of the same uncompressed tar bytes', seconds: spread(gzipped), znodesPerSecond: perSecond(znodes, gzipped)},
+      archiveWrite: {archiveMiB: round((await stat(archive)).size / 2 ** 20), cpuSeconds: spread(writtenCpu), seconds: spread(written), tarMiB: round(tar.length / 2 ** 20), znodes, znodesPerSecond: perSecond(znodes, written)},
+      archiveWriteBaseline: {cpuSeconds: spread(gzippedCpu), seconds: spread(gzipped), what: `gzipSync (level ${GZIP_LEVEL}, the writer's) of the same uncompressed tar bytes`, znodesPerSecond: perSecond(znodes, gzipped)},
       runs,
       snapshotLoad: {
+        cpuSeconds: spread(load.map((sample) => sample.cpuSeconds)),
         peakRssMiB: spread(load.map((sample) => sample.peakRssMiB)),
         seconds: spread(load.map((sample) => sample.seconds)),
         snapshotMiB: round(snapshotBytes / 2 ** 20),
@@ -168,6 +190,7 @@ async function main(): Promise<void> {
         znodesPerSecond: perSecond(loaded, load.map((sample) => sample.seconds)),
       },
       snapshotLoadBaseline: {
+        cpuSeconds: spread(read.map((sample) => sample.cpuSeconds)),
         peakRssMiB: spread(read.map((sample) => sample.peakRssMiB)),
         seconds: spread(read.map((sample) => sample.seconds)),
         what: 'reading the snapshot files (and gunzip when compressed), in the same kind of child process',
