@@ -244,6 +244,15 @@ describe('zkdisk replay rules', () => {
     ])
   })
 
+  it('says where a torn log was read to when every whole entry in it came before the snapshot (checked, not decoded)', () => {
+    const whole = [txn(OpCode.create, 0x11n, record.create('/a')), txn(OpCode.create, 0x12n, record.create('/b'))]
+    const torn = txn(OpCode.create, 0x13n, record.create('/c')).subarray(0, 20)
+    const state = loadState([snapshot(0x12n, [{path: '/a'}, {path: '/b'}]), {bytes: Buffer.concat([logBytes(whole), torn]), name: 'log.11'}])
+    const offset = logBytes(whole).length
+    expect(state.notes).to.deep.equal([`log.11: torn tail at byte ${offset} (the file ends inside the entry (${torn.readInt32BE(8)} bytes announced, 8 left)), as a crash leaves it: read up to the last whole transaction, zxid 0x12`])
+    expect(state.txnsApplied).to.equal(0)
+  })
+
   it('does not count the mismatches of a snapshot whose digest was read before a change its tree holds was recorded', () => {
     const txns: Array<[number, bigint, Parameters<typeof txnBytes>[2]]> = [
       [OpCode.create, 0x11n, record.create('/b', {parentCVersion: 1})],
