@@ -151,6 +151,7 @@ export function toZnodeStat(stat: Stat): ZnodeStat {
  */
 export function entryDirectory(relativePath: string): string {
   if (relativePath === '/') return ZNODES_DIR
+  if (!relativePath.includes('%') && !relativePath.includes('/.')) return `${ZNODES_DIR}${relativePath}`
   const names = relativePath.slice(1).split('/').map((name) => escapeName(name))
   return `${ZNODES_DIR}/${names.join('/')}`
 }

@@ -46,6 +46,62 @@ export function tarHeader(fields: TarMemberFields): Buffer {
   return Buffer.concat([new Pax(fields, false).encode(), block])
 }
 
+const NAME_BYTES = 100
+const SIZE_FIELD = 124
+const SIZE_BYTES = 12
+const CHECKSUM_FIELD = 148
+const CHECKSUM_BYTES = 8
+
+/**
+ * Header blocks of files that differ only in name and size (same mode, owner and mtime), byte for byte
+ * what tarHeader writes, without building a node-tar Header per member: the fields they share are
+ * encoded once and their part of the checksum summed once. Names that are not short ASCII (ustar's
+ * name field, no prefix split, no pax) go through tarHeader.
+ */
+export class FileHeaders {
+  private readonly template: Buffer
+  private readonly templateSum: number
+
+  constructor(private readonly fields: Omit<TarMemberFields, 'path' | 'size'>) {
+    this.template = tarHeader({...fields, path: '', size: 0})
+    this.template.fill(0, SIZE_FIELD, SIZE_FIELD + SIZE_BYTES)
+    this.template.fill(0x20, CHECKSUM_FIELD, CHECKSUM_FIELD + CHECKSUM_BYTES)
+    let sum = 0
+    for (const byte of this.template) sum += byte
+    this.templateSum = sum
+  }
+
+  /** Writes the header of `path` (`size` bytes) at `offset` of `target` (512 zero bytes); false when `path` needs tarHeader. */
+  writeInto(target: Buffer, offset: number, path: string, size: number): boolean {
+    if (path.length >= NAME_BYTES || size >= 8 ** 11 || !isAscii(path)) return false
+    this.template.copy(target, offset)
+    target.write(path, offset, 'latin1')
+    target.write(octalField(size, SIZE_BYTES), offset + SIZE_FIELD, 'latin1')
+    let sum = this.templateSum
+    for (let index = offset, end = offset + path.length; index < end; index++) sum += target[index]
+    for (let index = offset + SIZE_FIELD, end = index + SIZE_BYTES; index < end; index++) sum += target[index]
+    target.write(octalField(sum, CHECKSUM_BYTES), offset + CHECKSUM_FIELD, 'latin1')
+    return true
+  }
+
+  /** The header of `path` (`size` bytes), with a pax header before it when needed. */
+  header(path: string, size: number): Buffer {
+    const block = Buffer.alloc(BLOCK)
+    return this.writeInto(block, 0, path, size) ? block : tarHeader({...this.fields, path, size})
+  }
+}
+
+function isAscii(text: string): boolean {
+  for (let index = 0; index < text.length; index++) if (text.charCodeAt(index) > 0x7f) return false
+  return true
+}
+
+/** node-tar's numeric field: octal digits zero-padded to size - 2, then a space and a NUL (size - 1 digits and a NUL when that many are needed). */
+function octalField(value: number, size: number): string {
+  const digits = value.toString(8)
+  return digits.length === size - 1 ? `${digits}\0` : `${digits.padStart(size - 2, '0')} \0`
+}
+
 /** The zero bytes that pad a member's body of `size` bytes to a whole block. */
 export function tarPadding(size: number): Buffer {
   return ZEROS.subarray(0, (BLOCK - (size % BLOCK)) % BLOCK)

@@ -16,25 +16,36 @@ import {
   TREE_SUMS_NAME,
   type ZnodeRecord,
 } from './format.js'
-import {TAR_END, tarHeader, tarPadding} from './tar.js'
+import {FileHeaders, TAR_END, tarPadding} from './tar.js'
 
-/** Tar blocks are gathered into writes of this size: one zlib call per small block costs more than compressing. */
-const BATCH_BYTES = 128 * 1024
+/** Tar blocks are gathered into chunks of this size: one zlib call per small block costs more than compressing. */
+const CHUNK_BYTES = 128 * 1024
+const BLOCK = 512
+/**
+ * zlib's fastest strategy (levels 1 to 3 share it; 3 searches deepest): a tar of znodes is mostly
+ * block padding and JSON, which level 3 compresses in a third of level 6's CPU time, into about a
+ * fifth more bytes (650 MiB of tar for 333k znodes: 2.2 s rather than 6.2 s, 30 MiB rather than 24).
+ */
+export const GZIP_LEVEL = 3
 
 /**
  * Writes the archive as a gzip stream (`output`), one entry at a time, waiting whenever the consumer
- * is slower than the producer so nothing piles up in memory.
+ * is slower than the producer so nothing piles up in memory. Entries are written straight into a
+ * zeroed chunk (their padding is already there); an entry larger than a chunk goes as its own writes.
  */
 export class ArchiveWriter {
   readonly output: Readable
-  private readonly gzip = createGzip()
+  private readonly gzip = createGzip({level: GZIP_LEVEL})
   private readonly treeHash = createHash('sha256')
-  private readonly mtime = new Date()
+  private readonly headers = new FileHeaders({gid: 0, mode: 0o644, mtime: new Date(), type: 'File', uid: 0})
   private readonly headerSha256: string
   private readonly aborted = new AbortController()
   private drained?: Promise<unknown>
-  private batch: Buffer[] = []
-  private batchBytes = 0
+  private chunk = Buffer.alloc(CHUNK_BYTES)
+  private used = 0
+  /** Sealed chunks and large entries, in order, not yet handed to gzip. */
+  private ready: Buffer[] = []
+  private readyBytes = 0
 
   constructor(readonly header: ArchiveHeader) {
     const output = new PassThrough()
@@ -51,7 +62,7 @@ export class ArchiveWriter {
     this.treeHash.update(sha256)
     this.writeEntry(`${directory}/${RECORD_NAME}`, json)
     if (data.length > 0) this.writeEntry(`${directory}/${DATA_NAME}`, data)
-    if (this.batchBytes >= BATCH_BYTES && !this.flush()) await this.waitForDrain()
+    if (this.readyBytes > 0 && !this.flush()) await this.waitForDrain()
     return sha256
   }
 
@@ -75,6 +86,7 @@ export class ArchiveWriter {
     ].join('\n')
     this.writeEntry(SUMS_ENTRY, Buffer.from(sums))
     this.push(TAR_END)
+    this.seal()
     this.flush()
     this.gzip.end()
     return manifest
@@ -94,22 +106,45 @@ export class ArchiveWriter {
   }
 
   private writeEntry(path: string, body: Buffer): void {
-    this.push(tarHeader({gid: 0, mode: 0o644, mtime: this.mtime, path, size: body.length, type: 'File', uid: 0}))
-    if (body.length === 0) return
-    this.push(body)
-    this.push(tarPadding(body.length))
+    const padded = body.length + tarPadding(body.length).length
+    if (BLOCK + padded <= CHUNK_BYTES) {
+      if (this.used + BLOCK + padded > CHUNK_BYTES) this.seal()
+      if (this.headers.writeInto(this.chunk, this.used, path, body.length)) {
+        this.used += BLOCK
+        body.copy(this.chunk, this.used)
+        this.used += padded
+        return
+      }
+    }
+
+    // A name that needs a pax header, or a body larger than a chunk: written as they are.
+    this.seal()
+    const header = this.headers.header(path, body.length)
+    this.ready.push(header)
+    if (body.length > 0) this.ready.push(body, tarPadding(body.length))
+    this.readyBytes += header.length + padded
   }
 
   private push(chunk: Buffer): void {
-    this.batch.push(chunk)
-    this.batchBytes += chunk.length
+    this.seal()
+    this.ready.push(chunk)
+    this.readyBytes += chunk.length
   }
 
-  /** Hands the gathered blocks to gzip; false when gzip wants the caller to wait for 'drain'. */
+  private seal(): void {
+    if (this.used === 0) return
+    this.ready.push(this.chunk.subarray(0, this.used))
+    this.readyBytes += this.used
+    this.chunk = Buffer.alloc(CHUNK_BYTES)
+    this.used = 0
+  }
+
+  /** Hands the sealed chunks to gzip; false when gzip wants the caller to wait for 'drain'. */
   private flush(): boolean {
-    const chunk = Buffer.concat(this.batch, this.batchBytes)
-    this.batch = []
-    this.batchBytes = 0
-    return this.gzip.write(chunk)
+    let more = true
+    for (const chunk of this.ready) more = this.gzip.write(chunk)
+    this.ready = []
+    this.readyBytes = 0
+    return more
   }
 }

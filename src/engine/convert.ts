@@ -161,11 +161,11 @@ export function toRecord(znode: DiskZnode): ZnodeRecord {
     sequential: isSequentialName(znode.path),
     stat: {
       aversion: stat.aversion,
-      ctime: new Date(stat.ctime).toISOString(),
+      ctime: isoTime(stat.ctime),
       cversion: stat.cversion,
       czxid: hexZxid(stat.czxid),
       dataLength: stat.dataLength,
-      mtime: new Date(stat.mtime).toISOString(),
+      mtime: isoTime(stat.mtime),
       mzxid: hexZxid(stat.mzxid),
       numChildren: stat.numChildren,
       pzxid: hexZxid(stat.pzxid),
@@ -174,6 +174,14 @@ export function toRecord(znode: DiskZnode): ZnodeRecord {
     type: znode.type,
     ...(znode.ttl === undefined ? {} : {ttl: znode.ttl}),
   }
+}
+
+/** The last time formatted: a znode's ctime and mtime are often the same, and so are its neighbours'. */
+let lastTime = {iso: new Date(0).toISOString(), ms: 0}
+
+function isoTime(ms: number): string {
+  if (ms !== lastTime.ms) lastTime = {iso: new Date(ms).toISOString(), ms}
+  return lastTime.iso
 }
 
 /**

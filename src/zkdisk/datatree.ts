@@ -5,7 +5,7 @@
  * the parent's cversion and pzxid as ZooKeeper moves them). It keeps the tree digest up to date.
  */
 import type {Acl} from '../zk/session.js'
-import {nodeDigest} from './digest.js'
+import {nodeDigestValue} from './digest.js'
 import {hex} from './files.js'
 import type {SnapshotContent} from './snapshot.js'
 import {OpCode, type MultiTxn, type Txn, type TxnHeader} from './txn.js'
@@ -24,6 +24,8 @@ import {
 export const Code = {nodeExists: -110, noNode: -101, ok: 0} as const
 
 const EMPTY = Buffer.alloc(0)
+/** Past this, the pending digest sum is folded into the bigint: one more CRC-32 keeps it exact. */
+const PENDING_LIMIT = 2 ** 52
 
 export class DataTree {
   /** Session id to the paths of its ephemeral znodes. */
@@ -31,14 +33,16 @@ export class DataTree {
   lastProcessedZxid = 0n
   /** What ZooKeeper would only log: a multi it stops applying part-way, a closed session's unlisted ephemerals. */
   readonly anomalies: string[] = []
+  /** The tree digest is digestSum + digestPending: sums of CRC-32s stay numbers until they near 2^53. */
   private digestSum = 0n
+  private digestPending = 0
   /** Snapshot znodes whose ACL the snapshot's cache lacked (SnapshotContent.aclsToResolve), until a transaction sets it. */
   readonly aclsToResolve = new Map<string, bigint>()
 
   private constructor(readonly nodes: Map<string, TreeNode>) {
     for (const [path, node] of nodes) {
-      this.digestSum += nodeDigest(path, node)
-      if (path !== '/') this.trackEphemeral(path, node.stat.ephemeralOwner)
+      this.addDigest(nodeDigestValue(path, node))
+      if (path !== '/' && node.stat.ephemeralOwner !== 0n) this.trackEphemeral(path, node.stat.ephemeralOwner)
     }
   }
 
@@ -66,7 +70,14 @@ export class DataTree {
 
   /** The tree digest (NodeHashMapImpl's AdHash): the sum of every znode's digest modulo 2^64. */
   get digest(): bigint {
-    return BigInt.asUintN(64, this.digestSum)
+    return BigInt.asUintN(64, this.digestSum + BigInt(this.digestPending))
+  }
+
+  private addDigest(value: number): void {
+    this.digestPending += value
+    if (Math.abs(this.digestPending) < PENDING_LIMIT) return
+    this.digestSum += BigInt(this.digestPending)
+    this.digestPending = 0
   }
 
   /** DataTree.processTxn: returns the error code ZooKeeper gets (ignored when replaying). */
@@ -249,21 +260,21 @@ export class DataTree {
   }
 
   private changeNode(path: string, node: TreeNode, mutate: () => void): void {
-    this.digestSum -= nodeDigest(path, node)
+    this.addDigest(-nodeDigestValue(path, node))
     mutate()
-    this.digestSum += nodeDigest(path, node)
+    this.addDigest(nodeDigestValue(path, node))
   }
 
   private put(path: string, node: TreeNode): void {
     const previous = this.nodes.get(path)
-    if (previous) this.digestSum -= nodeDigest(path, previous)
+    if (previous) this.addDigest(-nodeDigestValue(path, previous))
     this.nodes.set(path, node)
-    this.digestSum += nodeDigest(path, node)
+    this.addDigest(nodeDigestValue(path, node))
   }
 
   private remove(path: string, node: TreeNode): void {
     this.nodes.delete(path)
-    this.digestSum -= nodeDigest(path, node)
+    this.addDigest(-nodeDigestValue(path, node))
   }
 
   private trackEphemeral(path: string, owner: bigint): void {

@@ -6,8 +6,13 @@ import {DiskFormatError} from './errors.js'
  * (an int length, -1 for null, then the bytes), vector (an int count, -1 for null, then the elements).
  * Offsets are positions in `bytes`, reported in errors as byte offsets of `file`.
  */
+/** High words below this make a long that a double holds exactly (2^53). */
+const SAFE_HIGH = 2 ** 21
+
 export class JuteReader {
   offset: number
+  private lastULong = -1
+  private lastULongValue = 0n
 
   constructor(
     private readonly bytes: Buffer,
@@ -39,17 +44,34 @@ export class JuteReader {
     return value
   }
 
-  /** A long read as unsigned 64 bits: zxids, session ids, ephemeral owners, checksums. */
+  /**
+   * A long read as unsigned 64 bits: zxids, session ids, ephemeral owners, checksums. Most fit in a
+   * double (an epoch below 2^21): they are converted from one, and a value equal to the previous one
+   * read (a znode's czxid and mzxid, often its pzxid) is that same bigint, not another on the heap.
+   */
   ulong(): bigint {
     this.need(8, 'a long')
-    const value = this.bytes.readBigUInt64BE(this.offset)
+    const {bytes, offset} = this
+    const high = bytes.readUInt32BE(offset)
+    const low = bytes.readUInt32BE(offset + 4)
     this.offset += 8
-    return value
+    if (high >= SAFE_HIGH) return (BigInt(high) << 32n) | BigInt(low)
+    if (high === 0 && low === 0) return 0n
+    const value = high * 2 ** 32 + low
+    if (value !== this.lastULong) {
+      this.lastULong = value
+      this.lastULongValue = BigInt(value)
+    }
+
+    return this.lastULongValue
   }
 
-  /** A long holding milliseconds since the epoch. */
+  /** A long holding milliseconds since the epoch (a double, rounded as Number(bigint) rounds it). */
   time(): number {
-    return Number(this.long())
+    this.need(8, 'a long')
+    const value = this.bytes.readInt32BE(this.offset) * 2 ** 32 + this.bytes.readUInt32BE(this.offset + 4)
+    this.offset += 8
+    return value
   }
 
   byte(): number {

@@ -43,22 +43,47 @@ export interface TxnLogContent {
   /** The byte offset after the last whole entry. */
   end: number
   torn?: TornTail
+  /** With `skipBefore`: the leading entries left undecoded (still checked whole), and the last one's zxid. */
+  skipped?: {count: number; lastZxid: bigint}
 }
 
-export function readTxnLog(file: DiskFile): TxnLogContent {
+export interface TxnLogOptions {
+  /**
+   * Leading entries whose zxid is below this are checked (length, end byte, checksum) but not
+   * decoded: a replay from a snapshot skips them, and decoding them would cost as much as the replay.
+   */
+  skipBefore?: bigint
+}
+
+/** The TxnHeader's first fields (long clientId, int cxid, long zxid, long time, int type): what a skipped entry must hold. */
+const TXN_HEADER_LENGTH = 28
+const ZXID_IN_ENTRY = ENTRY_HEADER_LENGTH + 12
+
+export function readTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogContent {
   const {bytes, name} = file
   const zxid = parseLogName(name)
   if (zxid === undefined) throw new DiskFormatError(name, undefined, 'not a transaction log name (log.<hex zxid>)')
   const dbid = readLogHeader(bytes, name)
   const dataEnd = endOfNonZero(bytes)
   const txns: LoggedTxn[] = []
+  let skipped: TxnLogContent['skipped']
   for (let offset = HEADER_LENGTH; ; ) {
     const entry = probeEntry(bytes, name, offset, dataEnd)
-    if (entry.state === 'end') return {dbid, end: offset, name, txns, zxid}
-    if (entry.state === 'torn') return {dbid, end: offset, name, torn: {offset, reason: entry.reason}, txns, zxid}
-    txns.push({offset, ...decodeTxn(bytes, name, offset + ENTRY_HEADER_LENGTH, entry.next - 1)})
+    const read = {dbid, end: offset, name, txns, zxid, ...(skipped ? {skipped} : {})}
+    if (entry.state === 'end') return read
+    if (entry.state === 'torn') return {...read, torn: {offset, reason: entry.reason}}
+    const entryZxid = txns.length === 0 ? skippableZxid(bytes, offset, entry.next, options.skipBefore) : undefined
+    if (entryZxid === undefined) txns.push({offset, ...decodeTxn(bytes, name, offset + ENTRY_HEADER_LENGTH, entry.next - 1)})
+    else skipped = {count: (skipped?.count ?? 0) + 1, lastZxid: entryZxid}
     offset = entry.next
   }
+}
+
+/** The zxid of the whole entry at `offset` when it is below `skipBefore` (and long enough to hold a header). */
+function skippableZxid(bytes: Buffer, offset: number, next: number, skipBefore: bigint | undefined): bigint | undefined {
+  if (skipBefore === undefined || next - 1 - offset - ENTRY_HEADER_LENGTH < TXN_HEADER_LENGTH) return undefined
+  const zxid = bytes.readBigUInt64BE(offset + ZXID_IN_ENTRY)
+  return zxid < skipBefore ? zxid : undefined
 }
 
 function readLogHeader(bytes: Buffer, name: string): bigint {

@@ -90,8 +90,10 @@ export function childPath(parent: string, name: string): string {
 }
 
 export function toDiskZnode(path: string, node: TreeNode): DiskZnode {
+  const stat = toDiskStat(node)
+  if (node.stat.ephemeralOwner === 0n) return {acl: node.acl, data: node.data, path, stat, type: 'persistent'}
   const {ttl, type} = nodeTypeOfOwner(node.stat.ephemeralOwner)
-  return {acl: node.acl, data: node.data, path, stat: toDiskStat(node), type, ...(ttl === undefined ? {} : {ttl})}
+  return {acl: node.acl, data: node.data, path, stat, type, ...(ttl === undefined ? {} : {ttl})}
 }
 
 /**
@@ -99,11 +101,20 @@ export function toDiskZnode(path: string, node: TreeNode): DiskZnode {
  * create but those of the children still present was followed by a delete), in Java int arithmetic.
  */
 function toDiskStat(node: TreeNode): DiskStat {
+  const {stat} = node
   const numChildren = node.children.size
+  // Listed, not spread: one object shape for every znode, built without copying property by property.
   return {
-    ...node.stat,
-    cversion: (Math.imul(node.stat.cversion, 2) - numChildren) | 0,
+    aversion: stat.aversion,
+    ctime: stat.ctime,
+    cversion: (Math.imul(stat.cversion, 2) - numChildren) | 0,
+    czxid: stat.czxid,
     dataLength: node.data.length,
+    ephemeralOwner: stat.ephemeralOwner,
+    mtime: stat.mtime,
+    mzxid: stat.mzxid,
     numChildren,
+    pzxid: stat.pzxid,
+    version: stat.version,
   }
 }

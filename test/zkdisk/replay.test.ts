@@ -78,14 +78,13 @@ for (const version of ['3.8', '3.9'] as const) describe(`zkdisk: a real ${versio
     expect(state.torn).to.deep.equal([])
   })
 
-  // On 3.9 one clean-clone run in four saw 2 replayed transactions whose digest differed from the one
-  // ZooKeeper logged (not reproduced since): pending until that is understood (issue 14's note), so the
-  // rest of the 3.9 suite keeps running.
-  const digestsMatch = version === '3.9' ? it.skip : it
-  digestsMatch('matches every digest ZooKeeper logged with the transactions it replayed', () => {
+  // On 3.9 one clean-clone run in four once saw 2 mismatches (never reproduced in 12 runs since). The
+  // one cause found: a snapshot whose digest was read while a transaction it already held was being
+  // applied, now counted apart as fuzzy (rules.test.ts). Should another appear, the message says where.
+  it('matches every digest ZooKeeper logged with the transactions it replayed', () => {
     const {state} = run
-    expect(state.digests.mismatched).to.equal(0)
-    expect(lastDigestCheck(state)).to.deep.equal({matched: true, zxid: state.zxid})
+    expect(state.digests.mismatched, digestReport(run)).to.equal(0)
+    expect(lastDigestCheck(state), digestReport(run)).to.deep.equal({matched: true, zxid: state.zxid})
   })
 
   it('replays to the same state from every snapshot it took, through the logs after it', () => {
@@ -413,6 +412,16 @@ function maxZxid(live: LiveTree): bigint {
   let max = 0n
   for (const {stat} of live.values()) for (const zxid of [stat.czxid, stat.mzxid, stat.pzxid]) if (BigInt(zxid) > max) max = BigInt(zxid)
   return max
+}
+
+/** Where the replayed snapshot's digest stands against its znodes: what a digest mismatch is first checked against. */
+function digestReport({dataDir, state}: Run): string {
+  const name = state.snapshot!.name
+  const {digest, nodes} = readSnapshot({bytes: readFileSync(join(dataDir, 'version-2', name)), name})
+  let stamped = 0n
+  for (const {stat} of nodes.values()) for (const zxid of [stat.czxid, stat.mzxid, stat.pzxid]) if (zxid > stamped) stamped = zxid
+  const digests = JSON.stringify(state.digests, (_, value: unknown) => (typeof value === 'bigint' ? `0x${value.toString(16)}` : value))
+  return `${name}: digest at zxid 0x${digest?.zxid.toString(16)}, znodes stamped up to 0x${stamped.toString(16)}; digests ${digests}`
 }
 
 function versionFiles(run: Run): {snapshots: Array<{name: string; zxid: bigint}>; logs: Array<{name: string; zxid: bigint}>} {

@@ -5,7 +5,7 @@
  */
 import {expect} from 'chai'
 
-import {type DiskFile, DiskFormatError, type DiskState, loadState, OpCode} from '../../src/zkdisk/index.js'
+import {DataTree, decodeTxn, type DiskFile, DiskFormatError, type DiskState, loadState, OpCode, readSnapshot} from '../../src/zkdisk/index.js'
 import {BASE_ZNODES, entry, logBytes, record, snapshotBytes, type SyntheticSnapshot, type SyntheticZnode, txnBytes} from './synthetic.js'
 
 const SESSION = 0x1_00_00_00_00_00_00_01n
@@ -242,6 +242,46 @@ describe('zkdisk replay rules', () => {
       'ignored snapshot.20.tmp: not named snapshot.<hex zxid>[.gz|.snappy] or log.<hex zxid>',
       'log.12 is empty: ignored, as ZooKeeper deletes an empty newest log',
     ])
+  })
+
+  it('says where a torn log was read to when every whole entry in it came before the snapshot (checked, not decoded)', () => {
+    const whole = [txn(OpCode.create, 0x11n, record.create('/a')), txn(OpCode.create, 0x12n, record.create('/b'))]
+    const torn = txn(OpCode.create, 0x13n, record.create('/c')).subarray(0, 20)
+    const state = loadState([snapshot(0x12n, [{path: '/a'}, {path: '/b'}]), {bytes: Buffer.concat([logBytes(whole), torn]), name: 'log.11'}])
+    const offset = logBytes(whole).length
+    expect(state.notes).to.deep.equal([`log.11: torn tail at byte ${offset} (the file ends inside the entry (${torn.readInt32BE(8)} bytes announced, 8 left)), as a crash leaves it: read up to the last whole transaction, zxid 0x12`])
+    expect(state.txnsApplied).to.equal(0)
+  })
+
+  it('does not count the mismatches of a snapshot whose digest was read before a change its tree holds was recorded', () => {
+    const txns: Array<[number, bigint, Parameters<typeof txnBytes>[2]]> = [
+      [OpCode.create, 0x11n, record.create('/b', {parentCVersion: 1})],
+      [OpCode.create, 0x12n, record.create('/a', {parentCVersion: 2})],
+      [OpCode.setData, 0x13n, record.setData('/a', 'x', 1)],
+    ]
+    // The server's tree digest after each transaction: those transactions applied to the tree before them.
+    const server = DataTree.fromSnapshot(readSnapshot(snapshot(0x10n, [])))
+    const digests = txns.map(([type, zxid, write]) => {
+      const bytes = txnBytes(type, {clientId: SESSION, zxid}, write)
+      const {header, txn: decoded} = decodeTxn(bytes, 'log', 0, bytes.length)
+      server.processTxn(header, decoded)
+      return server.digest
+    })
+    const logged = txns.map(([type, zxid, write], index) => entry(txnBytes(type, {clientId: SESSION, zxid}, write, {treeDigest: digests[index], version: 2})))
+    // Taken as 0x12 was being applied: its tree holds /a (0x12), its digest is the one recorded after 0x11.
+    const stamped = (zxid: bigint) => ({ctime: 1000, czxid: zxid, mtime: 1000, mzxid: zxid, pzxid: zxid})
+    const fuzzy = {
+      bytes: snapshotBytes({
+        digest: {digest: digests[0], version: 2, zxid: 0x11n},
+        znodes: [{path: '', stat: {cversion: 2, pzxid: 0x12n}}, ...BASE_ZNODES.slice(1), {path: '/b', stat: stamped(0x11n)}, {path: '/a', stat: stamped(0x12n)}],
+      }),
+      name: 'snapshot.10',
+    }
+    const state = loadState([fuzzy, log(0x11n, logged)])
+    // At 0x11 the snapshot's digest and the logged one differ (the tree is ahead); from 0x12 on they match.
+    expect(state.digests).to.deep.equal({fuzzy: 2, lastCheck: {matched: true, zxid: 0x13n}, mismatched: 0, verified: 2})
+    expect(state.znodes.get('/a')?.data.toString()).to.equal('x')
+    expect(state.notes).to.deep.equal([])
   })
 
   it('says when the tree digest after the last transaction differs from the one ZooKeeper logged', () => {
