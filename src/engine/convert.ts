@@ -157,11 +157,13 @@ export function toRecord(znode: DiskZnode): ZnodeRecord {
   const hex = (zxid: bigint) => `0x${zxid.toString(16)}`
   return {
     acl: znode.acl,
+    nextSequence: znode.nextSequence,
     path: znode.path,
     sequential: isSequentialName(znode.path),
     stat: {
       aversion: stat.aversion,
       ctime: new Date(stat.ctime).toISOString(),
+      // As a client reads it (DataNode.copyStat), like an online archive's; the stored one is nextSequence.
       cversion: stat.cversion,
       czxid: hex(stat.czxid),
       dataLength: stat.dataLength,
