@@ -151,12 +151,16 @@ export function statProblem(stat: unknown, maxDataLength: number): string | unde
   return undefined
 }
 
-/** The create count can't be below the children still there, and ZooKeeper keeps it in an int. */
+/**
+ * The create count can't be below the children still there, and ZooKeeper keeps it in an int. The
+ * root's count misses /zookeeper, which the server makes without a create.
+ */
 export function nextSequenceProblem(record: ZnodeRecord): string | undefined {
   const next = record.nextSequence as unknown
   if (next === undefined) return undefined
   if (typeof next !== 'number' || !Number.isInteger(next)) return `nextSequence ${shown(next)} is not an integer`
-  if (next < record.stat.numChildren) return `nextSequence ${next} is below stat.numChildren ${record.stat.numChildren}`
+  const least = record.path === '/' ? record.stat.numChildren - 1 : record.stat.numChildren
+  if (next < least) return `nextSequence ${next} is below stat.numChildren ${record.stat.numChildren}`
   if (next > INT32.max) return `nextSequence ${next} is not below 2^31`
   return undefined
 }
