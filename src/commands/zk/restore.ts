@@ -174,6 +174,7 @@ ${EXIT_CODES_HELP}`
     })).finally(() => counter?.stop())
 
     if (flags.verbose) this.log(describePaths(result))
+    this.warnCountersAhead(result.plan)
     if (result.dryRun) {
       this.printPlan(result.plan)
       this.log('Dry run: nothing was changed.')
@@ -217,6 +218,11 @@ ${EXIT_CODES_HELP}`
     return result
   }
 
+  private warnCountersAhead({countersAhead, firstCountersAhead}: RestorePlan): void {
+    if (countersAhead === 0) return
+    this.warn(`${countersAhead} parents kept in place have a sequence counter already past the archive's; it can't be lowered and stays (${first(firstCountersAhead, countersAhead)})`)
+  }
+
   private printSafety(safety: BackupResult | null): void {
     if (safety) this.log(`Safety backup of ${safety.root}: ${safety.location} (${safety.znodes} znodes, ${formatBytes(safety.archiveBytes)})`)
   }
@@ -225,7 +231,6 @@ ${EXIT_CODES_HELP}`
     const from = plan.from === plan.archiveRoot ? '' : ` (subtree ${plan.from})`
     this.log(`Plan: restore ${plan.archive}${from} to ${plan.target}`)
     const row = (label: string, count: number, detail = '') => this.log(`  ${label.padEnd(10)} ${String(count).padStart(8)}${detail && `  ${detail}`}`)
-    const first = (paths: string[], count: number) => paths.join(', ') + (count > paths.length ? ', ...' : '')
     row('create', plan.create, first(plan.firstCreate, plan.create))
     row('change', plan.change, first(plan.firstChange, plan.change))
     row('delete', plan.delete, first(plan.firstDelete, plan.delete))
@@ -233,12 +238,15 @@ ${EXIT_CODES_HELP}`
     if (plan.ephemeralsToDelete > 0) row('ephemeral', plan.ephemeralsToDelete, 'deleted with their parents, never recreated')
     if (plan.excludedLive > 0) row('excluded', plan.excludedLive, 'left as they are')
     if (plan.sequencePairs > 0) row('counters', plan.sequenceParents, `parents' sequence counters raised with ${plan.sequencePairs} create-and-delete pairs`)
-    if (plan.countersAhead > 0) {
-      this.warn(`${plan.countersAhead} parents kept in place have a sequence counter already past the archive's; it can't be lowered and stays (${first(plan.firstCountersAhead, plan.countersAhead)})`)
-    }
+    if (plan.countersAhead > 0) row('ahead', plan.countersAhead, `sequence counters past the archive's, kept: ${first(plan.firstCountersAhead, plan.countersAhead)}`)
 
     for (const problem of plan.permissionProblems.slice(0, 10)) this.log(`  not allowed: these credentials ${problem}`)
   }
+}
+
+/** The first paths of a list, and "..." when there are more. */
+function first(paths: string[], count: number): string {
+  return paths.join(', ') + (count > paths.length ? ', ...' : '')
 }
 
 function describePaths({batchFallback, readPath, writePath}: RestoreResult): string {

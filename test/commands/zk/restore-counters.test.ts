@@ -3,7 +3,6 @@ import {execFile} from 'node:child_process'
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
-import zookeeper from 'node-zookeeper-client'
 
 import {zkConstants, type ZkSession} from '../../../src/zk/session.js'
 import {Ensemble, type ZookeeperVersion} from '../../harness/ensemble.js'
@@ -11,7 +10,7 @@ import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
 import {readArchiveFile} from '../../helpers/archive.js'
 import {dcos, expectExit, zkUri} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
-import {withOracleClient} from '../../helpers/oracle.js'
+import {createSequentialIndependently as nextSequentialName} from '../../helpers/oracle.js'
 import {connect} from '../../helpers/tree.js'
 
 const HOUR = 3_600_000
@@ -34,15 +33,6 @@ async function seed(session: ZkSession, root: string, extendedTypes: boolean): P
   await session.create(`${root}/container`, Buffer.from('c'), zkConstants.ZOO_CONTAINER)
   await session.create(`${root}/container/child`, Buffer.from('in it'), 0)
   await session.create(`${root}/ttl`, Buffer.from('t'), zkConstants.ZOO_PERSISTENT_WITH_TTL, HOUR)
-}
-
-/** The name a sequential create gets under `parent`, created by the other client (none of our code). */
-function nextSequentialName(hosts: string, parent: string): Promise<string> {
-  return withOracleClient(hosts, undefined, (client) =>
-    new Promise((resolve, reject) => {
-      client.create(`${parent}/next-`, Buffer.alloc(0), zookeeper.CreateMode.PERSISTENT_SEQUENTIAL, (error: unknown, path: string) => (error ? reject(error) : resolve(path)))
-    }),
-  )
 }
 
 /** ZooKeeper's own SnapshotFormatter on the newest snapshot: each znode's stored cversion and raw ephemeralOwner. */
@@ -127,10 +117,31 @@ for (const version of ['3.9', '3.8', '3.4'] as const) {
       expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(`${target}/q/next-${String(NEXT).padStart(10, '0')}`)
     })
 
-    it('--sequence-counters off leaves the counter at the children restored', async () => {
+    it('--sequence-counters off leaves the counter at the children restored; a restore onto that same tree then only raises it', async () => {
       const target = '/restored-off'
       expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--sequence-counters', 'off']), 0)
-      expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(`${target}/q/next-${String(RESTORED_CHILDREN).padStart(10, '0')}`)
+      const again = JSON.parse(expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--json']), 0).stdout) as Record<string, unknown>
+      expect(again).to.include({created: 0, deleted: 0, sequencePairs: NEXT - RESTORED_CHILDREN, verified: true})
+      expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(`${target}/q/next-${String(NEXT).padStart(10, '0')}`)
+    })
+
+    it('a parent kept in place (an excluded child) whose counter is past the archive\'s keeps it, with a warning', async () => {
+      const target = '/restored-ahead'
+      expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes']), 0)
+      const session = await connect(hosts)
+      try {
+        for (let round = 0; round < 10; round++) {
+          await session.create(`${target}/q/bump`, Buffer.alloc(0), 0)
+          await session.delete(`${target}/q/bump`)
+        }
+      } finally {
+        session.close()
+      }
+
+      const result = expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--exclude', `${root}/q/item-0000000000`]), 0)
+      // oclif wraps warnings to the terminal's width, continuing each line with "›".
+      expect(result.stderr.replaceAll(/\s*›\s*/g, ' ').replaceAll(/\s+/g, ' ')).to.match(new RegExp(`1 parents kept in place have a sequence counter already past the archive's; it can't be lowered and stays \\(${target}/q\\)`))
+      expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(`${target}/q/next-${String(NEXT + 10).padStart(10, '0')}`)
     })
 
     it('more pairs than --max-sequence-pairs: refused with nothing changed', async () => {
