@@ -20,7 +20,7 @@ import {Pipeline} from '../pipeline.js'
 /** Which parents get their counter back: those with sequential children in the archive, all, or none. */
 export type CounterMode = 'sequential' | 'all' | 'off'
 export const COUNTER_MODES: CounterMode[] = ['sequential', 'all', 'off']
-/** About a minute of pairs at the rate measured on one 3.9 node (see the report); past it a restore asks for --max-sequence-pairs. */
+/** About four minutes at the 4,200 pairs/s `npm run bench` measured on a loaded 2-CPU machine (3 nodes, 3.8); past it a restore asks for --max-sequence-pairs. */
 export const DEFAULT_MAX_PAIRS = 1_000_000
 
 const LISTED_PATHS = 10
