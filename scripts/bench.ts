@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --znodes 100000 --size 1024 --fanout 100 --runs 3 --memory 100000,400000 --out bench.json]`
+ * `npm run bench [-- --znodes 100000 --size 1024 --fanout 100 --runs 3 --memory 100000,400000 --counter-pairs 100000 --out bench.json]`
  *
  * Starts its own 3-node ensemble, seeds a tree shaped like a scheduler's state (parents with many
  * children, mixed sizes) and measures in one run, as medians:
@@ -13,7 +13,9 @@
  *      the batched ceiling for a backup;
  *   7. raw multi write: the same creates as 5 in multi transactions, the batched ceiling for a restore;
  *   8. raw multi-read + getACL: the walk of 6 plus the one getACL per znode that multi-read cannot
- *      batch, spread over a session on every node: the ceiling for a backup that keeps ACLs.
+ *      batch, spread over a session on every node: the ceiling for a backup that keeps ACLs;
+ *   9. sequence counters: a restore's create-and-delete pairs raising one parent's counter by
+ *      --counter-pairs, in pairs a second (what --max-sequence-pairs is sized by).
  * Ratios compare figures of the same run (these machines are noisy). Then the memory check: backup
  * and restore of trees of each --memory size, with their peak RSS. Nothing is asserted.
  */
@@ -26,6 +28,7 @@ import {parseArgs, promisify} from 'node:util'
 
 import {MultiWriter} from '../src/engine/multi-writer.js'
 import {Pipeline} from '../src/engine/pipeline.js'
+import {raiseCounters} from '../src/engine/restore/counters.js'
 import {OPEN_ACL, ZkError, ZkSession} from '../src/zk/session.js'
 import {WireSession} from '../src/zk/wire/session.js'
 import {joinZnodePath} from '../src/zk/uri.js'
@@ -33,6 +36,7 @@ import {Ensemble} from '../test/harness/ensemble.js'
 
 const {values} = parseArgs({
   options: {
+    'counter-pairs': {default: '100000', type: 'string'},
     fanout: {default: '100', type: 'string'},
     memory: {default: '100000,400000', type: 'string'},
     out: {type: 'string'},
@@ -250,6 +254,16 @@ async function speed(session: ZkSession, wire: WireSession, aclSessions: WireSes
   }
 }
 
+/** Pairs a second that raise one parent's counter as a restore does. */
+async function counterPairs(session: ZkSession, wire: WireSession, pairs: number): Promise<{pairs: number; seconds: number; pairsPerSecond: number}> {
+  await session.create('/counter-bench', Buffer.alloc(0), 0)
+  const started = performance.now()
+  const sent = await raiseCounters(wire, '/', new Map([['/counter-bench', pairs]]), () => {})
+  const seconds = elapsed(started)
+  await session.delete('/counter-bench')
+  return {pairs: sent, pairsPerSecond: Math.round(sent / seconds), seconds: Number(seconds.toFixed(2))}
+}
+
 /** Backup and restore of trees of each size, once each: peak memory must not grow with the tree. */
 async function memory(session: ZkSession, hosts: string, work: string, sizes: number[]) {
   const results = []
@@ -269,7 +283,7 @@ async function memory(session: ZkSession, hosts: string, work: string, sizes: nu
   return results
 }
 
-function print(report: Awaited<ReturnType<typeof speed>> & {znodes: number}, memoryResults: Awaited<ReturnType<typeof memory>>): void {
+function print(report: Awaited<ReturnType<typeof speed>> & {znodes: number; counters: Awaited<ReturnType<typeof counterPairs>>}, memoryResults: Awaited<ReturnType<typeof memory>>): void {
   console.log(`\n${report.znodes} znodes, ${(report.dataBytes / 1e6).toFixed(1)} MB of data, medians of ${runs} runs`)
   for (const {mbPerSecond, name, peakRssMiB, seconds, znodesPerSecond} of Object.values(report.figures)) {
     console.log(`${name.padEnd(46)} ${seconds.toFixed(2).padStart(8)} s ${String(znodesPerSecond).padStart(8)} znodes/s ${mbPerSecond.toFixed(2).padStart(7)} MB/s${peakRssMiB === undefined ? '' : `  peak RSS ${peakRssMiB} MiB`}`)
@@ -277,6 +291,7 @@ function print(report: Awaited<ReturnType<typeof speed>> & {znodes: number}, mem
 
   console.log(`backup / raw read ${report.backupToRawRead}, backup / raw multi-read ${report.backupToRawMultiRead}, backup / raw multi-read + getACL ${report.backupToRawMultiReadWithAcls}`)
   console.log(`restore / raw write ${report.restoreToRawWrite}, restore / raw multi write ${report.restoreToRawMultiWrite}, archive ${(report.archiveBytes / 1e6).toFixed(1)} MB`)
+  console.log(`sequence counter: ${report.counters.pairs} create-and-delete pairs in ${report.counters.seconds} s, ${report.counters.pairsPerSecond} pairs/s`)
   for (const result of memoryResults) {
     console.log(`memory at ${result.znodes} znodes: backup ${result.backupPeakRssMiB ?? '?'} MiB (${result.backupSeconds} s), restore ${result.restorePeakRssMiB ?? '?'} MiB (${result.restoreSeconds} s)`)
   }
@@ -293,7 +308,7 @@ async function main(): Promise<void> {
   const wire = await WireSession.connect({hosts})
   const aclSessions = await Promise.all(hosts.map((host) => WireSession.connect({hosts, preferredHost: host})))
   try {
-    const report = {...(await speed(session, wire, aclSessions, ensemble.connectString, work, znodes)), znodes}
+    const report = {...(await speed(session, wire, aclSessions, ensemble.connectString, work, znodes)), counters: await counterPairs(session, wire, Number(values['counter-pairs'])), znodes}
     const memoryResults = await memory(session, ensemble.connectString, work, memorySizes)
     print(report, memoryResults)
     const machine = {cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version}

@@ -111,6 +111,12 @@ export interface ZnodeRecord {
   sequential: boolean
   acl: Acl[]
   stat: ZnodeStat
+  /**
+   * The number the next sequential child gets: the parent's create count, which ZooKeeper stores
+   * as cversion (clients read it as (cversion + numChildren) / 2). Absent in archives before it
+   * was recorded; old readers ignore it, so the format version stays 1.
+   */
+  nextSequence?: number
 }
 
 export {hexZxid} from '../zk/zxid.js'
@@ -128,6 +134,12 @@ export function nodeTypeOf(stat: Pick<Stat, 'ephemeralOwner'>): {type: NodeType;
 
 export function isSequentialName(path: string): boolean {
   return /\d{10}$/.test(path)
+}
+
+/** A parent's next sequential number from the stat a client reads (DataNode.copyStat reports cversion * 2 - numChildren). */
+export function nextSequenceOf(stat: Pick<Stat, 'cversion' | 'numChildren'>): number {
+  // In Java int arithmetic: past 2^30 creates the reported cversion wraps; its sum with numChildren is 2c modulo 2^32.
+  return Math.floor(((stat.cversion + stat.numChildren) >>> 0) / 2)
 }
 
 export function toZnodeStat(stat: Stat): ZnodeStat {

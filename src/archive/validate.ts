@@ -151,6 +151,20 @@ export function statProblem(stat: unknown, maxDataLength: number): string | unde
   return undefined
 }
 
+/**
+ * The create count can't be below the children still there, and ZooKeeper keeps it in an int. The
+ * root's count misses /zookeeper, which the server makes without a create.
+ */
+export function nextSequenceProblem(record: ZnodeRecord): string | undefined {
+  const next = record.nextSequence as unknown
+  if (next === undefined) return undefined
+  if (typeof next !== 'number' || !Number.isInteger(next)) return `nextSequence ${shown(next)} is not an integer`
+  const least = record.path === '/' ? record.stat.numChildren - 1 : record.stat.numChildren
+  if (next < least) return `nextSequence ${next} is below stat.numChildren ${record.stat.numChildren}`
+  if (next > INT32.max) return `nextSequence ${next} is not below 2^31`
+  return undefined
+}
+
 /** Every check of one record on its own, in the order a reader would want to hear of them. */
 export function recordProblem(record: ZnodeRecord, maxDataLength: number): string | undefined {
   return (
@@ -158,7 +172,8 @@ export function recordProblem(record: ZnodeRecord, maxDataLength: number): strin
     typeProblem(record) ??
     aclProblem(record.acl) ??
     statProblem(record.stat, maxDataLength) ??
-    sequentialProblem(record)
+    sequentialProblem(record) ??
+    nextSequenceProblem(record)
   )
 }
 

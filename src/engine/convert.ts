@@ -157,11 +157,13 @@ export function toRecord(znode: DiskZnode): ZnodeRecord {
   const {stat} = znode
   return {
     acl: znode.acl,
+    nextSequence: znode.nextSequence,
     path: znode.path,
     sequential: isSequentialName(znode.path),
     stat: {
       aversion: stat.aversion,
       ctime: isoTime(stat.ctime),
+      // As a client reads it (DataNode.copyStat), like an online archive's; the stored one is nextSequence.
       cversion: stat.cversion,
       czxid: hexZxid(stat.czxid),
       dataLength: stat.dataLength,

@@ -125,7 +125,7 @@ export class MultiWriter {
   }
 }
 
-function isConnectionLoss(error: unknown): boolean {
+export function isConnectionLoss(error: unknown): boolean {
   return error instanceof ZkError && !(error instanceof MultiFailed) && error.code === zkConstants.ZCONNECTIONLOSS
 }
 

@@ -2,6 +2,7 @@ import {verifyArchive} from '../archive/reader.js'
 import {OperationError, UsageError} from '../errors.js'
 import {BulkAccess} from './bulk.js'
 import {applyRestore} from './restore/apply.js'
+import {DEFAULT_MAX_PAIRS} from './restore/counters.js'
 import {checkServersAccept, permissionProblems} from './restore/checks.js'
 import {readLiveTree} from './restore/live.js'
 import {type HeldLock, releaseLock, takeLock} from './restore/lock.js'
@@ -50,13 +51,16 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
       plan,
       readPath: bulk.readPath,
       safetyBackup: live.safetyBackup,
+      sequencePairs: 0,
+      sequencePairsPerSecond: 0,
       verified: false,
       writePath: bulk.writePath,
     }
     if (options.dryRun) return finish(result, started)
 
     const destructive = plan.change + plan.delete + plan.ephemeralsToDelete > 0
-    if (!destructive && plan.create === 0) return finish({...result, verified: true}, started) // already identical
+    if (!destructive && plan.create === 0 && plan.sequencePairs === 0) return finish({...result, verified: true}, started) // already identical
+    refuseCostlyCounters(plan, options.maxSequencePairs ?? DEFAULT_MAX_PAIRS)
     if (plan.permissionProblems.length > 0 && !options.skipPermissionCheck) {
       throw new OperationError(
         `Refusing to restore: these credentials ${plan.permissionProblems[0]}${plan.permissionProblems.length > 1 ? ` (and ${plan.permissionProblems.length - 1} more)` : ''}; nothing was changed. Pass --zk-auth for a user with the rights, or --skip-permission-check for a ZooKeeper superuser`,
@@ -73,7 +77,7 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
 
     const run: RestoreRun = {bulk, live, missingAncestors, options, selection, session}
     try {
-      Object.assign(result, await applyRestore(run, plan.expectedDigest, {faults: true}))
+      Object.assign(result, await applyRestore(run, plan, {faults: true}))
       result.verified = true
     } catch (error) {
       throw await failedRestore(run, error)
@@ -87,8 +91,15 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
   }
 }
 
+function refuseCostlyCounters(plan: FullPlan, limit: number): void {
+  if (plan.sequencePairs <= limit) return
+  throw new OperationError(
+    `Refusing to restore: raising the sequence counters of ${plan.sequenceParents} parents to the archive's takes ${plan.sequencePairs} create-and-delete pairs, more than --max-sequence-pairs ${limit}; nothing was changed. Pass a higher --max-sequence-pairs, or --sequence-counters off to leave the counters where the restore puts them`,
+  )
+}
+
 export function finish(result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & {plan: Partial<FullPlan> & RestorePlan}, started: number): RestoreResult {
   const durationMs = Date.now() - started
-  const {acls: _, expectedDigest: __, extendedTypes: ___, largest: ____, ...plan} = result.plan
+  const {acls: _, counters: _____, expectedDigest: __, extendedTypes: ___, largest: ____, ...plan} = result.plan
   return {...result, durationMs, plan, znodesPerSecond: Math.round((result.created * 1000) / Math.max(durationMs, 1))}
 }

@@ -1,6 +1,7 @@
 import {
   hexZxid,
   isSequentialName,
+  nextSequenceOf,
   nodeTypeOf,
   toZnodeStat,
   type WalkCounts,
@@ -100,6 +101,7 @@ export async function walkTree(options: WalkOptions): Promise<WalkStats> {
 
     const record: ZnodeRecord = {
       acl: znode.acl,
+      nextSequence: nextSequenceOf(znode.stat),
       path,
       sequential: isSequentialName(path),
       stat: toZnodeStat(znode.stat),

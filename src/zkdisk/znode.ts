@@ -43,6 +43,8 @@ export interface DiskZnode {
   type: NodeType
   /** TTL znodes: the time to live in milliseconds. */
   ttl?: number
+  /** The stored cversion: the number its next sequential child gets. */
+  nextSequence: number
 }
 
 export const CONTAINER_OWNER = 0x80_00_00_00_00_00_00_00n
@@ -91,9 +93,9 @@ export function childPath(parent: string, name: string): string {
 
 export function toDiskZnode(path: string, node: TreeNode): DiskZnode {
   const stat = toDiskStat(node)
-  if (node.stat.ephemeralOwner === 0n) return {acl: node.acl, data: node.data, path, stat, type: 'persistent'}
+  if (node.stat.ephemeralOwner === 0n) return {acl: node.acl, data: node.data, nextSequence: node.stat.cversion, path, stat, type: 'persistent'}
   const {ttl, type} = nodeTypeOfOwner(node.stat.ephemeralOwner)
-  return {acl: node.acl, data: node.data, path, stat, type, ...(ttl === undefined ? {} : {ttl})}
+  return {acl: node.acl, data: node.data, nextSequence: node.stat.cversion, path, stat, type, ...(ttl === undefined ? {} : {ttl})}
 }
 
 /**

@@ -98,6 +98,10 @@ const IMPOSSIBLE: Array<[string, () => DecodedArchive, RegExp]> = [
   ['a stat with a bad mtime', () => withRecord(1, {stat: {...plainRecord('/x').stat, mtime: 'yesterday'}}), /stat\.mtime is not a time/],
   ['a path that is not a string', () => withRecord(1, {path: 42}), /record lacks path, type or acl|its path is not a string/],
   ['"sequential" that is not a boolean', () => withRecord(1, {sequential: 'yes'}), /"sequential" is not a boolean/],
+  ['a nextSequence that is not an integer', () => withRecord(1, {nextSequence: 2.5}), /nextSequence 2\.5 is not an integer/],
+  ['a nextSequence that is a string', () => withRecord(1, {nextSequence: '3'}), /nextSequence "3" is not an integer/],
+  ['a nextSequence below numChildren', () => withRecord(1, {nextSequence: 1, stat: {...plainRecord('/x').stat, numChildren: 2}}), /nextSequence 1 is below stat\.numChildren 2/],
+  ['a nextSequence of 2^31', () => withRecord(1, {nextSequence: 2 ** 31}), /nextSequence 2147483648 is not below 2\^31/],
   ['format version 0', () => archiveOf(base(), {...plainHeader(root), formatVersion: 0}), /backup\.json: format version 0 is not a positive integer/],
   ['format version -1', () => archiveOf(base(), {...plainHeader(root), formatVersion: -1}), /format version -1 is not a positive integer/],
   ['format version 0.5', () => archiveOf(base(), {...plainHeader(root), formatVersion: 0.5}), /format version 0\.5 is not a positive integer/],
@@ -108,6 +112,11 @@ const IMPOSSIBLE: Array<[string, () => DecodedArchive, RegExp]> = [
 describe('archive reader: hostile archives with valid checksums', () => {
   it('reads the untouched base archive (the cases below change one thing each)', async () => {
     expect(await readAll(Readable.from([encodeArchive(archiveOf(base()))]))).to.deep.equal({znodes: 4})
+  })
+
+  it('reads records with and without nextSequence (archives from before it was recorded), up to 2^31 - 1', async () => {
+    const archive = archiveOf(base().map((znode, at) => (at === 1 ? {...znode, record: {...znode.record, nextSequence: 2 ** 31 - 1}} : znode)))
+    expect(await readAll(Readable.from([encodeArchive(archive)]))).to.deep.equal({znodes: 4})
   })
 
   for (const [name, make, problem] of IMPOSSIBLE) {

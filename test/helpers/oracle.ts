@@ -48,6 +48,13 @@ export async function withOracleClient<T>(hosts: string, auth: string | undefine
   }
 }
 
+/** The path a sequential create under `parent` gets, created with the other client. */
+export function createSequentialIndependently(hosts: string, parent: string, auth?: string): Promise<string> {
+  return withOracleClient(hosts, auth, (client) =>
+    call<string>((done) => client.create(`${parent}/next-`, Buffer.alloc(0), zookeeper.CreateMode.PERSISTENT_SEQUENTIAL, done)),
+  )
+}
+
 /** Every znode under `root` (none when it does not exist), read breadth first with the other client; keys in path order. */
 export function readTreeIndependently(hosts: string, root: string, options: OracleOptions = {}): Promise<OracleTree> {
   const skipZookeeper = options.skipZookeeper ?? true

@@ -13,6 +13,7 @@ import {Bar, Counter, formatBytes, type Progress, progressEnabled} from '../../c
 import type {BackupResult} from '../../engine/backup.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
 import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
+import {COUNTER_MODES, type CounterMode, DEFAULT_MAX_PAIRS} from '../../engine/restore/counters.js'
 import {compactUtc} from '../../engine/time.js'
 import {withOnlineArchive} from '../../engine/convert.js'
 import {resolveLocation} from '../../providers/index.js'
@@ -23,6 +24,7 @@ import {parseDigestAuth, validateZnodePath} from '../../zk/uri.js'
 const PHASE_LABELS: Record<RestorePhase, string> = {
   acl: 'Applying ACLs',
   check: 'Verifying the restored tree',
+  counters: 'Raising sequence counters',
   create: 'Creating znodes',
   delete: 'Deleting the current tree',
   read: 'Reading the current tree',
@@ -85,6 +87,16 @@ ${EXIT_CODES_HELP}`
       description: 'Where to save the current tree before changing it. Default: ./zk-safety-<path>-<time>.tar.gz',
       exclusive: ['no-safety-backup'],
     }),
+    'max-sequence-pairs': Flags.integer({
+      default: DEFAULT_MAX_PAIRS,
+      description: 'Refuse, with nothing changed, a restore whose sequence counters take more create-and-delete pairs than this (the plan and --dry-run show how many).',
+      min: 0,
+    }),
+    'sequence-counters': Flags.string({
+      default: 'sequential',
+      description: 'Give parents back their next sequential number (a sequential create there then gets the archived one, never a restored name): sequential (parents with sequential children in the archive), all, off. Raised with create-and-delete pairs; a parent kept in place whose counter is already higher keeps it.',
+      options: COUNTER_MODES,
+    }),
     'lock-path': Flags.string({
       default: DEFAULT_LOCK_PATH,
       description: 'The cluster-wide lock, shared with the backup service: a restore is refused while another one (or a service job) holds it.',
@@ -107,7 +119,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<RestoreResult | DataDirRestoreResult> {
     const {args, flags, raw} = await this.parse(ZkRestore)
-    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'no-rollback', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'wait-lock', 'zk-auth', 'zk-sasl', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
+    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'max-sequence-pairs', 'sequence-counters', 'no-rollback', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'wait-lock', 'zk-auth', 'zk-sasl', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
     const source = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
     if (flags.force) throw new UsageError('--force is for offline restores (--data-dir or --dcos), not with --zk')
@@ -140,6 +152,7 @@ ${EXIT_CODES_HELP}`
       from: flags.from,
       identities: identitiesOf(flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined),
       lock: {job: `zk-restore-${randomUUID()}`, path: validateZnodePath(flags['lock-path']), waitMs: waitLockMs},
+      maxSequencePairs: flags['max-sequence-pairs'],
       onNotice: (message) => {
         counter?.stop('waiting')
         counter = undefined
@@ -155,24 +168,29 @@ ${EXIT_CODES_HELP}`
       },
       rollback: !flags['no-rollback'],
       safetyBackup,
+      sequenceCounters: flags['sequence-counters'] as CounterMode,
       skipPermissionCheck: flags['skip-permission-check'],
       source: archive,
       target: target.path,
     })).finally(() => counter?.stop())
 
     if (flags.verbose) this.log(describePaths(result))
+    this.warnCountersAhead(result.plan)
     if (result.dryRun) {
       this.printPlan(result.plan)
       this.log('Dry run: nothing was changed.')
     } else {
       if (!safetyPrinted) this.printSafety(result.safetyBackup)
+      const pairs = result.sequencePairs > 0 ? `; sequence counters of ${result.plan.sequenceParents} parents raised with ${result.sequencePairs} create-and-delete pairs (${result.sequencePairsPerSecond}/s)` : ''
       if (result.plan.create + result.plan.change + result.plan.delete + result.plan.ephemeralsToDelete === 0) {
+        if (pairs) this.log(`The ${result.plan.unchanged} znodes under ${result.plan.target} already matched the archive${pairs}; verified by re-reading.`)
+        else
         this.log(`Nothing to restore: the ${result.plan.unchanged} znodes under ${result.plan.target} already match the archive.`)
         return result
       }
 
       this.log(
-        `Restored ${result.created} znodes to ${result.plan.target} from ${result.plan.archive} (deleted ${result.deleted}, ${result.aclsSet} ACLs set) in ${(result.durationMs / 1000).toFixed(1)}s; verified by re-reading.`,
+        `Restored ${result.created} znodes to ${result.plan.target} from ${result.plan.archive} (deleted ${result.deleted}, ${result.aclsSet} ACLs set${pairs}) in ${(result.durationMs / 1000).toFixed(1)}s; verified by re-reading.`,
       )
     }
 
@@ -201,6 +219,11 @@ ${EXIT_CODES_HELP}`
     return result
   }
 
+  private warnCountersAhead({countersAhead, firstCountersAhead}: RestorePlan): void {
+    if (countersAhead === 0) return
+    this.warn(`${countersAhead} parents kept in place have a sequence counter already past the archive's; it can't be lowered and stays (${first(firstCountersAhead, countersAhead)})`)
+  }
+
   private printSafety(safety: BackupResult | null): void {
     if (safety) this.log(`Safety backup of ${safety.root}: ${safety.location} (${safety.znodes} znodes, ${formatBytes(safety.archiveBytes)})`)
   }
@@ -209,15 +232,22 @@ ${EXIT_CODES_HELP}`
     const from = plan.from === plan.archiveRoot ? '' : ` (subtree ${plan.from})`
     this.log(`Plan: restore ${plan.archive}${from} to ${plan.target}`)
     const row = (label: string, count: number, detail = '') => this.log(`  ${label.padEnd(10)} ${String(count).padStart(8)}${detail && `  ${detail}`}`)
-    const first = (paths: string[], count: number) => paths.join(', ') + (count > paths.length ? ', ...' : '')
     row('create', plan.create, first(plan.firstCreate, plan.create))
     row('change', plan.change, first(plan.firstChange, plan.change))
     row('delete', plan.delete, first(plan.firstDelete, plan.delete))
     row('unchanged', plan.unchanged)
     if (plan.ephemeralsToDelete > 0) row('ephemeral', plan.ephemeralsToDelete, 'deleted with their parents, never recreated')
     if (plan.excludedLive > 0) row('excluded', plan.excludedLive, 'left as they are')
+    if (plan.sequencePairs > 0) row('counters', plan.sequenceParents, `parents' sequence counters raised with ${plan.sequencePairs} create-and-delete pairs`)
+    if (plan.countersAhead > 0) row('ahead', plan.countersAhead, `sequence counters past the archive's, kept: ${first(plan.firstCountersAhead, plan.countersAhead)}`)
+
     for (const problem of plan.permissionProblems.slice(0, 10)) this.log(`  not allowed: these credentials ${problem}`)
   }
+}
+
+/** The first paths of a list, and "..." when there are more. */
+function first(paths: string[], count: number): string {
+  return paths.join(', ') + (count > paths.length ? ', ...' : '')
 }
 
 function describePaths({batchFallback, readPath, writePath}: RestoreResult): string {

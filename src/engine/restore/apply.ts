@@ -11,24 +11,50 @@ import {MultiWriter} from '../multi-writer.js'
 import {Pipeline} from '../pipeline.js'
 import {retryingOnConnectionLoss} from '../read-znodes.js'
 import {walkTree} from '../walk.js'
-import {selectedZnodes, shownKey} from './plan.js'
-import type {LiveTree, RestoreOptions, RestoreRun, Selection} from './types.js'
+import {CounterCheck, type CounterTargets, raiseCounters, withMultiSession} from './counters.js'
+import {rewrites, selectedZnodes, shownKey} from './plan.js'
+import type {FullPlan, LiveTree, RestoreOptions, RestoreRun, Selection} from './types.js'
 
 const PIPELINE_DEPTH = 256
 
 const DELETE_ROUNDS = 5
 
-/** The destructive part: delete, create, ACLs, then the re-read that proves the tree matches. */
-export async function applyRestore(run: RestoreRun, expectedDigest: string, {faults}: {faults: boolean}): Promise<{deleted: number; created: number; aclsSet: number}> {
+export type AppliedPlan = Pick<FullPlan, 'counters' | 'expectedDigest' | 'create' | 'change' | 'delete' | 'ephemeralsToDelete'>
+
+export interface Applied {
+  deleted: number
+  created: number
+  aclsSet: number
+  sequencePairs: number
+  sequencePairsPerSecond: number
+}
+
+/**
+ * The destructive part: delete, create, raise the sequence counters, ACLs, then the re-read that
+ * proves the tree matches. A tree that already matches only has its counters raised.
+ */
+export async function applyRestore(run: RestoreRun, plan: AppliedPlan, {faults}: {faults: boolean}): Promise<Applied> {
   const {bulk, live, options, selection, session} = run
   const hit = faults ? failpoint : () => {}
-  const deleted = await deleteLiveTree(session, selection.target, live, options, hit)
+  const rewritten = rewrites(plan)
+  const deleted = rewritten ? await deleteLiveTree(session, selection.target, live, options, hit) : 0
   const writer = bulk.wire && bulk.writePath === 'multi' ? multiWriter(bulk.wire, session) : singleRequestWriter(session)
-  const {aclsSet, created} = await writeZnodes(writer, session, selection, live, options, hit)
+  const {created, restrictive} = rewritten ? await writeZnodes(writer, session, selection, live, options, hit, plan.counters.raise) : {created: 0, restrictive: []}
+  const counters = await raiseAllCounters(run, plan.counters.raise, hit)
+  hit('restore.acl')
+  const aclsSet = await applyAclsLast(restrictive, writer.setAcl, options)
   options.onPhase?.('check')
   hit('restore.check')
-  await checkRestored(bulk, selection, live, expectedDigest)
-  return {aclsSet, created, deleted}
+  await checkRestored(bulk, selection, live, plan.expectedDigest, plan.counters.check)
+  return {aclsSet, created, deleted, ...counters}
+}
+
+async function raiseAllCounters({bulk, options, selection, session}: RestoreRun, raise: CounterTargets['raise'], hit: (point: string) => void): Promise<Pick<Applied, 'sequencePairs' | 'sequencePairsPerSecond'>> {
+  if (raise.size === 0) return {sequencePairs: 0, sequencePairsPerSecond: 0}
+  options.onPhase?.('counters')
+  const started = Date.now()
+  const sequencePairs = await withMultiSession(bulk.wire, session.connectOptions, (wire) => raiseCounters(wire, selection.target, raise, hit))
+  return {sequencePairs, sequencePairsPerSecond: Math.round((sequencePairs * 1000) / Math.max(Date.now() - started, 1))}
 }
 
 /** Deletes every live znode that is not kept, deepest first; retries what concurrent writers refill. */
@@ -102,6 +128,7 @@ interface ZnodeWriter {
 
 interface ZnodeToWrite {
   data: Buffer
+  relativePath: string
   /** Updated in place (excluded paths live under it): its ACL is whatever it is live, so it is set too. */
   kept: boolean
   path: string
@@ -143,7 +170,10 @@ function multiWriter(wire: WireSession, session: ZkSession): ZnodeWriter {
   }
 }
 
-/** Writes the archive's znodes in order, then the ACLs left for last (and those of kept znodes). */
+/**
+ * Writes the archive's znodes in order; returns the ACLs left for last (and those of kept znodes).
+ * A parent whose counter is raised afterwards stays open until then: the pairs need CREATE and DELETE.
+ */
 async function writeZnodes(
   writer: ZnodeWriter,
   session: ZkSession,
@@ -151,14 +181,15 @@ async function writeZnodes(
   live: LiveTree,
   options: RestoreOptions,
   hit: (point: string) => void,
-): Promise<{created: number; aclsSet: number}> {
+  counterParents: CounterTargets['raise'],
+): Promise<{created: number; restrictive: RestrictiveAcls}> {
   const restrictive: RestrictiveAcls = []
   let created = 0
   try {
     for await (const znode of znodesToWrite(session, selection, live, options)) {
-      const {kept, path, record} = znode
+      const {kept, path, record, relativePath} = znode
       hit('restore.create')
-      const aclLater = kept || writer.aclLater(record.acl)
+      const aclLater = kept || writer.aclLater(record.acl) || (counterParents.has(relativePath) && !isOpenAcl(record.acl))
       if (aclLater) restrictive.push({acl: record.acl, path})
       await writer.write(znode, aclLater ? OPEN_ACL : record.acl, () => {
         if (!kept) created++
@@ -172,8 +203,7 @@ async function writeZnodes(
     throw error
   }
 
-  hit('restore.acl')
-  return {aclsSet: await applyAclsLast(restrictive, writer.setAcl, options), created}
+  return {created, restrictive}
 }
 
 type RestrictiveAcls = Array<{path: string; acl: Acl[]}>
@@ -184,7 +214,7 @@ async function* znodesToWrite(session: ZkSession, selection: Selection, live: Li
   options.onPhase?.('create', selection.znodes)
   if (target !== '/' && selection.znodes > 0) await session.createParents(target)
   for await (const {data, record, relativePath} of selectedZnodes(selection)) {
-    yield {data, kept: live.kept.has(relativePath), path: resolveZnodePath(target, relativePath), record}
+    yield {data, kept: live.kept.has(relativePath), path: resolveZnodePath(target, relativePath), record, relativePath}
   }
 }
 
@@ -199,14 +229,17 @@ function isOpenAcl(acl: Acl[]): boolean {
   return acl.length === 1 && acl[0].scheme === OPEN_ACL[0].scheme && acl[0].id === OPEN_ACL[0].id && acl[0].perms === OPEN_ACL[0].perms
 }
 
-/** Re-reads the target and compares it, znode by znode (as a set digest), with the archive's selection. */
-async function checkRestored(bulk: BulkAccess, selection: Selection, live: LiveTree, expectedDigest: string): Promise<void> {
+/** Re-reads the target and compares it, znode by znode (as a set digest), with the archive's selection, and the counters with the archive's. */
+async function checkRestored(bulk: BulkAccess, selection: Selection, live: LiveTree, expectedDigest: string, counters: CounterTargets['check']): Promise<void> {
   const {excluded, target} = selection
   const actual = new TreeSetDigest()
+  const counterCheck = new CounterCheck(counters, target)
   const ignored = (relativePath: string) => excluded(relativePath) || (live.kept.has(relativePath) && !live.znodes.get(relativePath)?.seen)
   await walkTree({
     onZnode({data, record, relativePath}) {
-      if (!ignored(relativePath)) actual.add(relativePath, shownKey(record, data, selection.identities))
+      if (ignored(relativePath)) return
+      actual.add(relativePath, shownKey(record, data, selection.identities))
+      counterCheck.add(relativePath, record)
     },
     reader: await bulk.reader(),
     root: target,
@@ -215,4 +248,7 @@ async function checkRestored(bulk: BulkAccess, selection: Selection, live: LiveT
   if (actual.value !== expectedDigest) {
     throw new OperationError(`Verification failed: the tree under ${target} does not match the archive after the restore`)
   }
+
+  const low = counterCheck.problem
+  if (low) throw new OperationError(`Verification failed: ${low} after the restore`)
 }

@@ -27,7 +27,7 @@ export async function readLiveTree(bulk: BulkAccess, target: string, excluded: P
     } else if (record.type === 'ephemeral') {
       live.ephemerals++
     } else {
-      live.znodes.set(relativePath, {key: shownKey(record, data, identities), seen: false})
+      live.znodes.set(relativePath, {key: shownKey(record, data, identities), nextSequence: record.nextSequence, seen: false})
       const missing = missingPerms(record.acl, session.identities, RESTORE_PERMS)
       if (missing) live.restricted.set(relativePath, {acl: record.acl, createdChildren: 0, deletedChildren: 0, missing})
     }

@@ -8,6 +8,7 @@ import {type Acl} from '../../zk/session.js'
 import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath} from '../../zk/uri.js'
 import {excludeMatcher} from '../exclude.js'
 import {aclText} from './checks.js'
+import {CounterPlanner} from './counters.js'
 import {emptyLiveTree} from './live.js'
 import type {ArchivedAcls, ExtendedTypes, FullPlan, LargestZnode, LiveTree, RestoreOptions, RestorePlan, Scope, SelectedZnode, Selection} from './types.js'
 
@@ -63,6 +64,7 @@ export function restoreScope(archiveRoot: string, options: RestoreOptions): Scop
     excluded: (relativePath) => exclude(resolveZnodePath(from, relativePath)) || lock(resolveZnodePath(target, relativePath)),
     from,
     identities: options.identities ?? identitiesOf(),
+    sequenceCounters: options.sequenceCounters ?? 'sequential',
     target,
   }
 }
@@ -89,6 +91,7 @@ class RestorePlanner {
   private largest?: LargestZnode
   private readonly extendedTypes: ExtendedTypes = {}
   private acls: ArchivedAcls = new Map()
+  private readonly counters: CounterPlanner
 
   constructor(
     private readonly archive: string,
@@ -99,18 +102,23 @@ class RestorePlanner {
       archive,
       archiveRoot: scope.archiveRoot,
       change: 0,
+      countersAhead: 0,
       create: 0,
       delete: 0,
       ephemeralsToDelete: live.ephemerals,
       excludedLive: live.excluded,
       firstChange: [],
+      firstCountersAhead: [],
       firstCreate: [],
       firstDelete: [],
       from: scope.from,
       permissionProblems: [],
+      sequencePairs: 0,
+      sequenceParents: 0,
       target: scope.target,
       unchanged: 0,
     }
+    this.counters = new CounterPlanner(scope.sequenceCounters, scope.target, live.kept)
   }
 
   add({data, record, relativePath}: SelectedZnode): void {
@@ -131,6 +139,7 @@ class RestorePlanner {
     }
 
     this.noteAcl(record.acl, path)
+    this.counters.add(relativePath, record, current?.nextSequence)
     if (!current) note(plan, 'create', path)
     else if (current.key === key) plan.unchanged++
     else note(plan, 'change', path)
@@ -145,7 +154,9 @@ class RestorePlanner {
       if (!znode.seen && !live.kept.has(relativePath)) note(plan, 'delete', resolveZnodePath(this.scope.target, relativePath))
     }
 
-    return {...plan, acls: this.acls, expectedDigest: this.expected.value, extendedTypes: this.extendedTypes, largest: this.largest}
+    const counters = this.counters.finish(rewrites(plan))
+    Object.assign(plan, {countersAhead: counters.ahead, firstCountersAhead: counters.firstAhead, sequencePairs: counters.pairs, sequenceParents: counters.parents})
+    return {...plan, acls: this.acls, counters: counters.targets, expectedDigest: this.expected.value, extendedTypes: this.extendedTypes, largest: this.largest}
   }
 
   private noteAcl(acl: Acl[], path: string): void {
@@ -155,6 +166,11 @@ class RestorePlanner {
     if (this.acls.size === MAX_DISTINCT_ACLS) this.acls = null
     else this.acls.set(key, {acl, path})
   }
+}
+
+/** Whether the restore deletes and recreates what is not kept: not when the tree already matches the archive. */
+export function rewrites(plan: Pick<RestorePlan, 'create' | 'change' | 'delete' | 'ephemeralsToDelete'>): boolean {
+  return plan.create + plan.change + plan.delete + plan.ephemeralsToDelete > 0
 }
 
 /** Counts the znode; lists the first paths in sorted order, the same whatever order the trees were read in. */

@@ -56,12 +56,12 @@ async function rollBack(run: RestoreRun, source: StorageProvider | undefined): P
 
   const scopeOf = (archiveRoot: string): Scope => {
     if (archiveRoot !== target) throw new OperationError(`the safety backup ${source.display} holds ${archiveRoot}, not ${target}`)
-    return {archiveRoot, excluded, from: target, identities: selection.identities, target}
+    return {archiveRoot, excluded, from: target, identities: selection.identities, sequenceCounters: selection.sequenceCounters, target}
   }
 
   const {emptyTargetPlan, selection: safety} = await verifyAndPlanForEmptyTarget(source, scopeOf)
   const plan = now.znodes.size === 0 ? emptyTargetPlan : await planRestore(safety, now)
-  await applyRestore({...run, live: now, selection: safety}, plan.expectedDigest, {faults: false})
+  await applyRestore({...run, live: now, selection: safety}, plan, {faults: false})
 }
 
 /** How many session timeouts a rollback waits for the ensemble to answer again. */

@@ -5,9 +5,10 @@ import type {Identity} from '../../zk/acl.js'
 import {type Acl, type ZkSession} from '../../zk/session.js'
 import {type BackupResult} from '../backup.js'
 import type {BatchMode, BulkAccess, ReadPath, WritePath} from '../bulk.js'
+import type {CounterMode, CounterTargets} from './counters.js'
 import {type PathMatcher} from '../exclude.js'
 
-export type RestorePhase = 'verify' | 'read' | 'delete' | 'create' | 'acl' | 'check' | 'rollback'
+export type RestorePhase = 'verify' | 'read' | 'delete' | 'create' | 'counters' | 'acl' | 'check' | 'rollback'
 
 export interface RestoreOptions {
   source: StorageProvider
@@ -57,6 +58,10 @@ export interface RestoreOptions {
   onZnode?: (phase: RestorePhase, path: string) => void
   /** Multi-read and multi batches: auto (when the server answers them, the default), on, off. */
   batch?: BatchMode
+  /** Which parents get their next sequential number back (default: those with sequential children in the archive). */
+  sequenceCounters?: CounterMode
+  /** A restore that needs more create-and-delete pairs for the counters is refused, with nothing changed (default DEFAULT_MAX_PAIRS). */
+  maxSequencePairs?: number
 }
 
 export interface RestorePlan {
@@ -78,6 +83,12 @@ export interface RestorePlan {
   firstDelete: string[]
   /** What the live ACLs forbid these credentials to do; a restore refuses to start while this is not empty. */
   permissionProblems: string[]
+  /** Create-and-delete pairs that raise the sequence counters to the archive's, and over how many parents. */
+  sequencePairs: number
+  sequenceParents: number
+  /** Parents kept in place whose counter is already past the archive's (it can't be lowered), and the first of them. */
+  countersAhead: number
+  firstCountersAhead: string[]
 }
 
 export interface RestoreResult {
@@ -87,6 +98,9 @@ export interface RestoreResult {
   created: number
   deleted: number
   aclsSet: number
+  /** Create-and-delete pairs sent for the sequence counters, and how many a second. */
+  sequencePairs: number
+  sequencePairsPerSecond: number
   verified: boolean
   durationMs: number
   znodesPerSecond: number
@@ -100,6 +114,7 @@ export interface RestoreResult {
 interface LiveZnode {
   key: string
   seen: boolean
+  nextSequence?: number
 }
 
 /** What a restore works with once it has read the live tree: what a rollback needs too. */
@@ -137,6 +152,7 @@ export interface Scope {
   /** Whether a path relative to `from` (and so to `target`) is left alone. */
   excluded: PathMatcher
   identities: Identity[]
+  sequenceCounters: CounterMode
 }
 
 /** The scope in a verified archive. */
@@ -157,7 +173,7 @@ export interface SelectedZnode {
  * The plan, with what only the engine needs: the digest the restored tree must have, its largest
  * znode, the first znode of each type a server may not support, and the ACLs it creates.
  */
-export type FullPlan = RestorePlan & {expectedDigest: string; largest?: LargestZnode; extendedTypes: ExtendedTypes; acls: ArchivedAcls}
+export type FullPlan = RestorePlan & {expectedDigest: string; largest?: LargestZnode; extendedTypes: ExtendedTypes; acls: ArchivedAcls; counters: CounterTargets}
 
 /** The first container and TTL znode a restore creates: servers may lack them (3.4; TTL needs zookeeper.extendedTypesEnabled). */
 export type ExtendedTypes = Partial<Record<'container' | 'ttl', {path: string; count: number; ttl?: number}>>

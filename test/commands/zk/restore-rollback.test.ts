@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {dcos, expectExit, zkUri} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
-import {oracleDiff, readTreeIndependently} from '../../helpers/oracle.js'
+import {createSequentialIndependently, oracleDiff, readTreeIndependently} from '../../helpers/oracle.js'
 import {connect, digestId, READ_ONLY, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL, ZOO_PERM_READ} from '../../helpers/tree.js'
 import type {ZkSession} from '../../../src/zk/session.js'
 
@@ -22,11 +22,17 @@ function archivedTree(): SeedZnode[] {
     ...apps,
     {acl: OURS, data: 'ours only', path: '/private'},
     {acl: [...OURS, ...READ_ONLY], data: 'state', path: '/state'},
+    {path: '/queue'},
+    {data: 'first', path: '/queue/job-', sequential: true},
+    {data: 'second', path: '/queue/job-', sequential: true},
   ]
 }
 
+/** /queue's next sequential number once archivedTree is seeded and a child created and deleted twice: a restore raises it with 2 pairs. */
+const QUEUE_NEXT = 4
+
 /** Where each failpoint stops the restore: half way through deleting, half way through creating, before the ACLs, at the final check. */
-const FAILPOINTS = ['restore.delete=10', 'restore.create=20', 'restore.acl', 'restore.check']
+const FAILPOINTS = ['restore.delete=10', 'restore.create=20', 'restore.counters', 'restore.acl', 'restore.check']
 
 describe('dcos zk restore: a restore that fails half way rolls back by itself', function () {
   this.timeout(120_000)
@@ -49,6 +55,11 @@ describe('dcos zk restore: a restore that fails half way rolls back by itself', 
   async function archiveThenDiverge(label: string): Promise<{archive: string; root: string; before: Awaited<ReturnType<typeof readTreeIndependently>>}> {
     const root = uniquePath(label)
     await seedTree(session, root, archivedTree())
+    for (let round = 0; round < QUEUE_NEXT - 2; round++) {
+      await session.create(`${root}/queue/gone`, Buffer.alloc(0), 0)
+      await session.delete(`${root}/queue/gone`)
+    }
+
     const archive = join(dir, `${label}.tar.gz`)
     expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)], {env: {DCOS_ZK_AUTH: AUTH}}), 0)
     await session.setData(`${root}/apps/app-03`, Buffer.from('changed since'))
@@ -71,6 +82,8 @@ describe('dcos zk restore: a restore that fails half way rolls back by itself', 
         expect(lines, result.stderr).to.have.length(1)
         expect(lines[0]).to.match(new RegExp(`^Error: Restore failed: failpoint ${point.split('=')[0]} reached .*\\. Rolled back: ${root} is as it was before the restore \\(from the safety backup ${safety}, verified\\)$`))
         expect(oracleDiff(before, await readTreeIndependently(hosts, root, {auth: AUTH}))).to.deep.equal([])
+        // The counters are back too: the rollback is a restore of the safety backup.
+        expect(await createSequentialIndependently(hosts, `${root}/queue`, AUTH)).to.equal(`${root}/queue/next-${String(QUEUE_NEXT).padStart(10, '0')}`)
         // The lock went with the restore.
         expect(await session.exists('/dcos-backup/lock')).to.equal(undefined)
       })
