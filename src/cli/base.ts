@@ -108,6 +108,11 @@ export abstract class BaseCommand extends Command {
     for (const line of text.split('\n')) this.log(line)
   }
 
+  /** Lines whose every value was already escaped, coloured by us (see colour.ts): written as they are. */
+  protected logPainted(text: string): void {
+    for (const line of text.split('\n')) super.log(line)
+  }
+
   /** A warning is one line, escaped wherever it goes, as errors are. */
   warn(input: string | Error): string | Error {
     return super.warn(typeof input === 'string' ? printable(input) : input)

@@ -26,11 +26,11 @@ const ESCAPED = 'evil\\x1b[2J\\x9b31m\\x7f\\x1b[1;32m\\nIntegrity   OK - every c
 const RAW_CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/
 
 /** Runs the CLI on a pseudo-terminal (script(1)): what the terminal received, CR LF made LF. */
-function onTerminal(args: string[]): Promise<{code: number | null; output: string}> {
+function onTerminal(args: string[], extraEnv: Record<string, string> = {}): Promise<{code: number | null; output: string}> {
   const quoted = [process.execPath, BIN, ...args].map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ')
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DCOS_|AWS_|DEBUG$|OCLIF_)/.test(name)))
   return new Promise((resolve) => {
-    execFile('script', ['-qec', quoted, '/dev/null'], {cwd: ROOT, encoding: 'utf8', env: {...env, SHELL: '/bin/sh'}, timeout: 45_000}, (error, stdout) => {
+    execFile('script', ['-qec', quoted, '/dev/null'], {cwd: ROOT, encoding: 'utf8', env: {...env, SHELL: '/bin/sh', ...extraEnv}, timeout: 45_000}, (error, stdout) => {
       recordOutput(`dcos ${args.slice(0, 2).join(' ')} (terminal)`, stdout)
       // Less the cursor's hiding and showing, which oclif's spinner sends itself.
       const output = stdout.replaceAll('\r\n', '\n').replaceAll(/\u001B\[\?25[hl]/g, '')
@@ -110,10 +110,16 @@ describe('text from archives and servers on a terminal', function () {
     const server = createTcpServer((socket) => socket.once('data', () => socket.end(answer)))
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
-      const {code, output} = await onTerminal(['cluster', 'status', '--zk', `127.0.0.1:${(server.address() as AddressInfo).port}`])
-      expect(code, output).not.to.equal(null)
-      expect(output, output).not.to.match(RAW_CONTROL)
-      expect(output).to.include('evil\\x1b[2J\\x9b31m\\x7f')
+      const zk = `127.0.0.1:${(server.address() as AddressInfo).port}`
+      const plain = await onTerminal(['cluster', 'status', '--zk', zk], {NO_COLOR: '1'})
+      expect(plain.code, plain.output).not.to.equal(null)
+      expect(plain.output, plain.output).not.to.match(RAW_CONTROL)
+      expect(plain.output).to.include('evil\\x1b[2J\\x9b31m\\x7f')
+      // With colours, the only raw escapes are the tool's own colours (SGR), around escaped text.
+      const coloured = await onTerminal(['cluster', 'status', '--zk', zk], {FORCE_COLOR: '1'})
+      expect(coloured.output).to.match(/\u001B\[3[123]m/)
+      expect(coloured.output.replaceAll(/\u001B\[(?:3[123]|39)m/g, ''), coloured.output).not.to.match(RAW_CONTROL)
+      expect(coloured.output).to.include('evil\\x1b[2J\\x9b31m\\x7f')
     } finally {
       await new Promise((resolve) => server.close(resolve))
     }

@@ -6,6 +6,7 @@ import {forStream} from '../../cli/printable.js'
 import {formatDuration, parseDuration} from '../../cli/duration.js'
 import {zkTlsFlags, type ZkTlsFlagValues, zkTlsOptions} from '../../cli/zk-tls.js'
 import {checkExhibitor, checkZkNodes, type ClusterStatus, type NodeStatus} from '../../engine/health.js'
+import {coloursFor, paintState, paintVerdict} from '../../cli/colour.js'
 import {EXIT_FAILED, errorMessage, UsageError} from '../../errors.js'
 
 /** Thrown at the end of a check that found the ensemble unhealthy: exit 1, the output is already written. */
@@ -67,8 +68,10 @@ ${EXIT_CODES_HELP} Here 0 means healthy and 1 not healthy (at once, or at the --
     if (flags.wait) status = await this.waitHealthy(status, check, intervalMs, timeoutMs)
     if (!this.jsonEnabled()) {
       // Modes and problems come from the servers' answers: escaped before they are laid out.
-      if (status.nodes.length > 0) this.logLines(formatTable(status.nodes, flags['max-lag'] !== undefined, (text) => forStream(text, process.stdout)))
-      this.log(status.verdict)
+      const colours = coloursFor(process.stdout)
+      const shown = (text: string) => forStream(text, process.stdout)
+      if (status.nodes.length > 0) this.logPainted(formatTable(status.nodes, flags['max-lag'] !== undefined, shown, (state, cell) => paintState(colours, state, cell)))
+      this.logPainted(paintVerdict(colours, status.healthy, shown(status.verdict)))
     }
 
     if (!status.healthy) throw new Unhealthy(status)
@@ -145,7 +148,12 @@ function stateKey(status: ClusterStatus): string {
 }
 
 /** Plain padded columns: stable for scripts (no colours, no box drawing, no terminal width). */
-export function formatTable(nodes: NodeStatus[], withLag: boolean, shown: (text: string) => string = (text) => text): string {
+export function formatTable(
+  nodes: NodeStatus[],
+  withLag: boolean,
+  shown: (text: string) => string = (text) => text,
+  paintStatus: (state: string, cell: string) => string = (_state, cell) => cell,
+): string {
   const header = ['HOST', 'STATUS', 'MODE', 'LEADER', 'ZXID', 'ZNODES', ...(withLag ? ['LAG'] : [])]
   const rows = nodes.map((node) =>
     [
@@ -159,5 +167,14 @@ export function formatTable(nodes: NodeStatus[], withLag: boolean, shown: (text:
     ].map(shown),
   )
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)))
-  return [header, ...rows].map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')).join('\n')
+  const STATUS = 1
+  const lines = [header, ...rows].map((row, line) =>
+    row
+      .map((cell, column) => {
+        const padded = column === row.length - 1 ? cell : cell.padEnd(widths[column])
+        return line > 0 && column === STATUS ? paintStatus(nodes[line - 1].status, padded) : padded
+      })
+      .join('  '),
+  )
+  return lines.join('\n')
 }
