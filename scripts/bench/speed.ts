@@ -63,6 +63,7 @@ async function oneRun(context: BenchContext, run: number, skipped: Partial<Recor
   const wanted = (step: Step) => skipped[step] === undefined
   const record = (step: Step, sample: CliSample | number) => {
     const one = typeof sample === 'number' ? {seconds: sample} : sample
+    console.error(`run ${run + 1}/${context.options.runs}: ${STEPS[step]}: ${one.seconds.toFixed(2)} s`)
     ;(state.samples[step] ??= []).push(one)
     const path = typeof sample === 'number' ? undefined : [sample.readPath && `read ${sample.readPath}`, sample.writePath && `write ${sample.writePath}`].filter(Boolean).join(', ')
     if (path) state.paths[step] = path
