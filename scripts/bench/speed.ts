@@ -65,7 +65,7 @@ async function oneRun(context: BenchContext, run: number, skipped: Partial<Recor
     const one = typeof sample === 'number' ? {seconds: sample} : sample
     console.error(`run ${run + 1}/${context.options.runs}: ${STEPS[step]}: ${one.seconds.toFixed(2)} s`)
     ;(state.samples[step] ??= []).push(one)
-    const path = typeof sample === 'number' ? undefined : [sample.readPath && `read ${sample.readPath}`, sample.writePath && `write ${sample.writePath}`].filter(Boolean).join(', ')
+    const path = typeof sample === 'number' ? undefined : [sample.readPath && `read ${sample.readPath}`, sample.writePath && `write ${sample.writePath}`, sample.restored].filter(Boolean).join(', ')
     if (path) state.paths[step] = path
   }
 
