@@ -23,8 +23,9 @@ export async function rawRead(session: ZkSession, root: string, withAcl: boolean
     const path = pending.pop()!
     // eslint-disable-next-line no-await-in-loop
     await pipeline.add(async () => {
-      const [, children] = await Promise.all([session.getData(path), session.getChildren(path), withAcl && session.getAcl(path)])
-      for (const child of children) pending.push(joinZnodePath(path, child))
+      // Children only where the stat says there are some, as the CLI's single-request reader does (most znodes are leaves).
+      const [{stat}] = await Promise.all([session.getData(path), withAcl && session.getAcl(path)])
+      if (stat.numChildren > 0) for (const child of await session.getChildren(path)) pending.push(joinZnodePath(path, child))
     })
     // eslint-disable-next-line no-await-in-loop
     if (pending.length === 0) await pipeline.drain()
