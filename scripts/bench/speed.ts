@@ -18,7 +18,7 @@ import type {BenchContext, Section} from './section.js'
 import {dataBytes, deleteTree, drifted, seedTree} from './tree.js'
 
 export const STEPS = {
-  read: 'raw read: getData + getChildren, pipelined (ceiling for reads without ACLs)',
+  read: 'raw read: getData (+ getChildren of parents), pipelined (ceiling for reads without ACLs)',
   readAcl: 'raw read + getACL, pipelined (ceiling for a single-request backup)',
   multiRead: 'raw multi-read, 100 paths a batch (ceiling for reads without ACLs)',
   multiReadAcl: 'raw multi-read + getACL on every node (ceiling for a batched backup)',
