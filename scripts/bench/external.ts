@@ -1,0 +1,32 @@
+/**
+ * Parts of the bench that need their own servers, run as the standalone scripts they are (each
+ * starts what it measures): the 3.9 AdminServer snapshot path (scripts/bench-admin.ts) and the
+ * snapshot reader and archive writer on a real data directory (scripts/bench-zkdisk.ts).
+ */
+import {execFile} from 'node:child_process'
+import {readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {promisify} from 'node:util'
+
+import type {BenchOptions} from './options.js'
+import type {Section} from './section.js'
+
+const SCRIPTS = fileURLToPath(new URL('..', import.meta.url))
+
+function externalSection(name: string, script: string, args: (options: BenchOptions) => string[]): Section {
+  return {
+    name,
+    async run({options, work}) {
+      const out = join(work, `${script}.json`)
+      const {stdout} = await promisify(execFile)('npx', ['tsx', join(SCRIPTS, script), ...args(options), '--out', out], {maxBuffer: 64 * 1024 * 1024})
+      return {json: JSON.parse(await readFile(out, 'utf8')), lines: stdout.trimEnd().split('\n')}
+    },
+  }
+}
+
+/** Only on 3.9 (the snapshot command is 3.9+): the bare stream, `zk backup --admin-url`, the client path, and their ratio. */
+export const adminSection = externalSection('AdminServer snapshot (3.9)', 'bench-admin.ts', (options) => ['--znodes', String(options.znodes), '--runs', String(options.runs)])
+
+/** The snapshot reader and the archive writer on a real 3.8 node's data directory of --zkdisk-znodes znodes. */
+export const zkdiskSection = externalSection('snapshot reader and archive writer', 'bench-zkdisk.ts', (options) => ['--znodes', String(options.zkdiskZnodes), '--runs', String(options.runs)])

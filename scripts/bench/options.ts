@@ -1,0 +1,79 @@
+/** The bench's command line: every parameter, checked, with the defaults the README quotes. */
+import {parseArgs} from 'node:util'
+
+import {ZOOKEEPER_VERSIONS, type ZookeeperVersion} from '../../test/harness/ensemble.js'
+
+export const DATA_FILLS = ['constant', 'text', 'random'] as const
+export type DataFill = (typeof DATA_FILLS)[number]
+export const BATCH_RUNS = ['both', 'auto', 'off'] as const
+export type BatchRuns = (typeof BATCH_RUNS)[number]
+
+export interface BenchOptions {
+  znodes: number
+  size: number
+  fanout: number
+  runs: number
+  memory: number[]
+  data: DataFill
+  /** Which CLI runs: batched (`auto`, the CLI's default), single-request (`off`), or both side by side. */
+  batch: BatchRuns
+  /** zoo.cfg forceSync of the servers: yes is ZooKeeper's default, what production runs with. */
+  forceSync: 'yes' | 'no'
+  zkVersion: ZookeeperVersion
+  /** Create-and-delete pairs raising one sequence counter, as a restore does (0: skip). */
+  counterPairs: number
+  /** Znodes of the data directory the snapshot reader and archive writer are measured on (0: skip). */
+  zkdiskZnodes: number
+  out?: string
+}
+
+export const USAGE = `npm run bench -- [--znodes 100000] [--size 1024] [--fanout 100] [--runs 3] [--memory 100000,400000]
+  [--data text|constant|random] [--batch both|auto|off] [--force-sync yes|no] [--zk-version 3.8|3.4|3.9]
+  [--counter-pairs 100000] [--zkdisk-znodes 333000] [--out bench.json]
+with --zk-version 3.9 the AdminServer snapshot path is measured too
+quick check: npm run bench -- --znodes 2000 --runs 1 --memory ''`
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${flag} ${value}: use one of ${allowed.join(', ')}`)
+  return value as T
+}
+
+function positive(flag: string, value: string, minimum = 1): number {
+  const number = Number(value)
+  if (!Number.isInteger(number) || number < minimum) throw new Error(`--${flag} ${value}: use a whole number of at least ${minimum}`)
+  return number
+}
+
+export function parseOptions(args: string[]): BenchOptions {
+  const {values} = parseArgs({
+    args,
+    options: {
+      batch: {default: 'both', type: 'string'},
+      'counter-pairs': {default: '100000', type: 'string'},
+      data: {default: 'text', type: 'string'},
+      fanout: {default: '100', type: 'string'},
+      'force-sync': {default: 'yes', type: 'string'},
+      memory: {default: '100000,400000', type: 'string'},
+      out: {type: 'string'},
+      runs: {default: '3', type: 'string'},
+      size: {default: '1024', type: 'string'},
+      'zk-version': {default: '3.8', type: 'string'},
+      znodes: {default: '100000', type: 'string'},
+      'zkdisk-znodes': {default: '333000', type: 'string'},
+    },
+  })
+  return {
+    batch: oneOf('batch', values.batch, BATCH_RUNS),
+    counterPairs: positive('counter-pairs', values['counter-pairs'], 0),
+    data: oneOf('data', values.data, DATA_FILLS),
+    fanout: positive('fanout', values.fanout, 2),
+    forceSync: oneOf('force-sync', values['force-sync'], ['yes', 'no'] as const),
+    memory: values.memory === '' ? [] : values.memory.split(',').map((one) => positive('memory', one)),
+    out: values.out,
+    runs: positive('runs', values.runs),
+    size: positive('size', values.size, 0),
+    zkVersion: oneOf('zk-version', values['zk-version'], ZOOKEEPER_VERSIONS),
+    zkdiskZnodes: positive('zkdisk-znodes', values['zkdisk-znodes'], 0),
+    znodes: positive('znodes', values.znodes, 2),
+  }
+}
