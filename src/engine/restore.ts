@@ -8,9 +8,32 @@ import {readLiveTree} from './restore/live.js'
 import {type HeldLock, releaseLock, takeLock} from './restore/lock.js'
 import {planRestore, restoreScope, verifyAndPlanForEmptyTarget} from './restore/plan.js'
 import {failedRestore, missingAncestorsOf} from './restore/rollback.js'
-import type {FullPlan, RestoreOptions, RestorePlan, RestoreResult, RestoreRun} from './restore/types.js'
+import type {FullPlan, RestoreOptions, RestorePlan, RestoreResult, RestoreRun, Selection} from './restore/types.js'
 
 export type {RestoreOptions, RestorePhase, RestorePlan, RestoreResult} from './restore/types.js'
+
+/** A verified archive and what of it a restore takes: what prepareRestore found, for restoreTree to apply. */
+export interface PreparedRestore {
+  selection: Selection
+  emptyTargetPlan: FullPlan
+}
+
+/**
+ * Verifies the whole archive and selects what the restore takes (--from, the target, --exclude),
+ * before any session: a caller restoring several archives (the service) checks them all first and
+ * hands each one's result to restoreTree, which then does not read the archive a second time to verify it.
+ */
+export async function prepareRestore(options: RestoreOptions): Promise<PreparedRestore> {
+  const {source} = options
+  if (source.scheme === '-') {
+    throw new UsageError('restore reads the archive more than once (verify, then apply): save it to a file or S3 first')
+  }
+
+  options.onPhase?.('verify')
+  const prepared = await verifyAndPlanForEmptyTarget(source, (archiveRoot) => restoreScope(archiveRoot, options))
+  if (prepared.emptyTargetPlan.create === 0 && !options.allowEmpty) throw new UsageError(`${source.display} holds no znode at ${prepared.selection.from}`)
+  return prepared
+}
 
 /**
  * Replaces the subtree at the target with the archive's: verify the whole archive, read what is
@@ -18,18 +41,10 @@ export type {RestoreOptions, RestorePhase, RestorePlan, RestoreResult} from './r
  * credentials must allow, then delete, recreate every znode in order, apply the ACLs last, and
  * re-read the result to prove it matches. A failure after the first destructive step rolls back.
  */
-export async function restoreTree(options: RestoreOptions): Promise<RestoreResult> {
+export async function restoreTree(options: RestoreOptions, prepared?: PreparedRestore): Promise<RestoreResult> {
   const started = Date.now()
-  const {source} = options
-  if (source.scheme === '-') {
-    throw new UsageError('restore reads the archive more than once (verify, then apply): save it to a file or S3 first')
-  }
-
-  options.onPhase?.('verify')
-  const {emptyTargetPlan, selection} = await verifyAndPlanForEmptyTarget(source, (archiveRoot) => restoreScope(archiveRoot, options))
+  const {emptyTargetPlan, selection} = prepared ?? (await prepareRestore(options))
   const {excluded: excludedInArchive, target} = selection
-  if (emptyTargetPlan.create === 0 && !options.allowEmpty) throw new UsageError(`${source.display} holds no znode at ${selection.from}`)
-
   const session = await options.connect()
   let lock: HeldLock | undefined
   let bulk: BulkAccess | undefined

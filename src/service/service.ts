@@ -1,10 +1,10 @@
-import {readArchive, verifyArchive} from '../archive/reader.js'
-import type {Manifest} from '../archive/format.js'
+import {readArchive} from '../archive/reader.js'
 import {backupTree} from '../engine/backup.js'
-import {restoreTree} from '../engine/restore.js'
+import {type PreparedRestore, prepareRestore, type RestoreOptions, restoreTree} from '../engine/restore.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import {redactLocation} from '../providers/index.js'
 import type {StorageProvider} from '../providers/types.js'
+import {ProviderView} from '../providers/view.js'
 import {identitiesOf} from '../zk/acl.js'
 import {type SessionOptions, ZkSession} from '../zk/session.js'
 import {ClusterLock, DEFAULT_LOCK_PATH, INSTANCE, type LockHolder} from '../zk/lock.js'
@@ -261,14 +261,15 @@ export class BackupService {
     const save = () => this.saveUnderLock(session, restore.id, backup)
     const restored: Component[] = []
     try {
-      const components = await this.verifyArchives(backup)
+      const prepared = await this.verifyArchives(backup)
+      const components = [...prepared.keys()]
       const safetyId = await this.safetyBackup(session, restore, components)
       restore.safety_backup_id = safetyId
       await save()
       for (const component of components) {
         restore.component_status[component.name] = {status: 'STATUS_RESTORING'}
         await save()
-        await this.restoreComponent(backup.id, component, restore, safetyId)
+        await this.restoreComponent(backup.id, component, restore, safetyId, prepared.get(component))
         restored.push(component)
         restore.component_status[component.name] = {status: 'STATUS_READY'}
       }
@@ -302,16 +303,24 @@ export class BackupService {
     return restored.length > 0 ? `; the components restored before it were rolled back from the safety backup ${safetyId}` : ''
   }
 
-  /** Every archive of the backup, read whole and verified, and each of its component's configured path. */
-  private async verifyArchives(backup: BackupInfo): Promise<Component[]> {
-    const components = Object.keys(backup.component_status).map((name) => this.configuredComponent(backup, name))
-    for (const component of components) {
+  /**
+   * Every archive of the backup, read whole and verified, and each of its component's configured
+   * path: what each restore takes, so the restores that follow need not verify them again.
+   */
+  private async verifyArchives(backup: BackupInfo): Promise<Map<Component, PreparedRestore>> {
+    const prepared = new Map<Component, PreparedRestore>()
+    for (const name of Object.keys(backup.component_status)) {
+      const component = this.configuredComponent(backup, name)
       const archive = this.store.archive(backup.id, component.name)
-      const manifest: Manifest = await verifyArchive(await archive.read(), this.publicName(archive))
-      requireRoot(backup, component, manifest.source.root, OperationError)
+      const publicArchive = new ProviderView(archive, {display: this.publicName(archive)})
+      const header = await archiveRoot(archive, publicArchive.display)
+      requireRoot(backup, component, header, OperationError)
+      const ready = await prepareRestore(this.componentRestore(component, publicArchive, {}))
+      requireRoot(backup, component, ready.selection.manifest.source.root, OperationError)
+      prepared.set(component, ready)
     }
 
-    return components
+    return prepared
   }
 
   /**
@@ -365,24 +374,33 @@ export class BackupService {
     }
   }
 
-  /** Restores one component from backup `id`; on failure the engine puts it back from `safetyId`'s archive, when given. */
-  private async restoreComponent(id: string, {name, path}: Component, restore: RestoreInfo, safetyId?: string): Promise<void> {
-    const result = await restoreTree({
+  /**
+   * Restores one component from backup `id` (verified already when `prepared` is given); on failure
+   * the engine puts it back from `safetyId`'s archive, when given.
+   */
+  private async restoreComponent(id: string, component: Component, restore: RestoreInfo, safetyId?: string, prepared?: PreparedRestore): Promise<void> {
+    const {name} = component
+    // Restoring a safety backup (a rollback) of a component that did not exist empties it.
+    const rollback = safetyId ? {rollbackFrom: this.store.archive(safetyId, name)} : {allowEmpty: true, rollback: false}
+    const result = await restoreTree(this.componentRestore(component, this.store.archive(id, name), rollback), prepared)
+    this.options.log.info({component: name, created: result.created, deleted: result.deleted, restore: restore.id}, 'component restored')
+  }
+
+  private componentRestore({path}: Component, source: StorageProvider, rollback: Partial<Pick<RestoreOptions, 'allowEmpty' | 'rollback' | 'rollbackFrom'>>): RestoreOptions {
+    return {
       // The engine ends the session it is given; the lock stays with the service's own session.
       connect: () => ZkSession.connect(this.options.zk),
       // The lock is ours already (held by the service's own session); it must survive a restore of /.
       exclude: [...this.exclude, this.lock.path],
-      // Only the configured path, whatever the archive (re-read here) says: one replaced since it was checked finds no znodes there and is refused.
+      // Only the configured path, whatever the archive says: one replaced since it was checked finds no znodes there and is refused.
       from: path,
       identities: identitiesOf(this.options.zk.auth),
-      // Restoring a safety backup (a rollback) of a component that did not exist empties it.
-      ...(safetyId ? {rollbackFrom: this.store.archive(safetyId, name)} : {allowEmpty: true, rollback: false}),
+      ...rollback,
       safetyBackup: null,
       sizeProbePath: `${this.lock.path}-size-probe`,
-      source: this.store.archive(id, name),
+      source,
       target: path,
-    })
-    this.options.log.info({component: name, created: result.created, deleted: result.deleted, restore: restore.id}, 'component restored')
+    }
   }
 
   /** Records a failed job; if even that fails (the lock or storage is gone), the clean-up records it later. */
