@@ -49,7 +49,7 @@ export async function restoreTree(options: RestoreOptions, prepared?: PreparedRe
   let lock: HeldLock | undefined
   let bulk: BulkAccess | undefined
   try {
-    if (options.lock && !options.dryRun) lock = await takeLock(session, options.lock, options.onNotice)
+    if (options.lock && !options.lock.heldByCaller && !options.dryRun) lock = await takeLock(session, options.lock, options.onNotice)
     bulk = await BulkAccess.open(session, options.batch)
     options.onPhase?.('read')
     const missingAncestors = await missingAncestorsOf(session, target)
@@ -82,8 +82,7 @@ export async function restoreTree(options: RestoreOptions, prepared?: PreparedRe
       )
     }
 
-    const probePath = options.sizeProbePath ?? (options.lock && `${options.lock.path}-size-probe`)
-    if (probePath) await checkServersAccept(bulk.wire ?? session, probePath, plan)
+    if (options.lock) await checkServersAccept(bulk.wire ?? session, `${options.lock.path}-size-probe`, plan)
     // The net under the restore: read back whole before anything relies on it.
     if (live.safetyProvider) await verifyArchive(await live.safetyProvider.read(), live.safetyProvider.display)
     if (destructive && options.confirm && !(await options.confirm(plan, live.safetyBackup))) {

@@ -390,14 +390,14 @@ export class BackupService {
     return {
       // The engine ends the session it is given; the lock stays with the service's own session.
       connect: () => ZkSession.connect(this.options.zk),
-      // The lock is ours already (held by the service's own session); it must survive a restore of /.
-      exclude: [...this.exclude, this.lock.path],
+      exclude: this.exclude,
       // Only the configured path, whatever the archive says: one replaced since it was checked finds no znodes there and is refused.
       from: path,
       identities: identitiesOf(this.options.zk.auth),
+      // Ours already (held by the service's own session): left alone, also by a restore of /.
+      lock: {heldByCaller: true, job: 'service', path: this.lock.path},
       ...rollback,
       safetyBackup: null,
-      sizeProbePath: `${this.lock.path}-size-probe`,
       source,
       target: path,
     }

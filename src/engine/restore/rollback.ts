@@ -82,7 +82,7 @@ async function rollBackOnNewSession(run: RestoreRun, source: StorageProvider | u
   let lock: HeldLock | undefined
   let bulk: BulkAccess | undefined
   try {
-    if (options.lock) lock = await retakeLock(session, options.lock)
+    if (options.lock && !options.lock.heldByCaller) lock = await retakeLock(session, options.lock)
     bulk = await BulkAccess.open(session, options.batch)
     await rollBack({...run, bulk, session}, source)
   } finally {

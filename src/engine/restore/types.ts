@@ -10,6 +10,14 @@ import {type PathMatcher} from '../exclude.js'
 
 export type RestorePhase = 'verify' | 'read' | 'delete' | 'create' | 'counters' | 'acl' | 'check' | 'rollback'
 
+export interface RestoreLock {
+  path: string
+  job: string
+  /** How long to wait for another holder to let go; by default, only for a dead holder's session to expire. */
+  waitMs?: number
+  heldByCaller?: boolean
+}
+
 export interface RestoreOptions {
   source: StorageProvider
   /** Called only once the archive has passed verification: a bad archive never reaches ZooKeeper. */
@@ -27,10 +35,12 @@ export interface RestoreOptions {
   /** Go ahead even where the live ACLs seem to forbid the restore (for ZooKeeper superusers). */
   skipPermissionCheck?: boolean
   /**
-   * Holds the cluster-wide lock (an ephemeral znode, shared with the backup service) from before the
-   * live tree is read until the end: refused, with nothing changed, while another job holds it.
+   * The cluster-wide lock (an ephemeral znode, shared with the backup service): taken from before the
+   * live tree is read until the end, refused with nothing changed while another job holds it; or,
+   * `heldByCaller`, already held by the caller's own session (the service's). Either way the restore
+   * leaves the lock's znode alone and proves the servers take its largest znode beside it.
    */
-  lock?: {path: string; job: string; /** How long to wait for another holder to let go; by default, only for a dead holder's session to expire. */ waitMs?: number}
+  lock?: RestoreLock
   /**
    * When the restore fails after its first destructive step, put the previous tree back from the
    * safety backup (or delete what was created where nothing was), through this same engine. Default true.
@@ -48,11 +58,6 @@ export interface RestoreOptions {
   identities?: Identity[]
   /** Told what the restore waits for (a dead lock holder's session, say): for stderr, not for the result. */
   onNotice?: (message: string) => void
-  /**
-   * Where the archive's largest znode is written once (an ephemeral, deleted at once) before anything
-   * changes, to prove the servers accept it; by default beside the lock. Without either, no probe.
-   */
-  sizeProbePath?: string
   /** Each phase as it starts, with how many znodes it goes through (onZnode) where that is known: delete, create. */
   onPhase?: (phase: RestorePhase, total?: number) => void
   onZnode?: (phase: RestorePhase, path: string) => void
