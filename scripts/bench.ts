@@ -27,7 +27,6 @@ import {parseArgs, promisify} from 'node:util'
 import {MultiWriter} from '../src/engine/multi-writer.js'
 import {Pipeline} from '../src/engine/pipeline.js'
 import {OPEN_ACL, ZkError, ZkSession} from '../src/zk/session.js'
-import {WireSession} from '../src/zk/wire/session.js'
 import {joinZnodePath} from '../src/zk/uri.js'
 import {Ensemble} from '../test/harness/ensemble.js'
 
@@ -116,7 +115,7 @@ async function rawRead(session: ZkSession, root: string): Promise<number> {
  * Raw multi-read: the walk of rawRead in multi-read batches (getData + getChildren of 100 paths), 4
  * in flight; with `aclSessions`, each path's ACL too, pipelined over those sessions in turn.
  */
-async function rawMultiRead(wire: WireSession, root: string, aclSessions: WireSession[] = []): Promise<number> {
+async function rawMultiRead(wire: ZkSession, root: string, aclSessions: ZkSession[] = []): Promise<number> {
   const started = performance.now()
   const pipeline = new Pipeline(MULTI_READS_IN_FLIGHT)
   const pending = [root]
@@ -143,7 +142,7 @@ async function rawMultiRead(wire: WireSession, root: string, aclSessions: WireSe
 }
 
 /** Raw multi write: the creates of rawWrite in multi transactions under jute.maxbuffer, several in flight. */
-async function rawMultiWrite(wire: WireSession, root: string, count: number): Promise<number> {
+async function rawMultiWrite(wire: ZkSession, root: string, count: number): Promise<number> {
   const started = performance.now()
   const writer = new MultiWriter(wire)
   for (const [index, {bytes: length, path}] of treeShape(root, count).entries()) {
@@ -190,7 +189,7 @@ function figure(name: string, samples: Sample[], znodes: number, bytes: number):
   }
 }
 
-async function speed(session: ZkSession, wire: WireSession, aclSessions: WireSession[], hosts: string, work: string, znodes: number) {
+async function speed(session: ZkSession, wire: ZkSession, aclSessions: ZkSession[], hosts: string, work: string, znodes: number) {
   const samples: Record<'backup' | 'inspect' | 'multiRead' | 'multiReadWithAcls' | 'multiWrite' | 'read' | 'restore' | 'write', Sample[]> = {
     backup: [],
     inspect: [],
@@ -290,8 +289,8 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'dcos-bench-'))
   const session = await ZkSession.connect({hosts: ensemble.connectString.split(',')})
   const hosts = ensemble.connectString.split(',')
-  const wire = await WireSession.connect({hosts})
-  const aclSessions = await Promise.all(hosts.map((host) => WireSession.connect({hosts, preferredHost: host})))
+  const wire = await ZkSession.connect({hosts})
+  const aclSessions = await Promise.all(hosts.map((host) => ZkSession.connect({hosts, preferredHost: host})))
   try {
     const report = {...(await speed(session, wire, aclSessions, ensemble.connectString, work, znodes)), znodes}
     const memoryResults = await memory(session, ensemble.connectString, work, memorySizes)
@@ -301,7 +300,7 @@ async function main(): Promise<void> {
     if (values.out) await writeFile(values.out, `${JSON.stringify({machine, memory: memoryResults, options, ...report}, null, 2)}\n`)
   } finally {
     await Promise.all([wire, ...aclSessions].map((one) => one.close()))
-    session.close()
+    await session.close()
     await ensemble.stop()
     await rm(work, {force: true, recursive: true})
   }

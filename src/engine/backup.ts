@@ -147,8 +147,8 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
 
 /** The root and every znode under it, if the server counts them (getAllChildrenNumber); nothing otherwise. */
 async function reportTotal(bulk: BulkAccess, root: string, onTotal: (znodes: number) => void): Promise<void> {
-  if (!bulk.wire || bulk.readPath !== 'multi-read') return
-  const under = await bulk.wire.getAllChildrenNumber(root).catch(() => undefined)
+  if (bulk.readPath !== 'multi-read') return
+  const under = await bulk.session.getAllChildrenNumber(root).catch(() => undefined)
   if (under !== undefined) onTotal(under + 1)
 }
 

@@ -64,7 +64,7 @@ export async function restoreTree(options: RestoreOptions): Promise<RestoreResul
     }
 
     const probePath = options.sizeProbePath ?? (options.lock && `${options.lock.path}-size-probe`)
-    if (probePath) await checkServersAccept(bulk.wire ?? session, probePath, plan)
+    if (probePath) await checkServersAccept(session, probePath, plan)
     // The net under the restore: read back whole before anything relies on it.
     if (live.safetyProvider) await verifyArchive(await live.safetyProvider.read(), live.safetyProvider.display)
     if (destructive && options.confirm && !(await options.confirm(plan, live.safetyBackup))) {

@@ -6,7 +6,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {BulkAccess} from '../../src/engine/bulk.js'
 import {OperationError} from '../../src/errors.js'
 import {MultiReadBatcher, RESPONSE_BUDGET} from '../../src/engine/read-znodes.js'
-import {ZkError, zkConstants, type ZkSession} from '../../src/zk/session.js'
+import {ZkError, zkConstants, ZkSession} from '../../src/zk/session.js'
 import {resolveZnodePath} from '../../src/zk/uri.js'
 import {MultiFailed} from '../../src/zk/wire/protocol.js'
 import {AuthFailed, WireSession} from '../../src/zk/wire/session.js'
@@ -37,13 +37,13 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
   this.timeout(60_000)
   let hosts: string[]
   let native: ZkSession
-  let wire: WireSession
+  let wire: ZkSession
 
   before(async () => {
     const ensemble = await sharedEnsemble()
     hosts = ensemble.connectString.split(',')
     native = await connect(ensemble.connectString)
-    wire = await WireSession.connect({hosts, sessionTimeoutMs: 6000})
+    wire = await ZkSession.connect({hosts, sessionTimeoutMs: 6000})
   })
 
   after(async () => {
@@ -184,7 +184,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     // the same paths, created at other zxids, with the ACLs as they were before a change.
     const stale = await Ensemble.start({nodes: 1})
     const staleNative = await connect(stale.connectString)
-    const staleWire = await WireSession.connect({hosts: [stale.connectString]})
+    const staleWire = await ZkSession.connect({hosts: [stale.connectString]})
     try {
       const root = uniquePath('wire-stale-acl')
       const znodes = [{path: '/'}, {data: 'a', path: '/a'}, {data: 'b', path: '/b'}, {data: 'c', path: '/c'}]

@@ -3,13 +3,11 @@ import {TreeSetDigest, type ZnodeRecord} from '../../archive/format.js'
 import {OperationError} from '../../errors.js'
 import {grantedPerms, PERMS} from '../../zk/acl.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
-import {WireSession} from '../../zk/wire/session.js'
 import {relativeZnodePath, resolveZnodePath, znodeDepth} from '../../zk/uri.js'
 import {BulkAccess} from '../bulk.js'
 import {failpoint} from '../failpoints.js'
 import {MultiWriter} from '../multi-writer.js'
 import {Pipeline} from '../pipeline.js'
-import {retryingOnConnectionLoss} from '../read-znodes.js'
 import {walkTree} from '../walk.js'
 import {selectedZnodes, shownKey} from './plan.js'
 import type {LiveTree, RestoreOptions, RestoreRun, Selection} from './types.js'
@@ -23,7 +21,7 @@ export async function applyRestore(run: RestoreRun, expectedDigest: string, {fau
   const {bulk, live, options, selection, session} = run
   const hit = faults ? failpoint : () => {}
   const deleted = await deleteLiveTree(session, selection.target, live, options, hit)
-  const writer = bulk.wire && bulk.writePath === 'multi' ? multiWriter(bulk.wire, session) : singleRequestWriter(session)
+  const writer = bulk.writePath === 'multi' ? multiWriter(session) : singleRequestWriter(session)
   const {aclsSet, created} = await writeZnodes(writer, session, selection, live, options, hit)
   options.onPhase?.('check')
   hit('restore.check')
@@ -88,10 +86,8 @@ export const FLAGS: Record<ZnodeRecord['type'], number> = {
   ttl: zkConstants.ZOO_PERSISTENT_WITH_TTL,
 }
 
-/** How the znodes are written: one request each through the native session, or multis through ours. */
+/** How the znodes are written: one request each, or multis. */
 interface ZnodeWriter {
-  /** Whether a znode to be created waits for its ACL until every znode exists. */
-  aclLater(acl: Acl[]): boolean
   /** Writes the znode (with `acl`, when created) and calls `done` once it is applied. */
   write(znode: ZnodeToWrite, acl: Acl[], done: () => void): Promise<void>
   drain(): Promise<void>
@@ -108,32 +104,27 @@ interface ZnodeToWrite {
   record: ZnodeRecord
 }
 
-/** The native client creates every znode open (world:anyone): restrictive ACLs wait until the end. */
+/** One create (with its ACL) or setData per znode, many in flight. */
 function singleRequestWriter(session: ZkSession): ZnodeWriter {
   const pipeline = new Pipeline(PIPELINE_DEPTH)
   return {
-    aclLater: (acl) => !isOpenAcl(acl),
     drain: () => pipeline.drain(),
     setAcl: (path, acl) => session.setAcl(path, acl),
     settle: () => pipeline.settle(),
-    write: ({data, kept, path, record}, _acl, done) =>
+    write: ({data, kept, path, record}, acl, done) =>
       pipeline.add(async () => {
-        await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined))
+        await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined, acl))
         done()
       }),
   }
 }
 
-/**
- * Multi transactions through our own session: each znode is created with its own ACL when that ACL
- * still lets us create its children; the others are created open and get their ACL at the end.
- */
-function multiWriter(wire: WireSession, session: ZkSession): ZnodeWriter {
-  const writer = new MultiWriter(wire)
+/** Multi transactions, several in flight. */
+function multiWriter(session: ZkSession): ZnodeWriter {
+  const writer = new MultiWriter(session)
   return {
-    aclLater: (acl) => !(isOpenAcl(acl) || (grantedPerms(acl, session.identities, 'deny') & PERMS.CREATE) !== 0),
     drain: () => writer.drain(),
-    setAcl: (path, acl) => retryingOnConnectionLoss(wire, () => wire.setAcl(path, acl)),
+    setAcl: (path, acl) => session.setAcl(path, acl),
     settle: () => writer.abandon(),
     write: ({data, kept, path, record}, acl, done) =>
       writer.add(
@@ -158,7 +149,7 @@ async function writeZnodes(
     for await (const znode of znodesToWrite(session, selection, live, options)) {
       const {kept, path, record} = znode
       hit('restore.create')
-      const aclLater = kept || writer.aclLater(record.acl)
+      const aclLater = kept || locksUsOut(record.acl, session)
       if (aclLater) restrictive.push({acl: record.acl, path})
       await writer.write(znode, aclLater ? OPEN_ACL : record.acl, () => {
         if (!kept) created++
@@ -193,6 +184,14 @@ async function applyAclsLast(restrictive: RestrictiveAcls, setAcl: (path: string
   options.onPhase?.('acl')
   await new Pipeline(PIPELINE_DEPTH).run(restrictive.reverse(), ({acl, path}) => setAcl(path, acl))
   return restrictive.length
+}
+
+/**
+ * Each znode is created with its own ACL when that ACL still lets us create its children; the others
+ * are created open and get their ACL at the end.
+ */
+function locksUsOut(acl: Acl[], session: ZkSession): boolean {
+  return !(isOpenAcl(acl) || (grantedPerms(acl, session.identities, 'deny') & PERMS.CREATE) !== 0)
 }
 
 function isOpenAcl(acl: Acl[]): boolean {
