@@ -19,6 +19,8 @@ export interface SessionOptions {
   preferredHost?: string
 }
 
+const DEFAULT_TIMEOUT_MS = 15_000
+
 const {ZCONNECTIONLOSS, ZNODEEXISTS, ZNONODE, ZOO_EPHEMERAL, ZOO_SEQUENCE} = zkConstants
 
 /** After a lost connection the session reconnects by itself; a re-sent request waits for that, then this long at most between tries. */
@@ -48,7 +50,7 @@ export class ZkSession {
 
   static async connect(options: SessionOptions): Promise<ZkSession> {
     await checkResolvable(options.hosts)
-    const connectTimeoutMs = options.connectTimeoutMs ?? options.sessionTimeoutMs ?? 15_000
+    const connectTimeoutMs = options.connectTimeoutMs ?? options.sessionTimeoutMs ?? DEFAULT_TIMEOUT_MS
     try {
       return new ZkSession(await WireSession.connect({...options, connectTimeoutMs}), options)
     } catch (error) {
@@ -85,9 +87,12 @@ export class ZkSession {
     return this.wire.alive
   }
 
-  /** The session timeout the server agreed to, in milliseconds. */
+  /**
+   * The session timeout asked for, in milliseconds: what a lock holder records and how long a request
+   * is re-sent. The server may have agreed to another (it keeps it between 2 and 20 ticks).
+   */
   get timeoutMs(): number {
-    return this.wire.timeoutMs
+    return this.#options.sessionTimeoutMs ?? DEFAULT_TIMEOUT_MS
   }
 
   /** How to open another session like this one (hosts, credentials, timeout). */
