@@ -9,7 +9,8 @@ import type zookeeper from 'node-zookeeper-client'
 import {type Acl, ZkError, zkConstants, ZkSession} from '../../src/zk/session.js'
 import {Ensemble} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
-import {withOracleClient} from '../helpers/oracle.js'
+import {call, permsOf, withOracleClient} from '../helpers/oracle.js'
+import {rejection} from '../helpers/streams.js'
 import {digestId, uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 import {OldServerProxy} from './old-server-proxy.js'
@@ -23,12 +24,6 @@ interface Seen {
   version: number
   ephemeralOwner: string
 }
-
-const call = <T>(run: (done: (error: unknown, value: T) => void) => void): Promise<T> =>
-  new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))))
-
-// The library's ACL objects carry `permission`; its type declarations say `perms`.
-const permsOf = (acl: zookeeper.ACL): number => (acl as unknown as {permission?: number}).permission ?? acl.perms
 
 /** What the oracle sees of each path (undefined for one that does not exist). */
 function seen(hosts: string, paths: string[]): Promise<Array<Seen | undefined>> {
@@ -55,13 +50,6 @@ function seen(hosts: string, paths: string[]): Promise<Array<Seen | undefined>> 
 
 function childrenSeen(hosts: string, path: string): Promise<string[]> {
   return withOracleClient(hosts, undefined, (client) => call<string[]>((done) => client.getChildren(path, done)))
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => expect.fail('expected a rejection'),
-    (error: unknown) => error,
-  )
 }
 
 const hex = (owner: bigint) => owner.toString(16).padStart(16, '0')

@@ -1,4 +1,5 @@
 import {expect} from 'chai'
+import type zookeeper from 'node-zookeeper-client'
 import {randomBytes} from 'node:crypto'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -14,6 +15,7 @@ import {Ensemble, fourLetterWord} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {call, permsOf, withOracleClient} from '../helpers/oracle.js'
 import {silentServer} from '../helpers/net.js'
 import {connect, digestId, READ_ONLY, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
 import {OldServerProxy} from './old-server-proxy.js'
@@ -273,22 +275,31 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
       }
     })
 
-    it('backs up and restores through it with --batch auto, saying which path ran', async () => {
+    it('backs up and restores through it with --batch auto, saying which path ran, each znode created with its ACL', async () => {
       const root = uniquePath('wire-old-roundtrip')
+      // Not open, but it lets the restore create children: created with it, not set afterwards.
+      const readCreate = [{id: 'anyone', perms: zkConstants.ZOO_PERM_READ | zkConstants.ZOO_PERM_CREATE, scheme: 'world'}]
       // Seeded on the node behind the proxy, which the CLI reads from.
       const onProxiedNode = await connect(proxy.host)
       try {
-        await seedTree(onProxiedNode, root, [{data: 'r', path: '/'}, {data: 'a', path: '/a'}, {acl: READ_ONLY, data: 'ro', path: '/a/ro'}])
+        await seedTree(onProxiedNode, root, [{data: 'r', path: '/'}, {data: 'a', path: '/a'}, {acl: READ_ONLY, data: 'ro', path: '/a/ro'}, {acl: readCreate, data: 'rc', path: '/a/rc'}])
       } finally {
         onProxiedNode.close()
       }
 
       const archive = join(dir, 'old.tar.gz')
       const backup = JSON.parse(expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(proxy.host, root), '--json']), 0).stdout)
-      expect(backup).to.include({readPath: 'single', znodes: 3})
+      expect(backup).to.include({readPath: 'single', znodes: 4})
       const copy = uniquePath('wire-old-copy')
       const restore = JSON.parse(expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(proxy.host, copy), '--json', '--no-safety-backup', '--yes']), 0).stdout)
-      expect(restore).to.include({created: 3, readPath: 'single', verified: true, writePath: 'single'})
+      expect(restore).to.include({created: 4, readPath: 'single', verified: true, writePath: 'single'})
+      // As another client sees it: ACL version 0, no setACL after the create.
+      const {acl, aversion} = await withOracleClient(proxy.host, undefined, async (client) => {
+        const stat = await call<zookeeper.Stat>((done) => client.exists(`${copy}/a/rc`, done))
+        const entries = await call<zookeeper.ACL[]>((done) => client.getACL(`${copy}/a/rc`, done))
+        return {acl: entries.map((entry) => ({id: entry.id.id, perms: permsOf(entry), scheme: entry.id.scheme})), aversion: stat.aversion}
+      })
+      expect({acl, aversion}).to.deep.equal({acl: readCreate, aversion: 0})
     })
   })
 })
