@@ -54,7 +54,7 @@ interface Queued {
 }
 
 /**
- * Reads znodes with multi-read batches over our own session. Each read first gets the ACL (a single
+ * Reads znodes with multi-read batches over the session. Each read first gets the ACL (a single
  * request: multi-read has no getACL) whose stat tells the size of the data and the number of
  * children, so batches are filled up to RESPONSE_BUDGET exactly. A batch that fails as a whole is
  * retried as two halves, down to single requests, so one bad znode never hides the rest.

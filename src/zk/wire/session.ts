@@ -69,7 +69,7 @@ export class WireSession {
   private closing = false
   private readonly closeListeners: Array<() => void> = []
   private hostIndex: number
-  /** "host:port" each; the native client also takes one comma-separated string. */
+  /** "host:port" each; an entry of `options.hosts` may also be a comma-separated list. */
   private readonly hosts: string[]
 
   private constructor(private readonly options: WireSessionOptions) {
