@@ -221,7 +221,7 @@ async function takeAdminSnapshot(admin: AdminOptions, session: ZkSession): Promi
 
 /** A reader whose node has caught up with the leader, so that it sees at least what the snapshot's node saw. */
 async function syncedReader(bulk: BulkAccess) {
-  await bulk.wire?.sync('/').catch(() => {})
+  await bulk.session.sync('/').catch(() => {})
   return bulk.reader()
 }
 
@@ -245,8 +245,8 @@ async function writeSnapshotTree(
 
 /** The root and every znode under it, if the server counts them (getAllChildrenNumber); nothing otherwise. */
 async function reportTotal(bulk: BulkAccess, root: string, onTotal: (znodes: number) => void): Promise<void> {
-  if (!bulk.wire || bulk.readPath !== 'multi-read') return
-  const under = await bulk.wire.getAllChildrenNumber(root).catch(() => undefined)
+  if (bulk.readPath !== 'multi-read') return
+  const under = await bulk.session.getAllChildrenNumber(root).catch(() => undefined)
   if (under !== undefined) onTotal(under + 1)
 }
 

@@ -1,6 +1,5 @@
 import {errorMessage, OperationError} from '../errors.js'
-import {ZkError, zkConstants, type ZkSession} from '../zk/session.js'
-import {WireSession} from '../zk/wire/session.js'
+import {ZkError, zkConstants, ZkSession} from '../zk/session.js'
 import {MultiReadBatcher, singleRequestReader, type ZnodeReader} from './read-znodes.js'
 
 /** auto: batches when the server answers multi-read (ZooKeeper 3.6+); on: batches or fail; off: one request per znode. */
@@ -16,17 +15,16 @@ const MAX_ACL_SESSIONS = 2
 const ACL_SESSION_CONNECT_MS = 1000
 
 /**
- * The connections a bulk job reads and writes through: with batching, our own session (multi-read,
- * multi) beside the native one; without, the native session's pipelined single requests.
+ * How a bulk job reads and writes through its session: with batching, multi-read and multi; without,
+ * pipelined single requests.
  */
 export class BulkAccess {
   private batcher?: MultiReadBatcher
   /** Sessions on the other nodes, opened on first read, that share the ACL reads of a batched walk. */
-  private aclSessions?: Promise<WireSession[]>
+  private aclSessions?: Promise<ZkSession[]>
 
   private constructor(
     readonly session: ZkSession,
-    readonly wire: WireSession | undefined,
     readonly readPath: ReadPath,
     readonly writePath: WritePath,
     /** Why batching is not used, when it is not. */
@@ -34,16 +32,13 @@ export class BulkAccess {
   ) {}
 
   static async open(session: ZkSession, mode: BatchMode = 'auto'): Promise<BulkAccess> {
-    if (mode === 'off') return new BulkAccess(session, undefined, 'single', 'single')
-    let wire: WireSession | undefined
+    if (mode === 'off') return new BulkAccess(session, 'single', 'single')
     try {
-      wire = await WireSession.connect(session.connectOptions)
-      if (await supportsMultiRead(wire)) return new BulkAccess(session, wire, 'multi-read', 'multi')
+      if (await supportsMultiRead(session)) return new BulkAccess(session, 'multi-read', 'multi')
       throw new OperationError('ZooKeeper does not answer multi-read requests (ZooKeeper before 3.6)')
     } catch (error) {
-      await wire?.close()
       if (mode === 'on') throw new OperationError(`Cannot use batches (--batch on): ${errorMessage(error)}; use --batch auto or off`)
-      return new BulkAccess(session, undefined, 'single', 'single', errorMessage(error))
+      return new BulkAccess(session, 'single', 'single', errorMessage(error))
     }
   }
 
@@ -53,41 +48,42 @@ export class BulkAccess {
    * check reads what it has just written).
    */
   async reader(): Promise<ZnodeReader> {
-    const {wire} = this
-    if (this.readPath === 'single' || !wire) return singleRequestReader(this.session)
-    this.aclSessions ??= openSessionsOnOtherNodes(wire, this.session)
+    const {session} = this
+    if (this.readPath === 'single') return singleRequestReader(session)
+    this.aclSessions ??= openSessionsOnOtherNodes(session)
     const aclSessions = await this.aclSessions
-    await Promise.all(aclSessions.map((session) => session.sync('/').catch(() => {})))
-    this.batcher ??= new MultiReadBatcher(wire, undefined, aclSessions)
+    await Promise.all(aclSessions.map((other) => other.sync('/').catch(() => {})))
+    this.batcher ??= new MultiReadBatcher(session, undefined, aclSessions)
     return this.batcher.read
   }
 
+  /** Closes the sessions it opened (not the one it was given). */
   async close(): Promise<void> {
-    await Promise.all([this.wire?.close(), ...(this.aclSessions ? (await this.aclSessions).map((session) => session.close()) : [])])
+    if (this.aclSessions) await Promise.all((await this.aclSessions).map((other) => other.close()))
   }
 }
 
 /** At most one per node besides the batching session's; a node that does not answer within a second is left out. */
-async function openSessionsOnOtherNodes(wire: WireSession, session: ZkSession): Promise<WireSession[]> {
-  const others = wire.hostList.filter((host) => host !== wire.host).slice(0, MAX_ACL_SESSIONS)
+async function openSessionsOnOtherNodes(session: ZkSession): Promise<ZkSession[]> {
+  const others = session.hostList.filter((host) => host !== session.host).slice(0, MAX_ACL_SESSIONS)
   const opened = await Promise.all(
-    others.map((host) => WireSession.connect({...session.connectOptions, connectTimeoutMs: ACL_SESSION_CONNECT_MS, preferredHost: host}).catch(() => undefined)),
+    others.map((host) => ZkSession.connect({...session.connectOptions, connectTimeoutMs: ACL_SESSION_CONNECT_MS, preferredHost: host}).catch(() => undefined)),
   )
-  const sessions = opened.filter((one): one is WireSession => one !== undefined)
+  const sessions = opened.filter((one): one is ZkSession => one !== undefined)
   // Two that landed on the same node (the preferred one was down) are no faster than one.
-  const unique = sessions.filter((one, index) => one.host !== wire.host && sessions.findIndex((other) => other.host === one.host) === index)
+  const unique = sessions.filter((one, index) => one.host !== session.host && sessions.findIndex((other) => other.host === one.host) === index)
   await Promise.all(sessions.filter((one) => !unique.includes(one)).map((one) => one.close()))
   return unique
 }
 
 /**
  * One multi-read of "/": ZooKeeper 3.6+ answers it; 3.4 answers ZUNIMPLEMENTED and drops the
- * connection; an op error (no right to read /) still proves support. Without multi-read, writes
- * stay on the native session too, so that the verifying re-read sees them (it reads there).
+ * connection (the session reconnects, same session); an op error (no right to read /) still proves
+ * support.
  */
-async function supportsMultiRead(wire: WireSession): Promise<boolean> {
+async function supportsMultiRead(session: ZkSession): Promise<boolean> {
   try {
-    await wire.multiRead([{kind: 'getData', path: '/'}])
+    await session.multiRead([{kind: 'getData', path: '/'}])
     return true
   } catch (error) {
     if (error instanceof ZkError && (error.code === zkConstants.ZUNIMPLEMENTED || error.code === zkConstants.ZCONNECTIONLOSS)) return false

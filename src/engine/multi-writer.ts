@@ -1,6 +1,5 @@
-import {ZkError, zkConstants} from '../zk/session.js'
+import {ZkError, zkConstants, type ZkSession} from '../zk/session.js'
 import {MultiFailed, type WriteOp} from '../zk/wire/protocol.js'
-import type {WireSession} from '../zk/wire/session.js'
 
 const MAX_OPS_PER_MULTI = 1000
 /**
@@ -33,7 +32,7 @@ export class MultiWriter {
   private budget = WRITE_BUDGET
   private readonly inFlight: Array<{batch: Batch; answer: Promise<void>}> = []
 
-  constructor(private readonly wire: WireSession) {}
+  constructor(private readonly wire: Pick<ZkSession, 'multi' | 'timeoutMs'>) {}
 
   /** Queues `op`; `done` is called once it is applied. Waits while enough multis are in flight. */
   async add(op: WriteOp, done: () => void): Promise<void> {

@@ -1,6 +1,5 @@
 import {type Acl, type Stat, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
 import type {ReadOp, ReadResult} from '../zk/wire/protocol.js'
-import type {WireSession} from '../zk/wire/session.js'
 
 /** Data, stat, ACL and children of one znode. */
 export interface ReadZnode {
@@ -13,7 +12,7 @@ export interface ReadZnode {
 /** Reads one znode, or undefined when it does not exist (any more). */
 export type ZnodeReader = (path: string) => Promise<ReadZnode | undefined>
 
-/** One request per read through the native client, many in flight: the path for servers without multi-read. */
+/** One request per read, many in flight: the path for servers without multi-read. */
 export function singleRequestReader(session: ZkSession): ZnodeReader {
   return (path) =>
     vanishedAsUndefined(async () => {
@@ -36,19 +35,6 @@ export async function vanishedAsUndefined<T>(read: () => Promise<T>): Promise<T 
   }
 }
 
-/** Re-sends `send` after a lost connection (the session reconnects by itself) until the session timeout has passed. */
-export async function retryingOnConnectionLoss<T>(session: WireSession, send: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + session.timeoutMs
-  for (;;) {
-    try {
-      // eslint-disable-next-line no-await-in-loop
-      return await send()
-    } catch (error) {
-      if (!(error instanceof ZkError && error.code === zkConstants.ZCONNECTIONLOSS) || Date.now() > deadline) throw error
-    }
-  }
-}
-
 /** The default jute.maxbuffer (0xfffff) less room for headers: no answer of a batch is built larger. */
 export const RESPONSE_BUDGET = 0xf_ff_ff - 0x1_00_00
 const MAX_OPS_PER_BATCH = 1000
@@ -68,7 +54,7 @@ interface Queued {
 }
 
 /**
- * Reads znodes with multi-read batches over our own session. Each read first gets the ACL (a single
+ * Reads znodes with multi-read batches over the session. Each read first gets the ACL (a single
  * request: multi-read has no getACL) whose stat tells the size of the data and the number of
  * children, so batches are filled up to RESPONSE_BUDGET exactly. A batch that fails as a whole is
  * retried as two halves, down to single requests, so one bad znode never hides the rest.
@@ -86,15 +72,15 @@ export class MultiReadBatcher {
   private flushScheduled = false
   private inFlight = 0
   private readonly ready: Queued[][] = []
-  private readonly aclSessions: WireSession[]
+  private readonly aclSessions: ZkSession[]
   private nextAclSession = 0
   /** Batches sent, the largest answer budgeted for a batch of several znodes (one alone may be larger), splits, znodes read again: for tests. */
   readonly counts = {aclRereads: 0, batches: 0, largestSharedBatchBytes: 0, splits: 0}
 
   constructor(
-    private readonly session: WireSession,
+    private readonly session: ZkSession,
     private readonly budget = RESPONSE_BUDGET,
-    aclSessions: WireSession[] = [],
+    aclSessions: ZkSession[] = [],
   ) {
     this.aclSessions = [session, ...aclSessions]
   }
@@ -115,13 +101,12 @@ export class MultiReadBatcher {
   }
 
   /** Through `session`; one that fails (its node behind, or gone) leaves the read to the batching session. */
-  private async readAcl(path: string, session: WireSession): Promise<{acl: Acl[]; stat: Stat}> {
-    const fromBatchingSession = () => retryingOnConnectionLoss(this.session, () => this.session.getAcl(path))
-    if (session === this.session) return fromBatchingSession()
+  private async readAcl(path: string, session: ZkSession): Promise<{acl: Acl[]; stat: Stat}> {
+    if (session === this.session) return this.session.getAcl(path)
     try {
-      return await retryingOnConnectionLoss(session, () => session.getAcl(path))
+      return await session.getAcl(path)
     } catch {
-      return fromBatchingSession()
+      return this.session.getAcl(path)
     }
   }
 
@@ -141,7 +126,7 @@ export class MultiReadBatcher {
   }
 
   private listChildren(path: string): Promise<string[]> {
-    return retryingOnConnectionLoss(this.session, () => this.session.getChildren(path))
+    return this.session.getChildren(path)
   }
 
   private enqueue(ops: ReadOp[], bytes: number): Promise<Array<ReadResult | ZkError>> {
@@ -222,10 +207,10 @@ export class MultiReadBatcher {
 
   private async readOneBySingleRequests(item: Queued): Promise<void> {
     const one = (op: ReadOp): Promise<ReadResult | ZkError> =>
-      retryingOnConnectionLoss(this.session, async (): Promise<ReadResult> => {
+      (async (): Promise<ReadResult> => {
         if (op.kind === 'getData') return {kind: 'getData', ...(await this.session.getData(op.path))}
         return {children: await this.session.getChildren(op.path), kind: 'getChildren'}
-      }).catch((error: unknown) => {
+      })().catch((error: unknown) => {
         if (error instanceof ZkError && error.code !== zkConstants.ZSESSIONEXPIRED) return error
         throw error
       })

@@ -82,7 +82,7 @@ export async function restoreTree(options: RestoreOptions, prepared?: PreparedRe
       )
     }
 
-    if (options.lock) await checkServersAccept(bulk.wire ?? session, `${options.lock.path}-size-probe`, plan)
+    if (options.lock) await checkServersAccept(session, `${options.lock.path}-size-probe`, plan)
     // The net under the restore: read back whole before anything relies on it.
     if (live.safetyProvider) await verifyArchive(await live.safetyProvider.read(), live.safetyProvider.display)
     if (destructive && options.confirm && !(await options.confirm(plan, live.safetyBackup))) {

@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 
-import type {Acl} from './session.js'
+import type {Acl} from './types.js'
 
 export interface Identity {
   scheme: string

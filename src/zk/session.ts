@@ -1,34 +1,14 @@
-import ZooKeeper from 'zookeeper'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import {OperationError} from '../errors.js'
 import {type Identity, identitiesOf} from './acl.js'
 import {checkResolvable} from './resolve.js'
-import type {ZkTlsOptions} from './tls.js'
+import {TlsFailed, type ZkTlsOptions} from './tls.js'
+import {type Acl, OPEN_ACL, type Stat, ZkError, zkConstants} from './types.js'
+import type {ReadOp, ReadResult, WriteOp, WriteResult} from './wire/protocol.js'
+import {AuthFailed, WireSession} from './wire/session.js'
 
-const {constants} = ZooKeeper
-
-export interface Stat {
-  czxid: number
-  mzxid: number
-  pzxid: number
-  ctime: Date
-  mtime: Date
-  version: number
-  cversion: number
-  aversion: number
-  /** Hex, as the C client formats it. Also encodes container and TTL node types. */
-  ephemeralOwner: string
-  dataLength: number
-  numChildren: number
-}
-
-export interface Acl {
-  perms: number
-  scheme: string
-  id: string
-}
-
-export const OPEN_ACL: Acl[] = [{id: 'anyone', perms: constants.ZOO_PERM_ALL, scheme: 'world'}]
+export {type Acl, OPEN_ACL, type Stat, ZkError, zkConstants} from './types.js'
 
 export interface SessionOptions {
   hosts: string[]
@@ -36,81 +16,88 @@ export interface SessionOptions {
   sessionTimeoutMs?: number
   /** Default: the session timeout. */
   connectTimeoutMs?: number
-  /** Connect over TLS (a secureClientPort); needs the session on the wire client (src/zk/wire). */
+  /** The host to try first (one of `hosts`); by default a random one. */
+  preferredHost?: string
+  /** Connect over TLS (a secureClientPort), with a client certificate for x509 when given. */
   tls?: ZkTlsOptions
-  /** SASL DIGEST-MD5 credentials; needs the session on the wire client too. */
+  /** SASL DIGEST-MD5 credentials (ZooKeeper's DigestLoginModule). */
   sasl?: {user: string; password: string}
 }
 
-/** A ZooKeeper error code with the path it happened on. */
-export class ZkError extends OperationError {
-  constructor(
-    readonly code: number,
-    readonly path: string,
-    operation: string,
-  ) {
-    super(describeZkError(code, path, operation))
-    this.name = 'ZkError'
-  }
-}
+const DEFAULT_TIMEOUT_MS = 15_000
 
-const ERROR_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(constants)
-    .filter(([name, value]) => name.startsWith('Z') && !name.startsWith('ZOO') && typeof value === 'number')
-    .map(([name, value]) => [value as number, name]),
-)
+const {ZCONNECTIONLOSS, ZNODEEXISTS, ZNONODE, ZOO_EPHEMERAL, ZOO_SEQUENCE} = zkConstants
 
-function describeZkError(code: number, path: string, operation: string): string {
-  if (code === constants.ZNOAUTH) {
-    return `Not authorized to ${operation} ${path}: pass credentials with --zk-auth user:password (or DCOS_ZK_AUTH)`
-  }
-
-  const name = ERROR_NAMES[code] ?? `error ${code}`
-  return `ZooKeeper ${operation} ${path} failed: ${name}`
-}
-
-const RETRYABLE = new Set([constants.ZCONNECTIONLOSS, constants.ZOPERATIONTIMEOUT])
-
-type NativeCallback = (rc: number, error: unknown, ...results: any[]) => void
+/** After a lost connection the session reconnects by itself; a re-sent request waits for that, then this long at most between tries. */
+const MAX_RETRY_PAUSE_MS = 1000
 
 /**
- * A connected ZooKeeper session. Each method sends one request through the native client's callback
- * API and resolves with its result, so callers pipeline simply by keeping many requests in flight.
- * Reads and idempotent writes that fail with a lost connection are re-sent once the client has
- * reconnected to another node (within the session timeout).
+ * A connected ZooKeeper session (src/zk/wire), with the tool's one retry policy: single requests
+ * that fail with a lost connection are re-sent once the session has reconnected to another node,
+ * until the session timeout has passed; writes are re-sent only when a second landing cannot
+ * differ from the first (a sequential create never is). Multi and multi-read are never re-sent
+ * here: their callers split or resend them. Requests pipeline: keep many in flight.
  */
 export class ZkSession {
-  // Kept for opening the bulk jobs' own connection (src/zk/wire) with the same credentials; never shown.
+  // Kept for opening more sessions like this one with the same credentials; never shown.
   readonly #options: SessionOptions
-  private closed = false
-  private readonly closeListeners: Array<() => void> = []
 
   /** Who this session is to ACLs: world:anyone, plus the digest id of its credentials. */
   readonly identities: Identity[]
 
   private constructor(
-    private readonly client: ZooKeeper,
-    readonly hosts: string[],
-    private readonly sessionTimeoutMs: number,
-    auth?: {user: string; password: string},
+    private readonly wire: WireSession,
+    options: SessionOptions,
   ) {
-    this.#options = {auth, hosts, sessionTimeoutMs}
-    this.identities = identitiesOf(auth)
-    // The native client closes itself when the session expires; its ephemerals are gone by then.
-    client.once('close', () => {
-      this.closed = true
-      for (const listener of this.closeListeners) listener()
-    })
+    this.#options = {auth: options.auth, hosts: options.hosts, sasl: options.sasl, sessionTimeoutMs: options.sessionTimeoutMs, tls: options.tls}
+    this.identities = identitiesOf(options.auth)
+  }
+
+  static async connect(options: SessionOptions): Promise<ZkSession> {
+    await checkResolvable(options.hosts)
+    const connectTimeoutMs = options.connectTimeoutMs ?? options.sessionTimeoutMs ?? DEFAULT_TIMEOUT_MS
+    try {
+      return new ZkSession(await WireSession.connect({...options, connectTimeoutMs}), options)
+    } catch (error) {
+      if (error instanceof AuthFailed || error instanceof TlsFailed) throw error
+      throw new OperationError(
+        `Cannot connect to ZooKeeper at ${options.hosts.join(',')} within ${connectTimeoutMs / 1000}s: check the hosts and that a quorum is up`,
+        {cause: error},
+      )
+    }
+  }
+
+  /** The hosts as given (not split), for srvr and for opening sessions like this one. */
+  get hosts(): string[] {
+    return this.#options.hosts
+  }
+
+  /** Every node this session may connect to, "host:port" each. */
+  get hostList(): readonly string[] {
+    return this.wire.hostList
+  }
+
+  /** The node this session is connected to now. */
+  get host(): string | undefined {
+    return this.wire.host
+  }
+
+  /** The session's id, as the server's `cons` shows it (in hex). */
+  get id(): bigint {
+    return this.wire.id
   }
 
   /** False once the session was closed or expired: it cannot be used again. */
   get alive(): boolean {
-    return !this.closed
+    return this.wire.alive
   }
 
-  /** The session timeout asked for, in milliseconds. */
+  /**
+   * The session timeout asked for, in milliseconds: what a lock holder records and how long a request
+   * is re-sent. The server may have agreed to another (it keeps it between 2 and 20 ticks).
+   */
   get timeoutMs(): number {
-    return this.sessionTimeoutMs
+    return this.#options.sessionTimeoutMs ?? DEFAULT_TIMEOUT_MS
   }
 
   /** How to open another session like this one (hosts, credentials, timeout). */
@@ -120,102 +107,60 @@ export class ZkSession {
 
   /** Called once when the session ends, by close() or by expiry. */
   onClose(listener: () => void): void {
-    this.closeListeners.push(listener)
-  }
-
-  static async connect(options: SessionOptions): Promise<ZkSession> {
-    // The native client is built without TLS; the wire client (src/zk/wire) speaks it.
-    if (options.tls) throw new OperationError('This build cannot open its ZooKeeper session over TLS yet (--zk-tls-ca, --zk-tls-cert, --zk-tls-key): only `dcos cluster status` can; connect to a plain clientPort')
-    if (options.sasl) throw new OperationError('This build cannot authenticate its ZooKeeper session with SASL yet (--zk-sasl): use --zk-auth (digest)')
-    await checkResolvable(options.hosts)
-    const sessionTimeoutMs = options.sessionTimeoutMs ?? 15_000
-    const connectTimeoutMs = options.connectTimeoutMs ?? sessionTimeoutMs
-    const client = new ZooKeeper({
-      connect: options.hosts.join(','),
-      data_as_buffer: true,
-      debug_level: 0, // 0 silences the C client's own logging on stderr
-      host_order_deterministic: false,
-      // The addon closes the session after this many reads in a row that end mid-response (default 10):
-      // a response near 1 MiB arrives in more pieces than that.
-      response_counter_limit: 1 << 20,
-      timeout: sessionTimeoutMs,
-    })
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        client.removeAllListeners('connect')
-        client.close()
-        reject(
-          new OperationError(
-            `Cannot connect to ZooKeeper at ${options.hosts.join(',')} within ${connectTimeoutMs / 1000}s: check the hosts and that a quorum is up`,
-          ),
-        )
-      }, connectTimeoutMs)
-      client.once('connect', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-      client.init({})
-    })
-    const session = new ZkSession(client, options.hosts, sessionTimeoutMs, options.auth)
-    if (options.auth) await session.addDigestAuth(options.auth.user, options.auth.password)
-    return session
-  }
-
-  private addDigestAuth(user: string, password: string): Promise<void> {
-    return this.request('authenticate as', `user ${user}`, (cb) => this.client.add_auth('digest', `${user}:${password}`, cb), () => undefined)
+    this.wire.onClose(listener)
   }
 
   getData(path: string): Promise<{data: Buffer; stat: Stat}> {
-    return this.retrying('read', path, (cb) => this.client.a_get(path, false, cb), (stat: Stat, data: Buffer | null) => ({
-      data: data ?? Buffer.alloc(0),
-      stat,
-    }))
+    return this.retrying(() => this.wire.getData(path))
   }
 
   getChildren(path: string): Promise<string[]> {
-    return this.retrying('list children of', path, (cb) => this.client.a_get_children(path, false, cb), (children: string[]) => children ?? [])
+    return this.retrying(() => this.wire.getChildren(path))
   }
 
   getAcl(path: string): Promise<{acl: Acl[]; stat: Stat}> {
-    return this.retrying('read the ACL of', path, (cb) => this.client.a_get_acl(path, cb), (acl: NativeAcl[], stat: Stat) => ({
-      acl: (acl ?? []).map((entry) => ({id: entry.auth, perms: entry.perms, scheme: entry.scheme})),
-      stat,
-    }))
+    return this.retrying(() => this.wire.getAcl(path))
   }
 
   exists(path: string): Promise<Stat | undefined> {
-    return this.retrying('check', path, (cb) => this.client.a_exists(path, false, cb), (stat: Stat) => stat).catch(
-      (error: unknown) => {
-        if (error instanceof ZkError && error.code === constants.ZNONODE) return undefined
-        throw error
-      },
-    )
+    return this.retrying(() => this.wire.exists(path))
+  }
+
+  /** How many znodes are under `path`, at any depth (ZooKeeper 3.6+). */
+  getAllChildrenNumber(path: string): Promise<number> {
+    return this.retrying(() => this.wire.getAllChildrenNumber(path))
+  }
+
+  /** Waits until the node this session is on has caught up with the leader. */
+  sync(path: string): Promise<void> {
+    return this.retrying(() => this.wire.sync(path))
   }
 
   /**
-   * Creates with the native client's only ACL (world:anyone); set the real ACL afterwards. After a
-   * lost connection the create is sent again, and NodeExists then means the first one landed; a
-   * sequential create is not repeatable, so it is never re-sent.
+   * Creates `path` with `acl` in the same request (no moment with another ACL) and answers the name
+   * created. A sequential create is never re-sent: a second landing would be a second znode. Another
+   * create re-sent after a lost connection that finds its znode counts as done only when the znode is
+   * the first attempt's: created after the request was sent, with our data, and for an ephemeral by
+   * this session; otherwise NodeExists stands (someone else created it).
    */
-  create(path: string, data: Buffer, flags: number, ttlMs?: number): Promise<void> {
-    const send = (cb: NativeCallback) =>
-      ttlMs === undefined ? this.client.a_create(path, data, flags, cb) : this.client.a_createTtl(path, data, flags, ttlMs, cb)
-    if (flags & constants.ZOO_SEQUENCE) return this.request('create', path, send, () => undefined)
-    return this.retrying('create', path, send, () => undefined, constants.ZNODEEXISTS)
+  async create(path: string, data: Buffer, flags = 0, ttlMs?: number, acl: Acl[] = OPEN_ACL): Promise<string> {
+    const send = () => this.wire.create(path, data, acl, flags, ttlMs)
+    if (flags & ZOO_SEQUENCE) return send()
+    const zxidBefore = this.wire.lastZxidSeen
+    return this.retrying(send, {landed: (error) => error.code === ZNODEEXISTS && this.createdByUs(path, data, flags, zxidBefore), result: path})
   }
 
   setData(path: string, data: Buffer, version = -1): Promise<void> {
-    return this.retrying('write', path, (cb) => this.client.a_set(path, data, version, cb), () => undefined)
+    return this.retrying(() => this.wire.setData(path, data, version))
   }
 
   setAcl(path: string, acl: Acl[], version = -1): Promise<void> {
-    const native = acl.map((entry) => ({auth: entry.id, perms: entry.perms, scheme: entry.scheme}))
-    return this.retrying('set the ACL of', path, (cb) => this.client.a_set_acl(path, version, native, cb), () => undefined)
+    return this.retrying(() => this.wire.setAcl(path, acl, version))
   }
 
   /** Re-sent after a lost connection; NoNode on a re-sent delete means the first one landed. */
   delete(path: string, version = -1): Promise<void> {
-    return this.retrying('delete', path, (cb) => this.client.a_delete_(path, version, cb), () => undefined, constants.ZNONODE)
+    return this.retrying(() => this.wire.delete(path, version), {landed: (error) => error.code === ZNONODE, result: undefined})
   }
 
   /** Creates every missing ancestor of `path` (not `path` itself) as a persistent znode. */
@@ -226,63 +171,52 @@ export class ZkSession {
       current += `/${name}`
       // eslint-disable-next-line no-await-in-loop
       await this.create(current, Buffer.alloc(0), 0).catch((error: unknown) => {
-        if (!(error instanceof ZkError && error.code === constants.ZNODEEXISTS)) throw error
+        if (!(error instanceof ZkError && error.code === ZNODEEXISTS)) throw error
       })
     }
   }
 
-  close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.client.close()
+  /** getData and getChildren of many paths in one round trip (ZooKeeper 3.6+); never re-sent here. */
+  multiRead(ops: ReadOp[]): Promise<Array<ReadResult | ZkError>> {
+    return this.wire.multiRead(ops)
   }
 
-  private request<T>(operation: string, path: string, send: (cb: NativeCallback) => unknown, result: (...values: any[]) => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.closed) {
-        reject(new OperationError(`ZooKeeper session is closed (${operation} ${path})`))
-        return
-      }
+  /** Applies all `ops` or none; never re-sent here (see MultiWriter). */
+  multi(ops: WriteOp[]): Promise<WriteResult[]> {
+    return this.wire.multi(ops)
+  }
 
-      const sent = send((rc, _error, ...values) => {
-        if (rc === constants.ZOK) resolve(result(...values))
-        else reject(new ZkError(rc, path, operation))
-      })
-      // A request the client refuses at once (its session expired or was closed) never gets a callback.
-      if (typeof sent === 'number' && sent !== constants.ZOK) reject(new ZkError(sent, path, operation))
-    })
+  /** Ends the session (the server deletes its ephemerals); `alive` is false at once. */
+  close(): Promise<void> {
+    return this.wire.close()
+  }
+
+  /** Whether the znode at `path` is the one a create sent after `zxidBefore` made. */
+  private async createdByUs(path: string, data: Buffer, flags: number, zxidBefore: bigint): Promise<boolean> {
+    const {data: found, stat} = await this.getData(path).catch(() => ({data: undefined, stat: undefined}))
+    if (!stat || !found || BigInt(stat.czxid) <= zxidBefore || !found.equals(data)) return false
+    return !(flags & ZOO_EPHEMERAL) || stat.ephemeralOwner === this.wire.id.toString(16)
   }
 
   /**
-   * Re-sends a request after a lost connection until the session timeout has passed. For a write whose
-   * first attempt may have landed unseen, `doneOnRetry` is the error a re-sent one gets in that case.
+   * Sends until an answer other than a lost connection, or the session timeout has passed. For a
+   * write whose first attempt may have landed unseen, `landedAs.landed` tells from a re-sent one's
+   * error that it did, and `landedAs.result` is then the answer.
    */
-  private async retrying<T>(
-    operation: string,
-    path: string,
-    send: (cb: NativeCallback) => unknown,
-    result: (...values: any[]) => T,
-    doneOnRetry?: number,
-  ): Promise<T> {
-    const deadline = Date.now() + this.sessionTimeoutMs
+  private async retrying<T>(send: () => Promise<T>, landedAs?: {landed: (error: ZkError) => boolean | Promise<boolean>; result: T}): Promise<T> {
+    const deadline = Date.now() + this.timeoutMs
     for (let attempt = 0; ; attempt++) {
       try {
         // eslint-disable-next-line no-await-in-loop
-        return await this.request(operation, path, send, result)
+        return await send()
       } catch (error) {
-        if (attempt > 0 && error instanceof ZkError && error.code === doneOnRetry) return result()
-        if (!(error instanceof ZkError && RETRYABLE.has(error.code)) || Date.now() > deadline) throw error
+        if (!(error instanceof ZkError)) throw error
         // eslint-disable-next-line no-await-in-loop
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)))
+        if (attempt > 0 && landedAs && (await landedAs.landed(error))) return landedAs.result
+        if (error.code !== ZCONNECTIONLOSS || Date.now() > deadline) throw error
+        // eslint-disable-next-line no-await-in-loop
+        await sleep(Math.min(MAX_RETRY_PAUSE_MS, 10 * 2 ** attempt))
       }
     }
   }
 }
-
-interface NativeAcl {
-  perms: number
-  scheme: string
-  auth: string
-}
-
-export {constants as zkConstants}

@@ -65,9 +65,9 @@ describe('faults during a backup', function () {
     return (await connectedPorts(pid)).filter((port) => ports.has(port)).length
   }
 
-  // The walk has begun once the temp file exists and the sessions are open: batched, the native
-  // session, the batching one and one per other node for the ACL reads; otherwise the native one.
-  for (const [batch, sessions] of [['on', 4], ['off', 1]] as const) {
+  // The walk has begun once the temp file exists and the sessions are open: batched, the CLI's
+  // session and one per other node for the ACL reads; otherwise the CLI's session alone.
+  for (const [batch, sessions] of [['on', 3], ['off', 1]] as const) {
     it(`to a file (--batch ${batch}): exit 1 within the session timeout and a margin, one line, no file and no temp file left`, async () => {
       const target = join(dir, 'lost.tar.gz')
       const started = async (pid: number) => (await readdir(dir)).some((name) => name.startsWith('.lost.tar.gz.tmp-')) && (await sessionsOf(pid)) >= sessions

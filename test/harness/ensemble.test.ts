@@ -1,73 +1,35 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import ZooKeeper from 'zookeeper';
 
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { zkConstants, ZkSession } from '../../src/zk/session.js';
 import { Ensemble } from './ensemble.js';
 import { sharedEnsemble } from './hooks.js';
 
-const { constants } = ZooKeeper;
-
-type Client = InstanceType<typeof ZooKeeper>;
+type Client = ZkSession;
 
 function connect(connectString: string): Promise<Client> {
-  const config = {
-    connect: connectString,
-    timeout: 5000,
-    debug_level: constants.ZOO_LOG_LEVEL_ERROR ?? 1,
-    host_order_deterministic: false,
-    data_as_buffer: true,
-  };
-  const client = new ZooKeeper(config);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      client.close();
-      reject(new Error(`could not connect to ${connectString} within 15 s`));
-    }, 15_000);
-    client.connect(config, (err: Error | null) => {
-      clearTimeout(timer);
-      if (err) reject(err);
-      else resolve(client);
-    });
-  });
+  return ZkSession.connect({ connectTimeoutMs: 15_000, hosts: connectString.split(','), sessionTimeoutMs: 5000 });
 }
 
-function create(client: Client, path: string, data: Buffer, flags = constants.ZOO_PERSISTENT): Promise<string> {
-  return new Promise((resolve, reject) => {
-    client.a_create(path, data, flags, (rc, error, created) =>
-      rc === constants.ZOK ? resolve(created) : reject(new Error(`create ${path}: rc=${rc} ${error}`)),
-    );
-  });
+function create(client: Client, path: string, data: Buffer): Promise<string> {
+  return client.create(path, data);
 }
 
 function createTtl(client: Client, path: string, data: Buffer, ttlMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    client.a_createTtl(path, data, constants.ZOO_PERSISTENT_WITH_TTL, ttlMs, (rc, error, created) =>
-      rc === constants.ZOK ? resolve(created) : reject(new Error(`createTtl ${path}: rc=${rc} ${error}`)),
-    );
-  });
+  return client.create(path, data, zkConstants.ZOO_PERSISTENT_WITH_TTL, ttlMs);
 }
 
-function get(client: Client, path: string): Promise<{ data: Buffer; ephemeralOwner: unknown }> {
-  return new Promise((resolve, reject) => {
-    client.a_get(path, false, (rc, error, stat, data) =>
-      rc === constants.ZOK
-        ? resolve({ data: Buffer.from(data ?? ''), ephemeralOwner: (stat as { ephemeralOwner?: unknown }).ephemeralOwner })
-        : reject(new Error(`get ${path}: rc=${rc} ${error}`)),
-    );
-  });
+function get(client: Client, path: string): Promise<{ data: Buffer }> {
+  return client.getData(path);
 }
 
 /** Wait until the client's server has applied everything committed so far. */
 function sync(client: Client, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.a_sync(path, (rc: number, error: unknown) =>
-      rc === constants.ZOK ? resolve() : reject(new Error(`sync ${path}: rc=${rc} ${String(error)}`)),
-    );
-  });
+  return client.sync(path);
 }
 
 const modeOf = (srvr: string): string | undefined => /^Mode: (\S+)/m.exec(srvr)?.[1];

@@ -26,7 +26,8 @@ export interface OracleOptions {
   skipZookeeper?: boolean
 }
 
-const call = <T>(run: (done: (error: unknown, value: T) => void) => void): Promise<T> =>
+/** A node-zookeeper-client call as a promise. */
+export const call = <T>(run: (done: (error: unknown, value: T) => void) => void): Promise<T> =>
   new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))))
 
 /** Connects, syncs (so the tree is the leader's) and hands the client to `use`. */
@@ -89,7 +90,7 @@ export function readTreeIndependently(hosts: string, root: string, options: Orac
 }
 
 // The library's ACL objects carry `permission`; its type declarations say `perms`.
-const permsOf = (acl: zookeeper.ACL): number => (acl as unknown as {permission?: number}).permission ?? acl.perms
+export const permsOf = (acl: zookeeper.ACL): number => (acl as unknown as {permission?: number}).permission ?? acl.perms
 
 function relativeTo(root: string, path: string): string {
   if (path === root) return '/'

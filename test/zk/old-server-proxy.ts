@@ -9,6 +9,7 @@
  * instead: a multi-read of at most K ops is forwarded, one of more drops the connection (both
  * sockets destroyed, nothing answered), as a server does with a request it cannot take. It then
  * records which multi-reads were answered, and can hold one multi-read back (`holdMultiReadOf`).
+ * `loseCreateOf` loses the connection under one create, after the server applied it or before.
  */
 import {createServer, connect as netConnect, type Server, type Socket} from 'node:net'
 
@@ -16,6 +17,8 @@ import {FrameReader} from '../../src/zk/wire/frames.js'
 import {JuteWriter} from '../../src/zk/wire/jute.js'
 
 const MULTI_READ = 22
+/** create, create2, createContainer, createTTL */
+const CREATES = new Set([1, 15, 19, 21])
 const ZUNIMPLEMENTED = -6
 
 export interface OldServerProxyOptions {
@@ -49,6 +52,12 @@ export function multiReadOps(frame: Buffer): MultiReadOp[] {
   return ops
 }
 
+/** How the next create of `path` loses its connection. */
+export type LostCreate =
+  | {path: string; landed: true}
+  /** `before` runs while the create is held, unsent; then the connection drops. */
+  | {path: string; landed: false; before: () => Promise<void>}
+
 interface Hold {
   path: string
   reached: () => void
@@ -65,6 +74,7 @@ export class OldServerProxy {
   connections = 0
   private cutOff = false
   private hold?: Hold
+  private lost?: LostCreate & {dropped: () => void}
   private readonly sockets = new Set<Socket>()
 
   private constructor(
@@ -108,6 +118,11 @@ export class OldServerProxy {
     return {reached: reachedPromise, release}
   }
 
+  /** The next create of `path` (any create opcode): see LostCreate. Resolves once its connection dropped. */
+  loseCreateOf(lost: LostCreate): Promise<void> {
+    return new Promise((dropped) => (this.lost = {...lost, dropped}))
+  }
+
   async close(): Promise<void> {
     this.cut()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
@@ -139,8 +154,24 @@ export class OldServerProxy {
     /** Forwarded multi-reads waiting for their answer: xid -> op count. */
     const forwarded = new Map<number, number>()
     let handshakeSeen = false
+    /** A create whose answer is lost with the connection. */
+    let swallow: {xid: number; dropped: () => void} | undefined
     const forward = (frame: Buffer) => {
       const type = frame.length >= 8 ? frame.readInt32BE(4) : 0
+      const lost = this.lost
+      if (lost && handshakeSeen && CREATES.has(type) && frame.toString('utf8', 12, 12 + frame.readInt32BE(8)) === lost.path) {
+        this.lost = undefined
+        if (!lost.landed) {
+          void lost.before().then(() => {
+            drop()
+            lost.dropped()
+          })
+          return
+        }
+
+        swallow = {dropped: lost.dropped, xid: frame.readInt32BE(0)}
+      }
+
       if (handshakeSeen && type === MULTI_READ) {
         if (limit === undefined) {
           this.multiReadsRefused++
@@ -160,7 +191,7 @@ export class OldServerProxy {
       }
 
       handshakeSeen = true
-      upstream.write(Buffer.concat([new JuteWriter().int(frame.length).bytes(), frame]))
+      upstream.write(framed(frame))
     }
 
     // Frames held back behind a multi-read (holdMultiReadOf), in order.
@@ -189,21 +220,32 @@ export class OldServerProxy {
     })
     let connected = false
     const answers = new FrameReader((frame) => {
+      if (client.destroyed) return
       if (!connected) {
         connected = true // the ConnectResponse
+        client.write(framed(frame))
         return
       }
 
       const xid = frame.readInt32BE(0)
+      if (swallow?.xid === xid) {
+        drop()
+        swallow.dropped()
+        return
+      }
+
+      client.write(framed(frame))
+
       const count = forwarded.get(xid)
       if (count === undefined) return
       forwarded.delete(xid)
       this.multiReadsAnswered.push(count)
     })
     client.on('data', (chunk: Buffer) => requests.push(chunk))
-    upstream.on('data', (chunk: Buffer) => {
-      client.write(chunk)
-      if (limit !== undefined) answers.push(chunk)
-    })
+    upstream.on('data', (chunk: Buffer) => answers.push(chunk))
   }
+}
+
+function framed(frame: Buffer): Buffer {
+  return Buffer.concat([new JuteWriter().int(frame.length).bytes(), frame])
 }

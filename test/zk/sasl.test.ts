@@ -74,7 +74,7 @@ describe('SASL DIGEST-MD5 (wire client)', function () {
       expect(error.message).not.to.include(PASSWORD)
     })
 
-    it.skip('dcos zk backup --zk-sasl reads a znode only that user may read (pending: ZkSession still runs on the native addon, which has no SASL)', async () => {
+    it('dcos zk backup --zk-sasl reads a znode only that user may read', async () => {
       const path = uniquePath('sasl-cli')
       await (await seedPrivate(path)).close()
 

@@ -182,7 +182,7 @@ describe('TLS to ZooKeeper (a 3.8 node serving only its secureClientPort, client
   })
 
   describe('dcos zk backup and restore', () => {
-    it.skip('back up and restore over TLS, the restored tree read back by the oracle (pending: ZkSession still runs on the native addon, which has no TLS)', async () => {
+    it('back up and restore over TLS, the restored tree read back by the oracle', async () => {
       const root = uniquePath('tls-cli')
       await withSession(async (session) => {
         await session.multi([

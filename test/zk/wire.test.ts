@@ -1,4 +1,5 @@
 import {expect} from 'chai'
+import type zookeeper from 'node-zookeeper-client'
 import {randomBytes} from 'node:crypto'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -6,7 +7,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {BulkAccess} from '../../src/engine/bulk.js'
 import {OperationError} from '../../src/errors.js'
 import {MultiReadBatcher, RESPONSE_BUDGET} from '../../src/engine/read-znodes.js'
-import {ZkError, zkConstants, type ZkSession} from '../../src/zk/session.js'
+import {ZkError, zkConstants, ZkSession} from '../../src/zk/session.js'
 import {resolveZnodePath} from '../../src/zk/uri.js'
 import {MultiFailed} from '../../src/zk/wire/protocol.js'
 import {AuthFailed, WireSession} from '../../src/zk/wire/session.js'
@@ -14,6 +15,7 @@ import {Ensemble, fourLetterWord} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {call, permsOf, withOracleClient} from '../helpers/oracle.js'
 import {silentServer} from '../helpers/net.js'
 import {connect, digestId, READ_ONLY, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
 import {OldServerProxy} from './old-server-proxy.js'
@@ -37,13 +39,13 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
   this.timeout(60_000)
   let hosts: string[]
   let native: ZkSession
-  let wire: WireSession
+  let wire: ZkSession
 
   before(async () => {
     const ensemble = await sharedEnsemble()
     hosts = ensemble.connectString.split(',')
     native = await connect(ensemble.connectString)
-    wire = await WireSession.connect({hosts, sessionTimeoutMs: 6000})
+    wire = await ZkSession.connect({hosts, sessionTimeoutMs: 6000})
   })
 
   after(async () => {
@@ -81,13 +83,32 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     expect(results[3]).to.deep.include({data: Buffer.from([0, 255])})
   })
 
-  it('reads the same stat and ACL as the native client', async () => {
+  it('reads the same stat and ACL as another client (node-zookeeper-client)', async () => {
     const root = uniquePath('wire-stat')
     await seed(root, [{acl: READ_ONLY, data: 'x', path: '/'}])
-    const [ours, theirs] = await Promise.all([wire.getAcl(root), native.getAcl(root)])
-    expect(ours.acl).to.deep.equal(theirs.acl)
-    const {createdInThisSession: _, ...nativeStat} = theirs.stat as typeof theirs.stat & {createdInThisSession?: boolean}
-    expect(ours.stat).to.deep.equal(nativeStat)
+    const ours = await wire.getAcl(root)
+    // On the node our session reads from, which seed() brought up to date.
+    const read = await withOracleClient(wire.host!, undefined, async (client) => {
+      const stat = await call<zookeeper.Stat>((done) => client.exists(root, done))
+      const acl = await call<zookeeper.ACL[]>((done) => client.getACL(root, done))
+      return {acl: acl.map((entry) => ({id: entry.id.id, perms: permsOf(entry), scheme: entry.id.scheme})), stat}
+    })
+    const long = (bytes: Buffer) => Number(bytes.readBigInt64BE(0))
+    const {stat} = read
+    expect(ours.acl).to.deep.equal(read.acl)
+    expect(ours.stat).to.deep.equal({
+      aversion: stat.aversion,
+      ctime: new Date(long(stat.ctime)),
+      cversion: stat.cversion,
+      czxid: long(stat.czxid),
+      dataLength: stat.dataLength,
+      ephemeralOwner: stat.ephemeralOwner.readBigUInt64BE(0).toString(16),
+      mtime: new Date(long(stat.mtime)),
+      mzxid: long(stat.mzxid),
+      numChildren: stat.numChildren,
+      pzxid: long(stat.pzxid),
+      version: stat.version,
+    })
   })
 
   describe('digest auth', () => {
@@ -184,7 +205,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     // the same paths, created at other zxids, with the ACLs as they were before a change.
     const stale = await Ensemble.start({nodes: 1})
     const staleNative = await connect(stale.connectString)
-    const staleWire = await WireSession.connect({hosts: [stale.connectString]})
+    const staleWire = await ZkSession.connect({hosts: [stale.connectString]})
     try {
       const root = uniquePath('wire-stale-acl')
       const znodes = [{path: '/'}, {data: 'a', path: '/a'}, {data: 'b', path: '/b'}, {data: 'c', path: '/c'}]
@@ -273,22 +294,31 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
       }
     })
 
-    it('backs up and restores through it with --batch auto, saying which path ran', async () => {
+    it('backs up and restores through it with --batch auto, saying which path ran, each znode created with its ACL', async () => {
       const root = uniquePath('wire-old-roundtrip')
+      // Not open, but it lets the restore create children: created with it, not set afterwards.
+      const readCreate = [{id: 'anyone', perms: zkConstants.ZOO_PERM_READ | zkConstants.ZOO_PERM_CREATE, scheme: 'world'}]
       // Seeded on the node behind the proxy, which the CLI reads from.
       const onProxiedNode = await connect(proxy.host)
       try {
-        await seedTree(onProxiedNode, root, [{data: 'r', path: '/'}, {data: 'a', path: '/a'}, {acl: READ_ONLY, data: 'ro', path: '/a/ro'}])
+        await seedTree(onProxiedNode, root, [{data: 'r', path: '/'}, {data: 'a', path: '/a'}, {acl: READ_ONLY, data: 'ro', path: '/a/ro'}, {acl: readCreate, data: 'rc', path: '/a/rc'}])
       } finally {
         onProxiedNode.close()
       }
 
       const archive = join(dir, 'old.tar.gz')
       const backup = JSON.parse(expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(proxy.host, root), '--json']), 0).stdout)
-      expect(backup).to.include({readPath: 'single', znodes: 3})
+      expect(backup).to.include({readPath: 'single', znodes: 4})
       const copy = uniquePath('wire-old-copy')
       const restore = JSON.parse(expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(proxy.host, copy), '--json', '--no-safety-backup', '--yes']), 0).stdout)
-      expect(restore).to.include({created: 3, readPath: 'single', verified: true, writePath: 'single'})
+      expect(restore).to.include({created: 4, readPath: 'single', verified: true, writePath: 'single'})
+      // As another client sees it: ACL version 0, no setACL after the create.
+      const {acl, aversion} = await withOracleClient(proxy.host, undefined, async (client) => {
+        const stat = await call<zookeeper.Stat>((done) => client.exists(`${copy}/a/rc`, done))
+        const entries = await call<zookeeper.ACL[]>((done) => client.getACL(`${copy}/a/rc`, done))
+        return {acl: entries.map((entry) => ({id: entry.id.id, perms: permsOf(entry), scheme: entry.id.scheme})), aversion: stat.aversion}
+      })
+      expect({acl, aversion}).to.deep.equal({acl: readCreate, aversion: 0})
     })
   })
 })

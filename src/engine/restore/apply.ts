@@ -3,15 +3,13 @@ import {TreeSetDigest, type ZnodeRecord} from '../../archive/format.js'
 import {OperationError} from '../../errors.js'
 import {grantedPerms, PERMS} from '../../zk/acl.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
-import {WireSession} from '../../zk/wire/session.js'
 import {relativeZnodePath, resolveZnodePath, znodeDepth} from '../../zk/uri.js'
 import {BulkAccess} from '../bulk.js'
 import {failpoint} from '../failpoints.js'
 import {MultiWriter} from '../multi-writer.js'
 import {Pipeline} from '../pipeline.js'
-import {retryingOnConnectionLoss} from '../read-znodes.js'
 import {walkTree} from '../walk.js'
-import {CounterCheck, type CounterTargets, raiseCounters, withMultiSession} from './counters.js'
+import {CounterCheck, type CounterTargets, raiseCounters} from './counters.js'
 import {rewrites, selectedZnodes, shownKey} from './plan.js'
 import type {FullPlan, LiveTree, RestoreOptions, RestoreRun, Selection} from './types.js'
 
@@ -38,7 +36,7 @@ export async function applyRestore(run: RestoreRun, plan: AppliedPlan, {faults}:
   const hit = faults ? failpoint : () => {}
   const rewritten = rewrites(plan)
   const deleted = rewritten ? await deleteLiveTree(session, selection.target, live, options, hit) : 0
-  const writer = bulk.wire && bulk.writePath === 'multi' ? multiWriter(bulk.wire, session) : singleRequestWriter(session)
+  const writer = bulk.writePath === 'multi' ? multiWriter(session) : singleRequestWriter(session)
   const {created, restrictive} = rewritten ? await writeZnodes(writer, session, selection, live, options, hit, plan.counters.raise) : {created: 0, restrictive: []}
   const counters = await raiseAllCounters(run, plan.counters.raise, hit)
   hit('restore.acl')
@@ -53,7 +51,7 @@ async function raiseAllCounters({bulk, options, selection, session}: RestoreRun,
   if (raise.size === 0) return {sequencePairs: 0, sequencePairsPerSecond: 0}
   options.onPhase?.('counters')
   const started = Date.now()
-  const sequencePairs = await withMultiSession(bulk.wire, session.connectOptions, (wire) => raiseCounters(wire, selection.target, raise, hit))
+  const sequencePairs = await raiseCounters(session, selection.target, raise, hit)
   return {sequencePairs, sequencePairsPerSecond: Math.round((sequencePairs * 1000) / Math.max(Date.now() - started, 1))}
 }
 
@@ -114,7 +112,7 @@ export const FLAGS: Record<ZnodeRecord['type'], number> = {
   ttl: zkConstants.ZOO_PERSISTENT_WITH_TTL,
 }
 
-/** How the znodes are written: one request each through the native session, or multis through ours. */
+/** How the znodes are written: one request each, or multis. */
 interface ZnodeWriter {
   /** Whether a znode to be created waits for its ACL until every znode exists. */
   aclLater(acl: Acl[]): boolean
@@ -135,32 +133,29 @@ interface ZnodeToWrite {
   record: ZnodeRecord
 }
 
-/** The native client creates every znode open (world:anyone): restrictive ACLs wait until the end. */
+/** One create (with its ACL) or setData per znode, many in flight. */
 function singleRequestWriter(session: ZkSession): ZnodeWriter {
   const pipeline = new Pipeline(PIPELINE_DEPTH)
   return {
-    aclLater: (acl) => !isOpenAcl(acl),
+    aclLater: (acl) => locksUsOut(acl, session),
     drain: () => pipeline.drain(),
     setAcl: (path, acl) => session.setAcl(path, acl),
     settle: () => pipeline.settle(),
-    write: ({data, kept, path, record}, _acl, done) =>
+    write: ({data, kept, path, record}, acl, done) =>
       pipeline.add(async () => {
-        await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined))
+        await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined, acl))
         done()
       }),
   }
 }
 
-/**
- * Multi transactions through our own session: each znode is created with its own ACL when that ACL
- * still lets us create its children; the others are created open and get their ACL at the end.
- */
-function multiWriter(wire: WireSession, session: ZkSession): ZnodeWriter {
-  const writer = new MultiWriter(wire)
+/** Multi transactions, several in flight. */
+function multiWriter(session: ZkSession): ZnodeWriter {
+  const writer = new MultiWriter(session)
   return {
-    aclLater: (acl) => !(isOpenAcl(acl) || (grantedPerms(acl, session.identities, 'deny') & PERMS.CREATE) !== 0),
+    aclLater: (acl) => locksUsOut(acl, session),
     drain: () => writer.drain(),
-    setAcl: (path, acl) => retryingOnConnectionLoss(wire, () => wire.setAcl(path, acl)),
+    setAcl: (path, acl) => session.setAcl(path, acl),
     settle: () => writer.abandon(),
     write: ({data, kept, path, record}, acl, done) =>
       writer.add(
@@ -227,6 +222,14 @@ async function applyAclsLast(restrictive: RestrictiveAcls, setAcl: (path: string
 
 function isOpenAcl(acl: Acl[]): boolean {
   return acl.length === 1 && acl[0].scheme === OPEN_ACL[0].scheme && acl[0].id === OPEN_ACL[0].id && acl[0].perms === OPEN_ACL[0].perms
+}
+
+/**
+ * Each znode is created with its own ACL when that ACL still lets us create its children; the others
+ * are created open and get their ACL at the end.
+ */
+function locksUsOut(acl: Acl[], session: ZkSession): boolean {
+  return !(isOpenAcl(acl) || (grantedPerms(acl, session.identities, 'deny') & PERMS.CREATE) !== 0)
 }
 
 /** Re-reads the target and compares it, znode by znode (as a set digest), with the archive's selection, and the counters with the archive's. */

@@ -2,7 +2,6 @@
 import {errorMessage, OperationError} from '../../errors.js'
 import {type Identity, missingPerms, PERMS, permsText} from '../../zk/acl.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
-import {WireSession} from '../../zk/wire/session.js'
 import {parentZnodePath, resolveZnodePath} from '../../zk/uri.js'
 import {FLAGS} from './apply.js'
 import {selectedZnodes} from './plan.js'
@@ -14,7 +13,7 @@ import type {ArchivedAcls, FullPlan, LargestZnode, LiveTree, Selection} from './
  * answering, which half way through would leave the tree half restored), and a container and a
  * TTL znode when the archive holds them (3.4 has neither; TTLs need zookeeper.extendedTypesEnabled).
  */
-export async function checkServersAccept(session: ZkSession | WireSession, probePath: string, plan: FullPlan): Promise<void> {
+export async function checkServersAccept(session: ZkSession, probePath: string, plan: FullPlan): Promise<void> {
   if (plan.largest) await checkLargestFits(session, probePath, plan.largest)
   for (const type of ['container', 'ttl'] as const) {
     const first = plan.extendedTypes[type]
@@ -23,12 +22,12 @@ export async function checkServersAccept(session: ZkSession | WireSession, probe
   }
 }
 
-/** A connection lost twice on this one request is taken for a jute.maxbuffer refusal. Our own session sees the drop at once; the native client only after most of the session timeout. */
-async function checkLargestFits(session: ZkSession | WireSession, probePath: string, largest: LargestZnode): Promise<void> {
-  const create = () =>
-    session instanceof WireSession
-      ? session.multi([{acl: OPEN_ACL, data: largest.data, flags: zkConstants.ZOO_EPHEMERAL, kind: 'create', path: probePath}])
-      : session.create(probePath, largest.data, zkConstants.ZOO_EPHEMERAL)
+/**
+ * A connection lost twice on this one request is taken for a jute.maxbuffer refusal. A multi of one
+ * create (ZooKeeper 3.4 has multi) is sent, as it is never re-sent by the session.
+ */
+async function checkLargestFits(session: ZkSession, probePath: string, largest: LargestZnode): Promise<void> {
+  const create = () => session.multi([{acl: OPEN_ACL, data: largest.data, flags: zkConstants.ZOO_EPHEMERAL, kind: 'create', path: probePath}])
   for (let attempt = 1; ; attempt++) {
     try {
       // eslint-disable-next-line no-await-in-loop
@@ -54,13 +53,11 @@ async function checkLargestFits(session: ZkSession | WireSession, probePath: str
 /** A probe that outlives a crash goes by itself: a TTL of a second, a container the server reaps once used. */
 const PROBE_TTL_MS = 1000
 
-async function checkTypeAccepted(session: ZkSession | WireSession, path: string, type: 'container' | 'ttl', first: {path: string; count: number}): Promise<void> {
+async function checkTypeAccepted(session: ZkSession, path: string, type: 'container' | 'ttl', first: {path: string; count: number}): Promise<void> {
   const flags = FLAGS[type]
   const ttl = type === 'ttl' ? PROBE_TTL_MS : undefined
   try {
-    await (session instanceof WireSession
-      ? session.multi([{acl: OPEN_ACL, data: Buffer.alloc(0), flags, kind: 'create', path, ...(ttl ? {ttlMs: ttl} : {})}])
-      : session.create(path, Buffer.alloc(0), flags, ttl))
+    await session.create(path, Buffer.alloc(0), flags, ttl)
   } catch (error) {
     if (!(error instanceof ZkError) || error.code === zkConstants.ZCONNECTIONLOSS) throw error
     if (error.code !== zkConstants.ZNODEEXISTS) {
@@ -75,8 +72,8 @@ async function checkTypeAccepted(session: ZkSession | WireSession, path: string,
   await deleteProbe(session, path)
 }
 
-async function deleteProbe(session: ZkSession | WireSession, path: string): Promise<void> {
-  await (session instanceof WireSession ? session.multi([{kind: 'delete', path}]) : session.delete(path)).catch(() => {})
+async function deleteProbe(session: ZkSession, path: string): Promise<void> {
+  await session.delete(path).catch(() => {})
 }
 
 /**

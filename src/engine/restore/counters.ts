@@ -9,12 +9,10 @@ import {randomUUID} from 'node:crypto'
 
 import {nextSequenceOf, type ZnodeRecord} from '../../archive/format.js'
 import {OperationError} from '../../errors.js'
-import {OPEN_ACL, type SessionOptions} from '../../zk/session.js'
+import {OPEN_ACL, type ZkSession} from '../../zk/session.js'
 import type {WriteOp} from '../../zk/wire/protocol.js'
-import {WireSession} from '../../zk/wire/session.js'
 import {parentZnodePath, resolveZnodePath} from '../../zk/uri.js'
 import {isConnectionLoss} from '../multi-writer.js'
-import {retryingOnConnectionLoss} from '../read-znodes.js'
 import {Pipeline} from '../pipeline.js'
 
 /** Which parents get their counter back: those with sequential children in the archive, all, or none. */
@@ -100,23 +98,12 @@ export class CounterPlanner {
   }
 }
 
-/** How the pairs are sent: the bulk session's multis, or those of a session opened for them (3.4 takes multi too, not multi-read). */
-export async function withMultiSession<T>(wire: WireSession | undefined, connectOptions: SessionOptions, use: (wire: WireSession) => Promise<T>): Promise<T> {
-  if (wire) return use(wire)
-  const own = await WireSession.connect(connectOptions)
-  try {
-    return await use(own)
-  } finally {
-    await own.close()
-  }
-}
-
 /**
  * Raises each counter of `targets` (relative to `target`) that is below the archive's, re-reading
  * it before every multi so that a multi resent after a lost connection never overshoots. Returns
  * the pairs sent.
  */
-export async function raiseCounters(wire: WireSession, target: string, targets: Map<string, number>, hit: (point: string) => void): Promise<number> {
+export async function raiseCounters(session: Pick<ZkSession, 'exists' | 'multi'>, target: string, targets: Map<string, number>, hit: (point: string) => void): Promise<number> {
   const probeName = `dcos-backup-sequence-${randomUUID().slice(0, 8)}`
   let pairs = 0
   const raise = async ([relativePath, next]: [string, number]) => {
@@ -125,7 +112,7 @@ export async function raiseCounters(wire: WireSession, target: string, targets: 
     const perMulti = Math.max(1, Math.min(MAX_OPS_PER_MULTI / 2, Math.floor(WRITE_BUDGET / (2 * (OP_OVERHEAD + Buffer.byteLength(probe))))))
     for (;;) {
       // eslint-disable-next-line no-await-in-loop
-      const stat = await retryingOnConnectionLoss(wire, () => wire.exists(path))
+      const stat = await session.exists(path)
       if (!stat) throw new OperationError(`Cannot restore the sequence counter of ${path}: it no longer exists`)
       const missing = next - nextSequenceOf(stat)
       if (missing <= 0) return
@@ -135,7 +122,7 @@ export async function raiseCounters(wire: WireSession, target: string, targets: 
       for (let index = 0; index < count; index++) ops.push({acl: OPEN_ACL, kind: 'create', path: probe}, {kind: 'delete', path: probe})
       // A lost connection leaves it unknown whether the multi landed: the next round reads the counter again.
       // eslint-disable-next-line no-await-in-loop
-      const sent = await wire.multi(ops).then(
+      const sent = await session.multi(ops).then(
         () => true,
         (error: unknown) => {
           if (isConnectionLoss(error)) return false

@@ -75,7 +75,7 @@ const ROLLBACK_RECONNECT_TIMEOUTS = 3
 async function rollBackOnNewSession(run: RestoreRun, source: StorageProvider | undefined): Promise<void> {
   const {options} = run
   const deadline = Date.now() + ROLLBACK_RECONNECT_TIMEOUTS * run.session.timeoutMs
-  // The old session is given up first: the native client crashes when a second one connects while the first is still reconnecting.
+  // The old session is given up first, so that no two sessions of this restore write at once.
   await run.bulk.close()
   run.session.close()
   const session = await connectBefore(options.connect, deadline)

@@ -4,7 +4,7 @@
  * RequestHeader(xid, type), answers with ReplyHeader(xid, zxid, err).
  */
 import {JuteReader} from '../../zkdisk/jute.js'
-import {type Acl, type Stat, ZkError, zkConstants} from '../session.js'
+import {type Acl, type Stat, ZkError, zkConstants} from '../types.js'
 import {JuteWriter} from './jute.js'
 
 export const OP = {
@@ -207,7 +207,7 @@ export function readMultiResults(reader: JuteReader, ops: WriteOp[]): WriteResul
   return results
 }
 
-function readWriteResult(reader: JuteReader, type: number): WriteResult {
+export function readWriteResult(reader: JuteReader, type: number): WriteResult {
   switch (type) {
     case OP.create: {
       return {path: reader.path(), type}

@@ -2,8 +2,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {OperationError} from '../../errors.js'
 import type {JuteReader} from '../../zkdisk/jute.js'
-import {type Acl, type Stat, ZkError, zkConstants} from '../session.js'
 import {TlsFailed, type ZkTlsOptions} from '../tls.js'
+import {type Acl, type Stat, ZkError, zkConstants} from '../types.js'
 import {Connection, ConnectionClosed} from './connection.js'
 import {JuteWriter} from './jute.js'
 import {DigestMd5Client} from './sasl.js'
@@ -18,8 +18,11 @@ import {
   readMultiResults,
   readStat,
   readStrings,
+  readWriteResult,
   type ReplyHeader,
   type WriteOp,
+  writeOpBody,
+  writeOpType,
   type WriteResult,
   XID,
 } from './protocol.js'
@@ -28,7 +31,7 @@ export interface WireSessionOptions {
   hosts: string[]
   auth?: {user: string; password: string}
   sessionTimeoutMs?: number
-  /** For tests: any scheme; the bulk jobs use `auth` (digest). */
+  /** For tests: any scheme; the tool uses `auth` (digest). */
   authScheme?: {scheme: string; credentials: string; user: string}
   /** The host to try first (one of `hosts`); by default a random one. */
   preferredHost?: string
@@ -53,10 +56,10 @@ type State = 'connected' | 'reconnecting' | 'closed' | 'expired'
 const RECONNECT_PAUSE_MS = 100
 
 /**
- * A ZooKeeper session over our own sockets, for the bulk jobs: multi-read, multi, and the single
- * reads they need, pipelined (the server answers a session's requests in order). A lost connection
- * fails the requests in flight with ZCONNECTIONLOSS and is replaced by one to another node, same
- * session, within the session timeout; requests sent meanwhile wait for it.
+ * A ZooKeeper session over our own sockets: single requests, multi-read and multi, pipelined (the
+ * server answers a session's requests in order). A lost connection fails the requests in flight
+ * with ZCONNECTIONLOSS and is replaced by one to another node, same session, within the session
+ * timeout; requests sent meanwhile wait for it. Nothing is re-sent here: that is ZkSession's policy.
  */
 export class WireSession {
   private connection?: Connection
@@ -70,8 +73,9 @@ export class WireSession {
   private pinger?: NodeJS.Timeout
   private state: State = 'reconnecting'
   private closing = false
+  private readonly closeListeners: Array<() => void> = []
   private hostIndex: number
-  /** "host:port" each; the native client also takes one comma-separated string. */
+  /** "host:port" each; an entry of `options.hosts` may also be a comma-separated list. */
   private readonly hosts: string[]
 
   private constructor(private readonly options: WireSessionOptions) {
@@ -105,6 +109,21 @@ export class WireSession {
     return this.negotiatedTimeoutMs
   }
 
+  /** The highest zxid of any answer so far: a znode created later has a higher czxid. */
+  get lastZxidSeen(): bigint {
+    return this.lastZxid
+  }
+
+  /** False once the session was closed or expired: it cannot be used again. */
+  get alive(): boolean {
+    return !this.closing && this.state !== 'closed' && this.state !== 'expired'
+  }
+
+  /** Called once when the session ends: closed, abandoned or expired (the server has dropped its ephemerals, or will). */
+  onClose(listener: () => void): void {
+    this.closeListeners.push(listener)
+  }
+
   getData(path: string): Promise<{data: Buffer; stat: Stat}> {
     return this.request(OP.getData, path, 'read', pathAndWatch(path), (reader) => ({data: reader.buffer(true) ?? Buffer.alloc(0), stat: readStat(reader)}))
   }
@@ -133,6 +152,22 @@ export class WireSession {
       if (error instanceof ZkError && error.code === zkConstants.ZNONODE) return undefined
       throw error
     }
+  }
+
+  /** Creates `path` with its ACL in the same request; answers the name created (with its sequence number). */
+  async create(path: string, data: Buffer, acl: Acl[], flags = 0, ttlMs?: number): Promise<string> {
+    const op: WriteOp = {acl, data, flags, kind: 'create', path, ttlMs}
+    const type = writeOpType(op)
+    const result = await this.request(type, path, 'create', writeOpBody(new JuteWriter(), op), (reader) => readWriteResult(reader, type))
+    return result.path!
+  }
+
+  async setData(path: string, data: Buffer, version = -1): Promise<void> {
+    await this.request(OP.setData, path, 'write', writeOpBody(new JuteWriter(), {data, kind: 'setData', path, version}), () => undefined)
+  }
+
+  async delete(path: string, version = -1): Promise<void> {
+    await this.request(OP.delete, path, 'delete', writeOpBody(new JuteWriter(), {kind: 'delete', path, version}), () => undefined)
   }
 
   /** Waits until the node this session is on has caught up with the leader. */
@@ -186,7 +221,7 @@ export class WireSession {
     errorsInBody = false,
   ): Promise<T> {
     if (this.state === 'reconnecting') await this.connecting
-    this.checkUsable(path, operation)
+    this.checkUsable(path, operation, opcode)
     const xid = (this.xid = (this.xid + 1) & 0x7f_ff_ff_ff)
     const header = new JuteWriter().int(xid).int(opcode)
     const packet = (body ? header.append(body) : header).packet()
@@ -205,9 +240,9 @@ export class WireSession {
     })
   }
 
-  private checkUsable(path: string, operation: string): void {
+  private checkUsable(path: string, operation: string, opcode: number): void {
     if (this.state === 'expired') throw expiredError(path, operation)
-    if (this.state === 'closed') throw new OperationError(`ZooKeeper session is closed (${operation} ${path})`)
+    if (this.state === 'closed' || (this.closing && opcode !== OP.closeSession)) throw new OperationError(`ZooKeeper session is closed (${operation} ${path})`)
   }
 
   private onReply(header: ReplyHeader, reader: JuteReader): void {
@@ -377,12 +412,15 @@ export class WireSession {
   }
 
   private shutdown(state: 'closed' | 'expired', reason: Error): void {
+    const ended = this.state === 'closed' || this.state === 'expired'
     this.state = state
     clearInterval(this.pinger)
     this.failPending(() => reason)
     const {connection} = this
     this.connection = undefined
     connection?.destroy(reason)
+    if (ended) return
+    for (const listener of this.closeListeners.splice(0)) listener()
   }
 }
 
