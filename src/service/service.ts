@@ -1,3 +1,5 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
 import {readArchive} from '../archive/reader.js'
 import {backupTree} from '../engine/backup.js'
 import {type PreparedRestore, prepareRestore, type RestoreOptions, restoreTree} from '../engine/restore.js'
@@ -21,6 +23,10 @@ import {
   type Status,
   timestamp,
 } from './api.js'
+
+/** How long a held lock is tried again before a job is refused as busy, and how often. */
+const LOCK_SETTLE_MS = 2000
+const LOCK_RETRY_MS = 100
 
 export interface Component {
   name: string
@@ -219,7 +225,14 @@ export class BackupService {
   private async acquire(id: string, kind: LockHolder['kind']): Promise<ZkSession> {
     if (this.stopped) throw new OperationError('The backup service is shutting down')
     const session = await this.zk()
-    if (!(await this.lock.tryAcquire(session, id, kind))) throw new BusyError()
+    // A job records its end before it lets go of the lock: a client that saw it end and starts the
+    // next job at once would be told "busy" for that moment, so a held lock is tried a little longer.
+    const deadline = Date.now() + LOCK_SETTLE_MS
+    while (!(await this.lock.tryAcquire(session, id, kind))) {
+      if (Date.now() >= deadline) throw new BusyError()
+      await sleep(LOCK_RETRY_MS)
+    }
+
     return session
   }
 

@@ -193,6 +193,8 @@ export class ZkSession {
 
   /** Whether the znode at `path` is the one a create sent after `zxidBefore` made. */
   private async createdByUs(path: string, data: Buffer, flags: number, zxidBefore: bigint): Promise<boolean> {
+    // NodeExists came from the leader; the node this session reads from may not have applied that create yet.
+    await this.wire.sync(path).catch(() => {})
     const {data: found, stat} = await this.getData(path).catch(() => ({data: undefined, stat: undefined}))
     if (!stat || !found || BigInt(stat.czxid) <= zxidBefore || !found.equals(data)) return false
     return !(flags & ZOO_EPHEMERAL) || stat.ephemeralOwner === this.wire.id.toString(16)
