@@ -73,7 +73,7 @@ export class FileHeaders {
 
   /** Writes the header of `path` (`size` bytes) at `offset` of `target` (512 zero bytes); false when `path` needs tarHeader. */
   writeInto(target: Buffer, offset: number, path: string, size: number): boolean {
-    if (path.length >= NAME_BYTES || size >= 8 ** 11 || !isAscii(path)) return false
+    if (!this.fits(path, size)) return false
     this.template.copy(target, offset)
     target.write(path, offset, 'latin1')
     target.write(octalField(size, SIZE_BYTES), offset + SIZE_FIELD, 'latin1')
@@ -82,6 +82,11 @@ export class FileHeaders {
     for (let index = offset + SIZE_FIELD, end = index + SIZE_BYTES; index < end; index++) sum += target[index]
     target.write(octalField(sum, CHECKSUM_BYTES), offset + CHECKSUM_FIELD, 'latin1')
     return true
+  }
+
+  /** Whether writeInto can write the header of `path` (`size` bytes): a short ASCII name. */
+  fits(path: string, size: number): boolean {
+    return path.length < NAME_BYTES && size < 8 ** 11 && isAscii(path)
   }
 
   /** The header of `path` (`size` bytes), with a pax header before it when needed. */
