@@ -127,7 +127,13 @@ export function nodeTypeOf(stat: Pick<Stat, 'ephemeralOwner'>): {type: NodeType;
 }
 
 export function isSequentialName(path: string): boolean {
-  return /\d{10}$/.test(path)
+  if (path.length < 10) return false
+  for (let index = path.length - 10; index < path.length; index++) {
+    const code = path.charCodeAt(index)
+    if (code < 0x30 || code > 0x39) return false
+  }
+
+  return true
 }
 
 export function toZnodeStat(stat: Stat): ZnodeStat {

@@ -97,7 +97,8 @@ export class ArchiveWriter {
     const maxJson = SHA_PREFIX_LENGTH - 1 + body.length * 3
     const dataBlocks = data.length > 0 ? BLOCK + blocks(data.length) : 0
     const most = BLOCK + blocks(maxJson) + dataBlocks
-    if (most > CHUNK_BYTES || !this.headers.fits(recordName, maxJson) || (data.length > 0 && !this.headers.fits(dataName, data.length))) return false
+    // The data entry's name is shorter than the record's, and ASCII when that is.
+    if (most > CHUNK_BYTES || !this.headers.fits(recordName, maxJson)) return false
     if (this.used + most > CHUNK_BYTES) this.seal()
     const {chunk} = this
     const jsonAt = this.used + BLOCK
@@ -112,10 +113,10 @@ export class ArchiveWriter {
     const dataAt = jsonAt + blocks(jsonLength) + BLOCK
     chunk.fill(0, bodyEnd, Math.min(bodyEnd + data.length, dataAt))
     chunk.write(`${SHA_PREFIX}${sha256}",`, jsonAt, 'latin1')
-    this.headers.writeInto(chunk, this.used, recordName, jsonLength)
+    this.headers.writeFitting(chunk, this.used, recordName, jsonLength)
     this.used = dataAt - BLOCK
     if (data.length > 0) {
-      this.headers.writeInto(chunk, this.used, dataName, data.length)
+      this.headers.writeFitting(chunk, this.used, dataName, data.length)
       data.copy(chunk, dataAt)
       this.used += dataBlocks
     }

@@ -9,7 +9,7 @@ import {Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {gunzipSync} from 'node:zlib'
 
-import {type ArchiveHeader, entryDirectory, FORMAT_NAME, FORMAT_VERSION, type Manifest, type NodeType, recordBody, type ZnodeRecord} from '../../src/archive/format.js'
+import {type ArchiveHeader, entryDirectory, FORMAT_NAME, FORMAT_VERSION, isSequentialName, type Manifest, type NodeType, recordBody, type ZnodeRecord} from '../../src/archive/format.js'
 import {tarHeader, TAR_END, tarPadding} from '../../src/archive/tar.js'
 import {ArchiveWriter} from '../../src/archive/writer.js'
 import type {Acl} from '../../src/zk/session.js'
@@ -59,6 +59,13 @@ describe('archive encoding: the hand-rolled record encoder', () => {
       // Encoded twice: the ACL list's cached encoding is the same as the first.
       expect(Buffer.from(recordBody(record)).equals(Buffer.from(JSON.stringify(record)))).to.equal(true)
     }
+  })
+})
+
+describe('archive encoding: sequential names', () => {
+  it('are those ending in ten ASCII digits, as /\\d{10}$/ says', () => {
+    const names = ['', '/a', '/0123456789', '/x-000000001', '/x-0000000001', '0000000000', '/x-00000000\u0661', '/x-000000000a', '/\uff10000000000', `/${'9'.repeat(30)}`, '/x-0000000001/']
+    for (const name of names) expect(isSequentialName(name), JSON.stringify(name)).to.equal(/\d{10}$/.test(name))
   })
 })
 
