@@ -6,9 +6,11 @@
  *   1. the bare snapshot stream: GET /commands/snapshot?streaming=true, bytes counted and dropped;
  *   2. `dcos zk backup --admin-url …` of the whole tree (the real CLI, a child process);
  *   3. `dcos zk backup` of the same tree through the client API (multi-read batches);
- * and the ratio client / admin of the medians. Nothing is asserted. Build first (`npm run build`).
+ * and the ratio client / admin of the medians; with GNU time installed, the CPU seconds of each CLI
+ * run too (the machine may be shared: CPU time is the steadier). Nothing is asserted. Build first (`npm run build`).
  */
 import {execFile} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import * as http from 'node:http'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {cpus, tmpdir} from 'node:os'
@@ -91,16 +93,24 @@ function bareStream(url: string): Promise<{seconds: number; bytes: number}> {
   })
 }
 
-async function cli(args: string[]): Promise<{seconds: number; readPath: string; adminSnapshot?: {digest: string; reread: number}}> {
+/** GNU time, when installed: the CLI's CPU seconds (user + system, its threads included), steadier than wall time on a shared machine. */
+const GNU_TIME = '/usr/bin/time'
+const CPU_LINE = /^cpu (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/m
+
+async function cli(args: string[]): Promise<{seconds: number; cpuSeconds: number; readPath: string; adminSnapshot?: {digest: string; reread: number}}> {
   const started = performance.now()
-  const {stdout} = await promisify(execFile)(process.execPath, ['bin/run.js', ...args, '--json'], {
+  const timed = existsSync(GNU_TIME)
+  const command = [process.execPath, 'bin/run.js', ...args, '--json']
+  const [file, ...rest] = timed ? [GNU_TIME, '-f', 'cpu %U %S', ...command] : command
+  const {stderr, stdout} = await promisify(execFile)(file, rest, {
     encoding: 'utf8',
     env: {...process.env, DCOS_ZK_AUTH: AUTH},
     maxBuffer: 64 * 1024 * 1024,
   })
   const seconds = elapsed(started)
+  const cpu = CPU_LINE.exec(stderr)
   const {adminSnapshot, readPath} = JSON.parse(stdout) as {readPath: string; adminSnapshot?: {digest: string; reread: number}}
-  return {adminSnapshot, readPath, seconds}
+  return {adminSnapshot, cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : Number.NaN, readPath, seconds}
 }
 
 async function main(): Promise<void> {
@@ -111,7 +121,7 @@ async function main(): Promise<void> {
     const dataBytes = await seed(session)
     const url = adminUrl(ensemble.nodes[0])
     const zk = `zk://${ensemble.connectString}/`
-    const samples = {admin: [] as number[], client: [] as number[], stream: [] as number[]}
+    const samples = {admin: [] as number[], adminCpu: [] as number[], client: [] as number[], clientCpu: [] as number[], stream: [] as number[]}
     let snapshotBytes = 0
     for (let run = 0; run < runs; run++) {
       // eslint-disable-next-line no-await-in-loop
@@ -122,15 +132,19 @@ async function main(): Promise<void> {
       const admin = await cli(['zk', 'backup', join(work, `admin-${run}.tar.gz`), '--zk', zk, '--admin-url', url, '--read-path', 'admin'])
       if (admin.readPath !== 'admin-snapshot') throw new Error(`the admin run read through ${admin.readPath}`)
       samples.admin.push(admin.seconds)
+      samples.adminCpu.push(admin.cpuSeconds)
       console.error(`run ${run + 1}: stream ${round(stream.seconds)}s, admin ${round(admin.seconds)}s (digest ${admin.adminSnapshot?.digest}, ${admin.adminSnapshot?.reread} re-read)`)
       // eslint-disable-next-line no-await-in-loop
       const client = await cli(['zk', 'backup', join(work, `client-${run}.tar.gz`), '--zk', zk, '--read-path', 'client'])
       samples.client.push(client.seconds)
+      samples.clientCpu.push(client.cpuSeconds)
     }
 
     const report = {
       admin: stats(samples.admin),
+      adminCpu: stats(samples.adminCpu),
       client: stats(samples.client),
+      clientCpu: stats(samples.clientCpu),
       clientOverAdmin: Number((stats(samples.client).median / stats(samples.admin).median).toFixed(1)),
       machine: {cpus: cpus().length, node: process.version},
       options: {fanout, nodes: Number(values.nodes), runs, size, znodes},
@@ -143,6 +157,8 @@ async function main(): Promise<void> {
     console.log(line('bare snapshot stream', report.stream))
     console.log(line('dcos zk backup --admin-url', report.admin))
     console.log(line('dcos zk backup (client API)', report.client))
+    console.log(line('  CPU of --admin-url (GNU time)', report.adminCpu))
+    console.log(line('  CPU of the client API backup', report.clientCpu))
     console.log(`client / admin (medians): ${report.clientOverAdmin}x (target >= 5x)`)
     if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`)
   } finally {

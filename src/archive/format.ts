@@ -133,7 +133,13 @@ export function nodeTypeOf(stat: Pick<Stat, 'ephemeralOwner'>): {type: NodeType;
 }
 
 export function isSequentialName(path: string): boolean {
-  return /\d{10}$/.test(path)
+  if (path.length < 10) return false
+  for (let index = path.length - 10; index < path.length; index++) {
+    const code = path.charCodeAt(index)
+    if (code < 0x30 || code > 0x39) return false
+  }
+
+  return true
 }
 
 /** A parent's next sequential number from the stat a client reads (DataNode.copyStat reports cversion * 2 - numChildren). */
@@ -173,17 +179,51 @@ function escapeName(name: string): string {
   return escaped.startsWith('.') ? `%2E${escaped.slice(1)}` : escaped
 }
 
-const SHA_PREFIX = '{"sha256":"'
-const SHA_PREFIX_LENGTH = SHA_PREFIX.length + 64 + 2 // the prefix, 64 hex digits, then `",`
+export const SHA_PREFIX = '{"sha256":"'
+/** The prefix, 64 hex digits, then `",`: the record's JSON is this many bytes, then its body without the body's `{`. */
+export const SHA_PREFIX_LENGTH = SHA_PREFIX.length + 64 + 2
 
 /**
  * The record's JSON starts with its own SHA-256, computed over the rest of the JSON (as if the
  * sha256 member were absent) followed by the data. The verifier hashes the very bytes it read.
+ * `body` is the record's JSON when the caller has it already (recordBody's).
  */
-export function encodeRecord(record: ZnodeRecord, data: Buffer): {json: Buffer; sha256: string} {
-  const body = JSON.stringify(record)
+export function encodeRecord(record: ZnodeRecord, data: Buffer, body = JSON.stringify(record)): {json: Buffer; sha256: string} {
   const sha256 = createHash('sha256').update(body).update(data).digest('hex')
   return {json: Buffer.from(`${SHA_PREFIX}${sha256}",${body.slice(1)}`), sha256}
+}
+
+/** ACL lists encoded, by list: the snapshot reader shares one list between every znode with the same ACL (lists are never mutated). */
+const aclJson = new WeakMap<Acl[], string>()
+
+/**
+ * JSON.stringify(record), byte for byte, for a record whose members are listed in ZnodeRecord's
+ * order (as every writer builds them: acl, path, sequential, stat in alphabetical order, type, ttl),
+ * in a third of the time: no walk of the object, ACL lists encoded once.
+ */
+export function recordBody(record: ZnodeRecord): string {
+  const {acl, stat} = record
+  let aclText = aclJson.get(acl)
+  if (aclText === undefined) aclJson.set(acl, (aclText = JSON.stringify(acl)))
+  const ttl = record.ttl === undefined ? '' : `,"ttl":${jsonNumber(record.ttl)}`
+  return (
+    `{"acl":${aclText},"path":${jsonString(record.path)},"sequential":${record.sequential},"stat":{` +
+    `"aversion":${jsonNumber(stat.aversion)},"ctime":${jsonString(stat.ctime)},"cversion":${jsonNumber(stat.cversion)},` +
+    `"czxid":${jsonString(stat.czxid)},"dataLength":${jsonNumber(stat.dataLength)},"mtime":${jsonString(stat.mtime)},` +
+    `"mzxid":${jsonString(stat.mzxid)},"numChildren":${jsonNumber(stat.numChildren)},"pzxid":${jsonString(stat.pzxid)},` +
+    `"version":${jsonNumber(stat.version)}},"type":${jsonString(record.type)}${ttl}}`
+  )
+}
+
+/** Printable ASCII but `"` and `\`: JSON.stringify writes such a string as it is, between quotes. */
+const PLAIN_JSON = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+function jsonString(text: string): string {
+  return PLAIN_JSON.test(text) ? `"${text}"` : JSON.stringify(text)
+}
+
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? `${value}` : 'null'
 }
 
 /** Returns the record and its claimed hash, or throws with what is wrong with the bytes. */

@@ -73,15 +73,23 @@ export class FileHeaders {
 
   /** Writes the header of `path` (`size` bytes) at `offset` of `target` (512 zero bytes); false when `path` needs tarHeader. */
   writeInto(target: Buffer, offset: number, path: string, size: number): boolean {
-    if (path.length >= NAME_BYTES || size >= 8 ** 11 || !isAscii(path)) return false
+    if (!this.fits(path, size)) return false
+    this.writeFitting(target, offset, path, size)
+    return true
+  }
+
+  /** Whether writeInto can write the header of `path` (`size` bytes): a short ASCII name. */
+  fits(path: string, size: number): boolean {
+    return path.length < NAME_BYTES && size < 8 ** 11 && isAscii(path)
+  }
+
+  /** writeInto for a `path` and `size` that fit (the caller checked). */
+  writeFitting(target: Buffer, offset: number, path: string, size: number): void {
     this.template.copy(target, offset)
     target.write(path, offset, 'latin1')
-    target.write(octalField(size, SIZE_BYTES), offset + SIZE_FIELD, 'latin1')
-    let sum = this.templateSum
+    let sum = this.templateSum + writeOctal(target, offset + SIZE_FIELD, size, SIZE_BYTES)
     for (let index = offset, end = offset + path.length; index < end; index++) sum += target[index]
-    for (let index = offset + SIZE_FIELD, end = index + SIZE_BYTES; index < end; index++) sum += target[index]
-    target.write(octalField(sum, CHECKSUM_BYTES), offset + CHECKSUM_FIELD, 'latin1')
-    return true
+    writeOctal(target, offset + CHECKSUM_FIELD, sum, CHECKSUM_BYTES)
   }
 
   /** The header of `path` (`size` bytes), with a pax header before it when needed. */
@@ -96,10 +104,24 @@ function isAscii(text: string): boolean {
   return true
 }
 
-/** node-tar's numeric field: octal digits zero-padded to size - 2, then a space and a NUL (size - 1 digits and a NUL when that many are needed). */
-function octalField(value: number, size: number): string {
-  const digits = value.toString(8)
-  return digits.length === size - 1 ? `${digits}\0` : `${digits.padStart(size - 2, '0')} \0`
+/**
+ * Writes node-tar's numeric field at `offset`: octal digits zero-padded to size - 2, then a space and
+ * a NUL (size - 1 digits and a NUL when that many are needed). Returns the sum of the bytes written.
+ */
+function writeOctal(target: Buffer, offset: number, value: number, size: number): number {
+  const full = value >= 8 ** (size - 2)
+  const digits = full ? size - 1 : size - 2
+  let sum = 0
+  for (let index = digits - 1, rest = value; index >= 0; index--, rest = Math.floor(rest / 8)) {
+    const byte = 0x30 + (rest % 8)
+    target[offset + index] = byte
+    sum += byte
+  }
+
+  target[offset + size - 1] = 0
+  if (full) return sum
+  target[offset + size - 2] = 0x20
+  return sum + 0x20
 }
 
 /** The zero bytes that pad a member's body of `size` bytes to a whole block. */

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto'
 import {createHash} from 'node:crypto'
 import {once} from 'node:events'
 import {PassThrough, type Readable} from 'node:stream'
@@ -8,6 +9,9 @@ import {
   DATA_NAME,
   encodeRecord,
   entryDirectory,
+  recordBody,
+  SHA_PREFIX,
+  SHA_PREFIX_LENGTH,
   HEADER_ENTRY,
   type Manifest,
   MANIFEST_ENTRY,
@@ -27,6 +31,15 @@ const BLOCK = 512
  * fifth more bytes (650 MiB of tar for 333k znodes: 2.2 s rather than 6.2 s, 30 MiB rather than 24).
  */
 export const GZIP_LEVEL = 3
+
+/** The bytes of whole blocks that hold `size` bytes. */
+const blocks = (size: number) => Math.ceil(size / BLOCK) * BLOCK
+
+/** One-shot SHA-256 (crypto.hash, Node 20.12+): half the cost of a Hash object for a small input. */
+const sha256Hex: (bytes: Buffer) => string =
+  typeof (crypto as {hash?: unknown}).hash === 'function'
+    ? (bytes) => crypto.hash('sha256', bytes, 'hex')
+    : (bytes) => createHash('sha256').update(bytes).digest('hex')
 
 /**
  * Writes the archive as a gzip stream (`output`), one entry at a time, waiting whenever the consumer
@@ -55,15 +68,60 @@ export class ArchiveWriter {
     this.headerSha256 = this.writeJsonEntry(HEADER_ENTRY, header)
   }
 
-  /** Adds one znode; the promise settles when the stream can take more. */
-  async addZnode(relativePath: string, record: ZnodeRecord, data: Buffer): Promise<string> {
+  /**
+   * Adds one znode. Returns a promise to wait for when the stream cannot take more yet, nothing
+   * otherwise (no promise per znode: awaiting undefined costs less).
+   */
+  addZnode(relativePath: string, record: ZnodeRecord, data: Buffer): Promise<unknown> | undefined {
     const directory = entryDirectory(relativePath)
-    const {json, sha256} = encodeRecord(record, data)
+    const body = recordBody(record)
+    if (!this.writeZnodeIntoChunk(directory, body, data)) {
+      const {json, sha256} = encodeRecord(record, data, body)
+      this.treeHash.update(sha256)
+      this.writeEntry(`${directory}/${RECORD_NAME}`, json)
+      if (data.length > 0) this.writeEntry(`${directory}/${DATA_NAME}`, data)
+    }
+
+    if (this.readyBytes > 0 && !this.flush()) return this.waitForDrain()
+    return undefined
+  }
+
+  /**
+   * The record and data entries of a znode written straight into the chunk, when both fit in one and
+   * their names in ustar headers (false otherwise, nothing written): the record's body is encoded in
+   * place, the data copied right after it so one SHA-256 call covers both, then moved to its entry.
+   */
+  private writeZnodeIntoChunk(directory: string, body: string, data: Buffer): boolean {
+    const recordName = `${directory}/${RECORD_NAME}`
+    const dataName = `${directory}/${DATA_NAME}`
+    const maxJson = SHA_PREFIX_LENGTH - 1 + body.length * 3
+    const dataBlocks = data.length > 0 ? BLOCK + blocks(data.length) : 0
+    const most = BLOCK + blocks(maxJson) + dataBlocks
+    // The data entry's name is shorter than the record's, and ASCII when that is.
+    if (most > CHUNK_BYTES || !this.headers.fits(recordName, maxJson)) return false
+    if (this.used + most > CHUNK_BYTES) this.seal()
+    const {chunk} = this
+    const jsonAt = this.used + BLOCK
+    // The body's `{` sits where the prefix's closing `",` ends: the hashed bytes are the body as encoded.
+    const bodyAt = jsonAt + SHA_PREFIX_LENGTH - 1
+    const bodyBytes = chunk.write(body, bodyAt, 'utf8')
+    const bodyEnd = bodyAt + bodyBytes
+    data.copy(chunk, bodyEnd)
+    const sha256 = sha256Hex(chunk.subarray(bodyAt, bodyEnd + data.length))
     this.treeHash.update(sha256)
-    this.writeEntry(`${directory}/${RECORD_NAME}`, json)
-    if (data.length > 0) this.writeEntry(`${directory}/${DATA_NAME}`, data)
-    if (this.readyBytes > 0 && !this.flush()) await this.waitForDrain()
-    return sha256
+    const jsonLength = bodyEnd - jsonAt
+    const dataAt = jsonAt + blocks(jsonLength) + BLOCK
+    chunk.fill(0, bodyEnd, Math.min(bodyEnd + data.length, dataAt))
+    chunk.write(`${SHA_PREFIX}${sha256}",`, jsonAt, 'latin1')
+    this.headers.writeFitting(chunk, this.used, recordName, jsonLength)
+    this.used = dataAt - BLOCK
+    if (data.length > 0) {
+      this.headers.writeFitting(chunk, this.used, dataName, data.length)
+      data.copy(chunk, dataAt)
+      this.used += dataBlocks
+    }
+
+    return true
   }
 
   /** One wait shared by every caller, however many znodes are in flight. */

@@ -222,6 +222,7 @@ export function* snapshotZnodes(
     yield {data: znode.data, record: toRecord(znode), relativePath: relativeTo(root, path)}
     counts.znodes++
     counts.dataBytes += znode.data.length
+    if (node.children.size === 0) continue
     const children = [...node.children].filter((name) => !(path === '/' && name === 'zookeeper')).sort()
     for (let index = children.length - 1; index >= 0; index--) {
       const child = joinZnodePath(path, children[index])

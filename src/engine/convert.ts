@@ -165,17 +165,25 @@ export function toRecord(znode: DiskZnode): ZnodeRecord {
       ctime: isoTime(stat.ctime),
       // As a client reads it (DataNode.copyStat), like an online archive's; the stored one is nextSequence.
       cversion: stat.cversion,
-      czxid: hexZxid(stat.czxid),
+      czxid: zxidText(stat.czxid),
       dataLength: stat.dataLength,
       mtime: isoTime(stat.mtime),
-      mzxid: hexZxid(stat.mzxid),
+      mzxid: zxidText(stat.mzxid),
       numChildren: stat.numChildren,
-      pzxid: hexZxid(stat.pzxid),
+      pzxid: zxidText(stat.pzxid),
       version: stat.version,
     },
     type: znode.type,
     ...(znode.ttl === undefined ? {} : {ttl: znode.ttl}),
   }
+}
+
+/** The last zxid formatted: a znode's czxid, mzxid and pzxid are often the same. */
+let lastZxid = {text: '0x0', zxid: 0n}
+
+function zxidText(zxid: bigint): string {
+  if (zxid !== lastZxid.zxid) lastZxid = {text: hexZxid(zxid), zxid}
+  return lastZxid.text
 }
 
 /** The last time formatted: a znode's ctime and mtime are often the same, and so are its neighbours'. */

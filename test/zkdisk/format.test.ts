@@ -8,6 +8,7 @@ import {gzipSync} from 'node:zlib'
 
 import {
   adler32,
+  Adler32,
   DiskFormatError,
   loadState,
   nodeTypeOfOwner,
@@ -45,6 +46,18 @@ describe('zkdisk formats', () => {
       const bytes = Buffer.concat([Buffer.alloc(20_000, 0xff), randomBytes(50_000)])
       expect(adler32(bytes)).to.equal(slowAdler32(bytes))
       expect(adler32(bytes, 5551, 17_000)).to.equal(slowAdler32(bytes.subarray(5551, 17_000)))
+    })
+
+    it('agrees with the definition over ranges long enough for zlib, in pieces and whole, running on from a prefix', () => {
+      // Past 4 MiB: more than one of zlib's pieces, each appended to the sum of those before.
+      const bytes = Buffer.concat([randomBytes(100_000), Buffer.alloc(4 * 1024 * 1024 + 70_000, 0xff), randomBytes(300_001)])
+      expect(adler32(bytes)).to.equal(slowAdler32(bytes))
+      for (const [start, end] of [[0, 65_536], [1, 65_538], [99_999, 4 * 1024 * 1024 + 200_000], [4_000_000, bytes.length]]) {
+        expect(adler32(bytes, start, end), `[${start}, ${end})`).to.equal(slowAdler32(bytes.subarray(start, end)))
+      }
+
+      const running = new Adler32().update(bytes, 0, 10).update(bytes, 10, 80_000).update(bytes, 80_000, bytes.length - 5).update(bytes, bytes.length - 5)
+      expect(running.value).to.equal(slowAdler32(bytes))
     })
   })
 
