@@ -198,21 +198,43 @@ const aclJson = new WeakMap<Acl[], string>()
 
 /**
  * JSON.stringify(record), byte for byte, for a record whose members are listed in ZnodeRecord's
- * order (as every writer builds them: acl, path, sequential, stat in alphabetical order, type, ttl),
- * in a third of the time: no walk of the object, ACL lists encoded once.
+ * order (as every writer builds them: acl, nextSequence, path, sequential, stat in alphabetical
+ * order, type, ttl), in a third of the time: no walk of the object, ACL lists encoded once. A record
+ * with any other member is left to JSON.stringify, so nothing it holds is ever dropped.
  */
 export function recordBody(record: ZnodeRecord): string {
+  if (!hasKnownShape(record)) return JSON.stringify(record)
   const {acl, stat} = record
   let aclText = aclJson.get(acl)
   if (aclText === undefined) aclJson.set(acl, (aclText = JSON.stringify(acl)))
+  const nextSequence = record.nextSequence === undefined ? '' : `"nextSequence":${jsonNumber(record.nextSequence)},`
   const ttl = record.ttl === undefined ? '' : `,"ttl":${jsonNumber(record.ttl)}`
   return (
-    `{"acl":${aclText},"path":${jsonString(record.path)},"sequential":${record.sequential},"stat":{` +
+    `{"acl":${aclText},${nextSequence}"path":${jsonString(record.path)},"sequential":${record.sequential},"stat":{` +
     `"aversion":${jsonNumber(stat.aversion)},"ctime":${jsonString(stat.ctime)},"cversion":${jsonNumber(stat.cversion)},` +
     `"czxid":${jsonString(stat.czxid)},"dataLength":${jsonNumber(stat.dataLength)},"mtime":${jsonString(stat.mtime)},` +
     `"mzxid":${jsonString(stat.mzxid)},"numChildren":${jsonNumber(stat.numChildren)},"pzxid":${jsonString(stat.pzxid)},` +
     `"version":${jsonNumber(stat.version)}},"type":${jsonString(record.type)}${ttl}}`
   )
+}
+
+const RECORD_ORDER = ['acl', 'nextSequence', 'path', 'sequential', 'stat', 'type', 'ttl']
+const STAT_ORDER = ['aversion', 'ctime', 'cversion', 'czxid', 'dataLength', 'mtime', 'mzxid', 'numChildren', 'pzxid', 'version']
+
+/** The record's members (and its stat's) are known ones, in the order recordBody writes them. */
+function hasKnownShape(record: ZnodeRecord): boolean {
+  return inOrder(record, RECORD_ORDER) && inOrder(record.stat, STAT_ORDER)
+}
+
+function inOrder(object: object, order: string[]): boolean {
+  let at = 0
+  for (const key in object) {
+    while (at < order.length && order[at] !== key) at++
+    if (at === order.length) return false
+    at++
+  }
+
+  return true
 }
 
 /** Printable ASCII but `"` and `\`: JSON.stringify writes such a string as it is, between quotes. */

@@ -30,6 +30,7 @@ function records(): ZnodeRecord[] {
     const ttl = type === 'ttl' ? [1, 1000, 2 ** 40 - 1][index % 3] : undefined
     made.push({
       acl,
+      ...(index % 4 === 1 ? {} : {nextSequence: index % 8 === 0 ? 2 ** 31 - 1 : index % 7}),
       path: `/a${text}/b-${index}${other}`,
       sequential: index % 2 === 0,
       stat: {
@@ -53,6 +54,16 @@ function records(): ZnodeRecord[] {
 }
 
 describe('archive encoding: the hand-rolled record encoder', () => {
+  it('keeps every member of a record it does not know, or whose members come in another order', () => {
+    const [record] = records()
+    const withMore = {...record, future: {kept: true}} as unknown as ZnodeRecord
+    expect(JSON.parse(recordBody(withMore))).to.deep.equal(JSON.parse(JSON.stringify(withMore)))
+    const reordered = {path: record.path, ...record} as ZnodeRecord
+    expect(recordBody(reordered)).to.equal(JSON.stringify(reordered))
+    const statWithMore = {...record, stat: {...record.stat, ephemeralOwner: '0'}} as unknown as ZnodeRecord
+    expect(recordBody(statWithMore)).to.equal(JSON.stringify(statWithMore))
+  })
+
   it('gives JSON.stringify of the record, byte for byte, for every kind of string, number and ACL', () => {
     for (const record of records()) {
       expect(recordBody(record), JSON.stringify(record)).to.equal(JSON.stringify(record))
