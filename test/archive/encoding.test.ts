@@ -58,7 +58,8 @@ describe('archive encoding: the hand-rolled record encoder', () => {
     const [record] = records()
     const withMore = {...record, future: {kept: true}} as unknown as ZnodeRecord
     expect(JSON.parse(recordBody(withMore))).to.deep.equal(JSON.parse(JSON.stringify(withMore)))
-    const reordered = {path: record.path, ...record} as ZnodeRecord
+    const {path, ...rest} = record
+    const reordered = {path, ...rest} as ZnodeRecord
     expect(recordBody(reordered)).to.equal(JSON.stringify(reordered))
     const statWithMore = {...record, stat: {...record.stat, ephemeralOwner: '0'}} as unknown as ZnodeRecord
     expect(recordBody(statWithMore)).to.equal(JSON.stringify(statWithMore))
