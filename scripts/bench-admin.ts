@@ -21,6 +21,7 @@ import {writeFile} from 'node:fs/promises'
 import {Pipeline} from '../src/engine/pipeline.js'
 import {ZkSession} from '../src/zk/session.js'
 import {adminUrl, Ensemble} from '../test/harness/ensemble.js'
+import {type Spread, spread} from './bench/figures.js'
 
 const {values} = parseArgs({
   options: {
@@ -41,18 +42,12 @@ const AUTH = 'bench:bench'
 const ROOT = '/bench'
 const PIPELINE_DEPTH = 256
 
-interface Stats {
-  min: number
-  median: number
-  max: number
-}
-
 const elapsed = (started: number) => (performance.now() - started) / 1000
 const round = (seconds: number) => Number(seconds.toFixed(3))
 
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b)
-  return {max: round(sorted.at(-1)!), median: round(sorted[Math.floor(sorted.length / 2)]), min: round(sorted[0])}
+function stats(samples: number[]): Spread {
+  const {max, median, min} = spread(samples)
+  return {max: round(max), median: round(median), min: round(min)}
 }
 
 async function seed(session: ZkSession): Promise<number> {
@@ -152,7 +147,7 @@ async function main(): Promise<void> {
       stream: stats(samples.stream),
       treeDataBytes: dataBytes,
     }
-    const line = (name: string, figure: Stats) => `${name.padEnd(34)} min ${figure.min}s  median ${figure.median}s  max ${figure.max}s`
+    const line = (name: string, figure: Spread) => `${name.padEnd(34)} min ${figure.min}s  median ${figure.median}s  max ${figure.max}s`
     console.log(`${znodes} znodes, ${(snapshotBytes / 1e6).toFixed(1)} MB snapshot, ${runs} runs`)
     console.log(line('bare snapshot stream', report.stream))
     console.log(line('dcos zk backup --admin-url', report.admin))

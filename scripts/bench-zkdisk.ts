@@ -28,6 +28,7 @@ import {loadStateFromDirectories} from '../src/zkdisk/index.js'
 import {OPEN_ACL} from '../src/zk/session.js'
 import {WireSession} from '../src/zk/wire/session.js'
 import {Ensemble} from '../test/harness/ensemble.js'
+import {spread} from './bench/figures.js'
 
 const {values} = parseArgs({
   options: {
@@ -43,17 +44,6 @@ const {values} = parseArgs({
 const FANOUT = 100
 const SELF = fileURLToPath(import.meta.url)
 const KEPT = join(tmpdir(), 'dcos-bench-zkdisk-data')
-
-interface Spread {
-  min: number
-  median: number
-  max: number
-}
-
-const spread = (numbers: number[]): Spread => {
-  const sorted = [...numbers].sort((a, b) => a - b)
-  return {max: sorted.at(-1)!, median: sorted[Math.floor(sorted.length / 2)], min: sorted[0]}
-}
 
 const elapsed = (started: number) => (performance.now() - started) / 1000
 const round = (value: number) => Math.round(value * 100) / 100

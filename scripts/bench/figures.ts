@@ -16,16 +16,29 @@ export interface Figure {
 
 const rounded = (number: number, digits: number) => Number(number.toFixed(digits))
 
+export interface Spread {
+  min: number
+  median: number
+  max: number
+}
+
+/** The least, the median (of the middle two for an even count) and the greatest of `numbers`. */
+export function spread(numbers: number[]): Spread {
+  const sorted = [...numbers].sort((a, b) => a - b)
+  const middle = sorted.length / 2
+  const median = sorted.length % 2 === 1 ? sorted[Math.floor(middle)] : (sorted[middle - 1] + sorted[middle]) / 2
+  return {max: sorted.at(-1)!, median, min: sorted[0]}
+}
+
 export function figure(label: string, samples: Sample[], znodes: number, bytes: number): Figure {
-  const sorted = samples.map(({seconds}) => seconds).sort((a, b) => a - b)
-  const median = sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2
+  const {max, median, min} = spread(samples.map(({seconds}) => seconds))
   const rss = samples.flatMap(({peakRssMiB}) => (peakRssMiB === undefined ? [] : [peakRssMiB]))
   return {
     label,
     mbPerSecond: rounded(bytes / 1e6 / median, 2),
     peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
     runs: samples.length,
-    seconds: {max: rounded(sorted.at(-1)!, 3), median: rounded(median, 3), min: rounded(sorted[0], 3)},
+    seconds: {max: rounded(max, 3), median: rounded(median, 3), min: rounded(min, 3)},
     znodesPerSecond: Math.round(znodes / median),
   }
 }
