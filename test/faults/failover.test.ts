@@ -104,15 +104,25 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
           }
 
           const safety = join(dir, `failover-safety-${batch}-${phase}.tar.gz`)
-          const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH), '--yes', '--safety-backup', safety, '--batch', batch])
-          // Held (SIGSTOP) half way through the phase, its requests in flight, while its node goes.
           const watcher = await connect(ensemble.connectString)
+          let restore: ReturnType<typeof spawnDcos>
           try {
+            const rootCreatedAt = (await watcher.exists(ROOT_PATH))!.czxid
+            restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH), '--yes', '--safety-backup', safety, '--batch', batch])
+            // Held (SIGSTOP) half way through the phase, its requests in flight, while its node goes.
             if (phase === 'delete') await waitUntilGone(watcher, `${ROOT_PATH}/z-${ZNODES / 2}`, {intervalMs: 5, timeoutMs: 60_000})
             else {
-              // The root goes last when deleting, and comes first when creating.
-              await waitUntilGone(watcher, ROOT_PATH, {intervalMs: 5, timeoutMs: 60_000})
-              await eventually('the restore to be creating', async () => ((await watcher.exists(ROOT_PATH))?.numChildren ?? 0) >= ZNODES / 5 || undefined, 60_000, 5)
+              // The root goes last when deleting and comes back first when creating, sooner than any
+              // poll could see it gone: a new czxid is what says it was made again.
+              await eventually(
+                'the restore to be creating',
+                async () => {
+                  const root = await watcher.exists(ROOT_PATH)
+                  return (root && root.czxid !== rootCreatedAt && root.numChildren >= ZNODES / 5) || undefined
+                },
+                60_000,
+                5,
+              )
             }
           } finally {
             watcher.close()
