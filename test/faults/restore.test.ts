@@ -71,7 +71,7 @@ describe('faults during a restore', function () {
    */
   async function restoreLosingQuorum(ensemble: Ensemble, label: string, whileDown: () => Promise<unknown>) {
     const hosts = ensemble.connectString
-    const root = '/app'
+    const root = `/app-${label}`
     const session = await connect(hosts)
     const archive = join(dir, `${label}.tar.gz`)
     try {
@@ -103,9 +103,21 @@ describe('faults during a restore', function () {
     return {before, code, hosts, root, safety, stderr}
   }
 
-  it('quorum lost mid-restore: exit 1 naming the safety backup, which brings the subtree back once the quorum returns', async () => {
-    const ensemble = await Ensemble.start({nodes: 3})
-    try {
+  describe('on an ensemble of its own, whose quorum goes', () => {
+    let ensemble: Ensemble
+
+    before(async () => {
+      ensemble = await Ensemble.start({nodes: 3})
+    })
+
+    after(() => ensemble?.stop())
+
+    afterEach(async () => {
+      await Promise.all(ensemble.nodes.filter((node) => !node.running).map((node) => ensemble.startNode(node.id)))
+      await ensemble.waitServing()
+    })
+
+    it('quorum lost mid-restore: exit 1 naming the safety backup, which brings the subtree back once the quorum returns', async () => {
       const {before, code, hosts, root, safety, stderr} = await restoreLosingQuorum(ensemble, 'quorum', async () => {})
       expect(code).to.equal(1)
       expect(stderr.trim().split('\n'), stderr).to.have.length(1)
@@ -121,14 +133,9 @@ describe('faults during a restore', function () {
         return result.code === 0 ? true : undefined
       }, 30_000)
       await expectSameTree(before, hosts, root)
-    } finally {
-      await ensemble.stop()
-    }
-  })
+    })
 
-  it('quorum lost mid-restore and back soon: the restore rolls back by itself on a new session, the tree exactly as before', async () => {
-    const ensemble = await Ensemble.start({nodes: 3})
-    try {
+    it('quorum lost mid-restore and back soon: the restore rolls back by itself on a new session, the tree exactly as before', async () => {
       const comeBack = async () => {
         await new Promise((resolve) => setTimeout(resolve, 3000))
         await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
@@ -137,11 +144,9 @@ describe('faults during a restore', function () {
       const {before, code, hosts, root, stderr} = await restoreLosingQuorum(ensemble, 'quorum-back', comeBack)
       expect(code, stderr).to.equal(1)
       expect(stderr.trim().split('\n'), stderr).to.have.length(1)
-      expect(stderr.trim(), stderr).to.match(/^Error: Restore failed: .*\. Rolled back: \/app is as it was before the restore \(from the safety backup .*, verified\)$/)
+      expect(stderr.trim(), stderr).to.match(/^Error: Restore failed: .*\. Rolled back: \/app-quorum-back is as it was before the restore \(from the safety backup .*, verified\)$/)
       await ensemble.waitServing()
       await expectSameTree(before, hosts, root)
-    } finally {
-      await ensemble.stop()
-    }
+    })
   })
 })
