@@ -141,7 +141,7 @@ async function main(): Promise<void> {
         samples[index].client.push(client.seconds)
         samples[index].clientCpu.push(client.cpuSeconds)
         console.error(
-          `run ${run + 1}, ${build.name}: stream ${round(stream.seconds)}s, admin ${round(admin.seconds)}s ${admin.cpuSeconds} CPU-s (digest ${admin.adminSnapshot?.digest}, ${admin.adminSnapshot?.reread} re-read), client ${round(client.seconds)}s ${client.cpuSeconds} CPU-s`,
+          `run ${run + 1}, ${build.name}: stream ${round(stream.seconds)}s, admin ${round(admin.seconds)}s ${round(admin.cpuSeconds)} CPU-s (digest ${admin.adminSnapshot?.digest}, ${admin.adminSnapshot?.reread} re-read), client ${round(client.seconds)}s ${round(client.cpuSeconds)} CPU-s`,
         )
       }
     }
