@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/bench-admin.ts [--znodes 100000 --size 330 --fanout 100 --runs 3 --nodes 3 --out bench-admin.json]`
+ * `npx tsx scripts/bench-admin.ts [--znodes 100000 --size 330 --fanout 100 --runs 3 --nodes 3 --out bench-admin.json --baseline DIR]`
  *
  * Starts its own ZooKeeper 3.9 ensemble with the AdminServer on, seeds a scheduler-shaped tree and
  * reports min / median / max seconds of:
@@ -7,14 +7,16 @@
  *   2. `dcos zk backup --admin-url …` of the whole tree (the real CLI, a child process);
  *   3. `dcos zk backup` of the same tree through the client API (multi-read batches);
  * and the ratio client / admin of the medians; with GNU time installed, the CPU seconds of each CLI
- * run too (the machine may be shared: CPU time is the steadier). Nothing is asserted. Build first (`npm run build`).
+ * run too (the machine may be shared: CPU time is the steadier). With --baseline, a built checkout of
+ * another commit (its bin/ and dist/) runs both backups too, in the same runs, against the same tree:
+ * compare builds that way, not across runs. Nothing is asserted. Build first (`npm run build`).
  */
 import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import * as http from 'node:http'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {cpus, tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {join, resolve} from 'node:path'
 import {parseArgs, promisify} from 'node:util'
 import {writeFile} from 'node:fs/promises'
 
@@ -25,6 +27,7 @@ import {type Spread, spread} from './bench/figures.js'
 
 const {values} = parseArgs({
   options: {
+    baseline: {type: 'string'},
     fanout: {default: '100', type: 'string'},
     nodes: {default: '3', type: 'string'},
     out: {type: 'string'},
@@ -92,12 +95,13 @@ function bareStream(url: string): Promise<{seconds: number; bytes: number}> {
 const GNU_TIME = '/usr/bin/time'
 const CPU_LINE = /^cpu (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/m
 
-async function cli(args: string[]): Promise<{seconds: number; cpuSeconds: number; readPath: string; adminSnapshot?: {digest: string; reread: number}}> {
+async function cli(args: string[], cwd = process.cwd()): Promise<{seconds: number; cpuSeconds: number; readPath: string; adminSnapshot?: {digest: string; reread: number}}> {
   const started = performance.now()
   const timed = existsSync(GNU_TIME)
   const command = [process.execPath, 'bin/run.js', ...args, '--json']
   const [file, ...rest] = timed ? [GNU_TIME, '-f', 'cpu %U %S', ...command] : command
   const {stderr, stdout} = await promisify(execFile)(file, rest, {
+    cwd,
     encoding: 'utf8',
     env: {...process.env, DCOS_ZK_AUTH: AUTH},
     maxBuffer: 64 * 1024 * 1024,
@@ -116,45 +120,58 @@ async function main(): Promise<void> {
     const dataBytes = await seed(session)
     const url = adminUrl(ensemble.nodes[0])
     const zk = `zk://${ensemble.connectString}/`
-    const samples = {admin: [] as number[], adminCpu: [] as number[], client: [] as number[], clientCpu: [] as number[], stream: [] as number[]}
+    const builds = [{dir: process.cwd(), name: 'this build'}, ...(values.baseline ? [{dir: resolve(values.baseline), name: 'baseline'}] : [])]
+    const samples = builds.map(() => ({admin: [] as number[], adminCpu: [] as number[], client: [] as number[], clientCpu: [] as number[]}))
+    const streams: number[] = []
     let snapshotBytes = 0
     for (let run = 0; run < runs; run++) {
       // eslint-disable-next-line no-await-in-loop
       const stream = await bareStream(url)
-      samples.stream.push(stream.seconds)
+      streams.push(stream.seconds)
       snapshotBytes = stream.bytes
-      // eslint-disable-next-line no-await-in-loop
-      const admin = await cli(['zk', 'backup', join(work, `admin-${run}.tar.gz`), '--zk', zk, '--admin-url', url, '--read-path', 'admin'])
-      if (admin.readPath !== 'admin-snapshot') throw new Error(`the admin run read through ${admin.readPath}`)
-      samples.admin.push(admin.seconds)
-      samples.adminCpu.push(admin.cpuSeconds)
-      console.error(`run ${run + 1}: stream ${round(stream.seconds)}s, admin ${round(admin.seconds)}s (digest ${admin.adminSnapshot?.digest}, ${admin.adminSnapshot?.reread} re-read)`)
-      // eslint-disable-next-line no-await-in-loop
-      const client = await cli(['zk', 'backup', join(work, `client-${run}.tar.gz`), '--zk', zk, '--read-path', 'client'])
-      samples.client.push(client.seconds)
-      samples.clientCpu.push(client.cpuSeconds)
+      for (const [index, build] of builds.entries()) {
+        const tag = `${index}-${run}`
+        // eslint-disable-next-line no-await-in-loop
+        const admin = await cli(['zk', 'backup', join(work, `admin-${tag}.tar.gz`), '--zk', zk, '--admin-url', url, '--read-path', 'admin'], build.dir)
+        if (admin.readPath !== 'admin-snapshot') throw new Error(`the admin run of ${build.name} read through ${admin.readPath}`)
+        // eslint-disable-next-line no-await-in-loop
+        const client = await cli(['zk', 'backup', join(work, `client-${tag}.tar.gz`), '--zk', zk, '--read-path', 'client'], build.dir)
+        samples[index].admin.push(admin.seconds)
+        samples[index].adminCpu.push(admin.cpuSeconds)
+        samples[index].client.push(client.seconds)
+        samples[index].clientCpu.push(client.cpuSeconds)
+        console.error(
+          `run ${run + 1}, ${build.name}: stream ${round(stream.seconds)}s, admin ${round(admin.seconds)}s ${round(admin.cpuSeconds)} CPU-s (digest ${admin.adminSnapshot?.digest}, ${admin.adminSnapshot?.reread} re-read), client ${round(client.seconds)}s ${round(client.cpuSeconds)} CPU-s`,
+        )
+      }
     }
 
+    const figures = samples.map((taken) => {
+      const [admin, adminCpu, client, clientCpu] = [stats(taken.admin), stats(taken.adminCpu), stats(taken.client), stats(taken.clientCpu)]
+      const ratio = (a: Spread, b: Spread) => Number((a.median / b.median).toFixed(2))
+      return {admin, adminCpu, client, clientCpu, clientOverAdmin: ratio(client, admin), clientOverAdminCpu: ratio(clientCpu, adminCpu)}
+    })
     const report = {
-      admin: stats(samples.admin),
-      adminCpu: stats(samples.adminCpu),
-      client: stats(samples.client),
-      clientCpu: stats(samples.clientCpu),
-      clientOverAdmin: Number((stats(samples.client).median / stats(samples.admin).median).toFixed(1)),
+      ...figures[0],
+      ...(figures[1] ? {baseline: {dir: builds[1].dir, ...figures[1]}} : {}),
       machine: {cpus: cpus().length, node: process.version},
       options: {fanout, nodes: Number(values.nodes), runs, size, znodes},
       snapshotBytes,
-      stream: stats(samples.stream),
+      stream: stats(streams),
       treeDataBytes: dataBytes,
     }
-    const line = (name: string, figure: Spread) => `${name.padEnd(34)} min ${figure.min}s  median ${figure.median}s  max ${figure.max}s`
+    const line = (name: string, figure: Spread, unit = 's') => `${name.padEnd(34)} min ${figure.min}${unit}  median ${figure.median}${unit}  max ${figure.max}${unit}`
     console.log(`${znodes} znodes, ${(snapshotBytes / 1e6).toFixed(1)} MB snapshot, ${runs} runs`)
     console.log(line('bare snapshot stream', report.stream))
-    console.log(line('dcos zk backup --admin-url', report.admin))
-    console.log(line('dcos zk backup (client API)', report.client))
-    console.log(line('  CPU of --admin-url (GNU time)', report.adminCpu))
-    console.log(line('  CPU of the client API backup', report.clientCpu))
-    console.log(`client / admin (medians): ${report.clientOverAdmin}x (target >= 5x)`)
+    for (const [index, figure] of figures.entries()) {
+      if (builds.length > 1) console.log(`${builds[index].name} (${builds[index].dir}):`)
+      console.log(line('dcos zk backup --admin-url', figure.admin))
+      console.log(line('dcos zk backup (client API)', figure.client))
+      console.log(line('  CPU of --admin-url (GNU time)', figure.adminCpu, ' CPU-s'))
+      console.log(line('  CPU of the client API backup', figure.clientCpu, ' CPU-s'))
+      console.log(`client / admin (medians): ${figure.clientOverAdmin}x wall, ${figure.clientOverAdminCpu}x CPU (target >= 5x)`)
+    }
+
     if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`)
   } finally {
     session.close()

@@ -1,12 +1,5 @@
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  paginateListObjectsV2,
-  S3Client,
-} from '@aws-sdk/client-s3'
-import {Upload} from '@aws-sdk/lib-storage'
+import type {S3Client} from '@aws-sdk/client-s3'
+import type {Upload} from '@aws-sdk/lib-storage'
 import {STATUS_CODES} from 'node:http'
 import {Readable} from 'node:stream'
 
@@ -18,6 +11,27 @@ import type {ObjectInfo, StorageProvider, WriteOptions} from './types.js'
 const PARAMETERS = ['region', 'access_key', 'secret_key', 'session_token', 'endpoint']
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/
 const PART_SIZE = 8 * 1024 * 1024
+
+interface Sdk {
+  s3: typeof import('@aws-sdk/client-s3')
+  storage: typeof import('@aws-sdk/lib-storage')
+}
+
+let sdk: Promise<Sdk> | undefined
+
+/** The AWS SDK costs a third of a CPU-second to load: only a command that reaches S3 loads it. */
+function loadSdk(): Promise<Sdk> {
+  sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({s3, storage}))
+  return sdk
+}
+
+/** One client per location and its children, made on first use. */
+type ClientSource = () => Promise<Sdk & {client: S3Client}>
+
+function lazyClient(location: S3Location): ClientSource {
+  let made: ReturnType<ClientSource> | undefined
+  return () => (made ??= loadSdk().then(({s3, storage}) => ({client: createClient(s3.S3Client, location), s3, storage})))
+}
 
 /** A parsed s3://bucket/key?region=...&access_key=...&secret_key=...&session_token=...&endpoint=... */
 export interface S3Location {
@@ -98,7 +112,7 @@ export class S3Provider implements StorageProvider {
 
   constructor(
     private readonly location: S3Location,
-    private readonly client: S3Client = createClient(location),
+    private readonly sdk: ClientSource = lazyClient(location),
   ) {
     this.display = this.locationOf(location.key)
   }
@@ -119,10 +133,11 @@ export class S3Provider implements StorageProvider {
     try {
       const key = this.requireKey('write')
       if (!overwrite && (await this.stat())) throw this.alreadyExists()
+      const {client, storage} = await this.sdk()
       // Multipart parts stay invisible until CompleteMultipartUpload, which lib-storage sends last.
       // IfNoneMatch makes that final step fail if the object appeared meanwhile (where supported).
-      upload = new Upload({
-        client: this.client,
+      upload = new storage.Upload({
+        client,
         params: {Bucket: this.location.bucket, Key: key, Body: Readable.from(counted(source)), ...(!overwrite && {IfNoneMatch: '*'})},
         queueSize: 2,
         partSize: PART_SIZE,
@@ -136,7 +151,8 @@ export class S3Provider implements StorageProvider {
       // that request failed, so no invisible (but billed) parts are left behind.
       if (upload?.uploadId) {
         const abort = {Bucket: this.location.bucket, Key: this.location.key, UploadId: upload.uploadId}
-        await this.client.send(new AbortMultipartUploadCommand(abort)).catch(() => {})
+        const {client, s3} = await this.sdk()
+        await client.send(new s3.AbortMultipartUploadCommand(abort)).catch(() => {})
       }
 
       throw !overwrite && errorName(error) === 'PreconditionFailed' ? this.alreadyExists() : this.failure('write', error)
@@ -146,7 +162,8 @@ export class S3Provider implements StorageProvider {
   async read(): Promise<Readable> {
     const key = this.requireKey('read')
     try {
-      const {Body} = await this.client.send(new GetObjectCommand({Bucket: this.location.bucket, Key: key}))
+      const {client, s3} = await this.sdk()
+      const {Body} = await client.send(new s3.GetObjectCommand({Bucket: this.location.bucket, Key: key}))
       return Body as Readable
     } catch (error) {
       throw this.failure('read', error)
@@ -157,7 +174,8 @@ export class S3Provider implements StorageProvider {
     const {bucket, key} = this.location
     if (!key) return undefined
     try {
-      const head = await this.client.send(new HeadObjectCommand({Bucket: bucket, Key: key}))
+      const {client, s3} = await this.sdk()
+      const head = await client.send(new s3.HeadObjectCommand({Bucket: bucket, Key: key}))
       return this.info(key, head.ContentLength, head.LastModified)
     } catch (error) {
       if (errorName(error) === 'NotFound') return undefined
@@ -169,7 +187,8 @@ export class S3Provider implements StorageProvider {
     const {bucket, key} = this.location
     const objects: ObjectInfo[] = []
     try {
-      for await (const page of paginateListObjectsV2({client: this.client}, {Bucket: bucket, Prefix: key || undefined})) {
+      const {client, s3} = await this.sdk()
+      for await (const page of s3.paginateListObjectsV2({client}, {Bucket: bucket, Prefix: key || undefined})) {
         for (const object of page.Contents ?? []) {
           // Keys ending in "/" are folder placeholders made by consoles, not archives.
           if (object.Key && !object.Key.endsWith('/')) objects.push(this.info(object.Key, object.Size, object.LastModified))
@@ -186,8 +205,9 @@ export class S3Provider implements StorageProvider {
     const object = {Bucket: this.location.bucket, Key: this.requireKey('delete')}
     try {
       // DeleteObject succeeds for a missing key too; HeadObject tells us it was not there.
-      await this.client.send(new HeadObjectCommand(object))
-      await this.client.send(new DeleteObjectCommand(object))
+      const {client, s3} = await this.sdk()
+      await client.send(new s3.HeadObjectCommand(object))
+      await client.send(new s3.DeleteObjectCommand(object))
     } catch (error) {
       throw this.failure('delete', error)
     }
@@ -195,7 +215,7 @@ export class S3Provider implements StorageProvider {
 
   child(name: string): StorageProvider {
     const {key} = this.location
-    return new S3Provider({...this.location, key: key === '' || key.endsWith('/') ? key + name : `${key}/${name}`}, this.client)
+    return new S3Provider({...this.location, key: key === '' || key.endsWith('/') ? key + name : `${key}/${name}`}, this.sdk)
   }
 
   private locationOf(key: string): string {
@@ -254,11 +274,11 @@ function displayLocation(bucket: string, key: string, query: string): string {
   return redactLocation(`s3://${bucket}/${key}${query ? `?${pairs.join('&')}` : ''}`)
 }
 
-function createClient({region, endpoint, credentials}: S3Location): S3Client {
+function createClient(Client: typeof S3Client, {region, endpoint, credentials}: S3Location): S3Client {
   // Node 20 is this tool's runtime; the SDK's notice that its future releases need Node 22 would
   // print seven lines into every S3 command's output. The lock file pins SDK releases that run here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
-  return new S3Client({
+  return new Client({
     region,
     maxAttempts: 3,
     ...(endpoint && {endpoint, forcePathStyle: true}),
