@@ -7,14 +7,14 @@
 import {expect} from 'chai'
 import {execFileSync} from 'node:child_process'
 import {createReadStream} from 'node:fs'
-import {readdir, readFile, rm, stat} from 'node:fs/promises'
+import {cp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 import {Parser} from 'tar'
 
 import {backupDataDir} from '../../../src/engine/datadir/index.js'
-import {parseLogName, parseSnapshotName} from '../../../src/zkdisk/files.js'
+import {adler32, OpCode, parseLogName, parseSnapshotName, readTxnLog} from '../../../src/zkdisk/index.js'
 import {resolveLocation} from '../../../src/providers/index.js'
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
 import {Ensemble} from '../../harness/ensemble.js'
@@ -208,6 +208,36 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     }
 
     await source.startNode(1)
+  })
+
+  it('a copy that disagrees with the digests ZooKeeper wrote is refused, no archive', async () => {
+    // A log whose last create (after the newest snapshot) carries other data, with its Adler-32
+    // redone: whole, but not what the node applied.
+    const fresh = await ZkSession.connect({hosts: [source.nodeConnectString(1)]})
+    for (let index = 0; index < 5; index++) await fresh.create(`/t${index}`, Buffer.from('value'), zkConstants.ZOO_PERSISTENT)
+    fresh.close()
+    await source.stopNode(1)
+    const [from] = source.nodes
+    const copy = join(dir, 'tampered')
+    await cp(from.dataDir, join(copy, 'data'), {recursive: true})
+    await cp(from.dataLogDir, join(copy, 'log'), {recursive: true})
+    await source.startNode(1)
+    const logDir = join(copy, 'log', 'version-2')
+    const newest = (await readdir(logDir)).sort((a, b) => Number(parseLogName(b)! - parseLogName(a)!))[0]
+    const bytes = await readFile(join(logDir, newest))
+    const last = readTxnLog({bytes, name: newest}).txns.findLast((entry) => entry.header.type === OpCode.create)!
+    const length = bytes.readInt32BE(last.offset + 8)
+    const body = bytes.subarray(last.offset + 12, last.offset + 12 + length)
+    const data = body.indexOf('v')
+    expect(data).to.be.greaterThan(0)
+    body[data] = 'x'.charCodeAt(0)
+    bytes.writeBigUInt64BE(BigInt(adler32(body)), last.offset)
+    await writeFile(join(logDir, newest), bytes)
+
+    const archive = join(dir, 'tampered.tar.gz')
+    const error = await backupDataDir({dataDir: join(copy, 'data'), destination: resolveLocation(archive), logDir: join(copy, 'log')}).catch((error_: unknown) => error_)
+    expect((error as Error).message).to.match(/^the copy does not hold the node's state: the tree digest after zxid 0x[0-9a-f]+ differs from ZooKeeper's$/)
+    expect(await stat(archive).catch(() => undefined)).to.equal(undefined)
   })
 
   it('restore still refuses a running node', async () => {
