@@ -248,3 +248,52 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     expect(await readFile(join(from.dataDir, 'myid'), 'utf8')).to.equal('1\n')
   })
 })
+
+for (const version of ['3.9', '3.4'] as const) {
+  describe(`dcos zk backup --data-dir of a running ZooKeeper ${version} node (hot copy)`, function () {
+    this.timeout(180_000)
+    let ensemble: Ensemble
+    let dir: string
+    let session: ZkSession
+
+    before(async () => {
+      ensemble = await Ensemble.start({config: {snapCount: '100'}, dataLogDirs: true, jvmFlags: ['-Dzookeeper.preAllocSize=512'], nodes: 1, version})
+      dir = await tempDir(`datadir-hot-${version}`)
+      session = await ZkSession.connect({hosts: [ensemble.nodeConnectString(1)]})
+      await session.create('/k', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)
+    })
+
+    after(async () => {
+      session?.close()
+      await ensemble?.stop()
+      await removeDir(dir)
+    })
+
+    it('copies while a writer goes on; ZooKeeper loads it from fresh directories and serves a gap-free prefix ending at the recorded zxid', async () => {
+      const writer = new Writer(session)
+      writer.start()
+      await writer.reach(300)
+      const [node] = ensemble.nodes
+      const archive = join(dir, 'hot.tar.gz')
+      const args = ['zk', 'backup', archive, '--data-dir', node.dataDir, '--log-dir', node.dataLogDir, '--zk-config', node.configFile, '--json']
+      const json = JSON.parse(expectExit(await dcos(args), 0).stdout)
+      await writer.reach(writer.written + 50)
+      await writer.stop()
+      expect(json.hot).to.equal(true)
+      expect(json.zookeeperVersion).to.match(new RegExp(`^${version.replace('.', '\\.')}\\.`))
+
+      // Fresh directories (myid kept): the node's own files gone, the archive's restored in their place.
+      await ensemble.stopNode(1)
+      await rm(join(node.dataDir, 'version-2'), {recursive: true})
+      await rm(node.dataLogDir, {recursive: true})
+      expectExit(await dcos(['zk', 'restore', archive, '--data-dir', node.dataDir, '--log-dir', node.dataLogDir]), 0)
+      await ensemble.startNode(1)
+      expect(zxidOf(await ensemble.srvr(1))).to.equal(BigInt(json.consistentAt.zxid))
+      const names = Object.keys(await readTreeIndependently(ensemble.nodeConnectString(1), '/k')).filter((path) => path !== '/')
+      const indexes = names.map((path) => Number(path.slice(1))).sort((a, b) => a - b)
+      expect(indexes.length).to.be.greaterThan(300)
+      expect(indexes.length).to.be.lessThan(writer.written)
+      expect(indexes).to.deep.equal([...indexes.keys()])
+    })
+  })
+}
