@@ -75,6 +75,14 @@ async function members(file: string): Promise<Member[]> {
 const manifestOf = (all: Member[]) => JSON.parse(all.find((member) => member.path === './dcos-zk-backup.json')!.body.toString('utf8'))
 const zxidOf = (srvr: string) => BigInt(/^Zxid: (0x[0-9a-f]+)/m.exec(srvr)![1])
 
+/** How many of the writes /k/0, /k/1, ... a node serves, checked to be a prefix with none missing. */
+async function servedPrefix(hosts: string): Promise<number> {
+  const names = Object.keys(await readTreeIndependently(hosts, '/k')).filter((path) => path !== '/')
+  const indexes = names.map((path) => Number(path.slice(1))).sort((a, b) => a - b)
+  expect(indexes).to.deep.equal([...indexes.keys()])
+  return indexes.length
+}
+
 describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
   this.timeout(180_000)
   let source: Ensemble
@@ -132,11 +140,9 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
 
     const restoredZxid = await restoreIntoTarget(archive)
     expect(restoredZxid).to.equal(BigInt(json.consistentAt.zxid))
-    const names = Object.keys(await readTreeIndependently(target.nodeConnectString(1), '/k')).filter((path) => path !== '/')
-    const indexes = names.map((path) => Number(path.slice(1))).sort((a, b) => a - b)
-    expect(indexes.length).to.be.greaterThan(400)
-    expect(indexes.length).to.be.lessThan(writer.written)
-    expect(indexes).to.deep.equal([...indexes.keys()])
+    const served = await servedPrefix(target.nodeConnectString(1))
+    expect(served).to.be.greaterThan(400)
+    expect(served).to.be.lessThan(writer.written)
   })
 
   it('quiesced, the copy equals the live tree', async () => {
@@ -173,8 +179,7 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     expect(copied).to.include(manifest.consistentAt.snapshot)
     expect(remaining, 'the purge deleted the snapshot being copied').to.not.include(manifest.consistentAt.snapshot)
     expect(await restoreIntoTarget(archive)).to.equal(BigInt(result.consistentAt.zxid))
-    const names = Object.keys(await readTreeIndependently(target.nodeConnectString(1), '/k')).filter((path) => path !== '/')
-    expect(names.map((path) => Number(path.slice(1))).sort((a, b) => a - b)).to.deep.equal([...names.keys()])
+    expect(await servedPrefix(target.nodeConnectString(1))).to.be.greaterThan(0)
   })
 
   it('the default leaves out myid, obsolete snapshots and logs and the zero tails; --all-files copies everything', async () => {
@@ -289,11 +294,9 @@ for (const version of ['3.9', '3.4'] as const) {
       expectExit(await dcos(['zk', 'restore', archive, '--data-dir', node.dataDir, '--log-dir', node.dataLogDir]), 0)
       await ensemble.startNode(1)
       expect(zxidOf(await ensemble.srvr(1))).to.equal(BigInt(json.consistentAt.zxid))
-      const names = Object.keys(await readTreeIndependently(ensemble.nodeConnectString(1), '/k')).filter((path) => path !== '/')
-      const indexes = names.map((path) => Number(path.slice(1))).sort((a, b) => a - b)
-      expect(indexes.length).to.be.greaterThan(300)
-      expect(indexes.length).to.be.lessThan(writer.written)
-      expect(indexes).to.deep.equal([...indexes.keys()])
+      const served = await servedPrefix(ensemble.nodeConnectString(1))
+      expect(served).to.be.greaterThan(300)
+      expect(served).to.be.lessThan(writer.written)
     })
   })
 }
