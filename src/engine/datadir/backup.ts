@@ -188,7 +188,7 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
       durationMs: Date.now() - started,
       files: files.length,
       hot: probe.running,
-      leftOut: found.filter((member) => member.type === 'file').length + skipped.length - files.length,
+      leftOut: Math.max(0, found.filter((member) => member.type === 'file').length - files.length),
       location: options.destination.display,
       logDir,
       notes: set.notes,

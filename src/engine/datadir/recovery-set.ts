@@ -34,6 +34,8 @@ export interface RecoverySet {
   lastTxn?: {zxid: bigint; time: bigint}
   /** Snapshots passed over (half-written, damaged), empty logs left out. */
   notes: string[]
+  /** The logs were cut after their last whole transaction (not copied whole). */
+  cut: boolean
 }
 
 export interface RecoveryDirs {
@@ -89,7 +91,7 @@ async function tryChoose(dirs: RecoveryDirs, pins: Pins, cutLogs: boolean): Prom
     logs.push({kind: 'log', length: cutLogs ? entries.end : pinned.size, name, pinned})
   }
 
-  return {logs, notes, ...(snapshot ? {snapshot} : {}), ...(lastTxn ? {lastTxn} : {})}
+  return {cut: cutLogs, logs, notes, ...(snapshot ? {snapshot} : {}), ...(lastTxn ? {lastTxn} : {})}
 }
 
 /** The newest snapshot that reads whole, pinned; undefined when there is none at all, null when one vanished. */

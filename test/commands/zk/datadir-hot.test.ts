@@ -137,6 +137,8 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     expect(manifest).to.include({allFiles: false, hot: true, zookeeperVersion: '3.8.0'})
     expect(manifest.consistentAt.zxid).to.equal(json.consistentAt.zxid)
     expect(manifest.consistentAt.digestsVerified).to.be.greaterThan(0)
+    const inspect = expectExit(await dcos(['zk', 'inspect', archive]), 0).stdout
+    expect(inspect).to.match(new RegExp(`^Copy {8}hot \\(ZooKeeper 3\\.8\\.0 running\\), the files a recovery needs; consistent at zxid ${json.consistentAt.zxid} \\(.*\\); \\d+ transactions replayed, [1-9]\\d* digests matched$`, 'm'))
 
     const restoredZxid = await restoreIntoTarget(archive)
     expect(restoredZxid).to.equal(BigInt(json.consistentAt.zxid))
