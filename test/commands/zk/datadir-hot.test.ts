@@ -19,7 +19,7 @@ import {resolveLocation} from '../../../src/providers/index.js'
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
 import {Ensemble} from '../../harness/ensemble.js'
 import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
-import {dcos, expectExit} from '../../helpers/cli.js'
+import {dcos, expectExit, zkUri} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {oracleDiff, readTreeIndependently} from '../../helpers/oracle.js'
 import {eventually} from '../../helpers/wait.js'
@@ -155,6 +155,11 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     const live = await readTreeIndependently(source.nodeConnectString(1), '/')
     expect(Object.keys(live)).to.have.length.greaterThan(writer.written)
     expect(oracleDiff(live, await readTreeIndependently(target.nodeConnectString(1), '/'))).to.deep.equal([])
+
+    // Online too: its /k restored through the client API under another path.
+    expectExit(await dcos(['zk', 'restore', archive, '--from', '/k', '--zk', zkUri(target.nodeConnectString(1), '/k-online'), '--yes', '--no-safety-backup']), 0)
+    const liveK = await readTreeIndependently(source.nodeConnectString(1), '/k')
+    expect(oracleDiff(liveK, await readTreeIndependently(target.nodeConnectString(1), '/k-online'))).to.deep.equal([])
   })
 
   it('autopurge during the copy (PurgeTxnLog deleting the very snapshot being copied): the backup completes and restores', async () => {
