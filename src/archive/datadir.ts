@@ -42,6 +42,14 @@ export interface DataDirManifest {
   /** Every file member, by its name in the archive ("./zookeeper/snapshot/version-2/snapshot.1a"). */
   files: Array<{path: string; size: number; sha256: string}>
   totalBytes: number
+  /** Copied while ZooKeeper ran on the directories (a hot copy). Absent in archives of dcos-zk and older ones of ours. */
+  hot?: boolean
+  /** Every file copied (dcos-zk's way, --all-files), or only the recovery set. */
+  allFiles?: boolean
+  /** The state the archive restores: its last transaction's zxid (hex) and time; and what the replay checked. */
+  consistentAt?: {zxid: string; time?: string; snapshot?: string; txnsReplayed: number; digestsVerified: number}
+  /** The node's version, when it answered `srvr` ("3.8.0"). */
+  zookeeperVersion?: string
 }
 
 export interface MemberInfo {

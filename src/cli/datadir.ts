@@ -6,7 +6,7 @@ import {DCOS_PATHS} from '../engine/datadir/index.js'
 /** Flags of the offline (data-directory) mode of `dcos zk backup|restore`, compatible with dcos-zk. */
 export const dataDirFlags = {
   'data-dir': Flags.string({
-    description: 'Offline mode: the data directory (dataDir) of a STOPPED ZooKeeper node. Archive layout of dcos-zk: ./zookeeper/snapshot/ and ./zookeeper/transactions/.',
+    description: 'Offline mode: the data directory (dataDir) of a ZooKeeper node (backup: running or stopped, restore: stopped). Archive layout of dcos-zk: ./zookeeper/snapshot/ and ./zookeeper/transactions/.',
     helpGroup: 'OFFLINE',
   }),
   dcos: Flags.boolean({
@@ -14,13 +14,13 @@ export const dataDirFlags = {
     helpGroup: 'OFFLINE',
   }),
   'log-dir': Flags.string({description: 'Offline mode: the transaction log directory (dataLogDir). Default: the data directory.', helpGroup: 'OFFLINE'}),
-  'pid-file': Flags.string({description: 'Offline mode: refuse to run while the pid in this file is alive.', helpGroup: 'OFFLINE'}),
+  'pid-file': Flags.string({description: 'Offline mode: ZooKeeper runs while the pid in this file is alive (restore refuses; backup makes a hot copy).', helpGroup: 'OFFLINE'}),
   'tmp-dir': Flags.string({
     char: 't',
     description: 'Accepted for compatibility with dcos-zk and ignored: archives are streamed, no temporary copy is made.',
     helpGroup: 'OFFLINE',
   }),
-  'zk-config': Flags.string({description: "Offline mode: refuse to run while the clientPort of this zoo.cfg accepts connections.", helpGroup: 'OFFLINE'}),
+  'zk-config': Flags.string({description: "Offline mode: ZooKeeper runs while the clientPort of this zoo.cfg accepts connections (restore refuses; backup makes a hot copy and records the version srvr reports).", helpGroup: 'OFFLINE'}),
 }
 
 export interface OfflinePaths {

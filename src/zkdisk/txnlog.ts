@@ -138,3 +138,35 @@ export function endOfNonZero(bytes: Buffer): number {
   while (end > 0 && bytes[end - 1] === 0) end--
   return end
 }
+
+export interface WholeEntries {
+  /** The byte offset after the last whole, checksummed entry: a copy cut there is a log ZooKeeper loads. */
+  end: number
+  /** The offset after the last non-zero byte: beyond `end`, a torn or still-written entry. */
+  dataEnd: number
+  /** The last whole entry's transaction: its zxid and time (ms since the epoch). */
+  last?: {zxid: bigint; time: bigint}
+}
+
+/**
+ * How far a log that may still be appended to can be copied: its entries up to the first one that
+ * is not whole (cut short, no 0x42, a wrong checksum), whatever follows. Unlike readTxnLog it never
+ * throws for damage after the header and decodes nothing but the last entry's zxid and time.
+ */
+export function wholeEntries(file: DiskFile): WholeEntries {
+  readLogHeader(file.bytes, file.name)
+  const {bytes} = file
+  const dataEnd = endOfNonZero(bytes)
+  let last: WholeEntries['last']
+  let offset = HEADER_LENGTH
+  while (offset < dataEnd && !entryDamage(bytes, offset)) {
+    const next = offset + ENTRY_HEADER_LENGTH + bytes.readInt32BE(offset + 8) + 1
+    if (next - 1 - offset - ENTRY_HEADER_LENGTH >= TXN_HEADER_LENGTH) {
+      last = {time: bytes.readBigInt64BE(offset + ZXID_IN_ENTRY + 8), zxid: bytes.readBigUInt64BE(offset + ZXID_IN_ENTRY)}
+    }
+
+    offset = next
+  }
+
+  return {dataEnd: Math.max(dataEnd, HEADER_LENGTH), end: offset, ...(last ? {last} : {})}
+}

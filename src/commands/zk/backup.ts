@@ -26,7 +26,7 @@ Ephemeral znodes are skipped (restoring them as persistent breaks applications);
 
 With --admin-url (ZooKeeper 3.9+), the state comes from one snapshot streamed by that node's AdminServer instead (GET /commands/snapshot, authorized by the --zk-auth user, who needs ALL on /): much faster, and it keeps container and TTL types. The snapshot's tree digest is checked; znodes it caught mid-change are read again through the client API and listed in the manifest (adminSnapshot). When the AdminServer cannot give a snapshot (wrong credentials, rate limit, an older ZooKeeper, unreachable) the backup walks the tree through the client API instead and says why, unless --read-path admin.
 
-Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk backup: archives the data directory (and --log-dir) of a STOPPED node in dcos-zk's layout, a gzip tar with ./zookeeper/snapshot/ (dataDir) and ./zookeeper/transactions/ (dataLogDir), without myid and zookeeper.out (a symlinked version-2 is followed, no other link; a data or log dir without any snapshot.* or log.* in its version-2 is refused, exit 2: most likely a wrong path), plus a last member ./dcos-zk-backup.json with the SHA-256 of every file (dcos-zk's restore just leaves it beside zookeeper/). Refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. The archive is streamed to the location: no temporary copy (-t is accepted and ignored).
+Data-directory mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk: archives a node's data directory (and --log-dir) in dcos-zk's layout, a gzip tar with ./zookeeper/snapshot/ (dataDir) and ./zookeeper/transactions/ (dataLogDir), plus a last member ./dcos-zk-backup.json with the SHA-256 of every file, the zxid and time the copy is consistent at and the ZooKeeper version when known (dcos-zk's restore just leaves it beside zookeeper/). The node may be running: while the pid in --pid-file is alive or the clientPort of --zk-config answers, the backup is a hot copy and says so (stderr, --json hot: true); restore still refuses a running node. Only what a recovery needs is copied: the newest snapshot that is whole and the logs from the one it starts in, each log up to its last whole, checksummed transaction (no preallocated zero tail), pinned by hard links (or open handles) so that autopurge cannot delete them mid-copy; myid, the epoch files and obsolete snapshots and logs are left out. The copy is replayed and checked against ZooKeeper's own digests before the archive appears. --all-files copies every file instead, as dcos-zk did (but myid and zookeeper.out). A symlinked version-2 is followed, no other link; a data or log dir without any snapshot.* or log.* in its version-2 is refused, exit 2: most likely a wrong path. The archive is streamed to the location: no temporary copy (-t is accepted and ignored).
 
 ${EXIT_CODES_HELP}`
 
@@ -38,8 +38,8 @@ ${EXIT_CODES_HELP}`
     {command: '<%= config.bin %> <%= command.id %> ./m.tar.gz --zk localhost:2181/marathon --exclude /marathon/leader --exclude "/marathon/**/tmp"', description: 'Leave out leader election and temporary znodes'},
     {command: '<%= config.bin %> <%= command.id %> ./m.tar.gz --zk zk://10.0.0.1:2181/marathon --batch off', description: 'One request per znode, not multi-read batches (the path for ZooKeeper before 3.6, chosen there by itself)'},
     {command: 'DCOS_ZK_AUTH=admin:secret <%= config.bin %> <%= command.id %> ./all.tar.gz --zk zk://10.0.0.1:2181/ --admin-url http://10.0.0.1:8080 -v', description: 'From one AdminServer snapshot (ZooKeeper 3.9+), the client API if it cannot give one'},
-    {command: '<%= config.bin %> <%= command.id %> /backups/zk-$(date +%F).tar.gz --dcos -v', description: 'Offline, like dcos-zk backup: a stopped DC/OS master\'s ZooKeeper directories'},
-    {command: '<%= config.bin %> <%= command.id %> ./node1.tar.gz --data-dir /var/lib/zookeeper --log-dir /var/lib/zookeeper-log --zk-config /etc/zookeeper/zoo.cfg', description: 'Offline backup of a stopped node with a separate log directory'},
+    {command: '<%= config.bin %> <%= command.id %> /backups/zk-$(date +%F).tar.gz --dcos -v', description: 'A DC/OS master\'s ZooKeeper directories, like dcos-zk backup but with ZooKeeper left running'},
+    {command: '<%= config.bin %> <%= command.id %> ./node1.tar.gz --data-dir /var/lib/zookeeper --log-dir /var/lib/zookeeper-log --zk-config /etc/zookeeper/zoo.cfg', description: 'A node\'s own files with a separate log directory, hot while it runs'},
     {command: 'DCOS_ZK_AUTH=marathon:secret <%= config.bin %> <%= command.id %> - --zk localhost/marathon | ssh backup-host "cat > m.tar.gz"', description: 'Stream to stdout with digest credentials from the environment'},
   ]
 
@@ -63,16 +63,21 @@ ${EXIT_CODES_HELP}`
     exclude: Flags.string({description: 'A znode path (with its subtree) or glob to leave out. Repeatable.', multiple: true}),
     force: Flags.boolean({description: 'Replace an existing archive at the location.'}),
     'include-ephemerals': Flags.boolean({description: 'Record ephemeral znodes too (for inspection: restore never recreates them).'}),
+    'all-files': Flags.boolean({
+      description: "Offline mode: copy every file of the directories as dcos-zk did (but myid and zookeeper.out), not only the newest whole snapshot and the logs after it.",
+      helpGroup: 'OFFLINE',
+    }),
     verbose: Flags.boolean({char: 'v', description: 'List every znode (offline: every archive member) as it is written.'}),
   }
 
-  static summary = 'Back up a ZooKeeper subtree online, with no node stopped (or, offline, a stopped node\'s data directory).'
+  static summary = 'Back up a ZooKeeper subtree online, with no node stopped (or a node\'s own data directory, running or stopped).'
 
   async run(): Promise<BackupResult | DataDirBackupResult> {
     const {args, flags, raw} = await this.parse(ZkBackup)
     const mode = resolveMode(flags, raw, ['admin-url', 'batch', 'exclude', 'include-ephemerals', 'read-path', 'zk-auth', 'zk-sasl', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
     const destination = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(destination, mode.paths, flags)
+    if (flags['all-files']) throw new UsageError('--all-files needs --data-dir or --dcos (the offline mode)')
     const target = this.parseZk(mode.zk)
     const admin = adminOptions(flags['admin-url'], flags['read-path'] as ReadPathChoice)
     const toStdout = destination.scheme === '-'
@@ -119,13 +124,14 @@ ${EXIT_CODES_HELP}`
   private async runOffline(
     destination: ReturnType<typeof resolveLocation>,
     paths: OfflinePaths,
-    flags: {force?: boolean; json?: boolean; verbose?: boolean},
+    flags: {'all-files'?: boolean; force?: boolean; json?: boolean; verbose?: boolean},
   ): Promise<DataDirBackupResult> {
     const toStdout = destination.scheme === '-'
     if (toStdout && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
     if (toStdout) checkStdoutTakesArchive()
     const result = await backupDataDir({
       ...paths,
+      allFiles: flags['all-files'],
       destination,
       onMember: (member) => {
         if (flags.verbose) this.logVerbose(toStdout, printableName(member.path))
@@ -133,8 +139,12 @@ ${EXIT_CODES_HELP}`
       overwrite: flags.force,
     })
     for (const path of result.skipped) this.warn(`left out ${printableName(path)}: not a regular file or directory`)
+    if (flags.verbose) for (const note of result.notes) this.logVerbose(toStdout, printableName(note))
     const dirs = result.logDir === result.dataDir ? result.dataDir : `${result.dataDir} and ${result.logDir}`
-    const summary = `Backed up ${result.files} files (${formatBytes(result.dataBytes)}) from ${dirs} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s`
+    const at = `consistent at zxid ${result.consistentAt.zxid}${result.consistentAt.time ? ` (${result.consistentAt.time})` : ''}`
+    if (result.hot) this.logToStderr(`Hot copy: ZooKeeper${result.zookeeperVersion ? ` ${result.zookeeperVersion}` : ''} was running on ${dirs}; the archive holds its state ${at}.`)
+    const leftOut = result.leftOut > 0 ? `, left out ${result.leftOut} files a recovery does not need` : ''
+    const summary = `Backed up ${result.files} files (${formatBytes(result.dataBytes)}) from ${dirs} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s, ${at}${leftOut}`
     if (toStdout) this.logToStderr(summary)
     else this.log(summary)
     return result

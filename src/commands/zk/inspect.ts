@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
+import type {DataDirManifest} from '../../archive/datadir.js'
 import type {ZnodeRecord} from '../../archive/format.js'
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {formatBytes} from '../../cli/progress.js'
@@ -91,6 +92,7 @@ ${EXIT_CODES_HELP}`
       row('Created', `${result.manifest.createdAt}, completed ${result.manifest.completedAt}`)
       const {dataDir, logDir, separateLogDir} = result.manifest.options
       row('Source', separateLogDir ? `${dataDir}, log dir ${logDir}` : dataDir)
+      if (result.manifest.consistentAt) row('Copy', describeCopy(result.manifest))
     }
 
     row('Files', `${result.files} in ${result.members} members, ${formatBytes(result.totalBytes)}`)
@@ -193,4 +195,11 @@ function treeEntry(record: ZnodeRecord): TreeEntry {
     path: record.path,
     type: record.type === 'ttl' ? `ttl(${record.ttl}ms)` : record.type + (record.sequential ? ' sequential' : ''),
   }
+}
+
+/** A data-directory archive's copy as its manifest records it (ours since hot backups). */
+function describeCopy({allFiles, consistentAt, hot, zookeeperVersion}: Omit<DataDirManifest, 'files'>): string {
+  const how = `${hot ? `hot (ZooKeeper${zookeeperVersion ? ` ${zookeeperVersion}` : ''} running)` : 'node stopped'}, ${allFiles ? 'every file' : 'the files a recovery needs'}`
+  const at = `consistent at zxid ${consistentAt!.zxid}${consistentAt!.time ? ` (${consistentAt!.time})` : ''}`
+  return `${how}; ${at}; ${consistentAt!.txnsReplayed} transactions replayed, ${consistentAt!.digestsVerified} digests matched`
 }

@@ -1,9 +1,10 @@
 /**
- * The offline backup: a stopped node's data and log directories as a data-directory archive
- * (src/archive/datadir.ts has the layout).
+ * The data-directory backup: a node's data and log directories as a data-directory archive
+ * (src/archive/datadir.ts has the layout), stopped or running (a hot copy). By default only the
+ * recovery set (recovery-set.ts) is copied, pinned against autopurge (pin.ts) and replayed before
+ * the archive is published (verify-copy.ts); --all-files copies everything, as dcos-zk did.
  */
 import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
 import {lstat, readdir, stat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 import {PassThrough, pipeline, Readable} from 'node:stream'
@@ -25,8 +26,12 @@ import {TAR_END, tarHeader, tarPadding} from '../../archive/tar.js'
 import {OperationError, UsageError} from '../../errors.js'
 import type {StorageProvider} from '../../providers/types.js'
 import {TOOL} from '../version.js'
+import {hex} from '../../zkdisk/files.js'
 import {type DataDirTransfer, requireDirectory} from './directories.js'
-import {checkNotRunning, type RunningCheckOptions} from './running.js'
+import {type PinnedFile, Pins, STAGING_PREFIX} from './pin.js'
+import {type ChosenFile, chooseRecoverySet} from './recovery-set.js'
+import {probeNode, type RunningCheckOptions} from './running.js'
+import {type CopyVerification, verifyCopy} from './verify-copy.js'
 
 export interface DataDirBackupOptions extends RunningCheckOptions {
   dataDir: string
@@ -34,7 +39,10 @@ export interface DataDirBackupOptions extends RunningCheckOptions {
   logDir?: string
   destination: StorageProvider
   overwrite?: boolean
-  onMember?: (member: MemberInfo) => void
+  /** Every file of the directories (dcos-zk's way), not only the recovery set. */
+  allFiles?: boolean
+  /** Called as each member starts; the copy waits for a promise it returns. */
+  onMember?: (member: MemberInfo) => void | Promise<void>
   now?: () => Date
 }
 
@@ -43,23 +51,38 @@ export interface DataDirBackupResult extends DataDirTransfer {
   /** Entries that are neither regular files nor directories (symlinks, sockets): left out. */
   skipped: string[]
   durationMs: number
+  /** ZooKeeper was running on the directories (pid file or zoo.cfg): a hot copy. */
+  hot: boolean
+  allFiles: boolean
+  /** Files of the directories a recovery does not need, not copied (myid, epoch files, obsolete snapshots and logs). */
+  leftOut: number
+  /** The state the archive restores: its last transaction. */
+  consistentAt: {zxid: string; time?: string}
+  zookeeperVersion?: string
+  /** Snapshots passed over as not whole, logs left out as empty. */
+  notes: string[]
 }
 
 interface SourceMember {
   name: string
-  absolute: string
+  /** Where it was found (members of the node's directories). */
+  absolute?: string
   type: 'file' | 'directory'
   size: number
   mode: number
   uid: number
   gid: number
   mtime: Date
+  /** Where a file's bytes come from: pinned, so that autopurge cannot delete them during the copy. */
+  pinned?: PinnedFile
+  /** A file of the recovery set, replayed once copied. */
+  chosen?: ChosenFile
 }
 
 export async function backupDataDir(options: DataDirBackupOptions): Promise<DataDirBackupResult> {
   const started = Date.now()
   const now = options.now ?? (() => new Date())
-  await checkNotRunning(options)
+  const probe = await probeNode(options)
   const dataDir = resolve(options.dataDir)
   const logDir = resolve(options.logDir ?? options.dataDir)
   const separate = dataDir !== logDir
@@ -71,85 +94,150 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
 
   const skipped: string[] = []
   const rootStat = await stat(dataDir)
-  const members: SourceMember[] = [sourceMember(`./${ROOT}/`, dataDir, rootStat, 'directory')]
-  members.push(sourceMember(`./${SNAPSHOT}/`, dataDir, rootStat, 'directory'))
-  await collect(dataDir, `./${SNAPSHOT}/`, members, skipped, true)
+  const found: SourceMember[] = [sourceMember(`./${ROOT}/`, rootStat, 'directory')]
+  found.push(sourceMember(`./${SNAPSHOT}/`, rootStat, 'directory'))
+  await collect(dataDir, `./${SNAPSHOT}/`, found, skipped, true)
   if (separate) {
     // A log dir of its own goes under ./zookeeper/transactions/. With one directory for both,
     // its log files stay under snapshot/version-2/: restoring into separate directories moves
     // snapshot/version-2/log.* into the log dir when the archive has no transactions/.
-    members.push(sourceMember(`./${TRANSACTIONS}/`, logDir, await stat(logDir), 'directory'))
-    await collect(logDir, `./${TRANSACTIONS}/`, members, skipped, true)
+    found.push(sourceMember(`./${TRANSACTIONS}/`, await stat(logDir), 'directory'))
+    await collect(logDir, `./${TRANSACTIONS}/`, found, skipped, true)
   }
 
   // ZooKeeper 3.4 writes no snapshot before snapCount transactions: then the logs, from the first, hold it all.
-  const logsFromTheStart = separate && members.some((member) => member.type === 'file' && member.name === `./${TRANSACTIONS}/version-2/log.1`)
-  if (!logsFromTheStart) await requireState(members, skipped, {dir: dataDir, kind: 'data', prefix: `./${SNAPSHOT}/`})
-  if (separate) await requireState(members, skipped, {dir: logDir, kind: 'log', prefix: `./${TRANSACTIONS}/`})
+  const logsFromTheStart = separate && found.some((member) => member.type === 'file' && member.name === `./${TRANSACTIONS}/version-2/log.1`)
+  if (!logsFromTheStart) await requireState(found, skipped, {dir: dataDir, kind: 'data', prefix: `./${SNAPSHOT}/`})
+  if (separate) await requireState(found, skipped, {dir: logDir, kind: 'log', prefix: `./${TRANSACTIONS}/`})
 
-  const createdAt = now().toISOString()
-  const files: DataDirManifest['files'] = []
-  let dataBytes = 0
-  async function* tarBlocks(): AsyncGenerator<Buffer> {
-    for (const member of members) {
-      yield headerBlocks(member)
-      options.onMember?.({path: member.name, size: member.size, type: member.type})
-      if (member.type === 'directory') continue
-      const hash = createHash('sha256')
-      let size = 0
-      for await (const chunk of createReadStream(member.absolute)) {
-        const buffer = chunk as Buffer
-        size += buffer.length
-        if (size > member.size) break
-        hash.update(buffer)
-        yield buffer
+  const allFiles = Boolean(options.allFiles)
+  const pins = new Pins()
+  try {
+    // A stopped node's files copied whole with --all-files, byte for byte as dcos-zk did; otherwise
+    // each log ends after its last whole transaction (a torn tail stops ZooKeeper; the zero tail is waste).
+    const set = await chooseRecoverySet({logs: join(logDir, 'version-2'), snapshots: join(dataDir, 'version-2')}, pins, {cutLogs: probe.running || !allFiles})
+    const logPrefix = `./${separate ? TRANSACTIONS : SNAPSHOT}/version-2/`
+    const chosen = new Map([...(set.snapshot ? [set.snapshot] : []), ...set.logs].map((file) => [`${file.kind === 'snapshot' ? `./${SNAPSHOT}/version-2/` : logPrefix}${file.name}`, file]))
+    const members = allFiles ? await pinAll(found, chosen, pins, set.notes) : recoveryMembers(found, chosen)
+    const copied = new Map<string, string>()
+    let verification: CopyVerification | undefined
+    const createdAt = now().toISOString()
+    const files: DataDirManifest['files'] = []
+    let dataBytes = 0
+    async function* tarBlocks(): AsyncGenerator<Buffer> {
+      for (const member of members) {
+        yield headerBlocks(member)
+        await options.onMember?.({path: member.name, size: member.size, type: member.type})
+        if (member.type === 'directory' || !member.pinned) continue
+        const hash = createHash('sha256')
+        let size = 0
+        for await (const chunk of pins.stream(member.pinned, member.size)) {
+          const buffer = chunk as Buffer
+          size += buffer.length
+          hash.update(buffer)
+          yield buffer
+        }
+
+        if (size !== member.size) throw new OperationError(`${member.pinned.original} shrank to ${size} bytes during the backup (${member.size} expected): try again`)
+        yield tarPadding(size)
+        const sha256 = hash.digest('hex')
+        if (member.chosen) copied.set(member.chosen.name, sha256)
+        files.push({path: member.name, sha256, size})
+        dataBytes += size
       }
 
-      if (size !== member.size) throw new OperationError(`${member.absolute} changed size during the backup: is ZooKeeper running?`)
-      yield tarPadding(size)
-      files.push({path: member.name, sha256: hash.digest('hex'), size})
-      dataBytes += size
+      verification = verifyCopy(set, pins, copied)
+      const manifest: DataDirManifest = {
+        allFiles,
+        completedAt: now().toISOString(),
+        consistentAt: {
+          ...consistency(verification),
+          digestsVerified: verification.digestsVerified,
+          txnsReplayed: verification.txnsReplayed,
+          ...(set.snapshot ? {snapshot: set.snapshot.name} : {}),
+        },
+        createdAt,
+        files,
+        format: DATADIR_FORMAT,
+        formatVersion: DATADIR_FORMAT_VERSION,
+        hot: probe.running,
+        options: {dataDir, logDir, separateLogDir: separate},
+        tool: TOOL,
+        totalBytes: dataBytes,
+        ...(probe.zookeeperVersion ? {zookeeperVersion: probe.zookeeperVersion} : {}),
+      }
+      const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)
+      yield headerBlocks({gid: 0, mode: 0o644, mtime: now(), name: `./${DATADIR_MANIFEST}`, size: body.length, type: 'file', uid: 0})
+      await options.onMember?.({path: `./${DATADIR_MANIFEST}`, size: body.length, type: 'file'})
+      yield body
+      yield tarPadding(body.length)
+      yield TAR_END
     }
 
-    const manifest: DataDirManifest = {
-      completedAt: now().toISOString(),
-      createdAt,
-      files,
-      format: DATADIR_FORMAT,
-      formatVersion: DATADIR_FORMAT_VERSION,
-      options: {dataDir, logDir, separateLogDir: separate},
-      tool: TOOL,
-      totalBytes: dataBytes,
+    const gzip = createGzip()
+    const output = new PassThrough()
+    pipeline(Readable.from(tarBlocks()), gzip, output, () => {})
+    const archiveBytes = await options.destination.write(output, {overwrite: options.overwrite})
+    return {
+      allFiles,
+      archiveBytes,
+      consistentAt: consistency(verification!),
+      dataBytes,
+      dataDir,
+      directories: members.filter((member) => member.type === 'directory').length,
+      durationMs: Date.now() - started,
+      files: files.length,
+      hot: probe.running,
+      leftOut: Math.max(0, found.filter((member) => member.type === 'file').length - files.length),
+      location: options.destination.display,
+      logDir,
+      notes: set.notes,
+      skipped,
+      ...(probe.zookeeperVersion ? {zookeeperVersion: probe.zookeeperVersion} : {}),
     }
-    const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)
-    const mtime = now()
-    yield headerBlocks({absolute: '', gid: 0, mode: 0o644, mtime, name: `./${DATADIR_MANIFEST}`, size: body.length, type: 'file', uid: 0})
-    options.onMember?.({path: `./${DATADIR_MANIFEST}`, size: body.length, type: 'file'})
-    yield body
-    yield tarPadding(body.length)
-    yield TAR_END
-  }
-
-  const gzip = createGzip()
-  const output = new PassThrough()
-  pipeline(Readable.from(tarBlocks()), gzip, output, () => {})
-  const archiveBytes = await options.destination.write(output, {overwrite: options.overwrite})
-  return {
-    archiveBytes,
-    dataBytes,
-    dataDir,
-    directories: members.filter((member) => member.type === 'directory').length,
-    durationMs: Date.now() - started,
-    files: files.length,
-    location: options.destination.display,
-    logDir,
-    skipped,
+  } finally {
+    await pins.release()
   }
 }
 
-function sourceMember(name: string, absolute: string, info: Awaited<ReturnType<typeof lstat>>, type: 'file' | 'directory'): SourceMember {
+function consistency({time, zxid}: CopyVerification): {zxid: string; time?: string} {
+  return {zxid: hex(zxid), ...(time ? {time: time.toISOString()} : {})}
+}
+
+/** The top directories, their version-2/, and the chosen snapshot and logs. */
+function recoveryMembers(found: SourceMember[], chosen: Map<string, ChosenFile>): SourceMember[] {
+  const tops = new Set([`./${ROOT}/`, `./${SNAPSHOT}/`, `./${TRANSACTIONS}/`, `./${SNAPSHOT}/version-2/`, `./${TRANSACTIONS}/version-2/`])
+  const members = found.filter((member) => member.type === 'directory' && tops.has(member.name))
+  for (const [name, file] of chosen) members.push(chosenMember(name, file))
+  return members
+}
+
+/** Every member found, each file pinned (an obsolete one may be purged meanwhile: then it is left out, and noted). */
+async function pinAll(found: SourceMember[], chosen: Map<string, ChosenFile>, pins: Pins, notes: string[]): Promise<SourceMember[]> {
+  const members: SourceMember[] = []
+  for (const member of found) {
+    const file = chosen.get(member.name)
+    if (member.type === 'directory') members.push(member)
+    else if (file) members.push(chosenMember(member.name, file))
+    else {
+      const pinned = await pins.pin(member.absolute!)
+      if (pinned) members.push({...member, pinned, size: pinned.size})
+      else notes.push(`left out ${member.absolute}: deleted (purged) before it could be copied`)
+    }
+  }
+
+  // Files that appeared after the directories were read (a log rolled meanwhile).
+  for (const [name, file] of chosen) if (!members.some((member) => member.name === name)) members.push(chosenMember(name, file))
+  return members
+}
+
+function chosenMember(name: string, file: ChosenFile): SourceMember {
+  return {...sourceMember(name, file.pinned.stats, 'file'), chosen: file, pinned: file.pinned, size: file.length}
+}
+
+function sourceMember(name: string, info: Awaited<ReturnType<typeof lstat>>, type: 'file' | 'directory', absolute?: string): SourceMember {
   return {
-    absolute,
+    ...(absolute ? {absolute} : {}),
     gid: Number(info.gid),
     mode: Number(info.mode) & 0o7777,
     mtime: info.mtime as Date,
@@ -169,7 +257,7 @@ async function collect(dir: string, prefix: string, members: SourceMember[], ski
   const entries = (await readdir(dir)).sort()
   for (const entry of entries) {
     const name = `${prefix}${entry}`
-    if (excludedName(name)) continue
+    if (excludedName(name) || entry.startsWith(STAGING_PREFIX)) continue
     const absolute = join(dir, entry)
     let info = await lstat(absolute)
     if (info.isSymbolicLink()) {
@@ -178,10 +266,10 @@ async function collect(dir: string, prefix: string, members: SourceMember[], ski
     }
 
     if (info.isDirectory()) {
-      members.push(sourceMember(`${name}/`, absolute, info, 'directory'))
+      members.push(sourceMember(`${name}/`, info, 'directory', absolute))
       await collect(absolute, `${name}/`, members, skipped)
     } else if (info.isFile()) {
-      members.push(sourceMember(name, absolute, info, 'file'))
+      members.push(sourceMember(name, info, 'file', absolute))
     } else {
       skipped.push(absolute)
     }

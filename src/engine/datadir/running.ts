@@ -1,8 +1,9 @@
-/** Whether ZooKeeper runs on a data directory: an offline backup or restore refuses a running node. */
+/** Whether ZooKeeper runs on a data directory: an offline restore refuses a running node; a backup of one is a hot copy. */
 import {readFile} from 'node:fs/promises'
 import {connect as netConnect} from 'node:net'
 
 import {errorMessage, OperationError, UsageError} from '../../errors.js'
+import {srvr} from '../../zk/srvr.js'
 
 export const RUNNING_MESSAGE = 'ZooKeeper must not be running. Aborting.'
 
@@ -13,7 +14,20 @@ export interface RunningCheckOptions {
 }
 
 /** Throws OperationError(RUNNING_MESSAGE) when ZooKeeper seems to be running. */
-export async function checkNotRunning({pidFile, zkConfig}: RunningCheckOptions): Promise<void> {
+export async function checkNotRunning(options: RunningCheckOptions): Promise<void> {
+  if ((await probeNode(options)).running) throw new OperationError(RUNNING_MESSAGE)
+}
+
+export interface NodeProbe {
+  /** The pid in the pid file is alive, or the clientPort of the zoo.cfg answers. */
+  running: boolean
+  /** From the node's `srvr` answer, when its clientPort answered it ("3.8.0"). */
+  zookeeperVersion?: string
+}
+
+/** Whether ZooKeeper runs on the directories (as far as the pid file and zoo.cfg tell), and its version when it answers. */
+export async function probeNode({pidFile, zkConfig}: RunningCheckOptions): Promise<NodeProbe> {
+  let running = false
   if (pidFile) {
     let text: string | undefined
     try {
@@ -25,17 +39,28 @@ export async function checkNotRunning({pidFile, zkConfig}: RunningCheckOptions):
     const trimmed = text?.trim()
     if (trimmed) {
       if (!/^\d+$/.test(trimmed)) throw new UsageError(`the pid file ${pidFile} holds no pid`)
-      if (pidAlive(Number(trimmed))) throw new OperationError(RUNNING_MESSAGE)
+      running = pidAlive(Number(trimmed))
     }
   }
 
   if (zkConfig) {
     const {host, port} = await clientAddress(zkConfig)
-    if (await portAnswers(host, port)) throw new OperationError(RUNNING_MESSAGE)
+    if (await portAnswers(host, port)) {
+      const zookeeperVersion = await versionOf(host, port)
+      return {running: true, ...(zookeeperVersion ? {zookeeperVersion} : {})}
+    }
   }
+
+  return {running}
 }
 
-function pidAlive(pid: number): boolean {
+/** "Zookeeper version: 3.8.0-5a02a05eddb59aee6ac762f7ea82e92a68eb9c0f, built on ...": undefined when srvr is not answered. */
+async function versionOf(host: string, port: number): Promise<string | undefined> {
+  const report = await srvr(`${host}:${port}`, 2000).catch(() => undefined)
+  return /^Zookeeper version: ([0-9][0-9A-Za-z.]*)/m.exec(report?.raw ?? '')?.[1]
+}
+
+export function pidAlive(pid: number): boolean {
   if (pid <= 0) return false
   try {
     process.kill(pid, 0)

@@ -1,0 +1,64 @@
+/**
+ * Checks a copied recovery set before the archive is published: the snapshot and the cut logs, the
+ * very bytes copied (their SHA-256s must match the copy's), replayed as ZooKeeper loads them
+ * (zkdisk's replayState), and the tree checked against the digests ZooKeeper wrote (the
+ * snapshot's, and each transaction's TxnDigest on 3.6+). The replay holds the tree; nothing else does.
+ */
+import {createHash} from 'node:crypto'
+
+import {OperationError} from '../../errors.js'
+import {hex, parseLogName} from '../../zkdisk/files.js'
+import {replayState} from '../../zkdisk/state.js'
+import type {Pins} from './pin.js'
+import type {ChosenFile, RecoverySet} from './recovery-set.js'
+
+export interface CopyVerification {
+  /** The zxid the copy is consistent at: its last transaction (or the snapshot's, without any after it). */
+  zxid: bigint
+  /** That transaction's time, when the logs hold it. */
+  time?: Date
+  txnsReplayed: number
+  /** Tree digests of ZooKeeper's that the replayed tree matched (0 before 3.6, or with digests off). */
+  digestsVerified: number
+}
+
+export function verifyCopy(set: RecoverySet, pins: Pins, copied: Map<string, string>): CopyVerification {
+  const files = new Map<string, ChosenFile>([...(set.snapshot ? [set.snapshot] : []), ...set.logs].map((file) => [file.name, file]))
+  const read = (name: string): Buffer => {
+    const file = files.get(name)!
+    const bytes = pins.read(file.pinned, file.length)
+    if (createHash('sha256').update(bytes).digest('hex') !== copied.get(name)) {
+      throw new OperationError(`${file.pinned.original} changed between its copy and its check: try again`)
+    }
+
+    return bytes
+  }
+
+  const notes: string[] = []
+  const source = {
+    logs: set.logs.map(({name}) => ({name, zxid: parseLogName(name)!})),
+    read,
+    snapshots: set.snapshot ? [{name: set.snapshot.name, zxid: set.snapshot.zxid}] : [],
+  }
+  let state: ReturnType<typeof replayState>
+  try {
+    state = replayState(source, notes)
+  } catch (error) {
+    throw new OperationError(`the copy does not load as ZooKeeper would load it: ${(error as Error).message}`)
+  }
+
+  const last = state.digests.lastCheck
+  if (last && !last.matched) throw new OperationError(`the copy does not hold the node's state: the tree digest after zxid ${hex(last.zxid)} differs from ZooKeeper's`)
+  // Copied whole (--all-files, a stopped node), a log keeps the torn tail a crash left, as dcos-zk kept it.
+  if (set.cut && state.torn.length > 0) throw new OperationError(`the copy of ${state.torn[0].file} ends in a torn entry (${state.torn[0].reason}): it was cut in the wrong place`)
+  // Gaps and a snapshot ahead of its logs are only notes of the replay (src/zkdisk/state.ts): for a copy they are failures.
+  const failure = notes.find((note) => / are missing$| the logs end before zxid /.test(note))
+  if (failure) throw new OperationError(`the copy does not hold the node's state: ${failure}`)
+  const {lastTxn} = set
+  return {
+    digestsVerified: state.digests.verified,
+    txnsReplayed: state.txnsApplied,
+    zxid: state.zxid,
+    ...(lastTxn && lastTxn.zxid === state.zxid ? {time: new Date(Number(lastTxn.time))} : {}),
+  }
+}
