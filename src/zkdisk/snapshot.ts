@@ -20,7 +20,7 @@ import type {Acl} from '../zk/session.js'
 import {Adler32} from './adler32.js'
 import {DiskFormatError} from './errors.js'
 import {type DiskFile, hex, parseSnapshotName, type SnapshotCompression} from './files.js'
-import {JuteReader} from './jute.js'
+import {JuteReader} from '../jute/reader.js'
 import {isSnappyStream, snappyStreamDecompress} from './snappy.js'
 import {OPEN_ACL, type PersistedStat, splitPath, type TreeNode} from './znode.js'
 

@@ -4,7 +4,7 @@
  */
 import type {Acl} from '../zk/session.js'
 import {DiskFormatError} from './errors.js'
-import {JuteReader} from './jute.js'
+import {JuteReader} from '../jute/reader.js'
 import {OPEN_ACL} from './znode.js'
 
 export const OpCode = {

@@ -15,7 +15,7 @@
 import {adler32} from './adler32.js'
 import {DiskFormatError} from './errors.js'
 import {type DiskFile, hex, parseLogName} from './files.js'
-import {JuteReader} from './jute.js'
+import {JuteReader} from '../jute/reader.js'
 import {type DecodedTxn, decodeTxn} from './txn.js'
 
 export const LOG_MAGIC = 0x5a_4b_4c_47 // "ZKLG"

@@ -14,7 +14,7 @@
 import {createServer, connect as netConnect, type Server, type Socket} from 'node:net'
 
 import {FrameReader} from '../../src/zk/wire/frames.js'
-import {JuteWriter} from '../../src/zk/wire/jute.js'
+import {JuteWriter} from '../../src/jute/writer.js'
 
 const MULTI_READ = 22
 /** create, create2, createContainer, createTTL */

@@ -1,6 +1,6 @@
 import type {Socket} from 'node:net'
 
-import {JuteReader} from '../../zkdisk/jute.js'
+import {JuteReader} from '../../jute/reader.js'
 import {openSocket, speaksTls, speaksTlsError, tlsFailure, type ZkTlsOptions} from '../tls.js'
 import {FrameReader} from './frames.js'
 import {type ConnectResponse, readConnectResponse, readReplyHeader, type ReplyHeader} from './protocol.js'

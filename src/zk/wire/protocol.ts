@@ -3,9 +3,9 @@
  * the bulk jobs use. Every packet is an int length, then a Jute record: requests start with
  * RequestHeader(xid, type), answers with ReplyHeader(xid, zxid, err).
  */
-import {JuteReader} from '../../zkdisk/jute.js'
+import {JuteReader} from '../../jute/reader.js'
 import {type Acl, type Stat, ZkError, zkConstants} from '../types.js'
-import {JuteWriter} from './jute.js'
+import {JuteWriter} from '../../jute/writer.js'
 
 export const OP = {
   auth: 100,

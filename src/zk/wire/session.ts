@@ -1,11 +1,11 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {OperationError} from '../../errors.js'
-import type {JuteReader} from '../../zkdisk/jute.js'
+import type {JuteReader} from '../../jute/reader.js'
 import {TlsFailed, type ZkTlsOptions} from '../tls.js'
 import {type Acl, type Stat, ZkError, zkConstants} from '../types.js'
 import {Connection, ConnectionClosed} from './connection.js'
-import {JuteWriter} from './jute.js'
+import {JuteWriter} from '../../jute/writer.js'
 import {DigestMd5Client} from './sasl.js'
 import {
   connectRequest,

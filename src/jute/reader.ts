@@ -1,5 +1,5 @@
-import type {Acl} from '../zk/session.js'
-import {DiskFormatError} from './errors.js'
+import type {Acl} from '../zk/types.js'
+import {DiskFormatError} from '../zkdisk/errors.js'
 
 /**
  * Reads Jute's binary encoding (big-endian): int, long, boolean (one byte), ustring and buffer
