@@ -196,7 +196,7 @@ export class OldServerProxy {
 
     // Frames held back behind a multi-read (holdMultiReadOf), in order.
     let held: Buffer[] | undefined
-    const requests = new FrameReader((frame) => {
+    const requests = new FrameReader('the proxied client', (frame) => {
       if (client.destroyed) return
       if (held) {
         held.push(frame)
@@ -219,7 +219,7 @@ export class OldServerProxy {
       forward(frame)
     })
     let connected = false
-    const answers = new FrameReader((frame) => {
+    const answers = new FrameReader('the proxied server', (frame) => {
       if (client.destroyed) return
       if (!connected) {
         connected = true // the ConnectResponse

@@ -42,7 +42,7 @@ export class Connection {
       let sent = false
       let received = false
       const timer = setTimeout(() => socket.destroy(new ConnectionClosed(`no answer from ${host} within ${timeoutMs} ms`)), timeoutMs)
-      const frames = new FrameReader((frame) => {
+      const frames = new FrameReader(host, (frame) => {
         const reader = new JuteReader(frame, `the answer of ${host}`, protocolFailure)
         if (connection) {
           connection.lastReceived = Date.now()
