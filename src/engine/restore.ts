@@ -1,6 +1,6 @@
 import {verifyArchive} from '../archive/reader.js'
 import {OperationError, UsageError} from '../errors.js'
-import {BulkAccess} from './bulk.js'
+import {BulkAccess} from './znodes/bulk-access.js'
 import {applyRestore} from './restore/apply.js'
 import {DEFAULT_MAX_PAIRS} from './restore/counters.js'
 import {checkServersAccept, permissionProblems} from './restore/checks.js'

@@ -7,7 +7,7 @@ import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../..
 import {backupDataDir, type DataDirBackupResult} from '../../engine/datadir/index.js'
 import {Bar, Counter, describeRate, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import {backupTree, type BackupResult} from '../../engine/backup.js'
-import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
+import {BATCH_MODES, type BatchMode} from '../../engine/znodes/bulk-access.js'
 import {adminOptions, READ_PATHS, type ReadPathChoice} from '../../cli/admin.js'
 import {resolveLocation} from '../../providers/index.js'
 import {checkStdoutTakesArchive} from '../../providers/stdio.js'

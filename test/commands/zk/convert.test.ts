@@ -8,7 +8,7 @@ import {copyFile, mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {ZnodeRecord} from '../../../src/archive/format.js'
-import {walkTree} from '../../../src/engine/walk.js'
+import {walkTree} from '../../../src/engine/znodes/read-tree.js'
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
 import {Ensemble} from '../../harness/ensemble.js'
 import {sharedEnsemble} from '../../harness/hooks.js'

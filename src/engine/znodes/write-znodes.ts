@@ -1,5 +1,5 @@
-import {ZkError, zkConstants, type ZkSession} from '../zk/session.js'
-import {MultiFailed, type WriteOp} from '../zk/wire/protocol.js'
+import {ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
+import {MultiFailed, type WriteOp} from '../../zk/wire/protocol.js'
 
 const MAX_OPS_PER_MULTI = 1000
 /**

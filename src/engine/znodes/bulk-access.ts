@@ -1,5 +1,5 @@
-import {errorMessage, OperationError} from '../errors.js'
-import {ZkError, zkConstants, ZkSession} from '../zk/session.js'
+import {errorMessage, OperationError} from '../../errors.js'
+import {ZkError, zkConstants, ZkSession} from '../../zk/session.js'
 import {MultiReadBatcher, singleRequestReader, type ZnodeReader} from './read-znodes.js'
 
 /** auto: batches when the server answers multi-read (ZooKeeper 3.6+); on: batches or fail; off: one request per znode. */
