@@ -5,7 +5,7 @@ import {type Identity, identitiesOf} from './acl.js'
 import {checkResolvable} from './resolve.js'
 import {TlsFailed, type ZkTlsOptions} from './tls.js'
 import {type Acl, OPEN_ACL, type Stat, ZkError, zkConstants} from './types.js'
-import type {ReadOp, ReadResult, WriteOp, WriteResult} from './wire/protocol.js'
+import {ProtocolError, type ReadOp, type ReadResult, type WriteOp, type WriteResult} from './wire/protocol.js'
 import {AuthFailed, WireSession} from './wire/session.js'
 
 export {type Acl, OPEN_ACL, type Stat, ZkError, zkConstants} from './types.js'
@@ -59,7 +59,7 @@ export class ZkSession {
     try {
       return new ZkSession(await WireSession.connect({...options, connectTimeoutMs}), options)
     } catch (error) {
-      if (error instanceof AuthFailed || error instanceof TlsFailed) throw error
+      if (error instanceof AuthFailed || error instanceof TlsFailed || error instanceof ProtocolError) throw error
       throw new OperationError(
         `Cannot connect to ZooKeeper at ${options.hosts.join(',')} within ${connectTimeoutMs / 1000}s: check the hosts and that a quorum is up`,
         {cause: error},

@@ -6,6 +6,7 @@ import {expect} from 'chai'
 import * as net from 'node:net'
 
 import {JuteWriter} from '../../src/jute/writer.js'
+import {ZkSession} from '../../src/zk/session.js'
 import {MAX_PACKET_BYTES} from '../../src/zk/wire/frames.js'
 import {ProtocolError} from '../../src/zk/wire/protocol.js'
 import {WireSession} from '../../src/zk/wire/session.js'
@@ -112,10 +113,10 @@ describe('ZooKeeper wire client: a peer that breaks the protocol (fake servers o
     }
   })
 
-  it('says so when the port answers in HTTP', async () => {
+  it('says so when the port answers in HTTP, through the session the commands open', async () => {
     const server = await fakeServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'))
     try {
-      const error = await rejection(WireSession.connect({connectTimeoutMs: 10_000, hosts: [server.host]}))
+      const error = await rejection(ZkSession.connect({connectTimeoutMs: 10_000, hosts: [server.host]}))
       expect(error.message).to.match(/^127\.0\.0\.1:\d+ declared a packet of 1213486160 bytes, .* \(its answer is HTTP: is that the AdminServer port\?\): check that it is a ZooKeeper client port$/)
     } finally {
       await server.close()
