@@ -186,7 +186,7 @@ export class ZkSession {
     return this.wire.multi(ops)
   }
 
-  /** Ends the session (the server deletes its ephemerals); `alive` is false at once. */
+  /** Ends the session (the server deletes its ephemerals); `alive` is false at once. Closing again does nothing. */
   close(): Promise<void> {
     return this.wire.close()
   }
@@ -221,4 +221,24 @@ export class ZkSession {
       }
     }
   }
+}
+
+/**
+ * The one rule for sessions: whoever opens a session closes it, and waits for the close (the server
+ * has then deleted its ephemerals), whatever happened. Runs `work` on the session `open` connects
+ * and closes it after; when `work` failed, a failing close is dropped so that it never hides the
+ * work's own error.
+ */
+export async function withSession<T>(open: () => Promise<ZkSession>, work: (session: ZkSession) => Promise<T>): Promise<T> {
+  const session = await open()
+  let result: T
+  try {
+    result = await work(session)
+  } catch (error) {
+    await session.close().catch(() => {})
+    throw error
+  }
+
+  await session.close()
+  return result
 }

@@ -57,9 +57,9 @@ export class BulkAccess {
     return this.batcher.read
   }
 
-  /** Closes the sessions it opened (not the one it was given). */
+  /** Closes the sessions it opened (not the one it was given), waiting for each; never throws, as it runs in finally blocks. */
   async close(): Promise<void> {
-    if (this.aclSessions) await Promise.all((await this.aclSessions).map((other) => other.close()))
+    if (this.aclSessions) await Promise.allSettled((await this.aclSessions).map((other) => other.close()))
   }
 }
 
