@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     if (chosen.out) await writeFile(chosen.out, `${JSON.stringify({...report, machine: {...report.machine, loadAverageAtEnd: loadAtEnd}}, null, 2)}\n`)
   } finally {
     await Promise.all([wire, ...aclSessions].map((one) => one.close()))
-    session.close()
+    await session.close()
     await ensemble.stop()
     await rm(work, {force: true, recursive: true})
   }

@@ -26,7 +26,7 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
 
   after(async () => {
     await bulk?.close()
-    session?.close()
+    await session?.close()
     await ensemble?.stop()
   })
 

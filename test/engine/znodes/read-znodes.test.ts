@@ -70,7 +70,7 @@ describe('MultiReadBatcher: multi-reads that fail as a whole (connection dropped
   after(async () => {
     await wire?.close()
     await proxy?.close()
-    native?.close()
+    await native?.close()
   })
 
   it('halves failed batches down to what the server takes, and reads every znode as single requests do', async () => {
