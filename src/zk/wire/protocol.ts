@@ -32,7 +32,7 @@ export const OP = {
   sync: 9,
 } as const
 
-/** A server's answer that breaks the protocol: malformed, or larger than a packet may be. The connection is dropped. */
+/** A server's answer that breaks the protocol: a malformed record, or a packet over the cap (see frames.ts). */
 export class ProtocolError extends OperationError {
   constructor(message: string) {
     super(message)
