@@ -12,6 +12,7 @@ import {OPEN_ACL, withSession, ZkSession} from '../../src/zk/session.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {writeCraftedArchive} from '../helpers/craft.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
+import {rejection} from '../helpers/streams.js'
 import {uniquePath} from '../helpers/tree.js'
 
 interface Watched {
@@ -58,14 +59,16 @@ describe('sessions: whoever opens one closes it, and waits for the close', funct
     expect(ok.opened.map(({closed}) => closed)).to.deep.equal([true])
 
     const failing = watchedOpener(hosts, {closeFails: true})
-    const error = await withSession(failing.open, async () => {
-      throw new Error('the work failed')
-    }).catch((error_: Error) => error_)
-    expect((error as Error).message).to.equal('the work failed')
+    const error = await rejection(
+      withSession(failing.open, async () => {
+        throw new Error('the work failed')
+      }),
+    )
+    expect(error.message).to.equal('the work failed')
     expect(failing.opened.map(({closed}) => closed)).to.deep.equal([true])
 
-    const error2 = await withSession(failing.open, async () => 'done').catch((error_: Error) => error_)
-    expect((error2 as Error).message, 'after work that succeeded, the close\'s failure is reported').to.equal('the close failed')
+    const closeError = await rejection(withSession(failing.open, async () => 'done'))
+    expect(closeError.message, 'after work that succeeded, the close\'s failure is reported').to.equal('the close failed')
   })
 
   it('restoreTree has closed the session it opened when it returns, and when it fails', async () => {
@@ -85,8 +88,8 @@ describe('sessions: whoever opens one closes it, and waits for the close', funct
       (session) => session.create(`${target}/extra`, Buffer.alloc(0), 0, undefined, OPEN_ACL),
     )
     const refused = watchedOpener(hosts)
-    const error = await restore(refused.open, {confirm: async () => false}).catch((error_: Error) => error_)
-    expect((error as Error).message).to.match(/^Restore cancelled: nothing under .* was changed$/)
+    const error = await rejection(restore(refused.open, {confirm: async () => false}))
+    expect(error.message).to.match(/^Restore cancelled: nothing under .* was changed$/)
     expect(refused.opened.map(({closed}) => closed)).to.deep.equal([true])
   })
 })

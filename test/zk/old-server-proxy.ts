@@ -241,8 +241,17 @@ export class OldServerProxy {
       forwarded.delete(xid)
       this.multiReadsAnswered.push(count)
     })
-    client.on('data', (chunk: Buffer) => requests.push(chunk))
-    upstream.on('data', (chunk: Buffer) => answers.push(chunk))
+    // What is not the protocol (a four-letter word such as srvr reads as a length over the cap) ends the connection, as a server ends it.
+    const cut = (frames: FrameReader, chunk: Buffer) => {
+      try {
+        frames.push(chunk)
+      } catch {
+        drop()
+      }
+    }
+
+    client.on('data', (chunk: Buffer) => cut(requests, chunk))
+    upstream.on('data', (chunk: Buffer) => cut(answers, chunk))
   }
 }
 
