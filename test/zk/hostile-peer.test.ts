@@ -18,7 +18,7 @@ type Script = (socket: net.Socket, request: number) => void
 
 interface FakeServer {
   host: string
-  /** Bytes the client had taken off the sockets (accepted by the kernel) when each connection closed. */
+  /** Bytes the server had written to each connection (sent, or queued behind a full socket) when it closed: a bound on what the client buffered. */
   accepted: number[]
   close(): Promise<void>
 }
