@@ -174,7 +174,7 @@ async function main(): Promise<void> {
 
     if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`)
   } finally {
-    session.close()
+    await session.close()
     await ensemble.stop()
     await rm(work, {force: true, recursive: true})
   }

@@ -22,7 +22,7 @@ import {gunzipSync, gzipSync} from 'node:zlib'
 
 import {GZIP_LEVEL} from '../src/archive/writer.js'
 import {writeStateArchive} from '../src/engine/convert.js'
-import {MultiWriter} from '../src/engine/multi-writer.js'
+import {MultiWriter} from '../src/engine/znodes/write-znodes.js'
 import {resolveLocation} from '../src/providers/index.js'
 import {loadStateFromDirectories} from '../src/zkdisk/index.js'
 import {OPEN_ACL} from '../src/zk/session.js'

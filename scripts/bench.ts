@@ -27,7 +27,7 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {BulkAccess} from '../src/engine/bulk.js'
+import {BulkAccess} from '../src/engine/znodes/bulk-access.js'
 import {ZkSession} from '../src/zk/session.js'
 import {WireSession} from '../src/zk/wire/session.js'
 import {Ensemble} from '../test/harness/ensemble.js'
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     if (chosen.out) await writeFile(chosen.out, `${JSON.stringify({...report, machine: {...report.machine, loadAverageAtEnd: loadAtEnd}}, null, 2)}\n`)
   } finally {
     await Promise.all([wire, ...aclSessions].map((one) => one.close()))
-    session.close()
+    await session.close()
     await ensemble.stop()
     await rm(work, {force: true, recursive: true})
   }

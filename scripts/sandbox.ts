@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     step('Changing the live tree: one app deleted, one app changed')
     await session.delete('/marathon/state/apps/web-000/2026-11-01T00:00:00.000Z')
     await session.setData('/marathon/state/apps/web-001', Buffer.from('{"changed": true}'))
-    session.close()
+    await session.close()
     step('Dry-running a restore: the plan, nothing changed')
     dcos('zk', 'restore', archive, '--zk', `zk://${hosts}/marathon`, '--exclude', '/marathon/leader*', '--dry-run')
 

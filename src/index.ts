@@ -5,7 +5,7 @@
 export {backupTree, type BackupOptions, type BackupResult} from './engine/backup.js'
 export {inspectArchive, type InspectResult} from './engine/inspect.js'
 export {restoreTree, type RestoreOptions, type RestorePlan, type RestoreResult} from './engine/restore.js'
-export {walkTree, type WalkOptions, type WalkStats} from './engine/walk.js'
+export {walkTree, type WalkOptions, type WalkStats} from './engine/znodes/read-tree.js'
 export {readArchive, verifyArchive, ArchiveError} from './archive/reader.js'
 export type {ArchiveHeader, Manifest, ZnodeRecord} from './archive/format.js'
 export {ZkSession, type SessionOptions} from './zk/session.js'

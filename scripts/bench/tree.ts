@@ -1,5 +1,5 @@
 /** The bench's tree: a scheduler-shaped shape, its data fill, and seeding and deleting it fast. */
-import {MultiWriter} from '../../src/engine/multi-writer.js'
+import {MultiWriter} from '../../src/engine/znodes/write-znodes.js'
 import {OPEN_ACL} from '../../src/zk/session.js'
 import type {WireSession} from '../../src/zk/wire/session.js'
 import type {DataFill} from './options.js'

@@ -13,8 +13,8 @@ import {isSnappyStream} from '../zkdisk/snappy.js'
 import type {AdminSnapshotFile} from '../zk/admin.js'
 import type {PathMatcher} from './exclude.js'
 import {toRecord} from './convert.js'
-import type {ReadZnode, ZnodeReader} from './read-znodes.js'
-import type {WalkedZnode} from './walk.js'
+import type {ReadZnode, ZnodeReader} from './znodes/read-znodes.js'
+import type {WalkedZnode} from './znodes/read-tree.js'
 
 const MAX_LISTED_REREADS = 1000
 const REREADS_IN_FLIGHT = 256

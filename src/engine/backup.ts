@@ -8,10 +8,10 @@ import type {ZkSession} from '../zk/session.js'
 import {highestZxid} from '../zk/srvr.js'
 import type {SnapshotContent} from '../zkdisk/index.js'
 import {parseAdminSnapshot, settleSnapshot, type SnapshotCounts, snapshotZnodes} from './admin-snapshot.js'
-import {type BatchMode, BulkAccess, type ReadPath} from './bulk.js'
+import {type BatchMode, BulkAccess, type ReadPath} from './znodes/bulk-access.js'
 import {excludeMatcher, type PathMatcher} from './exclude.js'
 import {TOOL} from './version.js'
-import {walkTree, type WalkedZnode} from './walk.js'
+import {walkTree, type WalkedZnode} from './znodes/read-tree.js'
 
 export interface BackupOptions {
   session: ZkSession

@@ -1,6 +1,7 @@
 import {verifyArchive} from '../archive/reader.js'
 import {OperationError, UsageError} from '../errors.js'
-import {BulkAccess} from './bulk.js'
+import {withSession, type ZkSession} from '../zk/session.js'
+import {BulkAccess} from './znodes/bulk-access.js'
 import {applyRestore} from './restore/apply.js'
 import {DEFAULT_MAX_PAIRS} from './restore/counters.js'
 import {checkServersAccept, permissionProblems} from './restore/checks.js'
@@ -43,9 +44,13 @@ export async function prepareRestore(options: RestoreOptions): Promise<PreparedR
  */
 export async function restoreTree(options: RestoreOptions, prepared?: PreparedRestore): Promise<RestoreResult> {
   const started = Date.now()
-  const {emptyTargetPlan, selection} = prepared ?? (await prepareRestore(options))
+  const verified = prepared ?? (await prepareRestore(options))
+  return withSession(options.connect, (session) => restoreOn(session, options, verified, started))
+}
+
+/** restoreTree on the session it opened; the lock and the bulk access's sessions are let go here. */
+async function restoreOn(session: ZkSession, options: RestoreOptions, {emptyTargetPlan, selection}: PreparedRestore, started: number): Promise<RestoreResult> {
   const {excluded: excludedInArchive, target} = selection
-  const session = await options.connect()
   let lock: HeldLock | undefined
   let bulk: BulkAccess | undefined
   try {
@@ -101,7 +106,6 @@ export async function restoreTree(options: RestoreOptions, prepared?: PreparedRe
   } finally {
     await bulk?.close()
     if (lock) await releaseLock(session, lock)
-    session.close()
   }
 }
 

@@ -126,7 +126,9 @@ export class BackupService {
       await Promise.race([this.running.done, grace])
     }
 
-    this.session?.close()
+    // The service's one session (the lock's, its backups'), which zk() opened: a connect under way included.
+    const session = this.session ?? (await this.connecting?.catch(() => undefined))
+    await session?.close()
   }
 
   /** Newest first; `prefix` filters by id. */

@@ -5,7 +5,7 @@ import {type Identity, identitiesOf} from './acl.js'
 import {checkResolvable} from './resolve.js'
 import {TlsFailed, type ZkTlsOptions} from './tls.js'
 import {type Acl, OPEN_ACL, type Stat, ZkError, zkConstants} from './types.js'
-import type {ReadOp, ReadResult, WriteOp, WriteResult} from './wire/protocol.js'
+import {ProtocolError, type ReadOp, type ReadResult, type WriteOp, type WriteResult} from './wire/protocol.js'
 import {AuthFailed, WireSession} from './wire/session.js'
 
 export {type Acl, OPEN_ACL, type Stat, ZkError, zkConstants} from './types.js'
@@ -59,7 +59,7 @@ export class ZkSession {
     try {
       return new ZkSession(await WireSession.connect({...options, connectTimeoutMs}), options)
     } catch (error) {
-      if (error instanceof AuthFailed || error instanceof TlsFailed) throw error
+      if (error instanceof AuthFailed || error instanceof TlsFailed || error instanceof ProtocolError) throw error
       throw new OperationError(
         `Cannot connect to ZooKeeper at ${options.hosts.join(',')} within ${connectTimeoutMs / 1000}s: check the hosts and that a quorum is up`,
         {cause: error},
@@ -186,7 +186,7 @@ export class ZkSession {
     return this.wire.multi(ops)
   }
 
-  /** Ends the session (the server deletes its ephemerals); `alive` is false at once. */
+  /** Ends the session (the server deletes its ephemerals); `alive` is false at once. Closing again does nothing. */
   close(): Promise<void> {
     return this.wire.close()
   }
@@ -221,4 +221,24 @@ export class ZkSession {
       }
     }
   }
+}
+
+/**
+ * The one rule for sessions: whoever opens a session closes it, and waits for the close (the server
+ * has then deleted its ephemerals), whatever happened. Runs `work` on the session `open` connects
+ * and closes it after; when `work` failed, a failing close is dropped so that it never hides the
+ * work's own error.
+ */
+export async function withSession<T>(open: () => Promise<ZkSession>, work: (session: ZkSession) => Promise<T>): Promise<T> {
+  const session = await open()
+  let result: T
+  try {
+    result = await work(session)
+  } catch (error) {
+    await session.close().catch(() => {})
+    throw error
+  }
+
+  await session.close()
+  return result
 }

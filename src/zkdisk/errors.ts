@@ -1,4 +1,5 @@
 import {OperationError} from '../errors.js'
+import type {JuteFailure} from '../jute/reader.js'
 
 export interface DiskFormatErrorOptions {
   /** The file ended inside the record being read (rather than holding a wrong value). */
@@ -24,4 +25,9 @@ export class DiskFormatError extends OperationError {
     this.name = 'DiskFormatError'
     this.truncated = options.truncated ?? false
   }
+}
+
+/** How a file's reader fails: a DiskFormatError naming the file and the offset (qualified by `offsetNote`). */
+export function diskFormatFailure(offsetNote = ''): JuteFailure {
+  return (file, at, problem, truncated) => new DiskFormatError(file, at, problem, {offsetNote, truncated})
 }

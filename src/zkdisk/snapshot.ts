@@ -18,9 +18,9 @@ import {gunzipSync} from 'node:zlib'
 
 import type {Acl} from '../zk/session.js'
 import {Adler32} from './adler32.js'
-import {DiskFormatError} from './errors.js'
+import {diskFormatFailure, DiskFormatError} from './errors.js'
 import {type DiskFile, hex, parseSnapshotName, type SnapshotCompression} from './files.js'
-import {JuteReader} from './jute.js'
+import {JuteReader} from '../jute/reader.js'
 import {isSnappyStream, snappyStreamDecompress} from './snappy.js'
 import {OPEN_ACL, type PersistedStat, splitPath, type TreeNode} from './znode.js'
 
@@ -59,7 +59,7 @@ export function readSnapshot(file: DiskFile): SnapshotContent {
   const parsed = parseSnapshotName(file.name)
   if (!parsed) throw new DiskFormatError(file.name, undefined, 'not a snapshot name (snapshot.<hex zxid>[.gz|.snappy])')
   const bytes = decompress(file, parsed.compression)
-  const reader = new JuteReader(bytes, file.name, 0, bytes.length, parsed.compression === 'none' ? '' : ' of the decompressed stream')
+  const reader = new JuteReader(bytes, file.name, diskFormatFailure(parsed.compression === 'none' ? '' : ' of the decompressed stream'))
   const seal: Seal = {checksum: new Adler32(), end: 0}
   const dbid = readHeader(reader, bytes)
   const sessions = readSessions(reader)

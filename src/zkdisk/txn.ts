@@ -3,8 +3,8 @@
  * the record of its type, then optionally a TxnDigest (the tree digest once it is applied).
  */
 import type {Acl} from '../zk/session.js'
-import {DiskFormatError} from './errors.js'
-import {JuteReader} from './jute.js'
+import {diskFormatFailure, DiskFormatError} from './errors.js'
+import {JuteReader} from '../jute/reader.js'
 import {OPEN_ACL} from './znode.js'
 
 export const OpCode = {
@@ -139,10 +139,11 @@ export interface DecodedTxn {
 
 const EMPTY = Buffer.alloc(0)
 const DIGEST_LENGTH = 12
+const DISK_FORMAT = diskFormatFailure()
 
 /** Decodes the transaction in bytes[start, end) of a log. */
 export function decodeTxn(bytes: Buffer, file: string, start: number, end: number): DecodedTxn {
-  const reader = new JuteReader(bytes, file, start, end)
+  const reader = new JuteReader(bytes, file, DISK_FORMAT, start, end)
   const header = readTxnHeader(reader)
   const txn = readTopLevelRecord(reader, header.type)
   const digest = reader.remaining >= DIGEST_LENGTH ? {version: reader.int(), treeDigest: reader.ulong()} : undefined

@@ -13,9 +13,9 @@
  *    length, whatever follows, and refuses to start on a checksum mismatch.)
  */
 import {adler32} from './adler32.js'
-import {DiskFormatError} from './errors.js'
+import {diskFormatFailure, DiskFormatError} from './errors.js'
 import {type DiskFile, hex, parseLogName} from './files.js'
-import {JuteReader} from './jute.js'
+import {JuteReader} from '../jute/reader.js'
 import {type DecodedTxn, decodeTxn} from './txn.js'
 
 export const LOG_MAGIC = 0x5a_4b_4c_47 // "ZKLG"
@@ -91,7 +91,7 @@ function readLogHeader(bytes: Buffer, name: string): bigint {
     throw new DiskFormatError(name, 0, `truncated: ${bytes.length} bytes, less than the ${HEADER_LENGTH}-byte file header`, {truncated: true})
   }
 
-  const reader = new JuteReader(bytes, name)
+  const reader = new JuteReader(bytes, name, diskFormatFailure())
   const magic = reader.int()
   if (magic !== LOG_MAGIC) reader.fail(`bad magic 0x${(magic >>> 0).toString(16)}, not a ZooKeeper transaction log ("ZKLG")`, 0)
   reader.int() // the version: FileTxnLog does not check it either

@@ -259,7 +259,7 @@ describe('hostile archives through the CLI: zk inspect and zk restore --dry-run'
       expect(restore.stdout + restore.stderr).to.match(/the parent of "\/x\/y" is not recorded before it/)
       expect((await session.getData(`${target}/kept`)).data.toString()).to.equal('kept')
     } finally {
-      session.close()
+      await session.close()
     }
   })
 })

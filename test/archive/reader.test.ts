@@ -39,7 +39,7 @@ describe('archive reader', function () {
   })
 
   after(async () => {
-    session?.close()
+    await session?.close()
     await removeDir(dir)
   })
 

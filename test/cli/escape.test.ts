@@ -60,7 +60,7 @@ describe('text from archives and servers on a terminal', function () {
   })
 
   after(async () => {
-    session?.close()
+    await session?.close()
     await removeDir(dir)
   })
 

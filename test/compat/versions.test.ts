@@ -62,7 +62,7 @@ async function seed(hosts: string, root: string, znodes: SeedZnode[]): Promise<v
   try {
     await seedTree(session, root, znodes)
   } finally {
-    session.close()
+    await session.close()
   }
 }
 
@@ -120,7 +120,7 @@ for (const version of ZOOKEEPER_VERSIONS) {
         await session.setAcl('/compat/mixed', SECRET_ACL)
         await session.setData('/compat/secret', Buffer.from('changed'))
       } finally {
-        session.close()
+        await session.close()
       }
 
       expect(oracleDiff(archived, await oracle(hosts, '/compat'))).to.have.length(204)

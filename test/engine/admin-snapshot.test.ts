@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 
 import {parseAdminSnapshot, settleSnapshot, type SnapshotCounts, snapshotZnodes} from '../../src/engine/admin-snapshot.js'
-import {BulkAccess} from '../../src/engine/bulk.js'
+import {BulkAccess} from '../../src/engine/znodes/bulk-access.js'
 import {fetchAdminSnapshot} from '../../src/zk/admin.js'
 import type {ZkSession} from '../../src/zk/session.js'
 import type {SnapshotContent} from '../../src/zkdisk/index.js'
@@ -26,7 +26,7 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
 
   after(async () => {
     await bulk?.close()
-    session?.close()
+    await session?.close()
     await ensemble?.stop()
   })
 

@@ -32,7 +32,7 @@ describe('faults during a backup', function () {
       // 40 MB of incompressible data: to S3, more multipart-upload parts (8 MiB) than the upload buffers.
       await seedTree(session, root, [{path: '/'}, ...Array.from({length: ZNODES}, (_, index) => ({data: randomBytes(4000), path: `/z-${index}`}))])
     } finally {
-      session.close()
+      await session.close()
     }
   })
 

@@ -80,7 +80,7 @@ describe('faults: the disk fills up', function () {
   const filesOnDisk = async () => (await readdir(disk!.dir)).filter((name) => name !== 'lost+found')
 
   after(async () => {
-    session?.close()
+    await session?.close()
     disk?.release()
     await removeDir(dir)
   })

@@ -34,7 +34,7 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
       await seedTree(session, ROOT_PATH, [{path: '/'}, ...Array.from({length: ZNODES}, (_, index) => ({data: randomBytes(300), path: `/z-${index}`}))])
       archived = await readTreeIndependently(ensemble.connectString, ROOT_PATH)
     } finally {
-      session.close()
+      await session.close()
     }
   })
 
@@ -100,7 +100,7 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
           try {
             await Promise.all(Array.from({length: ZNODES}, (_, index) => session.setData(`${ROOT_PATH}/z-${index}`, Buffer.from('changed'))))
           } finally {
-            session.close()
+            await session.close()
           }
 
           const safety = join(dir, `failover-safety-${batch}-${phase}.tar.gz`)
@@ -125,7 +125,7 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
               )
             }
           } finally {
-            watcher.close()
+            await watcher.close()
           }
 
           restore.child.kill('SIGSTOP')

@@ -41,7 +41,7 @@ describe('faults: unreachable peers and bad input', function () {
   })
 
   after(async () => {
-    session?.close()
+    await session?.close()
     await Promise.all([s3?.stop(), removeDir(dir)])
   })
 
@@ -119,7 +119,7 @@ describe('faults: unreachable peers and bad input', function () {
       expect(restored).to.include({verified: true, writePath: 'multi'})
       await expectSameTree(await readTreeIndependently(hosts, manyRoot), small.connectString, '/many')
     } finally {
-      target.close()
+      await target.close()
       await small.stop()
     }
   })

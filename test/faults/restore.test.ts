@@ -60,7 +60,7 @@ describe('faults during a restore', function () {
       }, 30_000)
       await expectSameTree(before, hosts, root)
     } finally {
-      session.close()
+      await session.close()
     }
   })
 
@@ -80,7 +80,7 @@ describe('faults during a restore', function () {
       await session.setData(`${root}/z-10`, Buffer.from('changed since the backup'))
       await session.create(`${root}/new`, Buffer.from('new since the backup'), 0)
     } finally {
-      session.close()
+      await session.close()
     }
 
     const before = await readTreeIndependently(hosts, root)
@@ -91,7 +91,7 @@ describe('faults during a restore', function () {
     try {
       await waitUntilGone(watcher, `${root}/z-1500`, {intervalMs: 5, timeoutMs: 60_000})
     } finally {
-      watcher.close()
+      await watcher.close()
     }
 
     // Held while the quorum goes, so that it cannot finish first.

@@ -104,7 +104,7 @@ describe('S3 faults in a multipart upload (s3rver)', function () {
       await session.delete(tree) // eslint-disable-line no-await-in-loop
     }
 
-    session?.close()
+    await session?.close()
 
     await s3?.stop()
   })

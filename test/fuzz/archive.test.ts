@@ -78,7 +78,7 @@ describe(`archive fuzzer (seed ${SEED}; FUZZ_SEED=${SEED} reproduces it)`, funct
           expect(await readTreeIndependently(hosts, target), context).to.deep.equal(before)
         }
       } finally {
-        session.close()
+        await session.close()
       }
     })
   })

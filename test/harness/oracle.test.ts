@@ -37,7 +37,7 @@ describe('the independent oracle (node-zookeeper-client)', () => {
       expect(oracleDiff(tree, tree)).to.deep.equal([])
       expect(await readTreeIndependently(ensemble.connectString, `${root}/missing`)).to.deep.equal({})
     } finally {
-      session.close()
+      await session.close()
     }
   })
 })
@@ -74,7 +74,7 @@ describe('the oracle helpers', () => {
       await session.setData(`${root}/a`, Buffer.from('changed'))
       expect(problems(await rejection(expectArchiveHolds(archive, await readTreeIndependently(hosts, root))))).to.match(/^differs \/a: /)
     } finally {
-      session.close()
+      await session.close()
       await removeDir(dir)
     }
   })

@@ -8,7 +8,7 @@
 import {randomBytes} from 'node:crypto'
 
 import type {NodeType} from '../../src/archive/format.js'
-import {walkTree} from '../../src/engine/walk.js'
+import {walkTree} from '../../src/engine/znodes/read-tree.js'
 import {type Acl, zkConstants, ZkSession} from '../../src/zk/session.js'
 import {relativeZnodePath, resolveZnodePath} from '../../src/zk/uri.js'
 import {eventually} from './wait.js'

@@ -14,7 +14,7 @@
 import {createServer, connect as netConnect, type Server, type Socket} from 'node:net'
 
 import {FrameReader} from '../../src/zk/wire/frames.js'
-import {JuteWriter} from '../../src/zk/wire/jute.js'
+import {JuteWriter} from '../../src/jute/writer.js'
 
 const MULTI_READ = 22
 /** create, create2, createContainer, createTTL */
@@ -196,7 +196,7 @@ export class OldServerProxy {
 
     // Frames held back behind a multi-read (holdMultiReadOf), in order.
     let held: Buffer[] | undefined
-    const requests = new FrameReader((frame) => {
+    const requests = new FrameReader('the proxied client', (frame) => {
       if (client.destroyed) return
       if (held) {
         held.push(frame)
@@ -219,7 +219,7 @@ export class OldServerProxy {
       forward(frame)
     })
     let connected = false
-    const answers = new FrameReader((frame) => {
+    const answers = new FrameReader('the proxied server', (frame) => {
       if (client.destroyed) return
       if (!connected) {
         connected = true // the ConnectResponse
@@ -241,8 +241,17 @@ export class OldServerProxy {
       forwarded.delete(xid)
       this.multiReadsAnswered.push(count)
     })
-    client.on('data', (chunk: Buffer) => requests.push(chunk))
-    upstream.on('data', (chunk: Buffer) => answers.push(chunk))
+    // What is not the protocol (a four-letter word such as srvr reads as a length over the cap) ends the connection, as a server ends it.
+    const cut = (frames: FrameReader, chunk: Buffer) => {
+      try {
+        frames.push(chunk)
+      } catch {
+        drop()
+      }
+    }
+
+    client.on('data', (chunk: Buffer) => cut(requests, chunk))
+    upstream.on('data', (chunk: Buffer) => cut(answers, chunk))
   }
 }
 

@@ -36,12 +36,12 @@ describe('ZooKeeper session', () => {
     expect(await openSockets(child.pid!)).to.deep.equal([])
 
     // With an inherited copy of the closed socket, the next session on the same descriptor never connected.
-    first.close()
+    await first.close()
     const second = await ZkSession.connect({connectTimeoutMs: 5000, hosts})
     try {
       expect(await second.exists('/')).to.not.equal(undefined)
     } finally {
-      second.close()
+      await second.close()
     }
   })
 })

@@ -4,9 +4,9 @@ import {randomBytes} from 'node:crypto'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {BulkAccess} from '../../src/engine/bulk.js'
+import {BulkAccess} from '../../src/engine/znodes/bulk-access.js'
 import {OperationError} from '../../src/errors.js'
-import {MultiReadBatcher, RESPONSE_BUDGET} from '../../src/engine/read-znodes.js'
+import {MultiReadBatcher, RESPONSE_BUDGET} from '../../src/engine/znodes/read-znodes.js'
 import {ZkError, zkConstants, ZkSession} from '../../src/zk/session.js'
 import {resolveZnodePath} from '../../src/zk/uri.js'
 import {MultiFailed} from '../../src/zk/wire/protocol.js'
@@ -50,7 +50,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
 
   after(async () => {
     await wire?.close()
-    native?.close()
+    await native?.close()
   })
 
   /** Seeds through the native session, then brings our session's node up to it (it may be another, not yet caught up). */
@@ -234,7 +234,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
       expect(batcher.counts.aclRereads).to.equal(3)
     } finally {
       await staleWire.close()
-      staleNative.close()
+      await staleNative.close()
       await stale.stop()
     }
   })
@@ -290,7 +290,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
         const error = await rejection(BulkAccess.open(session, 'on'))
         expect((error as Error).message).to.match(/^Cannot use batches \(--batch on\): ZooKeeper does not answer multi-read .*; use --batch auto or off$/)
       } finally {
-        session.close()
+        await session.close()
       }
     })
 
@@ -303,7 +303,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
       try {
         await seedTree(onProxiedNode, root, [{data: 'r', path: '/'}, {data: 'a', path: '/a'}, {acl: READ_ONLY, data: 'ro', path: '/a/ro'}, {acl: readCreate, data: 'rc', path: '/a/rc'}])
       } finally {
-        onProxiedNode.close()
+        await onProxiedNode.close()
       }
 
       const archive = join(dir, 'old.tar.gz')

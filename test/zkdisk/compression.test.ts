@@ -99,7 +99,7 @@ async function writeAndRead(node: Ensemble): Promise<LiveTree> {
 
     return await readLiveTree(zk)
   } finally {
-    zk.close()
+    await zk.close()
   }
 }
 

@@ -5,7 +5,8 @@
 import {expect} from 'chai'
 import {crc32} from 'node:zlib'
 
-import {JuteReader, nodeDigest, type TreeNode} from '../../src/zkdisk/index.js'
+import {JuteReader} from '../../src/jute/reader.js'
+import {diskFormatFailure, nodeDigest, type TreeNode} from '../../src/zkdisk/index.js'
 
 const LONGS = [0n, 1n, 0x1_00_00_00_05n, 0x1_00_00_00_05n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 0x80_00_00_00_00_00_00_00n, 0xff_00_00_00_00_00_10_00n, 2n ** 64n - 1n, 2n ** 63n - 1n]
 
@@ -33,12 +34,12 @@ function referenceDigest(path: string, node: TreeNode): bigint {
 
 describe('zkdisk: longs and digests without BigInt churn', () => {
   it('reads unsigned longs as readBigUInt64BE does, repeated values included', () => {
-    const reader = new JuteReader(longs(LONGS), 'test')
+    const reader = new JuteReader(longs(LONGS), 'test', diskFormatFailure())
     expect(LONGS.map(() => reader.ulong())).to.deep.equal(LONGS)
   })
 
   it('reads times as Number(readBigInt64BE) does, negative and beyond 2^53 included', () => {
-    const reader = new JuteReader(longs(LONGS), 'test')
+    const reader = new JuteReader(longs(LONGS), 'test', diskFormatFailure())
     expect(LONGS.map(() => reader.time())).to.deep.equal(LONGS.map((value) => Number(BigInt.asIntN(64, value))))
   })
 

@@ -260,8 +260,8 @@ async function produceDataDirectory(version: ZookeeperVersion): Promise<Run> {
     await node.stop()
     throw error
   } finally {
-    zk.close()
-    keeper.close()
+    await zk.close()
+    await keeper.close()
   }
 }
 
@@ -362,7 +362,7 @@ async function writeEphemerals(host: string, keeper: ZkSession): Promise<void> {
   const closer = await ZkSession.connect({hosts: [host]})
   await closer.create('/app/eph-closed', Buffer.from('bye'), zkConstants.ZOO_EPHEMERAL)
   await closer.create('/app/eph-closed-seq-', Buffer.from('bye'), zkConstants.ZOO_EPHEMERAL_SEQUENTIAL)
-  closer.close()
+  await closer.close()
   await keeper.create('/app/eph-open', Buffer.from('still here'), zkConstants.ZOO_EPHEMERAL)
   await keeper.create('/app/eph-open-seq-', Buffer.from('still here'), zkConstants.ZOO_EPHEMERAL_SEQUENTIAL)
   await waitUntilGone(keeper, '/app/eph-closed')

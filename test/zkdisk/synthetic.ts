@@ -4,7 +4,7 @@
  */
 import {adler32} from '../../src/zkdisk/index.js'
 import type {Acl} from '../../src/zk/session.js'
-import {JuteWriter} from '../../src/zk/wire/jute.js'
+import {JuteWriter} from '../../src/jute/writer.js'
 
 export const OPEN: Acl[] = [{id: 'anyone', perms: 31, scheme: 'world'}]
 

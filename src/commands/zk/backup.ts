@@ -7,10 +7,11 @@ import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../..
 import {backupDataDir, type DataDirBackupResult} from '../../engine/datadir/index.js'
 import {Bar, Counter, describeRate, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import {backupTree, type BackupResult} from '../../engine/backup.js'
-import {BATCH_MODES, type BatchMode} from '../../engine/bulk.js'
+import {BATCH_MODES, type BatchMode} from '../../engine/znodes/bulk-access.js'
 import {adminOptions, READ_PATHS, type ReadPathChoice} from '../../cli/admin.js'
 import {resolveLocation} from '../../providers/index.js'
 import {checkStdoutTakesArchive} from '../../providers/stdio.js'
+import {withSession} from '../../zk/session.js'
 
 export default class ZkBackup extends BaseCommand {
   static args = {
@@ -83,42 +84,44 @@ ${EXIT_CODES_HELP}`
     const toStdout = destination.scheme === '-'
     if (toStdout && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
     if (toStdout) checkStdoutTakesArchive()
-    const session = await this.connect(target, flags)
-    const showProgress = progressEnabled(Boolean(flags.json))
-    const label = `Backing up ${target.path ?? '/'}`
-    let progress: Progress | undefined
-    try {
-      const {result} = await backupTree({
-        admin,
-        batch: flags.batch as BatchMode,
-        destination,
-        exclude: flags.exclude,
-        includeEphemerals: flags['include-ephemerals'],
-        // Counting costs the server a pass over its znodes: only for a bar someone sees.
-        onTotal: showProgress ? (total) => (progress = new Bar(true, label, total)) : undefined,
-        onZnode: ({data, record}) => {
-          progress ??= new Counter(showProgress, label)
-          progress.add(data.length)
-          if (flags.verbose) this.logVerbose(toStdout, `${record.path}  ${record.type}  ${data.length} B`)
-        },
-        overwrite: flags.force,
-        root: target.path ?? '/',
-        session,
-      })
-      progress?.stop(describeRate(result.znodes, result.dataBytes, result.durationMs))
-      if (flags.verbose) this.logVerbose(toStdout, describeReadPath(result))
-      if (result.adminFallback) this.warn(`Read through the client API: no AdminServer snapshot (${result.adminFallback})`)
-      const summary = `Backed up ${result.znodes} znodes (${formatBytes(result.dataBytes)}) from ${result.root} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s, ${result.znodesPerSecond} znodes/s`
-      if (toStdout) this.logToStderr(summary)
-      else this.log(summary)
-      if (result.inconsistent > 0) this.warn(`${result.inconsistent} znodes kept changing during the backup; they are listed in the manifest`)
-      return result
-    } catch (error) {
-      progress?.stop('failed')
-      throw error
-    } finally {
-      session.close()
-    }
+    return withSession(
+      () => this.connect(target, flags),
+      async (session) => {
+        const showProgress = progressEnabled(Boolean(flags.json))
+        const label = `Backing up ${target.path ?? '/'}`
+        let progress: Progress | undefined
+        try {
+          const {result} = await backupTree({
+            admin,
+            batch: flags.batch as BatchMode,
+            destination,
+            exclude: flags.exclude,
+            includeEphemerals: flags['include-ephemerals'],
+            // Counting costs the server a pass over its znodes: only for a bar someone sees.
+            onTotal: showProgress ? (total) => (progress = new Bar(true, label, total)) : undefined,
+            onZnode: ({data, record}) => {
+              progress ??= new Counter(showProgress, label)
+              progress.add(data.length)
+              if (flags.verbose) this.logVerbose(toStdout, `${record.path}  ${record.type}  ${data.length} B`)
+            },
+            overwrite: flags.force,
+            root: target.path ?? '/',
+            session,
+          })
+          progress?.stop(describeRate(result.znodes, result.dataBytes, result.durationMs))
+          if (flags.verbose) this.logVerbose(toStdout, describeReadPath(result))
+          if (result.adminFallback) this.warn(`Read through the client API: no AdminServer snapshot (${result.adminFallback})`)
+          const summary = `Backed up ${result.znodes} znodes (${formatBytes(result.dataBytes)}) from ${result.root} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s, ${result.znodesPerSecond} znodes/s`
+          if (toStdout) this.logToStderr(summary)
+          else this.log(summary)
+          if (result.inconsistent > 0) this.warn(`${result.inconsistent} znodes kept changing during the backup; they are listed in the manifest`)
+          return result
+        } catch (error) {
+          progress?.stop('failed')
+          throw error
+        }
+      },
+    )
   }
 
   private async runOffline(

@@ -1,14 +1,14 @@
 /** The destructive part: delete the live tree, write the archive's znodes, apply the ACLs, and re-read to verify. */
-import {TreeSetDigest, type ZnodeRecord} from '../../archive/format.js'
+import {TreeSetDigest} from '../../archive/format.js'
 import {OperationError} from '../../errors.js'
 import {grantedPerms, PERMS} from '../../zk/acl.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
 import {relativeZnodePath, resolveZnodePath, znodeDepth} from '../../zk/uri.js'
-import {BulkAccess} from '../bulk.js'
+import {BulkAccess} from '../znodes/bulk-access.js'
 import {failpoint} from '../failpoints.js'
-import {MultiWriter} from '../multi-writer.js'
 import {Pipeline} from '../pipeline.js'
-import {walkTree} from '../walk.js'
+import {walkTree} from '../znodes/read-tree.js'
+import {znodeWriter, type ZnodeToWrite, type ZnodeWriter} from '../znodes/write-znodes.js'
 import {CounterCheck, type CounterTargets, raiseCounters} from './counters.js'
 import {rewrites, selectedZnodes, shownKey} from './plan.js'
 import type {FullPlan, LiveTree, RestoreOptions, RestoreRun, Selection} from './types.js'
@@ -36,7 +36,7 @@ export async function applyRestore(run: RestoreRun, plan: AppliedPlan, {faults}:
   const hit = faults ? failpoint : () => {}
   const rewritten = rewrites(plan)
   const deleted = rewritten ? await deleteLiveTree(session, selection.target, live, options, hit) : 0
-  const writer = bulk.writePath === 'multi' ? multiWriter(session) : singleRequestWriter(session)
+  const writer = znodeWriter(session, bulk.writePath)
   const {created, restrictive} = rewritten ? await writeZnodes(writer, session, selection, live, options, hit, plan.counters.raise) : {created: 0, restrictive: []}
   const counters = await raiseAllCounters(run, plan.counters.raise, hit)
   hit('restore.acl')
@@ -105,66 +105,6 @@ async function collectSubtrees(session: ZkSession, roots: string[], target: stri
   return paths
 }
 
-export const FLAGS: Record<ZnodeRecord['type'], number> = {
-  container: zkConstants.ZOO_CONTAINER,
-  ephemeral: zkConstants.ZOO_EPHEMERAL,
-  persistent: zkConstants.ZOO_PERSISTENT,
-  ttl: zkConstants.ZOO_PERSISTENT_WITH_TTL,
-}
-
-/** How the znodes are written: one request each, or multis. */
-interface ZnodeWriter {
-  /** Whether a znode to be created waits for its ACL until every znode exists. */
-  aclLater(acl: Acl[]): boolean
-  /** Writes the znode (with `acl`, when created) and calls `done` once it is applied. */
-  write(znode: ZnodeToWrite, acl: Acl[], done: () => void): Promise<void>
-  drain(): Promise<void>
-  /** Waits for what is in flight, sending nothing more; never throws. */
-  settle(): Promise<void>
-  setAcl(path: string, acl: Acl[]): Promise<void>
-}
-
-interface ZnodeToWrite {
-  data: Buffer
-  relativePath: string
-  /** Updated in place (excluded paths live under it): its ACL is whatever it is live, so it is set too. */
-  kept: boolean
-  path: string
-  record: ZnodeRecord
-}
-
-/** One create (with its ACL) or setData per znode, many in flight. */
-function singleRequestWriter(session: ZkSession): ZnodeWriter {
-  const pipeline = new Pipeline(PIPELINE_DEPTH)
-  return {
-    aclLater: (acl) => locksUsOut(acl, session),
-    drain: () => pipeline.drain(),
-    setAcl: (path, acl) => session.setAcl(path, acl),
-    settle: () => pipeline.settle(),
-    write: ({data, kept, path, record}, acl, done) =>
-      pipeline.add(async () => {
-        await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined, acl))
-        done()
-      }),
-  }
-}
-
-/** Multi transactions, several in flight. */
-function multiWriter(session: ZkSession): ZnodeWriter {
-  const writer = new MultiWriter(session)
-  return {
-    aclLater: (acl) => locksUsOut(acl, session),
-    drain: () => writer.drain(),
-    setAcl: (path, acl) => session.setAcl(path, acl),
-    settle: () => writer.abandon(),
-    write: ({data, kept, path, record}, acl, done) =>
-      writer.add(
-        kept ? {data, kind: 'setData', path} : {acl, data, flags: FLAGS[record.type], kind: 'create', path, ...(record.type === 'ttl' ? {ttlMs: record.ttl} : {})},
-        done,
-      ),
-  }
-}
-
 /**
  * Writes the archive's znodes in order; returns the ACLs left for last (and those of kept znodes).
  * A parent whose counter is raised afterwards stays open until then: the pairs need CREATE and DELETE.
@@ -184,7 +124,7 @@ async function writeZnodes(
     for await (const znode of znodesToWrite(session, selection, live, options)) {
       const {kept, path, record, relativePath} = znode
       hit('restore.create')
-      const aclLater = kept || writer.aclLater(record.acl) || (counterParents.has(relativePath) && !isOpenAcl(record.acl))
+      const aclLater = kept || locksUsOut(record.acl, session) || (counterParents.has(relativePath) && !isOpenAcl(record.acl))
       if (aclLater) restrictive.push({acl: record.acl, path})
       await writer.write(znode, aclLater ? OPEN_ACL : record.acl, () => {
         if (!kept) created++

@@ -3,7 +3,7 @@ import {errorMessage, OperationError} from '../../errors.js'
 import {type Identity, missingPerms, PERMS, permsText} from '../../zk/acl.js'
 import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
 import {parentZnodePath, resolveZnodePath} from '../../zk/uri.js'
-import {FLAGS} from './apply.js'
+import {FLAGS} from '../znodes/write-znodes.js'
 import {selectedZnodes} from './plan.js'
 import type {ArchivedAcls, FullPlan, LargestZnode, LiveTree, Selection} from './types.js'
 

@@ -12,7 +12,7 @@ import {OperationError} from '../../errors.js'
 import {OPEN_ACL, type ZkSession} from '../../zk/session.js'
 import type {WriteOp} from '../../zk/wire/protocol.js'
 import {parentZnodePath, resolveZnodePath} from '../../zk/uri.js'
-import {isConnectionLoss} from '../multi-writer.js'
+import {isConnectionLoss} from '../znodes/write-znodes.js'
 import {Pipeline} from '../pipeline.js'
 
 /** Which parents get their counter back: those with sequential children in the archive, all, or none. */

@@ -2,9 +2,9 @@
 import {identitiesOf, missingPerms, PERMS} from '../../zk/acl.js'
 import {parentZnodePath} from '../../zk/uri.js'
 import {backupTree} from '../backup.js'
-import {BulkAccess} from '../bulk.js'
+import {BulkAccess} from '../znodes/bulk-access.js'
 import {type PathMatcher} from '../exclude.js'
-import {walkTree, type WalkedZnode} from '../walk.js'
+import {walkTree, type WalkedZnode} from '../znodes/read-tree.js'
 import {shownKey} from './plan.js'
 import type {LiveTree, RestoreOptions} from './types.js'
 

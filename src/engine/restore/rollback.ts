@@ -1,10 +1,10 @@
 /** A restore that failed after its first destructive step puts the previous tree back: the safety backup, or nothing where nothing was. */
 import {errorMessage, OperationError} from '../../errors.js'
 import type {StorageProvider} from '../../providers/types.js'
-import {ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
+import {withSession, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
 import {parentZnodePath} from '../../zk/uri.js'
 import {type BackupResult} from '../backup.js'
-import {BulkAccess} from '../bulk.js'
+import {BulkAccess} from '../znodes/bulk-access.js'
 import {applyRestore, deleteLiveTree} from './apply.js'
 import {readLiveTree} from './live.js'
 import {type HeldLock, LOCK_POLL_MS, releaseLock, retakeLock} from './lock.js'
@@ -75,21 +75,24 @@ const ROLLBACK_RECONNECT_TIMEOUTS = 3
 async function rollBackOnNewSession(run: RestoreRun, source: StorageProvider | undefined): Promise<void> {
   const {options} = run
   const deadline = Date.now() + ROLLBACK_RECONNECT_TIMEOUTS * run.session.timeoutMs
-  // The old session is given up first, so that no two sessions of this restore write at once.
+  // The old session is ended first (its owner's close is then a no-op), so that no two sessions of this restore write at once.
   await run.bulk.close()
-  run.session.close()
-  const session = await connectBefore(options.connect, deadline)
-  let lock: HeldLock | undefined
-  let bulk: BulkAccess | undefined
-  try {
-    if (options.lock && !options.lock.heldByCaller) lock = await retakeLock(session, options.lock)
-    bulk = await BulkAccess.open(session, options.batch)
-    await rollBack({...run, bulk, session}, source)
-  } finally {
-    await bulk?.close()
-    if (lock) await releaseLock(session, lock)
-    session.close()
-  }
+  await run.session.close()
+  await withSession(
+    () => connectBefore(options.connect, deadline),
+    async (session) => {
+      let lock: HeldLock | undefined
+      let bulk: BulkAccess | undefined
+      try {
+        if (options.lock && !options.lock.heldByCaller) lock = await retakeLock(session, options.lock)
+        bulk = await BulkAccess.open(session, options.batch)
+        await rollBack({...run, bulk, session}, source)
+      } finally {
+        await bulk?.close()
+        if (lock) await releaseLock(session, lock)
+      }
+    },
+  )
 }
 
 async function connectBefore(connect: () => Promise<ZkSession>, deadline: number): Promise<ZkSession> {

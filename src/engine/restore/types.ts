@@ -4,7 +4,7 @@ import type {StorageProvider} from '../../providers/types.js'
 import type {Identity} from '../../zk/acl.js'
 import {type Acl, type ZkSession} from '../../zk/session.js'
 import {type BackupResult} from '../backup.js'
-import type {BatchMode, BulkAccess, ReadPath, WritePath} from '../bulk.js'
+import type {BatchMode, BulkAccess, ReadPath, WritePath} from '../znodes/bulk-access.js'
 import type {CounterMode, CounterTargets} from './counters.js'
 import {type PathMatcher} from '../exclude.js'
 

@@ -1,9 +1,9 @@
 import type {Socket} from 'node:net'
 
-import {JuteReader} from '../../zkdisk/jute.js'
+import {JuteReader} from '../../jute/reader.js'
 import {openSocket, speaksTls, speaksTlsError, tlsFailure, type ZkTlsOptions} from '../tls.js'
 import {FrameReader} from './frames.js'
-import {type ConnectResponse, readConnectResponse, readReplyHeader, type ReplyHeader} from './protocol.js'
+import {type ConnectResponse, ProtocolError, protocolFailure, readConnectResponse, readReplyHeader, type ReplyHeader} from './protocol.js'
 
 /** Why a connection ended: the socket closed or failed, or the node stopped answering. */
 export class ConnectionClosed extends Error {}
@@ -42,24 +42,26 @@ export class Connection {
       let sent = false
       let received = false
       const timer = setTimeout(() => socket.destroy(new ConnectionClosed(`no answer from ${host} within ${timeoutMs} ms`)), timeoutMs)
-      const frames = new FrameReader((frame) => {
-        const reader = new JuteReader(frame, `the answer of ${host}`)
+      const frames = new FrameReader(host, (frame) => {
+        const reader = new JuteReader(frame, `the answer of ${host}`, protocolFailure)
         if (connection) {
           connection.lastReceived = Date.now()
           connection.onReply(readReplyHeader(reader), reader)
           return
         }
 
+        const response = readConnectResponse(reader) // a malformed one fails before the connection is taken as open
         clearTimeout(timer)
         connection = new Connection(socket, host, onReply, onClose)
-        resolve({connection, response: readConnectResponse(reader)})
+        resolve({connection, response})
       })
       socket.on('data', (chunk: Buffer) => {
         received = true
         try {
           frames.push(chunk)
         } catch (error) {
-          socket.destroy(error as Error)
+          if (connection) connection.destroy(error as Error)
+          else socket.destroy(error as Error)
         }
       })
       socket.once(ready, () => {
@@ -78,7 +80,7 @@ export class Connection {
         }
 
         const refused = tls ? tlsFailure(host, failure, sent) : undefined
-        const error = refused ?? (failure instanceof ConnectionClosed ? failure : closed)
+        const error = refused ?? (failure instanceof ConnectionClosed || failure instanceof ProtocolError ? failure : closed)
         // A secureClientPort closes a plain connection cleanly without a word; so does a node not serving yet.
         if (tls || !sent || received || failure) reject(error)
         else void speaksTls(name, port, Math.max(250, deadline - Date.now())).then((yes) => reject(yes ? speaksTlsError(host) : error))

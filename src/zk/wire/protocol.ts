@@ -3,9 +3,10 @@
  * the bulk jobs use. Every packet is an int length, then a Jute record: requests start with
  * RequestHeader(xid, type), answers with ReplyHeader(xid, zxid, err).
  */
-import {JuteReader} from '../../zkdisk/jute.js'
+import {OperationError} from '../../errors.js'
+import type {JuteFailure, JuteReader} from '../../jute/reader.js'
+import {JuteWriter} from '../../jute/writer.js'
 import {type Acl, type Stat, ZkError, zkConstants} from '../types.js'
-import {JuteWriter} from './jute.js'
 
 export const OP = {
   auth: 100,
@@ -30,6 +31,17 @@ export const OP = {
   setData: 5,
   sync: 9,
 } as const
+
+/** A server's answer that breaks the protocol: a malformed record, or a packet over the cap (see frames.ts). */
+export class ProtocolError extends OperationError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ProtocolError'
+  }
+}
+
+/** How an answer's reader fails: "the answer of host:port at byte N: problem". */
+export const protocolFailure: JuteFailure = (source, at, problem) => new ProtocolError(`${source} at byte ${at}: ${problem}`)
 
 export const XID = {auth: -4, notification: -1, ping: -2} as const
 

@@ -1,17 +1,18 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {OperationError} from '../../errors.js'
-import type {JuteReader} from '../../zkdisk/jute.js'
+import type {JuteReader} from '../../jute/reader.js'
+import {JuteWriter} from '../../jute/writer.js'
 import {TlsFailed, type ZkTlsOptions} from '../tls.js'
 import {type Acl, type Stat, ZkError, zkConstants} from '../types.js'
 import {Connection, ConnectionClosed} from './connection.js'
-import {JuteWriter} from './jute.js'
 import {DigestMd5Client} from './sasl.js'
 import {
   connectRequest,
   multiReadRequest,
   multiRequest,
   OP,
+  ProtocolError,
   type ReadOp,
   type ReadResult,
   readMultiReadResults,
@@ -258,11 +259,12 @@ export class WireSession {
     }
   }
 
-  private onConnectionClosed(connection: Connection): void {
+  /** Requests in flight fail with ZCONNECTIONLOSS (ZkSession may re-send them), or with the ProtocolError that ended the connection (re-sending would meet it again). */
+  private onConnectionClosed(connection: Connection, reason: Error): void {
     if (connection !== this.connection) return
     this.connection = undefined
     clearInterval(this.pinger)
-    this.failPending((path, operation) => new ZkError(zkConstants.ZCONNECTIONLOSS, path, operation))
+    this.failPending((path, operation) => (reason instanceof ProtocolError ? reason : new ZkError(zkConstants.ZCONNECTIONLOSS, path, operation)))
     if (this.state !== 'connected' || this.closing) return
     this.state = 'reconnecting'
     // The server keeps the session for its timeout after it last heard from us.
@@ -281,7 +283,7 @@ export class WireSession {
         this.hostIndex = hosts.indexOf(host)
         return
       } catch (error) {
-        if (error instanceof AuthFailed || error instanceof TlsFailed) this.shutdown('closed', error)
+        if (error instanceof AuthFailed || error instanceof TlsFailed || error instanceof ProtocolError) this.shutdown('closed', error)
         if (this.state === 'expired' || this.state === 'closed') throw error
 
         lastError = error as Error
@@ -306,8 +308,8 @@ export class WireSession {
       handshake,
       timeoutMs,
       (header, reader) => this.onReply(header, reader),
-      () => {
-        if (opened) this.onConnectionClosed(opened)
+      (reason) => {
+        if (opened) this.onConnectionClosed(opened, reason)
       },
       this.options.tls,
     )

@@ -61,7 +61,7 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
   })
 
   after(async () => {
-    session?.close()
+    await session?.close()
     await ensemble?.stop()
     await removeDir(dir)
   })
@@ -217,7 +217,7 @@ describe('zk backup --admin-url on ZooKeeper 3.8 (no snapshot command)', functio
     try {
       await seedTree(session, root, [{data: 'x', path: '/'}, {data: 'y', path: '/child'}])
     } finally {
-      session.close()
+      await session.close()
     }
 
     const file = join(dir, 'old.tar.gz')

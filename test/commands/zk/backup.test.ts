@@ -73,7 +73,7 @@ describe('dcos zk backup', function () {
   })
 
   after(async () => {
-    session?.close()
+    await session?.close()
     await removeDir(dir)
   })
 
@@ -252,7 +252,7 @@ describe('dcos zk backup', function () {
     } finally {
       stop = true
       await Promise.allSettled(writers)
-      writer.close()
+      await writer.close()
     }
   })
 
@@ -315,7 +315,7 @@ describe('dcos zk backup', function () {
         expectExit(await dcos(['zk', 'restore', full, '--zk', zkUri(hosts, copy), '--safety-backup', join(dir, 'e-safety.tar.gz')]), 0)
         await expectSameTree(withoutEphemeralOwners(live), hosts, copy)
       } finally {
-        owner.close()
+        await owner.close()
       }
     })
 
@@ -342,7 +342,7 @@ describe('dcos zk backup', function () {
         await expectSameTree(original, standalone.connectString, '/')
         expect(await own.getChildren('/zookeeper')).to.include.members(['config', 'quota'])
       } finally {
-        own.close()
+        await own.close()
         await standalone.stop()
       }
     })

@@ -8,7 +8,7 @@ import {copyFile, mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {ZnodeRecord} from '../../../src/archive/format.js'
-import {walkTree} from '../../../src/engine/walk.js'
+import {walkTree} from '../../../src/engine/znodes/read-tree.js'
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
 import {Ensemble} from '../../harness/ensemble.js'
 import {sharedEnsemble} from '../../harness/hooks.js'
@@ -69,11 +69,11 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
       await session.create('/other', Buffer.from('other'), 0)
       live = await liveRecords(session, '/app')
     } finally {
-      session.close()
+      await session.close()
     }
 
     await node.stopNode(1)
-    ephemeralOwner.close()
+    await ephemeralOwner.close()
     const [nodeState] = node.nodes
     expectExit(await dcos(['zk', 'backup', archive, '--data-dir', nodeState.dataDir, '--log-dir', nodeState.dataLogDir]), 0)
   })
@@ -143,7 +143,7 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
       // Restored from the files, containers and TTL znodes are created as such (the server then shows them as persistent).
       expect(tree).to.deep.equal(Object.fromEntries(Object.entries(expected).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))
     } finally {
-      session.close()
+      await session.close()
     }
   })
   describe('archives made by dcos-zk (Python tarfile), GNU tar, and plain (uncompressed) tar', () => {

@@ -80,7 +80,7 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
       await session.create(root, Buffer.from('root'), zkConstants.ZOO_PERSISTENT)
       for (let i = 0; i < 20; i++) await session.create(`${root}/n${i}`, Buffer.from(`value ${i}`), zkConstants.ZOO_PERSISTENT)
     } finally {
-      session.close()
+      await session.close()
     }
 
     expected = await readTreeIndependently(ensemble.nodeConnectString(1), root)

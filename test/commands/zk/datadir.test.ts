@@ -87,7 +87,7 @@ describe('dcos zk backup|restore|inspect --data-dir (offline, dcos-zk layout)', 
     try {
       return await fn(session)
     } finally {
-      session.close()
+      await session.close()
     }
   }
 

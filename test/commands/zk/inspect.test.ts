@@ -24,7 +24,7 @@ describe('dcos zk inspect', function () {
   })
 
   after(async () => {
-    session?.close()
+    await session?.close()
     await removeDir(dir)
   })
 

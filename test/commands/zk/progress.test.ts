@@ -38,7 +38,7 @@ describe('progress on a terminal', function () {
   const changeOne = () => session.setData(`${root}/z-7`, Buffer.from(`changed ${Date.now()}`))
 
   after(async () => {
-    session?.close()
+    await session?.close()
     await removeDir(dir)
   })
 

@@ -41,7 +41,7 @@ describe('dcos zk restore: what the servers and credentials must allow is checke
     })
 
     after(async () => {
-      session?.close()
+      await session?.close()
       await node?.stop()
     })
 
@@ -130,7 +130,7 @@ describe('dcos zk restore: what the servers and credentials must allow is checke
       try {
         await them.setData(`${root}/theirs`, Buffer.from('still theirs'))
       } finally {
-        them.close()
+        await them.close()
       }
     })
 

@@ -76,7 +76,7 @@ for (const version of ['3.9', '3.8', '3.4'] as const) {
       try {
         await seed(session, root, extendedTypes)
       } finally {
-        session.close()
+        await session.close()
       }
 
       expectExit(await dcos(['zk', 'backup', online, '--zk', zkUri(hosts, root)]), 0)
@@ -135,7 +135,7 @@ for (const version of ['3.9', '3.8', '3.4'] as const) {
           await session.delete(`${target}/q/bump`)
         }
       } finally {
-        session.close()
+        await session.close()
       }
 
       const result = expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--exclude', `${root}/q/item-0000000000`]), 0)
@@ -152,7 +152,7 @@ for (const version of ['3.9', '3.8', '3.4'] as const) {
       try {
         expect(await session.exists(target)).to.equal(undefined)
       } finally {
-        session.close()
+        await session.close()
       }
     })
 

@@ -47,7 +47,7 @@ describe('dcos zk restore: a restore that fails half way rolls back by itself', 
   })
 
   after(async () => {
-    session?.close()
+    await session?.close()
     await removeDir(dir)
   })
 

@@ -102,7 +102,7 @@ describe('dcos zk restore', function () {
   })
 
   after(async () => {
-    session?.close()
+    await session?.close()
     await removeDir(dir)
   })
 
@@ -299,7 +299,7 @@ describe('dcos zk restore', function () {
         // A dry run changes nothing, so it needs no lock.
         expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--lock-path', lockPath]), 0)
       } finally {
-        holder.close()
+        await holder.close()
       }
 
       // Once the holder's session is gone, so is the lock; the restore then takes it and gives it back.
@@ -402,7 +402,7 @@ describe('dcos zk restore', function () {
         const saved = await readArchiveFile(safety, {ephemerals: true})
         expect(saved.tree['/leader/ephemeral']).to.include({data: base64('mine'), type: 'ephemeral'})
       } finally {
-        owner.close()
+        await owner.close()
       }
     })
   })

@@ -6,10 +6,10 @@ import {
   toZnodeStat,
   type WalkCounts,
   type ZnodeRecord,
-} from '../archive/format.js'
-import type {Stat, ZkSession} from '../zk/session.js'
-import {joinZnodePath, relativeZnodePath} from '../zk/uri.js'
-import type {PathMatcher} from './exclude.js'
+} from '../../archive/format.js'
+import type {Stat, ZkSession} from '../../zk/session.js'
+import {joinZnodePath, relativeZnodePath} from '../../zk/uri.js'
+import type {PathMatcher} from '../exclude.js'
 import {type ReadZnode, singleRequestReader, type ZnodeReader} from './read-znodes.js'
 
 export interface WalkedZnode {

@@ -6,11 +6,11 @@
 import {expect} from 'chai'
 import {randomBytes} from 'node:crypto'
 
-import {MultiReadBatcher, type ReadZnode} from '../../src/engine/read-znodes.js'
-import {ZkSession} from '../../src/zk/session.js'
-import {sharedEnsemble} from '../harness/hooks.js'
-import {connect, READ_ONLY, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
-import {OldServerProxy} from '../zk/old-server-proxy.js'
+import {MultiReadBatcher, type ReadZnode} from '../../../src/engine/znodes/read-znodes.js'
+import {ZkSession} from '../../../src/zk/session.js'
+import {sharedEnsemble} from '../../harness/hooks.js'
+import {connect, READ_ONLY, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL} from '../../helpers/tree.js'
+import {OldServerProxy} from '../../zk/old-server-proxy.js'
 
 /** The largest multi-read the proxy lets through. */
 const K = 16
@@ -70,7 +70,7 @@ describe('MultiReadBatcher: multi-reads that fail as a whole (connection dropped
   after(async () => {
     await wire?.close()
     await proxy?.close()
-    native?.close()
+    await native?.close()
   })
 
   it('halves failed batches down to what the server takes, and reads every znode as single requests do', async () => {

@@ -1,6 +1,11 @@
-import {ZkError, zkConstants, type ZkSession} from '../zk/session.js'
-import {MultiFailed, type WriteOp} from '../zk/wire/protocol.js'
+import type {ZnodeRecord} from '../../archive/format.js'
+import {type Acl, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
+import {MultiFailed, type WriteOp} from '../../zk/wire/protocol.js'
+import {Pipeline} from '../pipeline.js'
+import type {WritePath} from './bulk-access.js'
 
+/** Single requests in flight at once. */
+const PIPELINE_DEPTH = 256
 const MAX_OPS_PER_MULTI = 1000
 /**
  * A multi is one transaction, and the leader keeps its last 500 (zookeeper.commitLogCount) in
@@ -11,6 +16,67 @@ const WRITE_BUDGET = 64 * 1024
 const MULTIS_IN_FLIGHT = 4
 /** An op's header and lengths, the flags and a TTL. */
 const OP_OVERHEAD = 48
+
+export const FLAGS: Record<ZnodeRecord['type'], number> = {
+  container: zkConstants.ZOO_CONTAINER,
+  ephemeral: zkConstants.ZOO_EPHEMERAL,
+  persistent: zkConstants.ZOO_PERSISTENT,
+  ttl: zkConstants.ZOO_PERSISTENT_WITH_TTL,
+}
+
+/** How znodes are written: one request each, or multis. */
+export interface ZnodeWriter {
+  /** Writes the znode (with `acl`, when created) and calls `done` once it is applied. */
+  write(znode: ZnodeToWrite, acl: Acl[], done: () => void): Promise<void>
+  drain(): Promise<void>
+  /** Waits for what is in flight, sending nothing more; never throws. */
+  settle(): Promise<void>
+  setAcl(path: string, acl: Acl[]): Promise<void>
+}
+
+export interface ZnodeToWrite {
+  data: Buffer
+  relativePath: string
+  /** Updated in place (excluded paths live under it): its ACL is whatever it is live, so it is set too. */
+  kept: boolean
+  path: string
+  record: ZnodeRecord
+}
+
+/** The writer of a bulk job's write path (BulkAccess.writePath). */
+export function znodeWriter(session: ZkSession, path: WritePath): ZnodeWriter {
+  return path === 'multi' ? multiWriter(session) : singleRequestWriter(session)
+}
+
+/** One create (with its ACL) or setData per znode, many in flight. */
+function singleRequestWriter(session: ZkSession): ZnodeWriter {
+  const pipeline = new Pipeline(PIPELINE_DEPTH)
+  return {
+    drain: () => pipeline.drain(),
+    setAcl: (path, acl) => session.setAcl(path, acl),
+    settle: () => pipeline.settle(),
+    write: ({data, kept, path, record}, acl, done) =>
+      pipeline.add(async () => {
+        await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined, acl))
+        done()
+      }),
+  }
+}
+
+/** Multi transactions, several in flight. */
+function multiWriter(session: ZkSession): ZnodeWriter {
+  const writer = new MultiWriter(session)
+  return {
+    drain: () => writer.drain(),
+    setAcl: (path, acl) => session.setAcl(path, acl),
+    settle: () => writer.abandon(),
+    write: ({data, kept, path, record}, acl, done) =>
+      writer.add(
+        kept ? {data, kind: 'setData', path} : {acl, data, flags: FLAGS[record.type], kind: 'create', path, ...(record.type === 'ttl' ? {ttlMs: record.ttl} : {})},
+        done,
+      ),
+  }
+}
 
 interface Batch {
   ops: WriteOp[]

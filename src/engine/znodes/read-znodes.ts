@@ -1,5 +1,5 @@
-import {type Acl, type Stat, ZkError, zkConstants, type ZkSession} from '../zk/session.js'
-import type {ReadOp, ReadResult} from '../zk/wire/protocol.js'
+import {type Acl, type Stat, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
+import type {ReadOp, ReadResult} from '../../zk/wire/protocol.js'
 
 /** Data, stat, ACL and children of one znode. */
 export interface ReadZnode {

@@ -1,4 +1,4 @@
-import type {Acl} from '../types.js'
+import type {Acl} from '../zk/types.js'
 
 /** Writes Jute's binary encoding (big-endian; buffers and strings prefixed by an int length) into a list of chunks. */
 export class JuteWriter {

@@ -1,14 +1,21 @@
-import type {Acl} from '../zk/session.js'
-import {DiskFormatError} from './errors.js'
+import type {Acl} from '../zk/types.js'
+
+/**
+ * The error a malformed record fails with: the disk's names the file (DiskFormatError), the wire's
+ * the server (ProtocolError). `at` is a byte offset in the reader's bytes; `truncated` says the bytes
+ * ended inside the record rather than holding a wrong value.
+ */
+export type JuteFailure = (source: string, at: number, problem: string, truncated: boolean) => Error
+
+/** High words below this make a long that a double holds exactly (2^53). */
+const SAFE_HIGH = 2 ** 21
 
 /**
  * Reads Jute's binary encoding (big-endian): int, long, boolean (one byte), ustring and buffer
  * (an int length, -1 for null, then the bytes), vector (an int count, -1 for null, then the elements).
- * Offsets are positions in `bytes`, reported in errors as byte offsets of `file`.
+ * Offsets are positions in `bytes`, reported in errors as byte offsets of `source`.
+ * The one reader of ZooKeeper's files and of its answers on the wire.
  */
-/** High words below this make a long that a double holds exactly (2^53). */
-const SAFE_HIGH = 2 ** 21
-
 export class JuteReader {
   offset: number
   private lastULong = -1
@@ -16,11 +23,11 @@ export class JuteReader {
 
   constructor(
     private readonly bytes: Buffer,
-    readonly file: string,
+    /** What the bytes are, for errors: a file's name, "the answer of host:port". */
+    readonly source: string,
+    private readonly failure: JuteFailure,
     start = 0,
     readonly end = bytes.length,
-    /** Appended to offsets in messages, e.g. " of the decompressed stream". */
-    private readonly offsetNote = '',
   ) {
     this.offset = start
   }
@@ -114,7 +121,7 @@ export class JuteReader {
     if (length < 0) return null
     const start = this.offset
     this.offset += length
-    return new JuteReader(this.bytes, this.file, start, start + length, this.offsetNote)
+    return new JuteReader(this.bytes, this.source, this.failure, start, start + length)
   }
 
   vector<T>(readElement: () => T): T[] | null {
@@ -138,7 +145,7 @@ export class JuteReader {
   }
 
   fail(problem: string, at = this.offset, truncated = false): never {
-    throw new DiskFormatError(this.file, at, problem, {offsetNote: this.offsetNote, truncated})
+    throw this.failure(this.source, at, problem, truncated)
   }
 
   private length(what: string): number {

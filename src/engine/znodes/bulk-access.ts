@@ -1,5 +1,5 @@
-import {errorMessage, OperationError} from '../errors.js'
-import {ZkError, zkConstants, ZkSession} from '../zk/session.js'
+import {errorMessage, OperationError} from '../../errors.js'
+import {ZkError, zkConstants, ZkSession} from '../../zk/session.js'
 import {MultiReadBatcher, singleRequestReader, type ZnodeReader} from './read-znodes.js'
 
 /** auto: batches when the server answers multi-read (ZooKeeper 3.6+); on: batches or fail; off: one request per znode. */
@@ -57,9 +57,9 @@ export class BulkAccess {
     return this.batcher.read
   }
 
-  /** Closes the sessions it opened (not the one it was given). */
+  /** Closes the sessions it opened (not the one it was given), waiting for each; never throws, as it runs in finally blocks. */
   async close(): Promise<void> {
-    if (this.aclSessions) await Promise.all((await this.aclSessions).map((other) => other.close()))
+    if (this.aclSessions) await Promise.allSettled((await this.aclSessions).map((other) => other.close()))
   }
 }
 
