@@ -29,12 +29,16 @@ export {type DiskState, loadState, replayState, type StateSource, stateSource, t
 export * from './txn.js'
 export {LOG_MAGIC, type LoggedTxn, readTxnLog, type TornTail, type TxnLogContent} from './txnlog.js'
 export {
+  addChild,
+  childCount,
+  childNames,
   CONTAINER_OWNER,
   type DiskStat,
   type DiskZnode,
   nodeTypeOfOwner,
   OPEN_ACL,
   type PersistedStat,
+  statOf,
   toDiskZnode,
   type TreeNode,
   ttlOwner,

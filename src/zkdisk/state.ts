@@ -10,7 +10,8 @@ import {type DiskFile, hex, parseLogName, parseSnapshotName} from './files.js'
 import {readSnapshot, type SnapshotContent} from './snapshot.js'
 import {OpCode, type TxnDigest} from './txn.js'
 import {type LoggedTxn, readTxnLog, type TxnLogContent} from './txnlog.js'
-import {childPath, type DiskZnode, toDiskZnode} from './znode.js'
+import {ZnodeView} from './view.js'
+import type {DiskZnode} from './znode.js'
 
 export interface TornLog {
   file: string
@@ -29,8 +30,8 @@ export interface DiskState {
   /** Torn log tails, skipped snapshots, ignored files, digest mismatches, removed ephemerals, ... */
   notes: string[]
   torn: TornLog[]
-  /** Every znode, "/" and /zookeeper included, parents before children. */
-  znodes: Map<string, DiskZnode>
+  /** Every znode, "/" and /zookeeper included, parents before children (made as they are asked for: each get is a new object). */
+  znodes: ReadonlyMap<string, DiskZnode>
   /** The names of a znode's children, sorted. */
   children(path: string): string[]
   /** Session id to timeout (ms): the sessions ZooKeeper would still know. */
@@ -224,21 +225,8 @@ function removeDeadSessions(tree: DataTree, sessions: Map<bigint, number>, notes
 }
 
 function treeView(tree: DataTree): Pick<DiskState, 'children' | 'znodes'> {
-  const sorted = (children: Set<string> | undefined) => (children === undefined || children.size === 0 ? [] : [...children].sort())
-  const sortedChildren = (path: string) => sorted(tree.nodes.get(path)?.children)
-  const znodes = new Map<string, DiskZnode>()
-  const pending = ['/']
-  while (pending.length > 0) {
-    const path = pending.pop()!
-    const node = tree.nodes.get(path)
-    if (!node) continue
-    znodes.set(path, toDiskZnode(path, node))
-    if (node.children.size === 0) continue
-    const names = sorted(node.children)
-    for (let index = names.length - 1; index >= 0; index--) pending.push(childPath(path, names[index]))
-  }
-
-  return {children: sortedChildren, znodes}
+  const znodes = new ZnodeView(tree.nodes, tree.orphansPossible)
+  return {children: (path) => znodes.children(path), znodes}
 }
 
 /**
@@ -271,7 +259,7 @@ class DigestVerifier {
     const digest = snapshot?.digest
     if (!snapshot || !digest || digest.zxid <= 0n || digest.zxid < snapshot.zxid) return
     this.pending = {...digest, file: snapshot.name}
-    this.stampedUpTo = highestStamp(snapshot)
+    this.stampedUpTo = snapshot.highestStamp
     this.reached(snapshot.zxid)
   }
 
@@ -306,17 +294,6 @@ class DigestVerifier {
     else if (zxid < this.stampedUpTo) this.fuzzy++
     else this.mismatched++
   }
-}
-
-function highestStamp(snapshot: SnapshotContent): bigint {
-  let highest = 0n
-  for (const {stat} of snapshot.nodes.values()) {
-    if (stat.czxid > highest) highest = stat.czxid
-    if (stat.mzxid > highest) highest = stat.mzxid
-    if (stat.pzxid > highest) highest = stat.pzxid
-  }
-
-  return highest
 }
 
 /** Notes transactions out of order, and gaps within an epoch (transactions missing from the logs). */

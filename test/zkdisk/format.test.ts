@@ -212,7 +212,7 @@ describe('zkdisk formats', () => {
       expect(content.compression).to.equal('none')
       expect([...content.sessions]).to.deep.equal(snapshot.sessions)
       expect([...content.nodes.keys()]).to.deep.equal(['/', '/zookeeper', '/zookeeper/quota', '/a', '/a/b'])
-      expect([...content.nodes.get('/')!.children]).to.deep.equal(['zookeeper', 'a'])
+      expect([...content.nodes.get('/')!.children!]).to.deep.equal(['zookeeper', 'a'])
       const a = content.nodes.get('/a')!
       expect(a.acl).to.deep.equal(OPEN)
       expect(a.stat).to.deep.equal({aversion: 0, ctime: 5, cversion: 2, czxid: 3n, ephemeralOwner: 0n, mtime: 0, mzxid: 4n, pzxid: 6n, version: 1})
