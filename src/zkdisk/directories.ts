@@ -1,4 +1,4 @@
-import {existsSync, readFileSync, statSync} from 'node:fs'
+import {closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync} from 'node:fs'
 import {readdir} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
@@ -19,7 +19,8 @@ export async function loadStateFromDirectories(dataDir: string, logDir?: string)
   for (const name of await fileNames(logsDir)) if (name.startsWith('log.')) paths.set(name, join(logsDir, name))
   for (const name of await fileNames(snapshotDir)) if (name.startsWith('snapshot.')) paths.set(name, join(snapshotDir, name))
   const notes: string[] = []
-  return replayState(stateSource([...paths.keys()], (name) => readFileSync(paths.get(name)!), notes), notes)
+  const read = (name: string) => (name.startsWith('log.') ? readPreallocated(paths.get(name)!) : readFileSync(paths.get(name)!))
+  return replayState(stateSource([...paths.keys()], read, notes), notes)
 }
 
 function versionDirectory(dir: string): string {
@@ -37,4 +38,31 @@ function isDirectory(path: string): boolean {
 async function fileNames(dir: string): Promise<string[]> {
   const entries = await readdir(dir, {withFileTypes: true})
   return entries.filter((entry) => entry.isFile()).map((entry) => entry.name)
+}
+
+const CHUNK = 1024 * 1024
+const ZERO_CHUNK = Buffer.alloc(CHUNK)
+
+/**
+ * A log's bytes, its preallocated zeros never written into memory: the buffer starts zeroed (its
+ * pages are the system's until written) and only chunks holding a non-zero byte are copied into it.
+ * ZooKeeper grows each log by 64 MiB of zeros: read whole, they were resident beside the tree.
+ */
+function readPreallocated(path: string): Buffer {
+  const fd = openSync(path, 'r')
+  try {
+    const bytes = Buffer.alloc(fstatSync(fd).size)
+    const chunk = Buffer.allocUnsafe(CHUNK)
+    let position = 0
+    while (position < bytes.length) {
+      const read = readSync(fd, chunk, 0, Math.min(CHUNK, bytes.length - position), position)
+      if (read === 0) break
+      if (!chunk.subarray(0, read).equals(ZERO_CHUNK.subarray(0, read))) chunk.copy(bytes, position, 0, read)
+      position += read
+    }
+
+    return position === bytes.length ? bytes : bytes.subarray(0, position)
+  } finally {
+    closeSync(fd)
+  }
 }
