@@ -4,6 +4,7 @@ import {basename, join} from 'node:path'
 
 import {UsageError} from '../errors.js'
 import {type DiskState, replayState, stateSource} from './state.js'
+import {readLogFile, type TxnLogContent} from './txnlog.js'
 
 const VERSION_DIRECTORY = 'version-2'
 
@@ -19,8 +20,8 @@ export async function loadStateFromDirectories(dataDir: string, logDir?: string)
   for (const name of await fileNames(logsDir)) if (name.startsWith('log.')) paths.set(name, join(logsDir, name))
   for (const name of await fileNames(snapshotDir)) if (name.startsWith('snapshot.')) paths.set(name, join(snapshotDir, name))
   const notes: string[] = []
-  const read = (name: string) => (name.startsWith('log.') ? readPreallocated(paths.get(name)!) : readFileSync(paths.get(name)!))
-  return replayState(stateSource([...paths.keys()], read, notes), notes)
+  const source = stateSource([...paths.keys()], (name) => readFileSync(paths.get(name)!), notes)
+  return replayState({...source, readLog: (name, skipBefore) => readLog(paths.get(name)!, name, skipBefore)}, notes)
 }
 
 function versionDirectory(dir: string): string {
@@ -40,28 +41,13 @@ async function fileNames(dir: string): Promise<string[]> {
   return entries.filter((entry) => entry.isFile()).map((entry) => entry.name)
 }
 
-const CHUNK = 1024 * 1024
-const ZERO_CHUNK = Buffer.alloc(CHUNK)
-
-/**
- * A log's bytes, its preallocated zeros never written into memory: the buffer starts zeroed (its
- * pages are the system's until written) and only chunks holding a non-zero byte are copied into it.
- * ZooKeeper grows each log by 64 MiB of zeros: read whole, they were resident beside the tree.
- */
-function readPreallocated(path: string): Buffer {
+/** A log read in place: only what the replay keeps is held (see readLogFile). */
+function readLog(path: string, name: string, skipBefore: bigint | undefined): TxnLogContent | 'empty' {
   const fd = openSync(path, 'r')
   try {
-    const bytes = Buffer.alloc(fstatSync(fd).size)
-    const chunk = Buffer.allocUnsafe(CHUNK)
-    let position = 0
-    while (position < bytes.length) {
-      const read = readSync(fd, chunk, 0, Math.min(CHUNK, bytes.length - position), position)
-      if (read === 0) break
-      if (!chunk.subarray(0, read).equals(ZERO_CHUNK.subarray(0, read))) chunk.copy(bytes, position, 0, read)
-      position += read
-    }
-
-    return position === bytes.length ? bytes : bytes.subarray(0, position)
+    const {size} = fstatSync(fd)
+    if (size === 0) return 'empty'
+    return readLogFile({name, read: (target, position, length) => readSync(fd, target, 0, length, position), size}, skipBefore)
   } finally {
     closeSync(fd)
   }
