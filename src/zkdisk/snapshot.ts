@@ -160,8 +160,10 @@ function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsTo
   const ownedPaths: string[] = []
   const stamps = new HighestZxid()
   let duplicated = false
+  // The ancestors of the last znode read, [0, depth): not truncated, only overwritten.
   const stackPaths: string[] = []
   const stackNodes: TreeNode[] = []
+  let depth = 0
   for (;;) {
     const at = reader.offset
     const path = reader.path()
@@ -191,16 +193,14 @@ function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsTo
     nodes.set(key, node)
     if (nodes.size === known) duplicated = true
     if (path === '') {
-      stackPaths.length = 0
-      stackNodes.length = 0
-      stackPaths.push('')
-      stackNodes.push(node)
+      stackPaths[0] = ''
+      stackNodes[0] = node
+      depth = 1
       continue
     }
 
     if (!path.startsWith('/')) reader.fail(`invalid znode path ${JSON.stringify(path)}`, at)
     const slash = path.lastIndexOf('/')
-    let depth = stackPaths.length
     while (depth > 0 && !isParentPath(stackPaths[depth - 1], path, slash)) depth--
     let parent: TreeNode | undefined
     if (depth > 0) parent = stackNodes[depth - 1]
@@ -212,10 +212,9 @@ function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsTo
 
     addChild(parent, path.slice(slash + 1))
     if (bytes.readInt32BE(statAt + 44) !== 0 || bytes.readInt32BE(statAt + 48) !== 0) ownedPaths.push(path)
-    stackPaths.length = depth
-    stackNodes.length = depth
-    stackPaths.push(path)
-    stackNodes.push(node)
+    stackPaths[depth] = path
+    stackNodes[depth] = node
+    depth++
   }
 }
 
