@@ -24,26 +24,6 @@ export class Adler32 {
     let index = start
     while (index < end) {
       const stop = Math.min(index + CHUNK, end)
-      // Eight bytes a step: a third faster in V8 than one.
-      for (const stop8 = stop - 8; index <= stop8; index += 8) {
-        a += bytes[index]
-        b += a
-        a += bytes[index + 1]
-        b += a
-        a += bytes[index + 2]
-        b += a
-        a += bytes[index + 3]
-        b += a
-        a += bytes[index + 4]
-        b += a
-        a += bytes[index + 5]
-        b += a
-        a += bytes[index + 6]
-        b += a
-        a += bytes[index + 7]
-        b += a
-      }
-
       for (; index < stop; index++) {
         a += bytes[index]
         b += a
