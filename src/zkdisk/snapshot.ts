@@ -24,7 +24,7 @@ import {JuteReader} from './jute.js'
 import {isSnappyStream, snappyStreamDecompress} from './snappy.js'
 import {DigestSum, nodeDigestValue, storedNodeDigestValue} from './digest.js'
 import {readPersistedStat, STORED_STAT_BYTES, StoredNode} from './stored-node.js'
-import {addChild, OPEN_ACL, type TreeNode} from './znode.js'
+import {OPEN_ACL, type TreeNode} from './znode.js'
 
 export const SNAPSHOT_MAGIC = 0x5a_4b_53_4e // "ZKSN"
 
@@ -155,14 +155,14 @@ interface NodesRead {
  * (a snapshot in another order is read through the map).
  */
 function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsToResolve: Map<string, bigint>): NodesRead {
-  const nodes = new Map<string, TreeNode>()
+  const nodes = new Map<string, StoredNode>()
   const digest = new DigestSum()
   const ownedPaths: string[] = []
   const stamps = new HighestZxid()
   let duplicated = false
   // The ancestors of the last znode read, [0, depth): not truncated, only overwritten.
   const stackPaths: string[] = []
-  const stackNodes: TreeNode[] = []
+  const stackNodes: StoredNode[] = []
   let depth = 0
   for (;;) {
     const at = reader.offset
@@ -183,7 +183,7 @@ function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsTo
     if (reader.remaining < STORED_STAT_BYTES) readPersistedStat(reader) // fails as the reads would
     reader.offset += STORED_STAT_BYTES
     const acl = aclIndex === -1 ? OPEN_ACL : aclCache.get(aclIndex)
-    const node = new StoredNode(acl ?? [], bytes, dataAt, dataLength)
+    const node = new StoredNode(acl ?? [], key, bytes, dataAt, dataLength)
     if (!acl) aclsToResolve.set(key, BigInt(aclIndex))
     digest.add(storedNodeDigestValue(key, bytes, at + 4, dataAt, dataLength, statAt))
     stamps.add(bytes, statAt)
@@ -202,7 +202,7 @@ function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsTo
     if (!path.startsWith('/')) reader.fail(`invalid znode path ${JSON.stringify(path)}`, at)
     const slash = path.lastIndexOf('/')
     while (depth > 0 && !isParentPath(stackPaths[depth - 1], path, slash)) depth--
-    let parent: TreeNode | undefined
+    let parent: StoredNode | undefined
     if (depth > 0) parent = stackNodes[depth - 1]
     else {
       const parentPath = slash === 0 ? '/' : path.slice(0, slash)
@@ -210,7 +210,7 @@ function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsTo
       if (!parent) reader.fail(`${path} comes before its parent ${parentPath}`, at)
     }
 
-    addChild(parent, path.slice(slash + 1))
+    parent.appendChild(node)
     if (bytes.readInt32BE(statAt + 44) !== 0 || bytes.readInt32BE(statAt + 48) !== 0) ownedPaths.push(path)
     stackPaths[depth] = path
     stackNodes[depth] = node

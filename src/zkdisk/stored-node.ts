@@ -12,19 +12,50 @@ const EMPTY = Buffer.alloc(0)
 export const STORED_STAT_BYTES = 60
 
 export class StoredNode implements TreeNode {
-  children: Set<string> | undefined = undefined
   /** Set once the stat was asked for to be changed (or replaced): from then on, the node's own. */
   private ownStat: PersistedStat | undefined = undefined
   private ownData: Buffer | undefined = undefined
+  private childSet: Set<string> | undefined = undefined
+  /** The children read after it, in order, until their names are first asked for: no name or Set per znode while loading. */
+  private firstChild: StoredNode | undefined = undefined
+  private lastChild: StoredNode | undefined = undefined
+  private nextSibling: StoredNode | undefined = undefined
 
   constructor(
     public acl: Acl[],
+    /** Its path, the key it is stored under: its name is cut from it only when its parent's children are asked for. */
+    private readonly path: string,
     private readonly bytes: Buffer,
     /** Where the data starts; the stat follows it and the ACL index (8 bytes). */
     private readonly dataAt: number,
     /** -1 for a null buffer. */
     private readonly dataLength: number,
   ) {}
+
+  get children(): Set<string> | undefined {
+    if (this.firstChild !== undefined) {
+      this.childSet ??= new Set()
+      for (let child: StoredNode | undefined = this.firstChild; child !== undefined; child = child.nextSibling) this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
+      this.firstChild = undefined
+      this.lastChild = undefined
+    }
+
+    return this.childSet
+  }
+
+  set children(children: Set<string> | undefined) {
+    this.firstChild = undefined
+    this.lastChild = undefined
+    this.childSet = children
+  }
+
+  /** A child read from the snapshot: listed by name once the children are asked for. */
+  appendChild(child: StoredNode): void {
+    if (this.childSet !== undefined) this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
+    else if (this.lastChild === undefined) this.firstChild = child
+    else this.lastChild.nextSibling = child
+    if (this.childSet === undefined) this.lastChild = child
+  }
 
   get data(): Buffer {
     if (this.ownData !== undefined) return this.ownData
