@@ -8,7 +8,7 @@
 import type {AdminSnapshotReport, WalkCounts} from '../archive/format.js'
 import type {Stat} from '../zk/session.js'
 import {joinZnodePath, relativeZnodePath} from '../zk/uri.js'
-import {DataTree, DIGEST_VERSION, readSnapshot, type SnapshotContent, toDiskZnode, type TreeNode} from '../zkdisk/index.js'
+import {addChild, childCount, childNames, DataTree, DIGEST_VERSION, readSnapshot, type SnapshotContent, statOf, toDiskZnode, type TreeNode} from '../zkdisk/index.js'
 import {isSnappyStream} from '../zkdisk/snappy.js'
 import type {AdminSnapshotFile} from '../zk/admin.js'
 import type {PathMatcher} from './exclude.js'
@@ -90,8 +90,9 @@ function fuzzyPaths(snapshot: SnapshotContent, root: string, exclude: PathMatche
     const path = pending.pop()!
     const node = nodes.get(path)
     if (!node || exclude(path)) continue
-    if (node.stat.mzxid > zxid || node.stat.pzxid > zxid || snapshot.aclsToResolve.has(path)) paths.push(path)
-    for (const name of node.children) if (!(path === '/' && name === 'zookeeper')) pending.push(joinZnodePath(path, name))
+    const stat = statOf(node)
+    if (stat.mzxid > zxid || stat.pzxid > zxid || snapshot.aclsToResolve.has(path)) paths.push(path)
+    for (const name of childNames(node)) if (!(path === '/' && name === 'zookeeper')) pending.push(joinZnodePath(path, name))
   }
 
   return paths.sort(byDepthThenName)
@@ -125,13 +126,13 @@ class Rereader {
     known.acl = current.acl
     known.stat = persistedStat(current, known)
     const listed = new Set(current.children)
-    for (const name of known.children) {
+    for (const name of childNames(known)) {
       if (!listed.has(name)) this.removeSubtree(joinZnodePath(path, name))
     }
 
     for (const name of listed) {
       // eslint-disable-next-line no-await-in-loop
-      if (!known.children.has(name)) await this.addSubtree(path, name)
+      if (!known.children?.has(name)) await this.addSubtree(path, name)
     }
   }
 
@@ -141,8 +142,8 @@ class Rereader {
     const current = await this.read(path)
     this.note(path)
     if (!current) return
-    this.nodes.get(parent)!.children.add(name)
-    this.nodes.set(path, {acl: current.acl, children: new Set(), data: current.data, stat: persistedStat(current, undefined)})
+    addChild(this.nodes.get(parent)!, name)
+    this.nodes.set(path, {acl: current.acl, children: undefined, data: current.data, stat: persistedStat(current, undefined)})
     this.report.addedByReread++
     for (const child of current.children) {
       // eslint-disable-next-line no-await-in-loop
@@ -153,10 +154,10 @@ class Rereader {
   private removeSubtree(path: string): void {
     const node = this.nodes.get(path)
     if (!node) return
-    for (const name of node.children) this.removeSubtree(joinZnodePath(path, name))
+    for (const name of childNames(node)) this.removeSubtree(joinZnodePath(path, name))
     this.nodes.delete(path)
     const slash = path.lastIndexOf('/')
-    this.nodes.get(slash === 0 ? '/' : path.slice(0, slash))?.children.delete(path.slice(slash + 1))
+    this.nodes.get(slash === 0 ? '/' : path.slice(0, slash))?.children?.delete(path.slice(slash + 1))
     this.report.removedByReread++
   }
 
@@ -222,8 +223,8 @@ export function* snapshotZnodes(
     yield {data: znode.data, record: toRecord(znode), relativePath: relativeTo(root, path)}
     counts.znodes++
     counts.dataBytes += znode.data.length
-    if (node.children.size === 0) continue
-    const children = [...node.children].filter((name) => !(path === '/' && name === 'zookeeper')).sort()
+    if (childCount(node) === 0) continue
+    const children = [...childNames(node)].filter((name) => !(path === '/' && name === 'zookeeper')).sort()
     for (let index = children.length - 1; index >= 0; index--) {
       const child = joinZnodePath(path, children[index])
       if (exclude(child)) counts.excluded++

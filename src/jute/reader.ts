@@ -115,6 +115,13 @@ export class JuteReader {
     return copy ? Buffer.from(view) : view
   }
 
+  /** A buffer stepped over: its length (-1 for null), for a reader that keeps offsets rather than a view. */
+  skipBuffer(): number {
+    const length = this.length('buffer')
+    if (length > 0) this.offset += length
+    return length
+  }
+
   /** A buffer read in place: a reader of its bytes (null for a null buffer), offsets still those of the file. */
   nested(): JuteReader | null {
     const length = this.length('buffer')

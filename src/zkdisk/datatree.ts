@@ -5,16 +5,19 @@
  * the parent's cversion and pzxid as ZooKeeper moves them). It keeps the tree digest up to date.
  */
 import type {Acl} from '../zk/session.js'
-import {nodeDigestValue} from './digest.js'
+import {DigestSum, nodeDigestValue} from './digest.js'
 import {hex} from './files.js'
 import type {SnapshotContent} from './snapshot.js'
 import {OpCode, type MultiTxn, type Txn, type TxnHeader} from './txn.js'
 import {
+  addChild,
+  childCount,
   CONTAINER_OWNER,
   isSessionOwner,
   OPEN_ACL,
   type PersistedStat,
   READ_ACL,
+  removeChild,
   splitPath,
   type TreeNode,
   ttlOwner,
@@ -24,8 +27,6 @@ import {
 export const Code = {nodeExists: -110, noNode: -101, ok: 0} as const
 
 const EMPTY = Buffer.alloc(0)
-/** Past this, the pending digest sum is folded into the bigint: one more CRC-32 keeps it exact. */
-const PENDING_LIMIT = 2 ** 52
 
 export class DataTree {
   /** Session id to the paths of its ephemeral znodes. */
@@ -33,13 +34,23 @@ export class DataTree {
   lastProcessedZxid = 0n
   /** What ZooKeeper would only log: a multi it stops applying part-way, a closed session's unlisted ephemerals. */
   readonly anomalies: string[] = []
-  /** The tree digest is digestSum + digestPending: sums of CRC-32s stay numbers until they near 2^53. */
-  private digestSum = 0n
-  private digestPending = 0
+  private readonly digestSum: DigestSum
+  /** Whether a znode may be in `nodes` that no walk from "/" reaches: a znode with children was deleted. */
+  orphansPossible = false
   /** Snapshot znodes whose ACL the snapshot's cache lacked (SnapshotContent.aclsToResolve), until a transaction sets it. */
   readonly aclsToResolve = new Map<string, bigint>()
 
-  private constructor(readonly nodes: Map<string, TreeNode>) {
+  /** `loaded`: the digest and owned znodes a snapshot's reader gathered, or else computed over `nodes` here. */
+  private constructor(
+    readonly nodes: Map<string, TreeNode>,
+    loaded?: {digest: bigint; ownedPaths: string[]},
+  ) {
+    this.digestSum = new DigestSum(loaded?.digest)
+    if (loaded) {
+      for (const path of loaded.ownedPaths) this.trackEphemeral(path, nodes.get(path)!.stat.ephemeralOwner)
+      return
+    }
+
     for (const [path, node] of nodes) {
       this.addDigest(nodeDigestValue(path, node))
       if (path !== '/' && node.stat.ephemeralOwner !== 0n) this.trackEphemeral(path, node.stat.ephemeralOwner)
@@ -48,7 +59,7 @@ export class DataTree {
 
   /** The tree of a server that never had a snapshot: /, /zookeeper, /zookeeper/quota, /zookeeper/config. */
   static empty(): DataTree {
-    const node = (acl: Acl[], children: string[]): TreeNode => ({acl, children: new Set(children), data: EMPTY, stat: zeroStat()})
+    const node = (acl: Acl[], children: string[]): TreeNode => ({acl, children: children.length === 0 ? undefined : new Set(children), data: EMPTY, stat: zeroStat()})
     const config = node(READ_ACL, [])
     config.stat.aversion = -1 // DataTree sets its ACL with setACL(..., version -1)
     return new DataTree(
@@ -62,7 +73,7 @@ export class DataTree {
   }
 
   static fromSnapshot(snapshot: SnapshotContent): DataTree {
-    const tree = new DataTree(snapshot.nodes)
+    const tree = new DataTree(snapshot.nodes, {digest: snapshot.treeDigest, ownedPaths: snapshot.ownedPaths})
     tree.lastProcessedZxid = snapshot.zxid
     for (const [path, index] of snapshot.aclsToResolve) tree.aclsToResolve.set(path, index)
     return tree
@@ -70,14 +81,11 @@ export class DataTree {
 
   /** The tree digest (NodeHashMapImpl's AdHash): the sum of every znode's digest modulo 2^64. */
   get digest(): bigint {
-    return BigInt.asUintN(64, this.digestSum + BigInt(this.digestPending))
+    return this.digestSum.value
   }
 
   private addDigest(value: number): void {
-    this.digestPending += value
-    if (Math.abs(this.digestPending) < PENDING_LIMIT) return
-    this.digestSum += BigInt(this.digestPending)
-    this.digestPending = 0
+    this.digestSum.add(value)
   }
 
   /** DataTree.processTxn: returns the error code ZooKeeper gets (ignored when replaying). */
@@ -192,7 +200,7 @@ export class DataTree {
     const {name, parent: parentPath} = splitPath(txn.path)
     const parent = this.nodes.get(parentPath)
     if (!parent) return Code.noNode
-    if (parent.children.has(name)) {
+    if (parent.children?.has(name)) {
       this.resolveAcl(txn.path, txn.acl, zxid)
       return Code.nodeExists
     }
@@ -205,9 +213,9 @@ export class DataTree {
         parent.stat.pzxid = zxid
       }
 
-      parent.children.add(name)
+      addChild(parent, name)
     })
-    const node: TreeNode = {acl: txn.acl, children: new Set(), data: txn.data, stat: {...zeroStat(), ctime: time, czxid: zxid, ephemeralOwner, mtime: time, mzxid: zxid, pzxid: zxid}}
+    const node: TreeNode = {acl: txn.acl, children: undefined, data: txn.data, stat: {...zeroStat(), ctime: time, czxid: zxid, ephemeralOwner, mtime: time, mzxid: zxid, pzxid: zxid}}
     this.put(txn.path, node)
     this.trackEphemeral(txn.path, ephemeralOwner)
     return Code.ok
@@ -227,12 +235,14 @@ export class DataTree {
     const parent = this.nodes.get(parentPath)
     if (!parent) return Code.noNode
     this.changeNode(parentPath, parent, () => {
-      parent.children.delete(name)
+      removeChild(parent, name)
       if (zxid > parent.stat.pzxid) parent.stat.pzxid = zxid
     })
     const node = this.nodes.get(path)
     if (!node) return Code.noNode
     this.remove(path, node)
+    // ZooKeeper keeps the children of a znode deleted under them (a fuzzy snapshot's replay), unreachable.
+    if (childCount(node) > 0 || path === '/') this.orphansPossible = true
     this.aclsToResolve.delete(path)
     if (isSessionOwner(node.stat.ephemeralOwner)) this.ephemerals.get(node.stat.ephemeralOwner)?.delete(path)
     return Code.ok

@@ -1,6 +1,6 @@
 import {crc32} from 'node:zlib'
 
-import type {TreeNode} from './znode.js'
+import {statOf, type TreeNode} from './znode.js'
 
 /** The digest version ZooKeeper 3.6 to 3.9 write (DigestCalculator); others are not compared. */
 export const DIGEST_VERSION = 2
@@ -21,7 +21,7 @@ export function nodeDigest(path: string, node: TreeNode): bigint {
 /** nodeDigest as a number (a CRC-32 is below 2^32): what DataTree sums. */
 export function nodeDigestValue(path: string, node: TreeNode): number {
   if (path.startsWith('/zookeeper/')) return 0
-  const {stat} = node
+  const stat = statOf(node)
   writeULong(stat.czxid, 0)
   writeULong(stat.mzxid, 8)
   writeULong(stat.pzxid, 16)
@@ -32,6 +32,75 @@ export function nodeDigestValue(path: string, node: TreeNode): number {
   scratch.writeInt32BE(stat.aversion, 48)
   writeULong(stat.ephemeralOwner, 52)
   return crc32(scratch, crc32(node.data, crc32(path === '/' ? '' : path)))
+}
+
+/**
+ * nodeDigestValue of a znode as a snapshot stores it, from the snapshot's bytes: its path's, its
+ * data's, then its StatPersisted's (at `statAt`: czxid, mzxid, ctime, mtime, version, cversion,
+ * aversion, ephemeralOwner, pzxid) in the order DigestCalculator writes them. Short ranges are
+ * summed here: a call into zlib per range cost more than the bytes.
+ */
+export function storedNodeDigestValue(path: string, bytes: Uint8Array, pathAt: number, dataAt: number, dataLength: number, statAt: number): number {
+  if (path.startsWith('/zookeeper/')) return 0
+  let crc = crc32Range(0, bytes, pathAt, dataAt - 4)
+  if (dataLength > NATIVE_CRC_FROM) crc = crc32(bytes.subarray(dataAt, dataAt + dataLength), crc)
+  else if (dataLength > 0) crc = crc32Range(crc, bytes, dataAt, dataAt + dataLength)
+  crc = crc32Range(crc, bytes, statAt, statAt + 16) // czxid, mzxid
+  crc = crc32Range(crc, bytes, statAt + 52, statAt + 60) // pzxid
+  return crc32Range(crc, bytes, statAt + 16, statAt + 52) // ctime .. ephemeralOwner
+}
+
+/** Data longer than this is summed by zlib. */
+const NATIVE_CRC_FROM = 512
+/** Slicing by four: table k holds the CRC of a byte followed by k zero bytes. */
+const CRC_TABLES = crcTables()
+
+/** zlib's crc32(bytes[start, end), crc): the CRC-32 of what `crc` covered followed by those bytes, four bytes a step. */
+function crc32Range(crc: number, bytes: Uint8Array, start: number, end: number): number {
+  const tables = CRC_TABLES
+  let value = ~crc
+  let index = start
+  for (; index + 4 <= end; index += 4) {
+    value ^= bytes[index] | (bytes[index + 1] << 8) | (bytes[index + 2] << 16) | (bytes[index + 3] << 24)
+    value = tables[768 + (value & 0xff)] ^ tables[512 + ((value >>> 8) & 0xff)] ^ tables[256 + ((value >>> 16) & 0xff)] ^ tables[value >>> 24]
+  }
+
+  for (; index < end; index++) value = tables[(value ^ bytes[index]) & 0xff] ^ (value >>> 8)
+  return ~value >>> 0
+}
+
+function crcTables(): Int32Array {
+  const tables = new Int32Array(4 * 256)
+  for (let byte = 0; byte < 256; byte++) {
+    let value = byte
+    for (let bit = 0; bit < 8; bit++) value = value & 1 ? 0xed_b8_83_20 ^ (value >>> 1) : value >>> 1
+    tables[byte] = value
+  }
+
+  for (let index = 256; index < tables.length; index++) tables[index] = (tables[index - 256] >>> 8) ^ tables[tables[index - 256] & 0xff]
+  return tables
+}
+
+/** Past this, the pending sum is folded into the bigint: one more CRC-32 keeps it exact. */
+const PENDING_LIMIT = 2 ** 52
+
+/** The tree digest (NodeHashMapImpl's AdHash) as a running sum: CRC-32s add up as numbers until they near 2^53. */
+export class DigestSum {
+  private pending = 0
+
+  constructor(private sum = 0n) {}
+
+  /** The sum modulo 2^64. */
+  get value(): bigint {
+    return BigInt.asUintN(64, this.sum + BigInt(this.pending))
+  }
+
+  add(value: number): void {
+    this.pending += value
+    if (Math.abs(this.pending) < PENDING_LIMIT) return
+    this.sum += BigInt(this.pending)
+    this.pending = 0
+  }
 }
 
 function writeULong(value: bigint, offset: number): void {

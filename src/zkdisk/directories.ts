@@ -1,9 +1,10 @@
-import {existsSync, readFileSync, statSync} from 'node:fs'
+import {closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync} from 'node:fs'
 import {readdir} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
 import {UsageError} from '../errors.js'
 import {type DiskState, replayState, stateSource} from './state.js'
+import {readLogFile, type TxnLogContent} from './txnlog.js'
 
 const VERSION_DIRECTORY = 'version-2'
 
@@ -19,7 +20,8 @@ export async function loadStateFromDirectories(dataDir: string, logDir?: string)
   for (const name of await fileNames(logsDir)) if (name.startsWith('log.')) paths.set(name, join(logsDir, name))
   for (const name of await fileNames(snapshotDir)) if (name.startsWith('snapshot.')) paths.set(name, join(snapshotDir, name))
   const notes: string[] = []
-  return replayState(stateSource([...paths.keys()], (name) => readFileSync(paths.get(name)!), notes), notes)
+  const source = stateSource([...paths.keys()], (name) => readFileSync(paths.get(name)!), notes)
+  return replayState({...source, readLog: (name, skipBefore) => readLog(paths.get(name)!, name, skipBefore)}, notes)
 }
 
 function versionDirectory(dir: string): string {
@@ -37,4 +39,16 @@ function isDirectory(path: string): boolean {
 async function fileNames(dir: string): Promise<string[]> {
   const entries = await readdir(dir, {withFileTypes: true})
   return entries.filter((entry) => entry.isFile()).map((entry) => entry.name)
+}
+
+/** A log read in place: only what the replay keeps is held (see readLogFile). */
+function readLog(path: string, name: string, skipBefore: bigint | undefined): TxnLogContent | 'empty' {
+  const fd = openSync(path, 'r')
+  try {
+    const {size} = fstatSync(fd)
+    if (size === 0) return 'empty'
+    return readLogFile({name, read: (target, position, length) => readSync(fd, target, 0, length, position), size}, skipBefore)
+  } finally {
+    closeSync(fd)
+  }
 }

@@ -26,14 +26,18 @@ export {readSnapshot, SNAPSHOT_MAGIC, type SnapshotContent, type SnapshotDigest}
 export {snappyStreamDecompress, snappyUncompress} from './snappy.js'
 export {type DiskState, loadState, replayState, type StateSource, stateSource, type TornLog} from './state.js'
 export * from './txn.js'
-export {LOG_MAGIC, type LoggedTxn, readTxnLog, type TornTail, type TxnLogContent, wholeEntries, type WholeEntries} from './txnlog.js'
+export {LOG_MAGIC, type LogFile, type LoggedTxn, readLogFile, readTxnLog, type TornTail, type TxnLogContent, wholeEntries, type WholeEntries} from './txnlog.js'
 export {
+  addChild,
+  childCount,
+  childNames,
   CONTAINER_OWNER,
   type DiskStat,
   type DiskZnode,
   nodeTypeOfOwner,
   OPEN_ACL,
   type PersistedStat,
+  statOf,
   toDiskZnode,
   type TreeNode,
   ttlOwner,

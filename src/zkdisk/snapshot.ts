@@ -22,10 +22,11 @@ import {diskFormatFailure, DiskFormatError} from './errors.js'
 import {type DiskFile, hex, parseSnapshotName, type SnapshotCompression} from './files.js'
 import {JuteReader} from '../jute/reader.js'
 import {isSnappyStream, snappyStreamDecompress} from './snappy.js'
-import {OPEN_ACL, type PersistedStat, splitPath, type TreeNode} from './znode.js'
+import {DigestSum, nodeDigestValue, storedNodeDigestValue} from './digest.js'
+import {readPersistedStat, STORED_STAT_BYTES, StoredNode} from './stored-node.js'
+import {OPEN_ACL, type TreeNode} from './znode.js'
 
 export const SNAPSHOT_MAGIC = 0x5a_4b_53_4e // "ZKSN"
-const EMPTY = Buffer.alloc(0)
 
 /** The tree digest ZooKeeper wrote after the tree: the digest of the tree once `zxid` is applied. */
 export interface SnapshotDigest {
@@ -51,6 +52,12 @@ export interface SnapshotContent {
    * the file lacks. Its create or setACL transaction, after the snapshot's zxid, holds the ACL.
    */
   aclsToResolve: Map<string, bigint>
+  /** The digest of `nodes` as read (DataTree's, before any transaction). */
+  treeDigest: bigint
+  /** The highest zxid the znodes are stamped with (czxid, mzxid, pzxid). */
+  highestStamp: bigint
+  /** Znodes other than the root with a non-zero ephemeralOwner: sessions', containers, TTL znodes. */
+  ownedPaths: string[]
   /** 3.9+: the last zxid the server had processed once the snapshot was written (DataTree.lastProcessedZxid). */
   lastProcessedZxid?: bigint
 }
@@ -64,7 +71,7 @@ export function readSnapshot(file: DiskFile): SnapshotContent {
   const dbid = readHeader(reader, bytes)
   const sessions = readSessions(reader)
   const aclsToResolve = new Map<string, bigint>()
-  const nodes = readNodes(reader, readAclCache(reader), aclsToResolve)
+  const {highestStamp, nodes, ownedPaths, treeDigest} = readNodes(reader, bytes, readAclCache(reader), aclsToResolve)
   readSeal(reader, bytes, seal)
   const digest = reader.remaining > 0 && digestFollows(reader, bytes) ? readDigest(reader, bytes, seal) : undefined
   const lastProcessedZxid = reader.remaining > 0 ? readLastProcessedZxid(reader, bytes, seal) : undefined
@@ -73,9 +80,12 @@ export function readSnapshot(file: DiskFile): SnapshotContent {
     aclsToResolve,
     compression: parsed.compression,
     dbid,
+    highestStamp,
     name: file.name,
     nodes,
+    ownedPaths,
     sessions,
+    treeDigest,
     zxid: parsed.zxid,
     ...(digest ? {digest} : {}),
     ...(lastProcessedZxid === undefined ? {} : {lastProcessedZxid}),
@@ -115,67 +125,132 @@ function readSessions(reader: JuteReader): Map<bigint, number> {
   return sessions
 }
 
-function readAclCache(reader: JuteReader): Map<bigint, Acl[]> {
-  const cache = new Map<bigint, Acl[]>()
+/** ACL cache indices as the znodes' are looked up: numbers, bigints only past 2^53. */
+type AclCache = Map<number | bigint, Acl[]>
+
+function readAclCache(reader: JuteReader): AclCache {
+  const cache: AclCache = new Map()
   for (let count = reader.int(); count > 0; count--) {
     const index = reader.long()
     const at = reader.offset
     const acl = reader.acls()
     if (acl === null) reader.fail(`ACL cache entry ${index} has no ACL list`, at)
-    cache.set(index, acl)
+    cache.set(aclKey(index), acl)
   }
 
   return cache
 }
 
-/** Mirrors DataTree.deserialize: every znode's parent comes before it. */
-function readNodes(reader: JuteReader, aclCache: Map<bigint, Acl[]>, aclsToResolve: Map<string, bigint>): Map<string, TreeNode> {
-  const nodes = new Map<string, TreeNode>()
+/** What the pass over the znodes gathers besides them, so that nothing walks the tree again. */
+interface NodesRead {
+  nodes: Map<string, TreeNode>
+  treeDigest: bigint
+  highestStamp: bigint
+  ownedPaths: string[]
+}
+
+/**
+ * Mirrors DataTree.deserialize: every znode's parent comes before it. ZooKeeper writes the tree
+ * depth first, so the parent is found on the stack of the last znode's ancestors without a lookup
+ * (a snapshot in another order is read through the map).
+ */
+function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsToResolve: Map<string, bigint>): NodesRead {
+  const nodes = new Map<string, StoredNode>()
+  const digest = new DigestSum()
+  const ownedPaths: string[] = []
+  const stamps = new HighestZxid()
+  let duplicated = false
+  // The ancestors of the last znode read, [0, depth): not truncated, only overwritten.
+  const stackPaths: string[] = []
+  const stackNodes: StoredNode[] = []
+  let depth = 0
   for (;;) {
     const at = reader.offset
     const path = reader.path()
     if (path === '/') {
       if (!nodes.has('/')) reader.fail('the end marker "/" comes before the root znode', at)
-      return nodes
+      // A path written twice replaced its first znode, whose share of the digest is then unknown here.
+      return {highestStamp: stamps.value, nodes, ownedPaths, treeDigest: duplicated ? treeDigestOf(nodes) : digest.value}
     }
 
-    const {aclIndex, node} = readNode(reader, aclCache)
-    if (aclIndex !== undefined) aclsToResolve.set(path === '' ? '/' : path, aclIndex)
+    const key = path === '' ? '/' : path
+    const dataAt = reader.offset + 4
+    const dataLength = reader.skipBuffer()
+    const aclAt = reader.offset
+    const aclNumber = reader.time() // a double: indices are small, and the rare one past 2^53 is read again
+    const aclIndex = Number.isSafeInteger(aclNumber) ? aclNumber : bytes.readBigInt64BE(aclAt)
+    const statAt = reader.offset
+    if (reader.remaining < STORED_STAT_BYTES) readPersistedStat(reader) // fails as the reads would
+    reader.offset += STORED_STAT_BYTES
+    const acl = aclIndex === -1 ? OPEN_ACL : aclCache.get(aclIndex)
+    const node = new StoredNode(acl ?? [], key, bytes, dataAt, dataLength)
+    if (!acl) aclsToResolve.set(key, BigInt(aclIndex))
+    digest.add(storedNodeDigestValue(key, bytes, at + 4, dataAt, dataLength, statAt))
+    stamps.add(bytes, statAt)
+    stamps.add(bytes, statAt + 8)
+    stamps.add(bytes, statAt + 52)
+    const known = nodes.size
+    nodes.set(key, node)
+    if (nodes.size === known) duplicated = true
     if (path === '') {
-      nodes.set('/', node)
+      stackPaths[0] = ''
+      stackNodes[0] = node
+      depth = 1
       continue
     }
 
     if (!path.startsWith('/')) reader.fail(`invalid znode path ${JSON.stringify(path)}`, at)
-    const {name, parent} = splitPath(path)
-    const parentNode = nodes.get(parent)
-    if (!parentNode) reader.fail(`${path} comes before its parent ${parent}`, at)
-    parentNode.children.add(name)
-    nodes.set(path, node)
+    const slash = path.lastIndexOf('/')
+    while (depth > 0 && !isParentPath(stackPaths[depth - 1], path, slash)) depth--
+    let parent: StoredNode | undefined
+    if (depth > 0) parent = stackNodes[depth - 1]
+    else {
+      const parentPath = slash === 0 ? '/' : path.slice(0, slash)
+      parent = nodes.get(parentPath)
+      if (!parent) reader.fail(`${path} comes before its parent ${parentPath}`, at)
+    }
+
+    parent.appendChild(node)
+    if (bytes.readInt32BE(statAt + 44) !== 0 || bytes.readInt32BE(statAt + 48) !== 0) ownedPaths.push(path)
+    stackPaths[depth] = path
+    stackNodes[depth] = node
+    depth++
   }
 }
 
-/** A znode, and its ACL index when the cache lacks it (its ACL is then empty until the logs tell it). */
-function readNode(reader: JuteReader, aclCache: Map<bigint, Acl[]>): {node: TreeNode; aclIndex?: bigint} {
-  const data = reader.buffer() ?? EMPTY
-  const aclIndex = reader.long()
-  const acl = aclIndex === -1n ? OPEN_ACL : aclCache.get(aclIndex)
-  const node = {acl: acl ?? [], children: new Set<string>(), data, stat: readPersistedStat(reader)}
-  return acl ? {node} : {aclIndex, node}
+function treeDigestOf(nodes: Map<string, TreeNode>): bigint {
+  const sum = new DigestSum()
+  for (const [path, node] of nodes) sum.add(nodeDigestValue(path, node))
+  return sum.value
 }
 
-export function readPersistedStat(reader: JuteReader): PersistedStat {
-  // In the order of the record's fields: the reads happen as the properties are listed.
-  return {
-    czxid: reader.ulong(),
-    mzxid: reader.ulong(),
-    ctime: reader.time(),
-    mtime: reader.time(),
-    version: reader.int(),
-    cversion: reader.int(),
-    aversion: reader.int(),
-    ephemeralOwner: reader.ulong(),
-    pzxid: reader.ulong(),
+/** Whether `parent` ("" for the root) is the path of `path` up to its last slash, at `slash`. */
+function isParentPath(parent: string, path: string, slash: number): boolean {
+  return parent.length === slash && path.startsWith(parent)
+}
+
+function aclKey(index: bigint): number | bigint {
+  const number = Number(index)
+  return Number.isSafeInteger(number) ? number : index
+}
+
+/** The highest of unsigned 64-bit values read from bytes, kept as two 32-bit halves: no bigint per value. */
+class HighestZxid {
+  private high = 0
+  private low = 0
+
+  get value(): bigint {
+    return (BigInt(this.high) << 32n) | BigInt(this.low)
+  }
+
+  add(bytes: Buffer, at: number): void {
+    const high = bytes.readUInt32BE(at)
+    if (high < this.high) return
+    const low = bytes.readUInt32BE(at + 4)
+    if (high > this.high || low > this.low) {
+      this.high = high
+      this.low = low
+    }
   }
 }
 

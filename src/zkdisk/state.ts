@@ -10,7 +10,8 @@ import {type DiskFile, hex, parseLogName, parseSnapshotName} from './files.js'
 import {readSnapshot, type SnapshotContent} from './snapshot.js'
 import {OpCode, type TxnDigest} from './txn.js'
 import {type LoggedTxn, readTxnLog, type TxnLogContent} from './txnlog.js'
-import {childPath, type DiskZnode, toDiskZnode} from './znode.js'
+import {ZnodeView} from './view.js'
+import type {DiskZnode} from './znode.js'
 
 export interface TornLog {
   file: string
@@ -29,8 +30,8 @@ export interface DiskState {
   /** Torn log tails, skipped snapshots, ignored files, digest mismatches, removed ephemerals, ... */
   notes: string[]
   torn: TornLog[]
-  /** Every znode, "/" and /zookeeper included, parents before children. */
-  znodes: Map<string, DiskZnode>
+  /** Every znode, "/" and /zookeeper included, parents before children (made as they are asked for: each get is a new object). */
+  znodes: ReadonlyMap<string, DiskZnode>
   /** The names of a znode's children, sorted. */
   children(path: string): string[]
   /** Session id to timeout (ms): the sessions ZooKeeper would still know. */
@@ -60,6 +61,8 @@ export interface StateSource {
   /** Oldest first. */
   logs: NamedFile[]
   read(name: string): Buffer
+  /** A log as readTxnLog reads it ('empty' for an empty file), when the source can read it without holding it whole. */
+  readLog?(name: string, skipBefore: bigint | undefined): TxnLogContent | 'empty'
 }
 
 interface NamedFile {
@@ -177,13 +180,15 @@ function replayLogs(source: StateSource, replay: Replay, snapshotZxid: bigint | 
   const logs: string[] = []
   let applied = 0
   for (const [index, {name}] of selected.entries()) {
-    const bytes = source.read(name)
-    if (bytes.length === 0 && index === selected.length - 1) {
+    const skipBefore = applied === 0 ? start : undefined
+    const read = readLog(source, name, skipBefore)
+    if (read === 'empty' && index === selected.length - 1) {
       replay.notes.push(`${name} is empty: ignored, as ZooKeeper deletes an empty newest log`)
       continue
     }
 
-    const log = readTxnLog({bytes, name}, applied === 0 ? {skipBefore: start} : {})
+    // An empty log before the last fails, as readTxnLog fails every log shorter than its header.
+    const log = read === 'empty' ? readTxnLog({bytes: Buffer.alloc(0), name}) : read
     logs.push(name)
     noteTornTail(log, replay)
     for (const entry of log.txns) {
@@ -196,6 +201,13 @@ function replayLogs(source: StateSource, replay: Replay, snapshotZxid: bigint | 
 
   sequence.finish()
   return {applied, logs}
+}
+
+function readLog(source: StateSource, name: string, skipBefore: bigint | undefined): TxnLogContent | 'empty' {
+  if (source.readLog) return source.readLog(name, skipBefore)
+  const bytes = source.read(name)
+  if (bytes.length === 0) return 'empty'
+  return readTxnLog({bytes, name}, skipBefore === undefined ? {} : {skipBefore})
 }
 
 function noteTornTail(log: TxnLogContent, replay: Replay): void {
@@ -224,21 +236,8 @@ function removeDeadSessions(tree: DataTree, sessions: Map<bigint, number>, notes
 }
 
 function treeView(tree: DataTree): Pick<DiskState, 'children' | 'znodes'> {
-  const sorted = (children: Set<string> | undefined) => (children === undefined || children.size === 0 ? [] : [...children].sort())
-  const sortedChildren = (path: string) => sorted(tree.nodes.get(path)?.children)
-  const znodes = new Map<string, DiskZnode>()
-  const pending = ['/']
-  while (pending.length > 0) {
-    const path = pending.pop()!
-    const node = tree.nodes.get(path)
-    if (!node) continue
-    znodes.set(path, toDiskZnode(path, node))
-    if (node.children.size === 0) continue
-    const names = sorted(node.children)
-    for (let index = names.length - 1; index >= 0; index--) pending.push(childPath(path, names[index]))
-  }
-
-  return {children: sortedChildren, znodes}
+  const znodes = new ZnodeView(tree.nodes, tree.orphansPossible)
+  return {children: (path) => znodes.children(path), znodes}
 }
 
 /**
@@ -271,7 +270,7 @@ class DigestVerifier {
     const digest = snapshot?.digest
     if (!snapshot || !digest || digest.zxid <= 0n || digest.zxid < snapshot.zxid) return
     this.pending = {...digest, file: snapshot.name}
-    this.stampedUpTo = highestStamp(snapshot)
+    this.stampedUpTo = snapshot.highestStamp
     this.reached(snapshot.zxid)
   }
 
@@ -306,17 +305,6 @@ class DigestVerifier {
     else if (zxid < this.stampedUpTo) this.fuzzy++
     else this.mismatched++
   }
-}
-
-function highestStamp(snapshot: SnapshotContent): bigint {
-  let highest = 0n
-  for (const {stat} of snapshot.nodes.values()) {
-    if (stat.czxid > highest) highest = stat.czxid
-    if (stat.mzxid > highest) highest = stat.mzxid
-    if (stat.pzxid > highest) highest = stat.pzxid
-  }
-
-  return highest
 }
 
 /** Notes transactions out of order, and gaps within an epoch (transactions missing from the logs). */

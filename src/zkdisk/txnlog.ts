@@ -53,6 +53,8 @@ export interface TxnLogOptions {
    * decoded: a replay from a snapshot skips them, and decoding them would cost as much as the replay.
    */
   skipBefore?: bigint
+  /** Where readLogFile stopped checking skipped entries: reading starts there. */
+  resume?: {offset: number; skipped: {count: number; lastZxid: bigint}}
 }
 
 /** The TxnHeader's first fields (long clientId, int cxid, long zxid, long time, int type): what a skipped entry must hold. */
@@ -66,8 +68,8 @@ export function readTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogC
   const dbid = readLogHeader(bytes, name)
   const dataEnd = endOfNonZero(bytes)
   const txns: LoggedTxn[] = []
-  let skipped: TxnLogContent['skipped']
-  for (let offset = HEADER_LENGTH; ; ) {
+  let skipped: TxnLogContent['skipped'] = options.resume?.skipped
+  for (let offset = options.resume?.offset ?? HEADER_LENGTH; ; ) {
     const entry = probeEntry(bytes, name, offset, dataEnd)
     const read = {dbid, end: offset, name, txns, zxid, ...(skipped ? {skipped} : {})}
     if (entry.state === 'end') return read
@@ -77,6 +79,86 @@ export function readTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogC
     else skipped = {count: (skipped?.count ?? 0) + 1, lastZxid: entryZxid}
     offset = entry.next
   }
+}
+
+/** A log on disk: its size and positioned reads (as fs.readSync: into `target` from `position`, the count read). */
+export interface LogFile {
+  name: string
+  size: number
+  read(target: Buffer, position: number, length: number): number
+}
+
+const WINDOW = 4 * 1024 * 1024
+
+/**
+ * readTxnLog with `skipBefore` of a file that is not held whole: its leading entries below
+ * `skipBefore` are checked (length, end byte, checksum) through a window as they are read, and only
+ * the bytes after them are held, in a buffer of the file's size (offsets stay the file's) whose
+ * skipped range and zero chunks are never written, so never resident. The first entry that is not
+ * whole, valid and skippable is left to readTxnLog, which judges it as it always does.
+ */
+export function readLogFile(file: LogFile, skipBefore?: bigint): TxnLogContent {
+  let window = Buffer.alloc(0)
+  let windowStart = 0
+  let windowEnd = 0
+  /** The window holding file bytes [position, position + length), false when the file ends before. */
+  const cover = (position: number, length: number): boolean => {
+    if (position + length > file.size) return false
+    if (position >= windowStart && position + length <= windowEnd) return true
+    if (window.length < length) window = Buffer.allocUnsafe(Math.max(WINDOW, length))
+    windowStart = position
+    windowEnd = position + readFully(file, window, position, Math.min(window.length, file.size - position))
+    return position + length <= windowEnd
+  }
+
+  let offset = HEADER_LENGTH
+  let skipped: {count: number; lastZxid: bigint} | undefined
+  while (skipBefore !== undefined && cover(offset, ENTRY_HEADER_LENGTH + TXN_HEADER_LENGTH)) {
+    const at = offset - windowStart
+    const length = window.readInt32BE(at + 8)
+    if (length < TXN_HEADER_LENGTH || !cover(offset, ENTRY_HEADER_LENGTH + length + 1)) break
+    const start = offset - windowStart
+    const zxid = window.readBigUInt64BE(start + ZXID_IN_ENTRY)
+    if (zxid >= skipBefore || window[start + ENTRY_HEADER_LENGTH + length] !== END_OF_RECORD) break
+    if (BigInt(adler32(window, start + ENTRY_HEADER_LENGTH, start + ENTRY_HEADER_LENGTH + length)) !== window.readBigUInt64BE(start)) break
+    skipped = {count: (skipped?.count ?? 0) + 1, lastZxid: zxid}
+    offset += ENTRY_HEADER_LENGTH + length + 1
+  }
+
+  const whole = Buffer.alloc(file.size)
+  copyNonZero(file, whole, 0, Math.min(HEADER_LENGTH, file.size))
+  // A file that shrank while read ends where its reads did, as a read of it whole would.
+  const end = offset > file.size ? file.size : copyNonZero(file, whole, offset, file.size)
+  const bytes = end === file.size ? whole : whole.subarray(0, end)
+  return readTxnLog({bytes, name: file.name}, {...(skipBefore === undefined ? {} : {skipBefore}), ...(skipped ? {resume: {offset, skipped}} : {})})
+}
+
+function readFully(file: LogFile, target: Buffer, position: number, length: number): number {
+  let done = 0
+  while (done < length) {
+    const read = file.read(target.subarray(done, length), position + done, length - done)
+    if (read === 0) break
+    done += read
+  }
+
+  return done
+}
+
+const COPY_CHUNK = 1024 * 1024
+const ZERO_COPY_CHUNK = Buffer.alloc(COPY_CHUNK)
+
+/** File bytes [start, end) into `bytes` at the same offsets, leaving chunks of zeros unwritten (the buffer is zeroed); where the reads ended. */
+function copyNonZero(file: LogFile, bytes: Buffer, start: number, end: number): number {
+  const chunk = Buffer.allocUnsafe(COPY_CHUNK)
+  let position = start
+  while (position < end) {
+    const read = readFully(file, chunk, position, Math.min(COPY_CHUNK, end - position))
+    if (read === 0) break
+    if (!chunk.subarray(0, read).equals(ZERO_COPY_CHUNK.subarray(0, read))) chunk.copy(bytes, position, 0, read)
+    position += read
+  }
+
+  return position
 }
 
 /** The zxid of the whole entry at `offset` when it is below `skipBefore` (and long enough to hold a header). */

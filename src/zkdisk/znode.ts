@@ -1,5 +1,6 @@
 import type {NodeType} from '../archive/format.js'
 import type {Acl} from '../zk/session.js'
+import {StoredNode} from './stored-node.js'
 
 /** StatPersisted: the stat fields ZooKeeper stores with each znode. */
 export interface PersistedStat {
@@ -19,10 +20,37 @@ export interface PersistedStat {
 
 /** A znode as ZooKeeper's DataTree holds it. */
 export interface TreeNode {
+  /** A view of the snapshot's bytes for znodes loaded from one (no copy: the tree keeps the snapshot's buffer). */
   data: Buffer
   acl: Acl[]
   stat: PersistedStat
-  children: Set<string>
+  /** Its children's names, undefined while it has never had one (most znodes are leaves: no Set for them). */
+  children: Set<string> | undefined
+}
+
+/** A znode's stat to read, not to change: a snapshot znode's is decoded again rather than kept. */
+export function statOf(node: TreeNode): PersistedStat {
+  return node instanceof StoredNode ? node.storedStat() : node.stat
+}
+
+const NO_CHILDREN: ReadonlySet<string> = new Set()
+
+/** The names of a znode's children, in the order they were added. */
+export function childNames(node: TreeNode): ReadonlySet<string> {
+  return node.children ?? NO_CHILDREN
+}
+
+export function childCount(node: TreeNode): number {
+  return node.children === undefined ? 0 : node.children.size
+}
+
+export function addChild(node: TreeNode, name: string): void {
+  if (node.children === undefined) node.children = new Set([name])
+  else node.children.add(name)
+}
+
+export function removeChild(node: TreeNode, name: string): void {
+  node.children?.delete(name)
 }
 
 /**
@@ -92,26 +120,26 @@ export function childPath(parent: string, name: string): string {
 }
 
 export function toDiskZnode(path: string, node: TreeNode): DiskZnode {
-  const stat = toDiskStat(node)
-  if (node.stat.ephemeralOwner === 0n) return {acl: node.acl, data: node.data, nextSequence: node.stat.cversion, path, stat, type: 'persistent'}
-  const {ttl, type} = nodeTypeOfOwner(node.stat.ephemeralOwner)
-  return {acl: node.acl, data: node.data, nextSequence: node.stat.cversion, path, stat, type, ...(ttl === undefined ? {} : {ttl})}
+  const stored = statOf(node)
+  const {data} = node
+  const stat = toDiskStat(stored, data, childCount(node))
+  if (stored.ephemeralOwner === 0n) return {acl: node.acl, data, nextSequence: stored.cversion, path, stat, type: 'persistent'}
+  const {ttl, type} = nodeTypeOfOwner(stored.ephemeralOwner)
+  return {acl: node.acl, data, nextSequence: stored.cversion, path, stat, type, ...(ttl === undefined ? {} : {ttl})}
 }
 
 /**
  * The stored cversion counts creates only; ZooKeeper reports cversion * 2 - numChildren (every
  * create but those of the children still present was followed by a delete), in Java int arithmetic.
  */
-function toDiskStat(node: TreeNode): DiskStat {
-  const {stat} = node
-  const numChildren = node.children.size
+function toDiskStat(stat: PersistedStat, data: Buffer, numChildren: number): DiskStat {
   // Listed, not spread: one object shape for every znode, built without copying property by property.
   return {
     aversion: stat.aversion,
     ctime: stat.ctime,
     cversion: (Math.imul(stat.cversion, 2) - numChildren) | 0,
     czxid: stat.czxid,
-    dataLength: node.data.length,
+    dataLength: data.length,
     ephemeralOwner: stat.ephemeralOwner,
     mtime: stat.mtime,
     mzxid: stat.mzxid,

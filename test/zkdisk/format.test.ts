@@ -11,8 +11,10 @@ import {
   Adler32,
   DiskFormatError,
   loadState,
+  type LogFile,
   nodeTypeOfOwner,
   OpCode,
+  readLogFile,
   readSnapshot,
   readTxnLog,
   snappyStreamDecompress,
@@ -85,6 +87,37 @@ describe('zkdisk formats', () => {
       expect(nodeTypeOfOwner(0xff_00_00_00_00_00_0e_10n)).to.deep.equal({ttl: 3600, type: 'ttl'})
       expect(nodeTypeOfOwner(0x01_00_01_23_45_67_89_abn)).to.deep.equal({type: 'ephemeral'})
       expect(nodeTypeOfOwner(0xff_01_00_00_00_00_00_01n)).to.deep.equal({type: 'ephemeral'})
+    })
+  })
+
+  describe('readLogFile (a log read in place, the entries the snapshot holds never held)', () => {
+    const entries = [create(1n, '/a', 'one'), create(2n, '/b', 'x'.repeat(3000)), create(3n, '/c', 'three'), create(4n, '/d', 'four')]
+    const second = 16 + entries[0].length
+    /** A file over `bytes` whose reads return at most `most` bytes each, as reads of a file may. */
+    const file = (bytes: Buffer, most = 7): LogFile => ({name: 'log.1', read: (target, position, length) => bytes.copy(target, 0, position, position + Math.min(length, most)), size: bytes.length})
+    const outcome = (read: () => unknown) => {
+      try {
+        return read()
+      } catch (error) {
+        return (error as Error).message
+      }
+    }
+
+    it('reads what readTxnLog reads of the same bytes, whatever the first zxid kept, damage and padding included', () => {
+      const whole = logBytes(entries, 5000)
+      const wrongChecksum = Buffer.from(whole)
+      wrongChecksum[second + 20] ^= 0x01
+      const withoutEnd = Buffer.from(whole)
+      withoutEnd[second + entries[1].length - 1] = 0x41
+      const short = entry(txnBytes(OpCode.create, {zxid: 2n}, record.none())).subarray(0, 20)
+      const files = [whole, logBytes(entries), wrongChecksum, withoutEnd, whole.subarray(0, second + 30), logBytes([entries[0], short, entries[2]]), whole.subarray(0, 16), whole.subarray(0, 10)]
+      for (const [index, bytes] of files.entries()) {
+        for (const skipBefore of [undefined, 0n, 1n, 2n, 3n, 4n, 5n]) {
+          const expected = outcome(() => readTxnLog({bytes, name: 'log.1'}, skipBefore === undefined ? {} : {skipBefore}))
+          expect(outcome(() => readLogFile(file(bytes), skipBefore)), `file ${index}, skipBefore ${skipBefore}`).to.deep.equal(expected)
+          expect(outcome(() => readLogFile(file(bytes, 1 << 20), skipBefore)), `file ${index}, skipBefore ${skipBefore}, whole reads`).to.deep.equal(expected)
+        }
+      }
     })
   })
 
@@ -212,7 +245,7 @@ describe('zkdisk formats', () => {
       expect(content.compression).to.equal('none')
       expect([...content.sessions]).to.deep.equal(snapshot.sessions)
       expect([...content.nodes.keys()]).to.deep.equal(['/', '/zookeeper', '/zookeeper/quota', '/a', '/a/b'])
-      expect([...content.nodes.get('/')!.children]).to.deep.equal(['zookeeper', 'a'])
+      expect([...content.nodes.get('/')!.children!]).to.deep.equal(['zookeeper', 'a'])
       const a = content.nodes.get('/a')!
       expect(a.acl).to.deep.equal(OPEN)
       expect(a.stat).to.deep.equal({aversion: 0, ctime: 5, cversion: 2, czxid: 3n, ephemeralOwner: 0n, mtime: 0, mzxid: 4n, pzxid: 6n, version: 1})

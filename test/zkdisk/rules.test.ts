@@ -290,4 +290,18 @@ describe('zkdisk replay rules', () => {
     expect(state.digests).to.deep.equal({lastCheck: {matched: false, zxid: 0x11n}, mismatched: 1, verified: 0})
     expect(state.notes).to.deep.equal(["the tree digest after zxid 0x11 differs from ZooKeeper's: the replayed state is not the server's"])
   })
+
+  it('leaves out what a delete of a znode with children left unreachable, as the next snapshot would, in every way the state is read', () => {
+    const state = loadState([
+      snapshot(0x10n, [{path: '/a'}, {path: '/a/b', stat: {cversion: 1}}, {path: '/a/b/c'}, {path: '/kept', data: 'k'}]),
+      log(0x11n, [txn(OpCode.delete, 0x11n, record.delete('/a'))]),
+    ])
+    const user = [...state.znodes.keys()].filter((path) => !path.startsWith('/zookeeper'))
+    expect(user).to.deep.equal(['/', '/kept'])
+    expect(state.znodes.size).to.equal([...state.znodes.keys()].length)
+    expect(state.znodes.has('/a/b')).to.equal(false)
+    expect(state.znodes.get('/a/b/c')).to.equal(undefined)
+    expect(state.children('/a/b')).to.deep.equal([])
+    expect(state.znodes.get('/kept')!.data.toString()).to.equal('k')
+  })
 })

@@ -1,0 +1,103 @@
+/**
+ * A znode loaded from a snapshot, kept as offsets into the snapshot's bytes: its data and stat are
+ * decoded when asked for. Most znodes of a loaded tree are never changed by the logs after it, and
+ * a view and a stat of bigints per znode were most of a load's memory and time.
+ */
+import type {Acl} from '../zk/session.js'
+import {JuteReader} from '../jute/reader.js'
+import {diskFormatFailure} from './errors.js'
+import type {PersistedStat, TreeNode} from './znode.js'
+
+const EMPTY = Buffer.alloc(0)
+/** The stat's bytes were read whole when the snapshot was: a failure here is a bug, reported as the disk format's. */
+const DISK_FORMAT = diskFormatFailure()
+/** StatPersisted's size: 4 longs, 2 longs of time, 3 ints. */
+export const STORED_STAT_BYTES = 60
+
+export class StoredNode implements TreeNode {
+  /** Set once the stat was asked for to be changed (or replaced): from then on, the node's own. */
+  private ownStat: PersistedStat | undefined = undefined
+  private ownData: Buffer | undefined = undefined
+  private childSet: Set<string> | undefined = undefined
+  /** The children read after it, in order, until their names are first asked for: no name or Set per znode while loading. */
+  private firstChild: StoredNode | undefined = undefined
+  private lastChild: StoredNode | undefined = undefined
+  private nextSibling: StoredNode | undefined = undefined
+
+  constructor(
+    public acl: Acl[],
+    /** Its path, the key it is stored under: its name is cut from it only when its parent's children are asked for. */
+    private readonly path: string,
+    private readonly bytes: Buffer,
+    /** Where the data starts; the stat follows it and the ACL index (8 bytes). */
+    private readonly dataAt: number,
+    /** -1 for a null buffer. */
+    private readonly dataLength: number,
+  ) {}
+
+  get children(): Set<string> | undefined {
+    if (this.firstChild !== undefined) {
+      this.childSet ??= new Set()
+      for (let child: StoredNode | undefined = this.firstChild; child !== undefined; child = child.nextSibling) this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
+      this.firstChild = undefined
+      this.lastChild = undefined
+    }
+
+    return this.childSet
+  }
+
+  set children(children: Set<string> | undefined) {
+    this.firstChild = undefined
+    this.lastChild = undefined
+    this.childSet = children
+  }
+
+  /** A child read from the snapshot: listed by name once the children are asked for. */
+  appendChild(child: StoredNode): void {
+    if (this.childSet !== undefined) this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
+    else if (this.lastChild === undefined) this.firstChild = child
+    else this.lastChild.nextSibling = child
+    if (this.childSet === undefined) this.lastChild = child
+  }
+
+  get data(): Buffer {
+    if (this.ownData !== undefined) return this.ownData
+    return this.dataLength <= 0 ? EMPTY : this.bytes.subarray(this.dataAt, this.dataAt + this.dataLength)
+  }
+
+  set data(data: Buffer) {
+    this.ownData = data
+  }
+
+  /** The stat to change in place: decoded once, then kept. Readers use storedStat (statOf). */
+  get stat(): PersistedStat {
+    this.ownStat ??= this.storedStat()
+    return this.ownStat
+  }
+
+  set stat(stat: PersistedStat) {
+    this.ownStat = stat
+  }
+
+  /** The stat as stored, or as changed since: a new object each time until it was changed. */
+  storedStat(): PersistedStat {
+    if (this.ownStat !== undefined) return this.ownStat
+    const at = this.dataAt + Math.max(this.dataLength, 0) + 8
+    return readPersistedStat(new JuteReader(this.bytes, '', DISK_FORMAT, at, at + STORED_STAT_BYTES))
+  }
+}
+
+export function readPersistedStat(reader: JuteReader): PersistedStat {
+  // In the order of the record's fields: the reads happen as the properties are listed.
+  return {
+    czxid: reader.ulong(),
+    mzxid: reader.ulong(),
+    ctime: reader.time(),
+    mtime: reader.time(),
+    version: reader.int(),
+    cversion: reader.int(),
+    aversion: reader.int(),
+    ephemeralOwner: reader.ulong(),
+    pzxid: reader.ulong(),
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The replayed tree as DiskState shows it: znodes as clients read them, made when asked for rather
+ * than copied up front (a copy per znode was most of a load's time and memory). Only the znodes a
+ * walk from "/" reaches are in it, as in the snapshot ZooKeeper would write next.
+ */
+import {childCount, childNames, childPath, type DiskZnode, toDiskZnode, type TreeNode} from './znode.js'
+
+export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
+  private readonly nodes: Map<string, TreeNode>
+
+  /** `orphansPossible`: whether a znode can be in `nodes` without its parent listing it (a fuzzy replay deleted a parent). */
+  constructor(nodes: Map<string, TreeNode>, orphansPossible: boolean) {
+    this.nodes = orphansPossible ? reachable(nodes) : nodes
+  }
+
+  get size(): number {
+    return this.nodes.size
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'ZnodeView'
+  }
+
+  has(path: string): boolean {
+    return this.nodes.has(path)
+  }
+
+  get(path: string): DiskZnode | undefined {
+    const node = this.nodes.get(path)
+    return node === undefined ? undefined : toDiskZnode(path, node)
+  }
+
+  /** The names of a znode's children, sorted. */
+  children(path: string): string[] {
+    const node = this.nodes.get(path)
+    return node === undefined || childCount(node) === 0 ? [] : [...childNames(node)].sort()
+  }
+
+  /** Depth first from "/", children by name: parents before children. */
+  *entries(): MapIterator<[string, DiskZnode]> {
+    const pending = ['/']
+    while (pending.length > 0) {
+      const path = pending.pop()!
+      const node = this.nodes.get(path)
+      if (!node) continue
+      yield [path, toDiskZnode(path, node)]
+      const names = this.children(path)
+      for (let index = names.length - 1; index >= 0; index--) pending.push(childPath(path, names[index]))
+    }
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [path] of this.entries()) yield path
+  }
+
+  *values(): MapIterator<DiskZnode> {
+    for (const [, znode] of this.entries()) yield znode
+  }
+
+  [Symbol.iterator](): MapIterator<[string, DiskZnode]> {
+    return this.entries()
+  }
+
+  forEach(callback: (value: DiskZnode, key: string, map: ReadonlyMap<string, DiskZnode>) => void, thisArg?: unknown): void {
+    for (const [path, znode] of this.entries()) callback.call(thisArg, znode, path, this)
+  }
+}
+
+/** The znodes a walk from "/" reaches. */
+function reachable(nodes: Map<string, TreeNode>): Map<string, TreeNode> {
+  const found = new Map<string, TreeNode>()
+  const pending = ['/']
+  while (pending.length > 0) {
+    const path = pending.pop()!
+    const node = nodes.get(path)
+    if (!node) continue
+    found.set(path, node)
+    for (const name of childNames(node)) pending.push(childPath(path, name))
+  }
+
+  return found
+}
