@@ -53,7 +53,10 @@ function declareAndStream(socket: net.Socket, length: number, limit: number): vo
   const more = () => {
     while (sent < limit && !socket.destroyed) {
       sent += CHUNK.length
-      if (!socket.write(CHUNK)) return void socket.once('drain', more)
+      if (!socket.write(CHUNK)) {
+        socket.once('drain', more)
+        return
+      }
     }
   }
 
