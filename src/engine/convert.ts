@@ -130,7 +130,7 @@ export async function writeStateArchive(options: StateArchiveOptions): Promise<M
       counts.dataBytes += znode.data.length
     }
 
-    const manifest = writer.finish({...counts, changedDuringBackup: 0, completedAt: new Date().toISOString(), excluded: 0, inconsistent: [], inconsistentCount: 0, vanished: 0, zxidEnd: zxid})
+    const manifest = await writer.finish({...counts, changedDuringBackup: 0, completedAt: new Date().toISOString(), excluded: 0, inconsistent: [], inconsistentCount: 0, vanished: 0, zxidEnd: zxid})
     await written
     return manifest
   } catch (error) {
