@@ -6,12 +6,14 @@
 import {availableParallelism} from 'node:os'
 import {Worker} from 'node:worker_threads'
 
-/** Where a record sits in its chunk: its hashed body, its data, and where its hash and the `",` after it go. */
+import {SHA_PREFIX} from './format.js'
+
+/** Where a record sits in its chunk: its hashed body, its data, and where its JSON starts (`{"sha256":"<hex>",` goes there). */
 export const RECORD_FIELDS = 5
 
 export interface ChunkJob {
   bytes: Buffer
-  /** RECORD_FIELDS numbers a record: bodyStart, bodyEnd, dataStart, dataLength, hexStart. */
+  /** RECORD_FIELDS numbers a record: bodyStart, bodyEnd, dataStart, dataLength, jsonStart. */
   records?: Int32Array
   level: number
 }
@@ -51,7 +53,7 @@ parentPort.on('message', ({id, bytes, records, level}) => {
       const hash = createHash('sha256').update(chunk.subarray(records[at], records[at + 1]))
       if (records[at + 3] > 0) hash.update(chunk.subarray(records[at + 2], records[at + 2] + records[at + 3]))
       const hex = hash.digest('hex')
-      chunk.write(hex + '",', records[at + 4], 'latin1')
+      chunk.write(${JSON.stringify(SHA_PREFIX)} + hex + '",', records[at + 4], 'latin1')
       hashes += hex
     }
     const segment = zlib.deflateRawSync(chunk, {level, finishFlush: zlib.constants.Z_SYNC_FLUSH})

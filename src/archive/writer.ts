@@ -8,7 +8,6 @@ import {
   encodeRecord,
   entryDirectory,
   recordBody,
-  SHA_PREFIX,
   SHA_PREFIX_LENGTH,
   HEADER_ENTRY,
   type Manifest,
@@ -109,10 +108,9 @@ export class ArchiveWriter {
     const {chunk} = this
     const jsonAt = this.used + BLOCK
     // The body's `{` sits where the prefix's closing `",` ends: the hashed bytes are the body as
-    // encoded, and the worker writes the hash and `",` over the `{` once it has hashed them.
+    // encoded, and the worker writes the whole prefix, over the `{`, once it has hashed them.
     const bodyAt = jsonAt + SHA_PREFIX_LENGTH - 1
     const bodyEnd = bodyAt + chunk.write(body, bodyAt, 'utf8')
-    chunk.write(SHA_PREFIX, jsonAt, 'latin1')
     const jsonLength = bodyEnd - jsonAt
     const dataAt = jsonAt + blocks(jsonLength) + BLOCK
     this.headers.writeFitting(chunk, this.used, recordName, jsonLength)
@@ -129,7 +127,7 @@ export class ArchiveWriter {
     records[at++] = bodyEnd
     records[at++] = dataAt
     records[at++] = data.length
-    records[at++] = jsonAt + SHA_PREFIX.length
+    records[at++] = jsonAt
     this.recordFields = at
     return true
   }
