@@ -33,7 +33,7 @@ export interface ChunkResult {
  */
 const WORKER_SOURCE = `
 const {parentPort} = require('node:worker_threads')
-const {createHash} = require('node:crypto')
+const crypto = require('node:crypto')
 const zlib = require('node:zlib')
 const table = Array.from({length: 256}, (_, n) => {
   let c = n
@@ -45,14 +45,20 @@ const crc32 = typeof zlib.crc32 === 'function' ? (data) => zlib.crc32(data) : (d
   for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]) & 0xff] ^ (c >>> 8)
   return ~c >>> 0
 }
+// One-shot hashing (crypto.hash, Node 20.12+) of the body and data copied together: half the cost of a Hash object.
+const sha256Hex = typeof crypto.hash === 'function' ? (bytes) => crypto.hash('sha256', bytes, 'hex') : (bytes) => crypto.createHash('sha256').update(bytes).digest('hex')
+let scratch = Buffer.alloc(64 * 1024)
 parentPort.on('message', ({id, bytes, records, level}) => {
   try {
     const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     let hashes = ''
     for (let at = 0; records && at < records.length; at += ${RECORD_FIELDS}) {
-      const hash = createHash('sha256').update(chunk.subarray(records[at], records[at + 1]))
-      if (records[at + 3] > 0) hash.update(chunk.subarray(records[at + 2], records[at + 2] + records[at + 3]))
-      const hex = hash.digest('hex')
+      const bodyLength = records[at + 1] - records[at]
+      const length = bodyLength + records[at + 3]
+      if (scratch.length < length) scratch = Buffer.alloc(Math.max(length, 2 * scratch.length))
+      chunk.copy(scratch, 0, records[at], records[at + 1])
+      if (records[at + 3] > 0) chunk.copy(scratch, bodyLength, records[at + 2], records[at + 2] + records[at + 3])
+      const hex = sha256Hex(scratch.subarray(0, length))
       chunk.write(${JSON.stringify(SHA_PREFIX)} + hex + '",', records[at + 4], 'latin1')
       hashes += hex
     }
