@@ -50,7 +50,7 @@ async function once(): Promise<Record<string, number>> {
     await writer.addZnode(znode.relativePath, znode.record, znode.data)
   }
 
-  writer.finish({...counts, changedDuringBackup: 0, completedAt: '', inconsistent: [], inconsistentCount: 0, vanished: 0, zxidEnd: null})
+  await writer.finish({...counts, changedDuringBackup: 0, completedAt: '', inconsistent: [], inconsistentCount: 0, vanished: 0, zxidEnd: null})
   await done
   step('write')
   const total = Object.values(times).reduce((sum, value) => sum + value, 0)

@@ -72,7 +72,7 @@ async function once(): Promise<{seconds: number; cpuSeconds: number; mainCpuSeco
     await writer.addZnode(item.relativePath, item.record, item.data)
   }
 
-  writer.finish({changedDuringBackup: 0, completedAt: new Date().toISOString(), dataBytes: 0, excluded: 0, inconsistent: [], inconsistentCount: 0, skippedEphemerals: 0, vanished: 0, znodes, zxidEnd: null})
+  await writer.finish({changedDuringBackup: 0, completedAt: new Date().toISOString(), dataBytes: 0, excluded: 0, inconsistent: [], inconsistentCount: 0, skippedEphemerals: 0, vanished: 0, znodes, zxidEnd: null})
   await done
   const {system, user} = process.cpuUsage(cpu)
   return {bytes, cpuSeconds: (system + user) / 1e6, mainCpuSeconds: mainThreadCpu() - mainCpu, seconds: (performance.now() - started) / 1000}

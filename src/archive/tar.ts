@@ -61,6 +61,9 @@ const CHECKSUM_BYTES = 8
 export class FileHeaders {
   private readonly template: Buffer
   private readonly templateSum: number
+  /** The template's bytes from its first non-zero one to its last: all a zeroed block needs copied. */
+  private readonly templateStart: number
+  private readonly templateEnd: number
 
   constructor(private readonly fields: Omit<TarMemberFields, 'path' | 'size'>) {
     this.template = tarHeader({...fields, path: '', size: 0})
@@ -69,6 +72,8 @@ export class FileHeaders {
     let sum = 0
     for (const byte of this.template) sum += byte
     this.templateSum = sum
+    this.templateStart = this.template.findIndex((byte) => byte !== 0)
+    this.templateEnd = this.template.findLastIndex((byte) => byte !== 0) + 1
   }
 
   /** Writes the header of `path` (`size` bytes) at `offset` of `target` (512 zero bytes); false when `path` needs tarHeader. */
@@ -85,7 +90,7 @@ export class FileHeaders {
 
   /** writeInto for a `path` and `size` that fit (the caller checked). */
   writeFitting(target: Buffer, offset: number, path: string, size: number): void {
-    this.template.copy(target, offset)
+    this.template.copy(target, offset + this.templateStart, this.templateStart, this.templateEnd)
     target.write(path, offset, 'latin1')
     let sum = this.templateSum + writeOctal(target, offset + SIZE_FIELD, size, SIZE_BYTES)
     for (let index = offset, end = offset + path.length; index < end; index++) sum += target[index]

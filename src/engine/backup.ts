@@ -149,7 +149,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
 
     const zxidEnd = adminSnapshot?.consistentAtZxid ?? (await highestZxid(session.hosts, session.connectOptions.tls))
     const {rootExists: _, ...counts} = stats
-    manifest = writer.finish({
+    manifest = await writer.finish({
       ...counts,
       completedAt: new Date().toISOString(),
       zxidEnd: typeof zxidEnd === 'string' ? zxidEnd : zxidEnd === undefined ? null : hexZxid(zxidEnd),

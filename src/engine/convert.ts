@@ -130,7 +130,7 @@ export async function writeStateArchive(options: StateArchiveOptions): Promise<M
       counts.dataBytes += znode.data.length
     }
 
-    const manifest = writer.finish({...counts, changedDuringBackup: 0, completedAt: new Date().toISOString(), excluded: 0, inconsistent: [], inconsistentCount: 0, vanished: 0, zxidEnd: zxid})
+    const manifest = await writer.finish({...counts, changedDuringBackup: 0, completedAt: new Date().toISOString(), excluded: 0, inconsistent: [], inconsistentCount: 0, vanished: 0, zxidEnd: zxid})
     await written
     return manifest
   } catch (error) {
@@ -148,8 +148,12 @@ export function* znodesUnder(state: DiskState, root: string): Generator<DiskZnod
     const znode = state.znodes.get(path)
     if (!znode) continue
     yield znode
-    const children = state.children(path).filter((name) => !(path === '/' && name === 'zookeeper'))
-    for (let index = children.length - 1; index >= 0; index--) pending.push(joinZnodePath(path, children[index]))
+    // Most znodes are leaves: no lookup of their children (numChildren is the size of the replayed set).
+    if (znode.stat.numChildren === 0) continue
+    const children = state.children(path)
+    for (let index = children.length - 1; index >= 0; index--) {
+      if (path !== '/' || children[index] !== 'zookeeper') pending.push(joinZnodePath(path, children[index]))
+    }
   }
 }
 

@@ -141,7 +141,7 @@ describe('archive encoding: the writer against a plain tar of the same members',
       await writer.addZnode(relativePath, record, data)
     }
 
-    const manifest = writer.finish(summary)
+    const manifest = await writer.finish(summary)
     await done
     const tar = gunzipSync(Buffer.concat(chunks))
     // The writer's mtime, to the millisecond as its pax headers give it (the ustar field keeps whole seconds).

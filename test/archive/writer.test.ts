@@ -9,11 +9,13 @@ import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
+import {crc32, gunzipSync} from 'node:zlib'
 
 import {entryDirectory} from '../../src/archive/format.js'
+import {crc32Combine} from '../../src/archive/gzip-frame.js'
 import {readArchive} from '../../src/archive/reader.js'
 import {FileHeaders, tarHeader} from '../../src/archive/tar.js'
-import {writeCraftedArchive} from '../helpers/craft.js'
+import {type CraftedZnode, writeCraftedArchive} from '../helpers/craft.js'
 
 const FIELDS = {gid: 0, mode: 0o644, mtime: new Date('2026-01-02T03:04:05.678Z'), type: 'File' as const, uid: 0}
 const SIZES = [0, 1, 511, 512, 513, 128 * 1024, 8 ** 10 - 1, 8 ** 10, 8 ** 11 - 1, 8 ** 11]
@@ -88,5 +90,46 @@ describe('archive writer: what it writes, read by GNU tar and by the reader', ()
     }
 
     expect(read).to.deep.equal(znodes.map((znode) => ({data: znode.data ?? '', path: znode.path})))
+  })
+})
+
+describe('archive writer: chunks compressed apart, one gzip member', () => {
+  it('combines CRC-32 values as zlib computes the CRC-32 of the bytes joined', () => {
+    const bytes = Buffer.from(Array.from({length: 70_000}, (_, index) => (index * 7919) % 251))
+    for (const cut of [0, 1, 511, 512, 4096, 65_537, bytes.length]) {
+      const a = bytes.subarray(0, cut)
+      const b = bytes.subarray(cut)
+      expect(crc32Combine(crc32(a), crc32(b), b.length), `cut at ${cut}`).to.equal(crc32(bytes))
+    }
+  })
+
+  it('writes an archive of many chunks that gzip, GNU tar, node and the strict reader take as one stream', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dcos-writer-chunks-'))
+    try {
+      // About 5 MiB of tar: several chunks, and a record larger than a chunk (hashed apart) between them.
+      const znodes: CraftedZnode[] = [
+        {path: '/'},
+        ...Array.from({length: 1000}, (_, index) => ({data: `${index}:`.repeat(200 + (index % 300)), path: `/chunk-${index}`})),
+        {data: 'z'.repeat(1536 * 1024), path: '/over-a-chunk'},
+        // A record whose JSON could outgrow a chunk: hashed here, then followed in its chunk by records the workers hash.
+        {acl: Array.from({length: 4000}, (_, index) => ({id: `user-${index}:${'h'.repeat(90)}`, perms: 31, scheme: 'digest'})), data: 'acl', path: '/long-record'},
+        ...Array.from({length: 1000}, (_, index) => ({data: `${index}:`.repeat(200 + (index % 300)), path: `/later-${index}`})),
+      ]
+      const archive = join(dir, 'many.tar.gz')
+      await writeCraftedArchive(archive, '/', znodes)
+      execFileSync('gzip', ['-t', archive])
+      const listed = execFileSync('tar', ['tzf', archive], {encoding: 'utf8', maxBuffer: 1 << 24}).split('\n').filter(Boolean)
+      expect(listed.filter((name) => name.endsWith('/.znode.json'))).to.have.length(znodes.length)
+      const plain = gunzipSync(readFileSync(archive))
+      expect(plain.length).to.be.greaterThan(4 * 1024 * 1024)
+      const read: Array<{path: string; data: string}> = []
+      for await (const item of readArchive(Readable.from([readFileSync(archive)]), 'many.tar.gz')) {
+        if (item.kind === 'znode') read.push({data: item.data.toString(), path: item.relativePath})
+      }
+
+      expect(read).to.deep.equal(znodes.map((znode) => ({data: znode.data ?? '', path: znode.path})))
+    } finally {
+      rmSync(dir, {force: true, recursive: true})
+    }
   })
 })

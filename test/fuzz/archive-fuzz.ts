@@ -93,7 +93,7 @@ export async function writeArchive(tree: GeneratedTree): Promise<Buffer> {
     await writer.addZnode(relative, record, data)
   }
 
-  writer.finish({changedDuringBackup: 0, completedAt: tree.header.createdAt, dataBytes: tree.znodes.reduce((sum, {data}) => sum + data.length, 0), excluded: 0, inconsistent: [], inconsistentCount: 0, skippedEphemerals: 0, vanished: 0, znodes: tree.znodes.length, zxidEnd: '0x10'})
+  await writer.finish({changedDuringBackup: 0, completedAt: tree.header.createdAt, dataBytes: tree.znodes.reduce((sum, {data}) => sum + data.length, 0), excluded: 0, inconsistent: [], inconsistentCount: 0, skippedEphemerals: 0, vanished: 0, znodes: tree.znodes.length, zxidEnd: '0x10'})
   await ended
   return Buffer.concat(chunks)
 }

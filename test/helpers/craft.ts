@@ -45,6 +45,6 @@ export async function writeCraftedArchive(file: string, root: string, znodes: Cr
     await writer.addZnode(znode.path, record, data)
   }
 
-  writer.finish({changedDuringBackup: 0, completedAt: now, dataBytes, excluded: 0, inconsistent: [], inconsistentCount: 0, skippedEphemerals: 0, vanished: 0, zxidEnd: '0x1', znodes: znodes.length})
+  await writer.finish({changedDuringBackup: 0, completedAt: now, dataBytes, excluded: 0, inconsistent: [], inconsistentCount: 0, skippedEphemerals: 0, vanished: 0, zxidEnd: '0x1', znodes: znodes.length})
   await written
 }
