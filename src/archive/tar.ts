@@ -1,7 +1,8 @@
 import type {Readable} from 'node:stream'
-import * as zlib from 'node:zlib'
 import {createInflateRaw} from 'node:zlib'
 import {Header, Parser, Pax, type ReadEntry} from 'tar'
+
+import {crc32} from './crc32.js'
 
 /**
  * A strict tar parser whose warnings and errors (bad checksums, invalid headers, a stream that is not
@@ -474,6 +475,7 @@ async function* gunzipMember(first: Buffer, source: AsyncIterator<Buffer>, fail:
     }
 
     let after = Buffer.concat(rest)
+    // eslint-disable-next-line no-unmodified-loop-condition -- done is set by the inflater's 'end' listener
     while (after.length <= 8 && !done) {
       const next = await source.next()
       if (next.done) break
@@ -512,22 +514,6 @@ function gzipHeaderLength(bytes: Buffer, fail: (problem: string) => Error): numb
   if (flags & 0x02) length += 2
   return bytes.length < length ? undefined : length
 }
-
-const CRC_TABLE = Array.from({length: 256}, (_, n) => {
-  let c = n
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xed_b8_83_20 ^ (c >>> 1) : c >>> 1
-  return c >>> 0
-})
-
-/** zlib's CRC-32 (native from Node 20.15; a table otherwise). */
-const crc32: (data: Buffer, value: number) => number =
-  typeof (zlib as {crc32?: unknown}).crc32 === 'function'
-    ? (data, value) => zlib.crc32(data, value)
-    : (data, value) => {
-        let c = ~value
-        for (const byte of data) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8)
-        return ~c >>> 0
-      }
 
 /**
  * The name of the first member of the plain tar bytes `plain` (a pax or GNU long name applied, pax

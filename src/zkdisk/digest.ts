@@ -1,5 +1,4 @@
-import {crc32} from 'node:zlib'
-
+import {crc32} from '../archive/crc32.js'
 import {statOf, type TreeNode} from './znode.js'
 
 /** The digest version ZooKeeper 3.6 to 3.9 write (DigestCalculator); others are not compared. */
