@@ -14,11 +14,10 @@
 import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import * as http from 'node:http'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {cpus, tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {parseArgs, promisify} from 'node:util'
-import {writeFile} from 'node:fs/promises'
 
 import {Pipeline} from '../src/engine/pipeline.js'
 import {ZkSession} from '../src/zk/session.js'

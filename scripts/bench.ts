@@ -55,6 +55,7 @@ function options(): BenchOptions {
     return parseOptions(process.argv.slice(2))
   } catch (error) {
     console.error(`${(error as Error).message}\n${USAGE}`)
+    // eslint-disable-next-line n/no-process-exit, unicorn/no-process-exit -- a bad option ends the script with usage status 2
     process.exit(2)
   }
 }

@@ -12,6 +12,7 @@ import {execFile} from 'node:child_process'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {isDeepStrictEqual, parseArgs, promisify} from 'node:util'
 
 import {Ensemble} from '../test/harness/ensemble.js'
@@ -42,7 +43,7 @@ if (restores > 0) {
   const dir = await mkdtemp(join(tmpdir(), 'dcos-fuzz-'))
   const hosts = ensemble.connectString
   const dcos = (args: string[]) =>
-    promisify(execFile)(process.execPath, [join(import.meta.dirname, '../bin/run.js'), ...args]).then(
+    promisify(execFile)(process.execPath, [fileURLToPath(new URL('../bin/run.js', import.meta.url)), ...args]).then(
       () => 0,
       (error: {code?: number}) => error.code ?? -1,
     )

@@ -143,7 +143,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+try {
+  await main()
+} catch (error: unknown) {
   console.error(`sandbox failed: ${error instanceof Error ? error.message : String(error)}`)
   process.exitCode = 1
-})
+}

@@ -3,10 +3,11 @@ import {execFile} from 'node:child_process'
 import {mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 
 const run = promisify(execFile)
-const projectRoot = resolve(import.meta.dirname, '..')
+const projectRoot = resolve(fileURLToPath(new URL('..', import.meta.url)))
 
 describe('as an oclif plugin', () => {
   let host: string

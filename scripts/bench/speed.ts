@@ -78,7 +78,7 @@ async function oneRun(context: BenchContext, run: number, skipped: Partial<Recor
   if (wanted('multiRead')) record('multiRead', await rawMultiRead(wire, '/bench', []))
   if (wanted('multiReadAcl')) record('multiReadAcl', await rawMultiRead(wire, '/bench', aclSessions))
 
-  const backups = (['backup', 'backupOff'] as const).filter(wanted)
+  const backups = (['backup', 'backupOff'] as const).filter((step) => wanted(step))
   const archives: string[] = []
   for (const step of backups) {
     const archive = join(work, `${step}-${run}.tar.gz`)

@@ -228,7 +228,7 @@ function hasKnownShape(record: ZnodeRecord): boolean {
 
 function inOrder(object: object, order: string[]): boolean {
   let at = 0
-  for (const key in object) {
+  for (const key of Object.keys(object)) {
     while (at < order.length && order[at] !== key) at++
     if (at === order.length) return false
     at++

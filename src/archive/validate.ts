@@ -64,8 +64,8 @@ export function aclProblem(acl: unknown): string | undefined {
   if (!Array.isArray(acl)) return 'its ACL is not a list'
   if (acl.length === 0) return 'its ACL is empty'
   const seen = acl.length > 1 ? new Set<string>() : undefined
-  for (let index = 0; index < acl.length; index++) {
-    const entry: unknown = acl[index]
+  for (const [index, item] of acl.entries()) {
+    const entry: unknown = item
     const problem = aclEntryProblem(entry)
     if (problem) return `ACL entry ${index + 1}: ${problem}`
     if (!seen) continue

@@ -42,7 +42,7 @@ export function commandLineSecrets(argv: readonly string[], env: NodeJS.ProcessE
   })
   for (const name of SECRET_ENV) if (env[name]) found.push(...wholeSecret(env[name]))
   for (const name of LOCATION_ENV) if (env[name]) found.push(...bareUserinfo(env[name]), ...locationSecrets(env[name]))
-  return [...new Set(found.flatMap(withDecoded))].filter((value) => value.length >= MIN_SECRET_LENGTH)
+  return [...new Set(found.flatMap((value) => withDecoded(value)))].filter((value) => value.length >= MIN_SECRET_LENGTH)
 }
 
 /** A user:password value: the whole of it and the password alone. */

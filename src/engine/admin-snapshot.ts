@@ -189,6 +189,7 @@ function persistedStat({children, stat}: ReadZnode, known: TreeNode | undefined)
 }
 
 function storedCversion(stat: Stat, children: number): number {
+  // eslint-disable-next-line unicorn/prefer-math-trunc -- Java int arithmetic: the result wraps to 32 bits as ZooKeeper's does
   return ((stat.cversion + children) / 2) | 0
 }
 

@@ -166,7 +166,7 @@ export async function checkExhibitor(url: string, options: ExhibitorCheckOptions
   if (problem) return unknown('exhibitor', `${where} sent an unexpected answer: ${problem}`)
   const entries = json as ExhibitorEntry[]
   if (entries.length === 0) return unknown('exhibitor', `${where} reported no nodes`)
-  return judgeCluster('exhibitor', entries.map(fromExhibitor), options)
+  return judgeCluster('exhibitor', entries.map((entry) => fromExhibitor(entry)), options)
 }
 
 interface ExhibitorEntry {

@@ -17,5 +17,7 @@ export function redactLocation(location: string): string {
 export function redactSecrets(text: string, secrets: readonly (string | undefined)[]): string {
   // Longest first, so that a secret containing a shorter one is not left half visible.
   const sorted = secrets.filter((secret): secret is string => Boolean(secret)).sort((a, b) => b.length - a.length)
-  return sorted.reduce((redacted, secret) => redacted.split(secret).join('***'), text)
+  let redacted = text
+  for (const secret of sorted) redacted = redacted.split(secret).join('***')
+  return redacted
 }

@@ -80,7 +80,7 @@ export function parseS3Location(location: string): S3Location {
   const [accessKeyId, secretAccessKey, sessionToken] = ['access_key', 'secret_key', 'session_token'].map((name) =>
     parameters.get(name),
   )
-  if (!accessKeyId !== !secretAccessKey || (sessionToken && !accessKeyId)) {
+  if (Boolean(accessKeyId) !== Boolean(secretAccessKey) || (sessionToken && !accessKeyId)) {
     throw usage(`Incomplete credentials in ${shown}: give access_key and secret_key together (and session_token only with them)`)
   }
 

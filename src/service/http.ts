@@ -72,7 +72,9 @@ function requireToken(token: string) {
     const given = /^(?:token=|Bearer\s+)(.+)$/i.exec(request.headers.authorization ?? '')?.[1]
     // Digests have one length whatever was sent, so the comparison takes the same time for every guess.
     if (given !== undefined && timingSafeEqual(digest(given), expected)) return
-    return reply.code(401).send({errors: ['authentication required: send Authorization: token=<token> or Authorization: Bearer <token>']} satisfies ErrorBody)
+    return reply.code(401).send({
+      errors: ['authentication required: send Authorization: token=<token> or Authorization: Bearer <token>'],
+    } satisfies ErrorBody)
   }
 }
 

@@ -476,7 +476,7 @@ export class BackupService {
   /** Keeps the newest `keep` ready scheduled backups and drops every scheduled backup older than them. */
   private async pruneScheduled(keep: number): Promise<void> {
     const scheduled = (await this.list()).filter((backup) => backup.scheduled && !inProgress(backup.status))
-    const ready = scheduled.filter(isReady)
+    const ready = scheduled.filter((backup) => isReady(backup))
     if (ready.length <= keep) return
     const oldestKept = ready[keep - 1]
     for (const backup of scheduled) {

@@ -228,6 +228,7 @@ function applyLogged(replay: Replay, {digest, header, txn}: LoggedTxn): void {
 
 /** ZooKeeperServer.loadData kills the sessions that own ephemerals but are not in the session table. */
 function removeDeadSessions(tree: DataTree, sessions: Map<bigint, number>, notes: string[]): void {
+  // eslint-disable-next-line unicorn/no-useless-spread -- a copy: killSession deletes from tree.ephemerals
   for (const [session, paths] of [...tree.ephemerals]) {
     if (sessions.has(session) || paths.size === 0) continue
     notes.push(`removed ${[...paths].join(', ')}: ephemerals of session ${hex(session)}, which is not in the session table (ZooKeeper removes them when it starts)`)

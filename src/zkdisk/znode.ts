@@ -137,6 +137,7 @@ function toDiskStat(stat: PersistedStat, data: Buffer, numChildren: number): Dis
   return {
     aversion: stat.aversion,
     ctime: stat.ctime,
+    // eslint-disable-next-line unicorn/prefer-math-trunc -- Java int arithmetic: the result wraps to 32 bits as ZooKeeper's does
     cversion: (Math.imul(stat.cversion, 2) - numChildren) | 0,
     czxid: stat.czxid,
     dataLength: data.length,

@@ -17,7 +17,7 @@ import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {connect, uniquePath} from '../helpers/tree.js'
 
 /** Reads `input` to the end; returns what it threw and how many znodes it yielded. */
-export async function readAll(input: Readable): Promise<{error?: Error; znodes: number}> {
+async function readAll(input: Readable): Promise<{error?: Error; znodes: number}> {
   let znodes = 0
   try {
     for await (const item of readArchive(input, 'test.tar.gz')) if (item.kind === 'znode') znodes++

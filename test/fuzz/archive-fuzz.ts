@@ -69,7 +69,7 @@ export function randomTree(rng: Rng, root = rng.pick(['/', '/fuzz', '/a/b'])): G
   const paths = [root]
   const count = 2 + rng.int(12)
   for (let index = 0; index < count; index++) {
-    const parent = rng.pick(paths.filter((path) => !znodes.find((znode) => znode.record.path === path && znode.record.type === 'ephemeral')))
+    const parent = rng.pick(paths.filter((path) => !znodes.some((znode) => znode.record.path === path && znode.record.type === 'ephemeral')))
     const name = `${rng.pick(NAMES)}${rng.chance(0.3) ? index : ''}`
     const path = parent === '/' ? `/${name}` : `${parent}/${name}`
     if (paths.includes(path)) continue
@@ -473,7 +473,7 @@ export async function fuzzReader(seed: number, count: number, keep = 20): Promis
     } else {
       report.refused++
       if (!(outcome.error instanceof ArchiveError)) report.findings.push({description: mutant.description, mutant: index, problem: `failed with ${errorText(outcome.error)}`})
-      const reason = errorText(outcome.error).replace(/^mutant failed verification: /, '').replace(/"[^"]*"|\d+/g, '…').split(':').slice(-1)[0].trim().slice(0, 60)
+      const reason = errorText(outcome.error).replace(/^mutant failed verification: /, '').replace(/"[^"]*"|\d+/g, '…').split(':').at(-1)!.trim().slice(0, 60)
       report.reasons.set(reason, (report.reasons.get(reason) ?? 0) + 1)
       if (report.refusedMutants.length < keep) report.refusedMutants.push({bytes: mutant.bytes, description: mutant.description, mutant: index})
     }

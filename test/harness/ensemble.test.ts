@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import * as os from 'node:os';
-import * as path from 'node:path';
+import {join} from 'node:path';
 
 import { zkConstants, ZkSession } from '../../src/zk/session.js';
 import { Ensemble } from './ensemble.js';
@@ -239,7 +239,7 @@ describe('test harness: ZooKeeper ensemble', function () {
             assert.equal(e.version, version);
             const answers = await Promise.all(e.nodes.map((n) => e.srvr(n.id)));
             for (const answer of answers) assert.match(answer, new RegExp(`^Zookeeper version: ${release.replace(/\./g, '\\.')}-`, 'm'));
-            const modes = answers.map(modeOf).sort();
+            const modes = answers.map((answer) => modeOf(answer)).sort();
             assert.deepEqual(modes, nodes === 1 ? ['standalone'] : ['follower', 'follower', 'leader']);
             // A write through one node is read through another: the client protocol works.
             const writer = await open(e.nodeConnectString(1));
@@ -257,7 +257,7 @@ describe('test harness: ZooKeeper ensemble', function () {
     }
 
     it('fails with the command to run when a release is neither cached nor fetchable', async () => {
-      const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'zk-cache-'));
+      const cache = fs.mkdtempSync(join(os.tmpdir(), 'zk-cache-'));
       const saved = { cache: process.env.DCOS_BACKUP_ZOOKEEPER_CACHE, mirror: process.env.DCOS_BACKUP_DEBIAN_MIRROR };
       process.env.DCOS_BACKUP_ZOOKEEPER_CACHE = cache;
       process.env.DCOS_BACKUP_DEBIAN_MIRROR = 'http://127.0.0.1:9/debian';

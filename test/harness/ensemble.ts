@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import * as path from 'node:path';
+import {join} from 'node:path';
 import * as tls from 'node:tls';
 
 import { zookeeperClasspath, type ZookeeperVersion } from './zookeeper-releases.js';
@@ -238,7 +238,7 @@ export class Ensemble {
     this.classpath = classpath;
     this.states = states;
     this.nodes = states;
-    this.log4jFile = path.join(dir, 'log4j.properties');
+    this.log4jFile = join(dir, 'log4j.properties');
   }
 
   /** Start all nodes; resolves once every node serves (answers `srvr` with a `Mode:` line). */
@@ -248,7 +248,7 @@ export class Ensemble {
     if (!Number.isInteger(count) || count < 1) throw new Error(`Ensemble: invalid node count ${count}`);
 
     const ownsDir = options.dir === undefined;
-    const dir = options.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'zk-ensemble-')));
+    const dir = options.dir ?? (await fsp.mkdtemp(join(os.tmpdir(), 'zk-ensemble-')));
     await fsp.mkdir(dir, { recursive: true });
 
     const adminSlot = options.adminServer ? 3 : undefined;
@@ -258,9 +258,9 @@ export class Ensemble {
     const states: NodeState[] = [];
     for (let i = 0; i < count; i++) {
       const id = i + 1;
-      const nodeDir = path.join(dir, `node${id}`);
-      const dataDir = path.join(nodeDir, 'data');
-      const dataLogDir = options.dataLogDirs ? path.join(nodeDir, 'datalog') : dataDir;
+      const nodeDir = join(dir, `node${id}`);
+      const dataDir = join(nodeDir, 'data');
+      const dataLogDir = options.dataLogDirs ? join(nodeDir, 'datalog') : dataDir;
       states.push({
         id,
         clientPort: ports[i * perNode],
@@ -270,9 +270,9 @@ export class Ensemble {
         securePort: tlsSlot === undefined ? undefined : ports[i * perNode + tlsSlot],
         dataDir,
         dataLogDir,
-        configFile: path.join(nodeDir, 'zoo.cfg'),
+        configFile: join(nodeDir, 'zoo.cfg'),
         dir: nodeDir,
-        logFile: path.join(nodeDir, 'zookeeper.log'),
+        logFile: join(nodeDir, 'zookeeper.log'),
         running: false,
       });
     }
@@ -389,7 +389,7 @@ export class Ensemble {
   }
 
   private get jaasFile(): string {
-    return path.join(this.dir, 'jaas.conf');
+    return join(this.dir, 'jaas.conf');
   }
 
   private async writeFiles(): Promise<void> {
@@ -402,7 +402,7 @@ export class Ensemble {
     for (const node of this.states) {
       await fsp.mkdir(node.dataDir, { recursive: true });
       await fsp.mkdir(node.dataLogDir, { recursive: true });
-      await fsp.writeFile(path.join(node.dataDir, 'myid'), `${node.id}\n`);
+      await fsp.writeFile(join(node.dataDir, 'myid'), `${node.id}\n`);
 
       const cfg = new Map<string, string>([
         ['tickTime', String(this.options.tickTime ?? 500)],
@@ -461,7 +461,7 @@ export class Ensemble {
     const mainClass = standalone
       ? 'org.apache.zookeeper.server.ZooKeeperServerMain'
       : 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
-    const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+    const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
     const args = [
       '-Xmx256m',
       '-XX:+UseSerialGC',

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
+import {join} from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -15,7 +15,7 @@ export type ZookeeperVersion = '3.4' | '3.8' | '3.9';
 export const ZOOKEEPER_VERSIONS: readonly ZookeeperVersion[] = ['3.4', '3.8', '3.9'];
 
 export const JAVA_DIR = '/usr/share/java';
-export const ZOOKEEPER_JAR = path.join(JAVA_DIR, 'zookeeper.jar');
+export const ZOOKEEPER_JAR = join(JAVA_DIR, 'zookeeper.jar');
 export const NOT_INSTALLED_MESSAGE = 'ZooKeeper is not installed: run "apt-get update && apt-get install -y zookeeper"';
 
 const FETCH_SCRIPT = fileURLToPath(new URL('../../scripts/fetch-zookeeper.sh', import.meta.url));
@@ -64,17 +64,17 @@ const DEPENDENCY_JARS_3_4 = ['slf4j-api.jar', 'slf4j-log4j12.jar', 'log4j-1.2.ja
 
 export function zookeeperCacheDir(): string {
   if (process.env.DCOS_BACKUP_ZOOKEEPER_CACHE) return process.env.DCOS_BACKUP_ZOOKEEPER_CACHE;
-  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'dcos-backup-zookeeper');
+  const base = process.env.XDG_CACHE_HOME || join(os.homedir(), '.cache');
+  return join(base, 'dcos-backup-zookeeper');
 }
 
 /** Where a fetched line's jars are cached. */
 export function releaseDirectory(version: '3.4' | '3.9'): string {
-  return path.join(zookeeperCacheDir(), UPSTREAM[version]);
+  return join(zookeeperCacheDir(), UPSTREAM[version]);
 }
 
 const bookworm = (jars: string[]): string[] =>
-  jars.map((jar) => path.join(JAVA_DIR, jar)).filter((jar) => fs.existsSync(jar));
+  jars.map((jar) => join(JAVA_DIR, jar)).filter((jar) => fs.existsSync(jar));
 
 /**
  * Classpath for a line's JVMs, fetching the release first if it is not cached. `ZOOKEEPER_CLASSPATH`
@@ -88,9 +88,9 @@ export async function zookeeperClasspath(version: ZookeeperVersion = '3.8', { ad
     return bookworm(['zookeeper.jar', 'zookeeper-jute.jar', ...dependencies]).join(':');
   }
   const release = await fetchRelease(version);
-  if (version === '3.4') return [path.join(release, 'zookeeper.jar'), ...bookworm(DEPENDENCY_JARS_3_4)].join(':');
+  if (version === '3.4') return [join(release, 'zookeeper.jar'), ...bookworm(DEPENDENCY_JARS_3_4)].join(':');
   // 3.9's manifest Class-Path names bookworm's (3.8's) zookeeper-jute.jar: its own must come first.
-  return [path.join(release, 'zookeeper-jute.jar'), path.join(release, 'zookeeper.jar'), ...bookworm(dependencies)].join(':');
+  return [join(release, 'zookeeper-jute.jar'), join(release, 'zookeeper.jar'), ...bookworm(dependencies)].join(':');
 }
 
 const fetches = new Map<string, Promise<string>>();
@@ -98,7 +98,7 @@ const fetches = new Map<string, Promise<string>>();
 /** The release's cache directory, fetched by scripts/fetch-zookeeper.sh when it is not there yet. */
 function fetchRelease(version: '3.4' | '3.9'): Promise<string> {
   const dir = releaseDirectory(version);
-  if (fs.existsSync(path.join(dir, 'zookeeper.jar'))) return Promise.resolve(dir);
+  if (fs.existsSync(join(dir, 'zookeeper.jar'))) return Promise.resolve(dir);
   let fetch = fetches.get(dir);
   if (!fetch) {
     fetch = promisify(execFile)(FETCH_SCRIPT, [version], { timeout: 300_000 }).then(

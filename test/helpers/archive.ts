@@ -262,8 +262,7 @@ export function encodeArchiveMembers(archive: DecodedArchive): TarMember[] {
     ...archive.manifest,
   }
   const manifestBody = jsonBody(manifest)
-  members.push({body: manifestBody, path: 'manifest.json'})
-  members.push({body: Buffer.from(`${sha256(headerBody)}  backup.json\n${sha256(manifestBody)}  manifest.json\n${treeDigest}  znodes/\n`), path: 'SHA256SUMS'})
+  members.push({body: manifestBody, path: 'manifest.json'}, {body: Buffer.from(`${sha256(headerBody)}  backup.json\n${sha256(manifestBody)}  manifest.json\n${treeDigest}  znodes/\n`), path: 'SHA256SUMS'})
   return members
 }
 

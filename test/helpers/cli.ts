@@ -112,7 +112,7 @@ const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`
  * stderr are all that terminal, so `output` is what a user would see, both streams mixed.
  */
 export function dcosOnTerminal(args: string[], options: Pick<CliOptions, 'cwd' | 'env'> = {}): Promise<{code: number; output: string}> {
-  const command = `stty cols 120 rows 40; exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`
+  const command = `stty cols 120 rows 40; exec ${[process.execPath, BIN, ...args].map((word) => shellQuote(word)).join(' ')}`
   return new Promise((resolve) => {
     execFile('script', ['-qfec', command, '/dev/null'], {cwd: options.cwd ?? defaultWorkingDir(), encoding: 'utf8', env: cleanEnv(options.env), maxBuffer: 64 * 1024 * 1024, timeout: 45_000}, (error, stdout) => {
       recordOutput(`dcos ${args.slice(0, 2).join(' ')} (terminal)`, stdout)

@@ -68,6 +68,7 @@ export async function startService(options: StartOptions): Promise<RunningServic
 
 export interface ApiAnswer {
   status: number
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- whatever JSON the route answered; each test reads what it asserts
   body: any
   text: string
 }

@@ -25,7 +25,7 @@ export interface MultiResult {
 export async function sendMulti(hostPort: string, ops: MultiOp[], {close = true} = {}): Promise<MultiResult> {
   const session = await WireSession.connect({hosts: [hostPort]})
   try {
-    const results = await session.multi(ops.map(toWriteOp))
+    const results = await session.multi(ops.map((op) => toWriteOp(op)))
     return {err: 0, results}
   } catch (error) {
     if (!(error instanceof MultiFailed)) throw error

@@ -145,7 +145,9 @@ describe('ZooKeeper session: writes over the wire client, checked with another c
     it('does not take a znode someone else created meanwhile for its own: NodeExists', async () => {
       const path = uniquePath('session-lost-request')
       const theirs = () => withOracleClient(connectString, undefined, (client) => call<string>((done) => client.create(path, Buffer.from('theirs'), done)))
-      const lost = proxy.loseCreateOf({before: async () => void (await theirs()), landed: false, path})
+      const lost = proxy.loseCreateOf({async before() {
+        await theirs()
+      }, landed: false, path})
       const error = await rejection(proxied.create(path, Buffer.from('ours'), zkConstants.ZOO_PERSISTENT))
       await lost
       expect(error).to.be.instanceOf(ZkError).with.property('code', ZNODEEXISTS)

@@ -3,6 +3,7 @@
  * conversions: every value class (zero, small, repeated, above 2^53, negative, the extremes).
  */
 import {expect} from 'chai'
+// eslint-disable-next-line n/no-unsupported-features/node-builtins -- the oracle: zlib's own crc32 (Node 20.15+)
 import {crc32} from 'node:zlib'
 
 import {JuteReader} from '../../src/jute/reader.js'

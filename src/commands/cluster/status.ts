@@ -164,7 +164,7 @@ export function formatTable(
       node.zxid ?? '-',
       node.znodes === undefined ? '-' : String(node.znodes),
       ...(withLag ? [node.lag === undefined ? '-' : String(node.lag)] : []),
-    ].map(shown),
+    ].map((value) => shown(value)),
   )
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)))
   const STATUS = 1

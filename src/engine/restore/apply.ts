@@ -47,7 +47,7 @@ export async function applyRestore(run: RestoreRun, plan: AppliedPlan, {faults}:
   return {aclsSet, created, deleted, ...counters}
 }
 
-async function raiseAllCounters({bulk, options, selection, session}: RestoreRun, raise: CounterTargets['raise'], hit: (point: string) => void): Promise<Pick<Applied, 'sequencePairs' | 'sequencePairsPerSecond'>> {
+async function raiseAllCounters({options, selection, session}: RestoreRun, raise: CounterTargets['raise'], hit: (point: string) => void): Promise<Pick<Applied, 'sequencePairs' | 'sequencePairsPerSecond'>> {
   if (raise.size === 0) return {sequencePairs: 0, sequencePairsPerSecond: 0}
   options.onPhase?.('counters')
   const started = Date.now()

@@ -215,7 +215,7 @@ export class MultiReadBatcher {
         throw error
       })
     try {
-      item.resolve(await Promise.all(item.ops.map(one)))
+      item.resolve(await Promise.all(item.ops.map((op) => one(op))))
     } catch (error) {
       item.reject(error as Error)
     }

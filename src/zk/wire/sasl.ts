@@ -27,6 +27,7 @@ export class DigestMd5Client {
     const qops = (directives.qop ?? 'auth').split(',').map((qop) => qop.trim())
     if (!qops.includes('auth')) throw new Error(`the server offers no DIGEST-MD5 qop this client speaks (${directives.qop})`)
     const realm = directives.realm ?? ''
+    // eslint-disable-next-line unicorn/text-encoding-identifier-case -- RFC 2831's charset value, not a Node encoding name
     const utf8 = directives.charset?.toLowerCase() === 'utf-8'
     const {cnonce, digestUri} = this
     const secret = md5(Buffer.from(`${this.user}:${realm}:${this.password}`, utf8 && !isLatin1(`${this.user}${realm}${this.password}`) ? 'utf8' : 'latin1'))

@@ -46,6 +46,7 @@ export interface WireSessionOptions {
 
 interface Pending {
   decode: (reader: JuteReader, header: ReplyHeader) => unknown
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each request's own resolve, whatever its reply type
   resolve: (value: any) => void
   reject: (error: Error) => void
   path: string
@@ -223,7 +224,8 @@ export class WireSession {
   ): Promise<T> {
     if (this.state === 'reconnecting') await this.connecting
     this.checkUsable(path, operation, opcode)
-    const xid = (this.xid = (this.xid + 1) & 0x7f_ff_ff_ff)
+    this.xid = (this.xid + 1) & 0x7f_ff_ff_ff
+    const {xid} = this
     const header = new JuteWriter().int(xid).int(opcode)
     const packet = (body ? header.append(body) : header).packet()
     return new Promise<T>((resolve, reject) => {
@@ -375,7 +377,8 @@ export class WireSession {
 
   /** Sends one SASL token and resolves with the server's; an error answer is a refusal. */
   private saslToken(connection: Connection, token: Buffer, refused: (why: string) => Error): Promise<Buffer> {
-    const xid = (this.xid = (this.xid + 1) & 0x7f_ff_ff_ff)
+    this.xid = (this.xid + 1) & 0x7f_ff_ff_ff
+    const {xid} = this
     const packet = new JuteWriter().int(xid).int(OP.sasl).buffer(token).packet()
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.set(xid, {

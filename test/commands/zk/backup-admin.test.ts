@@ -159,6 +159,7 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
     let stop = false
     let written = 0
     const writer = (async () => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- stop is set once the backup has run
       while (!stop) {
         // eslint-disable-next-line no-await-in-loop
         await session.create(`${root}/n${written}`, Buffer.alloc(0), 0)

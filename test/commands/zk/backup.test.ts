@@ -215,6 +215,7 @@ describe('dcos zk backup', function () {
     }
 
     const work = async (id: number) => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- stop is set once the backup has run
       for (let step = 0; !stop; step++) {
         // eslint-disable-next-line no-await-in-loop
         await write(id, step).catch((error: unknown) => {
@@ -226,6 +227,7 @@ describe('dcos zk backup', function () {
 
     const writers = Array.from({length: 8}, (_, id) => work(id))
     try {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the writers count operations meanwhile
       while (operations < 200) await new Promise((resolve) => setTimeout(resolve, 10)) // eslint-disable-line no-await-in-loop
       const before = operations
       const archive = join(dir, 'busy.tar.gz')

@@ -23,7 +23,9 @@ const APPS = 60
 /** What the online walk sees of each znode, keyed by path: everything but the ephemerals. */
 async function liveRecords(session: ZkSession, root: string): Promise<Record<string, {record: ZnodeRecord; data: string}>> {
   const records: Record<string, {record: ZnodeRecord; data: string}> = {}
-  await walkTree({onZnode: ({data, record}) => void (records[record.path] = {data: data.toString('base64'), record}), root, session})
+  await walkTree({onZnode({data, record}) {
+      records[record.path] = {data: data.toString('base64'), record}
+    }, root, session})
   return records
 }
 
