@@ -56,6 +56,9 @@ export default [
       'unicorn/no-useless-undefined': 'off',
       // Its fix turns a type guard (filter((s): s is string => Boolean(s))) into filter(Boolean), which narrows nothing.
       'unicorn/prefer-native-coercion-functions': 'off',
+      // DOM rules: there is no DOM here, and their fixes rename the tree's own methods (appendChild became append).
+      'unicorn/prefer-dom-node-append': 'off',
+      'unicorn/prefer-dom-node-remove': 'off',
       // Features in every Node 20.x (fs.cp, readline/promises, fetch) that the plugin still calls experimental.
       'n/no-unsupported-features/node-builtins': ['error', {allowExperimental: true}],
       // `const {omitted: _, ...rest} = x` and `for await (const _ of ...)` name what is dropped.

@@ -17,12 +17,13 @@
 import {gunzipSync} from 'node:zlib'
 
 import type {Acl} from '../zk/session.js'
-import {Adler32} from './adler32.js'
-import {diskFormatFailure, DiskFormatError} from './errors.js'
-import {type DiskFile, hex, parseSnapshotName, type SnapshotCompression} from './files.js'
+
 import {JuteReader} from '../jute/reader.js'
-import {isSnappyStream, snappyStreamDecompress} from './snappy.js'
+import {Adler32} from './adler32.js'
 import {DigestSum, nodeDigestValue, storedNodeDigestValue} from './digest.js'
+import {DiskFormatError, diskFormatFailure} from './errors.js'
+import {type DiskFile, hex, parseSnapshotName, type SnapshotCompression} from './files.js'
+import {isSnappyStream, snappyStreamDecompress} from './snappy.js'
 import {readPersistedStat, STORED_STAT_BYTES, StoredNode} from './stored-node.js'
 import {OPEN_ACL, type TreeNode} from './znode.js'
 
@@ -30,43 +31,47 @@ export const SNAPSHOT_MAGIC = 0x5a_4b_53_4e // "ZKSN"
 
 /** The tree digest ZooKeeper wrote after the tree: the digest of the tree once `zxid` is applied. */
 export interface SnapshotDigest {
-  zxid: bigint
-  version: number
   digest: bigint
+  version: number
+  zxid: bigint
 }
 
 export interface SnapshotContent {
-  name: string
-  /** From the name: every transaction up to it is in the snapshot (and maybe some later ones: snapshots are fuzzy). */
-  zxid: bigint
-  compression: SnapshotCompression
-  dbid: bigint
-  /** Session id to timeout (ms). */
-  sessions: Map<bigint, number>
-  /** Every znode by path, "/" for the root, with its children's names. */
-  nodes: Map<string, TreeNode>
-  digest?: SnapshotDigest
   /**
    * Znodes whose ACL index is not in the snapshot's ACL cache, with that index: ZooKeeper writes the
    * cache before the znodes, so a znode created (or given a new ACL) in between refers to an entry
    * the file lacks. Its create or setACL transaction, after the snapshot's zxid, holds the ACL.
    */
   aclsToResolve: Map<string, bigint>
-  /** The digest of `nodes` as read (DataTree's, before any transaction). */
-  treeDigest: bigint
+  compression: SnapshotCompression
+  dbid: bigint
+  digest?: SnapshotDigest
   /** The highest zxid the znodes are stamped with (czxid, mzxid, pzxid). */
   highestStamp: bigint
-  /** Znodes other than the root with a non-zero ephemeralOwner: sessions', containers, TTL znodes. */
-  ownedPaths: string[]
   /** 3.9+: the last zxid the server had processed once the snapshot was written (DataTree.lastProcessedZxid). */
   lastProcessedZxid?: bigint
+  name: string
+  /** Every znode by path, "/" for the root, with its children's names. */
+  nodes: Map<string, TreeNode>
+  /** Znodes other than the root with a non-zero ephemeralOwner: sessions', containers, TTL znodes. */
+  ownedPaths: string[]
+  /** Session id to timeout (ms). */
+  sessions: Map<bigint, number>
+  /** The digest of `nodes` as read (DataTree's, before any transaction). */
+  treeDigest: bigint
+  /** From the name: every transaction up to it is in the snapshot (and maybe some later ones: snapshots are fuzzy). */
+  zxid: bigint
 }
 
 export function readSnapshot(file: DiskFile): SnapshotContent {
   const parsed = parseSnapshotName(file.name)
   if (!parsed) throw new DiskFormatError(file.name, undefined, 'not a snapshot name (snapshot.<hex zxid>[.gz|.snappy])')
   const bytes = decompress(file, parsed.compression)
-  const reader = new JuteReader(bytes, file.name, diskFormatFailure(parsed.compression === 'none' ? '' : ' of the decompressed stream'))
+  const reader = new JuteReader(
+    bytes,
+    file.name,
+    diskFormatFailure(parsed.compression === 'none' ? '' : ' of the decompressed stream'),
+  )
   const seal: Seal = {checksum: new Adler32(), end: 0}
   const dbid = readHeader(reader, bytes)
   const sessions = readSessions(reader)
@@ -98,13 +103,21 @@ function decompress(file: DiskFile, compression: SnapshotCompression): Buffer {
     if (compression === 'snappy') return snappyStreamDecompress(file.bytes)
     return file.bytes
   } catch (error) {
-    throw new DiskFormatError(file.name, undefined, `cannot decompress the ${compression} stream: ${(error as Error).message}`)
+    throw new DiskFormatError(
+      file.name,
+      undefined,
+      `cannot decompress the ${compression} stream: ${(error as Error).message}`,
+    )
   }
 }
 
 function readHeader(reader: JuteReader, bytes: Buffer): bigint {
   const magic = reader.int()
-  if (magic !== SNAPSHOT_MAGIC) reader.fail(`bad magic 0x${(magic >>> 0).toString(16)}, not a ZooKeeper snapshot ("ZKSN")${compressionHint(bytes)}`, 0)
+  if (magic !== SNAPSHOT_MAGIC)
+    reader.fail(
+      `bad magic 0x${(magic >>> 0).toString(16)}, not a ZooKeeper snapshot ("ZKSN")${compressionHint(bytes)}`,
+      0,
+    )
   reader.int() // the version: FileSnap does not check it either
   return reader.long()
 }
@@ -126,7 +139,7 @@ function readSessions(reader: JuteReader): Map<bigint, number> {
 }
 
 /** ACL cache indices as the znodes' are looked up: numbers, bigints only past 2^53. */
-type AclCache = Map<number | bigint, Acl[]>
+type AclCache = Map<bigint | number, Acl[]>
 
 function readAclCache(reader: JuteReader): AclCache {
   const cache: AclCache = new Map()
@@ -143,10 +156,10 @@ function readAclCache(reader: JuteReader): AclCache {
 
 /** What the pass over the znodes gathers besides them, so that nothing walks the tree again. */
 interface NodesRead {
-  nodes: Map<string, TreeNode>
-  treeDigest: bigint
   highestStamp: bigint
+  nodes: Map<string, TreeNode>
   ownedPaths: string[]
+  treeDigest: bigint
 }
 
 /**
@@ -154,7 +167,12 @@ interface NodesRead {
  * depth first, so the parent is found on the stack of the last znode's ancestors without a lookup
  * (a snapshot in another order is read through the map).
  */
-function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsToResolve: Map<string, bigint>): NodesRead {
+function readNodes(
+  reader: JuteReader,
+  bytes: Buffer,
+  aclCache: AclCache,
+  aclsToResolve: Map<string, bigint>,
+): NodesRead {
   const nodes = new Map<string, StoredNode>()
   const digest = new DigestSum()
   const ownedPaths: string[] = []
@@ -170,7 +188,12 @@ function readNodes(reader: JuteReader, bytes: Buffer, aclCache: AclCache, aclsTo
     if (path === '/') {
       if (!nodes.has('/')) reader.fail('the end marker "/" comes before the root znode', at)
       // A path written twice replaced its first znode, whose share of the digest is then unknown here.
-      return {highestStamp: stamps.value, nodes, ownedPaths, treeDigest: duplicated ? treeDigestOf(nodes) : digest.value}
+      return {
+        highestStamp: stamps.value,
+        nodes,
+        ownedPaths,
+        treeDigest: duplicated ? treeDigestOf(nodes) : digest.value,
+      }
     }
 
     const key = path === '' ? '/' : path
@@ -229,7 +252,7 @@ function isParentPath(parent: string, path: string, slash: number): boolean {
   return parent.length === slash && path.startsWith(parent)
 }
 
-function aclKey(index: bigint): number | bigint {
+function aclKey(index: bigint): bigint | number {
   const number = Number(index)
   return Number.isSafeInteger(number) ? number : index
 }
@@ -267,7 +290,11 @@ function readSeal(reader: JuteReader, bytes: Buffer, seal: Seal): void {
   seal.end = at
   const stored = reader.ulong()
   reader.ustring()
-  if (stored !== computed) reader.fail(`Adler-32 checksum mismatch: stored ${hex(stored)}, computed ${hex(computed)} over the bytes before it`, at)
+  if (stored !== computed)
+    reader.fail(
+      `Adler-32 checksum mismatch: stored ${hex(stored)}, computed ${hex(computed)} over the bytes before it`,
+      at,
+    )
 }
 
 /**

@@ -1,3 +1,4 @@
+import {JuteReader} from '../jute/reader.js'
 /**
  * ZooKeeper's transaction logs (FileTxnLog): a FileHeader (int magic "ZKLG", int version, long dbid),
  * then entries of (long Adler-32 of the transaction bytes, int length, the transaction bytes, the
@@ -13,9 +14,8 @@
  *    length, whatever follows, and refuses to start on a checksum mismatch.)
  */
 import {adler32} from './adler32.js'
-import {diskFormatFailure, DiskFormatError} from './errors.js'
+import {DiskFormatError, diskFormatFailure} from './errors.js'
 import {type DiskFile, hex, parseLogName} from './files.js'
-import {JuteReader} from '../jute/reader.js'
 import {type DecodedTxn, decodeTxn} from './txn.js'
 
 export const LOG_MAGIC = 0x5a_4b_4c_47 // "ZKLG"
@@ -35,26 +35,26 @@ export interface TornTail {
 }
 
 export interface TxnLogContent {
-  name: string
-  /** From the name: the zxid of its first transaction. */
-  zxid: bigint
   dbid: bigint
-  txns: LoggedTxn[]
   /** The byte offset after the last whole entry. */
   end: number
-  torn?: TornTail
+  name: string
   /** With `skipBefore`: the leading entries left undecoded (still checked whole), and the last one's zxid. */
   skipped?: {count: number; lastZxid: bigint}
+  torn?: TornTail
+  txns: LoggedTxn[]
+  /** From the name: the zxid of its first transaction. */
+  zxid: bigint
 }
 
 export interface TxnLogOptions {
+  /** Where readLogFile stopped checking skipped entries: reading starts there. */
+  resume?: {offset: number; skipped: {count: number; lastZxid: bigint}}
   /**
    * Leading entries whose zxid is below this are checked (length, end byte, checksum) but not
    * decoded: a replay from a snapshot skips them, and decoding them would cost as much as the replay.
    */
   skipBefore?: bigint
-  /** Where readLogFile stopped checking skipped entries: reading starts there. */
-  resume?: {offset: number; skipped: {count: number; lastZxid: bigint}}
 }
 
 /** The TxnHeader's first fields (long clientId, int cxid, long zxid, long time, int type): what a skipped entry must hold. */
@@ -69,13 +69,14 @@ export function readTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogC
   const dataEnd = endOfNonZero(bytes)
   const txns: LoggedTxn[] = []
   let skipped: TxnLogContent['skipped'] = options.resume?.skipped
-  for (let offset = options.resume?.offset ?? HEADER_LENGTH; ; ) {
+  for (let offset = options.resume?.offset ?? HEADER_LENGTH; ;) {
     const entry = probeEntry(bytes, name, offset, dataEnd)
     const read = {dbid, end: offset, name, txns, zxid, ...(skipped ? {skipped} : {})}
     if (entry.state === 'end') return read
     if (entry.state === 'torn') return {...read, torn: {offset, reason: entry.reason}}
     const entryZxid = txns.length === 0 ? skippableZxid(bytes, offset, entry.next, options.skipBefore) : undefined
-    if (entryZxid === undefined) txns.push({offset, ...decodeTxn(bytes, name, offset + ENTRY_HEADER_LENGTH, entry.next - 1)})
+    if (entryZxid === undefined)
+      txns.push({offset, ...decodeTxn(bytes, name, offset + ENTRY_HEADER_LENGTH, entry.next - 1)})
     else skipped = {count: (skipped?.count ?? 0) + 1, lastZxid: entryZxid}
     offset = entry.next
   }
@@ -84,8 +85,8 @@ export function readTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogC
 /** A log on disk: its size and positioned reads (as fs.readSync: into `target` from `position`, the count read). */
 export interface LogFile {
   name: string
-  size: number
   read(target: Buffer, position: number, length: number): number
+  size: number
 }
 
 const WINDOW = 4 * 1024 * 1024
@@ -112,15 +113,21 @@ export function readLogFile(file: LogFile, skipBefore?: bigint): TxnLogContent {
   }
 
   let offset = HEADER_LENGTH
-  let skipped: {count: number; lastZxid: bigint} | undefined
-  while (skipBefore !== undefined && cover(offset, ENTRY_HEADER_LENGTH + TXN_HEADER_LENGTH)) {
+  let skipped: undefined | {count: number; lastZxid: bigint}
+  // Nothing to skip is a skip point no zxid reaches.
+  const skipUntil = skipBefore ?? 0n
+  while (cover(offset, ENTRY_HEADER_LENGTH + TXN_HEADER_LENGTH)) {
     const at = offset - windowStart
     const length = window.readInt32BE(at + 8)
     if (length < TXN_HEADER_LENGTH || !cover(offset, ENTRY_HEADER_LENGTH + length + 1)) break
     const start = offset - windowStart
     const zxid = window.readBigUInt64BE(start + ZXID_IN_ENTRY)
-    if (zxid >= skipBefore || window[start + ENTRY_HEADER_LENGTH + length] !== END_OF_RECORD) break
-    if (BigInt(adler32(window, start + ENTRY_HEADER_LENGTH, start + ENTRY_HEADER_LENGTH + length)) !== window.readBigUInt64BE(start)) break
+    if (zxid >= skipUntil || window[start + ENTRY_HEADER_LENGTH + length] !== END_OF_RECORD) break
+    if (
+      BigInt(adler32(window, start + ENTRY_HEADER_LENGTH, start + ENTRY_HEADER_LENGTH + length)) !==
+      window.readBigUInt64BE(start)
+    )
+      break
     skipped = {count: (skipped?.count ?? 0) + 1, lastZxid: zxid}
     offset += ENTRY_HEADER_LENGTH + length + 1
   }
@@ -130,7 +137,10 @@ export function readLogFile(file: LogFile, skipBefore?: bigint): TxnLogContent {
   // A file that shrank while read ends where its reads did, as a read of it whole would.
   const end = offset > file.size ? file.size : copyNonZero(file, whole, offset, file.size)
   const bytes = end === file.size ? whole : whole.subarray(0, end)
-  return readTxnLog({bytes, name: file.name}, {...(skipBefore === undefined ? {} : {skipBefore}), ...(skipped ? {resume: {offset, skipped}} : {})})
+  return readTxnLog(
+    {bytes, name: file.name},
+    {...(skipBefore === undefined ? {} : {skipBefore}), ...(skipped ? {resume: {offset, skipped}} : {})},
+  )
 }
 
 function readFully(file: LogFile, target: Buffer, position: number, length: number): number {
@@ -162,7 +172,12 @@ function copyNonZero(file: LogFile, bytes: Buffer, start: number, end: number): 
 }
 
 /** The zxid of the whole entry at `offset` when it is below `skipBefore` (and long enough to hold a header). */
-function skippableZxid(bytes: Buffer, offset: number, next: number, skipBefore: bigint | undefined): bigint | undefined {
+function skippableZxid(
+  bytes: Buffer,
+  offset: number,
+  next: number,
+  skipBefore: bigint | undefined,
+): bigint | undefined {
   if (skipBefore === undefined || next - 1 - offset - ENTRY_HEADER_LENGTH < TXN_HEADER_LENGTH) return undefined
   const zxid = bytes.readBigUInt64BE(offset + ZXID_IN_ENTRY)
   return zxid < skipBefore ? zxid : undefined
@@ -170,39 +185,51 @@ function skippableZxid(bytes: Buffer, offset: number, next: number, skipBefore: 
 
 function readLogHeader(bytes: Buffer, name: string): bigint {
   if (bytes.length < HEADER_LENGTH) {
-    throw new DiskFormatError(name, 0, `truncated: ${bytes.length} bytes, less than the ${HEADER_LENGTH}-byte file header`, {truncated: true})
+    throw new DiskFormatError(
+      name,
+      0,
+      `truncated: ${bytes.length} bytes, less than the ${HEADER_LENGTH}-byte file header`,
+      {truncated: true},
+    )
   }
 
   const reader = new JuteReader(bytes, name, diskFormatFailure())
   const magic = reader.int()
-  if (magic !== LOG_MAGIC) reader.fail(`bad magic 0x${(magic >>> 0).toString(16)}, not a ZooKeeper transaction log ("ZKLG")`, 0)
+  if (magic !== LOG_MAGIC)
+    reader.fail(`bad magic 0x${(magic >>> 0).toString(16)}, not a ZooKeeper transaction log ("ZKLG")`, 0)
   reader.int() // the version: FileTxnLog does not check it either
   return reader.long()
 }
 
-type EntryProbe = {state: 'end'} | {state: 'torn'; reason: string} | {state: 'whole'; next: number}
+type EntryProbe = {next: number; state: 'whole'} | {reason: string; state: 'torn'} | {state: 'end'}
 
 function probeEntry(bytes: Buffer, name: string, offset: number, dataEnd: number): EntryProbe {
   if (offset >= dataEnd) return {state: 'end'}
   const damage = entryDamage(bytes, offset)
   if (!damage) return {next: offset + ENTRY_HEADER_LENGTH + bytes.readInt32BE(offset + 8) + 1, state: 'whole'}
   if (damage.end >= dataEnd) return {reason: damage.reason, state: 'torn'}
-  throw new DiskFormatError(name, offset, `${damage.reason}, and non-zero bytes follow up to byte ${dataEnd}: the log is corrupt, not torn by a crash`)
+  throw new DiskFormatError(
+    name,
+    offset,
+    `${damage.reason}, and non-zero bytes follow up to byte ${dataEnd}: the log is corrupt, not torn by a crash`,
+  )
 }
 
 /** What is wrong with the entry at `offset`, and where it ends (the file's end if it is cut short); undefined if it is whole. */
-function entryDamage(bytes: Buffer, offset: number): {reason: string; end: number} | undefined {
+function entryDamage(bytes: Buffer, offset: number): undefined | {end: number; reason: string} {
   const left = bytes.length - offset - ENTRY_HEADER_LENGTH
   if (left < 0) return {end: bytes.length, reason: 'the file ends inside the entry header'}
   const stored = bytes.readBigUInt64BE(offset)
   const length = bytes.readInt32BE(offset + 8)
   if (length <= 0) return {end: offset + ENTRY_HEADER_LENGTH, reason: `invalid entry length ${length}`}
-  if (length + 1 > left) return {end: bytes.length, reason: `the file ends inside the entry (${length} bytes announced, ${left} left)`}
+  if (length + 1 > left)
+    return {end: bytes.length, reason: `the file ends inside the entry (${length} bytes announced, ${left} left)`}
   const start = offset + ENTRY_HEADER_LENGTH
   const end = start + length + 1
   if (bytes[end - 1] !== END_OF_RECORD) return {end, reason: 'the entry lacks its end-of-record byte 0x42'}
   const computed = BigInt(adler32(bytes, start, end - 1))
-  if (computed !== stored) return {end, reason: `Adler-32 checksum mismatch in the entry: stored ${hex(stored)}, computed ${hex(computed)}`}
+  if (computed !== stored)
+    return {end, reason: `Adler-32 checksum mismatch in the entry: stored ${hex(stored)}, computed ${hex(computed)}`}
   return undefined
 }
 
@@ -222,12 +249,12 @@ export function endOfNonZero(bytes: Buffer): number {
 }
 
 export interface WholeEntries {
-  /** The byte offset after the last whole, checksummed entry: a copy cut there is a log ZooKeeper loads. */
-  end: number
   /** The offset after the last non-zero byte: beyond `end`, a torn or still-written entry. */
   dataEnd: number
+  /** The byte offset after the last whole, checksummed entry: a copy cut there is a log ZooKeeper loads. */
+  end: number
   /** The last whole entry's transaction: its zxid and time (ms since the epoch). */
-  last?: {zxid: bigint; time: bigint}
+  last?: {time: bigint; zxid: bigint}
 }
 
 /**
@@ -244,7 +271,10 @@ export function wholeEntries(file: DiskFile): WholeEntries {
   while (offset < dataEnd && !entryDamage(bytes, offset)) {
     const next = offset + ENTRY_HEADER_LENGTH + bytes.readInt32BE(offset + 8) + 1
     if (next - 1 - offset - ENTRY_HEADER_LENGTH >= TXN_HEADER_LENGTH) {
-      last = {time: bytes.readBigInt64BE(offset + ZXID_IN_ENTRY + 8), zxid: bytes.readBigUInt64BE(offset + ZXID_IN_ENTRY)}
+      last = {
+        time: bytes.readBigInt64BE(offset + ZXID_IN_ENTRY + 8),
+        zxid: bytes.readBigUInt64BE(offset + ZXID_IN_ENTRY),
+      }
     }
 
     offset = next

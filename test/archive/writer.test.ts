@@ -9,6 +9,7 @@ import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
+// eslint-disable-next-line n/no-unsupported-features/node-builtins -- the tests run on Node 20.15+; zlib's own CRC-32 is the independent check
 import {crc32, gunzipSync} from 'node:zlib'
 
 import {entryDirectory} from '../../src/archive/format.js'
@@ -42,7 +43,13 @@ describe('archive writer: tar headers from a template', () => {
   })
 
   it('leaves names of 100 bytes or more and non-ASCII names to node-tar (prefix or pax), with the same result', () => {
-    const names = ['n'.repeat(100), `znodes/${'deep/'.repeat(40)}.znode.json`, 'znodes/caf\u00e9/.data', 'znodes/\u{1F600}/.znode.json', `znodes/${'x'.repeat(300)}/.data`]
+    const names = [
+      'n'.repeat(100),
+      `znodes/${'deep/'.repeat(40)}.znode.json`,
+      'znodes/caf\u00E9/.data',
+      'znodes/\u{1F600}/.znode.json',
+      `znodes/${'x'.repeat(300)}/.data`,
+    ]
     for (const path of names) {
       expect(headers.writeInto(Buffer.alloc(512), 0, path, 10), path).to.equal(false)
       expect(headers.header(path, 10).equals(tarHeader({...FIELDS, path, size: 10})), path).to.equal(true)
@@ -57,7 +64,7 @@ describe('archive writer: what it writes, read by GNU tar and by the reader', ()
     {data: 'x'.repeat(512), path: '/block'},
     {data: 'y'.repeat(300 * 1024), path: '/larger-than-a-chunk'},
     {data: '', path: '/empty'},
-    {data: 'caf\u00e9', path: '/caf\u00e9'},
+    {data: 'caf\u00E9', path: '/caf\u00E9'},
     {data: 'dot', path: '/.hidden'},
     {data: 'percent', path: '/100%'},
     {data: 'long', path: `/${'n'.repeat(120)}`},
@@ -84,7 +91,7 @@ describe('archive writer: what it writes, read by GNU tar and by the reader', ()
   })
 
   it('verifies: every record, the tree digest, the manifest and SHA256SUMS', async () => {
-    const read: Array<{path: string; data: string}> = []
+    const read: Array<{data: string; path: string}> = []
     for await (const item of readArchive(Readable.from([readFileSync(join(dir, 'a.tar.gz'))]), 'a.tar.gz')) {
       if (item.kind === 'znode') read.push({data: item.data.toString(), path: item.relativePath})
     }
@@ -109,20 +116,36 @@ describe('archive writer: chunks compressed apart, one gzip member', () => {
       // About 5 MiB of tar: several chunks, and a record larger than a chunk (hashed apart) between them.
       const znodes: CraftedZnode[] = [
         {path: '/'},
-        ...Array.from({length: 1000}, (_, index) => ({data: `${index}:`.repeat(200 + (index % 300)), path: `/chunk-${index}`})),
+        ...Array.from({length: 1000}, (_, index) => ({
+          data: `${index}:`.repeat(200 + (index % 300)),
+          path: `/chunk-${index}`,
+        })),
         {data: 'z'.repeat(1536 * 1024), path: '/over-a-chunk'},
         // A record whose JSON could outgrow a chunk: hashed here, then followed in its chunk by records the workers hash.
-        {acl: Array.from({length: 4000}, (_, index) => ({id: `user-${index}:${'h'.repeat(90)}`, perms: 31, scheme: 'digest'})), data: 'acl', path: '/long-record'},
-        ...Array.from({length: 1000}, (_, index) => ({data: `${index}:`.repeat(200 + (index % 300)), path: `/later-${index}`})),
+        {
+          acl: Array.from({length: 4000}, (_, index) => ({
+            id: `user-${index}:${'h'.repeat(90)}`,
+            perms: 31,
+            scheme: 'digest',
+          })),
+          data: 'acl',
+          path: '/long-record',
+        },
+        ...Array.from({length: 1000}, (_, index) => ({
+          data: `${index}:`.repeat(200 + (index % 300)),
+          path: `/later-${index}`,
+        })),
       ]
       const archive = join(dir, 'many.tar.gz')
       await writeCraftedArchive(archive, '/', znodes)
       execFileSync('gzip', ['-t', archive])
-      const listed = execFileSync('tar', ['tzf', archive], {encoding: 'utf8', maxBuffer: 1 << 24}).split('\n').filter(Boolean)
+      const listed = execFileSync('tar', ['tzf', archive], {encoding: 'utf8', maxBuffer: 1 << 24})
+        .split('\n')
+        .filter(Boolean)
       expect(listed.filter((name) => name.endsWith('/.znode.json'))).to.have.length(znodes.length)
       const plain = gunzipSync(readFileSync(archive))
       expect(plain.length).to.be.greaterThan(4 * 1024 * 1024)
-      const read: Array<{path: string; data: string}> = []
+      const read: Array<{data: string; path: string}> = []
       for await (const item of readArchive(Readable.from([readFileSync(archive)]), 'many.tar.gz')) {
         if (item.kind === 'znode') read.push({data: item.data.toString(), path: item.relativePath})
       }
