@@ -38,26 +38,46 @@ async function once(): Promise<Record<string, number>> {
 
   const snapshot = readSnapshot(file)
   step('parse')
-  const digest = DataTree.fromSnapshot(snapshot).digest
+  const {digest} = DataTree.fromSnapshot(snapshot)
   step('digest')
   const counts = {dataBytes: 0, excluded: 0, skippedEphemerals: 0, znodes: 0}
   const znodes = [...snapshotZnodes(snapshot.nodes, '/', {counts, exclude: () => false})]
   step('records')
-  const writer = new ArchiveWriter({createdAt: '', format: FORMAT_NAME, formatVersion: FORMAT_VERSION, options: {exclude: [], includeEphemerals: false}, source: {hosts: [], root: '/'}, tool: 'bench', zxidStart: null})
+  const writer = new ArchiveWriter({
+    createdAt: '',
+    format: FORMAT_NAME,
+    formatVersion: FORMAT_VERSION,
+    options: {exclude: [], includeEphemerals: false},
+    source: {hosts: [], root: '/'},
+    tool: 'bench',
+    zxidStart: null,
+  })
   const done = pipeline(writer.output, new Writable({write: (_chunk, _encoding, callback) => callback()}))
   for (const znode of znodes) {
-    // eslint-disable-next-line no-await-in-loop
     await writer.addZnode(znode.relativePath, znode.record, znode.data)
   }
 
-  await writer.finish({...counts, changedDuringBackup: 0, completedAt: '', inconsistent: [], inconsistentCount: 0, vanished: 0, zxidEnd: null})
+  await writer.finish({
+    ...counts,
+    changedDuringBackup: 0,
+    completedAt: '',
+    inconsistent: [],
+    inconsistentCount: 0,
+    vanished: 0,
+    zxidEnd: null,
+  })
   await done
   step('write')
   const total = Object.values(times).reduce((sum, value) => sum + value, 0)
-  return {...times, digestOk: Number(digest >= 0n), total: Number(total.toFixed(3)), znodes: counts.znodes, znodesPerCpuSecond: Math.round(counts.znodes / total)}
+  return {
+    ...times,
+    digestOk: Number(digest >= 0n),
+    total: Number(total.toFixed(3)),
+    znodes: counts.znodes,
+    znodesPerCpuSecond: Math.round(counts.znodes / total),
+  }
 }
 
 for (let run = 0; run < Number(values.runs); run++) {
-  // eslint-disable-next-line no-await-in-loop
   console.log(JSON.stringify(await once()))
 }

@@ -13,8 +13,8 @@
  */
 import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
-import * as http from 'node:http'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import * as http from 'node:http'
 import {cpus, tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {parseArgs, promisify} from 'node:util'
@@ -59,13 +59,13 @@ async function seed(session: ZkSession): Promise<number> {
   let bytes = 0
   for (let parent = 0; count < znodes; parent++) {
     const parentPath = `${ROOT}/app-${parent}`
-    // eslint-disable-next-line no-await-in-loop
+
     await pipeline.add(() => session.create(parentPath, Buffer.alloc(Math.round(size / 4), 1), 0))
     count++
     for (let child = 0; child < fanout - 1 && count < znodes; child++, count++) {
       const length = Math.round(size * (0.5 + (child % 11) / 10))
       bytes += length
-      // eslint-disable-next-line no-await-in-loop
+
       await pipeline.add(() => session.create(`${parentPath}/v-${child}`, Buffer.alloc(length, child % 251), 0))
     }
   }
@@ -75,7 +75,7 @@ async function seed(session: ZkSession): Promise<number> {
 }
 
 /** One GET of the snapshot, the body read and dropped; its size. */
-function bareStream(url: string): Promise<{seconds: number; bytes: number}> {
+function bareStream(url: string): Promise<{bytes: number; seconds: number}> {
   const started = performance.now()
   return new Promise((resolve, reject) => {
     http
@@ -94,7 +94,10 @@ function bareStream(url: string): Promise<{seconds: number; bytes: number}> {
 const GNU_TIME = '/usr/bin/time'
 const CPU_LINE = /^cpu (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/m
 
-async function cli(args: string[], cwd = process.cwd()): Promise<{seconds: number; cpuSeconds: number; readPath: string; adminSnapshot?: {digest: string; reread: number}}> {
+async function cli(
+  args: string[],
+  cwd = process.cwd(),
+): Promise<{adminSnapshot?: {digest: string; reread: number}; cpuSeconds: number; readPath: string; seconds: number}> {
   const started = performance.now()
   const timed = existsSync(GNU_TIME)
   const command = [process.execPath, 'bin/run.js', ...args, '--json']
@@ -107,34 +110,56 @@ async function cli(args: string[], cwd = process.cwd()): Promise<{seconds: numbe
   })
   const seconds = elapsed(started)
   const cpu = CPU_LINE.exec(stderr)
-  const {adminSnapshot, readPath} = JSON.parse(stdout) as {readPath: string; adminSnapshot?: {digest: string; reread: number}}
+  const {adminSnapshot, readPath} = JSON.parse(stdout) as {
+    adminSnapshot?: {digest: string; reread: number}
+    readPath: string
+  }
   return {adminSnapshot, cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : Number.NaN, readPath, seconds}
 }
 
 async function main(): Promise<void> {
-  const ensemble = await Ensemble.start({adminServer: true, jvmFlags: ['-Xmx1g'], nodes: Number(values.nodes), version: '3.9'})
+  const ensemble = await Ensemble.start({
+    adminServer: true,
+    jvmFlags: ['-Xmx1g'],
+    nodes: Number(values.nodes),
+    version: '3.9',
+  })
   const work = await mkdtemp(join(tmpdir(), 'dcos-bench-admin-'))
   const session = await ZkSession.connect({hosts: ensemble.connectString.split(',')})
   try {
     const dataBytes = await seed(session)
     const url = adminUrl(ensemble.nodes[0])
     const zk = `zk://${ensemble.connectString}/`
-    const builds = [{dir: process.cwd(), name: 'this build'}, ...(values.baseline ? [{dir: resolve(values.baseline), name: 'baseline'}] : [])]
-    const samples = builds.map(() => ({admin: [] as number[], adminCpu: [] as number[], client: [] as number[], clientCpu: [] as number[]}))
+    const builds = [
+      {dir: process.cwd(), name: 'this build'},
+      ...(values.baseline ? [{dir: resolve(values.baseline), name: 'baseline'}] : []),
+    ]
+    const samples = builds.map(() => ({
+      admin: [] as number[],
+      adminCpu: [] as number[],
+      client: [] as number[],
+      clientCpu: [] as number[],
+    }))
     const streams: number[] = []
     let snapshotBytes = 0
     for (let run = 0; run < runs; run++) {
-      // eslint-disable-next-line no-await-in-loop
       const stream = await bareStream(url)
       streams.push(stream.seconds)
       snapshotBytes = stream.bytes
       for (const [index, build] of builds.entries()) {
         const tag = `${index}-${run}`
-        // eslint-disable-next-line no-await-in-loop
-        const admin = await cli(['zk', 'backup', join(work, `admin-${tag}.tar.gz`), '--zk', zk, '--admin-url', url, '--read-path', 'admin'], build.dir)
-        if (admin.readPath !== 'admin-snapshot') throw new Error(`the admin run of ${build.name} read through ${admin.readPath}`)
-        // eslint-disable-next-line no-await-in-loop
-        const client = await cli(['zk', 'backup', join(work, `client-${tag}.tar.gz`), '--zk', zk, '--read-path', 'client'], build.dir)
+
+        const admin = await cli(
+          ['zk', 'backup', join(work, `admin-${tag}.tar.gz`), '--zk', zk, '--admin-url', url, '--read-path', 'admin'],
+          build.dir,
+        )
+        if (admin.readPath !== 'admin-snapshot')
+          throw new Error(`the admin run of ${build.name} read through ${admin.readPath}`)
+
+        const client = await cli(
+          ['zk', 'backup', join(work, `client-${tag}.tar.gz`), '--zk', zk, '--read-path', 'client'],
+          build.dir,
+        )
         samples[index].admin.push(admin.seconds)
         samples[index].adminCpu.push(admin.cpuSeconds)
         samples[index].client.push(client.seconds)
@@ -146,9 +171,21 @@ async function main(): Promise<void> {
     }
 
     const figures = samples.map((taken) => {
-      const [admin, adminCpu, client, clientCpu] = [stats(taken.admin), stats(taken.adminCpu), stats(taken.client), stats(taken.clientCpu)]
+      const [admin, adminCpu, client, clientCpu] = [
+        stats(taken.admin),
+        stats(taken.adminCpu),
+        stats(taken.client),
+        stats(taken.clientCpu),
+      ]
       const ratio = (a: Spread, b: Spread) => Number((a.median / b.median).toFixed(2))
-      return {admin, adminCpu, client, clientCpu, clientOverAdmin: ratio(client, admin), clientOverAdminCpu: ratio(clientCpu, adminCpu)}
+      return {
+        admin,
+        adminCpu,
+        client,
+        clientCpu,
+        clientOverAdmin: ratio(client, admin),
+        clientOverAdminCpu: ratio(clientCpu, adminCpu),
+      }
     })
     const report = {
       ...figures[0],
@@ -159,7 +196,8 @@ async function main(): Promise<void> {
       stream: stats(streams),
       treeDataBytes: dataBytes,
     }
-    const line = (name: string, figure: Spread, unit = 's') => `${name.padEnd(34)} min ${figure.min}${unit}  median ${figure.median}${unit}  max ${figure.max}${unit}`
+    const line = (name: string, figure: Spread, unit = 's') =>
+      `${name.padEnd(34)} min ${figure.min}${unit}  median ${figure.median}${unit}  max ${figure.max}${unit}`
     console.log(`${znodes} znodes, ${(snapshotBytes / 1e6).toFixed(1)} MB snapshot, ${runs} runs`)
     console.log(line('bare snapshot stream', report.stream))
     for (const [index, figure] of figures.entries()) {
@@ -168,7 +206,9 @@ async function main(): Promise<void> {
       console.log(line('dcos zk backup (client API)', figure.client))
       console.log(line('  CPU of --admin-url (GNU time)', figure.adminCpu, ' CPU-s'))
       console.log(line('  CPU of the client API backup', figure.clientCpu, ' CPU-s'))
-      console.log(`client / admin (medians): ${figure.clientOverAdmin}x wall, ${figure.clientOverAdminCpu}x CPU (target >= 5x)`)
+      console.log(
+        `client / admin (medians): ${figure.clientOverAdmin}x wall, ${figure.clientOverAdminCpu}x CPU (target >= 5x)`,
+      )
     }
 
     if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`)

@@ -26,17 +26,33 @@ const size = Number(values.size)
 const runs = Number(values.runs)
 const FANOUT = 100
 
-function* synthetic(): Generator<{relativePath: string; record: ZnodeRecord; data: Buffer}> {
+function* synthetic(): Generator<{data: Buffer; record: ZnodeRecord; relativePath: string}> {
   const acl = [{id: 'anyone', perms: 31, scheme: 'world'}]
   for (let index = 0; index < znodes; index++) {
-    const relativePath = index === 0 ? '/' : index % FANOUT === 1 ? `/app-${Math.floor(index / FANOUT)}` : `/app-${Math.floor(index / FANOUT)}/v-${index % FANOUT}`
+    const relativePath =
+      index === 0
+        ? '/'
+        : index % FANOUT === 1
+          ? `/app-${Math.floor(index / FANOUT)}`
+          : `/app-${Math.floor(index / FANOUT)}/v-${index % FANOUT}`
     const data = Buffer.alloc(Math.round(size * (0.5 + (index % 11) / 10)), index % 251)
     const time = new Date(1_700_000_000_000 + index).toISOString()
     const record: ZnodeRecord = {
       acl,
       path: `/bench${relativePath === '/' ? '' : relativePath}`,
       sequential: false,
-      stat: {aversion: 0, ctime: time, cversion: 0, czxid: `0x${(index + 0x100).toString(16)}`, dataLength: data.length, mtime: time, mzxid: `0x${(index + 0x100).toString(16)}`, numChildren: 0, pzxid: `0x${(index + 0x100).toString(16)}`, version: 0},
+      stat: {
+        aversion: 0,
+        ctime: time,
+        cversion: 0,
+        czxid: `0x${(index + 0x1_00).toString(16)}`,
+        dataLength: data.length,
+        mtime: time,
+        mzxid: `0x${(index + 0x1_00).toString(16)}`,
+        numChildren: 0,
+        pzxid: `0x${(index + 0x1_00).toString(16)}`,
+        version: 0,
+      },
       type: 'persistent',
     }
     yield {data, record, relativePath}
@@ -53,12 +69,20 @@ function mainThreadCpu(): number {
   }
 }
 
-async function once(): Promise<{seconds: number; cpuSeconds: number; mainCpuSeconds: number; bytes: number}> {
+async function once(): Promise<{bytes: number; cpuSeconds: number; mainCpuSeconds: number; seconds: number}> {
   const items = [...synthetic()]
   const cpu = process.cpuUsage()
   const mainCpu = mainThreadCpu()
   const started = performance.now()
-  const writer = new ArchiveWriter({createdAt: new Date().toISOString(), format: FORMAT_NAME, formatVersion: FORMAT_VERSION, options: {exclude: [], includeEphemerals: false}, source: {hosts: [], root: '/bench'}, tool: 'bench', zxidStart: null})
+  const writer = new ArchiveWriter({
+    createdAt: new Date().toISOString(),
+    format: FORMAT_NAME,
+    formatVersion: FORMAT_VERSION,
+    options: {exclude: [], includeEphemerals: false},
+    source: {hosts: [], root: '/bench'},
+    tool: 'bench',
+    zxidStart: null,
+  })
   let bytes = 0
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -68,18 +92,32 @@ async function once(): Promise<{seconds: number; cpuSeconds: number; mainCpuSeco
   })
   const done = pipeline(writer.output, sink)
   for (const item of items) {
-    // eslint-disable-next-line no-await-in-loop
     await writer.addZnode(item.relativePath, item.record, item.data)
   }
 
-  await writer.finish({changedDuringBackup: 0, completedAt: new Date().toISOString(), dataBytes: 0, excluded: 0, inconsistent: [], inconsistentCount: 0, skippedEphemerals: 0, vanished: 0, znodes, zxidEnd: null})
+  await writer.finish({
+    changedDuringBackup: 0,
+    completedAt: new Date().toISOString(),
+    dataBytes: 0,
+    excluded: 0,
+    inconsistent: [],
+    inconsistentCount: 0,
+    skippedEphemerals: 0,
+    vanished: 0,
+    znodes,
+    zxidEnd: null,
+  })
   await done
   const {system, user} = process.cpuUsage(cpu)
-  return {bytes, cpuSeconds: (system + user) / 1e6, mainCpuSeconds: mainThreadCpu() - mainCpu, seconds: (performance.now() - started) / 1000}
+  return {
+    bytes,
+    cpuSeconds: (system + user) / 1e6,
+    mainCpuSeconds: mainThreadCpu() - mainCpu,
+    seconds: (performance.now() - started) / 1000,
+  }
 }
 
 for (let run = 0; run < runs; run++) {
-  // eslint-disable-next-line no-await-in-loop
   const {bytes, cpuSeconds, mainCpuSeconds, seconds} = await once()
   console.log(
     `${znodes} znodes (~${size} B): ${seconds.toFixed(2)} s wall (${Math.round(znodes / seconds)}/s), ${cpuSeconds.toFixed(2)} s CPU (${Math.round(znodes / cpuSeconds)}/CPU-s), ` +

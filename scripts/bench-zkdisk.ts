@@ -24,9 +24,9 @@ import {GZIP_LEVEL} from '../src/archive/writer.js'
 import {writeStateArchive} from '../src/engine/convert.js'
 import {MultiWriter} from '../src/engine/znodes/write-znodes.js'
 import {resolveLocation} from '../src/providers/index.js'
-import {loadStateFromDirectories} from '../src/zkdisk/index.js'
 import {OPEN_ACL} from '../src/zk/session.js'
 import {WireSession} from '../src/zk/wire/session.js'
+import {loadStateFromDirectories} from '../src/zkdisk/index.js'
 import {Ensemble} from '../test/harness/ensemble.js'
 import {spread} from './bench/figures.js'
 
@@ -59,12 +59,15 @@ async function seed(wire: WireSession, count: number, size: number): Promise<voi
   await writer.add({acl: OPEN_ACL, data: Buffer.alloc(0), kind: 'create', path: '/bench'}, () => {})
   for (let index = 1, parent = 0; index < count; parent++) {
     const parentPath = `/bench/app-${parent}`
-    // eslint-disable-next-line no-await-in-loop
-    await writer.add({acl: OPEN_ACL, data: Buffer.alloc(size >> 2, parent % 251), kind: 'create', path: parentPath}, () => {})
+
+    await writer.add(
+      {acl: OPEN_ACL, data: Buffer.alloc(size >> 2, parent % 251), kind: 'create', path: parentPath},
+      () => {},
+    )
     index++
     for (let child = 0; child < FANOUT - 1 && index < count; child++, index++) {
       const data = Buffer.alloc(Math.round(size * (0.5 + (child % 11) / 10)), index % 251)
-      // eslint-disable-next-line no-await-in-loop
+
       await writer.add({acl: OPEN_ACL, data, kind: 'create', path: `${parentPath}/v-${child}`}, () => {})
     }
   }
@@ -96,25 +99,27 @@ async function child(mode: string, dir: string): Promise<void> {
   const started = performance.now()
   const cpu = process.cpuUsage()
   let znodes = 0
-  if (mode === 'load') {
-    znodes = (await loadStateFromDirectories(dir)).znodes.size
-  } else {
-    znodes = await uncompressedSnapshotBytes(dir)
-  }
+  znodes = mode === 'load' ? (await loadStateFromDirectories(dir)).znodes.size : await uncompressedSnapshotBytes(dir)
 
   const seconds = elapsed(started)
-  process.stdout.write(JSON.stringify({cpuSeconds: cpuSeconds(cpu), peakRssMiB: process.resourceUsage().maxRSS / 1024, seconds, znodes}))
+  process.stdout.write(
+    JSON.stringify({cpuSeconds: cpuSeconds(cpu), peakRssMiB: process.resourceUsage().maxRSS / 1024, seconds, znodes}),
+  )
 }
 
 interface ChildSample {
-  seconds: number
   cpuSeconds: number
   peakRssMiB: number
+  seconds: number
   znodes: number
 }
 
 async function inChild(mode: string, dir: string): Promise<ChildSample> {
-  const {stdout} = await promisify(execFile)(process.execPath, ['--import', 'tsx', SELF, '--child', mode, '--data-dir', dir], {maxBuffer: 1 << 20})
+  const {stdout} = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', SELF, '--child', mode, '--data-dir', dir],
+    {maxBuffer: 1 << 20},
+  )
   return JSON.parse(stdout) as ChildSample
 }
 
@@ -129,9 +134,8 @@ async function main(): Promise<void> {
     const load: ChildSample[] = []
     const read: ChildSample[] = []
     for (let run = 0; run < runs; run++) {
-      // eslint-disable-next-line no-await-in-loop
       load.push(await inChild('load', dataDir))
-      // eslint-disable-next-line no-await-in-loop
+
       read.push(await inChild('read', dataDir))
     }
 
@@ -143,8 +147,13 @@ async function main(): Promise<void> {
     for (let run = 0; run < runs; run++) {
       const started = performance.now()
       const cpu = process.cpuUsage()
-      // eslint-disable-next-line no-await-in-loop
-      const manifest = await writeStateArchive({destination: resolveLocation(archive), overwrite: true, sourceDisplay: dataDir, state})
+
+      const manifest = await writeStateArchive({
+        destination: resolveLocation(archive),
+        overwrite: true,
+        sourceDisplay: dataDir,
+        state,
+      })
       written.push(elapsed(started))
       writtenCpu.push(cpuSeconds(cpu))
       znodes = manifest.znodes
@@ -168,8 +177,20 @@ async function main(): Promise<void> {
 
     const loaded = load[0].znodes
     const report = {
-      archiveWrite: {archiveMiB: round((await stat(archive)).size / 2 ** 20), cpuSeconds: spread(writtenCpu), seconds: spread(written), tarMiB: round(tar.length / 2 ** 20), znodes, znodesPerSecond: perSecond(znodes, written)},
-      archiveWriteBaseline: {cpuSeconds: spread(gzippedCpu), seconds: spread(gzipped), what: `gzipSync (level ${GZIP_LEVEL}, the writer's) of the same uncompressed tar bytes`, znodesPerSecond: perSecond(znodes, gzipped)},
+      archiveWrite: {
+        archiveMiB: round((await stat(archive)).size / 2 ** 20),
+        cpuSeconds: spread(writtenCpu),
+        seconds: spread(written),
+        tarMiB: round(tar.length / 2 ** 20),
+        znodes,
+        znodesPerSecond: perSecond(znodes, written),
+      },
+      archiveWriteBaseline: {
+        cpuSeconds: spread(gzippedCpu),
+        seconds: spread(gzipped),
+        what: `gzipSync (level ${GZIP_LEVEL}, the writer's) of the same uncompressed tar bytes`,
+        znodesPerSecond: perSecond(znodes, gzipped),
+      },
       runs,
       snapshotLoad: {
         cpuSeconds: spread(load.map((sample) => sample.cpuSeconds)),
@@ -177,7 +198,10 @@ async function main(): Promise<void> {
         seconds: spread(load.map((sample) => sample.seconds)),
         snapshotMiB: round(snapshotBytes / 2 ** 20),
         znodes: loaded,
-        znodesPerSecond: perSecond(loaded, load.map((sample) => sample.seconds)),
+        znodesPerSecond: perSecond(
+          loaded,
+          load.map((sample) => sample.seconds),
+        ),
       },
       snapshotLoadBaseline: {
         cpuSeconds: spread(read.map((sample) => sample.cpuSeconds)),
@@ -189,7 +213,8 @@ async function main(): Promise<void> {
     const text = JSON.stringify(report, null, 2)
     console.log(text)
     if (values.out) await writeFile(values.out, `${text}\n`)
-    if (values.keep && !values['data-dir']) console.error(`kept the data directory in ${KEPT}: pass --data-dir ${KEPT} to reuse it`)
+    if (values.keep && !values['data-dir'])
+      console.error(`kept the data directory in ${KEPT}: pass --data-dir ${KEPT} to reuse it`)
   } finally {
     await rm(work, {force: true, recursive: true})
   }

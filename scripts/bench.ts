@@ -27,6 +27,8 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import type {BenchContext, Section} from './bench/section.js'
+
 import {BulkAccess} from '../src/engine/znodes/bulk-access.js'
 import {ZkSession} from '../src/zk/session.js'
 import {WireSession} from '../src/zk/wire/session.js'
@@ -37,7 +39,6 @@ import {adminSection, zkdiskSection} from './bench/external.js'
 import {memorySection} from './bench/memory.js'
 import {type BenchOptions, parseOptions, USAGE} from './bench/options.js'
 import {formatHeader} from './bench/report.js'
-import type {BenchContext, Section} from './bench/section.js'
 import {speedSection} from './bench/speed.js'
 import {dataFill} from './bench/tree.js'
 
@@ -47,7 +48,13 @@ import {dataFill} from './bench/tree.js'
  * snapshot reader and archive writer (scripts/bench-zkdisk.ts).
  */
 function sections(options: BenchOptions): Section[] {
-  return [speedSection, countersSection, memorySection, ...(options.zkdiskZnodes > 0 ? [zkdiskSection] : []), ...(options.zkVersion === '3.9' ? [adminSection] : [])]
+  return [
+    speedSection,
+    countersSection,
+    memorySection,
+    ...(options.zkdiskZnodes > 0 ? [zkdiskSection] : []),
+    ...(options.zkVersion === '3.9' ? [adminSection] : []),
+  ]
 }
 
 function options(): BenchOptions {
@@ -63,7 +70,12 @@ function options(): BenchOptions {
 async function main(): Promise<void> {
   const chosen = options()
   // The harness's small test heap would stall the servers in garbage collection on trees of 100k+ znodes.
-  const ensemble = await Ensemble.start({config: {forceSync: chosen.forceSync}, jvmFlags: ['-Xmx2g'], nodes: 3, version: chosen.zkVersion})
+  const ensemble = await Ensemble.start({
+    config: {forceSync: chosen.forceSync},
+    jvmFlags: ['-Xmx2g'],
+    nodes: 3,
+    version: chosen.zkVersion,
+  })
   const work = await mkdtemp(join(tmpdir(), 'dcos-bench-'))
   const hosts = ensemble.connectString.split(',')
   const session = await ZkSession.connect({hosts})
@@ -72,12 +84,32 @@ async function main(): Promise<void> {
   try {
     const probe = await BulkAccess.open(session, 'auto')
     await probe.close()
-    const spec = {count: chosen.znodes, data: dataFill(chosen.data, Math.round(chosen.size * 1.5)), fanout: chosen.fanout, size: chosen.size}
-    const context: BenchContext = {aclSessions, connectString: ensemble.connectString, ensemble, hosts, multiRead: probe.readPath === 'multi-read', options: chosen, session, spec, wire, work}
-    const report = {machine: machine(), options: chosen, sections: {} as Record<string, unknown>, versions: await versions(ensemble)}
+    const spec = {
+      count: chosen.znodes,
+      data: dataFill(chosen.data, Math.round(chosen.size * 1.5)),
+      fanout: chosen.fanout,
+      size: chosen.size,
+    }
+    const context: BenchContext = {
+      aclSessions,
+      connectString: ensemble.connectString,
+      ensemble,
+      hosts,
+      multiRead: probe.readPath === 'multi-read',
+      options: chosen,
+      session,
+      spec,
+      wire,
+      work,
+    }
+    const report = {
+      machine: machine(),
+      options: chosen,
+      sections: {} as Record<string, unknown>,
+      versions: await versions(ensemble),
+    }
     console.log(formatHeader(chosen, report.machine, report.versions).join('\n'))
     for (const section of sections(chosen)) {
-      // eslint-disable-next-line no-await-in-loop
       const {json, lines} = await section.run(context)
       report.sections[section.name] = json
       console.log(`\n## ${section.name}\n${lines.join('\n')}`)
@@ -85,7 +117,11 @@ async function main(): Promise<void> {
 
     const loadAtEnd = loadAverage()
     console.log(`\nload average ${loadAtEnd.join(' ')} at the end`)
-    if (chosen.out) await writeFile(chosen.out, `${JSON.stringify({...report, machine: {...report.machine, loadAverageAtEnd: loadAtEnd}}, null, 2)}\n`)
+    if (chosen.out)
+      await writeFile(
+        chosen.out,
+        `${JSON.stringify({...report, machine: {...report.machine, loadAverageAtEnd: loadAtEnd}}, null, 2)}\n`,
+      )
   } finally {
     await Promise.all([wire, ...aclSessions].map((one) => one.close()))
     await session.close()

@@ -15,8 +15,8 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {isDeepStrictEqual, parseArgs, promisify} from 'node:util'
 
-import {Ensemble} from '../test/harness/ensemble.js'
 import {expectedLiveTree, fuzzReader, restorable} from '../test/fuzz/archive-fuzz.js'
+import {Ensemble} from '../test/harness/ensemble.js'
 import {readTreeIndependently} from '../test/helpers/oracle.js'
 
 const {values} = parseArgs({
@@ -29,14 +29,21 @@ const {values} = parseArgs({
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed)
 const mutants = Number(values.mutants)
 const restores = Number(values.restore)
-console.log(`archive fuzzer: seed ${seed}, ${mutants} mutants${restores ? `, ${restores} restored each way` : ''} (reproduce with --seed ${seed})`)
+console.log(
+  `archive fuzzer: seed ${seed}, ${mutants} mutants${restores ? `, ${restores} restored each way` : ''} (reproduce with --seed ${seed})`,
+)
 
 const started = Date.now()
 const report = await fuzzReader(seed, mutants, Math.max(restores * 20, 20))
-console.log(`${report.mutants} mutants in ${((Date.now() - started) / 1000).toFixed(1)}s: ${report.refused} refused, ${report.accepted} accepted as valid trees, ${report.findings.length} findings`)
+console.log(
+  `${report.mutants} mutants in ${((Date.now() - started) / 1000).toFixed(1)}s: ${report.refused} refused, ${report.accepted} accepted as valid trees, ${report.findings.length} findings`,
+)
 console.log('refusals by reason:')
-for (const [reason, count] of [...report.reasons].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${String(count).padStart(6)}  ${reason}`)
-const findings: string[] = report.findings.map(({description, mutant, problem}) => `mutant ${mutant} (${description}): ${problem}`)
+for (const [reason, count] of [...report.reasons].sort((a, b) => b[1] - a[1]).slice(0, 30))
+  console.log(`  ${String(count).padStart(6)}  ${reason}`)
+const findings: string[] = report.findings.map(
+  ({description, mutant, problem}) => `mutant ${mutant} (${description}): ${problem}`,
+)
 
 if (restores > 0) {
   const ensemble = await Ensemble.start({nodes: 1})
@@ -49,13 +56,17 @@ if (restores > 0) {
     )
   try {
     let n = 0
-    for (const {bytes, description, mutant, outcome} of report.acceptedMutants.filter(({outcome}) => restorable(outcome)).slice(0, restores)) {
+    for (const {bytes, description, mutant, outcome} of report.acceptedMutants
+      .filter(({outcome}) => restorable(outcome))
+      .slice(0, restores)) {
       const file = join(dir, `accepted-${mutant}.tar.gz`)
       await writeFile(file, bytes)
       const target = `/fuzz-accepted-${n++}`
       const code = await dcos(['zk', 'restore', file, '--zk', `zk://${hosts}${target}`, '--yes', '--no-safety-backup'])
-      if (code !== 0) findings.push(`mutant ${mutant} (${description}): accepted by the reader, but its restore exited ${code}`)
-      else if (!isDeepStrictEqual(await readTreeIndependently(hosts, target), expectedLiveTree(outcome))) findings.push(`mutant ${mutant} (${description}): the restored tree is not the archive's`)
+      if (code !== 0)
+        findings.push(`mutant ${mutant} (${description}): accepted by the reader, but its restore exited ${code}`)
+      else if (!isDeepStrictEqual(await readTreeIndependently(hosts, target), expectedLiveTree(outcome)))
+        findings.push(`mutant ${mutant} (${description}): the restored tree is not the archive's`)
     }
 
     for (const {bytes, description, mutant} of report.refusedMutants.slice(0, restores)) {
@@ -64,8 +75,10 @@ if (restores > 0) {
       const target = `/fuzz-refused-${n++}`
       const before = await readTreeIndependently(hosts, target)
       const code = await dcos(['zk', 'restore', file, '--zk', `zk://${hosts}${target}`, '--yes', '--no-safety-backup'])
-      if (code === 0) findings.push(`mutant ${mutant} (${description}): refused by the reader, but its restore succeeded`)
-      else if (!isDeepStrictEqual(await readTreeIndependently(hosts, target), before)) findings.push(`mutant ${mutant} (${description}): a refused restore changed the live tree`)
+      if (code === 0)
+        findings.push(`mutant ${mutant} (${description}): refused by the reader, but its restore succeeded`)
+      else if (!isDeepStrictEqual(await readTreeIndependently(hosts, target), before))
+        findings.push(`mutant ${mutant} (${description}): a refused restore changed the live tree`)
     }
 
     console.log(`restored ${n} mutants into a one-node ensemble`)

@@ -36,15 +36,22 @@ try {
     const started = performance.now()
     const cpu = process.cpuUsage()
     const threads = threadCpu()
-    // eslint-disable-next-line no-await-in-loop
-    const manifest = await writeStateArchive({destination: resolveLocation(archive), overwrite: true, sourceDisplay: 'bench', state})
+
+    const manifest = await writeStateArchive({
+      destination: resolveLocation(archive),
+      overwrite: true,
+      sourceDisplay: 'bench',
+      state,
+    })
     const {system, user} = process.cpuUsage(cpu)
     const after = threadCpu()
     const seconds = (performance.now() - started) / 1000
     const cpuSeconds = (system + user) / 1e6
-    // eslint-disable-next-line no-await-in-loop
+
     const {size} = await stat(archive)
-    console.log(`${manifest.znodes} znodes: ${seconds.toFixed(2)} s wall (${Math.round(manifest.znodes / seconds)}/s), ${cpuSeconds.toFixed(2)} CPU-s (user ${(user / 1e6).toFixed(2)}, sys ${(system / 1e6).toFixed(2)}; main thread ${(after.main - threads.main).toFixed(2)}, others ${(after.others - threads.others).toFixed(2)}), ${(size / 2 ** 20).toFixed(1)} MiB`)
+    console.log(
+      `${manifest.znodes} znodes: ${seconds.toFixed(2)} s wall (${Math.round(manifest.znodes / seconds)}/s), ${cpuSeconds.toFixed(2)} CPU-s (user ${(user / 1e6).toFixed(2)}, sys ${(system / 1e6).toFixed(2)}; main thread ${(after.main - threads.main).toFixed(2)}, others ${(after.others - threads.others).toFixed(2)}), ${(size / 2 ** 20).toFixed(1)} MiB`,
+    )
   }
 } finally {
   await rm(work, {force: true, recursive: true})

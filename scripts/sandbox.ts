@@ -19,9 +19,12 @@ const VERSIONS_PER_APP = 10
 function installZookeeper(): void {
   if (existsSync(ZOOKEEPER_JAR)) return
   if (process.getuid?.() !== 0) throw new Error(NOT_INSTALLED_MESSAGE)
-  step('Installing Debian\'s zookeeper package')
+  step("Installing Debian's zookeeper package")
   execFileSync('apt-get', ['update', '-qq'], {stdio: 'inherit'})
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'zookeeper'], {env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}, stdio: 'inherit'})
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'zookeeper'], {
+    env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'},
+    stdio: 'inherit',
+  })
 }
 
 /** The shape of Marathon's state: apps with versions, groups, deployments, leader election. */
@@ -41,23 +44,32 @@ async function seedMarathon(session: ZkSession): Promise<number> {
     const id = `/marathon/state/apps/web-${String(app).padStart(3, '0')}`
     paths.push([id, json({cmd: 'python3 -m http.server $PORT0', cpus: 0.1, id: `/web-${app}`, instances: 2, mem: 64})])
     for (let version = 0; version < VERSIONS_PER_APP; version++) {
-      paths.push([`${id}/2026-11-${String(version + 1).padStart(2, '0')}T00:00:00.000Z`, json({id: `/web-${app}`, version})])
+      paths.push([
+        `${id}/2026-11-${String(version + 1).padStart(2, '0')}T00:00:00.000Z`,
+        json({id: `/web-${app}`, version}),
+      ])
     }
   }
 
   for (const [path, data, flags] of paths) {
-    // eslint-disable-next-line no-await-in-loop
     await session.create(path, data, flags ?? 0)
   }
 
-  await session.create('/marathon/leader/member-0000000000', Buffer.from('127.0.0.1:8080'), zkConstants.ZOO_EPHEMERAL_SEQUENTIAL ^ zkConstants.ZOO_SEQUENCE)
+  await session.create(
+    '/marathon/leader/member-0000000000',
+    Buffer.from('127.0.0.1:8080'),
+    zkConstants.ZOO_EPHEMERAL_SEQUENTIAL ^ zkConstants.ZOO_SEQUENCE,
+  )
   return paths.length
 }
 
 /** Runs the real CLI, showing the command and its output; returns its stdout. */
 function dcos(...args: string[]): string {
   console.log(`\n$ dcos ${args.map((arg) => (/[\s*?]/.test(arg) ? `'${arg}'` : arg)).join(' ')}`)
-  const result = spawnSync(process.execPath, ['bin/run.js', ...args], {encoding: 'utf8', stdio: ['inherit', 'pipe', 'inherit']})
+  const result = spawnSync(process.execPath, ['bin/run.js', ...args], {
+    encoding: 'utf8',
+    stdio: ['inherit', 'pipe', 'inherit'],
+  })
   process.stdout.write(result.stdout)
   if (result.status !== 0) throw new Error(`dcos ${args[0]} ${args[1]} exited with ${result.status}`)
   return result.stdout
@@ -73,7 +85,7 @@ async function startService(hosts: string): Promise<{child: ChildProcess; url: s
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({input: child.stdout!}).on('line', (line) => {
       log.write(`${line}\n`)
-      const entry = JSON.parse(line) as {msg?: string; address?: string}
+      const entry = JSON.parse(line) as {address?: string; msg?: string}
       if (entry.msg === 'backup service listening' && entry.address) resolve(entry.address)
     })
     child.once('exit', (code) => reject(new Error(`dcos backup serve exited with ${code}`)))
@@ -92,7 +104,7 @@ async function main(): Promise<void> {
   const ensemble = await Ensemble.start({nodes: 3})
   const hosts = ensemble.connectString
   console.log(`ensemble: ${hosts}`)
-  let service: {child: ChildProcess; url: string} | undefined
+  let service: undefined | {child: ChildProcess; url: string}
   try {
     const session = await ZkSession.connect({hosts: hosts.split(',')})
     step('Seeding a Marathon-like tree under /marathon')
@@ -112,7 +124,7 @@ async function main(): Promise<void> {
     step('Dry-running a restore: the plan, nothing changed')
     dcos('zk', 'restore', archive, '--zk', `zk://${hosts}/marathon`, '--exclude', '/marathon/leader*', '--dry-run')
 
-    step('Starting the backup service (DC/OS\'s backup API), Marathon as its component')
+    step("Starting the backup service (DC/OS's backup API), Marathon as its component")
     service = await startService(hosts)
     const url = ['--url', service.url]
     step('The backup life cycle through the service')

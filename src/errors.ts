@@ -12,6 +12,7 @@ export const EXIT_USAGE = 2
 /** The command line or its input is wrong; nothing was touched. Exit code 2. */
 export class UsageError extends Error {
   readonly exitCode = EXIT_USAGE
+
   constructor(message: string) {
     super(message)
     this.name = 'UsageError'
@@ -21,6 +22,7 @@ export class UsageError extends Error {
 /** The operation was attempted and failed (storage, ZooKeeper, integrity). Exit code 1. */
 export class OperationError extends Error {
   readonly exitCode = EXIT_FAILED
+
   constructor(message: string, options?: {cause?: unknown}) {
     super(message, options)
     this.name = 'OperationError'

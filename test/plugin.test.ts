@@ -22,12 +22,21 @@ describe('as an oclif plugin', () => {
     const packageJson = {
       dependencies: {'@oclif/core': '*', '@oclif/plugin-help': '*', 'dcos-backup': '*'},
       name: 'host-cli',
-      oclif: {bin: 'host', commands: './commands', dirname: 'host-cli', plugins: ['@oclif/plugin-help', 'dcos-backup'], topicSeparator: ' '},
+      oclif: {
+        bin: 'host',
+        commands: './commands',
+        dirname: 'host-cli',
+        plugins: ['@oclif/plugin-help', 'dcos-backup'],
+        topicSeparator: ' ',
+      },
       type: 'module',
       version: '1.0.0',
     }
     await writeFile(join(host, 'package.json'), JSON.stringify(packageJson))
-    await writeFile(join(host, 'bin', 'run.js'), "import {execute} from '@oclif/core'\nawait execute({dir: import.meta.url})\n")
+    await writeFile(
+      join(host, 'bin', 'run.js'),
+      "import {execute} from '@oclif/core'\nawait execute({dir: import.meta.url})\n",
+    )
   })
 
   after(async () => {
@@ -41,7 +50,12 @@ describe('as an oclif plugin', () => {
   })
 
   it('runs a command of the plugin with its exit codes', async () => {
-    const error = await run(process.execPath, [join(host, 'bin', 'run.js'), 'zk', 'inspect', join(host, 'missing.tar.gz')]).catch((error_: unknown) => error_)
+    const error = await run(process.execPath, [
+      join(host, 'bin', 'run.js'),
+      'zk',
+      'inspect',
+      join(host, 'missing.tar.gz'),
+    ]).catch((error_: unknown) => error_)
     expect(error).to.include({code: 2})
     expect((error as {stderr: string}).stderr).to.include('No archive at')
   })

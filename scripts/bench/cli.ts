@@ -8,12 +8,12 @@ import {existsSync} from 'node:fs'
 import {promisify} from 'node:util'
 
 export interface CliSample {
-  seconds: number
   peakRssMiB?: number
   readPath?: string
-  writePath?: string
   /** What a restore did, from its answer: created and deleted znodes, and whether it saved a safety backup. */
   restored?: string
+  seconds: number
+  writePath?: string
 }
 
 const GNU_TIME = '/usr/bin/time'
@@ -21,14 +21,34 @@ const GNU_TIME = '/usr/bin/time'
 export async function cli(args: string[]): Promise<CliSample> {
   const full = ['bin/run.js', ...args, '--json']
   const timed = existsSync(GNU_TIME)
-  const [command, commandArgs] = timed ? [GNU_TIME, ['-f', 'peak-rss-kib=%M', process.execPath, ...full]] : [process.execPath, full]
+  const [command, commandArgs] = timed
+    ? [GNU_TIME, ['-f', 'peak-rss-kib=%M', process.execPath, ...full]]
+    : [process.execPath, full]
   const started = performance.now()
-  const {stderr, stdout} = await promisify(execFile)(command, commandArgs, {encoding: 'utf8', maxBuffer: 64 * 1024 * 1024})
+  const {stderr, stdout} = await promisify(execFile)(command, commandArgs, {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  })
   const seconds = (performance.now() - started) / 1000
   const rss = /peak-rss-kib=(\d+)/.exec(stderr)?.[1]
-  const answer = JSON.parse(stdout) as {created?: number; deleted?: number; readPath?: string; safetyBackup?: unknown; writePath?: string}
-  const restored = answer.created === undefined ? undefined : `created ${answer.created}, deleted ${answer.deleted ?? 0}${answer.safetyBackup ? ', safety backup' : ''}`
-  return {peakRssMiB: rss === undefined ? undefined : Math.round(Number(rss) / 1024), readPath: answer.readPath, restored, seconds, writePath: answer.writePath}
+  const answer = JSON.parse(stdout) as {
+    created?: number
+    deleted?: number
+    readPath?: string
+    safetyBackup?: unknown
+    writePath?: string
+  }
+  const restored =
+    answer.created === undefined
+      ? undefined
+      : `created ${answer.created}, deleted ${answer.deleted ?? 0}${answer.safetyBackup ? ', safety backup' : ''}`
+  return {
+    peakRssMiB: rss === undefined ? undefined : Math.round(Number(rss) / 1024),
+    readPath: answer.readPath,
+    restored,
+    seconds,
+    writePath: answer.writePath,
+  }
 }
 
 export const hasGnuTime = () => existsSync(GNU_TIME)

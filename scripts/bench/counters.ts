@@ -1,7 +1,8 @@
+import type {Section} from './section.js'
+
 /** Sequence counters: the create-and-delete pairs a restore sends to raise one parent's counter (what --max-sequence-pairs is sized by). */
 import {raiseCounters} from '../../src/engine/restore/counters.js'
 import {zkConstants} from '../../src/zk/session.js'
-import type {Section} from './section.js'
 
 const PARENT = '/counter-bench'
 
@@ -15,7 +16,12 @@ export const countersSection: Section = {
       const pairs = await raiseCounters(wire, '/', new Map([[PARENT, options.counterPairs]]), () => {})
       const seconds = (performance.now() - started) / 1000
       const pairsPerSecond = Math.round(pairs / seconds)
-      return {json: {pairs, pairsPerSecond, seconds}, lines: [`${pairs} create-and-delete pairs in ${seconds.toFixed(2)} s: ${pairsPerSecond} pairs/s (one parent, multis of pairs)`]}
+      return {
+        json: {pairs, pairsPerSecond, seconds},
+        lines: [
+          `${pairs} create-and-delete pairs in ${seconds.toFixed(2)} s: ${pairsPerSecond} pairs/s (one parent, multis of pairs)`,
+        ],
+      }
     } finally {
       await session.delete(PARENT)
     }

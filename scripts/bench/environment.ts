@@ -20,7 +20,12 @@ async function firstLine(command: string, args: string[]): Promise<string> {
 export const loadAverage = () => loadavg().map((one) => Number(one.toFixed(2)))
 
 export function machine() {
-  return {cpuModel: cpus()[0]?.model ?? 'unknown', cpus: cpus().length, loadAverageAtStart: loadAverage(), memoryGiB: Math.round(totalmem() / 2 ** 30)}
+  return {
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    loadAverageAtStart: loadAverage(),
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+  }
 }
 
 export async function versions(ensemble: Ensemble) {

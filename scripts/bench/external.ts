@@ -19,14 +19,28 @@ function externalSection(name: string, script: string, args: (options: BenchOpti
     name,
     async run({options, work}) {
       const out = join(work, `${script}.json`)
-      const {stdout} = await promisify(execFile)('npx', ['tsx', join(SCRIPTS, script), ...args(options), '--out', out], {maxBuffer: 64 * 1024 * 1024})
+      const {stdout} = await promisify(execFile)(
+        'npx',
+        ['tsx', join(SCRIPTS, script), ...args(options), '--out', out],
+        {maxBuffer: 64 * 1024 * 1024},
+      )
       return {json: JSON.parse(await readFile(out, 'utf8')), lines: stdout.trimEnd().split('\n')}
     },
   }
 }
 
 /** Only on 3.9 (the snapshot command is 3.9+): the bare stream, `zk backup --admin-url`, the client path, and their ratio. */
-export const adminSection = externalSection('AdminServer snapshot (3.9)', 'bench-admin.ts', (options) => ['--znodes', String(options.znodes), '--runs', String(options.runs)])
+export const adminSection = externalSection('AdminServer snapshot (3.9)', 'bench-admin.ts', (options) => [
+  '--znodes',
+  String(options.znodes),
+  '--runs',
+  String(options.runs),
+])
 
 /** The snapshot reader and the archive writer on a real 3.8 node's data directory of --zkdisk-znodes znodes. */
-export const zkdiskSection = externalSection('snapshot reader and archive writer', 'bench-zkdisk.ts', (options) => ['--znodes', String(options.zkdiskZnodes), '--runs', String(options.runs)])
+export const zkdiskSection = externalSection('snapshot reader and archive writer', 'bench-zkdisk.ts', (options) => [
+  '--znodes',
+  String(options.zkdiskZnodes),
+  '--runs',
+  String(options.runs),
+])

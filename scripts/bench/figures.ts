@@ -1,25 +1,25 @@
 /** A figure: one step's samples over the runs, as min, median and max, and ratios between figures. */
 export interface Sample {
-  seconds: number
   peakRssMiB?: number
+  seconds: number
 }
 
 export interface Figure {
   label: string
-  runs: number
-  seconds: {min: number; median: number; max: number}
-  /** Of the median run. */
-  znodesPerSecond: number
   mbPerSecond: number
   peakRssMiB?: number
+  runs: number
+  seconds: {max: number; median: number; min: number}
+  /** Of the median run. */
+  znodesPerSecond: number
 }
 
 const rounded = (number: number, digits: number) => Number(number.toFixed(digits))
 
 export interface Spread {
-  min: number
-  median: number
   max: number
+  median: number
+  min: number
 }
 
 /** The least, the median (of the middle two for an even count) and the greatest of `numbers`. */

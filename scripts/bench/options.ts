@@ -9,22 +9,22 @@ export const BATCH_RUNS = ['both', 'auto', 'off'] as const
 export type BatchRuns = (typeof BATCH_RUNS)[number]
 
 export interface BenchOptions {
-  znodes: number
-  size: number
-  fanout: number
-  runs: number
-  memory: number[]
-  data: DataFill
   /** Which CLI runs: batched (`auto`, the CLI's default), single-request (`off`), or both side by side. */
   batch: BatchRuns
-  /** zoo.cfg forceSync of the servers: yes is ZooKeeper's default, what production runs with. */
-  forceSync: 'yes' | 'no'
-  zkVersion: ZookeeperVersion
   /** Create-and-delete pairs raising one sequence counter, as a restore does (0: skip). */
   counterPairs: number
+  data: DataFill
+  fanout: number
+  /** zoo.cfg forceSync of the servers: yes is ZooKeeper's default, what production runs with. */
+  forceSync: 'no' | 'yes'
+  memory: number[]
+  out?: string
+  runs: number
+  size: number
   /** Znodes of the data directory the snapshot reader and archive writer are measured on (0: skip). */
   zkdiskZnodes: number
-  out?: string
+  zkVersion: ZookeeperVersion
+  znodes: number
 }
 
 export const USAGE = `npm run bench -- [--znodes 100000] [--size 1024] [--fanout 100] [--runs 3] [--memory 100000,400000]
@@ -34,13 +34,15 @@ with --zk-version 3.9 the AdminServer snapshot path is measured too
 quick check: npm run bench -- --znodes 2000 --runs 1 --memory ''`
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${flag} ${value}: use one of ${allowed.join(', ')}`)
+  if (!(allowed as readonly string[]).includes(value))
+    throw new Error(`--${flag} ${value}: use one of ${allowed.join(', ')}`)
   return value as T
 }
 
 function positive(flag: string, value: string, minimum = 1): number {
   const number = Number(value)
-  if (!Number.isInteger(number) || number < minimum) throw new Error(`--${flag} ${value}: use a whole number of at least ${minimum}`)
+  if (!Number.isInteger(number) || number < minimum)
+    throw new Error(`--${flag} ${value}: use a whole number of at least ${minimum}`)
   return number
 }
 

@@ -1,3 +1,5 @@
+import type {WireSession} from '../../src/zk/wire/session.js'
+
 /**
  * The ceilings: the same work as a backup or a restore done the fastest way each request kind
  * allows, with nothing else (no archive, no checks), results thrown away.
@@ -5,8 +7,7 @@
 import {Pipeline} from '../../src/engine/pipeline.js'
 import {ZkError, type ZkSession} from '../../src/zk/session.js'
 import {joinZnodePath} from '../../src/zk/uri.js'
-import type {WireSession} from '../../src/zk/wire/session.js'
-import {seedTree, type TreeSpec, treeShape} from './tree.js'
+import {seedTree, treeShape, type TreeSpec} from './tree.js'
 
 const PIPELINE_DEPTH = 256
 const MULTI_READ_PATHS = 100
@@ -21,13 +22,14 @@ export async function rawRead(session: ZkSession, root: string, withAcl: boolean
   const pending = [root]
   while (pending.length > 0) {
     const path = pending.pop()!
-    // eslint-disable-next-line no-await-in-loop
+
     await pipeline.add(async () => {
       // Children only where the stat says there are some, as the CLI's single-request reader does (most znodes are leaves).
       const [{stat}] = await Promise.all([session.getData(path), withAcl && session.getAcl(path)])
-      if (stat.numChildren > 0) for (const child of await session.getChildren(path)) pending.push(joinZnodePath(path, child))
+      if (stat.numChildren > 0)
+        for (const child of await session.getChildren(path)) pending.push(joinZnodePath(path, child))
     })
-    // eslint-disable-next-line no-await-in-loop
+
     if (pending.length === 0) await pipeline.drain()
   }
 
@@ -45,19 +47,27 @@ export async function rawMultiRead(wire: WireSession, root: string, aclSessions:
   let aclReads = 0
   while (pending.length > 0) {
     const paths = pending.splice(-MULTI_READ_PATHS)
-    // eslint-disable-next-line no-await-in-loop
+
     await pipeline.add(async () => {
-      const acls = paths.flatMap((path) => (aclSessions.length === 0 ? [] : [aclSessions[aclReads++ % aclSessions.length].getAcl(path)]))
+      const acls = paths.flatMap((path) =>
+        aclSessions.length === 0 ? [] : [aclSessions[aclReads++ % aclSessions.length].getAcl(path)],
+      )
       const [results] = await Promise.all([
-        wire.multiRead(paths.flatMap((path) => [{kind: 'getData' as const, path}, {kind: 'getChildren' as const, path}])),
+        wire.multiRead(
+          paths.flatMap((path) => [
+            {kind: 'getData' as const, path},
+            {kind: 'getChildren' as const, path},
+          ]),
+        ),
         Promise.all(acls),
       ])
       for (const [index, result] of results.entries()) {
         if (result instanceof ZkError) throw result
-        if (result.kind === 'getChildren') for (const child of result.children) pending.push(joinZnodePath(paths[index >> 1], child))
+        if (result.kind === 'getChildren')
+          for (const child of result.children) pending.push(joinZnodePath(paths[index >> 1], child))
       }
     })
-    // eslint-disable-next-line no-await-in-loop
+
     if (pending.length === 0) await pipeline.drain()
   }
 
@@ -69,7 +79,6 @@ export async function rawWrite(session: ZkSession, root: string, spec: TreeSpec)
   const started = performance.now()
   const pipeline = new Pipeline(PIPELINE_DEPTH)
   for (const {index, length, path} of treeShape(root, spec)) {
-    // eslint-disable-next-line no-await-in-loop
     await pipeline.add(() => session.create(path, spec.data(index, length), 0))
   }
 

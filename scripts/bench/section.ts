@@ -6,28 +6,28 @@ import type {BenchOptions} from './options.js'
 import type {TreeSpec} from './tree.js'
 
 export interface BenchContext {
-  options: BenchOptions
+  aclSessions: WireSession[]
+  connectString: string
   ensemble: Ensemble
   /** host:port of every node, and them joined, for --zk. */
   hosts: string[]
-  connectString: string
-  session: ZkSession
-  /** Our own protocol session (multi, multi-read) and one more on every node for spread getACLs. */
-  wire: WireSession
-  aclSessions: WireSession[]
   /** Whether the servers answer multi-read (ZooKeeper 3.6+), probed as the CLI probes it. */
   multiRead: boolean
+  options: BenchOptions
+  session: ZkSession
   /** The tree of --znodes znodes with the --data fill. */
   spec: TreeSpec
+  /** Our own protocol session (multi, multi-read) and one more on every node for spread getACLs. */
+  wire: WireSession
   /** A scratch directory, removed at the end. */
   work: string
 }
 
 export interface SectionResult {
-  /** The printed report of the section. */
-  lines: string[]
   /** What goes under the section's name in --out. */
   json: unknown
+  /** The printed report of the section. */
+  lines: string[]
 }
 
 export interface Section {

@@ -10,11 +10,12 @@ import {rm, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {createGunzip} from 'node:zlib'
 
+import type {BenchContext, Section} from './section.js'
+
 import {cli, type CliSample} from './cli.js'
 import {type Figure, figure, ratio, type Sample} from './figures.js'
 import {rawMultiRead, rawMultiWrite, rawRead, rawWrite} from './raw.js'
 import {formatFigures} from './report.js'
-import type {BenchContext, Section} from './section.js'
 import {dataBytes, deleteTree, drifted, seedTree} from './tree.js'
 
 export const STEPS = {
@@ -45,10 +46,10 @@ function skippedSteps({multiRead, options}: BenchContext): Partial<Record<Step, 
 }
 
 interface RunState {
-  samples: Partial<Record<Step, Sample[]>>
+  archive?: {bytes: number; tarBytes: number}
   /** The paths the CLI reported, by step. */
   paths: Partial<Record<Step, string>>
-  archive?: {bytes: number; tarBytes: number}
+  samples: Partial<Record<Step, Sample[]>>
 }
 
 async function gunzippedBytes(file: string): Promise<number> {
@@ -57,15 +58,28 @@ async function gunzippedBytes(file: string): Promise<number> {
   return bytes
 }
 
-/* eslint-disable no-await-in-loop */
-async function oneRun(context: BenchContext, run: number, skipped: Partial<Record<Step, string>>, state: RunState): Promise<void> {
+async function oneRun(
+  context: BenchContext,
+  run: number,
+  skipped: Partial<Record<Step, string>>,
+  state: RunState,
+): Promise<void> {
   const {aclSessions, connectString, session, spec, wire, work} = context
   const wanted = (step: Step) => skipped[step] === undefined
   const record = (step: Step, sample: CliSample | number) => {
     const one = typeof sample === 'number' ? {seconds: sample} : sample
     console.error(`run ${run + 1}/${context.options.runs}: ${STEPS[step]}: ${one.seconds.toFixed(2)} s`)
     ;(state.samples[step] ??= []).push(one)
-    const path = typeof sample === 'number' ? undefined : [sample.readPath && `read ${sample.readPath}`, sample.writePath && `write ${sample.writePath}`, sample.restored].filter(Boolean).join(', ')
+    const path =
+      typeof sample === 'number'
+        ? undefined
+        : [
+            sample.readPath && `read ${sample.readPath}`,
+            sample.writePath && `write ${sample.writePath}`,
+            sample.restored,
+          ]
+            .filter(Boolean)
+            .join(', ')
     if (path) state.paths[step] = path
   }
 
@@ -82,7 +96,18 @@ async function oneRun(context: BenchContext, run: number, skipped: Partial<Recor
   const archives: string[] = []
   for (const step of backups) {
     const archive = join(work, `${step}-${run}.tar.gz`)
-    record(step, await cli(['zk', 'backup', archive, '--zk', `${connectString}/bench`, '--batch', step === 'backup' ? 'auto' : 'off']))
+    record(
+      step,
+      await cli([
+        'zk',
+        'backup',
+        archive,
+        '--zk',
+        `${connectString}/bench`,
+        '--batch',
+        step === 'backup' ? 'auto' : 'off',
+      ]),
+    )
     archives.push(archive)
   }
 
@@ -90,7 +115,8 @@ async function oneRun(context: BenchContext, run: number, skipped: Partial<Recor
   state.archive = {bytes: (await stat(archive)).size, tarBytes: await gunzippedBytes(archive)}
   record('inspect', await cli(['zk', 'inspect', archive]))
 
-  const restore = (target: string, batch: string, safety: string[]) => cli(['zk', 'restore', archive, '--zk', `${connectString}${target}`, '--yes', '--batch', batch, ...safety])
+  const restore = (target: string, batch: string, safety: string[]) =>
+    cli(['zk', 'restore', archive, '--zk', `${connectString}${target}`, '--yes', '--batch', batch, ...safety])
   if (wanted('restore')) {
     record('restore', await restore(`/restored-${run}`, 'auto', ['--no-safety-backup']))
     await deleteTree(wire, `/restored-${run}`, spec)
@@ -99,7 +125,10 @@ async function oneRun(context: BenchContext, run: number, skipped: Partial<Recor
   if (wanted('restoreExisting')) {
     await seedTree(wire, `/existing-${run}`, drifted(spec))
     const safety = join(work, `safety-${run}.tar.gz`)
-    record('restoreExisting', await restore(`/existing-${run}`, context.options.batch === 'off' ? 'off' : 'auto', ['--safety-backup', safety]))
+    record(
+      'restoreExisting',
+      await restore(`/existing-${run}`, context.options.batch === 'off' ? 'off' : 'auto', ['--safety-backup', safety]),
+    )
     await deleteTree(wire, `/existing-${run}`, spec)
     await rm(safety)
   }
@@ -111,7 +140,6 @@ async function oneRun(context: BenchContext, run: number, skipped: Partial<Recor
 
   await Promise.all(archives.map((file) => rm(file)))
 }
-/* eslint-enable no-await-in-loop */
 
 /** Headline ratios (same work), then the single-request and no-ACL ones, labelled as what they compare. */
 function ratios(figures: Partial<Record<Step, Figure>>, paths: Partial<Record<Step, string>>) {
@@ -121,12 +149,24 @@ function ratios(figures: Partial<Record<Step, Figure>>, paths: Partial<Record<St
   }
 
   const batchedRead = paths.backup?.includes('multi-read')
-  add(batchedRead ? 'backup / raw multi-read + getACL' : 'backup (single requests: no multi-read) / raw read + getACL', 'backup', batchedRead ? 'multiReadAcl' : 'readAcl')
+  add(
+    batchedRead ? 'backup / raw multi-read + getACL' : 'backup (single requests: no multi-read) / raw read + getACL',
+    'backup',
+    batchedRead ? 'multiReadAcl' : 'readAcl',
+  )
   const batchedWrite = paths.restore?.includes('write multi')
-  add(batchedWrite ? 'restore / raw multi write' : 'restore (single requests: no multi-read) / raw write', 'restore', batchedWrite ? 'multiWrite' : 'write')
+  add(
+    batchedWrite ? 'restore / raw multi write' : 'restore (single requests: no multi-read) / raw write',
+    'restore',
+    batchedWrite ? 'multiWrite' : 'write',
+  )
   add('backup --batch off / raw read + getACL', 'backupOff', 'readAcl')
   add('restore --batch off / raw write', 'restoreOff', 'write')
-  add('restore over the tree / restore into a fresh path', 'restoreExisting', figures.restore ? 'restore' : 'restoreOff')
+  add(
+    'restore over the tree / restore into a fresh path',
+    'restoreExisting',
+    figures.restore ? 'restore' : 'restoreOff',
+  )
   add('(no ACLs in the ceiling) backup / raw read', 'backup', 'read')
   add('(no ACLs in the ceiling) backup / raw multi-read', 'backup', 'multiRead')
   return found
@@ -142,7 +182,6 @@ export const speedSection: Section = {
     // Untimed: the first walk of a fresh tree ran at half speed (the servers' JIT, caches) and skewed run 1.
     await rawRead(context.session, '/bench', true)
     for (let run = 0; run < options.runs; run++) {
-      // eslint-disable-next-line no-await-in-loop
       await oneRun(context, run, skipped, state)
     }
 
@@ -154,18 +193,30 @@ export const speedSection: Section = {
       if (samples) figures[step] = figure(STEPS[step], samples, spec.count, bytes)
     }
 
-    const archive = {bytes: state.archive!.bytes, dataToArchive: Number((bytes / state.archive!.bytes).toFixed(2)), gzipRatio: Number((state.archive!.tarBytes / state.archive!.bytes).toFixed(2)), tarBytes: state.archive!.tarBytes}
+    const archive = {
+      bytes: state.archive!.bytes,
+      dataToArchive: Number((bytes / state.archive!.bytes).toFixed(2)),
+      gzipRatio: Number((state.archive!.tarBytes / state.archive!.bytes).toFixed(2)),
+      tarBytes: state.archive!.tarBytes,
+    }
     const found = ratios(figures, state.paths)
     const lines = [
       `${spec.count} znodes, ${(bytes / 1e6).toFixed(1)} MB of data (--data ${options.data}), ${options.runs} run(s) of each step`,
       ...formatFigures(figures, state.paths),
       ...Object.entries(skipped).map(([step, why]) => `skipped: ${STEPS[step as Step]}: ${why}`),
-      ...(context.multiRead ? [] : [`note: the CLI writes multis only where the servers answer multi-read (3.6+): on ${options.zkVersion} it restores with single creates`]),
+      ...(context.multiRead
+        ? []
+        : [
+            `note: the CLI writes multis only where the servers answer multi-read (3.6+): on ${options.zkVersion} it restores with single creates`,
+          ]),
       '',
       ...Object.entries(found).map(([name, value]) => `${name}: ${value}`),
       '',
       `archive ${(archive.bytes / 1e6).toFixed(2)} MB: data / archive ${archive.dataToArchive} : 1, tar / archive (gzip's ratio) ${archive.gzipRatio} : 1`,
     ]
-    return {json: {archive, dataBytes: bytes, figures, paths: state.paths, ratios: found, skipped, znodes: spec.count}, lines}
+    return {
+      json: {archive, dataBytes: bytes, figures, paths: state.paths, ratios: found, skipped, znodes: spec.count},
+      lines,
+    }
   },
 }

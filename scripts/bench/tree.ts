@@ -1,8 +1,9 @@
+import type {WireSession} from '../../src/zk/wire/session.js'
+import type {DataFill} from './options.js'
+
 /** The bench's tree: a scheduler-shaped shape, its data fill, and seeding and deleting it fast. */
 import {MultiWriter} from '../../src/engine/znodes/write-znodes.js'
 import {OPEN_ACL} from '../../src/zk/session.js'
-import type {WireSession} from '../../src/zk/wire/session.js'
-import type {DataFill} from './options.js'
 
 /** The fill pools are sliced, not copied: this many bytes at least, so gzip's 32 KiB window sees no repeats. */
 const POOL_BYTES = 8 * 2 ** 20
@@ -19,7 +20,26 @@ function random(seed: number): () => number {
   }
 }
 
-const WORDS = ['payments', 'orders', 'search', 'kafka', 'cassandra', 'spark', 'web', 'api', 'prod', 'staging', 'eu-west', 'us-east', 'docker', 'mesos', 'healthy', 'running', 'staged', 'killed']
+const WORDS = [
+  'payments',
+  'orders',
+  'search',
+  'kafka',
+  'cassandra',
+  'spark',
+  'web',
+  'api',
+  'prod',
+  'staging',
+  'eu-west',
+  'us-east',
+  'docker',
+  'mesos',
+  'healthy',
+  'running',
+  'staged',
+  'killed',
+]
 
 /** JSON records of the kind a scheduler keeps (ids, hex task ids, timestamps, labels): compresses about 3 to 5 : 1 like real state. */
 function textPool(bytes: number): Buffer {
@@ -68,13 +88,16 @@ export function dataFill(fill: DataFill, largest: number): (index: number, lengt
 
 export interface TreeSpec {
   count: number
-  size: number
-  fanout: number
   data: (index: number, length: number) => Buffer
+  fanout: number
+  size: number
 }
 
 /** A scheduler-shaped tree: parents of `fanout - 1` children, data sizes from half to one and a half `size`. */
-export function* treeShape(root: string, {count, fanout, size}: Omit<TreeSpec, 'data'>): Generator<{index: number; length: number; path: string}> {
+export function* treeShape(
+  root: string,
+  {count, fanout, size}: Omit<TreeSpec, 'data'>,
+): Generator<{index: number; length: number; path: string}> {
   yield {index: 0, length: 0, path: root}
   let index = 1
   for (let parent = 0; index < count; parent++) {
@@ -97,14 +120,17 @@ export function dataBytes(spec: TreeSpec): number {
  * changed and a twentieth more added (all of it saved in the safety backup, then deleted).
  */
 export function drifted(spec: TreeSpec): TreeSpec {
-  return {...spec, count: Math.ceil(spec.count * 1.05), data: (index, length) => spec.data(index % 10 === 0 ? index + spec.count : index, length)}
+  return {
+    ...spec,
+    count: Math.ceil(spec.count * 1.05),
+    data: (index, length) => spec.data(index % 10 === 0 ? index + spec.count : index, length),
+  }
 }
 
 /** Creates the tree in multis (setup, not measured: fast wherever multi exists, ZooKeeper 3.4 included). */
 export async function seedTree(wire: WireSession, root: string, spec: TreeSpec): Promise<void> {
   const writer = new MultiWriter(wire)
   for (const {index, length, path} of treeShape(root, spec)) {
-    // eslint-disable-next-line no-await-in-loop
     await writer.add({acl: OPEN_ACL, data: spec.data(index, length), kind: 'create', path}, () => {})
   }
 
@@ -115,7 +141,6 @@ export async function seedTree(wire: WireSession, root: string, spec: TreeSpec):
 export async function deleteTree(wire: WireSession, root: string, spec: Omit<TreeSpec, 'data'>): Promise<void> {
   const writer = new MultiWriter(wire)
   for (const {path} of [...treeShape(root, spec)].reverse()) {
-    // eslint-disable-next-line no-await-in-loop
     await writer.add({kind: 'delete', path}, () => {})
   }
 

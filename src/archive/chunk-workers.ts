@@ -13,18 +13,18 @@ export const RECORD_FIELDS = 5
 
 export interface ChunkJob {
   bytes: Buffer
+  level: number
   /** RECORD_FIELDS numbers a record: bodyStart, bodyEnd, dataStart, dataLength, jsonStart. */
   records?: Int32Array
-  level: number
 }
 
 export interface ChunkResult {
+  crc: number
   /** The raw deflate segment, sync-flushed: segments in order make one deflate stream. */
   deflated: Buffer
-  crc: number
-  length: number
   /** The records' SHA-256 values in hex, in order, concatenated. */
   hashes: string
+  length: number
 }
 
 /**
@@ -73,27 +73,33 @@ parentPort.on('message', ({id, bytes, records, level}) => {
 `
 
 interface Waiting {
-  resolve: (result: ChunkResult) => void
   reject: (error: Error) => void
+  resolve: (result: ChunkResult) => void
 }
 
 /** One worker; referenced (keeping the process alive) only while it has chunks to finish. */
 class ChunkWorker {
   readonly waiting = new Map<number, Waiting>()
-  private readonly worker: Worker
   private nextId = 0
+  private readonly worker: Worker
 
   constructor(private readonly onExit: (worker: ChunkWorker) => void) {
     this.worker = new Worker(WORKER_SOURCE, {eval: true, execArgv: []})
-    this.worker.on('message', ({error, id, result}: {id: number; result?: ChunkResult; error?: string}) => {
+    this.worker.on('message', ({error, id, result}: {error?: string; id: number; result?: ChunkResult}) => {
       const waiting = this.waiting.get(id)!
       this.waiting.delete(id)
       if (this.waiting.size === 0) this.worker.unref()
-      if (result) waiting.resolve({...result, deflated: Buffer.from(result.deflated.buffer, result.deflated.byteOffset, result.deflated.byteLength)})
+      if (result)
+        waiting.resolve({
+          ...result,
+          deflated: Buffer.from(result.deflated.buffer, result.deflated.byteOffset, result.deflated.byteLength),
+        })
       else waiting.reject(new Error(`compressing the archive failed: ${error}`))
     })
     this.worker.on('error', (error) => this.fail(error))
-    this.worker.on('exit', (code) => this.fail(new Error(`compressing the archive failed: its worker thread exited (code ${code})`)))
+    this.worker.on('exit', (code) =>
+      this.fail(new Error(`compressing the archive failed: its worker thread exited (code ${code})`)),
+    )
     // After the listeners: adding one refers the worker again.
     this.worker.unref()
   }
@@ -120,8 +126,8 @@ const MAX_WORKERS = 4
 
 /** The workers every writer of the process shares, started on first use. */
 class ChunkPool {
-  private readonly workers: ChunkWorker[] = []
   readonly size = Math.max(1, Math.min(MAX_WORKERS, availableParallelism()))
+  private readonly workers: ChunkWorker[] = []
 
   /**
    * Finishes `job` on the least busy worker. Its buffers are moved to the worker: the caller must not
@@ -141,7 +147,7 @@ class ChunkPool {
 
   private forget(worker: ChunkWorker): void {
     const index = this.workers.indexOf(worker)
-    if (index >= 0) this.workers.splice(index, 1)
+    if (index !== -1) this.workers.splice(index, 1)
   }
 }
 

@@ -1,3 +1,5 @@
+import type {ReadEntry} from 'tar'
+
 /**
  * Offline backups of a stopped ZooKeeper node's data directory (dataDir) and transaction log
  * directory (dataLogDir), in the archive layout of DC/OS's `dcos-zk backup|restore`:
@@ -14,8 +16,7 @@
  */
 import {createHash} from 'node:crypto'
 import {Readable} from 'node:stream'
-import {constants as zlibConstants, gunzipSync} from 'node:zlib'
-import type {ReadEntry} from 'tar'
+import {gunzipSync, constants as zlibConstants} from 'node:zlib'
 
 import {errorMessage, OperationError} from '../errors.js'
 import {firstMemberName, readTar} from './tar.js'
@@ -33,21 +34,21 @@ export const TRANSACTIONS = 'zookeeper/transactions'
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 export interface DataDirManifest {
-  format: string
-  formatVersion: number
-  tool: string
-  createdAt: string
-  completedAt: string
-  options: {dataDir: string; logDir: string; separateLogDir: boolean}
-  /** Every file member, by its name in the archive ("./zookeeper/snapshot/version-2/snapshot.1a"). */
-  files: Array<{path: string; size: number; sha256: string}>
-  totalBytes: number
-  /** Copied while ZooKeeper ran on the directories (a hot copy). Absent in archives of dcos-zk and older ones of ours. */
-  hot?: boolean
   /** Every file copied (dcos-zk's way, --all-files), or only the recovery set. */
   allFiles?: boolean
+  completedAt: string
   /** The state the archive restores: its last transaction's zxid (hex) and time; and what the replay checked. */
-  consistentAt?: {zxid: string; time?: string; snapshot?: string; txnsReplayed: number; digestsVerified: number}
+  consistentAt?: {digestsVerified: number; snapshot?: string; time?: string; txnsReplayed: number; zxid: string}
+  createdAt: string
+  /** Every file member, by its name in the archive ("./zookeeper/snapshot/version-2/snapshot.1a"). */
+  files: Array<{path: string; sha256: string; size: number}>
+  format: string
+  formatVersion: number
+  /** Copied while ZooKeeper ran on the directories (a hot copy). Absent in archives of dcos-zk and older ones of ours. */
+  hot?: boolean
+  options: {dataDir: string; logDir: string; separateLogDir: boolean}
+  tool: string
+  totalBytes: number
   /** The node's version, when it answered `srvr` ("3.8.0"). */
   zookeeperVersion?: string
 }
@@ -55,8 +56,8 @@ export interface DataDirManifest {
 export interface MemberInfo {
   /** As in the archive: "./zookeeper/snapshot/version-2/snapshot.0". */
   path: string
-  type: 'file' | 'directory'
   size: number
+  type: 'directory' | 'file'
 }
 
 /** dcos-zk's `tar --exclude='*myid*' --exclude='*zookeeper.out*'`. */
@@ -71,24 +72,24 @@ export function isStateFile(relative: string): boolean {
 
 /** One validated member, with where it goes. */
 export interface CheckedMember extends MemberInfo {
+  gid: number
+  mode: number
+  mtime?: Date
   /** Normalized name: "zookeeper/snapshot/version-2/log.1" (no "./", no trailing "/"). */
   name: string
+  sha256?: string
   /** "data" or "log" directory, and the path relative to it; undefined: not extracted. */
   target?: {dir: 'data' | 'log'; relative: string}
-  mode: number
   uid: number
-  gid: number
-  mtime?: Date
-  sha256?: string
 }
 
 export interface ArchiveSummary {
-  members: CheckedMember[]
-  manifest?: DataDirManifest
-  totalBytes: number
   files: number
-  hasTransactions: boolean
   hasMyid: boolean
+  hasTransactions: boolean
+  manifest?: DataDirManifest
+  members: CheckedMember[]
+  totalBytes: number
 }
 
 export class DataDirArchiveError extends OperationError {
@@ -99,16 +100,16 @@ export class DataDirArchiveError extends OperationError {
 }
 
 export interface ReadHooks {
-  /** Called with each member as it starts (after its header was checked). */
-  onMember?: (member: CheckedMember) => void
+  /** Pass 1's result: pass 2 requires the same members with the same sizes and hashes. */
+  expect?: ArchiveSummary
   /** Called with each chunk of a file member (after the magic check of its first bytes). */
   onData?: (member: CheckedMember, chunk: Buffer) => void
   /** Called when a file member's body is complete. */
   onEnd?: (member: CheckedMember) => void
+  /** Called with each member as it starts (after its header was checked). */
+  onMember?: (member: CheckedMember) => void
   /** Where log files go: with separateLog, snapshot/version-2/log.* of archives without transactions/ go to the log dir. */
   separateLog?: boolean
-  /** Pass 1's result: pass 2 requires the same members with the same sizes and hashes. */
-  expect?: ArchiveSummary
 }
 
 /**
@@ -117,7 +118,11 @@ export interface ReadHooks {
  * snapshot.* and log.* under version-2/ start with ZooKeeper's magic, no duplicates, and the
  * sizes and SHA-256s of our manifest when there is one. Throws DataDirArchiveError.
  */
-export async function readDataDirArchive(input: Readable, location: string, hooks: ReadHooks = {}): Promise<ArchiveSummary> {
+export async function readDataDirArchive(
+  input: Readable,
+  location: string,
+  hooks: ReadHooks = {},
+): Promise<ArchiveSummary> {
   const fail = (problem: string) => new DataDirArchiveError(location, problem)
   const members: CheckedMember[] = []
   const seen = new Set<string>()
@@ -156,7 +161,8 @@ export async function readDataDirArchive(input: Readable, location: string, hook
 
       if (expectByName) {
         const before = expectByName.get(member.name)
-        if (!before || before.type !== member.type || before.size !== member.size) throw fail(`the archive changed since it was checked (member ${quote(entry.path)})`)
+        if (!before || before.type !== member.type || before.size !== member.size)
+          throw fail(`the archive changed since it was checked (member ${quote(entry.path)})`)
       }
 
       members.push(member)
@@ -167,7 +173,8 @@ export async function readDataDirArchive(input: Readable, location: string, hook
       let head = Buffer.alloc(0)
       let checked = magic === undefined
       const check = () => {
-        if (head.subarray(0, 4).toString('latin1') !== magic) throw fail(`${member.name} does not start with ZooKeeper's ${magic} magic`)
+        if (head.subarray(0, 4).toString('latin1') !== magic)
+          throw fail(`${member.name} does not start with ZooKeeper's ${magic} magic`)
         checked = true
         hooks.onData?.(member, head)
       }
@@ -189,7 +196,8 @@ export async function readDataDirArchive(input: Readable, location: string, hook
           if (!checked) check()
           member.sha256 = hash.digest('hex')
           const before = expectByName?.get(member.name)
-          if (before?.sha256 && before.sha256 !== member.sha256) throw fail(`the archive changed since it was checked (${member.name} has another SHA-256)`)
+          if (before?.sha256 && before.sha256 !== member.sha256)
+            throw fail(`the archive changed since it was checked (${member.name} has another SHA-256)`)
           hooks.onEnd?.(member)
         } catch (error) {
           problem ??= asProblem(error, fail)
@@ -224,7 +232,10 @@ export async function readDataDirArchive(input: Readable, location: string, hook
   }
 
   if (manifestText !== undefined) summary.manifest = checkManifest(manifestText, members, fail)
-  if (hooks.expect && (members.length !== hooks.expect.members.length || Boolean(summary.manifest) !== Boolean(hooks.expect.manifest))) {
+  if (
+    hooks.expect &&
+    (members.length !== hooks.expect.members.length || Boolean(summary.manifest) !== Boolean(hooks.expect.manifest))
+  ) {
     throw fail('the archive changed since it was checked (other members)')
   }
 
@@ -241,7 +252,7 @@ function checkEntry(entry: ReadEntry, fail: (problem: string) => Error): Checked
   if (raw.startsWith('/') || /^[a-zA-Z]:/.test(raw)) throw fail(`member ${shown} has an absolute path`)
   const parts = raw.split('/')
   if (parts.includes('..')) throw fail(`member ${shown} has a path with ".."`)
-  let type: 'file' | 'directory'
+  let type: 'directory' | 'file'
   if (entry.type === 'File' || entry.type === 'OldFile') type = 'file'
   else if (entry.type === 'Directory') type = 'directory'
   else throw fail(`member ${shown} is a ${entry.type}: only regular files and directories are allowed`)
@@ -263,7 +274,10 @@ function checkEntry(entry: ReadEntry, fail: (problem: string) => Error): Checked
     return member
   }
 
-  for (const [prefix, dir] of [[SNAPSHOT, 'data'], [TRANSACTIONS, 'log']] as const) {
+  for (const [prefix, dir] of [
+    [SNAPSHOT, 'data'],
+    [TRANSACTIONS, 'log'],
+  ] as const) {
     if (name === prefix) {
       if (type !== 'directory') throw fail(`member ${shown} is not a directory`)
       member.target = {dir, relative: ''}
@@ -292,14 +306,20 @@ function checkManifest(text: string, members: CheckedMember[], fail: (problem: s
     throw fail('the manifest is not valid JSON')
   }
 
-  if (manifest?.format !== DATADIR_FORMAT) throw fail(`the manifest is of format ${JSON.stringify(manifest?.format)}, not ${DATADIR_FORMAT}`)
-  if (manifest.formatVersion !== DATADIR_FORMAT_VERSION) throw fail(`the manifest is of version ${manifest.formatVersion}, this tool reads ${DATADIR_FORMAT_VERSION}`)
+  if (manifest?.format !== DATADIR_FORMAT)
+    throw fail(`the manifest is of format ${JSON.stringify(manifest?.format)}, not ${DATADIR_FORMAT}`)
+  if (manifest.formatVersion !== DATADIR_FORMAT_VERSION)
+    throw fail(`the manifest is of version ${manifest.formatVersion}, this tool reads ${DATADIR_FORMAT_VERSION}`)
   if (!Array.isArray(manifest.files)) throw fail('the manifest lists no files')
   const files = members.filter((member) => member.type === 'file')
   const byName = new Map(files.map((member) => [member.name, member]))
-  if (manifest.files.length !== files.length) throw fail(`the manifest lists ${manifest.files.length} files, the archive holds ${files.length}`)
+  if (manifest.files.length !== files.length)
+    throw fail(`the manifest lists ${manifest.files.length} files, the archive holds ${files.length}`)
   for (const file of manifest.files) {
-    const name = String(file.path).split('/').filter((part) => part !== '' && part !== '.').join('/')
+    const name = String(file.path)
+      .split('/')
+      .filter((part) => part !== '' && part !== '.')
+      .join('/')
     const member = byName.get(name)
     if (!member) throw fail(`${file.path} of the manifest is missing`)
     if (member.size !== file.size) throw fail(`${name} has ${member.size} bytes, the manifest says ${file.size}`)
@@ -308,7 +328,6 @@ function checkManifest(text: string, members: CheckedMember[], fail: (problem: s
 
   return manifest
 }
-
 
 /**
  * Looks at the first member of an archive without consuming it: returns whether it is a
@@ -319,7 +338,7 @@ export async function sniffDataDirArchive(input: Readable): Promise<{dataDir: bo
   const iterator = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   let dataDir = false
   let done = false
-  for (let total = 0; total < 1024 * 1024; ) {
+  for (let total = 0; total < 1024 * 1024;) {
     const next = await iterator.next().catch(() => ({done: true, value: undefined}))
     if (next.done) {
       done = true

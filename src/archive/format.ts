@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
 
 import type {Acl, Stat} from '../zk/session.js'
+
 import {hexZxid} from '../zk/zxid.js'
 
 /**
@@ -29,17 +30,17 @@ export const RECORD_NAME = '.znode.json'
 export const DATA_NAME = '.data'
 export const TREE_SUMS_NAME = 'znodes/'
 
-export type NodeType = 'persistent' | 'container' | 'ttl' | 'ephemeral'
+export type NodeType = 'container' | 'ephemeral' | 'persistent' | 'ttl'
 
 export interface ArchiveHeader {
+  createdAt: string
   format: typeof FORMAT_NAME
   formatVersion: number
-  tool: string
-  createdAt: string
-  /** convertedFrom: the data-directory archive the state was read from (dcos zk convert). */
-  source: {hosts: string[]; root: string; convertedFrom?: string}
   options: {exclude: string[]; includeEphemerals: boolean}
-  zxidStart: string | null
+  /** convertedFrom: the data-directory archive the state was read from (dcos zk convert). */
+  source: {convertedFrom?: string; hosts: string[]; root: string}
+  tool: string
+  zxidStart: null | string
 }
 
 export interface InconsistentZnode {
@@ -49,74 +50,74 @@ export interface InconsistentZnode {
 
 /** What a walk of the tree counted: recorded in the manifest. */
 export interface WalkCounts {
-  znodes: number
-  dataBytes: number
-  skippedEphemerals: number
-  excluded: number
-  vanished: number
   changedDuringBackup: number
+  dataBytes: number
+  excluded: number
   inconsistent: InconsistentZnode[]
   inconsistentCount: number
+  skippedEphemerals: number
+  vanished: number
+  znodes: number
 }
 
 export interface Manifest extends ArchiveHeader, WalkCounts {
-  completedAt: string
-  zxidEnd: string | null
-  treeDigest: string
   /** Set when the state came from an AdminServer snapshot (zk backup --admin-url) rather than a walk. */
   adminSnapshot?: AdminSnapshotReport
+  completedAt: string
+  treeDigest: string
+  zxidEnd: null | string
 }
 
 /** What an AdminServer snapshot held and what had to be read again through the client API. */
 export interface AdminSnapshotReport {
-  /** The AdminServer, as scheme://host:port. */
-  source: string
-  /** The zxid serialization started at (the snapshot's name). */
-  snapshotZxid: string
-  /** The last zxid the server had processed when it had written the tree (3.9+). */
-  lastProcessedZxid: string | null
-  /** The tree digest the snapshot carries against the one of what was read: matched means exact. */
-  digest: 'matched' | 'mismatched' | 'absent'
-  digestZxid: string | null
+  addedByReread: number
   /** The zxid the archived state is exactly that of; null when znodes had to be re-read (each then settled like the walk's). */
-  consistentAtZxid: string | null
+  consistentAtZxid: null | string
+  /** The tree digest the snapshot carries against the one of what was read: matched means exact. */
+  digest: 'absent' | 'matched' | 'mismatched'
+  digestZxid: null | string
+  /** The last zxid the server had processed when it had written the tree (3.9+). */
+  lastProcessedZxid: null | string
+  removedByReread: number
   /** Znodes read again through the client API (caught mid-change), those found new and those found gone. */
   reread: number
   rereadPaths: string[]
-  addedByReread: number
-  removedByReread: number
+  /** The zxid serialization started at (the snapshot's name). */
+  snapshotZxid: string
+  /** The AdminServer, as scheme://host:port. */
+  source: string
 }
 
 export interface ZnodeStat {
-  czxid: string
-  mzxid: string
-  pzxid: string
+  aversion: number
   /** ISO 8601 */
   ctime: string
+  cversion: number
+  czxid: string
+  dataLength: number
   /** ISO 8601 */
   mtime: string
-  version: number
-  cversion: number
-  aversion: number
-  dataLength: number
+  mzxid: string
   numChildren: number
+  pzxid: string
+  version: number
 }
 
 export interface ZnodeRecord {
-  path: string
-  type: NodeType
-  /** Set for TTL znodes: the time to live in milliseconds. */
-  ttl?: number
-  /** The name ends in a 10-digit sequence number (informative: restore recreates the exact name). */
-  sequential: boolean
   acl: Acl[]
-  stat: ZnodeStat
   /**
    * The number the next sequential child gets: the parent's create count, which ZooKeeper stores
    * as cversion (clients read it as (cversion + numChildren) / 2). Absent in archives before it
    * was recorded; old readers ignore it, so the format version stays 1.
    */
   nextSequence?: number
+  path: string
+  /** The name ends in a 10-digit sequence number (informative: restore recreates the exact name). */
+  sequential: boolean
+  stat: ZnodeStat
+  /** Set for TTL znodes: the time to live in milliseconds. */
+  ttl?: number
+  type: NodeType
 }
 
 export {hexZxid} from '../zk/zxid.js'
@@ -124,7 +125,7 @@ export {hexZxid} from '../zk/zxid.js'
 const CONTAINER_OWNER = '8000000000000000'
 
 /** ZooKeeper encodes container and TTL node types in ephemeralOwner (see its EphemeralType). */
-export function nodeTypeOf(stat: Pick<Stat, 'ephemeralOwner'>): {type: NodeType; ttl?: number} {
+export function nodeTypeOf(stat: Pick<Stat, 'ephemeralOwner'>): {ttl?: number; type: NodeType} {
   const owner = stat.ephemeralOwner.toLowerCase()
   if (owner === '0') return {type: 'persistent'}
   if (owner === CONTAINER_OWNER) return {type: 'container'}
@@ -170,7 +171,10 @@ export function toZnodeStat(stat: Stat): ZnodeStat {
 export function entryDirectory(relativePath: string): string {
   if (relativePath === '/') return ZNODES_DIR
   if (!relativePath.includes('%') && !relativePath.includes('/.')) return `${ZNODES_DIR}${relativePath}`
-  const names = relativePath.slice(1).split('/').map((name) => escapeName(name))
+  const names = relativePath
+    .slice(1)
+    .split('/')
+    .map((name) => escapeName(name))
   return `${ZNODES_DIR}/${names.join('/')}`
 }
 
@@ -188,7 +192,11 @@ export const SHA_PREFIX_LENGTH = SHA_PREFIX.length + 64 + 2
  * sha256 member were absent) followed by the data. The verifier hashes the very bytes it read.
  * `body` is the record's JSON when the caller has it already (recordBody's).
  */
-export function encodeRecord(record: ZnodeRecord, data: Buffer, body = JSON.stringify(record)): {json: Buffer; sha256: string} {
+export function encodeRecord(
+  record: ZnodeRecord,
+  data: Buffer,
+  body = JSON.stringify(record),
+): {json: Buffer; sha256: string} {
   const sha256 = createHash('sha256').update(body).update(data).digest('hex')
   return {json: Buffer.from(`${SHA_PREFIX}${sha256}",${body.slice(1)}`), sha256}
 }
@@ -219,7 +227,18 @@ export function recordBody(record: ZnodeRecord): string {
 }
 
 const RECORD_ORDER = ['acl', 'nextSequence', 'path', 'sequential', 'stat', 'type', 'ttl']
-const STAT_ORDER = ['aversion', 'ctime', 'cversion', 'czxid', 'dataLength', 'mtime', 'mzxid', 'numChildren', 'pzxid', 'version']
+const STAT_ORDER = [
+  'aversion',
+  'ctime',
+  'cversion',
+  'czxid',
+  'dataLength',
+  'mtime',
+  'mzxid',
+  'numChildren',
+  'pzxid',
+  'version',
+]
 
 /** The record's members (and its stat's) are known ones, in the order recordBody writes them. */
 function hasKnownShape(record: ZnodeRecord): boolean {
@@ -238,7 +257,7 @@ function inOrder(object: object, order: string[]): boolean {
 }
 
 /** Printable ASCII but `"` and `\`: JSON.stringify writes such a string as it is, between quotes. */
-const PLAIN_JSON = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+const PLAIN_JSON = /^[\u0020\u0021\u0023-\u005B\u005D-\u007E]*$/
 
 function jsonString(text: string): string {
   return PLAIN_JSON.test(text) ? `"${text}"` : JSON.stringify(text)
@@ -249,14 +268,15 @@ function jsonNumber(value: number): string {
 }
 
 /** Returns the record and its claimed hash, or throws with what is wrong with the bytes. */
-export function decodeRecord(json: Buffer): {record: ZnodeRecord; claimedSha256: string; body: Buffer} {
+export function decodeRecord(json: Buffer): {body: Buffer; claimedSha256: string; record: ZnodeRecord} {
   const text = json.toString('utf8')
-  if (!text.startsWith(SHA_PREFIX) || text[SHA_PREFIX_LENGTH - 1] !== ',') throw new Error('record has no leading sha256')
+  if (!text.startsWith(SHA_PREFIX) || text[SHA_PREFIX_LENGTH - 1] !== ',')
+    throw new Error('record has no leading sha256')
   const claimedSha256 = text.slice(SHA_PREFIX.length, SHA_PREFIX.length + 64)
   const body = Buffer.concat([Buffer.from('{'), json.subarray(SHA_PREFIX_LENGTH)])
   const record = JSON.parse(text) as ZnodeRecord
   if (typeof record.path !== 'string' || !Array.isArray(record.acl) || typeof record.type !== 'string') {
-    throw new Error('record lacks path, type or acl')
+    throw new TypeError('record lacks path, type or acl')
   }
 
   return {body, claimedSha256, record}
@@ -276,7 +296,11 @@ export function contentKey(type: NodeType, ttl: number | undefined, acl: Acl[], 
     .map((entry) => `${entry.scheme}:${entry.id}:${entry.perms}`)
     .sort()
     .join(',')
-  return createHash('sha256').update(`${visible}|${visible === type ? (ttl ?? '') : ''}|${aclText}|`).update(data).digest('base64url').slice(0, 22)
+  return createHash('sha256')
+    .update(`${visible}|${visible === type ? (ttl ?? '') : ''}|${aclText}|`)
+    .update(data)
+    .digest('base64url')
+    .slice(0, 22)
 }
 
 /**
@@ -285,16 +309,16 @@ export function contentKey(type: NodeType, ttl: number | undefined, acl: Acl[], 
  * the same content, whatever order they were walked in, in constant memory.
  */
 export class TreeSetDigest {
-  private sum = 0n
   count = 0
+  private sum = 0n
+
+  get value(): string {
+    return `${this.count}:${this.sum.toString(16)}`
+  }
 
   add(relativePath: string, key: string): void {
     const hash = createHash('sha256').update(relativePath).update('\0').update(key).digest('hex')
     this.sum = (this.sum + BigInt(`0x${hash}`)) & ((1n << 256n) - 1n)
     this.count++
-  }
-
-  get value(): string {
-    return `${this.count}:${this.sum.toString(16)}`
   }
 }

@@ -47,7 +47,7 @@ export function crc32Combine(crcA: number, crcB: number, lengthB: number): numbe
 
 function times(matrix: Uint32Array, vector: number): number {
   let sum = 0
-  for (let row = 0, rest = vector >>> 0; rest !== 0; rest >>>= 1, row++) if (rest & 1) sum ^= matrix[row]
+  for (let rest = vector >>> 0, row = 0; rest !== 0; rest >>>= 1, row++) if (rest & 1) sum ^= matrix[row]
   return sum >>> 0
 }
 

@@ -1,6 +1,7 @@
-import {createHash} from 'node:crypto'
 import type {Readable} from 'node:stream'
 import type {ReadEntry} from 'tar'
+
+import {createHash} from 'node:crypto'
 
 import {OperationError} from '../errors.js'
 import {escapeText, relativeZnodePath} from '../zk/uri.js'
@@ -32,14 +33,14 @@ export class ArchiveError extends OperationError {
 }
 
 export type ArchiveItem =
-  | {kind: 'header'; header: ArchiveHeader}
+  | {data: Buffer; kind: 'znode'; record: ZnodeRecord; relativePath: string; sha256: string}
+  | {header: ArchiveHeader; kind: 'header'}
   | {kind: 'manifest'; manifest: Manifest}
-  | {kind: 'znode'; relativePath: string; record: ZnodeRecord; data: Buffer; sha256: string}
 
 interface TarEntry {
+  body: Buffer
   path: string
   type: string
-  body: Buffer
 }
 
 const MAX_ENTRY_BYTES = 64 * 1024 * 1024
@@ -61,7 +62,10 @@ export async function* readArchive(input: Readable, location: string): AsyncGene
   }
 }
 
-async function* verifiedItems(entries: AsyncGenerator<TarEntry>, fail: (problem: string) => Error): AsyncGenerator<ArchiveItem> {
+async function* verifiedItems(
+  entries: AsyncGenerator<TarEntry>,
+  fail: (problem: string) => Error,
+): AsyncGenerator<ArchiveItem> {
   const next = async (): Promise<TarEntry | undefined> => {
     const result = await entries.next()
     return result.done ? undefined : result.value
@@ -85,13 +89,16 @@ async function* verifiedItems(entries: AsyncGenerator<TarEntry>, fail: (problem:
     entry = await next()
     let data: Buffer = Buffer.alloc(0)
     if (znode.record.stat.dataLength > 0) {
-      if (entry?.path !== `${znode.directory}/${DATA_NAME}`) throw fail(`the data of ${quote(znode.record.path)} is missing`)
+      if (entry?.path !== `${znode.directory}/${DATA_NAME}`)
+        throw fail(`the data of ${quote(znode.record.path)} is missing`)
       data = entry.body
       entry = await next()
     }
 
-    if (data.length !== znode.record.stat.dataLength) throw fail(`the data of ${quote(znode.record.path)} has the wrong length`)
-    if (recordSha256(znode.body, data) !== znode.claimedSha256) throw fail(`checksum mismatch for ${escapeText(znode.record.path)}`)
+    if (data.length !== znode.record.stat.dataLength)
+      throw fail(`the data of ${quote(znode.record.path)} has the wrong length`)
+    if (recordSha256(znode.body, data) !== znode.claimedSha256)
+      throw fail(`checksum mismatch for ${escapeText(znode.record.path)}`)
     treeHash.update(znode.claimedSha256)
     znodes++
     dataBytes += data.length
@@ -161,7 +168,7 @@ function verifyRecord(entry: TarEntry, root: string, fail: (problem: string) => 
 function checkManifest(
   manifest: Manifest,
   header: ArchiveHeader,
-  seen: {znodes: number; dataBytes: number; treeDigest: string},
+  seen: {dataBytes: number; treeDigest: string; znodes: number},
   fail: (problem: string) => Error,
 ): void {
   if (typeof manifest !== 'object' || manifest === null) throw fail(`${MANIFEST_ENTRY} is not an object`)
@@ -170,7 +177,8 @@ function checkManifest(
   }
 
   if (manifest.source?.root !== header.source.root) throw fail('the manifest names another root path than the header')
-  if (manifest.znodes !== seen.znodes) throw fail(`the manifest lists ${manifest.znodes} znodes, the archive holds ${seen.znodes}`)
+  if (manifest.znodes !== seen.znodes)
+    throw fail(`the manifest lists ${manifest.znodes} znodes, the archive holds ${seen.znodes}`)
   if (manifest.dataBytes !== seen.dataBytes) throw fail('the manifest byte count does not match the archive')
   if (manifest.treeDigest !== seen.treeDigest) throw fail('the tree digest does not match the archive content')
 }
@@ -195,10 +203,17 @@ async function* tarEntries(input: Readable, fail: (problem: string) => Error): A
     let size = 0
     entry.on('data', (chunk: Buffer) => {
       size += chunk.length
-      if (size > MAX_ENTRY_BYTES) problem ??= fail(`member ${quote(entry.path)} is larger than ${MAX_ENTRY_BYTES} bytes`)
+      if (size > MAX_ENTRY_BYTES)
+        problem ??= fail(`member ${quote(entry.path)} is larger than ${MAX_ENTRY_BYTES} bytes`)
       else chunks.push(chunk)
     })
-    entry.on('end', () => ready.push({body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), path: entry.path, type: entry.type}))
+    entry.on('end', () =>
+      ready.push({
+        body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size),
+        path: entry.path,
+        type: entry.type,
+      }),
+    )
   }
 
   for await (const _ of readTar(input, {fail, onProblem: (error) => (problem ??= error), onReadEntry})) {

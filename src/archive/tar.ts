@@ -1,4 +1,5 @@
 import type {Readable} from 'node:stream'
+
 import {createInflateRaw} from 'node:zlib'
 import {Header, Parser, Pax, type ReadEntry} from 'tar'
 
@@ -15,7 +16,7 @@ export function strictTarParser(
 ): Parser {
   const parser = new Parser({
     onReadEntry,
-    onwarn(code: string, message: string | Error) {
+    onwarn(code: string, message: Error | string) {
       onProblem(fail(`not a valid tar stream (${code}: ${typeof message === 'string' ? message : message.message})`))
     },
     strict: true,
@@ -31,13 +32,13 @@ const ZEROS = Buffer.alloc(BLOCK * 2)
 export const TAR_END = ZEROS
 
 export interface TarMemberFields {
-  path: string
-  size: number
+  gid: number
   mode: number
   mtime: Date
+  path: string
+  size: number
   type: 'Directory' | 'File'
   uid: number
-  gid: number
 }
 
 /** A member's header block, preceded by a pax header when the name is too long for ustar (as GNU tar and bsdtar write it). */
@@ -61,10 +62,10 @@ const CHECKSUM_BYTES = 8
  */
 export class FileHeaders {
   private readonly template: Buffer
-  private readonly templateSum: number
+  private readonly templateEnd: number
   /** The template's bytes from its first non-zero one to its last: all a zeroed block needs copied. */
   private readonly templateStart: number
-  private readonly templateEnd: number
+  private readonly templateSum: number
 
   constructor(private readonly fields: Omit<TarMemberFields, 'path' | 'size'>) {
     this.template = tarHeader({...fields, path: '', size: 0})
@@ -77,16 +78,15 @@ export class FileHeaders {
     this.templateEnd = this.template.findLastIndex((byte) => byte !== 0) + 1
   }
 
-  /** Writes the header of `path` (`size` bytes) at `offset` of `target` (512 zero bytes); false when `path` needs tarHeader. */
-  writeInto(target: Buffer, offset: number, path: string, size: number): boolean {
-    if (!this.fits(path, size)) return false
-    this.writeFitting(target, offset, path, size)
-    return true
-  }
-
   /** Whether writeInto can write the header of `path` (`size` bytes): a short ASCII name. */
   fits(path: string, size: number): boolean {
     return path.length < NAME_BYTES && size < 8 ** 11 && isAscii(path)
+  }
+
+  /** The header of `path` (`size` bytes), with a pax header before it when needed. */
+  header(path: string, size: number): Buffer {
+    const block = Buffer.alloc(BLOCK)
+    return this.writeInto(block, 0, path, size) ? block : tarHeader({...this.fields, path, size})
   }
 
   /** writeInto for a `path` and `size` that fit (the caller checked). */
@@ -94,14 +94,15 @@ export class FileHeaders {
     this.template.copy(target, offset + this.templateStart, this.templateStart, this.templateEnd)
     target.write(path, offset, 'latin1')
     let sum = this.templateSum + writeOctal(target, offset + SIZE_FIELD, size, SIZE_BYTES)
-    for (let index = offset, end = offset + path.length; index < end; index++) sum += target[index]
+    for (let end = offset + path.length, index = offset; index < end; index++) sum += target[index]
     writeOctal(target, offset + CHECKSUM_FIELD, sum, CHECKSUM_BYTES)
   }
 
-  /** The header of `path` (`size` bytes), with a pax header before it when needed. */
-  header(path: string, size: number): Buffer {
-    const block = Buffer.alloc(BLOCK)
-    return this.writeInto(block, 0, path, size) ? block : tarHeader({...this.fields, path, size})
+  /** Writes the header of `path` (`size` bytes) at `offset` of `target` (512 zero bytes); false when `path` needs tarHeader. */
+  writeInto(target: Buffer, offset: number, path: string, size: number): boolean {
+    if (!this.fits(path, size)) return false
+    this.writeFitting(target, offset, path, size)
+    return true
   }
 }
 
@@ -139,7 +140,8 @@ export function tarPadding(size: number): Buffer {
 export function describeGzipError(error: unknown): string {
   const {code, message} = error as NodeJS.ErrnoException
   if (code === 'Z_DATA_ERROR' && /header/.test(message)) return 'not a gzip archive'
-  if (code === 'Z_BUF_ERROR' || /unexpected end/.test(message)) return 'the archive is truncated (the gzip stream ends early)'
+  if (code === 'Z_BUF_ERROR' || /unexpected end/.test(message))
+    return 'the archive is truncated (the gzip stream ends early)'
   if (code?.startsWith('Z_')) return `the gzip stream is corrupt (${message})`
   throw error
 }
@@ -159,10 +161,10 @@ const MAX_GZIP_HEADER_BYTES = 64 * 1024
 export interface TarReadOptions {
   /** Builds the caller's error for a problem with the archive. */
   fail: (problem: string) => Error
-  /** The strict parser's onReadEntry. */
-  onReadEntry: (entry: ReadEntry) => void
   /** Called with the parser's first problem (an error built with `fail`). */
   onProblem: (problem: Error) => void
+  /** The strict parser's onReadEntry. */
+  onReadEntry: (entry: ReadEntry) => void
 }
 
 /**
@@ -182,7 +184,8 @@ export async function* readTar(input: Readable, {fail, onProblem, onReadEntry}: 
     const first = await startOf(source)
     if (first.length === 0) throw fail('the archive is empty')
     const gzip = first[0] === GZIP_MAGIC[0] && (first.length < 2 || first[1] === GZIP_MAGIC[1])
-    if (!gzip && !looksLikeTar(first)) throw fail(first.length < 512 ? 'not a gzip or tar archive (too short)' : 'not a gzip or tar archive')
+    if (!gzip && !looksLikeTar(first))
+      throw fail(first.length < 512 ? 'not a gzip or tar archive (too short)' : 'not a gzip or tar archive')
     const plain = gzip ? gunzipMember(first, source, fail) : plainChunks(first, source)
     let plainBytes = 0
     for await (const chunk of plain) {
@@ -253,6 +256,7 @@ function isZeros(part: Buffer): boolean {
 
   return true
 }
+
 /** pax (x, X, g) and GNU long names (L, K, N): they describe the next member. */
 const META_TYPES = new Set(['x', 'X', 'g', 'L', 'K', 'N'])
 
@@ -264,7 +268,10 @@ function headerSize(block: Buffer): number {
     return value
   }
 
-  const text = block.toString('latin1', 124, 136).replace(/[\0 ].*$/s, '').trim()
+  const text = block
+    .toString('latin1', 124, 136)
+    .replace(/[\0 ].*$/s, '')
+    .trim()
   const value = Number.parseInt(text || '0', 8)
   return Number.isFinite(value) ? value : 0
 }
@@ -276,16 +283,16 @@ function headerSize(block: Buffer): number {
  */
 class TarBounds {
   ended = false
-  private readonly header = Buffer.alloc(BLOCK)
-  private headerBytes = 0
-  /** Body bytes (with their padding) still to pass before the next header. */
-  private skip = 0
-  private nullBlocks = 0
-  private trailing = 0
-  /** A pax or long-name member's body, collected to read the size it sets for the next member. */
-  private meta?: {chunks: Buffer[]; bytes: number; size: number; global: boolean}
   private extended?: Record<string, unknown>
   private globalExtended?: Record<string, unknown>
+  private readonly header = Buffer.alloc(BLOCK)
+  private headerBytes = 0
+  /** A pax or long-name member's body, collected to read the size it sets for the next member. */
+  private meta?: {bytes: number; chunks: Buffer[]; global: boolean; size: number}
+  private nullBlocks = 0
+  /** Body bytes (with their padding) still to pass before the next header. */
+  private skip = 0
+  private trailing = 0
 
   constructor(private readonly fail: (problem: string) => Error) {}
 
@@ -320,6 +327,32 @@ class TarBounds {
     return chunk.subarray(0, position)
   }
 
+  private applyMeta(): void {
+    const meta = this.meta!
+    this.meta = undefined
+    const text = Buffer.concat(meta.chunks).toString('utf8')
+    try {
+      if (meta.global) this.globalExtended = Pax.parse(text, this.globalExtended as never, true) as never
+      else this.extended = Pax.parse(text, this.extended as never, false) as never
+    } catch {
+      // the parser reports it
+    }
+  }
+
+  private checkTrailing(part: Buffer): void {
+    this.trailing += part.length
+    if (this.trailing > MAX_TRAILING_ZEROS || !isZeros(part)) {
+      throw this.fail('unexpected bytes after the end of the archive')
+    }
+  }
+
+  private collectMeta(part: Buffer): void {
+    const meta = this.meta!
+    const wanted = Math.min(part.length, meta.size - meta.bytes)
+    if (wanted > 0) meta.chunks.push(part.subarray(0, wanted))
+    meta.bytes += wanted
+  }
+
   private onHeader(): void {
     if (this.header.equals(ZERO_BLOCK)) {
       this.nullBlocks++
@@ -340,32 +373,6 @@ class TarBounds {
       this.extended = undefined
     }
   }
-
-  private collectMeta(part: Buffer): void {
-    const meta = this.meta!
-    const wanted = Math.min(part.length, meta.size - meta.bytes)
-    if (wanted > 0) meta.chunks.push(part.subarray(0, wanted))
-    meta.bytes += wanted
-  }
-
-  private applyMeta(): void {
-    const meta = this.meta!
-    this.meta = undefined
-    const text = Buffer.concat(meta.chunks).toString('utf8')
-    try {
-      if (meta.global) this.globalExtended = Pax.parse(text, this.globalExtended as never, true) as never
-      else this.extended = Pax.parse(text, this.extended as never, false) as never
-    } catch {
-      // the parser reports it
-    }
-  }
-
-  private checkTrailing(part: Buffer): void {
-    this.trailing += part.length
-    if (this.trailing > MAX_TRAILING_ZEROS || !isZeros(part)) {
-      throw this.fail('unexpected bytes after the end of the archive')
-    }
-  }
 }
 
 /**
@@ -373,7 +380,11 @@ class TarBounds {
  * inflated by zlib, the CRC-32 and length of its trailer checked, and nothing allowed after it (zlib's
  * gunzip would go on to decompress a second member, and ignore trailing zeros).
  */
-async function* gunzipMember(first: Buffer, source: AsyncIterator<Buffer>, fail: (problem: string) => Error): AsyncGenerator<Buffer> {
+async function* gunzipMember(
+  first: Buffer,
+  source: AsyncIterator<Buffer>,
+  fail: (problem: string) => Error,
+): AsyncGenerator<Buffer> {
   let pending = first
   let done = false
   const more = async (): Promise<boolean> => {
@@ -484,8 +495,10 @@ async function* gunzipMember(first: Buffer, source: AsyncIterator<Buffer>, fail:
 
     if (after.length < 8) throw fail('the archive is truncated (the gzip stream ends early)')
     if (after.readUInt32LE(0) !== crc >>> 0) throw fail('the gzip stream is corrupt (its CRC-32 does not match)')
-    if (after.readUInt32LE(4) !== plainBytes % 2 ** 32) throw fail('the gzip stream is corrupt (its length does not match)')
-    if (after.length > 8 || !(await source.next()).done) throw fail('unexpected bytes after the end of the gzip stream (a second gzip member or other data)')
+    if (after.readUInt32LE(4) !== plainBytes % 2 ** 32)
+      throw fail('the gzip stream is corrupt (its length does not match)')
+    if (after.length > 8 || !(await source.next()).done)
+      throw fail('unexpected bytes after the end of the gzip stream (a second gzip member or other data)')
   } finally {
     inflate.destroy()
   }
@@ -507,7 +520,7 @@ function gzipHeaderLength(bytes: Buffer, fail: (problem: string) => Error): numb
   for (const flag of [0x08, 0x10]) {
     if (!(flags & flag)) continue
     const zero = bytes.indexOf(0, length)
-    if (zero < 0) return undefined
+    if (zero === -1) return undefined
     length = zero + 1
   }
 
@@ -522,7 +535,7 @@ function gzipHeaderLength(bytes: Buffer, fail: (problem: string) => Error): numb
 export function firstMemberName(plain: Buffer): string | undefined {
   let extended: Record<string, unknown> | undefined
   let global: Record<string, unknown> | undefined
-  for (let offset = 0; offset + BLOCK <= plain.length; ) {
+  for (let offset = 0; offset + BLOCK <= plain.length;) {
     const block = plain.subarray(offset, offset + BLOCK)
     offset += BLOCK
     if (block.every((byte) => byte === 0)) continue
@@ -537,12 +550,16 @@ export function firstMemberName(plain: Buffer): string | undefined {
     const size = header.size ?? 0
     const body = plain.subarray(offset, offset + size)
     offset += BLOCK * Math.ceil(size / BLOCK)
-    const meta = /^(ExtendedHeader|OldExtendedHeader|GlobalExtendedHeader|NextFileHasLongPath|OldGnuLongPath|NextFileHasLongLinkpath)$/.test(header.type ?? '')
+    const meta =
+      /^(ExtendedHeader|OldExtendedHeader|GlobalExtendedHeader|NextFileHasLongPath|OldGnuLongPath|NextFileHasLongLinkpath)$/.test(
+        header.type ?? '',
+      )
     if (!meta) return header.path ?? ''
     if (body.length < size) return undefined
     const text = body.toString('utf8')
     if (header.type === 'GlobalExtendedHeader') global = Pax.parse(text, global as never, true) as never
-    else if (header.type === 'NextFileHasLongPath' || header.type === 'OldGnuLongPath') extended = {...extended, path: text.replace(/\0.*/s, '')}
+    else if (header.type === 'NextFileHasLongPath' || header.type === 'OldGnuLongPath')
+      extended = {...extended, path: text.replace(/\0.*/s, '')}
     else if (header.type !== 'NextFileHasLongLinkpath') extended = Pax.parse(text, extended as never, false) as never
   }
 

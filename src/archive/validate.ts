@@ -6,8 +6,9 @@
  */
 import {isIPv6} from 'node:net'
 
-import {escapeText, parentZnodePath, znodePathProblem} from '../zk/uri.js'
 import type {ArchiveHeader, NodeType, ZnodeRecord} from './format.js'
+
+import {escapeText, parentZnodePath, znodePathProblem} from '../zk/uri.js'
 
 /** The ACL schemes a ZooKeeper server accepts in setACL/create (PrepRequestProcessor.fixupACL and its providers). */
 export const ACL_SCHEMES: ReadonlySet<string> = new Set(['world', 'auth', 'digest', 'ip', 'x509', 'sasl'])
@@ -31,8 +32,10 @@ export function shown(value: unknown): string {
 
 export function headerProblem(header: ArchiveHeader, formatVersion: number): string | undefined {
   const version = header.formatVersion as unknown
-  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) return `format version ${shown(version)} is not a positive integer`
-  if (version > formatVersion) return `format version ${version} is newer than this tool reads (${formatVersion}): upgrade dcos-backup`
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1)
+    return `format version ${shown(version)} is not a positive integer`
+  if (version > formatVersion)
+    return `format version ${version} is newer than this tool reads (${formatVersion}): upgrade dcos-backup`
   const root = header.source?.root as unknown
   if (typeof root !== 'string') return 'the header has no root path'
   const problem = znodePathProblem(root)
@@ -49,7 +52,8 @@ export function pathProblem(path: unknown): string | undefined {
 export function typeProblem(record: ZnodeRecord): string | undefined {
   const {ttl, type} = record
   if (typeof type !== 'string' || !NODE_TYPES.has(type)) return `unknown type ${shown(type)}`
-  if (type !== 'ttl') return ttl === undefined ? undefined : `a TTL on ${type === 'ephemeral' ? 'an' : 'a'} ${type} znode`
+  if (type !== 'ttl')
+    return ttl === undefined ? undefined : `a TTL on ${type === 'ephemeral' ? 'an' : 'a'} ${type} znode`
   if (ttl === undefined) return 'a TTL znode without a TTL'
   if (typeof ttl !== 'number' || !Number.isInteger(ttl)) return `TTL ${shown(ttl)} is not an integer`
   if (ttl < 1 || ttl > MAX_TTL) return `TTL ${ttl} outside 1-${MAX_TTL}`
@@ -69,7 +73,7 @@ export function aclProblem(acl: unknown): string | undefined {
     const problem = aclEntryProblem(entry)
     if (problem) return `ACL entry ${index + 1}: ${problem}`
     if (!seen) continue
-    const {id, perms, scheme} = entry as {scheme: string; id: string; perms: number}
+    const {id, perms, scheme} = entry as {id: string; perms: number; scheme: string}
     // The server drops duplicates, so the restored ACL would not be the archive's.
     const key = `${scheme}\0${id}\0${perms}`
     if (seen.has(key)) return `ACL entry ${index + 1} repeats an earlier one`
@@ -106,20 +110,24 @@ function aclIdProblem(scheme: string, id: string): string | undefined {
 
 function validIpId(id: string): boolean {
   const slash = id.indexOf('/')
-  const address = slash < 0 ? id : id.slice(0, slash)
+  const address = slash === -1 ? id : id.slice(0, slash)
   let bits: number
   if (address.includes(':')) {
     if (!isIPv6(address)) return false
     bits = 128
   } else if (address.includes('.')) {
     const parts = address.split('.')
-    if (parts.length !== 4 || !parts.every((part) => /^[+-]?\d{1,10}$/.test(part) && Number(part) >= 0 && Number(part) <= 255)) return false
+    if (
+      parts.length !== 4 ||
+      !parts.every((part) => /^[+-]?\d{1,10}$/.test(part) && Number(part) >= 0 && Number(part) <= 255)
+    )
+      return false
     bits = 32
   } else {
     return false
   }
 
-  if (slash < 0) return true
+  if (slash === -1) return true
   const mask = id.slice(slash + 1)
   return /^[+-]?\d{1,10}$/.test(mask) && Number(mask) >= 0 && Number(mask) <= bits
 }
@@ -139,15 +147,18 @@ export function statProblem(stat: unknown, maxDataLength: number): string | unde
 
   for (const name of ['version', 'cversion', 'aversion']) {
     const value = fields[name]
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < INT32.min || value > INT32.max) return `stat.${name} is not a 32-bit integer`
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < INT32.min || value > INT32.max)
+      return `stat.${name} is not a 32-bit integer`
   }
 
   for (const name of ['dataLength', 'numChildren']) {
     const value = fields[name]
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > INT32.max) return `stat.${name} is not a count`
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > INT32.max)
+      return `stat.${name} is not a count`
   }
 
-  if ((fields.dataLength as number) > maxDataLength) return `stat.dataLength ${fields.dataLength as number} is larger than a member may be`
+  if ((fields.dataLength as number) > maxDataLength)
+    return `stat.dataLength ${fields.dataLength as number} is larger than a member may be`
   return undefined
 }
 
@@ -186,8 +197,8 @@ export function recordProblem(record: ZnodeRecord, maxDataLength: number): strin
  * ancestors. The paths seen are kept in a Set instead, about 100 bytes a znode (10 MB for 100,000).
  */
 export class TreeShape {
-  private readonly seen = new Set<string>()
   private readonly ephemerals = new Set<string>()
+  private readonly seen = new Set<string>()
 
   /** `relativePath` is the record's path relative to the archive's root ("/" for the root). */
   add(relativePath: string, type: NodeType): string | undefined {
@@ -196,7 +207,8 @@ export class TreeShape {
     } else {
       if (this.seen.has(relativePath)) return `${quote(relativePath)} is recorded twice`
       const parent = parentZnodePath(relativePath)
-      if (relativePath === '/' || !this.seen.has(parent)) return `the parent of ${quote(relativePath)} is not recorded before it`
+      if (relativePath === '/' || !this.seen.has(parent))
+        return `the parent of ${quote(relativePath)} is not recorded before it`
       if (this.ephemerals.has(parent)) return `${quote(relativePath)} is the child of an ephemeral znode`
     }
 

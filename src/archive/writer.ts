@@ -7,12 +7,12 @@ import {
   DATA_NAME,
   encodeRecord,
   entryDirectory,
-  recordBody,
-  SHA_PREFIX_LENGTH,
   HEADER_ENTRY,
   type Manifest,
   MANIFEST_ENTRY,
   RECORD_NAME,
+  recordBody,
+  SHA_PREFIX_LENGTH,
   SUMS_ENTRY,
   TREE_SUMS_NAME,
   type ZnodeRecord,
@@ -46,30 +46,38 @@ const blocks = (size: number) => Math.ceil(size / BLOCK) * BLOCK
  */
 export class ArchiveWriter {
   readonly output: Readable
-  private readonly stream = new PassThrough()
-  private readonly treeHash = createHash('sha256')
-  private readonly headers = new FileHeaders({gid: 0, mode: 0o644, mtime: new Date(), type: 'File', uid: 0})
-  private readonly headerSha256: string
-  private readonly maxInFlight = IN_FLIGHT_PER_WORKER * chunkPool.size
   private chunk = Buffer.alloc(CHUNK_BYTES)
-  private used = 0
-  private records = new Int32Array(MAX_RECORDS * RECORD_FIELDS)
-  private recordFields = 0
+  private crc = 0
+  private failure?: Error
   /** SHA-256 values of records hashed here (too large for a chunk), to chain before the next chunk's. */
   private hashedHere = ''
+  private readonly headers = new FileHeaders({gid: 0, mode: 0o644, mtime: new Date(), type: 'File', uid: 0})
+  private readonly headerSha256: string
+  private inFlight = 0
+  private readonly maxInFlight = IN_FLIGHT_PER_WORKER * chunkPool.size
+  private plainBytes = 0
+  private recordFields = 0
+  private records = new Int32Array(MAX_RECORDS * RECORD_FIELDS)
+  private room?: {promise: Promise<void>; reject: (error: Error) => void; resolve: () => void}
+  private readonly stream = new PassThrough()
+  private readonly treeHash = createHash('sha256')
+  private used = 0
   /** Every chunk in flight, written out in order: the promise of the last one written. */
   private written: Promise<void> = Promise.resolve()
-  private inFlight = 0
-  private crc = 0
-  private plainBytes = 0
-  private failure?: Error
-  private room?: {promise: Promise<void>; resolve: () => void; reject: (error: Error) => void}
 
   constructor(readonly header: ArchiveHeader) {
     this.output = this.stream
     this.stream.on('drain', () => this.checkRoom())
     this.stream.write(GZIP_HEADER)
     this.headerSha256 = this.writeJsonEntry(HEADER_ENTRY, header)
+  }
+
+  /** Ends the stream with an error, so the provider discards whatever was written. */
+  abort(error: Error): void {
+    this.failure ??= error
+    this.room?.reject(error)
+    this.room = undefined
+    this.stream.destroy(error)
   }
 
   /**
@@ -90,6 +98,118 @@ export class ArchiveWriter {
     }
 
     return this.mustWait() ? this.waitForRoom() : undefined
+  }
+
+  /** Writes the manifest and checksums and ends the stream, once every record's hash is in. */
+  async finish(summary: Omit<Manifest, 'treeDigest' | keyof ArchiveHeader>): Promise<Manifest> {
+    this.seal()
+    await this.written
+    const manifest: Manifest = {...this.header, ...summary, treeDigest: this.treeHash.digest('hex')}
+    const manifestSha256 = this.writeJsonEntry(MANIFEST_ENTRY, manifest)
+    const sums = [
+      `${this.headerSha256}  ${HEADER_ENTRY}`,
+      `${manifestSha256}  ${MANIFEST_ENTRY}`,
+      `${manifest.treeDigest}  ${TREE_SUMS_NAME}`,
+      '',
+    ].join('\n')
+    this.writeEntry(SUMS_ENTRY, Buffer.from(sums))
+    this.writeEntry(undefined, TAR_END)
+    this.seal()
+    await this.written
+    this.stream.end(gzipEnd(this.crc, this.plainBytes))
+    return manifest
+  }
+
+  private checkRoom(): void {
+    if (!this.room || this.mustWait()) return
+    this.room.resolve()
+    this.room = undefined
+  }
+
+  private hand(bytes: Buffer, records: Int32Array | undefined): void {
+    const hashedBefore = this.hashedHere
+    this.hashedHere = ''
+    const result = chunkPool.run({bytes, level: GZIP_LEVEL, records})
+    this.inFlight++
+    this.written = Promise.all([this.written, result]).then(
+      ([, done]) => this.writeOut(hashedBefore, done),
+      (error: Error) => {
+        this.abort(error)
+        throw error
+      },
+    )
+    // Seen by finish, or by the caller through abort: never an unhandled rejection.
+    this.written.catch(() => {})
+  }
+
+  private mustWait(): boolean {
+    return this.inFlight >= this.maxInFlight || this.stream.writableNeedDrain
+  }
+
+  /** Hands the chunk filled so far to a worker and starts a new one. */
+  private seal(): void {
+    if (this.used === 0) return
+    this.hand(this.chunk.subarray(0, this.used), this.records.subarray(0, this.recordFields))
+    this.chunk = Buffer.alloc(CHUNK_BYTES)
+    this.used = 0
+    this.records = new Int32Array(MAX_RECORDS * RECORD_FIELDS)
+    this.recordFields = 0
+  }
+
+  /** One wait shared by every caller, however many znodes are in flight. */
+  private waitForRoom(): Promise<void> {
+    if (!this.room) {
+      let resolve!: () => void
+      let reject!: (error: Error) => void
+      const promise = new Promise<void>((yes, no) => {
+        resolve = yes
+        reject = no
+      })
+      this.room = {promise, reject, resolve}
+    }
+
+    return this.room.promise
+  }
+
+  /** Writes an entry (or, without a name, bare blocks) into the chunk, or as a chunk of its own when it is larger. */
+  private writeEntry(path: string | undefined, body: Buffer): void {
+    const padded = body.length + tarPadding(body.length).length
+    const headerBytes = path === undefined ? 0 : BLOCK
+    if (headerBytes + padded <= CHUNK_BYTES) {
+      if (this.used + headerBytes + padded > CHUNK_BYTES) this.seal()
+      if (path === undefined || this.headers.writeInto(this.chunk, this.used, path, body.length)) {
+        this.used += headerBytes
+        body.copy(this.chunk, this.used)
+        this.used += padded
+        return
+      }
+    }
+
+    // A name that needs a pax header, or a body larger than a chunk: one chunk of its own.
+    this.seal()
+    const header = path === undefined ? Buffer.alloc(0) : this.headers.header(path, body.length)
+    const own = Buffer.from(new ArrayBuffer(header.length + padded))
+    header.copy(own)
+    body.copy(own, header.length)
+    this.hand(own, undefined)
+  }
+
+  private writeJsonEntry(name: string, value: unknown): string {
+    const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`)
+    this.writeEntry(name, body)
+    return createHash('sha256').update(body).digest('hex')
+  }
+
+  private writeOut(hashedBefore: string, {crc, deflated, hashes, length}: ChunkResult): void {
+    this.inFlight--
+    if (this.failure) throw this.failure
+    // The metadata's chunks, after the digest is taken, hold no records.
+    if (hashedBefore.length > 0) this.treeHash.update(hashedBefore)
+    if (hashes.length > 0) this.treeHash.update(hashes)
+    this.crc = crc32Combine(this.crc, crc, length)
+    this.plainBytes += length
+    this.stream.write(deflated)
+    this.checkRoom()
   }
 
   /**
@@ -130,125 +250,5 @@ export class ArchiveWriter {
     records[at++] = jsonAt
     this.recordFields = at
     return true
-  }
-
-  /** Writes the manifest and checksums and ends the stream, once every record's hash is in. */
-  async finish(summary: Omit<Manifest, keyof ArchiveHeader | 'treeDigest'>): Promise<Manifest> {
-    this.seal()
-    await this.written
-    const manifest: Manifest = {...this.header, ...summary, treeDigest: this.treeHash.digest('hex')}
-    const manifestSha256 = this.writeJsonEntry(MANIFEST_ENTRY, manifest)
-    const sums = [
-      `${this.headerSha256}  ${HEADER_ENTRY}`,
-      `${manifestSha256}  ${MANIFEST_ENTRY}`,
-      `${manifest.treeDigest}  ${TREE_SUMS_NAME}`,
-      '',
-    ].join('\n')
-    this.writeEntry(SUMS_ENTRY, Buffer.from(sums))
-    this.writeEntry(undefined, TAR_END)
-    this.seal()
-    await this.written
-    this.stream.end(gzipEnd(this.crc, this.plainBytes))
-    return manifest
-  }
-
-  /** Ends the stream with an error, so the provider discards whatever was written. */
-  abort(error: Error): void {
-    this.failure ??= error
-    this.room?.reject(error)
-    this.room = undefined
-    this.stream.destroy(error)
-  }
-
-  private writeJsonEntry(name: string, value: unknown): string {
-    const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`)
-    this.writeEntry(name, body)
-    return createHash('sha256').update(body).digest('hex')
-  }
-
-  /** Writes an entry (or, without a name, bare blocks) into the chunk, or as a chunk of its own when it is larger. */
-  private writeEntry(path: string | undefined, body: Buffer): void {
-    const padded = body.length + tarPadding(body.length).length
-    const headerBytes = path === undefined ? 0 : BLOCK
-    if (headerBytes + padded <= CHUNK_BYTES) {
-      if (this.used + headerBytes + padded > CHUNK_BYTES) this.seal()
-      if (path === undefined || this.headers.writeInto(this.chunk, this.used, path, body.length)) {
-        this.used += headerBytes
-        body.copy(this.chunk, this.used)
-        this.used += padded
-        return
-      }
-    }
-
-    // A name that needs a pax header, or a body larger than a chunk: one chunk of its own.
-    this.seal()
-    const header = path === undefined ? Buffer.alloc(0) : this.headers.header(path, body.length)
-    const own = Buffer.from(new ArrayBuffer(header.length + padded))
-    header.copy(own)
-    body.copy(own, header.length)
-    this.hand(own, undefined)
-  }
-
-  /** Hands the chunk filled so far to a worker and starts a new one. */
-  private seal(): void {
-    if (this.used === 0) return
-    this.hand(this.chunk.subarray(0, this.used), this.records.subarray(0, this.recordFields))
-    this.chunk = Buffer.alloc(CHUNK_BYTES)
-    this.used = 0
-    this.records = new Int32Array(MAX_RECORDS * RECORD_FIELDS)
-    this.recordFields = 0
-  }
-
-  private hand(bytes: Buffer, records: Int32Array | undefined): void {
-    const hashedBefore = this.hashedHere
-    this.hashedHere = ''
-    const result = chunkPool.run({bytes, level: GZIP_LEVEL, records})
-    this.inFlight++
-    this.written = Promise.all([this.written, result]).then(
-      ([, done]) => this.writeOut(hashedBefore, done),
-      (error: Error) => {
-        this.abort(error)
-        throw error
-      },
-    )
-    // Seen by finish, or by the caller through abort: never an unhandled rejection.
-    this.written.catch(() => {})
-  }
-
-  private writeOut(hashedBefore: string, {crc, deflated, hashes, length}: ChunkResult): void {
-    this.inFlight--
-    if (this.failure) throw this.failure
-    // The metadata's chunks, after the digest is taken, hold no records.
-    if (hashedBefore.length > 0) this.treeHash.update(hashedBefore)
-    if (hashes.length > 0) this.treeHash.update(hashes)
-    this.crc = crc32Combine(this.crc, crc, length)
-    this.plainBytes += length
-    this.stream.write(deflated)
-    this.checkRoom()
-  }
-
-  private mustWait(): boolean {
-    return this.inFlight >= this.maxInFlight || this.stream.writableNeedDrain
-  }
-
-  /** One wait shared by every caller, however many znodes are in flight. */
-  private waitForRoom(): Promise<void> {
-    if (!this.room) {
-      let resolve!: () => void
-      let reject!: (error: Error) => void
-      const promise = new Promise<void>((yes, no) => {
-        resolve = yes
-        reject = no
-      })
-      this.room = {promise, reject, resolve}
-    }
-
-    return this.room.promise
-  }
-
-  private checkRoom(): void {
-    if (!this.room || this.mustWait()) return
-    this.room.resolve()
-    this.room = undefined
   }
 }

@@ -1,8 +1,9 @@
-import {UsageError} from '../errors.js'
 import type {AdminOptions} from '../engine/backup.js'
 
+import {UsageError} from '../errors.js'
+
 /** --read-path: where an online backup reads the state from. */
-export type ReadPathChoice = 'auto' | 'admin' | 'client'
+export type ReadPathChoice = 'admin' | 'auto' | 'client'
 export const READ_PATHS: ReadPathChoice[] = ['auto', 'admin', 'client']
 
 /**
@@ -13,6 +14,7 @@ export const READ_PATHS: ReadPathChoice[] = ['auto', 'admin', 'client']
 export function adminOptions(url: string | undefined, readPath: ReadPathChoice): AdminOptions | undefined {
   const address = url?.trim()
   if (readPath === 'client') return undefined
-  if (readPath === 'admin' && !address) throw new UsageError('--read-path admin needs --admin-url http://<zookeeper host>:8080 (or DCOS_ZK_ADMIN_URL)')
+  if (readPath === 'admin' && !address)
+    throw new UsageError('--read-path admin needs --admin-url http://<zookeeper host>:8080 (or DCOS_ZK_ADMIN_URL)')
   return address ? {required: readPath === 'admin', url: address} : undefined
 }

@@ -9,38 +9,55 @@ import {progressEnabled} from './progress.js'
 /** The flags of every `backup` command: where the service is and how to authenticate. */
 export const backupFlags = {
   url: Flags.string({
-    description: 'Address of the DC/OS cluster (its master or load balancer), e.g. https://master.example.com; the backup API is under /system/v1/backup/v1.',
+    description:
+      'Address of the DC/OS cluster (its master or load balancer), e.g. https://master.example.com; the backup API is under /system/v1/backup/v1.',
     env: 'DCOS_URL',
   }),
   token: Flags.string({
-    description: 'DC/OS authentication token, sent as "Authorization: token=<token>". Prefer the environment variable DCOS_ACS_TOKEN: flags show up in ps.',
+    description:
+      'DC/OS authentication token, sent as "Authorization: token=<token>". Prefer the environment variable DCOS_ACS_TOKEN: flags show up in ps.',
     env: 'DCOS_ACS_TOKEN',
   }),
-  'ca-cert': Flags.string({description: "PEM file of the cluster's CA, for https with a private CA (DC/OS's own CA, for example)."}),
-  'request-timeout': Flags.string({default: '30s', description: 'Deadline of each request to the service (30s, 5m, 500ms, or seconds).'}),
+  'ca-cert': Flags.string({
+    description: "PEM file of the cluster's CA, for https with a private CA (DC/OS's own CA, for example).",
+  }),
+  'request-timeout': Flags.string({
+    default: '30s',
+    description: 'Deadline of each request to the service (30s, 5m, 500ms, or seconds).',
+  }),
 }
 
 /** --wait, --timeout and --interval of create and restore. */
 export const waitFlags = {
-  interval: Flags.string({default: '1s', description: 'With --wait: time between two looks at the job (30s, 500ms, or seconds).'}),
-  timeout: Flags.string({default: '30m', description: 'With --wait: how long to wait for the end (30s, 5m, 1h, or seconds); exit 1 when it passes.'}),
-  wait: Flags.boolean({description: 'Follow the job until it ends: exit 0 when it is STATUS_READY, 1 when it is STATUS_ERROR.'}),
+  interval: Flags.string({
+    default: '1s',
+    description: 'With --wait: time between two looks at the job (30s, 500ms, or seconds).',
+  }),
+  timeout: Flags.string({
+    default: '30m',
+    description: 'With --wait: how long to wait for the end (30s, 5m, 1h, or seconds); exit 1 when it passes.',
+  }),
+  wait: Flags.boolean({
+    description: 'Follow the job until it ends: exit 0 when it is STATUS_READY, 1 when it is STATUS_ERROR.',
+  }),
 }
 
 export interface BackupFlagValues {
-  url?: string
-  token?: string
   'ca-cert'?: string
   'request-timeout'?: string
+  token?: string
+  url?: string
 }
 
 /** A client of the service named by --url (or DCOS_URL), with --token, --ca-cert and --request-timeout. */
 export function backupClient(flags: BackupFlagValues): BackupClient {
   const url = flags.url?.trim()
-  if (!url) throw new UsageError("No cluster to talk to: pass --url https://<master> or set DCOS_URL to the cluster's address")
+  if (!url)
+    throw new UsageError("No cluster to talk to: pass --url https://<master> or set DCOS_URL to the cluster's address")
   return new BackupClient({
     ca: flags['ca-cert'] === undefined ? undefined : readCaCert(flags['ca-cert']),
-    timeoutMs: flags['request-timeout'] === undefined ? undefined : parseDuration(flags['request-timeout'], 'request-timeout'),
+    timeoutMs:
+      flags['request-timeout'] === undefined ? undefined : parseDuration(flags['request-timeout'], 'request-timeout'),
     token: flags.token?.trim() || undefined,
     url,
   })
@@ -60,7 +77,11 @@ export function waitTimes(flags: {interval: string; timeout: string}): {interval
 }
 
 /** WaitOptions with a spinner on stderr (only on a terminal, never with --json) showing the job's status until stop(). */
-export function waitOptions(times: {intervalMs: number; timeoutMs: number}, json: boolean, label: string): WaitOptions & {stop: () => void} {
+export function waitOptions(
+  times: {intervalMs: number; timeoutMs: number},
+  json: boolean,
+  label: string,
+): WaitOptions & {stop: () => void} {
   if (!progressEnabled(json)) return {...times, stop() {}}
   let last = 'stopped'
   ux.action.start(label, undefined, {stdout: false})

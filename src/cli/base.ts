@@ -14,33 +14,39 @@ export const BACKUP_EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation fa
 
 export const zkFlags = {
   zk: Flags.string({
-    description: 'ZooKeeper hosts and znode path: zk://host1:2181,host2:2181/path (zk:// is optional; the port defaults to 2181).',
+    description:
+      'ZooKeeper hosts and znode path: zk://host1:2181,host2:2181/path (zk:// is optional; the port defaults to 2181).',
     env: 'DCOS_ZK',
   }),
   'zk-auth': Flags.string({
-    description: 'Digest credentials user:password for ZooKeeper ACLs. Prefer the environment variable: flags show up in ps.',
+    description:
+      'Digest credentials user:password for ZooKeeper ACLs. Prefer the environment variable: flags show up in ps.',
     env: 'DCOS_ZK_AUTH',
   }),
   'zk-sasl': Flags.string({
-    description: "SASL DIGEST-MD5 credentials user:password (ZooKeeper's DigestLoginModule; ACL id sasl:user). Prefer the environment variable: flags show up in ps.",
+    description:
+      "SASL DIGEST-MD5 credentials user:password (ZooKeeper's DigestLoginModule; ACL id sasl:user). Prefer the environment variable: flags show up in ps.",
     env: 'DCOS_ZK_SASL',
   }),
   'session-timeout': Flags.integer({
     default: 15,
-    description: 'ZooKeeper session timeout, in seconds; also how long connecting, and retrying a lost connection on other nodes, may take.',
+    description:
+      'ZooKeeper session timeout, in seconds; also how long connecting, and retrying a lost connection on other nodes, may take.',
     min: 1,
   }),
   ...zkTlsFlags,
 }
 
-export type ZkSessionFlagValues = {'zk-auth'?: string; 'zk-sasl'?: string; 'session-timeout': number} & ZkTlsFlagValues
+export type ZkSessionFlagValues = ZkTlsFlagValues & {'session-timeout': number; 'zk-auth'?: string; 'zk-sasl'?: string}
 
 /** The session options of the --zk-* flags (credentials, TLS, timeout), checked before anything connects. */
 export function sessionOptions(hosts: string[], flags: ZkSessionFlagValues): SessionOptions {
   return {
     auth: flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined,
     hosts,
-    sasl: flags['zk-sasl'] ? parseDigestAuth(flags['zk-sasl'], '--zk-sasl: use user:password (SASL DIGEST-MD5)') : undefined,
+    sasl: flags['zk-sasl']
+      ? parseDigestAuth(flags['zk-sasl'], '--zk-sasl: use user:password (SASL DIGEST-MD5)')
+      : undefined,
     sessionTimeoutMs: flags['session-timeout'] * 1000,
     tls: zkTlsOptions(flags),
   }
@@ -69,7 +75,8 @@ export abstract class BaseCommand extends Command {
       // Its messages quote the command line ("Unexpected argument: s3://...?secret_key=..."), so they
       // are redacted before oclif wraps them over lines. With --json only the message is shown: the
       // error also holds the parsed command line, --zk-auth included.
-      if (this.jsonEnabled()) return super.catch(Object.assign(new Error(redactOutput(error.message)), {exitCode: exit, oclif: {exit}}))
+      if (this.jsonEnabled())
+        return super.catch(Object.assign(new Error(redactOutput(error.message)), {exitCode: exit, oclif: {exit}}))
       return super.catch(Object.assign(redactError(error), {exitCode: exit, oclif: {...error.oclif, exit}}))
     }
 
@@ -78,18 +85,29 @@ export abstract class BaseCommand extends Command {
       // logToStderr is silent under --json; this line is the one thing said besides the JSON.
       process.stderr.write(`Error: ${printable(redactOutput(error.message))}\n`)
       // Thrown past oclif's catch, which would print its own error object on stdout.
-      throw Object.assign(new Error(error.message), {exitCode: EXIT_FAILED, oclif: {exit: EXIT_FAILED}, skipOclifErrorHandling: true})
+      throw Object.assign(new Error(error.message), {
+        exitCode: EXIT_FAILED,
+        oclif: {exit: EXIT_FAILED},
+        skipOclifErrorHandling: true,
+      })
     }
 
     const exit = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED
-    const message = redactOutput(error instanceof OperationError || error instanceof UsageError ? error.message : String(error.message ?? error))
-    if (process.env.DEBUG && error.stack) process.stderr.write(`${forStream(redactOutput(error.stack), process.stderr)}\n`)
+    const message = redactOutput(
+      error instanceof OperationError || error instanceof UsageError ? error.message : String(error.message ?? error),
+    )
+    if (process.env.DEBUG && error.stack)
+      process.stderr.write(`${forStream(redactOutput(error.stack), process.stderr)}\n`)
     const failure = Object.assign(new Error(message), {exitCode: exit, oclif: {exit}})
     if (this.jsonEnabled()) return super.catch(failure)
     // Printed here, on one line: oclif would wrap a long message over several, and a path or a
     // server's answer in it may hold a newline or an escape sequence of its own.
     this.logToStderr(`Error: ${printable(message)}`)
     return super.catch(Object.assign(failure, {skipOclifErrorHandling: true}))
+  }
+
+  protected connect(target: ZkTarget, flags: ZkSessionFlagValues): Promise<ZkSession> {
+    return ZkSession.connect(sessionOptions(target.hosts, flags))
   }
 
   /**
@@ -100,8 +118,9 @@ export abstract class BaseCommand extends Command {
     super.log(forStream(message, process.stdout), ...args)
   }
 
-  logToStderr(message = '', ...args: unknown[]): void {
-    super.logToStderr(forStream(message, process.stderr), ...args)
+  /** As oclif writes it, with the characters JSON leaves raw (DEL, C1) as \u escapes: the same JSON. */
+  logJson(json: unknown): void {
+    ux.stdout(inertJson(ux.colorizeJson(json, {pretty: true, theme: this.config.theme?.json})))
   }
 
   protected logLines(text: string): void {
@@ -113,21 +132,16 @@ export abstract class BaseCommand extends Command {
     for (const line of text.split('\n')) super.log(line)
   }
 
-  /** A warning is one line, escaped wherever it goes, as errors are. */
-  warn(input: string | Error): string | Error {
-    return super.warn(typeof input === 'string' ? printable(input) : input)
-  }
-
-  /** As oclif writes it, with the characters JSON leaves raw (DEL, C1) as \u escapes: the same JSON. */
-  logJson(json: unknown): void {
-    ux.stdout(inertJson(ux.colorizeJson(json, {pretty: true, theme: this.config.theme?.json})))
+  logToStderr(message = '', ...args: unknown[]): void {
+    super.logToStderr(forStream(message, process.stderr), ...args)
   }
 
   protected parseZk(uri: string): ZkTarget {
     return parseZkUri(uri)
   }
 
-  protected connect(target: ZkTarget, flags: ZkSessionFlagValues): Promise<ZkSession> {
-    return ZkSession.connect(sessionOptions(target.hosts, flags))
+  /** A warning is one line, escaped wherever it goes, as errors are. */
+  warn(input: Error | string): Error | string {
+    return super.warn(typeof input === 'string' ? printable(input) : input)
   }
 }

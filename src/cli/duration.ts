@@ -10,7 +10,9 @@ export function parseDuration(text: string, flag: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text)
   const ms = match ? Number(match[1]) * UNITS[(match[2] ?? '').toLowerCase()] : Number.NaN
   if (!Number.isFinite(ms) || ms <= 0) {
-    throw new UsageError(`Invalid --${flag} "${text}": use a duration such as 30s, 5m, 1h, 500ms or a number of seconds`)
+    throw new UsageError(
+      `Invalid --${flag} "${text}": use a duration such as 30s, 5m, 1h, 500ms or a number of seconds`,
+    )
   }
 
   return Math.round(ms)

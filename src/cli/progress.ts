@@ -16,8 +16,8 @@ export interface Progress {
 
 /** A spinner with a running count, for work whose total is not known in advance. */
 export class Counter implements Progress {
-  private count = 0
   private bytes = 0
+  private count = 0
   private last = 0
   private readonly started = Date.now()
 

@@ -4,7 +4,15 @@ import {redactLocation, redactSecrets} from '../providers/redact.js'
 const SECRET_FLAGS = ['--zk-auth', '--zk-sasl', '--token', '--zk-tls-key']
 /** Flags whose value may carry userinfo without a scheme (admin:pw@host). */
 const LOCATION_FLAGS = ['--zk']
-const SECRET_ENV = ['DCOS_ZK_AUTH', 'DCOS_ZK_SASL', 'DCOS_ACS_TOKEN', 'DCOS_ZK_TLS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']
+const SECRET_ENV = [
+  'DCOS_ZK_AUTH',
+  'DCOS_ZK_SASL',
+  'DCOS_ACS_TOKEN',
+  'DCOS_ZK_TLS_KEY',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+]
 const LOCATION_ENV = ['DCOS_ZK']
 
 // Within one command-line word a parameter value runs to the next "&" only: "#", spaces and ": "
@@ -26,7 +34,7 @@ const MIN_SECRET_LENGTH = 4
  */
 export function commandLineSecrets(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
   const found: string[] = []
-  argv.forEach((word, index) => {
+  for (const [index, word] of argv.entries()) {
     const next = argv[index + 1]
     for (const flag of SECRET_FLAGS) {
       if (word === flag && next !== undefined) found.push(...wholeSecret(next))
@@ -39,7 +47,8 @@ export function commandLineSecrets(argv: readonly string[], env: NodeJS.ProcessE
     }
 
     found.push(...locationSecrets(word))
-  })
+  }
+
   for (const name of SECRET_ENV) if (env[name]) found.push(...wholeSecret(env[name]))
   for (const name of LOCATION_ENV) if (env[name]) found.push(...bareUserinfo(env[name]), ...locationSecrets(env[name]))
   return [...new Set(found.flatMap((value) => withDecoded(value)))].filter((value) => value.length >= MIN_SECRET_LENGTH)
@@ -76,7 +85,7 @@ let secretsOfThisProcess: string[] | undefined
 export function redactOutput(text: string): string {
   secretsOfThisProcess ??= commandLineSecrets(process.argv.slice(2), process.env)
   // The literal secrets first: the patterns would cut one holding "#", a space or ": " in two.
-  return redactLocation(redactSecrets(text, secretsOfThisProcess)).replace(PEM_PRIVATE_KEY, '***')
+  return redactLocation(redactSecrets(text, secretsOfThisProcess)).replaceAll(PEM_PRIVATE_KEY, '***')
 }
 
 /** The error with its message and stack redacted, in place (oclif prints both, and its debug log the stack). */
@@ -99,6 +108,9 @@ export function redactStderr(): void {
     if (typeof chunk === 'string') return write(redactOutput(chunk), ...rest)
     if (!(chunk instanceof Uint8Array)) return write(chunk, ...rest)
     // Bytes become text: an encoding given with them no longer applies.
-    return write(redactOutput(Buffer.from(chunk).toString('utf8')), ...(typeof rest[0] === 'string' ? rest.slice(1) : rest))
+    return write(
+      redactOutput(Buffer.from(chunk).toString('utf8')),
+      ...(typeof rest[0] === 'string' ? rest.slice(1) : rest),
+    )
   }) as typeof process.stderr.write
 }

@@ -2,25 +2,30 @@ import {Flags} from '@oclif/core'
 import {readFileSync} from 'node:fs'
 import {createSecureContext} from 'node:tls'
 
-import {errorMessage, UsageError} from '../errors.js'
 import type {ZkTlsOptions} from '../zk/tls.js'
+
+import {errorMessage, UsageError} from '../errors.js'
 
 /** TLS to ZooKeeper's secureClientPort; each also from the environment, as --zk-auth is. */
 export const zkTlsFlags = {
   'zk-tls-ca': Flags.string({
-    description: "PEM file of the CA(s) that signed the ZooKeeper servers' certificates: connect over TLS (to their secureClientPort). Each server's certificate must name the host connected to.",
+    description:
+      "PEM file of the CA(s) that signed the ZooKeeper servers' certificates: connect over TLS (to their secureClientPort). Each server's certificate must name the host connected to.",
     env: 'DCOS_ZK_TLS_CA',
   }),
   'zk-tls-cert': Flags.string({
-    description: 'PEM file of a client certificate, for x509 authentication to ZooKeeper over TLS (with --zk-tls-key). Without --zk-tls-ca the system CAs are trusted.',
+    description:
+      'PEM file of a client certificate, for x509 authentication to ZooKeeper over TLS (with --zk-tls-key). Without --zk-tls-ca the system CAs are trusted.',
     env: 'DCOS_ZK_TLS_CERT',
   }),
   'zk-tls-key': Flags.string({
-    description: 'PEM file of the private key of --zk-tls-cert (unencrypted). Its path and content never appear in any output.',
+    description:
+      'PEM file of the private key of --zk-tls-cert (unencrypted). Its path and content never appear in any output.',
     env: 'DCOS_ZK_TLS_KEY',
   }),
   'zk-tls-skip-hostname-check': Flags.boolean({
-    description: "Over TLS, accept a server certificate signed by a trusted CA that does not name the host connected to (the chain is still verified).",
+    description:
+      'Over TLS, accept a server certificate signed by a trusted CA that does not name the host connected to (the chain is still verified).',
     env: 'DCOS_ZK_TLS_SKIP_HOSTNAME_CHECK',
   }),
 }
@@ -35,16 +40,21 @@ export interface ZkTlsFlagValues {
 }
 
 /** The TLS options of the flags, read and checked before anything connects; undefined without them. */
-export function zkTlsOptions(flags: ZkTlsFlagValues): ZkTlsOptions | undefined {
+export function zkTlsOptions(flags: ZkTlsFlagValues): undefined | ZkTlsOptions {
   const {'zk-tls-ca': caFile, 'zk-tls-cert': certFile, 'zk-tls-key': keyFile} = flags
   const skipHostnameCheck = flags['zk-tls-skip-hostname-check'] === true
   if (caFile === undefined && certFile === undefined && keyFile === undefined) {
-    if (skipHostnameCheck) throw new UsageError('--zk-tls-skip-hostname-check is for TLS: pass --zk-tls-ca (or --zk-tls-cert and --zk-tls-key) too')
+    if (skipHostnameCheck)
+      throw new UsageError(
+        '--zk-tls-skip-hostname-check is for TLS: pass --zk-tls-ca (or --zk-tls-cert and --zk-tls-key) too',
+      )
     return undefined
   }
 
   if ((certFile === undefined) !== (keyFile === undefined)) {
-    throw new UsageError('--zk-tls-cert and --zk-tls-key go together (DCOS_ZK_TLS_CERT and DCOS_ZK_TLS_KEY): pass both, or neither')
+    throw new UsageError(
+      '--zk-tls-cert and --zk-tls-key go together (DCOS_ZK_TLS_CERT and DCOS_ZK_TLS_KEY): pass both, or neither',
+    )
   }
 
   const ca = caFile === undefined ? undefined : readPem(caFile, '--zk-tls-ca', 'CERTIFICATE')
@@ -54,7 +64,9 @@ export function zkTlsOptions(flags: ZkTlsFlagValues): ZkTlsOptions | undefined {
     createSecureContext({ca, cert, key})
   } catch (error) {
     // OpenSSL's reason ("key values mismatch") names no file and shows no content.
-    throw new UsageError(`Cannot use ${cert ? '--zk-tls-cert with --zk-tls-key' : '--zk-tls-ca'}: ${openSslReason(error)}`)
+    throw new UsageError(
+      `Cannot use ${cert ? '--zk-tls-cert with --zk-tls-key' : '--zk-tls-ca'}: ${openSslReason(error)}`,
+    )
   }
 
   return {ca, cert, key, skipHostnameCheck}
@@ -68,7 +80,8 @@ function readPem(file: string, flag: string, label: string): Buffer {
     throw new UsageError(`Cannot read ${flag} ${file}: ${errorMessage(error)}`)
   }
 
-  if (!pem.includes(`-----BEGIN ${label}-----`)) throw new UsageError(`${flag} ${file} holds no PEM ${label.toLowerCase()} (-----BEGIN ${label}-----)`)
+  if (!pem.includes(`-----BEGIN ${label}-----`))
+    throw new UsageError(`${flag} ${file} holds no PEM ${label.toLowerCase()} (-----BEGIN ${label}-----)`)
   return pem
 }
 
@@ -78,11 +91,15 @@ function readKey(file: string): Buffer {
   try {
     pem = readFileSync(file)
   } catch (error) {
-    throw new UsageError(`Cannot read the file of --zk-tls-key: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`)
+    throw new UsageError(
+      `Cannot read the file of --zk-tls-key: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    )
   }
 
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.toString('latin1'))) {
-    throw new UsageError('The file of --zk-tls-key holds no PEM private key (-----BEGIN PRIVATE KEY-----); an encrypted key is not supported')
+    throw new UsageError(
+      'The file of --zk-tls-key holds no PEM private key (-----BEGIN PRIVATE KEY-----); an encrypted key is not supported',
+    )
   }
 
   return pem

@@ -6,15 +6,27 @@
  * again through the client API, their children listed again, as the online walk fences its own.
  */
 import type {AdminSnapshotReport, WalkCounts} from '../archive/format.js'
-import type {Stat} from '../zk/session.js'
-import {joinZnodePath, relativeZnodePath} from '../zk/uri.js'
-import {addChild, childCount, childNames, DataTree, DIGEST_VERSION, readSnapshot, type SnapshotContent, statOf, toDiskZnode, type TreeNode} from '../zkdisk/index.js'
-import {isSnappyStream} from '../zkdisk/snappy.js'
 import type {AdminSnapshotFile} from '../zk/admin.js'
+import type {Stat} from '../zk/session.js'
 import type {PathMatcher} from './exclude.js'
-import {toRecord} from './convert.js'
-import type {ReadZnode, ZnodeReader} from './znodes/read-znodes.js'
 import type {WalkedZnode} from './znodes/read-tree.js'
+import type {ReadZnode, ZnodeReader} from './znodes/read-znodes.js'
+
+import {joinZnodePath, relativeZnodePath} from '../zk/uri.js'
+import {
+  addChild,
+  childCount,
+  childNames,
+  DataTree,
+  DIGEST_VERSION,
+  readSnapshot,
+  type SnapshotContent,
+  statOf,
+  toDiskZnode,
+  type TreeNode,
+} from '../zkdisk/index.js'
+import {isSnappyStream} from '../zkdisk/snappy.js'
+import {toRecord} from './convert.js'
 
 const MAX_LISTED_REREADS = 1000
 const REREADS_IN_FLIGHT = 256
@@ -32,12 +44,12 @@ export function parseAdminSnapshot(file: AdminSnapshotFile): SnapshotContent {
 }
 
 export interface SettleOptions {
-  snapshot: SnapshotContent
-  source: string
-  root: string
   exclude: PathMatcher
   /** Reads a znode through the client API, brought up to date with the snapshot's node. */
   reader: () => Promise<ZnodeReader>
+  root: string
+  snapshot: SnapshotContent
+  source: string
 }
 
 /** Checks the snapshot's digest and, when it does not match, re-reads the znodes it may have caught mid-change. */
@@ -63,11 +75,12 @@ export async function settleSnapshot(options: SettleOptions): Promise<SettledSna
   const read = await options.reader()
   const rereader = new Rereader(nodes, read, report)
   // Parents before children, many reads in flight: the re-read of a parent may drop a child's subtree.
-  for (let start = 0; start < suspects.length; ) {
+  for (let start = 0; start < suspects.length;) {
     const level = depth(suspects[start])
     const batch: string[] = []
-    while (start < suspects.length && depth(suspects[start]) === level && batch.length < REREADS_IN_FLIGHT) batch.push(suspects[start++])
-    // eslint-disable-next-line no-await-in-loop
+    while (start < suspects.length && depth(suspects[start]) === level && batch.length < REREADS_IN_FLIGHT)
+      batch.push(suspects[start++])
+
     await Promise.all(batch.filter((path) => nodes.has(path)).map((path) => rereader.reread(path)))
   }
 
@@ -75,7 +88,7 @@ export async function settleSnapshot(options: SettleOptions): Promise<SettledSna
 }
 
 /** The digest, when the server wrote one it had computed (3.9 writes zeros before its first transaction). */
-function usableDigest(snapshot: SnapshotContent): {zxid: bigint; digest: bigint} | undefined {
+function usableDigest(snapshot: SnapshotContent): undefined | {digest: bigint; zxid: bigint} {
   const {digest} = snapshot
   if (!digest || digest.version !== DIGEST_VERSION || (digest.zxid === 0n && digest.digest === 0n)) return undefined
   return digest
@@ -92,7 +105,8 @@ function fuzzyPaths(snapshot: SnapshotContent, root: string, exclude: PathMatche
     if (!node || exclude(path)) continue
     const stat = statOf(node)
     if (stat.mzxid > zxid || stat.pzxid > zxid || snapshot.aclsToResolve.has(path)) paths.push(path)
-    for (const name of childNames(node)) if (!(path === '/' && name === 'zookeeper')) pending.push(joinZnodePath(path, name))
+    for (const name of childNames(node))
+      if (!(path === '/' && name === 'zookeeper')) pending.push(joinZnodePath(path, name))
   }
 
   return paths.sort(byDepthThenName)
@@ -131,7 +145,6 @@ class Rereader {
     }
 
     for (const name of listed) {
-      // eslint-disable-next-line no-await-in-loop
       if (!known.children?.has(name)) await this.addSubtree(path, name)
     }
   }
@@ -143,12 +156,21 @@ class Rereader {
     this.note(path)
     if (!current) return
     addChild(this.nodes.get(parent)!, name)
-    this.nodes.set(path, {acl: current.acl, children: undefined, data: current.data, stat: persistedStat(current, undefined)})
+    this.nodes.set(path, {
+      acl: current.acl,
+      children: undefined,
+      data: current.data,
+      stat: persistedStat(current, undefined),
+    })
     this.report.addedByReread++
     for (const child of current.children) {
-      // eslint-disable-next-line no-await-in-loop
       await this.addSubtree(path, child)
     }
+  }
+
+  private note(path: string): void {
+    this.report.reread++
+    if (this.report.rereadPaths.length < MAX_LISTED_REREADS) this.report.rereadPaths.push(path)
   }
 
   private removeSubtree(path: string): void {
@@ -159,11 +181,6 @@ class Rereader {
     const slash = path.lastIndexOf('/')
     this.nodes.get(slash === 0 ? '/' : path.slice(0, slash))?.children?.delete(path.slice(slash + 1))
     this.report.removedByReread++
-  }
-
-  private note(path: string): void {
-    this.report.reread++
-    if (this.report.rereadPaths.length < MAX_LISTED_REREADS) this.report.rereadPaths.push(path)
   }
 }
 
@@ -193,7 +210,7 @@ function storedCversion(stat: Stat, children: number): number {
   return ((stat.cversion + children) / 2) | 0
 }
 
-export type SnapshotCounts = Pick<WalkCounts, 'znodes' | 'dataBytes' | 'skippedEphemerals' | 'excluded'>
+export type SnapshotCounts = Pick<WalkCounts, 'dataBytes' | 'excluded' | 'skippedEphemerals' | 'znodes'>
 
 /**
  * The subtree under `root` as an online walk hands it over: parents before children, children in
@@ -202,7 +219,7 @@ export type SnapshotCounts = Pick<WalkCounts, 'znodes' | 'dataBytes' | 'skippedE
 export function* snapshotZnodes(
   nodes: Map<string, TreeNode>,
   root: string,
-  options: {exclude: PathMatcher; includeEphemerals?: boolean; counts: SnapshotCounts},
+  options: {counts: SnapshotCounts; exclude: PathMatcher; includeEphemerals?: boolean},
 ): Generator<WalkedZnode> {
   const {counts, exclude} = options
   if (exclude(root)) {

@@ -1,79 +1,89 @@
-import {type AdminSnapshotReport, type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, hexZxid, type Manifest, type WalkCounts, type ZnodeRecord} from '../archive/format.js'
+import type {StorageProvider} from '../providers/types.js'
+import type {ZkSession} from '../zk/session.js'
+import type {SnapshotContent} from '../zkdisk/index.js'
+
+import {
+  type AdminSnapshotReport,
+  type ArchiveHeader,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  hexZxid,
+  type Manifest,
+  type WalkCounts,
+  type ZnodeRecord,
+} from '../archive/format.js'
 import {ArchiveWriter} from '../archive/writer.js'
 import {errorMessage, OperationError, UsageError} from '../errors.js'
-import type {StorageProvider} from '../providers/types.js'
-import {AdminUnavailable, fetchAdminSnapshot} from '../zk/admin.js'
 import {hidesDigest, type Identity} from '../zk/acl.js'
-import type {ZkSession} from '../zk/session.js'
+import {AdminUnavailable, fetchAdminSnapshot} from '../zk/admin.js'
 import {highestZxid} from '../zk/srvr.js'
-import type {SnapshotContent} from '../zkdisk/index.js'
 import {parseAdminSnapshot, settleSnapshot, type SnapshotCounts, snapshotZnodes} from './admin-snapshot.js'
-import {type BatchMode, BulkAccess, type ReadPath} from './znodes/bulk-access.js'
 import {excludeMatcher, type PathMatcher} from './exclude.js'
 import {TOOL} from './version.js'
-import {walkTree, type WalkedZnode} from './znodes/read-tree.js'
+import {type BatchMode, BulkAccess, type ReadPath} from './znodes/bulk-access.js'
+import {type WalkedZnode, walkTree} from './znodes/read-tree.js'
 
 export interface BackupOptions {
-  session: ZkSession
-  root: string
+  /** Take the state from this AdminServer's snapshot (ZooKeeper 3.9+), falling back to the walk unless required. */
+  admin?: AdminOptions
+  /** A missing root is an error unless this is set (the safety backup of a path that does not exist yet). */
+  allowMissingRoot?: boolean
+  /** Multi-read batches: auto (when the server answers them, the default), on, off. */
+  batch?: BatchMode
+  /** Read through this (a restore's); otherwise one is opened, and closed at the end. */
+  bulk?: BulkAccess
   destination: StorageProvider
   exclude?: string[]
   includeEphemerals?: boolean
-  /** Replace an existing archive at the destination. */
-  overwrite?: boolean
-  /** A missing root is an error unless this is set (the safety backup of a path that does not exist yet). */
-  allowMissingRoot?: boolean
-  onZnode?: (znode: WalkedZnode) => void
   /**
    * Told before the walk how many znodes the subtree holds, when the server can say (ZooKeeper 3.6+,
    * on the multi-read path): ephemeral and excluded ones included, so at least as many as are walked.
    */
   onTotal?: (znodes: number) => void
-  /** Multi-read batches: auto (when the server answers them, the default), on, off. */
-  batch?: BatchMode
-  /** Read through this (a restore's); otherwise one is opened, and closed at the end. */
-  bulk?: BulkAccess
-  /** Take the state from this AdminServer's snapshot (ZooKeeper 3.9+), falling back to the walk unless required. */
-  admin?: AdminOptions
+  onZnode?: (znode: WalkedZnode) => void
+  /** Replace an existing archive at the destination. */
+  overwrite?: boolean
+  root: string
+  session: ZkSession
 }
 
 export interface AdminOptions {
-  url: string
-  /** Fail rather than fall back to the client API when the snapshot cannot be had. */
-  required?: boolean
-  /** The largest snapshot read into memory. Default 1 GiB. */
-  maxBytes?: number
   /** How long the AdminServer may stall. Default 30 s. */
   idleTimeoutMs?: number
+  /** The largest snapshot read into memory. Default 1 GiB. */
+  maxBytes?: number
+  /** Fail rather than fall back to the client API when the snapshot cannot be had. */
+  required?: boolean
+  url: string
 }
 
 const DEFAULT_ADMIN_MAX_BYTES = 1024 ** 3
 const DEFAULT_ADMIN_IDLE_MS = 30_000
 
 export interface BackupResult {
-  location: string
-  root: string
-  hosts: string[]
-  znodes: number
-  dataBytes: number
-  archiveBytes: number
-  skippedEphemerals: number
-  excluded: number
-  changedDuringBackup: number
-  inconsistent: number
-  zxidStart: string | null
-  zxidEnd: string | null
-  treeDigest: string
-  durationMs: number
-  znodesPerSecond: number
-  /** How the znodes were read: an AdminServer snapshot, multi-read batches, or one request each. */
-  readPath: ReadPath
-  /** Why batches were not used, when --batch auto fell back. */
-  batchFallback?: string
   /** Why the AdminServer snapshot was not used, when --admin-url was given and the client API read instead. */
   adminFallback?: string
   /** What the AdminServer snapshot held and what was re-read (also in the manifest). */
   adminSnapshot?: AdminSnapshotReport
+  archiveBytes: number
+  /** Why batches were not used, when --batch auto fell back. */
+  batchFallback?: string
+  changedDuringBackup: number
+  dataBytes: number
+  durationMs: number
+  excluded: number
+  hosts: string[]
+  inconsistent: number
+  location: string
+  /** How the znodes were read: an AdminServer snapshot, multi-read batches, or one request each. */
+  readPath: ReadPath
+  root: string
+  skippedEphemerals: number
+  treeDigest: string
+  znodes: number
+  znodesPerSecond: number
+  zxidEnd: null | string
+  zxidStart: null | string
 }
 
 /**
@@ -90,7 +100,9 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
 
   const admin = options.admin ? await takeAdminSnapshot(options.admin, session) : undefined
   const snapshot = admin && 'snapshot' in admin ? admin : undefined
-  const zxidStart = snapshot ? Number(snapshot.snapshot.zxid) : await highestZxid(session.hosts, session.connectOptions.tls)
+  const zxidStart = snapshot
+    ? Number(snapshot.snapshot.zxid)
+    : await highestZxid(session.hosts, session.connectOptions.tls)
   const header: ArchiveHeader = {
     createdAt: new Date(started).toISOString(),
     format: FORMAT_NAME,
@@ -123,7 +135,12 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
         source: snapshot.source,
       })
       adminSnapshot = settled.report
-      stats = await writeSnapshotTree(settled.nodes, {...options, exclude: excludeMatcher(exclude)}, writer, settled.report.reread)
+      stats = await writeSnapshotTree(
+        settled.nodes,
+        {...options, exclude: excludeMatcher(exclude)},
+        writer,
+        settled.report.reread,
+      )
     } else {
       const reader = await openBulk()
       if (options.onTotal) await reportTotal(reader, root, options.onTotal)
@@ -194,7 +211,7 @@ export async function backupTree(options: BackupOptions): Promise<{manifest: Man
   }
 }
 
-type AdminAttempt = {snapshot: SnapshotContent; source: string} | {fallback: string}
+type AdminAttempt = {fallback: string} | {snapshot: SnapshotContent; source: string}
 
 /** The AdminServer's snapshot, parsed; or why not, when the client API may read instead. */
 async function takeAdminSnapshot(admin: AdminOptions, session: ZkSession): Promise<AdminAttempt> {
@@ -214,7 +231,8 @@ async function takeAdminSnapshot(admin: AdminOptions, session: ZkSession): Promi
     }
   } catch (error) {
     if (!(error instanceof AdminUnavailable)) throw error
-    if (admin.required) throw new OperationError(`Cannot back up from the AdminServer snapshot (--read-path admin): ${error.message}`)
+    if (admin.required)
+      throw new OperationError(`Cannot back up from the AdminServer snapshot (--read-path admin): ${error.message}`)
     return {fallback: error.message}
   }
 }
@@ -233,12 +251,17 @@ async function writeSnapshotTree(
   reread: number,
 ): Promise<WalkCounts & {rootExists: boolean}> {
   const counts: SnapshotCounts = {dataBytes: 0, excluded: 0, skippedEphemerals: 0, znodes: 0}
-  if (!nodes.has(options.root)) return {...counts, changedDuringBackup: 0, inconsistent: [], inconsistentCount: 0, rootExists: false, vanished: 0}
-  for (const znode of snapshotZnodes(nodes, options.root, {counts, exclude: options.exclude, includeEphemerals: options.includeEphemerals})) {
+  if (!nodes.has(options.root))
+    return {...counts, changedDuringBackup: 0, inconsistent: [], inconsistentCount: 0, rootExists: false, vanished: 0}
+  for (const znode of snapshotZnodes(nodes, options.root, {
+    counts,
+    exclude: options.exclude,
+    includeEphemerals: options.includeEphemerals,
+  })) {
     options.onZnode?.(znode)
     // Awaited only when the stream is full: an await of nothing still costs a turn per znode.
     const full = writer.addZnode(znode.relativePath, znode.record, znode.data)
-    // eslint-disable-next-line no-await-in-loop
+
     if (full) await full
   }
 

@@ -1,3 +1,5 @@
+import type {Readable} from 'node:stream'
+
 /**
  * A data directory's state (ZooKeeper's snapshot plus the logs after it, replayed by src/zkdisk) as
  * an online-format archive: what `dcos zk convert` writes, and what `dcos zk inspect --tree` and
@@ -6,17 +8,25 @@
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, join} from 'node:path'
-import type {Readable} from 'node:stream'
 
-import {type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, hexZxid, type Manifest, isSequentialName, type ZnodeRecord} from '../archive/format.js'
+import type {StorageProvider} from '../providers/types.js'
+
+import {readDataDirArchive} from '../archive/datadir.js'
+import {
+  type ArchiveHeader,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  hexZxid,
+  isSequentialName,
+  type Manifest,
+  type ZnodeRecord,
+} from '../archive/format.js'
 import {ArchiveWriter} from '../archive/writer.js'
 import {UsageError} from '../errors.js'
 import {resolveLocation} from '../providers/index.js'
-import type {StorageProvider} from '../providers/types.js'
 import {ProviderView} from '../providers/view.js'
-import {type DiskFile, type DiskState, type DiskZnode, loadState, loadStateFromDirectories} from '../zkdisk/index.js'
 import {joinZnodePath, relativeZnodePath, validateZnodePath} from '../zk/uri.js'
-import {readDataDirArchive} from '../archive/datadir.js'
+import {type DiskFile, type DiskState, type DiskZnode, loadState, loadStateFromDirectories} from '../zkdisk/index.js'
 import {openArchive, openStoredArchive} from './open-archive.js'
 import {TOOL} from './version.js'
 
@@ -83,13 +93,13 @@ function isStateFile(name: string): boolean {
 }
 
 export interface StateArchiveOptions {
-  state: DiskState
+  destination: StorageProvider
   /** The subtree to write, default "/". */
   from?: string
-  destination: StorageProvider
   overwrite?: boolean
   /** Where the state came from, for the archive's header. */
   sourceDisplay: string
+  state: DiskState
 }
 
 /**
@@ -99,7 +109,8 @@ export interface StateArchiveOptions {
 export async function writeStateArchive(options: StateArchiveOptions): Promise<Manifest> {
   const {destination, state} = options
   const from = validateZnodePath(options.from ?? '/')
-  if (!state.znodes.has(from)) throw new UsageError(`${options.sourceDisplay} holds no znode at ${from} (state at zxid ${hexZxid(state.zxid)})`)
+  if (!state.znodes.has(from))
+    throw new UsageError(`${options.sourceDisplay} holds no znode at ${from} (state at zxid ${hexZxid(state.zxid)})`)
   if (!options.overwrite && (await destination.stat())) {
     throw new UsageError(`${destination.display} already exists: choose another location or pass --force to replace it`)
   }
@@ -130,7 +141,16 @@ export async function writeStateArchive(options: StateArchiveOptions): Promise<M
       counts.dataBytes += znode.data.length
     }
 
-    const manifest = await writer.finish({...counts, changedDuringBackup: 0, completedAt: new Date().toISOString(), excluded: 0, inconsistent: [], inconsistentCount: 0, vanished: 0, zxidEnd: zxid})
+    const manifest = await writer.finish({
+      ...counts,
+      changedDuringBackup: 0,
+      completedAt: new Date().toISOString(),
+      excluded: 0,
+      inconsistent: [],
+      inconsistentCount: 0,
+      vanished: 0,
+      zxidEnd: zxid,
+    })
     await written
     return manifest
   } catch (error) {
@@ -202,9 +222,10 @@ function isoTime(ms: number): string {
  * The state of a data directory given as a local directory (dataDir, or its version-2/, with an
  * optional separate log directory) or as a data-directory archive at any storage location.
  */
-export async function loadStateFrom(location: string, logDir?: string): Promise<{state: DiskState; display: string}> {
+export async function loadStateFrom(location: string, logDir?: string): Promise<{display: string; state: DiskState}> {
   const opened = await openArchive(location, logDir)
-  if (opened.kind === 'directory') return {display: opened.display, state: await loadStateFromDirectories(opened.dataDir, opened.logDir)}
+  if (opened.kind === 'directory')
+    return {display: opened.display, state: await loadStateFromDirectories(opened.dataDir, opened.logDir)}
   if (opened.kind === 'online') {
     opened.source.release()
     throw new UsageError(`${opened.display} is not a data-directory archive (dcos-zk layout) or a data directory`)
@@ -218,7 +239,10 @@ export async function loadStateFrom(location: string, logDir?: string): Promise<
  * archive, its replayed state converted into a private temporary file (a restore reads its source
  * several times), removed afterwards.
  */
-export async function withOnlineArchive<T>(source: StorageProvider, use: (archive: StorageProvider) => Promise<T>): Promise<T> {
+export async function withOnlineArchive<T>(
+  source: StorageProvider,
+  use: (archive: StorageProvider) => Promise<T>,
+): Promise<T> {
   if (source.scheme === '-') return use(source)
   const opened = await openStoredArchive(source)
   opened.source.release()

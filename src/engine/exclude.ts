@@ -3,7 +3,7 @@ import {UsageError} from '../errors.js'
 export type PathMatcher = (path: string) => boolean
 
 /** One name of a pattern: `**` (any number of names), or a name whose `*`s match within it. */
-type Segment = {globstar: true} | {globstar: false; chunks: string[]}
+type Segment = {chunks: string[]; globstar: false} | {globstar: true}
 
 /**
  * Matches znode paths against `--exclude` patterns: an absolute path (which excludes its subtree) or
@@ -15,7 +15,9 @@ export function excludeMatcher(patterns: string[]): PathMatcher {
   if (patterns.length === 0) return () => false
   const compiled = patterns.map((pattern) => {
     if (!pattern.startsWith('/')) {
-      throw new UsageError(`Invalid --exclude "${pattern}": use an absolute znode path or glob, such as /marathon/leader or /app/*/tmp`)
+      throw new UsageError(
+        `Invalid --exclude "${pattern}": use an absolute znode path or glob, such as /marathon/leader or /app/*/tmp`,
+      )
     }
 
     return compile(pattern.length > 1 ? pattern.replace(/\/+$/, '') : pattern)
@@ -31,7 +33,9 @@ function splitNames(path: string): string[] {
 }
 
 function compile(pattern: string): Segment[] {
-  return splitNames(pattern).map((name) => (name === '**' ? {globstar: true} : {chunks: name.split(/\*+/), globstar: false}))
+  return splitNames(pattern).map((name) =>
+    name === '**' ? {globstar: true} : {chunks: name.split(/\*+/), globstar: false},
+  )
 }
 
 /**
@@ -46,7 +50,8 @@ function matchesPathOrAncestor(segments: Segment[], names: string[]): boolean {
     for (const position of reachable) {
       const segment = segments[position]
       if (!segment) continue
-      if (segment.globstar) next.add(position) // `**` takes this name and may take more
+      if (segment.globstar)
+        next.add(position) // `**` takes this name and may take more
       else if (nameMatches(segment.chunks, name)) next.add(position + 1)
     }
 

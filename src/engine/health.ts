@@ -4,35 +4,36 @@
  * never healthy: an unreachable node or Exhibitor, an HTTP error, an answer that cannot be read.
  */
 
+import type {ZkTlsOptions} from '../zk/tls.js'
+
 import {errorMessage, UsageError} from '../errors.js'
 import {HttpTimeoutError, sendRequest} from '../net/http.js'
 import {srvr, type SrvrReport} from '../zk/srvr.js'
 import {hexZxid} from '../zk/zxid.js'
-import type {ZkTlsOptions} from '../zk/tls.js'
 
 export type NodeState = 'down' | 'latent' | 'not serving' | 'read-only' | 'serving' | 'unknown' | 'unreachable'
 
 export interface NodeStatus {
   host: string
-  status: NodeState
-  /** leader, follower, observer, standalone (zk form only: Exhibitor does not report it). */
-  mode?: string
-  /** Leader of the ensemble (also true for a standalone server, as Exhibitor reports it). */
-  leader: boolean
-  /** Last zxid the node processed, in hex (zk form only). */
-  zxid?: string
-  /** Number of znodes on the node (zk form only). */
-  znodes?: number
   /** Transactions this node is behind the leader (zk form only, when there is one leader). */
   lag?: number
+  /** Leader of the ensemble (also true for a standalone server, as Exhibitor reports it). */
+  leader: boolean
+  /** leader, follower, observer, standalone (zk form only: Exhibitor does not report it). */
+  mode?: string
   /** Why the node is not healthy, when there is more to say than its status. */
   problem?: string
+  status: NodeState
+  /** Number of znodes on the node (zk form only). */
+  znodes?: number
+  /** Last zxid the node processed, in hex (zk form only). */
+  zxid?: string
 }
 
 export interface ClusterStatus {
-  source: 'exhibitor' | 'zk'
-  nodes: NodeStatus[]
   healthy: boolean
+  nodes: NodeStatus[]
+  source: 'exhibitor' | 'zk'
   /** One line: "healthy: ..." or "not healthy: ..." naming the nodes or the problem. */
   verdict: string
 }
@@ -52,11 +53,11 @@ export interface ZkCheckOptions extends JudgeOptions {
 }
 
 export interface ExhibitorCheckOptions {
-  /** Timeout of the whole request (connection, headers and body), in ms. */
-  timeoutMs: number
   /** PEM CA certificate(s) to trust for https (a private CA); the system CAs otherwise. */
   ca?: Buffer | string
   expect?: number
+  /** Timeout of the whole request (connection, headers and body), in ms. */
+  timeoutMs: number
 }
 
 const STATUS_PATH = '/exhibitor/v1/cluster/status'
@@ -70,7 +71,13 @@ export async function checkZkNodes(hosts: string[], options: ZkCheckOptions): Pr
   const nodes = await Promise.all(
     hosts.map(async (host): Promise<NodeStatus> => {
       try {
-        return fromSrvr(await withDeadline(srvr(host, options.timeoutMs, options.tls), options.timeoutMs + 250, `no answer within ${options.timeoutMs} ms`))
+        return fromSrvr(
+          await withDeadline(
+            srvr(host, options.timeoutMs, options.tls),
+            options.timeoutMs + 250,
+            `no answer within ${options.timeoutMs} ms`,
+          ),
+        )
       } catch (error) {
         return {host, leader: false, problem: networkProblem(error, options.timeoutMs), status: 'unreachable'}
       }
@@ -81,13 +88,25 @@ export async function checkZkNodes(hosts: string[], options: ZkCheckOptions): Pr
 
 function fromSrvr(report: SrvrReport): NodeStatus {
   const {host, mode, raw} = report
-  const base = {host, leader: false, znodes: report.znodeCount, zxid: report.zxid === undefined ? undefined : hexZxid(report.zxid)}
+  const base = {
+    host,
+    leader: false,
+    znodes: report.znodeCount,
+    zxid: report.zxid === undefined ? undefined : hexZxid(report.zxid),
+  }
   if (mode === 'read-only') return {...base, mode, problem: 'no quorum', status: 'read-only'}
   if (mode !== undefined) return {...base, leader: mode === 'leader' || mode === 'standalone', mode, status: 'serving'}
-  if (/not currently serving requests/i.test(raw)) return {host, leader: false, problem: 'no quorum, or still joining', status: 'not serving'}
-  if (/not in the whitelist/i.test(raw)) return {host, leader: false, problem: 'srvr is refused: add it to 4lw.commands.whitelist', status: 'unknown'}
+  if (/not currently serving requests/i.test(raw))
+    return {host, leader: false, problem: 'no quorum, or still joining', status: 'not serving'}
+  if (/not in the whitelist/i.test(raw))
+    return {host, leader: false, problem: 'srvr is refused: add it to 4lw.commands.whitelist', status: 'unknown'}
   const first = raw.trim().split('\n')[0]?.slice(0, 100)
-  return {host, leader: false, problem: first ? `unexpected answer to srvr: "${first}"` : 'empty answer to srvr', status: 'unknown'}
+  return {
+    host,
+    leader: false,
+    problem: first ? `unexpected answer to srvr: "${first}"` : 'empty answer to srvr',
+    status: 'unknown',
+  }
 }
 
 /** Sets each serving node's lag behind the leader's zxid, when there is exactly one leader. */
@@ -95,7 +114,11 @@ function addLag(nodes: NodeStatus[]): NodeStatus[] {
   const leaders = nodes.filter((node) => node.leader)
   const leaderZxid = leaders.length === 1 && leaders[0].zxid !== undefined ? BigInt(leaders[0].zxid) : undefined
   if (leaderZxid === undefined) return nodes
-  return nodes.map((node) => (node.status === 'serving' && node.zxid !== undefined ? {...node, lag: zxidLag(leaderZxid, BigInt(node.zxid))} : node))
+  return nodes.map((node) =>
+    node.status === 'serving' && node.zxid !== undefined
+      ? {...node, lag: zxidLag(leaderZxid, BigInt(node.zxid))}
+      : node,
+  )
 }
 
 /**
@@ -106,8 +129,9 @@ function addLag(nodes: NodeStatus[]): NodeStatus[] {
  */
 export function zxidLag(leader: bigint, node: bigint): number {
   const epoch = (zxid: bigint) => zxid >> 32n
-  const counter = (zxid: bigint) => zxid & 0xffffffffn
-  if (epoch(node) === epoch(leader)) return Number(counter(leader) > counter(node) ? counter(leader) - counter(node) : 0n)
+  const counter = (zxid: bigint) => zxid & 0xff_ff_ff_ffn
+  if (epoch(node) === epoch(leader))
+    return Number(counter(leader) > counter(node) ? counter(leader) - counter(node) : 0n)
   return epoch(node) < epoch(leader) ? Number(counter(leader)) : 0
 }
 
@@ -144,10 +168,19 @@ export async function checkExhibitor(url: string, options: ExhibitorCheckOptions
   const where = `Exhibitor at ${statusUrl.href}`
   let body: string
   try {
-    const response = await sendRequest(statusUrl, {ca: options.ca, headers: {accept: 'application/json'}, maxBodyBytes: MAX_BODY_BYTES, method: 'GET', timeoutMs: options.timeoutMs})
+    const response = await sendRequest(statusUrl, {
+      ca: options.ca,
+      headers: {accept: 'application/json'},
+      maxBodyBytes: MAX_BODY_BYTES,
+      method: 'GET',
+      timeoutMs: options.timeoutMs,
+    })
     if (response.status < 200 || response.status > 299) {
       const location = response.location ? ` (redirected to ${response.location}: use that URL)` : ''
-      return unknown('exhibitor', `${where} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${location}`)
+      return unknown(
+        'exhibitor',
+        `${where} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${location}`,
+      )
     }
 
     body = response.body
@@ -166,26 +199,32 @@ export async function checkExhibitor(url: string, options: ExhibitorCheckOptions
   if (problem) return unknown('exhibitor', `${where} sent an unexpected answer: ${problem}`)
   const entries = json as ExhibitorEntry[]
   if (entries.length === 0) return unknown('exhibitor', `${where} reported no nodes`)
-  return judgeCluster('exhibitor', entries.map((entry) => fromExhibitor(entry)), options)
+  return judgeCluster(
+    'exhibitor',
+    entries.map((entry) => fromExhibitor(entry)),
+    options,
+  )
 }
 
 interface ExhibitorEntry {
-  hostname: string
   code: number
   description?: string
+  hostname: string
   isLeader?: boolean
 }
 
 const EXHIBITOR_CODES: Record<number, NodeState> = {0: 'latent', 1: 'down', 2: 'not serving', 3: 'serving'}
 
 function exhibitorFormatProblem(json: unknown): string | undefined {
-  if (!Array.isArray(json)) return `expected an array of {hostname, code, description, isLeader}, got ${json === null ? 'null' : typeof json}`
+  if (!Array.isArray(json))
+    return `expected an array of {hostname, code, description, isLeader}, got ${json === null ? 'null' : typeof json}`
   for (const [index, entry] of json.entries()) {
     if (typeof entry !== 'object' || entry === null) return `entry ${index} is not an object`
     const {code, hostname, isLeader} = entry as Record<string, unknown>
     if (typeof hostname !== 'string' || hostname === '') return `entry ${index} has no hostname`
     if (typeof code !== 'number') return `entry ${index} (${hostname}) has no numeric code`
-    if (isLeader !== undefined && typeof isLeader !== 'boolean') return `entry ${index} (${hostname}) has a non-boolean isLeader`
+    if (isLeader !== undefined && typeof isLeader !== 'boolean')
+      return `entry ${index} (${hostname}) has a non-boolean isLeader`
   }
 
   return undefined
@@ -233,18 +272,26 @@ function unknown(source: ClusterStatus['source'], problem: string): ClusterStatu
  * as one when it is the only node), no node lagging more than maxLag, and the expected number of
  * nodes. Otherwise the verdict lists every problem found.
  */
-export function judgeCluster(source: ClusterStatus['source'], nodes: NodeStatus[], options: JudgeOptions = {}): ClusterStatus {
+export function judgeCluster(
+  source: ClusterStatus['source'],
+  nodes: NodeStatus[],
+  options: JudgeOptions = {},
+): ClusterStatus {
   const problems: string[] = []
   if (nodes.length === 0) problems.push('no nodes reported')
   for (const node of nodes) {
-    if (node.status !== 'serving') problems.push(`${node.host} is ${node.status}${node.problem && node.problem !== node.status ? ` (${node.problem})` : ''}`)
+    if (node.status !== 'serving')
+      problems.push(
+        `${node.host} is ${node.status}${node.problem && node.problem !== node.status ? ` (${node.problem})` : ''}`,
+      )
   }
 
   const leaders = nodes.filter((node) => node.leader)
   if (nodes.length > 0 && leaders.length === 0) problems.push('no leader')
   if (leaders.length > 1) problems.push(`${leaders.length} leaders (${leaders.map((node) => node.host).join(', ')})`)
   if (nodes.length > 1) {
-    for (const node of nodes) if (node.mode === 'standalone') problems.push(`${node.host} runs standalone, not in the ensemble`)
+    for (const node of nodes)
+      if (node.mode === 'standalone') problems.push(`${node.host} runs standalone, not in the ensemble`)
   }
 
   if (options.maxLag !== undefined) {

@@ -5,16 +5,17 @@
 import {stat} from 'node:fs/promises'
 import {fileURLToPath} from 'node:url'
 
+import type {StorageProvider} from '../providers/types.js'
+
 import {sniffDataDirArchive} from '../archive/datadir.js'
 import {UsageError} from '../errors.js'
 import {resolveLocation} from '../providers/index.js'
-import type {StorageProvider} from '../providers/types.js'
 import {ProviderView} from '../providers/view.js'
 
 export type OpenedArchive =
-  | {kind: 'directory'; display: string; dataDir: string; logDir?: string}
+  | {dataDir: string; display: string; kind: 'directory'; logDir?: string}
   /** `source.read()` first answers the stream already opened (stdin is read once), then opens it again. */
-  | {kind: 'datadir' | 'online'; display: string; source: ProviderView}
+  | {display: string; kind: 'datadir' | 'online'; source: ProviderView}
 
 /** `logDir`: a data directory's separate log directory, refused for an archive (it holds its logs). */
 export async function openArchive(location: string, logDir?: string): Promise<OpenedArchive> {
@@ -23,14 +24,21 @@ export async function openArchive(location: string, logDir?: string): Promise<Op
     return {dataDir, display: location, kind: 'directory', ...(logDir === undefined ? {} : {logDir})}
   }
 
-  if (logDir !== undefined) throw new UsageError('--log-dir is for a data directory, not an archive: an archive holds its logs')
+  if (logDir !== undefined)
+    throw new UsageError('--log-dir is for a data directory, not an archive: an archive holds its logs')
   return openStoredArchive(resolveLocation(location))
 }
 
 /** The kind of a stored archive, from its first member. */
-export async function openStoredArchive(provider: StorageProvider): Promise<Extract<OpenedArchive, {kind: 'datadir' | 'online'}>> {
+export async function openStoredArchive(
+  provider: StorageProvider,
+): Promise<Extract<OpenedArchive, {kind: 'datadir' | 'online'}>> {
   const sniffed = await sniffDataDirArchive(await provider.read())
-  return {display: provider.display, kind: sniffed.dataDir ? 'datadir' : 'online', source: new ProviderView(provider, {opened: sniffed.stream})}
+  return {
+    display: provider.display,
+    kind: sniffed.dataDir ? 'datadir' : 'online',
+    source: new ProviderView(provider, {opened: sniffed.stream}),
+  }
 }
 
 /** Whether `location` names a local directory (a plain path or file:// URL), not an archive. */

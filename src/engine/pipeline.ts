@@ -13,7 +13,6 @@ export class Pipeline {
   /** Waits for room, then starts `task`. Throws the first failure of any task added so far. */
   async add(task: () => Promise<unknown>): Promise<void> {
     while (this.active >= this.limit && this.failure === undefined) {
-      // eslint-disable-next-line no-await-in-loop
       await new Promise<void>((resolve) => this.waiting.push(resolve))
     }
 
@@ -29,6 +28,15 @@ export class Pipeline {
       })
   }
 
+  /** Waits until every task has settled; throws the first failure. */
+  async drain(): Promise<void> {
+    while (this.active > 0) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve))
+    }
+
+    if (this.failure !== undefined) throw this.failure
+  }
+
   /**
    * Runs `task` on each item and waits for all of them; on the first failure it still waits for
    * every task in flight before throwing, so nothing of it is left running behind the caller.
@@ -36,7 +44,6 @@ export class Pipeline {
   async run<T>(items: Iterable<T>, task: (item: T) => Promise<unknown>): Promise<void> {
     try {
       for (const item of items) {
-        // eslint-disable-next-line no-await-in-loop
         await this.add(() => task(item))
       }
     } finally {
@@ -49,18 +56,7 @@ export class Pipeline {
   /** Waits until every task has settled, without throwing. */
   async settle(): Promise<void> {
     while (this.active > 0) {
-      // eslint-disable-next-line no-await-in-loop
       await new Promise<void>((resolve) => this.waiting.push(resolve))
     }
-  }
-
-  /** Waits until every task has settled; throws the first failure. */
-  async drain(): Promise<void> {
-    while (this.active > 0) {
-      // eslint-disable-next-line no-await-in-loop
-      await new Promise<void>((resolve) => this.waiting.push(resolve))
-    }
-
-    if (this.failure !== undefined) throw this.failure
   }
 }

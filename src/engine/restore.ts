@@ -1,22 +1,23 @@
+import type {FullPlan, RestoreOptions, RestorePlan, RestoreResult, RestoreRun, Selection} from './restore/types.js'
+
 import {verifyArchive} from '../archive/reader.js'
 import {OperationError, UsageError} from '../errors.js'
 import {withSession, type ZkSession} from '../zk/session.js'
-import {BulkAccess} from './znodes/bulk-access.js'
 import {applyRestore} from './restore/apply.js'
-import {DEFAULT_MAX_PAIRS} from './restore/counters.js'
 import {checkServersAccept, permissionProblems} from './restore/checks.js'
+import {DEFAULT_MAX_PAIRS} from './restore/counters.js'
 import {readLiveTree} from './restore/live.js'
 import {type HeldLock, releaseLock, takeLock} from './restore/lock.js'
 import {planRestore, restoreScope, verifyAndPlanForEmptyTarget} from './restore/plan.js'
 import {failedRestore, missingAncestorsOf} from './restore/rollback.js'
-import type {FullPlan, RestoreOptions, RestorePlan, RestoreResult, RestoreRun, Selection} from './restore/types.js'
+import {BulkAccess} from './znodes/bulk-access.js'
 
 export type {RestoreOptions, RestorePhase, RestorePlan, RestoreResult} from './restore/types.js'
 
 /** A verified archive and what of it a restore takes: what prepareRestore found, for restoreTree to apply. */
 export interface PreparedRestore {
-  selection: Selection
   emptyTargetPlan: FullPlan
+  selection: Selection
 }
 
 /**
@@ -32,7 +33,8 @@ export async function prepareRestore(options: RestoreOptions): Promise<PreparedR
 
   options.onPhase?.('verify')
   const prepared = await verifyAndPlanForEmptyTarget(source, (archiveRoot) => restoreScope(archiveRoot, options))
-  if (prepared.emptyTargetPlan.create === 0 && !options.allowEmpty) throw new UsageError(`${source.display} holds no znode at ${prepared.selection.from}`)
+  if (prepared.emptyTargetPlan.create === 0 && !options.allowEmpty)
+    throw new UsageError(`${source.display} holds no znode at ${prepared.selection.from}`)
   return prepared
 }
 
@@ -49,18 +51,27 @@ export async function restoreTree(options: RestoreOptions, prepared?: PreparedRe
 }
 
 /** restoreTree on the session it opened; the lock and the bulk access's sessions are let go here. */
-async function restoreOn(session: ZkSession, options: RestoreOptions, {emptyTargetPlan, selection}: PreparedRestore, started: number): Promise<RestoreResult> {
+async function restoreOn(
+  session: ZkSession,
+  options: RestoreOptions,
+  {emptyTargetPlan, selection}: PreparedRestore,
+  started: number,
+): Promise<RestoreResult> {
   const {excluded: excludedInArchive, target} = selection
   let lock: HeldLock | undefined
   let bulk: BulkAccess | undefined
   try {
-    if (options.lock && !options.lock.heldByCaller && !options.dryRun) lock = await takeLock(session, options.lock, options.onNotice)
+    if (options.lock && !options.lock.heldByCaller && !options.dryRun)
+      lock = await takeLock(session, options.lock, options.onNotice)
     bulk = await BulkAccess.open(session, options.batch)
     options.onPhase?.('read')
     const missingAncestors = await missingAncestorsOf(session, target)
     const live = await readLiveTree(bulk, target, excludedInArchive, options)
     // Most restores into an empty path (a new ensemble) need no second pass over the archive.
-    const plan = live.znodes.size === 0 ? {...emptyTargetPlan, ephemeralsToDelete: live.ephemerals, excludedLive: live.excluded} : await planRestore(selection, live)
+    const plan =
+      live.znodes.size === 0
+        ? {...emptyTargetPlan, ephemeralsToDelete: live.ephemerals, excludedLive: live.excluded}
+        : await planRestore(selection, live)
     plan.permissionProblems = await permissionProblems(session, target, live, plan, selection)
     const result = {
       aclsSet: 0,
@@ -79,7 +90,8 @@ async function restoreOn(session: ZkSession, options: RestoreOptions, {emptyTarg
     if (options.dryRun) return finish(result, started)
 
     const destructive = plan.change + plan.delete + plan.ephemeralsToDelete > 0
-    if (!destructive && plan.create === 0 && plan.sequencePairs === 0) return finish({...result, verified: true}, started) // already identical
+    if (!destructive && plan.create === 0 && plan.sequencePairs === 0)
+      return finish({...result, verified: true}, started) // already identical
     refuseCostlyCounters(plan, options.maxSequencePairs ?? DEFAULT_MAX_PAIRS)
     if (plan.permissionProblems.length > 0 && !options.skipPermissionCheck) {
       throw new OperationError(
@@ -116,7 +128,10 @@ function refuseCostlyCounters(plan: FullPlan, limit: number): void {
   )
 }
 
-export function finish(result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & {plan: Partial<FullPlan> & RestorePlan}, started: number): RestoreResult {
+export function finish(
+  result: Omit<RestoreResult, 'durationMs' | 'znodesPerSecond'> & {plan: Partial<FullPlan> & RestorePlan},
+  started: number,
+): RestoreResult {
   const durationMs = Date.now() - started
   const {acls: _, counters: _____, expectedDigest: __, extendedTypes: ___, largest: ____, ...plan} = result.plan
   return {...result, durationMs, plan, znodesPerSecond: Math.round((result.created * 1000) / Math.max(durationMs, 1))}

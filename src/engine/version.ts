@@ -1,6 +1,9 @@
 import {readFileSync} from 'node:fs'
 
-const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {name: string; version: string}
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  name: string
+  version: string
+}
 
 export const PACKAGE_VERSION = packageJson.version
 

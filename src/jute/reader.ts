@@ -36,6 +36,38 @@ export class JuteReader {
     return this.end - this.offset
   }
 
+  /** vector<ACL>: each entry is int perms, then Id (ustring scheme, ustring id). */
+  acls(): Acl[] | null {
+    return this.vector(() => {
+      const perms = this.int()
+      const scheme = this.ustring() ?? ''
+      const id = this.ustring() ?? ''
+      return {id, perms, scheme}
+    })
+  }
+
+  bool(): boolean {
+    return this.byte() !== 0
+  }
+
+  /** A buffer; `copy` detaches it from the file's bytes (a log's bytes are dropped once read). */
+  buffer(copy = false): Buffer | null {
+    const length = this.length('buffer')
+    if (length < 0) return null
+    const view = this.bytes.subarray(this.offset, this.offset + length)
+    this.offset += length
+    return copy ? Buffer.from(view) : view
+  }
+
+  byte(): number {
+    this.need(1, 'a byte')
+    return this.bytes[this.offset++]
+  }
+
+  fail(problem: string, at = this.offset, truncated = false): never {
+    throw this.failure(this.source, at, problem, truncated)
+  }
+
   int(): number {
     this.need(4, 'an int')
     const value = this.bytes.readInt32BE(this.offset)
@@ -47,6 +79,38 @@ export class JuteReader {
   long(): bigint {
     this.need(8, 'a long')
     const value = this.bytes.readBigInt64BE(this.offset)
+    this.offset += 8
+    return value
+  }
+
+  /** A buffer read in place: a reader of its bytes (null for a null buffer), offsets still those of the file. */
+  nested(): JuteReader | null {
+    const length = this.length('buffer')
+    if (length < 0) return null
+    const start = this.offset
+    this.offset += length
+    return new JuteReader(this.bytes, this.source, this.failure, start, start + length)
+  }
+
+  /** A ustring that must not be null. */
+  path(): string {
+    const at = this.offset
+    const value = this.ustring()
+    if (value === null) this.fail('a null path', at)
+    return value
+  }
+
+  /** A buffer stepped over: its length (-1 for null), for a reader that keeps offsets rather than a view. */
+  skipBuffer(): number {
+    const length = this.length('buffer')
+    if (length > 0) this.offset += length
+    return length
+  }
+
+  /** A long holding milliseconds since the epoch (a double, rounded as Number(bigint) rounds it). */
+  time(): number {
+    this.need(8, 'a long')
+    const value = this.bytes.readInt32BE(this.offset) * 2 ** 32 + this.bytes.readUInt32BE(this.offset + 4)
     this.offset += 8
     return value
   }
@@ -73,24 +137,7 @@ export class JuteReader {
     return this.lastULongValue
   }
 
-  /** A long holding milliseconds since the epoch (a double, rounded as Number(bigint) rounds it). */
-  time(): number {
-    this.need(8, 'a long')
-    const value = this.bytes.readInt32BE(this.offset) * 2 ** 32 + this.bytes.readUInt32BE(this.offset + 4)
-    this.offset += 8
-    return value
-  }
-
-  byte(): number {
-    this.need(1, 'a byte')
-    return this.bytes[this.offset++]
-  }
-
-  bool(): boolean {
-    return this.byte() !== 0
-  }
-
-  ustring(): string | null {
+  ustring(): null | string {
     const length = this.length('string')
     if (length < 0) return null
     const value = this.bytes.toString('utf8', this.offset, this.offset + length)
@@ -98,40 +145,7 @@ export class JuteReader {
     return value
   }
 
-  /** A ustring that must not be null. */
-  path(): string {
-    const at = this.offset
-    const value = this.ustring()
-    if (value === null) this.fail('a null path', at)
-    return value
-  }
-
-  /** A buffer; `copy` detaches it from the file's bytes (a log's bytes are dropped once read). */
-  buffer(copy = false): Buffer | null {
-    const length = this.length('buffer')
-    if (length < 0) return null
-    const view = this.bytes.subarray(this.offset, this.offset + length)
-    this.offset += length
-    return copy ? Buffer.from(view) : view
-  }
-
-  /** A buffer stepped over: its length (-1 for null), for a reader that keeps offsets rather than a view. */
-  skipBuffer(): number {
-    const length = this.length('buffer')
-    if (length > 0) this.offset += length
-    return length
-  }
-
-  /** A buffer read in place: a reader of its bytes (null for a null buffer), offsets still those of the file. */
-  nested(): JuteReader | null {
-    const length = this.length('buffer')
-    if (length < 0) return null
-    const start = this.offset
-    this.offset += length
-    return new JuteReader(this.bytes, this.source, this.failure, start, start + length)
-  }
-
-  vector<T>(readElement: () => T): T[] | null {
+  vector<T>(readElement: () => T): null | T[] {
     const at = this.offset
     const count = this.int()
     if (count === -1) return null
@@ -139,20 +153,6 @@ export class JuteReader {
     const elements: T[] = []
     for (let index = 0; index < count; index++) elements.push(readElement())
     return elements
-  }
-
-  /** vector<ACL>: each entry is int perms, then Id (ustring scheme, ustring id). */
-  acls(): Acl[] | null {
-    return this.vector(() => {
-      const perms = this.int()
-      const scheme = this.ustring() ?? ''
-      const id = this.ustring() ?? ''
-      return {id, perms, scheme}
-    })
-  }
-
-  fail(problem: string, at = this.offset, truncated = false): never {
-    throw this.failure(this.source, at, problem, truncated)
   }
 
   private length(what: string): number {
@@ -164,6 +164,7 @@ export class JuteReader {
   }
 
   private need(count: number, what: string): void {
-    if (this.remaining < count) this.fail(`truncated: ${what} needs ${count} bytes, ${Math.max(0, this.remaining)} left`, this.offset, true)
+    if (this.remaining < count)
+      this.fail(`truncated: ${what} needs ${count} bytes, ${Math.max(0, this.remaining)} left`, this.offset, true)
   }
 }

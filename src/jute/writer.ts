@@ -5,27 +5,9 @@ export class JuteWriter {
   private readonly chunks: Buffer[] = []
   private size = 0
 
-  int(value: number): this {
-    return this.push(4, (buffer) => buffer.writeInt32BE(value))
-  }
-
-  long(value: bigint): this {
-    return this.push(8, (buffer) => buffer.writeBigInt64BE(value))
-  }
-
-  bool(value: boolean): this {
-    return this.push(1, (buffer) => buffer.writeUInt8(value ? 1 : 0))
-  }
-
-  buffer(value: Buffer): this {
-    this.int(value.length)
-    this.chunks.push(value)
-    this.size += value.length
-    return this
-  }
-
-  string(value: string): this {
-    return this.buffer(Buffer.from(value, 'utf8'))
+  /** Bytes written so far. */
+  get length(): number {
+    return this.size
   }
 
   acl(acl: Acl[]): this {
@@ -41,9 +23,27 @@ export class JuteWriter {
     return this
   }
 
-  /** Bytes written so far. */
-  get length(): number {
-    return this.size
+  bool(value: boolean): this {
+    return this.push(1, (buffer) => buffer.writeUInt8(value ? 1 : 0))
+  }
+
+  buffer(value: Buffer): this {
+    this.int(value.length)
+    this.chunks.push(value)
+    this.size += value.length
+    return this
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks)
+  }
+
+  int(value: number): this {
+    return this.push(4, (buffer) => buffer.writeInt32BE(value))
+  }
+
+  long(value: bigint): this {
+    return this.push(8, (buffer) => buffer.writeBigInt64BE(value))
   }
 
   /** The bytes, prefixed with their length as the wire protocol frames them. */
@@ -51,8 +51,8 @@ export class JuteWriter {
     return Buffer.concat([new JuteWriter().int(this.size).bytes(), ...this.chunks])
   }
 
-  bytes(): Buffer {
-    return Buffer.concat(this.chunks)
+  string(value: string): this {
+    return this.buffer(Buffer.from(value, 'utf8'))
   }
 
   private push(size: number, write: (buffer: Buffer) => void): this {

@@ -1,22 +1,24 @@
-import {randomBytes} from 'node:crypto'
 import type {Stats} from 'node:fs'
+import type {Readable} from 'node:stream'
+
+import {randomBytes} from 'node:crypto'
 import {link, open, readdir, rename, rm, stat, unlink} from 'node:fs/promises'
 import {basename, dirname, join, resolve, sep} from 'node:path'
-import type {Readable} from 'node:stream'
 import {fileURLToPath} from 'node:url'
+
+import type {ObjectInfo, StorageProvider, WriteOptions} from './types.js'
 
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import {redactLocation} from './redact.js'
 import {registerProvider} from './registry.js'
-import type {ObjectInfo, StorageProvider, WriteOptions} from './types.js'
 
 /** Names of the temp files write() streams into before publishing; list() skips them. */
 const TEMP_FILE = /^\..+\.tmp-\d+-[0-9a-f]+$/
 
 /** A local file, or with list() a directory or a file name prefix ("/backups/zk-"). */
 export class FileProvider implements StorageProvider {
-  readonly scheme = 'file'
   readonly display: string
+  readonly scheme = 'file'
 
   /** `path` must be absolute; `isDirectory` says the location ended with "/". */
   constructor(
@@ -26,52 +28,14 @@ export class FileProvider implements StorageProvider {
     this.display = redactLocation(path)
   }
 
-  async write(source: Readable, {overwrite = false}: WriteOptions = {}): Promise<number> {
-    // The source may fail while we check the location: its error then surfaces when we read from it,
-    // rather than as an 'error' event nobody listens to, which would end the process.
-    source.on('error', () => {})
-    const directory = dirname(this.path)
-    const temp = join(directory, `.${basename(this.path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`)
-    try {
-      if (!(await statIfExists(directory))?.isDirectory()) {
-        throw usage(`Cannot write ${this.path}: directory ${directory} does not exist`)
-      }
-
-      if (!overwrite && (await statIfExists(this.path))) throw this.alreadyExists()
-      const bytes = await writeSynced(temp, source)
-      // link() fails with EEXIST instead of replacing a file that appeared while we were streaming.
-      await (overwrite ? rename(temp, this.path) : link(temp, this.path))
-      await syncDirectory(directory)
-      return bytes
-    } catch (error) {
-      source.destroy()
-      throw !overwrite && isCode(error, 'EEXIST') ? this.alreadyExists() : this.failure('write', error)
-    } finally {
-      await rm(temp, {force: true})
-    }
+  child(name: string): StorageProvider {
+    return new FileProvider(join(this.path, name))
   }
 
-  async read(): Promise<Readable> {
-    const file = await open(this.path, 'r').catch((error) => {
-      throw isCode(error, 'ENOENT', 'ENOTDIR') ? usage(`No archive at ${this.path}`) : this.failure('read', error)
+  async delete(): Promise<void> {
+    await unlink(this.path).catch((error) => {
+      throw isCode(error, 'ENOENT', 'ENOTDIR') ? usage(`No archive at ${this.path}`) : this.failure('delete', error)
     })
-    const stats = await file.stat().catch(async (error) => {
-      await file.close()
-      throw this.failure('read', error)
-    })
-    if (!stats.isFile()) {
-      await file.close()
-      throw usage(`Cannot read ${this.path}: not a file`)
-    }
-
-    return file.createReadStream()
-  }
-
-  async stat(): Promise<ObjectInfo | undefined> {
-    const stats = await statIfExists(this.path).catch((error) => {
-      throw this.failure('stat', error)
-    })
-    return stats?.isFile() ? info(this.path, stats) : undefined
   }
 
   async list(): Promise<ObjectInfo[]> {
@@ -99,14 +63,52 @@ export class FileProvider implements StorageProvider {
     }
   }
 
-  async delete(): Promise<void> {
-    await unlink(this.path).catch((error) => {
-      throw isCode(error, 'ENOENT', 'ENOTDIR') ? usage(`No archive at ${this.path}`) : this.failure('delete', error)
+  async read(): Promise<Readable> {
+    const file = await open(this.path, 'r').catch((error) => {
+      throw isCode(error, 'ENOENT', 'ENOTDIR') ? usage(`No archive at ${this.path}`) : this.failure('read', error)
     })
+    const stats = await file.stat().catch(async (error) => {
+      await file.close()
+      throw this.failure('read', error)
+    })
+    if (!stats.isFile()) {
+      await file.close()
+      throw usage(`Cannot read ${this.path}: not a file`)
+    }
+
+    return file.createReadStream()
   }
 
-  child(name: string): StorageProvider {
-    return new FileProvider(join(this.path, name))
+  async stat(): Promise<ObjectInfo | undefined> {
+    const stats = await statIfExists(this.path).catch((error) => {
+      throw this.failure('stat', error)
+    })
+    return stats?.isFile() ? info(this.path, stats) : undefined
+  }
+
+  async write(source: Readable, {overwrite = false}: WriteOptions = {}): Promise<number> {
+    // The source may fail while we check the location: its error then surfaces when we read from it,
+    // rather than as an 'error' event nobody listens to, which would end the process.
+    source.on('error', () => {})
+    const directory = dirname(this.path)
+    const temp = join(directory, `.${basename(this.path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`)
+    try {
+      if (!(await statIfExists(directory))?.isDirectory()) {
+        throw usage(`Cannot write ${this.path}: directory ${directory} does not exist`)
+      }
+
+      if (!overwrite && (await statIfExists(this.path))) throw this.alreadyExists()
+      const bytes = await writeSynced(temp, source)
+      // link() fails with EEXIST instead of replacing a file that appeared while we were streaming.
+      await (overwrite ? rename(temp, this.path) : link(temp, this.path))
+      await syncDirectory(directory)
+      return bytes
+    } catch (error) {
+      source.destroy()
+      throw !overwrite && isCode(error, 'EEXIST') ? this.alreadyExists() : this.failure('write', error)
+    } finally {
+      await rm(temp, {force: true})
+    }
   }
 
   private alreadyExists(): UsageError {
@@ -134,8 +136,10 @@ function fileUrlToPath(location: string): string {
     throw usage(`Malformed file location ${location}: use file:///abs/path`)
   }
 
-  if (url.hostname) throw usage(`Cannot use ${location}: only local files are supported (file:///abs/path), not host "${url.hostname}"`)
-  if (!/^file:\/\/(localhost)?\//i.test(location)) throw usage(`Malformed file location ${location}: use file:///abs/path`)
+  if (url.hostname)
+    throw usage(`Cannot use ${location}: only local files are supported (file:///abs/path), not host "${url.hostname}"`)
+  if (!/^file:\/\/(localhost)?\//i.test(location))
+    throw usage(`Malformed file location ${location}: use file:///abs/path`)
   try {
     return fileURLToPath(url)
   } catch (error) {
@@ -154,7 +158,7 @@ async function writeSynced(path: string, source: Readable): Promise<number> {
   const file = await open(path, 'wx', 0o600)
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
-      for (let offset = 0; offset < chunk.length; ) offset += (await file.write(chunk, offset)).bytesWritten
+      for (let offset = 0; offset < chunk.length;) offset += (await file.write(chunk, offset)).bytesWritten
       bytes += chunk.length
     }
 

@@ -4,5 +4,5 @@ import './s3.js'
 import './stdio.js'
 
 export {redactLocation, redactSecrets} from './redact.js'
-export {registerProvider, registeredSchemes, resolveLocation} from './registry.js'
+export {registeredSchemes, registerProvider, resolveLocation} from './registry.js'
 export type {ObjectInfo, ProviderFactory, StorageProvider, WriteOptions} from './types.js'

@@ -1,6 +1,7 @@
+import type {ProviderFactory, StorageProvider} from './types.js'
+
 import {UsageError} from '../errors.js'
 import {redactLocation} from './redact.js'
-import type {ProviderFactory, StorageProvider} from './types.js'
 
 const USAGE = 'use a path, file:///abs/path, s3://bucket/key or -'
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i

@@ -1,12 +1,14 @@
 import type {S3Client} from '@aws-sdk/client-s3'
 import type {Upload} from '@aws-sdk/lib-storage'
+
 import {STATUS_CODES} from 'node:http'
 import {Readable} from 'node:stream'
+
+import type {ObjectInfo, StorageProvider, WriteOptions} from './types.js'
 
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import {redactLocation, redactSecrets} from './redact.js'
 import {registerProvider} from './registry.js'
-import type {ObjectInfo, StorageProvider, WriteOptions} from './types.js'
 
 const PARAMETERS = ['region', 'access_key', 'secret_key', 'session_token', 'endpoint']
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/
@@ -21,7 +23,10 @@ let sdk: Promise<Sdk> | undefined
 
 /** The AWS SDK costs a third of a CPU-second to load: only a command that reaches S3 loads it. */
 function loadSdk(): Promise<Sdk> {
-  sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({s3, storage}))
+  sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({
+    s3,
+    storage,
+  }))
   return sdk
 }
 
@@ -30,18 +35,19 @@ type ClientSource = () => Promise<Sdk & {client: S3Client}>
 
 function lazyClient(location: S3Location): ClientSource {
   let made: ReturnType<ClientSource> | undefined
-  return () => (made ??= loadSdk().then(({s3, storage}) => ({client: createClient(s3.S3Client, location), s3, storage})))
+  return () =>
+    (made ??= loadSdk().then(({s3, storage}) => ({client: createClient(s3.S3Client, location), s3, storage})))
 }
 
 /** A parsed s3://bucket/key?region=...&access_key=...&secret_key=...&session_token=...&endpoint=... */
 export interface S3Location {
   bucket: string
+  credentials?: {accessKeyId: string; secretAccessKey: string; sessionToken?: string}
+  endpoint?: string
   key: string
   /** The query string as given, repeated in the locations of children and listed objects. */
   query: string
   region: string
-  endpoint?: string
-  credentials?: {accessKeyId: string; secretAccessKey: string; sessionToken?: string}
   /** Every secret value as given and decoded, to scrub from error messages. */
   secrets: string[]
 }
@@ -81,7 +87,9 @@ export function parseS3Location(location: string): S3Location {
     parameters.get(name),
   )
   if (Boolean(accessKeyId) !== Boolean(secretAccessKey) || (sessionToken && !accessKeyId)) {
-    throw usage(`Incomplete credentials in ${shown}: give access_key and secret_key together (and session_token only with them)`)
+    throw usage(
+      `Incomplete credentials in ${shown}: give access_key and secret_key together (and session_token only with them)`,
+    )
   }
 
   const endpoint = parameters.get('endpoint')
@@ -107,8 +115,8 @@ export function parseS3Location(location: string): S3Location {
 
 /** One S3 object, or with list() every object under a key prefix. */
 export class S3Provider implements StorageProvider {
-  readonly scheme = 's3'
   readonly display: string
+  readonly scheme = 's3'
 
   constructor(
     private readonly location: S3Location,
@@ -117,46 +125,43 @@ export class S3Provider implements StorageProvider {
     this.display = this.locationOf(location.key)
   }
 
-  async write(source: Readable, {overwrite = false}: WriteOptions = {}): Promise<number> {
-    // The source may fail while we check the location: its error then surfaces when we read from it,
-    // rather than as an 'error' event nobody listens to, which would end the process.
-    source.on('error', () => {})
-    let bytes = 0
-    const counted = async function* (chunks: AsyncIterable<Buffer>) {
-      for await (const chunk of chunks) {
-        bytes += chunk.length
-        yield chunk
-      }
-    }
+  child(name: string): StorageProvider {
+    const {key} = this.location
+    return new S3Provider(
+      {...this.location, key: key === '' || key.endsWith('/') ? key + name : `${key}/${name}`},
+      this.sdk,
+    )
+  }
 
-    let upload: Upload | undefined
+  async delete(): Promise<void> {
+    const object = {Bucket: this.location.bucket, Key: this.requireKey('delete')}
     try {
-      const key = this.requireKey('write')
-      if (!overwrite && (await this.stat())) throw this.alreadyExists()
-      const {client, storage} = await this.sdk()
-      // Multipart parts stay invisible until CompleteMultipartUpload, which lib-storage sends last.
-      // IfNoneMatch makes that final step fail if the object appeared meanwhile (where supported).
-      upload = new storage.Upload({
-        client,
-        params: {Bucket: this.location.bucket, Key: key, Body: Readable.from(counted(source)), ...(!overwrite && {IfNoneMatch: '*'})},
-        queueSize: 2,
-        partSize: PART_SIZE,
-      })
-      await upload.done()
-      return bytes
+      // DeleteObject succeeds for a missing key too; HeadObject tells us it was not there.
+      const {client, s3} = await this.sdk()
+      await client.send(new s3.HeadObjectCommand(object))
+      await client.send(new s3.DeleteObjectCommand(object))
     } catch (error) {
-      source.destroy()
-      await upload?.abort()
-      // lib-storage aborts the multipart upload before done() rejects; this is a second chance in case
-      // that request failed, so no invisible (but billed) parts are left behind.
-      if (upload?.uploadId) {
-        const abort = {Bucket: this.location.bucket, Key: this.location.key, UploadId: upload.uploadId}
-        const {client, s3} = await this.sdk()
-        await client.send(new s3.AbortMultipartUploadCommand(abort)).catch(() => {})
-      }
-
-      throw !overwrite && errorName(error) === 'PreconditionFailed' ? this.alreadyExists() : this.failure('write', error)
+      throw this.failure('delete', error)
     }
+  }
+
+  async list(): Promise<ObjectInfo[]> {
+    const {bucket, key} = this.location
+    const objects: ObjectInfo[] = []
+    try {
+      const {client, s3} = await this.sdk()
+      for await (const page of s3.paginateListObjectsV2({client}, {Bucket: bucket, Prefix: key || undefined})) {
+        for (const object of page.Contents ?? []) {
+          // Keys ending in "/" are folder placeholders made by consoles, not archives.
+          if (object.Key && !object.Key.endsWith('/'))
+            objects.push(this.info(object.Key, object.Size, object.LastModified))
+        }
+      }
+    } catch (error) {
+      throw this.failure('list', error)
+    }
+
+    return objects.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
 
   async read(): Promise<Readable> {
@@ -183,54 +188,53 @@ export class S3Provider implements StorageProvider {
     }
   }
 
-  async list(): Promise<ObjectInfo[]> {
-    const {bucket, key} = this.location
-    const objects: ObjectInfo[] = []
-    try {
-      const {client, s3} = await this.sdk()
-      for await (const page of s3.paginateListObjectsV2({client}, {Bucket: bucket, Prefix: key || undefined})) {
-        for (const object of page.Contents ?? []) {
-          // Keys ending in "/" are folder placeholders made by consoles, not archives.
-          if (object.Key && !object.Key.endsWith('/')) objects.push(this.info(object.Key, object.Size, object.LastModified))
-        }
+  async write(source: Readable, {overwrite = false}: WriteOptions = {}): Promise<number> {
+    // The source may fail while we check the location: its error then surfaces when we read from it,
+    // rather than as an 'error' event nobody listens to, which would end the process.
+    source.on('error', () => {})
+    let bytes = 0
+    const counted = async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        bytes += chunk.length
+        yield chunk
       }
-    } catch (error) {
-      throw this.failure('list', error)
     }
 
-    return objects.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-  }
-
-  async delete(): Promise<void> {
-    const object = {Bucket: this.location.bucket, Key: this.requireKey('delete')}
+    let upload: undefined | Upload
     try {
-      // DeleteObject succeeds for a missing key too; HeadObject tells us it was not there.
-      const {client, s3} = await this.sdk()
-      await client.send(new s3.HeadObjectCommand(object))
-      await client.send(new s3.DeleteObjectCommand(object))
+      const key = this.requireKey('write')
+      if (!overwrite && (await this.stat())) throw this.alreadyExists()
+      const {client, storage} = await this.sdk()
+      // Multipart parts stay invisible until CompleteMultipartUpload, which lib-storage sends last.
+      // IfNoneMatch makes that final step fail if the object appeared meanwhile (where supported).
+      upload = new storage.Upload({
+        client,
+        params: {
+          Bucket: this.location.bucket,
+          Key: key,
+          Body: Readable.from(counted(source)),
+          ...(!overwrite && {IfNoneMatch: '*'}),
+        },
+        queueSize: 2,
+        partSize: PART_SIZE,
+      })
+      await upload.done()
+      return bytes
     } catch (error) {
-      throw this.failure('delete', error)
+      source.destroy()
+      await upload?.abort()
+      // lib-storage aborts the multipart upload before done() rejects; this is a second chance in case
+      // that request failed, so no invisible (but billed) parts are left behind.
+      if (upload?.uploadId) {
+        const abort = {Bucket: this.location.bucket, Key: this.location.key, UploadId: upload.uploadId}
+        const {client, s3} = await this.sdk()
+        await client.send(new s3.AbortMultipartUploadCommand(abort)).catch(() => {})
+      }
+
+      throw !overwrite && errorName(error) === 'PreconditionFailed'
+        ? this.alreadyExists()
+        : this.failure('write', error)
     }
-  }
-
-  child(name: string): StorageProvider {
-    const {key} = this.location
-    return new S3Provider({...this.location, key: key === '' || key.endsWith('/') ? key + name : `${key}/${name}`}, this.sdk)
-  }
-
-  private locationOf(key: string): string {
-    return displayLocation(this.location.bucket, key, this.location.query)
-  }
-
-  /** `key` described relative to the "directory" of this location's key, as list() names it. */
-  private info(key: string, size = 0, modified = new Date(0)): ObjectInfo {
-    const directory = this.location.key.slice(0, this.location.key.lastIndexOf('/') + 1)
-    return {location: this.locationOf(key), name: key.slice(directory.length), size, modified}
-  }
-
-  private requireKey(action: string): string {
-    if (!this.location.key) throw this.usage(`Cannot ${action} ${this.display}: the location names no object key (s3://bucket/key)`)
-    return this.location.key
   }
 
   private alreadyExists(): UsageError {
@@ -242,21 +246,42 @@ export class S3Provider implements StorageProvider {
     if (error instanceof UsageError || error instanceof OperationError) return error
     switch (errorName(error)) {
       case 'NoSuchKey':
-      case 'NotFound':
+      case 'NotFound': {
         return this.usage(`No archive at ${this.display}`)
-      case 'NoSuchBucket':
+      }
+
+      case 'NoSuchBucket': {
         return this.usage(`No bucket named "${this.location.bucket}" (${this.display})`)
-      default:
+      }
+
+      default: {
         return new OperationError(this.redact(`Cannot ${action} ${this.display}: ${describe(error)}`))
+      }
     }
   }
 
-  private usage(message: string): UsageError {
-    return new UsageError(this.redact(message))
+  /** `key` described relative to the "directory" of this location's key, as list() names it. */
+  private info(key: string, size = 0, modified = new Date(0)): ObjectInfo {
+    const directory = this.location.key.slice(0, this.location.key.lastIndexOf('/') + 1)
+    return {location: this.locationOf(key), name: key.slice(directory.length), size, modified}
+  }
+
+  private locationOf(key: string): string {
+    return displayLocation(this.location.bucket, key, this.location.query)
   }
 
   private redact(message: string): string {
     return redactSecrets(redactLocation(message), this.location.secrets)
+  }
+
+  private requireKey(action: string): string {
+    if (!this.location.key)
+      throw this.usage(`Cannot ${action} ${this.display}: the location names no object key (s3://bucket/key)`)
+    return this.location.key
+  }
+
+  private usage(message: string): UsageError {
+    return new UsageError(this.redact(message))
   }
 }
 
@@ -300,12 +325,18 @@ function errorName(error: unknown): string | undefined {
 
 /** One line about an SDK or network error. */
 function describe(error: unknown): string {
-  const {name = 'Error', message, code, errors, $metadata} = error as {
-    name?: string
-    message?: string
+  const {
+    name = 'Error',
+    message,
+    code,
+    errors,
+    $metadata,
+  } = error as {
+    $metadata?: {httpStatusCode?: number}
     code?: string
     errors?: unknown[]
-    $metadata?: {httpStatusCode?: number}
+    message?: string
+    name?: string
   }
   // Node reports a refused connection to every address of a host as an AggregateError with no message.
   if (!message && errors?.length) return describe(errors[0])
@@ -313,7 +344,10 @@ function describe(error: unknown): string {
   if ($metadata) {
     const status = $metadata.httpStatusCode ?? 0
     // Errors of HEAD requests have no body, so the SDK knows only the HTTP status.
-    text = !message || message === 'UnknownError' ? `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trim() : `${name}: ${message}`
+    text =
+      !message || message === 'UnknownError'
+        ? `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trim()
+        : `${name}: ${message}`
   }
 
   return text.split('\n')[0]

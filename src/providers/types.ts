@@ -4,10 +4,10 @@ import type {Readable} from 'node:stream'
 export interface ObjectInfo {
   /** The object's location, in the same scheme as the provider's, with secrets redacted. */
   location: string
+  modified: Date
   /** The key or file name relative to the listed prefix's parent "directory". */
   name: string
   size: number
-  modified: Date
 }
 
 export interface WriteOptions {
@@ -20,10 +20,28 @@ export interface WriteOptions {
  * registry. Every method streams; nothing holds a whole archive in memory or makes a temp copy of it.
  */
 export interface StorageProvider {
-  /** The scheme this provider was registered under: "file", "s3", "-". */
-  readonly scheme: string
+  /** The location of `name` inside this location (a file in a directory, a key under a prefix). */
+  child(name: string): StorageProvider
+  /** Delete the object; a missing object throws UsageError. */
+  delete(): Promise<void>
+
   /** The location as it may be shown to people: secrets (keys, passwords, tokens) redacted. */
   readonly display: string
+
+  /**
+   * Objects whose location starts with this location (a directory lists its files; an S3 key lists
+   * keys under that prefix), sorted by name.
+   */
+  list(): Promise<ObjectInfo[]>
+
+  /** Open the object for reading. A missing object throws UsageError naming the location. */
+  read(): Promise<Readable>
+
+  /** The scheme this provider was registered under: "file", "s3", "-". */
+  readonly scheme: string
+
+  /** Size and modification time, or undefined when nothing is there. */
+  stat(): Promise<ObjectInfo | undefined>
 
   /**
    * Consume `source` into the location atomically: until `source` ends and the provider commits,
@@ -32,24 +50,6 @@ export interface StorageProvider {
    * Returns the number of bytes written.
    */
   write(source: Readable, options?: WriteOptions): Promise<number>
-
-  /** Open the object for reading. A missing object throws UsageError naming the location. */
-  read(): Promise<Readable>
-
-  /** Size and modification time, or undefined when nothing is there. */
-  stat(): Promise<ObjectInfo | undefined>
-
-  /**
-   * Objects whose location starts with this location (a directory lists its files; an S3 key lists
-   * keys under that prefix), sorted by name.
-   */
-  list(): Promise<ObjectInfo[]>
-
-  /** Delete the object; a missing object throws UsageError. */
-  delete(): Promise<void>
-
-  /** The location of `name` inside this location (a file in a directory, a key under a prefix). */
-  child(name: string): StorageProvider
 }
 
 export type ProviderFactory = (location: string) => StorageProvider

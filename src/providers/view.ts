@@ -8,6 +8,7 @@ import type {ObjectInfo, StorageProvider, WriteOptions} from './types.js'
  * provider's own.
  */
 export class ProviderView implements StorageProvider {
+  readonly display: string
   private opened?: Readable
 
   constructor(
@@ -18,10 +19,20 @@ export class ProviderView implements StorageProvider {
     this.opened = view.opened
   }
 
-  readonly display: string
-
   get scheme(): string {
     return this.provider.scheme
+  }
+
+  child(name: string): StorageProvider {
+    return this.provider.child(name)
+  }
+
+  delete(): Promise<void> {
+    return this.provider.delete()
+  }
+
+  list(): Promise<ObjectInfo[]> {
+    return this.provider.list()
   }
 
   async read(): Promise<Readable> {
@@ -36,23 +47,11 @@ export class ProviderView implements StorageProvider {
     this.opened = undefined
   }
 
-  write(source: Readable, options?: WriteOptions): Promise<number> {
-    return this.provider.write(source, options)
-  }
-
   stat(): Promise<ObjectInfo | undefined> {
     return this.provider.stat()
   }
 
-  list(): Promise<ObjectInfo[]> {
-    return this.provider.list()
-  }
-
-  delete(): Promise<void> {
-    return this.provider.delete()
-  }
-
-  child(name: string): StorageProvider {
-    return this.provider.child(name)
+  write(source: Readable, options?: WriteOptions): Promise<number> {
+    return this.provider.write(source, options)
   }
 }

@@ -8,37 +8,43 @@ import {randomUUID} from 'node:crypto'
 export const API_PREFIX = '/system/v1/backup/v1'
 export const SERVICE_PREFIX = '/v1'
 
-export const STATUSES = ['STATUS_UNKNOWN', 'STATUS_BACKING_UP', 'STATUS_READY', 'STATUS_RESTORING', 'STATUS_ERROR'] as const
+export const STATUSES = [
+  'STATUS_UNKNOWN',
+  'STATUS_BACKING_UP',
+  'STATUS_READY',
+  'STATUS_RESTORING',
+  'STATUS_ERROR',
+] as const
 export type Status = (typeof STATUSES)[number]
 
 export interface ComponentStatus {
-  status: Status
   /** Ours, not DC/OS's: why a component failed. */
   reason?: string
+  status: Status
 }
 
 export interface RestoreInfo {
-  id: string
-  status: Status
-  component_status: Record<string, ComponentStatus>
-  timestamp: string
   /** Ours, not DC/OS's: the backup restored, why the restore failed, and the backup of the state it replaced. */
   backup_id?: string
+  component_status: Record<string, ComponentStatus>
+  id: string
   reason?: string
   safety_backup_id?: string
+  status: Status
+  timestamp: string
 }
 
 export interface BackupInfo {
-  id: string
-  dcos_version: string
-  timestamp: string
-  status: Status
   component_status: Record<string, ComponentStatus>
-  restores: RestoreInfo[]
+  dcos_version: string
+  id: string
   /** Ours, not DC/OS's: why the backup failed; set on scheduled backups and on safety backups. */
   reason?: string
-  scheduled?: boolean
+  restores: RestoreInfo[]
   safety_for_restore?: string
+  scheduled?: boolean
+  status: Status
+  timestamp: string
 }
 
 /** 200 of create and restore: one object; 200 of list: an array, or exactly `{}` when there is none. */
@@ -90,12 +96,18 @@ export function timestamp(date = new Date()): string {
 
 /** A backup is ready when it and every component are STATUS_READY. */
 export function isReady(backup: Pick<BackupInfo, 'component_status' | 'status'>): boolean {
-  return backup.status === 'STATUS_READY' && Object.values(backup.component_status).every((component) => component.status === 'STATUS_READY')
+  return (
+    backup.status === 'STATUS_READY' &&
+    Object.values(backup.component_status).every((component) => component.status === 'STATUS_READY')
+  )
 }
 
 /** STATUS_ERROR at either level means it failed. */
 export function isFailed(job: Pick<BackupInfo, 'component_status' | 'status'>): boolean {
-  return job.status === 'STATUS_ERROR' || Object.values(job.component_status).some((component) => component.status === 'STATUS_ERROR')
+  return (
+    job.status === 'STATUS_ERROR' ||
+    Object.values(job.component_status).some((component) => component.status === 'STATUS_ERROR')
+  )
 }
 
 /** Newest first; entries whose timestamp cannot be read go last; ties by id, for a stable order. */

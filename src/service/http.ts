@@ -1,19 +1,24 @@
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify'
 import {createHash, timingSafeEqual} from 'node:crypto'
 import {chmod, lstat, unlink} from 'node:fs/promises'
 import {connect} from 'node:net'
-
-import Fastify, {type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
 import {type DestinationStream, type Logger, pino} from 'pino'
 
 import {UsageError} from '../errors.js'
-import {type BackupService, describeForLog} from './service.js'
 import {API_PREFIX, type BackupInfo, type BackupInfoEnvelope, type ErrorBody, SERVICE_PREFIX} from './api.js'
+import {type BackupService, describeForLog} from './service.js'
 
 export interface HttpOptions {
+  logger: FastifyBaseLogger
   service: BackupService
   /** When set, every route demands `Authorization: token=<t>` or `Authorization: Bearer <t>`. */
   token?: string
-  logger: FastifyBaseLogger
 }
 
 /** The service's JSON log: the Authorization header (the token) is never written. */
@@ -44,17 +49,27 @@ export function createHttpServer({logger, service, token}: HttpOptions): Fastify
   if (token !== undefined) app.addHook('onRequest', requireToken(token))
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(service, error, request, reply))
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({errors: [`No such route: ${request.method} ${request.url.split('?')[0]}`]} satisfies ErrorBody)
+    void reply
+      .code(404)
+      .send({errors: [`No such route: ${request.method} ${request.url.split('?')[0]}`]} satisfies ErrorBody)
   })
 
   const routes = async (api: FastifyInstance) => {
-    api.get<{Querystring: {prefix?: string}}>('/list', {schema: {querystring: {properties: {prefix: {type: 'string'}}, type: 'object'}}}, async (request) => {
-      const backups = await service.list(request.query.prefix ?? '')
-      // DC/OS answers exactly {} when there is no backup.
-      return (backups.length > 0 ? {backup_info: backups} : {}) satisfies BackupInfoEnvelope<BackupInfo[]>
-    })
-    api.post<{Body: {label: string}}>('/create', {schema: {body: labelBody}}, async (request) => ({backup_info: await service.create(request.body.label)}))
-    api.post<{Body: {id: string}}>('/restore', {schema: {body: idBody}}, async (request) => ({backup_info: await service.restore(request.body.id)}))
+    api.get<{Querystring: {prefix?: string}}>(
+      '/list',
+      {schema: {querystring: {properties: {prefix: {type: 'string'}}, type: 'object'}}},
+      async (request) => {
+        const backups = await service.list(request.query.prefix ?? '')
+        // DC/OS answers exactly {} when there is no backup.
+        return (backups.length > 0 ? {backup_info: backups} : {}) satisfies BackupInfoEnvelope<BackupInfo[]>
+      },
+    )
+    api.post<{Body: {label: string}}>('/create', {schema: {body: labelBody}}, async (request) => ({
+      backup_info: await service.create(request.body.label),
+    }))
+    api.post<{Body: {id: string}}>('/restore', {schema: {body: idBody}}, async (request) => ({
+      backup_info: await service.restore(request.body.id),
+    }))
     api.delete<{Body: {id: string}}>('/delete', {schema: {body: idBody}}, async (request, reply) => {
       await service.delete(request.body.id)
       return reply.code(200).send()
@@ -87,7 +102,10 @@ function digest(text: string): Buffer {
  * included, is 500, as in DC/OS. The body names no server path; the log line has the detail.
  */
 function sendError(service: BackupService, error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const clientError = error instanceof UsageError || error.validation !== undefined || (error.statusCode !== undefined && error.statusCode < 500)
+  const clientError =
+    error instanceof UsageError ||
+    error.validation !== undefined ||
+    (error.statusCode !== undefined && error.statusCode < 500)
   const status = error instanceof UsageError || error.validation ? 400 : clientError ? error.statusCode! : 500
   if (status >= 500) request.log.error({error: describeForLog(error)}, 'request failed')
   void reply.code(status).send({errors: [service.publicMessage(error)]} satisfies ErrorBody)
@@ -114,7 +132,9 @@ export async function listen(app: FastifyInstance, target: ListenTarget): Promis
   if (!('socket' in target)) {
     await app.listen({host: target.host, port: target.port})
     const address = app.server.address()
-    return typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address)
+    return typeof address === 'object' && address
+      ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+      : String(address)
   }
 
   await removeStaleSocket(target.socket)

@@ -4,10 +4,11 @@ import {dirname} from 'node:path'
 import {Readable} from 'node:stream'
 import {buffer} from 'node:stream/consumers'
 
+import type {StorageProvider} from '../providers/types.js'
+
 import {errorMessage, OperationError, UsageError} from '../errors.js'
 import {FileProvider} from '../providers/file.js'
 import {redactLocation} from '../providers/index.js'
-import type {StorageProvider} from '../providers/types.js'
 import {type BackupInfo, isId, STATUSES} from './api.js'
 
 const METADATA_SUFFIX = '.json'
@@ -50,11 +51,8 @@ export class BackupStore {
     return this.directory.display
   }
 
-  /** Server paths out of a message meant for clients: names in the storage stay, its directory goes. */
-  hideLocation(message: string): string {
-    const dir = this.localDirectory
-    // "/" itself is in every path: nothing to hide.
-    return dir && dir !== '/' ? message.replaceAll(`${dir}/`, '').replaceAll(dir, 'the backup storage') : message
+  archive(id: string, component: string): StorageProvider {
+    return this.directory.child(`${id}.${component}.tar.gz`)
   }
 
   /**
@@ -75,14 +73,25 @@ export class BackupStore {
     await probe.delete()
   }
 
-  archive(id: string, component: string): StorageProvider {
-    return this.directory.child(`${id}.${component}.tar.gz`)
+  async get(id: string): Promise<BackupInfo | undefined> {
+    if (!isId(id)) return undefined
+    const found = await this.guard(`read backup ${id}`, () => this.metadata(id).stat())
+    return found && this.read(`${id}${METADATA_SUFFIX}`)
+  }
+
+  /** Server paths out of a message meant for clients: names in the storage stay, its directory goes. */
+  hideLocation(message: string): string {
+    const dir = this.localDirectory
+    // "/" itself is in every path: nothing to hide.
+    return dir && dir !== '/' ? message.replaceAll(`${dir}/`, '').replaceAll(dir, 'the backup storage') : message
   }
 
   /** Every backup's metadata, and the metadata objects that could not be read. */
   async list(): Promise<{backups: BackupInfo[]; problems: StoreProblem[]}> {
     const objects = await this.guard('list the backups', () => this.directory.list())
-    const names = objects.map((object) => object.name).filter((name) => name.endsWith(METADATA_SUFFIX) && isId(name.slice(0, -METADATA_SUFFIX.length)))
+    const names = objects
+      .map((object) => object.name)
+      .filter((name) => name.endsWith(METADATA_SUFFIX) && isId(name.slice(0, -METADATA_SUFFIX.length)))
     const results = await Promise.all(
       names.map(async (name) => {
         try {
@@ -98,25 +107,42 @@ export class BackupStore {
     }
   }
 
-  async get(id: string): Promise<BackupInfo | undefined> {
-    if (!isId(id)) return undefined
-    const found = await this.guard(`read backup ${id}`, () => this.metadata(id).stat())
-    return found && this.read(`${id}${METADATA_SUFFIX}`)
+  /** The metadata goes first, so a backup is never listed without its archives. */
+  async remove(id: string): Promise<void> {
+    await this.guard(`delete backup ${id}`, async () => {
+      await this.metadata(id).delete()
+      const archives = (await this.directory.list()).filter(
+        (object) => object.name.startsWith(`${id}.`) && object.name.endsWith('.tar.gz'),
+      )
+      await Promise.all(archives.map((object) => this.directory.child(object.name).delete()))
+    })
   }
 
   /** Replaces the metadata atomically: readers see the old or the new version, never a mix. */
   async save(backup: BackupInfo): Promise<void> {
     await this.guard(`save backup ${backup.id}`, () =>
-      this.metadata(backup.id).write(Readable.from([Buffer.from(JSON.stringify(backup, null, 2) + '\n')]), {overwrite: true}),
+      this.metadata(backup.id).write(Readable.from([Buffer.from(JSON.stringify(backup, null, 2) + '\n')]), {
+        overwrite: true,
+      }),
     )
   }
 
-  /** The metadata goes first, so a backup is never listed without its archives. */
-  async remove(id: string): Promise<void> {
-    await this.guard(`delete backup ${id}`, async () => {
-      await this.metadata(id).delete()
-      const archives = (await this.directory.list()).filter((object) => object.name.startsWith(`${id}.`) && object.name.endsWith('.tar.gz'))
-      await Promise.all(archives.map((object) => this.directory.child(object.name).delete()))
+  private async createLocalDirectory(dir: string): Promise<void> {
+    const info = await stat(dir).catch(() => undefined)
+    if (info) {
+      if (!info.isDirectory()) throw new UsageError(`Cannot write to --storage ${this.display}: it is not a directory`)
+      return
+    }
+
+    const parent = dirname(dir)
+    if (!(await stat(parent).catch(() => undefined))?.isDirectory()) {
+      throw new UsageError(
+        `Cannot write to --storage ${this.display}: its parent directory ${redactLocation(parent)} does not exist`,
+      )
+    }
+
+    await mkdir(dir, {mode: 0o700}).catch((error: unknown) => {
+      throw new UsageError(`Cannot write to --storage ${this.display}: cannot create it: ${errorMessage(error)}`)
     })
   }
 
@@ -129,32 +155,6 @@ export class BackupStore {
       await this.requireAvailable()
       throw new StorageError(`the backup storage could not ${action}`, redactLocation(errorMessage(error)))
     }
-  }
-
-  private async requireAvailable(): Promise<void> {
-    const dir = this.localDirectory
-    if (!dir) return
-    const info = await stat(dir).catch((error: unknown) => errorMessage(error))
-    if (typeof info === 'string' || !info.isDirectory()) {
-      throw new StorageError(STORAGE_UNAVAILABLE, `the storage directory ${dir} is not there: ${typeof info === 'string' ? info : 'not a directory'}`)
-    }
-  }
-
-  private async createLocalDirectory(dir: string): Promise<void> {
-    const info = await stat(dir).catch(() => undefined)
-    if (info) {
-      if (!info.isDirectory()) throw new UsageError(`Cannot write to --storage ${this.display}: it is not a directory`)
-      return
-    }
-
-    const parent = dirname(dir)
-    if (!(await stat(parent).catch(() => undefined))?.isDirectory()) {
-      throw new UsageError(`Cannot write to --storage ${this.display}: its parent directory ${redactLocation(parent)} does not exist`)
-    }
-
-    await mkdir(dir, {mode: 0o700}).catch((error: unknown) => {
-      throw new UsageError(`Cannot write to --storage ${this.display}: cannot create it: ${errorMessage(error)}`)
-    })
   }
 
   private metadata(id: string): StorageProvider {
@@ -175,6 +175,18 @@ export class BackupStore {
     }
 
     return parsed
+  }
+
+  private async requireAvailable(): Promise<void> {
+    const dir = this.localDirectory
+    if (!dir) return
+    const info = await stat(dir).catch((error: unknown) => errorMessage(error))
+    if (typeof info === 'string' || !info.isDirectory()) {
+      throw new StorageError(
+        STORAGE_UNAVAILABLE,
+        `the storage directory ${dir} is not there: ${typeof info === 'string' ? info : 'not a directory'}`,
+      )
+    }
   }
 }
 

@@ -3,8 +3,8 @@ import {createHash} from 'node:crypto'
 import type {Acl} from './types.js'
 
 export interface Identity {
-  scheme: string
   id: string
+  scheme: string
 }
 
 export const PERMS = {ADMIN: 16, CREATE: 4, DELETE: 8, READ: 1, WRITE: 2} as const
@@ -21,7 +21,7 @@ const EVALUABLE_SCHEMES = new Set(['world', 'digest'])
  * The permissions the ACL grants to any of `identities`. An entry of a scheme we cannot evaluate
  * counts as granting unless `unevaluable` is 'deny'.
  */
-export function grantedPerms(acl: Acl[], identities: Identity[], unevaluable: 'grant' | 'deny' = 'grant'): number {
+export function grantedPerms(acl: Acl[], identities: Identity[], unevaluable: 'deny' | 'grant' = 'grant'): number {
   let granted = 0
   for (const entry of acl) {
     // A digest entry of our user whose hash the server hid may be ours: the server decides.
@@ -44,7 +44,7 @@ export function missingPerms(acl: Acl[], identities: Identity[], wanted: number)
 }
 
 /** Who a session is to ACLs: world:anyone, plus the digest id of its credentials. */
-export function identitiesOf(auth?: {user: string; password: string}): Identity[] {
+export function identitiesOf(auth?: {password: string; user: string}): Identity[] {
   return auth ? [WORLD, {id: digestId(auth.user, auth.password), scheme: 'digest'}] : [WORLD]
 }
 
@@ -65,7 +65,10 @@ const isHiddenDigest = (id: string) => /^[^:]*:x$/s.test(id)
 const userOf = (id: string) => id.replace(/:.*/s, '')
 
 function hiddenOfOurUser(id: string, identities: Identity[]): boolean {
-  return isHiddenDigest(id) && identities.some((identity) => identity.scheme === 'digest' && userOf(identity.id) === userOf(id))
+  return (
+    isHiddenDigest(id) &&
+    identities.some((identity) => identity.scheme === 'digest' && userOf(identity.id) === userOf(id))
+  )
 }
 
 /** A digest entry as the server hides it from a client without ADMIN (its hash replaced by x): the real id is unknown. */

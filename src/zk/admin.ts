@@ -13,21 +13,21 @@ import {errorMessage} from '../errors.js'
 export class AdminUnavailable extends Error {}
 
 export interface AdminSnapshotRequest {
-  /** The AdminServer's address, http(s)://host:port, optionally with /commands or /commands/snapshot. */
-  url: string
-  auth?: {user: string; password: string}
-  /** The largest snapshot taken (its snapshot_size): anything larger is refused before it is read. */
-  maxBytes: number
+  auth?: {password: string; user: string}
   /** How long the answer may stall, before its headers or between two chunks. */
   idleTimeoutMs: number
+  /** The largest snapshot taken (its snapshot_size): anything larger is refused before it is read. */
+  maxBytes: number
+  /** The AdminServer's address, http(s)://host:port, optionally with /commands or /commands/snapshot. */
+  url: string
 }
 
 export interface AdminSnapshotFile {
-  /** The zxid the server started serializing at (the snapshot file's name). */
-  zxid: bigint
   bytes: Buffer
   /** Where it came from, without credentials. */
   source: string
+  /** The zxid the server started serializing at (the snapshot file's name). */
+  zxid: bigint
 }
 
 const SNAPSHOT_COMMAND = '/commands/snapshot'
@@ -42,10 +42,16 @@ export function snapshotCommandUrl(address: string): URL {
     throw new AdminUnavailable(`--admin-url is not a URL (http://<host>:8080 expected)`)
   }
 
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AdminUnavailable(`--admin-url must be http:// or https://, not ${url.protocol}`)
-  if (url.username || url.password) throw new AdminUnavailable('--admin-url must not hold credentials: they are taken from --zk-auth')
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new AdminUnavailable(`--admin-url must be http:// or https://, not ${url.protocol}`)
+  if (url.username || url.password)
+    throw new AdminUnavailable('--admin-url must not hold credentials: they are taken from --zk-auth')
   const base = url.pathname.replace(/\/+$/, '')
-  url.pathname = base.endsWith(SNAPSHOT_COMMAND) ? base : base.endsWith('/commands') ? `${base}/snapshot` : `${base}${SNAPSHOT_COMMAND}`
+  url.pathname = base.endsWith(SNAPSHOT_COMMAND)
+    ? base
+    : base.endsWith('/commands')
+      ? `${base}/snapshot`
+      : `${base}${SNAPSHOT_COMMAND}`
   url.search = '?streaming=true'
   return url
 }
@@ -63,35 +69,54 @@ export function fetchAdminSnapshot(request: AdminSnapshotRequest): Promise<Admin
         reject(error)
       })
     })
-    call.setTimeout(request.idleTimeoutMs, () => call.destroy(new AdminUnavailable(`${source} sent nothing for ${request.idleTimeoutMs} ms`)))
-    call.on('error', (error) => reject(error instanceof AdminUnavailable ? error : new AdminUnavailable(`cannot reach the AdminServer at ${source}: ${errorMessage(error)}`)))
+    call.setTimeout(request.idleTimeoutMs, () =>
+      call.destroy(new AdminUnavailable(`${source} sent nothing for ${request.idleTimeoutMs} ms`)),
+    )
+    call.on('error', (error) =>
+      reject(
+        error instanceof AdminUnavailable
+          ? error
+          : new AdminUnavailable(`cannot reach the AdminServer at ${source}: ${errorMessage(error)}`),
+      ),
+    )
   })
 }
 
-function authorizationHeader(auth: {user: string; password: string}): string {
+function authorizationHeader(auth: {password: string; user: string}): string {
   if (/\s/.test(auth.user) || /\s/.test(auth.password)) {
-    throw new AdminUnavailable('the AdminServer cannot take digest credentials with a space in them (it splits its Authorization header at spaces)')
+    throw new AdminUnavailable(
+      'the AdminServer cannot take digest credentials with a space in them (it splits its Authorization header at spaces)',
+    )
   }
 
   return `digest ${auth.user}:${auth.password}`
 }
 
-async function readSnapshotAnswer(response: http.IncomingMessage, maxBytes: number, source: string): Promise<AdminSnapshotFile> {
+async function readSnapshotAnswer(
+  response: http.IncomingMessage,
+  maxBytes: number,
+  source: string,
+): Promise<AdminSnapshotFile> {
   const status = response.statusCode ?? 0
   const sizeHeader = response.headers.snapshot_size
   const zxidHeader = response.headers.last_zxid
-  const streamed = status === 200 && typeof sizeHeader === 'string' && typeof zxidHeader === 'string' && isOctetStream(response)
+  const streamed =
+    status === 200 && typeof sizeHeader === 'string' && typeof zxidHeader === 'string' && isOctetStream(response)
   if (!streamed) throw new AdminUnavailable(refusal(source, status, await readErrorText(response)))
   const size = Number(sizeHeader)
   const zxid = parseZxidHeader(zxidHeader)
   if (!Number.isSafeInteger(size) || size <= 0 || zxid === undefined) {
     response.resume()
-    throw new AdminUnavailable(`${source} answered a snapshot with invalid headers (snapshot_size ${JSON.stringify(sizeHeader)}, last_zxid ${JSON.stringify(zxidHeader)})`)
+    throw new AdminUnavailable(
+      `${source} answered a snapshot with invalid headers (snapshot_size ${JSON.stringify(sizeHeader)}, last_zxid ${JSON.stringify(zxidHeader)})`,
+    )
   }
 
   if (size > maxBytes) {
     response.destroy()
-    throw new AdminUnavailable(`${source}'s snapshot is ${size} bytes, more than the ${maxBytes} this backup reads into memory`)
+    throw new AdminUnavailable(
+      `${source}'s snapshot is ${size} bytes, more than the ${maxBytes} this backup reads into memory`,
+    )
   }
 
   return {bytes: await readExactly(response, size, source), source, zxid}
@@ -120,7 +145,13 @@ function readExactly(response: http.IncomingMessage, size: number, source: strin
       chunk.copy(bytes, filled)
       filled += chunk.length
     })
-    response.on('error', (error) => reject(error instanceof AdminUnavailable ? error : new AdminUnavailable(`the snapshot stream from ${source} failed: ${errorMessage(error)}`)))
+    response.on('error', (error) =>
+      reject(
+        error instanceof AdminUnavailable
+          ? error
+          : new AdminUnavailable(`the snapshot stream from ${source} failed: ${errorMessage(error)}`),
+      ),
+    )
     response.on('end', () => {
       if (filled === size) resolve(bytes)
       else reject(new AdminUnavailable(`the snapshot stream from ${source} ended after ${filled} of ${size} bytes`))
@@ -142,7 +173,7 @@ async function readErrorText(response: http.IncomingMessage): Promise<string | u
   }
 
   try {
-    const error = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as {error?: unknown}).error
+    const {error} = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {error?: unknown}
     return typeof error === 'string' ? error.slice(0, 200) : undefined
   } catch {
     return undefined

@@ -1,15 +1,15 @@
 import {hostname} from 'node:os'
 
-import {ZkError, zkConstants, type ZkSession} from './session.js'
+import {zkConstants, ZkError, type ZkSession} from './session.js'
 
 export interface LockHolder {
+  instance: string
   /** The backup or restore id the lock is held for, or a cleanup's own id. */
   job: string
-  kind: 'backup' | 'restore' | 'cleanup'
-  instance: string
-  since: string
+  kind: 'backup' | 'cleanup' | 'restore'
   /** The holder's session timeout: its lock is gone at most this long after it died. */
   sessionTimeoutMs?: number
+  since: string
 }
 
 /** The lock's znode unless configured otherwise: shared by the backup service and `dcos zk restore`. */
@@ -41,19 +41,10 @@ export function holderIsGone(holder: Pick<LockHolder, 'instance'>): boolean {
 export class ClusterLock {
   constructor(readonly path: string) {}
 
-  /** Takes the lock for `job`; false when someone else holds it. */
-  async tryAcquire(session: ZkSession, job: string, kind: LockHolder['kind']): Promise<boolean> {
-    const holder: LockHolder = {instance: INSTANCE, job, kind, sessionTimeoutMs: session.timeoutMs, since: new Date().toISOString()}
-    await session.createParents(this.path)
-    try {
-      await session.create(this.path, Buffer.from(JSON.stringify(holder)), zkConstants.ZOO_EPHEMERAL)
-    } catch (error) {
-      if (error instanceof ZkError && error.code === zkConstants.ZNODEEXISTS) return false
-      throw error
-    }
-
-    // A create re-sent after a lost connection reports success when the znode exists, whoever made it.
-    return (await this.holder(session))?.job === job
+  /** "a restore (restore-...) on host:pid since ...": for the message of a refused job. */
+  async describeHolder(session: ZkSession): Promise<string> {
+    const holder = await this.holder(session).catch(() => undefined)
+    return holder ? describeHolder(holder) : 'another job'
   }
 
   async holder(session: ZkSession): Promise<LockHolder | undefined> {
@@ -67,17 +58,32 @@ export class ClusterLock {
     }
   }
 
-  /** "a restore (restore-...) on host:pid since ...": for the message of a refused job. */
-  async describeHolder(session: ZkSession): Promise<string> {
-    const holder = await this.holder(session).catch(() => undefined)
-    return holder ? describeHolder(holder) : 'another job'
-  }
-
   /** Deletes the lock if it is still held for `job`. */
   async release(session: ZkSession, job: string): Promise<void> {
     if ((await this.holder(session))?.job !== job) return
     await session.delete(this.path).catch((error: unknown) => {
       if (!(error instanceof ZkError && error.code === zkConstants.ZNONODE)) throw error
     })
+  }
+
+  /** Takes the lock for `job`; false when someone else holds it. */
+  async tryAcquire(session: ZkSession, job: string, kind: LockHolder['kind']): Promise<boolean> {
+    const holder: LockHolder = {
+      instance: INSTANCE,
+      job,
+      kind,
+      sessionTimeoutMs: session.timeoutMs,
+      since: new Date().toISOString(),
+    }
+    await session.createParents(this.path)
+    try {
+      await session.create(this.path, Buffer.from(JSON.stringify(holder)), zkConstants.ZOO_EPHEMERAL)
+    } catch (error) {
+      if (error instanceof ZkError && error.code === zkConstants.ZNODEEXISTS) return false
+      throw error
+    }
+
+    // A create re-sent after a lost connection reports success when the znode exists, whoever made it.
+    return (await this.holder(session))?.job === job
   }
 }

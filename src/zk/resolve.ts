@@ -8,8 +8,24 @@ import {UsageError} from '../errors.js'
  * among others is left to the client, which connects to the rest.
  */
 export async function checkResolvable(hosts: string[]): Promise<void> {
-  const names = hosts.flatMap((host) => host.split(',')).map((host) => host.trim().replace(/:\d*$/, '').replace(/^\[(.*)\]$/, '$1'))
-  const resolved = await Promise.all(names.map((name) => lookup(name).then(() => true, () => false)))
+  const names = hosts
+    .flatMap((host) => host.split(','))
+    .map((host) =>
+      host
+        .trim()
+        .replace(/:\d*$/, '')
+        .replace(/^\[(.*)\]$/, '$1'),
+    )
+  const resolved = await Promise.all(
+    names.map((name) =>
+      lookup(name).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  )
   if (resolved.includes(true)) return
-  throw new UsageError(`Cannot resolve the ZooKeeper host${names.length > 1 ? 's' : ''} ${names.join(', ')}: check the names in --zk`)
+  throw new UsageError(
+    `Cannot resolve the ZooKeeper host${names.length > 1 ? 's' : ''} ${names.join(', ')}: check the names in --zk`,
+  )
 }

@@ -1,27 +1,27 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {OperationError} from '../errors.js'
-import {type Identity, identitiesOf} from './acl.js'
+import {identitiesOf, type Identity} from './acl.js'
 import {checkResolvable} from './resolve.js'
 import {TlsFailed, type ZkTlsOptions} from './tls.js'
-import {type Acl, OPEN_ACL, type Stat, ZkError, zkConstants} from './types.js'
+import {type Acl, OPEN_ACL, type Stat, zkConstants, ZkError} from './types.js'
 import {ProtocolError, type ReadOp, type ReadResult, type WriteOp, type WriteResult} from './wire/protocol.js'
 import {AuthFailed, WireSession} from './wire/session.js'
 
-export {type Acl, OPEN_ACL, type Stat, ZkError, zkConstants} from './types.js'
+export {type Acl, OPEN_ACL, type Stat, zkConstants, ZkError} from './types.js'
 
 export interface SessionOptions {
-  hosts: string[]
-  auth?: {user: string; password: string}
-  sessionTimeoutMs?: number
+  auth?: {password: string; user: string}
   /** Default: the session timeout. */
   connectTimeoutMs?: number
+  hosts: string[]
   /** The host to try first (one of `hosts`); by default a random one. */
   preferredHost?: string
+  /** SASL DIGEST-MD5 credentials (ZooKeeper's DigestLoginModule). */
+  sasl?: {password: string; user: string}
+  sessionTimeoutMs?: number
   /** Connect over TLS (a secureClientPort), with a client certificate for x509 when given. */
   tls?: ZkTlsOptions
-  /** SASL DIGEST-MD5 credentials (ZooKeeper's DigestLoginModule). */
-  sasl?: {user: string; password: string}
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000
@@ -39,17 +39,22 @@ const MAX_RETRY_PAUSE_MS = 1000
  * here: their callers split or resend them. Requests pipeline: keep many in flight.
  */
 export class ZkSession {
-  // Kept for opening more sessions like this one with the same credentials; never shown.
-  readonly #options: SessionOptions
-
   /** Who this session is to ACLs: world:anyone, plus the digest id of its credentials. */
   readonly identities: Identity[]
+  // Kept for opening more sessions like this one with the same credentials; never shown.
+  readonly #options: SessionOptions
 
   private constructor(
     private readonly wire: WireSession,
     options: SessionOptions,
   ) {
-    this.#options = {auth: options.auth, hosts: options.hosts, sasl: options.sasl, sessionTimeoutMs: options.sessionTimeoutMs, tls: options.tls}
+    this.#options = {
+      auth: options.auth,
+      hosts: options.hosts,
+      sasl: options.sasl,
+      sessionTimeoutMs: options.sessionTimeoutMs,
+      tls: options.tls,
+    }
     this.identities = identitiesOf(options.auth)
   }
 
@@ -67,14 +72,14 @@ export class ZkSession {
     }
   }
 
-  /** The hosts as given (not split), for srvr and for opening sessions like this one. */
-  get hosts(): string[] {
-    return this.#options.hosts
+  /** False once the session was closed or expired: it cannot be used again. */
+  get alive(): boolean {
+    return this.wire.alive
   }
 
-  /** Every node this session may connect to, "host:port" each. */
-  get hostList(): readonly string[] {
-    return this.wire.hostList
+  /** How to open another session like this one (hosts, credentials, timeout). */
+  get connectOptions(): SessionOptions {
+    return this.#options
   }
 
   /** The node this session is connected to now. */
@@ -82,14 +87,19 @@ export class ZkSession {
     return this.wire.host
   }
 
+  /** Every node this session may connect to, "host:port" each. */
+  get hostList(): readonly string[] {
+    return this.wire.hostList
+  }
+
+  /** The hosts as given (not split), for srvr and for opening sessions like this one. */
+  get hosts(): string[] {
+    return this.#options.hosts
+  }
+
   /** The session's id, as the server's `cons` shows it (in hex). */
   get id(): bigint {
     return this.wire.id
-  }
-
-  /** False once the session was closed or expired: it cannot be used again. */
-  get alive(): boolean {
-    return this.wire.alive
   }
 
   /**
@@ -100,40 +110,9 @@ export class ZkSession {
     return this.#options.sessionTimeoutMs ?? DEFAULT_TIMEOUT_MS
   }
 
-  /** How to open another session like this one (hosts, credentials, timeout). */
-  get connectOptions(): SessionOptions {
-    return this.#options
-  }
-
-  /** Called once when the session ends, by close() or by expiry. */
-  onClose(listener: () => void): void {
-    this.wire.onClose(listener)
-  }
-
-  getData(path: string): Promise<{data: Buffer; stat: Stat}> {
-    return this.retrying(() => this.wire.getData(path))
-  }
-
-  getChildren(path: string): Promise<string[]> {
-    return this.retrying(() => this.wire.getChildren(path))
-  }
-
-  getAcl(path: string): Promise<{acl: Acl[]; stat: Stat}> {
-    return this.retrying(() => this.wire.getAcl(path))
-  }
-
-  exists(path: string): Promise<Stat | undefined> {
-    return this.retrying(() => this.wire.exists(path))
-  }
-
-  /** How many znodes are under `path`, at any depth (ZooKeeper 3.6+). */
-  getAllChildrenNumber(path: string): Promise<number> {
-    return this.retrying(() => this.wire.getAllChildrenNumber(path))
-  }
-
-  /** Waits until the node this session is on has caught up with the leader. */
-  sync(path: string): Promise<void> {
-    return this.retrying(() => this.wire.sync(path))
+  /** Ends the session (the server deletes its ephemerals); `alive` is false at once. Closing again does nothing. */
+  close(): Promise<void> {
+    return this.wire.close()
   }
 
   /**
@@ -147,20 +126,10 @@ export class ZkSession {
     const send = () => this.wire.create(path, data, acl, flags, ttlMs)
     if (flags & ZOO_SEQUENCE) return send()
     const zxidBefore = this.wire.lastZxidSeen
-    return this.retrying(send, {landed: (error) => error.code === ZNODEEXISTS && this.createdByUs(path, data, flags, zxidBefore), result: path})
-  }
-
-  setData(path: string, data: Buffer, version = -1): Promise<void> {
-    return this.retrying(() => this.wire.setData(path, data, version))
-  }
-
-  setAcl(path: string, acl: Acl[], version = -1): Promise<void> {
-    return this.retrying(() => this.wire.setAcl(path, acl, version))
-  }
-
-  /** Re-sent after a lost connection; NoNode on a re-sent delete means the first one landed. */
-  delete(path: string, version = -1): Promise<void> {
-    return this.retrying(() => this.wire.delete(path, version), {landed: (error) => error.code === ZNONODE, result: undefined})
+    return this.retrying(send, {
+      landed: (error) => error.code === ZNODEEXISTS && this.createdByUs(path, data, flags, zxidBefore),
+      result: path,
+    })
   }
 
   /** Creates every missing ancestor of `path` (not `path` itself) as a persistent znode. */
@@ -169,16 +138,40 @@ export class ZkSession {
     let current = ''
     for (const name of names) {
       current += `/${name}`
-      // eslint-disable-next-line no-await-in-loop
+
       await this.create(current, Buffer.alloc(0), 0).catch((error: unknown) => {
         if (!(error instanceof ZkError && error.code === ZNODEEXISTS)) throw error
       })
     }
   }
 
-  /** getData and getChildren of many paths in one round trip (ZooKeeper 3.6+); never re-sent here. */
-  multiRead(ops: ReadOp[]): Promise<Array<ReadResult | ZkError>> {
-    return this.wire.multiRead(ops)
+  /** Re-sent after a lost connection; NoNode on a re-sent delete means the first one landed. */
+  delete(path: string, version = -1): Promise<void> {
+    return this.retrying(() => this.wire.delete(path, version), {
+      landed: (error) => error.code === ZNONODE,
+      result: undefined,
+    })
+  }
+
+  exists(path: string): Promise<Stat | undefined> {
+    return this.retrying(() => this.wire.exists(path))
+  }
+
+  getAcl(path: string): Promise<{acl: Acl[]; stat: Stat}> {
+    return this.retrying(() => this.wire.getAcl(path))
+  }
+
+  /** How many znodes are under `path`, at any depth (ZooKeeper 3.6+). */
+  getAllChildrenNumber(path: string): Promise<number> {
+    return this.retrying(() => this.wire.getAllChildrenNumber(path))
+  }
+
+  getChildren(path: string): Promise<string[]> {
+    return this.retrying(() => this.wire.getChildren(path))
+  }
+
+  getData(path: string): Promise<{data: Buffer; stat: Stat}> {
+    return this.retrying(() => this.wire.getData(path))
   }
 
   /** Applies all `ops` or none; never re-sent here (see MultiWriter). */
@@ -186,9 +179,27 @@ export class ZkSession {
     return this.wire.multi(ops)
   }
 
-  /** Ends the session (the server deletes its ephemerals); `alive` is false at once. Closing again does nothing. */
-  close(): Promise<void> {
-    return this.wire.close()
+  /** getData and getChildren of many paths in one round trip (ZooKeeper 3.6+); never re-sent here. */
+  multiRead(ops: ReadOp[]): Promise<Array<ReadResult | ZkError>> {
+    return this.wire.multiRead(ops)
+  }
+
+  /** Called once when the session ends, by close() or by expiry. */
+  onClose(listener: () => void): void {
+    this.wire.onClose(listener)
+  }
+
+  setAcl(path: string, acl: Acl[], version = -1): Promise<void> {
+    return this.retrying(() => this.wire.setAcl(path, acl, version))
+  }
+
+  setData(path: string, data: Buffer, version = -1): Promise<void> {
+    return this.retrying(() => this.wire.setData(path, data, version))
+  }
+
+  /** Waits until the node this session is on has caught up with the leader. */
+  sync(path: string): Promise<void> {
+    return this.retrying(() => this.wire.sync(path))
   }
 
   /** Whether the znode at `path` is the one a create sent after `zxidBefore` made. */
@@ -205,18 +216,20 @@ export class ZkSession {
    * write whose first attempt may have landed unseen, `landedAs.landed` tells from a re-sent one's
    * error that it did, and `landedAs.result` is then the answer.
    */
-  private async retrying<T>(send: () => Promise<T>, landedAs?: {landed: (error: ZkError) => boolean | Promise<boolean>; result: T}): Promise<T> {
+  private async retrying<T>(
+    send: () => Promise<T>,
+    landedAs?: {landed: (error: ZkError) => boolean | Promise<boolean>; result: T},
+  ): Promise<T> {
     const deadline = Date.now() + this.timeoutMs
     for (let attempt = 0; ; attempt++) {
       try {
-        // eslint-disable-next-line no-await-in-loop
         return await send()
       } catch (error) {
         if (!(error instanceof ZkError)) throw error
-        // eslint-disable-next-line no-await-in-loop
+
         if (attempt > 0 && landedAs && (await landedAs.landed(error))) return landedAs.result
         if (error.code !== ZCONNECTIONLOSS || Date.now() > deadline) throw error
-        // eslint-disable-next-line no-await-in-loop
+
         await sleep(Math.min(MAX_RETRY_PAUSE_MS, 10 * 2 ** attempt))
       }
     }
@@ -229,7 +242,10 @@ export class ZkSession {
  * and closes it after; when `work` failed, a failing close is dropped so that it never hides the
  * work's own error.
  */
-export async function withSession<T>(open: () => Promise<ZkSession>, work: (session: ZkSession) => Promise<T>): Promise<T> {
+export async function withSession<T>(
+  open: () => Promise<ZkSession>,
+  work: (session: ZkSession) => Promise<T>,
+): Promise<T> {
   const session = await open()
   let result: T
   try {

@@ -4,10 +4,10 @@ export interface SrvrReport {
   host: string
   /** leader, follower, observer, standalone, read-only; undefined when the node does not serve. */
   mode?: string
-  zxid?: number
-  znodeCount?: number
-  serving: boolean
   raw: string
+  serving: boolean
+  znodeCount?: number
+  zxid?: number
 }
 
 /**
@@ -19,7 +19,8 @@ export async function srvr(host: string, timeoutMs = 3000, tls?: ZkTlsOptions): 
   const started = Date.now()
   const report = await ask(host, name, port, timeoutMs, tls)
   // A secureClientPort closes a plain connection without a word (a node not serving yet may too).
-  if (!tls && report.raw === '' && (await speaksTls(name, port, Math.max(250, timeoutMs - (Date.now() - started))))) throw speaksTlsError(host)
+  if (!tls && report.raw === '' && (await speaksTls(name, port, Math.max(250, timeoutMs - (Date.now() - started)))))
+    throw speaksTlsError(host)
   return report
 }
 
@@ -64,11 +65,13 @@ export function parseSrvr(host: string, raw: string): SrvrReport {
  */
 export async function highestZxid(hosts: string[], tls?: ZkTlsOptions, timeoutMs = 3000): Promise<number | undefined> {
   const reports = await Promise.allSettled(hosts.map((host) => srvr(host, timeoutMs, tls)))
-  const zxids = reports.flatMap((report) => (report.status === 'fulfilled' && report.value.zxid !== undefined ? [report.value.zxid] : []))
+  const zxids = reports.flatMap((report) =>
+    report.status === 'fulfilled' && report.value.zxid !== undefined ? [report.value.zxid] : [],
+  )
   return zxids.length === 0 ? undefined : Math.max(...zxids)
 }
 
 function splitHostPort(host: string): [string, number] {
   const colon = host.lastIndexOf(':')
-  return [host.slice(0, colon).replace(/^\[|\]$/g, ''), Number(host.slice(colon + 1))]
+  return [host.slice(0, colon).replaceAll(/^\[|\]$/g, ''), Number(host.slice(colon + 1))]
 }

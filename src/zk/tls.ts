@@ -20,7 +20,11 @@ export interface ZkTlsOptions {
 export class TlsFailed extends OperationError {}
 
 /** A socket to name:port, over TLS when `tls` is given; write once `ready` has fired. */
-export function openSocket(name: string, port: number, tls?: ZkTlsOptions): {socket: Socket; ready: 'connect' | 'secureConnect'} {
+export function openSocket(
+  name: string,
+  port: number,
+  tls?: ZkTlsOptions,
+): {ready: 'connect' | 'secureConnect'; socket: Socket} {
   if (!tls) return {ready: 'connect', socket: netConnect({host: name, noDelay: true, port})}
   // Node's checkServerIdentity unless told otherwise: the certificate must hold the host name or IP address.
   const identity = tls.skipHostnameCheck ? {checkServerIdentity: () => undefined} : {}
@@ -43,21 +47,34 @@ const UNTRUSTED = new Set([
  * The failure of a TLS connection to `host` as one line, when `error` is one of TLS; a refused
  * certificate is a TlsFailed. Undefined for errors TLS has nothing to do with.
  */
-export function tlsFailure(host: string, error: (Error & {code?: string; reason?: string}) | undefined, secured: boolean): Error | undefined {
+export function tlsFailure(
+  host: string,
+  error: (Error & {code?: string; reason?: string}) | undefined,
+  secured: boolean,
+): Error | undefined {
   const code = error?.code ?? ''
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return new TlsFailed(`The TLS certificate of ZooKeeper at ${host} is not valid for that name (${error?.reason ?? 'hostname mismatch'}): connect by a name or address the certificate holds, or pass --zk-tls-skip-hostname-check`)
+    return new TlsFailed(
+      `The TLS certificate of ZooKeeper at ${host} is not valid for that name (${error?.reason ?? 'hostname mismatch'}): connect by a name or address the certificate holds, or pass --zk-tls-skip-hostname-check`,
+    )
   }
 
-  if (UNTRUSTED.has(code)) return new TlsFailed(`The TLS certificate of ZooKeeper at ${host} is not trusted (${error?.message}): check --zk-tls-ca`)
+  if (UNTRUSTED.has(code))
+    return new TlsFailed(
+      `The TLS certificate of ZooKeeper at ${host} is not trusted (${error?.message}): check --zk-tls-ca`,
+    )
   if (/^ERR_SSL_.*ALERT/.test(code)) {
     // OpenSSL's message spans lines and names its source files; the alert's name is what matters.
     const alert = /alert ([a-z ]+?)(?::|$)/m.exec(error?.message ?? '')?.[1] ?? code
-    return new TlsFailed(`ZooKeeper at ${host} refused the TLS connection (alert: ${alert}): it may require a client certificate signed by a CA it trusts (--zk-tls-cert and --zk-tls-key)`)
+    return new TlsFailed(
+      `ZooKeeper at ${host} refused the TLS connection (alert: ${alert}): it may require a client certificate signed by a CA it trusts (--zk-tls-cert and --zk-tls-key)`,
+    )
   }
 
   if (!secured && (code === 'ECONNRESET' || /before secure TLS connection/.test(error?.message ?? ''))) {
-    return new Error(`the connection to ${host} closed during the TLS handshake: if that is a plain clientPort, use the node's secureClientPort or drop --zk-tls-*`)
+    return new Error(
+      `the connection to ${host} closed during the TLS handshake: if that is a plain clientPort, use the node's secureClientPort or drop --zk-tls-*`,
+    )
   }
 
   return undefined
@@ -65,7 +82,9 @@ export function tlsFailure(host: string, error: (Error & {code?: string; reason?
 
 /** The error for a plain connection to a TLS port, as a TlsFailed. */
 export function speaksTlsError(host: string): TlsFailed {
-  return new TlsFailed(`ZooKeeper at ${host} speaks TLS (a secureClientPort): pass --zk-tls-ca <pem> (and --zk-tls-cert/--zk-tls-key if it requires client certificates)`)
+  return new TlsFailed(
+    `ZooKeeper at ${host} speaks TLS (a secureClientPort): pass --zk-tls-ca <pem> (and --zk-tls-cert/--zk-tls-key if it requires client certificates)`,
+  )
 }
 
 /**

@@ -5,24 +5,24 @@
 import {OperationError} from '../errors.js'
 
 export interface Stat {
-  czxid: number
-  mzxid: number
-  pzxid: number
-  ctime: Date
-  mtime: Date
-  version: number
-  cversion: number
   aversion: number
+  ctime: Date
+  cversion: number
+  czxid: number
+  dataLength: number
   /** Hex, as the C client formats it (%llx). Also encodes container and TTL node types. */
   ephemeralOwner: string
-  dataLength: number
+  mtime: Date
+  mzxid: number
   numChildren: number
+  pzxid: number
+  version: number
 }
 
 export interface Acl {
+  id: string
   perms: number
   scheme: string
-  id: string
 }
 
 const PERM_CONSTANTS = {
@@ -78,7 +78,9 @@ export const zkConstants = {...PERM_CONSTANTS, ...CREATE_FLAGS, ...ERROR_CODES} 
 
 export const OPEN_ACL: Acl[] = [{id: 'anyone', perms: zkConstants.ZOO_PERM_ALL, scheme: 'world'}]
 
-const ERROR_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ERROR_CODES).map(([name, code]) => [code, name]))
+const ERROR_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(ERROR_CODES).map(([name, code]) => [code, name]),
+)
 
 /** A ZooKeeper error code with the path it happened on. */
 export class ZkError extends OperationError {
@@ -100,4 +102,3 @@ function describeZkError(code: number, path: string, operation: string): string 
   const name = ERROR_NAMES[code] ?? `error ${code}`
   return `ZooKeeper ${operation} ${path} failed: ${name}`
 }
-

@@ -16,7 +16,9 @@ export interface ZkTarget {
 export function parseZkUri(uri: string): ZkTarget {
   const text = uri.trim()
   const withoutScheme = text.replace(/^zk:\/\//i, '')
-  const credentials = new UsageError('Credentials do not belong in the ZooKeeper URI: pass them with --zk-auth user:password')
+  const credentials = new UsageError(
+    'Credentials do not belong in the ZooKeeper URI: pass them with --zk-auth user:password',
+  )
   if (/^[a-z][\w+.-]*:\/\//i.test(withoutScheme)) {
     if (text.includes('@')) throw credentials
     throw new UsageError(`Unsupported ZooKeeper URI scheme in "${text}": use zk://host:port,host:port/path`)
@@ -30,7 +32,8 @@ export function parseZkUri(uri: string): ZkTarget {
   // invalid, and naming it would show the start of the password.
   let hosts: string[]
   try {
-    if (hostPart.trim() === '') throw new UsageError(`No ZooKeeper hosts in "${text}": use zk://host:port,host:port/path`)
+    if (hostPart.trim() === '')
+      throw new UsageError(`No ZooKeeper hosts in "${text}": use zk://host:port,host:port/path`)
     hosts = hostPart.split(',').map((host) => parseHost(host.trim(), text))
   } catch (error) {
     throw text.includes('@') ? credentials : error
@@ -60,7 +63,7 @@ function normalizeRootPath(path: string): string {
 }
 
 // The characters ZooKeeper's PathUtils refuses in a path.
-// eslint-disable-next-line no-control-regex
+
 const INVALID_PATH_CHARS = /[\u0000-\u001F\u007F-\u009F\uD800-\uF8FF\uFFF0-\uFFFF]/
 
 /** Validates a znode path the way the server does, so a bad path fails before any request is sent. */
@@ -89,12 +92,13 @@ function printable(text: string): string {
 }
 
 // C0 and C1 controls, DEL, line and paragraph separators, bidi controls and marks, lone surrogates.
-// eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u001F\u007F-\u009F\u200E\u200F\u2028-\u202E\u2066-\u2069\uFEFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|["\\]/g
+
+const UNPRINTABLE =
+  /[\u0000-\u001F\u007F-\u009F\u200E\u200F\u2028-\u202E\u2066-\u2069\uFEFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|["\\]/g
 
 /** `text` as it may reach a terminal: quotes, backslashes and every invisible or control character escaped (\n, \u001b). */
 export function escapeText(text: string): string {
-  return text.replace(UNPRINTABLE, (char) => {
+  return text.replaceAll(UNPRINTABLE, (char) => {
     if (char === '"' || char === '\\') return `\\${char}`
     const json = JSON.stringify(char).slice(1, -1)
     return json.startsWith('\\') ? json : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`
@@ -129,7 +133,10 @@ export function znodeDepth(path: string): number {
 }
 
 /** Parses `user:password` for digest auth (or another scheme: `usage` says which flag and how). */
-export function parseDigestAuth(auth: string, usage = '--zk-auth: use user:password (digest scheme)'): {user: string; password: string} {
+export function parseDigestAuth(
+  auth: string,
+  usage = '--zk-auth: use user:password (digest scheme)',
+): {password: string; user: string} {
   const colon = auth.indexOf(':')
   if (colon <= 0 || colon === auth.length - 1) {
     throw new UsageError(`Invalid ${usage}`)

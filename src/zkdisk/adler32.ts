@@ -18,6 +18,10 @@ export class Adler32 {
   private a = 1
   private b = 0
 
+  get value(): number {
+    return this.b * 65_536 + this.a
+  }
+
   update(bytes: Uint8Array, start = 0, end = bytes.length): this {
     if (end - start >= NATIVE_FROM) return this.updateNative(bytes, start, end)
     let {a, b} = this
@@ -36,10 +40,6 @@ export class Adler32 {
     this.a = a
     this.b = b
     return this
-  }
-
-  get value(): number {
-    return this.b * 65_536 + this.a
   }
 
   /**

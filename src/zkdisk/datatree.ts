@@ -5,10 +5,11 @@
  * the parent's cversion and pzxid as ZooKeeper moves them). It keeps the tree digest up to date.
  */
 import type {Acl} from '../zk/session.js'
+import type {SnapshotContent} from './snapshot.js'
+
 import {DigestSum, nodeDigestValue} from './digest.js'
 import {hex} from './files.js'
-import type {SnapshotContent} from './snapshot.js'
-import {OpCode, type MultiTxn, type Txn, type TxnHeader} from './txn.js'
+import {type MultiTxn, OpCode, type Txn, type TxnHeader} from './txn.js'
 import {
   addChild,
   childCount,
@@ -29,16 +30,16 @@ export const Code = {nodeExists: -110, noNode: -101, ok: 0} as const
 const EMPTY = Buffer.alloc(0)
 
 export class DataTree {
+  /** Snapshot znodes whose ACL the snapshot's cache lacked (SnapshotContent.aclsToResolve), until a transaction sets it. */
+  readonly aclsToResolve = new Map<string, bigint>()
+  /** What ZooKeeper would only log: a multi it stops applying part-way, a closed session's unlisted ephemerals. */
+  readonly anomalies: string[] = []
   /** Session id to the paths of its ephemeral znodes. */
   readonly ephemerals = new Map<bigint, Set<string>>()
   lastProcessedZxid = 0n
-  /** What ZooKeeper would only log: a multi it stops applying part-way, a closed session's unlisted ephemerals. */
-  readonly anomalies: string[] = []
-  private readonly digestSum: DigestSum
   /** Whether a znode may be in `nodes` that no walk from "/" reaches: a znode with children was deleted. */
   orphansPossible = false
-  /** Snapshot znodes whose ACL the snapshot's cache lacked (SnapshotContent.aclsToResolve), until a transaction sets it. */
-  readonly aclsToResolve = new Map<string, bigint>()
+  private readonly digestSum: DigestSum
 
   /** `loaded`: the digest and owned znodes a snapshot's reader gathered, or else computed over `nodes` here. */
   private constructor(
@@ -59,7 +60,12 @@ export class DataTree {
 
   /** The tree of a server that never had a snapshot: /, /zookeeper, /zookeeper/quota, /zookeeper/config. */
   static empty(): DataTree {
-    const node = (acl: Acl[], children: string[]): TreeNode => ({acl, children: children.length === 0 ? undefined : new Set(children), data: EMPTY, stat: zeroStat()})
+    const node = (acl: Acl[], children: string[]): TreeNode => ({
+      acl,
+      children: children.length === 0 ? undefined : new Set(children),
+      data: EMPTY,
+      stat: zeroStat(),
+    })
     const config = node(READ_ACL, [])
     config.stat.aversion = -1 // DataTree sets its ACL with setACL(..., version -1)
     return new DataTree(
@@ -84,8 +90,20 @@ export class DataTree {
     return this.digestSum.value
   }
 
-  private addDigest(value: number): void {
-    this.digestSum.add(value)
+  /** Deletes a closed or dead session's ephemerals: those the transaction lists, then any others the tree knows of. */
+  killSession(session: bigint, zxid: bigint, pathsInTxn: null | string[]): void {
+    const known = this.ephemerals.get(session)
+    this.ephemerals.delete(session)
+    for (const path of pathsInTxn ?? []) this.deleteNode(path, zxid)
+    if (!known) return
+    for (const path of pathsInTxn ?? []) known.delete(path)
+    if (pathsInTxn && known.size > 0) {
+      this.anomalies.push(
+        `closing session ${hex(session)} at zxid ${hex(zxid)} also deleted ${[...known].join(', ')}, which its transaction did not list`,
+      )
+    }
+
+    for (const path of known) this.deleteNode(path, zxid)
   }
 
   /** DataTree.processTxn: returns the error code ZooKeeper gets (ignored when replaying). */
@@ -100,18 +118,8 @@ export class DataTree {
     return err
   }
 
-  /** Deletes a closed or dead session's ephemerals: those the transaction lists, then any others the tree knows of. */
-  killSession(session: bigint, zxid: bigint, pathsInTxn: string[] | null): void {
-    const known = this.ephemerals.get(session)
-    this.ephemerals.delete(session)
-    for (const path of pathsInTxn ?? []) this.deleteNode(path, zxid)
-    if (!known) return
-    for (const path of pathsInTxn ?? []) known.delete(path)
-    if (pathsInTxn && known.size > 0) {
-      this.anomalies.push(`closing session ${hex(session)} at zxid ${hex(zxid)} also deleted ${[...known].join(', ')}, which its transaction did not list`)
-    }
-
-    for (const path of known) this.deleteNode(path, zxid)
+  private addDigest(value: number): void {
+    this.digestSum.add(value)
   }
 
   private apply(header: TxnHeader, txn: Txn): number {
@@ -178,7 +186,9 @@ export class DataTree {
     let err: number = Code.ok
     for (const op of multi.ops) {
       if (!op.txn) {
-        this.anomalies.push(`multi at zxid ${hex(header.zxid)}: ${op.problem ?? 'an op without a record'}; ZooKeeper stops applying the multi there`)
+        this.anomalies.push(
+          `multi at zxid ${hex(header.zxid)}: ${op.problem ?? 'an op without a record'}; ZooKeeper stops applying the multi there`,
+        )
         return err
       }
 
@@ -191,8 +201,21 @@ export class DataTree {
     return err
   }
 
+  private change(path: string, mutate: (node: TreeNode) => void): number {
+    const node = this.nodes.get(path)
+    if (!node) return Code.noNode
+    this.changeNode(path, node, () => mutate(node))
+    return Code.ok
+  }
+
+  private changeNode(path: string, node: TreeNode, mutate: () => void): void {
+    this.addDigest(-nodeDigestValue(path, node))
+    mutate()
+    this.addDigest(nodeDigestValue(path, node))
+  }
+
   private createNode(
-    txn: {path: string; data: Buffer; acl: Acl[]; parentCVersion: number},
+    txn: {acl: Acl[]; data: Buffer; parentCVersion: number; path: string},
     ephemeralOwner: bigint,
     zxid: bigint,
     time: number,
@@ -215,18 +238,15 @@ export class DataTree {
 
       addChild(parent, name)
     })
-    const node: TreeNode = {acl: txn.acl, children: undefined, data: txn.data, stat: {...zeroStat(), ctime: time, czxid: zxid, ephemeralOwner, mtime: time, mzxid: zxid, pzxid: zxid}}
+    const node: TreeNode = {
+      acl: txn.acl,
+      children: undefined,
+      data: txn.data,
+      stat: {...zeroStat(), ctime: time, czxid: zxid, ephemeralOwner, mtime: time, mzxid: zxid, pzxid: zxid},
+    }
     this.put(txn.path, node)
     this.trackEphemeral(txn.path, ephemeralOwner)
     return Code.ok
-  }
-
-  /** The create that made a snapshot znode whose ACL the snapshot's cache lacked: it holds that ACL. */
-  private resolveAcl(path: string, acl: Acl[], zxid: bigint): void {
-    const node = this.nodes.get(path)
-    if (!node || !this.aclsToResolve.has(path) || node.stat.czxid !== zxid) return
-    node.acl = acl
-    this.aclsToResolve.delete(path)
   }
 
   /** The parent loses the child and gets the pzxid even when the znode is gone already (a fuzzy snapshot). */
@@ -248,6 +268,26 @@ export class DataTree {
     return Code.ok
   }
 
+  private put(path: string, node: TreeNode): void {
+    const previous = this.nodes.get(path)
+    if (previous) this.addDigest(-nodeDigestValue(path, previous))
+    this.nodes.set(path, node)
+    this.addDigest(nodeDigestValue(path, node))
+  }
+
+  private remove(path: string, node: TreeNode): void {
+    this.nodes.delete(path)
+    this.addDigest(-nodeDigestValue(path, node))
+  }
+
+  /** The create that made a snapshot znode whose ACL the snapshot's cache lacked: it holds that ACL. */
+  private resolveAcl(path: string, acl: Acl[], zxid: bigint): void {
+    const node = this.nodes.get(path)
+    if (!node || !this.aclsToResolve.has(path) || node.stat.czxid !== zxid) return
+    node.acl = acl
+    this.aclsToResolve.delete(path)
+  }
+
   private setCversionPzxid(path: string, cversion: number, zxid: bigint): number {
     const node = this.nodes.get(path)
     if (!node) return Code.noNode
@@ -260,31 +300,6 @@ export class DataTree {
     }
 
     return Code.ok
-  }
-
-  private change(path: string, mutate: (node: TreeNode) => void): number {
-    const node = this.nodes.get(path)
-    if (!node) return Code.noNode
-    this.changeNode(path, node, () => mutate(node))
-    return Code.ok
-  }
-
-  private changeNode(path: string, node: TreeNode, mutate: () => void): void {
-    this.addDigest(-nodeDigestValue(path, node))
-    mutate()
-    this.addDigest(nodeDigestValue(path, node))
-  }
-
-  private put(path: string, node: TreeNode): void {
-    const previous = this.nodes.get(path)
-    if (previous) this.addDigest(-nodeDigestValue(path, previous))
-    this.nodes.set(path, node)
-    this.addDigest(nodeDigestValue(path, node))
-  }
-
-  private remove(path: string, node: TreeNode): void {
-    this.nodes.delete(path)
-    this.addDigest(-nodeDigestValue(path, node))
   }
 
   private trackEphemeral(path: string, owner: bigint): void {

@@ -39,7 +39,14 @@ export function nodeDigestValue(path: string, node: TreeNode): number {
  * aversion, ephemeralOwner, pzxid) in the order DigestCalculator writes them. Short ranges are
  * summed here: a call into zlib per range cost more than the bytes.
  */
-export function storedNodeDigestValue(path: string, bytes: Uint8Array, pathAt: number, dataAt: number, dataLength: number, statAt: number): number {
+export function storedNodeDigestValue(
+  path: string,
+  bytes: Uint8Array,
+  pathAt: number,
+  dataAt: number,
+  dataLength: number,
+  statAt: number,
+): number {
   if (path.startsWith('/zookeeper/')) return 0
   let crc = crc32Range(0, bytes, pathAt, dataAt - 4)
   if (dataLength > NATIVE_CRC_FROM) crc = crc32(bytes.subarray(dataAt, dataAt + dataLength), crc)
@@ -61,7 +68,11 @@ function crc32Range(crc: number, bytes: Uint8Array, start: number, end: number):
   let index = start
   for (; index + 4 <= end; index += 4) {
     value ^= bytes[index] | (bytes[index + 1] << 8) | (bytes[index + 2] << 16) | (bytes[index + 3] << 24)
-    value = tables[768 + (value & 0xff)] ^ tables[512 + ((value >>> 8) & 0xff)] ^ tables[256 + ((value >>> 16) & 0xff)] ^ tables[value >>> 24]
+    value =
+      tables[768 + (value & 0xff)] ^
+      tables[512 + ((value >>> 8) & 0xff)] ^
+      tables[256 + ((value >>> 16) & 0xff)] ^
+      tables[value >>> 24]
   }
 
   for (; index < end; index++) value = tables[(value ^ bytes[index]) & 0xff] ^ (value >>> 8)
@@ -76,7 +87,8 @@ function crcTables(): Int32Array {
     tables[byte] = value
   }
 
-  for (let index = 256; index < tables.length; index++) tables[index] = (tables[index - 256] >>> 8) ^ tables[tables[index - 256] & 0xff]
+  for (let index = 256; index < tables.length; index++)
+    tables[index] = (tables[index - 256] >>> 8) ^ tables[tables[index - 256] & 0xff]
   return tables
 }
 

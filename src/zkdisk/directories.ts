@@ -18,7 +18,8 @@ export async function loadStateFromDirectories(dataDir: string, logDir?: string)
   const logsDir = logDir === undefined ? snapshotDir : versionDirectory(logDir)
   const paths = new Map<string, string>()
   for (const name of await fileNames(logsDir)) if (name.startsWith('log.')) paths.set(name, join(logsDir, name))
-  for (const name of await fileNames(snapshotDir)) if (name.startsWith('snapshot.')) paths.set(name, join(snapshotDir, name))
+  for (const name of await fileNames(snapshotDir))
+    if (name.startsWith('snapshot.')) paths.set(name, join(snapshotDir, name))
   const notes: string[] = []
   const source = stateSource([...paths.keys()], (name) => readFileSync(paths.get(name)!), notes)
   return replayState({...source, readLog: (name, skipBefore) => readLog(paths.get(name)!, name, skipBefore)}, notes)
@@ -42,12 +43,15 @@ async function fileNames(dir: string): Promise<string[]> {
 }
 
 /** A log read in place: only what the replay keeps is held (see readLogFile). */
-function readLog(path: string, name: string, skipBefore: bigint | undefined): TxnLogContent | 'empty' {
+function readLog(path: string, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogContent {
   const fd = openSync(path, 'r')
   try {
     const {size} = fstatSync(fd)
     if (size === 0) return 'empty'
-    return readLogFile({name, read: (target, position, length) => readSync(fd, target, 0, length, position), size}, skipBefore)
+    return readLogFile(
+      {name, read: (target, position, length) => readSync(fd, target, 0, length, position), size},
+      skipBefore,
+    )
   } finally {
     closeSync(fd)
   }

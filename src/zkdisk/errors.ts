@@ -1,11 +1,12 @@
-import {OperationError} from '../errors.js'
 import type {JuteFailure} from '../jute/reader.js'
 
+import {OperationError} from '../errors.js'
+
 export interface DiskFormatErrorOptions {
-  /** The file ended inside the record being read (rather than holding a wrong value). */
-  truncated?: boolean
   /** Qualifies the offset, e.g. " of the decompressed stream". */
   offsetNote?: string
+  /** The file ended inside the record being read (rather than holding a wrong value). */
+  truncated?: boolean
 }
 
 /**
@@ -21,7 +22,9 @@ export class DiskFormatError extends OperationError {
     readonly problem: string,
     options: DiskFormatErrorOptions = {},
   ) {
-    super(offset === undefined ? `${file}: ${problem}` : `${file} at byte ${offset}${options.offsetNote ?? ''}: ${problem}`)
+    super(
+      offset === undefined ? `${file}: ${problem}` : `${file} at byte ${offset}${options.offsetNote ?? ''}: ${problem}`,
+    )
     this.name = 'DiskFormatError'
     this.truncated = options.truncated ?? false
   }

@@ -20,13 +20,23 @@ export {adler32, Adler32} from './adler32.js'
 export {DataTree} from './datatree.js'
 export {DIGEST_VERSION, nodeDigest} from './digest.js'
 export {loadStateFromDirectories} from './directories.js'
-export {diskFormatFailure, DiskFormatError, type DiskFormatErrorOptions} from './errors.js'
+export {DiskFormatError, type DiskFormatErrorOptions, diskFormatFailure} from './errors.js'
 export {type DiskFile, parseLogName, parseSnapshotName, type SnapshotCompression} from './files.js'
-export {readSnapshot, SNAPSHOT_MAGIC, type SnapshotContent, type SnapshotDigest} from './snapshot.js'
 export {snappyStreamDecompress, snappyUncompress} from './snappy.js'
+export {readSnapshot, SNAPSHOT_MAGIC, type SnapshotContent, type SnapshotDigest} from './snapshot.js'
 export {type DiskState, loadState, replayState, type StateSource, stateSource, type TornLog} from './state.js'
 export * from './txn.js'
-export {LOG_MAGIC, type LogFile, type LoggedTxn, readLogFile, readTxnLog, type TornTail, type TxnLogContent, wholeEntries, type WholeEntries} from './txnlog.js'
+export {
+  LOG_MAGIC,
+  type LogFile,
+  type LoggedTxn,
+  readLogFile,
+  readTxnLog,
+  type TornTail,
+  type TxnLogContent,
+  wholeEntries,
+  type WholeEntries,
+} from './txnlog.js'
 export {
   addChild,
   childCount,

@@ -24,7 +24,8 @@ export function snappyStreamDecompress(bytes: Buffer): Buffer {
     if (bytes.length - offset < 4) throw new Error(`truncated chunk length at byte ${offset}`)
     const length = bytes.readInt32BE(offset)
     offset += 4
-    if (length < 0 || length > bytes.length - offset) throw new Error(`chunk of ${length} bytes at byte ${offset - 4} runs past the end`)
+    if (length < 0 || length > bytes.length - offset)
+      throw new Error(`chunk of ${length} bytes at byte ${offset - 4} runs past the end`)
     blocks.push(snappyUncompress(bytes.subarray(offset, offset + length)))
     offset += length
   }
@@ -41,7 +42,8 @@ export function snappyUncompress(block: Uint8Array): Buffer {
     const tag = block[input.offset++]
     if ((tag & 3) === 0) {
       const length = literalLength(tag, input)
-      if (input.offset + length > block.length || written + length > output.length) throw new Error('literal runs past the end')
+      if (input.offset + length > block.length || written + length > output.length)
+        throw new Error('literal runs past the end')
       output.set(block.subarray(input.offset, input.offset + length), written)
       input.offset += length
       written += length
@@ -49,7 +51,8 @@ export function snappyUncompress(block: Uint8Array): Buffer {
     }
 
     const {distance, length} = backReference(tag, input)
-    if (distance === 0 || distance > written || written + length > output.length) throw new Error('invalid back reference')
+    if (distance === 0 || distance > written || written + length > output.length)
+      throw new Error('invalid back reference')
     for (let index = 0; index < length; index++, written++) output[written] = output[written - distance]
   }
 

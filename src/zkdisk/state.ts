@@ -1,3 +1,5 @@
+import type {DiskZnode} from './znode.js'
+
 /**
  * The state a ZooKeeper server loads from its data directory (FileTxnSnapLog.restore, then
  * ZooKeeperServer.loadData): the newest valid snapshot, every logged transaction after the zxid in
@@ -11,7 +13,6 @@ import {readSnapshot, type SnapshotContent} from './snapshot.js'
 import {OpCode, type TxnDigest} from './txn.js'
 import {type LoggedTxn, readTxnLog, type TxnLogContent} from './txnlog.js'
 import {ZnodeView} from './view.js'
-import type {DiskZnode} from './znode.js'
 
 export interface TornLog {
   file: string
@@ -21,48 +22,48 @@ export interface TornLog {
 }
 
 export interface DiskState {
-  /** The last zxid applied. */
-  zxid: bigint
-  snapshot?: {name: string; zxid: bigint}
-  /** The logs read, oldest first. */
-  logs: string[]
-  txnsApplied: number
-  /** Torn log tails, skipped snapshots, ignored files, digest mismatches, removed ephemerals, ... */
-  notes: string[]
-  torn: TornLog[]
-  /** Every znode, "/" and /zookeeper included, parents before children (made as they are asked for: each get is a new object). */
-  znodes: ReadonlyMap<string, DiskZnode>
   /** The names of a znode's children, sorted. */
   children(path: string): string[]
-  /** Session id to timeout (ms): the sessions ZooKeeper would still know. */
-  sessions: Map<bigint, number>
   /**
    * The replayed tree checked against the tree digests ZooKeeper wrote: how many matched, how many
    * did not (within a fuzzy snapshot's range that can happen and resolve), and the last check, whose
    * mismatch means the state is not the server's (also a note).
    */
   digests: {
-    verified: number
-    mismatched: number
-    lastCheck?: {zxid: bigint; matched: boolean}
     /**
      * Mismatches not counted: digests compared while the tree still held a change the snapshot
      * stamped with a later zxid than the one compared (its digest was read as that transaction was
      * being applied). ZooKeeper reports these too; they say nothing about the replay.
      */
     fuzzy?: number
+    lastCheck?: {matched: boolean; zxid: bigint}
+    mismatched: number
+    verified: number
   }
+  /** The logs read, oldest first. */
+  logs: string[]
+  /** Torn log tails, skipped snapshots, ignored files, digest mismatches, removed ephemerals, ... */
+  notes: string[]
+  /** Session id to timeout (ms): the sessions ZooKeeper would still know. */
+  sessions: Map<bigint, number>
+  snapshot?: {name: string; zxid: bigint}
+  torn: TornLog[]
+  txnsApplied: number
+  /** Every znode, "/" and /zookeeper included, parents before children (made as they are asked for: each get is a new object). */
+  znodes: ReadonlyMap<string, DiskZnode>
+  /** The last zxid applied. */
+  zxid: bigint
 }
 
 /** Where the snapshots and logs come from: their names (by zxid), and their bytes when needed. */
 export interface StateSource {
-  /** Newest first. */
-  snapshots: NamedFile[]
   /** Oldest first. */
   logs: NamedFile[]
   read(name: string): Buffer
   /** A log as readTxnLog reads it ('empty' for an empty file), when the source can read it without holding it whole. */
-  readLog?(name: string, skipBefore: bigint | undefined): TxnLogContent | 'empty'
+  readLog?(name: string, skipBefore: bigint | undefined): 'empty' | TxnLogContent
+  /** Newest first. */
+  snapshots: NamedFile[]
 }
 
 interface NamedFile {
@@ -74,7 +75,10 @@ interface NamedFile {
 export function loadState(files: DiskFile[]): DiskState {
   const contents = new Map(files.map((file) => [file.name, file.bytes]))
   const notes: string[] = []
-  return replayState(stateSource([...contents.keys()], (name) => contents.get(name)!, notes), notes)
+  return replayState(
+    stateSource([...contents.keys()], (name) => contents.get(name)!, notes),
+    notes,
+  )
 }
 
 export function stateSource(names: string[], read: (name: string) => Buffer, notes: string[]): StateSource {
@@ -85,7 +89,8 @@ export function stateSource(names: string[], read: (name: string) => Buffer, not
     const logZxid = parseLogName(name)
     if (snapshotZxid !== undefined) snapshots.push({name, zxid: snapshotZxid})
     else if (logZxid !== undefined) logs.push({name, zxid: logZxid})
-    else if (/^(?:snapshot|log)\./.test(name)) notes.push(`ignored ${name}: not named snapshot.<hex zxid>[.gz|.snappy] or log.<hex zxid>`)
+    else if (/^(?:snapshot|log)\./.test(name))
+      notes.push(`ignored ${name}: not named snapshot.<hex zxid>[.gz|.snappy] or log.<hex zxid>`)
   }
 
   const byZxid = (a: NamedFile, b: NamedFile) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0)
@@ -98,13 +103,26 @@ export function replayState(source: StateSource, notes: string[]): DiskState {
   // ZooKeeper 3.4 writes its first snapshot only after snapCount transactions: logs from the very
   // first transaction hold the whole state. Logs that start later lack what came before them.
   if (!snapshot && firstLog && firstLog.zxid !== 1n) {
-    throw new DiskFormatError(firstLog.name, undefined, `transaction logs but no snapshot, and the first log starts at ${hex(firstLog.zxid)}: what came before it is missing`)
+    throw new DiskFormatError(
+      firstLog.name,
+      undefined,
+      `transaction logs but no snapshot, and the first log starts at ${hex(firstLog.zxid)}: what came before it is missing`,
+    )
   }
 
-  if (!snapshot && firstLog) notes.push(`no snapshot: the logs start at the first transaction (${firstLog.name}), replayed from the empty tree as ZooKeeper 3.4 does`)
+  if (!snapshot && firstLog)
+    notes.push(
+      `no snapshot: the logs start at the first transaction (${firstLog.name}), replayed from the empty tree as ZooKeeper 3.4 does`,
+    )
   if (!snapshot && !firstLog) notes.push('no snapshot and no transaction log: the empty tree of a new server')
   const tree = snapshot ? DataTree.fromSnapshot(snapshot) : DataTree.empty()
-  const replay: Replay = {digests: new DigestVerifier(tree, snapshot, notes), notes, sessions: new Map(snapshot?.sessions), torn: [], tree}
+  const replay: Replay = {
+    digests: new DigestVerifier(tree, snapshot, notes),
+    notes,
+    sessions: new Map(snapshot?.sessions),
+    torn: [],
+    tree,
+  }
   const {applied, logs} = replayLogs(source, replay, snapshot?.zxid)
   replay.digests.finish()
   if (snapshot) checkAclsResolved(tree, snapshot.name)
@@ -134,7 +152,11 @@ function checkAclsResolved(tree: DataTree, snapshotName: string): void {
   if (!first) return
   const [path, index] = first
   const others = tree.aclsToResolve.size > 1 ? ` (and ${tree.aclsToResolve.size - 1} more znodes)` : ''
-  throw new DiskFormatError(snapshotName, undefined, `${path} has ACL index ${index}${others}, which neither the snapshot's ACL cache nor a transaction after it holds`)
+  throw new DiskFormatError(
+    snapshotName,
+    undefined,
+    `${path} has ACL index ${index}${others}, which neither the snapshot's ACL cache nor a transaction after it holds`,
+  )
 }
 
 /** ZooKeeper tries up to 100 snapshots, newest first, and uses the first it can read whole. */
@@ -157,22 +179,30 @@ function newestValidSnapshot(source: StateSource, notes: string[]): SnapshotCont
   // The newest one's reason and a count: a hundred reasons on one line would hide the one that matters.
   const older = failures.length - 1
   const more = `${older} older ${older === 1 ? 'one' : 'ones'} unreadable too`
-  throw new DiskFormatError(failures[0].file, undefined, `none of the ${failures.length} snapshots tried can be read (newest: ${failures[0].message}; ${more})`)
+  throw new DiskFormatError(
+    failures[0].file,
+    undefined,
+    `none of the ${failures.length} snapshots tried can be read (newest: ${failures[0].message}; ${more})`,
+  )
 }
 
 interface Replay {
-  tree: DataTree
-  sessions: Map<bigint, number>
   digests: DigestVerifier
   notes: string[]
+  sessions: Map<bigint, number>
   torn: TornLog[]
+  tree: DataTree
 }
 
 /**
  * FileTxnIterator: the newest log starting at or before the first zxid wanted, and every later log;
  * transactions before that zxid are skipped, every one after the first wanted is applied.
  */
-function replayLogs(source: StateSource, replay: Replay, snapshotZxid: bigint | undefined): {applied: number; logs: string[]} {
+function replayLogs(
+  source: StateSource,
+  replay: Replay,
+  snapshotZxid: bigint | undefined,
+): {applied: number; logs: string[]} {
   const start = replay.tree.lastProcessedZxid + 1n
   const first = source.logs.findLastIndex((log) => log.zxid < start)
   const selected = source.logs.slice(Math.max(0, first))
@@ -203,7 +233,7 @@ function replayLogs(source: StateSource, replay: Replay, snapshotZxid: bigint | 
   return {applied, logs}
 }
 
-function readLog(source: StateSource, name: string, skipBefore: bigint | undefined): TxnLogContent | 'empty' {
+function readLog(source: StateSource, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogContent {
   if (source.readLog) return source.readLog(name, skipBefore)
   const bytes = source.read(name)
   if (bytes.length === 0) return 'empty'
@@ -213,9 +243,12 @@ function readLog(source: StateSource, name: string, skipBefore: bigint | undefin
 function noteTornTail(log: TxnLogContent, replay: Replay): void {
   if (!log.torn) return
   const last = log.txns.at(-1)?.header.zxid ?? log.skipped?.lastZxid
-  const upTo = last === undefined ? 'its header: it holds no whole transaction' : `the last whole transaction, zxid ${hex(last)}`
+  const upTo =
+    last === undefined ? 'its header: it holds no whole transaction' : `the last whole transaction, zxid ${hex(last)}`
   replay.torn.push({file: log.name, offset: log.torn.offset, reason: log.torn.reason})
-  replay.notes.push(`${log.name}: torn tail at byte ${log.torn.offset} (${log.torn.reason}), as a crash leaves it: read up to ${upTo}`)
+  replay.notes.push(
+    `${log.name}: torn tail at byte ${log.torn.offset} (${log.torn.reason}), as a crash leaves it: read up to ${upTo}`,
+  )
 }
 
 /** FileTxnSnapLog.processTransaction: the session table follows the session transactions. */
@@ -231,7 +264,9 @@ function removeDeadSessions(tree: DataTree, sessions: Map<bigint, number>, notes
   // eslint-disable-next-line unicorn/no-useless-spread -- a copy: killSession deletes from tree.ephemerals
   for (const [session, paths] of [...tree.ephemerals]) {
     if (sessions.has(session) || paths.size === 0) continue
-    notes.push(`removed ${[...paths].join(', ')}: ephemerals of session ${hex(session)}, which is not in the session table (ZooKeeper removes them when it starts)`)
+    notes.push(
+      `removed ${[...paths].join(', ')}: ephemerals of session ${hex(session)}, which is not in the session table (ZooKeeper removes them when it starts)`,
+    )
     tree.killSession(session, tree.lastProcessedZxid, null)
   }
 }
@@ -255,11 +290,11 @@ function treeView(tree: DataTree): Pick<DiskState, 'children' | 'znodes'> {
  * mismatches are counted apart (`fuzzy`), not as evidence against the replay.
  */
 class DigestVerifier {
-  verified = 0
-  mismatched = 0
   fuzzy = 0
-  lastCheck?: {zxid: bigint; matched: boolean}
-  private pending?: {zxid: bigint; version: number; digest: bigint; file: string}
+  lastCheck?: {matched: boolean; zxid: bigint}
+  mismatched = 0
+  verified = 0
+  private pending?: {digest: bigint; file: string; version: number; zxid: bigint}
   /** The highest zxid the snapshot's znodes are stamped with (czxid, mzxid, pzxid): the tree is fuzzy before it. */
   private readonly stampedUpTo: bigint = 0n
 
@@ -289,14 +324,10 @@ class DigestVerifier {
     }
 
     if (this.lastCheck && !this.lastCheck.matched) {
-      this.notes.push(`the tree digest after zxid ${hex(this.lastCheck.zxid)} differs from ZooKeeper's: the replayed state is not the server's`)
+      this.notes.push(
+        `the tree digest after zxid ${hex(this.lastCheck.zxid)} differs from ZooKeeper's: the replayed state is not the server's`,
+      )
     }
-  }
-
-  private reached(zxid: bigint): void {
-    if (!this.pending || zxid !== this.pending.zxid) return
-    if (this.pending.version === DIGEST_VERSION) this.compare(this.pending.digest, zxid)
-    this.pending = undefined
   }
 
   private compare(expected: bigint, zxid: bigint): void {
@@ -305,6 +336,12 @@ class DigestVerifier {
     if (matched) this.verified++
     else if (zxid < this.stampedUpTo) this.fuzzy++
     else this.mismatched++
+  }
+
+  private reached(zxid: bigint): void {
+    if (!this.pending || zxid !== this.pending.zxid) return
+    if (this.pending.version === DIGEST_VERSION) this.compare(this.pending.digest, zxid)
+    this.pending = undefined
   }
 }
 
@@ -318,18 +355,21 @@ class ZxidSequence {
     private readonly notes: string[],
   ) {}
 
+  finish(): void {
+    if (this.unreported > 0) this.notes.push(`... and ${this.unreported} more zxids out of sequence`)
+  }
+
   next(zxid: bigint, file: string): void {
     const {previous} = this
     this.previous = zxid
     if (previous === undefined) return
-    if (zxid <= previous) this.report(`${file}: zxid ${hex(zxid)} follows ${hex(previous)}, out of order (applied anyway, as ZooKeeper does)`)
+    if (zxid <= previous)
+      this.report(
+        `${file}: zxid ${hex(zxid)} follows ${hex(previous)}, out of order (applied anyway, as ZooKeeper does)`,
+      )
     else if (zxid >> 32n === previous >> 32n && zxid !== previous + 1n) {
       this.report(`${file}: zxid ${hex(zxid)} follows ${hex(previous)}: the transactions between them are missing`)
     }
-  }
-
-  finish(): void {
-    if (this.unreported > 0) this.notes.push(`... and ${this.unreported} more zxids out of sequence`)
   }
 
   private report(note: string): void {

@@ -4,9 +4,10 @@
  * a view and a stat of bigints per znode were most of a load's memory and time.
  */
 import type {Acl} from '../zk/session.js'
+import type {PersistedStat, TreeNode} from './znode.js'
+
 import {JuteReader} from '../jute/reader.js'
 import {diskFormatFailure} from './errors.js'
-import type {PersistedStat, TreeNode} from './znode.js'
 
 const EMPTY = Buffer.alloc(0)
 /** The stat's bytes were read whole when the snapshot was: a failure here is a bug, reported as the disk format's. */
@@ -15,14 +16,14 @@ const DISK_FORMAT = diskFormatFailure()
 export const STORED_STAT_BYTES = 60
 
 export class StoredNode implements TreeNode {
-  /** Set once the stat was asked for to be changed (or replaced): from then on, the node's own. */
-  private ownStat: PersistedStat | undefined = undefined
-  private ownData: Buffer | undefined = undefined
   private childSet: Set<string> | undefined = undefined
   /** The children read after it, in order, until their names are first asked for: no name or Set per znode while loading. */
   private firstChild: StoredNode | undefined = undefined
   private lastChild: StoredNode | undefined = undefined
   private nextSibling: StoredNode | undefined = undefined
+  private ownData: Buffer | undefined = undefined
+  /** Set once the stat was asked for to be changed (or replaced): from then on, the node's own. */
+  private ownStat: PersistedStat | undefined = undefined
 
   constructor(
     public acl: Acl[],
@@ -38,7 +39,8 @@ export class StoredNode implements TreeNode {
   get children(): Set<string> | undefined {
     if (this.firstChild !== undefined) {
       this.childSet ??= new Set()
-      for (let child: StoredNode | undefined = this.firstChild; child !== undefined; child = child.nextSibling) this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
+      for (let child: StoredNode | undefined = this.firstChild; child !== undefined; child = child.nextSibling)
+        this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
       this.firstChild = undefined
       this.lastChild = undefined
     }
@@ -50,14 +52,6 @@ export class StoredNode implements TreeNode {
     this.firstChild = undefined
     this.lastChild = undefined
     this.childSet = children
-  }
-
-  /** A child read from the snapshot: listed by name once the children are asked for. */
-  appendChild(child: StoredNode): void {
-    if (this.childSet !== undefined) this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
-    else if (this.lastChild === undefined) this.firstChild = child
-    else this.lastChild.nextSibling = child
-    if (this.childSet === undefined) this.lastChild = child
   }
 
   get data(): Buffer {
@@ -77,6 +71,14 @@ export class StoredNode implements TreeNode {
 
   set stat(stat: PersistedStat) {
     this.ownStat = stat
+  }
+
+  /** A child read from the snapshot: listed by name once the children are asked for. */
+  appendChild(child: StoredNode): void {
+    if (this.childSet !== undefined) this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
+    else if (this.lastChild === undefined) this.firstChild = child
+    else this.lastChild.nextSibling = child
+    if (this.childSet === undefined) this.lastChild = child
   }
 
   /** The stat as stored, or as changed since: a new object each time until it was changed. */

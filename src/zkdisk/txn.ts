@@ -3,8 +3,9 @@
  * the record of its type, then optionally a TxnDigest (the tree digest once it is applied).
  */
 import type {Acl} from '../zk/session.js'
-import {diskFormatFailure, DiskFormatError} from './errors.js'
+
 import {JuteReader} from '../jute/reader.js'
+import {DiskFormatError, diskFormatFailure} from './errors.js'
 import {OPEN_ACL} from './znode.js'
 
 export const OpCode = {
@@ -27,36 +28,36 @@ export const OpCode = {
 export interface TxnHeader {
   clientId: bigint
   cxid: number
-  zxid: bigint
   /** Milliseconds since the epoch: the ctime or mtime of what it creates or changes. */
   time: number
   type: number
+  zxid: bigint
 }
 
 export interface CreateTxn {
-  kind: 'create'
-  path: string
-  data: Buffer
   acl: Acl[]
+  data: Buffer
   ephemeral: boolean
+  kind: 'create'
   /** -1 (from pre-3.3 logs) means "the parent's cversion plus one". */
   parentCVersion: number
+  path: string
 }
 
 export interface CreateContainerTxn {
-  kind: 'createContainer'
-  path: string
-  data: Buffer
   acl: Acl[]
+  data: Buffer
+  kind: 'createContainer'
   parentCVersion: number
+  path: string
 }
 
 export interface CreateTtlTxn {
-  kind: 'createTTL'
-  path: string
-  data: Buffer
   acl: Acl[]
+  data: Buffer
+  kind: 'createTTL'
   parentCVersion: number
+  path: string
   ttl: bigint
 }
 
@@ -66,16 +67,16 @@ export interface DeleteTxn {
 }
 
 export interface SetDataTxn {
+  data: Buffer
   kind: 'setData'
   path: string
-  data: Buffer
   version: number
 }
 
 export interface SetAclTxn {
+  acl: Acl[]
   kind: 'setACL'
   path: string
-  acl: Acl[]
   version: number
 }
 
@@ -86,8 +87,8 @@ export interface CheckVersionTxn {
 }
 
 export interface ErrorTxn {
-  kind: 'error'
   err: number
+  kind: 'error'
 }
 
 export interface CreateSessionTxn {
@@ -98,14 +99,14 @@ export interface CreateSessionTxn {
 export interface CloseSessionTxn {
   kind: 'closeSession'
   /** The session's ephemerals when it closed; null in logs written without it. */
-  paths2Delete: string[] | null
+  paths2Delete: null | string[]
 }
 
 /** A part of a multi: its type, and its record, or why it cannot be decoded. */
 export interface SubTxn {
-  type: number
-  txn?: Txn
   problem?: string
+  txn?: Txn
+  type: number
 }
 
 export interface MultiTxn {
@@ -127,14 +128,14 @@ export type Txn =
   | SetDataTxn
 
 export interface TxnDigest {
-  version: number
   treeDigest: bigint
+  version: number
 }
 
 export interface DecodedTxn {
+  digest?: TxnDigest
   header: TxnHeader
   txn: Txn
-  digest?: TxnDigest
 }
 
 const EMPTY = Buffer.alloc(0)
@@ -174,7 +175,7 @@ function readCreateV0(reader: JuteReader): CreateTxn {
   return {acl, data, ephemeral: reader.bool(), kind: 'create', parentCVersion: -1, path}
 }
 
-function readCreateCommon(reader: JuteReader): {path: string; data: Buffer; acl: Acl[]} {
+function readCreateCommon(reader: JuteReader): {acl: Acl[]; data: Buffer; path: string} {
   const path = reader.path()
   const data = reader.buffer(true) ?? EMPTY
   return {acl: reader.acls() ?? OPEN_ACL, data, path}

@@ -21,15 +21,6 @@ export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
     return 'ZnodeView'
   }
 
-  has(path: string): boolean {
-    return this.nodes.has(path)
-  }
-
-  get(path: string): DiskZnode | undefined {
-    const node = this.nodes.get(path)
-    return node === undefined ? undefined : toDiskZnode(path, node)
-  }
-
   /** The names of a znode's children, sorted. */
   children(path: string): string[] {
     const node = this.nodes.get(path)
@@ -49,20 +40,32 @@ export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
     }
   }
 
-  *keys(): MapIterator<string> {
-    for (const [path] of this.entries()) yield path
+  forEach(
+    callback: (value: DiskZnode, key: string, map: ReadonlyMap<string, DiskZnode>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const [path, znode] of this.entries()) callback.call(thisArg, znode, path, this)
   }
 
-  *values(): MapIterator<DiskZnode> {
-    for (const [, znode] of this.entries()) yield znode
+  get(path: string): DiskZnode | undefined {
+    const node = this.nodes.get(path)
+    return node === undefined ? undefined : toDiskZnode(path, node)
+  }
+
+  has(path: string): boolean {
+    return this.nodes.has(path)
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [path] of this.entries()) yield path
   }
 
   [Symbol.iterator](): MapIterator<[string, DiskZnode]> {
     return this.entries()
   }
 
-  forEach(callback: (value: DiskZnode, key: string, map: ReadonlyMap<string, DiskZnode>) => void, thisArg?: unknown): void {
-    for (const [path, znode] of this.entries()) callback.call(thisArg, znode, path, this)
+  *values(): MapIterator<DiskZnode> {
+    for (const [, znode] of this.entries()) yield znode
   }
 }
 

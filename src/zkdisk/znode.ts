@@ -1,31 +1,32 @@
 import type {NodeType} from '../archive/format.js'
 import type {Acl} from '../zk/session.js'
+
 import {StoredNode} from './stored-node.js'
 
 /** StatPersisted: the stat fields ZooKeeper stores with each znode. */
 export interface PersistedStat {
-  czxid: bigint
-  mzxid: bigint
-  pzxid: bigint
+  aversion: number
   /** Milliseconds since the epoch. */
   ctime: number
-  mtime: number
-  version: number
   /** As stored: the number of children ever created (clients see creates plus deletes, see toDiskStat). */
   cversion: number
-  aversion: number
+  czxid: bigint
   /** Unsigned 64 bits: a session id, or the container or TTL encoding (see nodeTypeOfOwner). */
   ephemeralOwner: bigint
+  mtime: number
+  mzxid: bigint
+  pzxid: bigint
+  version: number
 }
 
 /** A znode as ZooKeeper's DataTree holds it. */
 export interface TreeNode {
-  /** A view of the snapshot's bytes for znodes loaded from one (no copy: the tree keeps the snapshot's buffer). */
-  data: Buffer
   acl: Acl[]
-  stat: PersistedStat
   /** Its children's names, undefined while it has never had one (most znodes are leaves: no Set for them). */
   children: Set<string> | undefined
+  /** A view of the snapshot's bytes for znodes loaded from one (no copy: the tree keeps the snapshot's buffer). */
+  data: Buffer
+  stat: PersistedStat
 }
 
 /** A znode's stat to read, not to change: a snapshot znode's is decoded again rather than kept. */
@@ -64,15 +65,15 @@ export interface DiskStat extends PersistedStat {
 }
 
 export interface DiskZnode {
-  path: string
-  data: Buffer
   acl: Acl[]
-  stat: DiskStat
-  type: NodeType
-  /** TTL znodes: the time to live in milliseconds. */
-  ttl?: number
+  data: Buffer
   /** The stored cversion: the number its next sequential child gets. */
   nextSequence: number
+  path: string
+  stat: DiskStat
+  /** TTL znodes: the time to live in milliseconds. */
+  ttl?: number
+  type: NodeType
 }
 
 export const CONTAINER_OWNER = 0x80_00_00_00_00_00_00_00n
@@ -91,7 +92,7 @@ export const READ_ACL: Acl[] = [{id: 'anyone', perms: PERM_READ, scheme: 'world'
  * enabled: 0x8000000000000000 is a container; a high byte of 0xff followed by two zero bytes is a TTL
  * node whose low 40 bits are the TTL; any other non-zero value is the owning session.
  */
-export function nodeTypeOfOwner(owner: bigint): {type: NodeType; ttl?: number} {
+export function nodeTypeOfOwner(owner: bigint): {ttl?: number; type: NodeType} {
   if (owner === 0n) return {type: 'persistent'}
   if (owner === CONTAINER_OWNER) return {type: 'container'}
   if ((owner & EXTENDED_MASK) === EXTENDED_MASK && (owner & EXTENDED_FEATURE_BITS) === 0n) {
@@ -110,7 +111,7 @@ export function isSessionOwner(owner: bigint): boolean {
 }
 
 /** The parent's path ("/" for a top-level znode) and the last name, as DataTree splits a path. */
-export function splitPath(path: string): {parent: string; name: string} {
+export function splitPath(path: string): {name: string; parent: string} {
   const slash = path.lastIndexOf('/')
   return {name: path.slice(slash + 1), parent: slash <= 0 ? '/' : path.slice(0, slash)}
 }
@@ -123,7 +124,8 @@ export function toDiskZnode(path: string, node: TreeNode): DiskZnode {
   const stored = statOf(node)
   const {data} = node
   const stat = toDiskStat(stored, data, childCount(node))
-  if (stored.ephemeralOwner === 0n) return {acl: node.acl, data, nextSequence: stored.cversion, path, stat, type: 'persistent'}
+  if (stored.ephemeralOwner === 0n)
+    return {acl: node.acl, data, nextSequence: stored.cversion, path, stat, type: 'persistent'}
   const {ttl, type} = nodeTypeOfOwner(stored.ephemeralOwner)
   return {acl: node.acl, data, nextSequence: stored.cversion, path, stat, type, ...(ttl === undefined ? {} : {ttl})}
 }

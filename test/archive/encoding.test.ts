@@ -9,12 +9,39 @@ import {Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {gunzipSync} from 'node:zlib'
 
-import {type ArchiveHeader, entryDirectory, FORMAT_NAME, FORMAT_VERSION, isSequentialName, type Manifest, type NodeType, recordBody, type ZnodeRecord} from '../../src/archive/format.js'
-import {tarHeader, TAR_END, tarPadding} from '../../src/archive/tar.js'
-import {ArchiveWriter} from '../../src/archive/writer.js'
 import type {Acl} from '../../src/zk/session.js'
 
-const STRINGS = ['', 'plain', 'quote"d', 'back\\slash', 'tab\there', 'nl\n', '\u0000\u001f\u007f', 'caf\u00e9', '\u{1F600}', '\u2028\u2029', 'lone \ud800 high', 'lone \udc00 low', '</script>', '%2E.dot', '~!@#$%^&*()[]{}']
+import {
+  type ArchiveHeader,
+  entryDirectory,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  isSequentialName,
+  type Manifest,
+  type NodeType,
+  recordBody,
+  type ZnodeRecord,
+} from '../../src/archive/format.js'
+import {TAR_END, tarHeader, tarPadding} from '../../src/archive/tar.js'
+import {ArchiveWriter} from '../../src/archive/writer.js'
+
+const STRINGS = [
+  '',
+  'plain',
+  'quote"d',
+  String.raw`back\slash`,
+  'tab\there',
+  'nl\n',
+  '\u0000\u001F\u007F',
+  'caf\u00E9',
+  '\u{1F600}',
+  '\u2028\u2029',
+  'lone \uD800 high',
+  'lone \uDC00 low',
+  '</script>',
+  '%2E.dot',
+  '~!@#$%^&*()[]{}',
+]
 const TYPES: NodeType[] = ['persistent', 'container', 'ttl', 'ephemeral']
 const SHARED_ACL: Acl[] = [{id: 'anyone', perms: 31, scheme: 'world'}]
 
@@ -25,7 +52,12 @@ function records(): ZnodeRecord[] {
     const text = STRINGS[index % STRINGS.length]
     const other = STRINGS[(index * 7) % STRINGS.length]
     const acl: Acl[] =
-      index % 3 === 0 ? SHARED_ACL : [{id: `user${other}:hash${text}`, perms: index % 32, scheme: 'digest'}, {perms: 1, scheme: 'ip', id: `10.0.0.${index % 256}`} as Acl]
+      index % 3 === 0
+        ? SHARED_ACL
+        : [
+            {id: `user${other}:hash${text}`, perms: index % 32, scheme: 'digest'},
+            {perms: 1, scheme: 'ip', id: `10.0.0.${index % 256}`} as Acl,
+          ]
     const type = TYPES[index % TYPES.length]
     const ttl = type === 'ttl' ? [1, 1000, 2 ** 40 - 1][index % 3] : undefined
     made.push({
@@ -76,8 +108,20 @@ describe('archive encoding: the hand-rolled record encoder', () => {
 })
 
 describe('archive encoding: sequential names', () => {
-  it('are those ending in ten ASCII digits, as /\\d{10}$/ says', () => {
-    const names = ['', '/a', '/0123456789', '/x-000000001', '/x-0000000001', '0000000000', '/x-00000000\u0661', '/x-000000000a', '/\uff10000000000', `/${'9'.repeat(30)}`, '/x-0000000001/']
+  it(String.raw`are those ending in ten ASCII digits, as /\d{10}$/ says`, () => {
+    const names = [
+      '',
+      '/a',
+      '/0123456789',
+      '/x-000000001',
+      '/x-0000000001',
+      '0000000000',
+      '/x-00000000\u0661',
+      '/x-000000000a',
+      '/\uFF10000000000',
+      `/${'9'.repeat(30)}`,
+      '/x-0000000001/',
+    ]
     for (const name of names) expect(isSequentialName(name), JSON.stringify(name)).to.equal(/\d{10}$/.test(name))
   })
 })
@@ -92,28 +136,54 @@ describe('archive encoding: the writer against a plain tar of the same members',
     tool: 'test',
     zxidStart: '0x1',
   }
-  const summary = {changedDuringBackup: 0, completedAt: '2026-01-02T03:04:06.000Z', dataBytes: 0, excluded: 0, inconsistent: [], inconsistentCount: 0, skippedEphemerals: 0, vanished: 0, zxidEnd: '0x2', znodes: 0}
+  const summary = {
+    changedDuringBackup: 0,
+    completedAt: '2026-01-02T03:04:06.000Z',
+    dataBytes: 0,
+    excluded: 0,
+    inconsistent: [],
+    inconsistentCount: 0,
+    skippedEphemerals: 0,
+    vanished: 0,
+    zxidEnd: '0x2',
+    znodes: 0,
+  }
   // Sizes around blocks and the writer's 128 KiB chunk, so entries land at every place in a chunk and across chunks.
   const SIZES = [0, 1, 511, 512, 513, 1000, 4096, 60_000, 127 * 1024, 128 * 1024 - 1100, 128 * 1024, 200 * 1024]
 
-  function znodes(): Array<{relativePath: string; record: ZnodeRecord; data: Buffer}> {
+  function znodes(): Array<{data: Buffer; record: ZnodeRecord; relativePath: string}> {
     return records().map((record, index) => {
-      const relativePath = index === 0 ? '/' : index % 50 === 7 ? `/${'long'.repeat(30)}-${index}` : `/n${STRINGS[index % STRINGS.length].replaceAll('/', '')}-${index}`
+      const relativePath =
+        index === 0
+          ? '/'
+          : index % 50 === 7
+            ? `/${'long'.repeat(30)}-${index}`
+            : `/n${STRINGS[index % STRINGS.length].replaceAll('/', '')}-${index}`
       const data = Buffer.alloc(SIZES[index % SIZES.length], index % 251)
       return {data, record: {...record, stat: {...record.stat, dataLength: data.length}}, relativePath}
     })
   }
 
   /** The archive's tar, built from JSON.stringify, createHash and node-tar's headers, members one after another. */
-  function plainTar(items: ReturnType<typeof znodes>, mtime: Date, manifestOf: (treeDigest: string) => Manifest): Buffer {
+  function plainTar(
+    items: ReturnType<typeof znodes>,
+    mtime: Date,
+    manifestOf: (treeDigest: string) => Manifest,
+  ): Buffer {
     const parts: Buffer[] = []
-    const member = (path: string, body: Buffer) => parts.push(tarHeader({gid: 0, mode: 0o644, mtime, path, size: body.length, type: 'File', uid: 0}), body, tarPadding(body.length))
+    const member = (path: string, body: Buffer) =>
+      parts.push(
+        tarHeader({gid: 0, mode: 0o644, mtime, path, size: body.length, type: 'File', uid: 0}),
+        body,
+        tarPadding(body.length),
+      )
     const jsonEntry = (value: unknown) => Buffer.from(`${JSON.stringify(value, null, 2)}\n`)
     const sha = (...bytes: Array<Buffer | string>) => {
       const hash = createHash('sha256')
       for (const part of bytes) hash.update(part)
       return hash.digest('hex')
     }
+
     const headerBody = jsonEntry(header)
     member('backup.json', headerBody)
     const tree = createHash('sha256')
@@ -128,7 +198,12 @@ describe('archive encoding: the writer against a plain tar of the same members',
     const manifest = manifestOf(tree.digest('hex'))
     const manifestBody = jsonEntry(manifest)
     member('manifest.json', manifestBody)
-    member('SHA256SUMS', Buffer.from(`${sha(headerBody)}  backup.json\n${sha(manifestBody)}  manifest.json\n${manifest.treeDigest}  znodes/\n`))
+    member(
+      'SHA256SUMS',
+      Buffer.from(
+        `${sha(headerBody)}  backup.json\n${sha(manifestBody)}  manifest.json\n${manifest.treeDigest}  znodes/\n`,
+      ),
+    )
     parts.push(TAR_END)
     return Buffer.concat(parts)
   }
@@ -137,12 +212,16 @@ describe('archive encoding: the writer against a plain tar of the same members',
     const items = znodes()
     const writer = new ArchiveWriter(header)
     const chunks: Buffer[] = []
-    const done = pipeline(writer.output, new Writable({write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk)
-      callback()
-    }}))
+    const done = pipeline(
+      writer.output,
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          chunks.push(chunk)
+          callback()
+        },
+      }),
+    )
     for (const {data, record, relativePath} of items) {
-      // eslint-disable-next-line no-await-in-loop
       await writer.addZnode(relativePath, record, data)
     }
 

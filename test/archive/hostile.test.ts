@@ -9,9 +9,18 @@ import {Readable} from 'node:stream'
 import {createGzip, gunzipSync, gzipSync} from 'node:zlib'
 
 import type {ZnodeRecord} from '../../src/archive/format.js'
+
 import {ArchiveError, readArchive} from '../../src/archive/reader.js'
 import {sharedEnsemble} from '../harness/hooks.js'
-import {type DecodedArchive, encodeArchive, encodeArchiveMembers, type EncodedZnode, plainHeader, plainRecord, tarGz} from '../helpers/archive.js'
+import {
+  type DecodedArchive,
+  encodeArchive,
+  encodeArchiveMembers,
+  type EncodedZnode,
+  plainHeader,
+  plainRecord,
+  tarGz,
+} from '../helpers/archive.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {connect, uniquePath} from '../helpers/tree.js'
@@ -49,39 +58,131 @@ function* zeros(bytes: number, chunk = 64 * 1024): Generator<Buffer> {
 }
 
 const root = '/app'
-const record = (path: string, fields: Partial<ZnodeRecord> = {}, data = Buffer.alloc(0)): EncodedZnode => ({data, record: plainRecord(path, data, fields)})
-const base = (): EncodedZnode[] => [record(root, {}, Buffer.from('root')), record(`${root}/a`), record(`${root}/a/b`, {}, Buffer.from('b')), record(`${root}/c`)]
+const record = (path: string, fields: Partial<ZnodeRecord> = {}, data = Buffer.alloc(0)): EncodedZnode => ({
+  data,
+  record: plainRecord(path, data, fields),
+})
+const base = (): EncodedZnode[] => [
+  record(root, {}, Buffer.from('root')),
+  record(`${root}/a`),
+  record(`${root}/a/b`, {}, Buffer.from('b')),
+  record(`${root}/c`),
+]
 const archiveOf = (znodes: EncodedZnode[], header = plainHeader(root)): DecodedArchive => ({header, znodes})
 const withRecord = (index: number, fields: Partial<ZnodeRecord> | Record<string, unknown>) =>
-  archiveOf(base().map((znode, at) => (at === index ? {...znode, record: {...znode.record, ...fields} as ZnodeRecord} : znode)))
+  archiveOf(
+    base().map((znode, at) => (at === index ? {...znode, record: {...znode.record, ...fields} as ZnodeRecord} : znode)),
+  )
 
 /** [name, archive, what the refusal says] */
 const IMPOSSIBLE: Array<[string, () => DecodedArchive, RegExp]> = [
-  ['a parent missing', () => archiveOf([...base(), record(`${root}/x/y`)]), /znodes\/x\/y\/\.znode\.json: the parent of "\/x\/y" is not recorded before it/],
-  ['a parent recorded after its child', () => archiveOf([base()[0], base()[2], base()[1], base()[3]]), /the parent of "\/a\/b" is not recorded before it/],
+  [
+    'a parent missing',
+    () => archiveOf([...base(), record(`${root}/x/y`)]),
+    /znodes\/x\/y\/\.znode\.json: the parent of "\/x\/y" is not recorded before it/,
+  ],
+  [
+    'a parent recorded after its child',
+    () => archiveOf([base()[0], base()[2], base()[1], base()[3]]),
+    /the parent of "\/a\/b" is not recorded before it/,
+  ],
   ['the same path twice', () => archiveOf([...base(), record(`${root}/c`)]), /"\/c" is recorded twice/],
   ['the root twice', () => archiveOf([...base(), record(root)]), /"\/" is recorded twice/],
-  ['a first record that is not the root', () => archiveOf(base().slice(1)), /the first record is "\/a", not the archive's root/],
-  ['a "." component', () => archiveOf([...base(), record(`${root}/a/.`)]), /path "\/app\/a\/\." is invalid: "\." is not allowed/],
-  ['a ".." component', () => archiveOf([...base(), record(`${root}/a/..`)]), /path "\/app\/a\/\.\." is invalid: "\.\." is not allowed/],
-  ['a trailing /', () => archiveOf([...base(), record(`${root}/c/`)]), /path "\/app\/c\/" is invalid: it must not end with \//],
-  ['an empty name', () => archiveOf([...base(), record(`${root}//c`)]), /path "\/app\/\/c" is invalid: it contains an empty name/],
-  ['a NUL in a name', () => archiveOf([...base(), {...record(`${root}/c\u0000d`), member: 'znodes/cd/.znode.json'}]), /path "\/app\/c\\u0000d" is invalid/],
+  [
+    'a first record that is not the root',
+    () => archiveOf(base().slice(1)),
+    /the first record is "\/a", not the archive's root/,
+  ],
+  [
+    'a "." component',
+    () => archiveOf([...base(), record(`${root}/a/.`)]),
+    /path "\/app\/a\/\." is invalid: "\." is not allowed/,
+  ],
+  [
+    'a ".." component',
+    () => archiveOf([...base(), record(`${root}/a/..`)]),
+    /path "\/app\/a\/\.\." is invalid: "\.\." is not allowed/,
+  ],
+  [
+    'a trailing /',
+    () => archiveOf([...base(), record(`${root}/c/`)]),
+    /path "\/app\/c\/" is invalid: it must not end with \//,
+  ],
+  [
+    'an empty name',
+    () => archiveOf([...base(), record(`${root}//c`)]),
+    /path "\/app\/\/c" is invalid: it contains an empty name/,
+  ],
+  [
+    'a NUL in a name',
+    () => archiveOf([...base(), {...record(`${root}/c\u0000d`), member: 'znodes/cd/.znode.json'}]),
+    /path "\/app\/c\\u0000d" is invalid/,
+  ],
   ['a newline in a name', () => archiveOf([...base(), record(`${root}/c\nd`)]), /path "\/app\/c\\nd" is invalid/],
-  ['an ESC in a name', () => archiveOf([...base(), record(`${root}/c\u001b[31md`)]), /path "\/app\/c\\u001b\[31md" is invalid/],
-  ['a private-use character in a name', () => archiveOf([...base(), record(`${root}/c\uE000`)]), /is invalid: it contains a character ZooKeeper does not allow/],
-  ['an unknown ACL scheme', () => withRecord(1, {acl: [{id: 'x', perms: 31, scheme: 'magic'}]}), /znodes\/a\/\.znode\.json: ACL entry 1: unknown scheme "magic"/],
-  ['the super scheme (an identity, not an ACL scheme)', () => withRecord(1, {acl: [{id: 'x', perms: 31, scheme: 'super'}]}), /unknown scheme/],
-  ['ACL perms 64', () => withRecord(1, {acl: [{id: 'anyone', perms: 64, scheme: 'world'}]}), /znodes\/a\/\.znode\.json: ACL entry 1: ACL perms 64 outside 1-31/],
+  [
+    'an ESC in a name',
+    () => archiveOf([...base(), record(`${root}/c\u001B[31md`)]),
+    /path "\/app\/c\\u001b\[31md" is invalid/,
+  ],
+  [
+    'a private-use character in a name',
+    () => archiveOf([...base(), record(`${root}/c\uE000`)]),
+    /is invalid: it contains a character ZooKeeper does not allow/,
+  ],
+  [
+    'an unknown ACL scheme',
+    () => withRecord(1, {acl: [{id: 'x', perms: 31, scheme: 'magic'}]}),
+    /znodes\/a\/\.znode\.json: ACL entry 1: unknown scheme "magic"/,
+  ],
+  [
+    'the super scheme (an identity, not an ACL scheme)',
+    () => withRecord(1, {acl: [{id: 'x', perms: 31, scheme: 'super'}]}),
+    /unknown scheme/,
+  ],
+  [
+    'ACL perms 64',
+    () => withRecord(1, {acl: [{id: 'anyone', perms: 64, scheme: 'world'}]}),
+    /znodes\/a\/\.znode\.json: ACL entry 1: ACL perms 64 outside 1-31/,
+  ],
   ['ACL perms 0', () => withRecord(1, {acl: [{id: 'anyone', perms: 0, scheme: 'world'}]}), /ACL perms 0 outside 1-31/],
-  ['ACL perms 1.5', () => withRecord(1, {acl: [{id: 'anyone', perms: 1.5, scheme: 'world'}]}), /perms is not an integer/],
+  [
+    'ACL perms 1.5',
+    () => withRecord(1, {acl: [{id: 'anyone', perms: 1.5, scheme: 'world'}]}),
+    /perms is not an integer/,
+  ],
   ['an ACL entry that is a string', () => withRecord(1, {acl: ['world:anyone:31']}), /ACL entry 1: not an object/],
-  ['an ACL entry without an id', () => withRecord(1, {acl: [{perms: 31, scheme: 'world'}]}), /ACL entry 1: not exactly scheme, id and perms/],
-  ['a world ACL for someone other than anyone', () => withRecord(1, {acl: [{id: 'everyone', perms: 31, scheme: 'world'}]}), /world id "everyone" is not "anyone"/],
-  ['a digest id without a hash', () => withRecord(1, {acl: [{id: 'user', perms: 31, scheme: 'digest'}]}), /digest id "user" is not user:hash/],
-  ['an ip id that is no address', () => withRecord(1, {acl: [{id: '10.0.0/8', perms: 31, scheme: 'ip'}]}), /ip id "10\.0\.0\/8" is not an address/],
+  [
+    'an ACL entry without an id',
+    () => withRecord(1, {acl: [{perms: 31, scheme: 'world'}]}),
+    /ACL entry 1: not exactly scheme, id and perms/,
+  ],
+  [
+    'a world ACL for someone other than anyone',
+    () => withRecord(1, {acl: [{id: 'everyone', perms: 31, scheme: 'world'}]}),
+    /world id "everyone" is not "anyone"/,
+  ],
+  [
+    'a digest id without a hash',
+    () => withRecord(1, {acl: [{id: 'user', perms: 31, scheme: 'digest'}]}),
+    /digest id "user" is not user:hash/,
+  ],
+  [
+    'an ip id that is no address',
+    () => withRecord(1, {acl: [{id: '10.0.0/8', perms: 31, scheme: 'ip'}]}),
+    /ip id "10\.0\.0\/8" is not an address/,
+  ],
   ['an empty ACL', () => withRecord(1, {acl: []}), /its ACL is empty/],
-  ['an ACL entry twice', () => withRecord(1, {acl: [{id: 'anyone', perms: 31, scheme: 'world'}, {id: 'anyone', perms: 31, scheme: 'world'}]}), /ACL entry 2 repeats an earlier one/],
+  [
+    'an ACL entry twice',
+    () =>
+      withRecord(1, {
+        acl: [
+          {id: 'anyone', perms: 31, scheme: 'world'},
+          {id: 'anyone', perms: 31, scheme: 'world'},
+        ],
+      }),
+    /ACL entry 2 repeats an earlier one/,
+  ],
   ['an unknown type', () => withRecord(1, {type: 'symlink'}), /znodes\/a\/\.znode\.json: unknown type "symlink"/],
   ['a negative TTL', () => withRecord(1, {ttl: -5, type: 'ttl'}), /TTL -5 outside 1-1099511627775/],
   ['a TTL of 0', () => withRecord(1, {ttl: 0, type: 'ttl'}), /TTL 0 outside/],
@@ -90,23 +191,93 @@ const IMPOSSIBLE: Array<[string, () => DecodedArchive, RegExp]> = [
   ['a TTL that is a string', () => withRecord(1, {ttl: '1000', type: 'ttl'}), /TTL "1000" is not an integer/],
   ['a TTL on a persistent znode', () => withRecord(1, {ttl: 1000}), /a TTL on a persistent znode/],
   ['a TTL znode without a TTL', () => withRecord(1, {type: 'ttl'}), /a TTL znode without a TTL/],
-  ['a child of an ephemeral znode', () => archiveOf([...base().slice(0, 3).map((znode, index) => (index === 1 ? {...znode, record: {...znode.record, type: 'ephemeral' as const}} : znode))]), /"\/a\/b" is the child of an ephemeral znode/],
+  [
+    'a child of an ephemeral znode',
+    () =>
+      archiveOf(
+        base()
+          .slice(0, 3)
+          .map((znode, index) =>
+            index === 1 ? {...znode, record: {...znode.record, type: 'ephemeral' as const}} : znode,
+          ),
+      ),
+    /"\/a\/b" is the child of an ephemeral znode/,
+  ],
   ['stat: null', () => withRecord(1, {stat: null}), /znodes\/a\/\.znode\.json: its stat is not an object/],
-  ['a stat without czxid', () => withRecord(1, {stat: {...plainRecord('/x').stat, czxid: undefined}}), /stat\.czxid is not a zxid/],
-  ['a stat with a string version', () => withRecord(1, {stat: {...plainRecord('/x').stat, version: '1'}}), /stat\.version is not a 32-bit integer/],
-  ['a stat with a negative numChildren', () => withRecord(1, {stat: {...plainRecord('/x').stat, numChildren: -1}}), /stat\.numChildren is not a count/],
-  ['a stat with a bad mtime', () => withRecord(1, {stat: {...plainRecord('/x').stat, mtime: 'yesterday'}}), /stat\.mtime is not a time/],
-  ['a path that is not a string', () => withRecord(1, {path: 42}), /record lacks path, type or acl|its path is not a string/],
+  [
+    'a stat without czxid',
+    () => withRecord(1, {stat: {...plainRecord('/x').stat, czxid: undefined}}),
+    /stat\.czxid is not a zxid/,
+  ],
+  [
+    'a stat with a string version',
+    () => withRecord(1, {stat: {...plainRecord('/x').stat, version: '1'}}),
+    /stat\.version is not a 32-bit integer/,
+  ],
+  [
+    'a stat with a negative numChildren',
+    () => withRecord(1, {stat: {...plainRecord('/x').stat, numChildren: -1}}),
+    /stat\.numChildren is not a count/,
+  ],
+  [
+    'a stat with a bad mtime',
+    () => withRecord(1, {stat: {...plainRecord('/x').stat, mtime: 'yesterday'}}),
+    /stat\.mtime is not a time/,
+  ],
+  [
+    'a path that is not a string',
+    () => withRecord(1, {path: 42}),
+    /record lacks path, type or acl|its path is not a string/,
+  ],
   ['"sequential" that is not a boolean', () => withRecord(1, {sequential: 'yes'}), /"sequential" is not a boolean/],
-  ['a nextSequence that is not an integer', () => withRecord(1, {nextSequence: 2.5}), /nextSequence 2\.5 is not an integer/],
+  [
+    'a nextSequence that is not an integer',
+    () => withRecord(1, {nextSequence: 2.5}),
+    /nextSequence 2\.5 is not an integer/,
+  ],
   ['a nextSequence that is a string', () => withRecord(1, {nextSequence: '3'}), /nextSequence "3" is not an integer/],
-  ['a nextSequence below numChildren', () => withRecord(1, {nextSequence: 1, stat: {...plainRecord('/x').stat, numChildren: 2}}), /nextSequence 1 is below stat\.numChildren 2/],
-  ['a nextSequence of 2^31', () => withRecord(1, {nextSequence: 2 ** 31}), /nextSequence 2147483648 is not below 2\^31/],
-  ['format version 0', () => archiveOf(base(), {...plainHeader(root), formatVersion: 0}), /backup\.json: format version 0 is not a positive integer/],
-  ['format version -1', () => archiveOf(base(), {...plainHeader(root), formatVersion: -1}), /format version -1 is not a positive integer/],
-  ['format version 0.5', () => archiveOf(base(), {...plainHeader(root), formatVersion: 0.5}), /format version 0\.5 is not a positive integer/],
-  ['format version "1"', () => archiveOf(base(), {...plainHeader(root), formatVersion: '1' as unknown as number}), /format version "1" is not a positive integer/],
-  ['a root that is not a znode path', () => archiveOf(base().map((znode) => ({...znode, record: {...znode.record, path: znode.record.path.replace('/app', '/app/')}})), {...plainHeader('/app/'), formatVersion: 1}), /the header's root path "\/app\/" is invalid/],
+  [
+    'a nextSequence below numChildren',
+    () => withRecord(1, {nextSequence: 1, stat: {...plainRecord('/x').stat, numChildren: 2}}),
+    /nextSequence 1 is below stat\.numChildren 2/,
+  ],
+  [
+    'a nextSequence of 2^31',
+    () => withRecord(1, {nextSequence: 2 ** 31}),
+    /nextSequence 2147483648 is not below 2\^31/,
+  ],
+  [
+    'format version 0',
+    () => archiveOf(base(), {...plainHeader(root), formatVersion: 0}),
+    /backup\.json: format version 0 is not a positive integer/,
+  ],
+  [
+    'format version -1',
+    () => archiveOf(base(), {...plainHeader(root), formatVersion: -1}),
+    /format version -1 is not a positive integer/,
+  ],
+  [
+    'format version 0.5',
+    () => archiveOf(base(), {...plainHeader(root), formatVersion: 0.5}),
+    /format version 0\.5 is not a positive integer/,
+  ],
+  [
+    'format version "1"',
+    () => archiveOf(base(), {...plainHeader(root), formatVersion: '1' as unknown as number}),
+    /format version "1" is not a positive integer/,
+  ],
+  [
+    'a root that is not a znode path',
+    () =>
+      archiveOf(
+        base().map((znode) => ({
+          ...znode,
+          record: {...znode.record, path: znode.record.path.replace('/app', '/app/')},
+        })),
+        {...plainHeader('/app/'), formatVersion: 1},
+      ),
+    /the header's root path "\/app\/" is invalid/,
+  ],
 ]
 
 describe('archive reader: hostile archives with valid checksums', () => {
@@ -115,7 +286,9 @@ describe('archive reader: hostile archives with valid checksums', () => {
   })
 
   it('reads records with and without nextSequence (archives from before it was recorded), up to 2^31 - 1', async () => {
-    const archive = archiveOf(base().map((znode, at) => (at === 1 ? {...znode, record: {...znode.record, nextSequence: 2 ** 31 - 1}} : znode)))
+    const archive = archiveOf(
+      base().map((znode, at) => (at === 1 ? {...znode, record: {...znode.record, nextSequence: 2 ** 31 - 1}} : znode)),
+    )
     expect(await readAll(Readable.from([encodeArchive(archive)]))).to.deep.equal({znodes: 4})
   })
 
@@ -131,14 +304,19 @@ describe('archive reader: hostile archives with valid checksums', () => {
   }
 
   it('never puts a control character of a path into its message raw', async () => {
-    const error = await refusal(encodeArchive(archiveOf([...base(), record(`${root}/\u001b]0;owned\u0007\r\n\u009b2J\u202e`)])))
+    const error = await refusal(
+      encodeArchive(archiveOf([...base(), record(`${root}/\u001B]0;owned\u0007\r\n\u009B2J\u202E`)])),
+    )
     expect(error?.message).to.match(/is invalid/)
-    // eslint-disable-next-line no-control-regex
+
     expect(error?.message).not.to.match(/[\u0000-\u001F\u007F-\u009F\u202E]/)
   })
 
   it('refuses a record path without a leading / under an archive rooted at /, quickly', async () => {
-    const znodes = [{data: Buffer.alloc(0), record: plainRecord('/')}, {data: Buffer.alloc(0), member: 'znodes/bc/.znode.json', record: plainRecord('abc')}]
+    const znodes = [
+      {data: Buffer.alloc(0), record: plainRecord('/')},
+      {data: Buffer.alloc(0), member: 'znodes/bc/.znode.json', record: plainRecord('abc')},
+    ]
     const error = await refusal(encodeArchive({header: plainHeader('/'), znodes}))
     expect(error?.message).to.match(/znodes\/bc\/\.znode\.json: path "abc" is invalid: it must start with \//)
   })
@@ -160,23 +338,31 @@ describe('archive reader: bytes after the archive, and endless input', () => {
   })
 
   it('refuses a non-zero byte after the end-of-archive marker', async () => {
-    expect((await refusal(gzipSync(Buffer.concat([plainGood, Buffer.from([0, 0, 1])]))))?.message).to.match(/unexpected bytes after the end of the archive/)
+    expect((await refusal(gzipSync(Buffer.concat([plainGood, Buffer.from([0, 0, 1])]))))?.message).to.match(
+      /unexpected bytes after the end of the archive/,
+    )
   })
 
   it('refuses a second gzip member, even one of zeros only', async () => {
-    expect((await refusal(Buffer.concat([good, gzipSync(Buffer.alloc(512))])))?.message).to.match(/a second gzip member/)
+    expect((await refusal(Buffer.concat([good, gzipSync(Buffer.alloc(512))])))?.message).to.match(
+      /a second gzip member/,
+    )
     expect((await refusal(Buffer.concat([good, good])))?.message).to.match(/a second gzip member/)
   })
 
   it('refuses zero bytes after the gzip stream (zlib would ignore them)', async () => {
-    expect((await refusal(Buffer.concat([good, Buffer.alloc(16)])))?.message).to.match(/unexpected bytes after the end of the gzip stream/)
+    expect((await refusal(Buffer.concat([good, Buffer.alloc(16)])))?.message).to.match(
+      /unexpected bytes after the end of the gzip stream/,
+    )
   })
 
   it('refuses 32 MiB of zeros after a valid plain archive having read at most 1 MiB of them', async () => {
-    const {stream, taken} = counted((function* () {
-      yield plainGood
-      yield* zeros(32 * 1024 * 1024)
-    })())
+    const {stream, taken} = counted(
+      (function* () {
+        yield plainGood
+        yield* zeros(32 * 1024 * 1024)
+      })(),
+    )
     const {error} = await readAll(stream)
     expect(error?.message).to.match(/unexpected bytes after the end of the archive/)
     expect(taken() - plainGood.length).to.be.lessThan(1024 * 1024)
@@ -199,9 +385,11 @@ describe('archive reader: bytes after the archive, and endless input', () => {
 
   it('refuses 64 MiB of gzipped zeros having read a small part of it', async () => {
     const bytes = gzipSync(Buffer.alloc(64 * 1024 * 1024))
-    const {stream, taken} = counted((function* () {
-      for (let offset = 0; offset < bytes.length; offset += 1024) yield bytes.subarray(offset, offset + 1024)
-    })())
+    const {stream, taken} = counted(
+      (function* () {
+        for (let offset = 0; offset < bytes.length; offset += 1024) yield bytes.subarray(offset, offset + 1024)
+      })(),
+    )
     const {error} = await readAll(stream)
     expect(error?.message).to.match(/unexpected bytes after the end of the archive/)
     expect(taken()).to.be.lessThan(bytes.length / 2)
@@ -212,7 +400,7 @@ describe('archive reader: bytes after the archive, and endless input', () => {
   })
 
   it('refuses a plain archive that ends without the end-of-archive marker', async () => {
-    expect((await refusal(plainGood.subarray(0, plainGood.length - 1024)))?.message).to.match(/ends before the end-of-archive marker/)
+    expect((await refusal(plainGood.subarray(0, -1024)))?.message).to.match(/ends before the end-of-archive marker/)
   })
 })
 
@@ -231,7 +419,10 @@ describe('hostile archives through the CLI: zk inspect and zk restore --dry-run'
   it('a record path without a leading / under / is refused by inspect and restore --dry-run in seconds (it looped at 100% CPU)', async function () {
     this.timeout(30_000)
     const file = join(dir, 'no-slash.tar.gz')
-    const znodes = [{data: Buffer.alloc(0), record: plainRecord('/')}, {data: Buffer.alloc(0), member: 'znodes/bc/.znode.json', record: plainRecord('abc')}]
+    const znodes = [
+      {data: Buffer.alloc(0), record: plainRecord('/')},
+      {data: Buffer.alloc(0), member: 'znodes/bc/.znode.json', record: plainRecord('abc')},
+    ]
     await writeFile(file, encodeArchive({header: plainHeader('/'), znodes}))
     const inspect = await dcos(['zk', 'inspect', file])
     expectExit(inspect, 1)

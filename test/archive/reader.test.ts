@@ -2,9 +2,10 @@ import {expect} from 'chai'
 import {Readable} from 'node:stream'
 import {setTimeout as delay} from 'node:timers/promises'
 
+import type {ZkSession} from '../../src/zk/session.js'
+
 import {ArchiveError, readArchive, verifyArchive} from '../../src/archive/reader.js'
 import {FileProvider} from '../../src/providers/file.js'
-import type {ZkSession} from '../../src/zk/session.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {type ArchiveMaterial, BAD_ARCHIVES, readArchiveFile} from '../helpers/archive.js'
 import {archiveMaterial, removeDir, tempDir} from '../helpers/fixtures.js'
@@ -12,7 +13,9 @@ import {connect, snapshotTree} from '../helpers/tree.js'
 
 /** Feeds `bytes` to the reader in small chunks, like a slow download, and returns what it threw. */
 async function readFailure(bytes: Buffer): Promise<{error: unknown; znodes: number}> {
-  const chunks = Array.from({length: Math.ceil(bytes.length / 4096)}, (_, index) => bytes.subarray(index * 4096, (index + 1) * 4096))
+  const chunks = Array.from({length: Math.ceil(bytes.length / 4096)}, (_, index) =>
+    bytes.subarray(index * 4096, (index + 1) * 4096),
+  )
   let znodes = 0
   try {
     for await (const item of readArchive(Readable.from(chunks), 'test.tar.gz')) {
@@ -29,7 +32,7 @@ describe('archive reader', function () {
   this.timeout(60_000)
   let dir: string
   let session: ZkSession
-  let material: ArchiveMaterial & {root: string; file: string}
+  let material: ArchiveMaterial & {file: string; root: string}
 
   before(async () => {
     const ensemble = await sharedEnsemble()
@@ -46,7 +49,7 @@ describe('archive reader', function () {
   it('reads a good archive: the header first, every znode with its data, the manifest last', async () => {
     const kinds: string[] = []
     for await (const item of readArchive(Readable.from([material.good]), 'good')) kinds.push(item.kind)
-    expect(kinds).to.deep.equal(['header', ...Array(9).fill('znode'), 'manifest'])
+    expect(kinds).to.deep.equal(['header', ...Array.from({length: 9}).fill('znode'), 'manifest'])
 
     const content = await readArchiveFile(material.file)
     expect(content.tree).to.deep.equal(await snapshotTree(session, material.root))
@@ -84,7 +87,9 @@ describe('archive reader', function () {
   it('verifyArchive returns the manifest of a good archive and throws on a bad one', async () => {
     const manifest = await verifyArchive(Readable.from([material.good]), 'good')
     expect(manifest.source.root).to.equal(material.root)
-    const error = await verifyArchive(Readable.from([material.good.subarray(0, -100)]), 'cut').catch((error_: Error) => error_)
+    const error = await verifyArchive(Readable.from([material.good.subarray(0, -100)]), 'cut').catch(
+      (error_: Error) => error_,
+    )
     expect(error).to.be.instanceOf(ArchiveError)
   })
 })

@@ -20,22 +20,32 @@ import {connect, seedTree, uniquePath, ZOO_PERM_ALL, ZOO_PERM_READ} from '../hel
 
 const BIN = join(ROOT, 'bin', 'run.js')
 // ESC sequences, a newline that forges an "Integrity" row, C1 (CSI) and DEL; one ":", as a digest id has.
-const HOSTILE = 'evil\u001b[2J\u009b31m\u007f\u001b[1;32m\nIntegrity   OK - every checksum matches:x'
-const ESCAPED = 'evil\\x1b[2J\\x9b31m\\x7f\\x1b[1;32m\\nIntegrity   OK - every checksum matches:x'
-// eslint-disable-next-line no-control-regex
+const HOSTILE = 'evil\u001B[2J\u009B31m\u007F\u001B[1;32m\nIntegrity   OK - every checksum matches:x'
+const ESCAPED = String.raw`evil\x1b[2J\x9b31m\x7f\x1b[1;32m\nIntegrity   OK - every checksum matches:x`
+
 const RAW_CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/
 
 /** Runs the CLI on a pseudo-terminal (script(1)): what the terminal received, CR LF made LF. */
-function onTerminal(args: string[], extraEnv: Record<string, string> = {}): Promise<{code: number | null; output: string}> {
-  const quoted = [process.execPath, BIN, ...args].map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ')
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DCOS_|AWS_|DEBUG$|OCLIF_)/.test(name)))
+function onTerminal(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{code: null | number; output: string}> {
+  const quoted = [process.execPath, BIN, ...args].map((word) => `'${word.replaceAll("'", String.raw`'\''`)}'`).join(' ')
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(DCOS_|AWS_|DEBUG$|OCLIF_)/.test(name)),
+  )
   return new Promise((resolve) => {
-    execFile('script', ['-qec', quoted, '/dev/null'], {cwd: ROOT, encoding: 'utf8', env: {...env, SHELL: '/bin/sh', ...extraEnv}, timeout: 45_000}, (error, stdout) => {
-      recordOutput(`dcos ${args.slice(0, 2).join(' ')} (terminal)`, stdout)
-      // Less the cursor's hiding and showing, which oclif's spinner sends itself.
-      const output = stdout.replaceAll('\r\n', '\n').replaceAll(/\u001B\[\?25[hl]/g, '')
-      resolve({code: error ? (typeof error.code === 'number' ? error.code : null) : 0, output})
-    })
+    execFile(
+      'script',
+      ['-qec', quoted, '/dev/null'],
+      {cwd: ROOT, encoding: 'utf8', env: {...env, SHELL: '/bin/sh', ...extraEnv}, timeout: 45_000},
+      (error, stdout) => {
+        recordOutput(`dcos ${args.slice(0, 2).join(' ')} (terminal)`, stdout)
+        // Less the cursor's hiding and showing, which oclif's spinner sends itself.
+        const output = stdout.replaceAll('\r\n', '\n').replaceAll(/\u001B\[\?25[hl]/g, '')
+        resolve({code: error ? (typeof error.code === 'number' ? error.code : null) : 0, output})
+      },
+    )
   })
 }
 
@@ -53,7 +63,10 @@ describe('text from archives and servers on a terminal', function () {
     root = uniquePath('escape')
     // ZooKeeper takes any digest id of the form "a:b": the control characters reach the archive
     // (ADMIN for anyone, or the server would hide the id's hash part from the backup).
-    const acl = [{id: HOSTILE, perms: ZOO_PERM_ALL, scheme: 'digest'}, {id: 'anyone', perms: ZOO_PERM_READ | zkConstants.ZOO_PERM_ADMIN, scheme: 'world'}]
+    const acl = [
+      {id: HOSTILE, perms: ZOO_PERM_ALL, scheme: 'digest'},
+      {id: 'anyone', perms: ZOO_PERM_READ | zkConstants.ZOO_PERM_ADMIN, scheme: 'world'},
+    ]
     await seedTree(session, root, [{path: '/'}, {acl, data: 'x', path: '/hostile-acl'}])
     archive = join(dir, 'hostile.tar.gz')
     expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
@@ -64,7 +77,7 @@ describe('text from archives and servers on a terminal', function () {
     await removeDir(dir)
   })
 
-  it('inspect --tree shows an ACL id\'s control characters as escapes, and no forged line', async () => {
+  it("inspect --tree shows an ACL id's control characters as escapes, and no forged line", async () => {
     const {code, output} = await onTerminal(['zk', 'inspect', archive, '--tree'])
     expect(code, output).to.equal(0)
     expect(output).not.to.match(RAW_CONTROL)
@@ -79,12 +92,12 @@ describe('text from archives and servers on a terminal', function () {
     const {code, output} = await onTerminal(['zk', 'inspect', archive, '--tree', '--json'])
     expect(code, output).to.equal(0)
     expect(output).not.to.match(RAW_CONTROL)
-    const json = JSON.parse(output) as {tree: Array<{path: string; acl: string[]}>}
+    const json = JSON.parse(output) as {tree: Array<{acl: string[]; path: string}>}
     expect(json.tree.find((entry) => entry.path.endsWith('/hostile-acl'))?.acl[0]).to.equal(`digest:${HOSTILE}:rwcda`)
   })
 
   it('a lock holder written by another process: the refusal is one line, escaped, on a terminal and through a pipe', async () => {
-    const holder = {instance: HOSTILE, job: 'job\u009b\n', kind: 'restore', since: '2026-01-01T00:00:00Z'}
+    const holder = {instance: HOSTILE, job: 'job\u009B\n', kind: 'restore', since: '2026-01-01T00:00:00Z'}
     await session.createParents(DEFAULT_LOCK_PATH)
     await session.create(DEFAULT_LOCK_PATH, Buffer.from(JSON.stringify(holder)), zkConstants.ZOO_EPHEMERAL)
     try {
@@ -97,8 +110,10 @@ describe('text from archives and servers on a terminal', function () {
       // The terminal also shows the progress of the verification, on lines of its own.
       const {code, output} = await onTerminal(args)
       expect(code).to.equal(1)
-      const error = output.trimEnd().split('\n').slice(-1)[0]
-      expect(error, output).to.match(/^Error: Refusing to restore: a restore \(job\\x9b\\n\) on evil\\x1b\[2J.* holds the cluster lock .*Try again when it has ended: .*--wait-lock <duration> waits\)$/)
+      const error = output.trimEnd().split('\n').at(-1)
+      expect(error, output).to.match(
+        /^Error: Refusing to restore: a restore \(job\\x9b\\n\) on evil\\x1b\[2J.* holds the cluster lock .*Try again when it has ended: .*--wait-lock <duration> waits\)$/,
+      )
       expect(output).to.include(ESCAPED)
     } finally {
       await session.delete(DEFAULT_LOCK_PATH)
@@ -114,19 +129,26 @@ describe('text from archives and servers on a terminal', function () {
       const plain = await onTerminal(['cluster', 'status', '--zk', zk], {NO_COLOR: '1'})
       expect(plain.code, plain.output).not.to.equal(null)
       expect(plain.output, plain.output).not.to.match(RAW_CONTROL)
-      expect(plain.output).to.include('evil\\x1b[2J\\x9b31m\\x7f')
+      expect(plain.output).to.include(String.raw`evil\x1b[2J\x9b31m\x7f`)
       // With colours, the only raw escapes are the tool's own colours (SGR), around escaped text.
       const coloured = await onTerminal(['cluster', 'status', '--zk', zk], {FORCE_COLOR: '1'})
       expect(coloured.output).to.match(/\u001B\[3[123]m/)
       expect(coloured.output.replaceAll(/\u001B\[(?:3[123]|39)m/g, ''), coloured.output).not.to.match(RAW_CONTROL)
-      expect(coloured.output).to.include('evil\\x1b[2J\\x9b31m\\x7f')
+      expect(coloured.output).to.include(String.raw`evil\x1b[2J\x9b31m\x7f`)
     } finally {
       await new Promise((resolve) => server.close(resolve))
     }
   })
 
   it('backup list and show: ids and versions from the service are shown escaped; a forged id cannot add a row', async () => {
-    const backup = {component_status: {}, dcos_version: `1.13\u009b31m`, id: HOSTILE, restores: [], status: 'STATUS_READY', timestamp: '2026-01-01T00:00:00Z'}
+    const backup = {
+      component_status: {},
+      dcos_version: `1.13\u009B31m`,
+      id: HOSTILE,
+      restores: [],
+      status: 'STATUS_READY',
+      timestamp: '2026-01-01T00:00:00Z',
+    }
     const server = createServer((request, response) => {
       response.setHeader('content-type', 'application/json')
       response.end(JSON.stringify({backup_info: [backup]}))

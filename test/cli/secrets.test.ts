@@ -30,13 +30,19 @@ describe('secrets on the command line', function () {
 
   const parseErrors: Array<[string, string[]]> = [
     ['an unexpected argument', ['zk', 'backup', '/tmp/never-written.tar.gz', location]],
-    ['a value outside a flag\'s options', ['zk', 'backup', '/tmp/never-written.tar.gz', '--batch', location]],
+    ["a value outside a flag's options", ['zk', 'backup', '/tmp/never-written.tar.gz', '--batch', location]],
     ['a value that is not an integer', ['zk', 'backup', '/tmp/never-written.tar.gz', '--session-timeout', location]],
     ['an unknown flag', ['zk', 'backup', '/tmp/never-written.tar.gz', `--${location}`]],
     ['an unknown flag with a value', ['zk', 'backup', '/tmp/never-written.tar.gz', `--bogus=${location}`]],
     ['a missing required argument', ['zk', 'restore', '--zk-auth', `user:${zkAuthPassword}`, '--zk', 'h']],
-    ['--zk-auth taken as the value of another flag', ['zk', 'backup', '/tmp/never-written.tar.gz', '--batch', `--zk-auth=user:${zkAuthPassword}`]],
-    ['--token taken as the value of another flag', ['backup', 'list', '--url', 'http://127.0.0.1:1', '--request-timeout', `--token=${token}`]],
+    [
+      '--zk-auth taken as the value of another flag',
+      ['zk', 'backup', '/tmp/never-written.tar.gz', '--batch', `--zk-auth=user:${zkAuthPassword}`],
+    ],
+    [
+      '--token taken as the value of another flag',
+      ['backup', 'list', '--url', 'http://127.0.0.1:1', '--request-timeout', `--token=${token}`],
+    ],
     ['a location among the arguments of a flag', ['zk', 'backup', location, '--exclude']],
   ]
   for (const [name, args] of parseErrors) {
@@ -47,28 +53,60 @@ describe('secrets on the command line', function () {
   }
 
   it('an unknown command: exit 2, and its DEBUG log masks the command line', async () => {
-    const result = expectExit(await dcos(['zk', 'no-such-command', location, '--zk-auth', `user:${zkAuthPassword}`], {env: {DEBUG: '*'}}), 2)
+    const result = expectExit(
+      await dcos(['zk', 'no-such-command', location, '--zk-auth', `user:${zkAuthPassword}`], {env: {DEBUG: '*'}}),
+      2,
+    )
     expect(result.stderr).to.include('not found')
     expectNoSecrets(result)
   })
 
   it('DEBUG shows the command line and stack of a failed command masked', async () => {
-    const result = expectExit(await dcos(['zk', 'backup', location, '--zk', '127.0.0.1:1', '--zk-auth', `user:${zkAuthPassword}`, '--session-timeout', '1'], {env: {DEBUG: '*'}}), 1)
+    const result = expectExit(
+      await dcos(
+        [
+          'zk',
+          'backup',
+          location,
+          '--zk',
+          '127.0.0.1:1',
+          '--zk-auth',
+          `user:${zkAuthPassword}`,
+          '--session-timeout',
+          '1',
+        ],
+        {env: {DEBUG: '*'}},
+      ),
+      1,
+    )
     expect(result.stderr).to.include('secret_key=***')
     expectNoSecrets(result)
   })
 
-  for (const zk of [`admin:${zkPassword}@zk-1/path`, `zk://admin:${zkPassword}@zk-1/path`, `admin:${zkPassword}@zk-1`]) {
+  for (const zk of [
+    `admin:${zkPassword}@zk-1/path`,
+    `zk://admin:${zkPassword}@zk-1/path`,
+    `admin:${zkPassword}@zk-1`,
+  ]) {
     it(`--zk ${zk.replace(zkPassword, '<password>')}: refused naming --zk-auth, without a piece of the password`, async () => {
       const result = expectExit(await dcos(['zk', 'backup', '/tmp/never-written.tar.gz', '--zk', zk]), 2)
-      expect(result.stderr.trim()).to.equal('Error: Credentials do not belong in the ZooKeeper URI: pass them with --zk-auth user:password')
+      expect(result.stderr.trim()).to.equal(
+        'Error: Credentials do not belong in the ZooKeeper URI: pass them with --zk-auth user:password',
+      )
       expectNoSecrets(result)
     })
   }
 
   it('secrets in the environment are masked too (DCOS_ZK_AUTH, DCOS_ACS_TOKEN)', async () => {
     const env = {DCOS_ACS_TOKEN: token, DCOS_ZK_AUTH: `user:${zkAuthPassword}`, DEBUG: '*'}
-    expectNoSecrets(expectExit(await dcos(['zk', 'backup', '/tmp/never-written.tar.gz', '--batch', `user:${zkAuthPassword}`], {env}), 2))
-    expectNoSecrets(expectExit(await dcos(['backup', 'list', '--url', 'http://127.0.0.1:1', '--bogus', token], {env}), 2))
+    expectNoSecrets(
+      expectExit(
+        await dcos(['zk', 'backup', '/tmp/never-written.tar.gz', '--batch', `user:${zkAuthPassword}`], {env}),
+        2,
+      ),
+    )
+    expectNoSecrets(
+      expectExit(await dcos(['backup', 'list', '--url', 'http://127.0.0.1:1', '--bogus', token], {env}), 2),
+    )
   })
 })

@@ -7,8 +7,8 @@ import {expect} from 'chai'
 import nock from 'nock'
 
 import {BackupClient} from '../../src/client/backup-client.js'
-import {newestFirst, timestampNanos} from '../../src/service/api.js'
 import {OperationError, UsageError} from '../../src/errors.js'
+import {newestFirst, timestampNanos} from '../../src/service/api.js'
 import {API_PREFIX, type BackupInfo, BUSY_MESSAGE, type RestoreInfo, type Status} from '../../src/service/api.js'
 import {closedPort} from '../helpers/net.js'
 import {secret} from '../helpers/secrets.js'
@@ -18,13 +18,24 @@ const TOKEN = secret('eyJhbGciOiJSUzI1NiJ9.secret-token-7f3a')
 const ID = 'nightly-2f1c9a8e-4b7d-4c1e-9f0a-6d5e4c3b2a10'
 const RESTORE_ID = 'restore-8a7b6c5d-4e3f-4a1b-8c2d-1e0f9a8b7c6d'
 
-function backup(id: string, timestamp: string, status: Status = 'STATUS_READY', restores: RestoreInfo[] = []): BackupInfo {
+function backup(
+  id: string,
+  timestamp: string,
+  status: Status = 'STATUS_READY',
+  restores: RestoreInfo[] = [],
+): BackupInfo {
   const component: Status = status === 'STATUS_BACKING_UP' ? 'STATUS_UNKNOWN' : status
   return {component_status: {marathon: {status: component}}, dcos_version: '2.2.0', id, restores, status, timestamp}
 }
 
 function restoreOf(status: Status, extra: Partial<RestoreInfo> = {}): RestoreInfo {
-  return {component_status: {marathon: {status}}, id: RESTORE_ID, status, timestamp: '2024-05-02T08:00:00.000000001Z', ...extra}
+  return {
+    component_status: {marathon: {status}},
+    id: RESTORE_ID,
+    status,
+    timestamp: '2024-05-02T08:00:00.000000001Z',
+    ...extra,
+  }
 }
 
 function api(options: nock.Options = {}) {
@@ -70,19 +81,25 @@ describe('BackupClient', () => {
   describe('requests', () => {
     it('create POSTs {"label"} with the token as DC/OS sends it, and returns backup_info', async () => {
       const created = backup(ID, '2024-05-02T07:00:00.123456789Z', 'STATUS_BACKING_UP')
-      api({reqheaders: {accept: 'application/json', authorization: `token=${TOKEN}`, 'content-type': 'application/json'}})
+      api({
+        reqheaders: {accept: 'application/json', authorization: `token=${TOKEN}`, 'content-type': 'application/json'},
+      })
         .post(`${API_PREFIX}/create`, {label: 'nightly'})
         .reply(200, {backup_info: created})
       expect(await client.create('nightly')).to.deep.equal(created)
     })
 
     it('sends no Authorization header without a token', async () => {
-      nock(URL, {badheaders: ['authorization']}).get(`${API_PREFIX}/list`).reply(200, {})
+      nock(URL, {badheaders: ['authorization']})
+        .get(`${API_PREFIX}/list`)
+        .reply(200, {})
       expect(await new BackupClient({url: URL}).list()).to.deep.equal([])
     })
 
     it('refuses an invalid label before sending anything (UsageError)', async () => {
-      const scope = api().post(`${API_PREFIX}/create`).reply(200, {backup_info: backup(ID, '2024-05-02T07:00:00Z')})
+      const scope = api()
+        .post(`${API_PREFIX}/create`)
+        .reply(200, {backup_info: backup(ID, '2024-05-02T07:00:00Z')})
       for (const label of ['ab', '-nightly', '.nightly', 'a'.repeat(26), 'night ly']) {
         const error = await failure(client.create(label))
         expect(error, label).to.be.instanceOf(UsageError)
@@ -94,7 +111,9 @@ describe('BackupClient', () => {
     })
 
     it('restore POSTs {"id"} and returns the restore, which has its own id', async () => {
-      api().post(`${API_PREFIX}/restore`, {id: ID}).reply(200, {backup_info: restoreOf('STATUS_RESTORING', {backup_id: ID})})
+      api()
+        .post(`${API_PREFIX}/restore`, {id: ID})
+        .reply(200, {backup_info: restoreOf('STATUS_RESTORING', {backup_id: ID})})
       const restore = await client.restore(ID)
       expect(restore.id).to.equal(RESTORE_ID)
       expect(restore.id).not.to.equal(ID)
@@ -116,7 +135,10 @@ describe('BackupClient', () => {
     it('refuses a URL that is not http(s), or that holds credentials (UsageError)', () => {
       expect(() => new BackupClient({url: 'ftp://dcos.test'})).to.throw(UsageError, 'only http and https')
       expect(() => new BackupClient({url: 'master.example.com'})).to.throw(UsageError, 'Invalid --url')
-      expect(() => new BackupClient({url: 'https://admin:hunter2@dcos.test'})).to.throw(UsageError, 'Credentials do not belong in --url')
+      expect(() => new BackupClient({url: 'https://admin:hunter2@dcos.test'})).to.throw(
+        UsageError,
+        'Credentials do not belong in --url',
+      )
     })
   })
 
@@ -147,7 +169,9 @@ describe('BackupClient', () => {
 
     it('reads Go nulls for restores and component_status as empty', async () => {
       const entry = {...backup(ID, '2024-05-02T07:00:00Z'), component_status: null, restores: null}
-      api().get(`${API_PREFIX}/list`).reply(200, {backup_info: [entry]})
+      api()
+        .get(`${API_PREFIX}/list`)
+        .reply(200, {backup_info: [entry]})
       const [read] = await client.list()
       expect(read.restores).to.deep.equal([])
       expect(read.component_status).to.deep.equal({})
@@ -182,7 +206,9 @@ describe('BackupClient', () => {
     it('401: authentication failed, pass a valid token', async () => {
       const error = await listError((scope) => scope.reply(401, {errors: ['invalid token']}))
       expect(error).to.be.instanceOf(OperationError)
-      expect(error.message).to.equal(`The backup service at ${URL}${API_PREFIX}/list refused the request: authentication failed (401): pass a valid token with --token or DCOS_ACS_TOKEN`)
+      expect(error.message).to.equal(
+        `The backup service at ${URL}${API_PREFIX}/list refused the request: authentication failed (401): pass a valid token with --token or DCOS_ACS_TOKEN`,
+      )
     })
 
     it('403: permission denied', async () => {
@@ -192,14 +218,18 @@ describe('BackupClient', () => {
     })
 
     it('400 {"errors"}: a UsageError with the messages joined by "; "', async () => {
-      api().delete(`${API_PREFIX}/delete`).reply(400, {errors: ['no backup with id x', 'id must be a backup id']})
+      api()
+        .delete(`${API_PREFIX}/delete`)
+        .reply(400, {errors: ['no backup with id x', 'id must be a backup id']})
       const error = await failure(client.delete('x'))
       expect(error).to.be.instanceOf(UsageError)
       expect(error.message).to.equal('no backup with id x; id must be a backup id')
     })
 
     it('500 busy: an OperationError with the message as it is', async () => {
-      api().post(`${API_PREFIX}/create`).reply(500, {errors: [BUSY_MESSAGE]})
+      api()
+        .post(`${API_PREFIX}/create`)
+        .reply(500, {errors: [BUSY_MESSAGE]})
       const error = await failure(client.create('nightly'))
       expect(error).to.be.instanceOf(OperationError)
       expect(error.message).to.equal(BUSY_MESSAGE)
@@ -215,7 +245,9 @@ describe('BackupClient', () => {
     it('another status: the status code and an excerpt of the body', async () => {
       const error = await listError((scope) => scope.reply(502, '<html><body>502 Bad Gateway</body></html>'))
       expect(error).to.be.instanceOf(OperationError)
-      expect(error.message).to.equal(`The backup service at ${URL}${API_PREFIX}/list answered HTTP 502 Bad Gateway: "<html><body>502 Bad Gateway</body></html>"`)
+      expect(error.message).to.equal(
+        `The backup service at ${URL}${API_PREFIX}/list answered HTTP 502 Bad Gateway: "<html><body>502 Bad Gateway</body></html>"`,
+      )
       const long = await listError((scope) => scope.reply(404, 'x'.repeat(5000)))
       expect(long.message).to.include('answered HTTP 404')
       expect(long.message).to.include('is --url the address of a DC/OS cluster with the backup service?')
@@ -223,7 +255,9 @@ describe('BackupClient', () => {
     })
 
     it('a redirect: names where to', async () => {
-      const error = await listError((scope) => scope.reply(307, '', {location: 'https://other.test/system/v1/backup/v1/list'}))
+      const error = await listError((scope) =>
+        scope.reply(307, '', {location: 'https://other.test/system/v1/backup/v1/list'}),
+      )
       expect(error.message).to.include('answered HTTP 307')
       expect(error.message).to.include('redirected to https://other.test/system/v1/backup/v1/list')
     })
@@ -231,7 +265,9 @@ describe('BackupClient', () => {
     it('a 200 that is not JSON, or JSON of another shape: says what came back', async () => {
       const html = await listError((scope) => scope.reply(200, '<html>login</html>'))
       expect(html).to.be.instanceOf(OperationError)
-      expect(html.message).to.equal(`The backup service at ${URL}${API_PREFIX}/list sent an unexpected answer: HTTP 200 with a body that is not JSON: "<html>login</html>"`)
+      expect(html.message).to.equal(
+        `The backup service at ${URL}${API_PREFIX}/list sent an unexpected answer: HTTP 200 with a body that is not JSON: "<html>login</html>"`,
+      )
       const shape = await listError((scope) => scope.reply(200, {backup_info: {id: ID}}))
       expect(shape.message).to.include('sent an unexpected answer: expected {"backup_info": [...]}')
       api().post(`${API_PREFIX}/create`).reply(200, {})
@@ -255,8 +291,12 @@ describe('BackupClient', () => {
     it('connection reset and unknown host', async () => {
       const reset = await listError((scope) => scope.replyWithError(networkError('ECONNRESET', 'socket hang up')))
       expect(reset).to.be.instanceOf(OperationError)
-      expect(reset.message).to.match(/^Cannot reach the backup service at https:\/\/dcos\.test\/system\/v1\/backup\/v1\/list: connection reset; check --url/)
-      const dns = await listError((scope) => scope.replyWithError(networkError('ENOTFOUND', 'getaddrinfo ENOTFOUND dcos.test')))
+      expect(reset.message).to.match(
+        /^Cannot reach the backup service at https:\/\/dcos\.test\/system\/v1\/backup\/v1\/list: connection reset; check --url/,
+      )
+      const dns = await listError((scope) =>
+        scope.replyWithError(networkError('ENOTFOUND', 'getaddrinfo ENOTFOUND dcos.test')),
+      )
       expect(dns.message).to.include(': host not found; check the host name in --url (DCOS_URL)')
     })
 
@@ -266,7 +306,9 @@ describe('BackupClient', () => {
       const error = await failure(new BackupClient({timeoutMs: 200, url: URL}).list())
       expect(Date.now() - started).to.be.within(150, 1500)
       expect(error).to.be.instanceOf(OperationError)
-      expect(error.message).to.equal(`Cannot reach the backup service at ${URL}${API_PREFIX}/list: no answer within 0.2s; check --url (DCOS_URL) and that the cluster is reachable`)
+      expect(error.message).to.equal(
+        `Cannot reach the backup service at ${URL}${API_PREFIX}/list: no answer within 0.2s; check --url (DCOS_URL) and that the cluster is reachable`,
+      )
     })
   })
 
@@ -274,7 +316,10 @@ describe('BackupClient', () => {
     const fast = {intervalMs: 10, timeoutMs: 5000}
 
     function listOnce(entry: BackupInfo, prefix = ID) {
-      api().get(`${API_PREFIX}/list`).query({prefix}).reply(200, {backup_info: [entry]})
+      api()
+        .get(`${API_PREFIX}/list`)
+        .query({prefix})
+        .reply(200, {backup_info: [entry]})
     }
 
     it('waitForBackup polls until ready, reporting each change of status once', async () => {
@@ -288,20 +333,30 @@ describe('BackupClient', () => {
     })
 
     it('waitForBackup is not done while a component is not ready', async () => {
-      const pending = {...backup(ID, '2024-05-02T07:00:00Z'), component_status: {marathon: {status: 'STATUS_BACKING_UP' as Status}}}
+      const pending = {
+        ...backup(ID, '2024-05-02T07:00:00Z'),
+        component_status: {marathon: {status: 'STATUS_BACKING_UP' as Status}},
+      }
       listOnce(pending)
       listOnce(backup(ID, '2024-05-02T07:00:00Z', 'STATUS_READY'))
       expect((await client.waitForBackup(ID, fast)).component_status.marathon.status).to.equal('STATUS_READY')
     })
 
     it('waitForBackup returns a failed backup (a component in STATUS_ERROR is enough)', async () => {
-      const failed = {...backup(ID, '2024-05-02T07:00:00Z', 'STATUS_BACKING_UP'), component_status: {marathon: {reason: 'znode gone', status: 'STATUS_ERROR' as Status}}}
+      const failed = {
+        ...backup(ID, '2024-05-02T07:00:00Z', 'STATUS_BACKING_UP'),
+        component_status: {marathon: {reason: 'znode gone', status: 'STATUS_ERROR' as Status}},
+      }
       listOnce(failed)
       expect((await client.waitForBackup(ID, fast)).component_status.marathon.reason).to.equal('znode gone')
     })
 
     it('waitForBackup times out with an OperationError naming the status', async () => {
-      api().get(`${API_PREFIX}/list`).query({prefix: ID}).times(100).reply(200, {backup_info: [backup(ID, '2024-05-02T07:00:00Z', 'STATUS_BACKING_UP')]})
+      api()
+        .get(`${API_PREFIX}/list`)
+        .query({prefix: ID})
+        .times(100)
+        .reply(200, {backup_info: [backup(ID, '2024-05-02T07:00:00Z', 'STATUS_BACKING_UP')]})
       const started = Date.now()
       const error = await failure(client.waitForBackup(ID, {intervalMs: 20, timeoutMs: 200}))
       expect(Date.now() - started).to.be.within(150, 1500)
@@ -313,10 +368,23 @@ describe('BackupClient', () => {
     it("waitForRestore polls the backup's restores for the restore's own id", async () => {
       const other = {...restoreOf('STATUS_READY'), id: 'restore-00000000-0000-4000-8000-000000000000'}
       listOnce(backup(ID, '2024-05-02T07:00:00Z', 'STATUS_READY', [other, restoreOf('STATUS_RESTORING')]))
-      listOnce(backup(ID, '2024-05-02T07:00:00Z', 'STATUS_READY', [other, restoreOf('STATUS_ERROR', {reason: 'boom', safety_backup_id: 'pre-restore-1'})]))
+      listOnce(
+        backup(ID, '2024-05-02T07:00:00Z', 'STATUS_READY', [
+          other,
+          restoreOf('STATUS_ERROR', {reason: 'boom', safety_backup_id: 'pre-restore-1'}),
+        ]),
+      )
       const statuses: string[] = []
-      const restore = await client.waitForRestore(ID, RESTORE_ID, {...fast, onStatus: (status) => statuses.push(status)})
-      expect(restore).to.include({id: RESTORE_ID, reason: 'boom', safety_backup_id: 'pre-restore-1', status: 'STATUS_ERROR'})
+      const restore = await client.waitForRestore(ID, RESTORE_ID, {
+        ...fast,
+        onStatus: (status) => statuses.push(status),
+      })
+      expect(restore).to.include({
+        id: RESTORE_ID,
+        reason: 'boom',
+        safety_backup_id: 'pre-restore-1',
+        status: 'STATUS_ERROR',
+      })
       expect(statuses).to.deep.equal(['STATUS_RESTORING', 'STATUS_ERROR'])
     })
 
@@ -328,7 +396,11 @@ describe('BackupClient', () => {
     })
 
     it('waitForBackup gives up after four failed polls in a row', async () => {
-      api().get(`${API_PREFIX}/list`).query({prefix: ID}).times(4).reply(503, {errors: ['unavailable']})
+      api()
+        .get(`${API_PREFIX}/list`)
+        .query({prefix: ID})
+        .times(4)
+        .reply(503, {errors: ['unavailable']})
       const error = await failure(client.waitForBackup(ID, fast))
       expect(error).to.be.instanceOf(OperationError)
       expect(error.message).to.include('unavailable')
@@ -351,7 +423,10 @@ describe('BackupClient', () => {
     })
 
     it('orders unreadable timestamps last', () => {
-      const sorted = [{id: 'x', timestamp: ''}, {id: 'y', timestamp: '2024-01-01T00:00:00Z'}].sort(newestFirst)
+      const sorted = [
+        {id: 'x', timestamp: ''},
+        {id: 'y', timestamp: '2024-01-01T00:00:00Z'},
+      ].sort(newestFirst)
       expect(sorted.map((entry) => entry.id)).to.deep.equal(['y', 'x'])
     })
   })

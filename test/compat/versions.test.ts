@@ -12,14 +12,15 @@ import {join} from 'node:path'
 import {setTimeout as delay} from 'node:timers/promises'
 
 import type {Acl} from '../../src/zk/session.js'
+
 import {Ensemble, ZOOKEEPER_VERSIONS, type ZookeeperVersion} from '../harness/ensemble.js'
-import {dcos, expectExit, spawnDcos, zkUri} from '../helpers/cli.js'
 import {readArchiveFile} from '../helpers/archive.js'
+import {dcos, expectExit, spawnDcos, zkUri} from '../helpers/cli.js'
 import {ALL_BYTES, removeDir, tempDir} from '../helpers/fixtures.js'
 import {connectedPorts} from '../helpers/net.js'
 import {oracleDiff, type OracleTree, readTreeIndependently} from '../helpers/oracle.js'
 import {secret} from '../helpers/secrets.js'
-import {connect, digestId, READ_ONLY, type SeedZnode, seedTree, ZOO_PERM_ALL, ZOO_PERM_READ} from '../helpers/tree.js'
+import {connect, digestId, READ_ONLY, seedTree, type SeedZnode, ZOO_PERM_ALL, ZOO_PERM_READ} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
 const auth = {password: secret('compat-secret'), user: 'compat'}
@@ -55,7 +56,10 @@ function specialZnodes(version: ZookeeperVersion): SeedZnode[] {
   ]
 }
 
-const items = (count: number): SeedZnode[] => [{path: '/items'}, ...Array.from({length: count}, (_, index) => ({data: randomBytes(300), path: `/items/z-${index}`}))]
+const items = (count: number): SeedZnode[] => [
+  {path: '/items'},
+  ...Array.from({length: count}, (_, index) => ({data: randomBytes(300), path: `/items/z-${index}`})),
+]
 
 async function seed(hosts: string, root: string, znodes: SeedZnode[]): Promise<void> {
   const session = await connect(hosts, auth)
@@ -91,7 +95,10 @@ for (const version of ZOOKEEPER_VERSIONS) {
         Ensemble.start({dataLogDirs: true, nodes: 1, version}),
         tempDir(`compat-${version}`),
       ])
-      await Promise.all([seed(quorum.connectString, '/compat', [...specialZnodes(version), ...items(ITEMS)]), seed(source.connectString, '/offline', specialZnodes(version))])
+      await Promise.all([
+        seed(quorum.connectString, '/compat', [...specialZnodes(version), ...items(ITEMS)]),
+        seed(source.connectString, '/offline', specialZnodes(version)),
+      ])
       // The target node has a tree of its own, which the offline restore replaces.
       await seed(target.connectString, '/offline', [{data: 'not restored yet', path: '/'}, {path: '/stale'}])
       await target.stopNode(1)
@@ -106,14 +113,23 @@ for (const version of ZOOKEEPER_VERSIONS) {
       const hosts = quorum.connectString
       archived = await oracle(hosts, '/compat')
       const archive = join(dir, 'online.tar.gz')
-      const backup = JSON.parse(expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, '/compat'), '--json'], {env: ENV}), 0).stdout)
+      const backup = JSON.parse(
+        expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, '/compat'), '--json'], {env: ENV}), 0)
+          .stdout,
+      )
       // 3.4 has no multi-read: the backup falls back to one request per znode, and says so.
-      if (version === '3.4') expect(backup).to.deep.include({batchFallback: 'ZooKeeper does not answer multi-read requests (ZooKeeper before 3.6)', readPath: 'single'})
+      if (version === '3.4')
+        expect(backup).to.deep.include({
+          batchFallback: 'ZooKeeper does not answer multi-read requests (ZooKeeper before 3.6)',
+          readPath: 'single',
+        })
       else expect(backup).to.include({readPath: 'multi-read'}).and.not.to.have.property('batchFallback')
 
       const session = await connect(hosts, auth)
       try {
-        await Promise.all(Array.from({length: 100}, (_, index) => session.setData(`/compat/items/z-${index}`, Buffer.from('changed'))))
+        await Promise.all(
+          Array.from({length: 100}, (_, index) => session.setData(`/compat/items/z-${index}`, Buffer.from('changed'))),
+        )
         await Promise.all(Array.from({length: 100}, (_, index) => session.delete(`/compat/items/z-${100 + index}`)))
         await session.delete('/compat/deep/a/b/c')
         await session.create('/compat/extra', Buffer.from('extra'), 0)
@@ -125,7 +141,13 @@ for (const version of ZOOKEEPER_VERSIONS) {
 
       expect(oracleDiff(archived, await oracle(hosts, '/compat'))).to.have.length(204)
       const safety = join(dir, 'online-safety.tar.gz')
-      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, '/compat'), '--yes', '--safety-backup', safety], {env: ENV, timeoutMs: 90_000}), 0)
+      expectExit(
+        await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, '/compat'), '--yes', '--safety-backup', safety], {
+          env: ENV,
+          timeoutMs: 90_000,
+        }),
+        0,
+      )
       await expectTree(hosts, '/compat', archived)
     })
 
@@ -133,10 +155,14 @@ for (const version of ZOOKEEPER_VERSIONS) {
       const hosts = quorum.connectString
       // Writing to stdout that nobody reads yet holds the backup half way, its session open.
       const backup = spawnDcos(['zk', 'backup', '-', '--zk', zkUri(hosts, '/compat')], {env: ENV, ownStdout: true})
-      const node = await eventually('the CLI to connect to a node', async () => {
-        const ports = await connectedPorts(backup.child.pid!)
-        return quorum.nodes.find((candidate) => ports.includes(candidate.clientPort))?.id
-      }, 30_000)
+      const node = await eventually(
+        'the CLI to connect to a node',
+        async () => {
+          const ports = await connectedPorts(backup.child.pid!)
+          return quorum.nodes.find((candidate) => ports.includes(candidate.clientPort))?.id
+        },
+        30_000,
+      )
       await delay(1000)
       expect(backup.child.exitCode, 'the backup finished before the node was stopped').to.equal(null)
       try {
@@ -157,17 +183,26 @@ for (const version of ZOOKEEPER_VERSIONS) {
     })
 
     it("cluster status reads every node's srvr", async () => {
-      const status = JSON.parse(expectExit(await dcos(['cluster', 'status', '--zk', quorum.connectString, '--expect', '3', '--json']), 0).stdout)
+      const status = JSON.parse(
+        expectExit(await dcos(['cluster', 'status', '--zk', quorum.connectString, '--expect', '3', '--json']), 0)
+          .stdout,
+      )
       expect(status.healthy, status.verdict).to.equal(true)
-      expect(status.nodes.map((node: {mode: string}) => node.mode).sort()).to.deep.equal(['follower', 'follower', 'leader'])
+      expect(status.nodes.map((node: {mode: string}) => node.mode).sort()).to.deep.equal([
+        'follower',
+        'follower',
+        'leader',
+      ])
     })
 
-    it('offline: a stopped node\'s data directory backed up, restored into another node\'s, which then serves the same tree', async () => {
+    it("offline: a stopped node's data directory backed up, restored into another node's, which then serves the same tree", async () => {
       const expected = await oracle(source.connectString, '/offline')
       await source.stopNode(1)
       const [from] = source.nodes
       const archive = join(dir, 'datadir.tar.gz')
-      const inspected = JSON.parse(expectExit(await dcos(['zk', 'inspect', from.dataDir, '--log-dir', from.dataLogDir, '--json']), 0).stdout)
+      const inspected = JSON.parse(
+        expectExit(await dcos(['zk', 'inspect', from.dataDir, '--log-dir', from.dataLogDir, '--json']), 0).stdout,
+      )
       // The tree under /offline and the root: /zookeeper is not counted.
       expect(inspected.state).to.include({ephemerals: 0, znodes: Object.keys(expected).length + 1})
       expectExit(await dcos(['zk', 'backup', archive, '--data-dir', from.dataDir, '--log-dir', from.dataLogDir]), 0)
@@ -180,8 +215,26 @@ for (const version of ZOOKEEPER_VERSIONS) {
       // The same archive converted, and restored online into the quorum of this version.
       const converted = join(dir, 'converted.tar.gz')
       expectExit(await dcos(['zk', 'convert', archive, converted]), 0)
-      expect(Object.keys((await readArchiveFile(converted, {from: '/offline'})).tree)).to.have.members(Object.keys(expected))
-      expectExit(await dcos(['zk', 'restore', archive, '--from', '/offline', '--zk', zkUri(quorum.connectString, '/offline'), '--yes', '--no-safety-backup'], {env: ENV}), 0)
+      expect(Object.keys((await readArchiveFile(converted, {from: '/offline'})).tree)).to.have.members(
+        Object.keys(expected),
+      )
+      expectExit(
+        await dcos(
+          [
+            'zk',
+            'restore',
+            archive,
+            '--from',
+            '/offline',
+            '--zk',
+            zkUri(quorum.connectString, '/offline'),
+            '--yes',
+            '--no-safety-backup',
+          ],
+          {env: ENV},
+        ),
+        0,
+      )
       await expectTree(quorum.connectString, '/offline', expected)
     })
 
@@ -200,10 +253,28 @@ for (const version of ZOOKEEPER_VERSIONS) {
 
         const hosts = quorum.connectString
         const before = await oracle(hosts, '/')
-        const result = expectExit(await dcos(['zk', 'restore', archive, '--from', '/typed', '--zk', zkUri(hosts, '/typed'), '--yes', '--no-safety-backup'], {env: ENV}), 1)
+        const result = expectExit(
+          await dcos(
+            [
+              'zk',
+              'restore',
+              archive,
+              '--from',
+              '/typed',
+              '--zk',
+              zkUri(hosts, '/typed'),
+              '--yes',
+              '--no-safety-backup',
+            ],
+            {env: ENV},
+          ),
+          1,
+        )
         const lines = result.stderr.trimEnd().split('\n')
         expect(lines, result.stderr).to.have.length(1)
-        expect(lines[0]).to.match(/Cannot restore: the archive holds container znodes \(\/typed\/container\) and the ZooKeeper servers do not accept container znodes \(ZooKeeper 3\.5\.3\+\).*nothing was changed/)
+        expect(lines[0]).to.match(
+          /Cannot restore: the archive holds container znodes \(\/typed\/container\) and the ZooKeeper servers do not accept container znodes \(ZooKeeper 3\.5\.3\+\).*nothing was changed/,
+        )
         expect(oracleDiff(before, await oracle(hosts, '/'))).to.deep.equal([])
       })
     }

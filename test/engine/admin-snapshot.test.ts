@@ -1,10 +1,16 @@
 import {expect} from 'chai'
 
-import {parseAdminSnapshot, settleSnapshot, type SnapshotCounts, snapshotZnodes} from '../../src/engine/admin-snapshot.js'
-import {BulkAccess} from '../../src/engine/znodes/bulk-access.js'
-import {fetchAdminSnapshot} from '../../src/zk/admin.js'
 import type {ZkSession} from '../../src/zk/session.js'
 import type {SnapshotContent} from '../../src/zkdisk/index.js'
+
+import {
+  parseAdminSnapshot,
+  settleSnapshot,
+  type SnapshotCounts,
+  snapshotZnodes,
+} from '../../src/engine/admin-snapshot.js'
+import {BulkAccess} from '../../src/engine/znodes/bulk-access.js'
+import {fetchAdminSnapshot} from '../../src/zk/admin.js'
 import {adminUrl, Ensemble} from '../harness/ensemble.js'
 import {type OracleTree, readTreeIndependently} from '../helpers/oracle.js'
 import {connect, seedTree, uniquePath} from '../helpers/tree.js'
@@ -31,7 +37,14 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
   })
 
   const takeSnapshot = async (): Promise<SnapshotContent> =>
-    parseAdminSnapshot(await fetchAdminSnapshot({auth: AUTH, idleTimeoutMs: 10_000, maxBytes: 64 * 1024 * 1024, url: adminUrl(ensemble.nodes[0])}))
+    parseAdminSnapshot(
+      await fetchAdminSnapshot({
+        auth: AUTH,
+        idleTimeoutMs: 10_000,
+        maxBytes: 64 * 1024 * 1024,
+        url: adminUrl(ensemble.nodes[0]),
+      }),
+    )
 
   /** The settled tree under `root` in the oracle's form, and the types of its znodes. */
   const settledTree = (snapshot: SnapshotContent, root: string) => {
@@ -39,7 +52,11 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
     const tree: OracleTree = {}
     const types: Record<string, string> = {}
     for (const {data, record, relativePath} of snapshotZnodes(snapshot.nodes, root, {counts, exclude: noExclude})) {
-      tree[relativePath] = {acl: record.acl.map((acl) => `${acl.scheme}:${acl.id}:${acl.perms}`).sort(), data: data.toString('base64'), ephemeralOwner: '0000000000000000'}
+      tree[relativePath] = {
+        acl: record.acl.map((acl) => `${acl.scheme}:${acl.id}:${acl.perms}`).sort(),
+        data: data.toString('base64'),
+        ephemeralOwner: '0000000000000000',
+      }
       types[relativePath] = record.type
     }
 
@@ -64,7 +81,13 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
     const before = await readTreeIndependently(ensemble.connectString, root)
     const snapshot = await takeSnapshot()
     await session.setData(`${root}/a`, Buffer.from('after the snapshot'))
-    const {report} = await settleSnapshot({exclude: noExclude, reader: () => bulk.reader(), root, snapshot, source: 'test'})
+    const {report} = await settleSnapshot({
+      exclude: noExclude,
+      reader: () => bulk.reader(),
+      root,
+      snapshot,
+      source: 'test',
+    })
     expect(report).to.include({consistentAtZxid: report.digestZxid, digest: 'matched', reread: 0})
     expect(settledTree(snapshot, root).tree).to.deep.equal(before)
   })
@@ -75,7 +98,10 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
     const snapshot = await takeSnapshot()
     await session.setData(`${root}/a`, Buffer.from('a1'))
     await session.delete(`${root}/p/old`)
-    await seedTree(session, `${root}/p/new`, [{data: 'new', path: '/'}, {data: 'deep', path: '/deep'}])
+    await seedTree(session, `${root}/p/new`, [
+      {data: 'new', path: '/'},
+      {data: 'deep', path: '/deep'},
+    ])
     await session.setData(`${root}/c`, Buffer.from('container changed'))
     // As if serialization had reached /a, /p and /c only after those writes: their zxids are past its start.
     const during = snapshot.zxid + 1n
@@ -84,15 +110,36 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
     // The reader sums the digest of the bytes it read: the written digest is made to differ instead, as a fuzzy one does.
     snapshot.digest = {...snapshot.digest!, digest: BigInt.asUintN(64, snapshot.digest!.digest + 1n)}
 
-    const {report} = await settleSnapshot({exclude: noExclude, reader: () => bulk.reader(), root, snapshot, source: 'test'})
+    const {report} = await settleSnapshot({
+      exclude: noExclude,
+      reader: () => bulk.reader(),
+      root,
+      snapshot,
+      source: 'test',
+    })
     expect(report).to.include({addedByReread: 2, consistentAtZxid: null, digest: 'mismatched', removedByReread: 1})
-    expect(report.rereadPaths).to.include.members([`${root}/a`, `${root}/p`, `${root}/c`, `${root}/p/new`, `${root}/p/new/deep`])
+    expect(report.rereadPaths).to.include.members([
+      `${root}/a`,
+      `${root}/p`,
+      `${root}/c`,
+      `${root}/p/new`,
+      `${root}/p/new/deep`,
+    ])
     const {tree, types} = settledTree(snapshot, root)
     expect(tree).to.deep.equal(await readTreeIndependently(ensemble.connectString, root))
     expect(types['/c']).to.equal('container')
     // The stat as a client reads it, cversion included, for a re-read parent.
     const parent = await session.exists(`${root}/p`)
-    const record = [...snapshotZnodes(snapshot.nodes, `${root}/p`, {counts: {dataBytes: 0, excluded: 0, skippedEphemerals: 0, znodes: 0}, exclude: noExclude})][0].record
-    expect([record.stat.cversion, record.stat.numChildren, record.stat.pzxid]).to.deep.equal([parent!.cversion, parent!.numChildren, `0x${parent!.pzxid.toString(16)}`])
+    const {record} = [
+      ...snapshotZnodes(snapshot.nodes, `${root}/p`, {
+        counts: {dataBytes: 0, excluded: 0, skippedEphemerals: 0, znodes: 0},
+        exclude: noExclude,
+      }),
+    ][0]
+    expect([record.stat.cversion, record.stat.numChildren, record.stat.pzxid]).to.deep.equal([
+      parent!.cversion,
+      parent!.numChildren,
+      `0x${parent!.pzxid.toString(16)}`,
+    ])
   })
 })

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 
-import {UsageError} from '../../src/errors.js'
 import {excludeMatcher} from '../../src/engine/exclude.js'
+import {UsageError} from '../../src/errors.js'
 
 /** The paths of `paths` that `patterns` exclude. */
 function excluded(patterns: string[], paths: string[]): string[] {
@@ -11,14 +11,22 @@ function excluded(patterns: string[], paths: string[]): string[] {
 
 describe('--exclude patterns', () => {
   it('an absolute path excludes itself and its subtree, not its siblings', () => {
-    expect(excluded(['/app/leader'], ['/app', '/app/leader', '/app/leader/member', '/app/leaders', '/app/lead'])).to.deep.equal(['/app/leader', '/app/leader/member'])
+    expect(
+      excluded(['/app/leader'], ['/app', '/app/leader', '/app/leader/member', '/app/leaders', '/app/lead']),
+    ).to.deep.equal(['/app/leader', '/app/leader/member'])
     expect(excluded(['/app/leader/'], ['/app/leader', '/app/leader/x'])).to.deep.equal(['/app/leader', '/app/leader/x'])
     expect(excluded(['/'], ['/', '/a', '/a/b'])).to.deep.equal(['/', '/a', '/a/b'])
   })
 
   it('* matches within one name, also nothing and names starting with a dot', () => {
     const paths = ['/app', '/app/tmp', '/app/tmpfile', '/app/x', '/app/x/tmp', '/app/.hidden', '/apple']
-    expect(excluded(['/app/*'], paths)).to.deep.equal(['/app/tmp', '/app/tmpfile', '/app/x', '/app/x/tmp', '/app/.hidden'])
+    expect(excluded(['/app/*'], paths)).to.deep.equal([
+      '/app/tmp',
+      '/app/tmpfile',
+      '/app/x',
+      '/app/x/tmp',
+      '/app/.hidden',
+    ])
     expect(excluded(['/app/tmp*'], paths)).to.deep.equal(['/app/tmp', '/app/tmpfile'])
     expect(excluded(['/app/*/tmp'], paths)).to.deep.equal(['/app/x/tmp'])
     expect(excluded(['/app*'], paths)).to.deep.equal(paths)
@@ -28,7 +36,13 @@ describe('--exclude patterns', () => {
   it('** matches any number of names, none included', () => {
     const paths = ['/app', '/app/tmp', '/app/x/tmp', '/app/x/y/tmp/z', '/app/tmpfile', '/tmp', '/other/tmp']
     expect(excluded(['/app/**/tmp'], paths)).to.deep.equal(['/app/tmp', '/app/x/tmp', '/app/x/y/tmp/z'])
-    expect(excluded(['/**/tmp'], paths)).to.deep.equal(['/app/tmp', '/app/x/tmp', '/app/x/y/tmp/z', '/tmp', '/other/tmp'])
+    expect(excluded(['/**/tmp'], paths)).to.deep.equal([
+      '/app/tmp',
+      '/app/x/tmp',
+      '/app/x/y/tmp/z',
+      '/tmp',
+      '/other/tmp',
+    ])
     expect(excluded(['/app/**'], ['/', '/app', '/app/x/y', '/apps'])).to.deep.equal(['/app', '/app/x/y'])
     expect(excluded(['/**/x/**/y'], ['/x/y', '/a/x/b/c/y', '/a/y', '/x'])).to.deep.equal(['/x/y', '/a/x/b/c/y'])
   })
@@ -59,6 +73,8 @@ describe('--exclude patterns', () => {
     const long = 'a'.repeat(10_000)
     expect(excludeMatcher(['/a*a*a*a*a*a*a*a*b'])(`/${long}`)).to.equal(false)
     expect(excludeMatcher([`/${'*a'.repeat(200)}b`])(`/${long}`)).to.equal(false)
-    expect(excludeMatcher(['/**/**/**/**/**/**/**/**/b'])(`/${Array.from({length: 2000}, () => 'a').join('/')}`)).to.equal(false)
+    expect(
+      excludeMatcher(['/**/**/**/**/**/**/**/**/b'])(`/${Array.from({length: 2000}, () => 'a').join('/')}`),
+    ).to.equal(false)
   })
 })

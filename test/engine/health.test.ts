@@ -4,12 +4,12 @@
  */
 import {runCommand} from '@oclif/test'
 import {expect} from 'chai'
+import nock from 'nock'
 import {execFileSync} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 import {createServer as createHttpsServer} from 'node:https'
 import * as net from 'node:net'
 import {join} from 'node:path'
-import nock from 'nock'
 
 import {checkExhibitor, checkZkNodes, exhibitorStatusUrl, judgeCluster, zxidLag} from '../../src/engine/health.js'
 import {ROOT} from '../helpers/cli.js'
@@ -29,7 +29,7 @@ function entry(hostname: string, code: number, isLeader = false) {
 const HEALTHY = [entry('10.0.4.150', 3), entry('10.0.5.111', 3, true), entry('10.0.6.72', 3)]
 
 /** A TCP server answering every connection with `answer` (undefined: never answers). */
-async function fakeZk(answer: string | undefined): Promise<{host: string; close: () => Promise<void>}> {
+async function fakeZk(answer: string | undefined): Promise<{close: () => Promise<void>; host: string}> {
   const sockets = new Set<net.Socket>()
   const server = net.createServer({allowHalfOpen: true}, (socket) => {
     sockets.add(socket)
@@ -41,7 +41,7 @@ async function fakeZk(answer: string | undefined): Promise<{host: string; close:
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const {port} = server.address() as net.AddressInfo
   return {
-    close: async () => {
+    async close() {
       for (const socket of sockets) socket.destroy()
       await new Promise((resolve) => server.close(resolve))
     },
@@ -102,21 +102,27 @@ describe('health engine', () => {
     })
 
     it('reports an unknown code as unknown, never healthy', async () => {
-      nock(EXHIBITOR).get(STATUS_PATH).reply(200, [{code: 7, description: 'weird', hostname: 'h1', isLeader: true}])
+      nock(EXHIBITOR)
+        .get(STATUS_PATH)
+        .reply(200, [{code: 7, description: 'weird', hostname: 'h1', isLeader: true}])
       const status = await checkExhibitor(EXHIBITOR, OPTIONS)
       expect(status.healthy).to.equal(false)
       expect(status.verdict).to.equal('not healthy: h1 is unknown (code 7 "weird")')
     })
 
     it('is not healthy without a leader', async () => {
-      nock(EXHIBITOR).get(STATUS_PATH).reply(200, [entry('a', 3), entry('b', 3), entry('c', 3)])
+      nock(EXHIBITOR)
+        .get(STATUS_PATH)
+        .reply(200, [entry('a', 3), entry('b', 3), entry('c', 3)])
       const status = await checkExhibitor(EXHIBITOR, OPTIONS)
       expect(status.healthy).to.equal(false)
       expect(status.verdict).to.equal('not healthy: no leader')
     })
 
     it('is not healthy with two leaders', async () => {
-      nock(EXHIBITOR).get(STATUS_PATH).reply(200, [entry('a', 3, true), entry('b', 3), entry('c', 3, true)])
+      nock(EXHIBITOR)
+        .get(STATUS_PATH)
+        .reply(200, [entry('a', 3, true), entry('b', 3), entry('c', 3, true)])
       const status = await checkExhibitor(EXHIBITOR, OPTIONS)
       expect(status.healthy).to.equal(false)
       expect(status.verdict).to.equal('not healthy: 2 leaders (a, c)')
@@ -147,14 +153,22 @@ describe('health engine', () => {
       nock(EXHIBITOR).get(STATUS_PATH).reply(200, '[{"hostname": "a", "code": 3,', {'content-type': 'application/json'})
       const status = await checkExhibitor(EXHIBITOR, OPTIONS)
       expect(status.healthy).to.equal(false)
-      expect(status.verdict).to.match(/^not healthy: Exhibitor at http:\/\/exhibitor\.test:8181\/exhibitor\/v1\/cluster\/status sent malformed JSON \(.+\)$/)
+      expect(status.verdict).to.match(
+        /^not healthy: Exhibitor at http:\/\/exhibitor\.test:8181\/exhibitor\/v1\/cluster\/status sent malformed JSON \(.+\)$/,
+      )
     })
 
     it('is not healthy on JSON of another shape', async () => {
       nock(EXHIBITOR).get(STATUS_PATH).reply(200, {servers: []})
-      nock(EXHIBITOR).get(STATUS_PATH).reply(200, [{code: 3, isLeader: true}])
-      expect((await checkExhibitor(EXHIBITOR, OPTIONS)).verdict).to.include('sent an unexpected answer: expected an array of {hostname, code, description, isLeader}, got object')
-      expect((await checkExhibitor(EXHIBITOR, OPTIONS)).verdict).to.include('sent an unexpected answer: entry 0 has no hostname')
+      nock(EXHIBITOR)
+        .get(STATUS_PATH)
+        .reply(200, [{code: 3, isLeader: true}])
+      expect((await checkExhibitor(EXHIBITOR, OPTIONS)).verdict).to.include(
+        'sent an unexpected answer: expected an array of {hostname, code, description, isLeader}, got object',
+      )
+      expect((await checkExhibitor(EXHIBITOR, OPTIONS)).verdict).to.include(
+        'sent an unexpected answer: entry 0 has no hostname',
+      )
     })
 
     it('is not healthy on an empty array', async () => {
@@ -169,7 +183,9 @@ describe('health engine', () => {
       const status = await checkExhibitor(`http://127.0.0.1:${port}`, OPTIONS)
       expect(status.healthy).to.equal(false)
       expect(status.nodes).to.deep.equal([])
-      expect(status.verdict).to.equal(`not healthy: cannot get the status from Exhibitor at http://127.0.0.1:${port}${STATUS_PATH}: connection refused`)
+      expect(status.verdict).to.equal(
+        `not healthy: cannot get the status from Exhibitor at http://127.0.0.1:${port}${STATUS_PATH}: connection refused`,
+      )
     })
 
     it('gives up on a slow answer at the request timeout', async () => {
@@ -178,7 +194,9 @@ describe('health engine', () => {
       const status = await checkExhibitor(EXHIBITOR, {timeoutMs: 200})
       const elapsed = Date.now() - started
       expect(status.healthy).to.equal(false)
-      expect(status.verdict).to.equal(`not healthy: cannot get the status from Exhibitor at ${EXHIBITOR}${STATUS_PATH}: no answer within 200 ms`)
+      expect(status.verdict).to.equal(
+        `not healthy: cannot get the status from Exhibitor at ${EXHIBITOR}${STATUS_PATH}: no answer within 200 ms`,
+      )
       expect(elapsed).to.be.within(150, 1500)
     })
 
@@ -193,7 +211,9 @@ describe('health engine', () => {
       expect(exhibitorStatusUrl('http://h:8181').href).to.equal('http://h:8181/exhibitor/v1/cluster/status')
       expect(exhibitorStatusUrl('http://h:8181/').href).to.equal('http://h:8181/exhibitor/v1/cluster/status')
       expect(exhibitorStatusUrl('https://m/exhibitor').href).to.equal('https://m/exhibitor/exhibitor/v1/cluster/status')
-      expect(exhibitorStatusUrl('https://m/exhibitor/exhibitor/v1/cluster/status').href).to.equal('https://m/exhibitor/exhibitor/v1/cluster/status')
+      expect(exhibitorStatusUrl('https://m/exhibitor/exhibitor/v1/cluster/status').href).to.equal(
+        'https://m/exhibitor/exhibitor/v1/cluster/status',
+      )
       expect(() => exhibitorStatusUrl('ftp://h')).to.throw('only http and https are supported')
       expect(() => exhibitorStatusUrl('not a url')).to.throw('Invalid Exhibitor URL')
     })
@@ -208,20 +228,70 @@ describe('health engine', () => {
         dir = await tempDir('health-ca')
         const openssl = (...args: string[]) => execFileSync('openssl', args, {cwd: dir, stdio: 'pipe'})
         try {
-          openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=test private CA')
-          openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
+          openssl(
+            'req',
+            '-x509',
+            '-newkey',
+            'ec',
+            '-pkeyopt',
+            'ec_paramgen_curve:prime256v1',
+            '-nodes',
+            '-keyout',
+            'ca.key',
+            '-out',
+            'ca.crt',
+            '-days',
+            '1',
+            '-subj',
+            '/CN=test private CA',
+          )
+          openssl(
+            'req',
+            '-newkey',
+            'ec',
+            '-pkeyopt',
+            'ec_paramgen_curve:prime256v1',
+            '-nodes',
+            '-keyout',
+            'server.key',
+            '-out',
+            'server.csr',
+            '-subj',
+            '/CN=localhost',
+          )
           writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
-          openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.ext')
+          openssl(
+            'x509',
+            '-req',
+            '-in',
+            'server.csr',
+            '-CA',
+            'ca.crt',
+            '-CAkey',
+            'ca.key',
+            '-CAcreateserial',
+            '-out',
+            'server.crt',
+            '-days',
+            '1',
+            '-extfile',
+            'san.ext',
+          )
         } catch {
           this.skip()
         }
 
         const {readFileSync} = await import('node:fs')
         ca = readFileSync(join(dir, 'ca.crt'))
-        server = createHttpsServer({cert: readFileSync(join(dir, 'server.crt')), key: readFileSync(join(dir, 'server.key'))}, (request, response) => {
-          response.writeHead(request.url === `/exhibitor${STATUS_PATH}` ? 200 : 404, {'content-type': 'application/json'})
-          response.end(JSON.stringify(HEALTHY))
-        })
+        server = createHttpsServer(
+          {cert: readFileSync(join(dir, 'server.crt')), key: readFileSync(join(dir, 'server.key'))},
+          (request, response) => {
+            response.writeHead(request.url === `/exhibitor${STATUS_PATH}` ? 200 : 404, {
+              'content-type': 'application/json',
+            })
+            response.end(JSON.stringify(HEALTHY))
+          },
+        )
         await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
         url = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}/exhibitor`
       })
@@ -236,13 +306,16 @@ describe('health engine', () => {
         expect(trusted.healthy, trusted.verdict).to.equal(true)
         const untrusted = await checkExhibitor(url, {timeoutMs: 2000})
         expect(untrusted.healthy).to.equal(false)
-        expect(untrusted.verdict).to.match(/cannot get the status from Exhibitor at https:\/\/127\.0\.0\.1:\d+\/exhibitor\/exhibitor\/v1\/cluster\/status: .*(self.signed|local issuer|unable to verify)/i)
+        expect(untrusted.verdict).to.match(
+          /cannot get the status from Exhibitor at https:\/\/127\.0\.0\.1:\d+\/exhibitor\/exhibitor\/v1\/cluster\/status: .*(self.signed|local issuer|unable to verify)/i,
+        )
       })
     })
   })
 
   describe('checkZkNodes', () => {
     const servers: {close: () => Promise<void>}[] = []
+
     afterEach(async () => {
       await Promise.all(servers.splice(0).map((server) => server.close()))
     })
@@ -312,18 +385,23 @@ describe('health engine', () => {
   })
 
   describe('zxidLag', () => {
-    it('counts transactions within an epoch, and only the new epoch\'s for a node still in an older one', () => {
-      expect(zxidLag(0x1_0000_0010n, 0x1_0000_0004n)).to.equal(12)
-      expect(zxidLag(0x1_0000_0004n, 0x1_0000_0010n), 'a node ahead of the leader').to.equal(0)
+    it("counts transactions within an epoch, and only the new epoch's for a node still in an older one", () => {
+      expect(zxidLag(0x1_00_00_00_10n, 0x1_00_00_00_04n)).to.equal(12)
+      expect(zxidLag(0x1_00_00_00_04n, 0x1_00_00_00_10n), 'a node ahead of the leader').to.equal(0)
       // A fresh ensemble: the leader opened epoch 1 (counter 0), followers still report 0x0.
-      expect(zxidLag(0x1_0000_0000n, 0n)).to.equal(0)
-      expect(zxidLag(0x3_0000_0007n, 0x2_0000_0123n)).to.equal(7)
+      expect(zxidLag(0x1_00_00_00_00n, 0n)).to.equal(0)
+      expect(zxidLag(0x3_00_00_00_07n, 0x2_00_00_01_23n)).to.equal(7)
     })
   })
 
   describe('judgeCluster', () => {
     it('is never healthy with no nodes, and refuses a standalone server among several', () => {
-      expect(judgeCluster('zk', [])).to.deep.equal({healthy: false, nodes: [], source: 'zk', verdict: 'not healthy: no nodes reported'})
+      expect(judgeCluster('zk', [])).to.deep.equal({
+        healthy: false,
+        nodes: [],
+        source: 'zk',
+        verdict: 'not healthy: no nodes reported',
+      })
       const mixed = judgeCluster('zk', [
         {host: 'a:2181', leader: true, mode: 'standalone', status: 'serving'},
         {host: 'b:2181', leader: false, mode: 'follower', status: 'serving'},
@@ -333,7 +411,9 @@ describe('health engine', () => {
 
     it('reports more nodes than expected', () => {
       const nodes = ['a', 'b', 'c', 'd'].map((host, index) => ({host, leader: index === 0, status: 'serving' as const}))
-      expect(judgeCluster('exhibitor', nodes, {expect: 3}).verdict).to.equal('not healthy: 4 nodes reported, 3 expected (1 more than expected)')
+      expect(judgeCluster('exhibitor', nodes, {expect: 3}).verdict).to.equal(
+        'not healthy: 4 nodes reported, 3 expected (1 more than expected)',
+      )
     })
   })
 
@@ -356,9 +436,11 @@ describe('health engine', () => {
     })
 
     it('exits 1 on an unhealthy answer, with --json giving {nodes, healthy, verdict, source}', async () => {
-      nock(EXHIBITOR).get(STATUS_PATH).reply(200, [entry('a', 3, true), entry('b', 1), entry('c', 3)])
+      nock(EXHIBITOR)
+        .get(STATUS_PATH)
+        .reply(200, [entry('a', 3, true), entry('b', 1), entry('c', 3)])
       const {error, stdout} = await run(['--exhibitor', EXHIBITOR, '--json'])
-      expect((error as {oclif?: {exit?: number}} | undefined)?.oclif?.exit).to.equal(1)
+      expect((error as undefined | {oclif?: {exit?: number}})?.oclif?.exit).to.equal(1)
       expect(JSON.parse(stdout)).to.deep.equal({
         healthy: false,
         nodes: [
@@ -372,7 +454,9 @@ describe('health engine', () => {
     })
 
     it('asks $DCOS_URL/exhibitor by default', async () => {
-      const scope = nock('https://dcos.test').get('/exhibitor/exhibitor/v1/cluster/status').reply(200, HEALTHY.slice(0, 2))
+      const scope = nock('https://dcos.test')
+        .get('/exhibitor/exhibitor/v1/cluster/status')
+        .reply(200, HEALTHY.slice(0, 2))
       const saved = process.env.DCOS_URL
       process.env.DCOS_URL = 'https://dcos.test/'
       try {
@@ -387,10 +471,26 @@ describe('health engine', () => {
     })
 
     it('--wait prints each change of state on stderr and exits 0 once healthy', async () => {
-      nock(EXHIBITOR).get(STATUS_PATH).times(3).reply(200, [entry('a', 3, true), entry('b', 1), entry('c', 3)])
-      nock(EXHIBITOR).get(STATUS_PATH).times(2).reply(200, [entry('a', 3, true), entry('b', 2), entry('c', 3)])
-      nock(EXHIBITOR).get(STATUS_PATH).reply(200, [entry('a', 3, true), entry('b', 3), entry('c', 3)])
-      const {error, stderr, stdout} = await run(['--exhibitor', EXHIBITOR, '--wait', '--interval', '50ms', '--timeout', '20s'])
+      nock(EXHIBITOR)
+        .get(STATUS_PATH)
+        .times(3)
+        .reply(200, [entry('a', 3, true), entry('b', 1), entry('c', 3)])
+      nock(EXHIBITOR)
+        .get(STATUS_PATH)
+        .times(2)
+        .reply(200, [entry('a', 3, true), entry('b', 2), entry('c', 3)])
+      nock(EXHIBITOR)
+        .get(STATUS_PATH)
+        .reply(200, [entry('a', 3, true), entry('b', 3), entry('c', 3)])
+      const {error, stderr, stdout} = await run([
+        '--exhibitor',
+        EXHIBITOR,
+        '--wait',
+        '--interval',
+        '50ms',
+        '--timeout',
+        '20s',
+      ])
       expect(error).to.equal(undefined)
       const lines = stderr.trimEnd().split('\n')
       expect(lines.map((line) => line.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, ''))).to.deep.equal([
@@ -404,7 +504,15 @@ describe('health engine', () => {
     it('--wait exits 1 at the timeout', async () => {
       nock(EXHIBITOR).persist().get(STATUS_PATH).reply(500)
       const started = Date.now()
-      const {error, stderr, stdout} = await run(['--exhibitor', EXHIBITOR, '--wait', '--interval', '100ms', '--timeout', '0.5'])
+      const {error, stderr, stdout} = await run([
+        '--exhibitor',
+        EXHIBITOR,
+        '--wait',
+        '--interval',
+        '100ms',
+        '--timeout',
+        '0.5',
+      ])
       nock.cleanAll()
       expect(Date.now() - started).to.be.within(400, 3000)
       expect(error?.oclif?.exit).to.equal(1)

@@ -16,13 +16,16 @@ import {rejection} from '../helpers/streams.js'
 import {uniquePath} from '../helpers/tree.js'
 
 interface Watched {
-  session: ZkSession
   /** Set once the session's close has finished (the server answered closeSession). */
   closed: boolean
+  session: ZkSession
 }
 
 /** Opens real sessions whose close is watched, and fails after closing when `closeFails`. */
-function watchedOpener(hosts: string[], {closeFails = false} = {}): {open: () => Promise<ZkSession>; opened: Watched[]} {
+function watchedOpener(
+  hosts: string[],
+  {closeFails = false} = {},
+): {open: () => Promise<ZkSession>; opened: Watched[]} {
   const opened: Watched[] = []
   const open = async () => {
     const session = await ZkSession.connect({hosts})
@@ -53,7 +56,7 @@ describe('sessions: whoever opens one closes it, and waits for the close', funct
 
   after(() => removeDir(dir))
 
-  it('withSession: the close has finished when it returns, and a failing close never replaces the work\'s own error', async () => {
+  it("withSession: the close has finished when it returns, and a failing close never replaces the work's own error", async () => {
     const ok = watchedOpener(hosts)
     expect(await withSession(ok.open, async (session) => Boolean(await session.exists('/')))).to.equal(true)
     expect(ok.opened.map(({closed}) => closed)).to.deep.equal([true])
@@ -68,12 +71,17 @@ describe('sessions: whoever opens one closes it, and waits for the close', funct
     expect(failing.opened.map(({closed}) => closed)).to.deep.equal([true])
 
     const closeError = await rejection(withSession(failing.open, async () => 'done'))
-    expect(closeError.message, 'after work that succeeded, the close\'s failure is reported').to.equal('the close failed')
+    expect(closeError.message, "after work that succeeded, the close's failure is reported").to.equal(
+      'the close failed',
+    )
   })
 
   it('restoreTree has closed the session it opened when it returns, and when it fails', async () => {
     const archive = join(dir, 'small.tar.gz')
-    await writeCraftedArchive(archive, '/small', [{data: 'root', path: '/'}, {data: 'a', path: '/a'}])
+    await writeCraftedArchive(archive, '/small', [
+      {data: 'root', path: '/'},
+      {data: 'a', path: '/a'},
+    ])
     const target = uniquePath('sessions-restore')
     const restore = (open: () => Promise<ZkSession>, extra: {confirm?: () => Promise<boolean>} = {}) =>
       restoreTree({batch: 'off', connect: open, safetyBackup: null, source: resolveLocation(archive), target, ...extra})

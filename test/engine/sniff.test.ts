@@ -49,11 +49,22 @@ describe('sniffDataDirArchive', () => {
       const tree = join(dir, 'tree')
       await mkdir(join(tree, 'zookeeper', 'snapshot', 'version-2'), {recursive: true})
       await mkdir(join(tree, 'zookeeper', 'transactions', 'version-2'), {recursive: true})
-      await writeFile(join(tree, 'zookeeper', 'snapshot', 'version-2', 'snapshot.1a'), Buffer.concat([Buffer.from('ZKSN'), Buffer.alloc(3000, 1)]))
-      await writeFile(join(tree, 'zookeeper', 'transactions', 'version-2', 'log.1b'), Buffer.concat([Buffer.from('ZKLG'), Buffer.alloc(5000, 2)]))
+      await writeFile(
+        join(tree, 'zookeeper', 'snapshot', 'version-2', 'snapshot.1a'),
+        Buffer.concat([Buffer.from('ZKSN'), Buffer.alloc(3000, 1)]),
+      )
+      await writeFile(
+        join(tree, 'zookeeper', 'transactions', 'version-2', 'log.1b'),
+        Buffer.concat([Buffer.from('ZKLG'), Buffer.alloc(5000, 2)]),
+      )
       // dcos-zk: Python's tarfile, tar.add(<tmp>/zookeeper, arcname='./zookeeper'), pax headers (float mtimes) first.
       const python = join(dir, 'python.tar.gz')
-      execFileSync('python3', ['-c', 'import sys, tarfile\nwith tarfile.open(sys.argv[1], "w:gz") as tar:\n    tar.add(sys.argv[2] + "/zookeeper", arcname="./zookeeper")', python, tree])
+      execFileSync('python3', [
+        '-c',
+        'import sys, tarfile\nwith tarfile.open(sys.argv[1], "w:gz") as tar:\n    tar.add(sys.argv[2] + "/zookeeper", arcname="./zookeeper")',
+        python,
+        tree,
+      ])
       archives.python = await readFile(python)
       archives['python, plain'] = gunzipSync(archives.python)
       execFileSync('tar', ['czf', join(dir, 'gnu.tar.gz'), '-C', tree, './zookeeper'])
@@ -94,7 +105,10 @@ describe('sniffDataDirArchive', () => {
     })
 
     it('refuses a second gzip member after a data-directory archive', async () => {
-      const error = await readDataDirArchive(Readable.from([Buffer.concat([archives.gnu, gzipSync(Buffer.alloc(1024))])]), 'two').catch((error_: unknown) => error_)
+      const error = await readDataDirArchive(
+        Readable.from([Buffer.concat([archives.gnu, gzipSync(Buffer.alloc(1024))])]),
+        'two',
+      ).catch((error_: unknown) => error_)
       expect((error as Error).message).to.match(/a second gzip member/)
     })
   })

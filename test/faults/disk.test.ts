@@ -10,6 +10,7 @@ import {mkdir, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {ZkSession} from '../../src/zk/session.js'
+
 import {sharedEnsemble} from '../harness/hooks.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
@@ -52,7 +53,10 @@ async function mountSmallDisk(parent: string): Promise<SmallDisk | {why: string}
   return {why: failures.join('; ')}
 }
 
-const commandError = (error: unknown) => String((error as {stderr?: Buffer}).stderr ?? error).trim().split('\n')[0]
+const commandError = (error: unknown) =>
+  String((error as {stderr?: Buffer}).stderr ?? error)
+    .trim()
+    .split('\n')[0]
 
 describe('faults: the disk fills up', function () {
   this.timeout(120_000)
@@ -63,17 +67,25 @@ describe('faults: the disk fills up', function () {
   const root = uniquePath('full-disk')
 
   before(async function () {
-    ;[dir, hosts] = await Promise.all([tempDir('faults-disk'), sharedEnsemble().then((ensemble) => ensemble.connectString)])
+    ;[dir, hosts] = await Promise.all([
+      tempDir('faults-disk'),
+      sharedEnsemble().then((ensemble) => ensemble.connectString),
+    ])
     const mounted = await mountSmallDisk(dir)
     if ('why' in mounted) {
-      console.warn(`    SKIPPED: the disk-full tests need a small filesystem and none could be mounted (${mounted.why})`)
+      console.warn(
+        `    SKIPPED: the disk-full tests need a small filesystem and none could be mounted (${mounted.why})`,
+      )
       this.skip()
     }
 
     disk = mounted
     session = await connect(hosts)
     // 1 MiB of incompressible data: its archive cannot fit.
-    await seedTree(session, root, [{path: '/'}, ...Array.from({length: 100}, (_, index) => ({data: randomBytes(10_240), path: `/z-${index}`}))])
+    await seedTree(session, root, [
+      {path: '/'},
+      ...Array.from({length: 100}, (_, index) => ({data: randomBytes(10_240), path: `/z-${index}`})),
+    ])
   })
 
   /** What the tool left on the small disk (ext4 has its own lost+found). */
@@ -101,7 +113,16 @@ describe('faults: the disk fills up', function () {
     const live = await readTreeIndependently(hosts, root)
 
     const safety = join(disk!.dir, 'safety.tar.gz')
-    const {code, stderr} = await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety])
+    const {code, stderr} = await dcos([
+      'zk',
+      'restore',
+      archive,
+      '--zk',
+      zkUri(hosts, root),
+      '--yes',
+      '--safety-backup',
+      safety,
+    ])
     expect(code, stderr).to.equal(1)
     expect(stderr.trim().split('\n')).to.have.length(1)
     expect(stderr).to.include(`Cannot write ${safety}`)

@@ -31,7 +31,10 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
     const session = await connect(ensemble.connectString)
     try {
       // Incompressible data, so that the archive outgrows every buffer between the walk and a reader.
-      await seedTree(session, ROOT_PATH, [{path: '/'}, ...Array.from({length: ZNODES}, (_, index) => ({data: randomBytes(300), path: `/z-${index}`}))])
+      await seedTree(session, ROOT_PATH, [
+        {path: '/'},
+        ...Array.from({length: ZNODES}, (_, index) => ({data: randomBytes(300), path: `/z-${index}`})),
+      ])
       archived = await readTreeIndependently(ensemble.connectString, ROOT_PATH)
     } finally {
       await session.close()
@@ -53,17 +56,24 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
    * node of any of its sessions.
    */
   function workingNode(pid: number, operation?: string): Promise<number> {
-    return eventually(`the CLI's ${operation ?? ''} session`, async () => {
-      const ports = (await connectionsOf(pid)).map((connection) => connection.localPort)
-      for (const node of ensemble.nodes.filter((one) => one.running)) {
-        // eslint-disable-next-line no-await-in-loop
-        const connections = (await fourLetterWord(node.clientPort, 'cons').catch(() => '')).split('\n')
-        const working = connections.some((line) => ports.some((port) => line.includes(`:${port}[`)) && (!operation || line.includes(`lop=${operation},`)))
-        if (working) return node.id
-      }
+    return eventually(
+      `the CLI's ${operation ?? ''} session`,
+      async () => {
+        const ports = (await connectionsOf(pid)).map((connection) => connection.localPort)
+        for (const node of ensemble.nodes.filter((one) => one.running)) {
+          const connections = (await fourLetterWord(node.clientPort, 'cons').catch(() => '')).split('\n')
+          const working = connections.some(
+            (line) =>
+              ports.some((port) => line.includes(`:${port}[`)) && (!operation || line.includes(`lop=${operation},`)),
+          )
+          if (working) return node.id
+        }
 
-      return undefined
-    }, 30_000, 20)
+        return undefined
+      },
+      30_000,
+      20,
+    )
   }
 
   // Batched, the CLI holds a session on every node (they share the ACL reads), but one session, on
@@ -71,11 +81,17 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
   // has one session, doing everything.
   // A restore deletes through the native session, one request each, and creates through the batching
   // one, in multis: batched, each phase has its own session to lose.
-  for (const {batch, creates, deletes, reads} of [{batch: 'on', creates: 'MULT', deletes: 'DELE', reads: 'MLTR'}, {batch: 'off'}]) {
+  for (const {batch, creates, deletes, reads} of [
+    {batch: 'on', creates: 'MULT', deletes: 'DELE', reads: 'MLTR'},
+    {batch: 'off'},
+  ]) {
     describe(`--batch ${batch}`, () => {
       it('a backup goes on through another node and its archive holds the whole tree', async () => {
         // Writing to stdout that nobody reads yet holds the backup half way, its session open.
-        const backup = spawnDcos(['zk', 'backup', '-', '--zk', zkUri(ensemble.connectString, ROOT_PATH), '--batch', batch], {ownStdout: true})
+        const backup = spawnDcos(
+          ['zk', 'backup', '-', '--zk', zkUri(ensemble.connectString, ROOT_PATH), '--batch', batch],
+          {ownStdout: true},
+        )
         const node = await workingNode(backup.child.pid!, reads)
         await delay(1000)
         expect(backup.child.exitCode, 'the backup finished before the node was stopped').to.equal(null)
@@ -98,7 +114,11 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
           expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH)]), 0)
           const session = await connect(ensemble.connectString)
           try {
-            await Promise.all(Array.from({length: ZNODES}, (_, index) => session.setData(`${ROOT_PATH}/z-${index}`, Buffer.from('changed'))))
+            await Promise.all(
+              Array.from({length: ZNODES}, (_, index) =>
+                session.setData(`${ROOT_PATH}/z-${index}`, Buffer.from('changed')),
+              ),
+            )
           } finally {
             await session.close()
           }
@@ -108,9 +128,21 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
           let restore: ReturnType<typeof spawnDcos>
           try {
             const rootCreatedAt = (await watcher.exists(ROOT_PATH))!.czxid
-            restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH), '--yes', '--safety-backup', safety, '--batch', batch])
+            restore = spawnDcos([
+              'zk',
+              'restore',
+              archive,
+              '--zk',
+              zkUri(ensemble.connectString, ROOT_PATH),
+              '--yes',
+              '--safety-backup',
+              safety,
+              '--batch',
+              batch,
+            ])
             // Held (SIGSTOP) half way through the phase, its requests in flight, while its node goes.
-            if (phase === 'delete') await waitUntilGone(watcher, `${ROOT_PATH}/z-${ZNODES / 2}`, {intervalMs: 5, timeoutMs: 60_000})
+            if (phase === 'delete')
+              await waitUntilGone(watcher, `${ROOT_PATH}/z-${ZNODES / 2}`, {intervalMs: 5, timeoutMs: 60_000})
             else {
               // The root goes last when deleting and comes back first when creating, sooner than any
               // poll could see it gone: a new czxid is what says it was made again.

@@ -17,7 +17,10 @@ import {eventually} from '../helpers/wait.js'
 const ZNODES = 3000
 
 function bigTree(label: string): SeedZnode[] {
-  return [{data: label, path: '/'}, ...Array.from({length: ZNODES}, (_, index) => ({data: `${label} ${index} `.repeat(8), path: `/z-${index}`}))]
+  return [
+    {data: label, path: '/'},
+    ...Array.from({length: ZNODES}, (_, index) => ({data: `${label} ${index} `.repeat(8), path: `/z-${index}`})),
+  ]
 }
 
 describe('faults during a restore', function () {
@@ -45,19 +48,49 @@ describe('faults during a restore', function () {
       const before = await readTreeIndependently(hosts, root)
 
       const safety = join(dir, 'killed-safety.tar.gz')
-      const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath, '--session-timeout', '3'])
+      const restore = spawnDcos([
+        'zk',
+        'restore',
+        archive,
+        '--zk',
+        zkUri(hosts, root),
+        '--yes',
+        '--safety-backup',
+        safety,
+        '--lock-path',
+        lockPath,
+        '--session-timeout',
+        '3',
+      ])
       // The safety backup is published once the live tree is read: from then on the restore deletes and creates.
       await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
       await waitUntilGone(session, `${root}/z-1500`, {intervalMs: 5, timeoutMs: 60_000})
       restore.child.kill('SIGKILL')
       expect((await restore.exited).code).to.equal(null)
-      expect(oracleDiff(before, await readTreeIndependently(hosts, root)), 'the kill left the subtree half restored').to.not.deep.equal([])
+      expect(
+        oracleDiff(before, await readTreeIndependently(hosts, root)),
+        'the kill left the subtree half restored',
+      ).to.not.deep.equal([])
 
       // The killed process's lock goes with its session (3 s); until then a restore is refused.
-      await eventually('the safety backup to be restored', async () => {
-        const result = await dcos(['zk', 'restore', safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--lock-path', lockPath])
-        return result.code === 0 ? true : undefined
-      }, 30_000)
+      await eventually(
+        'the safety backup to be restored',
+        async () => {
+          const result = await dcos([
+            'zk',
+            'restore',
+            safety,
+            '--zk',
+            zkUri(hosts, root),
+            '--yes',
+            '--no-safety-backup',
+            '--lock-path',
+            lockPath,
+          ])
+          return result.code === 0 ? true : undefined
+        },
+        30_000,
+      )
       await expectSameTree(before, hosts, root)
     } finally {
       await session.close()
@@ -85,7 +118,18 @@ describe('faults during a restore', function () {
 
     const before = await readTreeIndependently(hosts, root)
     const safety = join(dir, `${label}-safety.tar.gz`)
-    const restore = spawnDcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--session-timeout', '4'])
+    const restore = spawnDcos([
+      'zk',
+      'restore',
+      archive,
+      '--zk',
+      zkUri(hosts, root),
+      '--yes',
+      '--safety-backup',
+      safety,
+      '--session-timeout',
+      '4',
+    ])
     await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
     const watcher = await connect(ensemble.nodeConnectString(3))
     try {
@@ -127,11 +171,23 @@ describe('faults during a restore', function () {
       await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
       await ensemble.waitServing()
       // The failed restore could not release its lock without a quorum: it goes once that session expires (4 s).
-      await eventually('the safety backup to be restored', async () => {
-        const result = await dcos(['zk', 'restore', safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'])
-        if (result.code !== 0) expect(result.stderr).to.include('holds the cluster lock')
-        return result.code === 0 ? true : undefined
-      }, 30_000)
+      await eventually(
+        'the safety backup to be restored',
+        async () => {
+          const result = await dcos([
+            'zk',
+            'restore',
+            safety,
+            '--zk',
+            zkUri(hosts, root),
+            '--yes',
+            '--no-safety-backup',
+          ])
+          if (result.code !== 0) expect(result.stderr).to.include('holds the cluster lock')
+          return result.code === 0 ? true : undefined
+        },
+        30_000,
+      )
       await expectSameTree(before, hosts, root)
     })
 
@@ -144,7 +200,9 @@ describe('faults during a restore', function () {
       const {before, code, hosts, root, stderr} = await restoreLosingQuorum(ensemble, 'quorum-back', comeBack)
       expect(code, stderr).to.equal(1)
       expect(stderr.trim().split('\n'), stderr).to.have.length(1)
-      expect(stderr.trim(), stderr).to.match(/^Error: Restore failed: .*\. Rolled back: \/app-quorum-back is as it was before the restore \(from the safety backup .*, verified\)$/)
+      expect(stderr.trim(), stderr).to.match(
+        /^Error: Restore failed: .*\. Rolled back: \/app-quorum-back is as it was before the restore \(from the safety backup .*, verified\)$/,
+      )
       await ensemble.waitServing()
       await expectSameTree(before, hosts, root)
     })

@@ -9,9 +9,10 @@ import nock from 'nock'
 import {randomBytes} from 'node:crypto'
 import {Readable} from 'node:stream'
 
+import type {ZkSession} from '../../src/zk/session.js'
+
 import {OperationError} from '../../src/errors.js'
 import {resolveLocation} from '../../src/providers/index.js'
-import type {ZkSession} from '../../src/zk/session.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {S3_SECRET_KEY, type S3Server, startS3} from '../harness/s3.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
@@ -26,7 +27,8 @@ const OBJECT = '/bucket/dir/archive.tar.gz'
 /** The SDK tags each request with its operation. */
 const PUT = `${OBJECT}?x-id=PutObject`
 
-const s3Error = (code: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`
+const s3Error = (code: string) =>
+  `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`
 const body = () => Readable.from([Buffer.from('a small archive')])
 
 describe('S3 faults', () => {
@@ -50,14 +52,24 @@ describe('S3 faults', () => {
 
   it('retries a throttled (503 SlowDown) and a failed (500) upload, then succeeds', async () => {
     store()
-    const scope = nock(ENDPOINT).put(PUT).reply(503, s3Error('SlowDown')).put(PUT).reply(500, s3Error('InternalError')).put(PUT).reply(200, '')
+    const scope = nock(ENDPOINT)
+      .put(PUT)
+      .reply(503, s3Error('SlowDown'))
+      .put(PUT)
+      .reply(500, s3Error('InternalError'))
+      .put(PUT)
+      .reply(200, '')
     expect(await resolveLocation(LOCATION).write(body())).to.equal(15)
     expect(scope.isDone()).to.equal(true)
   })
 
   it('retries a reset connection, then succeeds', async () => {
     store()
-    const scope = nock(ENDPOINT).put(PUT).replyWithError(Object.assign(new Error('socket hang up'), {code: 'ECONNRESET'})).put(PUT).reply(200, '')
+    const scope = nock(ENDPOINT)
+      .put(PUT)
+      .replyWithError(Object.assign(new Error('socket hang up'), {code: 'ECONNRESET'}))
+      .put(PUT)
+      .reply(200, '')
     expect(await resolveLocation(LOCATION).write(body())).to.equal(15)
     expect(scope.isDone()).to.equal(true)
   })
@@ -90,7 +102,10 @@ describe('S3 faults in a multipart upload (s3rver)', function () {
     ;[s3, hosts] = await Promise.all([startS3(), sharedEnsemble().then((ensemble) => ensemble.connectString)])
     session = await connect(hosts)
     // 12 x 900 kB of incompressible data: an archive of more than one part.
-    await seedTree(session, root, [{path: '/'}, ...Array.from({length: 12}, (_, index) => ({data: randomBytes(900_000), path: `/blob-${index}`}))])
+    await seedTree(session, root, [
+      {path: '/'},
+      ...Array.from({length: 12}, (_, index) => ({data: randomBytes(900_000), path: `/blob-${index}`})),
+    ])
     live = await readTreeIndependently(hosts, root)
   })
 
@@ -98,10 +113,9 @@ describe('S3 faults in a multipart upload (s3rver)', function () {
     s3?.failParts(undefined)
     // 22 MB the rest of the suite need not carry in the shared ensemble.
     for (const tree of session ? [root, copy] : []) {
-      // eslint-disable-next-line no-await-in-loop
       if (!(await session.exists(tree))) continue
-      await Promise.all(Array.from({length: 12}, (_, index) => session.delete(`${tree}/blob-${index}`))) // eslint-disable-line no-await-in-loop
-      await session.delete(tree) // eslint-disable-line no-await-in-loop
+      await Promise.all(Array.from({length: 12}, (_, index) => session.delete(`${tree}/blob-${index}`)))
+      await session.delete(tree)
     }
 
     await session?.close()
@@ -109,7 +123,10 @@ describe('S3 faults in a multipart upload (s3rver)', function () {
     await s3?.stop()
   })
 
-  const partsOf = (key: string) => s3.requests.filter((request) => request.key === key && request.partNumber).map((request) => `${request.partNumber}:${request.status}`)
+  const partsOf = (key: string) =>
+    s3.requests
+      .filter((request) => request.key === key && request.partNumber)
+      .map((request) => `${request.partNumber}:${request.status}`)
   const uploadsOf = async (key: string) => {
     const {Uploads = []} = await s3.client.send(new ListMultipartUploadsCommand({Bucket: s3.bucket}))
     return Uploads.filter((upload) => upload.Key === key)
@@ -127,7 +144,10 @@ describe('S3 faults in a multipart upload (s3rver)', function () {
     expect(result.stderr).to.not.include(S3_SECRET_KEY)
     expect(partsOf(key)).to.include('1:200')
     expect(partsOf(key).filter((part) => part.startsWith('2:'))).to.deep.equal(['2:500', '2:500', '2:500'])
-    expect(s3.requests.some((request) => request.key === key && request.method === 'DELETE' && request.status === 204), 'aborted').to.equal(true)
+    expect(
+      s3.requests.some((request) => request.key === key && request.method === 'DELETE' && request.status === 204),
+      'aborted',
+    ).to.equal(true)
     expect(await uploadsOf(key)).to.deep.equal([])
     expect(await resolveLocation(s3.uri(key)).stat()).to.equal(undefined)
   })

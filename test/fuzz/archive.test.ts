@@ -13,7 +13,7 @@ import {dcos, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {readTreeIndependently} from '../helpers/oracle.js'
 import {connect, uniquePath} from '../helpers/tree.js'
-import {expectedLiveTree, type FuzzReport, fuzzReader, restorable} from './archive-fuzz.js'
+import {expectedLiveTree, fuzzReader, type FuzzReport, restorable} from './archive-fuzz.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_201)
 const READER_MUTANTS = 300
@@ -29,7 +29,9 @@ describe(`archive fuzzer (seed ${SEED}; FUZZ_SEED=${SEED} reproduces it)`, funct
   })
 
   it(`${READER_MUTANTS} mutants: each refused with an ArchiveError, or a valid ZooKeeper tree`, () => {
-    const findings = report.findings.map(({description, mutant, problem}) => `mutant ${mutant} (${description}): ${problem}`)
+    const findings = report.findings.map(
+      ({description, mutant, problem}) => `mutant ${mutant} (${description}): ${problem}`,
+    )
     expect(findings, `seed ${SEED}`).to.deep.equal([])
     expect(report.mutants).to.equal(READER_MUTANTS)
     // The mutants must exercise both sides (a fuzzer whose mutants are all refused tests little).
@@ -72,7 +74,15 @@ describe(`archive fuzzer (seed ${SEED}; FUZZ_SEED=${SEED} reproduces it)`, funct
           await session.create(target, Buffer.from('live'), 0)
           await session.create(`${target}/kept`, Buffer.from('kept'), 0)
           const before = await readTreeIndependently(hosts, target)
-          const restore = await dcos(['zk', 'restore', file, '--zk', zkUri(hosts, target), '--yes', '--no-safety-backup'])
+          const restore = await dcos([
+            'zk',
+            'restore',
+            file,
+            '--zk',
+            zkUri(hosts, target),
+            '--yes',
+            '--no-safety-backup',
+          ])
           const context = `seed ${SEED} mutant ${mutant} (${description}): ${restore.stdout}${restore.stderr}`
           expect(restore.code, context).to.not.equal(0)
           expect(await readTreeIndependently(hosts, target), context).to.deep.equal(before)

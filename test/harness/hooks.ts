@@ -10,30 +10,30 @@
  * Tests sharing the ensemble must use their own znode paths and must not stop its nodes — a test
  * that stops nodes should start its own `Ensemble`.
  */
-import { secretLeaks } from '../helpers/secrets.js';
-import { Ensemble } from './ensemble.js';
+import {secretLeaks} from '../helpers/secrets.js'
+import {Ensemble} from './ensemble.js'
 
-let shared: Promise<Ensemble> | undefined;
+let shared: Promise<Ensemble> | undefined
 
 /** The shared 3-node ensemble (started on first call, reused afterwards). */
 export function sharedEnsemble(): Promise<Ensemble> {
   // A failed start is cached as well: every later caller gets the same error quickly.
-  shared ??= Ensemble.start({ nodes: 3 });
-  return shared;
+  shared ??= Ensemble.start({nodes: 3})
+  return shared
 }
 
 /** Root hook: the suite fails if any output or leftover file held a registered secret (test/helpers/secrets.ts). */
 export const mochaHooks = {
   afterAll(): void {
-    const leaks = secretLeaks();
-    if (leaks.length > 0) throw new Error(`Secrets leaked:\n${[...new Set(leaks)].join('\n')}`);
+    const leaks = secretLeaks()
+    if (leaks.length > 0) throw new Error(`Secrets leaked:\n${[...new Set(leaks)].join('\n')}`)
   },
-};
+}
 
 export async function mochaGlobalTeardown(): Promise<void> {
-  const pending = shared;
-  shared = undefined;
-  if (!pending) return;
-  const ensemble = await pending.catch(() => undefined);
-  await ensemble?.stop();
+  const pending = shared
+  shared = undefined
+  if (!pending) return
+  const ensemble = await pending.catch(() => undefined)
+  await ensemble?.stop()
 }

@@ -1,13 +1,13 @@
 import {expect} from 'chai'
 import {join} from 'node:path'
 
-import {sharedEnsemble} from './hooks.js'
+import {zkConstants} from '../../src/zk/session.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {expectArchiveHolds, expectSameTree, oracleDiff, readTreeIndependently} from '../helpers/oracle.js'
 import {rejection} from '../helpers/streams.js'
 import {connect, digestId, seedTree, uniquePath, ZOO_PERM_ALL, ZOO_PERM_READ} from '../helpers/tree.js'
-import {zkConstants} from '../../src/zk/session.js'
+import {sharedEnsemble} from './hooks.js'
 
 describe('the independent oracle (node-zookeeper-client)', () => {
   it('reads data, ACLs and ephemeral owners as ZooKeeper holds them, and sees every difference', async () => {
@@ -57,7 +57,11 @@ describe('the oracle helpers', () => {
     const root = uniquePath('oracle-helpers')
     const dir = await tempDir('oracle-helpers')
     try {
-      await seedTree(session, root, [{path: '/'}, {data: 'one', path: '/a'}, {acl: [{id: 'anyone', perms: ZOO_PERM_READ, scheme: 'world'}], data: 'two', path: '/b'}])
+      await seedTree(session, root, [
+        {path: '/'},
+        {data: 'one', path: '/a'},
+        {acl: [{id: 'anyone', perms: ZOO_PERM_READ, scheme: 'world'}], data: 'two', path: '/b'},
+      ])
       const archive = join(dir, 'a.tar.gz')
       expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
       const tree = await readTreeIndependently(hosts, root)
@@ -65,14 +69,18 @@ describe('the oracle helpers', () => {
       await expectArchiveHolds(archive, tree)
 
       // Still ADMIN and WRITE, so that the test can change it back and its data.
-      await session.setAcl(`${root}/a`, [{id: 'anyone', perms: ZOO_PERM_READ | zkConstants.ZOO_PERM_WRITE | zkConstants.ZOO_PERM_ADMIN, scheme: 'world'}])
+      await session.setAcl(`${root}/a`, [
+        {id: 'anyone', perms: ZOO_PERM_READ | zkConstants.ZOO_PERM_WRITE | zkConstants.ZOO_PERM_ADMIN, scheme: 'world'},
+      ])
       const aclChanged = await readTreeIndependently(hosts, root)
       expect(problems(await rejection(expectSameTree(tree, hosts, root)))).to.match(/^differs \/a: /)
       expect(problems(await rejection(expectArchiveHolds(archive, aclChanged)))).to.match(/^differs \/a: /)
 
       await session.setAcl(`${root}/a`, [{id: 'anyone', perms: ZOO_PERM_ALL, scheme: 'world'}])
       await session.setData(`${root}/a`, Buffer.from('changed'))
-      expect(problems(await rejection(expectArchiveHolds(archive, await readTreeIndependently(hosts, root))))).to.match(/^differs \/a: /)
+      expect(problems(await rejection(expectArchiveHolds(archive, await readTreeIndependently(hosts, root))))).to.match(
+        /^differs \/a: /,
+      )
     } finally {
       await session.close()
       await removeDir(dir)

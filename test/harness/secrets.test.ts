@@ -26,8 +26,12 @@ describe('the suite-wide secret scan', () => {
   })
 
   it('finds a part of a secret after a "#", a space, ":" or "/", where redaction by pattern used to stop', () => {
-    expect(leaksIn('dcos zk backup', 'secret_key=***#second-half-of-it')).to.deep.equal(['dcos zk backup holds a part of a secret se… (17 characters)'])
-    expect(leaksIn('dcos zk backup', `secret_key=${cut}`)).to.deep.equal([`dcos zk backup holds the secret fi… (${cut.length} characters)`])
+    expect(leaksIn('dcos zk backup', 'secret_key=***#second-half-of-it')).to.deep.equal([
+      'dcos zk backup holds a part of a secret se… (17 characters)',
+    ])
+    expect(leaksIn('dcos zk backup', `secret_key=${cut}`)).to.deep.equal([
+      `dcos zk backup holds the secret fi… (${cut.length} characters)`,
+    ])
   })
 
   it('finds it in files, inside gzip archives too, but not in files the test marked as its own input', async () => {
@@ -36,7 +40,10 @@ describe('the suite-wide secret scan', () => {
     await writeFile(join(dir, 'store', 'archive.tar.gz'), gzipSync(Buffer.from(`znode data ${planted}`)))
     await writeFile(secretInput(join(dir, 'token')), planted)
     const leaks = await leaksInFiles(dir)
-    expect(leaks.map((leak) => leak.split(' holds ')[0]).sort()).to.deep.equal([join(dir, 'store', 'archive.tar.gz (decompressed)'), join(dir, 'store', 'meta.json')])
+    expect(leaks.map((leak) => leak.split(' holds ')[0]).sort()).to.deep.equal([
+      join(dir, 'store', 'archive.tar.gz (decompressed)'),
+      join(dir, 'store', 'meta.json'),
+    ])
 
     // Removed without a scan: removeDir would record these planted leaks and fail the suite.
     await rm(join(dir, 'store'), {recursive: true})

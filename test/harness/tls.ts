@@ -21,19 +21,19 @@ export const STORE_PASSWORD = 'harness-store-pass'
 export const CLIENT_X509_ID = 'CN=dcos-backup-client,O=dcos-backup'
 
 export interface TlsFiles {
-  dir: string
-  caFile: string
-  clientCertFile: string
-  clientKeyFile: string
-  serverCertFile: string
-  serverKeyStore: string
-  wrongNameKeyStore: string
-  trustStore: string
   /** PEM contents, for WireSession's tls option. */
   ca: Buffer
+  caFile: string
   clientCert: Buffer
+  clientCertFile: string
   clientKey: Buffer
+  clientKeyFile: string
+  dir: string
   remove(): Promise<void>
+  serverCertFile: string
+  serverKeyStore: string
+  trustStore: string
+  wrongNameKeyStore: string
 }
 
 let made: Promise<TlsFiles> | undefined
@@ -52,10 +52,36 @@ async function makeTlsFiles(): Promise<TlsFiles> {
   await makeCert(dir, 'wrong-name', 'ca', '/O=dcos-backup/CN=wrong.example', 'subjectAltName=DNS:wrong.example')
   await makeCert(dir, 'client', 'ca', '/O=dcos-backup/CN=dcos-backup-client', 'extendedKeyUsage=clientAuth')
   for (const name of ['server', 'wrong-name']) {
-    await run('openssl', ['pkcs12', '-export', '-in', file(`${name}.pem`), '-inkey', file(`${name}.key`), '-name', name, '-out', file(`${name}.p12`), '-passout', `pass:${STORE_PASSWORD}`])
+    await run('openssl', [
+      'pkcs12',
+      '-export',
+      '-in',
+      file(`${name}.pem`),
+      '-inkey',
+      file(`${name}.key`),
+      '-name',
+      name,
+      '-out',
+      file(`${name}.p12`),
+      '-passout',
+      `pass:${STORE_PASSWORD}`,
+    ])
   }
 
-  await run('keytool', ['-importcert', '-noprompt', '-alias', 'ca', '-file', file('ca.pem'), '-keystore', file('trust.p12'), '-storetype', 'PKCS12', '-storepass', STORE_PASSWORD])
+  await run('keytool', [
+    '-importcert',
+    '-noprompt',
+    '-alias',
+    'ca',
+    '-file',
+    file('ca.pem'),
+    '-keystore',
+    file('trust.p12'),
+    '-storetype',
+    'PKCS12',
+    '-storepass',
+    STORE_PASSWORD,
+  ])
   return {
     ca: await readFile(file('ca.pem')),
     caFile: file('ca.pem'),
@@ -76,15 +102,53 @@ async function makeTlsFiles(): Promise<TlsFiles> {
 }
 
 async function makeCa(dir: string, name: string, cn: string): Promise<void> {
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${cn}`, '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.pem`)])
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${cn}`,
+    '-keyout',
+    join(dir, `${name}.key`),
+    '-out',
+    join(dir, `${name}.pem`),
+  ])
 }
 
 async function makeCert(dir: string, name: string, ca: string, subject: string, extension: string): Promise<void> {
   const file = (suffix: string) => join(dir, `${name}${suffix}`)
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', file('.key'), '-out', file('.csr')])
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    subject,
+    '-keyout',
+    file('.key'),
+    '-out',
+    file('.csr'),
+  ])
   await writeFile(file('.ext'), `${extension}\n`)
   await run('openssl', [
-    'x509', '-req', '-days', '2', '-in', file('.csr'), '-CA', join(dir, `${ca}.pem`), '-CAkey', join(dir, `${ca}.key`),
-    '-CAcreateserial', '-extfile', file('.ext'), '-out', file('.pem'),
+    'x509',
+    '-req',
+    '-days',
+    '2',
+    '-in',
+    file('.csr'),
+    '-CA',
+    join(dir, `${ca}.pem`),
+    '-CAkey',
+    join(dir, `${ca}.key`),
+    '-CAcreateserial',
+    '-extfile',
+    file('.ext'),
+    '-out',
+    file('.pem'),
   ])
 }

@@ -16,15 +16,15 @@ const BIN = join(ROOT, 'bin', 'run.js')
 
 export interface CliResult {
   code: number
-  stdout: string
   stderr: string
+  stdout: string
 }
 
 export interface CliOptions {
-  /** Added to the environment (DCOS_*, AWS_* and DEBUG of the test process are not passed on). */
-  env?: Record<string, string>
   /** Default: a temp directory of this test run, so a default safety backup never lands in the repo. */
   cwd?: string
+  /** Added to the environment (DCOS_*, AWS_* and DEBUG of the test process are not passed on). */
+  env?: Record<string, string>
   /** Written to stdin (default: none). */
   input?: Buffer
   /** The command is killed after this long (default 45 s, under mocha's timeout) and reported as such. */
@@ -39,7 +39,9 @@ process.once('exit', () => {
 let defaultCwd: string | undefined
 
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DCOS_|AWS_|DEBUG$|OCLIF_)/.test(name)))
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(DCOS_|AWS_|DEBUG$|OCLIF_)/.test(name)),
+  )
   return {...env, ...extra}
 }
 
@@ -64,11 +66,19 @@ export function dcos(args: string[], options: CliOptions = {}): Promise<CliResul
     const child = execFile(
       process.execPath,
       [BIN, ...args],
-      {cwd: options.cwd ?? defaultWorkingDir(), encoding: 'utf8', env: cleanEnv(options.env), killSignal: 'SIGKILL', maxBuffer: 256 * 1024 * 1024, timeout},
+      {
+        cwd: options.cwd ?? defaultWorkingDir(),
+        encoding: 'utf8',
+        env: cleanEnv(options.env),
+        killSignal: 'SIGKILL',
+        maxBuffer: 256 * 1024 * 1024,
+        timeout,
+      },
       (error, stdout, stderr) => {
         running.delete(child)
         recordOutput(`dcos ${args.slice(0, 2).join(' ')}`, `${stdout}\n${stderr}`)
-        if (error?.killed) resolve({code: -1, stderr: `${stderr}\n[dcos ${args.join(' ')}: killed after ${timeout} ms]`, stdout})
+        if (error?.killed)
+          resolve({code: -1, stderr: `${stderr}\n[dcos ${args.join(' ')}: killed after ${timeout} ms]`, stdout})
         else resolve({code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stderr, stdout})
       },
     )
@@ -81,21 +91,28 @@ export function dcos(args: string[], options: CliOptions = {}): Promise<CliResul
 export interface SpawnedCli {
   child: ChildProcess
   /** Resolves when the process has exited: its code (null when killed by a signal), output, and when. */
-  exited: Promise<{code: number | null; stdout: string; stderr: string; at: number}>
+  exited: Promise<{at: number; code: null | number; stderr: string; stdout: string}>
 }
 
 /**
  * Starts `dcos <args>` in the background, for tests that act on it while it runs (kill it, stop
  * nodes). With `ownStdout` the caller reads child.stdout itself (binary output, backpressure).
  */
-export function spawnDcos(args: string[], {env, ownStdout = false}: Pick<CliOptions, 'env'> & {ownStdout?: boolean} = {}): SpawnedCli {
-  const child = spawn(process.execPath, [BIN, ...args], {cwd: defaultWorkingDir(), env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe']})
+export function spawnDcos(
+  args: string[],
+  {env, ownStdout = false}: Pick<CliOptions, 'env'> & {ownStdout?: boolean} = {},
+): SpawnedCli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: defaultWorkingDir(),
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   running.add(child)
   let stdout = ''
   let stderr = ''
   if (!ownStdout) child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<{code: number | null; stdout: string; stderr: string; at: number}>((resolve) => {
+  const exited = new Promise<{at: number; code: null | number; stderr: string; stdout: string}>((resolve) => {
     child.once('close', (code) => {
       running.delete(child)
       recordOutput(`dcos ${args.slice(0, 2).join(' ')}`, `${stdout}\n${stderr}`)
@@ -111,13 +128,27 @@ const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`
  * Runs `dcos <args>` on a pseudo-terminal (util-linux script), 120 columns wide: stdin, stdout and
  * stderr are all that terminal, so `output` is what a user would see, both streams mixed.
  */
-export function dcosOnTerminal(args: string[], options: Pick<CliOptions, 'cwd' | 'env'> = {}): Promise<{code: number; output: string}> {
+export function dcosOnTerminal(
+  args: string[],
+  options: Pick<CliOptions, 'cwd' | 'env'> = {},
+): Promise<{code: number; output: string}> {
   const command = `stty cols 120 rows 40; exec ${[process.execPath, BIN, ...args].map((word) => shellQuote(word)).join(' ')}`
   return new Promise((resolve) => {
-    execFile('script', ['-qfec', command, '/dev/null'], {cwd: options.cwd ?? defaultWorkingDir(), encoding: 'utf8', env: cleanEnv(options.env), maxBuffer: 64 * 1024 * 1024, timeout: 45_000}, (error, stdout) => {
-      recordOutput(`dcos ${args.slice(0, 2).join(' ')} (terminal)`, stdout)
-      resolve({code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, output: stdout})
-    })
+    execFile(
+      'script',
+      ['-qfec', command, '/dev/null'],
+      {
+        cwd: options.cwd ?? defaultWorkingDir(),
+        encoding: 'utf8',
+        env: cleanEnv(options.env),
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: 45_000,
+      },
+      (error, stdout) => {
+        recordOutput(`dcos ${args.slice(0, 2).join(' ')} (terminal)`, stdout)
+        resolve({code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, output: stdout})
+      },
+    )
   })
 }
 

@@ -4,16 +4,16 @@ import {pipeline} from 'node:stream/promises'
 
 import {FORMAT_NAME, FORMAT_VERSION, type NodeType, type ZnodeRecord} from '../../src/archive/format.js'
 import {ArchiveWriter} from '../../src/archive/writer.js'
-import {OPEN_ACL, type Acl} from '../../src/zk/session.js'
+import {type Acl, OPEN_ACL} from '../../src/zk/session.js'
 import {resolveZnodePath} from '../../src/zk/uri.js'
 
 export interface CraftedZnode {
+  acl?: Acl[]
+  data?: string
   /** Relative to the archive's root ("/" for the root). */
   path: string
-  data?: string
-  type?: NodeType
   ttl?: number
-  acl?: Acl[]
+  type?: NodeType
 }
 
 /** Writes `znodes` (parents first) as an archive of `root`. */
@@ -37,14 +37,36 @@ export async function writeCraftedArchive(file: string, root: string, znodes: Cr
       acl: znode.acl ?? OPEN_ACL,
       path: resolveZnodePath(root, znode.path),
       sequential: false,
-      stat: {aversion: 0, ctime: now, cversion: 0, czxid: '0x1', dataLength: data.length, mtime: now, mzxid: '0x1', numChildren: 0, pzxid: '0x1', version: 0},
+      stat: {
+        aversion: 0,
+        ctime: now,
+        cversion: 0,
+        czxid: '0x1',
+        dataLength: data.length,
+        mtime: now,
+        mzxid: '0x1',
+        numChildren: 0,
+        pzxid: '0x1',
+        version: 0,
+      },
       type: znode.type ?? 'persistent',
       ...(znode.ttl === undefined ? {} : {ttl: znode.ttl}),
     }
-    // eslint-disable-next-line no-await-in-loop
+
     await writer.addZnode(znode.path, record, data)
   }
 
-  await writer.finish({changedDuringBackup: 0, completedAt: now, dataBytes, excluded: 0, inconsistent: [], inconsistentCount: 0, skippedEphemerals: 0, vanished: 0, zxidEnd: '0x1', znodes: znodes.length})
+  await writer.finish({
+    changedDuringBackup: 0,
+    completedAt: now,
+    dataBytes,
+    excluded: 0,
+    inconsistent: [],
+    inconsistentCount: 0,
+    skippedEphemerals: 0,
+    vanished: 0,
+    zxidEnd: '0x1',
+    znodes: znodes.length,
+  })
   await written
 }

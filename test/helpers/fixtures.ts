@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {create as createTar} from 'tar'
 
 import type {ZkSession} from '../../src/zk/session.js'
+
 import {type ArchiveMaterial, tarMembers} from './archive.js'
 import {dcos, expectExit, zkUri} from './cli.js'
 import {scanFiles} from './secrets.js'
@@ -28,7 +29,11 @@ export async function removeDir(dir: string | undefined): Promise<void> {
  * A small live tree under a fresh path, its archive made by `dcos zk backup` (at `file`), and what
  * damaged variants are made from.
  */
-export async function archiveMaterial(session: ZkSession, hosts: string, dir: string): Promise<ArchiveMaterial & {root: string; file: string}> {
+export async function archiveMaterial(
+  session: ZkSession,
+  hosts: string,
+  dir: string,
+): Promise<ArchiveMaterial & {file: string; root: string}> {
   const root = uniquePath('material')
   const marker = `marker-${randomBytes(8).toString('hex')}`
   await seedTree(session, root, [
@@ -50,7 +55,11 @@ export async function archiveMaterial(session: ZkSession, hosts: string, dir: st
   await writeFile(join(foreign, 'notes.txt'), 'not a backup\n')
   await writeFile(join(foreign, 'data.bin'), randomBytes(3000))
   await writeFile(join(foreign, 'sub', 'backup.json'), '{"format": "something else"}\n')
-  await createTar({cwd: foreign, file: join(dir, 'npm.tar.gz'), gzip: true}, ['notes.txt', 'data.bin', 'sub/backup.json'])
+  await createTar({cwd: foreign, file: join(dir, 'npm.tar.gz'), gzip: true}, [
+    'notes.txt',
+    'data.bin',
+    'sub/backup.json',
+  ])
   execFileSync('tar', ['czf', join(dir, 'command.tar.gz'), '-C', foreign, '.'])
 
   const good = await readFile(file)

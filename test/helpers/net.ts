@@ -11,12 +11,12 @@ export async function closedPort(): Promise<number> {
 }
 
 /** A TCP server that accepts connections and never answers, like a hung ZooKeeper. */
-export async function silentServer(): Promise<{port: number; close(): Promise<void>}> {
+export async function silentServer(): Promise<{close(): Promise<void>; port: number}> {
   const sockets = new Set<net.Socket>()
   const server = net.createServer((socket) => sockets.add(socket))
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
-    close: () => {
+    close() {
       for (const socket of sockets) socket.destroy()
       return new Promise((resolve) => server.close(() => resolve()))
     },
@@ -37,11 +37,12 @@ export interface Connection {
 export async function connectionsOf(pid: number): Promise<Connection[]> {
   const fds = await readdir(`/proc/${pid}/fd`).catch(() => [])
   const links = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')))
-  const inodes = new Set(links.map((link) => /^socket:\[(\d+)\]$/.exec(link)?.[1]).filter((inode) => inode !== undefined))
+  const inodes = new Set(
+    links.map((link) => /^socket:\[(\d+)\]$/.exec(link)?.[1]).filter((inode) => inode !== undefined),
+  )
   const connections: Connection[] = []
   const port = (address: string) => Number.parseInt(address.split(':')[1], 16)
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    // eslint-disable-next-line no-await-in-loop
     const lines = (await readFile(table, 'utf8').catch(() => '')).split('\n').slice(1)
     for (const line of lines) {
       // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode

@@ -12,8 +12,8 @@ import zookeeper from 'node-zookeeper-client'
 import {readArchiveFile} from './archive.js'
 
 export interface OracleZnode {
-  data: string
   acl: string[]
+  data: string
   ephemeralOwner: string
 }
 
@@ -31,7 +31,11 @@ export const call = <T>(run: (done: (error: unknown, value: T) => void) => void)
   new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))))
 
 /** Connects, syncs (so the tree is the leader's) and hands the client to `use`. */
-export async function withOracleClient<T>(hosts: string, auth: string | undefined, use: (client: zookeeper.Client) => Promise<T>): Promise<T> {
+export async function withOracleClient<T>(
+  hosts: string,
+  auth: string | undefined,
+  use: (client: zookeeper.Client) => Promise<T>,
+): Promise<T> {
   const client = zookeeper.createClient(hosts, {retries: 3, sessionTimeout: 15_000})
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`oracle: cannot connect to ${hosts}`)), 30_000)
@@ -52,7 +56,9 @@ export async function withOracleClient<T>(hosts: string, auth: string | undefine
 /** The path a sequential create under `parent` gets, created with the other client. */
 export function createSequentialIndependently(hosts: string, parent: string, auth?: string): Promise<string> {
   return withOracleClient(hosts, auth, (client) =>
-    call<string>((done) => client.create(`${parent}/next-`, Buffer.alloc(0), zookeeper.CreateMode.PERSISTENT_SEQUENTIAL, done)),
+    call<string>((done) =>
+      client.create(`${parent}/next-`, Buffer.alloc(0), zookeeper.CreateMode.PERSISTENT_SEQUENTIAL, done),
+    ),
   )
 }
 
@@ -61,11 +67,10 @@ export function readTreeIndependently(hosts: string, root: string, options: Orac
   const skipZookeeper = options.skipZookeeper ?? true
   return withOracleClient(hosts, options.auth, async (client) => {
     const tree: OracleTree = {}
-    const exists = await call<zookeeper.Stat | null>((done) => client.exists(root, done))
+    const exists = await call<null | zookeeper.Stat>((done) => client.exists(root, done))
     if (!exists) return tree
     let level = [root]
     while (level.length > 0) {
-      // eslint-disable-next-line no-await-in-loop
       const children = await Promise.all(
         level.map(async (path) => {
           const [data, stat] = await new Promise<[Buffer | undefined, zookeeper.Stat]>((resolve, reject) =>
@@ -79,7 +84,9 @@ export function readTreeIndependently(hosts: string, root: string, options: Orac
             ephemeralOwner: stat.ephemeralOwner.toString('hex'),
           }
           const names = await call<string[]>((done) => client.getChildren(path, done))
-          return names.map((name) => (path === '/' ? `/${name}` : `${path}/${name}`)).filter((child) => !(skipZookeeper && child === '/zookeeper'))
+          return names
+            .map((name) => (path === '/' ? `/${name}` : `${path}/${name}`))
+            .filter((child) => !(skipZookeeper && child === '/zookeeper'))
         }),
       )
       level = children.flat()
@@ -103,7 +110,8 @@ export function oracleDiff(expected: OracleTree, actual: OracleTree): string[] {
   for (const path of Object.keys(expected).sort()) {
     const a = actual[path]
     if (!a) problems.push(`missing ${path}`)
-    else if (JSON.stringify(a) !== JSON.stringify(expected[path])) problems.push(`differs ${path}: ${JSON.stringify(expected[path])} != ${JSON.stringify(a)}`)
+    else if (JSON.stringify(a) !== JSON.stringify(expected[path]))
+      problems.push(`differs ${path}: ${JSON.stringify(expected[path])} != ${JSON.stringify(a)}`)
   }
 
   for (const path of Object.keys(actual).sort()) if (!expected[path]) problems.push(`extra ${path}`)
@@ -150,10 +158,22 @@ export async function expectSameTree(expected: OracleTree, hosts: string, root: 
  * The archive's records hold exactly the znodes of `expected` (a tree the oracle read) that a backup
  * keeps, data and ACLs: its persistent ones, or with `ephemerals` its ephemerals too.
  */
-export async function expectArchiveHolds(file: string, expected: OracleTree, {ephemerals = false, from}: {ephemerals?: boolean; from?: string} = {}): Promise<void> {
+export async function expectArchiveHolds(
+  file: string,
+  expected: OracleTree,
+  {ephemerals = false, from}: {ephemerals?: boolean; from?: string} = {},
+): Promise<void> {
   const kept = ephemerals ? anyOwner(expected) : withoutEphemeralOwners(expected)
-  expect(oracleDiff(kept, await archiveAsOracleTree(file, {from})), `${file} differs from the tree the oracle read`).to.deep.equal([])
+  expect(
+    oracleDiff(kept, await archiveAsOracleTree(file, {from})),
+    `${file} differs from the tree the oracle read`,
+  ).to.deep.equal([])
 }
 
 const anyOwner = (tree: OracleTree): OracleTree =>
-  Object.fromEntries(Object.entries(tree).map(([path, znode]) => [path, znode.ephemeralOwner === NO_OWNER ? znode : {...znode, ephemeralOwner: SOME_OWNER}]))
+  Object.fromEntries(
+    Object.entries(tree).map(([path, znode]) => [
+      path,
+      znode.ephemeralOwner === NO_OWNER ? znode : {...znode, ephemeralOwner: SOME_OWNER},
+    ]),
+  )

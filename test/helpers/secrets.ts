@@ -22,7 +22,8 @@ const leaks: string[] = []
 export function secret<T extends string>(value: T): T {
   secrets.add(value)
   secrets.add(encodeURIComponent(value))
-  for (const piece of value.split(PIECE_SEPARATORS)) if (piece.length >= MIN_PIECE_LENGTH && piece !== value) pieces.add(piece)
+  for (const piece of value.split(PIECE_SEPARATORS))
+    if (piece.length >= MIN_PIECE_LENGTH && piece !== value) pieces.add(piece)
   return value
 }
 
@@ -33,7 +34,7 @@ export function secretInput<T extends string>(path: T): T {
 }
 
 /** Where `text` holds a registered secret, described without the secret itself. */
-export function leaksIn(source: string, text: string | Buffer): string[] {
+export function leaksIn(source: string, text: Buffer | string): string[] {
   const whole = [...secrets].filter((value) => text.includes(value))
   const parts = [...pieces].filter((piece) => text.includes(piece) && !whole.some((value) => value.includes(piece)))
   return [
@@ -43,7 +44,7 @@ export function leaksIn(source: string, text: string | Buffer): string[] {
 }
 
 /** Checks what the tool said; the suite fails at the end if it held a secret. */
-export function recordOutput(source: string, text: string | Buffer): void {
+export function recordOutput(source: string, text: Buffer | string): void {
   leaks.push(...leaksIn(source, text))
 }
 
@@ -54,7 +55,7 @@ export async function leaksInFiles(dir: string): Promise<string[]> {
   for (const entry of entries) {
     const path = join(entry.parentPath, entry.name)
     if (!entry.isFile() || inputs.has(path)) continue
-    // eslint-disable-next-line no-await-in-loop
+
     const bytes = await readFile(path).catch(() => undefined)
     if (!bytes) continue
     found.push(...leaksIn(path, bytes))

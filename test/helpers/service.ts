@@ -1,34 +1,34 @@
+import type {FastifyInstance} from 'fastify'
 /**
  * The backup service in-process on a free loopback port, over real HTTP, with its log lines kept
  * for assertions.
  */
 import type {ChildProcess} from 'node:child_process'
+
 import {createInterface} from 'node:readline'
 import {Writable} from 'node:stream'
 
-import type {FastifyInstance} from 'fastify'
-
 import {resolveLocation} from '../../src/providers/index.js'
+import {API_PREFIX, type BackupInfo} from '../../src/service/api.js'
 import {createHttpServer, createServiceLogger, listen} from '../../src/service/http.js'
 import {BackupService, type ServiceOptions} from '../../src/service/service.js'
-import {API_PREFIX, type BackupInfo} from '../../src/service/api.js'
 import {spawnDcos} from './cli.js'
 import {recordOutput} from './secrets.js'
 import {eventually} from './wait.js'
 
 export interface RunningService {
-  service: BackupService
   app: FastifyInstance
-  /** http://127.0.0.1:<port>: the cluster URL a client is given. */
-  url: string
   /** Every log line so far, as written. */
   logs: string[]
+  service: BackupService
   stop(): Promise<void>
+  /** http://127.0.0.1:<port>: the cluster URL a client is given. */
+  url: string
 }
 
-export interface StartOptions extends Partial<Omit<ServiceOptions, 'storage' | 'log'>> {
-  storage: string
+export interface StartOptions extends Partial<Omit<ServiceOptions, 'log' | 'storage'>> {
   hosts: string[]
+  storage: string
   token?: string
 }
 
@@ -67,25 +67,46 @@ export async function startService(options: StartOptions): Promise<RunningServic
 }
 
 export interface ApiAnswer {
-  status: number
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- whatever JSON the route answered; each test reads what it asserts
   body: any
+  status: number
   text: string
 }
 
 /** Backup `id` as the service lists it, once `done` holds for it (polled). */
-export function listedBackup(url: string, id: string, done: (backup: BackupInfo) => boolean, timeoutMs?: number): Promise<BackupInfo> {
-  return eventually(`backup ${id} to settle`, async () => {
-    const backup = ((await api(url, 'GET', `/list?prefix=${id}`)).body.backup_info as BackupInfo[] | undefined)?.find((entry) => entry.id === id)
-    return backup && done(backup) ? backup : undefined
-  }, timeoutMs)
+export function listedBackup(
+  url: string,
+  id: string,
+  done: (backup: BackupInfo) => boolean,
+  timeoutMs?: number,
+): Promise<BackupInfo> {
+  return eventually(
+    `backup ${id} to settle`,
+    async () => {
+      const backup = ((await api(url, 'GET', `/list?prefix=${id}`)).body.backup_info as BackupInfo[] | undefined)?.find(
+        (entry) => entry.id === id,
+      )
+      return backup && done(backup) ? backup : undefined
+    },
+    timeoutMs,
+  )
 }
 
 /** One request to `<url>/system/v1/backup/v1<route>` (or `prefix` instead), JSON in and out. */
-export async function api(url: string, method: string, route: string, body?: object, {headers = {}, prefix = API_PREFIX} = {}): Promise<ApiAnswer> {
+export async function api(
+  url: string,
+  method: string,
+  route: string,
+  body?: object,
+  {headers = {}, prefix = API_PREFIX} = {},
+): Promise<ApiAnswer> {
   const response = await fetch(`${url}${prefix}${route}`, {
     body: body === undefined ? undefined : JSON.stringify(body),
-    headers: {accept: 'application/json', ...(body === undefined ? {} : {'content-type': 'application/json'}), ...headers},
+    headers: {
+      accept: 'application/json',
+      ...(body === undefined ? {} : {'content-type': 'application/json'}),
+      ...headers,
+    },
     method,
   })
   const text = await response.text()
@@ -101,9 +122,9 @@ export async function api(url: string, method: string, route: string, body?: obj
 
 export interface ServeProcess {
   child: ChildProcess
-  url: string
   /** Its log, a JSON object per line. */
   lines: string[]
+  url: string
 }
 
 const serving = new Set<ChildProcess>()
@@ -117,7 +138,7 @@ export async function serveProcess(args: string[]): Promise<ServeProcess> {
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({input: child.stdout!}).on('line', (line) => {
       lines.push(line)
-      const entry = JSON.parse(line) as {msg: string; address?: string}
+      const entry = JSON.parse(line) as {address?: string; msg: string}
       if (entry.msg === 'backup service listening') resolve(entry.address!)
     })
     exited.then(({code, stderr}) => reject(new Error(`dcos backup serve exited with ${code}: ${stderr}`)), reject)

@@ -1,5 +1,6 @@
-import {expect} from 'chai'
 import type {Readable} from 'node:stream'
+
+import {expect} from 'chai'
 
 /** The error a promise rejects with; fails the test if it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error> {

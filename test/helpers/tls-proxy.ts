@@ -3,13 +3,13 @@
  * connection (Node's tls, none of our code) to the target. It lets the oracle client, which has no
  * TLS, read a secureClientPort, presenting `options`' client certificate as its identity.
  */
-import {createServer, type AddressInfo, type Socket} from 'node:net'
+import {type AddressInfo, createServer, type Socket} from 'node:net'
 import {connect, type ConnectionOptions} from 'node:tls'
 
 export interface TlsProxy {
+  close(): Promise<void>
   /** "127.0.0.1:port" to give the oracle. */
   host: string
-  close(): Promise<void>
 }
 
 export async function tlsProxy(targetPort: number, options: ConnectionOptions): Promise<TlsProxy> {

@@ -8,16 +8,17 @@
 import {randomBytes} from 'node:crypto'
 
 import type {NodeType} from '../../src/archive/format.js'
+
 import {walkTree} from '../../src/engine/znodes/read-tree.js'
 import {type Acl, zkConstants, ZkSession} from '../../src/zk/session.js'
 import {relativeZnodePath, resolveZnodePath} from '../../src/zk/uri.js'
 import {eventually} from './wait.js'
 
 export interface ZnodeSnapshot {
-  data: string
   acl: Acl[]
+  data: string
+  ttl: null | number
   type: NodeType
-  ttl: number | null
 }
 
 /** Keyed by the path relative to the snapshot's root ("/" for the root itself). */
@@ -32,23 +33,23 @@ export function uniquePath(label: string): string {
 }
 
 /** A session for the test itself; it waits longer than the tool would, for an ensemble busy re-electing under the suite's load. */
-export function connect(hosts: string, auth?: {user: string; password: string}): Promise<ZkSession> {
+export function connect(hosts: string, auth?: {password: string; user: string}): Promise<ZkSession> {
   return ZkSession.connect({auth, connectTimeoutMs: 30_000, hosts: hosts.split(','), sessionTimeoutMs: 15_000})
 }
 
 export {digestId} from '../../src/zk/acl.js'
 
 export interface SeedZnode {
-  /** Relative to the seeded root: "/" is the root itself. */
-  path: string
-  data?: Buffer | string
-  type?: NodeType
-  /** For type ttl. */
-  ttl?: number
-  /** Created with the SEQUENCE flag: the server appends a 10-digit number to the name. */
-  sequential?: boolean
   /** Set after every znode is created (deepest first). */
   acl?: Acl[]
+  data?: Buffer | string
+  /** Relative to the seeded root: "/" is the root itself. */
+  path: string
+  /** Created with the SEQUENCE flag: the server appends a 10-digit number to the name. */
+  sequential?: boolean
+  /** For type ttl. */
+  ttl?: number
+  type?: NodeType
 }
 
 // Create modes, not bit flags: each sequential mode has its own value (containers cannot be sequential).
@@ -68,7 +69,6 @@ const IN_FLIGHT = 500
 export async function seedTree(session: ZkSession, root: string, znodes: SeedZnode[]): Promise<void> {
   await session.createParents(root)
   for (let start = 0; start < znodes.length; start += IN_FLIGHT) {
-    // eslint-disable-next-line no-await-in-loop
     await Promise.all(
       znodes.slice(start, start + IN_FLIGHT).map((znode) => {
         const type = znode.type ?? 'persistent'
@@ -124,6 +124,15 @@ export function withoutEphemerals(tree: TreeSnapshot): TreeSnapshot {
 }
 
 /** Resolves once `path` does not exist (polled every `intervalMs`: 5 catches a restore half way). */
-export function waitUntilGone(session: ZkSession, path: string, {intervalMs = 100, timeoutMs = 20_000} = {}): Promise<true> {
-  return eventually(`${path} to be gone`, async () => ((await session.exists(path)) ? undefined : true), timeoutMs, intervalMs)
+export function waitUntilGone(
+  session: ZkSession,
+  path: string,
+  {intervalMs = 100, timeoutMs = 20_000} = {},
+): Promise<true> {
+  return eventually(
+    `${path} to be gone`,
+    async () => ((await session.exists(path)) ? undefined : true),
+    timeoutMs,
+    intervalMs,
+  )
 }

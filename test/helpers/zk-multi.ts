@@ -7,18 +7,18 @@ import {MultiFailed, type WriteOp} from '../../src/zk/wire/protocol.js'
 import {WireSession} from '../../src/zk/wire/session.js'
 
 export type MultiOp =
-  | {type: 'check'; path: string; version: number}
-  | {type: 'create'; path: string; data?: Buffer | string; acl?: Acl[]; flags?: number}
-  | {type: 'createContainer'; path: string; data?: Buffer | string; acl?: Acl[]}
-  | {type: 'createTTL'; path: string; data?: Buffer | string; acl?: Acl[]; ttl: number; flags?: number}
-  | {type: 'delete'; path: string; version?: number}
-  | {type: 'setData'; path: string; data: Buffer | string; version?: number}
+  | {acl?: Acl[]; data?: Buffer | string; flags?: number; path: string; ttl: number; type: 'createTTL'}
+  | {acl?: Acl[]; data?: Buffer | string; flags?: number; path: string; type: 'create'}
+  | {acl?: Acl[]; data?: Buffer | string; path: string; type: 'createContainer'}
+  | {data: Buffer | string; path: string; type: 'setData'; version?: number}
+  | {path: string; type: 'check'; version: number}
+  | {path: string; type: 'delete'; version?: number}
 
 export interface MultiResult {
   /** 0 when every op was applied. */
   err: number
   /** Per op: its type and created path, or (when the multi failed) its error, 0 for ops rolled back. */
-  results: Array<{type: number; path?: string; err?: number}>
+  results: Array<{err?: number; path?: string; type: number}>
 }
 
 /** Opens a session on `hostPort`, sends one multi, then closes the session (or, with close: false, abandons it). */
@@ -36,7 +36,8 @@ export async function sendMulti(hostPort: string, ops: MultiOp[], {close = true}
 }
 
 function toWriteOp(op: MultiOp): WriteOp {
-  const data = (value: Buffer | string | undefined) => (typeof value === 'string' ? Buffer.from(value) : (value ?? Buffer.alloc(0)))
+  const data = (value: Buffer | string | undefined) =>
+    typeof value === 'string' ? Buffer.from(value) : (value ?? Buffer.alloc(0))
   switch (op.type) {
     case 'create': {
       return {acl: op.acl ?? OPEN, data: data(op.data), flags: op.flags ?? 0, kind: 'create', path: op.path}
@@ -47,7 +48,14 @@ function toWriteOp(op: MultiOp): WriteOp {
     }
 
     case 'createTTL': {
-      return {acl: op.acl ?? OPEN, data: data(op.data), flags: op.flags ?? zkConstants.ZOO_PERSISTENT_WITH_TTL, kind: 'create', path: op.path, ttlMs: op.ttl}
+      return {
+        acl: op.acl ?? OPEN,
+        data: data(op.data),
+        flags: op.flags ?? zkConstants.ZOO_PERSISTENT_WITH_TTL,
+        kind: 'create',
+        path: op.path,
+        ttlMs: op.ttl,
+      }
     }
 
     case 'delete': {
@@ -63,4 +71,3 @@ function toWriteOp(op: MultiOp): WriteOp {
     }
   }
 }
-

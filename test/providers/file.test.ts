@@ -162,7 +162,10 @@ describe('file provider', () => {
       script,
     ])
 
-    expect(JSON.parse(stdout)).to.deep.equal({name: 'OperationError', message: `Cannot write ${target}: file too large`})
+    expect(JSON.parse(stdout)).to.deep.equal({
+      name: 'OperationError',
+      message: `Cannot write ${target}: file too large`,
+    })
     expect(await readdir(dir)).to.deep.equal([])
   })
 
@@ -204,7 +207,9 @@ describe('file provider', () => {
 
     const all = await resolveLocation(dir).list()
     expect(all.map((entry) => entry.name)).to.deep.equal(['backup-1.tar.gz', 'backup-2.tar.gz', 'other.txt'])
-    expect((await resolveLocation(`${dir}/`).list()).map((entry) => entry.name)).to.deep.equal(all.map((entry) => entry.name))
+    expect((await resolveLocation(`${dir}/`).list()).map((entry) => entry.name)).to.deep.equal(
+      all.map((entry) => entry.name),
+    )
 
     const backups = await resolveLocation(join(dir, 'backup-')).list()
     expect(backups.map(({location, name, size}) => ({location, name, size}))).to.deep.equal([

@@ -1,9 +1,10 @@
 import {expect} from 'chai'
 import {join} from 'node:path'
 
+import type {StorageProvider} from '../../src/providers/index.js'
+
 import {UsageError} from '../../src/errors.js'
 import {registeredSchemes, registerProvider, resolveLocation} from '../../src/providers/index.js'
-import type {StorageProvider} from '../../src/providers/index.js'
 
 function usageError(location: string): UsageError {
   try {
@@ -58,7 +59,13 @@ describe('provider registry', () => {
 
   it('rejects file:// locations that are not local absolute paths', () => {
     expect(usageError('file://backup-host/x.tar.gz').message).to.include('not host "backup-host"')
-    for (const location of ['file://relative/x.tar.gz', 'file://./x.tar.gz', 'file://', 'file://localhost', 'file:///a%2Fb']) {
+    for (const location of [
+      'file://relative/x.tar.gz',
+      'file://./x.tar.gz',
+      'file://',
+      'file://localhost',
+      'file:///a%2Fb',
+    ]) {
       expect(usageError(location).message, location).to.match(/file:\/\/\/abs\/path|host|encoded/)
     }
   })
@@ -70,11 +77,17 @@ describe('provider registry', () => {
       ['s3://Bad_Bucket/zk.tar.gz', 'Invalid bucket name "Bad_Bucket"'],
       ['s3://ab/zk.tar.gz', 'Invalid bucket name "ab"'],
       ['s3://a..b/zk.tar.gz', 'Invalid bucket name "a..b"'],
-      ['s3://bucket/zk.tar.gz?secret_kye=SECRETVALUE', 'Unknown parameter "secret_kye" in s3://bucket/zk.tar.gz: use region'],
+      [
+        's3://bucket/zk.tar.gz?secret_kye=SECRETVALUE',
+        'Unknown parameter "secret_kye" in s3://bucket/zk.tar.gz: use region',
+      ],
       ['s3://bucket/zk.tar.gz?access_key=AKIASECRETVALUE', 'Incomplete credentials'],
       ['s3://bucket/zk.tar.gz?secret_key=SECRETVALUE', 'Incomplete credentials'],
       ['s3://bucket/zk.tar.gz?session_token=SECRETVALUE', 'Incomplete credentials'],
-      ['s3://bucket/zk.tar.gz?access_key=A&secret_key=SECRETVALUE&endpoint=ftp://host', 'Invalid endpoint "ftp://host"'],
+      [
+        's3://bucket/zk.tar.gz?access_key=A&secret_key=SECRETVALUE&endpoint=ftp://host',
+        'Invalid endpoint "ftp://host"',
+      ],
       ['s3://bucket/zk.tar.gz?endpoint=localhost:9000', 'Invalid endpoint "localhost:9000"'],
       ['s3://bucket/zk.tar.gz?access_key=A&secret_key=%E0%A4%A', 'Malformed value of secret_key'],
     ]

@@ -15,7 +15,11 @@ const MiB = 1024 * 1024
 const accessKey = secret('AKIAEXAMPLEREDACTION')
 const secretKey = secret('wJalr/XUtnFEMI+K7MDENG')
 // Raw in a location, each of these cut redaction by pattern short: the tail after "#", " " or ": " showed.
-const oddSecrets = [secret('hashed#tail-of-secret'), secret('spaced out-tail-of-secret'), secret('colon: tail-of-secret')]
+const oddSecrets = [
+  secret('hashed#tail-of-secret'),
+  secret('spaced out-tail-of-secret'),
+  secret('colon: tail-of-secret'),
+]
 const endpointPassword = secret('endpoint-pass-word')
 
 describe('s3 provider', () => {
@@ -29,7 +33,8 @@ describe('s3 provider', () => {
     await s3?.stop()
   })
 
-  const put = (key: string, body: string) => s3.client.send(new PutObjectCommand({Bucket: s3.bucket, Key: key, Body: body}))
+  const put = (key: string, body: string) =>
+    s3.client.send(new PutObjectCommand({Bucket: s3.bucket, Key: key, Body: body}))
   const get = async (key: string) => {
     const {Body} = await s3.client.send(new GetObjectCommand({Bucket: s3.bucket, Key: key}))
     return Body!.transformToString()
@@ -76,10 +81,14 @@ describe('s3 provider', () => {
   })
 
   /** The UploadParts of `key` s3rver answered, as "part:status". */
-  const partsOf = (key: string) => s3.requests.filter((request) => request.key === key && request.partNumber).map((request) => `${request.partNumber}:${request.status}`)
+  const partsOf = (key: string) =>
+    s3.requests
+      .filter((request) => request.key === key && request.partNumber)
+      .map((request) => `${request.partNumber}:${request.status}`)
 
   /** Whether the multipart upload of `key` was aborted (AbortMultipartUpload answered 204). */
-  const aborted = (key: string) => s3.requests.some((request) => request.key === key && request.method === 'DELETE' && request.status === 204)
+  const aborted = (key: string) =>
+    s3.requests.some((request) => request.key === key && request.method === 'DELETE' && request.status === 204)
 
   it('leaves no object and no multipart upload when the source fails mid-upload, after the first part', async () => {
     const key = 'failed/zk.tar.gz'
@@ -147,7 +156,9 @@ describe('s3 provider', () => {
   it('replaces an existing object with overwrite', async () => {
     await put('replaced/zk.tar.gz', 'old bytes')
 
-    expect(await resolveLocation(s3.uri('replaced/zk.tar.gz')).write(Readable.from([Buffer.from('new')]), {overwrite: true})).to.equal(3)
+    expect(
+      await resolveLocation(s3.uri('replaced/zk.tar.gz')).write(Readable.from([Buffer.from('new')]), {overwrite: true}),
+    ).to.equal(3)
     expect(await get('replaced/zk.tar.gz')).to.equal('new')
   })
 
@@ -231,7 +242,9 @@ describe('s3 provider', () => {
       const provider = resolveLocation(location)
       const failed = await rejection(provider.read())
       const badBucket = await rejection(Promise.resolve().then(() => resolveLocation(location.replace(s3.bucket, 'B'))))
-      const incomplete = await rejection(Promise.resolve().then(() => resolveLocation(`s3://${s3.bucket}/k?secret_key=${odd}`)))
+      const incomplete = await rejection(
+        Promise.resolve().then(() => resolveLocation(`s3://${s3.bucket}/k?secret_key=${odd}`)),
+      )
       for (const text of [provider.display, failed.message, badBucket.message, incomplete.message]) {
         expect(text).to.include('secret_key=***')
         expect(text).not.to.include('tail-of-secret')
@@ -241,10 +254,15 @@ describe('s3 provider', () => {
 
   it('keeps the password of an endpoint with userinfo out of display and messages', async () => {
     const endpoint = s3.endpoint.replace('://', `://user:${endpointPassword}@`)
-    const provider = resolveLocation(`s3://${s3.bucket}/zk.tar.gz?access_key=${accessKey}&secret_key=x${accessKey}&endpoint=${endpoint}`)
+    const provider = resolveLocation(
+      `s3://${s3.bucket}/zk.tar.gz?access_key=${accessKey}&secret_key=x${accessKey}&endpoint=${endpoint}`,
+    )
     const failed = await rejection(provider.read())
-    const invalid = await rejection(Promise.resolve().then(() => resolveLocation(`s3://${s3.bucket}/k?endpoint=user:${endpointPassword}@minio:9000`)))
-    for (const text of [provider.display, failed.message, invalid.message]) expect(text).not.to.include(endpointPassword)
+    const invalid = await rejection(
+      Promise.resolve().then(() => resolveLocation(`s3://${s3.bucket}/k?endpoint=user:${endpointPassword}@minio:9000`)),
+    )
+    for (const text of [provider.display, failed.message, invalid.message])
+      expect(text).not.to.include(endpointPassword)
   })
 
   it('uses the default credential chain when the location has no keys', async () => {
@@ -280,7 +298,11 @@ describe('s3 provider', () => {
 
   it('requires an object key to read, write or delete', async () => {
     const bucketOnly = resolveLocation(s3.uri(''))
-    for (const error of [await rejection(bucketOnly.read()), await rejection(bucketOnly.write(Readable.from([]))), await rejection(bucketOnly.delete())]) {
+    for (const error of [
+      await rejection(bucketOnly.read()),
+      await rejection(bucketOnly.write(Readable.from([]))),
+      await rejection(bucketOnly.delete()),
+    ]) {
       expect(error).to.be.instanceOf(UsageError)
       expect(error.message).to.include('names no object key')
     }

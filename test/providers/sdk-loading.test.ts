@@ -12,10 +12,14 @@ async function loadsSdk(...modules: string[]): Promise<boolean> {
   const script = [
     "import {createRequire} from 'node:module'",
     ...modules.map((module) => `await import(${JSON.stringify(module)})`),
-    "const cached = Object.keys(createRequire(import.meta.url).cache)",
+    'const cached = Object.keys(createRequire(import.meta.url).cache)',
     "console.log(JSON.stringify(cached.some((path) => path.includes('/@aws-sdk/'))))",
   ].join('\n')
-  const {stdout} = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--no-warnings', '--input-type=module', '-e', script], {cwd: ROOT, encoding: 'utf8'})
+  const {stdout} = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', '--no-warnings', '--input-type=module', '-e', script],
+    {cwd: ROOT, encoding: 'utf8'},
+  )
   return JSON.parse(stdout) as boolean
 }
 

@@ -7,7 +7,7 @@ import {UsageError} from '../../src/errors.js'
 import {resolveLocation} from '../../src/providers/index.js'
 
 /** Runs a module in a child node with `code` after importing resolveLocation, feeding `input` to its stdin. */
-async function runChild(code: string, input: Buffer): Promise<{stdout: Buffer; stderr: string; status: number | null}> {
+async function runChild(code: string, input: Buffer): Promise<{status: null | number; stderr: string; stdout: Buffer}> {
   const index = new URL('../../src/providers/index.ts', import.meta.url).href
   const script = `import {resolveLocation} from '${index}'\n${code}`
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
@@ -18,7 +18,7 @@ async function runChild(code: string, input: Buffer): Promise<{stdout: Buffer; s
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
   child.stdin.end(input)
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  const status = await new Promise<null | number>((resolve) => child.on('close', resolve))
   return {stdout: Buffer.concat(stdout), stderr, status}
 }
 

@@ -3,19 +3,20 @@ import {copyFile, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises
 import {request} from 'node:http'
 import {join} from 'node:path'
 
+import type {ZkSession} from '../../src/zk/session.js'
+
 import {inspectArchive} from '../../src/engine/inspect.js'
 import {resolveLocation} from '../../src/providers/index.js'
+import {type BackupInfo, BUSY_MESSAGE, type RestoreInfo} from '../../src/service/api.js'
 import {createHttpServer, listen} from '../../src/service/http.js'
-import {BUSY_MESSAGE, type BackupInfo, type RestoreInfo} from '../../src/service/api.js'
-import type {ZkSession} from '../../src/zk/session.js'
-import {type S3Server, startS3} from '../harness/s3.js'
 import {sharedEnsemble} from '../harness/hooks.js'
+import {type S3Server, startS3} from '../harness/s3.js'
 import {gunzipSync, tarGz, tarMembers} from '../helpers/archive.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {oracleDiff, readTreeIndependently} from '../helpers/oracle.js'
 import {secret} from '../helpers/secrets.js'
-import {api, listedBackup, type RunningService, startService, type StartOptions} from '../helpers/service.js'
+import {api, listedBackup, type RunningService, type StartOptions, startService} from '../helpers/service.js'
 import {connect, seedTree, snapshotTree, uniquePath} from '../helpers/tree.js'
 import {eventually} from '../helpers/wait.js'
 
@@ -48,7 +49,6 @@ describe('backup service', () => {
     return service
   }
 
-
   const settled = (backup: BackupInfo) => backup.status === 'STATUS_READY' || backup.status === 'STATUS_ERROR'
   const restoreSettled = (restoreId: string) => (backup: BackupInfo) =>
     backup.restores.some((restore) => restore.id === restoreId && restore.status !== 'STATUS_RESTORING')
@@ -73,7 +73,7 @@ describe('backup service', () => {
 
   after(() => session?.close())
 
-  it('runs the life cycle over HTTP in DC/OS\'s wire format: create, list, restore, delete', async () => {
+  it("runs the life cycle over HTTP in DC/OS's wire format: create, list, restore, delete", async () => {
     const {url} = await start()
     expect((await api(url, 'GET', '/list')).text).to.equal('{}')
 
@@ -96,7 +96,7 @@ describe('backup service', () => {
     await session.delete(`${root}/state/app-2`)
     await session.create(`${root}/state/new-app`, Buffer.from('new'), 0)
     await session.setData(`${root}/leader/lease`, Buffer.from('new leader'))
-    const changedLeader = (await snapshotTree(session, `${root}/leader`))
+    const changedLeader = await snapshotTree(session, `${root}/leader`)
 
     // Through the path DC/OS's proxy forwards, too.
     const restored = await api(url, 'POST', '/restore', {id: first.id}, {prefix: '/v1'})
@@ -110,12 +110,14 @@ describe('backup service', () => {
     expect(finished).to.include({status: 'STATUS_READY'})
     expect(finished.component_status).to.deep.equal({marathon: {status: 'STATUS_READY'}})
     const live = await snapshotTree(session, root)
-    const withoutLeader = (tree: Record<string, unknown>) => Object.fromEntries(Object.entries(tree).filter(([path]) => !path.startsWith('/leader')))
+    const withoutLeader = (tree: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(tree).filter(([path]) => !path.startsWith('/leader')))
     expect(withoutLeader(live)).to.deep.equal(withoutLeader(before))
     expect(await snapshotTree(session, `${root}/leader`)).to.deep.equal(changedLeader)
 
     // The safety backup is a backup of its own, holding the tree as it was before the restore.
-    const safety = (await api(url, 'GET', `/list?prefix=${finished.safety_backup_id}`)).body.backup_info[0] as BackupInfo
+    const safety = (await api(url, 'GET', `/list?prefix=${finished.safety_backup_id}`)).body
+      .backup_info[0] as BackupInfo
     expect(safety).to.include({safety_for_restore: restore.id, status: 'STATUS_READY'})
 
     const deleted = await api(url, 'DELETE', '/delete', {id: first.id})
@@ -131,7 +133,9 @@ describe('backup service', () => {
     await listedBackup(url, id, settled)
     expect((await readdir(storage)).sort()).to.deep.equal([`${id}.json`, `${id}.marathon.tar.gz`])
     const paths: string[] = []
-    const inspected = await inspectArchive(resolveLocation(join(storage, `${id}.marathon.tar.gz`)), (record) => paths.push(record.path))
+    const inspected = await inspectArchive(resolveLocation(join(storage, `${id}.marathon.tar.gz`)), (record) =>
+      paths.push(record.path),
+    )
     expect(inspected.verified).to.equal(true)
     expect(paths).to.include(`${root}/state/app-29`)
     expect(paths.filter((path) => path.startsWith(`${root}/leader`))).to.deep.equal([])
@@ -149,11 +153,13 @@ describe('backup service', () => {
     const unknown = await api(url, 'POST', '/restore', {id: 'nope-00000000-0000-4000-8000-000000000000'})
     expect(unknown.status).to.equal(400)
     expect(unknown.body.errors[0]).to.match(/No backup with id nope-/)
-    expect((await api(url, 'DELETE', '/delete', {id: 'nope-00000000-0000-4000-8000-000000000000'})).status).to.equal(400)
+    expect((await api(url, 'DELETE', '/delete', {id: 'nope-00000000-0000-4000-8000-000000000000'})).status).to.equal(
+      400,
+    )
     const notFound = await api(url, 'GET', '/nothing')
     expect(notFound.status).to.equal(404)
     expect(notFound.body.errors).to.have.length(1)
-    expect((await readdir(storage))).to.deep.equal([])
+    expect(await readdir(storage)).to.deep.equal([])
   })
 
   it('refuses to delete by a restore id (400) and to restore a backup that is not ready', async () => {
@@ -207,8 +213,18 @@ describe('backup service', () => {
     const {id} = (await api(url, 'POST', '/create', {label: 'base'})).body.backup_info as BackupInfo
     const ready = await listedBackup(url, id, settled)
     // What a crash leaves: a backup still "backing up" and a restore still "restoring", no lock.
-    const crashedBackup: BackupInfo = {...ready, component_status: {marathon: {status: 'STATUS_BACKING_UP'}}, id: 'crashed-00000000-0000-4000-8000-000000000000', status: 'STATUS_BACKING_UP'}
-    const crashedRestore: RestoreInfo = {component_status: {marathon: {status: 'STATUS_RESTORING'}}, id: 'restore-00000000-0000-4000-8000-000000000000', status: 'STATUS_RESTORING', timestamp: ready.timestamp}
+    const crashedBackup: BackupInfo = {
+      ...ready,
+      component_status: {marathon: {status: 'STATUS_BACKING_UP'}},
+      id: 'crashed-00000000-0000-4000-8000-000000000000',
+      status: 'STATUS_BACKING_UP',
+    }
+    const crashedRestore: RestoreInfo = {
+      component_status: {marathon: {status: 'STATUS_RESTORING'}},
+      id: 'restore-00000000-0000-4000-8000-000000000000',
+      status: 'STATUS_RESTORING',
+      timestamp: ready.timestamp,
+    }
     await writeFile(join(storage, `${crashedBackup.id}.json`), JSON.stringify(crashedBackup))
     await writeFile(join(storage, `${id}.json`), JSON.stringify({...ready, restores: [crashedRestore]}))
 
@@ -245,9 +261,12 @@ describe('backup service', () => {
     let other: string
 
     /** A ready backup of the component, and an archive of another subtree made by `dcos zk backup`. */
-    async function plant(url: string): Promise<{id: string; foreign: string}> {
+    async function plant(url: string): Promise<{foreign: string; id: string}> {
       other = uniquePath('svc-other')
-      await seedTree(session, other, [{data: 'other root', path: '/'}, {data: 'other child', path: '/child'}])
+      await seedTree(session, other, [
+        {data: 'other root', path: '/'},
+        {data: 'other child', path: '/child'},
+      ])
       const {id} = (await api(url, 'POST', '/create', {label: 'planted'})).body.backup_info as BackupInfo
       await listedBackup(url, id, settled)
       const foreign = join(storage, 'foreign.tar.gz.part')
@@ -255,9 +274,12 @@ describe('backup service', () => {
       return {foreign, id}
     }
 
-    const trees = async () => ({component: await readTreeIndependently(hosts[0], root), other: await readTreeIndependently(hosts[0], other)})
+    const trees = async () => ({
+      component: await readTreeIndependently(hosts[0], root),
+      other: await readTreeIndependently(hosts[0], other),
+    })
 
-    it('refuses an archive of another subtree planted under a backup\'s key: 400 naming both paths, both subtrees unchanged', async () => {
+    it("refuses an archive of another subtree planted under a backup's key: 400 naming both paths, both subtrees unchanged", async () => {
       const {url} = await start()
       const {foreign, id} = await plant(url)
       await copyFile(foreign, join(storage, `${id}.marathon.tar.gz`))
@@ -276,10 +298,11 @@ describe('backup service', () => {
     })
 
     it('refuses an archive replaced after the request was accepted: STATUS_ERROR naming both paths, no safety backup, both subtrees unchanged', async () => {
-      let planted: {id: string; foreign: string} | undefined
+      let planted: undefined | {foreign: string; id: string}
       const {url} = await start({
         async beforeJobWork({kind}) {
-          if (kind === 'restore' && planted) await copyFile(planted.foreign, join(storage, `${planted.id}.marathon.tar.gz`))
+          if (kind === 'restore' && planted)
+            await copyFile(planted.foreign, join(storage, `${planted.id}.marathon.tar.gz`))
         },
       })
       const {foreign, id} = await plant(url)
@@ -288,7 +311,9 @@ describe('backup service', () => {
       planted = {foreign, id}
 
       const restore = (await api(url, 'POST', '/restore', {id})).body.backup_info as RestoreInfo
-      const failed = (await listedBackup(url, id, restoreSettled(restore.id))).restores.find((entry) => entry.id === restore.id)!
+      const failed = (await listedBackup(url, id, restoreSettled(restore.id))).restores.find(
+        (entry) => entry.id === restore.id,
+      )!
       expect(failed.status).to.equal('STATUS_ERROR')
       expect(failed.reason).to.include(`holds ${other}, not ${root} (the path of component marathon)`)
       expect(failed.safety_backup_id).to.equal(undefined)
@@ -297,7 +322,7 @@ describe('backup service', () => {
       expect(oracleDiff(before.other, after.other)).to.deep.equal([])
     })
 
-    it('escapes control characters of a planted archive\'s root in the refusal', async () => {
+    it("escapes control characters of a planted archive's root in the refusal", async () => {
       const {url} = await start()
       const {foreign, id} = await plant(url)
       const members = await tarMembers(gunzipSync(await readFile(foreign)))
@@ -307,8 +332,11 @@ describe('backup service', () => {
       await writeFile(join(storage, `${id}.marathon.tar.gz`), tarGz(members))
       const answer = await api(url, 'POST', '/restore', {id})
       // ZooKeeper refuses control characters in paths, and so does the archive's verification (under the lock: STATUS_ERROR).
-      const reason = answer.status === 400 ? answer.body.errors[0] : (await listedBackup(url, id, restoreSettled(answer.body.backup_info.id))).restores[0].reason
-      expect(reason).to.include('/evil\\u001b[2J')
+      const reason =
+        answer.status === 400
+          ? answer.body.errors[0]
+          : (await listedBackup(url, id, restoreSettled(answer.body.backup_info.id))).restores[0].reason
+      expect(reason).to.include(String.raw`/evil\u001b[2J`)
       expect(reason).to.not.include('\u001B')
     })
 
@@ -320,7 +348,9 @@ describe('backup service', () => {
       const renamed = await start({components: [{name: 'other', path: root}]})
       const answer = await api(renamed.url, 'POST', '/restore', {id})
       expect(answer.status).to.equal(400)
-      expect(answer.body.errors[0]).to.equal(`Backup ${id} holds component "marathon", which this service does not restore (its components: other=${root})`)
+      expect(answer.body.errors[0]).to.equal(
+        `Backup ${id} holds component "marathon", which this service does not restore (its components: other=${root})`,
+      )
     })
   })
 
@@ -365,7 +395,9 @@ describe('backup service', () => {
       bytes[Math.floor(bytes.length / 2)] ^= 0xff
       await writeFile(archive, bytes)
       const restore = (await api(url, 'POST', '/restore', {id})).body.backup_info as RestoreInfo
-      const failed = (await listedBackup(url, id, restoreSettled(restore.id))).restores.find((entry) => entry.id === restore.id)!
+      const failed = (await listedBackup(url, id, restoreSettled(restore.id))).restores.find(
+        (entry) => entry.id === restore.id,
+      )!
       expect(failed.reason).to.include(`${id}.marathon.tar.gz failed verification`)
       expect(failed.reason).to.not.include(storage)
 
@@ -397,11 +429,17 @@ describe('backup service', () => {
     await running.pop()!.stop()
 
     const scheduler = await start({schedule: {intervalMs: 300, keep: 2}})
-    await eventually('four scheduled backups', async () => (scheduler.logs.filter((line) => line.includes('scheduled backup finished')).length >= 4 ? true : undefined))
+    await eventually('four scheduled backups', async () =>
+      scheduler.logs.filter((line) => line.includes('scheduled backup finished')).length >= 4 ? true : undefined,
+    )
     await scheduler.stop()
     running.pop()
     const names = await readdir(storage)
-    const backups = await Promise.all(names.filter((name) => name.endsWith('.json')).map(async (name) => JSON.parse(await readFile(join(storage, name), 'utf8')) as BackupInfo))
+    const backups = await Promise.all(
+      names
+        .filter((name) => name.endsWith('.json'))
+        .map(async (name) => JSON.parse(await readFile(join(storage, name), 'utf8')) as BackupInfo),
+    )
     const scheduled = backups.filter((backup) => backup.scheduled)
     expect(scheduled.filter((backup) => backup.status === 'STATUS_READY')).to.have.length(2)
     expect(scheduled.every((backup) => backup.id.startsWith('scheduled-'))).to.equal(true)
@@ -417,16 +455,31 @@ describe('backup service', () => {
 
     it('demands Authorization: token=<t> or Bearer <t> on every route (401 otherwise) and never logs it', async () => {
       const {logs, url} = await start({token})
-      for (const headers of [{}, {authorization: 'token=wrong'}, {authorization: `Basic ${token}`}, {authorization: `Bearer ${token}x`}]) {
-        for (const [method, route, body] of [['GET', '/list'], ['POST', '/create', {label: 'abc'}], ['POST', '/restore', {id: 'x'}], ['DELETE', '/delete', {id: 'x'}]] as const) {
+      for (const headers of [
+        {},
+        {authorization: 'token=wrong'},
+        {authorization: `Basic ${token}`},
+        {authorization: `Bearer ${token}x`},
+      ]) {
+        for (const [method, route, body] of [
+          ['GET', '/list'],
+          ['POST', '/create', {label: 'abc'}],
+          ['POST', '/restore', {id: 'x'}],
+          ['DELETE', '/delete', {id: 'x'}],
+        ] as const) {
           const answer = await api(url, method, route, body, {headers})
           expect(answer.status, `${method} ${route} ${JSON.stringify(headers)}`).to.equal(401)
           expect(answer.body.errors[0]).to.match(/authentication required/)
         }
       }
 
-      expect((await api(url, 'GET', '/list', undefined, {headers: {authorization: `token=${token}`}})).status).to.equal(200)
-      expect((await api(url, 'GET', '/list', undefined, {headers: {authorization: `Bearer ${token}`}, prefix: '/v1'})).status).to.equal(200)
+      expect((await api(url, 'GET', '/list', undefined, {headers: {authorization: `token=${token}`}})).status).to.equal(
+        200,
+      )
+      expect(
+        (await api(url, 'GET', '/list', undefined, {headers: {authorization: `Bearer ${token}`}, prefix: '/v1'}))
+          .status,
+      ).to.equal(200)
       expect(await readdir(storage)).to.deep.equal([])
       expect(logs.join('\n')).to.not.include(token)
       expect(logs.some((line) => line.includes('"statusCode":401'))).to.equal(true)
@@ -460,7 +513,12 @@ describe('backup service', () => {
       expect((await session.getData(`${root}/state/app-7`)).data.toString()).to.equal('app 7')
 
       expect((await api(first.url, 'DELETE', '/delete', {id})).status).to.equal(200)
-      const keys = (await s3.client.send(new (await import('@aws-sdk/client-s3')).ListObjectsV2Command({Bucket: s3.bucket, Prefix: 'dcos/backups/'}))).Contents ?? []
+      const keys =
+        (
+          await s3.client.send(
+            new (await import('@aws-sdk/client-s3')).ListObjectsV2Command({Bucket: s3.bucket, Prefix: 'dcos/backups/'}),
+          )
+        ).Contents ?? []
       expect(keys.map((object) => object.Key).filter((key) => key!.includes(id))).to.deep.equal([])
       const secret = new URL(location.replace(/^s3:/, 'http:')).searchParams.get('secret_key')!
       expect([...first.logs, ...second.logs].join('\n')).to.not.include(secret)

@@ -1,9 +1,10 @@
-import {Chalk} from 'chalk'
 import {expect} from 'chai'
+import {Chalk} from 'chalk'
+
+import type {NodeStatus} from '../../src/engine/health.js'
 
 import {coloursFor, paintState, paintVerdict} from '../../src/cli/colour.js'
 import {formatTable} from '../../src/commands/cluster/status.js'
-import type {NodeStatus} from '../../src/engine/health.js'
 
 const NODES = [
   {host: 'a:2181', leader: true, mode: 'leader', status: 'serving', zxid: '0x10', znodes: 5},
@@ -20,7 +21,12 @@ describe('status colours', () => {
   it('colour only the status cells and the verdict, keeping the columns aligned as without colours', () => {
     const colours = new Chalk({level: 1})
     const plain = formatTable(NODES, false)
-    const painted = formatTable(NODES, false, (text) => text, (state, cell) => paintState(colours, state, cell))
+    const painted = formatTable(
+      NODES,
+      false,
+      (text) => text,
+      (state, cell) => paintState(colours, state, cell),
+    )
     expect(painted).to.not.equal(plain)
     expect(painted.replaceAll(/\u001B\[\d+m/g, '')).to.equal(plain)
     expect(painted).to.include(colours.green('serving    ')).and.include(colours.red('unreachable'))

@@ -17,10 +17,10 @@ import {eventually} from '../helpers/wait.js'
 type Script = (socket: net.Socket, request: number) => void
 
 interface FakeServer {
-  host: string
   /** Bytes the server had written to each connection (sent, or queued behind a full socket) when it closed: a bound on what the client buffered. */
   accepted: number[]
   close(): Promise<void>
+  host: string
 }
 
 async function fakeServer(script: Script): Promise<FakeServer> {
@@ -36,7 +36,7 @@ async function fakeServer(script: Script): Promise<FakeServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     accepted,
-    close: () => {
+    close() {
       for (const socket of sockets) socket.destroy()
       return new Promise((resolve) => server.close(() => resolve()))
     },
@@ -64,7 +64,7 @@ function declareAndStream(socket: net.Socket, length: number, limit: number): vo
 }
 
 function connectResponse(): Buffer {
-  return new JuteWriter().int(0).int(10_000).long(0x1234n).buffer(Buffer.alloc(16)).bool(false).packet()
+  return new JuteWriter().int(0).int(10_000).long(0x12_34n).buffer(Buffer.alloc(16)).bool(false).packet()
 }
 
 describe('ZooKeeper wire client: a peer that breaks the protocol (fake servers on loopback)', function () {
@@ -79,7 +79,12 @@ describe('ZooKeeper wire client: a peer that breaks the protocol (fake servers o
     try {
       const error = await rejection(WireSession.connect({connectTimeoutMs: 10_000, hosts: [server.host]}))
       // One connection, dropped before the server could push even a quarter of the cap through the sockets' buffers.
-      await eventually('the connection to close', async () => (server.accepted.length > 0 ? true : undefined), 20_000, 10)
+      await eventually(
+        'the connection to close',
+        async () => (server.accepted.length > 0 ? true : undefined),
+        20_000,
+        10,
+      )
       expect(server.accepted[0]).to.be.below(MAX_PACKET_BYTES / 4)
       expect(error).to.be.instanceOf(ProtocolError)
       expect(error.message).to.equal(
@@ -99,10 +104,17 @@ describe('ZooKeeper wire client: a peer that breaks the protocol (fake servers o
       const session = await WireSession.connect({connectTimeoutMs: 10_000, hosts: [server.host]})
       try {
         const error = await rejection(session.getData('/big'))
-        await eventually('the connection to close', async () => (server.accepted.length > 0 ? true : undefined), 20_000, 10)
+        await eventually(
+          'the connection to close',
+          async () => (server.accepted.length > 0 ? true : undefined),
+          20_000,
+          10,
+        )
         expect(server.accepted[0]).to.be.below(MAX_PACKET_BYTES / 4)
         expect(error).to.be.instanceOf(ProtocolError)
-        expect(error.message).to.equal(`${server.host} declared a packet of ${MAX_PACKET_BYTES + 1} bytes, more than the cap of ${MAX_PACKET_BYTES} bytes: check that it is a ZooKeeper client port`)
+        expect(error.message).to.equal(
+          `${server.host} declared a packet of ${MAX_PACKET_BYTES + 1} bytes, more than the cap of ${MAX_PACKET_BYTES} bytes: check that it is a ZooKeeper client port`,
+        )
       } finally {
         session.abandon()
       }
@@ -115,7 +127,9 @@ describe('ZooKeeper wire client: a peer that breaks the protocol (fake servers o
     const server = await fakeServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'))
     try {
       const error = await rejection(ZkSession.connect({connectTimeoutMs: 10_000, hosts: [server.host]}))
-      expect(error.message).to.match(/^127\.0\.0\.1:\d+ declared a packet of 1213486160 bytes, .* \(its answer is HTTP: is that the AdminServer port\?\): check that it is a ZooKeeper client port$/)
+      expect(error.message).to.match(
+        /^127\.0\.0\.1:\d+ declared a packet of 1213486160 bytes, .* \(its answer is HTTP: is that the AdminServer port\?\): check that it is a ZooKeeper client port$/,
+      )
     } finally {
       await server.close()
     }

@@ -14,7 +14,9 @@ const NATIVE = 'zookeeper'
 
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, {recursive: true, withFileTypes: true})
-  return entries.filter((entry) => entry.isFile() && entry.name.endsWith('.ts')).map((entry) => join(entry.parentPath, entry.name))
+  return entries
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.ts'))
+    .map((entry) => join(entry.parentPath, entry.name))
 }
 
 /** A loader hook that refuses the native package, registered before anything is imported. */
@@ -36,7 +38,16 @@ describe('no native ZooKeeper addon', function () {
     const imports = files.map((file) => `await import(${JSON.stringify(`file://${file}`)})`).join('\n')
     const {stdout} = await promisify(execFile)(
       process.execPath,
-      ['--no-warnings', '--import', REFUSE_ZOOKEEPER, '--import', 'tsx', '--input-type=module', '-e', `${imports}\nconsole.log('loaded')`],
+      [
+        '--no-warnings',
+        '--import',
+        REFUSE_ZOOKEEPER,
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `${imports}\nconsole.log('loaded')`,
+      ],
       {cwd: ROOT, encoding: 'utf8'},
     )
     expect(stdout.trim()).to.equal('loaded')
@@ -45,7 +56,14 @@ describe('no native ZooKeeper addon', function () {
   it('refuses the zookeeper package when something imports it (the check above can fail)', async () => {
     const result = await promisify(execFile)(
       process.execPath,
-      ['--no-warnings', '--import', REFUSE_ZOOKEEPER, '--input-type=module', '-e', `await import(${JSON.stringify(NATIVE)})`],
+      [
+        '--no-warnings',
+        '--import',
+        REFUSE_ZOOKEEPER,
+        '--input-type=module',
+        '-e',
+        `await import(${JSON.stringify(NATIVE)})`,
+      ],
       {cwd: ROOT, encoding: 'utf8'},
     ).then(
       () => 'loaded',
@@ -55,10 +73,13 @@ describe('no native ZooKeeper addon', function () {
   })
 
   it('names no import of it in src, scripts or test', async () => {
-    const files = [...(await sourceFiles(join(ROOT, 'src'))), ...(await sourceFiles(join(ROOT, 'scripts'))), ...(await sourceFiles(join(ROOT, 'test')))]
+    const files = [
+      ...(await sourceFiles(join(ROOT, 'src'))),
+      ...(await sourceFiles(join(ROOT, 'scripts'))),
+      ...(await sourceFiles(join(ROOT, 'test'))),
+    ]
     const importing: string[] = []
     for (const file of files) {
-      // eslint-disable-next-line no-await-in-loop
       const text = await readFile(file, 'utf8')
       if (/(?:from\s+|import\(\s*|require\(\s*)['"]zookeeper['"/]/.test(text)) importing.push(relative(ROOT, file))
     }
@@ -68,12 +89,15 @@ describe('no native ZooKeeper addon', function () {
 
   it('is no dependency, and no runtime package runs an install script', async () => {
     const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'))
-    for (const field of ['dependencies', 'devDependencies', 'optionalDependencies']) expect(manifest[field] ?? {}).to.not.have.property('zookeeper')
+    for (const field of ['dependencies', 'devDependencies', 'optionalDependencies'])
+      expect(manifest[field] ?? {}).to.not.have.property('zookeeper')
     for (const script of ['preinstall', 'install', 'postinstall']) expect(manifest.scripts).to.not.have.property(script)
 
     const lock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8'))
     const packages = Object.entries(lock.packages as Record<string, {dev?: boolean; hasInstallScript?: boolean}>)
-    expect(packages.map(([path]) => path).filter((path) => /(^|\/)node_modules\/zookeeper$/.test(path))).to.deep.equal([])
+    expect(packages.map(([path]) => path).filter((path) => /(^|\/)node_modules\/zookeeper$/.test(path))).to.deep.equal(
+      [],
+    )
     expect(packages.filter(([, entry]) => entry.hasInstallScript && !entry.dev).map(([path]) => path)).to.deep.equal([])
   })
 })

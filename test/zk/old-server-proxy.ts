@@ -13,8 +13,8 @@
  */
 import {createServer, connect as netConnect, type Server, type Socket} from 'node:net'
 
-import {FrameReader} from '../../src/zk/wire/frames.js'
 import {JuteWriter} from '../../src/jute/writer.js'
+import {FrameReader} from '../../src/zk/wire/frames.js'
 
 const MULTI_READ = 22
 /** create, create2, createContainer, createTTL */
@@ -27,8 +27,8 @@ export interface OldServerProxyOptions {
 }
 
 export interface MultiReadOp {
-  type: number
   path: string
+  type: number
 }
 
 /**
@@ -48,15 +48,16 @@ export function multiReadOps(frame: Buffer): MultiReadOp[] {
     at += 4 + length + 1 // the path, then the watch flag
   }
 
-  if (at !== frame.length) throw new Error(`a multi-read request of ${ops.length} ops has ${frame.length - at} bytes left over`)
+  if (at !== frame.length)
+    throw new Error(`a multi-read request of ${ops.length} ops has ${frame.length - at} bytes left over`)
   return ops
 }
 
 /** How the next create of `path` loses its connection. */
 export type LostCreate =
-  | {path: string; landed: true}
+  | {before: () => Promise<void>; landed: false; path: string}
   /** `before` runs while the create is held, unsent; then the connection drops. */
-  | {path: string; landed: false; before: () => Promise<void>}
+  | {landed: true; path: string}
 
 interface Hold {
   path: string
@@ -65,13 +66,13 @@ interface Hold {
 }
 
 export class OldServerProxy {
-  multiReadsRefused = 0
-  /** Multi-reads that dropped their connection, by op count (with dropMultiReadsAbove). */
-  readonly multiReadsDropped: number[] = []
-  /** Multi-reads the server answered, by op count (with dropMultiReadsAbove). */
-  readonly multiReadsAnswered: number[] = []
   /** Client connections accepted. */
   connections = 0
+  /** Multi-reads the server answered, by op count (with dropMultiReadsAbove). */
+  readonly multiReadsAnswered: number[] = []
+  /** Multi-reads that dropped their connection, by op count (with dropMultiReadsAbove). */
+  readonly multiReadsDropped: number[] = []
+  multiReadsRefused = 0
   private cutOff = false
   private hold?: Hold
   private lost?: LostCreate & {dropped: () => void}
@@ -96,13 +97,14 @@ export class OldServerProxy {
     return `127.0.0.1:${this.port}`
   }
 
+  async close(): Promise<void> {
+    this.cut()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+
   cut(): void {
     this.cutOff = true
     for (const socket of this.sockets) socket.destroy()
-  }
-
-  restore(): void {
-    this.cutOff = false
   }
 
   /**
@@ -123,9 +125,8 @@ export class OldServerProxy {
     return new Promise((dropped) => (this.lost = {...lost, dropped}))
   }
 
-  async close(): Promise<void> {
-    this.cut()
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  restore(): void {
+    this.cutOff = false
   }
 
   private accept(client: Socket, upstreamPort: number): void {
@@ -155,11 +156,16 @@ export class OldServerProxy {
     const forwarded = new Map<number, number>()
     let handshakeSeen = false
     /** A create whose answer is lost with the connection. */
-    let swallow: {xid: number; dropped: () => void} | undefined
+    let swallow: undefined | {dropped: () => void; xid: number}
     const forward = (frame: Buffer) => {
       const type = frame.length >= 8 ? frame.readInt32BE(4) : 0
-      const lost = this.lost
-      if (lost && handshakeSeen && CREATES.has(type) && frame.toString('utf8', 12, 12 + frame.readInt32BE(8)) === lost.path) {
+      const {lost} = this
+      if (
+        lost &&
+        handshakeSeen &&
+        CREATES.has(type) &&
+        frame.toString('utf8', 12, 12 + frame.readInt32BE(8)) === lost.path
+      ) {
         this.lost = undefined
         if (!lost.landed) {
           void lost.before().then(() => {
@@ -203,8 +209,13 @@ export class OldServerProxy {
         return
       }
 
-      const hold = this.hold
-      if (hold && handshakeSeen && frame.readInt32BE(4) === MULTI_READ && multiReadOps(frame).some((op) => op.path === hold.path)) {
+      const {hold} = this
+      if (
+        hold &&
+        handshakeSeen &&
+        frame.readInt32BE(4) === MULTI_READ &&
+        multiReadOps(frame).some((op) => op.path === hold.path)
+      ) {
         this.hold = undefined
         held = [frame]
         hold.reached()

@@ -1,12 +1,13 @@
+import type zookeeper from 'node-zookeeper-client'
+
 /**
  * ZkSession's writes over the wire client, each checked with another client (node-zookeeper-client,
  * the oracle): every create type with its ACL in the create, setData, delete; what a create does when
  * its connection is lost under it; and a session's end by expiry.
  */
 import {expect} from 'chai'
-import type zookeeper from 'node-zookeeper-client'
 
-import {type Acl, ZkError, zkConstants, ZkSession} from '../../src/zk/session.js'
+import {type Acl, zkConstants, ZkError, ZkSession} from '../../src/zk/session.js'
 import {Ensemble} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {call, permsOf, withOracleClient} from '../helpers/oracle.js'
@@ -18,11 +19,11 @@ import {OldServerProxy} from './old-server-proxy.js'
 const {ZCONNECTIONLOSS, ZNODEEXISTS, ZNONODE, ZBADVERSION} = zkConstants
 
 interface Seen {
-  data: string
   acl: string[]
   aversion: number
-  version: number
+  data: string
   ephemeralOwner: string
+  version: number
 }
 
 /** What the oracle sees of each path (undefined for one that does not exist). */
@@ -30,7 +31,7 @@ function seen(hosts: string, paths: string[]): Promise<Array<Seen | undefined>> 
   return withOracleClient(hosts, undefined, (client) =>
     Promise.all(
       paths.map(async (path) => {
-        const stat = await call<zookeeper.Stat | null>((done) => client.exists(path, done))
+        const stat = await call<null | zookeeper.Stat>((done) => client.exists(path, done))
         if (!stat) return undefined
         const [data, dataStat] = await new Promise<[Buffer | undefined, zookeeper.Stat]>((resolve, reject) =>
           client.getData(path, (error, value, valueStat) => (error ? reject(error) : resolve([value, valueStat]))),
@@ -86,15 +87,25 @@ describe('ZooKeeper session: writes over the wire client, checked with another c
       {flags: zkConstants.ZOO_PERSISTENT_WITH_TTL, name: 'ttl', owner: NO_OWNER, ttl},
       {flags: zkConstants.ZOO_PERSISTENT_SEQUENTIAL_WITH_TTL, name: 'ttl-seq-', owner: NO_OWNER, ttl},
     ]
-    const created = await Promise.all(kinds.map(({flags, name, ttl}) => session.create(`${root}/${name}`, Buffer.from(name), flags, ttl, acl)))
+    const created = await Promise.all(
+      kinds.map(({flags, name, ttl}) => session.create(`${root}/${name}`, Buffer.from(name), flags, ttl, acl)),
+    )
     for (const [index, {name}] of kinds.entries()) {
-      expect(created[index]).to.match(name.endsWith('-') ? new RegExp(`^${root}/${name}\\d{10}$`) : new RegExp(`^${root}/${name}$`))
+      expect(created[index]).to.match(
+        name.endsWith('-') ? new RegExp(`^${root}/${name}\\d{10}$`) : new RegExp(`^${root}/${name}$`),
+      )
     }
 
     const found = await seen(connectString, created)
     for (const [index, {name, owner}] of kinds.entries()) {
       // aversion 0: the ACL came with the create, no setACL followed it.
-      expect(found[index], name).to.deep.equal({acl: acl.map(({id, perms, scheme}) => `${scheme}:${id}:${perms}`), aversion: 0, data: name, ephemeralOwner: owner, version: 0})
+      expect(found[index], name).to.deep.equal({
+        acl: acl.map(({id, perms, scheme}) => `${scheme}:${id}:${perms}`),
+        aversion: 0,
+        data: name,
+        ephemeralOwner: owner,
+        version: 0,
+      })
     }
   })
 
@@ -103,13 +114,19 @@ describe('ZooKeeper session: writes over the wire client, checked with another c
     await session.create(path, Buffer.from('first'))
     await session.setData(path, Buffer.from('second'))
     await session.setData(path, Buffer.from('third'), 1)
-    expect(await rejection(session.setData(path, Buffer.from('stale'), 1))).to.be.instanceOf(ZkError).with.property('code', ZBADVERSION)
+    expect(await rejection(session.setData(path, Buffer.from('stale'), 1)))
+      .to.be.instanceOf(ZkError)
+      .with.property('code', ZBADVERSION)
     expect((await seen(connectString, [path]))[0]).to.include({data: 'third', version: 2})
 
-    expect(await rejection(session.delete(path, 0))).to.be.instanceOf(ZkError).with.property('code', ZBADVERSION)
+    expect(await rejection(session.delete(path, 0)))
+      .to.be.instanceOf(ZkError)
+      .with.property('code', ZBADVERSION)
     await session.delete(path, 2)
     expect(await seen(connectString, [path])).to.deep.equal([undefined])
-    expect(await rejection(session.delete(path))).to.be.instanceOf(ZkError).with.property('code', ZNONODE)
+    expect(await rejection(session.delete(path)))
+      .to.be.instanceOf(ZkError)
+      .with.property('code', ZNONODE)
   })
 
   describe('a connection lost under a create (a proxy drops it)', () => {
@@ -130,24 +147,35 @@ describe('ZooKeeper session: writes over the wire client, checked with another c
     it('re-sends a create the server applied unseen: done once, with our data', async () => {
       for (const flags of [zkConstants.ZOO_PERSISTENT, zkConstants.ZOO_EPHEMERAL]) {
         const path = uniquePath('session-lost-answer')
-        const connections = proxy.connections
+        const {connections} = proxy
         const lost = proxy.loseCreateOf({landed: true, path})
-        // eslint-disable-next-line no-await-in-loop
+
         expect(await proxied.create(path, Buffer.from('ours'), flags)).to.equal(path)
-        // eslint-disable-next-line no-await-in-loop
+
         await lost
         expect(proxy.connections, 'the connection was lost and the session reconnected').to.equal(connections + 1)
-        // eslint-disable-next-line no-await-in-loop
-        expect((await seen(connectString, [path]))[0]).to.include({data: 'ours', ephemeralOwner: flags ? hex(proxied.id) : NO_OWNER, version: 0})
+
+        expect((await seen(connectString, [path]))[0]).to.include({
+          data: 'ours',
+          ephemeralOwner: flags ? hex(proxied.id) : NO_OWNER,
+          version: 0,
+        })
       }
     })
 
     it('does not take a znode someone else created meanwhile for its own: NodeExists', async () => {
       const path = uniquePath('session-lost-request')
-      const theirs = () => withOracleClient(connectString, undefined, (client) => call<string>((done) => client.create(path, Buffer.from('theirs'), done)))
-      const lost = proxy.loseCreateOf({async before() {
-        await theirs()
-      }, landed: false, path})
+      const theirs = () =>
+        withOracleClient(connectString, undefined, (client) =>
+          call<string>((done) => client.create(path, Buffer.from('theirs'), done)),
+        )
+      const lost = proxy.loseCreateOf({
+        async before() {
+          await theirs()
+        },
+        landed: false,
+        path,
+      })
       const error = await rejection(proxied.create(path, Buffer.from('ours'), zkConstants.ZOO_PERSISTENT))
       await lost
       expect(error).to.be.instanceOf(ZkError).with.property('code', ZNODEEXISTS)
@@ -158,7 +186,9 @@ describe('ZooKeeper session: writes over the wire client, checked with another c
       const root = uniquePath('session-lost-seq')
       await proxied.create(root, Buffer.alloc(0))
       const lost = proxy.loseCreateOf({landed: true, path: `${root}/job-`})
-      const error = await rejection(proxied.create(`${root}/job-`, Buffer.from('job'), zkConstants.ZOO_PERSISTENT_SEQUENTIAL))
+      const error = await rejection(
+        proxied.create(`${root}/job-`, Buffer.from('job'), zkConstants.ZOO_PERSISTENT_SEQUENTIAL),
+      )
       await lost
       expect(error).to.be.instanceOf(ZkError).with.property('code', ZCONNECTIONLOSS)
       expect(await childrenSeen(connectString, root)).to.have.length(1)
@@ -183,7 +213,11 @@ describe('ZooKeeper session: writes over the wire client, checked with another c
       proxy.cut()
       await ended
       expect(doomed.alive).to.equal(false)
-      await eventually('the expired session\'s ephemeral to go', async () => ((await seen(connectString, [path]))[0] === undefined ? true : undefined), 30_000)
+      await eventually(
+        "the expired session's ephemeral to go",
+        async () => ((await seen(connectString, [path]))[0] === undefined ? true : undefined),
+        30_000,
+      )
       await doomed.close()
       expect(closes).to.equal(1)
     } finally {
@@ -217,7 +251,11 @@ describe('ZooKeeper session: container and TTL creates (own server, reaping ever
     await session.create(`${container}/child`, Buffer.alloc(0))
     await session.delete(`${container}/child`)
     const gone = [container, ttl, ttlSequential]
-    await eventually('the container and the TTL znodes to be reaped', async () => ((await seen(reaping.connectString, gone)).every((one) => one === undefined) ? true : undefined), 30_000)
+    await eventually(
+      'the container and the TTL znodes to be reaped',
+      async () => ((await seen(reaping.connectString, gone)).every((one) => one === undefined) ? true : undefined),
+      30_000,
+    )
     expect(await childrenSeen(reaping.connectString, root)).to.deep.equal([persistent.slice(root.length + 1)])
     await session.close()
   })

@@ -1,13 +1,14 @@
-import {expect} from 'chai'
 import type zookeeper from 'node-zookeeper-client'
+
+import {expect} from 'chai'
 import {randomBytes} from 'node:crypto'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {BulkAccess} from '../../src/engine/znodes/bulk-access.js'
-import {OperationError} from '../../src/errors.js'
 import {MultiReadBatcher, RESPONSE_BUDGET} from '../../src/engine/znodes/read-znodes.js'
-import {ZkError, zkConstants, ZkSession} from '../../src/zk/session.js'
+import {OperationError} from '../../src/errors.js'
+import {zkConstants, ZkError, ZkSession} from '../../src/zk/session.js'
 import {resolveZnodePath} from '../../src/zk/uri.js'
 import {MultiFailed} from '../../src/zk/wire/protocol.js'
 import {AuthFailed, WireSession} from '../../src/zk/wire/session.js'
@@ -15,9 +16,9 @@ import {Ensemble, fourLetterWord} from '../harness/ensemble.js'
 import {sharedEnsemble} from '../harness/hooks.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
-import {call, permsOf, withOracleClient} from '../helpers/oracle.js'
 import {silentServer} from '../helpers/net.js'
-import {connect, digestId, READ_ONLY, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
+import {call, permsOf, withOracleClient} from '../helpers/oracle.js'
+import {connect, digestId, READ_ONLY, seedTree, type SeedZnode, uniquePath, ZOO_PERM_ALL} from '../helpers/tree.js'
 import {OldServerProxy} from './old-server-proxy.js'
 
 const {ZCONNECTIONLOSS, ZNOAUTH, ZNODEEXISTS, ZNONODE, ZSESSIONEXPIRED} = zkConstants
@@ -66,9 +67,13 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     expect(await servesSession(wire.host!, wire.id)).to.equal(true)
   })
 
-  it('answers a multi-read with each op\'s result, and an error in place for a missing znode', async () => {
+  it("answers a multi-read with each op's result, and an error in place for a missing znode", async () => {
     const root = uniquePath('wire-read')
-    await seed(root, [{data: 'parent', path: '/'}, {data: 'a', path: '/a'}, {data: Buffer.from([0, 255]), path: '/b'}])
+    await seed(root, [
+      {data: 'parent', path: '/'},
+      {data: 'a', path: '/a'},
+      {data: Buffer.from([0, 255]), path: '/b'},
+    ])
     const results = await wire.multiRead([
       {kind: 'getData', path: `${root}/a`},
       {kind: 'getData', path: `${root}/missing`},
@@ -118,7 +123,9 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
 
     before(async () => {
       root = uniquePath('wire-auth')
-      await seedTree(native, root, [{acl: [{id: digestId(user, password), perms: ZOO_PERM_ALL, scheme: 'digest'}], data: 'secret data', path: '/'}])
+      await seedTree(native, root, [
+        {acl: [{id: digestId(user, password), perms: ZOO_PERM_ALL, scheme: 'digest'}], data: 'secret data', path: '/'},
+      ])
     })
 
     it('reads a znode its credentials may read', async () => {
@@ -135,7 +142,10 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
       const other = await WireSession.connect({auth: {password: 'wrong', user}, hosts})
       try {
         await other.sync(root)
-        const [denied, allowed] = await other.multiRead([{kind: 'getData', path: root}, {kind: 'getChildren', path: '/'}])
+        const [denied, allowed] = await other.multiRead([
+          {kind: 'getData', path: root},
+          {kind: 'getChildren', path: '/'},
+        ])
         expect(denied).to.be.instanceOf(ZkError).with.property('code', ZNOAUTH)
         expect(allowed).to.not.be.instanceOf(ZkError)
       } finally {
@@ -144,9 +154,13 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     })
 
     it('reports credentials the server refuses on one line, without the secret', async () => {
-      const error = await rejection(WireSession.connect({authScheme: {credentials: `${user}:${password}`, scheme: 'no-such-scheme', user}, hosts}))
+      const error = await rejection(
+        WireSession.connect({authScheme: {credentials: `${user}:${password}`, scheme: 'no-such-scheme', user}, hosts}),
+      )
       expect(error).to.be.instanceOf(AuthFailed)
-      expect((error as Error).message).to.match(/refused the no-such-scheme credentials of user wire-user \(ZAUTHFAILED\)/)
+      expect((error as Error).message).to.match(
+        /refused the no-such-scheme credentials of user wire-user \(ZAUTHFAILED\)/,
+      )
       expect((error as Error).message).to.not.include(password)
     })
   })
@@ -155,13 +169,35 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     it('creates znodes with their ACLs and types, all at once', async () => {
       const root = uniquePath('wire-multi')
       const results = await wire.multi([
-        {acl: READ_ONLY.map((entry) => ({...entry, perms: ZOO_PERM_ALL})), data: Buffer.from('root'), kind: 'create', path: root},
+        {
+          acl: READ_ONLY.map((entry) => ({...entry, perms: ZOO_PERM_ALL})),
+          data: Buffer.from('root'),
+          kind: 'create',
+          path: root,
+        },
         {acl: READ_ONLY, data: Buffer.from('read only'), kind: 'create', path: `${root}/ro`},
-        {acl: [{id: 'anyone', perms: ZOO_PERM_ALL, scheme: 'world'}], flags: 4, kind: 'create', path: `${root}/container`},
-        {acl: [{id: 'anyone', perms: ZOO_PERM_ALL, scheme: 'world'}], flags: 5, kind: 'create', path: `${root}/ttl`, ttlMs: 3_600_000},
+        {
+          acl: [{id: 'anyone', perms: ZOO_PERM_ALL, scheme: 'world'}],
+          flags: 4,
+          kind: 'create',
+          path: `${root}/container`,
+        },
+        {
+          acl: [{id: 'anyone', perms: ZOO_PERM_ALL, scheme: 'world'}],
+          flags: 5,
+          kind: 'create',
+          path: `${root}/ttl`,
+          ttlMs: 3_600_000,
+        },
         {acl: [{id: 'anyone', perms: ZOO_PERM_ALL, scheme: 'world'}], flags: 2, kind: 'create', path: `${root}/seq-`},
       ])
-      expect(results.map((result) => result.path)).to.deep.equal([root, `${root}/ro`, `${root}/container`, `${root}/ttl`, `${root}/seq-0000000003`])
+      expect(results.map((result) => result.path)).to.deep.equal([
+        root,
+        `${root}/ro`,
+        `${root}/container`,
+        `${root}/ttl`,
+        `${root}/seq-0000000003`,
+      ])
       // Creates of containers and TTL znodes answer as create2 (15); their type is not visible to clients after.
       expect(results.map((result) => result.type)).to.deep.equal([1, 1, 15, 15, 1])
       expect((await native.getAcl(`${root}/ro`)).acl).to.deep.equal(READ_ONLY)
@@ -181,7 +217,9 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
           {acl: open, kind: 'create', path: `${root}/after`},
         ]),
       )
-      expect(error).to.be.instanceOf(MultiFailed).and.include({code: ZNODEEXISTS, index: 2, path: `${root}/taken`})
+      expect(error)
+        .to.be.instanceOf(MultiFailed)
+        .and.include({code: ZNODEEXISTS, index: 2, path: `${root}/taken`})
       expect((error as Error).message).to.equal(`ZooKeeper create ${root}/taken failed: ZNODEEXISTS`)
       expect(await native.getChildren(root)).to.deep.equal(['taken'])
     })
@@ -209,20 +247,30 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     try {
       const root = uniquePath('wire-stale-acl')
       const znodes = [{path: '/'}, {data: 'a', path: '/a'}, {data: 'b', path: '/b'}, {data: 'c', path: '/c'}]
-      await seedTree(staleNative, '/padding', Array.from({length: 20}, (_, index) => ({path: index === 0 ? '/' : `/p${index}`})))
-      await seedTree(staleNative, root, znodes.filter(({path}) => path !== '/c'))
+      await seedTree(
+        staleNative,
+        '/padding',
+        Array.from({length: 20}, (_, index) => ({path: index === 0 ? '/' : `/p${index}`})),
+      )
+      await seedTree(
+        staleNative,
+        root,
+        znodes.filter(({path}) => path !== '/c'),
+      )
       await seed(root, [...znodes.slice(0, 2), {...znodes[2], acl: READ_ONLY}, znodes[3]])
       const at = (path: string) => resolveZnodePath(root, path)
-      const truth = await Promise.all(znodes.map(async ({path}) => {
-        const [{data, stat}, {acl}] = await Promise.all([native.getData(at(path)), native.getAcl(at(path))])
-        return {acl, data, stat}
-      }))
+      const truth = await Promise.all(
+        znodes.map(async ({path}) => {
+          const [{data, stat}, {acl}] = await Promise.all([native.getData(at(path)), native.getAcl(at(path))])
+          return {acl, data, stat}
+        }),
+      )
       expect(truth[2].acl).to.deep.equal(READ_ONLY)
 
       const batcher = new MultiReadBatcher(wire, undefined, [staleWire])
       const reads = []
       // ACL reads take the sessions in turn: reading each path twice, in sequence, sends one of its two through the stale view.
-      for (const {path} of znodes.flatMap((znode) => [znode, znode])) reads.push(await batcher.read(at(path))) // eslint-disable-line no-await-in-loop
+      for (const {path} of znodes.flatMap((znode) => [znode, znode])) reads.push(await batcher.read(at(path)))
       for (const [index, read] of reads.entries()) {
         const {acl, data, stat} = truth[Math.floor(index / 2)]
         expect(read).to.deep.include({acl, data})
@@ -244,7 +292,9 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     const hung = `127.0.0.1:${silent.port}`
     try {
       const started = Date.now()
-      const error = await rejection(WireSession.connect({connectTimeoutMs: 1000, hosts: [hung], preferredHost: hung, sessionTimeoutMs: 6000}))
+      const error = await rejection(
+        WireSession.connect({connectTimeoutMs: 1000, hosts: [hung], preferredHost: hung, sessionTimeoutMs: 6000}),
+      )
       expect(error).to.be.instanceOf(OperationError).and.have.property('message').that.includes(hung)
       expect(Date.now() - started).to.be.below(3000) // the session timeout is 6 s
       const onward = await WireSession.connect({hosts: [hung, ...hosts], preferredHost: hung, sessionTimeoutMs: 6000})
@@ -255,7 +305,7 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     }
   })
 
-  it('keeps an idle session alive with pings past its timeout', async function () {
+  it('keeps an idle session alive with pings past its timeout', async () => {
     const idle = await WireSession.connect({hosts, sessionTimeoutMs: 2000})
     try {
       await sleep(5000)
@@ -288,7 +338,9 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
         expect(auto.fallbackReason).to.match(/does not answer multi-read/)
         expect(proxy.multiReadsRefused).to.equal(1)
         const error = await rejection(BulkAccess.open(session, 'on'))
-        expect((error as Error).message).to.match(/^Cannot use batches \(--batch on\): ZooKeeper does not answer multi-read .*; use --batch auto or off$/)
+        expect((error as Error).message).to.match(
+          /^Cannot use batches \(--batch on\): ZooKeeper does not answer multi-read .*; use --batch auto or off$/,
+        )
       } finally {
         await session.close()
       }
@@ -297,26 +349,52 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     it('backs up and restores through it with --batch auto, saying which path ran, each znode created with its ACL', async () => {
       const root = uniquePath('wire-old-roundtrip')
       // Not open, but it lets the restore create children: created with it, not set afterwards.
-      const readCreate = [{id: 'anyone', perms: zkConstants.ZOO_PERM_READ | zkConstants.ZOO_PERM_CREATE, scheme: 'world'}]
+      const readCreate = [
+        {id: 'anyone', perms: zkConstants.ZOO_PERM_READ | zkConstants.ZOO_PERM_CREATE, scheme: 'world'},
+      ]
       // Seeded on the node behind the proxy, which the CLI reads from.
       const onProxiedNode = await connect(proxy.host)
       try {
-        await seedTree(onProxiedNode, root, [{data: 'r', path: '/'}, {data: 'a', path: '/a'}, {acl: READ_ONLY, data: 'ro', path: '/a/ro'}, {acl: readCreate, data: 'rc', path: '/a/rc'}])
+        await seedTree(onProxiedNode, root, [
+          {data: 'r', path: '/'},
+          {data: 'a', path: '/a'},
+          {acl: READ_ONLY, data: 'ro', path: '/a/ro'},
+          {acl: readCreate, data: 'rc', path: '/a/rc'},
+        ])
       } finally {
         await onProxiedNode.close()
       }
 
       const archive = join(dir, 'old.tar.gz')
-      const backup = JSON.parse(expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(proxy.host, root), '--json']), 0).stdout)
+      const backup = JSON.parse(
+        expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(proxy.host, root), '--json']), 0).stdout,
+      )
       expect(backup).to.include({readPath: 'single', znodes: 4})
       const copy = uniquePath('wire-old-copy')
-      const restore = JSON.parse(expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(proxy.host, copy), '--json', '--no-safety-backup', '--yes']), 0).stdout)
+      const restore = JSON.parse(
+        expectExit(
+          await dcos([
+            'zk',
+            'restore',
+            archive,
+            '--zk',
+            zkUri(proxy.host, copy),
+            '--json',
+            '--no-safety-backup',
+            '--yes',
+          ]),
+          0,
+        ).stdout,
+      )
       expect(restore).to.include({created: 4, readPath: 'single', verified: true, writePath: 'single'})
       // As another client sees it: ACL version 0, no setACL after the create.
       const {acl, aversion} = await withOracleClient(proxy.host, undefined, async (client) => {
         const stat = await call<zookeeper.Stat>((done) => client.exists(`${copy}/a/rc`, done))
         const entries = await call<zookeeper.ACL[]>((done) => client.getACL(`${copy}/a/rc`, done))
-        return {acl: entries.map((entry) => ({id: entry.id.id, perms: permsOf(entry), scheme: entry.id.scheme})), aversion: stat.aversion}
+        return {
+          acl: entries.map((entry) => ({id: entry.id.id, perms: permsOf(entry), scheme: entry.id.scheme})),
+          aversion: stat.aversion,
+        }
       })
       expect({acl, aversion}).to.deep.equal({acl: readCreate, aversion: 0})
     })
@@ -341,11 +419,12 @@ describe('ZooKeeper wire client: losing nodes (own ensemble)', function () {
     try {
       const first = wire.host!
       const id = hosts.indexOf(first) + 1
-      const outcomes: Array<'ok' | 'lost'> = []
+      const outcomes: Array<'lost' | 'ok'> = []
       const stream = (async () => {
         for (let round = 0; round < 400; round++) {
-          // eslint-disable-next-line no-await-in-loop
-          const settled = await Promise.allSettled(Array.from({length: 20}, () => wire.multiRead([{kind: 'getChildren', path: '/'}])))
+          const settled = await Promise.allSettled(
+            Array.from({length: 20}, () => wire.multiRead([{kind: 'getChildren', path: '/'}])),
+          )
           for (const result of settled) {
             if (result.status === 'fulfilled') outcomes.push('ok')
             else if (result.reason instanceof ZkError && result.reason.code === ZCONNECTIONLOSS) outcomes.push('lost')

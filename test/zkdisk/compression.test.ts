@@ -6,8 +6,8 @@ import {expect} from 'chai'
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {loadState, loadStateFromDirectories, readSnapshot} from '../../src/zkdisk/index.js'
 import {zkConstants, ZkSession} from '../../src/zk/session.js'
+import {loadState, loadStateFromDirectories, readSnapshot} from '../../src/zkdisk/index.js'
 import {Ensemble} from '../harness/ensemble.js'
 import {ALL_BYTES} from '../helpers/fixtures.js'
 import {eventually} from '../helpers/wait.js'
@@ -19,9 +19,9 @@ const METHODS = [
 ] as const
 
 interface Stopped {
-  node: Ensemble
-  live: LiveTree
   dataDir: string
+  live: LiveTree
+  node: Ensemble
 }
 
 describe('zkdisk: compressed snapshots', function () {
@@ -48,7 +48,9 @@ describe('zkdisk: compressed snapshots', function () {
       expect(names.length).to.be.greaterThan(2)
       for (const name of names) {
         expect(name.endsWith(method.extension), name).to.equal(true)
-        expect(readSnapshot({bytes: readFileSync(join(dataDir, 'version-2', name)), name}).compression).to.equal(method.compression)
+        expect(readSnapshot({bytes: readFileSync(join(dataDir, 'version-2', name)), name}).compression).to.equal(
+          method.compression,
+        )
       }
     })
 
@@ -59,10 +61,12 @@ describe('zkdisk: compressed snapshots', function () {
         .filter((name) => name.startsWith('snapshot.') || name.startsWith('log.'))
         .map((name) => ({bytes: readFileSync(join(dataDir, 'version-2', name)), name}))
       const newest = files.find((file) => file.name === newestName)!
-      newest.bytes = newest.bytes.subarray(0, newest.bytes.length - 20)
+      newest.bytes = newest.bytes.subarray(0, -20)
       const state = loadState(files)
       expect(state.notes).to.have.length(1)
-      expect(state.notes[0]).to.match(new RegExp(`^skipped ${newest.name}: cannot decompress the ${method.compression} stream`))
+      expect(state.notes[0]).to.match(
+        new RegExp(`^skipped ${newest.name}: cannot decompress the ${method.compression} stream`),
+      )
       expect(differences(live, state)).to.deep.equal([])
     })
   }
@@ -121,8 +125,8 @@ function waitForCompleteSnapshots(dir: string): Promise<true> {
     'every snapshot on disk to be complete, and no new one begun',
     async () => {
       const names = snapshots()
-      const settled = names.every((name) => complete(name)) && names.join() === seen
-      seen = names.join()
+      const settled = names.every((name) => complete(name)) && names.join(',') === seen
+      seen = names.join(',')
       return settled ? true : undefined
     },
     30_000,

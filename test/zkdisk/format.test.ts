@@ -34,7 +34,8 @@ function slowAdler32(bytes: Buffer): number {
   return b * 65_536 + a
 }
 
-const create = (zxid: bigint, path: string, data = '') => entry(txnBytes(OpCode.create, {zxid}, record.create(path, {data})))
+const create = (zxid: bigint, path: string, data = '') =>
+  entry(txnBytes(OpCode.create, {zxid}, record.create(path, {data})))
 
 describe('zkdisk formats', () => {
   describe('adler32', () => {
@@ -52,13 +53,26 @@ describe('zkdisk formats', () => {
 
     it('agrees with the definition over ranges long enough for zlib, in pieces and whole, running on from a prefix', () => {
       // Past 4 MiB: more than one of zlib's pieces, each appended to the sum of those before.
-      const bytes = Buffer.concat([randomBytes(100_000), Buffer.alloc(4 * 1024 * 1024 + 70_000, 0xff), randomBytes(300_001)])
+      const bytes = Buffer.concat([
+        randomBytes(100_000),
+        Buffer.alloc(4 * 1024 * 1024 + 70_000, 0xff),
+        randomBytes(300_001),
+      ])
       expect(adler32(bytes)).to.equal(slowAdler32(bytes))
-      for (const [start, end] of [[0, 65_536], [1, 65_538], [99_999, 4 * 1024 * 1024 + 200_000], [4_000_000, bytes.length]]) {
+      for (const [start, end] of [
+        [0, 65_536],
+        [1, 65_538],
+        [99_999, 4 * 1024 * 1024 + 200_000],
+        [4_000_000, bytes.length],
+      ]) {
         expect(adler32(bytes, start, end), `[${start}, ${end})`).to.equal(slowAdler32(bytes.subarray(start, end)))
       }
 
-      const running = new Adler32().update(bytes, 0, 10).update(bytes, 10, 80_000).update(bytes, 80_000, bytes.length - 5).update(bytes, bytes.length - 5)
+      const running = new Adler32()
+        .update(bytes, 0, 10)
+        .update(bytes, 10, 80_000)
+        .update(bytes, 80_000, bytes.length - 5)
+        .update(bytes, bytes.length - 5)
       expect(running.value).to.equal(slowAdler32(bytes))
     })
   })
@@ -74,7 +88,9 @@ describe('zkdisk formats', () => {
     it('decompresses snappy-java streams: header, chunks, a repeated header', () => {
       const header = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00, 0, 0, 0, 1, 0, 0, 0, 1])
       const chunk = Buffer.concat([Buffer.from([0, 0, 0, block.length]), block])
-      expect(snappyStreamDecompress(Buffer.concat([header, chunk, header, chunk])).toString()).to.equal('abcd'.repeat(6))
+      expect(snappyStreamDecompress(Buffer.concat([header, chunk, header, chunk])).toString()).to.equal(
+        'abcd'.repeat(6),
+      )
       expect(() => snappyStreamDecompress(Buffer.concat([header, chunk.subarray(0, 6)]))).to.throw(/runs past the end/)
       expect(() => snappyUncompress(Buffer.from([12, 0x11, 0x04]))).to.throw(/invalid back reference/)
     })
@@ -91,10 +107,19 @@ describe('zkdisk formats', () => {
   })
 
   describe('readLogFile (a log read in place, the entries the snapshot holds never held)', () => {
-    const entries = [create(1n, '/a', 'one'), create(2n, '/b', 'x'.repeat(3000)), create(3n, '/c', 'three'), create(4n, '/d', 'four')]
+    const entries = [
+      create(1n, '/a', 'one'),
+      create(2n, '/b', 'x'.repeat(3000)),
+      create(3n, '/c', 'three'),
+      create(4n, '/d', 'four'),
+    ]
     const second = 16 + entries[0].length
     /** A file over `bytes` whose reads return at most `most` bytes each, as reads of a file may. */
-    const file = (bytes: Buffer, most = 7): LogFile => ({name: 'log.1', read: (target, position, length) => bytes.copy(target, 0, position, position + Math.min(length, most)), size: bytes.length})
+    const file = (bytes: Buffer, most = 7): LogFile => ({
+      name: 'log.1',
+      read: (target, position, length) => bytes.copy(target, 0, position, position + Math.min(length, most)),
+      size: bytes.length,
+    })
     const outcome = (read: () => unknown) => {
       try {
         return read()
@@ -110,12 +135,29 @@ describe('zkdisk formats', () => {
       const withoutEnd = Buffer.from(whole)
       withoutEnd[second + entries[1].length - 1] = 0x41
       const short = entry(txnBytes(OpCode.create, {zxid: 2n}, record.none())).subarray(0, 20)
-      const files = [whole, logBytes(entries), wrongChecksum, withoutEnd, whole.subarray(0, second + 30), logBytes([entries[0], short, entries[2]]), whole.subarray(0, 16), whole.subarray(0, 10)]
+      const files = [
+        whole,
+        logBytes(entries),
+        wrongChecksum,
+        withoutEnd,
+        whole.subarray(0, second + 30),
+        logBytes([entries[0], short, entries[2]]),
+        whole.subarray(0, 16),
+        whole.subarray(0, 10),
+      ]
       for (const [index, bytes] of files.entries()) {
         for (const skipBefore of [undefined, 0n, 1n, 2n, 3n, 4n, 5n]) {
-          const expected = outcome(() => readTxnLog({bytes, name: 'log.1'}, skipBefore === undefined ? {} : {skipBefore}))
-          expect(outcome(() => readLogFile(file(bytes), skipBefore)), `file ${index}, skipBefore ${skipBefore}`).to.deep.equal(expected)
-          expect(outcome(() => readLogFile(file(bytes, 1 << 20), skipBefore)), `file ${index}, skipBefore ${skipBefore}, whole reads`).to.deep.equal(expected)
+          const expected = outcome(() =>
+            readTxnLog({bytes, name: 'log.1'}, skipBefore === undefined ? {} : {skipBefore}),
+          )
+          expect(
+            outcome(() => readLogFile(file(bytes), skipBefore)),
+            `file ${index}, skipBefore ${skipBefore}`,
+          ).to.deep.equal(expected)
+          expect(
+            outcome(() => readLogFile(file(bytes, 1 << 20), skipBefore)),
+            `file ${index}, skipBefore ${skipBefore}, whole reads`,
+          ).to.deep.equal(expected)
         }
       }
     })
@@ -147,7 +189,11 @@ describe('zkdisk formats', () => {
       withoutEnd[last + entries[2].length - 1] = 0
       const wrongChecksum = Buffer.from(whole)
       wrongChecksum[last + 20] ^= 0xff
-      const lengthOnly = Buffer.concat([whole.subarray(0, last), Buffer.from([0, 0, 0, 0, 0, 0, 0, 9]), Buffer.alloc(100)])
+      const lengthOnly = Buffer.concat([
+        whole.subarray(0, last),
+        Buffer.from([0, 0, 0, 0, 0, 0, 0, 9]),
+        Buffer.alloc(100),
+      ])
       const cases: Array<[Buffer, RegExp]> = [
         [whole.subarray(0, last + 5), /ends inside the entry header/],
         [whole.subarray(0, last + 30), /ends inside the entry \(\d+ bytes announced/],
@@ -177,19 +223,31 @@ describe('zkdisk formats', () => {
         [zeroEntry, offsets[1], /invalid entry length 0/],
       ]
       for (const [bytes, offset, reason] of cases) {
-        expect(() => read(bytes)).to.throw(DiskFormatError, new RegExp(`^log\\.1 at byte ${offset}: ${reason.source}.*the log is corrupt`))
+        expect(() => read(bytes)).to.throw(
+          DiskFormatError,
+          new RegExp(`^log\\.1 at byte ${offset}: ${reason.source}.*the log is corrupt`),
+        )
       }
     })
 
     it('refuses a bad magic, a short header, and a transaction it cannot decode', () => {
       const bad = logBytes(entries)
       bad.write('ZKSN', 0)
-      expect(() => read(bad)).to.throw(DiskFormatError, /^log\.1 at byte 0: bad magic 0x5a4b534e, not a ZooKeeper transaction log/)
+      expect(() => read(bad)).to.throw(
+        DiskFormatError,
+        /^log\.1 at byte 0: bad magic 0x5a4b534e, not a ZooKeeper transaction log/,
+      )
       expect(() => read(Buffer.alloc(10))).to.throw(DiskFormatError, /^log\.1 at byte 0: truncated: 10 bytes/)
       const unknown = entry(txnBytes(99, {zxid: 4n}, record.none()))
-      expect(() => read(logBytes([entries[0], unknown]))).to.throw(DiskFormatError, /^log\.1 at byte \d+: unknown transaction type 99/)
+      expect(() => read(logBytes([entries[0], unknown]))).to.throw(
+        DiskFormatError,
+        /^log\.1 at byte \d+: unknown transaction type 99/,
+      )
       const truncatedRecord = entry(txnBytes(OpCode.setData, {zxid: 4n}, (writer) => writer.string('/a')))
-      expect(() => read(logBytes([truncatedRecord]))).to.throw(DiskFormatError, /^log\.1 at byte \d+: truncated: an int needs 4 bytes, 0 left/)
+      expect(() => read(logBytes([truncatedRecord]))).to.throw(
+        DiskFormatError,
+        /^log\.1 at byte \d+: truncated: an int needs 4 bytes, 0 left/,
+      )
     })
 
     it('decodes what older servers wrote: a create without parentCVersion, a closeSession without paths', () => {
@@ -213,12 +271,17 @@ describe('zkdisk formats', () => {
         [OpCode.check, record.check('/m', 0)],
         [OpCode.create2, record.create('/n')],
       ])
-      const [{digest, txn}] = read(logBytes([entry(txnBytes(OpCode.multi, {zxid: 1n}, multi, {treeDigest: 0xfe_dc_ba_98n, version: 2}))])).txns
+      const [{digest, txn}] = read(
+        logBytes([entry(txnBytes(OpCode.multi, {zxid: 1n}, multi, {treeDigest: 0xfe_dc_ba_98n, version: 2}))]),
+      ).txns
       expect(digest).to.deep.equal({treeDigest: 0xfe_dc_ba_98n, version: 2})
       expect(txn).to.deep.equal({
         kind: 'multi',
         ops: [
-          {txn: {acl: OPEN, data: Buffer.from('x'), ephemeral: false, kind: 'create', parentCVersion: -1, path: '/m'}, type: OpCode.create},
+          {
+            txn: {acl: OPEN, data: Buffer.from('x'), ephemeral: false, kind: 'create', parentCVersion: -1, path: '/m'},
+            type: OpCode.create,
+          },
           {txn: {kind: 'check', path: '/m', version: 0}, type: OpCode.check},
           {problem: 'type 15 is not applied inside a multi', type: OpCode.create2},
         ],
@@ -248,7 +311,17 @@ describe('zkdisk formats', () => {
       expect([...content.nodes.get('/')!.children!]).to.deep.equal(['zookeeper', 'a'])
       const a = content.nodes.get('/a')!
       expect(a.acl).to.deep.equal(OPEN)
-      expect(a.stat).to.deep.equal({aversion: 0, ctime: 5, cversion: 2, czxid: 3n, ephemeralOwner: 0n, mtime: 0, mzxid: 4n, pzxid: 6n, version: 1})
+      expect(a.stat).to.deep.equal({
+        aversion: 0,
+        ctime: 5,
+        cversion: 2,
+        czxid: 3n,
+        ephemeralOwner: 0n,
+        mtime: 0,
+        mzxid: 4n,
+        pzxid: 6n,
+        version: 1,
+      })
       expect(content.nodes.get('/a/b')!.acl).to.deep.equal(READ)
       expect(content.digest).to.deep.equal(snapshot.digest)
     })
@@ -258,22 +331,42 @@ describe('zkdisk formats', () => {
       const withDigest = readSnapshot({bytes: both, name: 'snapshot.10'})
       expect(withDigest.digest).to.deep.equal(snapshot.digest)
       expect(withDigest.lastProcessedZxid).to.equal(0x15n)
-      const alone = readSnapshot({bytes: snapshotBytes({...snapshot, digest: undefined, lastProcessedZxid: 0x15n}), name: 'snapshot.10'})
+      const alone = readSnapshot({
+        bytes: snapshotBytes({...snapshot, digest: undefined, lastProcessedZxid: 0x15n}),
+        name: 'snapshot.10',
+      })
       expect(alone.digest).to.equal(undefined)
       expect(alone.lastProcessedZxid).to.equal(0x15n)
-      expect(readSnapshot({bytes: snapshotBytes(snapshot), name: 'snapshot.10'})).not.to.have.property('lastProcessedZxid')
+      expect(readSnapshot({bytes: snapshotBytes(snapshot), name: 'snapshot.10'})).not.to.have.property(
+        'lastProcessedZxid',
+      )
 
       const lastSeal = both.length - 13
       const flipped = Buffer.from(both)
       flipped[lastSeal - 1] ^= 0x01
-      expect(() => readSnapshot({bytes: flipped, name: 'snapshot.10'})).to.throw(DiskFormatError, new RegExp(`^snapshot\\.10 at byte ${lastSeal}: Adler-32 checksum mismatch`))
+      expect(() => readSnapshot({bytes: flipped, name: 'snapshot.10'})).to.throw(
+        DiskFormatError,
+        new RegExp(`^snapshot\\.10 at byte ${lastSeal}: Adler-32 checksum mismatch`),
+      )
     })
 
     it('gives a znode whose ACL index the cache lacks (created while the snapshot was written) the ACL of its create in the log', () => {
       const stat = {czxid: 5n, mzxid: 5n, pzxid: 5n}
       const files = [
-        {bytes: snapshotBytes({acls: [[1n, OPEN]], znodes: [...BASE_ZNODES, {acl: 1n, path: '/a'}, {acl: 2n, path: '/x', stat}]}), name: 'snapshot.4'},
-        {bytes: logBytes([create(4n, '/a'), entry(txnBytes(OpCode.create, {zxid: 5n}, record.create('/x', {acl: READ})))]), name: 'log.4'},
+        {
+          bytes: snapshotBytes({
+            acls: [[1n, OPEN]],
+            znodes: [...BASE_ZNODES, {acl: 1n, path: '/a'}, {acl: 2n, path: '/x', stat}],
+          }),
+          name: 'snapshot.4',
+        },
+        {
+          bytes: logBytes([
+            create(4n, '/a'),
+            entry(txnBytes(OpCode.create, {zxid: 5n}, record.create('/x', {acl: READ}))),
+          ]),
+          name: 'log.4',
+        },
       ]
       const state = loadState(files)
       expect(state.znodes.get('/x')!.acl).to.deep.equal(READ)
@@ -286,7 +379,10 @@ describe('zkdisk formats', () => {
     it('reads gzip-compressed snapshots, and hints at compression a name does not tell', () => {
       const gzipped = gzipSync(snapshotBytes(snapshot))
       expect(readSnapshot({bytes: gzipped, name: 'snapshot.10.gz'}).nodes.size).to.equal(5)
-      expect(() => readSnapshot({bytes: gzipped, name: 'snapshot.10'})).to.throw(DiskFormatError, /bad magic .* it looks gzip-compressed/)
+      expect(() => readSnapshot({bytes: gzipped, name: 'snapshot.10'})).to.throw(
+        DiskFormatError,
+        /bad magic .* it looks gzip-compressed/,
+      )
     })
 
     it('refuses a checksum mismatch at the seal, a missing parent, an unknown ACL index, trailing bytes, a missing end', () => {
@@ -296,18 +392,32 @@ describe('zkdisk formats', () => {
       flipped[sealAt - 10] ^= 0x01
       expect(() => readSnapshot({bytes: flipped, name: 'snapshot.1'})).to.throw(
         DiskFormatError,
-        new RegExp(`^snapshot\\.1 at byte ${sealAt}: Adler-32 checksum mismatch: stored 0x[0-9a-f]+, computed 0x[0-9a-f]+`),
+        new RegExp(
+          `^snapshot\\.1 at byte ${sealAt}: Adler-32 checksum mismatch: stored 0x[0-9a-f]+, computed 0x[0-9a-f]+`,
+        ),
       )
       const orphan = snapshotBytes({znodes: [{path: ''}, {path: '/x/y'}]})
-      expect(() => readSnapshot({bytes: orphan, name: 'snapshot.1'})).to.throw(DiskFormatError, /\/x\/y comes before its parent \/x/)
+      expect(() => readSnapshot({bytes: orphan, name: 'snapshot.1'})).to.throw(
+        DiskFormatError,
+        /\/x\/y comes before its parent \/x/,
+      )
       // An ACL index the cache lacks is for the logs to tell (a znode created while the snapshot was written); without them it is an error.
       const unknownAcl = snapshotBytes({znodes: [{path: ''}, {acl: 3n, path: '/x'}]})
       expect(readSnapshot({bytes: unknownAcl, name: 'snapshot.1'}).aclsToResolve).to.deep.equal(new Map([['/x', 3n]]))
-      expect(() => loadState([{bytes: unknownAcl, name: 'snapshot.1'}])).to.throw(DiskFormatError, /^snapshot\.1: \/x has ACL index 3, which neither the snapshot's ACL cache nor a transaction after it holds$/)
+      expect(() => loadState([{bytes: unknownAcl, name: 'snapshot.1'}])).to.throw(
+        DiskFormatError,
+        /^snapshot\.1: \/x has ACL index 3, which neither the snapshot's ACL cache nor a transaction after it holds$/,
+      )
       const trailing = Buffer.concat([bytes, Buffer.from([1, 2, 3])])
-      expect(() => readSnapshot({bytes: trailing, name: 'snapshot.1'})).to.throw(DiskFormatError, /at byte \d+: truncated/)
+      expect(() => readSnapshot({bytes: trailing, name: 'snapshot.1'})).to.throw(
+        DiskFormatError,
+        /at byte \d+: truncated/,
+      )
       const noEnd = bytes.subarray(0, sealAt - 5)
-      expect(() => readSnapshot({bytes: noEnd, name: 'snapshot.1'})).to.throw(DiskFormatError, /^snapshot\.1 at byte \d+: truncated/)
+      expect(() => readSnapshot({bytes: noEnd, name: 'snapshot.1'})).to.throw(
+        DiskFormatError,
+        /^snapshot\.1 at byte \d+: truncated/,
+      )
     })
   })
 })

@@ -10,7 +10,19 @@ import {JuteReader} from '../../src/jute/reader.js'
 import {DataTree, diskFormatFailure, nodeDigest, readSnapshot, type TreeNode} from '../../src/zkdisk/index.js'
 import {BASE_ZNODES, snapshotBytes, type SyntheticZnode} from './synthetic.js'
 
-const LONGS = [0n, 1n, 0x1_00_00_00_05n, 0x1_00_00_00_05n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 0x80_00_00_00_00_00_00_00n, 0xff_00_00_00_00_00_10_00n, 2n ** 64n - 1n, 2n ** 63n - 1n]
+const LONGS = [
+  0n,
+  1n,
+  0x1_00_00_00_05n,
+  0x1_00_00_00_05n,
+  2n ** 53n - 1n,
+  2n ** 53n,
+  2n ** 53n + 1n,
+  0x80_00_00_00_00_00_00_00n,
+  0xff_00_00_00_00_00_10_00n,
+  2n ** 64n - 1n,
+  2n ** 63n - 1n,
+]
 
 function longs(values: bigint[]): Buffer {
   const bytes = Buffer.alloc(values.length * 8)
@@ -53,24 +65,49 @@ describe('zkdisk: longs and digests without BigInt churn', () => {
         acl: [],
         children: new Set(),
         data: Buffer.from(`data ${index}`),
-        stat: {aversion: -index, ctime: time, cversion: index * 7, czxid: long, ephemeralOwner: LONGS.at(-1 - index)!, mtime: -time, mzxid: long, pzxid: LONGS[(index + 3) % LONGS.length], version: 2 ** 31 - 1 - index},
+        stat: {
+          aversion: -index,
+          ctime: time,
+          cversion: index * 7,
+          czxid: long,
+          ephemeralOwner: LONGS.at(-1 - index)!,
+          mtime: -time,
+          mzxid: long,
+          pzxid: LONGS[(index + 3) % LONGS.length],
+          version: 2 ** 31 - 1 - index,
+        },
       }
-      for (const path of ['/', '/a', `/caf\u00e9/${index}`]) expect(nodeDigest(path, node), `${path} ${long}`).to.equal(referenceDigest(path, node))
+      for (const path of ['/', '/a', `/caf\u00E9/${index}`])
+        expect(nodeDigest(path, node), `${path} ${long}`).to.equal(referenceDigest(path, node))
     }
   })
 
   it("sums a snapshot's digest from its bytes as DigestCalculator does, whatever its znodes' data and stats hold", () => {
     const times = [0, 1_764_591_361_123, -1, 2 ** 53 - 1, -(2 ** 53) + 1]
-    const datas = ['', 'short', 'x'.repeat(511), 'y'.repeat(513), 'caf\u00e9 '.repeat(200)]
+    const datas = ['', 'short', 'x'.repeat(511), 'y'.repeat(513), 'caf\u00E9 '.repeat(200)]
     const signed = (value: bigint) => BigInt.asIntN(64, value) // as the file holds it
     const znodes: SyntheticZnode[] = LONGS.map((long, index) => ({
       data: datas[index % datas.length],
-      path: index % 2 ? `/caf\u00e9-${index}` : `/n${index}`,
-      stat: {aversion: -index, ctime: times[index % times.length], cversion: index * 7, czxid: signed(long), ephemeralOwner: index % 3 ? 0n : LONGS.at(-1 - index)!, mtime: -times[index % times.length], mzxid: signed(long), pzxid: signed(LONGS[(index + 3) % LONGS.length]), version: 2 ** 31 - 1 - index},
+      path: index % 2 ? `/caf\u00E9-${index}` : `/n${index}`,
+      stat: {
+        aversion: -index,
+        ctime: times[index % times.length],
+        cversion: index * 7,
+        czxid: signed(long),
+        ephemeralOwner: index % 3 ? 0n : LONGS.at(-1 - index)!,
+        mtime: -times[index % times.length],
+        mzxid: signed(long),
+        pzxid: signed(LONGS[(index + 3) % LONGS.length]),
+        version: 2 ** 31 - 1 - index,
+      },
     }))
-    const content = readSnapshot({bytes: snapshotBytes({znodes: [...BASE_ZNODES, {data: 'quota', path: '/zookeeper/quota/x'}, ...znodes]}), name: 'snapshot.1'})
+    const content = readSnapshot({
+      bytes: snapshotBytes({znodes: [...BASE_ZNODES, {data: 'quota', path: '/zookeeper/quota/x'}, ...znodes]}),
+      name: 'snapshot.1',
+    })
     let expected = 0n
-    for (const [path, node] of content.nodes) if (!path.startsWith('/zookeeper/')) expected += referenceDigest(path, node)
+    for (const [path, node] of content.nodes)
+      if (!path.startsWith('/zookeeper/')) expected += referenceDigest(path, node)
     expect(content.treeDigest).to.equal(BigInt.asUintN(64, expected))
     expect(DataTree.fromSnapshot(content).digest).to.equal(BigInt.asUintN(64, expected))
   })

@@ -4,12 +4,12 @@
  */
 import {isDeepStrictEqual} from 'node:util'
 
-import type {DiskState} from '../../src/zkdisk/index.js'
 import type {Acl, Stat, ZkSession} from '../../src/zk/session.js'
+import type {DiskState} from '../../src/zkdisk/index.js'
 
 export interface LiveZnode {
-  data: Buffer
   acl: Acl[]
+  data: Buffer
   stat: Stat
 }
 
@@ -20,7 +20,7 @@ export async function readLiveTree(session: ZkSession): Promise<LiveTree> {
   const pending = ['/']
   while (pending.length > 0) {
     const paths = pending.splice(0)
-    // eslint-disable-next-line no-await-in-loop
+
     await Promise.all(
       paths.map(async (path) => {
         const [{data, stat}, {acl}] = await Promise.all([session.getData(path), session.getAcl(path)])
@@ -42,8 +42,10 @@ export function differences(live: LiveTree, state: DiskState): string[] {
   for (const [path, expected] of live) {
     const actual = state.znodes.get(path)
     if (!actual) continue
-    if (!expected.data.equals(actual.data)) found.push(`${path}: data ${actual.data.toString('base64')} instead of ${expected.data.toString('base64')}`)
-    if (!isDeepStrictEqual(actual.acl, expected.acl)) found.push(`${path}: ACL ${JSON.stringify(actual.acl)} instead of ${JSON.stringify(expected.acl)}`)
+    if (!expected.data.equals(actual.data))
+      found.push(`${path}: data ${actual.data.toString('base64')} instead of ${expected.data.toString('base64')}`)
+    if (!isDeepStrictEqual(actual.acl, expected.acl))
+      found.push(`${path}: ACL ${JSON.stringify(actual.acl)} instead of ${JSON.stringify(expected.acl)}`)
     for (const [field, value] of Object.entries(clientStat(expected.stat))) {
       const diskValue = diskStatAsClientSees(actual)[field]
       if (diskValue !== value) found.push(`${path}: ${field} ${diskValue} instead of ${value}`)
@@ -70,7 +72,9 @@ function clientStat(stat: Stat): Record<string, bigint | number> {
 }
 
 /** The server shows containers and TTL znodes an ephemeralOwner of 0. */
-function diskStatAsClientSees(znode: NonNullable<ReturnType<DiskState['znodes']['get']>>): Record<string, bigint | number> {
+function diskStatAsClientSees(
+  znode: NonNullable<ReturnType<DiskState['znodes']['get']>>,
+): Record<string, bigint | number> {
   const {stat, type} = znode
   return {...stat, ephemeralOwner: type === 'container' || type === 'ttl' ? 0n : stat.ephemeralOwner}
 }

@@ -5,8 +5,26 @@
  */
 import {expect} from 'chai'
 
-import {DataTree, decodeTxn, type DiskFile, DiskFormatError, type DiskState, loadState, OpCode, readSnapshot} from '../../src/zkdisk/index.js'
-import {BASE_ZNODES, entry, logBytes, record, snapshotBytes, type SyntheticSnapshot, type SyntheticZnode, txnBytes} from './synthetic.js'
+import {
+  DataTree,
+  decodeTxn,
+  type DiskFile,
+  DiskFormatError,
+  type DiskState,
+  loadState,
+  OpCode,
+  readSnapshot,
+} from '../../src/zkdisk/index.js'
+import {
+  BASE_ZNODES,
+  entry,
+  logBytes,
+  record,
+  snapshotBytes,
+  type SyntheticSnapshot,
+  type SyntheticZnode,
+  txnBytes,
+} from './synthetic.js'
 
 const SESSION = 0x1_00_00_00_00_00_00_01n
 const OTHER_SESSION = 0x1_00_00_00_00_00_00_02n
@@ -19,7 +37,8 @@ function log(firstZxid: bigint, entries: Buffer[]): DiskFile {
   return {bytes: logBytes(entries, 64), name: `log.${firstZxid.toString(16)}`}
 }
 
-const txn = (type: number, zxid: bigint, write: Parameters<typeof txnBytes>[2], clientId = SESSION) => entry(txnBytes(type, {clientId, zxid}, write))
+const txn = (type: number, zxid: bigint, write: Parameters<typeof txnBytes>[2], clientId = SESSION) =>
+  entry(txnBytes(type, {clientId, zxid}, write))
 
 /** The stat fields a test looks at, as a client would see them. */
 function stat(state: DiskState, path: string) {
@@ -96,7 +115,9 @@ describe('zkdisk replay rules', () => {
     expect(paths).to.include('/m2')
     expect(state.znodes.get('/a')!.data.toString()).to.equal('old')
     expect(state.zxid).to.equal(0x12n)
-    expect(state.notes).to.deep.equal(['multi at zxid 0x12: type 15 is not applied inside a multi; ZooKeeper stops applying the multi there'])
+    expect(state.notes).to.deep.equal([
+      'multi at zxid 0x12: type 15 is not applied inside a multi; ZooKeeper stops applying the multi there',
+    ])
   })
 
   it('deletes what a closeSession lists and every other ephemeral of the session, with or without the list', () => {
@@ -109,7 +130,12 @@ describe('zkdisk replay rules', () => {
           {path: '/f', stat: {ephemeralOwner: OTHER_SESSION}},
           {path: '/kept'},
         ],
-        {sessions: [[SESSION, 10_000], [OTHER_SESSION, 10_000]]},
+        {
+          sessions: [
+            [SESSION, 10_000],
+            [OTHER_SESSION, 10_000],
+          ],
+        },
       ),
       log(0x11n, [
         txn(OpCode.closeSession, 0x11n, record.closeSession(['/e1']), SESSION),
@@ -119,7 +145,9 @@ describe('zkdisk replay rules', () => {
     expect([...state.znodes.keys()].filter((path) => path.length <= 5)).to.deep.equal(['/', '/kept'])
     expect(stat(state, '/')!.pzxid).to.equal(0x12n)
     expect([...state.sessions.keys()]).to.deep.equal([])
-    expect(state.notes).to.deep.equal(['closing session 0x100000000000001 at zxid 0x11 also deleted /e2, which its transaction did not list'])
+    expect(state.notes).to.deep.equal([
+      'closing session 0x100000000000001 at zxid 0x11 also deleted /e2, which its transaction did not list',
+    ])
   })
 
   it('removes the ephemerals of sessions missing from the session table, as ZooKeeper does when it starts', () => {
@@ -139,7 +167,11 @@ describe('zkdisk replay rules', () => {
         txn(OpCode.create, 0x12n, record.create('/new', {ephemeral: true}), NEW),
       ]),
     ])
-    expect([...state.znodes.keys()].filter((path) => !path.startsWith('/zookeeper'))).to.deep.equal(['/', '/alive', '/new'])
+    expect([...state.znodes.keys()].filter((path) => !path.startsWith('/zookeeper'))).to.deep.equal([
+      '/',
+      '/alive',
+      '/new',
+    ])
     expect(state.znodes.get('/new')!.stat.ephemeralOwner).to.equal(NEW)
     expect([...state.sessions]).to.deep.equal([
       [SESSION, 10_000],
@@ -165,7 +197,9 @@ describe('zkdisk replay rules', () => {
     expect(state.logs).to.deep.equal(['log.15', 'log.22'])
     expect(state.snapshot).to.deep.equal({name: 'snapshot.20', zxid: 0x20n})
     expect(state.txnsApplied).to.equal(2)
-    expect([...state.znodes.keys()]).to.include.members(['/held', '/after']).and.not.to.include.members(['/skipped', '/held-again'])
+    expect([...state.znodes.keys()])
+      .to.include.members(['/held', '/after'])
+      .and.not.to.include.members(['/skipped', '/held-again'])
     expect(state.znodes.get('/after')!.stat.version).to.equal(1)
   })
 
@@ -183,7 +217,7 @@ describe('zkdisk replay rules', () => {
   it('falls back to an older snapshot, and fails with every reason when none can be read', () => {
     const good = snapshot(0x10n, [{path: '/old'}])
     const broken = snapshot(0x20n, [{path: '/new'}])
-    broken.bytes = broken.bytes.subarray(0, broken.bytes.length - 2)
+    broken.bytes = broken.bytes.subarray(0, -2)
     const state = loadState([good, broken, log(0x11n, [txn(OpCode.create, 0x11n, record.create('/logged'))])])
     expect(state.snapshot?.name).to.equal('snapshot.10')
     expect([...state.znodes.keys()]).to.include.members(['/old', '/logged'])
@@ -196,10 +230,10 @@ describe('zkdisk replay rules', () => {
     )
   })
 
-  it('sums up a hundred unreadable snapshots: the newest one\'s reason and how many more, on one short line', () => {
+  it("sums up a hundred unreadable snapshots: the newest one's reason and how many more, on one short line", () => {
     const snapshots = Array.from({length: 120}, (_, index) => {
-      const file = snapshot(BigInt(0x100 + index), [{path: `/s${index}`}])
-      return {...file, bytes: file.bytes.subarray(0, file.bytes.length - 2)}
+      const file = snapshot(BigInt(0x1_00 + index), [{path: `/s${index}`}])
+      return {...file, bytes: file.bytes.subarray(0, -2)}
     })
     const error = (() => {
       try {
@@ -210,12 +244,16 @@ describe('zkdisk replay rules', () => {
     })()
     expect(error).to.be.instanceOf(DiskFormatError)
     // ZooKeeper tries the newest 100 only.
-    expect(error!.message).to.match(/^snapshot\.177: none of the 100 snapshots tried can be read \(newest: snapshot\.177 at byte \d+: truncated[^;]*; 99 older ones unreadable too\)$/)
+    expect(error!.message).to.match(
+      /^snapshot\.177: none of the 100 snapshots tried can be read \(newest: snapshot\.177 at byte \d+: truncated[^;]*; 99 older ones unreadable too\)$/,
+    )
     expect(error!.message.length).to.be.below(300)
   })
 
   it('replays logs from the first transaction without a snapshot (3.4 writes none before snapCount), refuses later ones, and reads no files as the tree of a new server', () => {
-    const fromStart = loadState([log(0x1n, [txn(OpCode.create, 0x1n, record.create('/a')), txn(OpCode.create, 0x2n, record.create('/a/b'))])])
+    const fromStart = loadState([
+      log(0x1n, [txn(OpCode.create, 0x1n, record.create('/a')), txn(OpCode.create, 0x2n, record.create('/a/b'))]),
+    ])
     expect([...fromStart.znodes.keys()]).to.include.members(['/a', '/a/b'])
     expect(fromStart.zxid).to.equal(2n)
     expect(fromStart.notes[0]).to.match(/^no snapshot: the logs start at the first transaction \(log\.1\)/)
@@ -247,9 +285,14 @@ describe('zkdisk replay rules', () => {
   it('says where a torn log was read to when every whole entry in it came before the snapshot (checked, not decoded)', () => {
     const whole = [txn(OpCode.create, 0x11n, record.create('/a')), txn(OpCode.create, 0x12n, record.create('/b'))]
     const torn = txn(OpCode.create, 0x13n, record.create('/c')).subarray(0, 20)
-    const state = loadState([snapshot(0x12n, [{path: '/a'}, {path: '/b'}]), {bytes: Buffer.concat([logBytes(whole), torn]), name: 'log.11'}])
+    const state = loadState([
+      snapshot(0x12n, [{path: '/a'}, {path: '/b'}]),
+      {bytes: Buffer.concat([logBytes(whole), torn]), name: 'log.11'},
+    ])
     const offset = logBytes(whole).length
-    expect(state.notes).to.deep.equal([`log.11: torn tail at byte ${offset} (the file ends inside the entry (${torn.readInt32BE(8)} bytes announced, 8 left)), as a crash leaves it: read up to the last whole transaction, zxid 0x12`])
+    expect(state.notes).to.deep.equal([
+      `log.11: torn tail at byte ${offset} (the file ends inside the entry (${torn.readInt32BE(8)} bytes announced, 8 left)), as a crash leaves it: read up to the last whole transaction, zxid 0x12`,
+    ])
     expect(state.txnsApplied).to.equal(0)
   })
 
@@ -267,13 +310,20 @@ describe('zkdisk replay rules', () => {
       server.processTxn(header, decoded)
       return server.digest
     })
-    const logged = txns.map(([type, zxid, write], index) => entry(txnBytes(type, {clientId: SESSION, zxid}, write, {treeDigest: digests[index], version: 2})))
+    const logged = txns.map(([type, zxid, write], index) =>
+      entry(txnBytes(type, {clientId: SESSION, zxid}, write, {treeDigest: digests[index], version: 2})),
+    )
     // Taken as 0x12 was being applied: its tree holds /a (0x12), its digest is the one recorded after 0x11.
     const stamped = (zxid: bigint) => ({ctime: 1000, czxid: zxid, mtime: 1000, mzxid: zxid, pzxid: zxid})
     const fuzzy = {
       bytes: snapshotBytes({
         digest: {digest: digests[0], version: 2, zxid: 0x11n},
-        znodes: [{path: '', stat: {cversion: 2, pzxid: 0x12n}}, ...BASE_ZNODES.slice(1), {path: '/b', stat: stamped(0x11n)}, {path: '/a', stat: stamped(0x12n)}],
+        znodes: [
+          {path: '', stat: {cversion: 2, pzxid: 0x12n}},
+          ...BASE_ZNODES.slice(1),
+          {path: '/b', stat: stamped(0x11n)},
+          {path: '/a', stat: stamped(0x12n)},
+        ],
       }),
       name: 'snapshot.10',
     }
@@ -288,12 +338,19 @@ describe('zkdisk replay rules', () => {
     const wrong = entry(txnBytes(OpCode.create, {zxid: 0x11n}, record.create('/a'), {treeDigest: 12_345n, version: 2}))
     const state = loadState([snapshot(0x10n, []), log(0x11n, [wrong])])
     expect(state.digests).to.deep.equal({lastCheck: {matched: false, zxid: 0x11n}, mismatched: 1, verified: 0})
-    expect(state.notes).to.deep.equal(["the tree digest after zxid 0x11 differs from ZooKeeper's: the replayed state is not the server's"])
+    expect(state.notes).to.deep.equal([
+      "the tree digest after zxid 0x11 differs from ZooKeeper's: the replayed state is not the server's",
+    ])
   })
 
   it('leaves out what a delete of a znode with children left unreachable, as the next snapshot would, in every way the state is read', () => {
     const state = loadState([
-      snapshot(0x10n, [{path: '/a'}, {path: '/a/b', stat: {cversion: 1}}, {path: '/a/b/c'}, {path: '/kept', data: 'k'}]),
+      snapshot(0x10n, [
+        {path: '/a'},
+        {path: '/a/b', stat: {cversion: 1}},
+        {path: '/a/b/c'},
+        {path: '/kept', data: 'k'},
+      ]),
       log(0x11n, [txn(OpCode.delete, 0x11n, record.delete('/a'))]),
     ])
     const user = [...state.znodes.keys()].filter((path) => !path.startsWith('/zookeeper'))

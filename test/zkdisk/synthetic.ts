@@ -1,40 +1,41 @@
+import type {Acl} from '../../src/zk/session.js'
+
+import {JuteWriter} from '../../src/jute/writer.js'
 /**
  * Snapshots and transaction logs written byte by byte as ZooKeeper writes them, for the cases a
  * running server does not produce on demand: fuzzy snapshots, torn and corrupt logs, old formats.
  */
 import {adler32} from '../../src/zkdisk/index.js'
-import type {Acl} from '../../src/zk/session.js'
-import {JuteWriter} from '../../src/jute/writer.js'
 
 export const OPEN: Acl[] = [{id: 'anyone', perms: 31, scheme: 'world'}]
 
 export interface SyntheticStat {
+  aversion?: number
+  ctime?: number
+  cversion?: number
   czxid?: bigint
+  ephemeralOwner?: bigint
+  mtime?: number
   mzxid?: bigint
   pzxid?: bigint
-  ctime?: number
-  mtime?: number
   version?: number
-  cversion?: number
-  aversion?: number
-  ephemeralOwner?: bigint
 }
 
 export interface SyntheticZnode {
+  acl?: bigint
+  data?: string
   /** "" for the root, as ZooKeeper writes it. */
   path: string
-  data?: string
-  acl?: bigint
   stat?: SyntheticStat
 }
 
 export interface SyntheticSnapshot {
-  sessions?: Array<[bigint, number]>
   acls?: Array<[bigint, Acl[]]>
-  znodes: SyntheticZnode[]
-  digest?: {zxid: bigint; version: number; digest: bigint}
+  digest?: {digest: bigint; version: number; zxid: bigint}
   /** 3.9's last processed zxid, sealed after the digest (or alone when digests are off). */
   lastProcessedZxid?: bigint
+  sessions?: Array<[bigint, number]>
+  znodes: SyntheticZnode[]
 }
 
 /** The znodes of a new server: "", /zookeeper, /zookeeper/quota. */
@@ -50,64 +51,114 @@ export function snapshotBytes(snapshot: SyntheticSnapshot): Buffer {
   let bytes = seal(writer.string('/').bytes())
   if (snapshot.digest) {
     const {digest, version, zxid} = snapshot.digest
-    bytes = seal(Buffer.concat([bytes, new JuteWriter().long(zxid).int(version).long(BigInt.asIntN(64, digest)).bytes()]))
+    bytes = seal(
+      Buffer.concat([bytes, new JuteWriter().long(zxid).int(version).long(BigInt.asIntN(64, digest)).bytes()]),
+    )
   }
 
-  if (snapshot.lastProcessedZxid !== undefined) bytes = seal(Buffer.concat([bytes, new JuteWriter().long(snapshot.lastProcessedZxid).bytes()]))
+  if (snapshot.lastProcessedZxid !== undefined)
+    bytes = seal(Buffer.concat([bytes, new JuteWriter().long(snapshot.lastProcessedZxid).bytes()]))
 
   return bytes
 }
 
 function writeZnode(writer: JuteWriter, {acl = -1n, data = '', path, stat = {}}: SyntheticZnode): void {
   writer.string(path).buffer(Buffer.from(data)).long(acl)
-  writer.long(stat.czxid ?? 0n).long(stat.mzxid ?? 0n).long(BigInt(stat.ctime ?? 0)).long(BigInt(stat.mtime ?? 0))
-  writer.int(stat.version ?? 0).int(stat.cversion ?? 0).int(stat.aversion ?? 0)
+  writer
+    .long(stat.czxid ?? 0n)
+    .long(stat.mzxid ?? 0n)
+    .long(BigInt(stat.ctime ?? 0))
+    .long(BigInt(stat.mtime ?? 0))
+  writer
+    .int(stat.version ?? 0)
+    .int(stat.cversion ?? 0)
+    .int(stat.aversion ?? 0)
   writer.long(BigInt.asIntN(64, stat.ephemeralOwner ?? 0n)).long(stat.pzxid ?? 0n)
 }
 
 /** SnapStream.sealStream: the Adler-32 of everything so far, then "/". */
 function seal(bytes: Buffer): Buffer {
-  return Buffer.concat([bytes, new JuteWriter().long(BigInt(adler32(bytes))).string('/').bytes()])
+  return Buffer.concat([
+    bytes,
+    new JuteWriter()
+      .long(BigInt(adler32(bytes)))
+      .string('/')
+      .bytes(),
+  ])
 }
 
 export interface Header {
-  zxid: bigint
   clientId?: bigint
   time?: number
+  zxid: bigint
 }
 
 type RecordWriter = (writer: JuteWriter) => unknown
 
 /** A transaction's bytes: TxnHeader, the record, and a digest if given. */
-export function txnBytes(type: number, header: Header, record: RecordWriter, digest?: {version: number; treeDigest: bigint}): Buffer {
-  const writer = new JuteWriter().long(header.clientId ?? 0x1234n).int(1).long(header.zxid).long(BigInt(header.time ?? 1000)).int(type)
+export function txnBytes(
+  type: number,
+  header: Header,
+  record: RecordWriter,
+  digest?: {treeDigest: bigint; version: number},
+): Buffer {
+  const writer = new JuteWriter()
+    .long(header.clientId ?? 0x12_34n)
+    .int(1)
+    .long(header.zxid)
+    .long(BigInt(header.time ?? 1000))
+    .int(type)
   record(writer)
   if (digest) writer.int(digest.version).long(BigInt.asIntN(64, digest.treeDigest))
   return writer.bytes()
 }
 
 export const record = {
-  check: (path: string, version: number): RecordWriter => (writer) => writer.string(path).int(version),
-  closeSession: (paths: string[]): RecordWriter => (writer) => {
-    writer.int(paths.length)
-    for (const path of paths) writer.string(path)
-  },
-  create: (path: string, {acl = OPEN, data = '', ephemeral = false, parentCVersion = -1} = {}): RecordWriter => (writer) =>
-    writer.string(path).buffer(Buffer.from(data)).acl(acl).bool(ephemeral).int(parentCVersion),
-  createV0: (path: string, data = ''): RecordWriter => (writer) => writer.string(path).buffer(Buffer.from(data)).acl(OPEN).bool(false),
-  createSession: (timeout: number): RecordWriter => (writer) => writer.int(timeout),
-  delete: (path: string): RecordWriter => (writer) => writer.string(path),
-  error: (err: number): RecordWriter => (writer) => writer.int(err),
-  multi: (ops: Array<[type: number, record: RecordWriter]>): RecordWriter => (writer) => {
-    writer.int(ops.length)
-    for (const [type, write] of ops) {
-      const op = new JuteWriter()
-      write(op)
-      writer.int(type).buffer(op.bytes())
-    }
-  },
+  check:
+    (path: string, version: number): RecordWriter =>
+    (writer) =>
+      writer.string(path).int(version),
+  closeSession:
+    (paths: string[]): RecordWriter =>
+    (writer) => {
+      writer.int(paths.length)
+      for (const path of paths) writer.string(path)
+    },
+  create:
+    (path: string, {acl = OPEN, data = '', ephemeral = false, parentCVersion = -1} = {}): RecordWriter =>
+    (writer) =>
+      writer.string(path).buffer(Buffer.from(data)).acl(acl).bool(ephemeral).int(parentCVersion),
+  createV0:
+    (path: string, data = ''): RecordWriter =>
+    (writer) =>
+      writer.string(path).buffer(Buffer.from(data)).acl(OPEN).bool(false),
+  createSession:
+    (timeout: number): RecordWriter =>
+    (writer) =>
+      writer.int(timeout),
+  delete:
+    (path: string): RecordWriter =>
+    (writer) =>
+      writer.string(path),
+  error:
+    (err: number): RecordWriter =>
+    (writer) =>
+      writer.int(err),
+  multi:
+    (ops: Array<[type: number, record: RecordWriter]>): RecordWriter =>
+    (writer) => {
+      writer.int(ops.length)
+      for (const [type, write] of ops) {
+        const op = new JuteWriter()
+        write(op)
+        writer.int(type).buffer(op.bytes())
+      }
+    },
   none: (): RecordWriter => () => undefined,
-  setData: (path: string, data: string, version: number): RecordWriter => (writer) => writer.string(path).buffer(Buffer.from(data)).int(version),
+  setData:
+    (path: string, data: string, version: number): RecordWriter =>
+    (writer) =>
+      writer.string(path).buffer(Buffer.from(data)).int(version),
 }
 
 /** A log entry: Adler-32 of the transaction, its length, the bytes, 0x42. */

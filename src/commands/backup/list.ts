@@ -1,30 +1,35 @@
 import {Args} from '@oclif/core'
 import {makeTable} from '@oclif/table'
 
+import type {BackupInfo} from '../../service/api.js'
+
 import {backupClient, backupFlags} from '../../cli/backup-flags.js'
 import {BACKUP_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
 import {forStream} from '../../cli/printable.js'
-import type {BackupInfo} from '../../service/api.js'
 
 export default class BackupList extends BaseCommand {
   static args = {
-    prefix: Args.string({description: 'Only the backups whose id starts with this (a label, for example).', ignoreStdin: true}),
+    prefix: Args.string({
+      description: 'Only the backups whose id starts with this (a label, for example).',
+      ignoreStdin: true,
+    }),
   }
-
   static description = `Prints a table of the backups, newest first: BACKUP ID | VERSION | STATUS | TIMESTAMP. With no backup, stdout stays empty and "No backups." is written on stderr.
 
 ${BACKUP_EXIT_CODES_HELP}`
-
   static enableJsonFlag = true
-
   static examples = [
-    {command: 'DCOS_URL=https://master.example.com <%= config.bin %> <%= command.id %>', description: 'Every backup, newest first'},
+    {
+      command: 'DCOS_URL=https://master.example.com <%= config.bin %> <%= command.id %>',
+      description: 'Every backup, newest first',
+    },
     {command: '<%= config.bin %> <%= command.id %> nightly', description: 'Only the backups labelled nightly'},
-    {command: "<%= config.bin %> <%= command.id %> --json | jq -r '.[] | select(.status == \"STATUS_READY\") | .id'", description: 'The ids of the ready backups'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --json | jq -r \'.[] | select(.status == "STATUS_READY") | .id\'',
+      description: 'The ids of the ready backups',
+    },
   ]
-
   static flags = backupFlags
-
   static summary = 'List the backups of the backup service.'
 
   async run(): Promise<BackupInfo[]> {
@@ -47,7 +52,12 @@ const COLUMNS = [
 
 /** Plain padded columns: no colours, no box drawing, never truncated to the terminal's width. */
 export function formatBackups(backups: BackupInfo[], shown: (text: string) => string = (text) => text): string {
-  const data = backups.map(({dcos_version, id, status, timestamp}) => ({dcos_version: shown(dcos_version), id: shown(id), status: shown(status), timestamp: shown(timestamp)}))
+  const data = backups.map(({dcos_version, id, status, timestamp}) => ({
+    dcos_version: shown(dcos_version),
+    id: shown(id),
+    status: shown(status),
+    timestamp: shown(timestamp),
+  }))
   const table = makeTable({borderStyle: 'none', columns: [...COLUMNS], data, maxWidth: 'none', noStyle: true})
   const lines = table.split('\n').filter((line) => line.trim() !== '')
   const indent = Math.min(...lines.map((line) => /^ */.exec(line)![0].length))

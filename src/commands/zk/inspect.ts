@@ -2,6 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import type {DataDirManifest} from '../../archive/datadir.js'
 import type {ZnodeRecord} from '../../archive/format.js'
+import type {StorageProvider} from '../../providers/types.js'
+
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {formatBytes} from '../../cli/progress.js'
 import {loadDataDirArchive, toRecord, znodesUnder} from '../../engine/convert.js'
@@ -9,52 +11,69 @@ import {type DataDirInspectResult, inspectDataDirArchive} from '../../engine/dat
 import {inspectArchive, type InspectResult} from '../../engine/inspect.js'
 import {openArchive} from '../../engine/open-archive.js'
 import {EXIT_FAILED, UsageError} from '../../errors.js'
-import {type DiskState, loadStateFromDirectories} from '../../zkdisk/index.js'
-import {relativeZnodePath, validateZnodePath} from '../../zk/uri.js'
 import {permsText} from '../../zk/acl.js'
-import type {StorageProvider} from '../../providers/types.js'
+import {relativeZnodePath, validateZnodePath} from '../../zk/uri.js'
 import {hexZxid} from '../../zk/zxid.js'
+import {type DiskState, loadStateFromDirectories} from '../../zkdisk/index.js'
 
 interface TreeEntry {
+  acl: string[]
+  dataLength: number
   path: string
   type: string
-  dataLength: number
-  acl: string[]
 }
 
 export default class ZkInspect extends BaseCommand {
   static args = {
-    location: Args.string({description: 'The archive: a path, file:///abs/path, s3://bucket/key?... or - for stdin; or a stopped node\'s data directory.', required: true}),
+    location: Args.string({
+      description:
+        "The archive: a path, file:///abs/path, s3://bucket/key?... or - for stdin; or a stopped node's data directory.",
+      required: true,
+    }),
     path: Args.string({description: 'With --tree: list only the subtree at this znode path.', ignoreStdin: true}),
   }
-
   static description = `Reads the whole archive and checks it the way a restore does (format version, every entry's SHA-256, the tree digest, the manifest): prints the manifest as a summary and the integrity verdict. Exits 1 when anything fails.
 
 Offline data-directory archives (dcos-zk's layout, from \`dcos zk backup --data-dir\` or dcos-zk itself) are recognised by their ./zookeeper/ members: it lists the snapshot and transaction log files with their zxid ranges (from the file names: a log's range ends before the next log's first zxid) and checks every member the way an offline restore does (structure, file magic, and the SHA-256s of our manifest when present). Then it replays the newest snapshot and the logs after it, as ZooKeeper would when it starts, and reports the state: the zxid reached and the znodes; --tree lists them. A data directory (dataDir, with --log-dir when the logs are elsewhere) is read the same way.
 
 ${EXIT_CODES_HELP}`
-
   static enableJsonFlag = true
-
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz', description: 'Summary and integrity verdict'},
-    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --tree', description: 'List every znode in the archive'},
-    {command: '<%= config.bin %> <%= command.id %> ./zk-datadir.tar.gz --tree /marathon/state', description: 'What a dcos-zk archive holds under /marathon/state'},
-    {command: '<%= config.bin %> <%= command.id %> /var/lib/zookeeper --log-dir /var/lib/zookeeper-log --tree', description: 'The state in a stopped node\'s directories'},
-    {command: '<%= config.bin %> <%= command.id %> "s3://backups/zk/m.tar.gz?region=us-east-1" --json', description: 'Machine-readable summary of an archive in S3'},
+    {
+      command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --tree',
+      description: 'List every znode in the archive',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> ./zk-datadir.tar.gz --tree /marathon/state',
+      description: 'What a dcos-zk archive holds under /marathon/state',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> /var/lib/zookeeper --log-dir /var/lib/zookeeper-log --tree',
+      description: "The state in a stopped node's directories",
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> "s3://backups/zk/m.tar.gz?region=us-east-1" --json',
+      description: 'Machine-readable summary of an archive in S3',
+    },
   ]
-
   static flags = {
-    tree: Flags.boolean({description: 'List every znode (under the path argument, if given): path, type, data size and ACL.'}),
-    'log-dir': Flags.string({description: 'With a data directory as the location: its separate transaction log directory (dataLogDir).'}),
+    tree: Flags.boolean({
+      description: 'List every znode (under the path argument, if given): path, type, data size and ACL.',
+    }),
+    'log-dir': Flags.string({
+      description: 'With a data directory as the location: its separate transaction log directory (dataLogDir).',
+    }),
   }
-
   static summary = 'Show what an archive holds and verify its integrity.'
 
-  async run(): Promise<(InspectResult | DataDirInspectResult | {location: string; state: StateSummary}) & {tree?: TreeEntry[]}> {
+  async run(): Promise<
+    (DataDirInspectResult | InspectResult | {location: string; state: StateSummary}) & {tree?: TreeEntry[]}
+  > {
     const {args, flags} = await this.parse(ZkInspect)
     const subtree = args.path === undefined ? '/' : validateZnodePath(args.path)
-    if (args.path !== undefined && !flags.tree) throw new UsageError(`The path ${args.path} is for --tree: add --tree to list that subtree`)
+    if (args.path !== undefined && !flags.tree)
+      throw new UsageError(`The path ${args.path} is for --tree: add --tree to list that subtree`)
     const tree: TreeEntry[] = []
     const listZnode = (record: ZnodeRecord) => {
       if (!flags.tree || relativeZnodePath(subtree, record.path) === undefined) return
@@ -82,12 +101,20 @@ ${EXIT_CODES_HELP}`
     return flags.tree ? {...result, tree} : result
   }
 
-  private async inspectDataDir(location: StorageProvider, listZnode: (record: ZnodeRecord) => void): Promise<DataDirInspectResult & {state?: StateSummary}> {
+  private async inspectDataDir(
+    location: StorageProvider,
+    listZnode: (record: ZnodeRecord) => void,
+  ): Promise<DataDirInspectResult & {state?: StateSummary}> {
     const {display} = location
     const result = await inspectDataDirArchive(await location.read(), display)
     const row = (label: string, value: string) => this.log(`${label.padEnd(12)}${value}`)
     row('Archive', result.location)
-    row('Format', result.manifest ? `ZooKeeper data directory (dcos-zk layout) v${result.manifest.formatVersion}, written by ${result.manifest.tool}` : 'ZooKeeper data directory (dcos-zk layout), no manifest (written by dcos-zk)')
+    row(
+      'Format',
+      result.manifest
+        ? `ZooKeeper data directory (dcos-zk layout) v${result.manifest.formatVersion}, written by ${result.manifest.tool}`
+        : 'ZooKeeper data directory (dcos-zk layout), no manifest (written by dcos-zk)',
+    )
     if (result.manifest) {
       row('Created', `${result.manifest.createdAt}, completed ${result.manifest.completedAt}`)
       const {dataDir, logDir, separateLogDir} = result.manifest.options
@@ -96,14 +123,20 @@ ${EXIT_CODES_HELP}`
     }
 
     row('Files', `${result.files} in ${result.members} members, ${formatBytes(result.totalBytes)}`)
-    for (const [index, file] of result.snapshots.entries()) row(index === 0 ? 'Snapshots' : '', `${file.member}  zxid ${file.zxid}  ${formatBytes(file.size)}`)
+    for (const [index, file] of result.snapshots.entries())
+      row(index === 0 ? 'Snapshots' : '', `${file.member}  zxid ${file.zxid}  ${formatBytes(file.size)}`)
     if (result.snapshots.length === 0) row('Snapshots', 'none')
     for (const [index, file] of result.logs.entries()) {
-      row(index === 0 ? 'Logs' : '', `${file.member}  zxids ${file.zxid}..${file.lastZxid ?? ''}  ${formatBytes(file.size)}`)
+      row(
+        index === 0 ? 'Logs' : '',
+        `${file.member}  zxids ${file.zxid}..${file.lastZxid ?? ''}  ${formatBytes(file.size)}`,
+      )
     }
 
     if (result.logs.length === 0) row('Logs', 'none')
-    const ok = result.checksummed ? 'OK: every SHA-256 matches the manifest' : 'OK: structure and file magic (no manifest: no checksums to verify)'
+    const ok = result.checksummed
+      ? 'OK: every SHA-256 matches the manifest'
+      : 'OK: structure and file magic (no manifest: no checksums to verify)'
     row('Integrity', result.verified ? ok : `FAILED: ${result.problem}`)
     if (!result.verified) {
       process.exitCode = EXIT_FAILED
@@ -119,7 +152,11 @@ ${EXIT_CODES_HELP}`
     return {...result, state: this.printStateRows(state, listZnode)}
   }
 
-  private printState(display: string, state: DiskState, listZnode: (record: ZnodeRecord) => void): {location: string; state: StateSummary} {
+  private printState(
+    display: string,
+    state: DiskState,
+    listZnode: (record: ZnodeRecord) => void,
+  ): {location: string; state: StateSummary} {
     this.log(`${'Location'.padEnd(12)}${display}`)
     this.log(`${'Format'.padEnd(12)}ZooKeeper data directory`)
     return {location: display, state: this.printStateRows(state, listZnode)}
@@ -129,8 +166,14 @@ ${EXIT_CODES_HELP}`
   private printStateRows(state: DiskState, listZnode: (record: ZnodeRecord) => void): StateSummary {
     const summary = summarizeState(state)
     const row = (label: string, value: string) => this.log(`${label.padEnd(12)}${value}`)
-    row('State', `zxid ${summary.zxid}: ${summary.snapshot ?? 'no snapshot'} + ${summary.logs.length} logs, ${summary.txnsApplied} transactions replayed`)
-    row('Znodes', `${summary.znodes} (${summary.ephemerals} ephemeral, not restored), ${formatBytes(summary.dataBytes)} of data`)
+    row(
+      'State',
+      `zxid ${summary.zxid}: ${summary.snapshot ?? 'no snapshot'} + ${summary.logs.length} logs, ${summary.txnsApplied} transactions replayed`,
+    )
+    row(
+      'Znodes',
+      `${summary.znodes} (${summary.ephemerals} ephemeral, not restored), ${formatBytes(summary.dataBytes)} of data`,
+    )
     for (const note of summary.notes) row('Note', note)
     const byPath = (a: {path: string}, b: {path: string}) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
     for (const znode of [...znodesUnder(state, '/')].sort(byPath)) listZnode(toRecord(znode))
@@ -152,9 +195,16 @@ ${EXIT_CODES_HELP}`
     if (manifest) {
       row('Zxid', `${manifest.zxidStart ?? 'unknown'} at start, ${manifest.zxidEnd ?? 'unknown'} at end`)
       row('Znodes', `${manifest.znodes}, ${formatBytes(manifest.dataBytes)} of data`)
-      const skipped = [`${manifest.skippedEphemerals} ephemeral`, `${manifest.excluded} excluded`, `${manifest.vanished} deleted during the walk`]
+      const skipped = [
+        `${manifest.skippedEphemerals} ephemeral`,
+        `${manifest.excluded} excluded`,
+        `${manifest.vanished} deleted during the walk`,
+      ]
       row('Skipped', skipped.join(', '))
-      row('Changed', `${manifest.changedDuringBackup} during the backup (re-read), ${manifest.inconsistentCount} still inconsistent`)
+      row(
+        'Changed',
+        `${manifest.changedDuringBackup} during the backup (re-read), ${manifest.inconsistentCount} still inconsistent`,
+      )
       for (const {path, reason} of manifest.inconsistent.slice(0, 10)) row('', `${path}: ${reason}`)
       row('Digest', manifest.treeDigest)
     }
@@ -164,14 +214,14 @@ ${EXIT_CODES_HELP}`
 }
 
 interface StateSummary {
-  zxid: string
-  snapshot: string | null
-  logs: string[]
-  txnsApplied: number
-  notes: string[]
-  znodes: number
-  ephemerals: number
   dataBytes: number
+  ephemerals: number
+  logs: string[]
+  notes: string[]
+  snapshot: null | string
+  txnsApplied: number
+  znodes: number
+  zxid: string
 }
 
 function summarizeState(state: DiskState): StateSummary {

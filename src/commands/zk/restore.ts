@@ -1,24 +1,24 @@
+import {Args, Flags} from '@oclif/core'
 import {randomUUID} from 'node:crypto'
 
-import {Args, Flags} from '@oclif/core'
+import type {BackupResult} from '../../engine/backup.js'
 
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
-import {ZK_TLS_FLAG_NAMES} from '../../cli/zk-tls.js'
-import {UsageError} from '../../errors.js'
-import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
-import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir/index.js'
 import {confirm} from '../../cli/confirm.js'
+import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
 import {parseDuration} from '../../cli/duration.js'
 import {Bar, Counter, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
-import type {BackupResult} from '../../engine/backup.js'
-import {BATCH_MODES, type BatchMode} from '../../engine/znodes/bulk-access.js'
+import {ZK_TLS_FLAG_NAMES} from '../../cli/zk-tls.js'
+import {withOnlineArchive} from '../../engine/convert.js'
+import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir/index.js'
 import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
 import {COUNTER_MODES, type CounterMode, DEFAULT_MAX_PAIRS} from '../../engine/restore/counters.js'
 import {compactUtc} from '../../engine/time.js'
-import {withOnlineArchive} from '../../engine/convert.js'
+import {BATCH_MODES, type BatchMode} from '../../engine/znodes/bulk-access.js'
+import {UsageError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
-import {DEFAULT_LOCK_PATH} from '../../zk/lock.js'
 import {identitiesOf} from '../../zk/acl.js'
+import {DEFAULT_LOCK_PATH} from '../../zk/lock.js'
 import {parseDigestAuth, validateZnodePath} from '../../zk/uri.js'
 
 const PHASE_LABELS: Record<RestorePhase, string> = {
@@ -34,9 +34,11 @@ const PHASE_LABELS: Record<RestorePhase, string> = {
 
 export default class ZkRestore extends BaseCommand {
   static args = {
-    location: Args.string({description: 'The archive: a path, file:///abs/path or s3://bucket/key?....', required: true}),
+    location: Args.string({
+      description: 'The archive: a path, file:///abs/path or s3://bucket/key?....',
+      required: true,
+    }),
   }
-
   static description = `Verifies the whole archive first (format version, every checksum): a corrupt, truncated or foreign archive is refused before ZooKeeper is touched. Then it replaces the subtree at the path of --zk (the archive's own root when the URI has none): it saves what is there now to a safety backup, shows the plan, deletes the subtree, recreates every znode with its data, type and ACL (restrictive ACLs last), and re-reads the result to prove it matches the archive.
 
 Before anything is deleted, the live ACLs and the archive's are checked against the credentials, and the servers are shown to take the archive's largest znode and its container and TTL znodes: a restore that would stop half way does not start. A restore that fails after it started changing the tree (a create refused, the quorum lost, a result that does not verify) restores its safety backup by itself, or deletes what it created where nothing was, and exits 1 saying both; --no-rollback leaves the tree as it is.
@@ -50,76 +52,133 @@ Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk res
 Paths matched by --exclude are left alone on both sides: not restored from the archive, not deleted from ZooKeeper. Ephemeral znodes are never recreated. Stop the writers of the subtree (e.g. Marathon) first: what they write between the safety backup and the restore is lost.
 
 ${EXIT_CODES_HELP}`
-
   static enableJsonFlag = true
-
   static examples = [
-    {command: '<%= config.bin %> <%= command.id %> ./zk-datadir.tar.gz --zk zk://10.0.0.1:2181/marathon --from /marathon --dry-run', description: 'Online, from a dcos-zk data-directory archive: only Marathon\'s subtree, plan only'},
-    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --dry-run', description: 'Show what a restore would create, change and delete'},
-    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes', description: 'Restore to where the archive came from, without asking'},
-    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/restored/marathon', description: 'Restore into another path'},
-    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes --wait-lock 2m', description: 'Wait up to two minutes for another restore or service job to finish'},
-    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes --batch off', description: 'One request per znode instead of multi batches (chosen by itself for ZooKeeper before 3.6)'},
-    {command: '<%= config.bin %> <%= command.id %> /backups/zk-2024-05-01.tar.gz --dcos -v', description: 'Offline, like dcos-zk restore, on a stopped DC/OS master'},
-    {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/marathon/state/apps --from /marathon/state/apps --exclude /marathon/state/apps/old-app', description: 'Restore one subtree, leaving one app out'},
+    {
+      command:
+        '<%= config.bin %> <%= command.id %> ./zk-datadir.tar.gz --zk zk://10.0.0.1:2181/marathon --from /marathon --dry-run',
+      description: "Online, from a dcos-zk data-directory archive: only Marathon's subtree, plan only",
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --dry-run',
+      description: 'Show what a restore would create, change and delete',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes',
+      description: 'Restore to where the archive came from, without asking',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/restored/marathon',
+      description: 'Restore into another path',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes --wait-lock 2m',
+      description: 'Wait up to two minutes for another restore or service job to finish',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk zk://10.0.0.1:2181 --yes --batch off',
+      description: 'One request per znode instead of multi batches (chosen by itself for ZooKeeper before 3.6)',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> /backups/zk-2024-05-01.tar.gz --dcos -v',
+      description: 'Offline, like dcos-zk restore, on a stopped DC/OS master',
+    },
+    {
+      command:
+        '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --zk localhost:2181/marathon/state/apps --from /marathon/state/apps --exclude /marathon/state/apps/old-app',
+      description: 'Restore one subtree, leaving one app out',
+    },
   ]
-
   static flags = {
     ...zkFlags,
     ...dataDirFlags,
     batch: Flags.string({
       default: 'auto',
-      description: 'Read and write in batches (multi-read and multi): auto (when the server answers multi-read: ZooKeeper 3.6+), on (or fail), off (one request per znode). --json and -v say which path ran.',
+      description:
+        'Read and write in batches (multi-read and multi): auto (when the server answers multi-read: ZooKeeper 3.6+), on (or fail), off (one request per znode). --json and -v say which path ran.',
       options: BATCH_MODES,
     }),
     'dry-run': Flags.boolean({description: 'Print the plan (znodes to create, change and delete) and change nothing.'}),
     force: Flags.boolean({
-      description: 'Offline: restore into a --data-dir or --log-dir that holds other files than ZooKeeper\'s (refused without it: such a directory is most likely a typo, and it is moved aside whole).',
+      description:
+        "Offline: restore into a --data-dir or --log-dir that holds other files than ZooKeeper's (refused without it: such a directory is most likely a typo, and it is moved aside whole).",
       helpGroup: 'OFFLINE',
     }),
-    exclude: Flags.string({description: 'A znode path of the archive (with its subtree) or glob to leave alone. Repeatable.', multiple: true}),
+    exclude: Flags.string({
+      description: 'A znode path of the archive (with its subtree) or glob to leave alone. Repeatable.',
+      multiple: true,
+    }),
     from: Flags.string({description: 'Restore only this subtree of the archive (its path as backed up).'}),
     'no-rollback': Flags.boolean({
-      description: 'When the restore fails after it has started changing the tree, leave the tree as it is instead of restoring the safety backup.',
+      description:
+        'When the restore fails after it has started changing the tree, leave the tree as it is instead of restoring the safety backup.',
     }),
-    'no-safety-backup': Flags.boolean({dependsOn: ['yes'], description: 'Do not save the current tree first (needs --yes; then a failed restore cannot roll back).'}),
+    'no-safety-backup': Flags.boolean({
+      dependsOn: ['yes'],
+      description: 'Do not save the current tree first (needs --yes; then a failed restore cannot roll back).',
+    }),
     'safety-backup': Flags.string({
       description: 'Where to save the current tree before changing it. Default: ./zk-safety-<path>-<time>.tar.gz',
       exclusive: ['no-safety-backup'],
     }),
     'max-sequence-pairs': Flags.integer({
       default: DEFAULT_MAX_PAIRS,
-      description: 'Refuse, with nothing changed, a restore whose sequence counters take more create-and-delete pairs than this (the plan and --dry-run show how many).',
+      description:
+        'Refuse, with nothing changed, a restore whose sequence counters take more create-and-delete pairs than this (the plan and --dry-run show how many).',
       min: 0,
     }),
     'sequence-counters': Flags.string({
       default: 'sequential',
-      description: 'Give parents back their next sequential number (a sequential create there then gets the archived one, never a restored name): sequential (parents with sequential children in the archive), all, off. Raised with create-and-delete pairs; a parent kept in place whose counter is already higher keeps it.',
+      description:
+        'Give parents back their next sequential number (a sequential create there then gets the archived one, never a restored name): sequential (parents with sequential children in the archive), all, off. Raised with create-and-delete pairs; a parent kept in place whose counter is already higher keeps it.',
       options: COUNTER_MODES,
     }),
     'lock-path': Flags.string({
       default: DEFAULT_LOCK_PATH,
-      description: 'The cluster-wide lock, shared with the backup service: a restore is refused while another one (or a service job) holds it.',
+      description:
+        'The cluster-wide lock, shared with the backup service: a restore is refused while another one (or a service job) holds it.',
     }),
     'skip-permission-check': Flags.boolean({
-      description: 'Go ahead even where the live ACLs seem to forbid the restore (only for a ZooKeeper superuser, whom ACLs do not bind).',
+      description:
+        'Go ahead even where the live ACLs seem to forbid the restore (only for a ZooKeeper superuser, whom ACLs do not bind).',
     }),
-    verbose: Flags.boolean({char: 'v', description: 'List every znode deleted and created (offline: every archive member extracted).'}),
+    verbose: Flags.boolean({
+      char: 'v',
+      description: 'List every znode deleted and created (offline: every archive member extracted).',
+    }),
     'wait-lock': Flags.string({
-      description: 'Wait this long (30s, 5m) for another holder of the cluster lock to let go. Without it, only a holder on this host whose process is gone is waited for, until its session expires.',
+      description:
+        'Wait this long (30s, 5m) for another holder of the cluster lock to let go. Without it, only a holder on this host whose process is gone is waited for, until its session expires.',
     }),
     yes: Flags.boolean({char: 'y', description: 'Do not ask before deleting or changing znodes (for scripts).'}),
     zk: Flags.string({
-      description: 'ZooKeeper hosts and the path to restore to: zk://host:2181/path (without a path, where the archive came from).',
+      description:
+        'ZooKeeper hosts and the path to restore to: zk://host:2181/path (without a path, where the archive came from).',
       env: 'DCOS_ZK',
     }),
   }
-
   static summary = 'Restore a ZooKeeper subtree from an archive, online, with a safety backup first.'
 
-  async run(): Promise<RestoreResult | DataDirRestoreResult> {
+  async run(): Promise<DataDirRestoreResult | RestoreResult> {
     const {args, flags, raw} = await this.parse(ZkRestore)
-    const mode = resolveMode(flags, raw, ['batch', 'dry-run', 'exclude', 'from', 'lock-path', 'max-sequence-pairs', 'sequence-counters', 'no-rollback', 'no-safety-backup', 'safety-backup', 'skip-permission-check', 'wait-lock', 'zk-auth', 'zk-sasl', 'session-timeout', ...ZK_TLS_FLAG_NAMES])
+    const mode = resolveMode(flags, raw, [
+      'batch',
+      'dry-run',
+      'exclude',
+      'from',
+      'lock-path',
+      'max-sequence-pairs',
+      'sequence-counters',
+      'no-rollback',
+      'no-safety-backup',
+      'safety-backup',
+      'skip-permission-check',
+      'wait-lock',
+      'zk-auth',
+      'zk-sasl',
+      'session-timeout',
+      ...ZK_TLS_FLAG_NAMES,
+    ])
     const source = resolveLocation(args.location)
     if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
     if (flags.force) throw new UsageError('--force is for offline restores (--data-dir or --dcos), not with --zk')
@@ -135,44 +194,49 @@ ${EXIT_CODES_HELP}`
     let counter: Progress | undefined
     let safetyPrinted = false
     // A data-directory archive (dcos-zk) is replayed and converted first, into a private temp file.
-    const result = await withOnlineArchive(source, (archive) => restoreTree({
-      batch: flags.batch as BatchMode,
-      confirm: async (plan, safety) => {
-        counter?.stop()
-        counter = undefined
-        this.printSafety(safety)
-        safetyPrinted = true
-        this.printPlan(plan)
-        const question = `Replace the ${plan.change + plan.delete + plan.unchanged} znodes under ${plan.target} with the archive's?`
-        return confirm(question, flags.yes)
-      },
-      connect: () => this.connect(target, flags),
-      dryRun: flags['dry-run'],
-      exclude: flags.exclude,
-      from: flags.from,
-      identities: identitiesOf(flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined),
-      lock: {job: `zk-restore-${randomUUID()}`, path: validateZnodePath(flags['lock-path']), waitMs: waitLockMs},
-      maxSequencePairs: flags['max-sequence-pairs'],
-      onNotice: (message) => {
-        counter?.stop('waiting')
-        counter = undefined
-        this.logToStderr(message)
-      },
-      onPhase: (phase, total) => {
-        counter?.stop()
-        counter = total === undefined ? new Counter(progressEnabled(json), PHASE_LABELS[phase]) : new Bar(progressEnabled(json), PHASE_LABELS[phase], total)
-      },
-      onZnode: (phase, path) => {
-        counter?.add()
-        if (flags.verbose) this.log(`${phase === 'delete' ? 'deleted' : 'created'} ${path}`)
-      },
-      rollback: !flags['no-rollback'],
-      safetyBackup,
-      sequenceCounters: flags['sequence-counters'] as CounterMode,
-      skipPermissionCheck: flags['skip-permission-check'],
-      source: archive,
-      target: target.path,
-    })).finally(() => counter?.stop())
+    const result = await withOnlineArchive(source, (archive) =>
+      restoreTree({
+        batch: flags.batch as BatchMode,
+        confirm: async (plan, safety) => {
+          counter?.stop()
+          counter = undefined
+          this.printSafety(safety)
+          safetyPrinted = true
+          this.printPlan(plan)
+          const question = `Replace the ${plan.change + plan.delete + plan.unchanged} znodes under ${plan.target} with the archive's?`
+          return confirm(question, flags.yes)
+        },
+        connect: () => this.connect(target, flags),
+        dryRun: flags['dry-run'],
+        exclude: flags.exclude,
+        from: flags.from,
+        identities: identitiesOf(flags['zk-auth'] ? parseDigestAuth(flags['zk-auth']) : undefined),
+        lock: {job: `zk-restore-${randomUUID()}`, path: validateZnodePath(flags['lock-path']), waitMs: waitLockMs},
+        maxSequencePairs: flags['max-sequence-pairs'],
+        onNotice: (message) => {
+          counter?.stop('waiting')
+          counter = undefined
+          this.logToStderr(message)
+        },
+        onPhase(phase, total) {
+          counter?.stop()
+          counter =
+            total === undefined
+              ? new Counter(progressEnabled(json), PHASE_LABELS[phase])
+              : new Bar(progressEnabled(json), PHASE_LABELS[phase], total)
+        },
+        onZnode: (phase, path) => {
+          counter?.add()
+          if (flags.verbose) this.log(`${phase === 'delete' ? 'deleted' : 'created'} ${path}`)
+        },
+        rollback: !flags['no-rollback'],
+        safetyBackup,
+        sequenceCounters: flags['sequence-counters'] as CounterMode,
+        skipPermissionCheck: flags['skip-permission-check'],
+        source: archive,
+        target: target.path,
+      }),
+    ).finally(() => counter?.stop())
 
     if (flags.verbose) this.log(describePaths(result))
     this.warnCountersAhead(result.plan)
@@ -181,11 +245,19 @@ ${EXIT_CODES_HELP}`
       this.log('Dry run: nothing was changed.')
     } else {
       if (!safetyPrinted) this.printSafety(result.safetyBackup)
-      const pairs = result.sequencePairs > 0 ? `; sequence counters of ${result.plan.sequenceParents} parents raised with ${result.sequencePairs} create-and-delete pairs (${result.sequencePairsPerSecond}/s)` : ''
+      const pairs =
+        result.sequencePairs > 0
+          ? `; sequence counters of ${result.plan.sequenceParents} parents raised with ${result.sequencePairs} create-and-delete pairs (${result.sequencePairsPerSecond}/s)`
+          : ''
       if (result.plan.create + result.plan.change + result.plan.delete + result.plan.ephemeralsToDelete === 0) {
-        if (pairs) this.log(`The ${result.plan.unchanged} znodes under ${result.plan.target} already matched the archive${pairs}; verified by re-reading.`)
+        if (pairs)
+          this.log(
+            `The ${result.plan.unchanged} znodes under ${result.plan.target} already matched the archive${pairs}; verified by re-reading.`,
+          )
         else
-        this.log(`Nothing to restore: the ${result.plan.unchanged} znodes under ${result.plan.target} already match the archive.`)
+          this.log(
+            `Nothing to restore: the ${result.plan.unchanged} znodes under ${result.plan.target} already match the archive.`,
+          )
         return result
       }
 
@@ -197,7 +269,46 @@ ${EXIT_CODES_HELP}`
     return result
   }
 
-  private async runOffline(source: ReturnType<typeof resolveLocation>, paths: OfflinePaths, flags: {force?: boolean; verbose?: boolean}): Promise<DataDirRestoreResult> {
+  private printPlan(plan: RestorePlan): void {
+    const from = plan.from === plan.archiveRoot ? '' : ` (subtree ${plan.from})`
+    this.log(`Plan: restore ${plan.archive}${from} to ${plan.target}`)
+    const row = (label: string, count: number, detail = '') =>
+      this.log(`  ${label.padEnd(10)} ${String(count).padStart(8)}${detail && `  ${detail}`}`)
+    row('create', plan.create, first(plan.firstCreate, plan.create))
+    row('change', plan.change, first(plan.firstChange, plan.change))
+    row('delete', plan.delete, first(plan.firstDelete, plan.delete))
+    row('unchanged', plan.unchanged)
+    if (plan.ephemeralsToDelete > 0)
+      row('ephemeral', plan.ephemeralsToDelete, 'deleted with their parents, never recreated')
+    if (plan.excludedLive > 0) row('excluded', plan.excludedLive, 'left as they are')
+    if (plan.sequencePairs > 0)
+      row(
+        'counters',
+        plan.sequenceParents,
+        `parents' sequence counters raised with ${plan.sequencePairs} create-and-delete pairs`,
+      )
+    if (plan.countersAhead > 0)
+      row(
+        'ahead',
+        plan.countersAhead,
+        `sequence counters past the archive's, kept: ${first(plan.firstCountersAhead, plan.countersAhead)}`,
+      )
+
+    for (const problem of plan.permissionProblems.slice(0, 10)) this.log(`  not allowed: these credentials ${problem}`)
+  }
+
+  private printSafety(safety: BackupResult | null): void {
+    if (safety)
+      this.log(
+        `Safety backup of ${safety.root}: ${safety.location} (${safety.znodes} znodes, ${formatBytes(safety.archiveBytes)})`,
+      )
+  }
+
+  private async runOffline(
+    source: ReturnType<typeof resolveLocation>,
+    paths: OfflinePaths,
+    flags: {force?: boolean; verbose?: boolean},
+  ): Promise<DataDirRestoreResult> {
     const result = await restoreDataDir({
       ...paths,
       force: flags.force,
@@ -212,36 +323,23 @@ ${EXIT_CODES_HELP}`
       },
       source,
     })
-    for (const safety of result.safetyCopies) this.log(`Safety copy of the previous directory: ${safety} (kept; delete it once ZooKeeper runs well)`)
+    for (const safety of result.safetyCopies)
+      this.log(`Safety copy of the previous directory: ${safety} (kept; delete it once ZooKeeper runs well)`)
     const dirs = result.logDir === result.dataDir ? result.dataDir : `${result.dataDir} and ${result.logDir}`
-    const checks = result.checksummed ? 'every SHA-256 verified' : 'no checksums in the archive (dcos-zk): structure and file magic verified'
-    this.log(`Restored ${result.files} files (${formatBytes(result.dataBytes)}) to ${dirs} from ${result.location}; ${checks}${result.myidFromSafetyCopy ? '; myid kept from the safety copy' : ''}.`)
+    const checks = result.checksummed
+      ? 'every SHA-256 verified'
+      : 'no checksums in the archive (dcos-zk): structure and file magic verified'
+    this.log(
+      `Restored ${result.files} files (${formatBytes(result.dataBytes)}) to ${dirs} from ${result.location}; ${checks}${result.myidFromSafetyCopy ? '; myid kept from the safety copy' : ''}.`,
+    )
     return result
   }
 
   private warnCountersAhead({countersAhead, firstCountersAhead}: RestorePlan): void {
     if (countersAhead === 0) return
-    this.warn(`${countersAhead} parents kept in place have a sequence counter already past the archive's; it can't be lowered and stays (${first(firstCountersAhead, countersAhead)})`)
-  }
-
-  private printSafety(safety: BackupResult | null): void {
-    if (safety) this.log(`Safety backup of ${safety.root}: ${safety.location} (${safety.znodes} znodes, ${formatBytes(safety.archiveBytes)})`)
-  }
-
-  private printPlan(plan: RestorePlan): void {
-    const from = plan.from === plan.archiveRoot ? '' : ` (subtree ${plan.from})`
-    this.log(`Plan: restore ${plan.archive}${from} to ${plan.target}`)
-    const row = (label: string, count: number, detail = '') => this.log(`  ${label.padEnd(10)} ${String(count).padStart(8)}${detail && `  ${detail}`}`)
-    row('create', plan.create, first(plan.firstCreate, plan.create))
-    row('change', plan.change, first(plan.firstChange, plan.change))
-    row('delete', plan.delete, first(plan.firstDelete, plan.delete))
-    row('unchanged', plan.unchanged)
-    if (plan.ephemeralsToDelete > 0) row('ephemeral', plan.ephemeralsToDelete, 'deleted with their parents, never recreated')
-    if (plan.excludedLive > 0) row('excluded', plan.excludedLive, 'left as they are')
-    if (plan.sequencePairs > 0) row('counters', plan.sequenceParents, `parents' sequence counters raised with ${plan.sequencePairs} create-and-delete pairs`)
-    if (plan.countersAhead > 0) row('ahead', plan.countersAhead, `sequence counters past the archive's, kept: ${first(plan.firstCountersAhead, plan.countersAhead)}`)
-
-    for (const problem of plan.permissionProblems.slice(0, 10)) this.log(`  not allowed: these credentials ${problem}`)
+    this.warn(
+      `${countersAhead} parents kept in place have a sequence counter already past the archive's; it can't be lowered and stays (${first(firstCountersAhead, countersAhead)})`,
+    )
   }
 }
 

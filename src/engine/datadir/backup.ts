@@ -10,6 +10,8 @@ import {join, resolve} from 'node:path'
 import {PassThrough, pipeline, Readable} from 'node:stream'
 import {createGzip} from 'node:zlib'
 
+import type {StorageProvider} from '../../providers/types.js'
+
 import {
   DATADIR_FORMAT,
   DATADIR_FORMAT_VERSION,
@@ -24,59 +26,58 @@ import {
 } from '../../archive/datadir.js'
 import {TAR_END, tarHeader, tarPadding} from '../../archive/tar.js'
 import {OperationError, UsageError} from '../../errors.js'
-import type {StorageProvider} from '../../providers/types.js'
-import {TOOL} from '../version.js'
 import {hex} from '../../zkdisk/files.js'
+import {TOOL} from '../version.js'
 import {type DataDirTransfer, requireDirectory} from './directories.js'
 import {type PinnedFile, Pins, STAGING_PREFIX} from './pin.js'
-import {type ChosenFile, chooseRecoverySet} from './recovery-set.js'
+import {chooseRecoverySet, type ChosenFile} from './recovery-set.js'
 import {probeNode, type RunningCheckOptions} from './running.js'
 import {type CopyVerification, verifyCopy} from './verify-copy.js'
 
 export interface DataDirBackupOptions extends RunningCheckOptions {
-  dataDir: string
-  /** Default: the data dir (then everything goes under ./zookeeper/snapshot/). */
-  logDir?: string
-  destination: StorageProvider
-  overwrite?: boolean
   /** Every file of the directories (dcos-zk's way), not only the recovery set. */
   allFiles?: boolean
-  /** Called as each member starts; the copy waits for a promise it returns. */
-  onMember?: (member: MemberInfo) => void | Promise<void>
+  dataDir: string
+  destination: StorageProvider
+  /** Default: the data dir (then everything goes under ./zookeeper/snapshot/). */
+  logDir?: string
   now?: () => Date
+  /** Called as each member starts; the copy waits for a promise it returns. */
+  onMember?: (member: MemberInfo) => Promise<void> | void
+  overwrite?: boolean
 }
 
 export interface DataDirBackupResult extends DataDirTransfer {
+  allFiles: boolean
   archiveBytes: number
-  /** Entries that are neither regular files nor directories (symlinks, sockets): left out. */
-  skipped: string[]
+  /** The state the archive restores: its last transaction. */
+  consistentAt: {time?: string; zxid: string}
   durationMs: number
   /** ZooKeeper was running on the directories (pid file or zoo.cfg): a hot copy. */
   hot: boolean
-  allFiles: boolean
   /** Files of the directories a recovery does not need, not copied (myid, epoch files, obsolete snapshots and logs). */
   leftOut: number
-  /** The state the archive restores: its last transaction. */
-  consistentAt: {zxid: string; time?: string}
-  zookeeperVersion?: string
   /** Snapshots passed over as not whole, logs left out as empty. */
   notes: string[]
+  /** Entries that are neither regular files nor directories (symlinks, sockets): left out. */
+  skipped: string[]
+  zookeeperVersion?: string
 }
 
 interface SourceMember {
-  name: string
   /** Where it was found (members of the node's directories). */
   absolute?: string
-  type: 'file' | 'directory'
-  size: number
-  mode: number
-  uid: number
-  gid: number
-  mtime: Date
-  /** Where a file's bytes come from: pinned, so that autopurge cannot delete them during the copy. */
-  pinned?: PinnedFile
   /** A file of the recovery set, replayed once copied. */
   chosen?: ChosenFile
+  gid: number
+  mode: number
+  mtime: Date
+  name: string
+  /** Where a file's bytes come from: pinned, so that autopurge cannot delete them during the copy. */
+  pinned?: PinnedFile
+  size: number
+  type: 'directory' | 'file'
+  uid: number
 }
 
 export async function backupDataDir(options: DataDirBackupOptions): Promise<DataDirBackupResult> {
@@ -106,7 +107,8 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
   }
 
   // ZooKeeper 3.4 writes no snapshot before snapCount transactions: then the logs, from the first, hold it all.
-  const logsFromTheStart = separate && found.some((member) => member.type === 'file' && member.name === `./${TRANSACTIONS}/version-2/log.1`)
+  const logsFromTheStart =
+    separate && found.some((member) => member.type === 'file' && member.name === `./${TRANSACTIONS}/version-2/log.1`)
   if (!logsFromTheStart) await requireState(found, skipped, {dir: dataDir, kind: 'data', prefix: `./${SNAPSHOT}/`})
   if (separate) await requireState(found, skipped, {dir: logDir, kind: 'log', prefix: `./${TRANSACTIONS}/`})
 
@@ -115,9 +117,18 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
   try {
     // A stopped node's files copied whole with --all-files, byte for byte as dcos-zk did; otherwise
     // each log ends after its last whole transaction (a torn tail stops ZooKeeper; the zero tail is waste).
-    const set = await chooseRecoverySet({logs: join(logDir, 'version-2'), snapshots: join(dataDir, 'version-2')}, pins, {cutLogs: probe.running || !allFiles})
+    const set = await chooseRecoverySet(
+      {logs: join(logDir, 'version-2'), snapshots: join(dataDir, 'version-2')},
+      pins,
+      {cutLogs: probe.running || !allFiles},
+    )
     const logPrefix = `./${separate ? TRANSACTIONS : SNAPSHOT}/version-2/`
-    const chosen = new Map([...(set.snapshot ? [set.snapshot] : []), ...set.logs].map((file) => [`${file.kind === 'snapshot' ? `./${SNAPSHOT}/version-2/` : logPrefix}${file.name}`, file]))
+    const chosen = new Map(
+      [...(set.snapshot ? [set.snapshot] : []), ...set.logs].map((file) => [
+        `${file.kind === 'snapshot' ? `./${SNAPSHOT}/version-2/` : logPrefix}${file.name}`,
+        file,
+      ]),
+    )
     const members = allFiles ? await pinAll(found, chosen, pins, set.notes) : recoveryMembers(found, chosen)
     const copied = new Map<string, string>()
     let verification: CopyVerification | undefined
@@ -138,7 +149,10 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
           yield buffer
         }
 
-        if (size !== member.size) throw new OperationError(`${member.pinned.original} shrank to ${size} bytes during the backup (${member.size} expected): try again`)
+        if (size !== member.size)
+          throw new OperationError(
+            `${member.pinned.original} shrank to ${size} bytes during the backup (${member.size} expected): try again`,
+          )
         yield tarPadding(size)
         const sha256 = hash.digest('hex')
         if (member.chosen) copied.set(member.chosen.name, sha256)
@@ -167,7 +181,15 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
         ...(probe.zookeeperVersion ? {zookeeperVersion: probe.zookeeperVersion} : {}),
       }
       const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)
-      yield headerBlocks({gid: 0, mode: 0o644, mtime: now(), name: `./${DATADIR_MANIFEST}`, size: body.length, type: 'file', uid: 0})
+      yield headerBlocks({
+        gid: 0,
+        mode: 0o644,
+        mtime: now(),
+        name: `./${DATADIR_MANIFEST}`,
+        size: body.length,
+        type: 'file',
+        uid: 0,
+      })
       await options.onMember?.({path: `./${DATADIR_MANIFEST}`, size: body.length, type: 'file'})
       yield body
       yield tarPadding(body.length)
@@ -200,20 +222,31 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
   }
 }
 
-function consistency({time, zxid}: CopyVerification): {zxid: string; time?: string} {
+function consistency({time, zxid}: CopyVerification): {time?: string; zxid: string} {
   return {zxid: hex(zxid), ...(time ? {time: time.toISOString()} : {})}
 }
 
 /** The top directories, their version-2/, and the chosen snapshot and logs. */
 function recoveryMembers(found: SourceMember[], chosen: Map<string, ChosenFile>): SourceMember[] {
-  const tops = new Set([`./${ROOT}/`, `./${SNAPSHOT}/`, `./${TRANSACTIONS}/`, `./${SNAPSHOT}/version-2/`, `./${TRANSACTIONS}/version-2/`])
+  const tops = new Set([
+    `./${ROOT}/`,
+    `./${SNAPSHOT}/`,
+    `./${TRANSACTIONS}/`,
+    `./${SNAPSHOT}/version-2/`,
+    `./${TRANSACTIONS}/version-2/`,
+  ])
   const members = found.filter((member) => member.type === 'directory' && tops.has(member.name))
   for (const [name, file] of chosen) members.push(chosenMember(name, file))
   return members
 }
 
 /** Every member found, each file pinned (an obsolete one may be purged meanwhile: then it is left out, and noted). */
-async function pinAll(found: SourceMember[], chosen: Map<string, ChosenFile>, pins: Pins, notes: string[]): Promise<SourceMember[]> {
+async function pinAll(
+  found: SourceMember[],
+  chosen: Map<string, ChosenFile>,
+  pins: Pins,
+  notes: string[],
+): Promise<SourceMember[]> {
   const members: SourceMember[] = []
   for (const member of found) {
     const file = chosen.get(member.name)
@@ -227,7 +260,8 @@ async function pinAll(found: SourceMember[], chosen: Map<string, ChosenFile>, pi
   }
 
   // Files that appeared after the directories were read (a log rolled meanwhile).
-  for (const [name, file] of chosen) if (!members.some((member) => member.name === name)) members.push(chosenMember(name, file))
+  for (const [name, file] of chosen)
+    if (!members.some((member) => member.name === name)) members.push(chosenMember(name, file))
   return members
 }
 
@@ -235,7 +269,12 @@ function chosenMember(name: string, file: ChosenFile): SourceMember {
   return {...sourceMember(name, file.pinned.stats, 'file'), chosen: file, pinned: file.pinned, size: file.length}
 }
 
-function sourceMember(name: string, info: Awaited<ReturnType<typeof lstat>>, type: 'file' | 'directory', absolute?: string): SourceMember {
+function sourceMember(
+  name: string,
+  info: Awaited<ReturnType<typeof lstat>>,
+  type: 'directory' | 'file',
+  absolute?: string,
+): SourceMember {
   return {
     ...(absolute ? {absolute} : {}),
     gid: Number(info.gid),
@@ -253,7 +292,13 @@ function sourceMember(name: string, info: Awaited<ReturnType<typeof lstat>>, typ
  * kept on another disk); other links are left out (one to /etc would put secrets in the archive,
  * one to / the whole machine), and requireState refuses a left-out snapshot or log.
  */
-async function collect(dir: string, prefix: string, members: SourceMember[], skipped: string[], top = false): Promise<void> {
+async function collect(
+  dir: string,
+  prefix: string,
+  members: SourceMember[],
+  skipped: string[],
+  top = false,
+): Promise<void> {
   const entries = (await readdir(dir)).sort()
   for (const entry of entries) {
     const name = `${prefix}${entry}`
@@ -281,10 +326,23 @@ async function collect(dir: string, prefix: string, members: SourceMember[], ski
  * would be archived whole) and would restore an empty node: refused, as is one that leaves a
  * state file out.
  */
-async function requireState(members: SourceMember[], skipped: string[], {dir, kind, prefix}: {dir: string; kind: 'data' | 'log'; prefix: string}): Promise<void> {
+async function requireState(
+  members: SourceMember[],
+  skipped: string[],
+  {dir, kind, prefix}: {dir: string; kind: 'data' | 'log'; prefix: string},
+): Promise<void> {
   const unreadable = skipped.find((path) => path.startsWith(`${dir}/`) && isStateFile(path.slice(dir.length + 1)))
-  if (unreadable) throw new UsageError(`${unreadable} is not a regular file (a symbolic link?): the backup would miss ZooKeeper state; put the file itself there`)
-  if (members.some((member) => member.type === 'file' && member.name.startsWith(prefix) && isStateFile(member.name.slice(prefix.length)))) return
+  if (unreadable)
+    throw new UsageError(
+      `${unreadable} is not a regular file (a symbolic link?): the backup would miss ZooKeeper state; put the file itself there`,
+    )
+  if (
+    members.some(
+      (member) =>
+        member.type === 'file' && member.name.startsWith(prefix) && isStateFile(member.name.slice(prefix.length)),
+    )
+  )
+    return
   throw new UsageError(
     `no ZooKeeper state in the ${kind} directory ${dir}: no snapshot.* or log.* in ${join(dir, 'version-2')} (it holds ${describeEntries((await readdir(dir)).sort())}); check --${kind}-dir`,
   )
@@ -292,7 +350,10 @@ async function requireState(members: SourceMember[], skipped: string[], {dir, ki
 
 function describeEntries(entries: string[]): string {
   if (entries.length === 0) return 'nothing'
-  const shown = entries.slice(0, 3).map((entry) => JSON.stringify(entry)).join(', ')
+  const shown = entries
+    .slice(0, 3)
+    .map((entry) => JSON.stringify(entry))
+    .join(', ')
   return `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}: ${shown}${entries.length > 3 ? ', ...' : ''}`
 }
 

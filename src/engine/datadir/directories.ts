@@ -11,12 +11,12 @@ export const DCOS_PATHS = {
 
 /** What both directions report: where, from or into which directories, how much. */
 export interface DataDirTransfer {
-  location: string
-  dataDir: string
-  logDir: string
-  files: number
-  directories: number
   dataBytes: number
+  dataDir: string
+  directories: number
+  files: number
+  location: string
+  logDir: string
 }
 
 export async function requireDirectory(dir: string, label: string): Promise<void> {

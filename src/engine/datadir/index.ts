@@ -1,5 +1,5 @@
 /** Offline data-directory backups, compatible with `dcos-zk`: the operations (the format is src/archive/datadir.ts). */
-export {type DataDirBackupOptions, type DataDirBackupResult, backupDataDir} from './backup.js'
+export {backupDataDir, type DataDirBackupOptions, type DataDirBackupResult} from './backup.js'
 export {DCOS_PATHS} from './directories.js'
 export {type DataDirFile, type DataDirInspectResult, inspectDataDirArchive} from './inspect.js'
 export {type DataDirRestoreOptions, type DataDirRestoreResult, restoreDataDir, spaceMargin} from './restore.js'

@@ -1,35 +1,55 @@
 /** What a data-directory archive holds: its members checked, its snapshots and logs with their zxid ranges. */
 import type {Readable} from 'node:stream'
 
-import {type CheckedMember, DataDirArchiveError, type DataDirManifest, type MemberInfo, readDataDirArchive} from '../../archive/datadir.js'
+import {
+  type CheckedMember,
+  DataDirArchiveError,
+  type DataDirManifest,
+  type MemberInfo,
+  readDataDirArchive,
+} from '../../archive/datadir.js'
 import {hexZxid} from '../../zk/zxid.js'
 
 export interface DataDirFile {
+  /** Logs: the zxid before the next log's first, or undefined for the last log. */
+  lastZxid?: string
   member: string
   size: number
   /** The zxid from the file name (the first zxid of a log, the last applied of a snapshot). */
   zxid: string
-  /** Logs: the zxid before the next log's first, or undefined for the last log. */
-  lastZxid?: string
 }
 
 export interface DataDirInspectResult {
-  location: string
-  kind: 'datadir'
-  verified: boolean
-  problem?: string
   /** True when our manifest's checksums were checked, false for an archive made by dcos-zk. */
   checksummed: boolean
+  files: number
+  kind: 'datadir'
+  location: string
+  logs: DataDirFile[]
   manifest?: Omit<DataDirManifest, 'files'>
   members: number
-  files: number
-  totalBytes: number
+  problem?: string
   snapshots: DataDirFile[]
-  logs: DataDirFile[]
+  totalBytes: number
+  verified: boolean
 }
 
-export async function inspectDataDirArchive(input: Readable, location: string, onMember?: (member: MemberInfo) => void): Promise<DataDirInspectResult> {
-  const result: DataDirInspectResult = {checksummed: false, files: 0, kind: 'datadir', location, logs: [], members: 0, snapshots: [], totalBytes: 0, verified: false}
+export async function inspectDataDirArchive(
+  input: Readable,
+  location: string,
+  onMember?: (member: MemberInfo) => void,
+): Promise<DataDirInspectResult> {
+  const result: DataDirInspectResult = {
+    checksummed: false,
+    files: 0,
+    kind: 'datadir',
+    location,
+    logs: [],
+    members: 0,
+    snapshots: [],
+    totalBytes: 0,
+    verified: false,
+  }
   const seen: CheckedMember[] = []
   try {
     const summary = await readDataDirArchive(input, location, {
@@ -60,9 +80,11 @@ export async function inspectDataDirArchive(input: Readable, location: string, o
     ;(match[1] === 'snapshot' ? result.snapshots : result.logs).push(file)
   }
 
-  const byZxid = (a: DataDirFile, b: DataDirFile) => (BigInt(a.zxid) < BigInt(b.zxid) ? -1 : BigInt(a.zxid) > BigInt(b.zxid) ? 1 : 0)
+  const byZxid = (a: DataDirFile, b: DataDirFile) =>
+    BigInt(a.zxid) < BigInt(b.zxid) ? -1 : BigInt(a.zxid) > BigInt(b.zxid) ? 1 : 0
   result.snapshots.sort(byZxid)
   result.logs.sort(byZxid)
-  for (let i = 0; i + 1 < result.logs.length; i++) result.logs[i].lastZxid = hexZxid(BigInt(result.logs[i + 1].zxid) - 1n)
+  for (let i = 0; i + 1 < result.logs.length; i++)
+    result.logs[i].lastZxid = hexZxid(BigInt(result.logs[i + 1].zxid) - 1n)
   return result
 }

@@ -44,7 +44,9 @@ async function acquire(path: string, dir: string): Promise<void> {
       continue
     }
 
-    const who = current ? `${current.instance}${current.instance.startsWith(`${hostname()}:`) ? '' : ' (another host)'}, since ${current.startedAt}` : 'unknown'
+    const who = current
+      ? `${current.instance}${current.instance.startsWith(`${hostname()}:`) ? '' : ' (another host)'}, since ${current.startedAt}`
+      : 'unknown'
     throw new OperationError(
       `another restore of ${dir} is running (${who}): nothing was changed; wait for it to finish, or remove ${path} if no restore is running`,
     )
@@ -54,7 +56,9 @@ async function acquire(path: string, dir: string): Promise<void> {
 async function readHolder(path: string): Promise<LockFileHolder | undefined> {
   try {
     const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<LockFileHolder>
-    return typeof parsed.instance === 'string' && typeof parsed.startedAt === 'string' ? (parsed as LockFileHolder) : undefined
+    return typeof parsed.instance === 'string' && typeof parsed.startedAt === 'string'
+      ? (parsed as LockFileHolder)
+      : undefined
   } catch {
     return undefined
   }

@@ -5,7 +5,7 @@
  * file handle. Either keeps the file's content reachable after ZooKeeper deletes its name.
  */
 import {randomBytes} from 'node:crypto'
-import {closeSync, createReadStream, openSync, readSync, type ReadStream, type Stats} from 'node:fs'
+import {closeSync, createReadStream, openSync, type ReadStream, readSync, type Stats} from 'node:fs'
 import {type FileHandle, link, mkdir, open, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
@@ -15,21 +15,21 @@ import {pidAlive} from './running.js'
 export const STAGING_PREFIX = '.dcos-backup-pin.'
 
 export interface PinnedFile {
+  /** The held handle, when no link could be made. */
+  handle?: FileHandle
+  /** The hard link, when one could be made. */
+  link?: string
   /** The file's path in the node's directory. */
   original: string
   /** Its size when pinned. */
   size: number
   /** Its metadata when pinned, for the archive member. */
   stats: Stats
-  /** The hard link, when one could be made. */
-  link?: string
-  /** The held handle, when no link could be made. */
-  handle?: FileHandle
 }
 
 export class Pins {
-  private readonly staging = new Map<string, string | null>()
   private readonly pinned: PinnedFile[] = []
+  private readonly staging = new Map<string, null | string>()
 
   /** Links `path` (or holds it open); undefined when it no longer exists (purged since it was listed). */
   async pin(path: string): Promise<PinnedFile | undefined> {
@@ -72,18 +72,14 @@ export class Pins {
         filled += read
       }
 
-      if (filled < length) throw new OperationError(`${file.original} shrank to ${filled} bytes while it was copied (${length} expected): try again`)
+      if (filled < length)
+        throw new OperationError(
+          `${file.original} shrank to ${filled} bytes while it was copied (${length} expected): try again`,
+        )
       return bytes
     } finally {
       if (!file.handle) closeSync(fd)
     }
-  }
-
-  /** A stream of the first `length` bytes (none past it, even if the file grows meanwhile). */
-  stream(file: PinnedFile, length: number): ReadStream | AsyncIterable<Buffer> {
-    if (length === 0) return (async function* () {})()
-    const range = {end: length - 1, start: 0}
-    return file.handle ? file.handle.createReadStream({...range, autoClose: false}) : createReadStream(file.link!, range)
   }
 
   /** Closes the handles and removes the staging directories: the files are ZooKeeper's again. */
@@ -94,13 +90,22 @@ export class Pins {
     this.staging.clear()
   }
 
+  /** A stream of the first `length` bytes (none past it, even if the file grows meanwhile). */
+  stream(file: PinnedFile, length: number): AsyncIterable<Buffer> | ReadStream {
+    if (length === 0) return (async function* () {})()
+    const range = {end: length - 1, start: 0}
+    return file.handle
+      ? file.handle.createReadStream({...range, autoClose: false})
+      : createReadStream(file.link!, range)
+  }
+
   private keep(file: PinnedFile): PinnedFile {
     this.pinned.push(file)
     return file
   }
 
   /** `<dir>/.dcos-backup-pin.<pid>.<random>/`, made on first use; null when it cannot be made. */
-  private async stagingFor(dir: string): Promise<string | null> {
+  private async stagingFor(dir: string): Promise<null | string> {
     if (this.staging.has(dir)) return this.staging.get(dir)!
     await removeAbandoned(dir)
     const staging = join(dir, `${STAGING_PREFIX}${process.pid}.${randomBytes(4).toString('hex')}`)
@@ -118,7 +123,8 @@ async function removeAbandoned(dir: string): Promise<void> {
   const entries = await readdir(dir).catch(() => [] as string[])
   for (const entry of entries) {
     const pid = Number(/^\.dcos-backup-pin\.(\d+)\./.exec(entry)?.[1])
-    if (pid > 0 && pid !== process.pid && !pidAlive(pid)) await rm(join(dir, entry), {force: true, recursive: true}).catch(() => {})
+    if (pid > 0 && pid !== process.pid && !pidAlive(pid))
+      await rm(join(dir, entry), {force: true, recursive: true}).catch(() => {})
   }
 }
 

@@ -10,38 +10,39 @@
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import type {PinnedFile, Pins} from './pin.js'
+
 import {OperationError} from '../../errors.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
 import {hex, parseLogName, parseSnapshotName} from '../../zkdisk/files.js'
 import {readSnapshot} from '../../zkdisk/snapshot.js'
 import {wholeEntries} from '../../zkdisk/txnlog.js'
-import type {PinnedFile, Pins} from './pin.js'
 
 export interface ChosenFile {
-  /** Its name in version-2/ ("snapshot.1a", "log.1b"). */
-  name: string
-  kind: 'snapshot' | 'log'
-  pinned: PinnedFile
+  kind: 'log' | 'snapshot'
   /** The bytes to copy: a snapshot whole, a log up to its last whole transaction (or whole, when not cut). */
   length: number
+  /** Its name in version-2/ ("snapshot.1a", "log.1b"). */
+  name: string
+  pinned: PinnedFile
 }
 
 export interface RecoverySet {
-  snapshot?: ChosenFile & {zxid: bigint}
-  /** Oldest first. */
-  logs: ChosenFile[]
-  /** The last whole transaction of the logs. */
-  lastTxn?: {zxid: bigint; time: bigint}
-  /** Snapshots passed over (half-written, damaged), empty logs left out. */
-  notes: string[]
   /** The logs were cut after their last whole transaction (not copied whole). */
   cut: boolean
+  /** The last whole transaction of the logs. */
+  lastTxn?: {time: bigint; zxid: bigint}
+  /** Oldest first. */
+  logs: ChosenFile[]
+  /** Snapshots passed over (half-written, damaged), empty logs left out. */
+  notes: string[]
+  snapshot?: ChosenFile & {zxid: bigint}
 }
 
 export interface RecoveryDirs {
+  logs: string
   /** The version-2/ directories holding the snapshots and the logs (the same one when the node has no dataLogDir). */
   snapshots: string
-  logs: string
 }
 
 /** ZooKeeper tries up to 100 snapshots, newest first. */
@@ -49,13 +50,19 @@ const SNAPSHOTS_TRIED = 100
 /** Choices restarted because a file was purged between listing and pinning: more means a purge storm. */
 const ATTEMPTS = 5
 
-export async function chooseRecoverySet(dirs: RecoveryDirs, pins: Pins, {cutLogs}: {cutLogs: boolean}): Promise<RecoverySet> {
+export async function chooseRecoverySet(
+  dirs: RecoveryDirs,
+  pins: Pins,
+  {cutLogs}: {cutLogs: boolean},
+): Promise<RecoverySet> {
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const chosen = await tryChoose(dirs, pins, cutLogs)
     if (chosen) return chosen
   }
 
-  throw new OperationError(`the files in ${dirs.snapshots} kept being purged while they were chosen (${ATTEMPTS} attempts): try again, or when autopurge is less busy`)
+  throw new OperationError(
+    `the files in ${dirs.snapshots} kept being purged while they were chosen (${ATTEMPTS} attempts): try again, or when autopurge is less busy`,
+  )
 }
 
 /** Undefined when a chosen file vanished before it was pinned. */
@@ -68,10 +75,17 @@ async function tryChoose(dirs: RecoveryDirs, pins: Pins, cutLogs: boolean): Prom
     return zxid === undefined ? [] : [{name, zxid}]
   })
   logNames.sort((a, b) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0))
-  const first = snapshot ? Math.max(0, logNames.findLastIndex((log) => log.zxid <= snapshot.zxid)) : 0
+  const first = snapshot
+    ? Math.max(
+        0,
+        logNames.findLastIndex((log) => log.zxid <= snapshot.zxid),
+      )
+    : 0
   const selected = logNames.slice(first)
   if (!snapshot && selected.length > 0 && selected[0].zxid !== 1n) {
-    throw new OperationError(`${join(dirs.logs, selected[0].name)}: no snapshot, and the first log starts at ${hex(selected[0].zxid)}: what came before it is missing, ZooKeeper could not load these files either`)
+    throw new OperationError(
+      `${join(dirs.logs, selected[0].name)}: no snapshot, and the first log starts at ${hex(selected[0].zxid)}: what came before it is missing, ZooKeeper could not load these files either`,
+    )
   }
 
   const logs: ChosenFile[] = []
@@ -95,7 +109,11 @@ async function tryChoose(dirs: RecoveryDirs, pins: Pins, cutLogs: boolean): Prom
 }
 
 /** The newest snapshot that reads whole, pinned; undefined when there is none at all, null when one vanished. */
-async function newestSealedSnapshot(dir: string, pins: Pins, notes: string[]): Promise<(ChosenFile & {zxid: bigint}) | null | undefined> {
+async function newestSealedSnapshot(
+  dir: string,
+  pins: Pins,
+  notes: string[],
+): Promise<(ChosenFile & {zxid: bigint}) | null | undefined> {
   const snapshots = (await names(dir)).flatMap((name) => {
     const parsed = parseSnapshotName(name)
     return parsed ? [{name, zxid: parsed.zxid}] : []
@@ -120,7 +138,10 @@ async function newestSealedSnapshot(dir: string, pins: Pins, notes: string[]): P
     }
   }
 
-  if (failures.length > 0) throw new OperationError(`no snapshot in ${dir} reads whole (newest: ${failures[0]}): ZooKeeper could not load these files either`)
+  if (failures.length > 0)
+    throw new OperationError(
+      `no snapshot in ${dir} reads whole (newest: ${failures[0]}): ZooKeeper could not load these files either`,
+    )
   return undefined
 }
 

@@ -3,11 +3,11 @@
  * first; the previous directories are moved aside (kept as safety copies) and put back on failure.
  */
 import {
-  chownSync as fsChownSync,
   closeSync,
-  constants as fsConstants,
   copyFileSync,
   existsSync,
+  chownSync as fsChownSync,
+  constants as fsConstants,
   futimesSync,
   mkdirSync,
   openSync,
@@ -15,6 +15,8 @@ import {
 } from 'node:fs'
 import {chown, lstat, mkdir, readdir, realpath, rename, rm, stat, statfs} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
+
+import type {StorageProvider} from '../../providers/types.js'
 
 import {
   type ArchiveSummary,
@@ -28,38 +30,37 @@ import {
   TRANSACTIONS,
 } from '../../archive/datadir.js'
 import {errorMessage, OperationError, UsageError} from '../../errors.js'
-import type {StorageProvider} from '../../providers/types.js'
 import {compactUtc} from '../time.js'
 import {type DataDirTransfer, requireDirectory} from './directories.js'
 import {withDirectoryLock} from './lockfile.js'
 import {checkNotRunning, type RunningCheckOptions} from './running.js'
 
 export interface DataDirRestoreOptions extends RunningCheckOptions {
-  source: StorageProvider
   dataDir: string
-  logDir?: string
-  onMember?: (member: MemberInfo) => void
-  /** Phases, for progress and messages. */
-  onPhase?: (phase: 'validate' | 'extract') => void
-  /** Called with each archive member that is not extracted (myid: the node keeps its own). */
-  onSkip?: (member: MemberInfo, reason: string) => void
   /** Restore into directories that hold other files than ZooKeeper's. */
   force?: boolean
   /** Overrides the free bytes of the target file systems (tests). */
   freeBytes?: number
+  logDir?: string
   now?: () => Date
+  onMember?: (member: MemberInfo) => void
+  /** Phases, for progress and messages. */
+  onPhase?: (phase: 'extract' | 'validate') => void
+  /** Called with each archive member that is not extracted (myid: the node keeps its own). */
+  onSkip?: (member: MemberInfo, reason: string) => void
+  source: StorageProvider
 }
 
 export interface DataDirRestoreResult extends DataDirTransfer {
-  /** Where the previous directories were moved (kept after a successful restore). */
-  safetyCopies: string[]
   /** True when our manifest's sizes and SHA-256s were checked; false for dcos-zk's archives. */
   checksummed: boolean
+  durationMs: number
   /** The node's myid copied from the safety copy (an archive's myid is never extracted). */
   myidFromSafetyCopy: boolean
   /** The archive carried a myid, which was not extracted. */
   myidSkipped: boolean
-  durationMs: number
+  /** Where the previous directories were moved (kept after a successful restore). */
+  safetyCopies: string[]
 }
 
 /** Margin of free space above the archive's uncompressed size. */
@@ -79,11 +80,15 @@ export async function restoreDataDir(options: DataDirRestoreOptions): Promise<Da
   }
 
   await requireDirectory(dirname(dataDir), 'parent directory')
-  const locked = (use: () => Promise<DataDirRestoreResult>) => withDirectoryLock(dataDir, separate ? () => withDirectoryLock(logDir, use) : use)
+  const locked = (use: () => Promise<DataDirRestoreResult>) =>
+    withDirectoryLock(dataDir, separate ? () => withDirectoryLock(logDir, use) : use)
   return locked(() => restoreInto(options, {dataDir, logDir, separate, started}))
 }
 
-async function restoreInto(options: DataDirRestoreOptions, {dataDir, logDir, separate, started}: {dataDir: string; logDir: string; separate: boolean; started: number}): Promise<DataDirRestoreResult> {
+async function restoreInto(
+  options: DataDirRestoreOptions,
+  {dataDir, logDir, separate, started}: {dataDir: string; logDir: string; separate: boolean; started: number},
+): Promise<DataDirRestoreResult> {
   for (const dir of separate ? [dataDir, logDir] : [dataDir]) {
     await requireDirectory(dirname(dir), 'parent directory')
     const info = await lstat(dir).catch(() => undefined)
@@ -104,11 +109,14 @@ async function restoreInto(options: DataDirRestoreOptions, {dataDir, logDir, sep
   options.onPhase?.('validate')
   const summary = await readDataDirArchive(await options.source.read(), location, {separateLog: separate})
   if (!summary.members.some((member) => member.type === 'file' && isStateFile(member.target?.relative ?? ''))) {
-    throw new DataDirArchiveError(location, `it holds no ZooKeeper state: no snapshot.* or log.* under ${SNAPSHOT}/version-2/ or ${TRANSACTIONS}/version-2/`)
+    throw new DataDirArchiveError(
+      location,
+      `it holds no ZooKeeper state: no snapshot.* or log.* under ${SNAPSHOT}/version-2/ or ${TRANSACTIONS}/version-2/`,
+    )
   }
 
   // Free space: the previous directories stay (renamed), so the whole archive must fit beside them.
-  const needs = new Map<string, {dir: string; bytes: number}>()
+  const needs = new Map<string, {bytes: number; dir: string}>()
   for (const member of summary.members) {
     if (!member.target || isMyid(member)) continue
     const dir = destinationOf(member, summary, separate) === 'log' ? logDir : dataDir
@@ -122,13 +130,15 @@ async function restoreInto(options: DataDirRestoreOptions, {dataDir, logDir, sep
     const required = bytes + spaceMargin(bytes)
     const free = options.freeBytes ?? (await freeSpace(dir))
     if (free < required) {
-      throw new OperationError(`not enough free space on the file system of ${dir}: the archive needs ${required} bytes (with a margin), ${free} are free. Nothing was changed.`)
+      throw new OperationError(
+        `not enough free space on the file system of ${dir}: the archive needs ${required} bytes (with a margin), ${free} are free. Nothing was changed.`,
+      )
     }
   }
 
   // Move the current directories aside: a rename on the same file system.
   const stamp = compactUtc(options.now?.() ?? new Date())
-  const moved: Array<{dir: string; safety: string; mode: number; uid: number; gid: number}> = []
+  const moved: Array<{dir: string; gid: number; mode: number; safety: string; uid: number}> = []
   const fresh: string[] = []
   const rollback = async () => {
     for (const dir of fresh) await rm(dir, {force: true, recursive: true})
@@ -152,7 +162,9 @@ async function restoreInto(options: DataDirRestoreOptions, {dataDir, logDir, sep
     }
   } catch (error) {
     await rollback()
-    throw new OperationError(`could not move the current directories aside: ${errorMessage(error)}. Nothing was changed.`)
+    throw new OperationError(
+      `could not move the current directories aside: ${errorMessage(error)}. Nothing was changed.`,
+    )
   }
 
   options.onPhase?.('extract')
@@ -221,7 +233,9 @@ async function restoreInto(options: DataDirRestoreOptions, {dataDir, logDir, sep
       )
     }
 
-    throw new OperationError(`extraction failed: ${errorMessage(error)}. The original directories are back in place${safety ? ` (${safety})` : ''}.`)
+    throw new OperationError(
+      `extraction failed: ${errorMessage(error)}. The original directories are back in place${safety ? ` (${safety})` : ''}.`,
+    )
   }
 
   return {
@@ -267,7 +281,10 @@ async function requireZooKeeperDirectory(dir: string, kind: keyof typeof ZOOKEEP
   })
   const others = entries.filter((entry) => !ZOOKEEPER_ENTRIES[kind].includes(entry) && !excludedName(entry)).sort()
   if (others.length === 0) return
-  const shown = others.slice(0, 3).map((entry) => JSON.stringify(entry)).join(', ')
+  const shown = others
+    .slice(0, 3)
+    .map((entry) => JSON.stringify(entry))
+    .join(', ')
   throw new UsageError(
     `--${kind}-dir ${dir} does not look like a ZooKeeper ${kind} directory (it holds ${others.length} other entr${others.length === 1 ? 'y' : 'ies'} such as ${shown}); check the path, or pass --force`,
   )

@@ -33,7 +33,8 @@ export async function probeNode({pidFile, zkConfig}: RunningCheckOptions): Promi
     try {
       text = await readFile(pidFile, 'utf8')
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot read the pid file ${pidFile}: ${errorMessage(error)}`)
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new UsageError(`cannot read the pid file ${pidFile}: ${errorMessage(error)}`)
     }
 
     const trimmed = text?.trim()

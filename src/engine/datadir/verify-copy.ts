@@ -6,24 +6,27 @@
  */
 import {createHash} from 'node:crypto'
 
-import {OperationError} from '../../errors.js'
-import {hex, parseLogName} from '../../zkdisk/files.js'
-import {replayState} from '../../zkdisk/state.js'
 import type {Pins} from './pin.js'
 import type {ChosenFile, RecoverySet} from './recovery-set.js'
 
+import {OperationError} from '../../errors.js'
+import {hex, parseLogName} from '../../zkdisk/files.js'
+import {replayState} from '../../zkdisk/state.js'
+
 export interface CopyVerification {
-  /** The zxid the copy is consistent at: its last transaction (or the snapshot's, without any after it). */
-  zxid: bigint
+  /** Tree digests of ZooKeeper's that the replayed tree matched (0 before 3.6, or with digests off). */
+  digestsVerified: number
   /** That transaction's time, when the logs hold it. */
   time?: Date
   txnsReplayed: number
-  /** Tree digests of ZooKeeper's that the replayed tree matched (0 before 3.6, or with digests off). */
-  digestsVerified: number
+  /** The zxid the copy is consistent at: its last transaction (or the snapshot's, without any after it). */
+  zxid: bigint
 }
 
 export function verifyCopy(set: RecoverySet, pins: Pins, copied: Map<string, string>): CopyVerification {
-  const files = new Map<string, ChosenFile>([...(set.snapshot ? [set.snapshot] : []), ...set.logs].map((file) => [file.name, file]))
+  const files = new Map<string, ChosenFile>(
+    [...(set.snapshot ? [set.snapshot] : []), ...set.logs].map((file) => [file.name, file]),
+  )
   const read = (name: string): Buffer => {
     const file = files.get(name)!
     const bytes = pins.read(file.pinned, file.length)
@@ -48,9 +51,15 @@ export function verifyCopy(set: RecoverySet, pins: Pins, copied: Map<string, str
   }
 
   const last = state.digests.lastCheck
-  if (last && !last.matched) throw new OperationError(`the copy does not hold the node's state: the tree digest after zxid ${hex(last.zxid)} differs from ZooKeeper's`)
+  if (last && !last.matched)
+    throw new OperationError(
+      `the copy does not hold the node's state: the tree digest after zxid ${hex(last.zxid)} differs from ZooKeeper's`,
+    )
   // Copied whole (--all-files, a stopped node), a log keeps the torn tail a crash left, as dcos-zk kept it.
-  if (set.cut && state.torn.length > 0) throw new OperationError(`the copy of ${state.torn[0].file} ends in a torn entry (${state.torn[0].reason}): it was cut in the wrong place`)
+  if (set.cut && state.torn.length > 0)
+    throw new OperationError(
+      `the copy of ${state.torn[0].file} ends in a torn entry (${state.torn[0].reason}): it was cut in the wrong place`,
+    )
   // Gaps and a snapshot ahead of its logs are only notes of the replay (src/zkdisk/state.ts): for a copy they are failures.
   const failure = notes.find((note) => / are missing$| the logs end before zxid /.test(note))
   if (failure) throw new OperationError(`the copy does not hold the node's state: ${failure}`)

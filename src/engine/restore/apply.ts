@@ -1,28 +1,32 @@
+import type {FullPlan, LiveTree, RestoreOptions, RestoreRun, Selection} from './types.js'
+
 /** The destructive part: delete the live tree, write the archive's znodes, apply the ACLs, and re-read to verify. */
 import {TreeSetDigest} from '../../archive/format.js'
 import {OperationError} from '../../errors.js'
 import {grantedPerms, PERMS} from '../../zk/acl.js'
-import {type Acl, OPEN_ACL, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
+import {type Acl, OPEN_ACL, zkConstants, ZkError, type ZkSession} from '../../zk/session.js'
 import {relativeZnodePath, resolveZnodePath, znodeDepth} from '../../zk/uri.js'
-import {BulkAccess} from '../znodes/bulk-access.js'
 import {failpoint} from '../failpoints.js'
 import {Pipeline} from '../pipeline.js'
+import {BulkAccess} from '../znodes/bulk-access.js'
 import {walkTree} from '../znodes/read-tree.js'
-import {znodeWriter, type ZnodeToWrite, type ZnodeWriter} from '../znodes/write-znodes.js'
+import {type ZnodeToWrite, znodeWriter, type ZnodeWriter} from '../znodes/write-znodes.js'
 import {CounterCheck, type CounterTargets, raiseCounters} from './counters.js'
 import {rewrites, selectedZnodes, shownKey} from './plan.js'
-import type {FullPlan, LiveTree, RestoreOptions, RestoreRun, Selection} from './types.js'
 
 const PIPELINE_DEPTH = 256
 
 const DELETE_ROUNDS = 5
 
-export type AppliedPlan = Pick<FullPlan, 'counters' | 'expectedDigest' | 'create' | 'change' | 'delete' | 'ephemeralsToDelete'>
+export type AppliedPlan = Pick<
+  FullPlan,
+  'change' | 'counters' | 'create' | 'delete' | 'ephemeralsToDelete' | 'expectedDigest'
+>
 
 export interface Applied {
-  deleted: number
-  created: number
   aclsSet: number
+  created: number
+  deleted: number
   sequencePairs: number
   sequencePairsPerSecond: number
 }
@@ -37,7 +41,9 @@ export async function applyRestore(run: RestoreRun, plan: AppliedPlan, {faults}:
   const rewritten = rewrites(plan)
   const deleted = rewritten ? await deleteLiveTree(session, selection.target, live, options, hit) : 0
   const writer = znodeWriter(session, bulk.writePath)
-  const {created, restrictive} = rewritten ? await writeZnodes(writer, session, selection, live, options, hit, plan.counters.raise) : {created: 0, restrictive: []}
+  const {created, restrictive} = rewritten
+    ? await writeZnodes(writer, session, selection, live, options, hit, plan.counters.raise)
+    : {created: 0, restrictive: []}
   const counters = await raiseAllCounters(run, plan.counters.raise, hit)
   hit('restore.acl')
   const aclsSet = await applyAclsLast(restrictive, writer.setAcl, options)
@@ -47,7 +53,11 @@ export async function applyRestore(run: RestoreRun, plan: AppliedPlan, {faults}:
   return {aclsSet, created, deleted, ...counters}
 }
 
-async function raiseAllCounters({options, selection, session}: RestoreRun, raise: CounterTargets['raise'], hit: (point: string) => void): Promise<Pick<Applied, 'sequencePairs' | 'sequencePairsPerSecond'>> {
+async function raiseAllCounters(
+  {options, selection, session}: RestoreRun,
+  raise: CounterTargets['raise'],
+  hit: (point: string) => void,
+): Promise<Pick<Applied, 'sequencePairs' | 'sequencePairsPerSecond'>> {
   if (raise.size === 0) return {sequencePairs: 0, sequencePairsPerSecond: 0}
   options.onPhase?.('counters')
   const started = Date.now()
@@ -56,8 +66,16 @@ async function raiseAllCounters({options, selection, session}: RestoreRun, raise
 }
 
 /** Deletes every live znode that is not kept, deepest first; retries what concurrent writers refill. */
-export async function deleteLiveTree(session: ZkSession, target: string, live: LiveTree, options: RestoreOptions, hit: (point: string) => void): Promise<number> {
-  let paths = [...live.znodes.keys()].filter((path) => !live.kept.has(path)).map((path) => resolveZnodePath(target, path))
+export async function deleteLiveTree(
+  session: ZkSession,
+  target: string,
+  live: LiveTree,
+  options: RestoreOptions,
+  hit: (point: string) => void,
+): Promise<number> {
+  let paths = [...live.znodes.keys()]
+    .filter((path) => !live.kept.has(path))
+    .map((path) => resolveZnodePath(target, path))
   options.onPhase?.('delete', paths.length)
   let deleted = 0
   for (let round = 1; paths.length > 0; round++) {
@@ -76,22 +94,29 @@ export async function deleteLiveTree(session: ZkSession, target: string, live: L
       }
     }
 
-    // eslint-disable-next-line no-await-in-loop
-    await pipeline.run(paths.sort((a, b) => znodeDepth(b) - znodeDepth(a)), deleteOne)
+    await pipeline.run(
+      paths.sort((a, b) => znodeDepth(b) - znodeDepth(a)),
+      deleteOne,
+    )
     if (notEmpty.length === 0) break
-    if (round === DELETE_ROUNDS) throw new OperationError(`Cannot empty ${notEmpty[0]}: something keeps creating znodes under it`)
+    if (round === DELETE_ROUNDS)
+      throw new OperationError(`Cannot empty ${notEmpty[0]}: something keeps creating znodes under it`)
     // Children appeared (ephemerals, or writers that were not stopped): delete them too.
-    // eslint-disable-next-line no-await-in-loop
+
     paths = await collectSubtrees(session, notEmpty, target, live.kept)
   }
 
   return deleted
 }
 
-async function collectSubtrees(session: ZkSession, roots: string[], target: string, kept: Set<string>): Promise<string[]> {
+async function collectSubtrees(
+  session: ZkSession,
+  roots: string[],
+  target: string,
+  kept: Set<string>,
+): Promise<string[]> {
   const paths: string[] = []
   for (const root of roots) {
-    // eslint-disable-next-line no-await-in-loop
     await walkTree({
       includeEphemerals: true,
       onZnode({record}) {
@@ -124,7 +149,8 @@ async function writeZnodes(
     for await (const znode of znodesToWrite(session, selection, live, options)) {
       const {kept, path, record, relativePath} = znode
       hit('restore.create')
-      const aclLater = kept || locksUsOut(record.acl, session) || (counterParents.has(relativePath) && !isOpenAcl(record.acl))
+      const aclLater =
+        kept || locksUsOut(record.acl, session) || (counterParents.has(relativePath) && !isOpenAcl(record.acl))
       if (aclLater) restrictive.push({acl: record.acl, path})
       await writer.write(znode, aclLater ? OPEN_ACL : record.acl, () => {
         if (!kept) created++
@@ -141,10 +167,15 @@ async function writeZnodes(
   return {created, restrictive}
 }
 
-type RestrictiveAcls = Array<{path: string; acl: Acl[]}>
+type RestrictiveAcls = Array<{acl: Acl[]; path: string}>
 
 /** The archive's znodes in order, where they go, and whether each is kept (updated in place); creates the target's parents first. */
-async function* znodesToWrite(session: ZkSession, selection: Selection, live: LiveTree, options: RestoreOptions): AsyncGenerator<ZnodeToWrite> {
+async function* znodesToWrite(
+  session: ZkSession,
+  selection: Selection,
+  live: LiveTree,
+  options: RestoreOptions,
+): AsyncGenerator<ZnodeToWrite> {
   const {target} = selection
   options.onPhase?.('create', selection.znodes)
   if (target !== '/' && selection.znodes > 0) await session.createParents(target)
@@ -154,14 +185,23 @@ async function* znodesToWrite(session: ZkSession, selection: Selection, live: Li
 }
 
 /** Sets the ACLs left for last in reverse order, children before parents, so none locks the restore out of the rest. */
-async function applyAclsLast(restrictive: RestrictiveAcls, setAcl: (path: string, acl: Acl[]) => Promise<void>, options: RestoreOptions): Promise<number> {
+async function applyAclsLast(
+  restrictive: RestrictiveAcls,
+  setAcl: (path: string, acl: Acl[]) => Promise<void>,
+  options: RestoreOptions,
+): Promise<number> {
   options.onPhase?.('acl')
   await new Pipeline(PIPELINE_DEPTH).run(restrictive.reverse(), ({acl, path}) => setAcl(path, acl))
   return restrictive.length
 }
 
 function isOpenAcl(acl: Acl[]): boolean {
-  return acl.length === 1 && acl[0].scheme === OPEN_ACL[0].scheme && acl[0].id === OPEN_ACL[0].id && acl[0].perms === OPEN_ACL[0].perms
+  return (
+    acl.length === 1 &&
+    acl[0].scheme === OPEN_ACL[0].scheme &&
+    acl[0].id === OPEN_ACL[0].id &&
+    acl[0].perms === OPEN_ACL[0].perms
+  )
 }
 
 /**
@@ -173,11 +213,18 @@ function locksUsOut(acl: Acl[], session: ZkSession): boolean {
 }
 
 /** Re-reads the target and compares it, znode by znode (as a set digest), with the archive's selection, and the counters with the archive's. */
-async function checkRestored(bulk: BulkAccess, selection: Selection, live: LiveTree, expectedDigest: string, counters: CounterTargets['check']): Promise<void> {
+async function checkRestored(
+  bulk: BulkAccess,
+  selection: Selection,
+  live: LiveTree,
+  expectedDigest: string,
+  counters: CounterTargets['check'],
+): Promise<void> {
   const {excluded, target} = selection
   const actual = new TreeSetDigest()
   const counterCheck = new CounterCheck(counters, target)
-  const ignored = (relativePath: string) => excluded(relativePath) || (live.kept.has(relativePath) && !live.znodes.get(relativePath)?.seen)
+  const ignored = (relativePath: string) =>
+    excluded(relativePath) || (live.kept.has(relativePath) && !live.znodes.get(relativePath)?.seen)
   await walkTree({
     onZnode({data, record, relativePath}) {
       if (ignored(relativePath)) return
@@ -189,7 +236,9 @@ async function checkRestored(bulk: BulkAccess, selection: Selection, live: LiveT
     session: bulk.session,
   })
   if (actual.value !== expectedDigest) {
-    throw new OperationError(`Verification failed: the tree under ${target} does not match the archive after the restore`)
+    throw new OperationError(
+      `Verification failed: the tree under ${target} does not match the archive after the restore`,
+    )
   }
 
   const low = counterCheck.problem

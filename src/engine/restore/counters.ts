@@ -7,16 +7,17 @@
  */
 import {randomUUID} from 'node:crypto'
 
+import type {WriteOp} from '../../zk/wire/protocol.js'
+
 import {nextSequenceOf, type ZnodeRecord} from '../../archive/format.js'
 import {OperationError} from '../../errors.js'
 import {OPEN_ACL, type ZkSession} from '../../zk/session.js'
-import type {WriteOp} from '../../zk/wire/protocol.js'
 import {parentZnodePath, resolveZnodePath} from '../../zk/uri.js'
-import {isConnectionLoss} from '../znodes/write-znodes.js'
 import {Pipeline} from '../pipeline.js'
+import {isConnectionLoss} from '../znodes/write-znodes.js'
 
 /** Which parents get their counter back: those with sequential children in the archive, all, or none. */
-export type CounterMode = 'sequential' | 'all' | 'off'
+export type CounterMode = 'all' | 'off' | 'sequential'
 export const COUNTER_MODES: CounterMode[] = ['sequential', 'all', 'off']
 /** About four minutes at the 4,200 pairs/s `npm run bench` measured on a loaded 2-CPU machine (3 nodes, 3.8); past it a restore asks for --max-sequence-pairs. */
 export const DEFAULT_MAX_PAIRS = 1_000_000
@@ -35,22 +36,22 @@ export interface CounterTargets {
 }
 
 export interface CounterPlan {
-  targets: CounterTargets
+  /** Parents kept in place whose counter is already past the archive's: it can't be lowered. */
+  ahead: number
+  firstAhead: string[]
   /** Create-and-delete pairs the plan expects to send. */
   pairs: number
   /** Parents to raise. */
   parents: number
-  /** Parents kept in place whose counter is already past the archive's: it can't be lowered. */
-  ahead: number
-  firstAhead: string[]
+  targets: CounterTargets
 }
 
 interface Entry {
-  next: number
+  createdChildren: number
+  kept: boolean
   /** The live counter, when the parent is live. */
   live: number
-  kept: boolean
-  createdChildren: number
+  next: number
   sequentialChildren: boolean
 }
 
@@ -73,12 +74,25 @@ export class CounterPlanner {
       if (record.sequential) parent.sequentialChildren = true
     }
 
-    if (record.nextSequence) this.entries.set(relativePath, {createdChildren: 0, kept, live: liveNext ?? 0, next: record.nextSequence, sequentialChildren: false})
+    if (record.nextSequence)
+      this.entries.set(relativePath, {
+        createdChildren: 0,
+        kept,
+        live: liveNext ?? 0,
+        next: record.nextSequence,
+        sequentialChildren: false,
+      })
   }
 
   /** `rewritten`: whether the restore deletes and recreates what is not kept (not when the tree already matches). */
   finish(rewritten: boolean): CounterPlan {
-    const plan: CounterPlan = {ahead: 0, firstAhead: [], pairs: 0, parents: 0, targets: {check: new Map(), raise: new Map()}}
+    const plan: CounterPlan = {
+      ahead: 0,
+      firstAhead: [],
+      pairs: 0,
+      parents: 0,
+      targets: {check: new Map(), raise: new Map()},
+    }
     for (const [relativePath, entry] of this.entries) {
       if (this.mode === 'sequential' && !entry.sequentialChildren) continue
       plan.targets.check.set(relativePath, entry.next)
@@ -103,15 +117,22 @@ export class CounterPlanner {
  * it before every multi so that a multi resent after a lost connection never overshoots. Returns
  * the pairs sent.
  */
-export async function raiseCounters(session: Pick<ZkSession, 'exists' | 'multi'>, target: string, targets: Map<string, number>, hit: (point: string) => void): Promise<number> {
+export async function raiseCounters(
+  session: Pick<ZkSession, 'exists' | 'multi'>,
+  target: string,
+  targets: Map<string, number>,
+  hit: (point: string) => void,
+): Promise<number> {
   const probeName = `dcos-backup-sequence-${randomUUID().slice(0, 8)}`
   let pairs = 0
   const raise = async ([relativePath, next]: [string, number]) => {
     const path = resolveZnodePath(target, relativePath)
     const probe = `${path === '/' ? '' : path}/${probeName}`
-    const perMulti = Math.max(1, Math.min(MAX_OPS_PER_MULTI / 2, Math.floor(WRITE_BUDGET / (2 * (OP_OVERHEAD + Buffer.byteLength(probe))))))
+    const perMulti = Math.max(
+      1,
+      Math.min(MAX_OPS_PER_MULTI / 2, Math.floor(WRITE_BUDGET / (2 * (OP_OVERHEAD + Buffer.byteLength(probe))))),
+    )
     for (;;) {
-      // eslint-disable-next-line no-await-in-loop
       const stat = await session.exists(path)
       if (!stat) throw new OperationError(`Cannot restore the sequence counter of ${path}: it no longer exists`)
       const missing = next - nextSequenceOf(stat)
@@ -119,9 +140,10 @@ export async function raiseCounters(session: Pick<ZkSession, 'exists' | 'multi'>
       hit('restore.counters')
       const count = Math.min(missing, perMulti)
       const ops: WriteOp[] = []
-      for (let index = 0; index < count; index++) ops.push({acl: OPEN_ACL, kind: 'create', path: probe}, {kind: 'delete', path: probe})
+      for (let index = 0; index < count; index++)
+        ops.push({acl: OPEN_ACL, kind: 'create', path: probe}, {kind: 'delete', path: probe})
       // A lost connection leaves it unknown whether the multi landed: the next round reads the counter again.
-      // eslint-disable-next-line no-await-in-loop
+
       const sent = await session.multi(ops).then(
         () => true,
         (error: unknown) => {
@@ -139,23 +161,23 @@ export async function raiseCounters(session: Pick<ZkSession, 'exists' | 'multi'>
 
 /** The counters below the archive's after a restore, as one sentence, or undefined. */
 export class CounterCheck {
-  private low = 0
   private first?: string
+  private low = 0
 
   constructor(
     private readonly targets: Map<string, number>,
     private readonly target: string,
   ) {}
 
+  get problem(): string | undefined {
+    if (!this.first) return undefined
+    return `the sequence counter of ${this.first}${this.low > 1 ? ` (and ${this.low - 1} more)` : ''}`
+  }
+
   add(relativePath: string, record: ZnodeRecord): void {
     const next = this.targets.get(relativePath)
     if (next === undefined || (record.nextSequence ?? 0) >= next) return
     this.low++
     this.first ??= `${resolveZnodePath(this.target, relativePath)} is at ${record.nextSequence ?? 0}, not ${next}`
-  }
-
-  get problem(): string | undefined {
-    if (!this.first) return undefined
-    return `the sequence counter of ${this.first}${this.low > 1 ? ` (and ${this.low - 1} more)` : ''}`
   }
 }

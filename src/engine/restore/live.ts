@@ -1,14 +1,20 @@
+import type {LiveTree, RestoreOptions} from './types.js'
+
 /** The live tree under the target, read (and saved as the safety backup) before anything changes. */
 import {identitiesOf, missingPerms, PERMS} from '../../zk/acl.js'
 import {parentZnodePath} from '../../zk/uri.js'
 import {backupTree} from '../backup.js'
-import {BulkAccess} from '../znodes/bulk-access.js'
 import {type PathMatcher} from '../exclude.js'
-import {walkTree, type WalkedZnode} from '../znodes/read-tree.js'
+import {BulkAccess} from '../znodes/bulk-access.js'
+import {type WalkedZnode, walkTree} from '../znodes/read-tree.js'
 import {shownKey} from './plan.js'
-import type {LiveTree, RestoreOptions} from './types.js'
 
-export async function readLiveTree(bulk: BulkAccess, target: string, excluded: PathMatcher, options: RestoreOptions): Promise<LiveTree> {
+export async function readLiveTree(
+  bulk: BulkAccess,
+  target: string,
+  excluded: PathMatcher,
+  options: RestoreOptions,
+): Promise<LiveTree> {
   const {session} = bulk
   const identities = options.identities ?? identitiesOf()
   const live = emptyLiveTree()
@@ -20,14 +26,18 @@ export async function readLiveTree(bulk: BulkAccess, target: string, excluded: P
     if (parent && !isExcluded) parent.deletedChildren++
     if (isExcluded) {
       live.excluded++
-      for (let path = relativePath; path !== '/'; ) {
+      for (let path = relativePath; path !== '/';) {
         path = parentZnodePath(path)
         live.kept.add(path)
       }
     } else if (record.type === 'ephemeral') {
       live.ephemerals++
     } else {
-      live.znodes.set(relativePath, {key: shownKey(record, data, identities), nextSequence: record.nextSequence, seen: false})
+      live.znodes.set(relativePath, {
+        key: shownKey(record, data, identities),
+        nextSequence: record.nextSequence,
+        seen: false,
+      })
       const missing = missingPerms(record.acl, session.identities, RESTORE_PERMS)
       if (missing) live.restricted.set(relativePath, {acl: record.acl, createdChildren: 0, deletedChildren: 0, missing})
     }
@@ -56,7 +66,15 @@ export async function readLiveTree(bulk: BulkAccess, target: string, excluded: P
 }
 
 export function emptyLiveTree(): LiveTree {
-  return {ephemerals: 0, excluded: 0, existed: false, kept: new Set(), restricted: new Map(), safetyBackup: null, znodes: new Map()}
+  return {
+    ephemerals: 0,
+    excluded: 0,
+    existed: false,
+    kept: new Set(),
+    restricted: new Map(),
+    safetyBackup: null,
+    znodes: new Map(),
+  }
 }
 
 const RESTORE_PERMS = PERMS.DELETE | PERMS.CREATE | PERMS.WRITE | PERMS.ADMIN

@@ -1,16 +1,28 @@
+import type {StorageProvider} from '../../providers/types.js'
+import type {
+  ArchivedAcls,
+  ExtendedTypes,
+  FullPlan,
+  LargestZnode,
+  LiveTree,
+  RestoreOptions,
+  RestorePlan,
+  Scope,
+  SelectedZnode,
+  Selection,
+} from './types.js'
+
 /** What a restore selects from the archive and where it goes, and the plan: what it creates, changes and deletes. */
 import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../../archive/format.js'
 import {readArchive} from '../../archive/reader.js'
 import {OperationError, UsageError} from '../../errors.js'
-import type {StorageProvider} from '../../providers/types.js'
-import {aclAsShown, type Identity, identitiesOf} from '../../zk/acl.js'
+import {aclAsShown, identitiesOf, type Identity} from '../../zk/acl.js'
 import {type Acl} from '../../zk/session.js'
 import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath} from '../../zk/uri.js'
 import {excludeMatcher} from '../exclude.js'
 import {aclText} from './checks.js'
 import {CounterPlanner} from './counters.js'
 import {emptyLiveTree} from './live.js'
-import type {ArchivedAcls, ExtendedTypes, FullPlan, LargestZnode, LiveTree, RestoreOptions, RestorePlan, Scope, SelectedZnode, Selection} from './types.js'
 
 const LISTED_PATHS = 10
 
@@ -32,7 +44,10 @@ function selectSubtree(root: string, from: string | undefined): string {
  * (every selected znode a create): the archive's header names its root, which --from, the target
  * and --exclude are resolved against.
  */
-export async function verifyAndPlanForEmptyTarget(source: StorageProvider, scopeOf: (archiveRoot: string) => Scope): Promise<{selection: Selection; emptyTargetPlan: FullPlan}> {
+export async function verifyAndPlanForEmptyTarget(
+  source: StorageProvider,
+  scopeOf: (archiveRoot: string) => Scope,
+): Promise<{emptyTargetPlan: FullPlan; selection: Selection}> {
   let scope: Scope | undefined
   let planner: RestorePlanner | undefined
   let manifest: Manifest | undefined
@@ -61,7 +76,8 @@ export function restoreScope(archiveRoot: string, options: RestoreOptions): Scop
   const lock = excludeMatcher(options.lock ? [options.lock.path] : [])
   return {
     archiveRoot,
-    excluded: (relativePath) => exclude(resolveZnodePath(from, relativePath)) || lock(resolveZnodePath(target, relativePath)),
+    excluded: (relativePath) =>
+      exclude(resolveZnodePath(from, relativePath)) || lock(resolveZnodePath(target, relativePath)),
     from,
     identities: options.identities ?? identitiesOf(),
     sequenceCounters: options.sequenceCounters ?? 'sequential',
@@ -72,7 +88,9 @@ export function restoreScope(archiveRoot: string, options: RestoreOptions): Scop
 /** ZooKeeper's own subtree (quotas, the ensemble's config) is the server's: no restore writes there. */
 function refuseZooKeeperOwn(path: string, what: string): void {
   if (path === ZOOKEEPER_OWN || path.startsWith(`${ZOOKEEPER_OWN}/`)) {
-    throw new UsageError(`Refusing to restore: ${what} ${path} is under ${ZOOKEEPER_OWN}, ZooKeeper's own subtree, which no client restores; choose another path`)
+    throw new UsageError(
+      `Refusing to restore: ${what} ${path} is under ${ZOOKEEPER_OWN}, ZooKeeper's own subtree, which no client restores; choose another path`,
+    )
   }
 }
 
@@ -86,12 +104,12 @@ export async function planRestore(selection: Selection, live: LiveTree): Promise
 
 /** Counts what the archive's znodes, as they go by, ask of the live tree. */
 class RestorePlanner {
-  private readonly plan: RestorePlan
-  private readonly expected = new TreeSetDigest()
-  private largest?: LargestZnode
-  private readonly extendedTypes: ExtendedTypes = {}
   private acls: ArchivedAcls = new Map()
   private readonly counters: CounterPlanner
+  private readonly expected = new TreeSetDigest()
+  private readonly extendedTypes: ExtendedTypes = {}
+  private largest?: LargestZnode
+  private readonly plan: RestorePlan
 
   constructor(
     private readonly archive: string,
@@ -128,7 +146,9 @@ class RestorePlanner {
     const current = live.znodes.get(relativePath)
     const path = resolveZnodePath(this.scope.target, relativePath)
     if (path === ZOOKEEPER_OWN || path.startsWith(`${ZOOKEEPER_OWN}/`)) {
-      throw new UsageError(`Refusing to restore: ${this.archive} holds ${path}, under ZooKeeper's own subtree ${ZOOKEEPER_OWN}, which no client restores; nothing was changed`)
+      throw new UsageError(
+        `Refusing to restore: ${this.archive} holds ${path}, under ZooKeeper's own subtree ${ZOOKEEPER_OWN}, which no client restores; nothing was changed`,
+      )
     }
 
     if (data.length > (this.largest?.data.length ?? 0)) this.largest = {data, path}
@@ -151,12 +171,25 @@ class RestorePlanner {
   finish(): FullPlan {
     const {live, plan} = this
     for (const [relativePath, znode] of live.znodes) {
-      if (!znode.seen && !live.kept.has(relativePath)) note(plan, 'delete', resolveZnodePath(this.scope.target, relativePath))
+      if (!znode.seen && !live.kept.has(relativePath))
+        note(plan, 'delete', resolveZnodePath(this.scope.target, relativePath))
     }
 
     const counters = this.counters.finish(rewrites(plan))
-    Object.assign(plan, {countersAhead: counters.ahead, firstCountersAhead: counters.firstAhead, sequencePairs: counters.pairs, sequenceParents: counters.parents})
-    return {...plan, acls: this.acls, counters: counters.targets, expectedDigest: this.expected.value, extendedTypes: this.extendedTypes, largest: this.largest}
+    Object.assign(plan, {
+      countersAhead: counters.ahead,
+      firstCountersAhead: counters.firstAhead,
+      sequencePairs: counters.pairs,
+      sequenceParents: counters.parents,
+    })
+    return {
+      ...plan,
+      acls: this.acls,
+      counters: counters.targets,
+      expectedDigest: this.expected.value,
+      extendedTypes: this.extendedTypes,
+      largest: this.largest,
+    }
   }
 
   private noteAcl(acl: Acl[], path: string): void {
@@ -169,17 +202,17 @@ class RestorePlanner {
 }
 
 /** Whether the restore deletes and recreates what is not kept: not when the tree already matches the archive. */
-export function rewrites(plan: Pick<RestorePlan, 'create' | 'change' | 'delete' | 'ephemeralsToDelete'>): boolean {
+export function rewrites(plan: Pick<RestorePlan, 'change' | 'create' | 'delete' | 'ephemeralsToDelete'>): boolean {
   return plan.create + plan.change + plan.delete + plan.ephemeralsToDelete > 0
 }
 
 /** Counts the znode; lists the first paths in sorted order, the same whatever order the trees were read in. */
-function note(plan: RestorePlan, kind: 'create' | 'change' | 'delete', path: string): void {
+function note(plan: RestorePlan, kind: 'change' | 'create' | 'delete', path: string): void {
   plan[kind]++
   const first = kind === 'create' ? plan.firstCreate : kind === 'change' ? plan.firstChange : plan.firstDelete
   if (first.length === LISTED_PATHS && path > first[LISTED_PATHS - 1]) return
   const at = first.findIndex((listed) => path < listed)
-  first.splice(at < 0 ? first.length : at, 0, path)
+  first.splice(at === -1 ? first.length : at, 0, path)
   if (first.length > LISTED_PATHS) first.pop()
 }
 
@@ -196,7 +229,10 @@ export async function* selectedZnodes(selection: Selection): AsyncGenerator<Sele
   }
 }
 
-function selectedZnode({archiveRoot, excluded, from}: Scope, {data, record, relativePath}: SelectedZnode): SelectedZnode | undefined {
+function selectedZnode(
+  {archiveRoot, excluded, from}: Scope,
+  {data, record, relativePath}: SelectedZnode,
+): SelectedZnode | undefined {
   if (record.type === 'ephemeral') return undefined
   const selectedPath = relativeZnodePath(from, resolveZnodePath(archiveRoot, relativePath))
   if (selectedPath === undefined || excluded(selectedPath)) return undefined

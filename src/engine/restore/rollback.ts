@@ -1,7 +1,9 @@
+import type {StorageProvider} from '../../providers/types.js'
+import type {RestoreRun, Scope} from './types.js'
+
 /** A restore that failed after its first destructive step puts the previous tree back: the safety backup, or nothing where nothing was. */
 import {errorMessage, OperationError} from '../../errors.js'
-import type {StorageProvider} from '../../providers/types.js'
-import {withSession, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
+import {withSession, zkConstants, ZkError, type ZkSession} from '../../zk/session.js'
 import {parentZnodePath} from '../../zk/uri.js'
 import {type BackupResult} from '../backup.js'
 import {BulkAccess} from '../znodes/bulk-access.js'
@@ -9,7 +11,6 @@ import {applyRestore, deleteLiveTree} from './apply.js'
 import {readLiveTree} from './live.js'
 import {type HeldLock, LOCK_POLL_MS, releaseLock, retakeLock} from './lock.js'
 import {planRestore, verifyAndPlanForEmptyTarget} from './plan.js'
-import type {RestoreRun, Scope} from './types.js'
 
 /**
  * The error of a restore that failed after its first destructive step, once the previous tree is
@@ -20,10 +21,12 @@ export async function failedRestore(run: RestoreRun, error: unknown): Promise<Op
   const {live, options, selection} = run
   const cause = `Restore failed: ${errorMessage(error).replace(/\.$/, '')}`
   const hint = safetyHint(live.safetyBackup, selection.target)
-  if (options.rollback === false) return new OperationError(`${cause}. Not rolled back (--no-rollback). ${hint}`, {cause: error})
+  if (options.rollback === false)
+    return new OperationError(`${cause}. Not rolled back (--no-rollback). ${hint}`, {cause: error})
   // Where nothing was, a rollback deletes what the restore created.
   const source = live.safetyProvider ?? (live.existed ? options.rollbackFrom : undefined)
-  if (!source && live.existed) return new OperationError(`${cause}. Cannot roll back without a safety backup. ${hint}`, {cause: error})
+  if (!source && live.existed)
+    return new OperationError(`${cause}. Cannot roll back without a safety backup. ${hint}`, {cause: error})
   options.onPhase?.('rollback')
   try {
     await rollBack(run, source).catch((rollbackError: unknown) => {
@@ -31,11 +34,18 @@ export async function failedRestore(run: RestoreRun, error: unknown): Promise<Op
       return rollBackOnNewSession(run, source)
     })
   } catch (rollbackError) {
-    return new OperationError(`${cause}. The rollback failed too (${errorMessage(rollbackError).replace(/\.$/, '')}). ${hint}`, {cause: error})
+    return new OperationError(
+      `${cause}. The rollback failed too (${errorMessage(rollbackError).replace(/\.$/, '')}). ${hint}`,
+      {cause: error},
+    )
   }
 
-  const how = source ? `from the safety backup ${live.safetyBackup?.location ?? source.display}, verified` : 'what it created was deleted'
-  return new OperationError(`${cause}. Rolled back: ${selection.target} is as it was before the restore (${how})`, {cause: error})
+  const how = source
+    ? `from the safety backup ${live.safetyBackup?.location ?? source.display}, verified`
+    : 'what it created was deleted'
+  return new OperationError(`${cause}. Rolled back: ${selection.target} is as it was before the restore (${how})`, {
+    cause: error,
+  })
 }
 
 /** Puts the tree back as it was before the restore: the safety backup restored, or the new subtree deleted. */
@@ -47,7 +57,6 @@ async function rollBack(run: RestoreRun, source: StorageProvider | undefined): P
   if (!source) {
     await deleteLiveTree(session, target, now, quiet, () => {})
     for (const ancestor of missingAncestors) {
-      // eslint-disable-next-line no-await-in-loop
       await session.delete(ancestor).catch(() => {}) // NotEmpty: something else lives there now
     }
 
@@ -55,8 +64,16 @@ async function rollBack(run: RestoreRun, source: StorageProvider | undefined): P
   }
 
   const scopeOf = (archiveRoot: string): Scope => {
-    if (archiveRoot !== target) throw new OperationError(`the safety backup ${source.display} holds ${archiveRoot}, not ${target}`)
-    return {archiveRoot, excluded, from: target, identities: selection.identities, sequenceCounters: selection.sequenceCounters, target}
+    if (archiveRoot !== target)
+      throw new OperationError(`the safety backup ${source.display} holds ${archiveRoot}, not ${target}`)
+    return {
+      archiveRoot,
+      excluded,
+      from: target,
+      identities: selection.identities,
+      sequenceCounters: selection.sequenceCounters,
+      target,
+    }
   }
 
   const {emptyTargetPlan, selection: safety} = await verifyAndPlanForEmptyTarget(source, scopeOf)
@@ -98,17 +115,20 @@ async function rollBackOnNewSession(run: RestoreRun, source: StorageProvider | u
 async function connectBefore(connect: () => Promise<ZkSession>, deadline: number): Promise<ZkSession> {
   for (;;) {
     try {
-      // eslint-disable-next-line no-await-in-loop
       return await connect()
     } catch (error) {
       if (Date.now() >= deadline) throw error
-      // eslint-disable-next-line no-await-in-loop
+
       await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS))
     }
   }
 }
 
-const CONNECTION_TROUBLE = new Set<number>([zkConstants.ZCONNECTIONLOSS, zkConstants.ZOPERATIONTIMEOUT, zkConstants.ZSESSIONEXPIRED])
+const CONNECTION_TROUBLE = new Set<number>([
+  zkConstants.ZCONNECTIONLOSS,
+  zkConstants.ZOPERATIONTIMEOUT,
+  zkConstants.ZSESSIONEXPIRED,
+])
 
 function isConnectionTrouble(error: unknown): boolean {
   return error instanceof ZkError && CONNECTION_TROUBLE.has(error.code)
@@ -118,7 +138,6 @@ function isConnectionTrouble(error: unknown): boolean {
 export async function missingAncestorsOf(session: ZkSession, target: string): Promise<string[]> {
   const missing: string[] = []
   for (let path = parentZnodePath(target); path !== '/' && path !== target; path = parentZnodePath(path)) {
-    // eslint-disable-next-line no-await-in-loop
     if (await session.exists(path)) break
     missing.push(path)
   }
@@ -127,6 +146,7 @@ export async function missingAncestorsOf(session: ZkSession, target: string): Pr
 }
 
 function safetyHint(safety: BackupResult | null, target: string): string {
-  if (!safety) return `There is no safety backup (${target} did not exist, or --no-safety-backup was given); the tree under ${target} may be incomplete`
+  if (!safety)
+    return `There is no safety backup (${target} did not exist, or --no-safety-backup was given); the tree under ${target} may be incomplete`
   return `The tree as it was is saved at ${safety.location}: restore it with "dcos zk restore ${safety.location} --zk <hosts>${target}"`
 }

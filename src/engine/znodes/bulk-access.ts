@@ -1,13 +1,13 @@
 import {errorMessage, OperationError} from '../../errors.js'
-import {ZkError, zkConstants, ZkSession} from '../../zk/session.js'
+import {zkConstants, ZkError, ZkSession} from '../../zk/session.js'
 import {MultiReadBatcher, singleRequestReader, type ZnodeReader} from './read-znodes.js'
 
 /** auto: batches when the server answers multi-read (ZooKeeper 3.6+); on: batches or fail; off: one request per znode. */
-export type BatchMode = 'auto' | 'on' | 'off'
+export type BatchMode = 'auto' | 'off' | 'on'
 export const BATCH_MODES: BatchMode[] = ['auto', 'on', 'off']
 
 /** admin-snapshot: the state came from a ZooKeeper 3.9 AdminServer snapshot (see backup.ts), not from a walk. */
-export type ReadPath = 'multi-read' | 'single' | 'admin-snapshot'
+export type ReadPath = 'admin-snapshot' | 'multi-read' | 'single'
 export type WritePath = 'multi' | 'single'
 
 /** Sessions besides the batching one that share a walk's ACL reads: one per other node of a 3-node ensemble. */
@@ -19,9 +19,9 @@ const ACL_SESSION_CONNECT_MS = 1000
  * pipelined single requests.
  */
 export class BulkAccess {
-  private batcher?: MultiReadBatcher
   /** Sessions on the other nodes, opened on first read, that share the ACL reads of a batched walk. */
   private aclSessions?: Promise<ZkSession[]>
+  private batcher?: MultiReadBatcher
 
   private constructor(
     readonly session: ZkSession,
@@ -37,9 +37,15 @@ export class BulkAccess {
       if (await supportsMultiRead(session)) return new BulkAccess(session, 'multi-read', 'multi')
       throw new OperationError('ZooKeeper does not answer multi-read requests (ZooKeeper before 3.6)')
     } catch (error) {
-      if (mode === 'on') throw new OperationError(`Cannot use batches (--batch on): ${errorMessage(error)}; use --batch auto or off`)
+      if (mode === 'on')
+        throw new OperationError(`Cannot use batches (--batch on): ${errorMessage(error)}; use --batch auto or off`)
       return new BulkAccess(session, 'single', 'single', errorMessage(error))
     }
+  }
+
+  /** Closes the sessions it opened (not the one it was given), waiting for each; never throws, as it runs in finally blocks. */
+  async close(): Promise<void> {
+    if (this.aclSessions) await Promise.allSettled((await this.aclSessions).map((other) => other.close()))
   }
 
   /**
@@ -56,22 +62,25 @@ export class BulkAccess {
     this.batcher ??= new MultiReadBatcher(session, undefined, aclSessions)
     return this.batcher.read
   }
-
-  /** Closes the sessions it opened (not the one it was given), waiting for each; never throws, as it runs in finally blocks. */
-  async close(): Promise<void> {
-    if (this.aclSessions) await Promise.allSettled((await this.aclSessions).map((other) => other.close()))
-  }
 }
 
 /** At most one per node besides the batching session's; a node that does not answer within a second is left out. */
 async function openSessionsOnOtherNodes(session: ZkSession): Promise<ZkSession[]> {
   const others = session.hostList.filter((host) => host !== session.host).slice(0, MAX_ACL_SESSIONS)
   const opened = await Promise.all(
-    others.map((host) => ZkSession.connect({...session.connectOptions, connectTimeoutMs: ACL_SESSION_CONNECT_MS, preferredHost: host}).catch(() => undefined)),
+    others.map((host) =>
+      ZkSession.connect({
+        ...session.connectOptions,
+        connectTimeoutMs: ACL_SESSION_CONNECT_MS,
+        preferredHost: host,
+      }).catch(() => undefined),
+    ),
   )
   const sessions = opened.filter((one): one is ZkSession => one !== undefined)
   // Two that landed on the same node (the preferred one was down) are no faster than one.
-  const unique = sessions.filter((one, index) => one.host !== session.host && sessions.findIndex((other) => other.host === one.host) === index)
+  const unique = sessions.filter(
+    (one, index) => one.host !== session.host && sessions.findIndex((other) => other.host === one.host) === index,
+  )
   await Promise.all(sessions.filter((one) => !unique.includes(one)).map((one) => one.close()))
   return unique
 }
@@ -86,7 +95,11 @@ async function supportsMultiRead(session: ZkSession): Promise<boolean> {
     await session.multiRead([{kind: 'getData', path: '/'}])
     return true
   } catch (error) {
-    if (error instanceof ZkError && (error.code === zkConstants.ZUNIMPLEMENTED || error.code === zkConstants.ZCONNECTIONLOSS)) return false
+    if (
+      error instanceof ZkError &&
+      (error.code === zkConstants.ZUNIMPLEMENTED || error.code === zkConstants.ZCONNECTIONLOSS)
+    )
+      return false
     throw error
   }
 }

@@ -1,3 +1,6 @@
+import type {Stat, ZkSession} from '../../zk/session.js'
+import type {PathMatcher} from '../exclude.js'
+
 import {
   hexZxid,
   isSequentialName,
@@ -7,30 +10,28 @@ import {
   type WalkCounts,
   type ZnodeRecord,
 } from '../../archive/format.js'
-import type {Stat, ZkSession} from '../../zk/session.js'
 import {joinZnodePath, relativeZnodePath} from '../../zk/uri.js'
-import type {PathMatcher} from '../exclude.js'
 import {type ReadZnode, singleRequestReader, type ZnodeReader} from './read-znodes.js'
 
 export interface WalkedZnode {
-  relativePath: string
-  record: ZnodeRecord
   data: Buffer
+  record: ZnodeRecord
+  relativePath: string
 }
 
 export interface WalkOptions {
-  session: ZkSession
-  root: string
-  exclude?: PathMatcher
-  includeEphemerals?: boolean
-  /** Znodes whose mzxid or pzxid is beyond it changed during the walk and are re-read. */
-  zxidStart?: number
   /** Znodes read at once. The server answers a session's requests in order, so this is the pipeline depth. */
   concurrency?: number
-  /** How znodes are read: by default one request each through `session` (see BulkAccess for batches). */
-  reader?: ZnodeReader
+  exclude?: PathMatcher
+  includeEphemerals?: boolean
   /** Called once per znode, parents before children; the walk waits for the returned promise. */
   onZnode: (znode: WalkedZnode) => Promise<unknown> | void
+  /** How znodes are read: by default one request each through `session` (see BulkAccess for batches). */
+  reader?: ZnodeReader
+  root: string
+  session: ZkSession
+  /** Znodes whose mzxid or pzxid is beyond it changed during the walk and are re-read. */
+  zxidStart?: number
 }
 
 export interface WalkStats extends WalkCounts {
@@ -63,14 +64,14 @@ export async function walkTree(options: WalkOptions): Promise<WalkStats> {
     znodes: 0,
   }
 
-  const changedSinceStart = (stat: Stat) => zxidStart !== undefined && (stat.mzxid > zxidStart || stat.pzxid > zxidStart)
+  const changedSinceStart = (stat: Stat) =>
+    zxidStart !== undefined && (stat.mzxid > zxidStart || stat.pzxid > zxidStart)
 
   const readSettled = async (path: string): Promise<ReadZnode | undefined> => {
     let current = await readZnode(path)
     if (!current || !changedSinceStart(current.stat)) return current
     stats.changedDuringBackup++
     for (let attempt = 1; attempt < SETTLE_ATTEMPTS; attempt++) {
-      // eslint-disable-next-line no-await-in-loop
       const again = await readZnode(path)
       if (!again) return undefined
       if (sameVersion(again.stat, current.stat)) return again
@@ -79,7 +80,10 @@ export async function walkTree(options: WalkOptions): Promise<WalkStats> {
 
     stats.inconsistentCount++
     if (stats.inconsistent.length < MAX_LISTED_INCONSISTENT) {
-      stats.inconsistent.push({path, reason: `still changing after ${SETTLE_ATTEMPTS} reads (mzxid ${hexZxid(current.stat.mzxid)})`})
+      stats.inconsistent.push({
+        path,
+        reason: `still changing after ${SETTLE_ATTEMPTS} reads (mzxid ${hexZxid(current.stat.mzxid)})`,
+      })
     }
 
     return current
@@ -130,7 +134,11 @@ export async function walkTree(options: WalkOptions): Promise<WalkStats> {
 }
 
 /** Runs `work` on items taken last-in first-out from a stack that `work` may push to, `limit` at a time. */
-function runPool(initial: string[], limit: number, work: (item: string, pending: string[]) => Promise<void>): Promise<void> {
+function runPool(
+  initial: string[],
+  limit: number,
+  work: (item: string, pending: string[]) => Promise<void>,
+): Promise<void> {
   const pending = [...initial]
   let active = 0
   let failed = false
@@ -160,4 +168,3 @@ function runPool(initial: string[], limit: number, work: (item: string, pending:
 function sameVersion(a: Stat, b: Stat): boolean {
   return a.mzxid === b.mzxid && a.pzxid === b.pzxid && a.aversion === b.aversion
 }
-

@@ -1,12 +1,13 @@
-import {type Acl, type Stat, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
 import type {ReadOp, ReadResult} from '../../zk/wire/protocol.js'
+
+import {type Acl, type Stat, zkConstants, ZkError, type ZkSession} from '../../zk/session.js'
 
 /** Data, stat, ACL and children of one znode. */
 export interface ReadZnode {
-  data: Buffer
-  stat: Stat
   acl: Acl[]
   children: string[]
+  data: Buffer
+  stat: Stat
 }
 
 /** Reads one znode, or undefined when it does not exist (any more). */
@@ -47,10 +48,10 @@ const CHILD_NAME_ESTIMATE = 100
 const READ_ATTEMPTS = 3
 
 interface Queued {
-  ops: ReadOp[]
   bytes: number
-  resolve: (results: Array<ReadResult | ZkError>) => void
+  ops: ReadOp[]
   reject: (error: Error) => void
+  resolve: (results: Array<ReadResult | ZkError>) => void
 }
 
 /**
@@ -66,16 +67,17 @@ interface Queued {
  * the batching session, so data and ACL belong together.
  */
 export class MultiReadBatcher {
+  /** Batches sent, the largest answer budgeted for a batch of several znodes (one alone may be larger), splits, znodes read again: for tests. */
+  readonly counts = {aclRereads: 0, batches: 0, largestSharedBatchBytes: 0, splits: 0}
+  readonly read: ZnodeReader = (path) => vanishedAsUndefined(() => this.readConsistent(path))
+  private readonly aclSessions: ZkSession[]
+  private flushScheduled = false
+  private inFlight = 0
+  private nextAclSession = 0
   private queue: Queued[] = []
   private queuedBytes = 0
   private queuedOps = 0
-  private flushScheduled = false
-  private inFlight = 0
   private readonly ready: Queued[][] = []
-  private readonly aclSessions: ZkSession[]
-  private nextAclSession = 0
-  /** Batches sent, the largest answer budgeted for a batch of several znodes (one alone may be larger), splits, znodes read again: for tests. */
-  readonly counts = {aclRereads: 0, batches: 0, largestSharedBatchBytes: 0, splits: 0}
 
   constructor(
     private readonly session: ZkSession,
@@ -83,50 +85,6 @@ export class MultiReadBatcher {
     aclSessions: ZkSession[] = [],
   ) {
     this.aclSessions = [session, ...aclSessions]
-  }
-
-  readonly read: ZnodeReader = (path) => vanishedAsUndefined(() => this.readConsistent(path))
-
-  private async readConsistent(path: string): Promise<ReadZnode> {
-    let aclSession = this.aclSessions[this.nextAclSession++ % this.aclSessions.length]
-    for (let attempt = 1; ; attempt++) {
-      // eslint-disable-next-line no-await-in-loop
-      const {acl, stat} = await this.readAcl(path, aclSession)
-      // eslint-disable-next-line no-await-in-loop
-      const {children, data} = await this.readBatched(path, stat)
-      if (sameAclVersion(stat, data.stat) || attempt === READ_ATTEMPTS) return {acl, children, data: data.data, stat: data.stat}
-      this.counts.aclRereads++
-      aclSession = this.session
-    }
-  }
-
-  /** Through `session`; one that fails (its node behind, or gone) leaves the read to the batching session. */
-  private async readAcl(path: string, session: ZkSession): Promise<{acl: Acl[]; stat: Stat}> {
-    if (session === this.session) return this.session.getAcl(path)
-    try {
-      return await session.getAcl(path)
-    } catch {
-      return this.session.getAcl(path)
-    }
-  }
-
-  /** Data and children in the next batch, sized from the stat that came with the ACL. */
-  private async readBatched(path: string, stat: Stat): Promise<{data: {data: Buffer; stat: Stat}; children: string[]}> {
-    const listChildren = stat.numChildren > 0
-    const ops: ReadOp[] = [{kind: 'getData', path}, ...(listChildren ? [{kind: 'getChildren' as const, path}] : [])]
-    const results = await this.enqueue(ops, OP_OVERHEAD * 2 + stat.dataLength + stat.numChildren * CHILD_NAME_ESTIMATE)
-    const [data, children] = results.map((result) => {
-      if (result instanceof ZkError) throw result
-      return result
-    })
-    if (data.kind !== 'getData') throw new Error(`multi-read answered ${data.kind} for getData of ${path}`)
-    // Children created since the ACL was read: list them too.
-    const names = children?.kind === 'getChildren' ? children.children : data.stat.numChildren > 0 ? await this.listChildren(path) : []
-    return {children: names, data}
-  }
-
-  private listChildren(path: string): Promise<string[]> {
-    return this.session.getChildren(path)
   }
 
   private enqueue(ops: ReadOp[], bytes: number): Promise<Array<ReadResult | ZkError>> {
@@ -146,13 +104,8 @@ export class MultiReadBatcher {
     })
   }
 
-  /** Closes the batch being filled and sends it when fewer than MAX_BATCHES_IN_FLIGHT are out. */
-  private seal(): void {
-    this.ready.push(this.queue)
-    this.queue = []
-    this.queuedBytes = 0
-    this.queuedOps = 0
-    this.pump()
+  private listChildren(path: string): Promise<string[]> {
+    return this.session.getChildren(path)
   }
 
   private pump(): void {
@@ -164,6 +117,98 @@ export class MultiReadBatcher {
         this.pump()
       })
     }
+  }
+
+  /** Through `session`; one that fails (its node behind, or gone) leaves the read to the batching session. */
+  private async readAcl(path: string, session: ZkSession): Promise<{acl: Acl[]; stat: Stat}> {
+    if (session === this.session) return this.session.getAcl(path)
+    try {
+      return await session.getAcl(path)
+    } catch {
+      return this.session.getAcl(path)
+    }
+  }
+
+  /** Data and children in the next batch, sized from the stat that came with the ACL. */
+  private async readBatched(path: string, stat: Stat): Promise<{children: string[]; data: {data: Buffer; stat: Stat}}> {
+    const listChildren = stat.numChildren > 0
+    const ops: ReadOp[] = [{kind: 'getData', path}, ...(listChildren ? [{kind: 'getChildren' as const, path}] : [])]
+    const results = await this.enqueue(ops, OP_OVERHEAD * 2 + stat.dataLength + stat.numChildren * CHILD_NAME_ESTIMATE)
+    const [data, children] = results.map((result) => {
+      if (result instanceof ZkError) throw result
+      return result
+    })
+    if (data.kind !== 'getData') throw new Error(`multi-read answered ${data.kind} for getData of ${path}`)
+    // Children created since the ACL was read: list them too.
+    const names =
+      children?.kind === 'getChildren'
+        ? children.children
+        : data.stat.numChildren > 0
+          ? await this.listChildren(path)
+          : []
+    return {children: names, data}
+  }
+
+  private async readConsistent(path: string): Promise<ReadZnode> {
+    let aclSession = this.aclSessions[this.nextAclSession++ % this.aclSessions.length]
+    for (let attempt = 1; ; attempt++) {
+      const {acl, stat} = await this.readAcl(path, aclSession)
+
+      const {children, data} = await this.readBatched(path, stat)
+      if (sameAclVersion(stat, data.stat) || attempt === READ_ATTEMPTS)
+        return {acl, children, data: data.data, stat: data.stat}
+      this.counts.aclRereads++
+      aclSession = this.session
+    }
+  }
+
+  private async readOneBySingleRequests(item: Queued): Promise<void> {
+    const one = (op: ReadOp): Promise<ReadResult | ZkError> =>
+      (async (): Promise<ReadResult> => {
+        if (op.kind === 'getData') return {kind: 'getData', ...(await this.session.getData(op.path))}
+        return {children: await this.session.getChildren(op.path), kind: 'getChildren'}
+      })().catch((error: unknown) => {
+        if (error instanceof ZkError && error.code !== zkConstants.ZSESSIONEXPIRED) return error
+        throw error
+      })
+    try {
+      item.resolve(await Promise.all(item.ops.map((op) => one(op))))
+    } catch (error) {
+      item.reject(error as Error)
+    }
+  }
+
+  private async retrySmaller(batch: Queued[], error: Error): Promise<void> {
+    const unsupported = error instanceof ZkError && error.code === zkConstants.ZUNIMPLEMENTED
+    if (
+      unsupported ||
+      (error instanceof ZkError && error.code === zkConstants.ZSESSIONEXPIRED) ||
+      !(error instanceof ZkError)
+    ) {
+      for (const item of batch) item.reject(error)
+      return
+    }
+
+    if (batch.length === 1) {
+      await this.readOneBySingleRequests(batch[0])
+      return
+    }
+
+    this.counts.splits++
+
+    // One after the other, in the slot of the batch they replace: MAX_BATCHES_IN_FLIGHT still holds.
+    const half = Math.ceil(batch.length / 2)
+    await this.send(batch.slice(0, half))
+    await this.send(batch.slice(half))
+  }
+
+  /** Closes the batch being filled and sends it when fewer than MAX_BATCHES_IN_FLIGHT are out. */
+  private seal(): void {
+    this.ready.push(this.queue)
+    this.queue = []
+    this.queuedBytes = 0
+    this.queuedOps = 0
+    this.pump()
   }
 
   private async send(batch: Queued[]): Promise<void> {
@@ -182,42 +227,6 @@ export class MultiReadBatcher {
     for (const item of batch) {
       item.resolve(results.slice(at, at + item.ops.length))
       at += item.ops.length
-    }
-  }
-
-  private async retrySmaller(batch: Queued[], error: Error): Promise<void> {
-    const unsupported = error instanceof ZkError && error.code === zkConstants.ZUNIMPLEMENTED
-    if (unsupported || (error instanceof ZkError && error.code === zkConstants.ZSESSIONEXPIRED) || !(error instanceof ZkError)) {
-      for (const item of batch) item.reject(error)
-      return
-    }
-
-    if (batch.length === 1) {
-      await this.readOneBySingleRequests(batch[0])
-      return
-    }
-
-    this.counts.splits++
-
-    // One after the other, in the slot of the batch they replace: MAX_BATCHES_IN_FLIGHT still holds.
-    const half = Math.ceil(batch.length / 2)
-    await this.send(batch.slice(0, half))
-    await this.send(batch.slice(half))
-  }
-
-  private async readOneBySingleRequests(item: Queued): Promise<void> {
-    const one = (op: ReadOp): Promise<ReadResult | ZkError> =>
-      (async (): Promise<ReadResult> => {
-        if (op.kind === 'getData') return {kind: 'getData', ...(await this.session.getData(op.path))}
-        return {children: await this.session.getChildren(op.path), kind: 'getChildren'}
-      })().catch((error: unknown) => {
-        if (error instanceof ZkError && error.code !== zkConstants.ZSESSIONEXPIRED) return error
-        throw error
-      })
-    try {
-      item.resolve(await Promise.all(item.ops.map((op) => one(op))))
-    } catch (error) {
-      item.reject(error as Error)
     }
   }
 }

@@ -1,8 +1,9 @@
 import type {ZnodeRecord} from '../../archive/format.js'
-import {type Acl, ZkError, zkConstants, type ZkSession} from '../../zk/session.js'
+import type {WritePath} from './bulk-access.js'
+
+import {type Acl, zkConstants, ZkError, type ZkSession} from '../../zk/session.js'
 import {MultiFailed, type WriteOp} from '../../zk/wire/protocol.js'
 import {Pipeline} from '../pipeline.js'
-import type {WritePath} from './bulk-access.js'
 
 /** Single requests in flight at once. */
 const PIPELINE_DEPTH = 256
@@ -26,21 +27,21 @@ export const FLAGS: Record<ZnodeRecord['type'], number> = {
 
 /** How znodes are written: one request each, or multis. */
 export interface ZnodeWriter {
-  /** Writes the znode (with `acl`, when created) and calls `done` once it is applied. */
-  write(znode: ZnodeToWrite, acl: Acl[], done: () => void): Promise<void>
   drain(): Promise<void>
+  setAcl(path: string, acl: Acl[]): Promise<void>
   /** Waits for what is in flight, sending nothing more; never throws. */
   settle(): Promise<void>
-  setAcl(path: string, acl: Acl[]): Promise<void>
+  /** Writes the znode (with `acl`, when created) and calls `done` once it is applied. */
+  write(znode: ZnodeToWrite, acl: Acl[], done: () => void): Promise<void>
 }
 
 export interface ZnodeToWrite {
   data: Buffer
-  relativePath: string
   /** Updated in place (excluded paths live under it): its ACL is whatever it is live, so it is set too. */
   kept: boolean
   path: string
   record: ZnodeRecord
+  relativePath: string
 }
 
 /** The writer of a bulk job's write path (BulkAccess.writePath). */
@@ -57,7 +58,9 @@ function singleRequestWriter(session: ZkSession): ZnodeWriter {
     settle: () => pipeline.settle(),
     write: ({data, kept, path, record}, acl, done) =>
       pipeline.add(async () => {
-        await (kept ? session.setData(path, data) : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined, acl))
+        await (kept
+          ? session.setData(path, data)
+          : session.create(path, data, FLAGS[record.type], record.type === 'ttl' ? record.ttl : undefined, acl))
         done()
       }),
   }
@@ -72,15 +75,24 @@ function multiWriter(session: ZkSession): ZnodeWriter {
     settle: () => writer.abandon(),
     write: ({data, kept, path, record}, acl, done) =>
       writer.add(
-        kept ? {data, kind: 'setData', path} : {acl, data, flags: FLAGS[record.type], kind: 'create', path, ...(record.type === 'ttl' ? {ttlMs: record.ttl} : {})},
+        kept
+          ? {data, kind: 'setData', path}
+          : {
+              acl,
+              data,
+              flags: FLAGS[record.type],
+              kind: 'create',
+              path,
+              ...(record.type === 'ttl' ? {ttlMs: record.ttl} : {}),
+            },
         done,
       ),
   }
 }
 
 interface Batch {
-  ops: WriteOp[]
   done: Array<() => void>
+  ops: WriteOp[]
 }
 
 /**
@@ -96,14 +108,25 @@ export class MultiWriter {
   private batch: Batch = {done: [], ops: []}
   private batchBytes = 0
   private budget = WRITE_BUDGET
-  private readonly inFlight: Array<{batch: Batch; answer: Promise<void>}> = []
+  private readonly inFlight: Array<{answer: Promise<void>; batch: Batch}> = []
 
   constructor(private readonly wire: Pick<ZkSession, 'multi' | 'timeoutMs'>) {}
+
+  /** Drops what is queued and waits for the multis in flight, whatever they answer. */
+  async abandon(): Promise<void> {
+    this.batch = {done: [], ops: []}
+    this.batchBytes = 0
+    await Promise.allSettled(this.inFlight.splice(0).map(({answer}) => answer))
+  }
 
   /** Queues `op`; `done` is called once it is applied. Waits while enough multis are in flight. */
   async add(op: WriteOp, done: () => void): Promise<void> {
     const bytes = opBytes(op)
-    if (this.batch.ops.length > 0 && (this.batchBytes + bytes > this.budget || this.batch.ops.length >= MAX_OPS_PER_MULTI)) await this.seal()
+    if (
+      this.batch.ops.length > 0 &&
+      (this.batchBytes + bytes > this.budget || this.batch.ops.length >= MAX_OPS_PER_MULTI)
+    )
+      await this.seal()
     this.batch.ops.push(op)
     this.batch.done.push(done)
     this.batchBytes += bytes
@@ -113,16 +136,44 @@ export class MultiWriter {
   async drain(): Promise<void> {
     if (this.batch.ops.length > 0) await this.seal()
     while (this.inFlight.length > 0) {
-      // eslint-disable-next-line no-await-in-loop
       await this.settleOldest()
     }
   }
 
-  /** Drops what is queued and waits for the multis in flight, whatever they answer. */
-  async abandon(): Promise<void> {
-    this.batch = {done: [], ops: []}
-    this.batchBytes = 0
-    await Promise.allSettled(this.inFlight.splice(0).map(({answer}) => answer))
+  private async resendAfterLoss(batch: Batch): Promise<void> {
+    const deadline = Date.now() + this.wire.timeoutMs
+    for (;;) {
+      try {
+        await this.send(batch)
+        return
+      } catch (error) {
+        if (landedBefore(error, batch)) {
+          for (const done of batch.done) done()
+          return
+        }
+
+        if (!isConnectionLoss(error) || Date.now() > deadline) throw error
+        if (batch.ops.length > 1) {
+          await this.resendHalves(batch)
+          return
+        }
+      }
+    }
+  }
+
+  private async resendHalves(batch: Batch): Promise<void> {
+    const half = Math.ceil(batch.ops.length / 2)
+    const halves = [0, half].map((start) => ({
+      done: batch.done.slice(start, start + half),
+      ops: batch.ops.slice(start, start + half),
+    }))
+    this.budget = Math.min(
+      this.budget,
+      Math.max(...halves.map(({ops}) => ops.reduce((sum, op) => sum + opBytes(op), 0))),
+    )
+    for (const part of halves) {
+      await this.resendAfterLoss(part)
+    }
   }
 
   private async seal(): Promise<void> {
@@ -149,43 +200,16 @@ export class MultiWriter {
       // Every later multi was on the same connection or after the failure: let them all settle first.
       const later = await Promise.allSettled(pending.slice(1).map(({answer}) => answer))
       if (!isConnectionLoss(error)) throw error
-      const lost = [pending[0].batch, ...pending.slice(1).filter((_, index) => later[index].status === 'rejected').map(({batch}) => batch)]
+      const lost = [
+        pending[0].batch,
+        ...pending
+          .slice(1)
+          .filter((_, index) => later[index].status === 'rejected')
+          .map(({batch}) => batch),
+      ]
       for (const batch of lost) {
-        // eslint-disable-next-line no-await-in-loop
         await this.resendAfterLoss(batch)
       }
-    }
-  }
-
-  private async resendAfterLoss(batch: Batch): Promise<void> {
-    const deadline = Date.now() + this.wire.timeoutMs
-    for (;;) {
-      try {
-        // eslint-disable-next-line no-await-in-loop
-        await this.send(batch)
-        return
-      } catch (error) {
-        if (landedBefore(error, batch)) {
-          for (const done of batch.done) done()
-          return
-        }
-
-        if (!isConnectionLoss(error) || Date.now() > deadline) throw error
-        if (batch.ops.length > 1) {
-          await this.resendHalves(batch)
-          return
-        }
-      }
-    }
-  }
-
-  private async resendHalves(batch: Batch): Promise<void> {
-    const half = Math.ceil(batch.ops.length / 2)
-    const halves = [0, half].map((start) => ({done: batch.done.slice(start, start + half), ops: batch.ops.slice(start, start + half)}))
-    this.budget = Math.min(this.budget, Math.max(...halves.map(({ops}) => ops.reduce((sum, op) => sum + opBytes(op), 0))))
-    for (const part of halves) {
-      // eslint-disable-next-line no-await-in-loop
-      await this.resendAfterLoss(part)
     }
   }
 }
@@ -196,13 +220,23 @@ export function isConnectionLoss(error: unknown): boolean {
 
 /** A resent multi whose first op, a create, finds its znode: the first sending was applied. */
 function landedBefore(error: unknown, batch: Batch): boolean {
-  return error instanceof MultiFailed && error.index === 0 && error.code === zkConstants.ZNODEEXISTS && batch.ops[0].kind === 'create'
+  return (
+    error instanceof MultiFailed &&
+    error.index === 0 &&
+    error.code === zkConstants.ZNODEEXISTS &&
+    batch.ops[0].kind === 'create'
+  )
 }
 
 /** What `op` adds to a multi. */
 function opBytes(op: WriteOp): number {
   const headerAndPath = OP_OVERHEAD + Buffer.byteLength(op.path)
-  if (op.kind === 'create') return headerAndPath + (op.data?.length ?? 0) + op.acl.reduce((sum, entry) => sum + 12 + entry.scheme.length + Buffer.byteLength(entry.id), 0)
+  if (op.kind === 'create')
+    return (
+      headerAndPath +
+      (op.data?.length ?? 0) +
+      op.acl.reduce((sum, entry) => sum + 12 + entry.scheme.length + Buffer.byteLength(entry.id), 0)
+    )
   if (op.kind === 'setData') return headerAndPath + op.data.length
   return headerAndPath
 }

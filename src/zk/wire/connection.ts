@@ -3,7 +3,14 @@ import type {Socket} from 'node:net'
 import {JuteReader} from '../../jute/reader.js'
 import {openSocket, speaksTls, speaksTlsError, tlsFailure, type ZkTlsOptions} from '../tls.js'
 import {FrameReader} from './frames.js'
-import {type ConnectResponse, ProtocolError, protocolFailure, readConnectResponse, readReplyHeader, type ReplyHeader} from './protocol.js'
+import {
+  type ConnectResponse,
+  ProtocolError,
+  protocolFailure,
+  readConnectResponse,
+  readReplyHeader,
+  type ReplyHeader,
+} from './protocol.js'
 
 /** Why a connection ended: the socket closed or failed, or the node stopped answering. */
 export class ConnectionClosed extends Error {}
@@ -13,9 +20,9 @@ export class ConnectionClosed extends Error {}
  * turn go out together) and hands every answer to `onReply`.
  */
 export class Connection {
-  private corked = false
-  private closedWith?: Error
   lastReceived = Date.now()
+  private closedWith?: Error
+  private corked = false
 
   private constructor(
     private readonly socket: Socket,
@@ -41,7 +48,10 @@ export class Connection {
       let failure: Error | undefined
       let sent = false
       let received = false
-      const timer = setTimeout(() => socket.destroy(new ConnectionClosed(`no answer from ${host} within ${timeoutMs} ms`)), timeoutMs)
+      const timer = setTimeout(
+        () => socket.destroy(new ConnectionClosed(`no answer from ${host} within ${timeoutMs} ms`)),
+        timeoutMs,
+      )
       const frames = new FrameReader(host, (frame) => {
         const reader = new JuteReader(frame, `the answer of ${host}`, protocolFailure)
         if (connection) {
@@ -80,12 +90,22 @@ export class Connection {
         }
 
         const refused = tls ? tlsFailure(host, failure, sent) : undefined
-        const error = refused ?? (failure instanceof ConnectionClosed || failure instanceof ProtocolError ? failure : closed)
+        const error =
+          refused ?? (failure instanceof ConnectionClosed || failure instanceof ProtocolError ? failure : closed)
         // A secureClientPort closes a plain connection cleanly without a word; so does a node not serving yet.
         if (tls || !sent || received || failure) reject(error)
-        else void speaksTls(name, port, Math.max(250, deadline - Date.now())).then((yes) => reject(yes ? speaksTlsError(host) : error))
+        else
+          void speaksTls(name, port, Math.max(250, deadline - Date.now())).then((yes) =>
+            reject(yes ? speaksTlsError(host) : error),
+          )
       })
     })
+  }
+
+  /** Drops the connection; `onClose` gets `reason`. */
+  destroy(reason: Error): void {
+    this.closedWith ??= reason
+    this.socket.destroy()
   }
 
   send(packet: Buffer): void {
@@ -100,15 +120,9 @@ export class Connection {
 
     this.socket.write(packet)
   }
-
-  /** Drops the connection; `onClose` gets `reason`. */
-  destroy(reason: Error): void {
-    this.closedWith ??= reason
-    this.socket.destroy()
-  }
 }
 
 function splitHost(host: string): [string, number] {
   const at = host.lastIndexOf(':')
-  return at < 0 ? [host, 2181] : [host.slice(0, at).replace(/^\[|]$/g, ''), Number(host.slice(at + 1))]
+  return at === -1 ? [host, 2181] : [host.slice(0, at).replaceAll(/^\[|]$/g, ''), Number(host.slice(at + 1))]
 }

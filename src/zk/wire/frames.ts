@@ -10,8 +10,8 @@ export const MAX_PACKET_BYTES = 64 * 1024 * 1024
 
 /** Splits a byte stream into the protocol's packets (an int length, then that many bytes). */
 export class FrameReader {
-  private chunks: Buffer[] = []
   private buffered = 0
+  private chunks: Buffer[] = []
   private expected = -1
 
   constructor(
@@ -45,7 +45,9 @@ export class FrameReader {
     this.buffered = 0
     const http = prefix.toString('latin1') === 'HTTP' ? ' (its answer is HTTP: is that the AdminServer port?)' : ''
     const bound = length < 0 ? 'a negative length' : `more than the cap of ${this.maxBytes} bytes`
-    throw new ProtocolError(`${this.peer} declared a packet of ${length} bytes, ${bound}${http}: check that it is a ZooKeeper client port`)
+    throw new ProtocolError(
+      `${this.peer} declared a packet of ${length} bytes, ${bound}${http}: check that it is a ZooKeeper client port`,
+    )
   }
 
   private take(count: number): Buffer {

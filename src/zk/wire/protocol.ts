@@ -1,12 +1,13 @@
+import type {JuteFailure, JuteReader} from '../../jute/reader.js'
+
 /**
  * ZooKeeper's client protocol: opcodes, special xids, and the records of the requests and answers
  * the bulk jobs use. Every packet is an int length, then a Jute record: requests start with
  * RequestHeader(xid, type), answers with ReplyHeader(xid, zxid, err).
  */
 import {OperationError} from '../../errors.js'
-import type {JuteFailure, JuteReader} from '../../jute/reader.js'
 import {JuteWriter} from '../../jute/writer.js'
-import {type Acl, type Stat, ZkError, zkConstants} from '../types.js'
+import {type Acl, type Stat, zkConstants, ZkError} from '../types.js'
 
 export const OP = {
   auth: 100,
@@ -41,20 +42,21 @@ export class ProtocolError extends OperationError {
 }
 
 /** How an answer's reader fails: "the answer of host:port at byte N: problem". */
-export const protocolFailure: JuteFailure = (source, at, problem) => new ProtocolError(`${source} at byte ${at}: ${problem}`)
+export const protocolFailure: JuteFailure = (source, at, problem) =>
+  new ProtocolError(`${source} at byte ${at}: ${problem}`)
 
 export const XID = {auth: -4, notification: -1, ping: -2} as const
 
 export interface ReplyHeader {
+  err: number
   xid: number
   zxid: bigint
-  err: number
 }
 
 export interface ConnectResponse {
-  timeoutMs: number
-  sessionId: bigint
   password: Buffer
+  sessionId: bigint
+  timeoutMs: number
 }
 
 export function connectRequest(lastZxidSeen: bigint, timeoutMs: number, sessionId: bigint, password: Buffer): Buffer {
@@ -94,20 +96,20 @@ export function readStrings(reader: JuteReader): string[] {
   return reader.vector(() => reader.ustring() ?? '') ?? []
 }
 
-export type ReadOp = {kind: 'getData'; path: string} | {kind: 'getChildren'; path: string}
+export type ReadOp = {kind: 'getChildren'; path: string} | {kind: 'getData'; path: string}
 
-export type ReadResult = {kind: 'getData'; data: Buffer; stat: Stat} | {kind: 'getChildren'; children: string[]}
+export type ReadResult = {children: string[]; kind: 'getChildren'} | {data: Buffer; kind: 'getData'; stat: Stat}
 
 export type WriteOp =
-  | {kind: 'create'; path: string; data?: Buffer; acl: Acl[]; flags?: number; ttlMs?: number}
-  | {kind: 'delete'; path: string; version?: number}
-  | {kind: 'setData'; path: string; data: Buffer; version?: number}
+  | {acl: Acl[]; data?: Buffer; flags?: number; kind: 'create'; path: string; ttlMs?: number}
+  | {data: Buffer; kind: 'setData'; path: string; version?: number}
   | {kind: 'check'; path: string; version: number}
+  | {kind: 'delete'; path: string; version?: number}
 
 export interface WriteResult {
-  type: number
   /** The created path (with its sequence number), for creates. */
   path?: string
+  type: number
 }
 
 const MULTI_END = (writer: JuteWriter) => writer.int(-1).bool(true).int(-1)
@@ -127,7 +129,11 @@ export function writeOpType(op: WriteOp): number {
 export function writeOpBody(writer: JuteWriter, op: WriteOp): JuteWriter {
   switch (op.kind) {
     case 'create': {
-      writer.string(op.path).buffer(op.data ?? Buffer.alloc(0)).acl(op.acl).int(op.flags ?? 0)
+      writer
+        .string(op.path)
+        .buffer(op.data ?? Buffer.alloc(0))
+        .acl(op.acl)
+        .int(op.flags ?? 0)
       return op.ttlMs === undefined ? writer : writer.long(BigInt(op.ttlMs))
     }
 
@@ -136,7 +142,10 @@ export function writeOpBody(writer: JuteWriter, op: WriteOp): JuteWriter {
     }
 
     case 'setData': {
-      return writer.string(op.path).buffer(op.data).int(op.version ?? -1)
+      return writer
+        .string(op.path)
+        .buffer(op.data)
+        .int(op.version ?? -1)
     }
 
     case 'check': {
@@ -171,13 +180,30 @@ export function readMultiReadResults(reader: JuteReader, ops: ReadOp[]): Array<R
     if (done) break
     const op = ops[results.length]
     if (op === undefined) reader.fail('more results than requests in a multi-read answer')
-    if (type === OP.error) results.push(new ZkError(reader.int(), op.path, operationName(op.kind)))
-    else if (type === OP.getData) results.push({data: reader.buffer(true) ?? Buffer.alloc(0), kind: 'getData', stat: readStat(reader)})
-    else if (type === OP.getChildren) results.push({children: readStrings(reader), kind: 'getChildren'})
-    else reader.fail(`unexpected result type ${type} in a multi-read answer`)
+    switch (type) {
+      case OP.error: {
+        results.push(new ZkError(reader.int(), op.path, operationName(op.kind)))
+        break
+      }
+
+      case OP.getData: {
+        results.push({data: reader.buffer(true) ?? Buffer.alloc(0), kind: 'getData', stat: readStat(reader)})
+        break
+      }
+
+      case OP.getChildren: {
+        results.push({children: readStrings(reader), kind: 'getChildren'})
+        break
+      }
+
+      default: {
+        reader.fail(`unexpected result type ${type} in a multi-read answer`)
+      }
+    }
   }
 
-  if (results.length !== ops.length) reader.fail(`${results.length} results for ${ops.length} requests in a multi-read answer`)
+  if (results.length !== ops.length)
+    reader.fail(`${results.length} results for ${ops.length} requests in a multi-read answer`)
   return results
 }
 
@@ -210,12 +236,13 @@ export function readMultiResults(reader: JuteReader, ops: WriteOp[]): WriteResul
   }
 
   const index = codes.findIndex((code) => code !== 0 && code !== zkConstants.ZRUNTIMEINCONSISTENCY)
-  if (index >= 0) {
+  if (index !== -1) {
     const op = ops[index]
     throw new MultiFailed(codes[index], index, codes, op?.path ?? '?', operationName(op?.kind ?? 'write'))
   }
 
-  if (results.length !== ops.length) reader.fail(`${results.length} results for ${ops.length} requests in a multi answer`)
+  if (results.length !== ops.length)
+    reader.fail(`${results.length} results for ${ops.length} requests in a multi answer`)
   return results
 }
 

@@ -25,14 +25,21 @@ export class DigestMd5Client {
     const {nonce} = directives
     if (!nonce) throw new Error('the server sent no DIGEST-MD5 nonce')
     const qops = (directives.qop ?? 'auth').split(',').map((qop) => qop.trim())
-    if (!qops.includes('auth')) throw new Error(`the server offers no DIGEST-MD5 qop this client speaks (${directives.qop})`)
+    if (!qops.includes('auth'))
+      throw new Error(`the server offers no DIGEST-MD5 qop this client speaks (${directives.qop})`)
     const realm = directives.realm ?? ''
     // eslint-disable-next-line unicorn/text-encoding-identifier-case -- RFC 2831's charset value, not a Node encoding name
     const utf8 = directives.charset?.toLowerCase() === 'utf-8'
     const {cnonce, digestUri} = this
-    const secret = md5(Buffer.from(`${this.user}:${realm}:${this.password}`, utf8 && !isLatin1(`${this.user}${realm}${this.password}`) ? 'utf8' : 'latin1'))
+    const secret = md5(
+      Buffer.from(
+        `${this.user}:${realm}:${this.password}`,
+        utf8 && !isLatin1(`${this.user}${realm}${this.password}`) ? 'utf8' : 'latin1',
+      ),
+    )
     const ha1 = md5hex(Buffer.concat([secret, Buffer.from(`:${nonce}:${cnonce}`)]))
-    const digest = (a2: string) => md5hex(Buffer.from(`${ha1}:${nonce}:${NONCE_COUNT}:${cnonce}:auth:${md5hex(Buffer.from(a2))}`))
+    const digest = (a2: string) =>
+      md5hex(Buffer.from(`${ha1}:${nonce}:${NONCE_COUNT}:${cnonce}:auth:${md5hex(Buffer.from(a2))}`))
     this.expectedRspauth = digest(`:${digestUri}`)
     const fields = [
       ...(utf8 ? ['charset=utf-8'] : []),
@@ -51,7 +58,9 @@ export class DigestMd5Client {
 
   /** Whether the server's final token proves it knows the password too. */
   verify(token: Buffer): boolean {
-    return this.expectedRspauth !== undefined && parseDirectives(token.toString('utf8')).rspauth === this.expectedRspauth
+    return (
+      this.expectedRspauth !== undefined && parseDirectives(token.toString('utf8')).rspauth === this.expectedRspauth
+    )
   }
 }
 
@@ -61,7 +70,7 @@ export function parseDirectives(text: string): Record<string, string> {
   const pattern = /\s*([A-Za-z0-9-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,]*))\s*(?:,|$)/gy
   for (let match = pattern.exec(text); match && match[0] !== ''; match = pattern.exec(text)) {
     const name = match[1].toLowerCase()
-    directives[name] ??= match[2] === undefined ? match[3].trim() : match[2].replace(/\\(.)/g, '$1')
+    directives[name] ??= match[2] === undefined ? match[3].trim() : match[2].replaceAll(/\\(.)/g, '$1')
   }
 
   return directives
@@ -69,6 +78,6 @@ export function parseDirectives(text: string): Record<string, string> {
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest()
 const md5hex = (data: Buffer) => createHash('md5').update(data).digest('hex')
-const quoted = (value: string) => `"${value.replace(/(["\\])/g, '\\$1')}"`
-// eslint-disable-next-line no-control-regex
-const isLatin1 = (text: string) => /^[\u0000-\u00ff]*$/.test(text)
+const quoted = (value: string) => `"${value.replaceAll(/(["\\])/g, String.raw`\$1`)}"`
+
+const isLatin1 = (text: string) => /^[\u0000-\u00FF]*$/.test(text)

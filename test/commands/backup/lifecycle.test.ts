@@ -1,7 +1,8 @@
 import {expect} from 'chai'
 
-import {BUSY_MESSAGE, type BackupInfo, type RestoreInfo} from '../../../src/service/api.js'
 import type {ZkSession} from '../../../src/zk/session.js'
+
+import {type BackupInfo, BUSY_MESSAGE, type RestoreInfo} from '../../../src/service/api.js'
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {dcos, expectExit} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
@@ -27,7 +28,10 @@ describe('dcos backup create|list|show|restore|delete against the real service',
   beforeEach(async () => {
     root = uniquePath('cli')
     storage = await tempDir('cli-storage')
-    await seedTree(session, root, [{data: 'm', path: '/'}, ...Array.from({length: 20}, (_, index) => ({data: `app ${index}`, path: `/app-${index}`}))])
+    await seedTree(session, root, [
+      {data: 'm', path: '/'},
+      ...Array.from({length: 20}, (_, index) => ({data: `app ${index}`, path: `/app-${index}`})),
+    ])
   })
 
   afterEach(async () => {
@@ -38,19 +42,31 @@ describe('dcos backup create|list|show|restore|delete against the real service',
 
   after(() => session?.close())
 
-  async function start(options: {token?: string; beforeJobWork?: () => Promise<void>} = {}): Promise<string> {
-    running = await startService({components: [{name: 'marathon', path: root}], hosts, lockPath: `${root}-lock`, storage, ...options})
+  async function start(options: {beforeJobWork?: () => Promise<void>; token?: string} = {}): Promise<string> {
+    running = await startService({
+      components: [{name: 'marathon', path: root}],
+      hosts,
+      lockPath: `${root}-lock`,
+      storage,
+      ...options,
+    })
     return running.url
   }
 
   it('runs the whole life cycle: create --wait, list, show, restore --wait, delete', async () => {
     const env = {DCOS_URL: await start()}
-    const created = expectExit(await dcos(['backup', 'create', '--label', 'nightly', '--wait', '--interval', '100ms'], {env}), 0)
+    const created = expectExit(
+      await dcos(['backup', 'create', '--label', 'nightly', '--wait', '--interval', '100ms'], {env}),
+      0,
+    )
     const id = created.stdout.trim()
     expect(id).to.match(/^nightly-[0-9a-f-]{36}$/)
 
     // In a script, stdin may be a pipe with other data on it: the optional prefix never reads it.
-    const listed = expectExit(await dcos(['backup', 'list'], {env, input: Buffer.from('not-a-prefix\n')}), 0).stdout.split('\n')
+    const listed = expectExit(
+      await dcos(['backup', 'list'], {env, input: Buffer.from('not-a-prefix\n')}),
+      0,
+    ).stdout.split('\n')
     expect(listed[0]).to.match(/^BACKUP ID\s+VERSION\s+STATUS\s+TIMESTAMP$/)
     expect(listed[1]).to.match(new RegExp(`^${id}\\s+test\\s+STATUS_READY\\s+\\d{4}-`))
 
@@ -60,11 +76,16 @@ describe('dcos backup create|list|show|restore|delete against the real service',
     const before = await snapshotTree(session, root)
     await session.setData(`${root}/app-4`, Buffer.from('changed'))
     await session.delete(`${root}/app-5`)
-    const restored = expectExit(await dcos(['backup', 'restore', id, '--yes', '--wait', '--interval', '100ms', '--json'], {env}), 0)
+    const restored = expectExit(
+      await dcos(['backup', 'restore', id, '--yes', '--wait', '--interval', '100ms', '--json'], {env}),
+      0,
+    )
     const restore = JSON.parse(restored.stdout) as RestoreInfo
     expect(restore.status).to.equal('STATUS_READY')
     expect(await snapshotTree(session, root)).to.deep.equal(before)
-    const withRestore = JSON.parse(expectExit(await dcos(['backup', 'show', id, '--json'], {env}), 0).stdout) as BackupInfo
+    const withRestore = JSON.parse(
+      expectExit(await dcos(['backup', 'show', id, '--json'], {env}), 0).stdout,
+    ) as BackupInfo
     expect(withRestore.restores.map((entry) => [entry.id, entry.status])).to.deep.equal([[restore.id, 'STATUS_READY']])
 
     expectExit(await dcos(['backup', 'delete', id, '--yes'], {env}), 0)
@@ -75,7 +96,7 @@ describe('dcos backup create|list|show|restore|delete against the real service',
     expect(gone.stderr).to.include(`No backup with id ${id}`)
   })
 
-  it('reports the service\'s busy error with exit 1 while another job holds the lock', async () => {
+  it("reports the service's busy error with exit 1 while another job holds the lock", async () => {
     let release!: () => void
     const gate = new Promise<void>((resolve) => {
       release = resolve

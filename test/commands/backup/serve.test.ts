@@ -3,6 +3,7 @@ import {stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {ZkSession} from '../../../src/zk/session.js'
+
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {dcos, expectUsageError} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
@@ -44,7 +45,11 @@ describe('dcos backup serve', () => {
       ['a bad --schedule', ['--schedule', 'hourly'], 'Invalid --schedule "hourly"'],
       ['a missing --token-file', ['--token-file', '/nonexistent/token'], 'Cannot read --token-file /nonexistent/token'],
       ['an unknown storage scheme', ['--storage', 'ftp://host/dir'], /ftp/],
-      ['a storage directory whose parent does not exist', ['--storage', '/nonexistent/backups'], 'Cannot write to --storage /nonexistent/backups: its parent directory /nonexistent does not exist'],
+      [
+        'a storage directory whose parent does not exist',
+        ['--storage', '/nonexistent/backups'],
+        'Cannot write to --storage /nonexistent/backups: its parent directory /nonexistent does not exist',
+      ],
     ]
     for (const [what, args, message] of cases) {
       it(`refuses ${what}`, async () => {
@@ -59,7 +64,10 @@ describe('dcos backup serve', () => {
     it('refuses an empty --token-file', async () => {
       const file = join(storage, 'token')
       await writeFile(file, '\n')
-      expectUsageError(await dcos(['backup', 'serve', '--storage', storage, '--zk', '127.0.0.1:1', '--token-file', file]), 'is empty')
+      expectUsageError(
+        await dcos(['backup', 'serve', '--storage', storage, '--zk', '127.0.0.1:1', '--token-file', file]),
+        'is empty',
+      )
     })
 
     it('shows examples and exit codes in its help', async () => {
@@ -71,7 +79,10 @@ describe('dcos backup serve', () => {
   it('refuses a --storage that is a file', async () => {
     const file = join(storage, 'a-file')
     await writeFile(file, 'not a directory\n')
-    expectUsageError(await dcos(['backup', 'serve', '--storage', file, '--zk', '127.0.0.1:1']), `Cannot write to --storage ${file}: it is not a directory`)
+    expectUsageError(
+      await dcos(['backup', 'serve', '--storage', file, '--zk', '127.0.0.1:1']),
+      `Cannot write to --storage ${file}: it is not a directory`,
+    )
   })
 
   it('creates a missing --storage directory (mode 0700) when its parent exists', async () => {
@@ -84,7 +95,7 @@ describe('dcos backup serve', () => {
   it('stops on SIGTERM with exit 0', async () => {
     const running = await serve(['--storage', storage, '--zk', '127.0.0.1:1'])
     expect((await api(running.url, 'GET', '/list')).text).to.equal('{}')
-    const exited = new Promise<number | null>((resolve) => running.child.once('exit', (code) => resolve(code)))
+    const exited = new Promise<null | number>((resolve) => running.child.once('exit', (code) => resolve(code)))
     running.child.kill('SIGTERM')
     expect(await exited).to.equal(0)
   })

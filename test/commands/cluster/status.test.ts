@@ -13,15 +13,24 @@ const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /
 describe('dcos cluster status', () => {
   describe('usage errors (exit 2, one line)', () => {
     it('needs --zk or --exhibitor when DCOS_URL is not set', async () => {
-      expectUsageError(await dcos(['cluster', 'status']), 'Nothing to check: pass --zk <hosts> or --exhibitor <url> (or set DCOS_URL)')
+      expectUsageError(
+        await dcos(['cluster', 'status']),
+        'Nothing to check: pass --zk <hosts> or --exhibitor <url> (or set DCOS_URL)',
+      )
     })
 
     it('refuses --zk with --exhibitor', async () => {
-      expectUsageError(await dcos(['cluster', 'status', '--zk', 'h1', '--exhibitor', 'http://h1:8181']), '--zk and --exhibitor cannot be used together')
+      expectUsageError(
+        await dcos(['cluster', 'status', '--zk', 'h1', '--exhibitor', 'http://h1:8181']),
+        '--zk and --exhibitor cannot be used together',
+      )
     })
 
     it('refuses a bad --timeout, --interval or --zk', async () => {
-      expectUsageError(await dcos(['cluster', 'status', '--zk', 'h1', '--wait', '--timeout', '10 minutes']), 'Invalid --timeout "10 minutes": use a duration such as 30s, 5m, 1h')
+      expectUsageError(
+        await dcos(['cluster', 'status', '--zk', 'h1', '--wait', '--timeout', '10 minutes']),
+        'Invalid --timeout "10 minutes": use a duration such as 30s, 5m, 1h',
+      )
       expectUsageError(await dcos(['cluster', 'status', '--zk', 'h1', '--interval', '0']), 'Invalid --interval "0"')
       expectUsageError(await dcos(['cluster', 'status', '--zk', 'h1:99999']), 'Invalid port "99999"')
     })
@@ -70,7 +79,10 @@ describe('dcos cluster status', () => {
     })
 
     it('--json gives {nodes, healthy, verdict, source} (hosts without zk:// and port work too)', async () => {
-      const {stdout} = expectExit(await dcos(['cluster', 'status', '--zk', ensemble.connectString, '--json', '--max-lag', '0']), 0)
+      const {stdout} = expectExit(
+        await dcos(['cluster', 'status', '--zk', ensemble.connectString, '--json', '--max-lag', '0']),
+        0,
+      )
       const status = JSON.parse(stdout)
       expect(Object.keys(status).sort()).to.deep.equal(['healthy', 'nodes', 'source', 'verdict'])
       expect(status).to.include({healthy: true, source: 'zk'})
@@ -104,7 +116,10 @@ describe('dcos cluster status', () => {
       expect(lines[3].split(/\s+/)).to.deep.equal([stopped, 'unreachable', '-', 'no', '-', '-'])
       expect(lines[4]).to.equal(verdict)
 
-      const waiting = dcos(['cluster', 'status', '--zk', ensemble.connectString, '--wait', '--interval', '200ms', '--timeout', '40s'], {timeoutMs: 50_000})
+      const waiting = dcos(
+        ['cluster', 'status', '--zk', ensemble.connectString, '--wait', '--interval', '200ms', '--timeout', '40s'],
+        {timeoutMs: 50_000},
+      )
       await new Promise((resolve) => setTimeout(resolve, 1000))
       await ensemble.startNode(3)
       const {stderr, stdout} = expectExit(await waiting, 0)
@@ -121,8 +136,13 @@ describe('dcos cluster status', () => {
     it('two nodes stopped: the survivor is not serving; --wait exits 1 at its timeout', async () => {
       await ensemble.stopNode(1)
       await ensemble.stopNode(2)
-      await eventually('node 3 to lose its quorum', async () => (/not currently serving requests/.test(await ensemble.srvr(3).catch(() => '')) ? true : undefined))
-      const {stdout} = expectExit(await dcos(['cluster', 'status', '--zk', ensemble.connectString, '--request-timeout', '2s']), 1)
+      await eventually('node 3 to lose its quorum', async () =>
+        /not currently serving requests/.test(await ensemble.srvr(3).catch(() => '')) ? true : undefined,
+      )
+      const {stdout} = expectExit(
+        await dcos(['cluster', 'status', '--zk', ensemble.connectString, '--request-timeout', '2s']),
+        1,
+      )
       const lines = stdout.trimEnd().split('\n')
       expect(lines[3].split(/\s{2,}/)).to.deep.equal([hosts[2], 'not serving', '-', 'no', '-', '-'])
       expect(lines[4]).to.equal(
@@ -131,7 +151,21 @@ describe('dcos cluster status', () => {
       )
 
       const started = Date.now()
-      const waited = expectExit(await dcos(['cluster', 'status', '--zk', ensemble.connectString, '--wait', '--interval', '200ms', '--timeout', '1s', '--json']), 1)
+      const waited = expectExit(
+        await dcos([
+          'cluster',
+          'status',
+          '--zk',
+          ensemble.connectString,
+          '--wait',
+          '--interval',
+          '200ms',
+          '--timeout',
+          '1s',
+          '--json',
+        ]),
+        1,
+      )
       expect(Date.now() - started).to.be.below(10_000)
       expect(JSON.parse(waited.stdout)).to.deep.include({healthy: false, source: 'zk'})
       const changes = waited.stderr.trimEnd().split('\n')

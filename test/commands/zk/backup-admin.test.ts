@@ -7,6 +7,7 @@ import {promisify} from 'node:util'
 import type {ZnodeRecord} from '../../../src/archive/format.js'
 import type {BackupResult} from '../../../src/engine/backup.js'
 import type {ZkSession} from '../../../src/zk/session.js'
+
 import {adminUrl, Ensemble} from '../../harness/ensemble.js'
 import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
 import {readArchiveFile} from '../../helpers/archive.js'
@@ -14,7 +15,15 @@ import {dcos, expectExit, zkUri} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {expectArchiveHolds, readTreeIndependently} from '../../helpers/oracle.js'
 import {secret} from '../../helpers/secrets.js'
-import {connect, digestId, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL, ZOO_PERM_READ} from '../../helpers/tree.js'
+import {
+  connect,
+  digestId,
+  seedTree,
+  type SeedZnode,
+  uniquePath,
+  ZOO_PERM_ALL,
+  ZOO_PERM_READ,
+} from '../../helpers/tree.js'
 
 const USER = 'backup-admin'
 const PASSWORD = secret('adm1n-Pa55word-for-the-snapshot')
@@ -29,7 +38,11 @@ function typedTree(): SeedZnode[] {
     {data: 'container', path: '/container', type: 'container'},
     {data: 'in a container', path: '/container/child'},
     {data: 'ttl', path: '/ttl', ttl: HOUR, type: 'ttl'},
-    {acl: [{id: digestId(USER, PASSWORD), perms: ZOO_PERM_ALL, scheme: 'digest'}], data: 'digest only', path: '/digest'},
+    {
+      acl: [{id: digestId(USER, PASSWORD), perms: ZOO_PERM_ALL, scheme: 'digest'}],
+      data: 'digest only',
+      path: '/digest',
+    },
     {acl: [{id: 'anyone', perms: ZOO_PERM_READ, scheme: 'world'}], data: 'world read', path: '/world'},
     {path: '/queue'},
     {data: 'first', path: '/queue/item-', sequential: true},
@@ -76,7 +89,10 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
     await session.create(`${root}/queue/deleted`, Buffer.alloc(0), 0)
     await session.delete(`${root}/queue/deleted`)
     const file = join(dir, 'typed.tar.gz')
-    const result = expectExit(await backup([file, '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--json']), 0)
+    const result = expectExit(
+      await backup([file, '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--json']),
+      0,
+    )
     const report = json<BackupResult>(result.stdout)
     expect(report.readPath).to.equal('admin-snapshot')
     expect(report.adminFallback).to.equal(undefined)
@@ -93,7 +109,18 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
 
     // The client path, just after, with nothing written between: the same stats, znode by znode.
     const clientFile = join(dir, 'typed-client.tar.gz')
-    expectExit(await backup([clientFile, '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--read-path', 'client']), 0)
+    expectExit(
+      await backup([
+        clientFile,
+        '--zk',
+        zkUri(ensemble.connectString, root),
+        '--admin-url',
+        admin,
+        '--read-path',
+        'client',
+      ]),
+      0,
+    )
     const client = await readArchiveFile(clientFile)
     expect(statsOf(records)).to.deep.equal(statsOf(client.records))
   })
@@ -103,7 +130,19 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
     await seedTree(session, root, typedTree())
     await session.create(`${root}/queue/ephemeral`, Buffer.alloc(0), 1)
     const file = join(dir, 'filter.tar.gz')
-    const result = expectExit(await backup([file, '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--exclude', `${root}/skip`, '--json']), 0)
+    const result = expectExit(
+      await backup([
+        file,
+        '--zk',
+        zkUri(ensemble.connectString, root),
+        '--admin-url',
+        admin,
+        '--exclude',
+        `${root}/skip`,
+        '--json',
+      ]),
+      0,
+    )
     const report = json<BackupResult>(result.stdout)
     expect(report.readPath).to.equal('admin-snapshot')
     expect([report.excluded, report.skippedEphemerals]).to.deep.equal([1, 1])
@@ -121,26 +160,57 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
 
   it('falls back to the client API with the reason when the AdminServer refuses the credentials; never with --read-path admin; says nothing secret', async () => {
     const root = uniquePath('admin-refused')
-    await seedTree(session, root, [{data: 'x', path: '/'}, {data: 'y', path: '/child'}])
+    await seedTree(session, root, [
+      {data: 'x', path: '/'},
+      {data: 'y', path: '/child'},
+    ])
     const file = join(dir, 'refused.tar.gz')
-    const result = expectExit(await backup([file, '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--json'], WRONG_AUTH), 0)
+    const result = expectExit(
+      await backup([file, '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--json'], WRONG_AUTH),
+      0,
+    )
     const report = json<BackupResult>(result.stdout)
     expect(report.readPath).to.equal('multi-read')
     expect(report.adminFallback).to.match(/403/)
     await expectArchiveHolds(file, await readTreeIndependently(ensemble.connectString, root))
 
-    const verbose = expectExit(await backup([join(dir, 'refused-v.tar.gz'), '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '-v'], WRONG_AUTH), 0)
+    const verbose = expectExit(
+      await backup(
+        [join(dir, 'refused-v.tar.gz'), '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '-v'],
+        WRONG_AUTH,
+      ),
+      0,
+    )
     expect(verbose.stdout).to.match(/Read path: multi-read batches/)
-    expect(verbose.stderr.replaceAll(/\s*›\s*/g, ' ')).to.match(/Read through the client API: no AdminServer snapshot \([\s\S]*403/)
+    expect(verbose.stderr.replaceAll(/\s*›\s*/g, ' ')).to.match(
+      /Read through the client API: no AdminServer snapshot \([\s\S]*403/,
+    )
 
-    const forced = await backup([join(dir, 'forced.tar.gz'), '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--read-path', 'admin'], WRONG_AUTH)
+    const forced = await backup(
+      [
+        join(dir, 'forced.tar.gz'),
+        '--zk',
+        zkUri(ensemble.connectString, root),
+        '--admin-url',
+        admin,
+        '--read-path',
+        'admin',
+      ],
+      WRONG_AUTH,
+    )
     expectExit(forced, 1)
     expect(forced.stderr).to.match(/Cannot back up from the AdminServer snapshot \(--read-path admin\):.*403/)
     expect((await readdir(dir)).filter((name) => name.startsWith('forced'))).to.deep.equal([])
   })
 
   it('refuses --read-path admin without an AdminServer to read from (exit 2)', async () => {
-    const result = await backup([join(dir, 'no-admin.tar.gz'), '--zk', zkUri(ensemble.connectString, '/'), '--read-path', 'admin'])
+    const result = await backup([
+      join(dir, 'no-admin.tar.gz'),
+      '--zk',
+      zkUri(ensemble.connectString, '/'),
+      '--read-path',
+      'admin',
+    ])
     expectExit(result, 2)
     expect(result.stderr).to.match(/--read-path admin needs --admin-url/)
   })
@@ -148,8 +218,20 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
   it('says which path ran with -v', async () => {
     const root = uniquePath('admin-verbose')
     await seedTree(session, root, [{data: 'x', path: '/'}])
-    const result = expectExit(await backup([join(dir, 'verbose.tar.gz'), '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '-v']), 0)
-    expect(result.stdout).to.match(/Read path: admin-snapshot from http:\/\/127\.0\.0\.1:\d+ \(digest matched: exact at zxid 0x[0-9a-f]+\)/)
+    const result = expectExit(
+      await backup([
+        join(dir, 'verbose.tar.gz'),
+        '--zk',
+        zkUri(ensemble.connectString, root),
+        '--admin-url',
+        admin,
+        '-v',
+      ]),
+      0,
+    )
+    expect(result.stdout).to.match(
+      /Read path: admin-snapshot from http:\/\/127\.0\.0\.1:\d+ \(digest matched: exact at zxid 0x[0-9a-f]+\)/,
+    )
   })
 
   it('under a writer: the manifest names the zxid it is exact at, or what was re-read', async () => {
@@ -161,16 +243,18 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
     const writer = (async () => {
       // eslint-disable-next-line no-unmodified-loop-condition -- stop is set once the backup has run
       while (!stop) {
-        // eslint-disable-next-line no-await-in-loop
         await session.create(`${root}/n${written}`, Buffer.alloc(0), 0)
-        // eslint-disable-next-line no-await-in-loop
+
         await session.setData(`${root}/last`, Buffer.from(String(written)))
         written++
       }
     })()
     const file = join(dir, 'writer.tar.gz')
     try {
-      const result = expectExit(await backup([file, '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--json']), 0)
+      const result = expectExit(
+        await backup([file, '--zk', zkUri(ensemble.connectString, root), '--admin-url', admin, '--json']),
+        0,
+      )
       const report = json<BackupResult>(result.stdout).adminSnapshot!
       const {manifest, records} = await readArchiveFile(file)
       expect(manifest.adminSnapshot).to.deep.equal(report)
@@ -178,7 +262,9 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
       if (report.consistentAtZxid) {
         // Exact: each create is followed by its setData, so /last names the newest n<i> or the one before it.
         const at = BigInt(report.consistentAtZxid)
-        expect(records.every((record) => BigInt(record.stat.mzxid) <= at && BigInt(record.stat.pzxid) <= at)).to.equal(true)
+        expect(records.every((record) => BigInt(record.stat.mzxid) <= at && BigInt(record.stat.pzxid) <= at)).to.equal(
+          true,
+        )
         const last = Number(records.find((record) => record.path === `${root}/last`)!.stat.version)
         const created = records.filter((record) => /\/n\d+$/.test(record.path)).length
         expect(created - last).to.be.oneOf([0, 1])
@@ -186,7 +272,9 @@ describe('zk backup --admin-url (ZooKeeper 3.9 AdminServer snapshot)', function 
         // Fuzzy: every znode the snapshot showed changed after serialization began was read again
         // (as the online walk reads them: each as it was at one moment, not all at one zxid).
         expect(report.digest).to.equal('mismatched')
-        const changed = records.filter((record) => BigInt(record.stat.mzxid) > snapshotZxid || BigInt(record.stat.pzxid) > snapshotZxid).map((record) => record.path)
+        const changed = records
+          .filter((record) => BigInt(record.stat.mzxid) > snapshotZxid || BigInt(record.stat.pzxid) > snapshotZxid)
+          .map((record) => record.path)
         expect(changed.filter((path) => !report.rereadPaths.includes(path))).to.deep.equal([])
         expect(manifest.zxidEnd).to.not.equal(null)
       }
@@ -216,13 +304,31 @@ describe('zk backup --admin-url on ZooKeeper 3.8 (no snapshot command)', functio
     const session = await connect(ensemble.connectString, {password: PASSWORD, user: USER})
     const root = uniquePath('admin-38')
     try {
-      await seedTree(session, root, [{data: 'x', path: '/'}, {data: 'y', path: '/child'}])
+      await seedTree(session, root, [
+        {data: 'x', path: '/'},
+        {data: 'y', path: '/child'},
+      ])
     } finally {
       await session.close()
     }
 
     const file = join(dir, 'old.tar.gz')
-    const result = expectExit(await dcos(['zk', 'backup', file, '--zk', zkUri(ensemble.connectString, root), '--admin-url', adminUrl(ensemble.nodes[0]), '--json'], {env: {DCOS_ZK_AUTH: AUTH}}), 0)
+    const result = expectExit(
+      await dcos(
+        [
+          'zk',
+          'backup',
+          file,
+          '--zk',
+          zkUri(ensemble.connectString, root),
+          '--admin-url',
+          adminUrl(ensemble.nodes[0]),
+          '--json',
+        ],
+        {env: {DCOS_ZK_AUTH: AUTH}},
+      ),
+      0,
+    )
     const report = json<BackupResult>(result.stdout)
     expect(report.readPath).to.equal('multi-read')
     expect(report.adminFallback).to.match(/no snapshot command \(ZooKeeper before 3\.9/)
@@ -249,7 +355,11 @@ async function typesInServerSnapshot(ensemble: Ensemble, root: string): Promise<
     .filter((name) => name.startsWith('snapshot.'))
     .sort((a, b) => Number(BigInt(`0x${a.split('.')[1]}`) - BigInt(`0x${b.split('.')[1]}`)))
     .pop()!
-  const {stdout} = await promisify(execFile)('java', ['-cp', await zookeeperClasspath('3.9'), 'org.apache.zookeeper.server.SnapshotFormatter', join(snapshots, newest)], {maxBuffer: 64 * 1024 * 1024})
+  const {stdout} = await promisify(execFile)(
+    'java',
+    ['-cp', await zookeeperClasspath('3.9'), 'org.apache.zookeeper.server.SnapshotFormatter', join(snapshots, newest)],
+    {maxBuffer: 64 * 1024 * 1024},
+  )
   const types: Record<string, string> = {}
   for (const block of stdout.split('----\n')) {
     const [path] = block.split('\n')

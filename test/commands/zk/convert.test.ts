@@ -8,6 +8,7 @@ import {copyFile, mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {ZnodeRecord} from '../../../src/archive/format.js'
+
 import {walkTree} from '../../../src/engine/znodes/read-tree.js'
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
 import {Ensemble} from '../../harness/ensemble.js'
@@ -21,11 +22,18 @@ import {digestId, READ_ONLY, snapshotTree, uniquePath, ZOO_PERM_ALL} from '../..
 const APPS = 60
 
 /** What the online walk sees of each znode, keyed by path: everything but the ephemerals. */
-async function liveRecords(session: ZkSession, root: string): Promise<Record<string, {record: ZnodeRecord; data: string}>> {
-  const records: Record<string, {record: ZnodeRecord; data: string}> = {}
-  await walkTree({onZnode({data, record}) {
+async function liveRecords(
+  session: ZkSession,
+  root: string,
+): Promise<Record<string, {data: string; record: ZnodeRecord}>> {
+  const records: Record<string, {data: string; record: ZnodeRecord}> = {}
+  await walkTree({
+    onZnode({data, record}) {
       records[record.path] = {data: data.toString('base64'), record}
-    }, root, session})
+    },
+    root,
+    session,
+  })
   return records
 }
 
@@ -64,7 +72,9 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
       await session.create('/app/container/kept', Buffer.from('c'), 0)
       await session.create('/app/ttl', Buffer.from('t'), zkConstants.ZOO_PERSISTENT_WITH_TTL, 3_600_000)
       await session.create('/app/secret', Buffer.from('hidden'), 0)
-      await session.setAcl('/app/secret', [{id: digestId(secret.user, secret.password), perms: ZOO_PERM_ALL, scheme: 'digest'}])
+      await session.setAcl('/app/secret', [
+        {id: digestId(secret.user, secret.password), perms: ZOO_PERM_ALL, scheme: 'digest'},
+      ])
       await session.create('/app/read-only', Buffer.from('ro'), 0)
       await session.setAcl('/app/read-only', READ_ONLY)
       await ephemeralOwner.create('/app/ephemeral', Buffer.from('e'), zkConstants.ZOO_EPHEMERAL)
@@ -77,7 +87,10 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
     await node.stopNode(1)
     await ephemeralOwner.close()
     const [nodeState] = node.nodes
-    expectExit(await dcos(['zk', 'backup', archive, '--data-dir', nodeState.dataDir, '--log-dir', nodeState.dataLogDir]), 0)
+    expectExit(
+      await dcos(['zk', 'backup', archive, '--data-dir', nodeState.dataDir, '--log-dir', nodeState.dataLogDir]),
+      0,
+    )
   })
 
   after(async () => {
@@ -91,7 +104,10 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
     expect(stdout).to.include('/app/state/app-1  persistent')
     expect(stdout).to.not.include('/app/state/app-7  ')
     expect(stdout).to.not.include('/app/binary')
-    const json = JSON.parse(expectExit(await dcos(['zk', 'inspect', archive, '--tree', '--json']), 0).stdout) as {state: {znodes: number; ephemerals: number}; tree: Array<{path: string; type: string}>}
+    const json = JSON.parse(expectExit(await dcos(['zk', 'inspect', archive, '--tree', '--json']), 0).stdout) as {
+      state: {ephemerals: number; znodes: number}
+      tree: Array<{path: string; type: string}>
+    }
     expect(json.state.ephemerals).to.equal(1)
     expect(json.tree.find((entry) => entry.path === '/app/container')?.type).to.equal('container')
     expect(json.tree.find((entry) => entry.path === '/app/ttl')?.type).to.equal('ttl(3600000ms)')
@@ -99,7 +115,10 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
 
   it('inspect reads a data directory itself, with --log-dir', async () => {
     const [nodeState] = node.nodes
-    const json = JSON.parse(expectExit(await dcos(['zk', 'inspect', nodeState.dataDir, '--log-dir', nodeState.dataLogDir, '--json']), 0).stdout) as {state: {zxid: string}}
+    const json = JSON.parse(
+      expectExit(await dcos(['zk', 'inspect', nodeState.dataDir, '--log-dir', nodeState.dataLogDir, '--json']), 0)
+        .stdout,
+    ) as {state: {zxid: string}}
     expect(json.state.zxid).to.match(/^0x[0-9a-f]+$/)
   })
 
@@ -116,23 +135,56 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
       const disk = fromDisk[path]
       // The server hides container and TTL types from clients; the files know them.
       const expectedType = path === '/app/container' ? 'container' : path === '/app/ttl' ? 'ttl' : record.type
-      expect({...disk, ttl: undefined, type: undefined}, path).to.deep.equal({...record, ttl: undefined, type: undefined})
+      expect({...disk, ttl: undefined, type: undefined}, path).to.deep.equal({
+        ...record,
+        ttl: undefined,
+        type: undefined,
+      })
       expect(disk.type, path).to.equal(expectedType)
     }
 
     expectUsageError(await dcos(['zk', 'convert', archive, converted]), 'already exists')
-    expectUsageError(await dcos(['zk', 'convert', archive, join(dir, 'x.tar.gz'), '--from', '/missing']), 'holds no znode at /missing')
+    expectUsageError(
+      await dcos(['zk', 'convert', archive, join(dir, 'x.tar.gz'), '--from', '/missing']),
+      'holds no znode at /missing',
+    )
     expectUsageError(await dcos(['zk', 'convert', converted, join(dir, 'y.tar.gz')]), 'is not a data-directory archive')
   })
 
   it('restores a subtree of the archive online into a running ensemble, verified, with --dry-run first', async () => {
     const hosts = (await sharedEnsemble()).connectString
     const target = uniquePath('from-datadir')
-    const plan = expectExit(await dcos(['zk', 'restore', archive, '--zk', `zk://${hosts}${target}`, '--from', '/app', '--dry-run', '--zk-auth', `${secret.user}:${secret.password}`]), 0)
+    const plan = expectExit(
+      await dcos([
+        'zk',
+        'restore',
+        archive,
+        '--zk',
+        `zk://${hosts}${target}`,
+        '--from',
+        '/app',
+        '--dry-run',
+        '--zk-auth',
+        `${secret.user}:${secret.password}`,
+      ]),
+      0,
+    )
     expect(plan.stdout).to.include('Dry run: nothing was changed.')
 
     const restored = expectExit(
-      await dcos(['zk', 'restore', archive, '--zk', `zk://${hosts}${target}`, '--from', '/app', '--yes', '--no-safety-backup', '--zk-auth', `${secret.user}:${secret.password}`]),
+      await dcos([
+        'zk',
+        'restore',
+        archive,
+        '--zk',
+        `zk://${hosts}${target}`,
+        '--from',
+        '/app',
+        '--yes',
+        '--no-safety-backup',
+        '--zk-auth',
+        `${secret.user}:${secret.password}`,
+      ]),
       0,
     )
     expect(restored.stdout).to.match(/verified by re-reading/)
@@ -140,14 +192,20 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
     try {
       const tree = await snapshotTree(session, target)
       const expected = Object.fromEntries(
-        Object.entries(live).map(([path, {data, record}]) => [path.slice('/app'.length) || '/', {acl: record.acl, data, ttl: record.ttl ?? null, type: record.type}]),
+        Object.entries(live).map(([path, {data, record}]) => [
+          path.slice('/app'.length) || '/',
+          {acl: record.acl, data, ttl: record.ttl ?? null, type: record.type},
+        ]),
       )
       // Restored from the files, containers and TTL znodes are created as such (the server then shows them as persistent).
-      expect(tree).to.deep.equal(Object.fromEntries(Object.entries(expected).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))
+      expect(tree).to.deep.equal(
+        Object.fromEntries(Object.entries(expected).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+      )
     } finally {
       await session.close()
     }
   })
+
   describe('archives made by dcos-zk (Python tarfile), GNU tar, and plain (uncompressed) tar', () => {
     const kinds: Record<string, string> = {}
 
@@ -158,7 +216,12 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
       execFileSync('tar', ['xzf', archive, '-C', tree, '--exclude', './dcos-zk-backup.json'])
       // dcos-zk: tarfile.open(..., 'w:gz') and tar.add(<tmp>/zookeeper, arcname='./zookeeper'): directory members first, pax headers.
       kinds.python = join(dir, 'dcos-zk.tar.gz')
-      execFileSync('python3', ['-c', 'import sys, tarfile\nwith tarfile.open(sys.argv[1], "w:gz") as tar:\n    tar.add(sys.argv[2] + "/zookeeper", arcname="./zookeeper")', kinds.python, tree])
+      execFileSync('python3', [
+        '-c',
+        'import sys, tarfile\nwith tarfile.open(sys.argv[1], "w:gz") as tar:\n    tar.add(sys.argv[2] + "/zookeeper", arcname="./zookeeper")',
+        kinds.python,
+        tree,
+      ])
       kinds.gnu = join(dir, 'gnu.tar.gz')
       execFileSync('tar', ['czf', kinds.gnu, '-C', tree, './zookeeper'])
       kinds.plain = join(dir, 'plain.tar')
@@ -179,7 +242,21 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
         expectExit(await dcos(['zk', 'convert', file, converted, '--from', '/app']), 0)
         expect(Object.keys((await readArchiveFile(converted)).tree)).to.include('/state/app-1')
         const hosts = (await sharedEnsemble()).connectString
-        const plan = expectExit(await dcos(['zk', 'restore', file, '--zk', `zk://${hosts}${uniquePath('dcos-zk')}`, '--from', '/app', '--dry-run', '--zk-auth', `${secret.user}:${secret.password}`]), 0)
+        const plan = expectExit(
+          await dcos([
+            'zk',
+            'restore',
+            file,
+            '--zk',
+            `zk://${hosts}${uniquePath('dcos-zk')}`,
+            '--from',
+            '/app',
+            '--dry-run',
+            '--zk-auth',
+            `${secret.user}:${secret.password}`,
+          ]),
+          0,
+        )
         expect(plan.stdout).to.include('Dry run: nothing was changed.')
       })
     }
@@ -194,7 +271,10 @@ describe('data-directory archives online: zk inspect --tree, zk convert, zk rest
       execFileSync('tar', ['cf', plain, '--no-recursion', '-C', members, ...names])
       expect(expectExit(await dcos(['zk', 'inspect', plain]), 0).stdout).to.match(/Integrity\s+OK/)
       const hosts = (await sharedEnsemble()).connectString
-      const plan = expectExit(await dcos(['zk', 'restore', plain, '--zk', `zk://${hosts}${uniquePath('plain')}`, '--dry-run']), 0)
+      const plan = expectExit(
+        await dcos(['zk', 'restore', plain, '--zk', `zk://${hosts}${uniquePath('plain')}`, '--dry-run']),
+        0,
+      )
       expect(plan.stdout).to.include('Dry run: nothing was changed.')
     })
   })

@@ -14,9 +14,9 @@ import {createGunzip} from 'node:zlib'
 import {Parser} from 'tar'
 
 import {backupDataDir} from '../../../src/engine/datadir/index.js'
-import {adler32, OpCode, parseLogName, parseSnapshotName, readTxnLog} from '../../../src/zkdisk/index.js'
 import {resolveLocation} from '../../../src/providers/index.js'
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
+import {adler32, OpCode, parseLogName, parseSnapshotName, readTxnLog} from '../../../src/zkdisk/index.js'
 import {Ensemble} from '../../harness/ensemble.js'
 import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
 import {dcos, expectExit, zkUri} from '../../helpers/cli.js'
@@ -27,10 +27,14 @@ import {eventually} from '../../helpers/wait.js'
 /** Creates /k/0, /k/1, ... one after the other until stopped. */
 class Writer {
   written = 0
-  private stopping = false
   private done?: Promise<void>
+  private stopping = false
 
   constructor(private readonly session: ZkSession) {}
+
+  async reach(count: number): Promise<void> {
+    await eventually(`${count} writes`, async () => (this.written >= count ? true : undefined), 60_000, 20)
+  }
 
   start(): void {
     this.stopping = false
@@ -42,10 +46,6 @@ class Writer {
     })()
   }
 
-  async reach(count: number): Promise<void> {
-    await eventually(`${count} writes`, async () => (this.written >= count ? true : undefined), 60_000, 20)
-  }
-
   async stop(): Promise<void> {
     this.stopping = true
     await this.done
@@ -53,16 +53,16 @@ class Writer {
 }
 
 interface Member {
+  body: Buffer
   path: string
   size: number
-  body: Buffer
 }
 
 /** Every member of a gzip tar, read with the tar package (not our reader). */
 async function members(file: string): Promise<Member[]> {
   const found: Member[] = []
   const parser = new Parser({
-    onReadEntry: (entry) => {
+    onReadEntry(entry) {
       const chunks: Buffer[] = []
       entry.on('data', (chunk: Buffer) => chunks.push(chunk))
       entry.on('end', () => found.push({body: Buffer.concat(chunks), path: entry.path, size: entry.size}))
@@ -72,7 +72,8 @@ async function members(file: string): Promise<Member[]> {
   return found
 }
 
-const manifestOf = (all: Member[]) => JSON.parse(all.find((member) => member.path === './dcos-zk-backup.json')!.body.toString('utf8'))
+const manifestOf = (all: Member[]) =>
+  JSON.parse(all.find((member) => member.path === './dcos-zk-backup.json')!.body.toString('utf8'))
 const zxidOf = (srvr: string) => BigInt(/^Zxid: (0x[0-9a-f]+)/m.exec(srvr)![1])
 
 /** How many of the writes /k/0, /k/1, ... a node serves, checked to be a prefix with none missing. */
@@ -95,7 +96,10 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     const config = {'autopurge.snapRetainCount': '3', snapCount: '100'}
     // A small preallocation keeps the logs quick to scan; the zero tail is still there to leave out.
     const jvmFlags = ['-Dzookeeper.preAllocSize=512']
-    ;[source, target] = await Promise.all([Ensemble.start({config, dataLogDirs: true, jvmFlags, nodes: 1}), Ensemble.start({dataLogDirs: true, nodes: 1})])
+    ;[source, target] = await Promise.all([
+      Ensemble.start({config, dataLogDirs: true, jvmFlags, nodes: 1}),
+      Ensemble.start({dataLogDirs: true, nodes: 1}),
+    ])
     await target.stopNode(1)
     dir = await tempDir('datadir-hot')
     session = await ZkSession.connect({hosts: [source.nodeConnectString(1)]})
@@ -121,7 +125,19 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
 
   function backupArgs(archive: string, ...more: string[]): string[] {
     const [from] = source.nodes
-    return ['zk', 'backup', archive, '--data-dir', from.dataDir, '--log-dir', from.dataLogDir, '--zk-config', from.configFile, '--force', ...more]
+    return [
+      'zk',
+      'backup',
+      archive,
+      '--data-dir',
+      from.dataDir,
+      '--log-dir',
+      from.dataLogDir,
+      '--zk-config',
+      from.configFile,
+      '--force',
+      ...more,
+    ]
   }
 
   it('copies while a writer goes on: ZooKeeper loads the restored copy and serves a gap-free prefix of the writes ending at the recorded zxid', async () => {
@@ -138,7 +154,12 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     expect(manifest.consistentAt.zxid).to.equal(json.consistentAt.zxid)
     expect(manifest.consistentAt.digestsVerified).to.be.greaterThan(0)
     const inspect = expectExit(await dcos(['zk', 'inspect', archive]), 0).stdout
-    expect(inspect).to.match(new RegExp(`^Copy {8}hot \\(ZooKeeper 3\\.8\\.0 running\\), the files a recovery needs; consistent at zxid ${json.consistentAt.zxid} \\(.*\\); \\d+ transactions replayed, [1-9]\\d* digests matched$`, 'm'))
+    expect(inspect).to.match(
+      new RegExp(
+        `^Copy {8}hot \\(ZooKeeper 3\\.8\\.0 running\\), the files a recovery needs; consistent at zxid ${json.consistentAt.zxid} \\(.*\\); \\d+ transactions replayed, [1-9]\\d* digests matched$`,
+        'm',
+      ),
+    )
 
     const restoredZxid = await restoreIntoTarget(archive)
     expect(restoredZxid).to.equal(BigInt(json.consistentAt.zxid))
@@ -150,14 +171,29 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
   it('quiesced, the copy equals the live tree', async () => {
     const archive = join(dir, 'quiet.tar.gz')
     const {stderr} = expectExit(await dcos(backupArgs(archive)), 0)
-    expect(stderr).to.match(/^Hot copy: ZooKeeper 3\.8\.0 was running on .*; the archive holds its state consistent at zxid 0x[0-9a-f]+ \(20\d\d-/m)
+    expect(stderr).to.match(
+      /^Hot copy: ZooKeeper 3\.8\.0 was running on .*; the archive holds its state consistent at zxid 0x[0-9a-f]+ \(20\d\d-/m,
+    )
     await restoreIntoTarget(archive)
     const live = await readTreeIndependently(source.nodeConnectString(1), '/')
     expect(Object.keys(live)).to.have.length.greaterThan(writer.written)
     expect(oracleDiff(live, await readTreeIndependently(target.nodeConnectString(1), '/'))).to.deep.equal([])
 
     // Online too: its /k restored through the client API under another path.
-    expectExit(await dcos(['zk', 'restore', archive, '--from', '/k', '--zk', zkUri(target.nodeConnectString(1), '/k-online'), '--yes', '--no-safety-backup']), 0)
+    expectExit(
+      await dcos([
+        'zk',
+        'restore',
+        archive,
+        '--from',
+        '/k',
+        '--zk',
+        zkUri(target.nodeConnectString(1), '/k-online'),
+        '--yes',
+        '--no-safety-backup',
+      ]),
+      0,
+    )
     const liveK = await readTreeIndependently(source.nodeConnectString(1), '/k')
     expect(oracleDiff(liveK, await readTreeIndependently(target.nodeConnectString(1), '/k-online'))).to.deep.equal([])
   })
@@ -166,7 +202,8 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     const [from] = source.nodes
     const classpath = await zookeeperClasspath()
     const archive = join(dir, 'purged.tar.gz')
-    const snapshots = async () => (await readdir(join(from.dataDir, 'version-2'))).filter((name) => parseSnapshotName(name))
+    const snapshots = async () =>
+      (await readdir(join(from.dataDir, 'version-2'))).filter((name) => parseSnapshotName(name))
     let copied: string[] = []
     // Once the snapshot is pinned and before its bytes are read, the writer makes newer snapshots
     // and PurgeTxnLog (keeping 3) deletes every file the copy started with.
@@ -174,12 +211,27 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
       if (!parseSnapshotName(path.split('/').at(-1)!) || copied.length > 0) return
       copied = await snapshots()
       writer.start()
-      await eventually('newer snapshots', async () => ((await snapshots()).filter((name) => !copied.includes(name)).length >= 4 ? true : undefined), 60_000)
+      await eventually(
+        'newer snapshots',
+        async () => ((await snapshots()).filter((name) => !copied.includes(name)).length >= 4 ? true : undefined),
+        60_000,
+      )
       await writer.stop()
-      execFileSync('java', ['-cp', classpath, 'org.apache.zookeeper.server.PurgeTxnLog', from.dataLogDir, from.dataDir, '-n', '3'], {stdio: 'ignore'})
+      execFileSync(
+        'java',
+        ['-cp', classpath, 'org.apache.zookeeper.server.PurgeTxnLog', from.dataLogDir, from.dataDir, '-n', '3'],
+        {stdio: 'ignore'},
+      )
     }
 
-    const result = await backupDataDir({dataDir: from.dataDir, destination: resolveLocation(archive), logDir: from.dataLogDir, onMember: purgeMidCopy, overwrite: true, zkConfig: from.configFile})
+    const result = await backupDataDir({
+      dataDir: from.dataDir,
+      destination: resolveLocation(archive),
+      logDir: from.dataLogDir,
+      onMember: purgeMidCopy,
+      overwrite: true,
+      zkConfig: from.configFile,
+    })
     expect(result.hot).to.equal(true)
     const manifest = manifestOf(await members(archive))
     const remaining = await snapshots()
@@ -192,28 +244,45 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
   it('the default leaves out myid, obsolete snapshots and logs and the zero tails; --all-files copies everything', async () => {
     await source.stopNode(1)
     const [from] = source.nodes
-    const onDisk = async (directory: string) => Object.fromEntries(await Promise.all((await readdir(join(directory, 'version-2'))).map(async (name) => [name, (await stat(join(directory, 'version-2', name))).size])))
+    const onDisk = async (directory: string) =>
+      Object.fromEntries(
+        await Promise.all(
+          (await readdir(join(directory, 'version-2'))).map(async (name) => [
+            name,
+            (await stat(join(directory, 'version-2', name))).size,
+          ]),
+        ),
+      )
     expect((await readdir(from.dataDir)).sort()).to.deep.equal(['myid', 'version-2'])
     const data = await onDisk(from.dataDir)
     const logs = await onDisk(from.dataLogDir)
-    const files = (all: Member[]) => all.filter((member) => !member.path.endsWith('/') && member.path !== './dcos-zk-backup.json')
+    const files = (all: Member[]) =>
+      all.filter((member) => !member.path.endsWith('/') && member.path !== './dcos-zk-backup.json')
 
     const everything = join(dir, 'all.tar.gz')
     expectExit(await dcos(backupArgs(everything, '--all-files')), 0)
     const all = files(await members(everything))
-    const expected = [...Object.keys(data).map((name) => `./zookeeper/snapshot/version-2/${name}`), ...Object.keys(logs).map((name) => `./zookeeper/transactions/version-2/${name}`)]
+    const expected = [
+      ...Object.keys(data).map((name) => `./zookeeper/snapshot/version-2/${name}`),
+      ...Object.keys(logs).map((name) => `./zookeeper/transactions/version-2/${name}`),
+    ]
     expect(all.map((member) => member.path).sort()).to.deep.equal(expected.sort())
     for (const member of all) expect(member.size).to.equal({...data, ...logs}[member.path.split('/').at(-1)!])
 
     const needed = join(dir, 'needed.tar.gz')
     expectExit(await dcos(backupArgs(needed)), 0)
     const chosen = files(await members(needed))
-    const newest = Object.keys(data).filter((name) => parseSnapshotName(name)).sort((a, b) => Number(parseSnapshotName(b)!.zxid - parseSnapshotName(a)!.zxid))[0]
+    const newest = Object.keys(data)
+      .filter((name) => parseSnapshotName(name))
+      .sort((a, b) => Number(parseSnapshotName(b)!.zxid - parseSnapshotName(a)!.zxid))[0]
     const snapshotZxid = parseSnapshotName(newest)!.zxid
     const logNames = Object.keys(logs).sort((a, b) => Number(parseLogName(a)! - parseLogName(b)!))
     const firstLog = logNames.findLastIndex((name) => parseLogName(name)! <= snapshotZxid)
     expect(Object.keys(data).filter((name) => parseSnapshotName(name)).length).to.be.greaterThan(1)
-    expect(chosen.map((member) => member.path)).to.deep.equal([`./zookeeper/snapshot/version-2/${newest}`, ...logNames.slice(firstLog).map((name) => `./zookeeper/transactions/version-2/${name}`)])
+    expect(chosen.map((member) => member.path)).to.deep.equal([
+      `./zookeeper/snapshot/version-2/${newest}`,
+      ...logNames.slice(firstLog).map((name) => `./zookeeper/transactions/version-2/${name}`),
+    ])
     for (const member of chosen.filter((file) => file.path.includes('/log.'))) {
       expect(member.size).to.be.lessThan(logs[member.path.split('/').at(-1)!])
       expect(member.body.at(-1), `${member.path} ends with an entry's end byte`).to.equal(0x42)
@@ -226,7 +295,8 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     // A log whose last create (after the newest snapshot) carries other data, with its Adler-32
     // redone: whole, but not what the node applied.
     const fresh = await ZkSession.connect({hosts: [source.nodeConnectString(1)]})
-    for (let index = 0; index < 5; index++) await fresh.create(`/t${index}`, Buffer.from('value'), zkConstants.ZOO_PERSISTENT)
+    for (let index = 0; index < 5; index++)
+      await fresh.create(`/t${index}`, Buffer.from('value'), zkConstants.ZOO_PERSISTENT)
     fresh.close()
     await source.stopNode(1)
     const [from] = source.nodes
@@ -247,14 +317,33 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
     await writeFile(join(logDir, newest), bytes)
 
     const archive = join(dir, 'tampered.tar.gz')
-    const error = await backupDataDir({dataDir: join(copy, 'data'), destination: resolveLocation(archive), logDir: join(copy, 'log')}).catch((error_: unknown) => error_)
-    expect((error as Error).message).to.match(/^the copy does not hold the node's state: the tree digest after zxid 0x[0-9a-f]+ differs from ZooKeeper's$/)
+    const error = await backupDataDir({
+      dataDir: join(copy, 'data'),
+      destination: resolveLocation(archive),
+      logDir: join(copy, 'log'),
+    }).catch((error_: unknown) => error_)
+    expect((error as Error).message).to.match(
+      /^the copy does not hold the node's state: the tree digest after zxid 0x[0-9a-f]+ differs from ZooKeeper's$/,
+    )
     expect(await stat(archive).catch(() => undefined)).to.equal(undefined)
   })
 
   it('restore still refuses a running node', async () => {
     const [from] = source.nodes
-    const result = expectExit(await dcos(['zk', 'restore', join(dir, 'needed.tar.gz'), '--data-dir', from.dataDir, '--log-dir', from.dataLogDir, '--zk-config', from.configFile]), 1)
+    const result = expectExit(
+      await dcos([
+        'zk',
+        'restore',
+        join(dir, 'needed.tar.gz'),
+        '--data-dir',
+        from.dataDir,
+        '--log-dir',
+        from.dataLogDir,
+        '--zk-config',
+        from.configFile,
+      ]),
+      1,
+    )
     expect(result.stderr.trim()).to.equal('Error: ZooKeeper must not be running. Aborting.')
     await rm(join(dir, 'needed.tar.gz'))
     expect(await readFile(join(from.dataDir, 'myid'), 'utf8')).to.equal('1\n')
@@ -269,7 +358,13 @@ for (const version of ['3.9', '3.4'] as const) {
     let session: ZkSession
 
     before(async () => {
-      ensemble = await Ensemble.start({config: {snapCount: '100'}, dataLogDirs: true, jvmFlags: ['-Dzookeeper.preAllocSize=512'], nodes: 1, version})
+      ensemble = await Ensemble.start({
+        config: {snapCount: '100'},
+        dataLogDirs: true,
+        jvmFlags: ['-Dzookeeper.preAllocSize=512'],
+        nodes: 1,
+        version,
+      })
       dir = await tempDir(`datadir-hot-${version}`)
       session = await ZkSession.connect({hosts: [ensemble.nodeConnectString(1)]})
       await session.create('/k', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)
@@ -287,12 +382,23 @@ for (const version of ['3.9', '3.4'] as const) {
       await writer.reach(300)
       const [node] = ensemble.nodes
       const archive = join(dir, 'hot.tar.gz')
-      const args = ['zk', 'backup', archive, '--data-dir', node.dataDir, '--log-dir', node.dataLogDir, '--zk-config', node.configFile, '--json']
+      const args = [
+        'zk',
+        'backup',
+        archive,
+        '--data-dir',
+        node.dataDir,
+        '--log-dir',
+        node.dataLogDir,
+        '--zk-config',
+        node.configFile,
+        '--json',
+      ]
       const json = JSON.parse(expectExit(await dcos(args), 0).stdout)
       await writer.reach(writer.written + 50)
       await writer.stop()
       expect(json.hot).to.equal(true)
-      expect(json.zookeeperVersion).to.match(new RegExp(`^${version.replace('.', '\\.')}\\.`))
+      expect(json.zookeeperVersion).to.match(new RegExp(`^${version.replace('.', String.raw`\.`)}\\.`))
 
       // Fresh directories (myid kept): the node's own files gone, the archive's restored in their place.
       await ensemble.stopNode(1)

@@ -39,7 +39,7 @@ async function listing(dir: string): Promise<Record<string, string>> {
   return entries
 }
 
-describe('offline backup and restore keep the node\'s state (symlinks, myid, typos, nesting)', function () {
+describe("offline backup and restore keep the node's state (symlinks, myid, typos, nesting)", function () {
   this.timeout(120_000)
   let ensemble: Ensemble
   let dir: string
@@ -60,7 +60,10 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
   }
 
   async function reset(): Promise<void> {
-    for (const [target, copy] of [[dataDir, pristine.data], [logDir, pristine.log]]) {
+    for (const [target, copy] of [
+      [dataDir, pristine.data],
+      [logDir, pristine.log],
+    ]) {
       await rm(target, {force: true, recursive: true})
       await cp(copy, target, {recursive: true})
     }
@@ -78,7 +81,8 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     const session = await ZkSession.connect({hosts: [ensemble.nodeConnectString(1)]})
     try {
       await session.create(root, Buffer.from('root'), zkConstants.ZOO_PERSISTENT)
-      for (let i = 0; i < 20; i++) await session.create(`${root}/n${i}`, Buffer.from(`value ${i}`), zkConstants.ZOO_PERSISTENT)
+      for (let i = 0; i < 20; i++)
+        await session.create(`${root}/n${i}`, Buffer.from(`value ${i}`), zkConstants.ZOO_PERSISTENT)
     } finally {
       await session.close()
     }
@@ -101,7 +105,10 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
   it('backs up through a symlinked version-2 (state on another disk): the archive restores the whole tree', async () => {
     const elsewhere = join(dir, 'elsewhere')
     await mkdir(elsewhere)
-    for (const [from, name] of [[dataDir, 'data-v2'], [logDir, 'log-v2']]) {
+    for (const [from, name] of [
+      [dataDir, 'data-v2'],
+      [logDir, 'log-v2'],
+    ]) {
       await rename(join(from, 'version-2'), join(elsewhere, name))
       await symlink(join(elsewhere, name), join(from, 'version-2'))
     }
@@ -134,7 +141,10 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     )
     // A typo of the data or log dir (its parent, holding the real one) would be archived whole.
     const typo = dirname(dataDir)
-    expectUsageError(await dcos(['zk', 'backup', archive, '--data-dir', typo]), `no ZooKeeper state in the data directory ${typo}: no snapshot.* or log.* in ${typo}/version-2`)
+    expectUsageError(
+      await dcos(['zk', 'backup', archive, '--data-dir', typo]),
+      `no ZooKeeper state in the data directory ${typo}: no snapshot.* or log.* in ${typo}/version-2`,
+    )
     expectUsageError(
       await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', typo]),
       `no ZooKeeper state in the log directory ${typo}: no snapshot.* or log.* in ${typo}/version-2 (it holds`,
@@ -145,11 +155,17 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
   it('refuses to back up a state file that is not a regular file (a symbolic link, dangling or not), and follows no other link', async () => {
     const archive = join(dir, 'dangling.tar.gz')
     await symlink(join(dir, 'gone'), join(logDir, 'version-2', 'log.ffffff'))
-    expectUsageError(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), `${logDir}/version-2/log.ffffff is not a regular file`)
+    expectUsageError(
+      await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]),
+      `${logDir}/version-2/log.ffffff is not a regular file`,
+    )
     await rm(join(logDir, 'version-2', 'log.ffffff'))
     await writeFile(join(dir, 'log.elsewhere'), 'ZKLG')
     await symlink(join(dir, 'log.elsewhere'), join(logDir, 'version-2', 'log.ffffff'))
-    expectUsageError(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), `${logDir}/version-2/log.ffffff is not a regular file`)
+    expectUsageError(
+      await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]),
+      `${logDir}/version-2/log.ffffff is not a regular file`,
+    )
     expect((await readdir(dir)).filter((name) => name.startsWith('dangling'))).to.deep.equal([])
     await rm(join(logDir, 'version-2', 'log.ffffff'))
 
@@ -157,7 +173,9 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     await writeFile(join(dir, 'secret.txt'), 'not for the archive\n')
     await symlink(join(dir, 'secret.txt'), join(dataDir, 'notes'))
     const {stderr} = expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
-    expect(stderr.replaceAll(/\s*\n ›\s+/g, ' ')).to.include(`left out ${dataDir}/notes: not a regular file or directory`)
+    expect(stderr.replaceAll(/\s*\n ›\s+/g, ' ')).to.include(
+      `left out ${dataDir}/notes: not a regular file or directory`,
+    )
     expect(execFileSync('tar', ['-tzf', archive], {encoding: 'utf8'})).to.not.include('notes')
   })
 
@@ -170,8 +188,14 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     const before = {data: await listing(dataDir), log: await listing(logDir), parent: await readdir(dirname(dataDir))}
     const result = expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir]), 1)
     expect(result.stderr.trim().split('\n')).to.have.length(1)
-    expect(result.stderr).to.include('holds no ZooKeeper state: no snapshot.* or log.* under zookeeper/snapshot/version-2/ or zookeeper/transactions/version-2/')
-    expect({data: await listing(dataDir), log: await listing(logDir), parent: await readdir(dirname(dataDir))}).to.deep.equal(before)
+    expect(result.stderr).to.include(
+      'holds no ZooKeeper state: no snapshot.* or log.* under zookeeper/snapshot/version-2/ or zookeeper/transactions/version-2/',
+    )
+    expect({
+      data: await listing(dataDir),
+      log: await listing(logDir),
+      parent: await readdir(dirname(dataDir)),
+    }).to.deep.equal(before)
   })
 
   it('never takes myid from an archive: the node keeps its own, and -v says the member was skipped', async () => {
@@ -185,8 +209,13 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     execFileSync('tar', ['-czf', archive, '-C', tmp, './zookeeper'])
     expect(execFileSync('tar', ['-tzf', archive], {encoding: 'utf8'})).to.include('./zookeeper/snapshot/myid')
 
-    const {stdout} = expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir, '-v']), 0)
-    expect(stdout).to.include("skipped ./zookeeper/snapshot/myid: the node keeps its own myid, an archive's is never extracted")
+    const {stdout} = expectExit(
+      await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir, '-v']),
+      0,
+    )
+    expect(stdout).to.include(
+      "skipped ./zookeeper/snapshot/myid: the node keeps its own myid, an archive's is never extracted",
+    )
     expect(await readFile(join(dataDir, 'myid'), 'utf8')).to.equal('1\n')
     expect(oracleDiff(expected, await liveTree())).to.deep.equal([])
   })
@@ -198,8 +227,11 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     await writeFile(join(tmp, 'zookeeper', 'snapshot', '\u001B[2Jcleared'), 'x')
     const archive = join(dir, 'escapes.tar.gz')
     execFileSync('tar', ['-czf', archive, '-C', tmp, './zookeeper'])
-    const {stdout} = expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir, '-v', '--force']), 0)
-    expect(stdout).to.include('./zookeeper/snapshot/\\u001b[2Jcleared')
+    const {stdout} = expectExit(
+      await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir, '-v', '--force']),
+      0,
+    )
+    expect(stdout).to.include(String.raw`./zookeeper/snapshot/\u001b[2Jcleared`)
     expect(stdout).to.not.include('\u001B')
   })
 
@@ -211,21 +243,33 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     const names = (await readdir(parent)).sort()
     expectUsageError(
       await dcos(['zk', 'restore', archive, '--data-dir', parent]),
-      `--data-dir ${parent} does not look like a ZooKeeper data directory (it holds ${names.length} other entries such as ${names.slice(0, 3).map((name) => JSON.stringify(name)).join(', ')}); check the path, or pass --force`,
+      `--data-dir ${parent} does not look like a ZooKeeper data directory (it holds ${names.length} other entries such as ${names
+        .slice(0, 3)
+        .map((name) => JSON.stringify(name))
+        .join(', ')}); check the path, or pass --force`,
     )
     await writeFile(join(logDir, 'notes.txt'), 'mine\n')
     expectUsageError(
       await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir]),
       `--log-dir ${logDir} does not look like a ZooKeeper log directory (it holds 1 other entry such as "notes.txt"); check the path, or pass --force`,
     )
-    expect(await listing(parent)).to.deep.equal({...before, 'datalog/notes.txt': Buffer.from('mine\n').toString('base64')})
+    expect(await listing(parent)).to.deep.equal({
+      ...before,
+      'datalog/notes.txt': Buffer.from('mine\n').toString('base64'),
+    })
 
     // --force goes ahead; the other file is kept in the safety copy.
-    const {stdout} = expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir, '--force']), 0)
+    const {stdout} = expectExit(
+      await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir, '--force']),
+      0,
+    )
     const safety = /Safety copy of the previous directory: (\S+datalog\.safety-\S+)/.exec(stdout)?.[1]
     expect(await readFile(join(safety!, 'notes.txt'), 'utf8')).to.equal('mine\n')
     expect(oracleDiff(expected, await liveTree())).to.deep.equal([])
-    expectUsageError(await dcos(['zk', 'restore', archive, '--zk', 'localhost:1', '--force']), '--force is for offline restores')
+    expectUsageError(
+      await dcos(['zk', 'restore', archive, '--zk', 'localhost:1', '--force']),
+      '--force is for offline restores',
+    )
   })
 
   it('restores a symlinked data dir where it points: the link stays, the safety copy is beside the real directory', async () => {
@@ -245,7 +289,8 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     } finally {
       await rm(dataDir, {force: true})
       await rm(realData, {force: true, recursive: true})
-      for (const name of await readdir(dir)) if (name.startsWith('real-data.safety-')) await rm(join(dir, name), {recursive: true})
+      for (const name of await readdir(dir))
+        if (name.startsWith('real-data.safety-')) await rm(join(dir, name), {recursive: true})
     }
   })
 
@@ -256,9 +301,15 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     await mkdir(join(dataDir, 'txlog'))
     await symlink(join(dataDir, 'txlog'), linked)
     const before = await listing(dirname(dataDir))
-    expectUsageError(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', linked, '--force']), 'the data directory and the log directory must not be inside one another')
+    expectUsageError(
+      await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', linked, '--force']),
+      'the data directory and the log directory must not be inside one another',
+    )
     // Also when the log dir does not exist yet, below a link into the data dir.
-    expectUsageError(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', join(linked, 'new'), '--force']), 'must not be inside one another')
+    expectUsageError(
+      await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', join(linked, 'new'), '--force']),
+      'must not be inside one another',
+    )
     expect(await listing(dirname(dataDir))).to.deep.equal(before)
     await rm(linked)
   })
@@ -303,7 +354,9 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
       await cp(logDir, smallLog, {recursive: true})
       const before = {data: await listing(dataDir), small: await listing(small)}
       const result = expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', smallLog]), 1)
-      expect(result.stderr.trim()).to.match(new RegExp(`^Error: not enough free space on the file system of ${small}: .*Nothing was changed\\.$`))
+      expect(result.stderr.trim()).to.match(
+        new RegExp(`^Error: not enough free space on the file system of ${small}: .*Nothing was changed\\.$`),
+      )
       expect({data: await listing(dataDir), small: await listing(small)}).to.deep.equal(before)
     } finally {
       execFileSync('umount', [small])
@@ -323,14 +376,17 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
     expect(oracleDiff(expected, await liveTree())).to.deep.equal([])
   })
 
-  it('one offline restore at a time: a second one beside a running one changes nothing, a dead holder\'s lock is taken over', async () => {
+  it("one offline restore at a time: a second one beside a running one changes nothing, a dead holder's lock is taken over", async () => {
     const archive = join(dir, 'locked.tar.gz')
     expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
     await writeFile(join(dataDir, 'version-2', 'marker'), 'before\n')
     const before = {data: await listing(dataDir), log: await listing(logDir)}
     const lockFile = `${dataDir}.dcos-restore.lock`
     // A restore running in this very process holds the lock.
-    await writeFile(lockFile, `${JSON.stringify({instance: `${hostname()}:${process.pid}`, startedAt: new Date().toISOString()})}\n`)
+    await writeFile(
+      lockFile,
+      `${JSON.stringify({instance: `${hostname()}:${process.pid}`, startedAt: new Date().toISOString()})}\n`,
+    )
     const refused = expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir]), 1)
     expect(refused.stderr).to.match(/another restore of .* is running/)
     expect({data: await listing(dataDir), log: await listing(logDir)}).to.deep.equal(before)
@@ -338,7 +394,10 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
 
     // Its holder died: the next restore goes on, and leaves no lock behind.
     const dead = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {encoding: 'utf8'})
-    await writeFile(lockFile, `${JSON.stringify({instance: `${hostname()}:${dead}`, startedAt: new Date().toISOString()})}\n`)
+    await writeFile(
+      lockFile,
+      `${JSON.stringify({instance: `${hostname()}:${dead}`, startedAt: new Date().toISOString()})}\n`,
+    )
     expectExit(await dcos(['zk', 'restore', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
     expect(existsSync(lockFile)).to.equal(false)
     expect(existsSync(join(dataDir, 'version-2', 'marker'))).to.equal(false)
@@ -348,7 +407,9 @@ describe('offline backup and restore keep the node\'s state (symlinks, myid, typ
   it('two offline restores started together: one restores, the other is refused and changes nothing', async () => {
     const archive = join(dir, 'together.tar.gz')
     expectExit(await dcos(['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir]), 0)
-    const results = await Promise.allSettled([1, 2].map(() => restoreDataDir({dataDir, logDir, source: resolveLocation(archive)})))
+    const results = await Promise.allSettled(
+      [1, 2].map(() => restoreDataDir({dataDir, logDir, source: resolveLocation(archive)})),
+    )
     const refused = results.filter((result) => result.status === 'rejected')
     expect(refused).to.have.length(1)
     expect(String((refused[0] as PromiseRejectedResult).reason)).to.match(/another restore of .* is running/)

@@ -3,6 +3,7 @@ import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {ZkSession} from '../../../src/zk/session.js'
+
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {type ArchiveMaterial, BAD_ARCHIVES, readArchiveFile} from '../../helpers/archive.js'
 import {dcos, expectExit, expectUsageError} from '../../helpers/cli.js'
@@ -14,7 +15,7 @@ describe('dcos zk inspect', function () {
   let hosts: string
   let session: ZkSession
   let dir: string
-  let material: ArchiveMaterial & {root: string; file: string}
+  let material: ArchiveMaterial & {file: string; root: string}
 
   before(async () => {
     hosts = (await sharedEnsemble()).connectString
@@ -46,8 +47,19 @@ describe('dcos zk inspect', function () {
     const json = JSON.parse(expectExit(await dcos(['zk', 'inspect', material.file, '--json']), 0).stdout)
     expect(json).to.include({location: material.file, verified: true, znodesRead: 9})
     expect(json).to.not.have.property('problem')
-    expect(json.header).to.deep.include({format: 'dcos-zk-backup', formatVersion: 1, options: {exclude: [], includeEphemerals: false}, source: {hosts: hosts.split(','), root: material.root}})
-    expect(json.manifest).to.include({dataBytes: 20_298, excluded: 0, inconsistentCount: 0, skippedEphemerals: 0, znodes: 9})
+    expect(json.header).to.deep.include({
+      format: 'dcos-zk-backup',
+      formatVersion: 1,
+      options: {exclude: [], includeEphemerals: false},
+      source: {hosts: hosts.split(','), root: material.root},
+    })
+    expect(json.manifest).to.include({
+      dataBytes: 20_298,
+      excluded: 0,
+      inconsistentCount: 0,
+      skippedEphemerals: 0,
+      znodes: 9,
+    })
     expect(json.manifest.treeDigest).to.match(/^[0-9a-f]{64}$/)
     expect(json).to.not.have.property('tree')
   })
@@ -57,7 +69,7 @@ describe('dcos zk inspect', function () {
     const {records} = await readArchiveFile(material.file)
     const lines = stdout.split('\n').slice(0, records.length)
     expect(lines.map((line) => line.split('  ')[0])).to.deep.equal(records.map((record) => record.path))
-    const root = material.root
+    const {root} = material
     expect(lines).to.include.members([
       `${root}  persistent  4 B  world:anyone:rwcda`,
       `${root}/binary  persistent  256 B  world:anyone:rwcda`,
@@ -72,8 +84,18 @@ describe('dcos zk inspect', function () {
   it('--tree --json: the same list in a "tree" array', async () => {
     const json = JSON.parse(expectExit(await dcos(['zk', 'inspect', material.file, '--tree', '--json']), 0).stdout)
     expect(json.tree).to.have.length(9)
-    expect(json.tree).to.deep.include({acl: ['world:anyone:r'], dataLength: 2, path: `${material.root}/dir/read-only`, type: 'persistent'})
-    expect(json.tree[0]).to.deep.equal({acl: ['world:anyone:rwcda'], dataLength: 4, path: material.root, type: 'persistent'})
+    expect(json.tree).to.deep.include({
+      acl: ['world:anyone:r'],
+      dataLength: 2,
+      path: `${material.root}/dir/read-only`,
+      type: 'persistent',
+    })
+    expect(json.tree[0]).to.deep.equal({
+      acl: ['world:anyone:rwcda'],
+      dataLength: 4,
+      path: material.root,
+      type: 'persistent',
+    })
   })
 
   it('reads the archive from stdin with -', async () => {
@@ -89,7 +111,11 @@ describe('dcos zk inspect', function () {
       const [text, json] = await Promise.all([dcos(['zk', 'inspect', file]), dcos(['zk', 'inspect', file, '--json'])])
       expectExit(text, 1)
       const verdict = text.stdout.split('\n').find((line) => line.startsWith('Integrity'))!
-      expect(verdict).to.match(new RegExp(`^Integrity {3}FAILED after \\d+ znodes: ${file.replaceAll(/[.*+?^${}()|[\]\\/]/g, '\\$&')} failed verification: `))
+      expect(verdict).to.match(
+        new RegExp(
+          `^Integrity {3}FAILED after \\d+ znodes: ${file.replaceAll(/[.*+?^${}()|[\]\\/]/g, String.raw`\$&`)} failed verification: `,
+        ),
+      )
       expect(verdict).to.match(bad.problem)
       expect(text.stderr).to.equal('')
 
@@ -106,10 +132,15 @@ describe('dcos zk inspect', function () {
     const file = join(dir, 'future.tar.gz')
     await writeFile(file, future.make(material))
     const {stdout} = expectExit(await dcos(['zk', 'inspect', file]), 1)
-    expect(stdout).to.match(/^Integrity {3}FAILED after 0 znodes: .*format version 99 is newer than this tool reads \(1\): upgrade dcos-backup$/m)
+    expect(stdout).to.match(
+      /^Integrity {3}FAILED after 0 znodes: .*format version 99 is newer than this tool reads \(1\): upgrade dcos-backup$/m,
+    )
   })
 
   it('refuses a missing archive: exit 2', async () => {
-    expectUsageError(await dcos(['zk', 'inspect', join(dir, 'missing.tar.gz')]), `Error: No archive at ${join(dir, 'missing.tar.gz')}`)
+    expectUsageError(
+      await dcos(['zk', 'inspect', join(dir, 'missing.tar.gz')]),
+      `Error: No archive at ${join(dir, 'missing.tar.gz')}`,
+    )
   })
 })

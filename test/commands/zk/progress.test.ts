@@ -7,6 +7,7 @@ import {expect} from 'chai'
 import {join} from 'node:path'
 
 import type {ZkSession} from '../../../src/zk/session.js'
+
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {dcos, dcosOnTerminal, expectExit, zkUri} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
@@ -15,7 +16,8 @@ import {connect, seedTree, uniquePath} from '../../helpers/tree.js'
 const ZNODES = 3000
 
 /** "<label> [<bar>] <percent>% | <done>/<total> znodes | ETA <time>", as cli-progress draws it. */
-const bar = (label: string, total: number | string) => new RegExp(`${label} \\[[=-]+\\] (\\d+)% \\| \\d+/${total} znodes \\| ETA \\S+`, 'g')
+const bar = (label: string, total: number | string) =>
+  new RegExp(`${label} \\[[=-]+\\] (\\d+)% \\| \\d+/${total} znodes \\| ETA \\S+`, 'g')
 
 /** The percents a bar went through, in the order drawn. */
 const percents = (output: string, pattern: RegExp) => [...output.matchAll(pattern)].map((match) => Number(match[1]))
@@ -29,9 +31,15 @@ describe('progress on a terminal', function () {
   const total = ZNODES + 1
 
   before(async () => {
-    ;[hosts, dir] = await Promise.all([sharedEnsemble().then((ensemble) => ensemble.connectString), tempDir('progress')])
+    ;[hosts, dir] = await Promise.all([
+      sharedEnsemble().then((ensemble) => ensemble.connectString),
+      tempDir('progress'),
+    ])
     session = await connect(hosts)
-    await seedTree(session, root, [{path: '/'}, ...Array.from({length: ZNODES}, (_, index) => ({data: `znode ${index}`.repeat(20), path: `/z-${index}`}))])
+    await seedTree(session, root, [
+      {path: '/'},
+      ...Array.from({length: ZNODES}, (_, index) => ({data: `znode ${index}`.repeat(20), path: `/z-${index}`})),
+    ])
   })
 
   /** A restore of an archive identical to the live tree has nothing to do: make one znode differ. */
@@ -43,7 +51,15 @@ describe('progress on a terminal', function () {
   })
 
   it('a batched backup shows a bar with percent, the total the server counted, and an ETA', async () => {
-    const {code, output} = await dcosOnTerminal(['zk', 'backup', join(dir, 'terminal.tar.gz'), '--zk', zkUri(hosts, root), '--batch', 'on'])
+    const {code, output} = await dcosOnTerminal([
+      'zk',
+      'backup',
+      join(dir, 'terminal.tar.gz'),
+      '--zk',
+      zkUri(hosts, root),
+      '--batch',
+      'on',
+    ])
     expect(code, output).to.equal(0)
     const drawn = percents(output, bar(`Backing up ${root}`, total))
     expect(drawn, output).to.not.be.empty
@@ -52,7 +68,15 @@ describe('progress on a terminal', function () {
   })
 
   it('a backup on single requests (no count from the server) shows a running count instead', async () => {
-    const {code, output} = await dcosOnTerminal(['zk', 'backup', join(dir, 'terminal-single.tar.gz'), '--zk', zkUri(hosts, root), '--batch', 'off'])
+    const {code, output} = await dcosOnTerminal([
+      'zk',
+      'backup',
+      join(dir, 'terminal-single.tar.gz'),
+      '--zk',
+      zkUri(hosts, root),
+      '--batch',
+      'off',
+    ])
     expect(code, output).to.equal(0)
     expect(output).to.not.match(/ETA/)
     expect(output).to.match(new RegExp(`Backing up ${root}\\.\\.\\. [\\d,]+ znodes, `))
@@ -63,9 +87,19 @@ describe('progress on a terminal', function () {
       const archive = join(dir, `restore-${batch}.tar.gz`)
       expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
       await changeOne()
-      const {code, output} = await dcosOnTerminal(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--batch', batch])
+      const {code, output} = await dcosOnTerminal([
+        'zk',
+        'restore',
+        archive,
+        '--zk',
+        zkUri(hosts, root),
+        '--yes',
+        '--no-safety-backup',
+        '--batch',
+        batch,
+      ])
       expect(code, output).to.equal(0)
-      expect(percents(output, bar('Deleting the current tree', '\\d+')), output).to.not.be.empty
+      expect(percents(output, bar('Deleting the current tree', String.raw`\d+`)), output).to.not.be.empty
       expect(percents(output, bar('Creating znodes', total)), output).to.not.be.empty
       expect(output).to.not.match(/Creating znodes\.\.\. .*0 B/)
       expect(output).to.include(`Restored ${total} znodes`)
@@ -73,15 +107,30 @@ describe('progress on a terminal', function () {
   }
 
   it('draws nothing on stderr without a terminal, nor with --json on one', async () => {
-    const piped = expectExit(await dcos(['zk', 'backup', join(dir, 'piped.tar.gz'), '--zk', zkUri(hosts, root), '--batch', 'on']), 0)
+    const piped = expectExit(
+      await dcos(['zk', 'backup', join(dir, 'piped.tar.gz'), '--zk', zkUri(hosts, root), '--batch', 'on']),
+      0,
+    )
     expect(piped.stderr).to.equal('')
     const archive = join(dir, 'piped.tar.gz')
     await changeOne()
-    const restored = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup']), 0)
+    const restored = expectExit(
+      await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup']),
+      0,
+    )
     expect(restored.stderr).to.equal('')
 
     await changeOne()
-    const json = await dcosOnTerminal(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--json'])
+    const json = await dcosOnTerminal([
+      'zk',
+      'restore',
+      archive,
+      '--zk',
+      zkUri(hosts, root),
+      '--yes',
+      '--no-safety-backup',
+      '--json',
+    ])
     expect(json.code, json.output).to.equal(0)
     expect(json.output).to.not.match(/ETA|%|\.\.\./)
     expect(JSON.parse(json.output)).to.include({verified: true})

@@ -22,7 +22,8 @@ const RESTORED_CHILDREN = 2
 async function seed(session: ZkSession, root: string, extendedTypes: boolean): Promise<void> {
   await session.create(root, Buffer.alloc(0), 0)
   await session.create(`${root}/q`, Buffer.from('queue'), 0)
-  for (let index = 0; index < 5; index++) await session.create(`${root}/q/item-`, Buffer.from(`${index}`), zkConstants.ZOO_PERSISTENT_SEQUENTIAL)
+  for (let index = 0; index < 5; index++)
+    await session.create(`${root}/q/item-`, Buffer.from(`${index}`), zkConstants.ZOO_PERSISTENT_SEQUENTIAL)
   for (const index of [1, 2, 3]) await session.delete(`${root}/q/item-${String(index).padStart(10, '0')}`)
   for (let round = 0; round < 2; round++) {
     await session.create(`${root}/q/plain`, Buffer.alloc(0), 0)
@@ -36,10 +37,24 @@ async function seed(session: ZkSession, root: string, extendedTypes: boolean): P
 }
 
 /** ZooKeeper's own SnapshotFormatter on the newest snapshot: each znode's stored cversion and raw ephemeralOwner. */
-async function snapshotStats(version: ZookeeperVersion, dataDir: string): Promise<Map<string, {cversion: number; ephemeralOwner: bigint}>> {
+async function snapshotStats(
+  version: ZookeeperVersion,
+  dataDir: string,
+): Promise<Map<string, {cversion: number; ephemeralOwner: bigint}>> {
   const dir = join(dataDir, 'version-2')
-  const snapshots = (await readdir(dir)).filter((name) => name.startsWith('snapshot.')).sort((a, b) => Number(BigInt(`0x${a.split('.')[1]}`) - BigInt(`0x${b.split('.')[1]}`)))
-  const {stdout} = await promisify(execFile)('java', ['-cp', await zookeeperClasspath(version), 'org.apache.zookeeper.server.SnapshotFormatter', join(dir, snapshots.at(-1)!)], {maxBuffer: 64 * 1024 * 1024})
+  const snapshots = (await readdir(dir))
+    .filter((name) => name.startsWith('snapshot.'))
+    .sort((a, b) => Number(BigInt(`0x${a.split('.')[1]}`) - BigInt(`0x${b.split('.')[1]}`)))
+  const {stdout} = await promisify(execFile)(
+    'java',
+    [
+      '-cp',
+      await zookeeperClasspath(version),
+      'org.apache.zookeeper.server.SnapshotFormatter',
+      join(dir, snapshots.at(-1)!),
+    ],
+    {maxBuffer: 64 * 1024 * 1024},
+  )
   const stats = new Map<string, {cversion: number; ephemeralOwner: bigint}>()
   let path: string | undefined
   for (const line of stdout.split('\n')) {
@@ -82,7 +97,10 @@ for (const version of ['3.9', '3.8', '3.4'] as const) {
       expectExit(await dcos(['zk', 'backup', online, '--zk', zkUri(hosts, root)]), 0)
       await ensemble.stopNode(1)
       const [node] = ensemble.nodes
-      expectExit(await dcos(['zk', 'backup', dataDirArchive, '--data-dir', node.dataDir, '--log-dir', node.dataLogDir]), 0)
+      expectExit(
+        await dcos(['zk', 'backup', dataDirArchive, '--data-dir', node.dataDir, '--log-dir', node.dataLogDir]),
+        0,
+      )
       await ensemble.startNode(1)
       await ensemble.waitServing()
     })
@@ -103,29 +121,55 @@ for (const version of ['3.9', '3.8', '3.4'] as const) {
     for (const batch of paths) {
       it(`online archive, --batch ${batch}: the dry run counts the pairs; after the restore the next sequential create gets the archived number`, async () => {
         const target = `/restored-online-${batch}`
-        const plan = expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--dry-run']), 0).stdout
-        expect(plan).to.match(new RegExp(`counters\\s+1\\s+parents' sequence counters raised with ${NEXT - RESTORED_CHILDREN} create-and-delete pairs`))
-        const result = JSON.parse(expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--batch', batch, '--json']), 0).stdout) as {sequencePairs: number; verified: boolean}
+        const plan = expectExit(
+          await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--dry-run']),
+          0,
+        ).stdout
+        expect(plan).to.match(
+          new RegExp(
+            `counters\\s+1\\s+parents' sequence counters raised with ${NEXT - RESTORED_CHILDREN} create-and-delete pairs`,
+          ),
+        )
+        const result = JSON.parse(
+          expectExit(
+            await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--batch', batch, '--json']),
+            0,
+          ).stdout,
+        ) as {sequencePairs: number; verified: boolean}
         expect(result).to.include({sequencePairs: NEXT - RESTORED_CHILDREN, verified: true})
-        expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(`${target}/q/next-${String(NEXT).padStart(10, '0')}`)
+        expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(
+          `${target}/q/next-${String(NEXT).padStart(10, '0')}`,
+        )
       })
     }
 
     it('data-directory archive: the same, from the stored cversion', async () => {
       const target = '/restored-datadir'
-      expectExit(await dcos(['zk', 'restore', dataDirArchive, '--zk', zkUri(hosts, target), '--from', root, '--yes']), 0)
-      expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(`${target}/q/next-${String(NEXT).padStart(10, '0')}`)
+      expectExit(
+        await dcos(['zk', 'restore', dataDirArchive, '--zk', zkUri(hosts, target), '--from', root, '--yes']),
+        0,
+      )
+      expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(
+        `${target}/q/next-${String(NEXT).padStart(10, '0')}`,
+      )
     })
 
     it('--sequence-counters off leaves the counter at the children restored; a restore onto that same tree then only raises it', async () => {
       const target = '/restored-off'
-      expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--sequence-counters', 'off']), 0)
-      const again = JSON.parse(expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--json']), 0).stdout) as Record<string, unknown>
+      expectExit(
+        await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--sequence-counters', 'off']),
+        0,
+      )
+      const again = JSON.parse(
+        expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--json']), 0).stdout,
+      ) as Record<string, unknown>
       expect(again).to.include({created: 0, deleted: 0, sequencePairs: NEXT - RESTORED_CHILDREN, verified: true})
-      expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(`${target}/q/next-${String(NEXT).padStart(10, '0')}`)
+      expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(
+        `${target}/q/next-${String(NEXT).padStart(10, '0')}`,
+      )
     })
 
-    it('a parent kept in place (an excluded child) whose counter is past the archive\'s keeps it, with a warning', async () => {
+    it("a parent kept in place (an excluded child) whose counter is past the archive's keeps it, with a warning", async () => {
       const target = '/restored-ahead'
       expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes']), 0)
       const session = await connect(hosts)
@@ -138,15 +182,36 @@ for (const version of ['3.9', '3.8', '3.4'] as const) {
         await session.close()
       }
 
-      const result = expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--exclude', `${root}/q/item-0000000000`]), 0)
+      const result = expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          online,
+          '--zk',
+          zkUri(hosts, target),
+          '--yes',
+          '--exclude',
+          `${root}/q/item-0000000000`,
+        ]),
+        0,
+      )
       // oclif wraps warnings to the terminal's width, continuing each line with "›".
-      expect(result.stderr.replaceAll(/\s*›\s*/g, ' ').replaceAll(/\s+/g, ' ')).to.match(new RegExp(`1 parents kept in place have a sequence counter already past the archive's; it can't be lowered and stays \\(${target}/q\\)`))
-      expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(`${target}/q/next-${String(NEXT + 10).padStart(10, '0')}`)
+      expect(result.stderr.replaceAll(/\s*›\s*/g, ' ').replaceAll(/\s+/g, ' ')).to.match(
+        new RegExp(
+          `1 parents kept in place have a sequence counter already past the archive's; it can't be lowered and stays \\(${target}/q\\)`,
+        ),
+      )
+      expect(await nextSequentialName(hosts, `${target}/q`)).to.equal(
+        `${target}/q/next-${String(NEXT + 10).padStart(10, '0')}`,
+      )
     })
 
     it('more pairs than --max-sequence-pairs: refused with nothing changed', async () => {
       const target = '/restored-refused'
-      const result = expectExit(await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--max-sequence-pairs', '4']), 1)
+      const result = expectExit(
+        await dcos(['zk', 'restore', online, '--zk', zkUri(hosts, target), '--yes', '--max-sequence-pairs', '4']),
+        1,
+      )
       expect(result.stderr).to.include('--max-sequence-pairs 4')
       const session = await connect(hosts)
       try {
@@ -160,7 +225,10 @@ for (const version of ['3.9', '3.8', '3.4'] as const) {
       // Clients are shown containers and TTL znodes as persistent: only a data directory's archive knows their types.
       it("types and counters survive the round trip from a data directory, as ZooKeeper's SnapshotFormatter sees them on the restored server", async () => {
         const target = '/restored-snapshot'
-        expectExit(await dcos(['zk', 'restore', dataDirArchive, '--zk', zkUri(hosts, target), '--from', root, '--yes']), 0)
+        expectExit(
+          await dcos(['zk', 'restore', dataDirArchive, '--zk', zkUri(hosts, target), '--from', root, '--yes']),
+          0,
+        )
         // A restart writes a snapshot of the whole tree.
         await ensemble.stopNode(1)
         await ensemble.startNode(1)

@@ -2,12 +2,22 @@ import {expect} from 'chai'
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
+import type {ZkSession} from '../../../src/zk/session.js'
+
 import {sharedEnsemble} from '../../harness/hooks.js'
 import {dcos, expectExit, zkUri} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {createSequentialIndependently, oracleDiff, readTreeIndependently} from '../../helpers/oracle.js'
-import {connect, digestId, READ_ONLY, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL, ZOO_PERM_READ} from '../../helpers/tree.js'
-import type {ZkSession} from '../../../src/zk/session.js'
+import {
+  connect,
+  digestId,
+  READ_ONLY,
+  seedTree,
+  type SeedZnode,
+  uniquePath,
+  ZOO_PERM_ALL,
+  ZOO_PERM_READ,
+} from '../../helpers/tree.js'
 
 const USER = {password: 'rollback-pw', user: 'restorer'}
 const AUTH = `${USER.user}:${USER.password}`
@@ -15,7 +25,10 @@ const OURS = [{id: digestId(USER.user, USER.password), perms: ZOO_PERM_ALL, sche
 
 /** Enough znodes that every failpoint lands half way, with ACLs a rollback must put back too. */
 function archivedTree(): SeedZnode[] {
-  const apps = Array.from({length: 40}, (_, index) => ({data: `app ${index}`, path: `/apps/app-${String(index).padStart(2, '0')}`}))
+  const apps = Array.from({length: 40}, (_, index) => ({
+    data: `app ${index}`,
+    path: `/apps/app-${String(index).padStart(2, '0')}`,
+  }))
   return [
     {data: 'root', path: '/'},
     {path: '/apps'},
@@ -52,7 +65,9 @@ describe('dcos zk restore: a restore that fails half way rolls back by itself', 
   })
 
   /** An archive of the tree, then the live tree changed: data, znodes gone and new ones, an ACL. Returns the live tree as the other client sees it. */
-  async function archiveThenDiverge(label: string): Promise<{archive: string; root: string; before: Awaited<ReturnType<typeof readTreeIndependently>>}> {
+  async function archiveThenDiverge(
+    label: string,
+  ): Promise<{archive: string; before: Awaited<ReturnType<typeof readTreeIndependently>>; root: string}> {
     const root = uniquePath(label)
     await seedTree(session, root, archivedTree())
     for (let round = 0; round < QUEUE_NEXT - 2; round++) {
@@ -66,7 +81,11 @@ describe('dcos zk restore: a restore that fails half way rolls back by itself', 
     await session.delete(`${root}/apps/app-07`)
     await session.create(`${root}/apps/new-one`, Buffer.from('new'), 0)
     await session.create(`${root}/extra`, Buffer.from('extra'), 0)
-    await session.setAcl(`${root}/state`, [...OURS, {id: 'anyone', perms: ZOO_PERM_READ, scheme: 'world'}, {id: '127.0.0.1', perms: ZOO_PERM_READ, scheme: 'ip'}])
+    await session.setAcl(`${root}/state`, [
+      ...OURS,
+      {id: 'anyone', perms: ZOO_PERM_READ, scheme: 'world'},
+      {id: '127.0.0.1', perms: ZOO_PERM_READ, scheme: 'ip'},
+    ])
     return {archive, before: await readTreeIndependently(hosts, root, {auth: AUTH}), root}
   }
 
@@ -76,14 +95,23 @@ describe('dcos zk restore: a restore that fails half way rolls back by itself', 
         const {archive, before, root} = await archiveThenDiverge(`rb-${batch}-${point.split(/[.=]/)[1]}`)
         const safety = join(dir, `${root.slice(1)}-safety.tar.gz`)
         const env = {DCOS_BACKUP_FAILPOINTS: point, DCOS_ZK_AUTH: AUTH}
-        const result = await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--batch', batch, '--safety-backup', safety], {env})
+        const result = await dcos(
+          ['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--batch', batch, '--safety-backup', safety],
+          {env},
+        )
         expectExit(result, 1)
         const lines = result.stderr.trim().split('\n')
         expect(lines, result.stderr).to.have.length(1)
-        expect(lines[0]).to.match(new RegExp(`^Error: Restore failed: failpoint ${point.split('=')[0]} reached .*\\. Rolled back: ${root} is as it was before the restore \\(from the safety backup ${safety}, verified\\)$`))
+        expect(lines[0]).to.match(
+          new RegExp(
+            `^Error: Restore failed: failpoint ${point.split('=')[0]} reached .*\\. Rolled back: ${root} is as it was before the restore \\(from the safety backup ${safety}, verified\\)$`,
+          ),
+        )
         expect(oracleDiff(before, await readTreeIndependently(hosts, root, {auth: AUTH}))).to.deep.equal([])
         // The counters are back too: the rollback is a restore of the safety backup.
-        expect(await createSequentialIndependently(hosts, `${root}/queue`, AUTH)).to.equal(`${root}/queue/next-${String(QUEUE_NEXT).padStart(10, '0')}`)
+        expect(await createSequentialIndependently(hosts, `${root}/queue`, AUTH)).to.equal(
+          `${root}/queue/next-${String(QUEUE_NEXT).padStart(10, '0')}`,
+        )
         // The lock went with the restore.
         expect(await session.exists('/dcos-backup/lock')).to.equal(undefined)
       })
@@ -94,7 +122,9 @@ describe('dcos zk restore: a restore that fails half way rolls back by itself', 
     const {archive} = await archiveThenDiverge('rb-fresh-src')
     const parent = uniquePath('rb-fresh')
     const target = `${parent}/deeper/copy`
-    const result = await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, target), '--yes'], {env: {DCOS_BACKUP_FAILPOINTS: 'restore.create=30', DCOS_ZK_AUTH: AUTH}})
+    const result = await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, target), '--yes'], {
+      env: {DCOS_BACKUP_FAILPOINTS: 'restore.create=30', DCOS_ZK_AUTH: AUTH},
+    })
     expectExit(result, 1)
     expect(result.stderr).to.match(/Rolled back: .* is as it was before the restore \(what it created was deleted\)/)
     expect(await readTreeIndependently(hosts, parent)).to.deep.equal({})
@@ -104,20 +134,30 @@ describe('dcos zk restore: a restore that fails half way rolls back by itself', 
     const {archive, before, root} = await archiveThenDiverge('rb-none')
     const safety = join(dir, 'rb-none-safety.tar.gz')
     const env = {DCOS_BACKUP_FAILPOINTS: 'restore.create=20', DCOS_ZK_AUTH: AUTH}
-    const result = await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-rollback', '--safety-backup', safety], {env})
+    const result = await dcos(
+      ['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-rollback', '--safety-backup', safety],
+      {env},
+    )
     expectExit(result, 1)
     expect(result.stderr).to.include('Not rolled back (--no-rollback)')
     expect(result.stderr).to.include(`The tree as it was is saved at ${safety}`)
     expect(oracleDiff(before, await readTreeIndependently(hosts, root, {auth: AUTH}))).to.not.deep.equal([])
     expect(existsSync(safety)).to.equal(true)
-    expectExit(await dcos(['zk', 'restore', safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'], {env: {DCOS_ZK_AUTH: AUTH}}), 0)
+    expectExit(
+      await dcos(['zk', 'restore', safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'], {
+        env: {DCOS_ZK_AUTH: AUTH},
+      }),
+      0,
+    )
     expect(oracleDiff(before, await readTreeIndependently(hosts, root, {auth: AUTH}))).to.deep.equal([])
   })
 
   it('without a safety backup (--no-safety-backup) it cannot roll back, and says so', async () => {
     const {archive, root} = await archiveThenDiverge('rb-nosafety')
     const env = {DCOS_BACKUP_FAILPOINTS: 'restore.create=20', DCOS_ZK_AUTH: AUTH}
-    const result = await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'], {env})
+    const result = await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'], {
+      env,
+    })
     expectExit(result, 1)
     expect(result.stderr).to.include('Cannot roll back without a safety backup')
   })

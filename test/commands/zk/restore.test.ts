@@ -9,13 +9,20 @@ import {sharedEnsemble} from '../../harness/hooks.js'
 import {type ArchiveMaterial, BAD_ARCHIVES, readArchiveFile} from '../../helpers/archive.js'
 import {type CliResult, dcos, expectExit, expectUsageError, zkUri} from '../../helpers/cli.js'
 import {ALL_BYTES, archiveMaterial, removeDir, tempDir} from '../../helpers/fixtures.js'
-import {archiveAsOracleTree, expectArchiveHolds, expectSameTree, oracleDiff, type OracleTree, readTreeIndependently} from '../../helpers/oracle.js'
+import {
+  archiveAsOracleTree,
+  expectArchiveHolds,
+  expectSameTree,
+  oracleDiff,
+  type OracleTree,
+  readTreeIndependently,
+} from '../../helpers/oracle.js'
 import {
   connect,
   digestId,
   READ_ONLY,
-  type SeedZnode,
   seedTree,
+  type SeedZnode,
   sorted,
   subtree,
   uniquePath,
@@ -52,8 +59,19 @@ const RICH_TREE: SeedZnode[] = [
   {path: '/empty'},
   {data: randomBytes(100_000), path: '/big'},
   // ADMIN for anyone: the server shows the digest's hash only to clients with ADMIN on the znode.
-  {acl: [{id: digestId('someone', 'secret'), perms: ZOO_PERM_ALL, scheme: 'digest'}, ...world(ZOO_PERM_READ | ZOO_PERM_ADMIN)], data: 'digest', path: '/digest'},
-  {acl: world(ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_DELETE | ZOO_PERM_ADMIN), data: 'no create', path: '/no-create'},
+  {
+    acl: [
+      {id: digestId('someone', 'secret'), perms: ZOO_PERM_ALL, scheme: 'digest'},
+      ...world(ZOO_PERM_READ | ZOO_PERM_ADMIN),
+    ],
+    data: 'digest',
+    path: '/digest',
+  },
+  {
+    acl: world(ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_DELETE | ZOO_PERM_ADMIN),
+    data: 'no create',
+    path: '/no-create',
+  },
   {data: 'first', path: '/no-create/first'},
   {data: 'second', path: '/no-create/second'},
   {data: 'deeper', path: '/no-create/second/deeper'},
@@ -110,7 +128,7 @@ describe('dcos zk restore', function () {
   const liveTree = (root: string) => readTreeIndependently(hosts, root)
 
   /** A fresh copy of APP_TREE and its archive. */
-  async function appTree(label: string): Promise<{root: string; archive: string; tree: OracleTree}> {
+  async function appTree(label: string): Promise<{archive: string; root: string; tree: OracleTree}> {
     const root = uniquePath(label)
     await seedTree(session, root, APP_TREE)
     const archive = join(dir, `${label}-${root.slice(-8)}.tar.gz`)
@@ -121,7 +139,7 @@ describe('dcos zk restore', function () {
   }
 
   describe('bad archives: refused before ZooKeeper is touched', () => {
-    let material: ArchiveMaterial & {root: string; file: string}
+    let material: ArchiveMaterial & {file: string; root: string}
     let changed: OracleTree
 
     before(async () => {
@@ -137,9 +155,14 @@ describe('dcos zk restore', function () {
         const file = join(dir, `bad-${index}.tar.gz`)
         await writeFile(file, bad.make(material))
         const safety = join(dir, `bad-${index}-safety.tar.gz`)
-        const result = expectExit(await dcos(['zk', 'restore', file, '--zk', zkUri(hosts, material.root), '--yes', '--safety-backup', safety]), 1)
+        const result = expectExit(
+          await dcos(['zk', 'restore', file, '--zk', zkUri(hosts, material.root), '--yes', '--safety-backup', safety]),
+          1,
+        )
         const line = errorLine(result)
-        expect(line).to.match(new RegExp(`^Error: ${file.replaceAll(/[.*+?^${}()|[\]\\/]/g, '\\$&')} failed verification: `))
+        expect(line).to.match(
+          new RegExp(`^Error: ${file.replaceAll(/[.*+?^${}()|[\]\\/]/g, String.raw`\$&`)} failed verification: `),
+        )
         expect(line).to.match(bad.problem)
         expect(result.stdout).to.equal('')
         await expectSameTree(changed, hosts, material.root)
@@ -149,7 +172,19 @@ describe('dcos zk restore', function () {
 
     it('restores the good archive they were made from (control)', async () => {
       const safety = join(dir, 'good-safety.tar.gz')
-      expectExit(await dcos(['zk', 'restore', material.file, '--zk', zkUri(hosts, material.root), '--yes', '--safety-backup', safety]), 0)
+      expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          material.file,
+          '--zk',
+          zkUri(hosts, material.root),
+          '--yes',
+          '--safety-backup',
+          safety,
+        ]),
+        0,
+      )
       const restored = await liveTree(material.root)
       expect(oracleDiff(await archiveAsOracleTree(material.file), restored)).to.deep.equal([])
       expect(restored).to.not.deep.equal(changed)
@@ -172,11 +207,26 @@ describe('dcos zk restore', function () {
       const before = await liveTree(root)
 
       const patterns = ['--exclude', `${root}/leader`, '--exclude', `${root}/**/tmp`]
-      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts), '--yes', '--safety-backup', join(dir, 'exclude-safety.tar.gz'), ...patterns]), 0)
+      const result = expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          archive,
+          '--zk',
+          zkUri(hosts),
+          '--yes',
+          '--safety-backup',
+          join(dir, 'exclude-safety.tar.gz'),
+          ...patterns,
+        ]),
+        0,
+      )
       expect(result.stdout).to.match(/^ {2}excluded\s+4 {2}left as they are$/m)
 
       const after = await liveTree(root)
-      expect(after).to.deep.equal(sorted({...withoutPaths(tree, excluded), ...withoutPaths(before, (path) => !excluded(path))}))
+      expect(after).to.deep.equal(
+        sorted({...withoutPaths(tree, excluded), ...withoutPaths(before, (path) => !excluded(path))}),
+      )
       expect(after['/leader/member'].data).to.equal(base64('member changed'))
       expect(after).to.have.property('/leader/new')
       expect(after).to.have.property('/apps/c/tmp')
@@ -186,13 +236,33 @@ describe('dcos zk restore', function () {
       expect(after['/state']).to.deep.equal(tree['/state'])
     })
 
-    it('gives a kept znode (the parent of an excluded one) the archive\'s data and ACL back', async () => {
+    it("gives a kept znode (the parent of an excluded one) the archive's data and ACL back", async () => {
       const {archive, root, tree} = await appTree('kept')
       await session.setData(`${root}/apps/b`, Buffer.from('b changed'))
-      await session.setAcl(`${root}/apps/b`, [{id: 'anyone', perms: zkConstants.ZOO_PERM_READ | zkConstants.ZOO_PERM_WRITE | zkConstants.ZOO_PERM_ADMIN, scheme: 'world'}])
+      await session.setAcl(`${root}/apps/b`, [
+        {
+          id: 'anyone',
+          perms: zkConstants.ZOO_PERM_READ | zkConstants.ZOO_PERM_WRITE | zkConstants.ZOO_PERM_ADMIN,
+          scheme: 'world',
+        },
+      ])
       await session.setData(`${root}/apps/b/tmp`, Buffer.from('tmp changed'))
       const safety = join(dir, 'kept-safety.tar.gz')
-      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts), '--yes', '--safety-backup', safety, '--exclude', `${root}/**/tmp`]), 0)
+      expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          archive,
+          '--zk',
+          zkUri(hosts),
+          '--yes',
+          '--safety-backup',
+          safety,
+          '--exclude',
+          `${root}/**/tmp`,
+        ]),
+        0,
+      )
       const after = await liveTree(root)
       expect(after['/apps/b']).to.deep.equal(tree['/apps/b'])
       expect(after['/apps/b/tmp'].data).to.equal(base64('tmp changed'))
@@ -201,7 +271,20 @@ describe('dcos zk restore', function () {
     it('--exclude names archive paths, also when restoring to another path', async () => {
       const {archive, root, tree} = await appTree('exclude-copy')
       const copy = uniquePath('exclude-copy-target')
-      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, copy), '--exclude', `${root}/leader`, '--exclude', `${root}/**/tmp`]), 0)
+      expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          archive,
+          '--zk',
+          zkUri(hosts, copy),
+          '--exclude',
+          `${root}/leader`,
+          '--exclude',
+          `${root}/**/tmp`,
+        ]),
+        0,
+      )
       await expectSameTree(withoutPaths(tree, excluded), hosts, copy)
     })
 
@@ -216,10 +299,26 @@ describe('dcos zk restore', function () {
       await session.create(`${root}/other`, Buffer.from('outside the subtree'), 0)
       await session.setData(`${root}/leader/member`, Buffer.from('outside too'))
       const before = await liveTree(root)
-      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts), '--from', `${root}/apps`, '--yes', '--safety-backup', join(dir, 'from-safety.tar.gz')]), 0)
+      expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          archive,
+          '--zk',
+          zkUri(hosts),
+          '--from',
+          `${root}/apps`,
+          '--yes',
+          '--safety-backup',
+          join(dir, 'from-safety.tar.gz'),
+        ]),
+        0,
+      )
       const after = await liveTree(root)
       expect(subtree(after, '/apps')).to.deep.equal(subtree(tree, '/apps'))
-      expect(withoutPaths(after, (path) => path.startsWith('/apps'))).to.deep.equal(withoutPaths(before, (path) => path.startsWith('/apps')))
+      expect(withoutPaths(after, (path) => path.startsWith('/apps'))).to.deep.equal(
+        withoutPaths(before, (path) => path.startsWith('/apps')),
+      )
       expect(after['/other'].data).to.equal(base64('outside the subtree'))
     })
   })
@@ -231,15 +330,21 @@ describe('dcos zk restore', function () {
       await session.delete(`${root}/state`)
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
       const extras = Array.from({length: 12}, (_, index) => `${root}/extra${String(index).padStart(2, '0')}`)
-      for (const path of extras) await session.create(path, Buffer.alloc(0), 0) // eslint-disable-line no-await-in-loop
+      for (const path of extras) await session.create(path, Buffer.alloc(0), 0)
       const before = await liveTree(root)
       const safety = join(dir, 'dry-run-safety.tar.gz')
 
-      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--safety-backup', safety]), 0)
+      const result = expectExit(
+        await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--safety-backup', safety]),
+        0,
+      )
       const unchanged = Object.keys(tree).length - 3
       // Paths are listed in archive order, which the concurrent walk does not fix for siblings' subtrees.
       const lines = result.stdout.split('\n')
-      expect(lines[1]).to.be.oneOf([`  create            2  ${root}/apps/c, ${root}/state`, `  create            2  ${root}/state, ${root}/apps/c`])
+      expect(lines[1]).to.be.oneOf([
+        `  create            2  ${root}/apps/c, ${root}/state`,
+        `  create            2  ${root}/state, ${root}/apps/c`,
+      ])
       expect([lines[0], ...lines.slice(2)]).to.deep.equal([
         `Plan: restore ${archive} to ${root}`,
         `  change            1  ${root}/apps/a`,
@@ -251,9 +356,20 @@ describe('dcos zk restore', function () {
       await expectSameTree(before, hosts, root)
       expect(existsSync(safety)).to.equal(false)
 
-      const json = JSON.parse(expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--json']), 0).stdout)
+      const json = JSON.parse(
+        expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--json']), 0).stdout,
+      )
       expect(json).to.include({created: 0, deleted: 0, dryRun: true, safetyBackup: null})
-      expect(json.plan).to.deep.include({archive, change: 1, create: 2, delete: 12, ephemeralsToDelete: 0, firstDelete: extras.slice(0, 10), target: root, unchanged})
+      expect(json.plan).to.deep.include({
+        archive,
+        change: 1,
+        create: 2,
+        delete: 12,
+        ephemeralsToDelete: 0,
+        firstDelete: extras.slice(0, 10),
+        target: root,
+        unchanged,
+      })
       expect(json.plan.firstCreate).to.have.members([`${root}/apps/c`, `${root}/state`])
       await expectSameTree(before, hosts, root)
     })
@@ -269,12 +385,29 @@ describe('dcos zk restore', function () {
       const previous = await liveTree(root)
 
       const safety = join(dir, 'safety.tar.gz')
-      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]), 0)
-      expect(result.stdout).to.match(new RegExp(`^Safety backup of ${root}: ${safety} \\(${Object.keys(previous).length} znodes, `, 'm'))
+      const result = expectExit(
+        await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]),
+        0,
+      )
+      expect(result.stdout).to.match(
+        new RegExp(`^Safety backup of ${root}: ${safety} \\(${Object.keys(previous).length} znodes, `, 'm'),
+      )
       await expectSameTree(tree, hosts, root)
       await expectArchiveHolds(safety, previous)
 
-      expectExit(await dcos(['zk', 'restore', safety, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', join(dir, 'safety-2.tar.gz')]), 0)
+      expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          safety,
+          '--zk',
+          zkUri(hosts, root),
+          '--yes',
+          '--safety-backup',
+          join(dir, 'safety-2.tar.gz'),
+        ]),
+        0,
+      )
       await expectSameTree(previous, hosts, root)
     })
 
@@ -289,21 +422,58 @@ describe('dcos zk restore', function () {
       const holder = await connect(hosts)
       try {
         await holder.createParents(lockPath)
-        const job = {instance: 'other-host:42', job: 'restore-other', kind: 'restore', since: '2026-11-21T00:00:00.000Z'}
+        const job = {
+          instance: 'other-host:42',
+          job: 'restore-other',
+          kind: 'restore',
+          since: '2026-11-21T00:00:00.000Z',
+        }
         await holder.create(lockPath, Buffer.from(JSON.stringify(job)), zkConstants.ZOO_EPHEMERAL)
         const safety = join(dir, 'locked-safety.tar.gz')
-        const refused = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety, '--lock-path', lockPath]), 1)
-        expect(errorLine(refused)).to.equal(`Error: Refusing to restore: a restore (restore-other) on other-host:42 since 2026-11-21T00:00:00.000Z holds the cluster lock ${lockPath}; nothing was changed. Try again when it has ended: if that process is dead, its lock goes when its session expires, at most 15s after it died (--wait-lock <duration> waits)`)
+        const refused = expectExit(
+          await dcos([
+            'zk',
+            'restore',
+            archive,
+            '--zk',
+            zkUri(hosts, root),
+            '--yes',
+            '--safety-backup',
+            safety,
+            '--lock-path',
+            lockPath,
+          ]),
+          1,
+        )
+        expect(errorLine(refused)).to.equal(
+          `Error: Refusing to restore: a restore (restore-other) on other-host:42 since 2026-11-21T00:00:00.000Z holds the cluster lock ${lockPath}; nothing was changed. Try again when it has ended: if that process is dead, its lock goes when its session expires, at most 15s after it died (--wait-lock <duration> waits)`,
+        )
         await expectSameTree(before, hosts, root)
         expect(existsSync(safety)).to.equal(false)
         // A dry run changes nothing, so it needs no lock.
-        expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--lock-path', lockPath]), 0)
+        expectExit(
+          await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--dry-run', '--lock-path', lockPath]),
+          0,
+        )
       } finally {
         await holder.close()
       }
 
       // Once the holder's session is gone, so is the lock; the restore then takes it and gives it back.
-      expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--lock-path', lockPath]), 0)
+      expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          archive,
+          '--zk',
+          zkUri(hosts, root),
+          '--yes',
+          '--no-safety-backup',
+          '--lock-path',
+          lockPath,
+        ]),
+        0,
+      )
       expect(await session.exists(lockPath)).to.equal(undefined)
     })
 
@@ -314,8 +484,23 @@ describe('dcos zk restore', function () {
       const readOnly = uniquePath('ro-lock')
       await session.create(readOnly, Buffer.alloc(0), 0)
       await session.setAcl(readOnly, READ_ONLY)
-      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--lock-path', `${readOnly}/lock`]), 1)
-      expect(errorLine(result)).to.include(`Cannot take the cluster lock ${readOnly}/lock: these credentials may not create it; nothing was changed. Pass --lock-path`)
+      const result = expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          archive,
+          '--zk',
+          zkUri(hosts, root),
+          '--yes',
+          '--no-safety-backup',
+          '--lock-path',
+          `${readOnly}/lock`,
+        ]),
+        1,
+      )
+      expect(errorLine(result)).to.include(
+        `Cannot take the cluster lock ${readOnly}/lock: these credentials may not create it; nothing was changed. Pass --lock-path`,
+      )
       await expectSameTree(before, hosts, root)
     })
 
@@ -324,7 +509,19 @@ describe('dcos zk restore', function () {
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
       await session.setAcl(`${root}/apps/b`, READ_ONLY)
       const before = await liveTree(root)
-      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', join(dir, 'inner-acl-safety.tar.gz')]), 1)
+      const result = expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          archive,
+          '--zk',
+          zkUri(hosts, root),
+          '--yes',
+          '--safety-backup',
+          join(dir, 'inner-acl-safety.tar.gz'),
+        ]),
+        1,
+      )
       expect(errorLine(result)).to.include(`cannot delete the children of ${root}/apps/b (ACL world:anyone:r)`)
       expect(errorLine(result)).to.include('nothing was changed')
       await expectSameTree(before, hosts, root)
@@ -353,8 +550,21 @@ describe('dcos zk restore', function () {
       const {archive, root} = await appTree('confirm')
       await session.setData(`${root}/apps/a`, Buffer.from('a changed'))
       const before = await liveTree(root)
-      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--safety-backup', join(dir, 'confirm-safety.tar.gz')]), 2)
-      expect(errorLine(result)).to.equal('Error: Refusing to change ZooKeeper without confirmation: there is no terminal to ask, so pass --yes')
+      const result = expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          archive,
+          '--zk',
+          zkUri(hosts, root),
+          '--safety-backup',
+          join(dir, 'confirm-safety.tar.gz'),
+        ]),
+        2,
+      )
+      expect(errorLine(result)).to.equal(
+        'Error: Refusing to change ZooKeeper without confirmation: there is no terminal to ask, so pass --yes',
+      )
       expect(result.stdout).to.include(`  change            1  ${root}/apps/a`)
       await expectSameTree(before, hosts, root)
     })
@@ -365,11 +575,19 @@ describe('dcos zk restore', function () {
       const before = await liveTree(root)
       const cwd = await tempDir('cwd')
       try {
-        const refused = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--no-safety-backup'], {cwd}), 2)
-        expect(oclifMessage(refused)).to.include('All of the following must be provided when using --no-safety-backup: --yes')
+        const refused = expectExit(
+          await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--no-safety-backup'], {cwd}),
+          2,
+        )
+        expect(oclifMessage(refused)).to.include(
+          'All of the following must be provided when using --no-safety-backup: --yes',
+        )
         await expectSameTree(before, hosts, root)
 
-        const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--no-safety-backup', '--yes'], {cwd}), 0)
+        const result = expectExit(
+          await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--no-safety-backup', '--yes'], {cwd}),
+          0,
+        )
         expect(result.stdout).to.not.include('Safety backup')
         await expectSameTree(tree, hosts, root)
         expect(await readdir(cwd)).to.deep.equal([])
@@ -382,8 +600,16 @@ describe('dcos zk restore', function () {
       const {archive, tree} = await appTree('fresh')
       const target = `${uniquePath('fresh-target')}/a/b`
       const safety = join(dir, 'fresh-safety.tar.gz')
-      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, target), '--safety-backup', safety]), 0)
-      expect(result.stdout).to.match(new RegExp(`^Restored ${Object.keys(tree).length} znodes to ${target} from ${archive} \\(deleted 0, 1 ACLs set\\)`, 'm'))
+      const result = expectExit(
+        await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, target), '--safety-backup', safety]),
+        0,
+      )
+      expect(result.stdout).to.match(
+        new RegExp(
+          `^Restored ${Object.keys(tree).length} znodes to ${target} from ${archive} \\(deleted 0, 1 ACLs set\\)`,
+          'm',
+        ),
+      )
       await expectSameTree(tree, hosts, target)
       expect(existsSync(safety)).to.equal(false)
     })
@@ -397,7 +623,10 @@ describe('dcos zk restore', function () {
         expect(dry.stdout).to.match(/^ {2}ephemeral\s+1 {2}deleted with their parents, never recreated$/m)
 
         const safety = join(dir, 'ephemerals-safety.tar.gz')
-        expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]), 0)
+        expectExit(
+          await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]),
+          0,
+        )
         await expectSameTree(tree, hosts, root)
         const saved = await readArchiveFile(safety, {ephemerals: true})
         expect(saved.tree['/leader/ephemeral']).to.include({data: base64('mine'), type: 'ephemeral'})
@@ -407,82 +636,99 @@ describe('dcos zk restore', function () {
     })
   })
 
-  for (const path of PATHS) describe(`round trips on one path, forced: --batch ${path.batch}`, () => {
-    const excluded = (relative: string) => relative === '/apps/b/tmp' || relative.startsWith('/apps/b/tmp/')
-    let root: string
-    let archive: string
-    let archived: OracleTree
+  for (const path of PATHS)
+    describe(`round trips on one path, forced: --batch ${path.batch}`, () => {
+      const excluded = (relative: string) => relative === '/apps/b/tmp' || relative.startsWith('/apps/b/tmp/')
+      let root: string
+      let archive: string
+      let archived: OracleTree
 
-    before(async () => {
-      root = uniquePath(`paths-${path.batch}`)
-      await seedTree(session, root, RICH_TREE)
-      archive = join(dir, `paths-${path.batch}.tar.gz`)
-      expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root), '--batch', path.batch]), 0)
-      await expectArchiveHolds(archive, await liveTree(root))
-      archived = await archiveAsOracleTree(archive)
-      expect(count(archived)).to.equal(RICH_TREE.length)
-      expect((await readArchiveFile(archive)).tree['/no-create'].acl).to.deep.equal(RICH_TREE.find((znode) => znode.path === '/no-create')!.acl)
-      expect(archived).to.include.keys('/no-create/first', '/no-create/second/deeper', '/queue/item-0000000001')
+      before(async () => {
+        root = uniquePath(`paths-${path.batch}`)
+        await seedTree(session, root, RICH_TREE)
+        archive = join(dir, `paths-${path.batch}.tar.gz`)
+        expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root), '--batch', path.batch]), 0)
+        await expectArchiveHolds(archive, await liveTree(root))
+        archived = await archiveAsOracleTree(archive)
+        expect(count(archived)).to.equal(RICH_TREE.length)
+        expect((await readArchiveFile(archive)).tree['/no-create'].acl).to.deep.equal(
+          RICH_TREE.find((znode) => znode.path === '/no-create')!.acl,
+        )
+        expect(archived).to.include.keys('/no-create/first', '/no-create/second/deeper', '/queue/item-0000000001')
+      })
+
+      /** `dcos zk restore <args> --batch <batch> --json`: exit 0, verified, on the forced read and write paths. */
+      async function restore(args: string[]) {
+        const result = JSON.parse(
+          expectExit(await dcos(['zk', 'restore', ...args, '--batch', path.batch, '--json']), 0).stdout,
+        )
+        expect(result).to.include({readPath: path.readPath, verified: true, writePath: path.writePath})
+        expect(result).to.not.have.property('batchFallback')
+        return result
+      }
+
+      it('restores over a different live tree exactly as archived, saving it first; the safety backup brings that tree back exactly', async () => {
+        await session.setData(root, Buffer.from('root changed'))
+        await session.setData(`${root}/big`, Buffer.from('no longer big'))
+        await session.setAcl(`${root}/empty`, READ_ONLY)
+        await session.delete(`${root}/no-create/second/deeper`)
+        await session.delete(`${root}/no-create/first`)
+        await session.setData(`${root}/no-create/second`, Buffer.from('second changed'))
+        await session.delete(`${root}/queue/item-0000000001`)
+        await session.setData(`${root}/ttl`, Buffer.from('ttl changed'))
+        await session.delete(`${root}/apps/c`)
+        await session.create(`${root}/apps/new`, Buffer.from('new'), 0)
+        await session.create(`${root}/extra`, Buffer.from('extra'), 0)
+        const changed = await liveTree(root)
+        const differing = [...new Set([...Object.keys(changed), ...Object.keys(archived)])].filter(
+          (key) => JSON.stringify(changed[key]) !== JSON.stringify(archived[key]),
+        )
+        expect(differing).to.have.length(11)
+
+        const safety = join(dir, `paths-${path.batch}-safety.tar.gz`)
+        const restored = await restore([archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety])
+        expect(restored).to.include({created: count(archived), deleted: count(changed)})
+        expect(restored.safetyBackup).to.include({location: safety, znodes: count(changed)})
+        await expectSameTree(archived, hosts, root)
+        await expectArchiveHolds(safety, changed)
+
+        const back = await restore([safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'])
+        expect(back).to.include({created: count(changed), deleted: count(archived)})
+        await expectSameTree(changed, hosts, root)
+      })
+
+      it("--exclude leaves an excluded live znode in place, and gives its kept parent the archive's data and ACL back", async () => {
+        const copy = uniquePath(`paths-exclude-${path.batch}`)
+        await seedTree(session, copy, RICH_TREE)
+        await session.setData(`${copy}/apps/b/tmp`, Buffer.from('tmp changed'))
+        await session.create(`${copy}/apps/b/tmp/under`, Buffer.from('under an excluded znode'), 0)
+        await session.setData(`${copy}/apps/b`, Buffer.from('b changed'))
+        await session.setAcl(`${copy}/apps/b`, world(ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_ADMIN))
+        await session.setData(`${copy}/apps/a`, Buffer.from('a changed'))
+        await session.delete(`${copy}/no-create/first`)
+        await session.create(`${copy}/extra`, Buffer.from('extra'), 0)
+        const before = await liveTree(copy)
+
+        const result = await restore([
+          archive,
+          '--zk',
+          zkUri(hosts, copy),
+          '--yes',
+          '--no-safety-backup',
+          '--exclude',
+          `${root}/apps/b/tmp`,
+        ])
+        expect(result.plan).to.include({excludedLive: 2})
+        const after = await liveTree(copy)
+        expect(after).to.deep.equal(
+          sorted({...withoutPaths(archived, excluded), ...withoutPaths(before, (relative) => !excluded(relative))}),
+        )
+        expect(after['/apps/b/tmp'].data).to.equal(base64('tmp changed'))
+        expect(after['/apps/b/tmp/under'].data).to.equal(base64('under an excluded znode'))
+        expect(after['/apps/b']).to.deep.equal(archived['/apps/b'])
+        expect(after).to.not.have.property('/extra')
+      })
     })
-
-    /** `dcos zk restore <args> --batch <batch> --json`: exit 0, verified, on the forced read and write paths. */
-    async function restore(args: string[]) {
-      const result = JSON.parse(expectExit(await dcos(['zk', 'restore', ...args, '--batch', path.batch, '--json']), 0).stdout)
-      expect(result).to.include({readPath: path.readPath, verified: true, writePath: path.writePath})
-      expect(result).to.not.have.property('batchFallback')
-      return result
-    }
-
-    it('restores over a different live tree exactly as archived, saving it first; the safety backup brings that tree back exactly', async () => {
-      await session.setData(root, Buffer.from('root changed'))
-      await session.setData(`${root}/big`, Buffer.from('no longer big'))
-      await session.setAcl(`${root}/empty`, READ_ONLY)
-      await session.delete(`${root}/no-create/second/deeper`)
-      await session.delete(`${root}/no-create/first`)
-      await session.setData(`${root}/no-create/second`, Buffer.from('second changed'))
-      await session.delete(`${root}/queue/item-0000000001`)
-      await session.setData(`${root}/ttl`, Buffer.from('ttl changed'))
-      await session.delete(`${root}/apps/c`)
-      await session.create(`${root}/apps/new`, Buffer.from('new'), 0)
-      await session.create(`${root}/extra`, Buffer.from('extra'), 0)
-      const changed = await liveTree(root)
-      const differing = [...new Set([...Object.keys(changed), ...Object.keys(archived)])].filter((key) => JSON.stringify(changed[key]) !== JSON.stringify(archived[key]))
-      expect(differing).to.have.length(11)
-
-      const safety = join(dir, `paths-${path.batch}-safety.tar.gz`)
-      const restored = await restore([archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety])
-      expect(restored).to.include({created: count(archived), deleted: count(changed)})
-      expect(restored.safetyBackup).to.include({location: safety, znodes: count(changed)})
-      await expectSameTree(archived, hosts, root)
-      await expectArchiveHolds(safety, changed)
-
-      const back = await restore([safety, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup'])
-      expect(back).to.include({created: count(changed), deleted: count(archived)})
-      await expectSameTree(changed, hosts, root)
-    })
-
-    it('--exclude leaves an excluded live znode in place, and gives its kept parent the archive\'s data and ACL back', async () => {
-      const copy = uniquePath(`paths-exclude-${path.batch}`)
-      await seedTree(session, copy, RICH_TREE)
-      await session.setData(`${copy}/apps/b/tmp`, Buffer.from('tmp changed'))
-      await session.create(`${copy}/apps/b/tmp/under`, Buffer.from('under an excluded znode'), 0)
-      await session.setData(`${copy}/apps/b`, Buffer.from('b changed'))
-      await session.setAcl(`${copy}/apps/b`, world(ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_ADMIN))
-      await session.setData(`${copy}/apps/a`, Buffer.from('a changed'))
-      await session.delete(`${copy}/no-create/first`)
-      await session.create(`${copy}/extra`, Buffer.from('extra'), 0)
-      const before = await liveTree(copy)
-
-      const result = await restore([archive, '--zk', zkUri(hosts, copy), '--yes', '--no-safety-backup', '--exclude', `${root}/apps/b/tmp`])
-      expect(result.plan).to.include({excludedLive: 2})
-      const after = await liveTree(copy)
-      expect(after).to.deep.equal(sorted({...withoutPaths(archived, excluded), ...withoutPaths(before, (relative) => !excluded(relative))}))
-      expect(after['/apps/b/tmp'].data).to.equal(base64('tmp changed'))
-      expect(after['/apps/b/tmp/under'].data).to.equal(base64('under an excluded znode'))
-      expect(after['/apps/b']).to.deep.equal(archived['/apps/b'])
-      expect(after).to.not.have.property('/extra')
-    })
-  })
 
   describe('usage errors: exit 2, one line, nothing changed', () => {
     let root: string
@@ -496,19 +742,63 @@ describe('dcos zk restore', function () {
     })
 
     const cases: Array<[string, () => string[], () => RegExp | string]> = [
-      ['an unknown storage scheme', () => ['ftp://server/x.tar.gz', '--zk', zkUri(hosts, root)], () => 'Error: Unknown storage scheme "ftp"'],
-      ['a missing archive file', () => [join(dir, 'missing.tar.gz'), '--zk', zkUri(hosts, root)], () => `Error: No archive at ${join(dir, 'missing.tar.gz')}`],
-      ['a directory as the archive', () => [dir, '--zk', zkUri(hosts, root)], () => `Error: Cannot read ${dir}: not a file`],
-      ['an empty name in the --zk path', () => [archive, '--zk', zkUri(hosts, '/a//b')], () => 'Error: Invalid znode path "/a//b": it contains an empty name (//)'],
-      ['"." in the --zk path', () => [archive, '--zk', zkUri(hosts, '/a/.')], () => 'Error: Invalid znode path "/a/.": "." is not allowed as a znode name'],
+      [
+        'an unknown storage scheme',
+        () => ['ftp://server/x.tar.gz', '--zk', zkUri(hosts, root)],
+        () => 'Error: Unknown storage scheme "ftp"',
+      ],
+      [
+        'a missing archive file',
+        () => [join(dir, 'missing.tar.gz'), '--zk', zkUri(hosts, root)],
+        () => `Error: No archive at ${join(dir, 'missing.tar.gz')}`,
+      ],
+      [
+        'a directory as the archive',
+        () => [dir, '--zk', zkUri(hosts, root)],
+        () => `Error: Cannot read ${dir}: not a file`,
+      ],
+      [
+        'an empty name in the --zk path',
+        () => [archive, '--zk', zkUri(hosts, '/a//b')],
+        () => 'Error: Invalid znode path "/a//b": it contains an empty name (//)',
+      ],
+      [
+        '"." in the --zk path',
+        () => [archive, '--zk', zkUri(hosts, '/a/.')],
+        () => 'Error: Invalid znode path "/a/.": "." is not allowed as a znode name',
+      ],
       ['a bad port', () => [archive, '--zk', 'zk://127.0.0.1:65536'], () => 'Error: Invalid port "65536"'],
       ['no hosts', () => [archive, '--zk', `zk://${root}`], () => `Error: No ZooKeeper hosts in "zk://${root}"`],
-      ['a relative --exclude', () => [archive, '--zk', zkUri(hosts, root), '--exclude', 'apps/a'], () => 'Error: Invalid --exclude "apps/a"'],
-      ['--from outside the archive', () => [archive, '--zk', zkUri(hosts, root), '--from', '/elsewhere'], () => `Error: --from /elsewhere is outside the archive, whose root is ${root}`],
-      ['an invalid --from', () => [archive, '--zk', zkUri(hosts, root), '--from', `${root}//apps`], () => /^Error: Invalid znode path ".+\/\/apps": it contains an empty name/],
-      ['a --from path the archive does not hold', () => [archive, '--zk', zkUri(hosts, root), '--from', `${root}/nothing`], () => `holds no znode at ${root}/nothing`],
-      ['the archive on stdin', () => ['-', '--zk', zkUri(hosts, root)], () => 'Error: restore reads the archive more than once'],
-      ['an unknown scheme for the safety backup', () => [archive, '--zk', zkUri(hosts, root), '--safety-backup', 'ftp://x/s.tar.gz'], () => 'Error: Unknown storage scheme "ftp"'],
+      [
+        'a relative --exclude',
+        () => [archive, '--zk', zkUri(hosts, root), '--exclude', 'apps/a'],
+        () => 'Error: Invalid --exclude "apps/a"',
+      ],
+      [
+        '--from outside the archive',
+        () => [archive, '--zk', zkUri(hosts, root), '--from', '/elsewhere'],
+        () => `Error: --from /elsewhere is outside the archive, whose root is ${root}`,
+      ],
+      [
+        'an invalid --from',
+        () => [archive, '--zk', zkUri(hosts, root), '--from', `${root}//apps`],
+        () => /^Error: Invalid znode path ".+\/\/apps": it contains an empty name/,
+      ],
+      [
+        'a --from path the archive does not hold',
+        () => [archive, '--zk', zkUri(hosts, root), '--from', `${root}/nothing`],
+        () => `holds no znode at ${root}/nothing`,
+      ],
+      [
+        'the archive on stdin',
+        () => ['-', '--zk', zkUri(hosts, root)],
+        () => 'Error: restore reads the archive more than once',
+      ],
+      [
+        'an unknown scheme for the safety backup',
+        () => [archive, '--zk', zkUri(hosts, root), '--safety-backup', 'ftp://x/s.tar.gz'],
+        () => 'Error: Unknown storage scheme "ftp"',
+      ],
     ]
     for (const [name, args, message] of cases) {
       it(`refuses ${name}`, async () => {
@@ -520,15 +810,35 @@ describe('dcos zk restore', function () {
     it('refuses a safety backup location that already exists, keeping that file', async () => {
       const safety = join(dir, 'existing-safety.tar.gz')
       await writeFile(safety, 'precious')
-      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]), 2)
-      expect(errorLine(result)).to.equal(`Error: ${safety} already exists: choose another location or pass --force to replace it`)
+      const result = expectExit(
+        await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--safety-backup', safety]),
+        2,
+      )
+      expect(errorLine(result)).to.equal(
+        `Error: ${safety} already exists: choose another location or pass --force to replace it`,
+      )
       expect(await readFile(safety, 'utf8')).to.equal('precious')
       await expectSameTree(live, hosts, root)
     })
 
     it('refuses --safety-backup with --no-safety-backup', async () => {
-      const result = expectExit(await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup', '--safety-backup', join(dir, 's.tar.gz')]), 2)
-      expect(oclifMessage(result)).to.match(/--(no-)?safety-backup=\S+ cannot also be provided when using --(no-)?safety-backup/)
+      const result = expectExit(
+        await dcos([
+          'zk',
+          'restore',
+          archive,
+          '--zk',
+          zkUri(hosts, root),
+          '--yes',
+          '--no-safety-backup',
+          '--safety-backup',
+          join(dir, 's.tar.gz'),
+        ]),
+        2,
+      )
+      expect(oclifMessage(result)).to.match(
+        /--(no-)?safety-backup=\S+ cannot also be provided when using --(no-)?safety-backup/,
+      )
       await expectSameTree(live, hosts, root)
     })
   })

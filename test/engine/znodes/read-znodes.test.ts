@@ -9,7 +9,7 @@ import {randomBytes} from 'node:crypto'
 import {MultiReadBatcher, type ReadZnode} from '../../../src/engine/znodes/read-znodes.js'
 import {ZkSession} from '../../../src/zk/session.js'
 import {sharedEnsemble} from '../../harness/hooks.js'
-import {connect, READ_ONLY, type SeedZnode, seedTree, uniquePath, ZOO_PERM_ALL} from '../../helpers/tree.js'
+import {connect, READ_ONLY, seedTree, type SeedZnode, uniquePath, ZOO_PERM_ALL} from '../../helpers/tree.js'
 import {OldServerProxy} from '../../zk/old-server-proxy.js'
 
 /** The largest multi-read the proxy lets through. */
@@ -25,7 +25,8 @@ function tree(): SeedZnode[] {
       const path = `${parent}/n${String(child).padStart(2, '0')}`
       const size = child % 8 === 7 ? 20_000 + dir * 3000 : (child * 131 + dir * 17) % 700
       seed.push(child % 9 === 4 ? {acl: READ_ONLY, data: randomBytes(size), path} : {data: randomBytes(size), path})
-      if (child % 6 === 0) for (let leaf = 0; leaf < 3; leaf++) seed.push({data: `leaf ${leaf}`, path: `${path}/leaf${leaf}`})
+      if (child % 6 === 0)
+        for (let leaf = 0; leaf < 3; leaf++) seed.push({data: `leaf ${leaf}`, path: `${path}/leaf${leaf}`})
     }
   }
 
@@ -92,7 +93,9 @@ describe('MultiReadBatcher: multi-reads that fail as a whole (connection dropped
     expect(batcher.counts.splits).to.be.above(0).and.at.least(proxy.multiReadsDropped.length)
     // No batch above K got an answer, yet batches of several znodes still did after the splits.
     expect(proxy.multiReadsAnswered, 'answered multi-reads').to.not.be.empty
-    expect(Math.max(...proxy.multiReadsAnswered)).to.be.at.most(K).and.above(1)
+    expect(Math.max(...proxy.multiReadsAnswered))
+      .to.be.at.most(K)
+      .and.above(1)
     // Each drop cost one reconnect, of the same session, quickly.
     expect(proxy.connections).to.equal(proxy.multiReadsDropped.length + 1)
     expect(wire.id).to.equal(session)
