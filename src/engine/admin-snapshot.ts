@@ -13,6 +13,7 @@ import type {WalkedZnode} from './znodes/read-tree.js'
 import type {ReadZnode, ZnodeReader} from './znodes/read-znodes.js'
 
 import {joinZnodePath, relativeZnodePath} from '../zk/uri.js'
+import {hexZxid} from '../zk/zxid.js'
 import {
   addChild,
   childCount,
@@ -30,7 +31,6 @@ import {toRecord} from './convert.js'
 
 const MAX_LISTED_REREADS = 1000
 const REREADS_IN_FLIGHT = 256
-const hex = (zxid: bigint) => `0x${zxid.toString(16)}`
 
 export interface SettledSnapshot {
   nodes: Map<string, TreeNode>
@@ -60,14 +60,14 @@ export async function settleSnapshot(options: SettleOptions): Promise<SettledSna
   const matched = digest !== undefined && DataTree.fromSnapshot(snapshot).digest === digest.digest
   const report: AdminSnapshotReport = {
     addedByReread: 0,
-    consistentAtZxid: matched ? hex(digest.zxid) : null,
+    consistentAtZxid: matched ? hexZxid(digest.zxid) : null,
     digest: digest === undefined ? 'absent' : matched ? 'matched' : 'mismatched',
-    digestZxid: digest === undefined ? null : hex(digest.zxid),
-    lastProcessedZxid: snapshot.lastProcessedZxid === undefined ? null : hex(snapshot.lastProcessedZxid),
+    digestZxid: digest === undefined ? null : hexZxid(digest.zxid),
+    lastProcessedZxid: snapshot.lastProcessedZxid === undefined ? null : hexZxid(snapshot.lastProcessedZxid),
     removedByReread: 0,
     reread: 0,
     rereadPaths: [],
-    snapshotZxid: hex(snapshot.zxid),
+    snapshotZxid: hexZxid(snapshot.zxid),
     source: options.source,
   }
   const suspects = matched ? [...snapshot.aclsToResolve.keys()] : fuzzyPaths(snapshot, options.root, options.exclude)

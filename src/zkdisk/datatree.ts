@@ -7,8 +7,8 @@
 import type {Acl} from '../zk/session.js'
 import type {SnapshotContent} from './snapshot.js'
 
+import {hexZxid} from '../zk/zxid.js'
 import {DigestSum, nodeDigestValue} from './digest.js'
-import {hex} from './files.js'
 import {type MultiTxn, OpCode, type Txn, type TxnHeader} from './txn.js'
 import {
   addChild,
@@ -99,7 +99,7 @@ export class DataTree {
     for (const path of pathsInTxn ?? []) known.delete(path)
     if (pathsInTxn && known.size > 0) {
       this.anomalies.push(
-        `closing session ${hex(session)} at zxid ${hex(zxid)} also deleted ${[...known].join(', ')}, which its transaction did not list`,
+        `closing session ${hexZxid(session)} at zxid ${hexZxid(zxid)} also deleted ${[...known].join(', ')}, which its transaction did not list`,
       )
     }
 
@@ -187,7 +187,7 @@ export class DataTree {
     for (const op of multi.ops) {
       if (!op.txn) {
         this.anomalies.push(
-          `multi at zxid ${hex(header.zxid)}: ${op.problem ?? 'an op without a record'}; ZooKeeper stops applying the multi there`,
+          `multi at zxid ${hexZxid(header.zxid)}: ${op.problem ?? 'an op without a record'}; ZooKeeper stops applying the multi there`,
         )
         return err
       }

@@ -25,5 +25,3 @@ export function parseLogName(name: string): bigint | undefined {
   const match = LOG_NAME.exec(name)
   return match ? BigInt(`0x${match[1]}`) : undefined
 }
-
-export {hexZxid as hex} from '../zk/zxid.js'

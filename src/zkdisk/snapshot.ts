@@ -19,10 +19,11 @@ import {gunzipSync} from 'node:zlib'
 import type {Acl} from '../zk/session.js'
 
 import {JuteReader} from '../jute/reader.js'
+import {hexZxid} from '../zk/zxid.js'
 import {Adler32} from './adler32.js'
 import {DigestSum, nodeDigestValue, storedNodeDigestValue} from './digest.js'
 import {DiskFormatError, diskFormatFailure} from './errors.js'
-import {type DiskFile, hex, parseSnapshotName, type SnapshotCompression} from './files.js'
+import {type DiskFile, parseSnapshotName, type SnapshotCompression} from './files.js'
 import {isSnappyStream, snappyStreamDecompress} from './snappy.js'
 import {readPersistedStat, STORED_STAT_BYTES, StoredNode} from './stored-node.js'
 import {OPEN_ACL, type TreeNode} from './znode.js'
@@ -292,7 +293,7 @@ function readSeal(reader: JuteReader, bytes: Buffer, seal: Seal): void {
   reader.ustring()
   if (stored !== computed)
     reader.fail(
-      `Adler-32 checksum mismatch: stored ${hex(stored)}, computed ${hex(computed)} over the bytes before it`,
+      `Adler-32 checksum mismatch: stored ${hexZxid(stored)}, computed ${hexZxid(computed)} over the bytes before it`,
       at,
     )
 }

@@ -1,5 +1,6 @@
 import type {DiskZnode} from './znode.js'
 
+import {hexZxid} from '../zk/zxid.js'
 /**
  * The state a ZooKeeper server loads from its data directory (FileTxnSnapLog.restore, then
  * ZooKeeperServer.loadData): the newest valid snapshot, every logged transaction after the zxid in
@@ -8,7 +9,7 @@ import type {DiskZnode} from './znode.js'
 import {DataTree} from './datatree.js'
 import {DIGEST_VERSION} from './digest.js'
 import {DiskFormatError} from './errors.js'
-import {type DiskFile, hex, parseLogName, parseSnapshotName} from './files.js'
+import {type DiskFile, parseLogName, parseSnapshotName} from './files.js'
 import {readSnapshot, type SnapshotContent} from './snapshot.js'
 import {OpCode, type TxnDigest} from './txn.js'
 import {type LoggedTxn, readTxnLog, type TxnLogContent} from './txnlog.js'
@@ -106,7 +107,7 @@ export function replayState(source: StateSource, notes: string[]): DiskState {
     throw new DiskFormatError(
       firstLog.name,
       undefined,
-      `transaction logs but no snapshot, and the first log starts at ${hex(firstLog.zxid)}: what came before it is missing`,
+      `transaction logs but no snapshot, and the first log starts at ${hexZxid(firstLog.zxid)}: what came before it is missing`,
     )
   }
 
@@ -244,7 +245,9 @@ function noteTornTail(log: TxnLogContent, replay: Replay): void {
   if (!log.torn) return
   const last = log.txns.at(-1)?.header.zxid ?? log.skipped?.lastZxid
   const upTo =
-    last === undefined ? 'its header: it holds no whole transaction' : `the last whole transaction, zxid ${hex(last)}`
+    last === undefined
+      ? 'its header: it holds no whole transaction'
+      : `the last whole transaction, zxid ${hexZxid(last)}`
   replay.torn.push({file: log.name, offset: log.torn.offset, reason: log.torn.reason})
   replay.notes.push(
     `${log.name}: torn tail at byte ${log.torn.offset} (${log.torn.reason}), as a crash leaves it: read up to ${upTo}`,
@@ -265,7 +268,7 @@ function removeDeadSessions(tree: DataTree, sessions: Map<bigint, number>, notes
   for (const [session, paths] of [...tree.ephemerals]) {
     if (sessions.has(session) || paths.size === 0) continue
     notes.push(
-      `removed ${[...paths].join(', ')}: ephemerals of session ${hex(session)}, which is not in the session table (ZooKeeper removes them when it starts)`,
+      `removed ${[...paths].join(', ')}: ephemerals of session ${hexZxid(session)}, which is not in the session table (ZooKeeper removes them when it starts)`,
     )
     tree.killSession(session, tree.lastProcessedZxid, null)
   }
@@ -319,13 +322,13 @@ class DigestVerifier {
   finish(): void {
     if (this.pending) {
       this.notes.push(
-        `the logs end before zxid ${hex(this.pending.zxid)}, the zxid of the digest in ${this.pending.file}: the snapshot holds changes of transactions the logs do not`,
+        `the logs end before zxid ${hexZxid(this.pending.zxid)}, the zxid of the digest in ${this.pending.file}: the snapshot holds changes of transactions the logs do not`,
       )
     }
 
     if (this.lastCheck && !this.lastCheck.matched) {
       this.notes.push(
-        `the tree digest after zxid ${hex(this.lastCheck.zxid)} differs from ZooKeeper's: the replayed state is not the server's`,
+        `the tree digest after zxid ${hexZxid(this.lastCheck.zxid)} differs from ZooKeeper's: the replayed state is not the server's`,
       )
     }
   }
@@ -365,10 +368,12 @@ class ZxidSequence {
     if (previous === undefined) return
     if (zxid <= previous)
       this.report(
-        `${file}: zxid ${hex(zxid)} follows ${hex(previous)}, out of order (applied anyway, as ZooKeeper does)`,
+        `${file}: zxid ${hexZxid(zxid)} follows ${hexZxid(previous)}, out of order (applied anyway, as ZooKeeper does)`,
       )
     else if (zxid >> 32n === previous >> 32n && zxid !== previous + 1n) {
-      this.report(`${file}: zxid ${hex(zxid)} follows ${hex(previous)}: the transactions between them are missing`)
+      this.report(
+        `${file}: zxid ${hexZxid(zxid)} follows ${hexZxid(previous)}: the transactions between them are missing`,
+      )
     }
   }
 

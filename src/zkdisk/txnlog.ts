@@ -1,4 +1,5 @@
 import {JuteReader} from '../jute/reader.js'
+import {hexZxid} from '../zk/zxid.js'
 /**
  * ZooKeeper's transaction logs (FileTxnLog): a FileHeader (int magic "ZKLG", int version, long dbid),
  * then entries of (long Adler-32 of the transaction bytes, int length, the transaction bytes, the
@@ -15,7 +16,7 @@ import {JuteReader} from '../jute/reader.js'
  */
 import {adler32} from './adler32.js'
 import {DiskFormatError, diskFormatFailure} from './errors.js'
-import {type DiskFile, hex, parseLogName} from './files.js'
+import {type DiskFile, parseLogName} from './files.js'
 import {type DecodedTxn, decodeTxn} from './txn.js'
 
 export const LOG_MAGIC = 0x5a_4b_4c_47 // "ZKLG"
@@ -229,7 +230,10 @@ function entryDamage(bytes: Buffer, offset: number): undefined | {end: number; r
   if (bytes[end - 1] !== END_OF_RECORD) return {end, reason: 'the entry lacks its end-of-record byte 0x42'}
   const computed = BigInt(adler32(bytes, start, end - 1))
   if (computed !== stored)
-    return {end, reason: `Adler-32 checksum mismatch in the entry: stored ${hex(stored)}, computed ${hex(computed)}`}
+    return {
+      end,
+      reason: `Adler-32 checksum mismatch in the entry: stored ${hexZxid(stored)}, computed ${hexZxid(computed)}`,
+    }
   return undefined
 }
 

@@ -26,7 +26,7 @@ import {
 } from '../../archive/datadir.js'
 import {TAR_END, tarHeader, tarPadding} from '../../archive/tar.js'
 import {OperationError, UsageError} from '../../errors.js'
-import {hex} from '../../zkdisk/files.js'
+import {hexZxid} from '../../zk/zxid.js'
 import {TOOL} from '../version.js'
 import {type DataDirTransfer, requireDirectory} from './directories.js'
 import {type PinnedFile, Pins, STAGING_PREFIX} from './pin.js'
@@ -223,7 +223,7 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
 }
 
 function consistency({time, zxid}: CopyVerification): {time?: string; zxid: string} {
-  return {zxid: hex(zxid), ...(time ? {time: time.toISOString()} : {})}
+  return {zxid: hexZxid(zxid), ...(time ? {time: time.toISOString()} : {})}
 }
 
 /** The top directories, their version-2/, and the chosen snapshot and logs. */

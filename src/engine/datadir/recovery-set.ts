@@ -13,8 +13,9 @@ import {join} from 'node:path'
 import type {PinnedFile, Pins} from './pin.js'
 
 import {OperationError} from '../../errors.js'
+import {hexZxid} from '../../zk/zxid.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
-import {hex, parseLogName, parseSnapshotName} from '../../zkdisk/files.js'
+import {parseLogName, parseSnapshotName} from '../../zkdisk/files.js'
 import {readSnapshot} from '../../zkdisk/snapshot.js'
 import {wholeEntries} from '../../zkdisk/txnlog.js'
 
@@ -84,7 +85,7 @@ async function tryChoose(dirs: RecoveryDirs, pins: Pins, cutLogs: boolean): Prom
   const selected = logNames.slice(first)
   if (!snapshot && selected.length > 0 && selected[0].zxid !== 1n) {
     throw new OperationError(
-      `${join(dirs.logs, selected[0].name)}: no snapshot, and the first log starts at ${hex(selected[0].zxid)}: what came before it is missing, ZooKeeper could not load these files either`,
+      `${join(dirs.logs, selected[0].name)}: no snapshot, and the first log starts at ${hexZxid(selected[0].zxid)}: what came before it is missing, ZooKeeper could not load these files either`,
     )
   }
 

@@ -10,7 +10,8 @@ import type {Pins} from './pin.js'
 import type {ChosenFile, RecoverySet} from './recovery-set.js'
 
 import {OperationError} from '../../errors.js'
-import {hex, parseLogName} from '../../zkdisk/files.js'
+import {hexZxid} from '../../zk/zxid.js'
+import {parseLogName} from '../../zkdisk/files.js'
 import {replayState} from '../../zkdisk/state.js'
 
 export interface CopyVerification {
@@ -53,7 +54,7 @@ export function verifyCopy(set: RecoverySet, pins: Pins, copied: Map<string, str
   const last = state.digests.lastCheck
   if (last && !last.matched)
     throw new OperationError(
-      `the copy does not hold the node's state: the tree digest after zxid ${hex(last.zxid)} differs from ZooKeeper's`,
+      `the copy does not hold the node's state: the tree digest after zxid ${hexZxid(last.zxid)} differs from ZooKeeper's`,
     )
   // Copied whole (--all-files, a stopped node), a log keeps the torn tail a crash left, as dcos-zk kept it.
   if (set.cut && state.torn.length > 0)
