@@ -75,12 +75,15 @@ ${EXIT_CODES_HELP}`
     if (args.path !== undefined && !flags.tree)
       throw new UsageError(`The path ${args.path} is for --tree: add --tree to list that subtree`)
     const tree: TreeEntry[] = []
-    const listZnode = (record: ZnodeRecord) => {
-      if (!flags.tree || relativeZnodePath(subtree, record.path) === undefined) return
-      const entry = treeEntry(record)
-      if (flags.json) tree.push(entry)
-      else this.log(`${entry.path}  ${entry.type}  ${formatBytes(entry.dataLength)}  ${entry.acl.join(',')}`)
-    }
+    // Without --tree nothing is listed, and a data directory's state is only counted.
+    const listZnode = flags.tree
+      ? (record: ZnodeRecord) => {
+          if (relativeZnodePath(subtree, record.path) === undefined) return
+          const entry = treeEntry(record)
+          if (flags.json) tree.push(entry)
+          else this.log(`${entry.path}  ${entry.type}  ${formatBytes(entry.dataLength)}  ${entry.acl.join(',')}`)
+        }
+      : undefined
 
     const opened = await openArchive(args.location, flags['log-dir'])
     if (opened.kind === 'directory') {
@@ -103,7 +106,7 @@ ${EXIT_CODES_HELP}`
 
   private async inspectDataDir(
     location: StorageProvider,
-    listZnode: (record: ZnodeRecord) => void,
+    listZnode: ((record: ZnodeRecord) => void) | undefined,
   ): Promise<DataDirInspectResult & {state?: StateSummary}> {
     const {display} = location
     const result = await inspectDataDirArchive(await location.read(), display)
@@ -155,7 +158,7 @@ ${EXIT_CODES_HELP}`
   private printState(
     display: string,
     state: DiskState,
-    listZnode: (record: ZnodeRecord) => void,
+    listZnode: ((record: ZnodeRecord) => void) | undefined,
   ): {location: string; state: StateSummary} {
     this.log(`${'Location'.padEnd(12)}${display}`)
     this.log(`${'Format'.padEnd(12)}ZooKeeper data directory`)
@@ -163,7 +166,7 @@ ${EXIT_CODES_HELP}`
   }
 
   /** The replayed state as summary rows (and, through listZnode, the tree). */
-  private printStateRows(state: DiskState, listZnode: (record: ZnodeRecord) => void): StateSummary {
+  private printStateRows(state: DiskState, listZnode: ((record: ZnodeRecord) => void) | undefined): StateSummary {
     const summary = summarizeState(state)
     const row = (label: string, value: string) => this.log(`${label.padEnd(12)}${value}`)
     row(
@@ -176,7 +179,7 @@ ${EXIT_CODES_HELP}`
     )
     for (const note of summary.notes) row('Note', note)
     const byPath = (a: {path: string}, b: {path: string}) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
-    for (const znode of [...znodesUnder(state, '/')].sort(byPath)) listZnode(toRecord(znode))
+    if (listZnode) for (const znode of [...znodesUnder(state, '/')].sort(byPath)) listZnode(toRecord(znode))
 
     return summary
   }
@@ -225,15 +228,23 @@ interface StateSummary {
 }
 
 function summarizeState(state: DiskState): StateSummary {
-  const znodes = [...znodesUnder(state, '/')]
+  let znodes = 0
+  let dataBytes = 0
+  let ephemerals = 0
+  for (const znode of znodesUnder(state, '/')) {
+    znodes++
+    dataBytes += znode.data.length
+    if (znode.type === 'ephemeral') ephemerals++
+  }
+
   return {
-    dataBytes: znodes.reduce((total, znode) => total + znode.data.length, 0),
-    ephemerals: znodes.filter((znode) => znode.type === 'ephemeral').length,
+    dataBytes,
+    ephemerals,
     logs: state.logs,
     notes: state.notes,
     snapshot: state.snapshot?.name ?? null,
     txnsApplied: state.txnsApplied,
-    znodes: znodes.length,
+    znodes,
     zxid: hexZxid(state.zxid),
   }
 }
