@@ -24,11 +24,13 @@ export interface BaseRecord {
   /** The archive's name under bases/. */
   archive: string
   archiveBytes: number
+  /** With reason "scheduled": the last txn shipped before it, where shipping continues (no gap between the windows). */
+  continues?: string
   format: typeof REPOSITORY_FORMAT
   /** With reason "gap": the last txn shipped before the gap. */
   gapAfter?: string
-  /** Why it was taken: the repository had none, or the logs no longer followed the last shipped txn. */
-  reason: 'first' | 'gap'
+  /** Why it was taken: the repository had none, --base-every, or the logs no longer followed the last shipped txn. */
+  reason: 'first' | 'gap' | 'scheduled'
   takenAt: string
   /** Its last transaction (hex) and that transaction's time. */
   time?: string

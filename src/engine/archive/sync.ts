@@ -26,11 +26,18 @@ import {
   SEGMENTS,
   zxidName,
 } from './repository.js'
-import {windowsOf} from './timeline.js'
+import {basesInOrder, windowsOf} from './timeline.js'
 
 export type ArchiveEvent = Record<string, unknown> & {event: string}
 
+/** When a new base is due: this long after the last one was taken, or this many txns shipped since. */
+export interface BaseEvery {
+  ms?: number
+  txns?: number
+}
+
 export interface SyncOptions {
+  baseEvery?: BaseEvery
   dataDir: string
   /** One JSON-able event per thing done: base, segment, gap, sync. */
   log?: (event: ArchiveEvent) => void
@@ -59,11 +66,13 @@ interface Position {
 export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
   const log = options.log ?? (() => {})
   const logDir = resolve(options.logDir ?? options.dataDir)
-  const windows = windowsOf(await readRepository(options.repository))
-  const current = windows.at(-1)
+  const content = await readRepository(options.repository)
+  const current = windowsOf(content).at(-1)
+  const currentBase = basesInOrder(content.bases).at(-1)
   let newBase: string | undefined
   let from: Position
-  if (current)
+  if (current && currentBase?.continues && current.segments === 0) from = {zxid: BigInt(currentBase.continues)}
+  else if (current)
     from = {zxid: BigInt(current.toZxid), ...(current.toTime ? {time: BigInt(Date.parse(current.toTime))} : {})}
   else {
     const base = await takeBase(options, 'first')
@@ -74,12 +83,16 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
   let shipped = await shipAfter(from, logDir, options)
   if (shipped.gap) {
     log({event: 'gap', afterZxid: hexZxid(from.zxid), reason: shipped.gap})
-    const base = await takeBase(options, 'gap', hexZxid(from.zxid))
+    const base = await takeBase(options, 'gap', {gapAfter: hexZxid(from.zxid)})
     newBase = base.zxid
     from = positionOf(base)
     shipped = await shipAfter(from, logDir, options)
   }
 
+  let shippedTxns = 0
+  for (const segment of shipped.segments) shippedTxns += segment.count
+  if (!newBase && current && currentBase && baseDue(options, currentBase, current.txns + shippedTxns))
+    newBase = (await takeBase(options, 'scheduled', {continues: hexZxid(shipped.to.zxid)})).zxid
   for (const segment of shipped.segments)
     log({event: 'segment', fromZxid: segment.fromZxid, toZxid: segment.toZxid, txns: segment.count})
   const result: SyncResult = {
@@ -97,7 +110,20 @@ function positionOf(base: BaseRecord): Position {
   return {zxid: BigInt(base.zxid), ...(base.time ? {time: BigInt(Date.parse(base.time))} : {})}
 }
 
-async function takeBase(options: SyncOptions, reason: BaseRecord['reason'], gapAfter?: string): Promise<BaseRecord> {
+function baseDue({baseEvery, now}: SyncOptions, base: BaseRecord, txnsSince: number): boolean {
+  if (!baseEvery) return false
+  const elapsed = (now ?? (() => new Date()))().getTime() - Date.parse(base.takenAt)
+  return (
+    (baseEvery.ms !== undefined && elapsed >= baseEvery.ms) ||
+    (baseEvery.txns !== undefined && txnsSince >= baseEvery.txns)
+  )
+}
+
+async function takeBase(
+  options: SyncOptions,
+  reason: BaseRecord['reason'],
+  link: Pick<BaseRecord, 'continues' | 'gapAfter'> = {},
+): Promise<BaseRecord> {
   const now = options.now ?? (() => new Date())
   const takenAt = now().toISOString()
   const archive = `base-${takenAt.replaceAll(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}.tar.gz`
@@ -113,7 +139,7 @@ async function takeBase(options: SyncOptions, reason: BaseRecord['reason'], gapA
     archive,
     archiveBytes: result.archiveBytes,
     format: REPOSITORY_FORMAT,
-    ...(gapAfter ? {gapAfter} : {}),
+    ...link,
     reason,
     takenAt,
     ...(result.consistentAt.time ? {time: result.consistentAt.time} : {}),

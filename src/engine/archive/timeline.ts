@@ -6,14 +6,7 @@
 import type {StorageProvider} from '../../providers/types.js'
 
 import {UsageError} from '../../errors.js'
-import {
-  type BaseRecord,
-  BASES,
-  readRepository,
-  type RepositoryContent,
-  type SegmentRecord,
-  zxidName,
-} from './repository.js'
+import {type BaseRecord, BASES, readRepository, type RepositoryContent, zxidName} from './repository.js'
 
 export interface Window {
   /** The base's manifest name under bases/. */
@@ -23,6 +16,8 @@ export interface Window {
   segments: number
   toTime?: string
   toZxid: string
+  /** Shipped in its segments. */
+  txns: number
 }
 
 export interface Gap {
@@ -40,25 +35,36 @@ export interface Timeline {
 
 /** Bases in the order they were taken (not by zxid: a node reset starts its zxids again). */
 export function windowsOf({bases, segments}: RepositoryContent): Window[] {
-  const byAfter = new Map<string, SegmentRecord>(segments.map((segment) => [segment.after, segment]))
-  return [...bases].sort(byTakenAt).map((base) => {
+  const inOrder = [...segments].sort((a, b) => compareZxids(a.fromZxid, b.fromZxid))
+  return basesInOrder(bases).map((base) => {
     const window: Window = {
       base: `${BASES}/${zxidName(BigInt(base.zxid))}.json`,
       fromZxid: base.zxid,
       segments: 0,
       toZxid: base.zxid,
+      txns: 0,
       ...(base.time ? {fromTime: base.time, toTime: base.time} : {}),
     }
-    const seen = new Set<string>()
-    for (let next = byAfter.get(window.toZxid); next && !seen.has(next.toZxid); next = byAfter.get(window.toZxid)) {
-      seen.add(next.toZxid)
-      window.toZxid = next.toZxid
-      window.toTime = next.toTime
+    // A segment extends a window when it holds the txn right after the window's end: it continues
+    // from it, or (for a base taken by --base-every while writes went on) from before it.
+    for (const segment of inOrder) {
+      if (BigInt(segment.after) > BigInt(window.toZxid) || BigInt(segment.toZxid) <= BigInt(window.toZxid)) continue
+      window.toZxid = segment.toZxid
+      window.toTime = segment.toTime
       window.segments++
+      window.txns += segment.count
     }
 
     return window
   })
+}
+
+export function basesInOrder(bases: BaseRecord[]): BaseRecord[] {
+  return [...bases].sort((a, b) => (a.takenAt < b.takenAt ? -1 : a.takenAt > b.takenAt ? 1 : 0))
+}
+
+function compareZxids(a: string, b: string): number {
+  return BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0
 }
 
 export function gapsOf(windows: Window[]): Gap[] {
@@ -86,8 +92,4 @@ export async function readTimeline(repo: StorageProvider): Promise<Timeline> {
     )
   const windows = windowsOf(content)
   return {gaps: gapsOf(windows), repository: repo.display, windows}
-}
-
-function byTakenAt(a: BaseRecord, b: BaseRecord): number {
-  return a.takenAt < b.takenAt ? -1 : a.takenAt > b.takenAt ? 1 : 0
 }

@@ -78,12 +78,12 @@ describe('dcos zk archive and dcos zk timeline', function () {
     )
   }
 
-  /** Every txn of every segment as ZooKeeper's TxnLogToolkit reads it (each segment renamed log.<from>): zxid and line. */
-  async function toolkitTxns(): Promise<Array<{line: string; zxid: bigint}>> {
+  /** Every txn of every segment ending after `after` as ZooKeeper's TxnLogToolkit reads it (each segment renamed log.<from>): zxid and line. */
+  async function toolkitTxns(after = -1n): Promise<Array<{line: string; zxid: bigint}>> {
     const staging = join(dir, `toolkit-${Date.now()}`)
     await mkdir(staging)
     const txns: Array<{line: string; zxid: bigint}> = []
-    for (const segment of await sidecars()) {
+    for (const segment of (await sidecars()).filter((sidecar) => BigInt(sidecar.toZxid) > after)) {
       const from = BigInt(segment.fromZxid)
       const name = `${from.toString(16).padStart(16, '0')}-${BigInt(segment.toZxid).toString(16).padStart(16, '0')}.seg`
       const log = join(staging, `log.${from.toString(16)}`)
@@ -225,6 +225,41 @@ describe('dcos zk archive and dcos zk timeline', function () {
     const table = expectExit(await dcos(['zk', 'timeline', repo]), 0).stdout
     expect(table).to.match(/^KIND\s+FROM ZXID/)
     expect(table.split('\n').filter((line) => line.startsWith('gap'))).to.have.length(1)
+  })
+
+  it('--base-every while writes go on: a scheduled base, no new gap; the old window runs on and the new one starts at its base', async () => {
+    const [, previousBase] = (await baseZxids()).sort((a, b) => (a < b ? -1 : 1))
+    await write(10)
+    const writes = {going: true}
+    const writer = (async () => {
+      while (writes.going) await write(1)
+    })()
+    expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once', '--base-every', '1']), 0)
+    writes.going = false
+    await writer
+    expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+    const records = await Promise.all(
+      (await baseZxids()).map(async (zxid) =>
+        JSON.parse(await readFile(join(repo, 'bases', `${zxid.toString(16).padStart(16, '0')}.json`), 'utf8')),
+      ),
+    )
+    const scheduled = records.filter((record) => record.reason === 'scheduled')
+    expect(scheduled).to.have.length(1)
+    expect(
+      BigInt(scheduled[0].zxid) > BigInt(scheduled[0].continues),
+      'writes went on between the last segment and the base',
+    ).to.equal(true)
+    const last = await nodeZxid()
+    const timeline = JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 0).stdout)
+    expect(timeline.gaps).to.have.length(1)
+    expect(
+      timeline.windows.map((window: {fromZxid: string; toZxid: string}) => [window.fromZxid, window.toZxid]).slice(1),
+    ).to.deep.equal([
+      [`0x${previousBase.toString(16)}`, `0x${last.toString(16)}`],
+      [scheduled[0].zxid, `0x${last.toString(16)}`],
+    ])
+    const shipped = (await toolkitTxns(previousBase)).map((txn) => txn.zxid).filter((zxid) => zxid > previousBase)
+    expectContiguous(shipped, previousBase, last)
   })
 
   it('zk timeline of a location that holds no repository: one line naming it, exit 2', async () => {
