@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
-import {makeTable} from '@oclif/table'
 
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {printable} from '../../cli/printable.js'
+import {plainTable} from '../../cli/table.js'
 import {readTimeline, type Timeline} from '../../engine/archive/index.js'
 import {resolveLocation} from '../../providers/index.js'
 
@@ -70,8 +70,5 @@ function describe({gaps, windows}: Timeline): string {
       BigInt(a.from) < BigInt(b.from) ? -1 : BigInt(a.from) > BigInt(b.from) ? 1 : a.kind === 'window' ? -1 : 1,
     )
     .map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, printable(value)])))
-  const table = makeTable({borderStyle: 'none', columns: [...COLUMNS], data: rows, maxWidth: 'none', noStyle: true})
-  const lines = table.split('\n').filter((line) => line.trim() !== '')
-  const indent = Math.min(...lines.map((line) => /^ */.exec(line)![0].length))
-  return lines.map((line) => line.slice(indent).trimEnd()).join('\n')
+  return plainTable(COLUMNS, rows)
 }
