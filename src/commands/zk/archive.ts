@@ -40,6 +40,11 @@ ${EXIT_CODES_HELP}`
         'Take a new base this long after the last (a duration: 6h, 30m) or after this many txns shipped since (a plain number: 100000). Default: only the first base, and one after each gap.',
     }),
     'data-dir': Flags.string({description: 'The data directory (dataDir) of the node.', required: true}),
+    keep: Flags.integer({
+      description:
+        'Keep the N newest bases and exactly the segments their windows use; delete older bases and segments after each step.',
+      min: 1,
+    }),
     interval: Flags.string({default: '10s', description: 'How often a step runs: 10s, 1m, 500ms, ...'}),
     'log-dir': Flags.string({description: 'The transaction log directory (dataLogDir). Default: the data directory.'}),
     once: Flags.boolean({description: 'Run one step and exit.'}),
@@ -56,6 +61,7 @@ ${EXIT_CODES_HELP}`
     const step = {
       ...(flags['base-every'] ? {baseEvery: parseBaseEvery(flags['base-every'])} : {}),
       dataDir: flags['data-dir'],
+      ...(flags.keep ? {keep: flags.keep} : {}),
       log(event: ArchiveEvent) {
         process.stderr.write(`${inertJson(JSON.stringify({time: new Date().toISOString(), ...event}))}\n`)
       },

@@ -26,6 +26,7 @@ import {
   SEGMENTS,
   zxidName,
 } from './repository.js'
+import {keepNewest} from './retention.js'
 import {basesInOrder, windowsOf} from './timeline.js'
 
 export type ArchiveEvent = Record<string, unknown> & {event: string}
@@ -39,6 +40,8 @@ export interface BaseEvery {
 export interface SyncOptions {
   baseEvery?: BaseEvery
   dataDir: string
+  /** Keep this many bases (the newest) and the segments their windows use; delete the rest. */
+  keep?: number
   /** One JSON-able event per thing done: base, segment, gap, sync. */
   log?: (event: ArchiveEvent) => void
   /** Default: the data dir. */
@@ -103,6 +106,7 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
     shippedTo: hexZxid(shipped.to.zxid),
   }
   log({event: 'sync', ...result, segments: shipped.segments.length})
+  if (options.keep) await keepNewest(options.repository, options.keep, log)
   return result
 }
 

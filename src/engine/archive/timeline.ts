@@ -6,7 +6,14 @@
 import type {StorageProvider} from '../../providers/types.js'
 
 import {UsageError} from '../../errors.js'
-import {type BaseRecord, BASES, readRepository, type RepositoryContent, zxidName} from './repository.js'
+import {
+  type BaseRecord,
+  BASES,
+  readRepository,
+  type RepositoryContent,
+  type SegmentRecord,
+  zxidName,
+} from './repository.js'
 
 export interface Window {
   /** The base's manifest name under bases/. */
@@ -34,7 +41,10 @@ export interface Timeline {
 }
 
 /** Bases in the order they were taken (not by zxid: a node reset starts its zxids again). */
-export function windowsOf({bases, segments}: RepositoryContent): Window[] {
+export function windowsOf(
+  {bases, segments}: RepositoryContent,
+  onUsed: (segment: SegmentRecord) => void = () => {},
+): Window[] {
   const inOrder = [...segments].sort((a, b) => compareZxids(a.fromZxid, b.fromZxid))
   return basesInOrder(bases).map((base) => {
     const window: Window = {
@@ -53,6 +63,7 @@ export function windowsOf({bases, segments}: RepositoryContent): Window[] {
       window.toTime = segment.toTime
       window.segments++
       window.txns += segment.count
+      onUsed(segment)
     }
 
     return window

@@ -109,6 +109,10 @@ describe('dcos zk archive and dcos zk timeline', function () {
     )
   }
 
+  async function readTimeline() {
+    return JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 0).stdout)
+  }
+
   async function baseZxids(): Promise<bigint[]> {
     const names = (await readdir(join(repo, 'bases'))).filter((name) => name.endsWith('.json'))
     return names.map((name) => BigInt(`0x${name.replace(/\.json$/, '')}`))
@@ -260,6 +264,29 @@ describe('dcos zk archive and dcos zk timeline', function () {
     ])
     const shipped = (await toolkitTxns(previousBase)).map((txn) => txn.zxid).filter((zxid) => zxid > previousBase)
     expectContiguous(shipped, previousBase, last)
+  })
+
+  it('--keep 1: the newest base and exactly the segments its window uses stay, the rest is deleted', async () => {
+    const before = await readTimeline()
+    const newest = before.windows.at(-1)
+    await write(5)
+    expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once', '--keep', '1']), 0)
+    expect(await baseZxids()).to.deep.equal([BigInt(newest.fromZxid)])
+    const archives = (await readdir(join(repo, 'bases'))).filter((name) => name.endsWith('.tar.gz'))
+    expect(archives).to.have.length(1)
+    const last = await nodeZxid()
+    const after = await readTimeline()
+    expect(after.gaps).to.deep.equal([])
+    expect(
+      after.windows.map((window: {fromZxid: string; toZxid: string}) => [window.fromZxid, window.toZxid]),
+    ).to.deep.equal([[newest.fromZxid, `0x${last.toString(16)}`]])
+    const segments = await sidecars()
+    expect(segments.every((segment) => BigInt(segment.toZxid) > BigInt(newest.fromZxid))).to.equal(true)
+    expectContiguous(
+      (await toolkitTxns()).map((txn) => txn.zxid).filter((zxid) => zxid > BigInt(newest.fromZxid)),
+      BigInt(newest.fromZxid),
+      last,
+    )
   })
 
   it('zk timeline of a location that holds no repository: one line naming it, exit 2', async () => {
