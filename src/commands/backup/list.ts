@@ -1,11 +1,11 @@
 import {Args} from '@oclif/core'
-import {makeTable} from '@oclif/table'
 
 import type {BackupInfo} from '../../service/api.js'
 
 import {backupClient, backupFlags} from '../../cli/backup-flags.js'
 import {BACKUP_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
 import {forStream} from '../../cli/printable.js'
+import {plainTable} from '../../cli/table.js'
 
 export default class BackupList extends BaseCommand {
   static args = {
@@ -58,8 +58,5 @@ export function formatBackups(backups: BackupInfo[], shown: (text: string) => st
     status: shown(status),
     timestamp: shown(timestamp),
   }))
-  const table = makeTable({borderStyle: 'none', columns: [...COLUMNS], data, maxWidth: 'none', noStyle: true})
-  const lines = table.split('\n').filter((line) => line.trim() !== '')
-  const indent = Math.min(...lines.map((line) => /^ */.exec(line)![0].length))
-  return lines.map((line) => line.slice(indent).trimEnd()).join('\n')
+  return plainTable(COLUMNS, data)
 }

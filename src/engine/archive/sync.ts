@@ -1,0 +1,248 @@
+/**
+ * One idempotent archiving step: what the repository holds decides where shipping resumes, so a
+ * step killed at any point and run again leaves no gap and no duplicate. Every whole txn the
+ * node's logs hold after the last shipped one goes out as one segment per log (cut at log rolls);
+ * a repository with no base, or logs that no longer follow the last shipped txn (purged, another
+ * node, a reset), get a new base (the hot data-dir copy) first.
+ */
+import {createHash, randomBytes} from 'node:crypto'
+import {resolve} from 'node:path'
+
+import type {StorageProvider} from '../../providers/types.js'
+
+import {hexZxid} from '../../zk/zxid.js'
+import {backupDataDir} from '../datadir/index.js'
+import {listLogs, LOG_HEADER_LENGTH, type LogEntry, type NodeLog, readNodeLog} from './node-logs.js'
+import {
+  type BaseRecord,
+  BASES,
+  prepare,
+  putJson,
+  putObject,
+  readRepository,
+  REPOSITORY_FORMAT,
+  segmentName,
+  type SegmentRecord,
+  SEGMENTS,
+  zxidName,
+} from './repository.js'
+import {keepNewest} from './retention.js'
+import {basesInOrder, windowsOf} from './timeline.js'
+
+export type ArchiveEvent = Record<string, unknown> & {event: string}
+
+/** When a new base is due: this long after the last one was taken, or this many txns shipped since. */
+export interface BaseEvery {
+  ms?: number
+  txns?: number
+}
+
+export interface SyncOptions {
+  baseEvery?: BaseEvery
+  dataDir: string
+  /** Keep this many bases (the newest) and the segments their windows use; delete the rest. */
+  keep?: number
+  /** One JSON-able event per thing done: base, segment, gap, sync. */
+  log?: (event: ArchiveEvent) => void
+  /** Default: the data dir. */
+  logDir?: string
+  now?: () => Date
+  repository: StorageProvider
+  /** Passed to the hot copy: how it tells the node is running (and its version). */
+  zkConfig?: string
+}
+
+export interface SyncResult {
+  /** The node's newest whole txn when the step read its logs, and how far behind the repository was. */
+  lagSeconds: number
+  lagTxns: number
+  newBase?: string
+  segments: SegmentRecord[]
+  shippedTo: string
+}
+
+interface Position {
+  time?: bigint
+  zxid: bigint
+}
+
+export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
+  const log = options.log ?? (() => {})
+  const logDir = resolve(options.logDir ?? options.dataDir)
+  const content = await readRepository(options.repository)
+  const current = windowsOf(content).at(-1)
+  const currentBase = basesInOrder(content.bases).at(-1)
+  let newBase: string | undefined
+  let from: Position
+  if (current && currentBase?.continues && current.segments === 0) from = {zxid: BigInt(currentBase.continues)}
+  else if (current)
+    from = {zxid: BigInt(current.toZxid), ...(current.toTime ? {time: BigInt(Date.parse(current.toTime))} : {})}
+  else {
+    const base = await takeBase(options, 'first')
+    newBase = base.zxid
+    from = positionOf(base)
+  }
+
+  let shipped = await shipAfter(from, logDir, options)
+  if (shipped.gap) {
+    log({event: 'gap', afterZxid: hexZxid(from.zxid), reason: shipped.gap})
+    const base = await takeBase(options, 'gap', {gapAfter: hexZxid(from.zxid)})
+    newBase = base.zxid
+    from = positionOf(base)
+    shipped = await shipAfter(from, logDir, options)
+  }
+
+  let shippedTxns = 0
+  for (const segment of shipped.segments) shippedTxns += segment.count
+  if (!newBase && current && currentBase && baseDue(options, currentBase, current.txns + shippedTxns))
+    newBase = (await takeBase(options, 'scheduled', {continues: hexZxid(shipped.to.zxid)})).zxid
+  for (const segment of shipped.segments)
+    log({event: 'segment', fromZxid: segment.fromZxid, toZxid: segment.toZxid, txns: segment.count})
+  const result: SyncResult = {
+    lagSeconds: shipped.lagSeconds,
+    lagTxns: shipped.lagTxns,
+    ...(newBase ? {newBase} : {}),
+    segments: shipped.segments,
+    shippedTo: hexZxid(shipped.to.zxid),
+  }
+  log({event: 'sync', ...result, segments: shipped.segments.length})
+  if (options.keep) await keepNewest(options.repository, options.keep, log)
+  return result
+}
+
+function positionOf(base: BaseRecord): Position {
+  return {zxid: BigInt(base.zxid), ...(base.time ? {time: BigInt(Date.parse(base.time))} : {})}
+}
+
+function baseDue({baseEvery, now}: SyncOptions, base: BaseRecord, txnsSince: number): boolean {
+  if (!baseEvery) return false
+  const elapsed = (now ?? (() => new Date()))().getTime() - Date.parse(base.takenAt)
+  return (
+    (baseEvery.ms !== undefined && elapsed >= baseEvery.ms) ||
+    (baseEvery.txns !== undefined && txnsSince >= baseEvery.txns)
+  )
+}
+
+async function takeBase(
+  options: SyncOptions,
+  reason: BaseRecord['reason'],
+  link: Pick<BaseRecord, 'continues' | 'gapAfter'> = {},
+): Promise<BaseRecord> {
+  const now = options.now ?? (() => new Date())
+  const takenAt = now().toISOString()
+  const archive = `base-${takenAt.replaceAll(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}.tar.gz`
+  const destination = options.repository.child(`${BASES}/${archive}`)
+  await prepare(destination)
+  const result = await backupDataDir({
+    dataDir: options.dataDir,
+    destination,
+    ...(options.logDir ? {logDir: options.logDir} : {}),
+    ...(options.zkConfig ? {zkConfig: options.zkConfig} : {}),
+  })
+  const base: BaseRecord = {
+    archive,
+    archiveBytes: result.archiveBytes,
+    format: REPOSITORY_FORMAT,
+    ...link,
+    reason,
+    takenAt,
+    ...(result.consistentAt.time ? {time: result.consistentAt.time} : {}),
+    ...(result.zookeeperVersion ? {zookeeperVersion: result.zookeeperVersion} : {}),
+    zxid: result.consistentAt.zxid,
+  }
+  // The manifest is the commit point: a base killed before it is an orphan archive, never a base.
+  await putJson(options.repository.child(`${BASES}/${zxidName(BigInt(base.zxid))}.json`), base)
+  options.log?.({archive, event: 'base', reason, zxid: base.zxid})
+  return base
+}
+
+interface Shipped {
+  gap?: string
+  lagSeconds: number
+  lagTxns: number
+  segments: SegmentRecord[]
+  to: Position
+}
+
+/** Ships every whole txn after `from`, log by log; a gap when the logs do not continue from it. */
+async function shipAfter(from: Position, logDir: string, options: SyncOptions): Promise<Shipped> {
+  const logs = await listLogs(logDir)
+  // The log holding `from` is the newest starting at or before it; none if all start after.
+  const first = Math.max(
+    0,
+    logs.findLastIndex((file) => file.firstZxid <= from.zxid),
+  )
+  const segments: SegmentRecord[] = []
+  let to = from
+  let lagTxns = 0
+  let oldestPending: bigint | undefined
+  for (const [index, file] of logs.slice(first).entries()) {
+    const nodeLog = await readNodeLog(file.path, file.firstZxid)
+    // Purged since it was listed: the next step judges whether the logs still follow.
+    if (!nodeLog) break
+    const continues = index === 0 ? continuesFrom(nodeLog, to.zxid) : true
+    if (continues !== true) return {gap: continues, lagSeconds: 0, lagTxns: 0, segments: [], to: from}
+    const pending = nodeLog.entries.filter((entry) => entry.zxid > to.zxid)
+    if (pending.length === 0) continue
+    if (index > 0 && !follows(pending[0].zxid, to.zxid))
+      return {gap: `${nodeLog.name} does not follow ${hexZxid(to.zxid)}`, lagSeconds: 0, lagTxns: 0, segments, to}
+    lagTxns += pending.length
+    oldestPending ??= pending[0].time
+    const segment = await putSegment(nodeLog, pending, to.zxid, options.repository)
+    segments.push(segment)
+    to = {time: pending.at(-1)!.time, zxid: pending.at(-1)!.zxid}
+  }
+
+  const lagSeconds = oldestPending === undefined ? 0 : Math.max(0, Date.now() - Number(oldestPending)) / 1000
+  return {lagSeconds, lagTxns, segments, to}
+}
+
+/** true, or why the log holding (or starting after) `zxid` does not continue from it. */
+function continuesFrom(nodeLog: NodeLog, zxid: bigint): string | true {
+  if (nodeLog.entries.some((entry) => entry.zxid === zxid)) return true
+  const firstEntry = nodeLog.entries[0]
+  if (nodeLog.firstZxid > zxid) {
+    // The log starts right after: the one holding `zxid` was rolled and purged, nothing was lost.
+    if (follows(nodeLog.firstZxid, zxid) && (!firstEntry || firstEntry.zxid === nodeLog.firstZxid)) return true
+    return `the node's oldest log ${nodeLog.name} starts after ${hexZxid(zxid)}: the logs in between were purged before they were shipped`
+  }
+
+  if (!firstEntry) return true
+  return `${nodeLog.name} does not hold ${hexZxid(zxid)}, the last txn shipped: another node, a reset, or a lost tail`
+}
+
+/** `next` is the txn right after `zxid`: the next counter of its epoch, or the first of a later epoch. */
+function follows(next: bigint, zxid: bigint): boolean {
+  return next === zxid + 1n || (next >> 32n > zxid >> 32n && (next & 0xff_ff_ff_ffn) === 1n)
+}
+
+async function putSegment(
+  nodeLog: NodeLog,
+  entries: LogEntry[],
+  after: bigint,
+  repository: StorageProvider,
+): Promise<SegmentRecord> {
+  const body = Buffer.concat([
+    nodeLog.bytes.subarray(0, LOG_HEADER_LENGTH),
+    nodeLog.bytes.subarray(entries[0].start, entries.at(-1)!.end),
+  ])
+  const [first, last] = [entries[0], entries.at(-1)!]
+  const name = segmentName(first.zxid, last.zxid)
+  const record: SegmentRecord = {
+    after: hexZxid(after),
+    bytes: body.length,
+    count: entries.length,
+    dbid: hexZxid(nodeLog.bytes.readBigUInt64BE(8)),
+    format: REPOSITORY_FORMAT,
+    fromTime: new Date(Number(first.time)).toISOString(),
+    fromZxid: hexZxid(first.zxid),
+    sha256: createHash('sha256').update(body).digest('hex'),
+    sourceLog: nodeLog.name,
+    toTime: new Date(Number(last.time)).toISOString(),
+    toZxid: hexZxid(last.zxid),
+  }
+  // The sidecar first, the segment last: a segment exists only with its sidecar.
+  await putJson(repository.child(`${SEGMENTS}/${name}.json`), record)
+  await putObject(repository.child(`${SEGMENTS}/${name}.seg`), body)
+  return record
+}
