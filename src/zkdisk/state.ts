@@ -1,6 +1,6 @@
 import type {DiskZnode} from './znode.js'
 
-import {hexZxid} from '../zk/zxid.js'
+import {compareZxid, hexZxid} from '../zk/zxid.js'
 /**
  * The state a ZooKeeper server loads from its data directory (FileTxnSnapLog.restore, then
  * ZooKeeperServer.loadData): the newest valid snapshot, every logged transaction after the zxid in
@@ -94,7 +94,7 @@ export function stateSource(names: string[], read: (name: string) => Buffer, not
       notes.push(`ignored ${name}: not named snapshot.<hex zxid>[.gz|.snappy] or log.<hex zxid>`)
   }
 
-  const byZxid = (a: NamedFile, b: NamedFile) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0)
+  const byZxid = (a: NamedFile, b: NamedFile) => compareZxid(a.zxid, b.zxid)
   return {logs: logs.sort(byZxid), read, snapshots: snapshots.sort(byZxid).reverse()}
 }
 

@@ -20,8 +20,10 @@ import {type DiskFile, parseLogName} from './files.js'
 import {type DecodedTxn, decodeTxn} from './txn.js'
 
 export const LOG_MAGIC = 0x5a_4b_4c_47 // "ZKLG"
-const HEADER_LENGTH = 16
-const ENTRY_HEADER_LENGTH = 12
+/** The FileHeader: int magic, int version, long dbid. */
+export const HEADER_LENGTH = 16
+/** Each entry's checksum (long) and length (int), before its txn. */
+export const ENTRY_HEADER_LENGTH = 12
 const END_OF_RECORD = 0x42
 
 export interface LoggedTxn extends DecodedTxn {
@@ -60,7 +62,7 @@ export interface TxnLogOptions {
 
 /** The TxnHeader's first fields (long clientId, int cxid, long zxid, long time, int type): what a skipped entry must hold. */
 const TXN_HEADER_LENGTH = 28
-const ZXID_IN_ENTRY = ENTRY_HEADER_LENGTH + 12
+export const ZXID_IN_ENTRY = ENTRY_HEADER_LENGTH + 12
 
 export function readTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogContent {
   const {bytes, name} = file

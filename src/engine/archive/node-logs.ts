@@ -6,13 +6,11 @@ import {readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {parseLogName} from '../../zkdisk/files.js'
-import {wholeEntries} from '../../zkdisk/txnlog.js'
+import {ENTRY_HEADER_LENGTH, HEADER_LENGTH, wholeEntries, ZXID_IN_ENTRY} from '../../zkdisk/txnlog.js'
 
 /** The FileHeader of a log: int magic "ZKLG", int version, long dbid. */
-export const LOG_HEADER_LENGTH = 16
-const ENTRY_HEADER_LENGTH = 12
-/** Where the TxnHeader's zxid and time sit in an entry (after the checksum, the length, clientId and cxid). */
-const ZXID_IN_ENTRY = ENTRY_HEADER_LENGTH + 12
+export const LOG_HEADER_LENGTH = HEADER_LENGTH
+/** The TxnHeader's time follows its zxid. */
 const TIME_IN_ENTRY = ZXID_IN_ENTRY + 8
 
 export interface LogEntry {

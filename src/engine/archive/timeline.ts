@@ -6,6 +6,7 @@
 import type {StorageProvider} from '../../providers/types.js'
 
 import {UsageError} from '../../errors.js'
+import {compareZxid} from '../../zk/zxid.js'
 import {
   type BaseRecord,
   BASES,
@@ -45,7 +46,7 @@ export function windowsOf(
   {bases, segments}: RepositoryContent,
   onUsed: (segment: SegmentRecord) => void = () => {},
 ): Window[] {
-  const inOrder = [...segments].sort((a, b) => compareZxids(a.fromZxid, b.fromZxid))
+  const inOrder = [...segments].sort((a, b) => compareZxid(a.fromZxid, b.fromZxid))
   return basesInOrder(bases).map((base) => {
     const window: Window = {
       base: `${BASES}/${zxidName(BigInt(base.zxid))}.json`,
@@ -72,10 +73,6 @@ export function windowsOf(
 
 export function basesInOrder(bases: BaseRecord[]): BaseRecord[] {
   return [...bases].sort((a, b) => (a.takenAt < b.takenAt ? -1 : a.takenAt > b.takenAt ? 1 : 0))
-}
-
-function compareZxids(a: string, b: string): number {
-  return BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0
 }
 
 export function gapsOf(windows: Window[]): Gap[] {

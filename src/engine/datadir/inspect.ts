@@ -8,7 +8,7 @@ import {
   type MemberInfo,
   readDataDirArchive,
 } from '../../archive/datadir.js'
-import {hexZxid} from '../../zk/zxid.js'
+import {compareZxid, hexZxid} from '../../zk/zxid.js'
 
 export interface DataDirFile {
   /** Logs: the zxid before the next log's first, or undefined for the last log. */
@@ -80,8 +80,7 @@ export async function inspectDataDirArchive(
     ;(match[1] === 'snapshot' ? result.snapshots : result.logs).push(file)
   }
 
-  const byZxid = (a: DataDirFile, b: DataDirFile) =>
-    BigInt(a.zxid) < BigInt(b.zxid) ? -1 : BigInt(a.zxid) > BigInt(b.zxid) ? 1 : 0
+  const byZxid = (a: DataDirFile, b: DataDirFile) => compareZxid(a.zxid, b.zxid)
   result.snapshots.sort(byZxid)
   result.logs.sort(byZxid)
   for (let i = 0; i + 1 < result.logs.length; i++)

@@ -13,7 +13,7 @@ import {join} from 'node:path'
 import type {PinnedFile, Pins} from './pin.js'
 
 import {OperationError} from '../../errors.js'
-import {hexZxid} from '../../zk/zxid.js'
+import {compareZxid, hexZxid} from '../../zk/zxid.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
 import {parseLogName, parseSnapshotName} from '../../zkdisk/files.js'
 import {readSnapshot} from '../../zkdisk/snapshot.js'
@@ -75,7 +75,7 @@ async function tryChoose(dirs: RecoveryDirs, pins: Pins, cutLogs: boolean): Prom
     const zxid = parseLogName(name)
     return zxid === undefined ? [] : [{name, zxid}]
   })
-  logNames.sort((a, b) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0))
+  logNames.sort((a, b) => compareZxid(a.zxid, b.zxid))
   const first = snapshot
     ? Math.max(
         0,
@@ -119,7 +119,7 @@ async function newestSealedSnapshot(
     const parsed = parseSnapshotName(name)
     return parsed ? [{name, zxid: parsed.zxid}] : []
   })
-  snapshots.sort((a, b) => (a.zxid < b.zxid ? 1 : a.zxid > b.zxid ? -1 : 0))
+  snapshots.sort((a, b) => compareZxid(b.zxid, a.zxid))
   const failures: string[] = []
   for (const {name, zxid} of snapshots.slice(0, SNAPSHOTS_TRIED)) {
     const pinned = await pins.pin(join(dir, name))
