@@ -102,7 +102,12 @@ describe('faults during a restore', function () {
    * nodes stop, then let go; `whileDown` runs before it is awaited. Returns its exit, the tree as it
    * was before (read by another client) and the safety backup.
    */
-  async function restoreLosingQuorum(ensemble: Ensemble, label: string, whileDown: () => Promise<unknown>) {
+  async function restoreLosingQuorum(
+    ensemble: Ensemble,
+    label: string,
+    whileDown: () => Promise<unknown>,
+    rollbackWait: string,
+  ) {
     const hosts = ensemble.connectString
     const root = `/app-${label}`
     const session = await connect(hosts)
@@ -129,6 +134,8 @@ describe('faults during a restore', function () {
       safety,
       '--session-timeout',
       '4',
+      '--rollback-wait',
+      rollbackWait,
     ])
     await eventually('the safety backup', async () => (existsSync(safety) ? true : undefined), 60_000)
     const watcher = await connect(ensemble.nodeConnectString(3))
@@ -162,10 +169,16 @@ describe('faults during a restore', function () {
     })
 
     it('quorum lost mid-restore: exit 1 naming the safety backup, which brings the subtree back once the quorum returns', async () => {
-      const {before, code, hosts, root, safety, stderr} = await restoreLosingQuorum(ensemble, 'quorum', async () => {})
+      const {before, code, hosts, root, safety, stderr} = await restoreLosingQuorum(
+        ensemble,
+        'quorum',
+        async () => {},
+        '3s',
+      )
       expect(code).to.equal(1)
       expect(stderr.trim().split('\n'), stderr).to.have.length(1)
       expect(stderr).to.include('The rollback failed too')
+      expect(stderr).to.include('waited 3s for it (--rollback-wait)')
       expect(stderr).to.include(`The tree as it was is saved at ${safety}`)
 
       await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
@@ -197,7 +210,7 @@ describe('faults during a restore', function () {
         await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
       }
 
-      const {before, code, hosts, root, stderr} = await restoreLosingQuorum(ensemble, 'quorum-back', comeBack)
+      const {before, code, hosts, root, stderr} = await restoreLosingQuorum(ensemble, 'quorum-back', comeBack, '2m')
       expect(code, stderr).to.equal(1)
       expect(stderr.trim().split('\n'), stderr).to.have.length(1)
       expect(stderr.trim(), stderr).to.match(

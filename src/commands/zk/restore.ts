@@ -113,6 +113,11 @@ ${EXIT_CODES_HELP}`
       description:
         'When the restore fails after it has started changing the tree, leave the tree as it is instead of restoring the safety backup.',
     }),
+    'rollback-wait': Flags.string({
+      default: '1m',
+      description:
+        'When the connection or the quorum goes half way, how long the rollback waits (30s, 5m) for the ensemble to answer again before it gives up and names the safety backup.',
+    }),
     'no-safety-backup': Flags.boolean({
       dependsOn: ['yes'],
       description: 'Do not save the current tree first (needs --yes; then a failed restore cannot roll back).',
@@ -170,6 +175,7 @@ ${EXIT_CODES_HELP}`
       'max-sequence-pairs',
       'sequence-counters',
       'no-rollback',
+      'rollback-wait',
       'no-safety-backup',
       'safety-backup',
       'skip-permission-check',
@@ -190,6 +196,7 @@ ${EXIT_CODES_HELP}`
       : (path: string) => resolveLocation(safetyLocation ?? defaultSafetyLocation(path))
     if (safetyLocation) resolveLocation(safetyLocation)
     const waitLockMs = flags['wait-lock'] === undefined ? 0 : parseDuration(flags['wait-lock'], 'wait-lock')
+    const rollbackWaitMs = parseDuration(flags['rollback-wait'], 'rollback-wait')
 
     let counter: Progress | undefined
     let safetyPrinted = false
@@ -230,6 +237,7 @@ ${EXIT_CODES_HELP}`
           if (flags.verbose) this.log(`${phase === 'delete' ? 'deleted' : 'created'} ${path}`)
         },
         rollback: !flags['no-rollback'],
+        rollbackWaitMs,
         safetyBackup,
         sequenceCounters: flags['sequence-counters'] as CounterMode,
         skipPermissionCheck: flags['skip-permission-check'],

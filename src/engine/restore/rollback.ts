@@ -81,22 +81,29 @@ async function rollBack(run: RestoreRun, source: StorageProvider | undefined): P
   await applyRestore({...run, live: now, selection: safety}, plan, {faults: false})
 }
 
-/** How many session timeouts a rollback waits for the ensemble to answer again. */
-const ROLLBACK_RECONNECT_TIMEOUTS = 3
+/** How long a rollback waits for the ensemble to answer again by default: a leader election, or nodes restarted, not an outage. */
+export const ROLLBACK_WAIT_MS = 60_000
 
 /**
  * The restore's session may have gone with the connection or the quorum (and its lock with it): the
- * rollback runs again on a new one, once the ensemble answers again (for a few session timeouts),
+ * rollback runs again on a new one, once the ensemble answers again (within rollbackWaitMs),
  * holding the lock again so that no other job starts meanwhile.
  */
 async function rollBackOnNewSession(run: RestoreRun, source: StorageProvider | undefined): Promise<void> {
   const {options} = run
-  const deadline = Date.now() + ROLLBACK_RECONNECT_TIMEOUTS * run.session.timeoutMs
+  const waitMs = options.rollbackWaitMs ?? ROLLBACK_WAIT_MS
+  const deadline = Date.now() + waitMs
   // The old session is ended first (its owner's close is then a no-op), so that no two sessions of this restore write at once.
   await run.bulk.close()
   await run.session.close()
   await withSession(
-    () => connectBefore(options.connect, deadline),
+    () =>
+      connectBefore(options.connect, deadline).catch((error: unknown) => {
+        throw new OperationError(
+          `${errorMessage(error).replace(/\.$/, '')}; waited ${Math.ceil(waitMs / 1000)}s for it (--rollback-wait)`,
+          {cause: error},
+        )
+      }),
     async (session) => {
       let lock: HeldLock | undefined
       let bulk: BulkAccess | undefined
