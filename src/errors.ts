@@ -3,11 +3,13 @@
  * can map it to an exit code or an HTTP status without knowing where it came from.
  *
  * Exit codes: 0 success, 1 the operation failed, 2 bad usage or bad input (caught before anything
- * was changed).
+ * was changed), 3 done, but the archive has a gap (zk archive, zk timeline).
  */
 export const EXIT_OK = 0
 export const EXIT_FAILED = 1
 export const EXIT_USAGE = 2
+/** Not an error: the step or the listing succeeded, but transactions are missing from the archive. */
+export const EXIT_GAP = 3
 
 /** The command line or its input is wrong; nothing was touched. Exit code 2. */
 export class UsageError extends Error {

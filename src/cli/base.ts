@@ -9,6 +9,9 @@ import {zkTlsFlags, type ZkTlsFlagValues, zkTlsOptions} from './zk-tls.js'
 
 export const EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation failed (ZooKeeper or storage error, an archive that fails verification); 2 bad usage or bad input (nothing was changed).`
 
+/** zk archive and zk timeline add the gap's code. */
+export const ARCHIVE_EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation failed (ZooKeeper or storage error); 2 bad usage or bad input (nothing was changed), or another archiver holds the repository's lock; 3 done, but with a gap (the archive misses transactions: see zk timeline).`
+
 /** The same for the clients of the backup service, whose failures are HTTP ones. */
 export const BACKUP_EXIT_CODES_HELP = `Exit codes: 0 success; 1 the operation failed (the service is unreachable, refused the token or reported an error, the job ended in STATUS_ERROR, --timeout passed, a prompt was answered no); 2 bad usage or bad input, refused before anything was changed (an invalid label, an unknown id, no --url, no terminal to confirm on and no --yes).`
 

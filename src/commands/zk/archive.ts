@@ -1,9 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
+import {ARCHIVE_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
 import {parseDuration} from '../../cli/duration.js'
 import {inertJson} from '../../cli/printable.js'
 import {type ArchiveEvent, type BaseEvery, runArchiver, syncOnce} from '../../engine/archive/index.js'
+import {EXIT_GAP} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
 
 export default class ZkArchive extends BaseCommand {
@@ -13,11 +14,11 @@ export default class ZkArchive extends BaseCommand {
       required: true,
     }),
   }
-  static description = `Archives a running node's transaction log as it grows: a base (the hot data-dir copy of zk backup --data-dir) under <repository>/bases/, then every whole transaction appended since as immutable segments under <repository>/segments/, named by their zxid range, each with a JSON sidecar holding its range, times, source log and SHA-256. Every --interval one step runs: it reads what the repository holds, ships every whole txn after the last one shipped (one segment per log, so cut at log rolls), and writes each atomically; a kill at any moment leaves no gap and no duplicate, since the next step starts from the repository. When the node's logs no longer follow the last shipped txn (purged before they were shipped, another node, a reset) a gap is reported ({"event":"gap"}) and a new base is taken.
+  static description = `Archives a running node's transaction log as it grows: a base (the hot data-dir copy of zk backup --data-dir) under <repository>/bases/, then every whole transaction appended since as immutable segments under <repository>/segments/, named by their zxid range, each with a JSON sidecar holding its range, times, source log and SHA-256. Every --interval one step runs: it reads what the repository holds, ships every whole txn after the last one shipped (one segment per log, so cut at log rolls), and writes each atomically; a kill at any moment leaves no gap and no duplicate, since the next step starts from the repository. When the node's logs no longer follow the last shipped txn (purged before they were shipped, another node, a reset) a gap is reported ({"event":"gap"}) and a new base is taken; --once then exits 3, and the running archiver goes on (zk timeline exits 3 while the repository holds a gap).
 
 Logs are JSON lines on stderr: base, segment, gap, error and, after every step, sync with the lag (lagTxns and lagSeconds: how far the repository was behind the node's newest txn when the step began). SIGTERM or SIGINT ends the step under way, ships what is written since and exits 0. --once runs one step and exits (for a systemd timer). --base-every takes a new base on a schedule; the window of the old base runs on through the segments shipped after it, so a scheduled base never makes a gap.
 
-${EXIT_CODES_HELP}`
+${ARCHIVE_EXIT_CODES_HELP}`
   static examples = [
     {
       command:
@@ -70,7 +71,8 @@ ${EXIT_CODES_HELP}`
       ...(flags['zk-config'] ? {zkConfig: flags['zk-config']} : {}),
     }
     if (flags.once) {
-      await syncOnce(step)
+      // The step succeeded and a new base was taken, but txns are missing: a script must see it.
+      if ((await syncOnce(step)).gap) process.exitCode = EXIT_GAP
       return
     }
 

@@ -1,9 +1,10 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
+import {ARCHIVE_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
 import {printable} from '../../cli/printable.js'
 import {plainTable} from '../../cli/table.js'
 import {readTimeline, type Timeline} from '../../engine/archive/index.js'
+import {EXIT_GAP} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
 
 export default class ZkTimeline extends BaseCommand {
@@ -14,9 +15,9 @@ export default class ZkTimeline extends BaseCommand {
       required: true,
     }),
   }
-  static description = `Shows the restorable windows of an archive repository: each base with its zxid and time, the range it covers up to the last contiguous shipped txn, and the gaps between windows (logs purged before they were shipped, a node replaced or reset). --json prints {windows: [{fromZxid, toZxid, fromTime, toTime, base, segments}], gaps: [{afterZxid, beforeZxid, afterTime, beforeTime}]}. A location that holds no base is refused, exit 2.
+  static description = `Shows the restorable windows of an archive repository: each base with its zxid and time, the range it covers up to the last contiguous shipped txn, and the gaps between windows (logs purged before they were shipped, a node replaced or reset). --json prints {windows: [{fromZxid, toZxid, fromTime, toTime, base, segments}], gaps: [{afterZxid, beforeZxid, afterTime, beforeTime}]}. A location that holds no base is refused, exit 2. A repository with a gap exits 3 after printing it, so that a runbook or a health check stops before relying on it; --allow-gaps exits 0.
 
-${EXIT_CODES_HELP}`
+${ARCHIVE_EXIT_CODES_HELP}`
   static enableJsonFlag = true
   static examples = [
     {
@@ -28,12 +29,16 @@ ${EXIT_CODES_HELP}`
       description: 'As JSON',
     },
   ]
+  static flags = {
+    'allow-gaps': Flags.boolean({description: 'Exit 0 even when the repository holds gaps (they are still shown).'}),
+  }
   static summary = 'Show the restorable windows and the gaps of an archive repository.'
 
   async run(): Promise<Timeline> {
-    const {args} = await this.parse(ZkTimeline)
+    const {args, flags} = await this.parse(ZkTimeline)
     const timeline = await readTimeline(resolveLocation(args.repository))
     if (!this.jsonEnabled()) this.logLines(describe(timeline))
+    if (timeline.gaps.length > 0 && !flags['allow-gaps']) process.exitCode = EXIT_GAP
     return timeline
   }
 }

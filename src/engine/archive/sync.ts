@@ -53,6 +53,8 @@ export interface SyncOptions {
 }
 
 export interface SyncResult {
+  /** Set when the logs no longer followed the last shipped txn: a new base was taken after it. */
+  gap?: {afterZxid: string; reason: string}
   /** The node's newest whole txn when the step read its logs, and how far behind the repository was. */
   lagSeconds: number
   lagTxns: number
@@ -73,6 +75,7 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
   const current = windowsOf(content).at(-1)
   const currentBase = basesInOrder(content.bases).at(-1)
   let newBase: string | undefined
+  let gap: SyncResult['gap']
   let from: Position
   if (current && currentBase?.continues && current.segments === 0) from = {zxid: BigInt(currentBase.continues)}
   else if (current)
@@ -85,7 +88,8 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
 
   let shipped = await shipAfter(from, logDir, options)
   if (shipped.gap) {
-    log({event: 'gap', afterZxid: hexZxid(from.zxid), reason: shipped.gap})
+    gap = {afterZxid: hexZxid(from.zxid), reason: shipped.gap}
+    log({event: 'gap', ...gap})
     const base = await takeBase(options, 'gap', {gapAfter: hexZxid(from.zxid)})
     newBase = base.zxid
     from = positionOf(base)
@@ -99,13 +103,14 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
   for (const segment of shipped.segments)
     log({event: 'segment', fromZxid: segment.fromZxid, toZxid: segment.toZxid, txns: segment.count})
   const result: SyncResult = {
+    ...(gap ? {gap} : {}),
     lagSeconds: shipped.lagSeconds,
     lagTxns: shipped.lagTxns,
     ...(newBase ? {newBase} : {}),
     segments: shipped.segments,
     shippedTo: hexZxid(shipped.to.zxid),
   }
-  log({event: 'sync', ...result, segments: shipped.segments.length})
+  log({event: 'sync', ...result, gap: gap !== undefined, segments: shipped.segments.length})
   if (options.keep) await keepNewest(options.repository, options.keep, log)
   return result
 }

@@ -109,8 +109,9 @@ describe('dcos zk archive and dcos zk timeline', function () {
     )
   }
 
-  async function readTimeline() {
-    return JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 0).stdout)
+  /** zk timeline --json: exit 0, or 3 while the repository holds a gap. */
+  async function readTimeline(exit = 0) {
+    return JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), exit).stdout)
   }
 
   async function baseZxids(): Promise<bigint[]> {
@@ -203,7 +204,8 @@ describe('dcos zk archive and dcos zk timeline', function () {
       'the purge removed unshipped txns',
     ).to.equal(true)
 
-    const result = expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+    // Done, but with a gap: exit 3, so that a timer's unit fails and is seen.
+    const result = expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 3)
     const gap = result.stderr
       .split('\n')
       .filter(Boolean)
@@ -214,7 +216,7 @@ describe('dcos zk archive and dcos zk timeline', function () {
     expect(bases.length).to.equal(2)
     expect(bases[1]).to.equal(await nodeZxid())
 
-    const timeline = JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 0).stdout)
+    const timeline = JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 3).stdout)
     expect(
       timeline.windows.map((window: {fromZxid: string; toZxid: string}) => [window.fromZxid, window.toZxid]),
     ).to.deep.equal([
@@ -226,9 +228,13 @@ describe('dcos zk archive and dcos zk timeline', function () {
       afterZxid: `0x${shippedTo.toString(16)}`,
       beforeZxid: `0x${bases[1].toString(16)}`,
     })
-    const table = expectExit(await dcos(['zk', 'timeline', repo]), 0).stdout
+    const table = expectExit(await dcos(['zk', 'timeline', repo]), 3).stdout
     expect(table).to.match(/^KIND\s+FROM ZXID/)
     expect(table.split('\n').filter((line) => line.startsWith('gap'))).to.have.length(1)
+    expect(expectExit(await dcos(['zk', 'timeline', repo, '--allow-gaps']), 0).stdout).to.equal(table)
+    // The running archiver goes on after a gap: the next step continues the new window, exit 0.
+    await write(3)
+    expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
   })
 
   it('--base-every while writes go on: a scheduled base, no new gap; the old window runs on and the new one starts at its base', async () => {
@@ -254,7 +260,7 @@ describe('dcos zk archive and dcos zk timeline', function () {
       'writes went on between the last segment and the base',
     ).to.equal(true)
     const last = await nodeZxid()
-    const timeline = JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 0).stdout)
+    const timeline = JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json', '--allow-gaps']), 0).stdout)
     expect(timeline.gaps).to.have.length(1)
     expect(
       timeline.windows.map((window: {fromZxid: string; toZxid: string}) => [window.fromZxid, window.toZxid]).slice(1),
@@ -267,7 +273,7 @@ describe('dcos zk archive and dcos zk timeline', function () {
   })
 
   it('--keep 1: the newest base and exactly the segments its window uses stay, the rest is deleted', async () => {
-    const before = await readTimeline()
+    const before = await readTimeline(3)
     const newest = before.windows.at(-1)
     await write(5)
     expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once', '--keep', '1']), 0)
