@@ -3,7 +3,15 @@ import {Args, Flags} from '@oclif/core'
 import {ARCHIVE_EXIT_CODES_HELP, BaseCommand} from '../../cli/base.js'
 import {parseDuration} from '../../cli/duration.js'
 import {inertJson} from '../../cli/printable.js'
-import {type ArchiveEvent, type BaseEvery, runArchiver, syncOnce} from '../../engine/archive/index.js'
+import {
+  type ArchiveEvent,
+  type ArchiveRunOptions,
+  type BaseEvery,
+  leaseDuration,
+  RepositoryLease,
+  runArchiver,
+  syncOnce,
+} from '../../engine/archive/index.js'
 import {EXIT_GAP} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
 
@@ -16,7 +24,9 @@ export default class ZkArchive extends BaseCommand {
   }
   static description = `Archives a running node's transaction log as it grows: a base (the hot data-dir copy of zk backup --data-dir) under <repository>/bases/, then every whole transaction appended since as immutable segments under <repository>/segments/, named by their zxid range, each with a JSON sidecar holding its range, times, source log and SHA-256. Every --interval one step runs: it reads what the repository holds, ships every whole txn after the last one shipped (one segment per log, so cut at log rolls), and writes each atomically; a kill at any moment leaves no gap and no duplicate, since the next step starts from the repository. When the node's logs no longer follow the last shipped txn (purged before they were shipped, another node, a reset) a gap is reported ({"event":"gap"}) and a new base is taken; --once then exits 3, and the running archiver goes on (zk timeline exits 3 while the repository holds a gap).
 
-Logs are JSON lines on stderr: base, segment, gap, error and, after every step, sync with the lag (lagTxns and lagSeconds: how far the repository was behind the node's newest txn when the step began). SIGTERM or SIGINT ends the step under way, ships what is written since and exits 0. --once runs one step and exits (for a systemd timer). --base-every takes a new base on a schedule; the window of the old base runs on through the segments shipped after it, so a scheduled base never makes a gap.
+Logs are JSON lines on stderr: base, segment, gap, error and, after every step, sync with the lag (lagTxns and lagSeconds: how far the repository was behind the node's newest txn when the step began). SIGTERM or SIGINT ends the step under way, ships what is written since and exits 0. --once runs one step and exits (for a systemd timer).
+
+One archiver per repository: <repository>/lock.json is a lease naming its holder (host, pid, a random id) and when it expires (6 intervals, a minute at least), renewed every step and deleted on exit. A second archiver refuses with exit 2 naming the holder; an expired lease, or one whose holder was a process of this host that is gone, is taken over ({"event":"lease-takeover"}). Storage has no compare-and-swap: the lease is written, then read back, so two archivers that take a free lease at the same instant overlap for at most one step. --base-every takes a new base on a schedule; the window of the old base runs on through the segments shipped after it, so a scheduled base never makes a gap.
 
 ${ARCHIVE_EXIT_CODES_HELP}`
   static examples = [
@@ -59,29 +69,42 @@ ${ARCHIVE_EXIT_CODES_HELP}`
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ZkArchive)
     const intervalMs = parseDuration(flags.interval, 'interval')
+    const log = (event: ArchiveEvent) => {
+      process.stderr.write(`${inertJson(JSON.stringify({time: new Date().toISOString(), ...event}))}\n`)
+    }
+
+    const repository = resolveLocation(args.repository)
+    const lease = new RepositoryLease(repository, {durationMs: leaseDuration(intervalMs), log})
     const step = {
       ...(flags['base-every'] ? {baseEvery: parseBaseEvery(flags['base-every'])} : {}),
       dataDir: flags['data-dir'],
       ...(flags.keep ? {keep: flags.keep} : {}),
-      log(event: ArchiveEvent) {
-        process.stderr.write(`${inertJson(JSON.stringify({time: new Date().toISOString(), ...event}))}\n`)
-      },
+      lease,
+      log,
       ...(flags['log-dir'] ? {logDir: flags['log-dir']} : {}),
-      repository: resolveLocation(args.repository),
+      repository,
       ...(flags['zk-config'] ? {zkConfig: flags['zk-config']} : {}),
     }
-    if (flags.once) {
-      // The step succeeded and a new base was taken, but txns are missing: a script must see it.
-      if ((await syncOnce(step)).gap) process.exitCode = EXIT_GAP
-      return
-    }
+    try {
+      if (flags.once) {
+        // The step succeeded and a new base was taken, but txns are missing: a script must see it.
+        if ((await syncOnce(step)).gap) process.exitCode = EXIT_GAP
+        return
+      }
 
+      await this.runUntilSignal({...step, intervalMs})
+    } finally {
+      await lease.release()
+    }
+  }
+
+  private async runUntilSignal(options: Omit<ArchiveRunOptions, 'signal'>): Promise<void> {
     const stop = new AbortController()
     const onSignal = () => stop.abort()
     process.once('SIGTERM', onSignal)
     process.once('SIGINT', onSignal)
     try {
-      await runArchiver({...step, intervalMs, signal: stop.signal})
+      await runArchiver({...options, signal: stop.signal})
     } finally {
       process.off('SIGTERM', onSignal)
       process.off('SIGINT', onSignal)

@@ -11,7 +11,7 @@ import {dirname} from 'node:path'
 import {Readable} from 'node:stream'
 import {text} from 'node:stream/consumers'
 
-import type {StorageProvider} from '../../providers/types.js'
+import type {StorageProvider, WriteOptions} from '../../providers/types.js'
 
 import {UsageError} from '../../errors.js'
 import {FileProvider} from '../../providers/file.js'
@@ -81,9 +81,13 @@ export async function readRepository(repo: StorageProvider): Promise<RepositoryC
 }
 
 /** Writes an object atomically (the provider's temp + rename, or its single put), making its directory on file://. */
-export async function putObject(location: StorageProvider, body: Buffer | string): Promise<void> {
+export async function putObject(
+  location: StorageProvider,
+  body: Buffer | string,
+  {overwrite = true}: WriteOptions = {},
+): Promise<void> {
   await prepare(location)
-  await location.write(Readable.from([Buffer.from(body)]), {overwrite: true})
+  await location.write(Readable.from([Buffer.from(body)]), {overwrite})
 }
 
 /** file:// writes need their directory; object stores have none. */
@@ -91,8 +95,8 @@ export async function prepare(location: StorageProvider): Promise<void> {
   if (location instanceof FileProvider) await mkdir(dirname(location.path), {recursive: true})
 }
 
-export async function putJson(location: StorageProvider, value: unknown): Promise<void> {
-  await putObject(location, `${JSON.stringify(value, null, 2)}\n`)
+export async function putJson(location: StorageProvider, value: unknown, options?: WriteOptions): Promise<void> {
+  await putObject(location, `${JSON.stringify(value, null, 2)}\n`, options)
 }
 
 async function readJson<T>(location: StorageProvider): Promise<T> {

@@ -42,6 +42,8 @@ export interface SyncOptions {
   dataDir: string
   /** Keep this many bases (the newest) and the segments their windows use; delete the rest. */
   keep?: number
+  /** Held (taken or renewed) at the start of each step and before each base is committed. */
+  lease?: {hold(): Promise<void>}
   /** One JSON-able event per thing done: base, segment, gap, sync. */
   log?: (event: ArchiveEvent) => void
   /** Default: the data dir. */
@@ -71,6 +73,7 @@ interface Position {
 export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
   const log = options.log ?? (() => {})
   const logDir = resolve(options.logDir ?? options.dataDir)
+  await options.lease?.hold()
   const content = await readRepository(options.repository)
   const current = windowsOf(content).at(-1)
   const currentBase = basesInOrder(content.bases).at(-1)
@@ -155,6 +158,8 @@ async function takeBase(
     ...(result.zookeeperVersion ? {zookeeperVersion: result.zookeeperVersion} : {}),
     zxid: result.consistentAt.zxid,
   }
+  // A base can outlast the lease: check it is still ours before committing it.
+  await options.lease?.hold()
   // The manifest is the commit point: a base killed before it is an orphan archive, never a base.
   await putJson(options.repository.child(`${BASES}/${zxidName(BigInt(base.zxid))}.json`), base)
   options.log?.({archive, event: 'base', reason, zxid: base.zxid})

@@ -1,0 +1,121 @@
+/**
+ * What guards an archive repository (issue 16 part 2): the lease against two archivers, the node
+ * identity check (another node's logs never extend a chain), the cleanup of a killed step's
+ * leftovers, and the archiver against a real S3 (s3rver). One standalone 3.8 node; each test has
+ * its own repository.
+ */
+import {expect} from 'chai'
+import {readFile, stat, writeFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
+import {join} from 'node:path'
+
+import {zkConstants, ZkSession} from '../../../src/zk/session.js'
+import {Ensemble} from '../../harness/ensemble.js'
+import {dcos, expectExit, spawnDcos} from '../../helpers/cli.js'
+import {removeDir, tempDir} from '../../helpers/fixtures.js'
+import {eventually} from '../../helpers/wait.js'
+
+interface Lease {
+  expiresAt: string
+  holder: {host: string; id: string; pid: number}
+}
+
+describe('dcos zk archive: the guards of a repository', function () {
+  this.timeout(180_000)
+  let node: Ensemble
+  let dir: string
+  let session: ZkSession
+  let written = 0
+
+  before(async () => {
+    node = await Ensemble.start({config: {snapCount: '100'}, jvmFlags: ['-Dzookeeper.preAllocSize=512'], nodes: 1})
+    dir = await tempDir('archive-guard')
+    session = await ZkSession.connect({hosts: [node.nodeConnectString(1)]})
+    await session.create('/k', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)
+  })
+
+  after(async () => {
+    session?.close()
+    await node?.stop()
+    await removeDir(dir)
+  })
+
+  const paths = (ensemble = node) => [
+    '--data-dir',
+    ensemble.nodes[0].dataDir,
+    '--zk-config',
+    ensemble.nodes[0].configFile,
+  ]
+
+  async function write(count: number, on = session): Promise<void> {
+    for (const end = written + count; written < end; written++)
+      await on.create(`/k/${written}`, Buffer.from(`v${written}`), zkConstants.ZOO_PERSISTENT)
+  }
+
+  const events = (stderr: string) =>
+    stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+
+  describe('the lease (lock.json)', () => {
+    it('a running archiver holds it; a second refuses with one line naming the holder, exit 2; SIGTERM releases it', async () => {
+      const repo = join(dir, 'lease')
+      const lock = join(repo, 'lock.json')
+      const running = spawnDcos(['zk', 'archive', repo, ...paths(), '--interval', '1s'])
+      const lease = await eventually('the running archiver to hold the lease', async () =>
+        (await exists(lock)) ? readLease(lock) : undefined,
+      )
+      expect(lease.holder).to.include({host: hostname(), pid: running.child.pid})
+
+      const second = expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 2)
+      expect(second.stderr.trim().split('\n')).to.have.length(1)
+      expect(second.stderr)
+        .to.include('another archiver holds')
+        .and.include(`pid ${running.child.pid}`)
+        .and.include(`lease ${lease.holder.id}`)
+      expect(second.stderr).to.match(/until \d{4}-\d\d-\d\dT/)
+
+      running.child.kill('SIGTERM')
+      const exit = await running.exited
+      expect(exit.code, exit.stderr).to.equal(0)
+      expect(await exists(lock), 'released on SIGTERM').to.equal(false)
+      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      expect(await exists(lock), 'released after --once').to.equal(false)
+    })
+
+    it("another host's lease: refused while it runs, taken over (and logged) once it has expired", async () => {
+      const repo = join(dir, 'lease')
+      const lock = join(repo, 'lock.json')
+      const other = (expiresAt: Date) => ({
+        acquiredAt: new Date(Date.now() - 3_600_000).toISOString(),
+        expiresAt: expiresAt.toISOString(),
+        format: 'dcos-zk-archive',
+        holder: {host: 'archiver-b.example', id: 'feedc0de', pid: 1},
+        renewedAt: new Date(Date.now() - 60_000).toISOString(),
+      })
+      await writeFile(lock, JSON.stringify(other(new Date(Date.now() + 3_600_000))))
+      const refused = expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 2)
+      expect(refused.stderr).to.include('host archiver-b.example, pid 1 (lease feedc0de)')
+      expect(await readLease(lock)).to.deep.include({holder: other(new Date()).holder})
+
+      await writeFile(lock, JSON.stringify(other(new Date(Date.now() - 1000))))
+      await write(3)
+      const taken = expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      const takeover = events(taken.stderr).find((event) => event.event === 'lease-takeover')
+      expect(takeover?.holder).to.deep.equal(other(new Date()).holder)
+      expect(events(taken.stderr).filter((event) => event.event === 'segment')).to.have.length.greaterThan(0)
+      expect(await exists(lock)).to.equal(false)
+    })
+  })
+})
+
+async function readLease(path: string): Promise<Lease> {
+  return JSON.parse(await readFile(path, 'utf8')) as Lease
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  )
