@@ -49,6 +49,8 @@ export interface SegmentRecord {
   fromZxid: string
   sha256: string
   sourceLog: string
+  /** The last entry's checksum (hex): with toTime, what tells this txn from another node's at the same zxid. */
+  toChecksum?: string
   toTime: string
   toZxid: string
 }

@@ -65,7 +65,11 @@ export interface SyncResult {
   shippedTo: string
 }
 
+/** The last txn shipped, and what identifies it: the node's log must hold the same txn to continue. */
 interface Position {
+  /** The entry's Adler-32 checksum (hex) and its log's dbid, when a segment shipped it. */
+  checksum?: string
+  dbid?: string
   time?: bigint
   zxid: bigint
 }
@@ -80,9 +84,9 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
   let newBase: string | undefined
   let gap: SyncResult['gap']
   let from: Position
-  if (current && currentBase?.continues && current.segments === 0) from = {zxid: BigInt(currentBase.continues)}
-  else if (current)
-    from = {zxid: BigInt(current.toZxid), ...(current.toTime ? {time: BigInt(Date.parse(current.toTime))} : {})}
+  if (current && currentBase?.continues && current.segments === 0)
+    from = shippedAt(BigInt(currentBase.continues), content.segments)
+  else if (current) from = shippedAt(BigInt(current.toZxid), content.segments, current.toTime)
   else {
     const base = await takeBase(options, 'first')
     newBase = base.zxid
@@ -91,12 +95,14 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
 
   let shipped = await shipAfter(from, logDir, options)
   if (shipped.gap) {
-    gap = {afterZxid: hexZxid(from.zxid), reason: shipped.gap}
+    gap = {afterZxid: hexZxid(shipped.to.zxid), reason: shipped.gap}
     log({event: 'gap', ...gap})
-    const base = await takeBase(options, 'gap', {gapAfter: hexZxid(from.zxid)})
+    const base = await takeBase(options, 'gap', {gapAfter: gap.afterZxid})
     newBase = base.zxid
     from = positionOf(base)
+    const beforeGap = shipped.segments
     shipped = await shipAfter(from, logDir, options)
+    shipped.segments.unshift(...beforeGap)
   }
 
   let shippedTxns = 0
@@ -116,6 +122,20 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
   log({event: 'sync', ...result, gap: gap !== undefined, segments: shipped.segments.length})
   if (options.keep) await keepNewest(options.repository, options.keep, log)
   return result
+}
+
+/** The position at `zxid`, from the segment that ends there (of the window ending at `toTime`, if given). */
+function shippedAt(zxid: bigint, segments: SegmentRecord[], toTime?: string): Position {
+  const last = segments.find(
+    (segment) => BigInt(segment.toZxid) === zxid && (toTime === undefined || segment.toTime === toTime),
+  )
+  if (!last) return {zxid, ...(toTime ? {time: BigInt(Date.parse(toTime))} : {})}
+  return {
+    ...(last.toChecksum ? {checksum: last.toChecksum} : {}),
+    dbid: last.dbid,
+    time: BigInt(Date.parse(last.toTime)),
+    zxid,
+  }
 }
 
 function positionOf(base: BaseRecord): Position {
@@ -190,8 +210,8 @@ async function shipAfter(from: Position, logDir: string, options: SyncOptions): 
     const nodeLog = await readNodeLog(file.path, file.firstZxid)
     // Purged since it was listed: the next step judges whether the logs still follow.
     if (!nodeLog) break
-    const continues = index === 0 ? continuesFrom(nodeLog, to.zxid) : true
-    if (continues !== true) return {gap: continues, lagSeconds: 0, lagTxns: 0, segments: [], to: from}
+    const continues = sameDatabase(nodeLog, from) ?? (index === 0 ? continuesFrom(nodeLog, from) : true)
+    if (continues !== true) return {gap: continues, lagSeconds: 0, lagTxns: 0, segments, to}
     const pending = nodeLog.entries.filter((entry) => entry.zxid > to.zxid)
     if (pending.length === 0) continue
     if (index > 0 && !follows(pending[0].zxid, to.zxid))
@@ -207,9 +227,17 @@ async function shipAfter(from: Position, logDir: string, options: SyncOptions): 
   return {lagSeconds, lagTxns, segments, to}
 }
 
-/** true, or why the log holding (or starting after) `zxid` does not continue from it. */
-function continuesFrom(nodeLog: NodeLog, zxid: bigint): string | true {
-  if (nodeLog.entries.some((entry) => entry.zxid === zxid)) return true
+/** Why the log is of another database than the chain's (its header's dbid), or undefined. */
+function sameDatabase(nodeLog: NodeLog, from: Position): string | undefined {
+  if (from.dbid === undefined || nodeLog.entries.length === 0 || dbidOf(nodeLog) === from.dbid) return undefined
+  return `${nodeLog.name} has dbid ${dbidOf(nodeLog)}, the shipped chain ${from.dbid}: another node's or a reset node's logs`
+}
+
+/** true, or why the log holding (or starting after) `from` does not continue from it. */
+function continuesFrom(nodeLog: NodeLog, from: Position): string | true {
+  const {zxid} = from
+  const held = nodeLog.entries.find((entry) => entry.zxid === zxid)
+  if (held) return sameTxn(nodeLog, held, from)
   const firstEntry = nodeLog.entries[0]
   if (nodeLog.firstZxid > zxid) {
     // The log starts right after: the one holding `zxid` was rolled and purged, nothing was lost.
@@ -220,6 +248,22 @@ function continuesFrom(nodeLog: NodeLog, zxid: bigint): string | true {
   if (!firstEntry) return true
   return `${nodeLog.name} does not hold ${hexZxid(zxid)}, the last txn shipped: another node, a reset, or a lost tail`
 }
+
+/**
+ * true when the node's entry at the last shipped zxid is the txn that was shipped (same time, same
+ * checksum): another node, or a node reset and written again, reuses the zxids with other txns.
+ */
+function sameTxn(nodeLog: NodeLog, entry: LogEntry, from: Position): string | true {
+  const checksum = checksumOf(nodeLog, entry)
+  const sameTime = from.time === undefined || entry.time === from.time
+  if (sameTime && (from.checksum === undefined || checksum === from.checksum)) return true
+  const shipped = from.time === undefined ? '' : ` at ${new Date(Number(from.time)).toISOString()}`
+  return `${nodeLog.name} holds another txn ${hexZxid(from.zxid)} (at ${new Date(Number(entry.time)).toISOString()}) than the one archived${shipped}: another node, or a reset node written again`
+}
+
+const dbidOf = (nodeLog: NodeLog): string => hexZxid(nodeLog.bytes.readBigUInt64BE(8))
+const checksumOf = (nodeLog: NodeLog, entry: LogEntry): string =>
+  nodeLog.bytes.readBigUInt64BE(entry.start).toString(16).padStart(16, '0')
 
 /** `next` is the txn right after `zxid`: the next counter of its epoch, or the first of a later epoch. */
 function follows(next: bigint, zxid: bigint): boolean {
@@ -242,12 +286,13 @@ async function putSegment(
     after: hexZxid(after),
     bytes: body.length,
     count: entries.length,
-    dbid: hexZxid(nodeLog.bytes.readBigUInt64BE(8)),
+    dbid: dbidOf(nodeLog),
     format: REPOSITORY_FORMAT,
     fromTime: new Date(Number(first.time)).toISOString(),
     fromZxid: hexZxid(first.zxid),
     sha256: createHash('sha256').update(body).digest('hex'),
     sourceLog: nodeLog.name,
+    toChecksum: checksumOf(nodeLog, last),
     toTime: new Date(Number(last.time)).toISOString(),
     toZxid: hexZxid(last.zxid),
   }

@@ -5,7 +5,7 @@
  * its own repository.
  */
 import {expect} from 'chai'
-import {readFile, stat, writeFile} from 'node:fs/promises'
+import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
 
@@ -108,7 +108,73 @@ describe('dcos zk archive: the guards of a repository', function () {
       expect(await exists(lock)).to.equal(false)
     })
   })
+
+  describe('the node identity', () => {
+    it("node B's logs, which hold the zxid node A's chain ends at with B's own txn, are a gap and a new base, never appended", async () => {
+      const repo = join(dir, 'identity')
+      await write(5)
+      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      await write(5)
+      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      const chainEnd = await zxidOf(node)
+      expect((await sidecars(repo)).map((segment) => segment.toZxid)).to.include(hex(chainEnd))
+
+      const other = await Ensemble.start({
+        config: {snapCount: '100'},
+        jvmFlags: ['-Dzookeeper.preAllocSize=512'],
+        nodes: 1,
+      })
+      try {
+        const onB = await ZkSession.connect({hosts: [other.nodeConnectString(1)]})
+        await onB.create('/b', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)
+        // Past A's counter, so that B's log holds a txn at the very zxid A's chain ends at.
+        for (let index = 0; (await zxidOf(other)) <= chainEnd + 5n; index++)
+          await onB.create(`/b/${index}`, Buffer.from('b'), zkConstants.ZOO_PERSISTENT)
+        onB.close()
+
+        const result = expectExit(await dcos(['zk', 'archive', repo, ...paths(other), '--once']), 3)
+        const gap = events(result.stderr).find((event) => event.event === 'gap')
+        expect(gap).to.include({afterZxid: hex(chainEnd)})
+        expect(gap?.reason).to.include('another txn')
+        const segments = await sidecars(repo)
+        expect(
+          segments.filter((segment) => segment.after === hex(chainEnd)),
+          "no segment of B's continues A's chain",
+        ).to.deep.equal([])
+        const timeline = JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 3).stdout)
+        expect(timeline.windows).to.have.length(2)
+        expect(timeline.windows[0].toZxid).to.equal(hex(chainEnd))
+        expect(timeline.windows[1].fromZxid).to.equal(hex(await zxidOf(other)))
+        expect(timeline.gaps).to.have.length(1)
+      } finally {
+        await other.stop()
+      }
+    })
+  })
 })
+
+const hex = (zxid: bigint) => `0x${zxid.toString(16)}`
+
+const zxidOf = async (ensemble: Ensemble) => BigInt(/^Zxid: (0x[0-9a-f]+)/m.exec(await ensemble.srvr(1))![1])
+
+interface SegmentSidecar {
+  after: string
+  fromZxid: string
+  toZxid: string
+}
+
+/** The sidecars of the committed segments (those with their .seg). */
+async function sidecars(repo: string): Promise<SegmentSidecar[]> {
+  const names = await readdir(join(repo, 'segments')).catch(() => [] as string[])
+  return Promise.all(
+    names
+      .filter((name) => name.endsWith('.seg'))
+      .map(
+        async (name) =>
+          JSON.parse(await readFile(join(repo, 'segments', name.replace(/\.seg$/, '.json')), 'utf8')) as SegmentSidecar,
+      ),
+  )
+}
 
 async function readLease(path: string): Promise<Lease> {
   return JSON.parse(await readFile(path, 'utf8')) as Lease
