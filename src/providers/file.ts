@@ -13,7 +13,7 @@ import {redactLocation} from './redact.js'
 import {registerProvider} from './registry.js'
 
 /** Names of the temp files write() streams into before publishing; list() skips them. */
-const TEMP_FILE = /^\..+\.tmp-\d+-[0-9a-f]+$/
+export const TEMP_FILE = /^\..+\.tmp-(\d+)-[0-9a-f]+$/
 
 /** A local file, or with list() a directory or a file name prefix ("/backups/zk-"). */
 export class FileProvider implements StorageProvider {

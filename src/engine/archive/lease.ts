@@ -18,6 +18,7 @@ import {text} from 'node:stream/consumers'
 import type {StorageProvider} from '../../providers/types.js'
 
 import {UsageError} from '../../errors.js'
+import {pidAlive} from '../datadir/running.js'
 import {putJson, REPOSITORY_FORMAT} from './repository.js'
 
 export const LOCK = 'lock.json'
@@ -99,7 +100,7 @@ export class RepositoryLease {
     if (Date.parse(expiresAt) <= this.now().getTime()) return true
     if (holder.host !== this.me.host) return false
     // Our own pid with another id is a previous life of this process (pid 1 in a container).
-    return holder.pid === this.me.pid || !isAlive(holder.pid)
+    return holder.pid === this.me.pid || !pidAlive(holder.pid)
   }
 
   private now(): Date {
@@ -129,14 +130,5 @@ export class RepositoryLease {
     return new UsageError(
       `${lost}another archiver holds ${this.location.display}: host ${host}, pid ${pid} (lease ${id}), until ${record.expiresAt}; stop it, or wait for its lease to expire`,
     )
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

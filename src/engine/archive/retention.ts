@@ -38,7 +38,7 @@ export async function keepNewest(
 }
 
 /** Gone already (a retention step killed midway) is what was wanted. */
-async function deleteIfThere(location: StorageProvider): Promise<void> {
+export async function deleteIfThere(location: StorageProvider): Promise<void> {
   await location.delete().catch((error: unknown) => {
     if (!(error instanceof UsageError)) throw error
   })

@@ -12,6 +12,7 @@ import type {StorageProvider} from '../../providers/types.js'
 
 import {hexZxid} from '../../zk/zxid.js'
 import {backupDataDir} from '../datadir/index.js'
+import {removeLeftovers} from './leftovers.js'
 import {listLogs, LOG_HEADER_LENGTH, type LogEntry, type NodeLog, readNodeLog} from './node-logs.js'
 import {
   type BaseRecord,
@@ -79,6 +80,8 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
   const logDir = resolve(options.logDir ?? options.dataDir)
   await options.lease?.hold()
   const content = await readRepository(options.repository)
+  const leftovers = await removeLeftovers(options.repository, content.bases)
+  if (leftovers.length > 0) log({event: 'leftovers-removed', names: leftovers})
   const current = windowsOf(content).at(-1)
   const currentBase = basesInOrder(content.bases).at(-1)
   let newBase: string | undefined

@@ -5,6 +5,7 @@
  * its own repository.
  */
 import {expect} from 'chai'
+import {spawnSync} from 'node:child_process'
 import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
@@ -151,7 +152,49 @@ describe('dcos zk archive: the guards of a repository', function () {
       }
     })
   })
+
+  describe("a killed step's leftovers", () => {
+    it("a sidecar without its .seg, a base archive without its record and dead writers' temp files: removed at the next step, never counted", async () => {
+      const repo = join(dir, 'leftovers')
+      await write(3)
+      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      await write(3)
+      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      const end = await zxidOf(node)
+      const archive = (await readdir(join(repo, 'bases'))).find((name) => name.endsWith('.tar.gz'))!
+      const dead = spawnSync('true').pid
+      const range = `${name16(end + 1n)}-${name16(end + 50n)}`
+      const leftovers = {
+        [`bases/.base-20260101T000000000Z-0a0b0c.tar.gz.tmp-${dead}-00112233aabb`]: 'half a base',
+        'bases/base-20260101T000000000Z-0a0b0c.tar.gz': await readFile(join(repo, 'bases', archive)),
+        [`segments/.${range}.seg.tmp-${dead}-00112233aabb`]: 'half a segment',
+        [`segments/${range}.json`]: JSON.stringify({
+          after: hex(end),
+          count: 50,
+          fromZxid: hex(end + 1n),
+          toZxid: hex(end + 50n),
+        }),
+      }
+      for (const [name, body] of Object.entries(leftovers)) await writeFile(join(repo, name), body)
+      const live = `segments/.${range}.seg.tmp-${process.pid}-00112233aabb`
+      await writeFile(join(repo, live), 'a live writer')
+
+      await write(3)
+      const result = expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      const removed = events(result.stderr).find((event) => event.event === 'leftovers-removed')
+      expect(removed?.names).to.have.members(Object.keys(leftovers))
+      for (const name of Object.keys(leftovers)) expect(await exists(join(repo, name)), name).to.equal(false)
+      expect(await exists(join(repo, live)), "a live process's temp file stays").to.equal(true)
+      const timeline = JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 0).stdout)
+      expect(timeline.windows.map((window: {toZxid: string}) => window.toZxid)).to.deep.equal([hex(await zxidOf(node))])
+      const chain = (await sidecars(repo)).sort((a, b) => (BigInt(a.fromZxid) < BigInt(b.fromZxid) ? -1 : 1))
+      for (const [index, segment] of chain.entries())
+        if (index > 0) expect(segment.after, 'contiguous').to.equal(chain[index - 1].toZxid)
+    })
+  })
 })
+
+const name16 = (zxid: bigint) => zxid.toString(16).padStart(16, '0')
 
 const hex = (zxid: bigint) => `0x${zxid.toString(16)}`
 
