@@ -4,6 +4,7 @@
  * leftovers, and the archiver against a real S3 (s3rver). One standalone 3.8 node; each test has
  * its own repository.
  */
+import {GetObjectCommand, ListObjectsV2Command} from '@aws-sdk/client-s3'
 import {expect} from 'chai'
 import {spawnSync} from 'node:child_process'
 import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
@@ -12,6 +13,7 @@ import {join} from 'node:path'
 
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
 import {Ensemble} from '../../harness/ensemble.js'
+import {type S3Server, startS3} from '../../harness/s3.js'
 import {dcos, expectExit, spawnDcos} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {eventually} from '../../helpers/wait.js'
@@ -192,7 +194,78 @@ describe('dcos zk archive: the guards of a repository', function () {
         if (index > 0) expect(segment.after, 'contiguous').to.equal(chain[index - 1].toZxid)
     })
   })
+
+  describe('on S3 (s3rver)', () => {
+    let s3: S3Server
+
+    before(async () => {
+      s3 = await startS3()
+    })
+
+    after(async () => {
+      await s3?.stop()
+    })
+
+    it('--once, writes, --once and zk timeline --json: one window, its segments contiguous up to the node zxid, no lease left', async () => {
+      const repo = s3.uri('zk/archive')
+      await write(5)
+      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      const base = await zxidOf(node)
+      await write(250)
+      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      await write(5)
+      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      const last = await zxidOf(node)
+
+      const timeline = JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 0).stdout)
+      expect(timeline.gaps).to.deep.equal([])
+      expect(
+        timeline.windows.map((window: {fromZxid: string; toZxid: string}) => [window.fromZxid, window.toZxid]),
+      ).to.deep.equal([[hex(base), hex(last)]])
+      const keys = await listKeys(s3, 'zk/archive/')
+      expect(keys).to.not.include('zk/archive/lock.json')
+      const chain = await Promise.all(
+        keys
+          .filter((key) => key.endsWith('.seg'))
+          .map(async (key) => JSON.parse(await getText(s3, key.replace(/\.seg$/, '.json'))) as SegmentSidecar),
+      )
+      chain.sort((a, b) => (BigInt(a.fromZxid) < BigInt(b.fromZxid) ? -1 : 1))
+      expect(chain.length, 'the logs rolled: several segments').to.be.greaterThan(1)
+      expect(chain.map((segment) => segment.after)).to.deep.equal([
+        hex(base),
+        ...chain.slice(0, -1).map((segment) => segment.toZxid),
+      ])
+      for (const segment of chain) expect(BigInt(segment.fromZxid)).to.equal(BigInt(segment.after) + 1n)
+      expect(chain.at(-1)!.toZxid).to.equal(hex(last))
+    })
+
+    it('the lease on S3: held while an archiver runs, a second refused (exit 2), released on SIGTERM', async () => {
+      const repo = s3.uri('zk/archive')
+      const running = spawnDcos(['zk', 'archive', repo, ...paths(), '--interval', '1s'])
+      const lease = await eventually('the lease on S3', async () =>
+        (await listKeys(s3, 'zk/archive/lock.json')).length > 0
+          ? (JSON.parse(await getText(s3, 'zk/archive/lock.json')) as Lease)
+          : undefined,
+      )
+      expect(lease.holder.pid).to.equal(running.child.pid)
+      const second = expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 2)
+      expect(second.stderr).to.include(`lease ${lease.holder.id}`)
+      running.child.kill('SIGTERM')
+      expect((await running.exited).code).to.equal(0)
+      expect(await listKeys(s3, 'zk/archive/lock.json')).to.deep.equal([])
+    })
+  })
 })
+
+async function listKeys(s3: S3Server, prefix: string): Promise<string[]> {
+  const {Contents = []} = await s3.client.send(new ListObjectsV2Command({Bucket: s3.bucket, Prefix: prefix}))
+  return Contents.map((object) => object.Key!)
+}
+
+async function getText(s3: S3Server, key: string): Promise<string> {
+  const {Body} = await s3.client.send(new GetObjectCommand({Bucket: s3.bucket, Key: key}))
+  return Body!.transformToString()
+}
 
 const name16 = (zxid: bigint) => zxid.toString(16).padStart(16, '0')
 
