@@ -55,6 +55,14 @@ describe('dcos zk archive: the guards of a repository', function () {
       await on.create(`/k/${written}`, Buffer.from(`v${written}`), zkConstants.ZOO_PERSISTENT)
   }
 
+  /** A base, then a segment of a few writes. */
+  async function baseAndSegment(repo: string): Promise<void> {
+    for (let step = 0; step < 2; step++) {
+      await write(4)
+      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+    }
+  }
+
   const events = (stderr: string) =>
     stderr
       .split('\n')
@@ -115,10 +123,7 @@ describe('dcos zk archive: the guards of a repository', function () {
   describe('the node identity', () => {
     it("node B's logs, which hold the zxid node A's chain ends at with B's own txn, are a gap and a new base, never appended", async () => {
       const repo = join(dir, 'identity')
-      await write(5)
-      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
-      await write(5)
-      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      await baseAndSegment(repo)
       const chainEnd = await zxidOf(node)
       expect((await sidecars(repo)).map((segment) => segment.toZxid)).to.include(hex(chainEnd))
 
@@ -158,10 +163,7 @@ describe('dcos zk archive: the guards of a repository', function () {
   describe("a killed step's leftovers", () => {
     it("a sidecar without its .seg, a base archive without its record and dead writers' temp files: removed at the next step, never counted", async () => {
       const repo = join(dir, 'leftovers')
-      await write(3)
-      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
-      await write(3)
-      expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
+      await baseAndSegment(repo)
       const end = await zxidOf(node)
       const archive = (await readdir(join(repo, 'bases'))).find((name) => name.endsWith('.tar.gz'))!
       const dead = spawnSync('true').pid
