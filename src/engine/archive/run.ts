@@ -14,7 +14,8 @@ export interface ArchiveRunOptions extends SyncOptions {
 }
 
 export async function runArchiver(options: ArchiveRunOptions): Promise<void> {
-  const {intervalMs, signal, ...step} = options
+  const {intervalMs, signal, ...sync} = options
+  const step: SyncOptions = {logMarks: new Map(), ...sync}
   while (!signal.aborted) {
     // A failed step (storage down, a log read mid-rename) is retried next interval: under systemd the
     // archiver should outlive a passing fault. Bad usage never heals, so it ends the run.

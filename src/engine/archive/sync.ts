@@ -13,7 +13,7 @@ import type {StorageProvider} from '../../providers/types.js'
 import {hexZxid} from '../../zk/zxid.js'
 import {backupDataDir} from '../datadir/index.js'
 import {removeLeftovers} from './leftovers.js'
-import {listLogs, LOG_HEADER_LENGTH, type LogEntry, type NodeLog, readNodeLog} from './node-logs.js'
+import {listLogs, LOG_HEADER_LENGTH, type LogEntry, type LogMark, type NodeLog, readNodeLog} from './node-logs.js'
 import {
   type BaseRecord,
   BASES,
@@ -49,6 +49,8 @@ export interface SyncOptions {
   log?: (event: ArchiveEvent) => void
   /** Default: the data dir. */
   logDir?: string
+  /** The running archiver's marks: where each log's last read stopped, so the next step reads on from there. */
+  logMarks?: Map<string, LogMark>
   now?: () => Date
   repository: StorageProvider
   /** Passed to the hot copy: how it tells the node is running (and its version). */
@@ -61,6 +63,8 @@ export interface SyncResult {
   /** The node's newest whole txn when the step read its logs, and how far behind the repository was. */
   lagSeconds: number
   lagTxns: number
+  /** Bytes read from the node's logs in this step (with marks, only what follows the last read). */
+  logBytesRead: number
   newBase?: string
   segments: SegmentRecord[]
   shippedTo: string
@@ -118,6 +122,7 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
     ...(gap ? {gap} : {}),
     lagSeconds: shipped.lagSeconds,
     lagTxns: shipped.lagTxns,
+    logBytesRead: shipped.readBytes,
     ...(newBase ? {newBase} : {}),
     segments: shipped.segments,
     shippedTo: hexZxid(shipped.to.zxid),
@@ -193,6 +198,7 @@ interface Shipped {
   gap?: string
   lagSeconds: number
   lagTxns: number
+  readBytes: number
   segments: SegmentRecord[]
   to: Position
 }
@@ -208,17 +214,29 @@ async function shipAfter(from: Position, logDir: string, options: SyncOptions): 
   const segments: SegmentRecord[] = []
   let to = from
   let lagTxns = 0
+  let readBytes = 0
+  const {logMarks} = options
+  // Bounded: marks only for the logs there now.
+  for (const path of logMarks?.keys() ?? []) if (!logs.some((file) => file.path === path)) logMarks!.delete(path)
   let oldestPending: bigint | undefined
   for (const [index, file] of logs.slice(first).entries()) {
-    const nodeLog = await readNodeLog(file.path, file.firstZxid)
+    const nodeLog = await readNodeLog(file.path, file.firstZxid, {after: to.zxid, marks: logMarks})
     // Purged since it was listed: the next step judges whether the logs still follow.
     if (!nodeLog) break
+    readBytes += nodeLog.readBytes
     const continues = sameDatabase(nodeLog, from) ?? (index === 0 ? continuesFrom(nodeLog, from) : true)
-    if (continues !== true) return {gap: continues, lagSeconds: 0, lagTxns: 0, segments, to}
+    if (continues !== true) return {gap: continues, lagSeconds: 0, lagTxns: 0, readBytes, segments, to}
     const pending = nodeLog.entries.filter((entry) => entry.zxid > to.zxid)
     if (pending.length === 0) continue
     if (index > 0 && !follows(pending[0].zxid, to.zxid))
-      return {gap: `${nodeLog.name} does not follow ${hexZxid(to.zxid)}`, lagSeconds: 0, lagTxns: 0, segments, to}
+      return {
+        gap: `${nodeLog.name} does not follow ${hexZxid(to.zxid)}`,
+        lagSeconds: 0,
+        lagTxns: 0,
+        readBytes,
+        segments,
+        to,
+      }
     lagTxns += pending.length
     oldestPending ??= pending[0].time
     const segment = await putSegment(nodeLog, pending, to.zxid, options.repository)
@@ -227,7 +245,7 @@ async function shipAfter(from: Position, logDir: string, options: SyncOptions): 
   }
 
   const lagSeconds = oldestPending === undefined ? 0 : Math.max(0, Date.now() - Number(oldestPending)) / 1000
-  return {lagSeconds, lagTxns, segments, to}
+  return {lagSeconds, lagTxns, readBytes, segments, to}
 }
 
 /** Why the log is of another database than the chain's (its header's dbid), or undefined. */

@@ -11,6 +11,7 @@ import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
 
+import {type LogMark, readNodeLog} from '../../../src/engine/archive/node-logs.js'
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
 import {Ensemble} from '../../harness/ensemble.js'
 import {type S3Server, startS3} from '../../harness/s3.js'
@@ -194,6 +195,74 @@ describe('dcos zk archive: the guards of a repository', function () {
       const chain = (await sidecars(repo)).sort((a, b) => (BigInt(a.fromZxid) < BigInt(b.fromZxid) ? -1 : 1))
       for (const [index, segment] of chain.entries())
         if (index > 0) expect(segment.after, 'contiguous').to.equal(chain[index - 1].toZxid)
+    })
+  })
+
+  describe('the log marks of the running archiver', () => {
+    it('an idle step reads on from the last whole entry read, not the whole log again; what it ships stays contiguous', async () => {
+      const repo = join(dir, 'marks')
+      const logs = join(node.nodes[0].dataDir, 'version-2')
+      const newestLog = async () =>
+        (await readdir(logs))
+          .filter((name) => name.startsWith('log.'))
+          .sort()
+          .at(-1)
+      // Over 3 x 64 KiB of entries in the log being appended: without a mark an idle step reads them all.
+      for (let inLog = 0, log = await newestLog(); inLog < 24;) {
+        await session.create(`/k/big-${written++}`, Buffer.alloc(8192, 1), zkConstants.ZOO_PERSISTENT)
+        const now = await newestLog()
+        inLog = now === log ? inLog + 1 : 0
+        log = now
+      }
+
+      const running = spawnDcos(['zk', 'archive', repo, ...paths(), '--interval', '1s'])
+      let stderr = ''
+      running.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      const syncs = () => events(stderr).filter((event) => event.event === 'sync')
+      await eventually('a first step', async () => (syncs().length > 0 ? true : undefined), 60_000)
+      await write(3)
+      const last = await zxidOf(node)
+      await eventually(
+        'the writes shipped, then an idle step',
+        async () => {
+          const all = syncs()
+          const shipped = all.findIndex((event) => event.shippedTo === hex(last))
+          return shipped !== -1 && all.length > shipped + 1 ? true : undefined
+        },
+        60_000,
+      )
+      running.child.kill('SIGTERM')
+      expect((await running.exited).code).to.equal(0)
+      const idle = syncs().filter((event) => event.segments === 0 && !event.newBase)
+      expect(idle.length).to.be.greaterThan(0)
+      for (const event of idle) expect(event.logBytesRead as number).to.be.at.most(64 * 1024 + 16)
+
+      const chain = (await sidecars(repo)).sort((a, b) => (BigInt(a.fromZxid) < BigInt(b.fromZxid) ? -1 : 1))
+      const base = (await readdir(join(repo, 'bases'))).find((name) => name.endsWith('.json'))!
+      expect(chain.map((segment) => segment.after)).to.deep.equal([
+        hex(BigInt(`0x${base.replace(/\.json$/, '')}`)),
+        ...chain.slice(0, -1).map((segment) => segment.toZxid),
+      ])
+      expect(chain.at(-1)!.toZxid).to.equal(hex(last))
+    })
+
+    it('a log rewritten in place (same inode) under its mark: the mark is dropped and the log read whole again', async () => {
+      const logs = join(node.nodes[0].dataDir, 'version-2')
+      const logNames = async () => (await readdir(logs)).filter((name) => name.startsWith('log.')).sort()
+      while ((await logNames()).length < 3) await write(10)
+      const names = await logNames()
+      const [older, newer] = await Promise.all(names.slice(-3, -1).map((name) => readFile(join(logs, name))))
+      const copy = join(dir, 'log.rewritten')
+      await writeFile(copy, older)
+      const marks = new Map<string, LogMark>()
+      const first = await readNodeLog(copy, 1n, {marks})
+      expect(first!.entries.length).to.be.greaterThan(1)
+      expect(marks.get(copy)?.lastZxid).to.equal(first!.entries.at(-1)!.zxid)
+      await writeFile(copy, newer)
+      const again = await readNodeLog(copy, 1n, {marks})
+      const whole = await readNodeLog(copy, 1n)
+      expect(again!.entries.map((entry) => entry.zxid)).to.deep.equal(whole!.entries.map((entry) => entry.zxid))
+      expect(again!.entries.length).to.be.greaterThan(1)
     })
   })
 
