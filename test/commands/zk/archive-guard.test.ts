@@ -24,6 +24,9 @@ interface Lease {
   holder: {host: string; id: string; pid: number}
 }
 
+/** A standalone node whose logs roll every 50 to 100 txns and are preallocated 512 KiB at a time. */
+const ROLLING_NODE = {config: {snapCount: '100'}, jvmFlags: ['-Dzookeeper.preAllocSize=512'], nodes: 1}
+
 describe('dcos zk archive: the guards of a repository', function () {
   this.timeout(180_000)
   let node: Ensemble
@@ -32,7 +35,7 @@ describe('dcos zk archive: the guards of a repository', function () {
   let written = 0
 
   before(async () => {
-    node = await Ensemble.start({config: {snapCount: '100'}, jvmFlags: ['-Dzookeeper.preAllocSize=512'], nodes: 1})
+    node = await Ensemble.start(ROLLING_NODE)
     dir = await tempDir('archive-guard')
     session = await ZkSession.connect({hosts: [node.nodeConnectString(1)]})
     await session.create('/k', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)
@@ -128,11 +131,7 @@ describe('dcos zk archive: the guards of a repository', function () {
       const chainEnd = await zxidOf(node)
       expect((await sidecars(repo)).map((segment) => segment.toZxid)).to.include(hex(chainEnd))
 
-      const other = await Ensemble.start({
-        config: {snapCount: '100'},
-        jvmFlags: ['-Dzookeeper.preAllocSize=512'],
-        nodes: 1,
-      })
+      const other = await Ensemble.start(ROLLING_NODE)
       try {
         const onB = await ZkSession.connect({hosts: [other.nodeConnectString(1)]})
         await onB.create('/b', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)
