@@ -84,7 +84,7 @@ export async function syncOnce(options: SyncOptions): Promise<SyncResult> {
   const logDir = resolve(options.logDir ?? options.dataDir)
   await options.lease?.hold()
   const content = await readRepository(options.repository)
-  const leftovers = await removeLeftovers(options.repository, content.bases)
+  const leftovers = await removeLeftovers(options.repository, content.bases, (options.now ?? (() => new Date()))())
   if (leftovers.length > 0) log({event: 'leftovers-removed', names: leftovers})
   const current = windowsOf(content).at(-1)
   const currentBase = basesInOrder(content.bases).at(-1)

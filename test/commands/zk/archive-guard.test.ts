@@ -7,7 +7,7 @@
 import {GetObjectCommand, ListObjectsV2Command} from '@aws-sdk/client-s3'
 import {expect} from 'chai'
 import {spawnSync} from 'node:child_process'
-import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {readdir, readFile, stat, utimes, writeFile} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
 
@@ -179,9 +179,17 @@ describe('dcos zk archive: the guards of a repository', function () {
           toZxid: hex(end + 50n),
         }),
       }
-      for (const [name, body] of Object.entries(leftovers)) await writeFile(join(repo, name), body)
+      const killedAt = new Date(Date.now() - 120_000)
+      for (const [name, body] of Object.entries(leftovers)) {
+        await writeFile(join(repo, name), body)
+        await utimes(join(repo, name), killedAt, killedAt)
+      }
+
+      // A live writer's temp file, and a sidecar too young to tell from another archiver's commit in progress.
       const live = `segments/.${range}.seg.tmp-${process.pid}-00112233aabb`
+      const young = `segments/${name16(end + 60n)}-${name16(end + 61n)}.json`
       await writeFile(join(repo, live), 'a live writer')
+      await writeFile(join(repo, young), JSON.stringify({after: hex(end + 59n)}))
 
       await write(3)
       const result = expectExit(await dcos(['zk', 'archive', repo, ...paths(), '--once']), 0)
@@ -189,6 +197,7 @@ describe('dcos zk archive: the guards of a repository', function () {
       expect(removed?.names).to.have.members(Object.keys(leftovers))
       for (const name of Object.keys(leftovers)) expect(await exists(join(repo, name)), name).to.equal(false)
       expect(await exists(join(repo, live)), "a live process's temp file stays").to.equal(true)
+      expect(await exists(join(repo, young)), 'a sidecar under a minute old stays').to.equal(true)
       const timeline = JSON.parse(expectExit(await dcos(['zk', 'timeline', repo, '--json']), 0).stdout)
       expect(timeline.windows.map((window: {toZxid: string}) => window.toZxid)).to.deep.equal([hex(await zxidOf(node))])
       const chain = (await sidecars(repo)).sort((a, b) => (BigInt(a.fromZxid) < BigInt(b.fromZxid) ? -1 : 1))
