@@ -63,6 +63,8 @@ export interface StateSource {
   read(name: string): Buffer
   /** A log as readTxnLog reads it ('empty' for an empty file), when the source can read it without holding it whole. */
   readLog?(name: string, skipBefore: bigint | undefined): 'empty' | TxnLogContent
+  /** A snapshot as readSnapshot reads it, when the source has it parsed already. */
+  readSnapshot?(name: string): SnapshotContent
   /** Newest first. */
   snapshots: NamedFile[]
 }
@@ -167,7 +169,7 @@ function newestValidSnapshot(source: StateSource, notes: string[]): SnapshotCont
   const failures: DiskFormatError[] = []
   for (const {name} of source.snapshots.slice(0, SNAPSHOTS_TRIED)) {
     try {
-      return readSnapshot({bytes: source.read(name), name})
+      return source.readSnapshot ? source.readSnapshot(name) : readSnapshot({bytes: source.read(name), name})
     } catch (error) {
       if (!(error instanceof DiskFormatError)) throw error
       failures.push(error)
