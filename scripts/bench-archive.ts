@@ -114,7 +114,7 @@ function archiverLines(figures: ArchiverFigures[]): string[] {
     '',
     ...figures.map(
       (one) =>
-        `at ${one.targetPerSecond} writes/s: the base took ${one.base.seconds} s (${one.base.cpuSeconds} s CPU, before the window; the peak RSS is the base's replay), ${one.rpo.writes} writes in the window, ${one.failedWrites} failed`,
+        `at ${one.targetPerSecond} writes/s: the base took ${one.base.seconds} s (the start, the base and the first step ${one.base.cpuSeconds} s CPU, before the window; the peak RSS is the base's replay), ${one.rpo.writes} writes in the window, ${one.failedWrites} failed`,
     ),
   ]
 }

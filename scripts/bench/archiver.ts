@@ -27,7 +27,7 @@ export interface ArchiverRun {
 }
 
 export interface ArchiverFigures {
-  /** From the archiver's start to its base's record: the hot copy of the whole tree. */
+  /** Seconds from the archiver's start to its base's record (the hot copy of the whole tree); CPU seconds from its start to the end of its first step (the base included). */
   base: {cpuSeconds: number; seconds: number}
   /** Archiver CPU over the window as % of one core, and its resident memory. */
   cpuPercent: number
