@@ -7,7 +7,7 @@
 import {expect} from 'chai'
 import zookeeper from 'node-zookeeper-client'
 import {createHash} from 'node:crypto'
-import {mkdir, readdir, readFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {restoreDataDirToPoint} from '../../src/engine/pitr/offline.js'
@@ -174,7 +174,11 @@ describe('restoreDataDirToPoint (offline point-in-time restore, real ZooKeeper)'
       segments.some((segment) => segment.from < candidate && candidate < segment.to),
     )!
     expect(zxid, 'a recorded zxid strictly inside a segment').to.not.equal(undefined)
+    const myid = join(target.nodes[0].dataDir, 'myid')
+    await writeFile(myid, '7\n')
     const result = await restoreAndServe(target, zxid)
+    expect(await readFile(myid, 'utf8'), 'the node keeps its myid').to.equal('7\n')
+    expect(result.myidFromSafetyCopy).to.equal(true)
     expect(result).to.include({requested: `0x${zxid.toString(16)}`, zxid: `0x${zxid.toString(16)}`})
     expect(result.segmentsUsed).to.be.greaterThan(0)
     expect(result.digestsVerified).to.be.greaterThan(0)
@@ -216,6 +220,27 @@ describe('restoreDataDirToPoint (offline point-in-time restore, real ZooKeeper)'
     expect(message).to.not.include('\n')
     expect({data: await filesOf(to.dataDir), log: await filesOf(to.dataLogDir)}).to.deep.equal(before)
     expect(await readdir(dir), 'the staging directory is removed').to.deep.equal([])
+  })
+
+  it('a target after the last archived transaction: refused, naming where the files end', async () => {
+    const [to] = target.nodes
+    const before = await filesOf(to.dataDir)
+    const end = segments.at(-1)!.to
+    let refusal: unknown
+    try {
+      await restoreDataDirToPoint(
+        {base: resolveLocation(await baseArchive()), ...point(end + 10n)},
+        {dataDir: to.dataDir, logDir: to.dataLogDir, tempDir: dir},
+      )
+    } catch (error) {
+      refusal = error
+    }
+
+    expect(refusal).to.be.instanceOf(OperationError)
+    expect((refusal as Error).message).to.match(
+      new RegExp(`^the base and its segments end at 0x${end.toString(16)}, before 0x${(end + 10n).toString(16)}`),
+    )
+    expect(await filesOf(to.dataDir)).to.deep.equal(before)
   })
 
   it("a target before the base's snapshot: refused, naming the earliest point", async () => {

@@ -49,7 +49,7 @@ export type PointRestoreOptions = Omit<DataDirRestoreOptions, 'source'> & {
   tempDir?: string
 }
 
-/** restoreDataDir's result (location: the base), and the point the data directory now loads at. */
+/** restoreDataDir's result (location: the base; durationMs: the whole of it), and the point the data directory now loads at. */
 export interface DataDirPointResult extends DataDirRestoreResult {
   /** Tree digests of ZooKeeper's that the replay of the written files matched. */
   digestsVerified: number
@@ -73,6 +73,7 @@ export async function restoreDataDirToPoint(
   point: PointFiles,
   options: PointRestoreOptions,
 ): Promise<DataDirPointResult> {
+  const started = Date.now()
   const {onNotice, tempDir, ...restore} = options
   // A running node is refused by the restore too; here before any of the work.
   await checkNotRunning(restore)
@@ -114,6 +115,7 @@ export async function restoreDataDirToPoint(
     return {
       ...restored,
       digestsVerified: checked.digestsVerified,
+      durationMs: Date.now() - started,
       location: point.base.display,
       requested: hexZxid(point.untilZxid),
       segmentsUsed: log.segmentsUsed,
