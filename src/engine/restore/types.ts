@@ -57,10 +57,10 @@ export interface RestoreOptions {
    * safety backup (or delete what was created where nothing was), through this same engine. Default true.
    */
   rollback?: boolean
-  /** How long a rollback whose session went with the connection or the quorum waits for the ensemble to answer again (default ROLLBACK_WAIT_MS). */
-  rollbackWaitMs?: number
   /** A backup of the target that the caller took itself (the backup service's pre-restore backup): what a rollback restores when `safetyBackup` is null. */
   rollbackFrom?: StorageProvider
+  /** How long a rollback whose session went with the connection or the quorum waits for the ensemble to answer again (default ROLLBACK_WAIT_MS). */
+  rollbackWaitMs?: number
   /** Where to save the current tree first, from the target path; null skips the safety backup. */
   safetyBackup: ((target: string) => StorageProvider) | null
   /** Which parents get their next sequential number back (default: those with sequential children in the archive). */
