@@ -85,29 +85,15 @@ export async function restoreDataDirToPoint(
     const pointDir = join(staging, 'point', 'version-2')
     await mkdir(pointDir, {recursive: true})
     if (snapshot) await rename(join(base.dir, snapshot.name), join(pointDir, snapshot.name))
-    const sources = [
-      ...base.logs
-        .slice(
-          Math.max(
-            0,
-            base.logs.findLastIndex((log) => log.zxid <= (snapshot?.zxid ?? 0n)),
-          ),
-        )
-        .map((log) => ({
-          name: `${log.name} of ${point.base.display}`,
-          open: async () => createReadStream(join(base.dir, log.name)),
-          segment: false,
-        })),
-      ...point.segments.map((segment) => ({name: segment.display, open: () => segment.read(), segment: true})),
-    ]
-    const log = await writePointLog(sources, {after: snapshot?.zxid ?? 0n, dir: pointDir, until: point.untilZxid})
+    const after = snapshot?.zxid ?? 0n
+    const log = await writePointLog(logSources(point, base, after), {after, dir: pointDir, until: point.untilZxid})
     await rm(base.dir, {force: true, recursive: true})
     if (log.last < point.untilZxid)
       onNotice?.(
         `no transaction at ${hexZxid(point.untilZxid)}: the data directory loads at ${hexZxid(log.last)}, the last one before it`,
       )
     onNotice?.(
-      `currentEpoch and acceptedEpoch are not written: ZooKeeper creates them at epoch ${log.last >> 32n} (that of ${hexZxid(log.last)}) when it starts`,
+      `no currentEpoch or acceptedEpoch is written: a quorum member creates them at epoch ${log.last >> 32n}, that of ${hexZxid(log.last)}, when it starts`,
     )
     const archive = resolveLocation(join(staging, 'point.tar.gz'))
     const checked = await checkedArchive(join(staging, 'point'), archive, log.last)
@@ -219,6 +205,22 @@ function refuseBeforeSnapshot(point: PointFiles, snapshot: ChosenSnapshot | unde
   throw new OperationError(
     `${hexZxid(point.untilZxid)} is before the earliest point ${point.base.display} can restore, ${hexZxid(snapshot.earliest)} (its snapshot ${snapshot.name}): choose a later target or an older base. Nothing was changed.`,
   )
+}
+
+/** Where the entries come from, in order: the base's logs from the one holding the snapshot's zxid (as ZooKeeper picks them), then the segments. */
+function logSources(point: PointFiles, base: StagedBase, after: bigint): LogSource[] {
+  const first = Math.max(
+    0,
+    base.logs.findLastIndex((log) => log.zxid <= after),
+  )
+  return [
+    ...base.logs.slice(first).map((log) => ({
+      name: `${log.name} of ${point.base.display}`,
+      open: async () => createReadStream(join(base.dir, log.name)),
+      segment: false,
+    })),
+    ...point.segments.map((segment) => ({name: segment.display, open: () => segment.read(), segment: true})),
+  ]
 }
 
 interface LogSource {
