@@ -10,7 +10,7 @@ import {resolve} from 'node:path'
 
 import type {StorageProvider} from '../../providers/types.js'
 
-import {hexZxid} from '../../zk/zxid.js'
+import {followsZxid, hexZxid} from '../../zk/zxid.js'
 import {backupDataDir} from '../datadir/index.js'
 import {listLogs, LOG_HEADER_LENGTH, type LogEntry, type NodeLog, readNodeLog} from './node-logs.js'
 import {
@@ -184,7 +184,7 @@ async function shipAfter(from: Position, logDir: string, options: SyncOptions): 
     if (continues !== true) return {gap: continues, lagSeconds: 0, lagTxns: 0, segments: [], to: from}
     const pending = nodeLog.entries.filter((entry) => entry.zxid > to.zxid)
     if (pending.length === 0) continue
-    if (index > 0 && !follows(pending[0].zxid, to.zxid))
+    if (index > 0 && !followsZxid(pending[0].zxid, to.zxid))
       return {gap: `${nodeLog.name} does not follow ${hexZxid(to.zxid)}`, lagSeconds: 0, lagTxns: 0, segments, to}
     lagTxns += pending.length
     oldestPending ??= pending[0].time
@@ -203,17 +203,12 @@ function continuesFrom(nodeLog: NodeLog, zxid: bigint): string | true {
   const firstEntry = nodeLog.entries[0]
   if (nodeLog.firstZxid > zxid) {
     // The log starts right after: the one holding `zxid` was rolled and purged, nothing was lost.
-    if (follows(nodeLog.firstZxid, zxid) && (!firstEntry || firstEntry.zxid === nodeLog.firstZxid)) return true
+    if (followsZxid(nodeLog.firstZxid, zxid) && (!firstEntry || firstEntry.zxid === nodeLog.firstZxid)) return true
     return `the node's oldest log ${nodeLog.name} starts after ${hexZxid(zxid)}: the logs in between were purged before they were shipped`
   }
 
   if (!firstEntry) return true
   return `${nodeLog.name} does not hold ${hexZxid(zxid)}, the last txn shipped: another node, a reset, or a lost tail`
-}
-
-/** `next` is the txn right after `zxid`: the next counter of its epoch, or the first of a later epoch. */
-function follows(next: bigint, zxid: bigint): boolean {
-  return next === zxid + 1n || (next >> 32n > zxid >> 32n && (next & 0xff_ff_ff_ffn) === 1n)
 }
 
 async function putSegment(

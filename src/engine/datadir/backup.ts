@@ -53,8 +53,8 @@ export interface DataDirBackupOptions extends RunningCheckOptions {
 export interface DataDirBackupResult extends DataDirTransfer {
   allFiles: boolean
   archiveBytes: number
-  /** The state the archive restores: its last transaction. */
-  consistentAt: {time?: string; zxid: string}
+  /** The state the archive restores: its last transaction; the tree digests of ZooKeeper's its replay matched. */
+  consistentAt: {digestsVerified: number; time?: string; zxid: string}
   durationMs: number
   /** ZooKeeper was running on the directories (pid file or zoo.cfg): a hot copy. */
   hot: boolean
@@ -204,7 +204,7 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
     return {
       allFiles,
       archiveBytes,
-      consistentAt: consistency(verification),
+      consistentAt: {...consistency(verification), digestsVerified: verification.digestsVerified},
       dataBytes,
       dataDir,
       directories: members.filter((member) => member.type === 'directory').length,
