@@ -72,17 +72,19 @@ describe('dcos zk history', function () {
   let aclAfterSet: string[]
 
   before(async () => {
-    node = await Ensemble.start({config: {snapCount: '100'}, jvmFlags: ['-Dzookeeper.preAllocSize=512'], nodes: 1})
+    node = await Ensemble.start({
+      config: {snapCount: '100'},
+      dataLogDirs: true,
+      jvmFlags: ['-Dzookeeper.preAllocSize=512'],
+      nodes: 1,
+    })
     dir = await tempDir('history')
     repo = join(dir, 'repo')
     archive = join(dir, 'datadir.tar.gz')
     const hosts = node.nodeConnectString(1)
     const [from] = node.nodes
-    const archiveOnce = async () =>
-      expectExit(
-        await dcos(['zk', 'archive', repo, '--data-dir', from.dataDir, '--zk-config', from.configFile, '--once']),
-        0,
-      )
+    const dirs = ['--data-dir', from.dataDir, '--log-dir', from.dataLogDir, '--zk-config', from.configFile]
+    const archiveOnce = async () => expectExit(await dcos(['zk', 'archive', repo, ...dirs, '--once']), 0)
 
     await withOracleClient(hosts, undefined, async (client) => {
       const session = hex(client.getSessionId().readBigUInt64BE(0))
@@ -169,20 +171,7 @@ describe('dcos zk history', function () {
     })
 
     await archiveOnce()
-    expectExit(
-      await dcos([
-        'zk',
-        'backup',
-        archive,
-        '--data-dir',
-        from.dataDir,
-        '--zk-config',
-        from.configFile,
-        '--all-files',
-        '--force',
-      ]),
-      0,
-    )
+    expectExit(await dcos(['zk', 'backup', archive, ...dirs, '--all-files', '--force']), 0)
   })
 
   after(async () => {
@@ -221,7 +210,8 @@ describe('dcos zk history', function () {
   })
 
   it('lists the same from the data directory and from the data-directory archive', async () => {
-    expectFullHistory(await history('--data-dir', node.nodes[0].dataDir, '/app/a'))
+    const [{dataDir, dataLogDir}] = node.nodes
+    expectFullHistory(await history('--data-dir', dataDir, '--log-dir', dataLogDir, '/app/a'))
     expectFullHistory(await history(archive, '/app/a'))
   })
 
