@@ -14,7 +14,7 @@ import {join} from 'node:path'
 
 import {firstChangeAfter} from '../../../src/engine/history/index.js'
 import {resolveLocation} from '../../../src/providers/index.js'
-import {Ensemble} from '../../harness/ensemble.js'
+import {type Ensemble, startRollingStandalone} from '../../harness/ensemble.js'
 import {dcos, expectExit} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {call, permsOf, withOracleClient} from '../../helpers/oracle.js'
@@ -72,12 +72,7 @@ describe('dcos zk history', function () {
   let aclAfterSet: string[]
 
   before(async () => {
-    node = await Ensemble.start({
-      config: {snapCount: '100'},
-      dataLogDirs: true,
-      jvmFlags: ['-Dzookeeper.preAllocSize=512'],
-      nodes: 1,
-    })
+    node = await startRollingStandalone()
     dir = await tempDir('history')
     repo = join(dir, 'repo')
     archive = join(dir, 'datadir.tar.gz')
