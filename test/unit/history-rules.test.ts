@@ -1,0 +1,72 @@
+/** The rules of `zk history` that need no node: which txns touch a path, and the times --since/--until take. */
+import {expect} from 'chai'
+
+import type {DecodedTxn, Txn} from '../../src/zkdisk/txn.js'
+
+import {parseTime, touches} from '../../src/engine/history/index.js'
+import {UsageError} from '../../src/errors.js'
+import {OpCode} from '../../src/zkdisk/txn.js'
+
+const txn = (type: number, body: Txn): DecodedTxn => ({
+  header: {clientId: 1n, cxid: 1, time: 0, type, zxid: 5n},
+  txn: body,
+})
+const create = (path: string): Txn => ({
+  acl: [],
+  data: Buffer.alloc(0),
+  ephemeral: false,
+  kind: 'create',
+  parentCVersion: 1,
+  path,
+})
+
+describe('zk history rules', () => {
+  it('a create touches its own path and what holds it, not a sibling whose parent it changes', () => {
+    const created = txn(OpCode.create, create('/app/a/c'))
+    expect(['/app/a/c', '/app/a', '/app', '/'].map((path) => touches(created, path))).to.deep.equal([
+      true,
+      true,
+      true,
+      true,
+    ])
+    expect(['/app/a/b', '/app/a/c2', '/app/b'].map((path) => touches(created, path))).to.deep.equal([
+      false,
+      false,
+      false,
+    ])
+  })
+
+  it('a multi touches through each op, and a failed one (error ops) touches nothing', () => {
+    const ops = [
+      {txn: create('/app/x'), type: OpCode.create},
+      {txn: {data: Buffer.from('v'), kind: 'setData', path: '/app/a', version: 2} as Txn, type: OpCode.setData},
+    ]
+    expect(touches(txn(OpCode.multi, {kind: 'multi', ops}), '/app/a')).to.equal(true)
+    const failed = [...ops, {txn: {err: -101, kind: 'error'} as Txn, type: OpCode.error}]
+    expect(touches(txn(OpCode.multi, {kind: 'multi', ops: failed}), '/app/a')).to.equal(false)
+  })
+
+  it('a closeSession touches the ephemerals it deletes', () => {
+    const closed = txn(OpCode.closeSession, {kind: 'closeSession', paths2Delete: ['/app/a/e']})
+    expect([touches(closed, '/app/a'), touches(closed, '/other')]).to.deep.equal([true, false])
+  })
+
+  it('takes ISO 8601 times (UTC without an offset) and "15m ago"', () => {
+    const now = new Date(Date.UTC(2026, 11, 1, 14, 30))
+    expect(parseTime('2026-12-01T14:02:59.123Z', 'since').getTime()).to.equal(Date.UTC(2026, 11, 1, 14, 2, 59, 123))
+    // Node reads TZ as it changes: a local-time reading would be five hours off here.
+    const zone = process.env.TZ
+    process.env.TZ = 'America/New_York'
+    try {
+      expect(parseTime('2026-12-01T14:02:59', 'since').getTime()).to.equal(Date.UTC(2026, 11, 1, 14, 2, 59))
+    } finally {
+      if (zone === undefined) delete process.env.TZ
+      else process.env.TZ = zone
+    }
+
+    expect(parseTime('2026-12-01T16:02:59+02:00', 'since').getTime()).to.equal(Date.UTC(2026, 11, 1, 14, 2, 59))
+    expect(parseTime('15m ago', 'since', now).getTime()).to.equal(Date.UTC(2026, 11, 1, 14, 15))
+    expect(parseTime('2h ago', 'until', now).getTime()).to.equal(Date.UTC(2026, 11, 1, 12, 30))
+    expect(() => parseTime('yesterday', 'since')).to.throw(UsageError, /--since/)
+  })
+})
