@@ -47,8 +47,7 @@ export async function withPointFiles<T>(
   use: (files: PointFiles, point: PointSummary) => Promise<T>,
 ): Promise<T> {
   const located = locate(await readRepository(repo), target)
-  const dir = await mkdtemp(join(tmpdir(), 'dcos-pitr-'))
-  try {
+  return withPrivateDir('dcos-pitr-', async (dir) => {
     const fetched = await fetchSegments(repo, located.segments, dir)
     const end = await pointEnd(located.base, fetched, target)
     const point: PointSummary = {
@@ -66,10 +65,8 @@ export async function withPointFiles<T>(
       segments: fetched.map(({path}) => resolveLocation(path)),
       untilZxid: end.zxid,
     }
-    return await use(files, point)
-  } finally {
-    await rm(dir, {force: true, recursive: true})
-  }
+    return use(files, point)
+  })
 }
 
 /** The replayed state at the target; it must end at exactly the point located. */
@@ -94,15 +91,22 @@ export function withPointArchive<T>(
   target: PointTarget,
   use: (archive: StorageProvider, point: PointSummary) => Promise<T>,
 ): Promise<T> {
-  return withPointState(repo, target, async (state, point) => {
-    const dir = await mkdtemp(join(tmpdir(), 'dcos-pitr-archive-'))
-    try {
+  return withPointState(repo, target, (state, point) =>
+    withPrivateDir('dcos-pitr-archive-', async (dir) => {
       const converted = resolveLocation(join(dir, 'point.tar.gz'))
       await writeStateArchive({destination: converted, sourceDisplay: `${repo.display} at zxid ${point.zxid}`, state})
       const display = `${repo.display} (state at zxid ${point.zxid}${point.time ? `, ${point.time}` : ''})`
-      return await use(new ProviderView(converted, {display}), point)
-    } finally {
-      await rm(dir, {force: true, recursive: true})
-    }
-  })
+      return use(new ProviderView(converted, {display}), point)
+    }),
+  )
+}
+
+/** A fresh directory under the system's temp directory, removed once `use` settles. */
+async function withPrivateDir<T>(prefix: string, use: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  try {
+    return await use(dir)
+  } finally {
+    await rm(dir, {force: true, recursive: true})
+  }
 }
