@@ -262,6 +262,22 @@ describe('dcos zk restore and inspect to a point in time, from an archive reposi
       await refuse(repo, [], /is an archive repository .*: give --to-zxid or --to-time/)
     })
 
+    it('a segment that does not match its SHA-256: exit 1 before anything is touched', async () => {
+      const damaged = join(dir, 'damaged')
+      await cp(repo, damaged, {recursive: true})
+      const holding = (await segmentFiles(damaged)).find((segment) => segment.from <= z1 && z1 <= segment.to)!
+      const file = join(damaged, 'segments', holding.file)
+      const bytes = await readFile(file)
+      bytes[bytes.length - 2] ^= 0xff
+      await writeFile(file, bytes)
+      const result = expectExit(
+        await dcos(['zk', 'restore', damaged, '--to-zxid', hex(z1), '--zk', `zk://${hosts}${refused}`, '--yes']),
+        1,
+      )
+      expect(result.stderr).to.match(new RegExp(`^Error: \\S+${holding.file} does not match its sidecar \\(SHA-256 `))
+      expect(await session.exists(refused), 'nothing was written').to.equal(undefined)
+    })
+
     it('a target inside a gap (a middle segment removed by hand)', async () => {
       const holed = join(dir, 'holed')
       await cp(repo, holed, {recursive: true})
