@@ -7,10 +7,10 @@ import {
   type HistoryEvent,
   historyOf,
   openTxnSource,
-  parseTime,
   type SessionSummary,
   streamHistory,
 } from '../../engine/history/index.js'
+import {parseTime} from '../../engine/time.js'
 import {UsageError} from '../../errors.js'
 import {validateZnodePath} from '../../zk/uri.js'
 
@@ -24,7 +24,7 @@ export default class ZkHistory extends BaseCommand {
   }
   static description = `Lists every transaction that changed PATH or anything under it (creates, deletes, setData, setACL, each op of a multi, the ephemerals a closed or expired session deleted), oldest first: its zxid (what zk restore --to-zxid takes), time (UTC), session, operation, path, data size and version, and the ACL of a create or setACL. Then one line per session: its count of changes, first and last, and, when the log holds its createSession, its timeout and when it was created. ZooKeeper's log does not record client addresses.
 
-A create or delete changes its parent's child count too: that is not counted as a change of the parent's subtree, only of the created or deleted path. --since and --until (inclusive) filter by the txn's time: ISO 8601 (UTC unless an offset is given) or "15m ago". Every segment of a repository is checked against its sidecar's SHA-256, and a data-directory archive against its manifest, before it is read: a mismatch fails with exit 1. A running node's --data-dir is read as it is, up to the last whole transaction of each log; nothing is written. Plain output is printed as it is read; --json prints {events: [...], sessions: [...]} at the end, so it holds every event of the range (narrow it with PATH, --since, --until).
+A create or delete changes its parent's child count too: that is not counted as a change of the parent's subtree, only of the created or deleted path. --since and --until (inclusive) filter by the txn's time: ISO 8601 with its zone (Z or an offset, as this command prints times) or "15m ago". Every segment of a repository is checked against its sidecar's SHA-256, and a data-directory archive against its manifest, before it is read: a mismatch fails with exit 1. A running node's --data-dir is read as it is, up to the last whole transaction of each log; nothing is written. Plain output is printed as it is read; --json prints {events: [...], sessions: [...]} at the end, so it holds every event of the range (narrow it with PATH, --since, --until).
 
 ${EXIT_CODES_HELP}`
   static enableJsonFlag = true
@@ -50,8 +50,8 @@ ${EXIT_CODES_HELP}`
       dependsOn: ['data-dir'],
       description: "The node's transaction log directory (dataLogDir). Default: the data directory.",
     }),
-    since: Flags.string({description: 'Only changes at or after this time: ISO 8601, or "15m ago".'}),
-    until: Flags.string({description: 'Only changes at or before this time: ISO 8601, or "15m ago".'}),
+    since: Flags.string({description: 'Only changes at or after this time: ISO 8601 with its zone, or "15m ago".'}),
+    until: Flags.string({description: 'Only changes at or before this time: ISO 8601 with its zone, or "15m ago".'}),
   }
   static summary = 'List the transactions that changed a path or its subtree, oldest first, with their sessions.'
 
@@ -65,8 +65,8 @@ ${EXIT_CODES_HELP}`
     const path = validateZnodePath((dataDir ? args.location : args.path) ?? '/')
     const options = {
       path,
-      ...(flags.since ? {since: parseTime(flags.since, 'since')} : {}),
-      ...(flags.until ? {until: parseTime(flags.until, 'until')} : {}),
+      ...(flags.since ? {since: new Date(parseTime(flags.since, Date.now(), 'since'))} : {}),
+      ...(flags.until ? {until: new Date(parseTime(flags.until, Date.now(), 'until'))} : {}),
     }
     const source = await openTxnSource(
       dataDir ? {dataDir, ...(flags['log-dir'] ? {logDir: flags['log-dir']} : {})} : {location: args.location!},

@@ -7,17 +7,19 @@ import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
 import {confirm} from '../../cli/confirm.js'
 import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
 import {parseDuration} from '../../cli/duration.js'
+import {printable} from '../../cli/printable.js'
 import {Bar, Counter, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import {ZK_TLS_FLAG_NAMES} from '../../cli/zk-tls.js'
 import {isRepository} from '../../engine/archive/repository.js'
 import {withOnlineArchive} from '../../engine/convert.js'
 import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir/index.js'
+import {firstChangeAfter} from '../../engine/history/index.js'
 import {type DataDirPointResult, restoreDataDirToPoint} from '../../engine/pitr/offline.js'
 import {type PointSummary, withPointArchive, withPointFiles} from '../../engine/pitr/point.js'
 import {parseTarget, type PointTarget} from '../../engine/pitr/target.js'
 import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
 import {COUNTER_MODES, type CounterMode, DEFAULT_MAX_PAIRS} from '../../engine/restore/counters.js'
-import {compactUtc} from '../../engine/time.js'
+import {compactUtc, parseTime} from '../../engine/time.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/znodes/bulk-access.js'
 import {UsageError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
@@ -136,6 +138,18 @@ ${EXIT_CODES_HELP}`
       description:
         'With an archive repository: restore the state at this time, its transactions included: ISO 8601 with Z or an offset (2026-12-01T14:02:59.123Z, 2026-12-01T15:02:59+01:00), or a time ago (15m ago, 2h ago).',
       exclusive: ['to-zxid'],
+      helpGroup: 'POINT IN TIME',
+    }),
+    'before-change': Flags.string({
+      description:
+        'With an archive repository: restore the state just before the first transaction (at or after --since) that changed or deleted this path or anything under it: the undo of a mistake. dcos zk history <repository> PATH lists those transactions.',
+      exclusive: ['to-zxid', 'to-time'],
+      helpGroup: 'POINT IN TIME',
+    }),
+    since: Flags.string({
+      dependsOn: ['before-change'],
+      description:
+        'With --before-change: the first change at or after this time (ISO 8601 with its zone, or 15m ago). Default: the oldest transaction the repository holds.',
       helpGroup: 'POINT IN TIME',
     }),
     'to-zxid': Flags.string({
@@ -303,13 +317,44 @@ ${EXIT_CODES_HELP}`
     return point ? {...result, point} : result
   }
 
-  /** The target of --to-zxid or --to-time, checked against what the location is (an archive repository or an archive). */
+  /** The zxid just before the first change to `path` (at or after `since`) the repository holds. */
+  private async beforeChangeTarget(
+    repository: ReturnType<typeof resolveLocation>,
+    path: string,
+    since: Date | undefined,
+  ): Promise<PointTarget> {
+    const found = await firstChangeAfter(repository, path, since)
+    const after = since ? ` since ${since.toISOString()}` : ''
+    if (!found)
+      throw new UsageError(
+        `Nothing under ${printable(path)} changed${after} in ${repository.display}: nothing to undo (dcos zk history ${repository.display} ${printable(path)} lists its changes)`,
+      )
+    const {before, change} = found
+    return {
+      inclusive: true,
+      kind: 'zxid',
+      label: `--before-change ${printable(path)}: before the ${change.op} of ${printable(change.path)} at ${change.time} (zxid ${change.zxid}, session ${change.session})`,
+      zxid: before,
+    }
+  }
+
+  /** The target of --to-zxid, --to-time or --before-change, checked against what the location is (an archive repository or an archive). */
   private async pointTarget(
     source: ReturnType<typeof resolveLocation>,
-    flags: {exclusive?: boolean; 'to-time'?: string; 'to-zxid'?: string},
+    flags: {'before-change'?: string; exclusive?: boolean; since?: string; 'to-time'?: string; 'to-zxid'?: string},
   ): Promise<PointTarget | undefined> {
+    const beforeChange = flags['before-change']
+    if (beforeChange !== undefined && flags.exclusive)
+      throw new UsageError('--exclusive is for --to-zxid or --to-time: --before-change already stops before the change')
+    const since = flags.since === undefined ? undefined : new Date(parseTime(flags.since, Date.now(), 'since'))
+    const path = beforeChange === undefined ? undefined : validateZnodePath(beforeChange)
     const target = parseTarget(flags)
     const repository = await isRepository(source)
+    if (repository && path) return this.beforeChangeTarget(source, path, since)
+    if (!repository && path)
+      throw new UsageError(
+        `--before-change needs an archive repository (a location holding bases/*.json, written by dcos zk archive); ${source.display} is not one`,
+      )
     if (repository && !target)
       throw new UsageError(
         `${source.display} is an archive repository (dcos zk archive): give --to-zxid or --to-time (dcos zk timeline ${source.display} lists what can be restored)`,

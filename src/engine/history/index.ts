@@ -19,7 +19,6 @@ export {
 export {openTxnSource, type SourceLocation} from './open-source.js'
 export {repositorySource} from './repository-source.js'
 export {type TxnSource} from './source.js'
-export {parseTime} from './times.js'
 export {type Change, changesOf, isUnder, touches} from './touches.js'
 
 /**
