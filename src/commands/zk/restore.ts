@@ -491,8 +491,8 @@ ${EXIT_CODES_HELP}`
   }
 }
 
-function describePoint({base, segments, time, zxid}: PointSummary): string {
-  return `Point: zxid ${zxid}${time ? ` (${time})` : ''}, from base ${base} and ${segments.length} segments replayed`
+function describePoint({base, segments, target, time, zxid}: PointSummary): string {
+  return `Point: zxid ${zxid}${time ? ` (${time})` : ''} for ${target}, from base ${base} and ${segments.length} segment${segments.length === 1 ? '' : 's'} replayed`
 }
 
 /** The first paths of a list, and "..." when there are more. */
