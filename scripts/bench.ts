@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --znodes 100000 --size 1024 --fanout 100 --runs 3 --memory 100000,400000
  *   --data text|constant|random --batch both|auto|off --force-sync yes|no --zk-version 3.8|3.4|3.9
- *   --out bench.json]`; a quick check that it works: `--znodes 2000 --runs 1 --memory ''`.
+ *   --zkdisk-znodes 333000 --hot-znodes 300000 --archive-seconds 90 --out bench.json]`; a quick check
+ *   that it works: `--znodes 2000 --runs 1 --memory '' --zkdisk-znodes 3000 --hot-znodes 3000 --archive-seconds 15`.
  *
  * Starts its own 3-node ensemble (forceSync as asked: yes, ZooKeeper's default, unless --force-sync
  * no), seeds a scheduler-shaped tree (parents of --fanout - 1 children, data from half to one and a
@@ -19,6 +20,11 @@
  *   snapshot reader and archive writer (scripts/bench-zkdisk.ts, its own 3.8 node): loading a real
  *     data directory of --zkdisk-znodes znodes and writing its state as an archive, against reading
  *     the bytes and gzip alone;
+ *   hot backup and archiver (scripts/bench-archive.ts, its own running 3.8 node of --hot-znodes
+ *     znodes under a steady write load; 0 skips it): `zk backup --data-dir` against `tar czf` of the
+ *     same files at a third of the tree and the whole (wall, CPU, peak RSS); `zk archive`'s RPO (a
+ *     write's answer to its segment in storage, p50 and p99) at 500 writes/s and its CPU (% of a
+ *     core) and memory at 1,000 writes/s, each over --archive-seconds;
  *   with --zk-version 3.9, the AdminServer snapshot (scripts/bench-admin.ts, its own 3.9 ensemble):
  *     the bare stream, `zk backup --admin-url` and the client path, and their ratio.
  * It prints the parameters, the machine and the versions first. Nothing is asserted.
@@ -35,7 +41,7 @@ import {WireSession} from '../src/zk/wire/session.js'
 import {Ensemble} from '../test/harness/ensemble.js'
 import {countersSection} from './bench/counters.js'
 import {loadAverage, machine, versions} from './bench/environment.js'
-import {adminSection, zkdiskSection} from './bench/external.js'
+import {adminSection, archiveSection, zkdiskSection} from './bench/external.js'
 import {memorySection} from './bench/memory.js'
 import {type BenchOptions, parseOptions, USAGE} from './bench/options.js'
 import {formatHeader} from './bench/report.js'
@@ -43,9 +49,8 @@ import {speedSection} from './bench/speed.js'
 import {dataFill} from './bench/tree.js'
 
 /**
- * The sections, run in this order on the same ensemble. More go here (each a Section of
- * scripts/bench/section.ts): the 3.9 AdminServer snapshot backup (scripts/bench-admin.ts) and the
- * snapshot reader and archive writer (scripts/bench-zkdisk.ts).
+ * The sections, run in this order (each a Section of scripts/bench/section.ts); the external ones
+ * (scripts/bench/external.ts) start their own servers.
  */
 function sections(options: BenchOptions): Section[] {
   return [
@@ -53,6 +58,7 @@ function sections(options: BenchOptions): Section[] {
     countersSection,
     memorySection,
     ...(options.zkdiskZnodes > 0 ? [zkdiskSection] : []),
+    ...(options.hotZnodes > 0 ? [archiveSection] : []),
     ...(options.zkVersion === '3.9' ? [adminSection] : []),
   ]
 }

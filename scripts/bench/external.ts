@@ -1,7 +1,8 @@
 /**
  * Parts of the bench that need their own servers, run as the standalone scripts they are (each
- * starts what it measures): the 3.9 AdminServer snapshot path (scripts/bench-admin.ts) and the
- * snapshot reader and archive writer on a real data directory (scripts/bench-zkdisk.ts).
+ * starts what it measures): the 3.9 AdminServer snapshot path (scripts/bench-admin.ts), the
+ * snapshot reader and archive writer on a real data directory (scripts/bench-zkdisk.ts), and the hot
+ * backup and the archiver on a running node under load (scripts/bench-archive.ts).
  */
 import {execFile} from 'node:child_process'
 import {readFile} from 'node:fs/promises'
@@ -43,4 +44,16 @@ export const zkdiskSection = externalSection('snapshot reader and archive writer
   String(options.zkdiskZnodes),
   '--runs',
   String(options.runs),
+])
+
+/** The hot backup against tar czf, the archiver's RPO and its CPU, on a running 3.8 node of --hot-znodes znodes under a steady write load. */
+export const archiveSection = externalSection('hot backup and archiver', 'bench-archive.ts', (options) => [
+  '--znodes',
+  String(options.hotZnodes),
+  '--runs',
+  String(options.runs),
+  '--seconds',
+  String(options.archiveSeconds),
+  '--force-sync',
+  options.forceSync,
 ])

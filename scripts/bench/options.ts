@@ -9,6 +9,8 @@ export const BATCH_RUNS = ['both', 'auto', 'off'] as const
 export type BatchRuns = (typeof BATCH_RUNS)[number]
 
 export interface BenchOptions {
+  /** How long each archiver run measures (its RPO at --rate, its CPU at 1,000 writes/s), seconds. */
+  archiveSeconds: number
   /** Which CLI runs: batched (`auto`, the CLI's default), single-request (`off`), or both side by side. */
   batch: BatchRuns
   /** Create-and-delete pairs raising one sequence counter, as a restore does (0: skip). */
@@ -17,6 +19,8 @@ export interface BenchOptions {
   fanout: number
   /** zoo.cfg forceSync of the servers: yes is ZooKeeper's default, what production runs with. */
   forceSync: 'no' | 'yes'
+  /** Znodes of the running node the hot backup and the archiver are measured on (0: skip). */
+  hotZnodes: number
   memory: number[]
   out?: string
   runs: number
@@ -29,9 +33,9 @@ export interface BenchOptions {
 
 export const USAGE = `npm run bench -- [--znodes 100000] [--size 1024] [--fanout 100] [--runs 3] [--memory 100000,400000]
   [--data text|constant|random] [--batch both|auto|off] [--force-sync yes|no] [--zk-version 3.8|3.4|3.9]
-  [--counter-pairs 100000] [--zkdisk-znodes 333000] [--out bench.json]
+  [--counter-pairs 100000] [--zkdisk-znodes 333000] [--hot-znodes 300000] [--archive-seconds 90] [--out bench.json]
 with --zk-version 3.9 the AdminServer snapshot path is measured too
-quick check: npm run bench -- --znodes 2000 --runs 1 --memory ''`
+quick check: npm run bench -- --znodes 2000 --runs 1 --memory '' --zkdisk-znodes 3000 --hot-znodes 3000 --archive-seconds 15`
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value))
@@ -50,11 +54,13 @@ export function parseOptions(args: string[]): BenchOptions {
   const {values} = parseArgs({
     args,
     options: {
+      'archive-seconds': {default: '90', type: 'string'},
       batch: {default: 'both', type: 'string'},
       'counter-pairs': {default: '100000', type: 'string'},
       data: {default: 'text', type: 'string'},
       fanout: {default: '100', type: 'string'},
       'force-sync': {default: 'yes', type: 'string'},
+      'hot-znodes': {default: '300000', type: 'string'},
       memory: {default: '100000,400000', type: 'string'},
       out: {type: 'string'},
       runs: {default: '3', type: 'string'},
@@ -65,11 +71,13 @@ export function parseOptions(args: string[]): BenchOptions {
     },
   })
   return {
+    archiveSeconds: positive('archive-seconds', values['archive-seconds']),
     batch: oneOf('batch', values.batch, BATCH_RUNS),
     counterPairs: positive('counter-pairs', values['counter-pairs'], 0),
     data: oneOf('data', values.data, DATA_FILLS),
     fanout: positive('fanout', values.fanout, 2),
     forceSync: oneOf('force-sync', values['force-sync'], ['yes', 'no'] as const),
+    hotZnodes: positive('hot-znodes', values['hot-znodes'], 0),
     memory: values.memory === '' ? [] : values.memory.split(',').map((one) => positive('memory', one)),
     out: values.out,
     runs: positive('runs', values.runs),

@@ -6,6 +6,7 @@
 import {availableParallelism} from 'node:os'
 import {Worker} from 'node:worker_threads'
 
+import {CRC_TABLE} from './crc32.js'
 import {SHA_PREFIX} from './format.js'
 
 /** Where a record sits in its chunk: its hashed body, its data, and where its JSON starts (`{"sha256":"<hex>",` goes there). */
@@ -32,14 +33,10 @@ export interface ChunkResult {
  * bundler) has to find a second file.
  */
 const WORKER_SOURCE = `
-const {parentPort} = require('node:worker_threads')
+const {parentPort, workerData} = require('node:worker_threads')
 const crypto = require('node:crypto')
 const zlib = require('node:zlib')
-const table = Array.from({length: 256}, (_, n) => {
-  let c = n
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-  return c >>> 0
-})
+const table = workerData.crcTable
 const crc32 = typeof zlib.crc32 === 'function' ? (data) => zlib.crc32(data) : (data) => {
   let c = ~0
   for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]) & 0xff] ^ (c >>> 8)
@@ -84,7 +81,7 @@ class ChunkWorker {
   private readonly worker: Worker
 
   constructor(private readonly onExit: (worker: ChunkWorker) => void) {
-    this.worker = new Worker(WORKER_SOURCE, {eval: true, execArgv: []})
+    this.worker = new Worker(WORKER_SOURCE, {eval: true, execArgv: [], workerData: {crcTable: CRC_TABLE}})
     this.worker.on('message', ({error, id, result}: {error?: string; id: number; result?: ChunkResult}) => {
       const waiting = this.waiting.get(id)!
       this.waiting.delete(id)

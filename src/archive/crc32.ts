@@ -1,6 +1,7 @@
 import * as zlib from 'node:zlib'
 
-const CRC_TABLE = Array.from({length: 256}, (_, n) => {
+/** The CRC-32 table (reflected, polynomial 0xedb88320), shared with the archive writer's worker threads. */
+export const CRC_TABLE = Array.from({length: 256}, (_, n) => {
   let c = n
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xed_b8_83_20 ^ (c >>> 1) : c >>> 1
   return c >>> 0

@@ -34,6 +34,11 @@ const STATE_FILE = /^(?:snapshot|log)\.[0-9a-f]+$/i
 
 /** Reads the snapshots and logs of a data-directory archive (checked as an offline restore checks it) and replays them. */
 export async function loadDataDirArchive(input: Readable, location: string): Promise<DiskState> {
+  return loadState(await readDataDirStateFiles(input, location))
+}
+
+/** The snapshots and logs of a data-directory archive (checked as an offline restore checks it), by their base names. */
+export async function readDataDirStateFiles(input: Readable, location: string): Promise<DiskFile[]> {
   const files: DiskFile[] = []
   const contents = new Map<string, FileContent>()
   await readDataDirArchive(input, location, {
@@ -48,7 +53,7 @@ export async function loadDataDirArchive(input: Readable, location: string): Pro
       contents.delete(member.name)
     },
   })
-  return loadState(files)
+  return files
 }
 
 const ZEROS = Buffer.alloc(64 * 1024)

@@ -117,7 +117,8 @@ async function restoreOn(
     return finish(result, started)
   } finally {
     await bulk?.close()
-    if (lock) await releaseLock(session, lock)
+    // A rollback on a new session ended this one, and took and let go of the lock itself.
+    if (lock && session.alive) await releaseLock(session, lock)
   }
 }
 

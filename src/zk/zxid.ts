@@ -6,3 +6,7 @@ export const compareZxid = (a: bigint | string, b: bigint | string): number => {
   const [x, y] = [BigInt(a), BigInt(b)]
   return x < y ? -1 : x > y ? 1 : 0
 }
+
+/** `next` is the txn right after `zxid`: the next counter of its epoch, or the first of a later epoch. */
+export const followsZxid = (next: bigint, zxid: bigint): boolean =>
+  next === zxid + 1n || (next >> 32n > zxid >> 32n && (next & 0xff_ff_ff_ffn) === 1n)

@@ -25,7 +25,8 @@ export async function loadStateFromDirectories(dataDir: string, logDir?: string)
   return replayState({...source, readLog: (name, skipBefore) => readLog(paths.get(name)!, name, skipBefore)}, notes)
 }
 
-function versionDirectory(dir: string): string {
+/** `dir` itself when it is a version-2/ directory, else its version-2/; a UsageError when it has none. */
+export function versionDirectory(dir: string): string {
   if (basename(dir) === VERSION_DIRECTORY && isDirectory(dir)) return dir
   const nested = join(dir, VERSION_DIRECTORY)
   if (isDirectory(nested)) return nested

@@ -24,7 +24,15 @@ export {DiskFormatError, type DiskFormatErrorOptions, diskFormatFailure} from '.
 export {type DiskFile, parseLogName, parseSnapshotName, type SnapshotCompression} from './files.js'
 export {snappyStreamDecompress, snappyUncompress} from './snappy.js'
 export {readSnapshot, SNAPSHOT_MAGIC, type SnapshotContent, type SnapshotDigest} from './snapshot.js'
-export {type DiskState, loadState, replayState, type StateSource, stateSource, type TornLog} from './state.js'
+export {
+  type DiskState,
+  loadState,
+  type ReplayOptions,
+  replayState,
+  type StateSource,
+  stateSource,
+  type TornLog,
+} from './state.js'
 export * from './txn.js'
 export {
   LOG_MAGIC,

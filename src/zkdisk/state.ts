@@ -63,6 +63,8 @@ export interface StateSource {
   read(name: string): Buffer
   /** A log as readTxnLog reads it ('empty' for an empty file), when the source can read it without holding it whole. */
   readLog?(name: string, skipBefore: bigint | undefined): 'empty' | TxnLogContent
+  /** A snapshot as readSnapshot reads it, when the source has it parsed already. */
+  readSnapshot?(name: string): SnapshotContent
   /** Newest first. */
   snapshots: NamedFile[]
 }
@@ -98,8 +100,16 @@ export function stateSource(names: string[], read: (name: string) => Buffer, not
   return {logs: logs.sort(byZxid), read, snapshots: snapshots.sort(byZxid).reverse()}
 }
 
-export function replayState(source: StateSource, notes: string[]): DiskState {
-  const snapshot = newestValidSnapshot(source, notes)
+export interface ReplayOptions {
+  /** Stop after the last transaction at or below this zxid (a point in time); snapshots past it are not used. */
+  untilZxid?: bigint
+}
+
+export function replayState(source: StateSource, notes: string[], options: ReplayOptions = {}): DiskState {
+  const {untilZxid} = options
+  const usable =
+    untilZxid === undefined ? source : {...source, snapshots: source.snapshots.filter((file) => file.zxid <= untilZxid)}
+  const snapshot = newestValidSnapshot(usable, notes)
   const [firstLog] = source.logs
   // ZooKeeper 3.4 writes its first snapshot only after snapCount transactions: logs from the very
   // first transaction hold the whole state. Logs that start later lack what came before them.
@@ -124,7 +134,7 @@ export function replayState(source: StateSource, notes: string[]): DiskState {
     torn: [],
     tree,
   }
-  const {applied, logs} = replayLogs(source, replay, snapshot?.zxid)
+  const {applied, logs} = replayLogs(source, replay, snapshot?.zxid, untilZxid)
   replay.digests.finish()
   if (snapshot) checkAclsResolved(tree, snapshot.name)
   removeDeadSessions(tree, replay.sessions, notes)
@@ -167,7 +177,7 @@ function newestValidSnapshot(source: StateSource, notes: string[]): SnapshotCont
   const failures: DiskFormatError[] = []
   for (const {name} of source.snapshots.slice(0, SNAPSHOTS_TRIED)) {
     try {
-      return readSnapshot({bytes: source.read(name), name})
+      return source.readSnapshot ? source.readSnapshot(name) : readSnapshot({bytes: source.read(name), name})
     } catch (error) {
       if (!(error instanceof DiskFormatError)) throw error
       failures.push(error)
@@ -203,6 +213,7 @@ function replayLogs(
   source: StateSource,
   replay: Replay,
   snapshotZxid: bigint | undefined,
+  untilZxid: bigint | undefined,
 ): {applied: number; logs: string[]} {
   const start = replay.tree.lastProcessedZxid + 1n
   const first = source.logs.findLastIndex((log) => log.zxid < start)
@@ -210,7 +221,8 @@ function replayLogs(
   const sequence = new ZxidSequence(snapshotZxid, replay.notes)
   const logs: string[] = []
   let applied = 0
-  for (const [index, {name}] of selected.entries()) {
+  for (const [index, {name, zxid}] of selected.entries()) {
+    if (untilZxid !== undefined && zxid > untilZxid) break
     const skipBefore = applied === 0 ? start : undefined
     const read = readLog(source, name, skipBefore)
     if (read === 'empty' && index === selected.length - 1) {
@@ -223,6 +235,7 @@ function replayLogs(
     logs.push(name)
     noteTornTail(log, replay)
     for (const entry of log.txns) {
+      if (untilZxid !== undefined && entry.header.zxid > untilZxid) break
       if (applied === 0 && entry.header.zxid < start) continue
       sequence.next(entry.header.zxid, name)
       applyLogged(replay, entry)

@@ -61,7 +61,7 @@ export interface TxnLogOptions {
 }
 
 /** The TxnHeader's first fields (long clientId, int cxid, long zxid, long time, int type): what a skipped entry must hold. */
-const TXN_HEADER_LENGTH = 28
+export const TXN_HEADER_LENGTH = 28
 export const ZXID_IN_ENTRY = ENTRY_HEADER_LENGTH + 12
 
 export function readTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogContent {

@@ -14,6 +14,8 @@ import {
   loadState,
   OpCode,
   readSnapshot,
+  replayState,
+  stateSource,
 } from '../../src/zkdisk/index.js'
 import {
   BASE_ZNODES,
@@ -201,6 +203,41 @@ describe('zkdisk replay rules', () => {
       .to.include.members(['/held', '/after'])
       .and.not.to.include.members(['/skipped', '/held-again'])
     expect(state.znodes.get('/after')!.stat.version).to.equal(1)
+  })
+
+  it('with untilZxid stops after the last transaction at or below it, across logs, and uses no snapshot past it', () => {
+    const files = [
+      snapshot(0x10n, [{path: '/old'}]),
+      snapshot(0x13n, [{path: '/old'}, {path: '/a'}, {path: '/b'}, {path: '/c'}]),
+      log(0x11n, [txn(OpCode.create, 0x11n, record.create('/a')), txn(OpCode.create, 0x12n, record.create('/b'))]),
+      log(0x13n, [txn(OpCode.create, 0x13n, record.create('/c')), txn(OpCode.create, 0x14n, record.create('/d'))]),
+      log(0x15n, [txn(OpCode.create, 0x15n, record.create('/e'))]),
+    ]
+    const bytes = new Map(files.map((file) => [file.name, file.bytes]))
+    const replayUntil = (untilZxid: bigint) => {
+      const notes: string[] = []
+      return replayState(
+        stateSource([...bytes.keys()], (name) => bytes.get(name)!, notes),
+        notes,
+        {untilZxid},
+      )
+    }
+
+    const at12 = replayUntil(0x12n)
+    expect(at12.snapshot?.name, 'the snapshot past the target is not used').to.equal('snapshot.10')
+    expect(at12.zxid).to.equal(0x12n)
+    expect([...at12.znodes.keys()])
+      .to.include.members(['/old', '/a', '/b'])
+      .and.not.to.include.members(['/c', '/d'])
+    const at13 = replayUntil(0x13n)
+    expect(at13.zxid).to.equal(0x13n)
+    expect(at13.snapshot?.name).to.equal('snapshot.13')
+    expect([...at13.znodes.keys()]).not.to.include.members(['/d', '/e'])
+    const at14 = replayUntil(0x14n)
+    expect([at14.zxid, at14.logs, at14.txnsApplied]).to.deep.equal([0x14n, ['log.13'], 1])
+    expect([...at14.znodes.keys()])
+      .to.include('/d')
+      .and.not.to.include('/e')
   })
 
   it('notes transactions missing from the logs and transactions out of order', () => {

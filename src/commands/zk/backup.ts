@@ -204,13 +204,15 @@ ${EXIT_CODES_HELP}`
       this.logToStderr(
         `Hot copy: ZooKeeper${result.zookeeperVersion ? ` ${result.zookeeperVersion}` : ''} was running on ${dirs}; the archive holds its state ${at}.`,
       )
-    const leftOut = result.leftOut > 0 ? `, left out ${result.leftOut} files a recovery does not need` : ''
-    const summary = `Backed up ${result.files} files (${formatBytes(result.dataBytes)}) from ${dirs} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s, ${at}${leftOut}`
+    const leftOut = result.leftOut > 0 ? `, left out ${files(result.leftOut)} a recovery does not need` : ''
+    const summary = `Backed up ${files(result.files)} (${formatBytes(result.dataBytes)}) from ${dirs} to ${result.location}: ${formatBytes(result.archiveBytes)} in ${(result.durationMs / 1000).toFixed(1)}s, ${at}${leftOut}`
     if (toStdout) this.logToStderr(summary)
     else this.log(summary)
     return result
   }
 }
+
+const files = (count: number): string => `${count} file${count === 1 ? '' : 's'}`
 
 function describeReadPath({adminSnapshot, batchFallback, readPath}: BackupResult): string {
   if (adminSnapshot)

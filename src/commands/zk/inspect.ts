@@ -6,11 +6,15 @@ import type {StorageProvider} from '../../providers/types.js'
 
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
 import {formatBytes} from '../../cli/progress.js'
+import {isRepository} from '../../engine/archive/repository.js'
 import {loadDataDirArchive, toRecord, znodesUnder} from '../../engine/convert.js'
 import {type DataDirInspectResult, inspectDataDirArchive} from '../../engine/datadir/index.js'
 import {inspectArchive, type InspectResult} from '../../engine/inspect.js'
 import {openArchive} from '../../engine/open-archive.js'
+import {type PointSummary, withPointState} from '../../engine/pitr/point.js'
+import {parseAt} from '../../engine/pitr/target.js'
 import {EXIT_FAILED, UsageError} from '../../errors.js'
+import {resolveLocation} from '../../providers/index.js'
 import {permsText} from '../../zk/acl.js'
 import {relativeZnodePath, validateZnodePath} from '../../zk/uri.js'
 import {hexZxid} from '../../zk/zxid.js'
@@ -27,7 +31,7 @@ export default class ZkInspect extends BaseCommand {
   static args = {
     location: Args.string({
       description:
-        "The archive: a path, file:///abs/path, s3://bucket/key?... or - for stdin; or a stopped node's data directory.",
+        "The archive: a path, file:///abs/path, s3://bucket/key?... or - for stdin; or a stopped node's data directory; or, with --at, an archive repository (dcos zk archive).",
       required: true,
     }),
     path: Args.string({description: 'With --tree: list only the subtree at this znode path.', ignoreStdin: true}),
@@ -36,9 +40,15 @@ export default class ZkInspect extends BaseCommand {
 
 Offline data-directory archives (dcos-zk's layout, from \`dcos zk backup --data-dir\` or dcos-zk itself) are recognised by their ./zookeeper/ members: it lists the snapshot and transaction log files with their zxid ranges (from the file names: a log's range ends before the next log's first zxid) and checks every member the way an offline restore does (structure, file magic, and the SHA-256s of our manifest when present). Then it replays the newest snapshot and the logs after it, as ZooKeeper would when it starts, and reports the state: the zxid reached and the znodes; --tree lists them. A data directory (dataDir, with --log-dir when the logs are elsewhere) is read the same way.
 
+An archive repository (\`dcos zk archive\`) with --at shows the state at a point without restoring it: the base and segments \`dcos zk restore --to-zxid/--to-time\` would use are checked and replayed up to it, and the state is reported as a data directory's (--tree lists it). A point no window covers is refused (exit 2) with the restorable windows.
+
 ${EXIT_CODES_HELP}`
   static enableJsonFlag = true
   static examples = [
+    {
+      command: '<%= config.bin %> <%= command.id %> ./zk-repo --at 2026-12-01T14:02:59Z --tree /marathon',
+      description: 'What /marathon held at 14:02:59 UTC, from an archive repository (read only)',
+    },
     {command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz', description: 'Summary and integrity verdict'},
     {
       command: '<%= config.bin %> <%= command.id %> ./marathon.tar.gz --tree',
@@ -58,6 +68,10 @@ ${EXIT_CODES_HELP}`
     },
   ]
   static flags = {
+    at: Flags.string({
+      description:
+        'With an archive repository: the point to show, a zxid (0x10000a3f2, or decimal: the state after that transaction) or a time (ISO 8601 with Z or an offset, or "15m ago": the state at that instant).',
+    }),
     tree: Flags.boolean({
       description: 'List every znode (under the path argument, if given): path, type, data size and ACL.',
     }),
@@ -67,9 +81,7 @@ ${EXIT_CODES_HELP}`
   }
   static summary = 'Show what an archive holds and verify its integrity.'
 
-  async run(): Promise<
-    (DataDirInspectResult | InspectResult | {location: string; state: StateSummary}) & {tree?: TreeEntry[]}
-  > {
+  async run(): Promise<InspectOutput> {
     const {args, flags} = await this.parse(ZkInspect)
     const subtree = args.path === undefined ? '/' : validateZnodePath(args.path)
     if (args.path !== undefined && !flags.tree)
@@ -84,6 +96,11 @@ ${EXIT_CODES_HELP}`
           else this.log(`${entry.path}  ${entry.type}  ${formatBytes(entry.dataLength)}  ${entry.acl.join(',')}`)
         }
       : undefined
+
+    if (flags.at !== undefined || (args.location !== '-' && (await isRepository(resolveLocation(args.location))))) {
+      const result = await this.inspectPoint(args.location, flags.at, listZnode)
+      return flags.tree ? {...result, tree} : result
+    }
 
     const opened = await openArchive(args.location, flags['log-dir'])
     if (opened.kind === 'directory') {
@@ -155,6 +172,31 @@ ${EXIT_CODES_HELP}`
     return {...result, state: this.printStateRows(state, listZnode)}
   }
 
+  /** The state of a repository at --at, read only. */
+  private async inspectPoint(
+    location: string,
+    at: string | undefined,
+    listZnode: ((record: ZnodeRecord) => void) | undefined,
+  ): Promise<{location: string; point: PointSummary; state: StateSummary}> {
+    const repo = resolveLocation(location)
+    if (at === undefined)
+      throw new UsageError(
+        `${repo.display} is an archive repository (dcos zk archive): give --at <zxid|time> (dcos zk timeline ${repo.display} lists the windows)`,
+      )
+    if (!(await isRepository(repo)))
+      throw new UsageError(
+        `--at needs an archive repository (a location holding bases/*.json, written by dcos zk archive); ${repo.display} is not one`,
+      )
+    return withPointState(repo, parseAt(at), async (state, point) => {
+      const row = (label: string, value: string) => this.log(`${label.padEnd(12)}${value}`)
+      row('Repository', repo.display)
+      row('Point', `zxid ${point.zxid}${point.time ? ` (${point.time})` : ''}, ${point.target}`)
+      row('Base', `${point.base}, window ${point.window}`)
+      row('Segments', `${point.segments.length} replayed, each SHA-256 checked`)
+      return {location: repo.display, point, state: this.printStateRows(state, listZnode)}
+    })
+  }
+
   private printState(
     display: string,
     state: DiskState,
@@ -214,6 +256,14 @@ ${EXIT_CODES_HELP}`
 
     row('Integrity', verified ? 'OK: every checksum matches' : `FAILED after ${znodesRead} znodes: ${problem}`)
   }
+}
+
+type InspectOutput = (DataDirInspectResult | InspectResult | PointInspectResult) & {tree?: TreeEntry[]}
+
+interface PointInspectResult {
+  location: string
+  point?: PointSummary
+  state: StateSummary
 }
 
 interface StateSummary {

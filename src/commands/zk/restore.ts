@@ -7,13 +7,19 @@ import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
 import {confirm} from '../../cli/confirm.js'
 import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
 import {parseDuration} from '../../cli/duration.js'
+import {printable} from '../../cli/printable.js'
 import {Bar, Counter, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import {ZK_TLS_FLAG_NAMES} from '../../cli/zk-tls.js'
+import {isRepository} from '../../engine/archive/repository.js'
 import {withOnlineArchive} from '../../engine/convert.js'
 import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir/index.js'
+import {firstChangeAfter} from '../../engine/history/index.js'
+import {type DataDirPointResult, restoreDataDirToPoint} from '../../engine/pitr/offline.js'
+import {type PointSummary, withPointArchive, withPointFiles} from '../../engine/pitr/point.js'
+import {parseTarget, type PointTarget} from '../../engine/pitr/target.js'
 import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
 import {COUNTER_MODES, type CounterMode, DEFAULT_MAX_PAIRS} from '../../engine/restore/counters.js'
-import {compactUtc} from '../../engine/time.js'
+import {compactUtc, parseTime} from '../../engine/time.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/znodes/bulk-access.js'
 import {UsageError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
@@ -35,7 +41,8 @@ const PHASE_LABELS: Record<RestorePhase, string> = {
 export default class ZkRestore extends BaseCommand {
   static args = {
     location: Args.string({
-      description: 'The archive: a path, file:///abs/path or s3://bucket/key?....',
+      description:
+        'The archive: a path, file:///abs/path or s3://bucket/key?...; or, with --to-zxid or --to-time, an archive repository (dcos zk archive).',
       required: true,
     }),
   }
@@ -49,11 +56,29 @@ A data-directory archive (dcos-zk's layout) restores online too, with no node st
 
 Offline mode (--data-dir or --dcos instead of --zk), compatible with dcos-zk restore, for a STOPPED node: refuses with "ZooKeeper must not be running. Aborting." (exit 1) while the pid in --pid-file is alive or the clientPort of --zk-config answers. Reads the whole archive first and validates every member (only regular files and directories under ./zookeeper/, no absolute path, no "..", no links or devices, snapshot and log files starting with ZooKeeper's magic, the SHA-256s of our manifest when the archive has one; archives of dcos-zk have none) and checks the free space: a bad archive, one without any snapshot.* or log.*, or a full disk changes nothing. A --data-dir or --log-dir holding other files than ZooKeeper's (myid, version-2, zookeeper_server.pid, initialize, lost+found) is refused as a likely typo unless --force; symlinked directories are restored where they point. Then it renames the current directories to <dir>.safety-<time> (kept, and printed), extracts into fresh ones (the node keeps its own myid, copied from the safety copy: an archive's myid is never extracted, and -v says so) and, if extraction fails, removes the partial directories and puts the originals back. Archives and archives of dcos-zk restore both ways. No temporary copy is made (-t is accepted and ignored).
 
+Point in time (--to-zxid or --to-time, with an archive repository written by \`dcos zk archive\`, told apart from an archive by its bases/*.json): the newest base at or before the target is picked, and its segments (each checked against its SHA-256) are replayed onto it up to the target, every checksum and digest checked on the way. The target is inclusive: --to-zxid names the last transaction kept, --to-time keeps the transactions at or before that instant (pgBackRest's default too); --exclusive keeps only those before it. A target before the oldest base's consistent point, after the last shipped transaction or inside a gap is refused (exit 2) before anything is touched, and the refusal lists the restorable windows (see \`dcos zk timeline\`). Online, the state at the point goes through the same verified restore as an archive (--from, --dry-run, the safety backup, the lock, rollback); the result says the point restored (zxid, time, base, segments). Offline (--data-dir), it writes a data directory ZooKeeper loads at that point.
+
 Paths matched by --exclude are left alone on both sides: not restored from the archive, not deleted from ZooKeeper. Ephemeral znodes are never recreated. Stop the writers of the subtree (e.g. Marathon) first: what they write between the safety backup and the restore is lost.
 
 ${EXIT_CODES_HELP}`
   static enableJsonFlag = true
   static examples = [
+    {
+      command:
+        '<%= config.bin %> <%= command.id %> s3://backups/zk-repo --to-time "2026-12-01T14:02:59Z" --zk zk://10.0.0.1:2181/marathon --from /marathon --dry-run',
+      description:
+        'Undo a mistake: the plan to put /marathon back as it stood at 14:02:59 UTC, from an archive repository',
+    },
+    {
+      command:
+        '<%= config.bin %> <%= command.id %> ./zk-repo --to-zxid 0x10000a3f2 --zk zk://10.0.0.1:2181/restored --from /marathon',
+      description: 'The tree after transaction 0x10000a3f2, into another path to look at it',
+    },
+    {
+      command:
+        '<%= config.bin %> <%= command.id %> ./zk-repo --to-time "15m ago" --exclusive --zk zk://10.0.0.1:2181 --yes',
+      description: 'Everything back to fifteen minutes ago (transactions at that instant left out)',
+    },
     {
       command:
         '<%= config.bin %> <%= command.id %> ./zk-datadir.tar.gz --zk zk://10.0.0.1:2181/marathon --from /marathon --dry-run',
@@ -103,6 +128,35 @@ ${EXIT_CODES_HELP}`
       description:
         "Offline: restore into a --data-dir or --log-dir that holds other files than ZooKeeper's (refused without it: such a directory is most likely a typo, and it is moved aside whole).",
       helpGroup: 'OFFLINE',
+    }),
+    exclusive: Flags.boolean({
+      description:
+        'With --to-zxid or --to-time: stop before the target instead of after it (keep only the transactions before that zxid or time).',
+      helpGroup: 'POINT IN TIME',
+    }),
+    'to-time': Flags.string({
+      description:
+        'With an archive repository: restore the state at this time, its transactions included: ISO 8601 with Z or an offset (2026-12-01T14:02:59.123Z, 2026-12-01T15:02:59+01:00), or a time ago (15m ago, 2h ago).',
+      exclusive: ['to-zxid'],
+      helpGroup: 'POINT IN TIME',
+    }),
+    'before-change': Flags.string({
+      description:
+        'With an archive repository: restore the state just before the first transaction (at or after --since) that changed or deleted this path or anything under it: the undo of a mistake. dcos zk history <repository> PATH lists those transactions.',
+      exclusive: ['to-zxid', 'to-time'],
+      helpGroup: 'POINT IN TIME',
+    }),
+    since: Flags.string({
+      dependsOn: ['before-change'],
+      description:
+        'With --before-change: the first change at or after this time (ISO 8601 with its zone, or 15m ago). Default: the oldest transaction the repository holds.',
+      helpGroup: 'POINT IN TIME',
+    }),
+    'to-zxid': Flags.string({
+      description:
+        'With an archive repository: restore the state after this transaction, the last one kept (0x10000a3f2 as ZooKeeper prints it, or decimal).',
+      exclusive: ['to-time'],
+      helpGroup: 'POINT IN TIME',
     }),
     exclude: Flags.string({
       description: 'A znode path of the archive (with its subtree) or glob to leave alone. Repeatable.',
@@ -164,7 +218,9 @@ ${EXIT_CODES_HELP}`
   }
   static summary = 'Restore a ZooKeeper subtree from an archive, online, with a safety backup first.'
 
-  async run(): Promise<DataDirRestoreResult | RestoreResult> {
+  async run(): Promise<
+    (DataDirPointResult & {point: PointSummary}) | DataDirRestoreResult | (RestoreResult & {point?: PointSummary})
+  > {
     const {args, flags, raw} = await this.parse(ZkRestore)
     const mode = resolveMode(flags, raw, [
       'batch',
@@ -186,7 +242,11 @@ ${EXIT_CODES_HELP}`
       ...ZK_TLS_FLAG_NAMES,
     ])
     const source = resolveLocation(args.location)
-    if (mode.mode === 'offline') return this.runOffline(source, mode.paths, flags)
+    const pointTarget = await this.pointTarget(source, flags)
+    if (mode.mode === 'offline')
+      return pointTarget
+        ? this.runOfflineToPoint(source, pointTarget, mode.paths, flags)
+        : this.runOffline(source, mode.paths, flags)
     if (flags.force) throw new UsageError('--force is for offline restores (--data-dir or --dcos), not with --zk')
     const target = this.parseZk(mode.zk)
     const json = Boolean(flags.json)
@@ -200,8 +260,7 @@ ${EXIT_CODES_HELP}`
 
     let counter: Progress | undefined
     let safetyPrinted = false
-    // A data-directory archive (dcos-zk) is replayed and converted first, into a private temp file.
-    const result = await withOnlineArchive(source, (archive) =>
+    const restore = (archive: ReturnType<typeof resolveLocation>) =>
       restoreTree({
         batch: flags.batch as BatchMode,
         confirm: async (plan, safety) => {
@@ -243,38 +302,68 @@ ${EXIT_CODES_HELP}`
         skipPermissionCheck: flags['skip-permission-check'],
         source: archive,
         target: target.path,
-      }),
-    ).finally(() => counter?.stop())
+      })
+    let point: PointSummary | undefined
+    // A data-directory archive (dcos-zk), or a repository's state at a point, is replayed and converted first, into a private temp file.
+    const restored = pointTarget
+      ? withPointArchive(source, pointTarget, (archive, located) => {
+          point = located
+          this.log(describePoint(located))
+          return restore(archive)
+        })
+      : withOnlineArchive(source, restore)
+    const result = await restored.finally(() => counter?.stop())
+    this.report(result, {safetyPrinted, verbose: flags.verbose})
+    return point ? {...result, point} : result
+  }
 
-    if (flags.verbose) this.log(describePaths(result))
-    this.warnCountersAhead(result.plan)
-    if (result.dryRun) {
-      this.printPlan(result.plan)
-      this.log('Dry run: nothing was changed.')
-    } else {
-      if (!safetyPrinted) this.printSafety(result.safetyBackup)
-      const pairs =
-        result.sequencePairs > 0
-          ? `; sequence counters of ${result.plan.sequenceParents} parents raised with ${result.sequencePairs} create-and-delete pairs (${result.sequencePairsPerSecond}/s)`
-          : ''
-      if (result.plan.create + result.plan.change + result.plan.delete + result.plan.ephemeralsToDelete === 0) {
-        if (pairs)
-          this.log(
-            `The ${result.plan.unchanged} znodes under ${result.plan.target} already matched the archive${pairs}; verified by re-reading.`,
-          )
-        else
-          this.log(
-            `Nothing to restore: the ${result.plan.unchanged} znodes under ${result.plan.target} already match the archive.`,
-          )
-        return result
-      }
-
-      this.log(
-        `Restored ${result.created} znodes to ${result.plan.target} from ${result.plan.archive} (deleted ${result.deleted}, ${result.aclsSet} ACLs set${pairs}) in ${(result.durationMs / 1000).toFixed(1)}s; verified by re-reading.`,
+  /** The zxid just before the first change to `path` (at or after `since`) the repository holds. */
+  private async beforeChangeTarget(
+    repository: ReturnType<typeof resolveLocation>,
+    path: string,
+    since: Date | undefined,
+  ): Promise<PointTarget> {
+    const found = await firstChangeAfter(repository, path, since)
+    const after = since ? ` since ${since.toISOString()}` : ''
+    if (!found)
+      throw new UsageError(
+        `Nothing under ${printable(path)} changed${after} in ${repository.display}: nothing to undo (dcos zk history ${repository.display} ${printable(path)} lists its changes)`,
       )
+    const {before, change} = found
+    return {
+      inclusive: true,
+      kind: 'zxid',
+      label: `--before-change ${printable(path)}: before the ${change.op} of ${printable(change.path)} at ${change.time} (zxid ${change.zxid}, session ${change.session})`,
+      zxid: before,
     }
+  }
 
-    return result
+  /** The target of --to-zxid, --to-time or --before-change, checked against what the location is (an archive repository or an archive). */
+  private async pointTarget(
+    source: ReturnType<typeof resolveLocation>,
+    flags: {'before-change'?: string; exclusive?: boolean; since?: string; 'to-time'?: string; 'to-zxid'?: string},
+  ): Promise<PointTarget | undefined> {
+    const beforeChange = flags['before-change']
+    if (beforeChange !== undefined && flags.exclusive)
+      throw new UsageError('--exclusive is for --to-zxid or --to-time: --before-change already stops before the change')
+    const since = flags.since === undefined ? undefined : new Date(parseTime(flags.since, Date.now(), 'since'))
+    const path = beforeChange === undefined ? undefined : validateZnodePath(beforeChange)
+    const target = parseTarget(flags)
+    const repository = await isRepository(source)
+    if (repository && path) return this.beforeChangeTarget(source, path, since)
+    if (!repository && path)
+      throw new UsageError(
+        `--before-change needs an archive repository (a location holding bases/*.json, written by dcos zk archive); ${source.display} is not one`,
+      )
+    if (repository && !target)
+      throw new UsageError(
+        `${source.display} is an archive repository (dcos zk archive): give --to-zxid or --to-time (dcos zk timeline ${source.display} lists what can be restored)`,
+      )
+    if (!repository && target)
+      throw new UsageError(
+        `${target.label.split(' ')[0]} needs an archive repository (a location holding bases/*.json, written by dcos zk archive); ${source.display} is not one`,
+      )
+    return target
   }
 
   private printPlan(plan: RestorePlan): void {
@@ -312,6 +401,37 @@ ${EXIT_CODES_HELP}`
       )
   }
 
+  /** Prints how the restore went. */
+  private report(result: RestoreResult, {safetyPrinted, verbose}: {safetyPrinted: boolean; verbose?: boolean}): void {
+    if (verbose) this.log(describePaths(result))
+    this.warnCountersAhead(result.plan)
+    if (result.dryRun) {
+      this.printPlan(result.plan)
+      this.log('Dry run: nothing was changed.')
+    } else {
+      if (!safetyPrinted) this.printSafety(result.safetyBackup)
+      const pairs =
+        result.sequencePairs > 0
+          ? `; sequence counters of ${result.plan.sequenceParents} parents raised with ${result.sequencePairs} create-and-delete pairs (${result.sequencePairsPerSecond}/s)`
+          : ''
+      if (result.plan.create + result.plan.change + result.plan.delete + result.plan.ephemeralsToDelete === 0) {
+        if (pairs)
+          this.log(
+            `The ${result.plan.unchanged} znodes under ${result.plan.target} already matched the archive${pairs}; verified by re-reading.`,
+          )
+        else
+          this.log(
+            `Nothing to restore: the ${result.plan.unchanged} znodes under ${result.plan.target} already match the archive.`,
+          )
+        return
+      }
+
+      this.log(
+        `Restored ${result.created} znodes to ${result.plan.target} from ${result.plan.archive} (deleted ${result.deleted}, ${result.aclsSet} ACLs set${pairs}) in ${(result.durationMs / 1000).toFixed(1)}s; verified by re-reading.`,
+      )
+    }
+  }
+
   private async runOffline(
     source: ReturnType<typeof resolveLocation>,
     paths: OfflinePaths,
@@ -343,12 +463,36 @@ ${EXIT_CODES_HELP}`
     return result
   }
 
+  private async runOfflineToPoint(
+    source: ReturnType<typeof resolveLocation>,
+    target: PointTarget,
+    paths: OfflinePaths,
+    flags: {force?: boolean},
+  ): Promise<DataDirPointResult & {point: PointSummary}> {
+    return withPointFiles(source, target, async (files, point) => {
+      this.log(describePoint(point))
+      // The offline writer at a point is h3-offline's (src/engine/pitr/offline.ts); wired here at merge.
+      const result = await restoreDataDirToPoint(files, {
+        dataDir: paths.dataDir,
+        force: flags.force,
+        onNotice: (message) => this.logToStderr(message),
+        ...(paths.logDir === undefined ? {} : {logDir: paths.logDir}),
+        ...(paths.zkConfig === undefined ? {} : {zkConfig: paths.zkConfig}),
+      })
+      return {...result, point}
+    })
+  }
+
   private warnCountersAhead({countersAhead, firstCountersAhead}: RestorePlan): void {
     if (countersAhead === 0) return
     this.warn(
       `${countersAhead} parents kept in place have a sequence counter already past the archive's; it can't be lowered and stays (${first(firstCountersAhead, countersAhead)})`,
     )
   }
+}
+
+function describePoint({base, segments, target, time, zxid}: PointSummary): string {
+  return `Point: zxid ${zxid}${time ? ` (${time})` : ''} for ${target}, from base ${base} and ${segments.length} segment${segments.length === 1 ? '' : 's'} replayed`
 }
 
 /** The first paths of a list, and "..." when there are more. */

@@ -55,6 +55,8 @@ export interface SegmentRecord {
   toZxid: string
 }
 
+const BASE_RECORD = /^[0-9a-f]{16}\.json$/
+
 export const zxidName = (zxid: bigint): string => zxid.toString(16).padStart(16, '0')
 export const segmentName = (from: bigint, to: bigint): string => `${zxidName(from)}-${zxidName(to)}`
 
@@ -69,7 +71,7 @@ export async function readRepository(repo: StorageProvider): Promise<RepositoryC
   const segmentFiles = await repo.child(`${SEGMENTS}/`).list()
   const bases = await Promise.all(
     baseFiles
-      .filter((file) => /^[0-9a-f]{16}\.json$/.test(file.name))
+      .filter((file) => BASE_RECORD.test(file.name))
       .map((file) => readJson<BaseRecord>(repo.child(`${BASES}/${file.name}`))),
   )
   const committed = new Set(segmentFiles.map((file) => file.name))
@@ -80,6 +82,13 @@ export async function readRepository(repo: StorageProvider): Promise<RepositoryC
       .map((file) => readJson<SegmentRecord>(repo.child(`${SEGMENTS}/${file.name}`))),
   )
   return {bases, segments}
+}
+
+/** Whether a location is a repository rather than an archive: it holds a base record, bases/<zxid>.json. */
+export async function isRepository(location: StorageProvider): Promise<boolean> {
+  if (location.scheme === '-') return false
+  const files = await location.child(`${BASES}/`).list()
+  return files.some((file) => BASE_RECORD.test(file.name))
 }
 
 /** Writes an object atomically (the provider's temp + rename, or its single put), making its directory on file://. */

@@ -10,7 +10,7 @@ import {resolve} from 'node:path'
 
 import type {StorageProvider} from '../../providers/types.js'
 
-import {hexZxid} from '../../zk/zxid.js'
+import {followsZxid, hexZxid} from '../../zk/zxid.js'
 import {backupDataDir} from '../datadir/index.js'
 import {removeLeftovers} from './leftovers.js'
 import {listLogs, LOG_HEADER_LENGTH, type LogEntry, type LogMark, type NodeLog, readNodeLog} from './node-logs.js'
@@ -228,7 +228,7 @@ async function shipAfter(from: Position, logDir: string, options: SyncOptions): 
     if (continues !== true) return {gap: continues, lagSeconds: 0, lagTxns: 0, readBytes, segments, to}
     const pending = nodeLog.entries.filter((entry) => entry.zxid > to.zxid)
     if (pending.length === 0) continue
-    if (index > 0 && !follows(pending[0].zxid, to.zxid))
+    if (index > 0 && !followsZxid(pending[0].zxid, to.zxid))
       return {
         gap: `${nodeLog.name} does not follow ${hexZxid(to.zxid)}`,
         lagSeconds: 0,
@@ -262,7 +262,7 @@ function continuesFrom(nodeLog: NodeLog, from: Position): string | true {
   const firstEntry = nodeLog.entries[0]
   if (nodeLog.firstZxid > zxid) {
     // The log starts right after: the one holding `zxid` was rolled and purged, nothing was lost.
-    if (follows(nodeLog.firstZxid, zxid) && (!firstEntry || firstEntry.zxid === nodeLog.firstZxid)) return true
+    if (followsZxid(nodeLog.firstZxid, zxid) && (!firstEntry || firstEntry.zxid === nodeLog.firstZxid)) return true
     return `the node's oldest log ${nodeLog.name} starts after ${hexZxid(zxid)}: the logs in between were purged before they were shipped`
   }
 
@@ -285,11 +285,6 @@ function sameTxn(nodeLog: NodeLog, entry: LogEntry, from: Position): string | tr
 const dbidOf = (nodeLog: NodeLog): string => hexZxid(nodeLog.bytes.readBigUInt64BE(8))
 const checksumOf = (nodeLog: NodeLog, entry: LogEntry): string =>
   nodeLog.bytes.readBigUInt64BE(entry.start).toString(16).padStart(16, '0')
-
-/** `next` is the txn right after `zxid`: the next counter of its epoch, or the first of a later epoch. */
-function follows(next: bigint, zxid: bigint): boolean {
-  return next === zxid + 1n || (next >> 32n > zxid >> 32n && (next & 0xff_ff_ff_ffn) === 1n)
-}
 
 async function putSegment(
   nodeLog: NodeLog,

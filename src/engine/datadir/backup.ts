@@ -1,14 +1,13 @@
 /**
  * The data-directory backup: a node's data and log directories as a data-directory archive
  * (src/archive/datadir.ts has the layout), stopped or running (a hot copy). By default only the
- * recovery set (recovery-set.ts) is copied, pinned against autopurge (pin.ts) and replayed before
- * the archive is published (verify-copy.ts); --all-files copies everything, as dcos-zk did.
+ * recovery set (recovery-set.ts) is pinned against autopurge (pin.ts), replayed (verify-copy.ts),
+ * then copied, each file's copy hashing to the bytes replayed; --all-files copies everything, as dcos-zk did.
  */
 import {createHash} from 'node:crypto'
 import {lstat, readdir, stat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
-import {PassThrough, pipeline, Readable} from 'node:stream'
-import {createGzip} from 'node:zlib'
+import {Readable} from 'node:stream'
 
 import type {StorageProvider} from '../../providers/types.js'
 
@@ -24,6 +23,7 @@ import {
   SNAPSHOT,
   TRANSACTIONS,
 } from '../../archive/datadir.js'
+import {parallelGzip} from '../../archive/parallel-gzip.js'
 import {TAR_END, tarHeader, tarPadding} from '../../archive/tar.js'
 import {OperationError, UsageError} from '../../errors.js'
 import {hexZxid} from '../../zk/zxid.js'
@@ -32,7 +32,10 @@ import {type DataDirTransfer, requireDirectory} from './directories.js'
 import {type PinnedFile, Pins, STAGING_PREFIX} from './pin.js'
 import {chooseRecoverySet, type ChosenFile} from './recovery-set.js'
 import {probeNode, type RunningCheckOptions} from './running.js'
-import {type CopyVerification, verifyCopy} from './verify-copy.js'
+import {type CopyVerification, verifyRecoverySet} from './verify-copy.js'
+
+/** The read size of the copy. */
+const COPY_CHUNK_BYTES = 1024 * 1024
 
 export interface DataDirBackupOptions extends RunningCheckOptions {
   /** Every file of the directories (dcos-zk's way), not only the recovery set. */
@@ -50,8 +53,8 @@ export interface DataDirBackupOptions extends RunningCheckOptions {
 export interface DataDirBackupResult extends DataDirTransfer {
   allFiles: boolean
   archiveBytes: number
-  /** The state the archive restores: its last transaction. */
-  consistentAt: {time?: string; zxid: string}
+  /** The state the archive restores: its last transaction; the tree digests of ZooKeeper's its replay matched. */
+  consistentAt: {digestsVerified: number; time?: string; zxid: string}
   durationMs: number
   /** ZooKeeper was running on the directories (pid file or zoo.cfg): a hot copy. */
   hot: boolean
@@ -67,7 +70,7 @@ export interface DataDirBackupResult extends DataDirTransfer {
 interface SourceMember {
   /** Where it was found (members of the node's directories). */
   absolute?: string
-  /** A file of the recovery set, replayed once copied. */
+  /** A file of the recovery set, replayed before it is copied. */
   chosen?: ChosenFile
   gid: number
   mode: number
@@ -130,11 +133,11 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
       ]),
     )
     const members = allFiles ? await pinAll(found, chosen, pins, set.notes) : recoveryMembers(found, chosen)
-    const copied = new Map<string, string>()
-    let verification: CopyVerification | undefined
+    const verification = verifyRecoverySet(set, pins)
     const createdAt = now().toISOString()
     const files: DataDirManifest['files'] = []
     let dataBytes = 0
+    const copyBuffer = Buffer.alloc(COPY_CHUNK_BYTES)
     async function* tarBlocks(): AsyncGenerator<Buffer> {
       for (const member of members) {
         yield headerBlocks(member)
@@ -142,8 +145,8 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
         if (member.type === 'directory' || !member.pinned) continue
         const hash = createHash('sha256')
         let size = 0
-        for await (const chunk of pins.stream(member.pinned, member.size)) {
-          const buffer = chunk as Buffer
+        // The gzip stage copies each chunk before it asks for the next: one buffer serves the whole copy.
+        for await (const buffer of pins.chunks(member.pinned, member.size, copyBuffer)) {
           size += buffer.length
           hash.update(buffer)
           yield buffer
@@ -155,12 +158,12 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
           )
         yield tarPadding(size)
         const sha256 = hash.digest('hex')
-        if (member.chosen) copied.set(member.chosen.name, sha256)
+        if (member.chosen && verification.sha256.get(member.chosen.name) !== sha256)
+          throw new OperationError(`${member.pinned.original} changed between its check and its copy: try again`)
         files.push({path: member.name, sha256, size})
         dataBytes += size
       }
 
-      verification = verifyCopy(set, pins, copied)
       const manifest: DataDirManifest = {
         allFiles,
         completedAt: now().toISOString(),
@@ -196,14 +199,12 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
       yield TAR_END
     }
 
-    const gzip = createGzip()
-    const output = new PassThrough()
-    pipeline(Readable.from(tarBlocks()), gzip, output, () => {})
+    const output = Readable.from(parallelGzip(tarBlocks()))
     const archiveBytes = await options.destination.write(output, {overwrite: options.overwrite})
     return {
       allFiles,
       archiveBytes,
-      consistentAt: consistency(verification!),
+      consistentAt: {...consistency(verification), digestsVerified: verification.digestsVerified},
       dataBytes,
       dataDir,
       directories: members.filter((member) => member.type === 'directory').length,

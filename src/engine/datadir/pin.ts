@@ -5,7 +5,7 @@
  * file handle. Either keeps the file's content reachable after ZooKeeper deletes its name.
  */
 import {randomBytes} from 'node:crypto'
-import {closeSync, createReadStream, openSync, type ReadStream, readSync, type Stats} from 'node:fs'
+import {closeSync, openSync, readSync, type Stats} from 'node:fs'
 import {type FileHandle, link, mkdir, open, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
@@ -30,6 +30,25 @@ export interface PinnedFile {
 export class Pins {
   private readonly pinned: PinnedFile[] = []
   private readonly staging = new Map<string, null | string>()
+
+  /**
+   * The first `length` bytes (none past it, even if the file grows meanwhile), read into `buffer`
+   * again and again: each chunk is good until the next is asked for. A copy of hundreds of MiB then
+   * makes no garbage, which a process holding a large tree would otherwise let pile up.
+   */
+  async *chunks(file: PinnedFile, length: number, buffer: Buffer): AsyncGenerator<Buffer> {
+    const handle = file.handle ?? (await open(file.link!, 'r'))
+    try {
+      for (let position = 0; position < length;) {
+        const {bytesRead} = await handle.read(buffer, 0, Math.min(buffer.length, length - position), position)
+        if (bytesRead === 0) return
+        position += bytesRead
+        yield buffer.subarray(0, bytesRead)
+      }
+    } finally {
+      if (!file.handle) await handle.close()
+    }
+  }
 
   /** Links `path` (or holds it open); undefined when it no longer exists (purged since it was listed). */
   async pin(path: string): Promise<PinnedFile | undefined> {
@@ -88,15 +107,6 @@ export class Pins {
     for (const dir of this.staging.values()) if (dir) await rm(dir, {force: true, recursive: true}).catch(() => {})
     this.pinned.length = 0
     this.staging.clear()
-  }
-
-  /** A stream of the first `length` bytes (none past it, even if the file grows meanwhile). */
-  stream(file: PinnedFile, length: number): AsyncIterable<Buffer> | ReadStream {
-    if (length === 0) return (async function* () {})()
-    const range = {end: length - 1, start: 0}
-    return file.handle
-      ? file.handle.createReadStream({...range, autoClose: false})
-      : createReadStream(file.link!, range)
   }
 
   private keep(file: PinnedFile): PinnedFile {

@@ -7,6 +7,7 @@
  * every change the fuzzy snapshot caught), and a file purged before it was pinned starts the choice
  * again.
  */
+import {createHash} from 'node:crypto'
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -16,7 +17,7 @@ import {OperationError} from '../../errors.js'
 import {compareZxid, hexZxid} from '../../zk/zxid.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
 import {parseLogName, parseSnapshotName} from '../../zkdisk/files.js'
-import {readSnapshot} from '../../zkdisk/snapshot.js'
+import {readSnapshot, type SnapshotContent} from '../../zkdisk/snapshot.js'
 import {wholeEntries} from '../../zkdisk/txnlog.js'
 
 export interface ChosenFile {
@@ -37,8 +38,14 @@ export interface RecoverySet {
   logs: ChosenFile[]
   /** Snapshots passed over (half-written, damaged), empty logs left out. */
   notes: string[]
-  snapshot?: ChosenFile & {zxid: bigint}
+  snapshot?: ChosenSnapshot
 }
+
+/**
+ * The snapshot as read to check its seals: the copy's check replays this content once the copy's
+ * SHA-256 matches these bytes', and lets go of it then (the replayed tree is all that must stay).
+ */
+export type ChosenSnapshot = ChosenFile & {content?: SnapshotContent; sha256: string; zxid: bigint}
 
 export interface RecoveryDirs {
   logs: string
@@ -114,7 +121,7 @@ async function newestSealedSnapshot(
   dir: string,
   pins: Pins,
   notes: string[],
-): Promise<(ChosenFile & {zxid: bigint}) | null | undefined> {
+): Promise<ChosenSnapshot | null | undefined> {
   const snapshots = (await names(dir)).flatMap((name) => {
     const parsed = parseSnapshotName(name)
     return parsed ? [{name, zxid: parsed.zxid}] : []
@@ -130,8 +137,10 @@ async function newestSealedSnapshot(
     }
 
     try {
-      readSnapshot({bytes: pins.read(pinned), name})
-      return {kind: 'snapshot', length: pinned.size, name, pinned, zxid}
+      const bytes = pins.read(pinned)
+      const content = readSnapshot({bytes, name})
+      const sha256 = createHash('sha256').update(bytes).digest('hex')
+      return {content, kind: 'snapshot', length: pinned.size, name, pinned, sha256, zxid}
     } catch (error) {
       if (!(error instanceof DiskFormatError)) throw error
       failures.push(error.message)

@@ -1,6 +1,6 @@
 /**
- * Checks a copied recovery set before the archive is published: the snapshot and the cut logs, the
- * very bytes copied (their SHA-256s must match the copy's), replayed as ZooKeeper loads them
+ * Checks a recovery set before it is copied: the snapshot and the cut logs, the very bytes the copy
+ * must then hash to, replayed as ZooKeeper loads them
  * (zkdisk's replayState), and the tree checked against the digests ZooKeeper wrote (the
  * snapshot's, and each transaction's TxnDigest on 3.6+). The replay holds the tree; nothing else does.
  */
@@ -12,11 +12,14 @@ import type {ChosenFile, RecoverySet} from './recovery-set.js'
 import {OperationError} from '../../errors.js'
 import {hexZxid} from '../../zk/zxid.js'
 import {parseLogName} from '../../zkdisk/files.js'
+import {readSnapshot, type SnapshotContent} from '../../zkdisk/snapshot.js'
 import {replayState} from '../../zkdisk/state.js'
 
 export interface CopyVerification {
   /** Tree digests of ZooKeeper's that the replayed tree matched (0 before 3.6, or with digests off). */
   digestsVerified: number
+  /** Each replayed file's SHA-256 (by its name in version-2/): what its copy must hash to. */
+  sha256: Map<string, string>
   /** That transaction's time, when the logs hold it. */
   time?: Date
   txnsReplayed: number
@@ -24,25 +27,38 @@ export interface CopyVerification {
   zxid: bigint
 }
 
-export function verifyCopy(set: RecoverySet, pins: Pins, copied: Map<string, string>): CopyVerification {
+/**
+ * Replays the chosen files before they are copied, and returns the SHA-256 of every byte it
+ * replayed: the copy must hash to the same (the snapshot is read once, to choose it, and the tree
+ * is let go of before the copy starts, so the copy's memory is not added to the replay's).
+ */
+export function verifyRecoverySet(set: RecoverySet, pins: Pins): CopyVerification {
   const files = new Map<string, ChosenFile>(
     [...(set.snapshot ? [set.snapshot] : []), ...set.logs].map((file) => [file.name, file]),
   )
+  const sha256 = new Map<string, string>()
   const read = (name: string): Buffer => {
     const file = files.get(name)!
     const bytes = pins.read(file.pinned, file.length)
-    if (createHash('sha256').update(bytes).digest('hex') !== copied.get(name)) {
-      throw new OperationError(`${file.pinned.original} changed between its copy and its check: try again`)
-    }
-
+    sha256.set(name, createHash('sha256').update(bytes).digest('hex'))
     return bytes
+  }
+
+  const {snapshot} = set
+  const readChosenSnapshot = (name: string): SnapshotContent => {
+    const content = name === snapshot?.name ? snapshot.content : undefined
+    if (!content) return readSnapshot({bytes: read(name), name})
+    sha256.set(name, snapshot!.sha256)
+    snapshot!.content = undefined
+    return content
   }
 
   const notes: string[] = []
   const source = {
     logs: set.logs.map(({name}) => ({name, zxid: parseLogName(name)!})),
     read,
-    snapshots: set.snapshot ? [{name: set.snapshot.name, zxid: set.snapshot.zxid}] : [],
+    readSnapshot: readChosenSnapshot,
+    snapshots: snapshot ? [{name: snapshot.name, zxid: snapshot.zxid}] : [],
   }
   let state: ReturnType<typeof replayState>
   try {
@@ -67,6 +83,7 @@ export function verifyCopy(set: RecoverySet, pins: Pins, copied: Map<string, str
   const {lastTxn} = set
   return {
     digestsVerified: state.digests.verified,
+    sha256,
     txnsReplayed: state.txnsApplied,
     zxid: state.zxid,
     ...(lastTxn && lastTxn.zxid === state.zxid ? {time: new Date(Number(lastTxn.time))} : {}),

@@ -11,7 +11,7 @@ import {copyFile, mkdir, readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
-import {Ensemble} from '../../harness/ensemble.js'
+import {type Ensemble, startRollingStandalone} from '../../harness/ensemble.js'
 import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
 import {dcos, expectExit, spawnDcos} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
@@ -35,12 +35,7 @@ describe('dcos zk archive and dcos zk timeline', function () {
   let written = 0
 
   before(async () => {
-    node = await Ensemble.start({
-      config: {snapCount: '100'},
-      dataLogDirs: true,
-      jvmFlags: ['-Dzookeeper.preAllocSize=512'],
-      nodes: 1,
-    })
+    node = await startRollingStandalone()
     dir = await tempDir('archive')
     repo = join(dir, 'repo')
     classpath = await zookeeperClasspath()

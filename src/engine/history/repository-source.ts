@@ -1,0 +1,84 @@
+/**
+ * The transactions of an archive repository (zk archive): window after window in the order the
+ * bases were taken, each its base archive's logs (what precedes its first segment) and then its
+ * segments in zxid order. Each segment is read whole (at most a log's size) and checked against the
+ * SHA-256 of its sidecar before a byte of it is decoded.
+ */
+import {createHash} from 'node:crypto'
+import {buffer} from 'node:stream/consumers'
+
+import type {StorageProvider} from '../../providers/types.js'
+
+import {OperationError, UsageError} from '../../errors.js'
+import {DiskFormatError} from '../../zkdisk/errors.js'
+import {readTxnLog} from '../../zkdisk/txnlog.js'
+import {
+  type BaseRecord,
+  BASES,
+  readRepository,
+  type RepositoryContent,
+  segmentName,
+  type SegmentRecord,
+  SEGMENTS,
+} from '../archive/repository.js'
+import {basesInOrder, windowsOf} from '../archive/timeline.js'
+import {readArchiveLogs} from './archive-source.js'
+import {OnceEach, type TxnSource} from './source.js'
+
+export function repositorySource(repo: StorageProvider, content?: RepositoryContent): TxnSource {
+  return {
+    display: repo.display,
+    async readTxns(visit) {
+      const held = content ?? (await readRepository(repo))
+      if (held.bases.length === 0)
+        throw new UsageError(
+          `${repo.display} holds no archive base (no bases/*.json): check the repository location, or run dcos zk archive first`,
+        )
+      const once = new OnceEach(visit)
+      for (const base of basesInOrder(held.bases)) {
+        if (once.done) return
+        const baseZxid = BigInt(base.zxid)
+        // A base taken after a gap below what was read: the node was reset, its zxids start again.
+        if (base.reason === 'gap' && baseZxid < once.lastZxid) once.restart()
+        if (baseZxid > once.lastZxid) await readBaseLogs(repo, base, once)
+        for (const segment of segmentsOf(base, held.segments)) {
+          if (once.done) return
+          if (BigInt(segment.toZxid) > once.lastZxid) await readSegment(repo, segment, once)
+        }
+      }
+    },
+  }
+}
+
+/** The base's logs up to its own last txn: the segments carry what follows. */
+async function readBaseLogs(repo: StorageProvider, base: BaseRecord, once: OnceEach): Promise<void> {
+  const end = BigInt(base.zxid)
+  const upToBase = new OnceEach((txn) => {
+    if (txn.header.zxid <= end) once.offer(txn)
+    return !once.done && txn.header.zxid < end
+  })
+  await readArchiveLogs(repo.child(`${BASES}/${base.archive}`), upToBase)
+}
+
+function segmentsOf(base: BaseRecord, segments: SegmentRecord[]): SegmentRecord[] {
+  const used: SegmentRecord[] = []
+  windowsOf({bases: [base], segments}, (segment) => used.push(segment))
+  return used
+}
+
+async function readSegment(repo: StorageProvider, segment: SegmentRecord, once: OnceEach): Promise<void> {
+  const name = segmentName(BigInt(segment.fromZxid), BigInt(segment.toZxid))
+  const location = repo.child(`${SEGMENTS}/${name}.seg`)
+  const bytes = await buffer(await location.read())
+  const sha256 = createHash('sha256').update(bytes).digest('hex')
+  if (sha256 !== segment.sha256)
+    throw new OperationError(
+      `${location.display} does not match the SHA-256 of its sidecar ${SEGMENTS}/${name}.json: the segment is damaged or was changed; restore it from a copy of the repository`,
+    )
+  try {
+    for (const txn of readTxnLog({bytes, name: `log.${BigInt(segment.fromZxid).toString(16)}`}).txns) once.offer(txn)
+  } catch (error) {
+    if (error instanceof DiskFormatError) throw new OperationError(`${location.display}: ${error.message}`)
+    throw error
+  }
+}
