@@ -50,6 +50,16 @@ describe('the incident drill: undo a deleteall from the archived transaction log
 
   const hostsOf = (ensemble: Ensemble) => ensemble.nodeConnectString(1)
   const nodeZxid = async () => BigInt(/^Zxid: (0x[0-9a-f]+)/m.exec(await node.srvr(1))![1])
+  /** The node's zxid once it has not moved for 300 ms. */
+  async function settledZxid(): Promise<bigint> {
+    for (let last = await nodeZxid(); ;) {
+      await sleep(300)
+      const now = await nodeZxid()
+      if (now === last) return now
+      last = now
+    }
+  }
+
   const paths = () => {
     const [from] = node.nodes
     return ['--data-dir', from.dataDir, '--log-dir', from.dataLogDir, '--zk-config', from.configFile]
@@ -105,7 +115,8 @@ describe('the incident drill: undo a deleteall from the archived transaction log
 
     recorded = await readTreeIndependently(hostsOf(node), '/app')
     recordedDigest = digestOf(recorded)
-    beforeDelete = await nodeZxid()
+    // The other client's closeSession is a txn too, logged a moment after its close returns.
+    beforeDelete = await settledZxid()
     await sleep(50)
     betweenTime = new Date().toISOString()
     await sleep(50)
@@ -137,56 +148,16 @@ describe('the incident drill: undo a deleteall from the archived transaction log
     expect(deletes.map((event) => event.path)).to.include('/app/state')
   })
 
-  it('restores the state before the delete by zxid, online into another path: the digest recorded before it', async () => {
-    expectExit(
+  /** `zk restore <repo> <point…>` of /app online into `into`: the point it reached (--json) and the digest of what the other client reads there. */
+  async function restoreOnline(point: string[], into: string): Promise<{digest: string; zxid: bigint}> {
+    const {stdout} = expectExit(
       await dcos([
         'zk',
         'restore',
         repo,
-        '--to-zxid',
-        `0x${beforeDelete.toString(16)}`,
+        ...point,
         '--zk',
-        zkUri(hostsOf(node), '/restored-by-zxid'),
-        '--from',
-        '/app',
-        '--yes',
-      ]),
-      0,
-    )
-    expect(digestOf(await readTreeIndependently(hostsOf(node), '/restored-by-zxid'))).to.equal(recordedDigest)
-  })
-
-  it('restores the state at a time between the last write and the delete, online: the same digest', async () => {
-    expectExit(
-      await dcos([
-        'zk',
-        'restore',
-        repo,
-        '--to-time',
-        betweenTime,
-        '--zk',
-        zkUri(hostsOf(node), '/restored-by-time'),
-        '--from',
-        '/app',
-        '--yes',
-      ]),
-      0,
-    )
-    expect(digestOf(await readTreeIndependently(hostsOf(node), '/restored-by-time'))).to.equal(recordedDigest)
-  })
-
-  it('--before-change /app/state --since a time before the changes beside it finds the same point by itself', async () => {
-    const result = expectExit(
-      await dcos([
-        'zk',
-        'restore',
-        repo,
-        '--before-change',
-        '/app/state',
-        '--since',
-        stateWritten,
-        '--zk',
-        zkUri(hostsOf(node), '/restored-before-change'),
+        zkUri(hostsOf(node), into),
         '--from',
         '/app',
         '--yes',
@@ -194,9 +165,26 @@ describe('the incident drill: undo a deleteall from the archived transaction log
       ]),
       0,
     )
-    const {point} = JSON.parse(result.stdout) as {point: {zxid: string}}
-    expect(BigInt(point.zxid)).to.equal(beforeDelete)
-    expect(digestOf(await readTreeIndependently(hostsOf(node), '/restored-before-change'))).to.equal(recordedDigest)
+    const reached = JSON.parse(stdout) as {point: {zxid: string}}
+    return {digest: digestOf(await readTreeIndependently(hostsOf(node), into)), zxid: BigInt(reached.point.zxid)}
+  }
+
+  it('restores the state before the delete by zxid, online into another path: the digest recorded before it', async () => {
+    const restored = await restoreOnline(['--to-zxid', `0x${beforeDelete.toString(16)}`], '/restored-by-zxid')
+    expect(restored).to.deep.equal({digest: recordedDigest, zxid: beforeDelete})
+  })
+
+  it('restores the state at a time between the last write and the delete, online: the same digest', async () => {
+    const restored = await restoreOnline(['--to-time', betweenTime], '/restored-by-time')
+    expect(restored).to.deep.equal({digest: recordedDigest, zxid: beforeDelete})
+  })
+
+  it('--before-change /app/state --since a time before the changes beside it finds the same point by itself', async () => {
+    const restored = await restoreOnline(
+      ['--before-change', '/app/state', '--since', stateWritten],
+      '/restored-before-change',
+    )
+    expect(restored).to.deep.equal({digest: recordedDigest, zxid: beforeDelete})
   })
 
   it('restores it offline into a stopped node, which ZooKeeper itself then serves with the recorded digest', async () => {
