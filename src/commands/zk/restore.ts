@@ -132,6 +132,13 @@ ${EXIT_CODES_HELP}`
     exclusive: Flags.boolean({
       description:
         'With --to-zxid or --to-time: stop before the target instead of after it (keep only the transactions before that zxid or time).',
+      exclusive: ['inclusive'],
+      helpGroup: 'POINT IN TIME',
+    }),
+    inclusive: Flags.boolean({
+      description:
+        'With --to-zxid or --to-time: keep the target transaction (or the transactions at that time); the default, for scripts that want to say so.',
+      exclusive: ['exclusive'],
       helpGroup: 'POINT IN TIME',
     }),
     'to-time': Flags.string({
@@ -341,11 +348,20 @@ ${EXIT_CODES_HELP}`
   /** The target of --to-zxid, --to-time or --before-change, checked against what the location is (an archive repository or an archive). */
   private async pointTarget(
     source: ReturnType<typeof resolveLocation>,
-    flags: {'before-change'?: string; exclusive?: boolean; since?: string; 'to-time'?: string; 'to-zxid'?: string},
+    flags: {
+      'before-change'?: string
+      exclusive?: boolean
+      inclusive?: boolean
+      since?: string
+      'to-time'?: string
+      'to-zxid'?: string
+    },
   ): Promise<PointTarget | undefined> {
     const beforeChange = flags['before-change']
-    if (beforeChange !== undefined && flags.exclusive)
-      throw new UsageError('--exclusive is for --to-zxid or --to-time: --before-change already stops before the change')
+    if (beforeChange !== undefined && (flags.exclusive || flags.inclusive))
+      throw new UsageError(
+        `--${flags.exclusive ? 'exclusive' : 'inclusive'} is for --to-zxid or --to-time: --before-change always stops just before the change`,
+      )
     const since = flags.since === undefined ? undefined : new Date(parseTime(flags.since, Date.now(), 'since'))
     const path = beforeChange === undefined ? undefined : validateZnodePath(beforeChange)
     const target = parseTarget(flags)

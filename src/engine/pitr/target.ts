@@ -16,6 +16,7 @@ export type PointTarget =
 
 export interface TargetFlags {
   exclusive?: boolean
+  inclusive?: boolean
   'to-time'?: string
   'to-zxid'?: string
 }
@@ -31,7 +32,10 @@ export function parseTarget(flags: TargetFlags, now = Date.now()): PointTarget |
     return {inclusive, kind: 'zxid', label: `--to-zxid ${zxidText.trim()}`, zxid: parseZxid(zxidText)}
   if (timeText !== undefined)
     return {inclusive, kind: 'time', label: `--to-time ${timeText.trim()}`, time: parseTime(timeText, now, 'to-time')}
-  if (flags.exclusive) throw new UsageError('--exclusive is for --to-zxid or --to-time: add one of them')
+  if (flags.exclusive || flags.inclusive)
+    throw new UsageError(
+      `--${flags.exclusive ? 'exclusive' : 'inclusive'} is for --to-zxid or --to-time: add one of them`,
+    )
   return undefined
 }
 

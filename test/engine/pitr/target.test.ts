@@ -17,6 +17,7 @@ describe('pitr targets', () => {
   it('parses --to-zxid in hex or decimal and --to-time in ISO 8601 with a zone or as a time ago, inclusive unless --exclusive', () => {
     expect(parseTarget({'to-zxid': '0x1a'})).to.deep.include({inclusive: true, kind: 'zxid', zxid: 0x1an})
     expect(parseTarget({exclusive: true, 'to-zxid': '26'})).to.deep.include({inclusive: false, zxid: 26n})
+    expect(parseTarget({inclusive: true, 'to-zxid': '26'})).to.deep.include({inclusive: true, zxid: 26n})
     const at = Date.parse('2026-12-01T14:02:59.123Z')
     expect(parseTarget({'to-time': '2026-12-01T14:02:59.123Z'})).to.deep.include({kind: 'time', time: at})
     expect(parseTarget({'to-time': '2026-12-01T15:02:59.123+01:00'})).to.deep.include({time: at})
@@ -47,6 +48,7 @@ describe('pitr targets', () => {
     expect(refused({'to-time': '2026-13-45T14:02:59Z'})).to.match(/^Invalid --to-time/)
     expect(refused({'to-time': '15m ago', 'to-zxid': '0x1'})).to.match(/not both/)
     expect(refused({exclusive: true})).to.match(/^--exclusive is for --to-zxid or --to-time/)
+    expect(refused({inclusive: true})).to.match(/^--inclusive is for --to-zxid or --to-time/)
   })
 })
 
