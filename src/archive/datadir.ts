@@ -38,7 +38,15 @@ export interface DataDirManifest {
   allFiles?: boolean
   completedAt: string
   /** The state the archive restores: its last transaction's zxid (hex) and time; and what the replay checked. */
-  consistentAt?: {digestsVerified: number; snapshot?: string; time?: string; txnsReplayed: number; zxid: string}
+  consistentAt?: {
+    /** Tree digests of the node's AdminServer hash command the copy matched (with --admin-url). */
+    adminHashesMatched?: number
+    digestsVerified: number
+    snapshot?: string
+    time?: string
+    txnsReplayed: number
+    zxid: string
+  }
   createdAt: string
   /** Every file member, by its name in the archive ("./zookeeper/snapshot/version-2/snapshot.1a"). */
   files: Array<{path: string; sha256: string; size: number}>

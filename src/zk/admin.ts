@@ -30,11 +30,20 @@ export interface AdminSnapshotFile {
   zxid: bigint
 }
 
-const SNAPSHOT_COMMAND = '/commands/snapshot'
 const MAX_ERROR_BODY = 4096
 
 /** The snapshot command's URL of an AdminServer address; refuses credentials in it (they belong in --zk-auth). */
 export function snapshotCommandUrl(address: string): URL {
+  const url = adminCommandUrl(address, 'snapshot')
+  url.search = '?streaming=true'
+  return url
+}
+
+/**
+ * <address>/commands/<command>: the address may end in /commands or /commands/<any command>
+ * already; it must be http(s) and hold no credentials (they belong in --zk-auth).
+ */
+export function adminCommandUrl(address: string, command: string): URL {
   let url: URL
   try {
     url = new URL(address)
@@ -46,13 +55,9 @@ export function snapshotCommandUrl(address: string): URL {
     throw new AdminUnavailable(`--admin-url must be http:// or https://, not ${url.protocol}`)
   if (url.username || url.password)
     throw new AdminUnavailable('--admin-url must not hold credentials: they are taken from --zk-auth')
-  const base = url.pathname.replace(/\/+$/, '')
-  url.pathname = base.endsWith(SNAPSHOT_COMMAND)
-    ? base
-    : base.endsWith('/commands')
-      ? `${base}/snapshot`
-      : `${base}${SNAPSHOT_COMMAND}`
-  url.search = '?streaming=true'
+  const base = url.pathname.replace(/\/+$/, '').replace(/\/commands\/[a-z_]+$/, '/commands')
+  url.pathname = base.endsWith('/commands') ? `${base}/${command}` : `${base}/commands/${command}`
+  url.search = ''
   return url
 }
 
@@ -82,7 +87,7 @@ export function fetchAdminSnapshot(request: AdminSnapshotRequest): Promise<Admin
   })
 }
 
-function authorizationHeader(auth: {password: string; user: string}): string {
+export function authorizationHeader(auth: {password: string; user: string}): string {
   if (/\s/.test(auth.user) || /\s/.test(auth.password)) {
     throw new AdminUnavailable(
       'the AdminServer cannot take digest credentials with a space in them (it splits its Authorization header at spaces)',

@@ -41,6 +41,11 @@ export interface DiskState {
     mismatched: number
     verified: number
   }
+  /**
+   * The tree digest after each zxid of ReplayOptions.digestsAt that was replayed past the snapshot's
+   * fuzzy window (before its highest stamp the tree may hold later changes: no digest there is the server's).
+   */
+  digestsAt: Map<bigint, bigint>
   /** The logs read, oldest first. */
   logs: string[]
   /** Torn log tails, skipped snapshots, ignored files, digest mismatches, removed ephemerals, ... */
@@ -101,6 +106,8 @@ export function stateSource(names: string[], read: (name: string) => Buffer, not
 }
 
 export interface ReplayOptions {
+  /** The zxids whose tree digest DiskState.digestsAt reports (a server's, to compare with). */
+  digestsAt?: ReadonlySet<bigint>
   /** Stop after the last transaction at or below this zxid (a point in time); snapshots past it are not used. */
   untilZxid?: bigint
 }
@@ -129,6 +136,7 @@ export function replayState(source: StateSource, notes: string[], options: Repla
   const tree = snapshot ? DataTree.fromSnapshot(snapshot) : DataTree.empty()
   const replay: Replay = {
     digests: new DigestVerifier(tree, snapshot, notes),
+    digestsAt: {found: new Map(), fuzzyBefore: snapshot?.highestStamp ?? 0n, wanted: options.digestsAt},
     notes,
     sessions: new Map(snapshot?.sessions),
     torn: [],
@@ -147,6 +155,7 @@ export function replayState(source: StateSource, notes: string[], options: Repla
       ...(replay.digests.fuzzy > 0 ? {fuzzy: replay.digests.fuzzy} : {}),
       ...(replay.digests.lastCheck ? {lastCheck: replay.digests.lastCheck} : {}),
     },
+    digestsAt: replay.digestsAt.found,
     logs,
     notes,
     sessions: replay.sessions,
@@ -199,6 +208,7 @@ function newestValidSnapshot(source: StateSource, notes: string[]): SnapshotCont
 
 interface Replay {
   digests: DigestVerifier
+  digestsAt: {found: Map<bigint, bigint>; fuzzyBefore: bigint; wanted?: ReadonlySet<bigint>}
   notes: string[]
   sessions: Map<bigint, number>
   torn: TornLog[]
@@ -273,6 +283,8 @@ function applyLogged(replay: Replay, {digest, header, txn}: LoggedTxn): void {
   if (header.type === OpCode.closeSession) replay.sessions.delete(header.clientId)
   replay.tree.processTxn(header, txn)
   replay.digests.afterTxn(header.zxid, digest)
+  const {found, fuzzyBefore, wanted} = replay.digestsAt
+  if (wanted?.has(header.zxid) && header.zxid >= fuzzyBefore) found.set(header.zxid, replay.tree.digest)
 }
 
 /** ZooKeeperServer.loadData kills the sessions that own ephemerals but are not in the session table. */

@@ -75,7 +75,7 @@ ${EXIT_CODES_HELP}`
     ...dataDirFlags,
     'admin-url': Flags.string({
       description:
-        'A ZooKeeper 3.9+ AdminServer (http://host:8080) to take the state from, as one snapshot, rather than through the client API; needs --zk-auth with ALL on /.',
+        "A ZooKeeper 3.9+ AdminServer (http://host:8080) to take the state from, as one snapshot, rather than through the client API; needs --zk-auth with ALL on /. With --data-dir (3.6+): the node's AdminServer, whose hash command's tree digests (one every 128 zxids) the copy must match where a zxid is common.",
       env: 'DCOS_ZK_ADMIN_URL',
     }),
     'read-path': Flags.string({
@@ -114,7 +114,6 @@ ${EXIT_CODES_HELP}`
   async run(): Promise<BackupResult | DataDirBackupResult> {
     const {args, flags, raw} = await this.parse(ZkBackup)
     const mode = resolveMode(flags, raw, [
-      'admin-url',
       'batch',
       'exclude',
       'include-ephemerals',
@@ -125,7 +124,14 @@ ${EXIT_CODES_HELP}`
       ...ZK_TLS_FLAG_NAMES,
     ])
     const destination = resolveLocation(args.location)
-    if (mode.mode === 'offline') return this.runOffline(destination, mode.paths, flags)
+    if (mode.mode === 'offline') {
+      // DCOS_ZK_ADMIN_URL names a cluster's AdminServer for online backups: a node's files are compared only with one given here.
+      const adminUrl = raw.some((token) => token.type === 'flag' && token.flag === 'admin-url')
+        ? flags['admin-url']
+        : undefined
+      return this.runOffline(destination, {...mode.paths, adminUrl}, flags)
+    }
+
     if (flags['all-files']) throw new UsageError('--all-files needs --data-dir or --dcos (the offline mode)')
     const target = this.parseZk(mode.zk)
     const admin = adminOptions(flags['admin-url'], flags['read-path'] as ReadPathChoice)
@@ -181,7 +187,7 @@ ${EXIT_CODES_HELP}`
 
   private async runOffline(
     destination: ReturnType<typeof resolveLocation>,
-    paths: OfflinePaths,
+    paths: OfflinePaths & {adminUrl?: string},
     flags: {'all-files'?: boolean; force?: boolean; json?: boolean; verbose?: boolean},
   ): Promise<DataDirBackupResult> {
     const toStdout = destination.scheme === '-'
@@ -196,10 +202,14 @@ ${EXIT_CODES_HELP}`
       },
       overwrite: flags.force,
     })
+    if (result.adminHashNote) this.warn(printableName(result.adminHashNote))
     for (const path of result.skipped) this.warn(`left out ${printableName(path)}: not a regular file or directory`)
     if (flags.verbose) for (const note of result.notes) this.logVerbose(toStdout, printableName(note))
     const dirs = result.logDir === result.dataDir ? result.dataDir : `${result.dataDir} and ${result.logDir}`
     const at = `consistent at zxid ${result.consistentAt.zxid}${result.consistentAt.time ? ` (${result.consistentAt.time})` : ''}`
+    const matched = result.consistentAt.adminHashesMatched
+    if (flags.verbose && matched)
+      this.logVerbose(toStdout, `Matched ${matched} tree digests of the AdminServer's hash command`)
     if (result.hot)
       this.logToStderr(
         `Hot copy: ZooKeeper${result.zookeeperVersion ? ` ${result.zookeeperVersion}` : ''} was running on ${dirs}; the archive holds its state ${at}.`,

@@ -28,6 +28,7 @@ import {TAR_END, tarHeader, tarPadding} from '../../archive/tar.js'
 import {OperationError, UsageError} from '../../errors.js'
 import {hexZxid} from '../../zk/zxid.js'
 import {TOOL} from '../version.js'
+import {compareAdminHashes, readAdminHashes} from './admin-hashes.js'
 import {type DataDirTransfer, requireDirectory} from './directories.js'
 import {type PinnedFile, Pins, STAGING_PREFIX} from './pin.js'
 import {chooseRecoverySet, type ChosenFile} from './recovery-set.js'
@@ -38,6 +39,8 @@ import {type CopyVerification, verifyRecoverySet} from './verify-copy.js'
 const COPY_CHUNK_BYTES = 1024 * 1024
 
 export interface DataDirBackupOptions extends RunningCheckOptions {
+  /** The node's AdminServer: the copy is compared with the tree digests its hash command lists. */
+  adminUrl?: string
   /** Every file of the directories (dcos-zk's way), not only the recovery set. */
   allFiles?: boolean
   dataDir: string
@@ -51,10 +54,12 @@ export interface DataDirBackupOptions extends RunningCheckOptions {
 }
 
 export interface DataDirBackupResult extends DataDirTransfer {
+  /** With adminUrl, why the AdminServer's digests were not compared or none was in common (also in notes). */
+  adminHashNote?: string
   allFiles: boolean
   archiveBytes: number
   /** The state the archive restores: its last transaction; the tree digests of ZooKeeper's its replay matched. */
-  consistentAt: {digestsVerified: number; time?: string; zxid: string}
+  consistentAt: {adminHashesMatched?: number; digestsVerified: number; time?: string; zxid: string}
   durationMs: number
   /** ZooKeeper was running on the directories (pid file or zoo.cfg): a hot copy. */
   hot: boolean
@@ -133,7 +138,15 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
       ]),
     )
     const members = allFiles ? await pinAll(found, chosen, pins, set.notes) : recoveryMembers(found, chosen)
-    const verification = verifyRecoverySet(set, pins)
+    // Read once the logs are cut: the server's list then reaches past everything the copy holds.
+    const hashes = options.adminUrl ? await readAdminHashes(options.adminUrl) : undefined
+    const verification = verifyRecoverySet(
+      set,
+      pins,
+      hashes && 'digests' in hashes ? new Set(hashes.digests.keys()) : undefined,
+    )
+    const checked = checkAgainstServer(hashes, verification, set.snapshot?.zxid)
+    if (checked.note) set.notes.push(checked.note)
     const createdAt = now().toISOString()
     const files: DataDirManifest['files'] = []
     let dataBytes = 0
@@ -169,6 +182,7 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
         completedAt: now().toISOString(),
         consistentAt: {
           ...consistency(verification),
+          ...checked.matched,
           digestsVerified: verification.digestsVerified,
           txnsReplayed: verification.txnsReplayed,
           ...(set.snapshot ? {snapshot: set.snapshot.name} : {}),
@@ -204,7 +218,7 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
     return {
       allFiles,
       archiveBytes,
-      consistentAt: {...consistency(verification), digestsVerified: verification.digestsVerified},
+      consistentAt: {...consistency(verification), ...checked.matched, digestsVerified: verification.digestsVerified},
       dataBytes,
       dataDir,
       directories: members.filter((member) => member.type === 'directory').length,
@@ -216,11 +230,27 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
       logDir,
       notes: set.notes,
       skipped,
+      ...(checked.note ? {adminHashNote: checked.note} : {}),
       ...(probe.zookeeperVersion ? {zookeeperVersion: probe.zookeeperVersion} : {}),
     }
   } finally {
     await pins.release()
   }
+}
+
+/** The AdminServer's digests compared (when --admin-url gave some): {adminHashesMatched} for the manifest, or why none. */
+function checkAgainstServer(
+  hashes: Awaited<ReturnType<typeof readAdminHashes>> | undefined,
+  verification: CopyVerification,
+  snapshotZxid: bigint | undefined,
+): {matched: {adminHashesMatched?: number}; note?: string} {
+  if (!hashes) return {matched: {}}
+  if (!('digests' in hashes)) return {matched: {}, note: hashes.note}
+  const {matched, note} = compareAdminHashes(hashes, verification.treeDigestsAt, {
+    from: snapshotZxid ?? 0n,
+    to: verification.zxid,
+  })
+  return {matched: {adminHashesMatched: matched}, ...(note ? {note} : {})}
 }
 
 function consistency({time, zxid}: CopyVerification): {time?: string; zxid: string} {

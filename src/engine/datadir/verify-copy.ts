@@ -22,6 +22,8 @@ export interface CopyVerification {
   sha256: Map<string, string>
   /** That transaction's time, when the logs hold it. */
   time?: Date
+  /** The replayed tree's digest after each zxid asked for (past the snapshot's fuzzy window). */
+  treeDigestsAt: Map<bigint, bigint>
   txnsReplayed: number
   /** The zxid the copy is consistent at: its last transaction (or the snapshot's, without any after it). */
   zxid: bigint
@@ -32,7 +34,7 @@ export interface CopyVerification {
  * replayed: the copy must hash to the same (the snapshot is read once, to choose it, and the tree
  * is let go of before the copy starts, so the copy's memory is not added to the replay's).
  */
-export function verifyRecoverySet(set: RecoverySet, pins: Pins): CopyVerification {
+export function verifyRecoverySet(set: RecoverySet, pins: Pins, digestsAt?: ReadonlySet<bigint>): CopyVerification {
   const files = new Map<string, ChosenFile>(
     [...(set.snapshot ? [set.snapshot] : []), ...set.logs].map((file) => [file.name, file]),
   )
@@ -62,7 +64,7 @@ export function verifyRecoverySet(set: RecoverySet, pins: Pins): CopyVerificatio
   }
   let state: ReturnType<typeof replayState>
   try {
-    state = replayState(source, notes)
+    state = replayState(source, notes, {digestsAt})
   } catch (error) {
     throw new OperationError(`the copy does not load as ZooKeeper would load it: ${(error as Error).message}`)
   }
@@ -84,6 +86,7 @@ export function verifyRecoverySet(set: RecoverySet, pins: Pins): CopyVerificatio
   return {
     digestsVerified: state.digests.verified,
     sha256,
+    treeDigestsAt: state.digestsAt,
     txnsReplayed: state.txnsApplied,
     zxid: state.zxid,
     ...(lastTxn && lastTxn.zxid === state.zxid ? {time: new Date(Number(lastTxn.time))} : {}),
