@@ -11,6 +11,7 @@ import {BATCH_MODES, type BatchMode} from '../../engine/znodes/bulk-access.js'
 import {UsageError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
 import {checkStdoutTakesArchive} from '../../providers/stdio.js'
+import {adminCommandUrl, AdminUnavailable} from '../../zk/admin.js'
 import {withSession} from '../../zk/session.js'
 
 export default class ZkBackup extends BaseCommand {
@@ -129,6 +130,7 @@ ${EXIT_CODES_HELP}`
       const adminUrl = raw.some((token) => token.type === 'flag' && token.flag === 'admin-url')
         ? flags['admin-url']
         : undefined
+      if (adminUrl) checkAdminUrl(adminUrl)
       return this.runOffline(destination, {...mode.paths, adminUrl}, flags)
     }
 
@@ -204,7 +206,9 @@ ${EXIT_CODES_HELP}`
     })
     if (result.adminHashNote) this.warn(printableName(result.adminHashNote))
     for (const path of result.skipped) this.warn(`left out ${printableName(path)}: not a regular file or directory`)
-    if (flags.verbose) for (const note of result.notes) this.logVerbose(toStdout, printableName(note))
+    // The hash note is a warning already.
+    if (flags.verbose)
+      for (const note of result.notes) if (note !== result.adminHashNote) this.logVerbose(toStdout, printableName(note))
     const dirs = result.logDir === result.dataDir ? result.dataDir : `${result.dataDir} and ${result.logDir}`
     const at = `consistent at zxid ${result.consistentAt.zxid}${result.consistentAt.time ? ` (${result.consistentAt.time})` : ''}`
     const matched = result.consistentAt.adminHashesMatched
@@ -219,6 +223,16 @@ ${EXIT_CODES_HELP}`
     if (toStdout) this.logToStderr(summary)
     else this.log(summary)
     return result
+  }
+}
+
+/** A malformed --admin-url is bad usage, refused before anything is read (an AdminServer that does not answer is only noted). */
+function checkAdminUrl(address: string): void {
+  try {
+    adminCommandUrl(address, 'hash')
+  } catch (error) {
+    if (error instanceof AdminUnavailable) throw new UsageError(error.message)
+    throw error
   }
 }
 

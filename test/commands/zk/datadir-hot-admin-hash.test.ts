@@ -5,6 +5,7 @@
  */
 import {expect} from 'chai'
 import nock from 'nock'
+import {existsSync} from 'node:fs'
 import {stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -12,7 +13,7 @@ import {backupDataDir} from '../../../src/engine/datadir/index.js'
 import {resolveLocation} from '../../../src/providers/index.js'
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
 import {adminUrl, Ensemble} from '../../harness/ensemble.js'
-import {dcos, expectExit} from '../../helpers/cli.js'
+import {dcos, expectExit, expectUsageError} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 
 describe('dcos zk backup --data-dir --admin-url: the hot copy against the hash command', function () {
@@ -55,6 +56,17 @@ describe('dcos zk backup --data-dir --admin-url: the hot copy against the hash c
     expect(verbose).to.match(/^Matched [2-9]\d* tree digests of the AdminServer's hash command$/m)
     const inspect = JSON.parse(expectExit(await dcos(['zk', 'inspect', archive, '--json']), 0).stdout)
     expect(JSON.stringify(inspect)).to.include('"adminHashesMatched"')
+  })
+
+  it('a malformed --admin-url is bad usage: exit 2, nothing written', async () => {
+    const {dataDir, logDir, zkConfig} = paths()
+    const archive = join(dir, 'bad-url.tar.gz')
+    const args = ['zk', 'backup', archive, '--data-dir', dataDir, '--log-dir', logDir, '--zk-config', zkConfig]
+    expectUsageError(
+      await dcos([...args, '--admin-url', 'ftp://localhost:8080']),
+      '--admin-url must be http:// or https://',
+    )
+    expect(existsSync(archive)).to.equal(false)
   })
 
   describe('with the answer replaced (nock)', () => {
