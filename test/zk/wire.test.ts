@@ -200,6 +200,8 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
       ])
       // Creates of containers and TTL znodes answer as create2 (15); their type is not visible to clients after.
       expect(results.map((result) => result.type)).to.deep.equal([1, 1, 15, 15, 1])
+      // The other session may be on a node that has not applied the multi yet.
+      await native.sync(root)
       expect((await native.getAcl(`${root}/ro`)).acl).to.deep.equal(READ_ONLY)
       expect((await native.getData(`${root}/ro`)).data.toString()).to.equal('read only')
     })
