@@ -178,7 +178,7 @@ function row(step: string, timed: Timed, snapshotBytes: number, baseMiB: number)
 async function main(): Promise<void> {
   const znodes = Number(values.znodes)
   const txns = Number(values.txns)
-  const onlineZnodes = Math.min(znodes, Number(values['online-znodes'] ?? values.znodes))
+  const onlineZnodes = Math.max(2, Math.min(znodes, Number(values['online-znodes'] ?? values.znodes)))
   const size = Number(values.size)
   const runs = Number(values.runs)
   const loadAtStart = loadavg()
