@@ -16,7 +16,7 @@
  * each with wall and CPU seconds and peak RSS (GNU time), the RSS against the size of the snapshot
  * ZooKeeper writes of the state at Z. Nothing is asserted.
  */
-import {readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {loadavg} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
@@ -24,10 +24,10 @@ import {parseArgs} from 'node:util'
 import {OPEN_ACL} from '../src/zk/session.js'
 import {WireSession} from '../src/zk/wire/session.js'
 import {compareZxid, hexZxid} from '../src/zk/zxid.js'
-import {parseSnapshotName} from '../src/zkdisk/files.js'
 import {Ensemble} from '../test/harness/ensemble.js'
 import {type TimedRun, timedRun} from './bench/cli.js'
 import {spread} from './bench/figures.js'
+import {newestSnapshot, snapshotAfter} from './bench/snapshots.js'
 import {dataFill, seedTree, treeShape, type TreeSpec} from './bench/tree.js'
 
 const {values} = parseArgs({
@@ -74,6 +74,17 @@ async function transactions(wire: WireSession, root: string, spec: TreeSpec, txn
   })
 }
 
+/**
+ * The seeding's multis are few transactions (a snapCount's worth is needed before the node writes a
+ * snapshot): setData of /pitr until it has written one of the whole tree, so the base is a real
+ * snapshot and a short log, as in production.
+ */
+async function snapshotTheTree(wire: WireSession, dataDir: string, snapCount: number): Promise<void> {
+  const seeded = wire.lastZxidSeen
+  await pipelined(snapCount, () => wire.setData('/pitr', Buffer.alloc(0)))
+  await snapshotAfter(dataDir, seeded)
+}
+
 function archiveOnce(repository: string, node: {configFile: string; dataDir: string}): Promise<TimedRun> {
   const args = ['bin/run.js', 'zk', 'archive', repository, '--data-dir', node.dataDir, '--zk-config', node.configFile]
   return timedRun(process.execPath, [...args, '--once'])
@@ -85,20 +96,6 @@ async function shippedTo(repository: string): Promise<bigint> {
     .filter((name) => name.endsWith('.seg'))
     .map((name) => BigInt(`0x${name.replace(/\.seg$/, '').split('-')[1]}`))
   return ends.sort(compareZxid).at(-1) ?? 0n
-}
-
-/** The newest snapshot of a data directory: its zxid and size in bytes. */
-async function newestSnapshot(dataDir: string): Promise<{bytes: number; zxid: bigint}> {
-  const dir = join(dataDir, 'version-2')
-  const snapshots = (await readdir(dir))
-    .flatMap((name) => {
-      const parsed = parseSnapshotName(name)
-      return parsed ? [{name, zxid: parsed.zxid}] : []
-    })
-    .sort((a, b) => compareZxid(a.zxid, b.zxid))
-  const newest = snapshots.at(-1)
-  if (!newest) throw new Error(`no snapshot in ${dir}`)
-  return {bytes: (await stat(join(dir, newest.name))).size, zxid: newest.zxid}
 }
 
 interface ZookeeperLoad {
@@ -199,6 +196,7 @@ async function main(): Promise<void> {
     await seedTree(wire, '/pitr/a', online)
     if (znodes > onlineZnodes) await seedTree(wire, '/pitr/b', treeSpec(znodes - onlineZnodes, size))
     console.error(`seeded ${znodes} znodes in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    await snapshotTheTree(wire, node.dataDir, Number(values['snap-count']))
     const base = await archiveOnce(repository, node)
     const txnsStarted = performance.now()
     await transactions(wire, '/pitr/a', online, txns)
