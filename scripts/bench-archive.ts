@@ -13,20 +13,18 @@
  *   3. the archiver's CPU (% of one core) and memory over the same kind of run at --cpu-rate.
  * Wall and CPU seconds (GNU time, /proc). Nothing is asserted.
  */
-import {mkdtemp, readdir, rm, stat, writeFile} from 'node:fs/promises'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 import {parseArgs} from 'node:util'
 
 import {parseDuration} from '../src/cli/duration.js'
 import {OPEN_ACL} from '../src/zk/session.js'
 import {WireSession} from '../src/zk/wire/session.js'
-import {compareZxid, hexZxid} from '../src/zk/zxid.js'
-import {parseSnapshotName} from '../src/zkdisk/files.js'
 import {Ensemble} from '../test/harness/ensemble.js'
 import {type ArchiverFigures, measureArchiver} from './bench/archiver.js'
 import {hotCopies, type HotCopyFigures, type HotNode} from './bench/hot-copy.js'
+import {snapshotAfter} from './bench/snapshots.js'
 import {SteadyWriter} from './bench/steady-writer.js'
 import {dataFill, seedTree, type TreeSpec} from './bench/tree.js'
 
@@ -45,33 +43,10 @@ const {values} = parseArgs({
   },
 })
 const MiB = 2 ** 20
-const SNAPSHOT_WAIT_MS = 5 * 60_000
 const mib = (bytes: number) => (bytes / MiB).toFixed(1)
 
 function treeSpec(count: number, size: number): TreeSpec {
   return {count, data: dataFill('text', Math.round(size * 1.5)), fanout: 100, size}
-}
-
-/** Waits until the node has written a whole snapshot at or after `zxid` (its size has stopped changing). */
-async function snapshotAfter(dataDir: string, zxid: bigint): Promise<void> {
-  const dir = join(dataDir, 'version-2')
-  const deadline = Date.now() + SNAPSHOT_WAIT_MS
-  let previous = -1
-  while (Date.now() < deadline) {
-    // The oldest such: a newer one is only begun once it is written.
-    const [oldest] = (await readdir(dir))
-      .flatMap((name) => {
-        const parsed = parseSnapshotName(name)
-        return parsed && parsed.zxid >= zxid ? [{name, zxid: parsed.zxid}] : []
-      })
-      .sort((a, b) => compareZxid(a.zxid, b.zxid))
-    const size = oldest ? (await stat(join(dir, oldest.name))).size : -1
-    if (size > 0 && size === previous) return
-    previous = size
-    await sleep(1000)
-  }
-
-  throw new Error(`the node wrote no snapshot at or after ${hexZxid(zxid)} within ${SNAPSHOT_WAIT_MS / 1000} s`)
 }
 
 async function seed(wire: WireSession, root: string, spec: TreeSpec, dataDir: string): Promise<void> {

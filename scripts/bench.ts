@@ -1,8 +1,9 @@
 /**
  * `npm run bench [-- --znodes 100000 --size 1024 --fanout 100 --runs 3 --memory 100000,400000
  *   --data text|constant|random --batch both|auto|off --force-sync yes|no --zk-version 3.8|3.4|3.9
- *   --zkdisk-znodes 333000 --hot-znodes 300000 --archive-seconds 90 --out bench.json]`; a quick check
- *   that it works: `--znodes 2000 --runs 1 --memory '' --zkdisk-znodes 3000 --hot-znodes 3000 --archive-seconds 15`.
+ *   --zkdisk-znodes 333000 --hot-znodes 300000 --archive-seconds 90 --pitr-znodes 300000 --pitr-txns 100000
+ *   --pitr-online-znodes 300000 --out bench.json]`; a quick check that it works: `--znodes 2000 --runs 1
+ *   --memory '' --zkdisk-znodes 3000 --hot-znodes 3000 --archive-seconds 15 --pitr-znodes 3000 --pitr-txns 2000`.
  *
  * Starts its own 3-node ensemble (forceSync as asked: yes, ZooKeeper's default, unless --force-sync
  * no), seeds a scheduler-shaped tree (parents of --fanout - 1 children, data from half to one and a
@@ -25,6 +26,11 @@
  *     same files at a third of the tree and the whole (wall, CPU, peak RSS); `zk archive`'s RPO (a
  *     write's answer to its segment in storage, p50 and p99) at 500 writes/s and its CPU (% of a
  *     core) and memory at 1,000 writes/s, each over --archive-seconds;
+ *   point-in-time restore (scripts/bench-pitr.ts, its own 3.8 node; --pitr-znodes 0 skips it): a
+ *     repository of a base of --pitr-znodes znodes and --pitr-txns txns after it; `zk inspect --at Z`
+ *     against ZooKeeper's own load of the same state (its "Snapshot loaded in" line, and its start to
+ *     serving), `zk restore --to-zxid Z` offline and online (--pitr-online-znodes of the tree), wall,
+ *     CPU and peak RSS against the snapshot at Z, one run each whatever --runs;
  *   with --zk-version 3.9, the AdminServer snapshot (scripts/bench-admin.ts, its own 3.9 ensemble):
  *     the bare stream, `zk backup --admin-url` and the client path, and their ratio.
  * It prints the parameters, the machine and the versions first. Nothing is asserted.
@@ -41,7 +47,7 @@ import {WireSession} from '../src/zk/wire/session.js'
 import {Ensemble} from '../test/harness/ensemble.js'
 import {countersSection} from './bench/counters.js'
 import {loadAverage, machine, versions} from './bench/environment.js'
-import {adminSection, archiveSection, zkdiskSection} from './bench/external.js'
+import {adminSection, archiveSection, pitrSection, zkdiskSection} from './bench/external.js'
 import {memorySection} from './bench/memory.js'
 import {type BenchOptions, parseOptions, USAGE} from './bench/options.js'
 import {formatHeader} from './bench/report.js'
@@ -59,6 +65,7 @@ function sections(options: BenchOptions): Section[] {
     memorySection,
     ...(options.zkdiskZnodes > 0 ? [zkdiskSection] : []),
     ...(options.hotZnodes > 0 ? [archiveSection] : []),
+    ...(options.pitrZnodes > 0 ? [pitrSection] : []),
     ...(options.zkVersion === '3.9' ? [adminSection] : []),
   ]
 }

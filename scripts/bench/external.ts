@@ -2,7 +2,8 @@
  * Parts of the bench that need their own servers, run as the standalone scripts they are (each
  * starts what it measures): the 3.9 AdminServer snapshot path (scripts/bench-admin.ts), the
  * snapshot reader and archive writer on a real data directory (scripts/bench-zkdisk.ts), and the hot
- * backup and the archiver on a running node under load (scripts/bench-archive.ts).
+ * backup and the archiver on a running node under load (scripts/bench-archive.ts), and the
+ * point-in-time restore from an archive repository (scripts/bench-pitr.ts).
  */
 import {execFile} from 'node:child_process'
 import {readFile} from 'node:fs/promises'
@@ -54,6 +55,20 @@ export const archiveSection = externalSection('hot backup and archiver', 'bench-
   String(options.runs),
   '--seconds',
   String(options.archiveSeconds),
+  '--force-sync',
+  options.forceSync,
+])
+
+/** The replay of --pitr-znodes znodes and --pitr-txns txns against ZooKeeper 3.8's own load, and the restore to that point offline and online, once (the online restore alone takes minutes at 300,000 znodes). */
+export const pitrSection = externalSection('point-in-time restore', 'bench-pitr.ts', (options) => [
+  '--znodes',
+  String(options.pitrZnodes),
+  '--txns',
+  String(options.pitrTxns),
+  '--online-znodes',
+  String(Math.min(options.pitrOnlineZnodes, options.pitrZnodes)),
+  '--runs',
+  '1',
   '--force-sync',
   options.forceSync,
 ])

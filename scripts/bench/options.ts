@@ -23,6 +23,10 @@ export interface BenchOptions {
   hotZnodes: number
   memory: number[]
   out?: string
+  /** Znodes of the point-in-time restore's base (0: skip), the transactions after it, and how many of the znodes the online restore creates. */
+  pitrOnlineZnodes: number
+  pitrTxns: number
+  pitrZnodes: number
   runs: number
   size: number
   /** Znodes of the data directory the snapshot reader and archive writer are measured on (0: skip). */
@@ -33,9 +37,10 @@ export interface BenchOptions {
 
 export const USAGE = `npm run bench -- [--znodes 100000] [--size 1024] [--fanout 100] [--runs 3] [--memory 100000,400000]
   [--data text|constant|random] [--batch both|auto|off] [--force-sync yes|no] [--zk-version 3.8|3.4|3.9]
-  [--counter-pairs 100000] [--zkdisk-znodes 333000] [--hot-znodes 300000] [--archive-seconds 90] [--out bench.json]
+  [--counter-pairs 100000] [--zkdisk-znodes 333000] [--hot-znodes 300000] [--archive-seconds 90]
+  [--pitr-znodes 300000] [--pitr-txns 100000] [--pitr-online-znodes <--pitr-znodes>] [--out bench.json]
 with --zk-version 3.9 the AdminServer snapshot path is measured too
-quick check: npm run bench -- --znodes 2000 --runs 1 --memory '' --zkdisk-znodes 3000 --hot-znodes 3000 --archive-seconds 15`
+quick check: npm run bench -- --znodes 2000 --runs 1 --memory '' --zkdisk-znodes 3000 --hot-znodes 3000 --archive-seconds 15 --pitr-znodes 3000 --pitr-txns 2000`
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value))
@@ -63,6 +68,9 @@ export function parseOptions(args: string[]): BenchOptions {
       'hot-znodes': {default: '300000', type: 'string'},
       memory: {default: '100000,400000', type: 'string'},
       out: {type: 'string'},
+      'pitr-online-znodes': {type: 'string'},
+      'pitr-txns': {default: '100000', type: 'string'},
+      'pitr-znodes': {default: '300000', type: 'string'},
       runs: {default: '3', type: 'string'},
       size: {default: '1024', type: 'string'},
       'zk-version': {default: '3.8', type: 'string'},
@@ -80,6 +88,9 @@ export function parseOptions(args: string[]): BenchOptions {
     hotZnodes: positive('hot-znodes', values['hot-znodes'], 0),
     memory: values.memory === '' ? [] : values.memory.split(',').map((one) => positive('memory', one)),
     out: values.out,
+    pitrOnlineZnodes: positive('pitr-online-znodes', values['pitr-online-znodes'] ?? values['pitr-znodes'], 2),
+    pitrTxns: positive('pitr-txns', values['pitr-txns']),
+    pitrZnodes: positive('pitr-znodes', values['pitr-znodes'], 0),
     runs: positive('runs', values.runs),
     size: positive('size', values.size, 0),
     zkVersion: oneOf('zk-version', values['zk-version'], ZOOKEEPER_VERSIONS),
