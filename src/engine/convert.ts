@@ -244,6 +244,13 @@ export async function loadStateFrom(location: string, logDir?: string): Promise<
  * archive, its replayed state converted into a private temporary file (a restore reads its source
  * several times), removed afterwards.
  */
+/** The replayed state written as an online archive; the tree is let go of on return, before the restore reads the archive. */
+async function convertInto(source: StorageProvider, converted: StorageProvider): Promise<bigint> {
+  const state = await loadDataDirArchive(await source.read(), source.display)
+  await writeStateArchive({destination: converted, sourceDisplay: source.display, state})
+  return state.zxid
+}
+
 export async function withOnlineArchive<T>(
   source: StorageProvider,
   use: (archive: StorageProvider) => Promise<T>,
@@ -252,12 +259,11 @@ export async function withOnlineArchive<T>(
   const opened = await openStoredArchive(source)
   opened.source.release()
   if (opened.kind === 'online') return use(source)
-  const state = await loadDataDirArchive(await source.read(), source.display)
   const dir = await mkdtemp(join(tmpdir(), 'dcos-convert-'))
   try {
     const converted = resolveLocation(join(dir, 'converted.tar.gz'))
-    await writeStateArchive({destination: converted, sourceDisplay: source.display, state})
-    return await use(new ProviderView(converted, {display: `${source.display} (state at zxid ${hexZxid(state.zxid)})`}))
+    const zxid = await convertInto(source, converted)
+    return await use(new ProviderView(converted, {display: `${source.display} (state at zxid ${hexZxid(zxid)})`}))
   } finally {
     await rm(dir, {force: true, recursive: true})
   }

@@ -85,20 +85,24 @@ export function withPointState<T>(
   })
 }
 
-/** The state at the target as an online archive in a private temp file (removed afterwards), for the online restore. */
+/**
+ * The state at the target as an online archive in a private temp file (removed afterwards), for
+ * the online restore. The replayed tree is let go of once written: the restore reads the archive.
+ */
 export function withPointArchive<T>(
   repo: StorageProvider,
   target: PointTarget,
   use: (archive: StorageProvider, point: PointSummary) => Promise<T>,
 ): Promise<T> {
-  return withPointState(repo, target, (state, point) =>
-    withPrivateDir('dcos-pitr-archive-', async (dir) => {
-      const converted = resolveLocation(join(dir, 'point.tar.gz'))
-      await writeStateArchive({destination: converted, sourceDisplay: `${repo.display} at zxid ${point.zxid}`, state})
-      const display = `${repo.display} (state at zxid ${point.zxid}${point.time ? `, ${point.time}` : ''})`
-      return use(new ProviderView(converted, {display}), point)
-    }),
-  )
+  return withPrivateDir('dcos-pitr-archive-', async (dir) => {
+    const converted = resolveLocation(join(dir, 'point.tar.gz'))
+    const point = await withPointState(repo, target, async (state, located) => {
+      await writeStateArchive({destination: converted, sourceDisplay: `${repo.display} at zxid ${located.zxid}`, state})
+      return located
+    })
+    const display = `${repo.display} (state at zxid ${point.zxid}${point.time ? `, ${point.time}` : ''})`
+    return use(new ProviderView(converted, {display}), point)
+  })
 }
 
 /** A fresh directory under the system's temp directory, removed once `use` settles. */
