@@ -71,6 +71,13 @@ export function windowsOf(
   })
 }
 
+/** One base's window and the segments that extend it, in zxid order (what a replay of that window reads). */
+export function windowOfBase(base: BaseRecord, segments: SegmentRecord[]): {chain: SegmentRecord[]; window: Window} {
+  const chain: SegmentRecord[] = []
+  const [window] = windowsOf({bases: [base], segments}, (segment) => chain.push(segment))
+  return {chain, window}
+}
+
 export function basesInOrder(bases: BaseRecord[]): BaseRecord[] {
   return [...bases].sort((a, b) => (a.takenAt < b.takenAt ? -1 : a.takenAt > b.takenAt ? 1 : 0))
 }

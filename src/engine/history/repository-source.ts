@@ -21,7 +21,7 @@ import {
   type SegmentRecord,
   SEGMENTS,
 } from '../archive/repository.js'
-import {basesInOrder, windowsOf} from '../archive/timeline.js'
+import {basesInOrder, windowOfBase} from '../archive/timeline.js'
 import {readArchiveLogs} from './archive-source.js'
 import {OnceEach, type TxnSource} from './source.js'
 
@@ -41,7 +41,7 @@ export function repositorySource(repo: StorageProvider, content?: RepositoryCont
         // A base taken after a gap below what was read: the node was reset, its zxids start again.
         if (base.reason === 'gap' && baseZxid < once.lastZxid) once.restart()
         if (baseZxid > once.lastZxid) await readBaseLogs(repo, base, once)
-        for (const segment of segmentsOf(base, held.segments)) {
+        for (const segment of windowOfBase(base, held.segments).chain) {
           if (once.done) return
           if (BigInt(segment.toZxid) > once.lastZxid) await readSegment(repo, segment, once)
         }
@@ -58,12 +58,6 @@ async function readBaseLogs(repo: StorageProvider, base: BaseRecord, once: OnceE
     return !once.done && txn.header.zxid < end
   })
   await readArchiveLogs(repo.child(`${BASES}/${base.archive}`), upToBase)
-}
-
-function segmentsOf(base: BaseRecord, segments: SegmentRecord[]): SegmentRecord[] {
-  const used: SegmentRecord[] = []
-  windowsOf({bases: [base], segments}, (segment) => used.push(segment))
-  return used
 }
 
 async function readSegment(repo: StorageProvider, segment: SegmentRecord, once: OnceEach): Promise<void> {

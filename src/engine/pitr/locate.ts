@@ -9,7 +9,7 @@ import type {PointTarget} from './target.js'
 
 import {UsageError} from '../../errors.js'
 import {hexZxid} from '../../zk/zxid.js'
-import {basesInOrder, type Window, windowsOf} from '../archive/timeline.js'
+import {basesInOrder, type Window, windowOfBase} from '../archive/timeline.js'
 
 export interface LocatedWindow {
   base: BaseRecord
@@ -49,11 +49,7 @@ export function lastZxidKept(target: Extract<PointTarget, {kind: 'zxid'}>): bigi
 }
 
 function windowsWithChains(content: RepositoryContent): LocatedWindow[] {
-  return basesInOrder(content.bases).map((base) => {
-    const chain: SegmentRecord[] = []
-    const [window] = windowsOf({bases: [base], segments: content.segments}, (segment) => chain.push(segment))
-    return {base, chain, window}
-  })
+  return basesInOrder(content.bases).map((base) => ({base, ...windowOfBase(base, content.segments)}))
 }
 
 function covers({window}: LocatedWindow, target: PointTarget): boolean {
