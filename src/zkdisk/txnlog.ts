@@ -219,7 +219,7 @@ function probeEntry(bytes: Buffer, name: string, offset: number, dataEnd: number
 }
 
 /** What is wrong with the entry at `offset`, and where it ends (the file's end if it is cut short); undefined if it is whole. */
-function entryDamage(bytes: Buffer, offset: number): undefined | {end: number; reason: string} {
+export function entryDamage(bytes: Buffer, offset: number): undefined | {end: number; reason: string} {
   const left = bytes.length - offset - ENTRY_HEADER_LENGTH
   if (left < 0) return {end: bytes.length, reason: 'the file ends inside the entry header'}
   const stored = bytes.readBigUInt64BE(offset)

@@ -4,9 +4,15 @@
  * entries end where ZooKeeper's FileTxnIterator stops: the end of the data, the zero padding of a
  * preallocated log, or the first entry that is not whole (cut short, no 0x42, a wrong checksum).
  */
-import {adler32} from '../../zkdisk/adler32.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
-import {ENTRY_HEADER_LENGTH, HEADER_LENGTH, LOG_MAGIC, TXN_HEADER_LENGTH, ZXID_IN_ENTRY} from '../../zkdisk/txnlog.js'
+import {
+  ENTRY_HEADER_LENGTH,
+  entryDamage,
+  HEADER_LENGTH,
+  LOG_MAGIC,
+  TXN_HEADER_LENGTH,
+  ZXID_IN_ENTRY,
+} from '../../zkdisk/txnlog.js'
 
 export interface RawEntry {
   /** The whole entry as stored: checksum, length, the transaction, 0x42. */
@@ -16,7 +22,6 @@ export interface RawEntry {
   zxid: bigint
 }
 
-const END_OF_RECORD = 0x42
 /** Far above what jute.maxbuffer lets a transaction be: a longer entry is damage, not a reason to buffer it. */
 const MAX_ENTRY_BYTES = 64 * 1024 * 1024
 
@@ -41,8 +46,8 @@ export async function* logEntries(input: AsyncIterable<Buffer>, name: string): A
       const length = head.readInt32BE(8)
       if (length < TXN_HEADER_LENGTH || length > MAX_ENTRY_BYTES) return
       const entry = await bytes.take(ENTRY_HEADER_LENGTH + length + 1)
-      if (entry.length < ENTRY_HEADER_LENGTH + length + 1 || entry.at(-1) !== END_OF_RECORD) return
-      if (BigInt(adler32(entry, ENTRY_HEADER_LENGTH, entry.length - 1)) !== entry.readBigUInt64BE(0)) return
+      // Cut short, no 0x42 or a wrong checksum: where ZooKeeper stops reading.
+      if (entryDamage(entry, 0)) return
       yield {bytes: entry, dbid, zxid: entry.readBigUInt64BE(ZXID_IN_ENTRY)}
     }
   } finally {
