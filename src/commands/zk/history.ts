@@ -1,14 +1,16 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, EXIT_CODES_HELP} from '../../cli/base.js'
-import {printable} from '../../cli/printable.js'
+import {inertJson, printable} from '../../cli/printable.js'
+import {redactOutput} from '../../cli/redact.js'
 import {
   type History,
   type HistoryEvent,
-  historyOf,
+  type HistoryOptions,
   openTxnSource,
   type SessionSummary,
   streamHistory,
+  type TxnSource,
 } from '../../engine/history/index.js'
 import {parseTime} from '../../engine/time.js'
 import {UsageError} from '../../errors.js'
@@ -24,7 +26,7 @@ export default class ZkHistory extends BaseCommand {
   }
   static description = `Lists every transaction that changed PATH or anything under it (creates, deletes, setData, setACL, each op of a multi, the ephemerals a closed or expired session deleted), oldest first: its zxid (what zk restore --to-zxid takes), time (UTC), session, operation, path, data size and version, and the ACL of a create or setACL. Then one line per session: its count of changes, first and last, and, when the log holds its createSession, its timeout and when it was created. ZooKeeper's log does not record client addresses.
 
-A create or delete changes its parent's child count too: that is not counted as a change of the parent's subtree, only of the created or deleted path. --since and --until (inclusive) filter by the txn's time: ISO 8601 with its zone (Z or an offset, as this command prints times) or "15m ago". Every segment of a repository is checked against its sidecar's SHA-256, and a data-directory archive against its manifest, before it is read: a mismatch fails with exit 1. A running node's --data-dir is read as it is, up to the last whole transaction of each log; nothing is written. Plain output is printed as it is read; --json prints {events: [...], sessions: [...]} at the end, so it holds every event of the range (narrow it with PATH, --since, --until).
+A create or delete changes its parent's child count too: that is not counted as a change of the parent's subtree, only of the created or deleted path. --since and --until (inclusive) filter by the txn's time: ISO 8601 with its zone (Z or an offset, as this command prints times) or "15m ago". Every segment of a repository is checked against its sidecar's SHA-256, and a data-directory archive against its manifest, before it is read: a mismatch fails with exit 1. A running node's --data-dir is read as it is, up to the last whole transaction of each log; nothing is written. Plain output is printed as it is read, and so is --json's {events: [...], sessions: [...]}: memory does not grow with the number of events.
 
 ${EXIT_CODES_HELP}`
   static enableJsonFlag = true
@@ -54,6 +56,18 @@ ${EXIT_CODES_HELP}`
     until: Flags.string({description: 'Only changes at or before this time: ISO 8601 with its zone, or "15m ago".'}),
   }
   static summary = 'List the transactions that changed a path or its subtree, oldest first, with their sessions.'
+  /** Set once --json's document is being written as the events are read: oclif must not print another. */
+  private jsonStreamed = false
+
+  /** A failure after the document was begun: the line goes to stderr, the truncated JSON stays invalid. */
+  protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (this.jsonStreamed) process.stderr.write(`Error: ${printable(redactOutput(error.message))}\n`)
+    return super.catch(error)
+  }
+
+  logJson(json: unknown): void {
+    if (!this.jsonStreamed) super.logJson(json)
+  }
 
   async run(): Promise<History> {
     const {args, flags} = await this.parse(ZkHistory)
@@ -71,7 +85,11 @@ ${EXIT_CODES_HELP}`
     const source = await openTxnSource(
       dataDir ? {dataDir, ...(flags['log-dir'] ? {logDir: flags['log-dir']} : {})} : {location: args.location!},
     )
-    if (this.jsonEnabled()) return historyOf(source, options)
+    if (this.jsonEnabled()) {
+      this.jsonStreamed = true
+      return {events: [], sessions: await streamJsonHistory(source, options)}
+    }
+
     this.log(`Changes under ${printable(path)}, oldest first: zxid (for --to-zxid), time, session, op, path, details`)
     let count = 0
     const sessions = await streamHistory(source, options, (event) => {
@@ -84,6 +102,26 @@ ${EXIT_CODES_HELP}`
     for (const session of sessions) this.log(sessionLine(session))
     return {events: [], sessions}
   }
+}
+
+/** --json's document, written an event at a time as oclif would print it whole (2-space JSON). */
+async function streamJsonHistory(source: TxnSource, options: HistoryOptions): Promise<SessionSummary[]> {
+  const write = (text: string) => process.stdout.write(inertJson(text))
+  let events = 0
+  write('{\n  "events": [')
+  const sessions = await streamHistory(source, options, (event) => {
+    write(`${events++ === 0 ? '' : ','}\n${indented(event, 4)}`)
+  })
+  write(`${events === 0 ? '' : '\n  '}],\n  "sessions": ${indented(sessions, 2).trimStart()}\n}\n`)
+  return sessions
+}
+
+function indented(value: unknown, spaces: number): string {
+  const pad = ' '.repeat(spaces)
+  return JSON.stringify(value, null, 2)
+    .split('\n')
+    .map((line) => pad + line)
+    .join('\n')
 }
 
 function eventLine(event: HistoryEvent): string {

@@ -185,12 +185,6 @@ export async function streamHistory(
 }
 
 /** The whole history, held: for --json and for callers that want a value. */
-export async function historyOf(source: TxnSource, options: HistoryOptions): Promise<History> {
-  const events: HistoryEvent[] = []
-  const sessions = await streamHistory(source, options, (event) => events.push(event))
-  return {events, sessions}
-}
-
 /**
  * The first txn at or after `since` that changed or deleted PATH or anything under it (its first
  * change, for a multi), and `before`: the zxid of the txn the source holds just before it (its

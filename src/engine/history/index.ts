@@ -11,7 +11,6 @@ export {
   firstChangeIn,
   type History,
   type HistoryEvent,
-  historyOf,
   type HistoryOptions,
   type SessionSummary,
   streamHistory,

@@ -236,6 +236,10 @@ describe('dcos zk history', function () {
     const errors = result.stderr.trim().split('\n')
     expect(errors).to.have.length(1)
     expect(errors[0]).to.include(segment).and.to.include('SHA-256')
+    // --json writes its document as it reads: cut short by the failure, it must not parse as a whole one.
+    const json = expectExit(await dcos(['zk', 'history', damaged, '/app/a', '--json']), 1)
+    expect(json.stderr.trim().split('\n')).to.deep.equal(errors)
+    expect(() => JSON.parse(json.stdout)).to.throw()
   })
 })
 
