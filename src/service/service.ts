@@ -44,6 +44,8 @@ export interface Logger {
 export interface ServiceOptions {
   /** Runs once a job holds the lock and is recorded, before its work starts (tests pause jobs here). */
   beforeJobWork?: (job: {id: string; kind: 'backup' | 'restore'}) => Promise<void>
+  /** Runs once a job recorded its end, before it lets go of the lock (tests pause jobs here). */
+  beforeLockRelease?: (job: {id: string; kind: 'backup' | 'restore'}) => Promise<void>
   /** How often to look for jobs whose instance died, and mark them failed. Default: the session timeout, after which a dead holder's lock is gone. */
   cleanupIntervalMs?: number
   components: Component[]
@@ -73,8 +75,11 @@ export class BusyError extends OperationError {
 }
 
 interface RunningJob {
+  /** Settles once the lock is released too. */
   done: Promise<void>
   id: string
+  /** Set once the job recorded its end: all that is left is letting go of the lock. */
+  workEnded: boolean
 }
 
 /**
@@ -514,6 +519,8 @@ export class BackupService {
     kind: 'backup' | 'restore',
     prepare: () => Promise<(session: ZkSession) => Promise<void>>,
   ): Promise<void> {
+    // A job that recorded its end is done for any client that watched it: its lock release is waited for.
+    if (this.running?.workEnded) await this.running.done
     if (this.running) throw new BusyError()
     const session = await this.acquire(id, kind)
     let work: (session: ZkSession) => Promise<void>
@@ -526,11 +533,14 @@ export class BackupService {
     }
 
     this.options.log.info({job: id, kind}, `${kind} started`)
-    const done = (async () => {
+    const job: RunningJob = {done: Promise.resolve(), id, workEnded: false}
+    job.done = (async () => {
       try {
         await this.options.beforeJobWork?.({id, kind})
         await work(session)
       } finally {
+        job.workEnded = true
+        await this.options.beforeLockRelease?.({id, kind})
         await this.lock
           .release(session, id)
           .catch((error: unknown) =>
@@ -539,7 +549,7 @@ export class BackupService {
         this.running = undefined
       }
     })()
-    this.running = {done, id}
+    this.running = job
   }
 
   private async unknownBackup(id: string): Promise<UsageError> {

@@ -14,7 +14,7 @@ import {type S3Server, startS3} from '../harness/s3.js'
 import {gunzipSync, tarGz, tarMembers} from '../helpers/archive.js'
 import {dcos, expectExit, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
-import {oracleDiff, readTreeIndependently} from '../helpers/oracle.js'
+import {call, oracleDiff, readTreeIndependently, withOracleClient} from '../helpers/oracle.js'
 import {secret} from '../helpers/secrets.js'
 import {api, listedBackup, type RunningService, type StartOptions, startService} from '../helpers/service.js'
 import {connect, seedTree, snapshotTree, uniquePath} from '../helpers/tree.js'
@@ -177,6 +177,35 @@ describe('backup service', () => {
     const refused = await api(url, 'POST', '/restore', {id})
     expect(refused.status).to.equal(400)
     expect(refused.body.errors[0]).to.match(/is STATUS_ERROR: only a ready backup can be restored/)
+  })
+
+  it('takes the next job at once after one recorded its end, though that one still holds the lock (not busy)', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let paused!: () => void
+    const atRelease = new Promise<void>((resolve) => {
+      paused = resolve
+    })
+    const {url} = await start({
+      beforeLockRelease() {
+        paused()
+        return gate
+      },
+    })
+    const {id} = (await api(url, 'POST', '/create', {label: 'first'})).body.backup_info as BackupInfo
+    await atRelease
+    // The end is recorded and the lock still held: what a client that watched it end sees next.
+    expect((await listedBackup(url, id, settled)).status).to.equal('STATUS_READY')
+    const holder = await withOracleClient(hosts[0], undefined, (client) =>
+      call<Buffer>((done) => client.getData(lockPath, done)),
+    )
+    expect(JSON.parse(holder.toString()).job, 'the first job still holds the lock').to.equal(id)
+    const next = api(url, 'POST', '/create', {label: 'next'})
+    setTimeout(release, 2500) // past the 2 s a lock held by another instance is tried again
+    const answer = await next
+    expect(answer.status, JSON.stringify(answer.body)).to.equal(200)
   })
 
   it('holds one lock across instances sharing storage and ZooKeeper: a second create or restore is busy', async () => {
