@@ -130,6 +130,9 @@ function snapshotContent(
   }
 }
 
+/** The checksum of what was read is brought up to date in steps this large: zlib's, not the loop's for short ranges. */
+const SEAL_STEP = 1024 * 1024
+
 /**
  * An uncompressed snapshot read while its bytes arrive, into the one buffer of its whole size (as an
  * AdminServer streams one, announcing the size): the znodes are read as far as whole records have
@@ -175,8 +178,10 @@ export class SnapshotStreamReader {
       if (step.done) this.nodes = step.value
       // The bytes read so far all come before the first seal: their checksum need not wait for it.
       const {seal} = this
-      seal.checksum.update(this.bytes, seal.end, this.reader.offset)
-      seal.end = this.reader.offset
+      if (this.reader.offset - seal.end >= SEAL_STEP) {
+        seal.checksum.update(this.bytes, seal.end, this.reader.offset)
+        seal.end = this.reader.offset
+      }
     } catch (error) {
       this.failure = error
     }
