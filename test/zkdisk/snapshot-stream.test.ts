@@ -112,6 +112,22 @@ describe('zkdisk snapshot read while it streams', () => {
     }
   })
 
+  it('checks the seal of a snapshot of many MiB, its checksum summed in steps while it streams', () => {
+    const large = snapshotBytes({
+      znodes: [
+        ...BASE_ZNODES,
+        ...Array.from({length: 12}, (_, index) => ({data: String(index).repeat(400_000), path: `/big-${index}`})),
+      ],
+    })
+    const expected = plain(readSnapshot({bytes: large, name: NAME}))
+    expect(plain(readStreamed(large, [65_536, 1000]))).to.deep.equal(expected)
+    const damaged = Buffer.from(large)
+    damaged[3_000_000] ^= 1
+    expect(errorOf(() => readStreamed(damaged, [65_536])))
+      .to.equal(errorOf(() => readSnapshot({bytes: damaged, name: NAME})))
+      .and.match(/Adler-32 checksum mismatch/)
+  })
+
   it('reads each record as soon as it is whole, not before', () => {
     const buffer = Buffer.alloc(bytes.length)
     const reader = new SnapshotStreamReader(NAME, buffer)
