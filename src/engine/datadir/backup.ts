@@ -27,6 +27,7 @@ import {parallelGzip} from '../../archive/parallel-gzip.js'
 import {TAR_END, tarHeader, tarPadding} from '../../archive/tar.js'
 import {OperationError, UsageError} from '../../errors.js'
 import {hexZxid} from '../../zk/zxid.js'
+import {collectGarbage} from '../collect-garbage.js'
 import {TOOL} from '../version.js'
 import {compareAdminHashes, readAdminHashes} from './admin-hashes.js'
 import {type DataDirTransfer, requireDirectory} from './directories.js'
@@ -145,6 +146,8 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
       pins,
       hashes && 'digests' in hashes ? new Set(hashes.digests.keys()) : undefined,
     )
+    // The replayed tree is unreachable now: collected before the copy's workers start beside it.
+    collectGarbage()
     const checked = checkAgainstServer(hashes, verification, set.snapshot?.zxid)
     if (checked.note) set.notes.push(checked.note)
     const createdAt = now().toISOString()
