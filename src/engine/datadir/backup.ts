@@ -17,6 +17,7 @@ import {
   DATADIR_MANIFEST,
   type DataDirManifest,
   excludedName,
+  isEpochFile,
   isStateFile,
   type MemberInfo,
   ROOT,
@@ -274,7 +275,7 @@ function recoveryMembers(found: SourceMember[], chosen: Map<string, ChosenFile>)
   return members
 }
 
-/** Every member found, each file pinned (an obsolete one may be purged meanwhile: then it is left out, and noted). */
+/** Every member found, each file pinned (an obsolete one may be purged meanwhile: then it is left out, and noted), the epoch files last. */
 async function pinAll(
   found: SourceMember[],
   chosen: Map<string, ChosenFile>,
@@ -296,7 +297,10 @@ async function pinAll(
   // Files that appeared after the directories were read (a log rolled meanwhile).
   for (const [name, file] of chosen)
     if (!members.some((member) => member.name === name)) members.push(chosenMember(name, file))
-  return members
+  return [
+    ...members.filter((member) => !isEpochFile(member.name)),
+    ...members.filter((member) => isEpochFile(member.name)),
+  ]
 }
 
 function chosenMember(name: string, file: ChosenFile): SourceMember {
