@@ -73,6 +73,15 @@ export function excludedName(name: string): boolean {
   return name.includes('myid') || name.includes('zookeeper.out')
 }
 
+/**
+ * A quorum peer's acceptedEpoch and currentEpoch (and the .tmp ZooKeeper writes each through):
+ * copied last, after every snapshot and log, so that the epoch restored is never older than the
+ * last zxid of the logs beside it, which ZooKeeper refuses to start on.
+ */
+export function isEpochFile(name: string): boolean {
+  return /(?:^|\/)version-2\/(?:acceptedEpoch|currentEpoch)(?:\.tmp)?$/.test(name)
+}
+
 /** snapshot.* and log.* in version-2/ (relative to the data or log dir): what ZooKeeper loads its state from. */
 export function isStateFile(relative: string): boolean {
   return /^version-2\/(snapshot|log)\.[^/]+$/.test(relative)

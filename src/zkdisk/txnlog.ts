@@ -255,7 +255,7 @@ export function endOfNonZero(bytes: Buffer): number {
 }
 
 export interface WholeEntries {
-  /** The offset after the last non-zero byte: beyond `end`, a torn or still-written entry. */
+  /** The offset after the last non-zero byte (of the bytes read): beyond `end`, a torn or still-written entry. */
   dataEnd: number
   /** The byte offset after the last whole, checksummed entry: a copy cut there is a log ZooKeeper loads. */
   end: number
@@ -287,4 +287,32 @@ export function wholeEntries(file: DiskFile): WholeEntries {
   }
 
   return {dataEnd: Math.max(dataEnd, HEADER_LENGTH), end: offset, ...(last ? {last} : {})}
+}
+
+/** The first read of wholeEntriesOfPrefixes: a log's entries rarely fill more than a fraction of its preallocated size. */
+const FIRST_PREFIX_BYTES = 1024 * 1024
+
+/**
+ * wholeEntries of a file of `size` bytes read in growing prefixes (1 MiB, then doubling) until the
+ * entry after the last whole one is not cut by the prefix: the same cut as reading it whole, without
+ * reading (and holding) the preallocated zero tail, 64 MiB a log by default.
+ */
+export function wholeEntriesOfPrefixes(
+  name: string,
+  size: number,
+  readPrefix: (length: number) => Buffer,
+): WholeEntries {
+  for (let length = Math.min(FIRST_PREFIX_BYTES, size); ; length = Math.min(length * 2, size)) {
+    const bytes = readPrefix(length)
+    const entries = wholeEntries({bytes, name})
+    if (length >= size || !entryCutAt(bytes, entries.end)) return entries
+  }
+}
+
+/** Whether the entry at `offset` runs past the bytes: more must be read to know whether it is whole. */
+export function entryCutAt(bytes: Buffer, offset: number): boolean {
+  return (
+    offset + ENTRY_HEADER_LENGTH > bytes.length ||
+    offset + ENTRY_HEADER_LENGTH + bytes.readInt32BE(offset + 8) + 1 > bytes.length
+  )
 }

@@ -19,7 +19,9 @@ import {
   readTxnLog,
   snappyStreamDecompress,
   snappyUncompress,
+  wholeEntries,
 } from '../../src/zkdisk/index.js'
+import {wholeEntriesOfPrefixes} from '../../src/zkdisk/txnlog.js'
 import {BASE_ZNODES, entry, logBytes, OPEN, record, snapshotBytes, txnBytes} from './synthetic.js'
 
 /** Adler-32 by its definition, reducing after every byte. */
@@ -160,6 +162,54 @@ describe('zkdisk formats', () => {
           ).to.deep.equal(expected)
         }
       }
+    })
+  })
+
+  describe('wholeEntriesOfPrefixes (a log cut without reading its preallocated tail whole)', () => {
+    const MiB = 1024 * 1024
+    const big = (zxid: bigint, bytes: number, fill = 'x') => create(zxid, `/big${zxid}`, fill.repeat(bytes))
+    // Entries across the 1 MiB and 2 MiB reads, one of zeros only longer than the first read, then the zero tail.
+    const entries = [
+      big(1n, 700_000),
+      big(2n, 700_000),
+      big(3n, 1.5 * MiB, '\0'),
+      big(4n, 900_000),
+      create(5n, '/e', 'e'),
+    ]
+    const cases: Array<[string, Buffer]> = [
+      ['whole entries and a long zero tail', logBytes(entries, 8 * MiB)],
+      ['no tail', logBytes(entries)],
+      ['a torn last entry', logBytes(entries).subarray(0, logBytes(entries).length - 3)],
+      [
+        'a wrong checksum in the middle',
+        logBytes([...entries.slice(0, 3), entry(entries[3].subarray(12, -1), 7n), entries[4]], MiB),
+      ],
+      [
+        'an entry ending exactly at the first read',
+        logBytes([big(1n, MiB - 16 - big(1n, 0).length), create(2n, '/b', 'b')], 4 * MiB),
+      ],
+    ]
+
+    for (const [name, bytes] of cases)
+      it(`cuts where a read of the whole file cuts: ${name}`, () => {
+        let largest = 0
+        const cut = wholeEntriesOfPrefixes('log.1', bytes.length, (length) => {
+          largest = Math.max(largest, length)
+          return bytes.subarray(0, length)
+        })
+        const whole = wholeEntries({bytes, name: 'log.1'})
+        expect({end: cut.end, last: cut.last}).to.deep.equal({end: whole.end, last: whole.last})
+        expect(largest).to.be.at.most(Math.min(bytes.length, 2 * whole.end + MiB))
+      })
+
+    it('reads a preallocated log only a little past its last entry', () => {
+      const bytes = logBytes([create(1n, '/a', 'one')], 64 * MiB)
+      const lengths: number[] = []
+      wholeEntriesOfPrefixes('log.1', bytes.length, (length) => {
+        lengths.push(length)
+        return bytes.subarray(0, length)
+      })
+      expect(lengths).to.deep.equal([MiB])
     })
   })
 

@@ -6,7 +6,7 @@ import {type FileHandle, open, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {parseLogName} from '../../zkdisk/files.js'
-import {ENTRY_HEADER_LENGTH, HEADER_LENGTH, wholeEntries, ZXID_IN_ENTRY} from '../../zkdisk/txnlog.js'
+import {ENTRY_HEADER_LENGTH, entryCutAt, HEADER_LENGTH, wholeEntries, ZXID_IN_ENTRY} from '../../zkdisk/txnlog.js'
 
 /** The FileHeader of a log: int magic "ZKLG", int version, long dbid. */
 export const LOG_HEADER_LENGTH = HEADER_LENGTH
@@ -125,17 +125,9 @@ async function readFrom(
     const bytes = Buffer.concat([header, chunk.subarray(0, bytesRead)])
     const {end} = wholeEntries({bytes, name})
     // A short read is a file cut since its stat: what was read is all there is.
-    if (bytesRead < length || offset + bytesRead >= size || !cutAt(bytes, end))
+    if (bytesRead < length || offset + bytesRead >= size || !entryCutAt(bytes, end))
       return {bytes, entries: entriesOf(bytes, end), offset, readBytes}
   }
-}
-
-/** The entry at `end` runs past the bytes read: more must be read to know whether it is whole. */
-function cutAt(bytes: Buffer, end: number): boolean {
-  return (
-    end + ENTRY_HEADER_LENGTH > bytes.length ||
-    end + ENTRY_HEADER_LENGTH + bytes.readInt32BE(end + 8) + 1 > bytes.length
-  )
 }
 
 function entriesOf(bytes: Buffer, end: number): LogEntry[] {

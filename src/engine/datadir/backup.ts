@@ -17,6 +17,7 @@ import {
   DATADIR_MANIFEST,
   type DataDirManifest,
   excludedName,
+  isEpochFile,
   isStateFile,
   type MemberInfo,
   ROOT,
@@ -27,6 +28,7 @@ import {parallelGzip} from '../../archive/parallel-gzip.js'
 import {TAR_END, tarHeader, tarPadding} from '../../archive/tar.js'
 import {OperationError, UsageError} from '../../errors.js'
 import {hexZxid} from '../../zk/zxid.js'
+import {collectGarbage} from '../collect-garbage.js'
 import {TOOL} from '../version.js'
 import {compareAdminHashes, readAdminHashes} from './admin-hashes.js'
 import {type DataDirTransfer, requireDirectory} from './directories.js'
@@ -145,6 +147,8 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
       pins,
       hashes && 'digests' in hashes ? new Set(hashes.digests.keys()) : undefined,
     )
+    // The replayed tree is unreachable now: collected before the copy's workers start beside it.
+    collectGarbage()
     const checked = checkAgainstServer(hashes, verification, set.snapshot?.zxid)
     if (checked.note) set.notes.push(checked.note)
     const createdAt = now().toISOString()
@@ -271,7 +275,7 @@ function recoveryMembers(found: SourceMember[], chosen: Map<string, ChosenFile>)
   return members
 }
 
-/** Every member found, each file pinned (an obsolete one may be purged meanwhile: then it is left out, and noted). */
+/** Every member found, each file pinned (an obsolete one may be purged meanwhile: then it is left out, and noted), the epoch files last. */
 async function pinAll(
   found: SourceMember[],
   chosen: Map<string, ChosenFile>,
@@ -293,7 +297,10 @@ async function pinAll(
   // Files that appeared after the directories were read (a log rolled meanwhile).
   for (const [name, file] of chosen)
     if (!members.some((member) => member.name === name)) members.push(chosenMember(name, file))
-  return members
+  return [
+    ...members.filter((member) => !isEpochFile(member.name)),
+    ...members.filter((member) => isEpochFile(member.name)),
+  ]
 }
 
 function chosenMember(name: string, file: ChosenFile): SourceMember {

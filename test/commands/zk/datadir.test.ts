@@ -176,8 +176,10 @@ describe('dcos zk backup|restore|inspect --data-dir (offline, dcos-zk layout)', 
     )
   })
 
-  it('backs up a stopped node in dcos-zk layout, every file with --all-files (-v lists members); plain tar extracts it into that layout', async () => {
+  it('backs up a stopped node in dcos-zk layout, every file with --all-files (-v lists members), the epoch files last; plain tar extracts it into that layout', async () => {
     await ensemble.stopNode(1)
+    // A quorum peer's epoch files (a standalone node writes none): by name they come before every snapshot and log.
+    for (const name of ['acceptedEpoch', 'currentEpoch']) await writeFile(join(dataDir, 'version-2', name), '1')
     const result = expectExit(
       await dcos([
         'zk',
@@ -199,6 +201,13 @@ describe('dcos zk backup|restore|inspect --data-dir (offline, dcos-zk layout)', 
     const listing = execFileSync('tar', ['-tzf', archive], {encoding: 'utf8'}).trim().split('\n')
     expect(listing.slice(0, 2)).to.deep.equal(['./zookeeper/', './zookeeper/snapshot/'])
     expect(listing.at(-1)).to.equal('./dcos-zk-backup.json')
+    const state = listing.filter((name) => /\/version-2\/(?:snapshot|log)\.[0-9a-f]+$/.test(name))
+    expect(listing.slice(-3)).to.deep.equal([
+      './zookeeper/snapshot/version-2/acceptedEpoch',
+      './zookeeper/snapshot/version-2/currentEpoch',
+      './dcos-zk-backup.json',
+    ])
+    expect(state.length).to.be.greaterThan(1)
     expect(listing.filter((name) => /myid|zookeeper\.out/.test(name))).to.deep.equal([])
     expect(listing.some((name) => /^\.\/zookeeper\/snapshot\/version-2\/snapshot\.[0-9a-f]+$/.test(name))).to.equal(
       true,
