@@ -604,13 +604,3 @@ export class Ensemble {
     }
   }
 }
-
-/** A standalone 3.8 node whose logs roll every ~100 txns (small preallocation), in a dataLogDir of their own: what the archive and history tests read. */
-export function startRollingStandalone(): Promise<Ensemble> {
-  return Ensemble.start({
-    config: {snapCount: '100'},
-    dataLogDirs: true,
-    jvmFlags: ['-Dzookeeper.preAllocSize=512'],
-    nodes: 1,
-  })
-}
