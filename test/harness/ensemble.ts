@@ -376,6 +376,12 @@ export class Ensemble {
       : this.waitFor([id], START_TIMEOUT_MS, () => true, 'answer srvr'))
   }
 
+  /** Restart every stopped node at once (each JVM start takes seconds); resolves once all nodes serve. */
+  async startStopped(): Promise<void> {
+    await Promise.all(this.states.filter((n) => !n.running).map((n) => this.startNode(n.id)))
+    await this.waitServing()
+  }
+
   /** Kill every node and remove the temp directory (unless `options.dir` was given). */
   async stop(): Promise<void> {
     this.stopped = true
