@@ -16,10 +16,12 @@
 #
 # The cache is ${DCOS_BACKUP_ZOOKEEPER_CACHE:-${XDG_CACHE_HOME:-~/.cache}/dcos-backup-zookeeper}:
 # one copy for every checkout of the repository, which `git clean` does not remove.
+# DCOS_BACKUP_APT_RETRIES (default apt's 3, about 7 s of backoff) is how often apt retries a fetch.
 set -euo pipefail
 
 cache="${DCOS_BACKUP_ZOOKEEPER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dcos-backup-zookeeper}"
 mirror="${DCOS_BACKUP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+retries="${DCOS_BACKUP_APT_RETRIES:-3}"
 
 release_of() {
   case "$1" in
@@ -55,7 +57,7 @@ fetch() {
   local apt_options=(
     -o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Dir::State::Status=/dev/null
-    -o Debug::NoLocking=1 -o APT::Sandbox::User="$(id -un)"
+    -o Debug::NoLocking=1 -o APT::Sandbox::User="$(id -un)" -o "Acquire::Retries=$retries"
   )
 
   echo "ZooKeeper $upstream: reading Debian $suite's package list from $mirror"

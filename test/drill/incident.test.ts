@@ -14,10 +14,11 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {zkConstants, ZkSession} from '../../src/zk/session.js'
-import {Ensemble, startRollingStandalone} from '../harness/ensemble.js'
+import {Ensemble} from '../harness/ensemble.js'
 import {dcos, expectExit, spawnDcos, type SpawnedCli, zkUri} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {type OracleTree, readTreeIndependently} from '../helpers/oracle.js'
+import {startRollingNode} from '../helpers/rolling-node.js'
 import {eventually} from '../helpers/wait.js'
 
 interface HistoryJson {
@@ -90,7 +91,7 @@ describe('the incident drill: undo a deleteall from the archived transaction log
   }
 
   before(async () => {
-    ;[node, spare] = await Promise.all([startRollingStandalone(), Ensemble.start({dataLogDirs: true, nodes: 1})])
+    ;[node, spare] = await Promise.all([startRollingNode(), Ensemble.start({dataLogDirs: true, nodes: 1})])
     dir = await tempDir('incident')
     repo = join(dir, 'repo')
     session = await ZkSession.connect({hosts: [hostsOf(node)]})

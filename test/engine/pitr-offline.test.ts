@@ -18,6 +18,7 @@ import {Ensemble} from '../harness/ensemble.js'
 import {dcos, expectExit} from '../helpers/cli.js'
 import {removeDir, tempDir} from '../helpers/fixtures.js'
 import {call, expectSameTree, type OracleTree, readTreeIndependently, withOracleClient} from '../helpers/oracle.js'
+import {startRollingNode} from '../helpers/rolling-node.js'
 
 interface Segment {
   file: string
@@ -121,12 +122,7 @@ describe('restoreDataDirToPoint (offline point-in-time restore, real ZooKeeper)'
 
   before(async () => {
     ;[source, target, target39] = await Promise.all([
-      Ensemble.start({
-        config: {snapCount: '100'},
-        dataLogDirs: true,
-        jvmFlags: ['-Dzookeeper.preAllocSize=512'],
-        nodes: 1,
-      }),
+      startRollingNode(),
       Ensemble.start({dataLogDirs: true, nodes: 1}),
       Ensemble.start({dataLogDirs: true, nodes: 1, version: '3.9'}),
     ])

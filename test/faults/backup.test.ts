@@ -45,8 +45,7 @@ describe('faults during a backup', function () {
 
   afterEach(async () => {
     // Each case takes the quorum away; the next one needs it back.
-    for (const id of [1, 2]) if (!ensemble.nodes[id - 1].running) await ensemble.startNode(id)
-    await ensemble.waitServing()
+    await ensemble.startStopped()
   })
 
   /** Holds the backup (SIGSTOP) once `started` says it is under way, takes the quorum away, and lets it go on. */

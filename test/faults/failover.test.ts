@@ -25,6 +25,8 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
   let ensemble: Ensemble
   let dir: string
   let archived: OracleTree
+  /** The tree as archived, by a backup no fault touched: what every restore brings back. */
+  let archive: string
 
   before(async () => {
     ;[ensemble, dir] = await Promise.all([Ensemble.start({nodes: 3}), tempDir('failover')])
@@ -39,6 +41,10 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
     } finally {
       await session.close()
     }
+
+    archive = join(dir, 'failover.tar.gz')
+    expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH)]), 0)
+    await expectArchiveHolds(archive, archived)
   })
 
   after(async () => {
@@ -46,8 +52,7 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
   })
 
   afterEach(async () => {
-    for (const node of ensemble.nodes) if (!node.running) await ensemble.startNode(node.id)
-    await ensemble.waitServing()
+    await ensemble.startStopped()
   })
 
   /**
@@ -110,8 +115,6 @@ describe('faults: the connected ZooKeeper node stopped mid-operation', function 
 
       for (const phase of ['delete', 'create'] as const) {
         it(`a restore goes on through another node (stopped while it ${phase}s) and the tree matches the archive`, async () => {
-          const archive = join(dir, `failover-restore-${batch}-${phase}.tar.gz`)
-          expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(ensemble.connectString, ROOT_PATH)]), 0)
           const session = await connect(ensemble.connectString)
           try {
             await Promise.all(

@@ -163,10 +163,7 @@ describe('faults during a restore', function () {
 
     after(() => ensemble?.stop())
 
-    afterEach(async () => {
-      await Promise.all(ensemble.nodes.filter((node) => !node.running).map((node) => ensemble.startNode(node.id)))
-      await ensemble.waitServing()
-    })
+    afterEach(() => ensemble.startStopped())
 
     it('quorum lost mid-restore: exit 1 naming the safety backup, which brings the subtree back once the quorum returns', async () => {
       const {before, code, hosts, root, safety, stderr} = await restoreLosingQuorum(
@@ -181,8 +178,7 @@ describe('faults during a restore', function () {
       expect(stderr).to.include('waited 3s for it (--rollback-wait)')
       expect(stderr).to.include(`The tree as it was is saved at ${safety}`)
 
-      await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
-      await ensemble.waitServing()
+      await ensemble.startStopped()
       // The failed restore could not release its lock without a quorum: it goes once that session expires (4 s).
       await eventually(
         'the safety backup to be restored',
@@ -207,7 +203,7 @@ describe('faults during a restore', function () {
     it('quorum lost mid-restore and back soon: the restore rolls back by itself on a new session, the tree exactly as before', async () => {
       const comeBack = async () => {
         await new Promise((resolve) => setTimeout(resolve, 3000))
-        await Promise.all([ensemble.startNode(1), ensemble.startNode(2)])
+        await ensemble.startStopped()
       }
 
       const {before, code, hosts, root, stderr} = await restoreLosingQuorum(ensemble, 'quorum-back', comeBack, '2m')

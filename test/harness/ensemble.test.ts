@@ -268,9 +268,15 @@ describe('test harness: ZooKeeper ensemble', function () {
 
     it('fails with the command to run when a release is neither cached nor fetchable', async () => {
       const cache = fs.mkdtempSync(join(os.tmpdir(), 'zk-cache-'))
-      const saved = {cache: process.env.DCOS_BACKUP_ZOOKEEPER_CACHE, mirror: process.env.DCOS_BACKUP_DEBIAN_MIRROR}
+      const saved = {
+        cache: process.env.DCOS_BACKUP_ZOOKEEPER_CACHE,
+        mirror: process.env.DCOS_BACKUP_DEBIAN_MIRROR,
+        retries: process.env.DCOS_BACKUP_APT_RETRIES,
+      }
       process.env.DCOS_BACKUP_ZOOKEEPER_CACHE = cache
       process.env.DCOS_BACKUP_DEBIAN_MIRROR = 'http://127.0.0.1:9/debian'
+      // Nothing listens there: apt's retries would only add their backoff (7 s) to the same failure.
+      process.env.DCOS_BACKUP_APT_RETRIES = '0'
       try {
         await assert.rejects(Ensemble.start({version: '3.9', nodes: 1}), (err: Error) => {
           assert.match(
@@ -289,6 +295,7 @@ describe('test harness: ZooKeeper ensemble', function () {
         for (const [name, value] of [
           ['DCOS_BACKUP_ZOOKEEPER_CACHE', saved.cache],
           ['DCOS_BACKUP_DEBIAN_MIRROR', saved.mirror],
+          ['DCOS_BACKUP_APT_RETRIES', saved.retries],
         ] as const) {
           if (value === undefined) delete process.env[name]
           else process.env[name] = value

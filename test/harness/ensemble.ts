@@ -376,6 +376,12 @@ export class Ensemble {
       : this.waitFor([id], START_TIMEOUT_MS, () => true, 'answer srvr'))
   }
 
+  /** Restart every stopped node at once (each JVM start takes seconds); resolves once all nodes serve. */
+  async startStopped(): Promise<void> {
+    await Promise.all(this.states.filter((n) => !n.running).map((n) => this.startNode(n.id)))
+    await this.waitServing()
+  }
+
   /** Kill every node and remove the temp directory (unless `options.dir` was given). */
   async stop(): Promise<void> {
     this.stopped = true
@@ -603,14 +609,4 @@ export class Ensemble {
       await fsp.writeFile(node.configFile, text)
     }
   }
-}
-
-/** A standalone 3.8 node whose logs roll every ~100 txns (small preallocation), in a dataLogDir of their own: what the archive and history tests read. */
-export function startRollingStandalone(): Promise<Ensemble> {
-  return Ensemble.start({
-    config: {snapCount: '100'},
-    dataLogDirs: true,
-    jvmFlags: ['-Dzookeeper.preAllocSize=512'],
-    nodes: 1,
-  })
 }

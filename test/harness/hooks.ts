@@ -9,7 +9,13 @@
  *
  * Tests sharing the ensemble must use their own znode paths and must not stop its nodes — a test
  * that stops nodes should start its own `Ensemble`.
+ *
+ * Under `mocha --parallel` this file is a root-hook plugin loaded by every worker: each worker has
+ * its own shared ensemble and its own secret scan (after each of its files), and the global teardown
+ * runs in the main process only, so a worker's ensemble goes when the worker exits.
  */
+import {rmSync} from 'node:fs'
+
 import {secretLeaks} from '../helpers/secrets.js'
 import {Ensemble} from './ensemble.js'
 
@@ -18,7 +24,11 @@ let shared: Promise<Ensemble> | undefined
 /** The shared 3-node ensemble (started on first call, reused afterwards). */
 export function sharedEnsemble(): Promise<Ensemble> {
   // A failed start is cached as well: every later caller gets the same error quickly.
-  shared ??= Ensemble.start({nodes: 3})
+  shared ??= Ensemble.start({nodes: 3}).then((ensemble) => {
+    // A parallel worker never sees the global teardown: its JVMs are killed on exit (ensemble.ts), and its files go here.
+    process.once('exit', () => rmSync(ensemble.dir, {force: true, recursive: true}))
+    return ensemble
+  })
   return shared
 }
 

@@ -55,9 +55,14 @@ export async function* logEntries(input: AsyncIterable<Buffer>, name: string): A
   }
 }
 
-/** The input's bytes, handed out in pieces of a chosen length; fewer only at its end. */
+/**
+ * The input's bytes, handed out in pieces of a chosen length; fewer only at its end. Chunks are kept
+ * as they came and joined once a piece is whole, so an entry arriving in many chunks is copied once,
+ * not once per chunk.
+ */
 class ByteQueue {
-  private buffered: Buffer = Buffer.alloc(0)
+  private buffered = 0
+  private chunks: Buffer[] = []
   private ended = false
   private readonly iterator: AsyncIterator<Buffer>
 
@@ -71,18 +76,43 @@ class ByteQueue {
   }
 
   async peek(length: number): Promise<Buffer> {
-    while (this.buffered.length < length && !this.ended) {
+    while (this.buffered < length && !this.ended) {
       const next = await this.iterator.next()
       if (next.done) this.ended = true
-      else this.buffered = this.buffered.length === 0 ? next.value : Buffer.concat([this.buffered, next.value])
+      else if (next.value.length > 0) {
+        this.chunks.push(next.value)
+        this.buffered += next.value.length
+      }
     }
 
-    return this.buffered.subarray(0, length)
+    return this.front(Math.min(length, this.buffered))
   }
 
   async take(length: number): Promise<Buffer> {
     const taken = await this.peek(length)
-    this.buffered = this.buffered.subarray(taken.length)
+    this.buffered -= taken.length
+    let rest = taken.length
+    while (rest > 0) {
+      const first = this.chunks[0]
+      if (first.length > rest) {
+        this.chunks[0] = first.subarray(rest)
+        break
+      }
+
+      rest -= first.length
+      this.chunks.shift()
+    }
+
     return taken
+  }
+
+  /** The first `length` buffered bytes (at most that many are buffered), the chunks they span joined into one. */
+  private front(length: number): Buffer {
+    if (length === 0) return Buffer.alloc(0)
+    let spanned = 0
+    let count = 0
+    while (spanned < length) spanned += this.chunks[count++].length
+    if (count > 1) this.chunks.splice(0, count, Buffer.concat(this.chunks.slice(0, count), spanned))
+    return this.chunks[0].subarray(0, length)
   }
 }

@@ -17,6 +17,7 @@ import {Ensemble} from '../../harness/ensemble.js'
 import {type S3Server, startS3} from '../../harness/s3.js'
 import {dcos, expectExit, spawnDcos} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
+import {startRollingNode} from '../../helpers/rolling-node.js'
 import {eventually} from '../../helpers/wait.js'
 
 interface Lease {
@@ -24,8 +25,8 @@ interface Lease {
   holder: {host: string; id: string; pid: number}
 }
 
-/** A standalone node whose logs roll every 50 to 100 txns and are preallocated 512 KiB at a time. */
-const ROLLING_NODE = {config: {snapCount: '100'}, jvmFlags: ['-Dzookeeper.preAllocSize=512'], nodes: 1}
+/** The logs in the dataDir: the guards are run with --data-dir alone. */
+const rollingNode = () => startRollingNode({dataLogDirs: false})
 
 describe('dcos zk archive: the guards of a repository', function () {
   this.timeout(180_000)
@@ -35,7 +36,7 @@ describe('dcos zk archive: the guards of a repository', function () {
   let written = 0
 
   before(async () => {
-    node = await Ensemble.start(ROLLING_NODE)
+    node = await rollingNode()
     dir = await tempDir('archive-guard')
     session = await ZkSession.connect({hosts: [node.nodeConnectString(1)]})
     await session.create('/k', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)
@@ -131,7 +132,7 @@ describe('dcos zk archive: the guards of a repository', function () {
       const chainEnd = await zxidOf(node)
       expect((await sidecars(repo)).map((segment) => segment.toZxid)).to.include(hex(chainEnd))
 
-      const other = await Ensemble.start(ROLLING_NODE)
+      const other = await rollingNode()
       try {
         const onB = await ZkSession.connect({hosts: [other.nodeConnectString(1)]})
         await onB.create('/b', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)

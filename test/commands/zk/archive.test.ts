@@ -10,11 +10,13 @@ import {execFileSync} from 'node:child_process'
 import {copyFile, mkdir, readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import type {Ensemble} from '../../harness/ensemble.js'
+
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
-import {type Ensemble, startRollingStandalone} from '../../harness/ensemble.js'
 import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
 import {dcos, expectExit, spawnDcos} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
+import {startRollingNode} from '../../helpers/rolling-node.js'
 import {eventually} from '../../helpers/wait.js'
 
 interface SegmentSidecar {
@@ -35,7 +37,7 @@ describe('dcos zk archive and dcos zk timeline', function () {
   let written = 0
 
   before(async () => {
-    node = await startRollingStandalone()
+    node = await startRollingNode()
     dir = await tempDir('archive')
     repo = join(dir, 'repo')
     classpath = await zookeeperClasspath()

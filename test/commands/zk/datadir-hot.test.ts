@@ -22,6 +22,7 @@ import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
 import {dcos, expectExit, zkUri} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {oracleDiff, readTreeIndependently} from '../../helpers/oracle.js'
+import {startRollingNode} from '../../helpers/rolling-node.js'
 import {eventually} from '../../helpers/wait.js'
 
 /** Creates /k/0, /k/1, ... one after the other until stopped. */
@@ -93,11 +94,9 @@ describe('dcos zk backup --data-dir of a running node (hot copy)', function () {
   let writer: Writer
 
   before(async () => {
-    const config = {'autopurge.snapRetainCount': '3', snapCount: '100'}
-    // A small preallocation keeps the logs quick to scan; the zero tail is still there to leave out.
-    const jvmFlags = ['-Dzookeeper.preAllocSize=512']
+    // The rolling node's small preallocation keeps the logs quick to scan; the zero tail is still there to leave out.
     ;[source, target] = await Promise.all([
-      Ensemble.start({config, dataLogDirs: true, jvmFlags, nodes: 1}),
+      startRollingNode({config: {'autopurge.snapRetainCount': '3'}}),
       Ensemble.start({dataLogDirs: true, nodes: 1}),
     ])
     await target.stopNode(1)
@@ -358,13 +357,7 @@ for (const version of ['3.9', '3.4'] as const) {
     let session: ZkSession
 
     before(async () => {
-      ensemble = await Ensemble.start({
-        config: {snapCount: '100'},
-        dataLogDirs: true,
-        jvmFlags: ['-Dzookeeper.preAllocSize=512'],
-        nodes: 1,
-        version,
-      })
+      ensemble = await startRollingNode({version})
       dir = await tempDir(`datadir-hot-${version}`)
       session = await ZkSession.connect({hosts: [ensemble.nodeConnectString(1)]})
       await session.create('/k', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)

@@ -12,12 +12,14 @@ import zookeeper from 'node-zookeeper-client'
 import {appendFile, cp, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import type {Ensemble} from '../../harness/ensemble.js'
+
 import {firstChangeAfter} from '../../../src/engine/history/index.js'
 import {resolveLocation} from '../../../src/providers/index.js'
-import {type Ensemble, startRollingStandalone} from '../../harness/ensemble.js'
 import {dcos, expectExit} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {call, permsOf, withOracleClient} from '../../helpers/oracle.js'
+import {startRollingNode} from '../../helpers/rolling-node.js'
 import {eventually} from '../../helpers/wait.js'
 
 interface Expected {
@@ -72,7 +74,7 @@ describe('dcos zk history', function () {
   let aclAfterSet: string[]
 
   before(async () => {
-    node = await startRollingStandalone()
+    node = await startRollingNode()
     dir = await tempDir('history')
     repo = join(dir, 'repo')
     archive = join(dir, 'datadir.tar.gz')

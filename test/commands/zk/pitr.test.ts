@@ -15,6 +15,7 @@ import {Ensemble} from '../../harness/ensemble.js'
 import {dcos, expectExit, expectUsageError} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {oracleDiff, type OracleTree, readTreeIndependently} from '../../helpers/oracle.js'
+import {startRollingNode} from '../../helpers/rolling-node.js'
 
 interface SegmentName {
   file: string
@@ -90,12 +91,7 @@ describe('dcos zk restore and inspect to a point in time, from an archive reposi
   }
 
   before(async () => {
-    node = await Ensemble.start({
-      config: {snapCount: '100'},
-      dataLogDirs: true,
-      jvmFlags: ['-Dzookeeper.preAllocSize=512'],
-      nodes: 1,
-    })
+    node = await startRollingNode()
     hosts = node.nodeConnectString(1)
     dir = await tempDir('pitr')
     repo = join(dir, 'repo')

@@ -27,6 +27,8 @@ describe('progress on a terminal', function () {
   let hosts: string
   let session: ZkSession
   let dir: string
+  /** The seeded tree, archived once: every restore here brings it back, so each can start from it. */
+  let archive: string
   const root = uniquePath('progress')
   const total = ZNODES + 1
 
@@ -40,6 +42,8 @@ describe('progress on a terminal', function () {
       {path: '/'},
       ...Array.from({length: ZNODES}, (_, index) => ({data: `znode ${index}`.repeat(20), path: `/z-${index}`})),
     ])
+    archive = join(dir, 'tree.tar.gz')
+    expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
   })
 
   /** A restore of an archive identical to the live tree has nothing to do: make one znode differ. */
@@ -84,8 +88,6 @@ describe('progress on a terminal', function () {
 
   for (const batch of ['on', 'off']) {
     it(`a restore (--batch ${batch}) shows bars for deleting and creating, with percent and the plan's totals`, async () => {
-      const archive = join(dir, `restore-${batch}.tar.gz`)
-      expectExit(await dcos(['zk', 'backup', archive, '--zk', zkUri(hosts, root)]), 0)
       await changeOne()
       const {code, output} = await dcosOnTerminal([
         'zk',
@@ -112,7 +114,6 @@ describe('progress on a terminal', function () {
       0,
     )
     expect(piped.stderr).to.equal('')
-    const archive = join(dir, 'piped.tar.gz')
     await changeOne()
     const restored = expectExit(
       await dcos(['zk', 'restore', archive, '--zk', zkUri(hosts, root), '--yes', '--no-safety-backup']),
