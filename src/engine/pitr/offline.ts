@@ -10,25 +10,24 @@
  * before the replay passed. No epoch file is written: ZooKeeper creates currentEpoch and
  * acceptedEpoch from the last zxid when they are missing, so they are never older than it.
  */
-import {closeSync, createReadStream, openSync, readFileSync, writeSync} from 'node:fs'
-import {mkdir, mkdtemp, open, readdir, rename, rm} from 'node:fs/promises'
+import {createReadStream, readFileSync} from 'node:fs'
+import {mkdir, mkdtemp, open, rename, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {basename, join} from 'node:path'
+import {join} from 'node:path'
 
 import type {StorageProvider} from '../../providers/types.js'
 
-import {DataDirArchiveError, isStateFile, readDataDirArchive} from '../../archive/datadir.js'
 import {errorMessage, OperationError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
 import {compareZxid, followsZxid, hexZxid} from '../../zk/zxid.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
-import {parseLogName, parseSnapshotName} from '../../zkdisk/files.js'
 import {readSnapshot} from '../../zkdisk/snapshot.js'
 import {HEADER_LENGTH, LOG_MAGIC} from '../../zkdisk/txnlog.js'
 import {backupDataDir} from '../datadir/backup.js'
 import {type DataDirRestoreOptions, type DataDirRestoreResult, restoreDataDir} from '../datadir/restore.js'
 import {checkNotRunning} from '../datadir/running.js'
 import {logEntries} from './log-entries.js'
+import {type NamedZxid, stageBase, type StagedBase} from './staged-base.js'
 
 export interface PointFiles {
   /** The base's tar.gz (dcos-zk layout hot copy, as `zk backup --data-dir` writes it). */
@@ -113,63 +112,6 @@ export async function restoreDataDirToPoint(
     }
   } finally {
     await rm(staging, {force: true, recursive: true})
-  }
-}
-
-interface NamedZxid {
-  name: string
-  zxid: bigint
-}
-
-interface StagedBase {
-  dir: string
-  /** Oldest first. */
-  logs: NamedZxid[]
-  /** Newest first. */
-  snapshots: NamedZxid[]
-}
-
-/** The base archive's snapshots and logs, checked whole as the restore checks an archive, streamed into `dir`. */
-async function stageBase(base: StorageProvider, dir: string): Promise<StagedBase> {
-  await mkdir(dir, {recursive: true})
-  let fd: number | undefined
-  try {
-    await readDataDirArchive(await base.read(), base.display, {
-      onData(_member, chunk) {
-        if (fd === undefined) return
-        for (let offset = 0; offset < chunk.length;) offset += writeSync(fd, chunk, offset)
-      },
-      onEnd() {
-        if (fd !== undefined) closeSync(fd)
-        fd = undefined
-      },
-      onMember(member) {
-        const relative = member.target?.relative ?? ''
-        if (member.type !== 'file' || !isStateFile(relative)) return
-        try {
-          fd = openSync(join(dir, basename(relative)), 'wx')
-        } catch {
-          throw new DataDirArchiveError(base.display, `${basename(relative)} is both in snapshot/ and transactions/`)
-        }
-      },
-    })
-  } finally {
-    if (fd !== undefined) closeSync(fd)
-  }
-
-  const names = await readdir(dir)
-  const byZxid = (a: NamedZxid, b: NamedZxid) => compareZxid(a.zxid, b.zxid)
-  const named = (zxidOf: (name: string) => bigint | undefined) =>
-    names.flatMap((name) => {
-      const zxid = zxidOf(name)
-      return zxid === undefined ? [] : [{name, zxid}]
-    })
-  return {
-    dir,
-    logs: named(parseLogName).sort(byZxid),
-    snapshots: named((name) => parseSnapshotName(name)?.zxid)
-      .sort(byZxid)
-      .reverse(),
   }
 }
 
