@@ -4,7 +4,7 @@ import {basename, join} from 'node:path'
 
 import {UsageError} from '../errors.js'
 import {type DiskState, replayState, stateSource} from './state.js'
-import {readLogFile, type TxnLogContent} from './txnlog.js'
+import {readLogFile, type TxnLogEntries} from './txnlog.js'
 
 const VERSION_DIRECTORY = 'version-2'
 
@@ -44,7 +44,7 @@ async function fileNames(dir: string): Promise<string[]> {
 }
 
 /** A log read in place as `name`: only what the replay keeps is held (see readLogFile). */
-export function readLogAt(path: string, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogContent {
+export function readLogAt(path: string, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogEntries {
   const fd = openSync(path, 'r')
   try {
     const {size} = fstatSync(fd)

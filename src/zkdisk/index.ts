@@ -35,13 +35,16 @@ export {
 } from './state.js'
 export * from './txn.js'
 export {
+  decodeAll,
   LOG_MAGIC,
   type LogFile,
   type LoggedTxn,
   readLogFile,
   readTxnLog,
+  scanTxnLog,
   type TornTail,
   type TxnLogContent,
+  type TxnLogEntries,
   wholeEntries,
   type WholeEntries,
 } from './txnlog.js'

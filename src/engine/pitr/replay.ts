@@ -68,7 +68,7 @@ function pointSource(base: StagedBase, segmentPaths: string[]): StateSource {
       const skip = skipBefore !== undefined && skipBefore > replayedTo ? skipBefore : replayedTo + 1n
       const content = readLogAt(log.path, log.logName, skip)
       if (content === 'empty') return content
-      const last = content.txns.at(-1)?.header.zxid ?? content.skipped?.lastZxid ?? 0n
+      const last = content.lastZxid ?? content.skipped?.lastZxid ?? 0n
       if (last > replayedTo) replayedTo = last
       return content
     },
