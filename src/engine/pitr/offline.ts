@@ -11,7 +11,7 @@
  * acceptedEpoch from the last zxid when they are missing, so they are never older than it.
  */
 import {createReadStream, readFileSync} from 'node:fs'
-import {mkdir, mkdtemp, open, rename, rm} from 'node:fs/promises'
+import {mkdir, mkdtemp, open, readdir, rename, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -19,13 +19,15 @@ import type {StorageProvider} from '../../providers/types.js'
 
 import {errorMessage, OperationError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
-import {compareZxid, followsZxid, hexZxid} from '../../zk/zxid.js'
+import {followsZxid, hexZxid} from '../../zk/zxid.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
+import {parseSnapshotName} from '../../zkdisk/files.js'
 import {readSnapshot} from '../../zkdisk/snapshot.js'
 import {HEADER_LENGTH, LOG_MAGIC} from '../../zkdisk/txnlog.js'
 import {backupDataDir} from '../datadir/backup.js'
 import {type DataDirRestoreOptions, type DataDirRestoreResult, restoreDataDir} from '../datadir/restore.js'
 import {checkNotRunning} from '../datadir/running.js'
+import {exactFrom} from '../datadir/verify-copy.js'
 import {logEntries} from './log-entries.js'
 import {type NamedZxid, stageBase, type StagedBase} from './staged-base.js'
 
@@ -79,14 +81,20 @@ export async function restoreDataDirToPoint(
   const staging = await mkdtemp(join(tempDir ?? tmpdir(), 'dcos-zk-point-'))
   try {
     const base = await stageBase(point.base, join(staging, 'base'))
-    const snapshot = newestWholeSnapshot(base, point.base.display)
-    refuseBeforeSnapshot(point, snapshot)
+    // The snapshot the base's own backup replayed; its archive's SHA-256s were checked as it was staged.
+    const [snapshot] = base.snapshots
+    if (snapshot && point.untilZxid < snapshot.zxid)
+      refuseBeforeSnapshot(point, snapshot, join(base.dir, snapshot.name))
     const pointDir = join(staging, 'point', 'version-2')
     await mkdir(pointDir, {recursive: true})
     if (snapshot) await rename(join(base.dir, snapshot.name), join(pointDir, snapshot.name))
     const after = snapshot?.zxid ?? 0n
     const log = await writePointLog(logSources(point, base, after), {after, dir: pointDir, until: point.untilZxid})
     await rm(base.dir, {force: true, recursive: true})
+    const archive = resolveLocation(join(staging, 'point.tar.gz'))
+    const checked = await checkedArchive(join(staging, 'point'), archive, log.last, (exactFrom) => {
+      if (snapshot && point.untilZxid < exactFrom) refuseBeforeSnapshot(point, snapshot, exactFrom)
+    })
     if (log.last < point.untilZxid)
       onNotice?.(
         `no transaction at ${hexZxid(point.untilZxid)}: the data directory loads at ${hexZxid(log.last)}, the last one before it`,
@@ -94,8 +102,6 @@ export async function restoreDataDirToPoint(
     onNotice?.(
       `no currentEpoch or acceptedEpoch is written: a quorum member creates them at epoch ${log.last >> 32n}, that of ${hexZxid(log.last)}, when it starts`,
     )
-    const archive = resolveLocation(join(staging, 'point.tar.gz'))
-    const checked = await checkedArchive(join(staging, 'point'), archive, log.last)
     const restored = await restoreDataDir({...restore, source: archive})
     return {
       ...restored,
@@ -115,38 +121,25 @@ export async function restoreDataDirToPoint(
   }
 }
 
-/** ZooKeeper tries up to 100 snapshots, newest first. */
-const SNAPSHOTS_TRIED = 100
-
-interface ChosenSnapshot extends NamedZxid {
-  /** The earliest zxid a cut can be at: the snapshot is fuzzy, exact only once the logs reach its digest and every stamp in it. */
-  earliest: bigint
-}
-
-/** The snapshot ZooKeeper would load: the newest that reads whole. */
-function newestWholeSnapshot(base: StagedBase, display: string): ChosenSnapshot | undefined {
-  const failures: string[] = []
-  for (const {name, zxid} of base.snapshots.slice(0, SNAPSHOTS_TRIED)) {
-    try {
-      const content = readSnapshot({bytes: readFileSync(join(base.dir, name)), name})
-      const stamps = [zxid, content.highestStamp, content.digest?.zxid ?? 0n, content.lastProcessedZxid ?? 0n]
-      return {earliest: stamps.sort(compareZxid).at(-1)!, name, zxid}
-    } catch (error) {
-      if (!(error instanceof DiskFormatError)) throw error
-      failures.push(error.message)
-    }
-  }
-
-  if (failures.length > 0)
-    throw new OperationError(`no snapshot of ${display} reads whole (newest: ${failures[0]}). Nothing was changed.`)
-  return undefined
-}
-
-function refuseBeforeSnapshot(point: PointFiles, snapshot: ChosenSnapshot | undefined): void {
-  if (!snapshot || point.untilZxid >= snapshot.earliest) return
+/**
+ * Refuses a target before the first zxid the snapshot's state is exact at (verify-copy's
+ * exactFrom): given, or read from the snapshot's file, which only a refusal needs.
+ */
+function refuseBeforeSnapshot(point: PointFiles, snapshot: NamedZxid, exact: bigint | string): void {
+  const earliest = typeof exact === 'bigint' ? exact : snapshotExactFrom(exact, snapshot)
+  if (point.untilZxid >= earliest) return
   throw new OperationError(
-    `${hexZxid(point.untilZxid)} is before the earliest point ${point.base.display} can restore, ${hexZxid(snapshot.earliest)} (its snapshot ${snapshot.name}): choose a later target or an older base. Nothing was changed.`,
+    `${hexZxid(point.untilZxid)} is before the earliest point ${point.base.display} can restore, ${hexZxid(earliest)} (its snapshot ${snapshot.name}): choose a later target or an older base. Nothing was changed.`,
   )
+}
+
+function snapshotExactFrom(path: string, {name}: NamedZxid): bigint {
+  try {
+    return exactFrom(readSnapshot({bytes: readFileSync(path), name}))
+  } catch (error) {
+    if (!(error instanceof DiskFormatError)) throw error
+    throw new OperationError(`the base's snapshot ${name} does not read whole (${error.message}). Nothing was changed.`)
+  }
 }
 
 /** Where the entries come from, in order: the base's logs from the one holding the snapshot's zxid (as ZooKeeper picks them), then the segments. */
@@ -276,23 +269,29 @@ const BATCH_BYTES = 1024 * 1024
 
 /**
  * The point's directory archived by the data-directory backup, which replays the very bytes it
- * archives as ZooKeeper loads them (digests checked, gaps and torn entries refused): it must load
- * at the last transaction kept.
+ * archives as ZooKeeper loads them (digests checked, gaps and torn entries refused): the one replay
+ * of an offline restore. It must load at the last transaction kept, and `refuse` is asked whether
+ * the point is before the snapshot's state is exact (a replay that failed is asked too, with the
+ * snapshot read again: a cut inside the snapshot's fuzzy range fails its digests).
  */
 async function checkedArchive(
   dir: string,
   archive: StorageProvider,
   last: bigint,
+  refuse: (exactFrom: bigint) => void,
 ): Promise<{digestsVerified: number; time?: string}> {
   let checked: Awaited<ReturnType<typeof backupDataDir>>
   try {
     checked = await backupDataDir({dataDir: dir, destination: archive})
   } catch (error) {
+    const snapshot = (await readdir(join(dir, 'version-2'))).find((name) => parseSnapshotName(name))
+    if (snapshot) refuse(snapshotExactFrom(join(dir, 'version-2', snapshot), {name: snapshot, zxid: 0n}))
     throw new OperationError(
       `the files for ${hexZxid(last)} do not load as ZooKeeper would load them (${errorMessage(error)}). Nothing was changed.`,
     )
   }
 
+  if (checked.exactFrom !== undefined) refuse(BigInt(checked.exactFrom))
   if (checked.consistentAt.zxid !== hexZxid(last))
     throw new OperationError(
       `the files for ${hexZxid(last)} load at ${checked.consistentAt.zxid} instead. Nothing was changed.`,
