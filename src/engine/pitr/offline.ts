@@ -1,17 +1,17 @@
 /**
  * The offline point-in-time restore: a data directory that ZooKeeper itself loads at exactly a
- * chosen zxid, made of the base archive's newest whole snapshot and ONE new log holding the raw
- * entries after it up to that zxid (copied byte for byte from the base's logs, then the segments).
+ * chosen zxid, made of the base archive's snapshot (the newest, which the base's own backup
+ * replayed) and ONE new log holding the raw entries after it up to that zxid (point-log.ts).
  *
  * The files are put together in a temp directory, then go through the two engines that already
  * hold the rules: backupDataDir archives them (replaying the very bytes as ZooKeeper loads them,
- * every digest checked, gaps and torn entries refused) and restoreDataDir installs that archive
+ * every digest checked, gaps and torn entries refused: the only replay) and restoreDataDir installs that archive
  * (a running node refused, myid kept, safety copies, --force). Nothing in the data dir is touched
  * before the replay passed. No epoch file is written: ZooKeeper creates currentEpoch and
  * acceptedEpoch from the last zxid when they are missing, so they are never older than it.
  */
-import {createReadStream, readFileSync} from 'node:fs'
-import {mkdir, mkdtemp, open, readdir, rename, rm} from 'node:fs/promises'
+import {readFileSync} from 'node:fs'
+import {mkdir, mkdtemp, readdir, rename, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -19,17 +19,16 @@ import type {StorageProvider} from '../../providers/types.js'
 
 import {errorMessage, OperationError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
-import {followsZxid, hexZxid} from '../../zk/zxid.js'
+import {hexZxid} from '../../zk/zxid.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
 import {parseSnapshotName} from '../../zkdisk/files.js'
 import {readSnapshot} from '../../zkdisk/snapshot.js'
-import {HEADER_LENGTH, LOG_MAGIC} from '../../zkdisk/txnlog.js'
 import {backupDataDir} from '../datadir/backup.js'
 import {type DataDirRestoreOptions, type DataDirRestoreResult, restoreDataDir} from '../datadir/restore.js'
 import {checkNotRunning} from '../datadir/running.js'
 import {exactFrom} from '../datadir/verify-copy.js'
-import {logEntries} from './log-entries.js'
-import {type NamedZxid, stageBase, type StagedBase} from './staged-base.js'
+import {logSources, writePointLog} from './point-log.js'
+import {type NamedZxid, stageBase} from './staged-base.js'
 
 export interface PointFiles {
   /** The base's tar.gz (dcos-zk layout hot copy, as `zk backup --data-dir` writes it). */
@@ -141,131 +140,6 @@ function snapshotExactFrom(path: string, {name}: NamedZxid): bigint {
     throw new OperationError(`the base's snapshot ${name} does not read whole (${error.message}). Nothing was changed.`)
   }
 }
-
-/** Where the entries come from, in order: the base's logs from the one holding the snapshot's zxid (as ZooKeeper picks them), then the segments. */
-function logSources(point: PointFiles, base: StagedBase, after: bigint): LogSource[] {
-  const first = Math.max(
-    0,
-    base.logs.findLastIndex((log) => log.zxid <= after),
-  )
-  return [
-    ...base.logs.slice(first).map((log) => ({
-      name: `${log.name} of ${point.base.display}`,
-      open: async () => createReadStream(join(base.dir, log.name)),
-      segment: false,
-    })),
-    ...point.segments.map((segment) => ({name: segment.display, open: () => segment.read(), segment: true})),
-  ]
-}
-
-interface LogSource {
-  name: string
-  open(): Promise<AsyncIterable<Buffer>>
-  segment: boolean
-}
-
-interface PointLog {
-  /** The last transaction kept (the snapshot's zxid when none is). */
-  last: bigint
-  name?: string
-  segmentsUsed: number
-  txns: {fromBase: number; fromSegments: number}
-}
-
-/**
- * The entries after `after` up to `until`, from the sources in order (an entry already kept, or in
- * the snapshot, is skipped: a segment may start before the base's end), as one log in `dir`.
- * Refused when a transaction is missing before the cut, or the sources end before it.
- */
-async function writePointLog(
-  sources: LogSource[],
-  {after, dir, until}: {after: bigint; dir: string; until: bigint},
-): Promise<PointLog> {
-  const result: PointLog = {last: after, segmentsUsed: 0, txns: {fromBase: 0, fromSegments: 0}}
-  let output: LogWriter | undefined
-  let cut = false
-  try {
-    for (const source of sources) {
-      let used = false
-      for await (const entry of logEntries(await source.open(), source.name)) {
-        if (entry.zxid <= result.last) continue
-        if (!followsZxid(entry.zxid, result.last))
-          throw new OperationError(
-            `the transactions after ${hexZxid(result.last)} up to ${hexZxid(entry.zxid)} (in ${source.name}) are missing: the segments do not continue the base's logs, so no data directory at ${hexZxid(until)} can be made from them. Nothing was changed.`,
-          )
-        if (entry.zxid > until) {
-          cut = true
-          break
-        }
-
-        output ??= await LogWriter.create(dir, entry.zxid, entry.dbid)
-        await output.append(entry.bytes)
-        result.last = entry.zxid
-        result.txns[source.segment ? 'fromSegments' : 'fromBase']++
-        used = true
-      }
-
-      if (used && source.segment) result.segmentsUsed++
-      if (cut) break
-    }
-
-    if (!cut && result.last < until)
-      throw new OperationError(
-        `the base and its segments end at ${hexZxid(result.last)}, before ${hexZxid(until)}: nothing was archived up to the target. Nothing was changed.`,
-      )
-    if (output) result.name = output.name
-    return result
-  } finally {
-    await output?.close()
-  }
-}
-
-/** A new log: ZooKeeper's FileHeader (ZKLG, version 2, the dbid), then raw entries, written in batches. */
-class LogWriter {
-  private pending: Buffer[] = []
-  private pendingBytes = 0
-
-  private constructor(
-    readonly name: string,
-    private readonly handle: Awaited<ReturnType<typeof open>>,
-  ) {}
-
-  static async create(dir: string, firstZxid: bigint, dbid: bigint): Promise<LogWriter> {
-    const name = `log.${firstZxid.toString(16)}`
-    const writer = new LogWriter(name, await open(join(dir, name), 'wx'))
-    const header = Buffer.alloc(HEADER_LENGTH)
-    header.writeUInt32BE(LOG_MAGIC, 0)
-    header.writeInt32BE(LOG_VERSION, 4)
-    header.writeBigUInt64BE(dbid, 8)
-    await writer.append(header)
-    return writer
-  }
-
-  async append(bytes: Buffer): Promise<void> {
-    this.pending.push(bytes)
-    this.pendingBytes += bytes.length
-    if (this.pendingBytes >= BATCH_BYTES) await this.flush()
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.flush()
-    } finally {
-      await this.handle.close()
-    }
-  }
-
-  private async flush(): Promise<void> {
-    if (this.pendingBytes === 0) return
-    const batch = Buffer.concat(this.pending)
-    this.pending = []
-    this.pendingBytes = 0
-    await this.handle.write(batch)
-  }
-}
-
-const LOG_VERSION = 2
-const BATCH_BYTES = 1024 * 1024
 
 /**
  * The point's directory archived by the data-directory backup, which replays the very bytes it
