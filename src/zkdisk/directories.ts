@@ -4,7 +4,7 @@ import {basename, join} from 'node:path'
 
 import {UsageError} from '../errors.js'
 import {type DiskState, replayState, stateSource} from './state.js'
-import {readLogFile, type TxnLogContent} from './txnlog.js'
+import {readLogFile, type TxnLogEntries} from './txnlog.js'
 
 const VERSION_DIRECTORY = 'version-2'
 
@@ -22,7 +22,7 @@ export async function loadStateFromDirectories(dataDir: string, logDir?: string)
     if (name.startsWith('snapshot.')) paths.set(name, join(snapshotDir, name))
   const notes: string[] = []
   const source = stateSource([...paths.keys()], (name) => readFileSync(paths.get(name)!), notes)
-  return replayState({...source, readLog: (name, skipBefore) => readLog(paths.get(name)!, name, skipBefore)}, notes)
+  return replayState({...source, readLog: (name, skipBefore) => readLogAt(paths.get(name)!, name, skipBefore)}, notes)
 }
 
 /** `dir` itself when it is a version-2/ directory, else its version-2/; a UsageError when it has none. */
@@ -43,8 +43,8 @@ async function fileNames(dir: string): Promise<string[]> {
   return entries.filter((entry) => entry.isFile()).map((entry) => entry.name)
 }
 
-/** A log read in place: only what the replay keeps is held (see readLogFile). */
-function readLog(path: string, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogContent {
+/** A log read in place as `name`: only what the replay keeps is held (see readLogFile). */
+export function readLogAt(path: string, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogEntries {
   const fd = openSync(path, 'r')
   try {
     const {size} = fstatSync(fd)

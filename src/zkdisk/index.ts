@@ -19,7 +19,7 @@
 export {adler32, Adler32} from './adler32.js'
 export {DataTree} from './datatree.js'
 export {DIGEST_VERSION, nodeDigest} from './digest.js'
-export {loadStateFromDirectories} from './directories.js'
+export {loadStateFromDirectories, readLogAt} from './directories.js'
 export {DiskFormatError, type DiskFormatErrorOptions, diskFormatFailure} from './errors.js'
 export {type DiskFile, parseLogName, parseSnapshotName, type SnapshotCompression} from './files.js'
 export {snappyStreamDecompress, snappyUncompress} from './snappy.js'
@@ -41,13 +41,16 @@ export {
 } from './state.js'
 export * from './txn.js'
 export {
+  decodeAll,
   LOG_MAGIC,
   type LogFile,
   type LoggedTxn,
   readLogFile,
   readTxnLog,
+  scanTxnLog,
   type TornTail,
   type TxnLogContent,
+  type TxnLogEntries,
   wholeEntries,
   type WholeEntries,
 } from './txnlog.js'

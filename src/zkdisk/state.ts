@@ -12,7 +12,7 @@ import {DiskFormatError} from './errors.js'
 import {type DiskFile, parseLogName, parseSnapshotName} from './files.js'
 import {readSnapshot, type SnapshotContent} from './snapshot.js'
 import {OpCode, type TxnDigest} from './txn.js'
-import {type LoggedTxn, readTxnLog, type TxnLogContent} from './txnlog.js'
+import {type LoggedTxn, scanTxnLog, type TxnLogEntries} from './txnlog.js'
 import {ZnodeView} from './view.js'
 
 export interface TornLog {
@@ -66,8 +66,8 @@ export interface StateSource {
   /** Oldest first. */
   logs: NamedFile[]
   read(name: string): Buffer
-  /** A log as readTxnLog reads it ('empty' for an empty file), when the source can read it without holding it whole. */
-  readLog?(name: string, skipBefore: bigint | undefined): 'empty' | TxnLogContent
+  /** A log as scanTxnLog reads it ('empty' for an empty file), when the source can read it without holding it whole. */
+  readLog?(name: string, skipBefore: bigint | undefined): 'empty' | TxnLogEntries
   /** A snapshot as readSnapshot reads it, when the source has it parsed already. */
   readSnapshot?(name: string): SnapshotContent
   /** Newest first. */
@@ -240,11 +240,13 @@ function replayLogs(
       continue
     }
 
-    // An empty log before the last fails, as readTxnLog fails every log shorter than its header.
-    const log = read === 'empty' ? readTxnLog({bytes: Buffer.alloc(0), name}) : read
+    // An empty log before the last fails, as scanTxnLog fails every log shorter than its header.
+    const log = read === 'empty' ? scanTxnLog({bytes: Buffer.alloc(0), name}) : read
     logs.push(name)
     noteTornTail(log, replay)
-    for (const entry of log.txns) {
+    // One decoded transaction at a time: applied, then garbage while still young.
+    for (let entryIndex = 0; entryIndex < log.count; entryIndex++) {
+      const entry = log.txn(entryIndex)
       if (untilZxid !== undefined && entry.header.zxid > untilZxid) break
       if (applied === 0 && entry.header.zxid < start) continue
       sequence.next(entry.header.zxid, name)
@@ -257,16 +259,16 @@ function replayLogs(
   return {applied, logs}
 }
 
-function readLog(source: StateSource, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogContent {
+function readLog(source: StateSource, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogEntries {
   if (source.readLog) return source.readLog(name, skipBefore)
   const bytes = source.read(name)
   if (bytes.length === 0) return 'empty'
-  return readTxnLog({bytes, name}, skipBefore === undefined ? {} : {skipBefore})
+  return scanTxnLog({bytes, name}, skipBefore === undefined ? {} : {skipBefore})
 }
 
-function noteTornTail(log: TxnLogContent, replay: Replay): void {
+function noteTornTail(log: TxnLogEntries, replay: Replay): void {
   if (!log.torn) return
-  const last = log.txns.at(-1)?.header.zxid ?? log.skipped?.lastZxid
+  const last = log.lastZxid ?? log.skipped?.lastZxid
   const upTo =
     last === undefined
       ? 'its header: it holds no whole transaction'

@@ -37,7 +37,7 @@ export interface TornTail {
   reason: string
 }
 
-export interface TxnLogContent {
+interface TxnLogShape {
   dbid: bigint
   /** The byte offset after the last whole entry. */
   end: number
@@ -45,9 +45,26 @@ export interface TxnLogContent {
   /** With `skipBefore`: the leading entries left undecoded (still checked whole), and the last one's zxid. */
   skipped?: {count: number; lastZxid: bigint}
   torn?: TornTail
-  txns: LoggedTxn[]
   /** From the name: the zxid of its first transaction. */
   zxid: bigint
+}
+
+export interface TxnLogContent extends TxnLogShape {
+  txns: LoggedTxn[]
+}
+
+/**
+ * A log's whole entries, each checked (length, end byte, checksum) but decoded only when asked for:
+ * a replay holds one decoded transaction at a time, not a log's worth (they all outlived the
+ * young generation and were most of a replay's garbage).
+ */
+export interface TxnLogEntries extends TxnLogShape {
+  /** The entries after the skipped ones. */
+  count: number
+  /** The last entry's zxid, undecoded. */
+  lastZxid?: bigint
+  /** The entry at `index` (0 to count - 1) decoded: a new object each time. */
+  txn(index: number): LoggedTxn
 }
 
 export interface TxnLogOptions {
@@ -65,23 +82,66 @@ export const TXN_HEADER_LENGTH = 28
 export const ZXID_IN_ENTRY = ENTRY_HEADER_LENGTH + 12
 
 export function readTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogContent {
+  return decodeAll(scanTxnLog(file, options))
+}
+
+/** Every entry of a scanned log decoded. */
+export function decodeAll(entries: TxnLogEntries): TxnLogContent {
+  const {count, lastZxid: _lastZxid, txn, ...content} = entries
+  return {...content, txns: Array.from({length: count}, (_, index) => txn(index))}
+}
+
+/** The log's entries checked whole and placed, decoded one at a time (TxnLogEntries). */
+export function scanTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogEntries {
   const {bytes, name} = file
   const zxid = parseLogName(name)
   if (zxid === undefined) throw new DiskFormatError(name, undefined, 'not a transaction log name (log.<hex zxid>)')
   const dbid = readLogHeader(bytes, name)
   const dataEnd = endOfNonZero(bytes)
-  const txns: LoggedTxn[] = []
+  /** Each entry's offset, and after the last one the end of it. */
+  const bounds: number[] = []
   let skipped: TxnLogContent['skipped'] = options.resume?.skipped
   for (let offset = options.resume?.offset ?? HEADER_LENGTH; ;) {
     const entry = probeEntry(bytes, name, offset, dataEnd)
-    const read = {dbid, end: offset, name, txns, zxid, ...(skipped ? {skipped} : {})}
-    if (entry.state === 'end') return read
-    if (entry.state === 'torn') return {...read, torn: {offset, reason: entry.reason}}
-    const entryZxid = txns.length === 0 ? skippableZxid(bytes, offset, entry.next, options.skipBefore) : undefined
-    if (entryZxid === undefined)
-      txns.push({offset, ...decodeTxn(bytes, name, offset + ENTRY_HEADER_LENGTH, entry.next - 1)})
+    if (entry.state !== 'whole') {
+      const torn = entry.state === 'torn' ? {torn: {offset, reason: entry.reason}} : {}
+      return {
+        ...placedEntries(file, bounds, offset),
+        dbid,
+        end: offset,
+        name,
+        zxid,
+        ...(skipped ? {skipped} : {}),
+        ...torn,
+      }
+    }
+
+    const entryZxid = bounds.length === 0 ? skippableZxid(bytes, offset, entry.next, options.skipBefore) : undefined
+    if (entryZxid === undefined) bounds.push(offset)
     else skipped = {count: (skipped?.count ?? 0) + 1, lastZxid: entryZxid}
     offset = entry.next
+  }
+}
+
+function placedEntries(
+  {bytes, name}: DiskFile,
+  offsets: number[],
+  end: number,
+): Pick<TxnLogEntries, 'count' | 'lastZxid' | 'txn'> {
+  const entryEnd = (index: number) => (index + 1 < offsets.length ? offsets[index + 1] : end)
+  const last = offsets.at(-1)
+  // An entry too short for a TxnHeader has no zxid: decoding it fails, as it always did.
+  const lastZxid =
+    last !== undefined && end - 1 - last - ENTRY_HEADER_LENGTH >= TXN_HEADER_LENGTH
+      ? bytes.readBigUInt64BE(last + ZXID_IN_ENTRY)
+      : undefined
+  return {
+    count: offsets.length,
+    txn(index) {
+      const offset = offsets[index]
+      return {offset, ...decodeTxn(bytes, name, offset + ENTRY_HEADER_LENGTH, entryEnd(index) - 1)}
+    },
+    ...(lastZxid === undefined ? {} : {lastZxid}),
   }
 }
 
@@ -95,13 +155,13 @@ export interface LogFile {
 const WINDOW = 4 * 1024 * 1024
 
 /**
- * readTxnLog with `skipBefore` of a file that is not held whole: its leading entries below
+ * scanTxnLog with `skipBefore` of a file that is not held whole: its leading entries below
  * `skipBefore` are checked (length, end byte, checksum) through a window as they are read, and only
  * the bytes after them are held, in a buffer of the file's size (offsets stay the file's) whose
  * skipped range and zero chunks are never written, so never resident. The first entry that is not
- * whole, valid and skippable is left to readTxnLog, which judges it as it always does.
+ * whole, valid and skippable is left to scanTxnLog, which judges it as it always does.
  */
-export function readLogFile(file: LogFile, skipBefore?: bigint): TxnLogContent {
+export function readLogFile(file: LogFile, skipBefore?: bigint): TxnLogEntries {
   let window = Buffer.alloc(0)
   let windowStart = 0
   let windowEnd = 0
@@ -140,7 +200,7 @@ export function readLogFile(file: LogFile, skipBefore?: bigint): TxnLogContent {
   // A file that shrank while read ends where its reads did, as a read of it whole would.
   const end = offset > file.size ? file.size : copyNonZero(file, whole, offset, file.size)
   const bytes = end === file.size ? whole : whole.subarray(0, end)
-  return readTxnLog(
+  return scanTxnLog(
     {bytes, name: file.name},
     {...(skipBefore === undefined ? {} : {skipBefore}), ...(skipped ? {resume: {offset, skipped}} : {})},
   )

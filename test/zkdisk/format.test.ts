@@ -9,6 +9,7 @@ import {gzipSync} from 'node:zlib'
 import {
   adler32,
   Adler32,
+  decodeAll,
   DiskFormatError,
   loadState,
   type LogFile,
@@ -153,11 +154,11 @@ describe('zkdisk formats', () => {
             readTxnLog({bytes, name: 'log.1'}, skipBefore === undefined ? {} : {skipBefore}),
           )
           expect(
-            outcome(() => readLogFile(file(bytes), skipBefore)),
+            outcome(() => decodeAll(readLogFile(file(bytes), skipBefore))),
             `file ${index}, skipBefore ${skipBefore}`,
           ).to.deep.equal(expected)
           expect(
-            outcome(() => readLogFile(file(bytes, 1 << 20), skipBefore)),
+            outcome(() => decodeAll(readLogFile(file(bytes, 1 << 20), skipBefore))),
             `file ${index}, skipBefore ${skipBefore}, whole reads`,
           ).to.deep.equal(expected)
         }

@@ -63,6 +63,8 @@ export interface DataDirBackupResult extends DataDirTransfer {
   /** The state the archive restores: its last transaction; the tree digests of ZooKeeper's its replay matched. */
   consistentAt: {adminHashesMatched?: number; digestsVerified: number; time?: string; zxid: string}
   durationMs: number
+  /** The first zxid its snapshot's state is exact at (verify-copy's exactFrom, hex), when it holds a snapshot. */
+  exactFrom?: string
   /** ZooKeeper was running on the directories (pid file or zoo.cfg): a hot copy. */
   hot: boolean
   /** Files of the directories a recovery does not need, not copied (myid, epoch files, obsolete snapshots and logs). */
@@ -235,6 +237,7 @@ export async function backupDataDir(options: DataDirBackupOptions): Promise<Data
       notes: set.notes,
       skipped,
       ...(checked.note ? {adminHashNote: checked.note} : {}),
+      ...(verification.exactFrom === undefined ? {} : {exactFrom: hexZxid(verification.exactFrom)}),
       ...(probe.zookeeperVersion ? {zookeeperVersion: probe.zookeeperVersion} : {}),
     }
   } finally {

@@ -10,7 +10,7 @@ import type {Pins} from './pin.js'
 import type {ChosenFile, RecoverySet} from './recovery-set.js'
 
 import {OperationError} from '../../errors.js'
-import {hexZxid} from '../../zk/zxid.js'
+import {compareZxid, hexZxid} from '../../zk/zxid.js'
 import {parseLogName} from '../../zkdisk/files.js'
 import {readSnapshot, type SnapshotContent} from '../../zkdisk/snapshot.js'
 import {replayState} from '../../zkdisk/state.js'
@@ -18,6 +18,8 @@ import {replayState} from '../../zkdisk/state.js'
 export interface CopyVerification {
   /** Tree digests of ZooKeeper's that the replayed tree matched (0 before 3.6, or with digests off). */
   digestsVerified: number
+  /** The replayed snapshot's exactFrom: the logs must reach it for the copy to be a state the server was in. */
+  exactFrom?: bigint
   /** Each replayed file's SHA-256 (by its name in version-2/): what its copy must hash to. */
   sha256: Map<string, string>
   /** That transaction's time, when the logs hold it. */
@@ -47,11 +49,16 @@ export function verifyRecoverySet(set: RecoverySet, pins: Pins, digestsAt?: Read
   }
 
   const {snapshot} = set
+  let exact: bigint | undefined
   const readChosenSnapshot = (name: string): SnapshotContent => {
-    const content = name === snapshot?.name ? snapshot.content : undefined
-    if (!content) return readSnapshot({bytes: read(name), name})
-    sha256.set(name, snapshot!.sha256)
-    snapshot!.content = undefined
+    const chosen = name === snapshot?.name ? snapshot.content : undefined
+    if (chosen) {
+      sha256.set(name, snapshot!.sha256)
+      snapshot!.content = undefined
+    }
+
+    const content = chosen ?? readSnapshot({bytes: read(name), name})
+    exact = exactFrom(content)
     return content
   }
 
@@ -86,9 +93,19 @@ export function verifyRecoverySet(set: RecoverySet, pins: Pins, digestsAt?: Read
   return {
     digestsVerified: state.digests.verified,
     sha256,
+    ...(exact === undefined ? {} : {exactFrom: exact}),
     treeDigestsAt: state.digestsAt,
     txnsReplayed: state.txnsApplied,
     zxid: state.zxid,
     ...(lastTxn && lastTxn.zxid === state.zxid ? {time: new Date(Number(lastTxn.time))} : {}),
   }
+}
+
+/**
+ * The first zxid a snapshot's state can be cut at: snapshots are fuzzy, exact only once the logs
+ * reach the zxid in its name, its digest's, its last processed one and every zxid stamped in it.
+ */
+export function exactFrom(content: SnapshotContent): bigint {
+  const stamps = [content.zxid, content.highestStamp, content.digest?.zxid ?? 0n, content.lastProcessedZxid ?? 0n]
+  return stamps.sort(compareZxid).at(-1)!
 }

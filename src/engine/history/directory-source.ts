@@ -11,7 +11,7 @@ import {OperationError} from '../../errors.js'
 import {compareZxid} from '../../zk/zxid.js'
 import {versionDirectory} from '../../zkdisk/directories.js'
 import {parseLogName} from '../../zkdisk/files.js'
-import {HEADER_LENGTH, readLogFile, type TxnLogContent} from '../../zkdisk/txnlog.js'
+import {decodeAll, HEADER_LENGTH, readLogFile, type TxnLogContent} from '../../zkdisk/txnlog.js'
 import {OnceEach, type TxnSource} from './source.js'
 
 export function directorySource(dataDir: string, logDir?: string): TxnSource {
@@ -53,7 +53,9 @@ function readInPlace(path: string, name: string): TxnLogContent | undefined {
       header.readUInt32BE(0) === 0
     )
       return undefined
-    return readLogFile({name, read: (target, position, length) => readSync(fd, target, 0, length, position), size})
+    return decodeAll(
+      readLogFile({name, read: (target, position, length) => readSync(fd, target, 0, length, position), size}),
+    )
   } finally {
     closeSync(fd)
   }

@@ -1,12 +1,9 @@
 /**
  * The transactions of an archive repository (zk archive): window after window in the order the
  * bases were taken, each its base archive's logs (what precedes its first segment) and then its
- * segments in zxid order. Each segment is read whole (at most a log's size) and checked against the
- * SHA-256 of its sidecar before a byte of it is decoded.
+ * segments in zxid order. Each segment is read whole (at most a log's size) and checked against its
+ * sidecar (verified-segment.ts) before a byte of it is decoded.
  */
-import {createHash} from 'node:crypto'
-import {buffer} from 'node:stream/consumers'
-
 import type {StorageProvider} from '../../providers/types.js'
 
 import {OperationError, UsageError} from '../../errors.js'
@@ -17,11 +14,10 @@ import {
   BASES,
   readRepository,
   type RepositoryContent,
-  segmentName,
   type SegmentRecord,
-  SEGMENTS,
 } from '../archive/repository.js'
 import {basesInOrder, windowOfBase} from '../archive/timeline.js'
+import {segmentLocation, verifiedSegment} from '../archive/verified-segment.js'
 import {readArchiveLogs} from './archive-source.js'
 import {OnceEach, type TxnSource} from './source.js'
 
@@ -61,18 +57,12 @@ async function readBaseLogs(repo: StorageProvider, base: BaseRecord, once: OnceE
 }
 
 async function readSegment(repo: StorageProvider, segment: SegmentRecord, once: OnceEach): Promise<void> {
-  const name = segmentName(BigInt(segment.fromZxid), BigInt(segment.toZxid))
-  const location = repo.child(`${SEGMENTS}/${name}.seg`)
-  const bytes = await buffer(await location.read())
-  const sha256 = createHash('sha256').update(bytes).digest('hex')
-  if (sha256 !== segment.sha256)
-    throw new OperationError(
-      `${location.display} does not match the SHA-256 of its sidecar ${SEGMENTS}/${name}.json: the segment is damaged or was changed; restore it from a copy of the repository`,
-    )
+  const bytes = (await verifiedSegment(repo, segment, 'memory'))!
   try {
     for (const txn of readTxnLog({bytes, name: `log.${BigInt(segment.fromZxid).toString(16)}`}).txns) once.offer(txn)
   } catch (error) {
-    if (error instanceof DiskFormatError) throw new OperationError(`${location.display}: ${error.message}`)
+    if (error instanceof DiskFormatError)
+      throw new OperationError(`${segmentLocation(repo, segment).display}: ${error.message}`)
     throw error
   }
 }

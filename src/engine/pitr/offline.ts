@@ -1,34 +1,34 @@
 /**
  * The offline point-in-time restore: a data directory that ZooKeeper itself loads at exactly a
- * chosen zxid, made of the base archive's newest whole snapshot and ONE new log holding the raw
- * entries after it up to that zxid (copied byte for byte from the base's logs, then the segments).
+ * chosen zxid, made of the base archive's snapshot (the newest, which the base's own backup
+ * replayed) and ONE new log holding the raw entries after it up to that zxid (point-log.ts).
  *
  * The files are put together in a temp directory, then go through the two engines that already
  * hold the rules: backupDataDir archives them (replaying the very bytes as ZooKeeper loads them,
- * every digest checked, gaps and torn entries refused) and restoreDataDir installs that archive
+ * every digest checked, gaps and torn entries refused: the only replay) and restoreDataDir installs that archive
  * (a running node refused, myid kept, safety copies, --force). Nothing in the data dir is touched
  * before the replay passed. No epoch file is written: ZooKeeper creates currentEpoch and
  * acceptedEpoch from the last zxid when they are missing, so they are never older than it.
  */
-import {closeSync, createReadStream, openSync, readFileSync, writeSync} from 'node:fs'
-import {mkdir, mkdtemp, open, readdir, rename, rm} from 'node:fs/promises'
+import {readFileSync} from 'node:fs'
+import {mkdir, mkdtemp, readdir, rename, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {basename, join} from 'node:path'
+import {join} from 'node:path'
 
 import type {StorageProvider} from '../../providers/types.js'
 
-import {DataDirArchiveError, isStateFile, readDataDirArchive} from '../../archive/datadir.js'
 import {errorMessage, OperationError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
-import {compareZxid, followsZxid, hexZxid} from '../../zk/zxid.js'
+import {hexZxid} from '../../zk/zxid.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
-import {parseLogName, parseSnapshotName} from '../../zkdisk/files.js'
+import {parseSnapshotName} from '../../zkdisk/files.js'
 import {readSnapshot} from '../../zkdisk/snapshot.js'
-import {HEADER_LENGTH, LOG_MAGIC} from '../../zkdisk/txnlog.js'
 import {backupDataDir} from '../datadir/backup.js'
 import {type DataDirRestoreOptions, type DataDirRestoreResult, restoreDataDir} from '../datadir/restore.js'
 import {checkNotRunning} from '../datadir/running.js'
-import {logEntries} from './log-entries.js'
+import {exactFrom} from '../datadir/verify-copy.js'
+import {logSources, writePointLog} from './point-log.js'
+import {type NamedZxid, stageBase} from './staged-base.js'
 
 export interface PointFiles {
   /** The base's tar.gz (dcos-zk layout hot copy, as `zk backup --data-dir` writes it). */
@@ -80,14 +80,20 @@ export async function restoreDataDirToPoint(
   const staging = await mkdtemp(join(tempDir ?? tmpdir(), 'dcos-zk-point-'))
   try {
     const base = await stageBase(point.base, join(staging, 'base'))
-    const snapshot = newestWholeSnapshot(base, point.base.display)
-    refuseBeforeSnapshot(point, snapshot)
+    // The snapshot the base's own backup replayed; its archive's SHA-256s were checked as it was staged.
+    const [snapshot] = base.snapshots
+    if (snapshot && point.untilZxid < snapshot.zxid)
+      refuseBeforeSnapshot(point, snapshot, join(base.dir, snapshot.name))
     const pointDir = join(staging, 'point', 'version-2')
     await mkdir(pointDir, {recursive: true})
     if (snapshot) await rename(join(base.dir, snapshot.name), join(pointDir, snapshot.name))
     const after = snapshot?.zxid ?? 0n
     const log = await writePointLog(logSources(point, base, after), {after, dir: pointDir, until: point.untilZxid})
     await rm(base.dir, {force: true, recursive: true})
+    const archive = resolveLocation(join(staging, 'point.tar.gz'))
+    const checked = await checkedArchive(join(staging, 'point'), archive, log.last, (exactFrom) => {
+      if (snapshot && point.untilZxid < exactFrom) refuseBeforeSnapshot(point, snapshot, exactFrom)
+    })
     if (log.last < point.untilZxid)
       onNotice?.(
         `no transaction at ${hexZxid(point.untilZxid)}: the data directory loads at ${hexZxid(log.last)}, the last one before it`,
@@ -95,8 +101,6 @@ export async function restoreDataDirToPoint(
     onNotice?.(
       `no currentEpoch or acceptedEpoch is written: a quorum member creates them at epoch ${log.last >> 32n}, that of ${hexZxid(log.last)}, when it starts`,
     )
-    const archive = resolveLocation(join(staging, 'point.tar.gz'))
-    const checked = await checkedArchive(join(staging, 'point'), archive, log.last)
     const restored = await restoreDataDir({...restore, source: archive})
     return {
       ...restored,
@@ -116,241 +120,52 @@ export async function restoreDataDirToPoint(
   }
 }
 
-interface NamedZxid {
-  name: string
-  zxid: bigint
-}
-
-interface StagedBase {
-  dir: string
-  /** Oldest first. */
-  logs: NamedZxid[]
-  /** Newest first. */
-  snapshots: NamedZxid[]
-}
-
-/** The base archive's snapshots and logs, checked whole as the restore checks an archive, streamed into `dir`. */
-async function stageBase(base: StorageProvider, dir: string): Promise<StagedBase> {
-  await mkdir(dir, {recursive: true})
-  let fd: number | undefined
-  try {
-    await readDataDirArchive(await base.read(), base.display, {
-      onData(_member, chunk) {
-        if (fd === undefined) return
-        for (let offset = 0; offset < chunk.length;) offset += writeSync(fd, chunk, offset)
-      },
-      onEnd() {
-        if (fd !== undefined) closeSync(fd)
-        fd = undefined
-      },
-      onMember(member) {
-        const relative = member.target?.relative ?? ''
-        if (member.type !== 'file' || !isStateFile(relative)) return
-        try {
-          fd = openSync(join(dir, basename(relative)), 'wx')
-        } catch {
-          throw new DataDirArchiveError(base.display, `${basename(relative)} is both in snapshot/ and transactions/`)
-        }
-      },
-    })
-  } finally {
-    if (fd !== undefined) closeSync(fd)
-  }
-
-  const names = await readdir(dir)
-  const byZxid = (a: NamedZxid, b: NamedZxid) => compareZxid(a.zxid, b.zxid)
-  const named = (zxidOf: (name: string) => bigint | undefined) =>
-    names.flatMap((name) => {
-      const zxid = zxidOf(name)
-      return zxid === undefined ? [] : [{name, zxid}]
-    })
-  return {
-    dir,
-    logs: named(parseLogName).sort(byZxid),
-    snapshots: named((name) => parseSnapshotName(name)?.zxid)
-      .sort(byZxid)
-      .reverse(),
-  }
-}
-
-/** ZooKeeper tries up to 100 snapshots, newest first. */
-const SNAPSHOTS_TRIED = 100
-
-interface ChosenSnapshot extends NamedZxid {
-  /** The earliest zxid a cut can be at: the snapshot is fuzzy, exact only once the logs reach its digest and every stamp in it. */
-  earliest: bigint
-}
-
-/** The snapshot ZooKeeper would load: the newest that reads whole. */
-function newestWholeSnapshot(base: StagedBase, display: string): ChosenSnapshot | undefined {
-  const failures: string[] = []
-  for (const {name, zxid} of base.snapshots.slice(0, SNAPSHOTS_TRIED)) {
-    try {
-      const content = readSnapshot({bytes: readFileSync(join(base.dir, name)), name})
-      const stamps = [zxid, content.highestStamp, content.digest?.zxid ?? 0n, content.lastProcessedZxid ?? 0n]
-      return {earliest: stamps.sort(compareZxid).at(-1)!, name, zxid}
-    } catch (error) {
-      if (!(error instanceof DiskFormatError)) throw error
-      failures.push(error.message)
-    }
-  }
-
-  if (failures.length > 0)
-    throw new OperationError(`no snapshot of ${display} reads whole (newest: ${failures[0]}). Nothing was changed.`)
-  return undefined
-}
-
-function refuseBeforeSnapshot(point: PointFiles, snapshot: ChosenSnapshot | undefined): void {
-  if (!snapshot || point.untilZxid >= snapshot.earliest) return
-  throw new OperationError(
-    `${hexZxid(point.untilZxid)} is before the earliest point ${point.base.display} can restore, ${hexZxid(snapshot.earliest)} (its snapshot ${snapshot.name}): choose a later target or an older base. Nothing was changed.`,
-  )
-}
-
-/** Where the entries come from, in order: the base's logs from the one holding the snapshot's zxid (as ZooKeeper picks them), then the segments. */
-function logSources(point: PointFiles, base: StagedBase, after: bigint): LogSource[] {
-  const first = Math.max(
-    0,
-    base.logs.findLastIndex((log) => log.zxid <= after),
-  )
-  return [
-    ...base.logs.slice(first).map((log) => ({
-      name: `${log.name} of ${point.base.display}`,
-      open: async () => createReadStream(join(base.dir, log.name)),
-      segment: false,
-    })),
-    ...point.segments.map((segment) => ({name: segment.display, open: () => segment.read(), segment: true})),
-  ]
-}
-
-interface LogSource {
-  name: string
-  open(): Promise<AsyncIterable<Buffer>>
-  segment: boolean
-}
-
-interface PointLog {
-  /** The last transaction kept (the snapshot's zxid when none is). */
-  last: bigint
-  name?: string
-  segmentsUsed: number
-  txns: {fromBase: number; fromSegments: number}
-}
-
 /**
- * The entries after `after` up to `until`, from the sources in order (an entry already kept, or in
- * the snapshot, is skipped: a segment may start before the base's end), as one log in `dir`.
- * Refused when a transaction is missing before the cut, or the sources end before it.
+ * Refuses a target before the first zxid the snapshot's state is exact at (verify-copy's
+ * exactFrom): given, or read from the snapshot's file, which only a refusal needs.
  */
-async function writePointLog(
-  sources: LogSource[],
-  {after, dir, until}: {after: bigint; dir: string; until: bigint},
-): Promise<PointLog> {
-  const result: PointLog = {last: after, segmentsUsed: 0, txns: {fromBase: 0, fromSegments: 0}}
-  let output: LogWriter | undefined
-  let cut = false
+function refuseBeforeSnapshot(point: PointFiles, snapshot: NamedZxid, exact: bigint | string): void {
+  const earliest = typeof exact === 'bigint' ? exact : snapshotExactFrom(exact, snapshot)
+  if (point.untilZxid >= earliest) return
+  throw new OperationError(
+    `${hexZxid(point.untilZxid)} is before the earliest point ${point.base.display} can restore, ${hexZxid(earliest)} (its snapshot ${snapshot.name}): choose a later target or an older base. Nothing was changed.`,
+  )
+}
+
+function snapshotExactFrom(path: string, {name}: NamedZxid): bigint {
   try {
-    for (const source of sources) {
-      let used = false
-      for await (const entry of logEntries(await source.open(), source.name)) {
-        if (entry.zxid <= result.last) continue
-        if (!followsZxid(entry.zxid, result.last))
-          throw new OperationError(
-            `the transactions after ${hexZxid(result.last)} up to ${hexZxid(entry.zxid)} (in ${source.name}) are missing: the segments do not continue the base's logs, so no data directory at ${hexZxid(until)} can be made from them. Nothing was changed.`,
-          )
-        if (entry.zxid > until) {
-          cut = true
-          break
-        }
-
-        output ??= await LogWriter.create(dir, entry.zxid, entry.dbid)
-        await output.append(entry.bytes)
-        result.last = entry.zxid
-        result.txns[source.segment ? 'fromSegments' : 'fromBase']++
-        used = true
-      }
-
-      if (used && source.segment) result.segmentsUsed++
-      if (cut) break
-    }
-
-    if (!cut && result.last < until)
-      throw new OperationError(
-        `the base and its segments end at ${hexZxid(result.last)}, before ${hexZxid(until)}: nothing was archived up to the target. Nothing was changed.`,
-      )
-    if (output) result.name = output.name
-    return result
-  } finally {
-    await output?.close()
+    return exactFrom(readSnapshot({bytes: readFileSync(path), name}))
+  } catch (error) {
+    if (!(error instanceof DiskFormatError)) throw error
+    throw new OperationError(`the base's snapshot ${name} does not read whole (${error.message}). Nothing was changed.`)
   }
 }
-
-/** A new log: ZooKeeper's FileHeader (ZKLG, version 2, the dbid), then raw entries, written in batches. */
-class LogWriter {
-  private pending: Buffer[] = []
-  private pendingBytes = 0
-
-  private constructor(
-    readonly name: string,
-    private readonly handle: Awaited<ReturnType<typeof open>>,
-  ) {}
-
-  static async create(dir: string, firstZxid: bigint, dbid: bigint): Promise<LogWriter> {
-    const name = `log.${firstZxid.toString(16)}`
-    const writer = new LogWriter(name, await open(join(dir, name), 'wx'))
-    const header = Buffer.alloc(HEADER_LENGTH)
-    header.writeUInt32BE(LOG_MAGIC, 0)
-    header.writeInt32BE(LOG_VERSION, 4)
-    header.writeBigUInt64BE(dbid, 8)
-    await writer.append(header)
-    return writer
-  }
-
-  async append(bytes: Buffer): Promise<void> {
-    this.pending.push(bytes)
-    this.pendingBytes += bytes.length
-    if (this.pendingBytes >= BATCH_BYTES) await this.flush()
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.flush()
-    } finally {
-      await this.handle.close()
-    }
-  }
-
-  private async flush(): Promise<void> {
-    if (this.pendingBytes === 0) return
-    const batch = Buffer.concat(this.pending)
-    this.pending = []
-    this.pendingBytes = 0
-    await this.handle.write(batch)
-  }
-}
-
-const LOG_VERSION = 2
-const BATCH_BYTES = 1024 * 1024
 
 /**
  * The point's directory archived by the data-directory backup, which replays the very bytes it
- * archives as ZooKeeper loads them (digests checked, gaps and torn entries refused): it must load
- * at the last transaction kept.
+ * archives as ZooKeeper loads them (digests checked, gaps and torn entries refused): the one replay
+ * of an offline restore. It must load at the last transaction kept, and `refuse` is asked whether
+ * the point is before the snapshot's state is exact (a replay that failed is asked too, with the
+ * snapshot read again: a cut inside the snapshot's fuzzy range fails its digests).
  */
 async function checkedArchive(
   dir: string,
   archive: StorageProvider,
   last: bigint,
+  refuse: (exactFrom: bigint) => void,
 ): Promise<{digestsVerified: number; time?: string}> {
   let checked: Awaited<ReturnType<typeof backupDataDir>>
   try {
     checked = await backupDataDir({dataDir: dir, destination: archive})
   } catch (error) {
+    const snapshot = (await readdir(join(dir, 'version-2'))).find((name) => parseSnapshotName(name))
+    if (snapshot) refuse(snapshotExactFrom(join(dir, 'version-2', snapshot), {name: snapshot, zxid: 0n}))
     throw new OperationError(
       `the files for ${hexZxid(last)} do not load as ZooKeeper would load them (${errorMessage(error)}). Nothing was changed.`,
     )
   }
 
+  if (checked.exactFrom !== undefined) refuse(BigInt(checked.exactFrom))
   if (checked.consistentAt.zxid !== hexZxid(last))
     throw new OperationError(
       `the files for ${hexZxid(last)} load at ${checked.consistentAt.zxid} instead. Nothing was changed.`,

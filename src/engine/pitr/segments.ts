@@ -3,20 +3,16 @@
  * checked against its sidecar's SHA-256 and size as it streams (nothing unchecked is replayed),
  * and the exact point a target keeps in the last of them.
  */
-import {createHash} from 'node:crypto'
-import {createWriteStream} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {Transform} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
 
 import type {StorageProvider} from '../../providers/types.js'
 import type {PointTarget} from './target.js'
 
-import {OperationError} from '../../errors.js'
 import {hexZxid} from '../../zk/zxid.js'
 import {readTxnLog} from '../../zkdisk/index.js'
-import {type BaseRecord, segmentName, type SegmentRecord, SEGMENTS} from '../archive/repository.js'
+import {type BaseRecord, segmentName, type SegmentRecord} from '../archive/repository.js'
+import {verifiedSegment} from '../archive/verified-segment.js'
 import {keepsTime, lastZxidKept} from './locate.js'
 
 export interface FetchedSegment {
@@ -32,24 +28,8 @@ export async function fetchSegments(
 ): Promise<FetchedSegment[]> {
   const fetched: FetchedSegment[] = []
   for (const record of segments) {
-    const name = `${segmentName(BigInt(record.fromZxid), BigInt(record.toZxid))}.seg`
-    const location = repo.child(`${SEGMENTS}/${name}`)
-    const path = join(dir, name)
-    const hash = createHash('sha256')
-    let bytes = 0
-    const tap = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk)
-        bytes += chunk.length
-        done(null, chunk)
-      },
-    })
-    await pipeline(await location.read(), tap, createWriteStream(path))
-    const sha256 = hash.digest('hex')
-    if (sha256 !== record.sha256 || bytes !== record.bytes)
-      throw new OperationError(
-        `${location.display} does not match its sidecar (SHA-256 ${sha256}, ${bytes} bytes; recorded ${record.sha256}, ${record.bytes} bytes): the repository is damaged; restore to a point before this segment`,
-      )
+    const path = join(dir, `${segmentName(BigInt(record.fromZxid), BigInt(record.toZxid))}.seg`)
+    await verifiedSegment(repo, record, {path})
     fetched.push({path, record})
   }
 

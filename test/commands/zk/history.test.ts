@@ -9,7 +9,8 @@
  */
 import {expect} from 'chai'
 import zookeeper from 'node-zookeeper-client'
-import {appendFile, cp, readdir} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {appendFile, cp, readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {Ensemble} from '../../harness/ensemble.js'
@@ -242,6 +243,26 @@ describe('dcos zk history', function () {
     const json = expectExit(await dcos(['zk', 'history', damaged, '/app/a', '--json']), 1)
     expect(json.stderr.trim().split('\n')).to.deep.equal(errors)
     expect(() => JSON.parse(json.stdout)).to.throw()
+  })
+
+  it('refuses a segment of another size than its sidecar records, even with the SHA-256 of its bytes (exit 1)', async () => {
+    const resized = join(dir, 'resized')
+    await cp(repo, resized, {recursive: true})
+    const segment = (await readdir(join(resized, 'segments'))).find((name) => name.endsWith('.seg'))!
+    const path = join(resized, 'segments', segment)
+    await appendFile(path, Buffer.alloc(1))
+    const sidecar = path.replace(/\.seg$/, '.json')
+    const record = JSON.parse(await readFile(sidecar, 'utf8')) as {sha256: string}
+    record.sha256 = createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex')
+    await writeFile(sidecar, JSON.stringify(record))
+    const result = expectExit(await dcos(['zk', 'history', resized, '/app/a']), 1)
+    const errors = result.stderr.trim().split('\n')
+    expect(errors).to.have.length(1)
+    expect(errors[0])
+      .to.include(segment)
+      .and.to.match(/ bytes; recorded .* bytes\)/)
   })
 })
 
