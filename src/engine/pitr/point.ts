@@ -1,7 +1,7 @@
 /**
  * A restore to a point, up to the state: the repository read, the target located (or refused),
  * the segments fetched and verified into a private directory (removed afterwards), the state
- * replayed, and, for the online restore, written as an online archive the restore engine reads.
+ * replayed (the online restore reads that state directly: online-source.ts).
  */
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -13,11 +13,9 @@ import type {PointTarget} from './target.js'
 
 import {OperationError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
-import {ProviderView} from '../../providers/view.js'
 import {hexZxid} from '../../zk/zxid.js'
 import {type DiskState} from '../../zkdisk/index.js'
 import {BASES, readRepository, SEGMENTS} from '../archive/repository.js'
-import {writeStateArchive} from '../convert.js'
 import {describeWindow, locate} from './locate.js'
 import {replayPoint} from './replay.js'
 import {fetchSegments, pointEnd} from './segments.js'
@@ -82,26 +80,6 @@ export function withPointState<T>(
         `the replay of ${point.base} and ${point.segments.length} segments reached zxid ${hexZxid(state.zxid)}, not ${point.zxid}: the repository is damaged`,
       )
     return use(state, point)
-  })
-}
-
-/**
- * The state at the target as an online archive in a private temp file (removed afterwards), for
- * the online restore. The replayed tree is let go of once written: the restore reads the archive.
- */
-export function withPointArchive<T>(
-  repo: StorageProvider,
-  target: PointTarget,
-  use: (archive: StorageProvider, point: PointSummary) => Promise<T>,
-): Promise<T> {
-  return withPrivateDir('dcos-pitr-archive-', async (dir) => {
-    const converted = resolveLocation(join(dir, 'point.tar.gz'))
-    const point = await withPointState(repo, target, async (state, located) => {
-      await writeStateArchive({destination: converted, sourceDisplay: `${repo.display} at zxid ${located.zxid}`, state})
-      return located
-    })
-    const display = `${repo.display} (state at zxid ${point.zxid}${point.time ? `, ${point.time}` : ''})`
-    return use(new ProviderView(converted, {display}), point)
   })
 }
 
