@@ -18,6 +18,8 @@ export interface RestoreSource {
    * checked; it throws at the first problem, so a pass that ends has read a whole, sound source.
    */
   records(): AsyncGenerator<SourceItem>
+  /** Lets go of what the source holds in memory, once the restore has written its last znode (the re-read that checks the result needs only the plan's digest). */
+  release?(): void
 }
 
 /** A provider is read as an online archive. */

@@ -9,6 +9,7 @@ import type {RestoreSource, SourceItem} from './source.js'
 import {type ZnodeRecord} from '../../archive/format.js'
 import {ArchiveError, MAX_ENTRY_BYTES} from '../../archive/reader.js'
 import {quote, recordProblem} from '../../archive/validate.js'
+import {OperationError} from '../../errors.js'
 import {parentZnodePath} from '../../zk/uri.js'
 import {type DiskState, type DiskZnode} from '../../zkdisk/index.js'
 import {toRecord, znodesUnder} from '../convert.js'
@@ -18,19 +19,26 @@ const RECORDS_PER_TURN = 10_000
 
 /** `state` as a restore source; `display` names it in the plan, the result and any problem. */
 export function stateSource(state: DiskState, display: string): RestoreSource {
+  // The source holds the only reference its callers keep: release() lets the tree go.
+  let held: DiskState | undefined = state
   return {
     display,
     async *records(): AsyncGenerator<SourceItem> {
+      const tree = held
+      if (!tree) throw new OperationError(`${display} was read after the restore let it go`)
       yield {kind: 'root', root: '/'}
       const shape = new WalkShape()
       let count = 0
-      for (const znode of znodesUnder(state, '/')) {
+      for (const znode of znodesUnder(tree, '/')) {
         const record = toRecord(znode)
         const problem = znodeProblem(znode, record) ?? shape.add(znode.path, znode.type === 'ephemeral')
         if (problem) throw new ArchiveError(display, problem)
         yield {data: znode.data, kind: 'znode', record, relativePath: znode.path}
         if (++count % RECORDS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve))
       }
+    },
+    release() {
+      held = undefined
     },
   }
 }
