@@ -14,17 +14,6 @@ import {type PointSummary, withPointState} from './pitr/point.js'
 import {stateSource} from './restore/state-source.js'
 
 /** Runs `use` with the source to restore from; with `point`, the repository's state there, and what was located. */
-import {appendFileSync} from 'node:fs'
-let peak = 0
-let phase = 'start'
-const mark = (what: string) => {
-  const m = process.memoryUsage()
-  appendFileSync('/tmp/memtrace.log', `${new Date().toISOString()} ${what} rss=${(m.rss/2**20).toFixed(0)} heap=${(m.heapUsed/2**20).toFixed(0)} ext=${(m.external/2**20).toFixed(0)} ab=${(m.arrayBuffers/2**20).toFixed(0)} peakSoFar(${phase})=${(peak/2**20).toFixed(0)}\n`)
-  phase = what
-  peak = 0
-}
-if (process.env.MEMTRACE) setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 100).unref()
-export const memMark = (what: string) => { if (process.env.MEMTRACE) mark(what) }
 export async function withOnlineSource<T>(
   location: StorageProvider,
   point: PointTarget | undefined,
@@ -33,7 +22,6 @@ export async function withOnlineSource<T>(
   if (point) {
     return withPointState(location, point, (state, located) => {
       const at = `state at zxid ${located.zxid}${located.time ? `, ${located.time}` : ''}`
-      memMark('replayed')
       return use(stateSource(state, `${location.display} (${at})`), located)
     })
   }

@@ -11,7 +11,6 @@ import {type HeldLock, releaseLock, takeLock} from './restore/lock.js'
 import {planRestore, restoreScope, verifyAndPlanForEmptyTarget} from './restore/plan.js'
 import {failedRestore, missingAncestorsOf} from './restore/rollback.js'
 import {restoreSource} from './restore/source.js'
-import {memMark} from './online-source.js'
 import {BulkAccess} from './znodes/bulk-access.js'
 
 export type {RestoreOptions, RestorePhase, RestorePlan, RestoreResult} from './restore/types.js'
@@ -44,12 +43,8 @@ export async function prepareRestore(options: RestoreOptions): Promise<PreparedR
  */
 export async function restoreTree(options: RestoreOptions, prepared?: PreparedRestore): Promise<RestoreResult> {
   const started = Date.now()
-  const onPhase = options.onPhase
-  options = {...options, onPhase: (p, t) => { memMark(p); onPhase?.(p, t) }}
   const verified = prepared ?? (await prepareRestore(options))
-  const r = await withSession(options.connect, (session) => restoreOn(session, options, verified, started))
-  memMark('end')
-  return r
+  return withSession(options.connect, (session) => restoreOn(session, options, verified, started))
 }
 
 /** restoreTree on the session it opened; the lock and the bulk access's sessions are let go here. */
