@@ -11,8 +11,8 @@ import {Bar, Counter, formatBytes, type Progress, progressEnabled} from '../../c
 import {ZK_TLS_FLAG_NAMES} from '../../cli/zk-tls.js'
 import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir/index.js'
 import {withOnlineSource} from '../../engine/online-source.js'
-import {type DataDirPointResult, restoreDataDirToPoint} from '../../engine/pitr/offline.js'
-import {type PointSummary, withPointFiles} from '../../engine/pitr/point.js'
+import {type DataDirPointResult} from '../../engine/pitr/offline.js'
+import {type PointSummary, restoreDataDirAtPoint} from '../../engine/pitr/point.js'
 import {resolvePointTarget} from '../../engine/pitr/request.js'
 import {type PointTarget} from '../../engine/pitr/target.js'
 import {
@@ -422,24 +422,20 @@ ${EXIT_CODES_HELP}`
     return result
   }
 
-  private async runOfflineToPoint(
+  private runOfflineToPoint(
     source: ReturnType<typeof resolveLocation>,
     target: PointTarget,
     paths: OfflinePaths,
     flags: {force?: boolean},
   ): Promise<DataDirPointResult & {point: PointSummary}> {
-    return withPointFiles(source, target, async (files, point) => {
-      this.log(describePoint(point))
-      // The offline writer at a point is h3-offline's (src/engine/pitr/offline.ts); wired here at merge.
-      const result = await restoreDataDirToPoint(files, {
-        dataDir: paths.dataDir,
-        force: flags.force,
-        onNotice: (message) => this.logToStderr(message),
-        ...(paths.logDir === undefined ? {} : {logDir: paths.logDir}),
-        ...(paths.zkConfig === undefined ? {} : {zkConfig: paths.zkConfig}),
-      })
-      return {...result, point}
-    })
+    const options = {
+      dataDir: paths.dataDir,
+      force: flags.force,
+      onNotice: (message: string) => this.logToStderr(message),
+      ...(paths.logDir === undefined ? {} : {logDir: paths.logDir}),
+      ...(paths.zkConfig === undefined ? {} : {zkConfig: paths.zkConfig}),
+    }
+    return restoreDataDirAtPoint(source, target, options, (point) => this.log(describePoint(point)))
   }
 
   private warnCountersAhead({countersAhead, firstCountersAhead}: RestorePlan): void {

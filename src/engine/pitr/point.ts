@@ -8,7 +8,6 @@ import {tmpdir} from 'node:os'
 import {basename, join} from 'node:path'
 
 import type {StorageProvider} from '../../providers/types.js'
-import type {PointFiles} from './offline.js'
 import type {PointTarget} from './target.js'
 
 import {OperationError} from '../../errors.js'
@@ -17,6 +16,7 @@ import {hexZxid} from '../../zk/zxid.js'
 import {type DiskState} from '../../zkdisk/index.js'
 import {BASES, readRepository, SEGMENTS} from '../archive/repository.js'
 import {describeWindow, locate} from './locate.js'
+import {type DataDirPointResult, type PointFiles, type PointRestoreOptions, restoreDataDirToPoint} from './offline.js'
 import {replayPoint} from './replay.js'
 import {fetchSegments, pointEnd} from './segments.js'
 
@@ -80,6 +80,19 @@ export function withPointState<T>(
         `the replay of ${point.base} and ${point.segments.length} segments reached zxid ${hexZxid(state.zxid)}, not ${point.zxid}: the repository is damaged`,
       )
     return use(state, point)
+  })
+}
+
+/** The offline restore to a point: a data directory ZooKeeper loads at exactly that point (offline.ts); `onPoint` hears what was located first. */
+export function restoreDataDirAtPoint(
+  repo: StorageProvider,
+  target: PointTarget,
+  options: PointRestoreOptions,
+  onPoint: (point: PointSummary) => void,
+): Promise<DataDirPointResult & {point: PointSummary}> {
+  return withPointFiles(repo, target, async (files, point) => {
+    onPoint(point)
+    return {...(await restoreDataDirToPoint(files, options)), point}
   })
 }
 
