@@ -43,7 +43,8 @@ interface TarEntry {
   type: string
 }
 
-const MAX_ENTRY_BYTES = 64 * 1024 * 1024
+/** The largest member (a znode's data) an archive may hold; a replayed state's znodes are held to it too. */
+export const MAX_ENTRY_BYTES = 64 * 1024 * 1024
 
 /**
  * Reads an archive as a stream and verifies it while it goes: format and version first, then every

@@ -2,12 +2,10 @@ import type {Readable} from 'node:stream'
 
 /**
  * A data directory's state (ZooKeeper's snapshot plus the logs after it, replayed by src/zkdisk) as
- * an online-format archive: what `dcos zk convert` writes, and what `dcos zk inspect --tree` and
- * an online `dcos zk restore` of a data-directory archive read.
+ * an online-format archive: what `dcos zk convert` writes and `dcos zk inspect --tree` reads (an
+ * online `dcos zk restore` of a data-directory archive reads the replayed state itself: online-source.ts).
  */
-import {mkdtemp, rm} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {basename, join} from 'node:path'
+import {basename} from 'node:path'
 
 import type {StorageProvider} from '../providers/types.js'
 
@@ -23,11 +21,9 @@ import {
 } from '../archive/format.js'
 import {ArchiveWriter} from '../archive/writer.js'
 import {UsageError} from '../errors.js'
-import {resolveLocation} from '../providers/index.js'
-import {ProviderView} from '../providers/view.js'
 import {joinZnodePath, relativeZnodePath, validateZnodePath} from '../zk/uri.js'
 import {type DiskFile, type DiskState, type DiskZnode, loadState, loadStateFromDirectories} from '../zkdisk/index.js'
-import {openArchive, openStoredArchive} from './open-archive.js'
+import {openArchive} from './open-archive.js'
 import {TOOL} from './version.js'
 
 const STATE_FILE = /^(?:snapshot|log)\.[0-9a-f]+$/i
@@ -237,34 +233,4 @@ export async function loadStateFrom(location: string, logDir?: string): Promise<
   }
 
   return {display: opened.display, state: await loadDataDirArchive(await opened.source.read(), opened.display)}
-}
-
-/**
- * Runs `use` with an online-format archive of `source`: `source` itself, or, for a data-directory
- * archive, its replayed state converted into a private temporary file (a restore reads its source
- * several times), removed afterwards.
- */
-/** The replayed state written as an online archive; the tree is let go of on return, before the restore reads the archive. */
-async function convertInto(source: StorageProvider, converted: StorageProvider): Promise<bigint> {
-  const state = await loadDataDirArchive(await source.read(), source.display)
-  await writeStateArchive({destination: converted, sourceDisplay: source.display, state})
-  return state.zxid
-}
-
-export async function withOnlineArchive<T>(
-  source: StorageProvider,
-  use: (archive: StorageProvider) => Promise<T>,
-): Promise<T> {
-  if (source.scheme === '-') return use(source)
-  const opened = await openStoredArchive(source)
-  opened.source.release()
-  if (opened.kind === 'online') return use(source)
-  const dir = await mkdtemp(join(tmpdir(), 'dcos-convert-'))
-  try {
-    const converted = resolveLocation(join(dir, 'converted.tar.gz'))
-    const zxid = await convertInto(source, converted)
-    return await use(new ProviderView(converted, {display: `${source.display} (state at zxid ${hexZxid(zxid)})`}))
-  } finally {
-    await rm(dir, {force: true, recursive: true})
-  }
 }

@@ -10,11 +10,12 @@ import {readLiveTree} from './restore/live.js'
 import {type HeldLock, releaseLock, takeLock} from './restore/lock.js'
 import {planRestore, restoreScope, verifyAndPlanForEmptyTarget} from './restore/plan.js'
 import {failedRestore, missingAncestorsOf} from './restore/rollback.js'
+import {restoreSource} from './restore/source.js'
 import {BulkAccess} from './znodes/bulk-access.js'
 
 export type {RestoreOptions, RestorePhase, RestorePlan, RestoreResult} from './restore/types.js'
 
-/** A verified archive and what of it a restore takes: what prepareRestore found, for restoreTree to apply. */
+/** A verified source and what of it a restore takes: what prepareRestore found, for restoreTree to apply. */
 export interface PreparedRestore {
   emptyTargetPlan: FullPlan
   selection: Selection
@@ -26,11 +27,7 @@ export interface PreparedRestore {
  * hands each one's result to restoreTree, which then does not read the archive a second time to verify it.
  */
 export async function prepareRestore(options: RestoreOptions): Promise<PreparedRestore> {
-  const {source} = options
-  if (source.scheme === '-') {
-    throw new UsageError('restore reads the archive more than once (verify, then apply): save it to a file or S3 first')
-  }
-
+  const source = restoreSource(options.source)
   options.onPhase?.('verify')
   const prepared = await verifyAndPlanForEmptyTarget(source, (archiveRoot) => restoreScope(archiveRoot, options))
   if (prepared.emptyTargetPlan.create === 0 && !options.allowEmpty)

@@ -571,7 +571,7 @@ export class BackupService {
       const header = await archiveRoot(archive, publicArchive.display)
       requireRoot(backup, component, header, OperationError)
       const ready = await prepareRestore(this.componentRestore(component, publicArchive, {}))
-      requireRoot(backup, component, ready.selection.manifest.source.root, OperationError)
+      requireRoot(backup, component, ready.selection.archiveRoot, OperationError)
       prepared.set(component, ready)
     }
 

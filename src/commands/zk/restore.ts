@@ -7,19 +7,23 @@ import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
 import {confirm} from '../../cli/confirm.js'
 import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
 import {parseDuration} from '../../cli/duration.js'
-import {printable} from '../../cli/printable.js'
 import {Bar, Counter, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import {ZK_TLS_FLAG_NAMES} from '../../cli/zk-tls.js'
-import {isRepository} from '../../engine/archive/repository.js'
-import {withOnlineArchive} from '../../engine/convert.js'
 import {type DataDirRestoreResult, restoreDataDir} from '../../engine/datadir/index.js'
-import {firstChangeAfter} from '../../engine/history/index.js'
-import {type DataDirPointResult, restoreDataDirToPoint} from '../../engine/pitr/offline.js'
-import {type PointSummary, withPointArchive, withPointFiles} from '../../engine/pitr/point.js'
-import {parseTarget, type PointTarget} from '../../engine/pitr/target.js'
-import {type RestorePhase, type RestorePlan, type RestoreResult, restoreTree} from '../../engine/restore.js'
+import {withOnlineSource} from '../../engine/online-source.js'
+import {type DataDirPointResult} from '../../engine/pitr/offline.js'
+import {type PointSummary, restoreDataDirAtPoint} from '../../engine/pitr/point.js'
+import {resolvePointTarget} from '../../engine/pitr/request.js'
+import {type PointTarget} from '../../engine/pitr/target.js'
+import {
+  type RestoreOptions,
+  type RestorePhase,
+  type RestorePlan,
+  type RestoreResult,
+  restoreTree,
+} from '../../engine/restore.js'
 import {COUNTER_MODES, type CounterMode, DEFAULT_MAX_PAIRS} from '../../engine/restore/counters.js'
-import {compactUtc, parseTime} from '../../engine/time.js'
+import {compactUtc} from '../../engine/time.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/znodes/bulk-access.js'
 import {UsageError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
@@ -249,7 +253,7 @@ ${EXIT_CODES_HELP}`
       ...ZK_TLS_FLAG_NAMES,
     ])
     const source = resolveLocation(args.location)
-    const pointTarget = await this.pointTarget(source, flags)
+    const pointTarget = await resolvePointTarget(source, flags)
     if (mode.mode === 'offline')
       return pointTarget
         ? this.runOfflineToPoint(source, pointTarget, mode.paths, flags)
@@ -267,7 +271,7 @@ ${EXIT_CODES_HELP}`
 
     let counter: Progress | undefined
     let safetyPrinted = false
-    const restore = (archive: ReturnType<typeof resolveLocation>) =>
+    const restore = (restoreSource: RestoreOptions['source']) =>
       restoreTree({
         batch: flags.batch as BatchMode,
         confirm: async (plan, safety) => {
@@ -307,79 +311,18 @@ ${EXIT_CODES_HELP}`
         safetyBackup,
         sequenceCounters: flags['sequence-counters'] as CounterMode,
         skipPermissionCheck: flags['skip-permission-check'],
-        source: archive,
+        source: restoreSource,
         target: target.path,
       })
     let point: PointSummary | undefined
-    // A data-directory archive (dcos-zk), or a repository's state at a point, is replayed and converted first, into a private temp file.
-    const restored = pointTarget
-      ? withPointArchive(source, pointTarget, (archive, located) => {
-          point = located
-          this.log(describePoint(located))
-          return restore(archive)
-        })
-      : withOnlineArchive(source, restore)
+    const restored = withOnlineSource(source, pointTarget, (restoreSource, located) => {
+      point = located
+      if (located) this.log(describePoint(located))
+      return restore(restoreSource)
+    })
     const result = await restored.finally(() => counter?.stop())
     this.report(result, {safetyPrinted, verbose: flags.verbose})
     return point ? {...result, point} : result
-  }
-
-  /** The zxid just before the first change to `path` (at or after `since`) the repository holds. */
-  private async beforeChangeTarget(
-    repository: ReturnType<typeof resolveLocation>,
-    path: string,
-    since: Date | undefined,
-  ): Promise<PointTarget> {
-    const found = await firstChangeAfter(repository, path, since)
-    const after = since ? ` since ${since.toISOString()}` : ''
-    if (!found)
-      throw new UsageError(
-        `Nothing under ${printable(path)} changed${after} in ${repository.display}: nothing to undo (dcos zk history ${repository.display} ${printable(path)} lists its changes)`,
-      )
-    const {before, change} = found
-    return {
-      inclusive: true,
-      kind: 'zxid',
-      label: `--before-change ${printable(path)}: before the ${change.op} of ${printable(change.path)} at ${change.time} (zxid ${change.zxid}, session ${change.session})`,
-      zxid: before,
-    }
-  }
-
-  /** The target of --to-zxid, --to-time or --before-change, checked against what the location is (an archive repository or an archive). */
-  private async pointTarget(
-    source: ReturnType<typeof resolveLocation>,
-    flags: {
-      'before-change'?: string
-      exclusive?: boolean
-      inclusive?: boolean
-      since?: string
-      'to-time'?: string
-      'to-zxid'?: string
-    },
-  ): Promise<PointTarget | undefined> {
-    const beforeChange = flags['before-change']
-    if (beforeChange !== undefined && (flags.exclusive || flags.inclusive))
-      throw new UsageError(
-        `--${flags.exclusive ? 'exclusive' : 'inclusive'} is for --to-zxid or --to-time: --before-change always stops just before the change`,
-      )
-    const since = flags.since === undefined ? undefined : new Date(parseTime(flags.since, Date.now(), 'since'))
-    const path = beforeChange === undefined ? undefined : validateZnodePath(beforeChange)
-    const target = parseTarget(flags)
-    const repository = await isRepository(source)
-    if (repository && path) return this.beforeChangeTarget(source, path, since)
-    if (!repository && path)
-      throw new UsageError(
-        `--before-change needs an archive repository (a location holding bases/*.json, written by dcos zk archive); ${source.display} is not one`,
-      )
-    if (repository && !target)
-      throw new UsageError(
-        `${source.display} is an archive repository (dcos zk archive): give --to-zxid or --to-time (dcos zk timeline ${source.display} lists what can be restored)`,
-      )
-    if (!repository && target)
-      throw new UsageError(
-        `${target.label.split(' ')[0]} needs an archive repository (a location holding bases/*.json, written by dcos zk archive); ${source.display} is not one`,
-      )
-    return target
   }
 
   private printPlan(plan: RestorePlan): void {
@@ -479,24 +422,20 @@ ${EXIT_CODES_HELP}`
     return result
   }
 
-  private async runOfflineToPoint(
+  private runOfflineToPoint(
     source: ReturnType<typeof resolveLocation>,
     target: PointTarget,
     paths: OfflinePaths,
     flags: {force?: boolean},
   ): Promise<DataDirPointResult & {point: PointSummary}> {
-    return withPointFiles(source, target, async (files, point) => {
-      this.log(describePoint(point))
-      // The offline writer at a point is h3-offline's (src/engine/pitr/offline.ts); wired here at merge.
-      const result = await restoreDataDirToPoint(files, {
-        dataDir: paths.dataDir,
-        force: flags.force,
-        onNotice: (message) => this.logToStderr(message),
-        ...(paths.logDir === undefined ? {} : {logDir: paths.logDir}),
-        ...(paths.zkConfig === undefined ? {} : {zkConfig: paths.zkConfig}),
-      })
-      return {...result, point}
-    })
+    const options = {
+      dataDir: paths.dataDir,
+      force: flags.force,
+      onNotice: (message: string) => this.logToStderr(message),
+      ...(paths.logDir === undefined ? {} : {logDir: paths.logDir}),
+      ...(paths.zkConfig === undefined ? {} : {zkConfig: paths.zkConfig}),
+    }
+    return restoreDataDirAtPoint(source, target, options, (point) => this.log(describePoint(point)))
   }
 
   private warnCountersAhead({countersAhead, firstCountersAhead}: RestorePlan): void {

@@ -1,24 +1,22 @@
 /**
  * A restore to a point, up to the state: the repository read, the target located (or refused),
  * the segments fetched and verified into a private directory (removed afterwards), the state
- * replayed, and, for the online restore, written as an online archive the restore engine reads.
+ * replayed (the online restore reads that state directly: online-source.ts).
  */
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, join} from 'node:path'
 
 import type {StorageProvider} from '../../providers/types.js'
-import type {PointFiles} from './offline.js'
 import type {PointTarget} from './target.js'
 
 import {OperationError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
-import {ProviderView} from '../../providers/view.js'
 import {hexZxid} from '../../zk/zxid.js'
 import {type DiskState} from '../../zkdisk/index.js'
 import {BASES, readRepository, SEGMENTS} from '../archive/repository.js'
-import {writeStateArchive} from '../convert.js'
 import {describeWindow, locate} from './locate.js'
+import {type DataDirPointResult, type PointFiles, type PointRestoreOptions, restoreDataDirToPoint} from './offline.js'
 import {replayPoint} from './replay.js'
 import {fetchSegments, pointEnd} from './segments.js'
 
@@ -85,23 +83,16 @@ export function withPointState<T>(
   })
 }
 
-/**
- * The state at the target as an online archive in a private temp file (removed afterwards), for
- * the online restore. The replayed tree is let go of once written: the restore reads the archive.
- */
-export function withPointArchive<T>(
+/** The offline restore to a point: a data directory ZooKeeper loads at exactly that point (offline.ts); `onPoint` hears what was located first. */
+export function restoreDataDirAtPoint(
   repo: StorageProvider,
   target: PointTarget,
-  use: (archive: StorageProvider, point: PointSummary) => Promise<T>,
-): Promise<T> {
-  return withPrivateDir('dcos-pitr-archive-', async (dir) => {
-    const converted = resolveLocation(join(dir, 'point.tar.gz'))
-    const point = await withPointState(repo, target, async (state, located) => {
-      await writeStateArchive({destination: converted, sourceDisplay: `${repo.display} at zxid ${located.zxid}`, state})
-      return located
-    })
-    const display = `${repo.display} (state at zxid ${point.zxid}${point.time ? `, ${point.time}` : ''})`
-    return use(new ProviderView(converted, {display}), point)
+  options: PointRestoreOptions,
+  onPoint: (point: PointSummary) => void,
+): Promise<DataDirPointResult & {point: PointSummary}> {
+  return withPointFiles(repo, target, async (files, point) => {
+    onPoint(point)
+    return {...(await restoreDataDirToPoint(files, options)), point}
   })
 }
 

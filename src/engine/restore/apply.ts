@@ -44,6 +44,7 @@ export async function applyRestore(run: RestoreRun, plan: AppliedPlan, {faults}:
   const {created, restrictive} = rewritten
     ? await writeZnodes(writer, session, selection, live, options, hit, plan.counters.raise)
     : {created: 0, restrictive: []}
+  selection.source.release?.()
   const counters = await raiseAllCounters(run, plan.counters.raise, hit)
   hit('restore.acl')
   const aclsSet = await applyAclsLast(restrictive, writer.setAcl, options)

@@ -13,9 +13,8 @@ import type {
 } from './types.js'
 
 /** What a restore selects from the archive and where it goes, and the plan: what it creates, changes and deletes. */
-import {contentKey, type Manifest, TreeSetDigest, type ZnodeRecord} from '../../archive/format.js'
-import {readArchive} from '../../archive/reader.js'
-import {OperationError, UsageError} from '../../errors.js'
+import {contentKey, TreeSetDigest, type ZnodeRecord} from '../../archive/format.js'
+import {UsageError} from '../../errors.js'
 import {aclAsShown, identitiesOf, type Identity} from '../../zk/acl.js'
 import {type Acl} from '../../zk/session.js'
 import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath} from '../../zk/uri.js'
@@ -23,6 +22,7 @@ import {excludeMatcher} from '../exclude.js'
 import {aclText} from './checks.js'
 import {CounterPlanner} from './counters.js'
 import {emptyLiveTree} from './live.js'
+import {type RestoreSource, restoreSource} from './source.js'
 
 const LISTED_PATHS = 10
 
@@ -45,26 +45,24 @@ function selectSubtree(root: string, from: string | undefined): string {
  * and --exclude are resolved against.
  */
 export async function verifyAndPlanForEmptyTarget(
-  source: StorageProvider,
+  from: RestoreSource | StorageProvider,
   scopeOf: (archiveRoot: string) => Scope,
 ): Promise<{emptyTargetPlan: FullPlan; selection: Selection}> {
+  const source = restoreSource(from)
   let scope: Scope | undefined
   let planner: RestorePlanner | undefined
-  let manifest: Manifest | undefined
-  for await (const item of readArchive(await source.read(), source.display)) {
-    if (item.kind === 'header') {
-      scope = scopeOf(item.header.source.root)
+  for await (const item of source.records()) {
+    if (item.kind === 'root') {
+      scope = scopeOf(item.root)
       planner = new RestorePlanner(source.display, scope, emptyLiveTree())
-    } else if (item.kind === 'znode') {
+    } else {
       const selected = selectedZnode(scope!, item)
       if (selected) planner!.add(selected)
-    } else {
-      manifest = item.manifest
     }
   }
 
   const emptyTargetPlan = planner!.finish()
-  return {emptyTargetPlan, selection: {...scope!, manifest: manifest!, source, znodes: emptyTargetPlan.create}}
+  return {emptyTargetPlan, selection: {...scope!, source, znodes: emptyTargetPlan.create}}
 }
 
 export function restoreScope(archiveRoot: string, options: RestoreOptions): Scope {
@@ -218,12 +216,7 @@ function note(plan: RestorePlan, kind: 'change' | 'create' | 'delete', path: str
 
 /** The znodes a restore writes: the selected subtree, without excluded paths and ephemerals. */
 export async function* selectedZnodes(selection: Selection): AsyncGenerator<SelectedZnode> {
-  const {manifest, source} = selection
-  for await (const item of readArchive(await source.read(), source.display)) {
-    const replaced =
-      (item.kind === 'header' && item.header.createdAt !== manifest.createdAt) ||
-      (item.kind === 'manifest' && item.manifest.treeDigest !== manifest.treeDigest)
-    if (replaced) throw new OperationError(`${source.display} changed while it was being restored`)
+  for await (const item of selection.source.records()) {
     const selected = item.kind === 'znode' ? selectedZnode(selection, item) : undefined
     if (selected) yield selected
   }

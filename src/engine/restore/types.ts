@@ -2,9 +2,10 @@ import type {StorageProvider} from '../../providers/types.js'
 import type {Identity} from '../../zk/acl.js'
 import type {BatchMode, BulkAccess, ReadPath, WritePath} from '../znodes/bulk-access.js'
 import type {CounterMode, CounterTargets} from './counters.js'
+import type {RestoreSource} from './source.js'
 
 /** The restore's options, plan and result, and what its parts hand each other. */
-import {type Manifest, type ZnodeRecord} from '../../archive/format.js'
+import {type ZnodeRecord} from '../../archive/format.js'
 import {type Acl, type ZkSession} from '../../zk/session.js'
 import {type BackupResult} from '../backup.js'
 import {type PathMatcher} from '../exclude.js'
@@ -67,7 +68,8 @@ export interface RestoreOptions {
   sequenceCounters?: CounterMode
   /** Go ahead even where the live ACLs seem to forbid the restore (for ZooKeeper superusers). */
   skipPermissionCheck?: boolean
-  source: StorageProvider
+  /** An online archive, or a replayed state (restore/state-source.ts). */
+  source: RestoreSource | StorageProvider
   /** Where the tree goes; by default where it came from. */
   target?: string
 }
@@ -165,8 +167,7 @@ export interface Scope {
 
 /** The scope in a verified archive. */
 export interface Selection extends Scope {
-  manifest: Manifest
-  source: StorageProvider
+  source: RestoreSource
   /** How many of the archive's znodes are restored. */
   znodes: number
 }
