@@ -1,7 +1,6 @@
 import {Flags} from '@oclif/core'
 
-// Not the engine's index: a command's flags must not load the offline engine.
-import {DCOS_PATHS} from '../engine/datadir/directories.js'
+import {DCOS_PATHS} from '../engine/datadir/index.js'
 import {UsageError} from '../errors.js'
 
 /** Flags of the offline (data-directory) mode of `dcos zk backup|restore`, compatible with dcos-zk. */

@@ -6,7 +6,7 @@
  * again through the client API, their children listed again, as the online walk fences its own.
  */
 import type {AdminSnapshotReport, WalkCounts} from '../archive/format.js'
-import type {AdminSnapshotFile, SnapshotReceived} from '../zk/admin.js'
+import type {AdminSnapshotFile} from '../zk/admin.js'
 import type {Stat} from '../zk/session.js'
 import type {PathMatcher} from './exclude.js'
 import type {WalkedZnode} from './znodes/read-tree.js'
@@ -18,10 +18,10 @@ import {
   addChild,
   childCount,
   childNames,
+  DataTree,
   DIGEST_VERSION,
   readSnapshot,
   type SnapshotContent,
-  SnapshotStreamReader,
   statOf,
   toDiskZnode,
   type TreeNode,
@@ -39,38 +39,8 @@ export interface SettledSnapshot {
 
 /** The streamed file as readSnapshot takes it: named after its zxid, compressed as its first bytes say. */
 export function parseAdminSnapshot(file: AdminSnapshotFile): SnapshotContent {
-  return readSnapshot({bytes: file.bytes, name: snapshotName(file.bytes, file.zxid)})
-}
-
-function snapshotName(bytes: Buffer, zxid: bigint): string {
-  const suffix = bytes[0] === 0x1f && bytes[1] === 0x8b ? '.gz' : isSnappyStream(bytes) ? '.snappy' : ''
-  return `snapshot.${zxid.toString(16)}${suffix}`
-}
-
-/** Enough of the start to tell compression by (snappy-java's stream header). */
-const SNIFFED_BYTES = 8
-
-/**
- * The snapshot read while it streams (pass onReceived to fetchAdminSnapshot), so that parsing and
- * the digest are mostly done when its last byte arrives; a compressed one is read once whole.
- * content() gives what parseAdminSnapshot gives for the same file.
- */
-export class StreamedAdminSnapshot {
-  readonly onReceived = ({bytes, filled, zxid}: SnapshotReceived): void => {
-    if (this.reader === undefined) {
-      if (filled < SNIFFED_BYTES && filled < bytes.length) return
-      const name = snapshotName(bytes.subarray(0, filled), zxid)
-      this.reader = name.endsWith('.gz') || name.endsWith('.snappy') ? null : new SnapshotStreamReader(name, bytes)
-    }
-
-    this.reader?.arrivedUpTo(filled)
-  }
-  /** null once the stream is known to be compressed. */
-  private reader?: null | SnapshotStreamReader
-
-  content(file: AdminSnapshotFile): SnapshotContent {
-    return this.reader?.bytes === file.bytes ? this.reader.finish() : parseAdminSnapshot(file)
-  }
+  const suffix = file.bytes[0] === 0x1f && file.bytes[1] === 0x8b ? '.gz' : isSnappyStream(file.bytes) ? '.snappy' : ''
+  return readSnapshot({bytes: file.bytes, name: `snapshot.${file.zxid.toString(16)}${suffix}`})
 }
 
 export interface SettleOptions {
@@ -87,8 +57,7 @@ export async function settleSnapshot(options: SettleOptions): Promise<SettledSna
   const {snapshot} = options
   const {nodes} = snapshot
   const digest = usableDigest(snapshot)
-  // The reader summed the tree digest as it read the znodes (DataTree.fromSnapshot starts from it too).
-  const matched = digest !== undefined && snapshot.treeDigest === digest.digest
+  const matched = digest !== undefined && DataTree.fromSnapshot(snapshot).digest === digest.digest
   const report: AdminSnapshotReport = {
     addedByReread: 0,
     consistentAtZxid: matched ? hexZxid(digest.zxid) : null,

@@ -17,7 +17,7 @@ import {errorMessage, OperationError, UsageError} from '../errors.js'
 import {hidesDigest, type Identity} from '../zk/acl.js'
 import {AdminUnavailable, fetchAdminSnapshot} from '../zk/admin.js'
 import {highestZxid} from '../zk/srvr.js'
-import {settleSnapshot, type SnapshotCounts, snapshotZnodes, StreamedAdminSnapshot} from './admin-snapshot.js'
+import {parseAdminSnapshot, settleSnapshot, type SnapshotCounts, snapshotZnodes} from './admin-snapshot.js'
 import {excludeMatcher, type PathMatcher} from './exclude.js'
 import {TOOL} from './version.js'
 import {type BatchMode, BulkAccess, type ReadPath} from './znodes/bulk-access.js'
@@ -218,16 +218,14 @@ async function takeAdminSnapshot(admin: AdminOptions, session: ZkSession): Promi
   const {auth} = session.connectOptions
   try {
     if (!auth) throw new AdminUnavailable('no --zk-auth: the snapshot command needs digest credentials with ALL on /')
-    const streamed = new StreamedAdminSnapshot()
     const file = await fetchAdminSnapshot({
       auth,
       idleTimeoutMs: admin.idleTimeoutMs ?? DEFAULT_ADMIN_IDLE_MS,
       maxBytes: admin.maxBytes ?? DEFAULT_ADMIN_MAX_BYTES,
-      onReceived: streamed.onReceived,
       url: admin.url,
     })
     try {
-      return {snapshot: streamed.content(file), source: file.source}
+      return {snapshot: parseAdminSnapshot(file), source: file.source}
     } catch (error) {
       throw new AdminUnavailable(`the snapshot from ${file.source} cannot be read: ${errorMessage(error)}`)
     }

@@ -18,8 +18,6 @@ export interface AdminSnapshotRequest {
   idleTimeoutMs: number
   /** The largest snapshot taken (its snapshot_size): anything larger is refused before it is read. */
   maxBytes: number
-  /** Told after each chunk is copied into the buffer that will hold the whole file, so that it can be read meanwhile. */
-  onReceived?: (received: SnapshotReceived) => void
   /** The AdminServer's address, http(s)://host:port, optionally with /commands or /commands/snapshot. */
   url: string
 }
@@ -29,13 +27,6 @@ export interface AdminSnapshotFile {
   /** Where it came from, without credentials. */
   source: string
   /** The zxid the server started serializing at (the snapshot file's name). */
-  zxid: bigint
-}
-
-/** The file's buffer, of its announced size, filled before `filled`. */
-export interface SnapshotReceived {
-  bytes: Buffer
-  filled: number
   zxid: bigint
 }
 
@@ -78,7 +69,7 @@ export function fetchAdminSnapshot(request: AdminSnapshotRequest): Promise<Admin
   return new Promise((resolve, reject) => {
     const client = url.protocol === 'https:' ? https : http
     const call = client.get(url, {headers}, (response) => {
-      readSnapshotAnswer(response, request, source).then(resolve, (error: Error) => {
+      readSnapshotAnswer(response, request.maxBytes, source).then(resolve, (error: Error) => {
         call.destroy()
         reject(error)
       })
@@ -108,7 +99,7 @@ export function authorizationHeader(auth: {password: string; user: string}): str
 
 async function readSnapshotAnswer(
   response: http.IncomingMessage,
-  {maxBytes, onReceived}: AdminSnapshotRequest,
+  maxBytes: number,
   source: string,
 ): Promise<AdminSnapshotFile> {
   const status = response.statusCode ?? 0
@@ -133,8 +124,7 @@ async function readSnapshotAnswer(
     )
   }
 
-  const received = onReceived && ((bytes: Buffer, filled: number) => onReceived({bytes, filled, zxid}))
-  return {bytes: await readExactly(response, size, source, received), source, zxid}
+  return {bytes: await readExactly(response, size, source), source, zxid}
 }
 
 function isOctetStream(response: http.IncomingMessage): boolean {
@@ -147,12 +137,7 @@ function parseZxidHeader(text: string): bigint | undefined {
 }
 
 /** Exactly the announced size, into one buffer: no more is accepted, less is a cut-short stream. */
-function readExactly(
-  response: http.IncomingMessage,
-  size: number,
-  source: string,
-  received?: (bytes: Buffer, filled: number) => void,
-): Promise<Buffer> {
+function readExactly(response: http.IncomingMessage, size: number, source: string): Promise<Buffer> {
   const bytes = Buffer.allocUnsafe(size)
   let filled = 0
   return new Promise((resolve, reject) => {
@@ -164,7 +149,6 @@ function readExactly(
 
       chunk.copy(bytes, filled)
       filled += chunk.length
-      received?.(bytes, filled)
     })
     response.on('error', (error) =>
       reject(

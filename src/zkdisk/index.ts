@@ -23,13 +23,7 @@ export {loadStateFromDirectories, readLogAt} from './directories.js'
 export {DiskFormatError, type DiskFormatErrorOptions, diskFormatFailure} from './errors.js'
 export {type DiskFile, parseLogName, parseSnapshotName, type SnapshotCompression} from './files.js'
 export {snappyStreamDecompress, snappyUncompress} from './snappy.js'
-export {
-  readSnapshot,
-  SNAPSHOT_MAGIC,
-  type SnapshotContent,
-  type SnapshotDigest,
-  SnapshotStreamReader,
-} from './snapshot.js'
+export {readSnapshot, SNAPSHOT_MAGIC, type SnapshotContent, type SnapshotDigest} from './snapshot.js'
 export {
   type DiskState,
   loadState,

@@ -74,146 +74,27 @@ export function readSnapshot(file: DiskFile): SnapshotContent {
     diskFormatFailure(parsed.compression === 'none' ? '' : ' of the decompressed stream'),
   )
   const seal: Seal = {checksum: new Adler32(), end: 0}
-  const prelude = readPrelude(reader, bytes)
-  const pass = readNodes(reader, bytes, prelude, {end: bytes.length}).next()
-  if (!pass.done) throw new Error('the znodes of a whole snapshot were not all read') // cannot happen: every byte is there
-  return snapshotContent(file.name, parsed, prelude, pass.value, readTrailer(reader, bytes, seal))
-}
-
-/** What comes before the znodes: the header, the sessions and the ACL cache. */
-interface Prelude {
-  aclCache: AclCache
-  aclsToResolve: Map<string, bigint>
-  dbid: bigint
-  sessions: Map<bigint, number>
-}
-
-function readPrelude(reader: JuteReader, bytes: Buffer): Prelude {
   const dbid = readHeader(reader, bytes)
   const sessions = readSessions(reader)
-  return {aclCache: readAclCache(reader), aclsToResolve: new Map(), dbid, sessions}
-}
-
-/** What follows the znodes' seal: the optional digest and last processed zxid, each sealed. */
-interface Trailer {
-  digest?: SnapshotDigest
-  lastProcessedZxid?: bigint
-}
-
-function readTrailer(reader: JuteReader, bytes: Buffer, seal: Seal): Trailer {
+  const aclsToResolve = new Map<string, bigint>()
+  const {highestStamp, nodes, ownedPaths, treeDigest} = readNodes(reader, bytes, readAclCache(reader), aclsToResolve)
   readSeal(reader, bytes, seal)
   const digest = reader.remaining > 0 && digestFollows(reader, bytes) ? readDigest(reader, bytes, seal) : undefined
   const lastProcessedZxid = reader.remaining > 0 ? readLastProcessedZxid(reader, bytes, seal) : undefined
   if (reader.remaining > 0) reader.fail(`${reader.remaining} unexpected bytes after the last seal`)
-  return {...(digest ? {digest} : {}), ...(lastProcessedZxid === undefined ? {} : {lastProcessedZxid})}
-}
-
-function snapshotContent(
-  name: string,
-  parsed: {compression: SnapshotCompression; zxid: bigint},
-  {aclsToResolve, dbid, sessions}: Prelude,
-  {highestStamp, nodes, ownedPaths, treeDigest}: NodesRead,
-  trailer: Trailer,
-): SnapshotContent {
   return {
     aclsToResolve,
     compression: parsed.compression,
     dbid,
     highestStamp,
-    name,
+    name: file.name,
     nodes,
     ownedPaths,
     sessions,
     treeDigest,
     zxid: parsed.zxid,
-    ...trailer,
-  }
-}
-
-/** The checksum of what was read is brought up to date in steps this large: zlib's, not the loop's for short ranges. */
-const SEAL_STEP = 1024 * 1024
-
-/**
- * An uncompressed snapshot read while its bytes arrive, into the one buffer of its whole size (as an
- * AdminServer streams one, announcing the size): the znodes are read as far as whole records have
- * arrived, so that little is left to do once the last byte is in. A damaged snapshot fails in
- * finish, with readSnapshot's error.
- */
-export class SnapshotStreamReader {
-  private readonly arrived = {end: 0}
-  private failure?: unknown
-  private nodes?: NodesRead
-  private pass?: Generator<void, NodesRead>
-  private prelude?: Prelude
-  /** The prelude is tried again only once this many bytes have arrived: a large one is not read over and over. */
-  private preludeRetryAt = 0
-  private readonly reader: JuteReader
-  private readonly seal: Seal = {checksum: new Adler32(), end: 0}
-
-  constructor(
-    /** snapshot.<hex zxid>, with no compression suffix. */
-    readonly name: string,
-    /** The whole snapshot's buffer, filled from its start as the bytes arrive. */
-    readonly bytes: Buffer,
-  ) {
-    const parsed = parseSnapshotName(name)
-    if (!parsed || parsed.compression !== 'none') throw new Error(`${name}: not the name of an uncompressed snapshot`)
-    this.reader = new JuteReader(bytes, name, diskFormatFailure())
-  }
-
-  /** How far the bytes have been read: the end of the last whole record. */
-  get readUpTo(): number {
-    return this.reader.offset
-  }
-
-  /** The bytes before `end` have arrived: reads the records they complete. */
-  arrivedUpTo(end: number): void {
-    if (this.failure !== undefined || this.nodes) return
-    this.arrived.end = end
-    try {
-      this.prelude ??= this.readPreludeIfArrived()
-      if (!this.prelude) return
-      this.pass ??= readNodes(this.reader, this.bytes, this.prelude, this.arrived)
-      const step = this.pass.next()
-      if (step.done) this.nodes = step.value
-      // The bytes read so far all come before the first seal: their checksum need not wait for it.
-      const {seal} = this
-      if (this.reader.offset - seal.end >= SEAL_STEP) {
-        seal.checksum.update(this.bytes, seal.end, this.reader.offset)
-        seal.end = this.reader.offset
-      }
-    } catch (error) {
-      this.failure = error
-    }
-  }
-
-  /** Once every byte has arrived: the snapshot, or readSnapshot's error for it. */
-  finish(): SnapshotContent {
-    this.arrivedUpTo(this.bytes.length)
-    if (this.failure !== undefined) throw this.failure
-    return snapshotContent(
-      this.name,
-      parseSnapshotName(this.name)!,
-      this.prelude!,
-      this.nodes!,
-      readTrailer(this.reader, this.bytes, this.seal),
-    )
-  }
-
-  private readPreludeIfArrived(): Prelude | undefined {
-    const {end} = this.arrived
-    const whole = end === this.bytes.length
-    if (!whole && end < this.preludeRetryAt) return undefined
-    const bounded = new JuteReader(this.bytes, this.name, diskFormatFailure(), 0, end)
-    try {
-      const prelude = readPrelude(bounded, this.bytes)
-      this.reader.offset = bounded.offset
-      return prelude
-    } catch (error) {
-      if (whole) throw error
-      this.preludeRetryAt = 2 * end
-      return undefined
-    }
+    ...(digest ? {digest} : {}),
+    ...(lastProcessedZxid === undefined ? {} : {lastProcessedZxid}),
   }
 }
 
@@ -285,15 +166,14 @@ interface NodesRead {
 /**
  * Mirrors DataTree.deserialize: every znode's parent comes before it. ZooKeeper writes the tree
  * depth first, so the parent is found on the stack of the last znode's ancestors without a lookup
- * (a snapshot in another order is read through the map). Reads only records that lie wholly below
- * `arrived.end`, yielding until more have arrived (a whole snapshot's records have all arrived).
+ * (a snapshot in another order is read through the map).
  */
-function* readNodes(
+function readNodes(
   reader: JuteReader,
   bytes: Buffer,
-  {aclCache, aclsToResolve}: Prelude,
-  arrived: {end: number},
-): Generator<void, NodesRead> {
+  aclCache: AclCache,
+  aclsToResolve: Map<string, bigint>,
+): NodesRead {
   const nodes = new Map<string, StoredNode>()
   const digest = new DigestSum()
   const ownedPaths: string[] = []
@@ -304,7 +184,6 @@ function* readNodes(
   const stackNodes: StoredNode[] = []
   let depth = 0
   for (;;) {
-    while (arrived.end < bytes.length && !recordArrived(bytes, reader.offset, arrived.end)) yield
     const at = reader.offset
     const path = reader.path()
     if (path === '/') {
@@ -361,19 +240,6 @@ function* readNodes(
     stackNodes[depth] = node
     depth++
   }
-}
-
-/** Whether the znode record (or the end marker) at `at` lies wholly before `end`: path, data, ACL index, stat. */
-function recordArrived(bytes: Buffer, at: number, end: number): boolean {
-  if (at + 4 > end) return false
-  const pathLength = bytes.readInt32BE(at)
-  // A malformed length fails in the reader, now: every byte it names may never arrive.
-  if (pathLength < 0) return true
-  let next = at + 4 + pathLength
-  if (pathLength === 1 && next <= end && bytes[at + 4] === 0x2f) return true // "/", the end marker: the seal follows
-  if (next + 4 > end) return false
-  next += 4 + Math.max(bytes.readInt32BE(next), 0) + 8 + STORED_STAT_BYTES
-  return next <= end
 }
 
 function treeDigestOf(nodes: Map<string, TreeNode>): bigint {

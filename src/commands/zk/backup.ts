@@ -1,13 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
-import type {DataDirBackupResult} from '../../engine/datadir/index.js'
-
 import {adminOptions, READ_PATHS, type ReadPathChoice} from '../../cli/admin.js'
 import {BaseCommand, EXIT_CODES_HELP, zkFlags} from '../../cli/base.js'
 import {dataDirFlags, type OfflinePaths, printableName, resolveMode} from '../../cli/datadir.js'
 import {Bar, Counter, describeRate, formatBytes, type Progress, progressEnabled} from '../../cli/progress.js'
 import {ZK_TLS_FLAG_NAMES} from '../../cli/zk-tls.js'
 import {type BackupResult, backupTree} from '../../engine/backup.js'
+import {backupDataDir, type DataDirBackupResult} from '../../engine/datadir/index.js'
 import {BATCH_MODES, type BatchMode} from '../../engine/znodes/bulk-access.js'
 import {UsageError} from '../../errors.js'
 import {resolveLocation} from '../../providers/index.js'
@@ -157,18 +156,14 @@ ${EXIT_CODES_HELP}`
             // Counting costs the server a pass over its znodes: only for a bar someone sees.
             onTotal: showProgress ? (total) => (progress = new Bar(true, label, total)) : undefined,
             onZnode: ({data, record}) => {
-              if (showProgress) {
-                progress ??= new Counter(true, label)
-                progress.add(data.length)
-              }
-
+              progress ??= new Counter(showProgress, label)
+              progress.add(data.length)
               if (flags.verbose) this.logVerbose(toStdout, `${record.path}  ${record.type}  ${data.length} B`)
             },
             overwrite: flags.force,
             root: target.path ?? '/',
             session,
           })
-          // Formatted only when shown: the first toLocaleString loads ICU's data (about 0.1 s).
           progress?.stop(describeRate(result.znodes, result.dataBytes, result.durationMs))
           if (flags.verbose) this.logVerbose(toStdout, describeReadPath(result))
           if (result.adminFallback)
@@ -200,8 +195,6 @@ ${EXIT_CODES_HELP}`
     const toStdout = destination.scheme === '-'
     if (toStdout && flags.json) throw new UsageError('--json cannot be used with - : stdout carries the archive')
     if (toStdout) checkStdoutTakesArchive()
-    // Loaded only here: an online backup does not pay for the offline engine at start-up.
-    const {backupDataDir} = await import('../../engine/datadir/index.js')
     const result = await backupDataDir({
       ...paths,
       allFiles: flags['all-files'],
