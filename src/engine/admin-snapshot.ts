@@ -74,6 +74,11 @@ export async function settleSnapshot(options: SettleOptions): Promise<SettledSna
   if (suspects.length === 0) return {nodes, report}
   const read = await options.reader()
   const rereader = new Rereader(nodes, read, report)
+  if (matched) {
+    await resolveAcls(suspects, nodes, rereader, report)
+    return {nodes, report}
+  }
+
   // Parents before children, many reads in flight: the re-read of a parent may drop a child's subtree.
   for (let start = 0; start < suspects.length;) {
     const level = depth(suspects[start])
@@ -85,6 +90,25 @@ export async function settleSnapshot(options: SettleOptions): Promise<SettledSna
   }
 
   return {nodes, report}
+}
+
+/**
+ * An exact snapshot's znodes whose ACL its cache lacked: each takes only its ACL from the client API,
+ * when its aversion shows it unchanged since, so the tree stays exactly at the digest's zxid. One
+ * whose ACL changed since (or that is gone) is read again whole, and the state is no longer exact.
+ */
+async function resolveAcls(
+  paths: string[],
+  nodes: Map<string, TreeNode>,
+  rereader: Rereader,
+  report: AdminSnapshotReport,
+): Promise<void> {
+  for (const path of paths) {
+    if (!nodes.has(path)) continue
+    if (await rereader.readAcl(path)) continue
+    report.consistentAtZxid = null
+    await rereader.reread(path)
+  }
 }
 
 /** The digest, when the server wrote one it had computed (3.9 writes zeros before its first transaction). */
@@ -125,6 +149,16 @@ class Rereader {
     private readonly read: ZnodeReader,
     private readonly report: AdminSnapshotReport,
   ) {}
+
+  /** Takes the znode's ACL as the client API reads it now, if its aversion is the snapshot's; false otherwise. */
+  async readAcl(path: string): Promise<boolean> {
+    const known = this.nodes.get(path)!
+    const current = await this.read(path)
+    if (!current || current.stat.aversion !== statOf(known).aversion) return false
+    this.note(path)
+    known.acl = current.acl
+    return true
+  }
 
   async reread(path: string): Promise<void> {
     const current = await this.read(path)

@@ -13,7 +13,7 @@ import {BulkAccess} from '../../src/engine/znodes/bulk-access.js'
 import {fetchAdminSnapshot} from '../../src/zk/admin.js'
 import {adminUrl, Ensemble} from '../harness/ensemble.js'
 import {type OracleTree, readTreeIndependently} from '../helpers/oracle.js'
-import {connect, seedTree, uniquePath} from '../helpers/tree.js'
+import {connect, READ_ONLY, seedTree, uniquePath} from '../helpers/tree.js'
 
 const AUTH = {password: 'snapshot-unit', user: 'unit'}
 const noExclude = () => false
@@ -90,6 +90,47 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
     })
     expect(report).to.include({consistentAtZxid: report.digestZxid, digest: 'matched', reread: 0})
     expect(settledTree(snapshot, root).tree).to.deep.equal(before)
+  })
+
+  it('an exact snapshot whose cache lacked a znode ACL takes only that ACL, staying exact; one whose ACL changed since is re-read and not exact', async () => {
+    const root = uniquePath('settle-acl')
+    await seed(root)
+    const before = await readTreeIndependently(ensemble.connectString, root)
+    const lacking = async (path: string) => {
+      const snapshot = await takeSnapshot()
+      // As the reader leaves a znode whose ACL index the cache did not hold yet.
+      snapshot.aclsToResolve.set(path, 1000n)
+      snapshot.nodes.get(path)!.acl = []
+      return snapshot
+    }
+
+    const unchanged = await lacking(`${root}/a`)
+    await session.setData(`${root}/a`, Buffer.from('after the snapshot'))
+    const exact = await settleSnapshot({
+      exclude: noExclude,
+      reader: () => bulk.reader(),
+      root,
+      snapshot: unchanged,
+      source: 'test',
+    })
+    expect(exact.report).to.include({consistentAtZxid: exact.report.digestZxid, digest: 'matched', reread: 1})
+    expect(exact.report.rereadPaths).to.deep.equal([`${root}/a`])
+    // Its ACL from the client, its data and stat still the snapshot's: exactly the tree at the digest's zxid.
+    expect(settledTree(unchanged, root).tree).to.deep.equal(before)
+    expect(unchanged.nodes.get(`${root}/a`)!.stat.version).to.equal(0)
+
+    const changed = await lacking(`${root}/p`)
+    await session.setAcl(`${root}/p`, READ_ONLY)
+    const inexact = await settleSnapshot({
+      exclude: noExclude,
+      reader: () => bulk.reader(),
+      root,
+      snapshot: changed,
+      source: 'test',
+    })
+    expect(inexact.report).to.include({consistentAtZxid: null, digest: 'matched'})
+    expect(inexact.report.rereadPaths).to.deep.equal([`${root}/p`])
+    expect(settledTree(changed, root).tree['/p'].acl).to.deep.equal(['world:anyone:1'])
   })
 
   it('re-reads what a fuzzy snapshot caught mid-change: new data, deleted and created children, container types kept', async () => {
