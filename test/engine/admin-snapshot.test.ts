@@ -46,6 +46,10 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
       }),
     )
 
+  /** settleSnapshot of `snapshot` under `root`, re-reading through the test's session. */
+  const settle = (snapshot: SnapshotContent, root: string) =>
+    settleSnapshot({exclude: noExclude, reader: () => bulk.reader(), root, snapshot, source: 'test'})
+
   /** The settled tree under `root` in the oracle's form, and the types of its znodes. */
   const settledTree = (snapshot: SnapshotContent, root: string) => {
     const counts: SnapshotCounts = {dataBytes: 0, excluded: 0, skippedEphemerals: 0, znodes: 0}
@@ -81,13 +85,7 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
     const before = await readTreeIndependently(ensemble.connectString, root)
     const snapshot = await takeSnapshot()
     await session.setData(`${root}/a`, Buffer.from('after the snapshot'))
-    const {report} = await settleSnapshot({
-      exclude: noExclude,
-      reader: () => bulk.reader(),
-      root,
-      snapshot,
-      source: 'test',
-    })
+    const {report} = await settle(snapshot, root)
     expect(report).to.include({consistentAtZxid: report.digestZxid, digest: 'matched', reread: 0})
     expect(settledTree(snapshot, root).tree).to.deep.equal(before)
   })
@@ -106,13 +104,7 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
 
     const unchanged = await lacking(`${root}/a`)
     await session.setData(`${root}/a`, Buffer.from('after the snapshot'))
-    const exact = await settleSnapshot({
-      exclude: noExclude,
-      reader: () => bulk.reader(),
-      root,
-      snapshot: unchanged,
-      source: 'test',
-    })
+    const exact = await settle(unchanged, root)
     expect(exact.report).to.include({consistentAtZxid: exact.report.digestZxid, digest: 'matched', reread: 1})
     expect(exact.report.rereadPaths).to.deep.equal([`${root}/a`])
     // Its ACL from the client, its data and stat still the snapshot's: exactly the tree at the digest's zxid.
@@ -121,13 +113,7 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
 
     const changed = await lacking(`${root}/p`)
     await session.setAcl(`${root}/p`, READ_ONLY)
-    const inexact = await settleSnapshot({
-      exclude: noExclude,
-      reader: () => bulk.reader(),
-      root,
-      snapshot: changed,
-      source: 'test',
-    })
+    const inexact = await settle(changed, root)
     expect(inexact.report).to.include({consistentAtZxid: null, digest: 'matched'})
     expect(inexact.report.rereadPaths).to.deep.equal([`${root}/p`])
     expect(settledTree(changed, root).tree['/p'].acl).to.deep.equal(['world:anyone:1'])
@@ -151,13 +137,7 @@ describe('AdminServer snapshot: digest check and re-reads of a fuzzy snapshot', 
     // The reader sums the digest of the bytes it read: the written digest is made to differ instead, as a fuzzy one does.
     snapshot.digest = {...snapshot.digest!, digest: BigInt.asUintN(64, snapshot.digest!.digest + 1n)}
 
-    const {report} = await settleSnapshot({
-      exclude: noExclude,
-      reader: () => bulk.reader(),
-      root,
-      snapshot,
-      source: 'test',
-    })
+    const {report} = await settle(snapshot, root)
     expect(report).to.include({addedByReread: 2, consistentAtZxid: null, digest: 'mismatched', removedByReread: 1})
     expect(report.rereadPaths).to.include.members([
       `${root}/a`,
