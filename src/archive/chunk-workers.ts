@@ -9,6 +9,11 @@ import {Worker} from 'node:worker_threads'
 import {CRC_TABLE} from './crc32.js'
 import {SHA_PREFIX} from './format.js'
 
+/** The chunks the writers fill and hand over: what a worker sends back is filled again. */
+export const CHUNK_BYTES = 1024 * 1024
+/** Spare chunks kept: more than are ever in flight at once. */
+const MAX_SPARE_CHUNKS = 16
+
 /** Where a record sits in its chunk: its hashed body, its data, and where its JSON starts (`{"sha256":"<hex>",` goes there). */
 export const RECORD_FIELDS = 5
 
@@ -62,7 +67,9 @@ parentPort.on('message', ({id, bytes, records, level}) => {
     const segment = zlib.deflateRawSync(chunk, {level, finishFlush: zlib.constants.Z_SYNC_FLUSH})
     const deflated = new Uint8Array(segment.length)
     deflated.set(segment)
-    parentPort.postMessage({id, result: {crc: crc32(chunk), deflated, hashes, length: chunk.length}}, [deflated.buffer])
+    // The chunk's buffer goes back too, to be filled again: a worker whose heap barely grows would
+    // otherwise hold every chunk it was sent as garbage until its rare collection.
+    parentPort.postMessage({id, returned: bytes, result: {crc: crc32(chunk), deflated, hashes, length: chunk.length}}, [deflated.buffer, bytes.buffer])
   } catch (error) {
     parentPort.postMessage({id, error: String(error && error.stack || error)})
   }
@@ -80,9 +87,14 @@ class ChunkWorker {
   private nextId = 0
   private readonly worker: Worker
 
-  constructor(private readonly onExit: (worker: ChunkWorker) => void) {
+  constructor(
+    private readonly onExit: (worker: ChunkWorker) => void,
+    private readonly onReturned: (bytes: Uint8Array) => void,
+  ) {
     this.worker = new Worker(WORKER_SOURCE, {eval: true, execArgv: [], workerData: {crcTable: CRC_TABLE}})
-    this.worker.on('message', ({error, id, result}: {error?: string; id: number; result?: ChunkResult}) => {
+    this.worker.on('message', (message: {error?: string; id: number; result?: ChunkResult; returned?: Uint8Array}) => {
+      const {error, id, result, returned} = message
+      if (returned) this.onReturned(returned)
       const waiting = this.waiting.get(id)!
       this.waiting.delete(id)
       if (this.waiting.size === 0) this.worker.unref()
@@ -124,7 +136,18 @@ const MAX_WORKERS = 4
 /** The workers every writer of the process shares, started on first use. */
 class ChunkPool {
   readonly size = Math.max(1, Math.min(MAX_WORKERS, availableParallelism()))
+  private readonly spare: Buffer[] = []
   private readonly workers: ChunkWorker[] = []
+
+  /** Chunks sent back and not yet filled again. */
+  get spareChunks(): number {
+    return this.spare.length
+  }
+
+  /** A zeroed chunk of CHUNK_BYTES with an ArrayBuffer of its own, as run needs: one a worker sent back, or a new one. */
+  chunk(): Buffer {
+    return this.spare.pop()?.fill(0) ?? Buffer.alloc(CHUNK_BYTES)
+  }
 
   /**
    * Finishes `job` on the least busy worker. Its buffers are moved to the worker: the caller must not
@@ -135,7 +158,10 @@ class ChunkPool {
     let best = this.workers[0]
     for (const worker of this.workers) if (worker.waiting.size < best.waiting.size) best = worker
     if (!best || (best.waiting.size > 0 && this.workers.length < this.size)) {
-      best = new ChunkWorker((gone) => this.forget(gone))
+      best = new ChunkWorker(
+        (gone) => this.forget(gone),
+        (returned) => this.keepSpare(returned),
+      )
       this.workers.push(best)
     }
 
@@ -145,6 +171,11 @@ class ChunkPool {
   private forget(worker: ChunkWorker): void {
     const index = this.workers.indexOf(worker)
     if (index !== -1) this.workers.splice(index, 1)
+  }
+
+  private keepSpare(returned: Uint8Array): void {
+    if (returned.buffer.byteLength === CHUNK_BYTES && this.spare.length < MAX_SPARE_CHUNKS)
+      this.spare.push(Buffer.from(returned.buffer as ArrayBuffer))
   }
 }
 

@@ -3,10 +3,9 @@
  * threads (as pigz does): a data-directory archive is a few large files, which one zlib stream
  * would compress on one core.
  */
-import {chunkPool, type ChunkResult} from './chunk-workers.js'
+import {CHUNK_BYTES, chunkPool, type ChunkResult} from './chunk-workers.js'
 import {crc32Combine, GZIP_HEADER, gzipEnd} from './gzip-frame.js'
 
-const CHUNK_BYTES = 1024 * 1024
 /** Chunks compressed at once per worker: enough to keep each busy while the next is read. */
 const IN_FLIGHT_PER_WORKER = 2
 
@@ -18,7 +17,7 @@ export async function* parallelGzip(source: AsyncIterable<Buffer>, level = DEFAU
   const inFlight: Array<Promise<ChunkResult>> = []
   let crc = 0
   let length = 0
-  let chunk = Buffer.alloc(CHUNK_BYTES)
+  let chunk = chunkPool.chunk()
   let used = 0
 
   const hand = () => {
@@ -26,7 +25,7 @@ export async function* parallelGzip(source: AsyncIterable<Buffer>, level = DEFAU
     const result = chunkPool.run({bytes: chunk.subarray(0, used), level})
     result.catch(() => {}) // awaited in order below; never an unhandled rejection meanwhile
     inFlight.push(result)
-    chunk = Buffer.alloc(CHUNK_BYTES)
+    chunk = chunkPool.chunk()
     used = 0
   }
 

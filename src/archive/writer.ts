@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {PassThrough, type Readable} from 'node:stream'
 
-import {chunkPool, type ChunkResult, RECORD_FIELDS} from './chunk-workers.js'
+import {CHUNK_BYTES, chunkPool, type ChunkResult, RECORD_FIELDS} from './chunk-workers.js'
 import {
   type ArchiveHeader,
   DATA_NAME,
@@ -20,8 +20,7 @@ import {
 import {crc32Combine, GZIP_HEADER, gzipEnd} from './gzip-frame.js'
 import {FileHeaders, TAR_END, tarPadding} from './tar.js'
 
-/** Tar blocks are gathered into chunks of this size, each hashed and compressed apart by a worker. */
-const CHUNK_BYTES = 1024 * 1024
+/** A tar block: records are gathered into chunks (CHUNK_BYTES), each hashed and compressed apart by a worker. */
 const BLOCK = 512
 /** The most records a chunk holds: each takes a header block and at least one block of JSON. */
 const MAX_RECORDS = CHUNK_BYTES / (2 * BLOCK)
@@ -46,7 +45,7 @@ const blocks = (size: number) => Math.ceil(size / BLOCK) * BLOCK
  */
 export class ArchiveWriter {
   readonly output: Readable
-  private chunk = Buffer.alloc(CHUNK_BYTES)
+  private chunk = chunkPool.chunk()
   private crc = 0
   private failure?: Error
   /** SHA-256 values of records hashed here (too large for a chunk), to chain before the next chunk's. */
@@ -150,7 +149,7 @@ export class ArchiveWriter {
   private seal(): void {
     if (this.used === 0) return
     this.hand(this.chunk.subarray(0, this.used), this.records.subarray(0, this.recordFields))
-    this.chunk = Buffer.alloc(CHUNK_BYTES)
+    this.chunk = chunkPool.chunk()
     this.used = 0
     this.records = new Int32Array(MAX_RECORDS * RECORD_FIELDS)
     this.recordFields = 0

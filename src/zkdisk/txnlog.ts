@@ -349,24 +349,45 @@ export function wholeEntries(file: DiskFile): WholeEntries {
   return {dataEnd: Math.max(dataEnd, HEADER_LENGTH), end: offset, ...(last ? {last} : {})}
 }
 
-/** The first read of wholeEntriesOfPrefixes: a log's entries rarely fill more than a fraction of its preallocated size. */
-const FIRST_PREFIX_BYTES = 1024 * 1024
+/** How much of a log wholeEntriesOfRanges reads at once (more only for an entry longer than this). */
+const RANGE_BYTES = 1024 * 1024
 
 /**
- * wholeEntries of a file of `size` bytes read in growing prefixes (1 MiB, then doubling) until the
- * entry after the last whole one is not cut by the prefix: the same cut as reading it whole, without
- * reading (and holding) the preallocated zero tail, 64 MiB a log by default.
+ * wholeEntries of a file of `size` bytes read in ranges of about 1 MiB, front to back: the same cut
+ * and last transaction as reading it whole, holding one range (or one entry, if longer) at a time,
+ * and reading neither the preallocated zero tail (64 MiB a log by default) nor anything twice.
+ * dataEnd is that of the bytes read: up to the range that holds the cut.
  */
-export function wholeEntriesOfPrefixes(
+export function wholeEntriesOfRanges(
   name: string,
   size: number,
-  readPrefix: (length: number) => Buffer,
+  readAt: (position: number, length: number) => Buffer,
 ): WholeEntries {
-  for (let length = Math.min(FIRST_PREFIX_BYTES, size); ; length = Math.min(length * 2, size)) {
-    const bytes = readPrefix(length)
-    const entries = wholeEntries({bytes, name})
-    if (length >= size || !entryCutAt(bytes, entries.end)) return entries
+  readLogHeader(readAt(0, Math.min(HEADER_LENGTH, size)), name)
+  let range: {at: number; bytes: Buffer} = {at: 0, bytes: Buffer.alloc(0)}
+  /** The bytes [position, position + length) of the file, or fewer where it ends. */
+  const view = (position: number, length: number): Buffer => {
+    const wanted = Math.min(length, size - position)
+    if (position < range.at || position + wanted > range.at + range.bytes.length)
+      range = {at: position, bytes: readAt(position, Math.min(Math.max(wanted, RANGE_BYTES), size - position))}
+    return range.bytes.subarray(position - range.at, position - range.at + wanted)
   }
+
+  let last: WholeEntries['last']
+  let offset = HEADER_LENGTH
+  for (;;) {
+    const header = view(offset, ENTRY_HEADER_LENGTH)
+    if (header.length < ENTRY_HEADER_LENGTH) break
+    const length = header.readInt32BE(8)
+    if (length <= 0) break
+    const entry = view(offset, ENTRY_HEADER_LENGTH + length + 1)
+    if (entryDamage(entry, 0)) break
+    if (length >= TXN_HEADER_LENGTH)
+      last = {time: entry.readBigInt64BE(ZXID_IN_ENTRY + 8), zxid: entry.readBigUInt64BE(ZXID_IN_ENTRY)}
+    offset += entry.length
+  }
+
+  return {dataEnd: Math.max(range.at + endOfNonZero(range.bytes), HEADER_LENGTH), end: offset, ...(last ? {last} : {})}
 }
 
 /** Whether the entry at `offset` runs past the bytes: more must be read to know whether it is whole. */

@@ -3,6 +3,7 @@ import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {gunzipSync} from 'node:zlib'
 
+import {CHUNK_BYTES, chunkPool} from '../../src/archive/chunk-workers.js'
 import {parallelGzip} from '../../src/archive/parallel-gzip.js'
 
 const MIB = 1024 * 1024
@@ -42,6 +43,18 @@ describe('parallelGzip', () => {
       if (bytes > MIB) expect(compressed.length).to.be.lessThan(plain.length * 0.8)
     })
   }
+
+  it('fills again, zeroed, the chunks the workers send back, and a gzip made of them still reads back exactly', async () => {
+    await gzipOf(material(9 * MIB))
+    const spare = chunkPool.spareChunks
+    expect(spare).to.be.greaterThan(0)
+    const chunk = chunkPool.chunk()
+    expect(chunkPool.spareChunks).to.equal(spare - 1)
+    expect(chunk.length).to.equal(CHUNK_BYTES)
+    expect(chunk.equals(Buffer.alloc(CHUNK_BYTES))).to.equal(true)
+    const pieces = material(5 * MIB)
+    expect(gunzipSync(await gzipOf(pieces)).equals(Buffer.concat(pieces))).to.equal(true)
+  })
 
   it('passes on the failure of its source', async () => {
     async function* failing(): AsyncGenerator<Buffer> {

@@ -22,7 +22,7 @@ import {
   snappyUncompress,
   wholeEntries,
 } from '../../src/zkdisk/index.js'
-import {wholeEntriesOfPrefixes} from '../../src/zkdisk/txnlog.js'
+import {wholeEntriesOfRanges} from '../../src/zkdisk/txnlog.js'
 import {BASE_ZNODES, entry, logBytes, OPEN, record, snapshotBytes, txnBytes} from './synthetic.js'
 
 /** Adler-32 by its definition, reducing after every byte. */
@@ -166,7 +166,7 @@ describe('zkdisk formats', () => {
     })
   })
 
-  describe('wholeEntriesOfPrefixes (a log cut without reading its preallocated tail whole)', () => {
+  describe('wholeEntriesOfRanges (a log cut in bounded reads, its preallocated tail never read)', () => {
     const MiB = 1024 * 1024
     const big = (zxid: bigint, bytes: number, fill = 'x') => create(zxid, `/big${zxid}`, fill.repeat(bytes))
     // Entries across the 1 MiB and 2 MiB reads, one of zeros only longer than the first read, then the zero tail.
@@ -194,23 +194,29 @@ describe('zkdisk formats', () => {
     for (const [name, bytes] of cases)
       it(`cuts where a read of the whole file cuts: ${name}`, () => {
         let largest = 0
-        const cut = wholeEntriesOfPrefixes('log.1', bytes.length, (length) => {
+        let read = 0
+        const cut = wholeEntriesOfRanges('log.1', bytes.length, (position, length) => {
           largest = Math.max(largest, length)
-          return bytes.subarray(0, length)
+          read += length
+          return bytes.subarray(position, position + length)
         })
         const whole = wholeEntries({bytes, name: 'log.1'})
         expect({end: cut.end, last: cut.last}).to.deep.equal({end: whole.end, last: whole.last})
-        expect(largest).to.be.at.most(Math.min(bytes.length, 2 * whole.end + MiB))
+        expect(largest).to.be.at.most(Math.max(MiB, ...entries.map((one) => one.length)))
+        expect(read).to.be.at.most(2 * whole.end + 2 * MiB)
       })
 
     it('reads a preallocated log only a little past its last entry', () => {
       const bytes = logBytes([create(1n, '/a', 'one')], 64 * MiB)
-      const lengths: number[] = []
-      wholeEntriesOfPrefixes('log.1', bytes.length, (length) => {
-        lengths.push(length)
-        return bytes.subarray(0, length)
+      const reads: number[][] = []
+      wholeEntriesOfRanges('log.1', bytes.length, (position, length) => {
+        reads.push([position, length])
+        return bytes.subarray(position, position + length)
       })
-      expect(lengths).to.deep.equal([MiB])
+      expect(reads).to.deep.equal([
+        [0, 16],
+        [16, MiB],
+      ])
     })
   })
 

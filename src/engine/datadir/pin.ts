@@ -81,21 +81,32 @@ export class Pins {
    * and the replay reads synchronously).
    */
   read(file: PinnedFile, length = file.size): Buffer {
+    return this.readAt(file, 0, length)
+  }
+
+  /** The `length` bytes of a pinned file from `position`, read synchronously. */
+  readAt(file: PinnedFile, position: number, length: number): Buffer {
+    const bytes = Buffer.alloc(length)
+    const filled = this.readInto(file, bytes, position, length)
+    if (filled < length)
+      throw new OperationError(
+        `${file.original} shrank to ${position + filled} bytes while it was copied (${position + length} expected): try again`,
+      )
+    return bytes
+  }
+
+  /** Up to `length` bytes of a pinned file from `position` into `target`; how many there were. */
+  readInto(file: PinnedFile, target: Buffer, position: number, length: number): number {
     const fd = file.handle?.fd ?? openSync(file.link!, 'r')
     try {
-      const bytes = Buffer.alloc(length)
       let filled = 0
       while (filled < length) {
-        const read = readSync(fd, bytes, filled, length - filled, filled)
+        const read = readSync(fd, target, filled, length - filled, position + filled)
         if (read === 0) break
         filled += read
       }
 
-      if (filled < length)
-        throw new OperationError(
-          `${file.original} shrank to ${filled} bytes while it was copied (${length} expected): try again`,
-        )
-      return bytes
+      return filled
     } finally {
       if (!file.handle) closeSync(fd)
     }

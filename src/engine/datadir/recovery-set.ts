@@ -18,7 +18,7 @@ import {compareZxid, hexZxid} from '../../zk/zxid.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
 import {parseLogName, parseSnapshotName} from '../../zkdisk/files.js'
 import {readSnapshot, type SnapshotContent} from '../../zkdisk/snapshot.js'
-import {wholeEntriesOfPrefixes} from '../../zkdisk/txnlog.js'
+import {wholeEntriesOfRanges} from '../../zkdisk/txnlog.js'
 
 export interface ChosenFile {
   kind: 'log' | 'snapshot'
@@ -108,7 +108,7 @@ async function tryChoose(dirs: RecoveryDirs, pins: Pins, cutLogs: boolean): Prom
       continue
     }
 
-    const entries = wholeEntriesOfPrefixes(name, pinned.size, (length) => pins.read(pinned, length))
+    const entries = wholeEntriesOfRanges(name, pinned.size, (position, length) => pins.readAt(pinned, position, length))
     if (entries.last) lastTxn = entries.last
     logs.push({kind: 'log', length: cutLogs ? entries.end : pinned.size, name, pinned})
   }

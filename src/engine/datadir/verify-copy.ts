@@ -14,6 +14,7 @@ import {compareZxid, hexZxid} from '../../zk/zxid.js'
 import {parseLogName} from '../../zkdisk/files.js'
 import {readSnapshot, type SnapshotContent} from '../../zkdisk/snapshot.js'
 import {replayState} from '../../zkdisk/state.js'
+import {readLogFile} from '../../zkdisk/txnlog.js'
 
 export interface CopyVerification {
   /** Tree digests of ZooKeeper's that the replayed tree matched (0 before 3.6, or with digests off). */
@@ -62,10 +63,21 @@ export function verifyRecoverySet(set: RecoverySet, pins: Pins, digestsAt?: Read
     return content
   }
 
+  // A log is hashed apart and read in place: what precedes the snapshot (often most of it) is
+  // checked through a window, never held beside the tree.
+  const readLog = (name: string, skipBefore: bigint | undefined) => {
+    const file = files.get(name)!
+    sha256.set(name, pinnedSha256(pins, file))
+    const readRange = (target: Buffer, position: number, length: number) =>
+      pins.readInto(file.pinned, target, position, length)
+    return file.length === 0 ? 'empty' : readLogFile({name, read: readRange, size: file.length}, skipBefore)
+  }
+
   const notes: string[] = []
   const source = {
     logs: set.logs.map(({name}) => ({name, zxid: parseLogName(name)!})),
     read,
+    readLog,
     readSnapshot: readChosenSnapshot,
     snapshots: snapshot ? [{name: snapshot.name, zxid: snapshot.zxid}] : [],
   }
@@ -99,6 +111,22 @@ export function verifyRecoverySet(set: RecoverySet, pins: Pins, digestsAt?: Read
     zxid: state.zxid,
     ...(lastTxn && lastTxn.zxid === state.zxid ? {time: new Date(Number(lastTxn.time))} : {}),
   }
+}
+
+const HASH_CHUNK = 1024 * 1024
+
+/** The SHA-256 of a chosen file's bytes, read in chunks: what its copy must hash to. */
+function pinnedSha256(pins: Pins, file: ChosenFile): string {
+  const hash = createHash('sha256')
+  const chunk = Buffer.allocUnsafe(Math.min(HASH_CHUNK, file.length))
+  for (let position = 0; position < file.length; position += chunk.length) {
+    const length = Math.min(chunk.length, file.length - position)
+    if (pins.readInto(file.pinned, chunk, position, length) < length)
+      throw new OperationError(`${file.pinned.original} shrank while it was copied: try again`)
+    hash.update(chunk.subarray(0, length))
+  }
+
+  return hash.digest('hex')
 }
 
 /**
