@@ -12,7 +12,7 @@
  *   <dir>/node<N>/zookeeper.log everything the JVM prints (log4j logs to the console,
  *                               the process stdout/stderr are appended to this file)
  *
- * All ports are loopback ports picked by the OS. Processes are SIGKILLed when the
+ * All ports are loopback ports from this process's block (ports.ts). Processes are SIGKILLed when the
  * Node process exits (or gets SIGINT/SIGTERM/SIGHUP), so nothing outlives a test run.
  */
 import {ChildProcess, spawn} from 'node:child_process'
@@ -23,6 +23,7 @@ import * as os from 'node:os'
 import {join} from 'node:path'
 import * as tls from 'node:tls'
 
+import {claimPorts} from './ports.js'
 import {zookeeperClasspath, type ZookeeperVersion} from './zookeeper-releases.js'
 
 export interface EnsembleOptions {
@@ -148,25 +149,6 @@ function installExitHandlers(): void {
 // ---------------------------------------------------------------------------
 // Helpers
 
-/** Distinct free loopback ports: bind them all at once to 127.0.0.1:0, then release. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = []
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = net.createServer()
-      servers.push(server)
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen({host: '127.0.0.1', port: 0, exclusive: true}, () => resolve())
-      })
-    }
-
-    return servers.map((s) => (s.address() as net.AddressInfo).port)
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Send a four-letter word to 127.0.0.1:port (over TLS with `secure`) and return the whole answer. */
@@ -273,7 +255,7 @@ export class Ensemble {
     const adminSlot = options.adminServer ? 3 : undefined
     const tlsSlot = options.tls ? 3 + (options.adminServer ? 1 : 0) : undefined
     const perNode = 3 + (options.adminServer ? 1 : 0) + (options.tls ? 1 : 0)
-    const ports = await freePorts(count * perNode)
+    const ports = await claimPorts(count * perNode)
     const states: NodeState[] = []
     for (let i = 0; i < count; i++) {
       const id = i + 1
