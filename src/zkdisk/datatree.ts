@@ -28,6 +28,8 @@ import {
 export const Code = {nodeExists: -110, noNode: -101, ok: 0} as const
 
 const EMPTY = Buffer.alloc(0)
+/** Distinct ACLs shared (DataTree.sharedAcl); past it, each znode keeps its own, as before. */
+const MAX_SHARED_ACLS = 10_000
 
 export class DataTree {
   /** Snapshot znodes whose ACL the snapshot's cache lacked (SnapshotContent.aclsToResolve), until a transaction sets it. */
@@ -39,6 +41,8 @@ export class DataTree {
   lastProcessedZxid = 0n
   /** Whether a znode may be in `nodes` that no walk from "/" reaches: a znode with children was deleted. */
   orphansPossible = false
+  /** The ACLs transactions gave znodes, one array each (ZooKeeper's ReferenceCountedACLCache): each create decodes its own. */
+  private readonly aclCache = new Map<string, Acl[]>()
   private readonly digestSum: DigestSum
 
   /** `loaded`: the digest and owned znodes a snapshot's reader gathered, or else computed over `nodes` here. */
@@ -152,7 +156,7 @@ export class DataTree {
 
       case 'setACL': {
         return this.change(txn.path, (node) => {
-          node.acl = txn.acl
+          node.acl = this.sharedAcl(txn.acl)
           node.stat.aversion = txn.version
           this.aclsToResolve.delete(txn.path)
         })
@@ -239,7 +243,7 @@ export class DataTree {
       addChild(parent, name)
     })
     const node: TreeNode = {
-      acl: txn.acl,
+      acl: this.sharedAcl(txn.acl),
       children: undefined,
       data: txn.data,
       stat: {...zeroStat(), ctime: time, czxid: zxid, ephemeralOwner, mtime: time, mzxid: zxid, pzxid: zxid},
@@ -300,6 +304,15 @@ export class DataTree {
     }
 
     return Code.ok
+  }
+
+  /** `acl`, or the equal array a znode already holds: a tree of znodes created alike holds one. */
+  private sharedAcl(acl: Acl[]): Acl[] {
+    const key = JSON.stringify(acl.map(({id, perms, scheme}) => [perms, scheme, id]))
+    const shared = this.aclCache.get(key)
+    if (shared) return shared
+    if (this.aclCache.size < MAX_SHARED_ACLS) this.aclCache.set(key, acl)
+    return acl
   }
 
   private trackEphemeral(path: string, owner: bigint): void {

@@ -108,6 +108,8 @@ export function stateSource(names: string[], read: (name: string) => Buffer, not
 export interface ReplayOptions {
   /** The zxids whose tree digest DiskState.digestsAt reports (a server's, to compare with). */
   digestsAt?: ReadonlySet<bigint>
+  /** Called before each log is read (the snapshot's tree built) and every PAUSE_EVERY txns: where a replay can let go of its garbage. */
+  pause?: () => void
   /** Stop after the last transaction at or below this zxid (a point in time); snapshots past it are not used. */
   untilZxid?: bigint
 }
@@ -142,7 +144,7 @@ export function replayState(source: StateSource, notes: string[], options: Repla
     torn: [],
     tree,
   }
-  const {applied, logs} = replayLogs(source, replay, snapshot?.zxid, untilZxid)
+  const {applied, logs} = replayLogs(source, replay, snapshot?.zxid, options)
   replay.digests.finish()
   if (snapshot) checkAclsResolved(tree, snapshot.name)
   removeDeadSessions(tree, replay.sessions, notes)
@@ -223,7 +225,7 @@ function replayLogs(
   source: StateSource,
   replay: Replay,
   snapshotZxid: bigint | undefined,
-  untilZxid: bigint | undefined,
+  {pause, untilZxid}: ReplayOptions,
 ): {applied: number; logs: string[]} {
   const start = replay.tree.lastProcessedZxid + 1n
   const first = source.logs.findLastIndex((log) => log.zxid < start)
@@ -234,6 +236,7 @@ function replayLogs(
   for (const [index, {name, zxid}] of selected.entries()) {
     if (untilZxid !== undefined && zxid > untilZxid) break
     const skipBefore = applied === 0 ? start : undefined
+    pause?.()
     const read = readLog(source, name, skipBefore)
     if (read === 'empty' && index === selected.length - 1) {
       replay.notes.push(`${name} is empty: ignored, as ZooKeeper deletes an empty newest log`)
@@ -252,12 +255,16 @@ function replayLogs(
       sequence.next(entry.header.zxid, name)
       applyLogged(replay, entry)
       applied++
+      if (applied % PAUSE_EVERY === 0) pause?.()
     }
   }
 
   sequence.finish()
   return {applied, logs}
 }
+
+/** Txns between two ReplayOptions.pause calls within a log: a point log holds all of a restore's. */
+const PAUSE_EVERY = 4096
 
 function readLog(source: StateSource, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogEntries {
   if (source.readLog) return source.readLog(name, skipBefore)

@@ -21,6 +21,8 @@ import {
   parseSnapshotName,
   readSnapshot,
   readTxnLog,
+  replayState,
+  stateSource,
 } from '../../src/zkdisk/index.js'
 import {Ensemble, type ZookeeperVersion} from '../harness/ensemble.js'
 import {ALL_BYTES} from '../helpers/fixtures.js'
@@ -119,6 +121,30 @@ for (const version of ['3.8', '3.9'] as const)
       // (snapshot.0 carries a digest at zxid 0, which ZooKeeper does not compare either.)
       const verified = state.txnsApplied - undigested.length
       expect(state.digests).to.deep.equal({lastCheck: {matched: true, zxid: state.zxid}, mismatched: 0, verified})
+    })
+
+    it('pauses (where a replay collects its garbage) before each log it reads and every 4096 txns, and replays the same state', () => {
+      const files = filesFor(run, 1, 0n)
+      const bytes = new Map(files.map((file) => [file.name, file.bytes]))
+      const paused: number[] = []
+      let logsRead = 0
+      const source = stateSource([...bytes.keys()], (name) => bytes.get(name)!, [])
+      const state = replayState(
+        {
+          ...source,
+          read(name) {
+            if (name.startsWith('log.')) logsRead++
+            return source.read(name)
+          },
+        },
+        [],
+        {pause: () => paused.push(logsRead)},
+      )
+      expect(differences(run.live, state)).to.deep.equal([])
+      expect(paused.length).to.equal(state.logs.length + Math.floor(state.txnsApplied / 4096))
+      // One before each log (none read yet before the first), the rest within the logs.
+      for (const [index] of state.logs.entries()) expect(paused, `before log ${index}`).to.include(index)
+      expect(Math.max(...paused)).to.be.at.most(state.logs.length)
     })
 
     it('reads no files as the tree a new server starts with, which its first snapshot holds', () => {

@@ -16,6 +16,7 @@ import {OperationError} from '../../errors.js'
 import {FileProvider} from '../../providers/file.js'
 import {compareZxid} from '../../zk/zxid.js'
 import {type DiskState, readLogAt, replayState, type StateSource} from '../../zkdisk/index.js'
+import {collectGarbage, replayCollector} from '../collect-garbage.js'
 import {stageBase, type StagedBase} from './staged-base.js'
 
 interface SourceLog {
@@ -29,13 +30,15 @@ export async function replayPoint(point: PointFiles): Promise<DiskState> {
   const dir = await mkdtemp(join(tmpdir(), 'dcos-pitr-base-'))
   try {
     const base = await stageBase(point.base, dir)
+    // The archive's chunks are garbage now: collected before the snapshot's bytes are read beside them.
+    collectGarbage()
     return replayState(
       pointSource(
         base,
         point.segments.map((segment) => segmentPath(segment)),
       ),
       [],
-      {untilZxid: point.untilZxid},
+      {pause: replayCollector(), untilZxid: point.untilZxid},
     )
   } finally {
     await rm(dir, {force: true, recursive: true})

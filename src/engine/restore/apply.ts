@@ -6,6 +6,7 @@ import {OperationError} from '../../errors.js'
 import {grantedPerms, PERMS} from '../../zk/acl.js'
 import {type Acl, OPEN_ACL, zkConstants, ZkError, type ZkSession} from '../../zk/session.js'
 import {relativeZnodePath, resolveZnodePath, znodeDepth} from '../../zk/uri.js'
+import {collectGarbage} from '../collect-garbage.js'
 import {failpoint} from '../failpoints.js'
 import {Pipeline} from '../pipeline.js'
 import {BulkAccess} from '../znodes/bulk-access.js'
@@ -44,7 +45,7 @@ export async function applyRestore(run: RestoreRun, plan: AppliedPlan, {faults}:
   const {created, restrictive} = rewritten
     ? await writeZnodes(writer, session, selection, live, options, hit, plan.counters.raise)
     : {created: 0, restrictive: []}
-  selection.source.release?.()
+  releaseSource(selection)
   const counters = await raiseAllCounters(run, plan.counters.raise, hit)
   hit('restore.acl')
   const aclsSet = await applyAclsLast(restrictive, writer.setAcl, options)
@@ -52,6 +53,13 @@ export async function applyRestore(run: RestoreRun, plan: AppliedPlan, {faults}:
   hit('restore.check')
   await checkRestored(bulk, selection, live, plan.expectedDigest, plan.counters.check)
   return {aclsSet, created, deleted, ...counters}
+}
+
+/** A source held in memory (a replayed state) is let go and collected: the check's walk would otherwise run beside the dead tree. */
+function releaseSource({source}: Selection): void {
+  if (!source.release) return
+  source.release()
+  collectGarbage()
 }
 
 async function raiseAllCounters(
