@@ -146,7 +146,9 @@ async function main(): Promise<void> {
       const stream = await bareStream(url)
       streams.push(stream.seconds)
       snapshotBytes = stream.bytes
-      for (const [index, build] of builds.entries()) {
+      // Each run starts with another build: the first one's snapshot follows the bare stream's at once.
+      for (const index of builds.map((_, at) => (at + run) % builds.length)) {
+        const build = builds[index]
         const tag = `${index}-${run}`
 
         const admin = await cli(
