@@ -65,7 +65,8 @@ export function verifyRecoverySet(set: RecoverySet, pins: Pins, digestsAt?: Read
   }
 
   // A log is hashed apart and read in place: what precedes the snapshot (often most of it) is
-  // checked through a window, never held beside the tree.
+  // checked through a window, never held beside the tree. Its two reads (the hash, the replay) see
+  // the same bytes: ZooKeeper only appends to a log, so nothing below the cut changes.
   const readLog = (name: string, skipBefore: bigint | undefined) => {
     const file = files.get(name)!
     sha256.set(name, pinnedSha256(pins, file))
