@@ -318,6 +318,19 @@ describe('ZooKeeper wire client (src/zk/wire)', function () {
     }
   })
 
+  it('keeps its connection through a busy event loop: an answer waiting unread behind a late ping tick is not silence', async () => {
+    const busy = await WireSession.connect({hosts, sessionTimeoutMs: 3000})
+    try {
+      await busy.exists('/')
+      const answered = busy.exists('/')
+      // Blocks this thread past two thirds of the timeout while the answer arrives (short of the server's expiry).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, busy.timeoutMs * 0.8)
+      expect(await answered).to.not.equal(undefined)
+    } finally {
+      await busy.close()
+    }
+  })
+
   describe('a server without multi-read (ZooKeeper 3.4, simulated by a proxy)', () => {
     let proxy: OldServerProxy
     let dir: string
