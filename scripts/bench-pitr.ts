@@ -1,6 +1,6 @@
 /**
  * `npx tsx scripts/bench-pitr.ts [--znodes 300000 --txns 100000 --online-znodes 300000 --size 200
- *   --runs 1 --snap-count 10000 --force-sync yes --out bench.json]`
+ *   --runs 1 --snap-count 10000 --force-sync yes --out bench.json --keep DIR]`
  *
  * The point-in-time restore (issue 17) on a standalone 3.8 node (snapCount --snap-count):
  *   1. seeds --znodes znodes (--online-znodes of them under /pitr/a, the rest under /pitr/b);
@@ -16,7 +16,7 @@
  * each with wall and CPU seconds and peak RSS (GNU time), the RSS against the size of the snapshot
  * ZooKeeper writes of the state at Z. Nothing is asserted.
  */
-import {readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {cp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {loadavg} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
@@ -33,6 +33,8 @@ import {dataFill, seedTree, treeShape, type TreeSpec} from './bench/tree.js'
 const {values} = parseArgs({
   options: {
     'force-sync': {default: 'yes', type: 'string'},
+    /** Copies the repository there before the ensembles go (to profile a step on it again). */
+    keep: {type: 'string'},
     'online-znodes': {type: 'string'},
     out: {type: 'string'},
     runs: {default: '1', type: 'string'},
@@ -207,6 +209,10 @@ async function main(): Promise<void> {
     const shipped = await shippedTo(repository)
     if (shipped < zxid) throw new Error(`the segments reach ${hexZxid(shipped)}, not the last txn ${hexZxid(zxid)}`)
     const Z = hexZxid(zxid)
+    if (values.keep) {
+      await cp(repository, values.keep, {recursive: true})
+      console.error(`repository kept at ${values.keep} (Z = ${Z})`)
+    }
 
     const inspect = await times(runs, () =>
       timedRun(process.execPath, ['bin/run.js', 'zk', 'inspect', repository, '--at', Z, '--json']),
