@@ -375,6 +375,15 @@ class TarBounds {
   }
 }
 
+/** zlib's output per call: its default 16 KiB made ten thousand round trips to the thread pool for 170 MiB. */
+const INFLATE_OUTPUT_BYTES = 256 * 1024
+/**
+ * Compressed input handed to zlib ahead of what it has consumed: as much as it has consumed so far,
+ * from 16 KiB up to 1 MiB. A long archive keeps zlib from waiting on each read; a short hostile one
+ * (a bomb that fails a check at once) is read no further than its first few KiB.
+ */
+const lookaheadBytes = (consumed: number) => Math.min(1024 * 1024, Math.max(16 * 1024, consumed))
+
 /**
  * The plain bytes of exactly one gzip member (RFC 1952): its header read here, the deflate stream
  * inflated by zlib, the CRC-32 and length of its trailer checked, and nothing allowed after it (zlib's
@@ -406,7 +415,7 @@ async function* gunzipMember(
     if (!(await more())) throw fail('the archive is truncated (the gzip stream ends early)')
   }
 
-  const inflate = createInflateRaw()
+  const inflate = createInflateRaw({chunkSize: INFLATE_OUTPUT_BYTES})
   const output: Buffer[] = []
   let streamEnded = false
   let inflateError: Error | undefined
@@ -429,13 +438,19 @@ async function* gunzipMember(
     notify()
   })
 
-  // What was written to zlib, past what it has consumed: the trailer and anything after the member.
+  // What was written to zlib and not yet consumed by it: at the end, the trailer and anything after the member.
   const written: Buffer[] = []
   let writtenBytes = 0
+  let droppedBytes = 0
   const write = (chunk: Buffer) => {
     written.push(chunk)
     writtenBytes += chunk.length
     inflate.write(chunk, notify)
+  }
+
+  const dropConsumed = () => {
+    while (written.length > 0 && droppedBytes + written[0].length <= inflate.bytesWritten)
+      droppedBytes += written.shift()!.length
   }
 
   let crc = 0
@@ -454,9 +469,10 @@ async function* gunzipMember(
 
       if (inflateError) throw inflateError
       if (streamEnded) break
-      // Feed zlib only while it has little unconsumed input (as a pipe would), so that memory stays
-      // flat and a hostile stream is read no further than needed.
-      if (!inputDone && writtenBytes - inflate.bytesWritten < 16 * 1024) {
+      // Feed zlib only while it has little unconsumed input (as a pipe would, but enough that it never
+      // waits for the next read), so that memory stays flat and a hostile stream is read no further than needed.
+      dropConsumed()
+      if (!inputDone && writtenBytes - inflate.bytesWritten < lookaheadBytes(inflate.bytesWritten)) {
         const next = await source.next()
         if (next.done) {
           inputDone = true
@@ -475,7 +491,8 @@ async function* gunzipMember(
     }
 
     // The bytes after the deflate stream: those zlib was given but did not consume, then the rest.
-    let skip = inflate.bytesWritten
+    dropConsumed()
+    let skip = inflate.bytesWritten - droppedBytes
     const rest: Buffer[] = []
     for (const chunk of written) {
       if (skip >= chunk.length) skip -= chunk.length
