@@ -13,7 +13,7 @@ import {type DiskFile, parseLogName, parseSnapshotName} from './files.js'
 import {readSnapshot, type SnapshotContent} from './snapshot.js'
 import {OpCode, type TxnDigest} from './txn.js'
 import {type LoggedTxn, scanTxnLog, type TxnLogEntries} from './txnlog.js'
-import {ZnodeView} from './view.js'
+import {type TreeCensus, ZnodeView} from './view.js'
 
 export interface TornLog {
   file: string
@@ -23,6 +23,8 @@ export interface TornLog {
 }
 
 export interface DiskState {
+  /** The znodes a walk from "/" without /zookeeper counts, their data's bytes and ephemerals (cheaper than the walk). */
+  census(): TreeCensus
   /** The names of a znode's children, sorted. */
   children(path: string): string[]
   /**
@@ -308,9 +310,9 @@ function removeDeadSessions(tree: DataTree, sessions: Map<bigint, number>, notes
   }
 }
 
-function treeView(tree: DataTree): Pick<DiskState, 'children' | 'znodes'> {
+function treeView(tree: DataTree): Pick<DiskState, 'census' | 'children' | 'znodes'> {
   const znodes = new ZnodeView(tree.nodes, tree.orphansPossible)
-  return {children: (path) => znodes.children(path), znodes}
+  return {census: () => znodes.census(), children: (path) => znodes.children(path), znodes}
 }
 
 /**

@@ -14,6 +14,8 @@ const EMPTY = Buffer.alloc(0)
 const DISK_FORMAT = diskFormatFailure()
 /** StatPersisted's size: 4 longs, 2 longs of time, 3 ints. */
 export const STORED_STAT_BYTES = 60
+/** Where ephemeralOwner is in a stored stat: after czxid, mzxid, ctime, mtime (longs), version, cversion, aversion (ints). */
+const OWNER_OFFSET = 44
 
 export class StoredNode implements TreeNode {
   private childSet: Set<string> | undefined = undefined
@@ -81,11 +83,29 @@ export class StoredNode implements TreeNode {
     if (this.childSet === undefined) this.lastChild = child
   }
 
+  storedDataLength(): number {
+    return this.ownData === undefined ? Math.max(this.dataLength, 0) : this.ownData.length
+  }
+
+  /** The stat's ephemeralOwner as stored, or as changed since. */
+  storedOwner(): bigint {
+    if (this.ownStat !== undefined) return this.ownStat.ephemeralOwner
+    const at = this.statAt() + OWNER_OFFSET
+    // Most znodes are persistent: no BigInt made for a zero owner.
+    if (this.bytes.readUInt32BE(at) === 0 && this.bytes.readUInt32BE(at + 4) === 0) return 0n
+    return this.bytes.readBigUInt64BE(at)
+  }
+
   /** The stat as stored, or as changed since: a new object each time until it was changed. */
   storedStat(): PersistedStat {
     if (this.ownStat !== undefined) return this.ownStat
-    const at = this.dataAt + Math.max(this.dataLength, 0) + 8
+    const at = this.statAt()
     return readPersistedStat(new JuteReader(this.bytes, '', DISK_FORMAT, at, at + STORED_STAT_BYTES))
+  }
+
+  /** The stat follows the data and the ACL index (8 bytes). */
+  private statAt(): number {
+    return this.dataAt + Math.max(this.dataLength, 0) + 8
   }
 }
 

@@ -3,7 +3,23 @@
  * than copied up front (a copy per znode was most of a load's time and memory). Only the znodes a
  * walk from "/" reaches are in it, as in the snapshot ZooKeeper would write next.
  */
-import {childCount, childNames, childPath, type DiskZnode, toDiskZnode, type TreeNode} from './znode.js'
+import {
+  childCount,
+  childNames,
+  childPath,
+  dataLength,
+  type DiskZnode,
+  isSessionOwner,
+  ownerOf,
+  toDiskZnode,
+  type TreeNode,
+} from './znode.js'
+
+export interface TreeCensus {
+  dataBytes: number
+  ephemerals: number
+  znodes: number
+}
 
 export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
   private readonly nodes: Map<string, TreeNode>
@@ -19,6 +35,22 @@ export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
 
   get [Symbol.toStringTag](): string {
     return 'ZnodeView'
+  }
+
+  /**
+   * What a walk from "/" without ZooKeeper's own /zookeeper subtree counts: its znodes ("/"
+   * included), their data's bytes and how many are ephemeral; without a DiskZnode made per znode.
+   */
+  census(): TreeCensus {
+    const census: TreeCensus = {dataBytes: 0, ephemerals: 0, znodes: 0}
+    for (const [path, node] of this.nodes) {
+      if (path === '/zookeeper' || path.startsWith('/zookeeper/')) continue
+      census.znodes++
+      census.dataBytes += dataLength(node)
+      if (isSessionOwner(ownerOf(node))) census.ephemerals++
+    }
+
+    return census
   }
 
   /** The names of a znode's children, sorted. */

@@ -34,6 +34,16 @@ export function statOf(node: TreeNode): PersistedStat {
   return node instanceof StoredNode ? node.storedStat() : node.stat
 }
 
+/** A znode's ephemeralOwner, without decoding the rest of a snapshot znode's stat. */
+export function ownerOf(node: TreeNode): bigint {
+  return node instanceof StoredNode ? node.storedOwner() : node.stat.ephemeralOwner
+}
+
+/** The length of a znode's data, without a view made of a snapshot znode's. */
+export function dataLength(node: TreeNode): number {
+  return node instanceof StoredNode ? node.storedDataLength() : node.data.length
+}
+
 const NO_CHILDREN: ReadonlySet<string> = new Set()
 
 /** The names of a znode's children, in the order they were added. */

@@ -69,6 +69,16 @@ for (const version of ['3.8', '3.9'] as const)
       expect(run.state.znodes.size).to.equal(run.live.size).and.to.be.greaterThan(ITEMS)
     })
 
+    it("counts in its census what clients read outside /zookeeper: znodes, their data's bytes, the open session's ephemerals", () => {
+      const user = [...run.live].filter(([path]) => path !== '/zookeeper' && !path.startsWith('/zookeeper/'))
+      expect(run.state.census()).to.deep.equal({
+        dataBytes: user.reduce((sum, [, znode]) => sum + znode.data.length, 0),
+        ephemerals: user.filter(([, znode]) => znode.stat.ephemeralOwner !== '0').length,
+        znodes: user.length,
+      })
+      expect(run.state.census().ephemerals).to.be.greaterThan(0)
+    })
+
     it('started from the newest snapshot and replayed the logs after it', () => {
       const {state} = run
       const {logs, snapshots} = versionFiles(run)

@@ -278,23 +278,12 @@ interface StateSummary {
 }
 
 function summarizeState(state: DiskState): StateSummary {
-  let znodes = 0
-  let dataBytes = 0
-  let ephemerals = 0
-  for (const znode of znodesUnder(state, '/')) {
-    znodes++
-    dataBytes += znode.data.length
-    if (znode.type === 'ephemeral') ephemerals++
-  }
-
   return {
-    dataBytes,
-    ephemerals,
+    ...state.census(),
     logs: state.logs,
     notes: state.notes,
     snapshot: state.snapshot?.name ?? null,
     txnsApplied: state.txnsApplied,
-    znodes,
     zxid: hexZxid(state.zxid),
   }
 }
