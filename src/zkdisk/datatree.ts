@@ -9,6 +9,7 @@ import type {SnapshotContent} from './snapshot.js'
 
 import {hexZxid} from '../zk/zxid.js'
 import {DigestSum, nodeDigestValue} from './digest.js'
+import {StoredNode} from './stored-node.js'
 import {type MultiTxn, OpCode, type Txn, type TxnHeader} from './txn.js'
 import {
   addChild,
@@ -213,6 +214,8 @@ export class DataTree {
   }
 
   private changeNode(path: string, node: TreeNode, mutate: () => void): void {
+    // A snapshot znode's stat is decoded once and kept (the change needs it): the digest before reads the same one.
+    if (node instanceof StoredNode) node.keepStat()
     this.addDigest(-nodeDigestValue(path, node))
     mutate()
     this.addDigest(nodeDigestValue(path, node))

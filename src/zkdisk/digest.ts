@@ -30,7 +30,23 @@ export function nodeDigestValue(path: string, node: TreeNode): number {
   scratch.writeInt32BE(stat.cversion, 44)
   scratch.writeInt32BE(stat.aversion, 48)
   writeULong(stat.ephemeralOwner, 52)
-  return crc32(scratch, crc32(node.data, crc32(path === '/' ? '' : path)))
+  const {data} = node
+  let crc = path === '/' ? 0 : pathCrc32(path)
+  crc = data.length > NATIVE_CRC_FROM ? crc32(data, crc) : crc32Range(crc, data, 0, data.length)
+  return crc32Range(crc, scratch, 0, STAT_BYTES)
+}
+
+/** The CRC-32 of a path's UTF-8 bytes: summed here while its characters are ASCII (a call into zlib cost more). */
+function pathCrc32(path: string): number {
+  const tables = CRC_TABLES
+  let value = ~0
+  for (let index = 0; index < path.length; index++) {
+    const code = path.charCodeAt(index)
+    if (code >= 0x80) return crc32(path)
+    value = tables[(value ^ code) & 0xff] ^ (value >>> 8)
+  }
+
+  return ~value >>> 0
 }
 
 /**

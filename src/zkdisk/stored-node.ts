@@ -67,8 +67,8 @@ export class StoredNode implements TreeNode {
 
   /** The stat to change in place: decoded once, then kept. Readers use storedStat (statOf). */
   get stat(): PersistedStat {
-    this.ownStat ??= this.storedStat()
-    return this.ownStat
+    this.keepStat()
+    return this.ownStat!
   }
 
   set stat(stat: PersistedStat) {
@@ -81,6 +81,11 @@ export class StoredNode implements TreeNode {
     else if (this.lastChild === undefined) this.firstChild = child
     else this.lastChild.nextSibling = child
     if (this.childSet === undefined) this.lastChild = child
+  }
+
+  /** Decodes the stat to be changed, once: from then on it is the node's own. */
+  keepStat(): void {
+    this.ownStat ??= this.storedStat()
   }
 
   storedDataLength(): number {

@@ -64,7 +64,7 @@ describe('zkdisk: longs and digests without BigInt churn', () => {
       const node: TreeNode = {
         acl: [],
         children: new Set(),
-        data: Buffer.from(`data ${index}`),
+        data: Buffer.from(['', `data ${index}`, 'x'.repeat(511), 'y'.repeat(513), 'caf\u00E9 '.repeat(200)][index % 5]),
         stat: {
           aversion: -index,
           ctime: time,
@@ -77,7 +77,13 @@ describe('zkdisk: longs and digests without BigInt churn', () => {
           version: 2 ** 31 - 1 - index,
         },
       }
-      for (const path of ['/', '/a', `/caf\u00E9/${index}`])
+      for (const path of [
+        '/',
+        '/a',
+        `/caf\u00E9/${index}`,
+        `/${'p'.repeat(index * 97)}`,
+        `/${'p'.repeat(index)}/\u{1F600}`,
+      ])
         expect(nodeDigest(path, node), `${path} ${long}`).to.equal(referenceDigest(path, node))
     }
   })
