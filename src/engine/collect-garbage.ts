@@ -25,7 +25,7 @@ function exposedGc(): () => void {
 }
 
 /** How far the heap may grow past what the last collection left before a replay collects again. */
-const REPLAY_HEAP_GROWTH = 40 * 1024 * 1024
+const REPLAY_HEAP_GROWTH = 24 * 1024 * 1024
 
 /**
  * A collection for a replay's pauses (before each log, and every few thousand txns): always at the
