@@ -15,7 +15,7 @@ import {parseLogName} from '../../zkdisk/files.js'
 import {readSnapshot, type SnapshotContent} from '../../zkdisk/snapshot.js'
 import {replayState} from '../../zkdisk/state.js'
 import {readLogFile} from '../../zkdisk/txnlog.js'
-import {replayCollector} from '../collect-garbage.js'
+import {growthCollector} from '../collect-garbage.js'
 
 export interface CopyVerification {
   /** Tree digests of ZooKeeper's that the replayed tree matched (0 before 3.6, or with digests off). */
@@ -85,7 +85,7 @@ export function verifyRecoverySet(set: RecoverySet, pins: Pins, digestsAt?: Read
   }
   let state: ReturnType<typeof replayState>
   try {
-    state = replayState(source, notes, {pause: replayCollector(), digestsAt})
+    state = replayState(source, notes, {pause: growthCollector(), digestsAt})
   } catch (error) {
     throw new OperationError(`the copy does not load as ZooKeeper would load it: ${(error as Error).message}`)
   }

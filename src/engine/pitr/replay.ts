@@ -16,7 +16,7 @@ import {OperationError} from '../../errors.js'
 import {FileProvider} from '../../providers/file.js'
 import {compareZxid} from '../../zk/zxid.js'
 import {type DiskState, readLogAt, replayState, type StateSource} from '../../zkdisk/index.js'
-import {collectGarbage, replayCollector} from '../collect-garbage.js'
+import {collectGarbage, growthCollector} from '../collect-garbage.js'
 import {stageBase, type StagedBase} from './staged-base.js'
 
 interface SourceLog {
@@ -38,7 +38,7 @@ export async function replayPoint(point: PointFiles): Promise<DiskState> {
         point.segments.map((segment) => segmentPath(segment)),
       ),
       [],
-      {pause: replayCollector(), untilZxid: point.untilZxid},
+      {pause: growthCollector(), untilZxid: point.untilZxid},
     )
   } finally {
     await rm(dir, {force: true, recursive: true})

@@ -12,10 +12,13 @@ import {quote, recordProblem} from '../../archive/validate.js'
 import {OperationError} from '../../errors.js'
 import {parentZnodePath} from '../../zk/uri.js'
 import {type DiskState, type DiskZnode} from '../../zkdisk/index.js'
+import {growthCollector} from '../collect-garbage.js'
 import {toRecord, znodesUnder} from '../convert.js'
 
 /** A walk of hundreds of thousands of znodes gives the event loop (the session's pings) a turn this often. */
 const RECORDS_PER_TURN = 10_000
+/** What a walk's turn may leave on the heap before it collects (about 10,000 records' worth, waiting in the restore's pipeline). */
+const WALK_HEAP_GROWTH = 8 * 1024 * 1024
 
 /** `state` as a restore source; `display` names it in the plan, the result and any problem. */
 export function stateSource(state: DiskState, display: string): RestoreSource {
@@ -28,13 +31,16 @@ export function stateSource(state: DiskState, display: string): RestoreSource {
       if (!tree) throw new OperationError(`${display} was read after the restore let it go`)
       yield {kind: 'root', root: '/'}
       const shape = new WalkShape()
+      const collect = growthCollector(WALK_HEAP_GROWTH)
       let count = 0
       for (const znode of znodesUnder(tree, '/')) {
         const record = toRecord(znode)
         const problem = znodeProblem(znode, record) ?? shape.add(znode.path, znode.type === 'ephemeral')
         if (problem) throw new ArchiveError(display, problem)
         yield {data: znode.data, kind: 'znode', record, relativePath: znode.path}
-        if (++count % RECORDS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve))
+        if (++count % RECORDS_PER_TURN !== 0) continue
+        collect()
+        await new Promise((resolve) => setImmediate(resolve))
       }
     },
     release() {
