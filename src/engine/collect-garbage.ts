@@ -25,7 +25,7 @@ function exposedGc(): () => void {
 }
 
 /** How far the heap may grow past what the last collection left before a replay collects again. */
-export const REPLAY_HEAP_GROWTH = 24 * 1024 * 1024
+const REPLAY_HEAP_GROWTH = 24 * 1024 * 1024
 
 /**
  * A collection for the pauses of a long pass over a large structure held whole (a replay: before

@@ -67,8 +67,7 @@ export class StoredNode implements TreeNode {
 
   /** The stat to change in place: decoded once, then kept. Readers use storedStat (statOf). */
   get stat(): PersistedStat {
-    this.keepStat()
-    return this.ownStat!
+    return this.keepStat()
   }
 
   set stat(stat: PersistedStat) {
@@ -84,8 +83,9 @@ export class StoredNode implements TreeNode {
   }
 
   /** Decodes the stat to be changed, once: from then on it is the node's own. */
-  keepStat(): void {
+  keepStat(): PersistedStat {
     this.ownStat ??= this.storedStat()
+    return this.ownStat
   }
 
   storedDataLength(): number {

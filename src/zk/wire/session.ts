@@ -499,17 +499,21 @@ export class WireSession {
   /**
    * Pings at a third of the timeout; a node silent for two thirds of it is given up for another.
    * A tick that comes late means this process was busy, not that the node was silent: its answers
-   * may be waiting unread behind the timer, so silence is judged only on a tick that came on time.
+   * may be waiting unread behind the timer, so a late tick defers the judgement to the next one
+   * (only one: a process busy at every tick must still notice a node that stopped answering).
    */
   private startPinging(connection: Connection): void {
     const ping = new JuteWriter().int(XID.ping).int(OP.ping).packet()
     const interval = Math.max(100, Math.floor(this.negotiatedTimeoutMs / 3))
     let lastTick = Date.now()
+    let deferred = false
     this.pinger = setInterval(() => {
       const now = Date.now()
-      const onTime = now - lastTick < interval * 1.5
+      const late = now - lastTick >= interval * 1.5
       lastTick = now
-      if (onTime && now - connection.lastReceived > (this.negotiatedTimeoutMs * 2) / 3) {
+      const defer = late && !deferred
+      deferred = defer
+      if (!defer && now - connection.lastReceived > (this.negotiatedTimeoutMs * 2) / 3) {
         connection.destroy(new ConnectionClosed(`${connection.host} stopped answering`))
         return
       }
