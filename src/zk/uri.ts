@@ -109,6 +109,11 @@ export function joinZnodePath(parent: string, child: string): string {
   return parent === '/' ? `/${child}` : `${parent}/${child}`
 }
 
+/** Whether `path` is `root` or lies under it. */
+export function isUnderZnode(path: string, root: string): boolean {
+  return root === '/' || path === root || path.startsWith(`${root}/`)
+}
+
 /** The path of `path` relative to `root`, as "/..." ("/" for the root itself), or undefined if outside it. */
 export function relativeZnodePath(root: string, path: string): string | undefined {
   if (root === '/') return path.startsWith('/') ? path : undefined

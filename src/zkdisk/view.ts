@@ -3,6 +3,7 @@
  * than copied up front (a copy per znode was most of a load's time and memory). Only the znodes a
  * walk from "/" reaches are in it, as in the snapshot ZooKeeper would write next.
  */
+import {isUnderZnode} from '../zk/uri.js'
 import {
   childCount,
   childNames,
@@ -44,7 +45,7 @@ export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
   census(): TreeCensus {
     const census: TreeCensus = {dataBytes: 0, ephemerals: 0, znodes: 0}
     for (const [path, node] of this.nodes) {
-      if (path === '/zookeeper' || path.startsWith('/zookeeper/')) continue
+      if (isUnderZnode(path, '/zookeeper')) continue
       census.znodes++
       census.dataBytes += dataLength(node)
       if (isSessionOwner(ownerOf(node))) census.ephemerals++

@@ -13,8 +13,9 @@ import type {DecodedTxn} from '../../zkdisk/txn.js'
 import type {TxnSource} from './source.js'
 
 import {permsText} from '../../zk/acl.js'
+import {isUnderZnode} from '../../zk/uri.js'
 import {hexZxid} from '../../zk/zxid.js'
-import {type Change, changesOf, isUnder} from './touches.js'
+import {type Change, changesOf} from './touches.js'
 
 export interface HistoryEvent {
   /** For a create or setACL: "scheme:id:perms" each. */
@@ -98,7 +99,7 @@ export class HistoryScanner {
 
     const changes = (
       txn.kind === 'closeSession' && txn.paths2Delete === null ? this.ephemeralsOf(clientId) : changesOf(decoded)
-    ).filter((change) => isUnder(change.path, this.path))
+    ).filter((change) => isUnderZnode(change.path, this.path))
     this.trackEphemerals(changes, clientId)
     if (txn.kind === 'closeSession') this.close(clientId, time)
     if (changes.length === 0 || !this.inRange(time)) return []

@@ -18,7 +18,7 @@ export {
 export {openTxnSource, type SourceLocation} from './open-source.js'
 export {repositorySource} from './repository-source.js'
 export {type TxnSource} from './source.js'
-export {type Change, changesOf, isUnder, touches} from './touches.js'
+export {type Change, changesOf, touches} from './touches.js'
 
 /**
  * For `zk restore --before-change PATH [--since T]`: the first txn at or after `since` that changed

@@ -10,6 +10,7 @@
  */
 import type {Acl} from '../../zk/types.js'
 
+import {isUnderZnode} from '../../zk/uri.js'
 import {type DecodedTxn, OpCode, type SubTxn, type Txn} from '../../zkdisk/txn.js'
 
 export interface Change {
@@ -80,12 +81,7 @@ function changeOf(type: number, txn: Txn): Change | undefined {
   }
 }
 
-/** Whether `path` is `root` or lies under it. */
-export function isUnder(path: string, root: string): boolean {
-  return root === '/' || path === root || path.startsWith(`${root}/`)
-}
-
 /** Whether `decoded` changed PATH or anything under it (see the rules above). */
 export function touches(decoded: DecodedTxn, path: string): boolean {
-  return changesOf(decoded).some((change) => isUnder(change.path, path))
+  return changesOf(decoded).some((change) => isUnderZnode(change.path, path))
 }

@@ -17,7 +17,7 @@ import {contentKey, TreeSetDigest, type ZnodeRecord} from '../../archive/format.
 import {UsageError} from '../../errors.js'
 import {aclAsShown, identitiesOf, type Identity} from '../../zk/acl.js'
 import {type Acl} from '../../zk/session.js'
-import {parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath} from '../../zk/uri.js'
+import {isUnderZnode, parentZnodePath, relativeZnodePath, resolveZnodePath, validateZnodePath} from '../../zk/uri.js'
 import {excludeMatcher} from '../exclude.js'
 import {aclText} from './checks.js'
 import {CounterPlanner} from './counters.js'
@@ -85,7 +85,7 @@ export function restoreScope(archiveRoot: string, options: RestoreOptions): Scop
 
 /** ZooKeeper's own subtree (quotas, the ensemble's config) is the server's: no restore writes there. */
 function refuseZooKeeperOwn(path: string, what: string): void {
-  if (path === ZOOKEEPER_OWN || path.startsWith(`${ZOOKEEPER_OWN}/`)) {
+  if (isUnderZnode(path, ZOOKEEPER_OWN)) {
     throw new UsageError(
       `Refusing to restore: ${what} ${path} is under ${ZOOKEEPER_OWN}, ZooKeeper's own subtree, which no client restores; choose another path`,
     )
@@ -143,7 +143,7 @@ class RestorePlanner {
     this.expected.add(relativePath, key)
     const current = live.znodes.get(relativePath)
     const path = resolveZnodePath(this.scope.target, relativePath)
-    if (path === ZOOKEEPER_OWN || path.startsWith(`${ZOOKEEPER_OWN}/`)) {
+    if (isUnderZnode(path, ZOOKEEPER_OWN)) {
       throw new UsageError(
         `Refusing to restore: ${this.archive} holds ${path}, under ZooKeeper's own subtree ${ZOOKEEPER_OWN}, which no client restores; nothing was changed`,
       )
