@@ -80,6 +80,24 @@ const bookworm = (jars: string[]): string[] =>
  * Classpath for a line's JVMs, fetching the release first if it is not cached. `ZOOKEEPER_CLASSPATH`
  * in the environment overrides the installed 3.8's.
  */
+/**
+ * Runs one of ZooKeeper's own tools (SnapshotFormatter, TxnLogToolkit, PurgeTxnLog: `mainClass` in
+ * full) on a release's classpath, without blocking the event loop (a test's sessions go on pinging
+ * meanwhile); its standard output.
+ */
+export async function runZookeeperTool(
+  mainClass: string,
+  args: string[],
+  version: ZookeeperVersion = '3.8',
+): Promise<string> {
+  const classpath = await zookeeperClasspath(version)
+  const {stdout} = await promisify(execFile)('java', ['-cp', classpath, mainClass, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  })
+  return stdout
+}
+
 export async function zookeeperClasspath(
   version: ZookeeperVersion = '3.8',
   {adminServer = false} = {},

@@ -6,22 +6,17 @@
  * repository and run in order: each continues what the previous one archived.
  */
 import {expect} from 'chai'
-import {execFile} from 'node:child_process'
 import {copyFile, mkdir, readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {promisify} from 'node:util'
 
 import type {Ensemble} from '../../harness/ensemble.js'
 
 import {zkConstants, ZkSession} from '../../../src/zk/session.js'
-import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
+import {runZookeeperTool} from '../../harness/zookeeper-releases.js'
 import {dcos, expectExit, spawnDcos} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
 import {startRollingNode} from '../../helpers/rolling-node.js'
 import {eventually} from '../../helpers/wait.js'
-
-/** ZooKeeper's own tools, run without blocking the event loop: the test's session must go on pinging meanwhile. */
-const java = (args: string[]) => promisify(execFile)('java', args, {encoding: 'utf8', maxBuffer: 64 * 1024 * 1024})
 
 interface SegmentSidecar {
   after: string
@@ -37,14 +32,12 @@ describe('dcos zk archive and dcos zk timeline', function () {
   let dir: string
   let repo: string
   let session: ZkSession
-  let classpath: string
   let written = 0
 
   before(async () => {
     node = await startRollingNode()
     dir = await tempDir('archive')
     repo = join(dir, 'repo')
-    classpath = await zookeeperClasspath()
     session = await ZkSession.connect({hosts: [node.nodeConnectString(1)]})
     await session.create('/k', Buffer.alloc(0), zkConstants.ZOO_PERSISTENT)
   })
@@ -89,7 +82,7 @@ describe('dcos zk archive and dcos zk timeline', function () {
       const name = `${from.toString(16).padStart(16, '0')}-${BigInt(segment.toZxid).toString(16).padStart(16, '0')}.seg`
       const log = join(staging, `log.${from.toString(16)}`)
       await copyFile(join(repo, 'segments', name), log)
-      const {stdout: out} = await java(['-cp', classpath, 'org.apache.zookeeper.server.persistence.TxnLogToolkit', log])
+      const out = await runZookeeperTool('org.apache.zookeeper.server.persistence.TxnLogToolkit', [log])
       const lines = out.split('\n').filter((line) => / zxid 0x/.test(line))
       expect(lines.length, `${name}: txns the toolkit read`).to.equal(segment.count)
       for (const line of lines) txns.push({line, zxid: BigInt(/ zxid (0x[0-9a-f]+)/.exec(line)![1])})
@@ -188,7 +181,7 @@ describe('dcos zk archive and dcos zk timeline', function () {
     const [from] = node.nodes
     const shippedTo = (await sidecars()).map((segment) => BigInt(segment.toZxid)).sort((a, b) => (a < b ? 1 : -1))[0]
     await write(600)
-    await java(['-cp', classpath, 'org.apache.zookeeper.server.PurgeTxnLog', from.dataLogDir, from.dataDir, '-n', '3'])
+    await runZookeeperTool('org.apache.zookeeper.server.PurgeTxnLog', [from.dataLogDir, from.dataDir, '-n', '3'])
     const logStarts = (await readdir(join(from.dataLogDir, 'version-2')))
       .filter((name) => name.startsWith('log.'))
       .map((name) => BigInt(`0x${name.slice(4)}`))

@@ -1,15 +1,13 @@
 import {expect} from 'chai'
-import {execFile} from 'node:child_process'
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
-import {promisify} from 'node:util'
 
 import type {ZnodeRecord} from '../../../src/archive/format.js'
 import type {BackupResult} from '../../../src/engine/backup.js'
 import type {ZkSession} from '../../../src/zk/session.js'
 
 import {adminUrl, Ensemble} from '../../harness/ensemble.js'
-import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
+import {runZookeeperTool} from '../../harness/zookeeper-releases.js'
 import {readArchiveFile} from '../../helpers/archive.js'
 import {dcos, expectExit, zkUri} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
@@ -364,10 +362,10 @@ async function typesInServerSnapshot(ensemble: Ensemble, root: string): Promise<
     .filter((name) => name.startsWith('snapshot.'))
     .sort((a, b) => Number(BigInt(`0x${a.split('.')[1]}`) - BigInt(`0x${b.split('.')[1]}`)))
     .pop()!
-  const {stdout} = await promisify(execFile)(
-    'java',
-    ['-cp', await zookeeperClasspath('3.9'), 'org.apache.zookeeper.server.SnapshotFormatter', join(snapshots, newest)],
-    {maxBuffer: 64 * 1024 * 1024},
+  const stdout = await runZookeeperTool(
+    'org.apache.zookeeper.server.SnapshotFormatter',
+    [join(snapshots, newest)],
+    '3.9',
   )
   const types: Record<string, string> = {}
   for (const block of stdout.split('----\n')) {

@@ -1,12 +1,10 @@
 import {expect} from 'chai'
-import {execFile} from 'node:child_process'
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
-import {promisify} from 'node:util'
 
 import {zkConstants, type ZkSession} from '../../../src/zk/session.js'
 import {Ensemble, type ZookeeperVersion} from '../../harness/ensemble.js'
-import {zookeeperClasspath} from '../../harness/zookeeper-releases.js'
+import {runZookeeperTool} from '../../harness/zookeeper-releases.js'
 import {readArchiveFile} from '../../helpers/archive.js'
 import {dcos, expectExit, zkUri} from '../../helpers/cli.js'
 import {removeDir, tempDir} from '../../helpers/fixtures.js'
@@ -45,15 +43,10 @@ async function snapshotStats(
   const snapshots = (await readdir(dir))
     .filter((name) => name.startsWith('snapshot.'))
     .sort((a, b) => Number(BigInt(`0x${a.split('.')[1]}`) - BigInt(`0x${b.split('.')[1]}`)))
-  const {stdout} = await promisify(execFile)(
-    'java',
-    [
-      '-cp',
-      await zookeeperClasspath(version),
-      'org.apache.zookeeper.server.SnapshotFormatter',
-      join(dir, snapshots.at(-1)!),
-    ],
-    {maxBuffer: 64 * 1024 * 1024},
+  const stdout = await runZookeeperTool(
+    'org.apache.zookeeper.server.SnapshotFormatter',
+    [join(dir, snapshots.at(-1)!)],
+    version,
   )
   const stats = new Map<string, {cversion: number; ephemeralOwner: bigint}>()
   let path: string | undefined
