@@ -22,11 +22,10 @@ import {
   readSnapshot,
   type SnapshotContent,
   statOf,
-  toDiskZnode,
   type TreeNode,
 } from '../zkdisk/index.js'
 import {isSnappyStream} from '../zkdisk/snappy.js'
-import {toRecord} from './convert.js'
+import {recordOfNode} from './znode-record.js'
 
 const MAX_LISTED_REREADS = 1000
 const REREADS_IN_FLIGHT = 256
@@ -266,15 +265,16 @@ export function* snapshotZnodes(
     const path = pending.pop()!
     const node = nodes.get(path)
     if (!node) continue
-    const znode = toDiskZnode(path, node)
-    if (znode.type === 'ephemeral' && !options.includeEphemerals) {
+    const record = recordOfNode(path, node)
+    if (record.type === 'ephemeral' && !options.includeEphemerals) {
       counts.skippedEphemerals++
       continue
     }
 
-    yield {data: znode.data, record: toRecord(znode), relativePath: relativeTo(root, path)}
+    const {data} = node
+    yield {data, record, relativePath: relativeTo(root, path)}
     counts.znodes++
-    counts.dataBytes += znode.data.length
+    counts.dataBytes += data.length
     if (childCount(node) === 0) continue
     const children = [...childNames(node)].filter((name) => !(path === '/' && name === 'zookeeper')).sort()
     for (let index = children.length - 1; index >= 0; index--) {

@@ -10,21 +10,15 @@ import {basename} from 'node:path'
 import type {StorageProvider} from '../providers/types.js'
 
 import {readDataDirArchive} from '../archive/datadir.js'
-import {
-  type ArchiveHeader,
-  FORMAT_NAME,
-  FORMAT_VERSION,
-  hexZxid,
-  isSequentialName,
-  type Manifest,
-  type ZnodeRecord,
-} from '../archive/format.js'
+import {type ArchiveHeader, FORMAT_NAME, FORMAT_VERSION, hexZxid, type Manifest} from '../archive/format.js'
 import {ArchiveWriter} from '../archive/writer.js'
 import {UsageError} from '../errors.js'
-import {joinZnodePath, relativeZnodePath, validateZnodePath} from '../zk/uri.js'
+import {relativeZnodePath, validateZnodePath} from '../zk/uri.js'
 import {type DiskFile, type DiskState, type DiskZnode, loadState, loadStateFromDirectories} from '../zkdisk/index.js'
+import {toDiskZnode} from '../zkdisk/znode.js'
 import {openArchive} from './open-archive.js'
 import {TOOL} from './version.js'
+import {recordOfNode} from './znode-record.js'
 
 const STATE_FILE = /^(?:snapshot|log)\.[0-9a-f]+$/i
 
@@ -131,15 +125,19 @@ export async function writeStateArchive(options: StateArchiveOptions): Promise<M
   written.catch((error: Error) => writer.abort(error))
   try {
     const counts = {dataBytes: 0, skippedEphemerals: 0, znodes: 0}
-    for (const znode of znodesUnder(state, from)) {
-      if (znode.type === 'ephemeral') {
+    for (const [path, node] of state.walk(from)) {
+      const record = recordOfNode(path, node)
+      if (record.type === 'ephemeral') {
         counts.skippedEphemerals++
         continue
       }
 
-      await writer.addZnode(relativeZnodePath(from, znode.path)!, toRecord(znode), znode.data)
+      const {data} = node
+      // Awaited only when the stream is full: an await of nothing still costs a turn per znode.
+      const full = writer.addZnode(relativeZnodePath(from, path)!, record, data)
+      if (full) await full
       counts.znodes++
-      counts.dataBytes += znode.data.length
+      counts.dataBytes += data.length
     }
 
     const manifest = await writer.finish({
@@ -163,60 +161,7 @@ export async function writeStateArchive(options: StateArchiveOptions): Promise<M
 
 /** The znodes under `root` in depth-first order, children sorted, without /zookeeper: the user's tree, as a walk sees it. */
 export function* znodesUnder(state: DiskState, root: string): Generator<DiskZnode> {
-  const pending = [root]
-  while (pending.length > 0) {
-    const path = pending.pop()!
-    const znode = state.znodes.get(path)
-    if (!znode) continue
-    yield znode
-    // Most znodes are leaves: no lookup of their children (numChildren is the size of the replayed set).
-    if (znode.stat.numChildren === 0) continue
-    const children = state.children(path)
-    for (let index = children.length - 1; index >= 0; index--) {
-      if (path !== '/' || children[index] !== 'zookeeper') pending.push(joinZnodePath(path, children[index]))
-    }
-  }
-}
-
-export function toRecord(znode: DiskZnode): ZnodeRecord {
-  const {stat} = znode
-  return {
-    acl: znode.acl,
-    nextSequence: znode.nextSequence,
-    path: znode.path,
-    sequential: isSequentialName(znode.path),
-    stat: {
-      aversion: stat.aversion,
-      ctime: isoTime(stat.ctime),
-      // As a client reads it (DataNode.copyStat), like an online archive's; the stored one is nextSequence.
-      cversion: stat.cversion,
-      czxid: zxidText(stat.czxid),
-      dataLength: stat.dataLength,
-      mtime: isoTime(stat.mtime),
-      mzxid: zxidText(stat.mzxid),
-      numChildren: stat.numChildren,
-      pzxid: zxidText(stat.pzxid),
-      version: stat.version,
-    },
-    type: znode.type,
-    ...(znode.ttl === undefined ? {} : {ttl: znode.ttl}),
-  }
-}
-
-/** The last zxid formatted: a znode's czxid, mzxid and pzxid are often the same. */
-let lastZxid = {text: '0x0', zxid: 0n}
-
-function zxidText(zxid: bigint): string {
-  if (zxid !== lastZxid.zxid) lastZxid = {text: hexZxid(zxid), zxid}
-  return lastZxid.text
-}
-
-/** The last time formatted: a znode's ctime and mtime are often the same, and so are its neighbours'. */
-let lastTime = {iso: new Date(0).toISOString(), ms: 0}
-
-function isoTime(ms: number): string {
-  if (ms !== lastTime.ms) lastTime = {iso: new Date(ms).toISOString(), ms}
-  return lastTime.iso
+  for (const [path, node] of state.walk(root)) yield toDiskZnode(path, node)
 }
 
 /**

@@ -1,4 +1,4 @@
-import type {DiskZnode} from './znode.js'
+import type {DiskZnode, TreeNode} from './znode.js'
 
 import {compareZxid, hexZxid} from '../zk/zxid.js'
 /**
@@ -57,6 +57,8 @@ export interface DiskState {
   snapshot?: {name: string; zxid: bigint}
   torn: TornLog[]
   txnsApplied: number
+  /** The znodes under a root, depth first, children by name, without /zookeeper below "/" (ZnodeView.walk). */
+  walk(root: string): Iterable<[string, TreeNode]>
   /** Every znode, "/" and /zookeeper included, parents before children (made as they are asked for: each get is a new object). */
   znodes: ReadonlyMap<string, DiskZnode>
   /** The last zxid applied. */
@@ -310,9 +312,14 @@ function removeDeadSessions(tree: DataTree, sessions: Map<bigint, number>, notes
   }
 }
 
-function treeView(tree: DataTree): Pick<DiskState, 'census' | 'children' | 'znodes'> {
+function treeView(tree: DataTree): Pick<DiskState, 'census' | 'children' | 'walk' | 'znodes'> {
   const znodes = new ZnodeView(tree.nodes, tree.orphansPossible)
-  return {census: () => znodes.census(), children: (path) => znodes.children(path), znodes}
+  return {
+    census: () => znodes.census(),
+    children: (path) => znodes.children(path),
+    walk: (root) => znodes.walk(root),
+    znodes,
+  }
 }
 
 /**

@@ -31,7 +31,8 @@ export class StoredNode implements TreeNode {
     public acl: Acl[],
     /** Its path, the key it is stored under: its name is cut from it only when its parent's children are asked for. */
     private readonly path: string,
-    private readonly bytes: Buffer,
+    /** The snapshot's bytes, shared by every znode read from it. */
+    readonly bytes: Buffer,
     /** Where the data starts; the stat follows it and the ACL index (8 bytes). */
     private readonly dataAt: number,
     /** -1 for a null buffer. */
@@ -106,6 +107,11 @@ export class StoredNode implements TreeNode {
     if (this.ownStat !== undefined) return this.ownStat
     const at = this.statAt()
     return readPersistedStat(new JuteReader(this.bytes, '', DISK_FORMAT, at, at + STORED_STAT_BYTES))
+  }
+
+  /** Where the stat (STORED_STAT_BYTES) starts in `bytes`, or -1 once the node has a stat of its own. */
+  storedStatOffset(): number {
+    return this.ownStat === undefined ? this.statAt() : -1
   }
 
   /** The stat follows the data and the ACL index (8 bytes). */

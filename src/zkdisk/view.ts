@@ -100,6 +100,27 @@ export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
   *values(): MapIterator<DiskZnode> {
     for (const [, znode] of this.entries()) yield znode
   }
+
+  /**
+   * The znodes under `root` ("/" or any path), depth first, children by name, without ZooKeeper's
+   * own /zookeeper below "/": the user's tree, as a walk sees it. Each with the tree's own node, to
+   * read, not to change.
+   */
+  *walk(root: string): Generator<[string, TreeNode]> {
+    const pending = [root]
+    while (pending.length > 0) {
+      const path = pending.pop()!
+      const node = this.nodes.get(path)
+      if (!node) continue
+      yield [path, node]
+      // Most znodes are leaves: no Set, array or sort for them.
+      if (childCount(node) === 0) continue
+      const names = this.children(path)
+      for (let index = names.length - 1; index >= 0; index--) {
+        if (path !== '/' || names[index] !== 'zookeeper') pending.push(childPath(path, names[index]))
+      }
+    }
+  }
 }
 
 /** The znodes a walk from "/" reaches. */

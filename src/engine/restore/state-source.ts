@@ -11,9 +11,9 @@ import {ArchiveError, MAX_ENTRY_BYTES} from '../../archive/reader.js'
 import {quote, recordProblem} from '../../archive/validate.js'
 import {OperationError} from '../../errors.js'
 import {parentZnodePath} from '../../zk/uri.js'
-import {type DiskState, type DiskZnode} from '../../zkdisk/index.js'
+import {type DiskState} from '../../zkdisk/index.js'
 import {growthCollector} from '../collect-garbage.js'
-import {toRecord, znodesUnder} from '../convert.js'
+import {recordOfNode} from '../znode-record.js'
 
 /** A walk of hundreds of thousands of znodes gives the event loop (the session's pings) a turn this often. */
 const RECORDS_PER_TURN = 10_000
@@ -33,11 +33,12 @@ export function stateSource(state: DiskState, display: string): RestoreSource {
       const shape = new WalkShape()
       const collect = growthCollector(WALK_HEAP_GROWTH)
       let count = 0
-      for (const znode of znodesUnder(tree, '/')) {
-        const record = toRecord(znode)
-        const problem = znodeProblem(znode, record) ?? shape.add(znode.path, znode.type === 'ephemeral')
+      for (const [path, node] of tree.walk('/')) {
+        const record = recordOfNode(path, node)
+        const {data} = node
+        const problem = znodeProblem(path, record) ?? shape.add(path, record.type === 'ephemeral')
         if (problem) throw new ArchiveError(display, problem)
-        yield {data: znode.data, kind: 'znode', record, relativePath: znode.path}
+        yield {data, kind: 'znode', record, relativePath: path}
         if (++count % RECORDS_PER_TURN !== 0) continue
         collect()
         await new Promise((resolve) => setImmediate(resolve))
@@ -49,12 +50,10 @@ export function stateSource(state: DiskState, display: string): RestoreSource {
   }
 }
 
-/** The checks of one record the archive reader makes (path, type, ACL, stat, sizes, counter), and its data's length. */
-function znodeProblem(znode: DiskZnode, record: ZnodeRecord): string | undefined {
+/** The checks of one record the archive reader makes (path, type, ACL, stat, sizes, counter). The data's length is the stat's by construction. */
+function znodeProblem(path: string, record: ZnodeRecord): string | undefined {
   const problem = recordProblem(record, MAX_ENTRY_BYTES)
-  if (problem) return `${quote(znode.path)}: ${problem}`
-  if (znode.data.length !== record.stat.dataLength) return `the data of ${quote(znode.path)} has the wrong length`
-  return undefined
+  return problem && `${quote(path)}: ${problem}`
 }
 
 /**

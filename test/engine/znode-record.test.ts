@@ -1,0 +1,79 @@
+/**
+ * recordOfNode reads a snapshot znode's record straight from the snapshot's bytes: it must equal, member
+ * for member and in the same order (recordBody's encoding depends on it), the record built the long
+ * way from the decoded stat, for every kind of znode and stat a snapshot can hold.
+ */
+import {expect} from 'chai'
+
+import {recordOfNode, toRecord} from '../../src/engine/znode-record.js'
+import {loadState, OpCode} from '../../src/zkdisk/index.js'
+import {StoredNode} from '../../src/zkdisk/stored-node.js'
+import {CONTAINER_OWNER, toDiskZnode, ttlOwner} from '../../src/zkdisk/znode.js'
+import {BASE_ZNODES, entry, logBytes, OPEN, record, snapshotBytes, txnBytes} from '../zkdisk/synthetic.js'
+
+const SESSION = 0x1_00_00_00_00_00_00_01n
+const READ = [{id: 'anyone', perms: 1, scheme: 'world'}]
+
+describe('recordOfNode', () => {
+  const snapshot = snapshotBytes({
+    acls: [[3n, READ]],
+    sessions: [[SESSION, 30_000]],
+    znodes: [
+      ...BASE_ZNODES,
+      {
+        data: 'a',
+        path: '/a',
+        // Zxids past 2^53 and past 2^32, a time before 1970 and one far ahead, a cversion that wraps when doubled.
+        stat: {
+          aversion: 7,
+          ctime: -5,
+          cversion: 0x7f_ff_ff_ff,
+          czxid: 0x7f_ff_ff_ff_00_00_00_01n,
+          mtime: 2 ** 42,
+          mzxid: 0x1_00_00_00_0an,
+          pzxid: 0x10n,
+          version: -1,
+        },
+      },
+      {acl: 3n, data: 'x'.repeat(600), path: '/a/job-0000000001', stat: {ctime: 1000, mtime: 1000, version: 2}},
+      {path: '/a/\u00FC\u00F1\u00EE', stat: {cversion: 3, czxid: 5n, mzxid: 5n, pzxid: 9n}},
+      {path: String.raw`/a/quote"back\slash`},
+      {path: '/container', stat: {ephemeralOwner: CONTAINER_OWNER}},
+      {path: '/ttl', stat: {ephemeralOwner: ttlOwner(5000n)}},
+      {data: 'lock', path: '/ephemeral', stat: {ephemeralOwner: SESSION}},
+      {data: 'changed later', path: '/changed'},
+    ],
+  })
+  const log = logBytes([
+    entry(txnBytes(OpCode.setData, {zxid: 0x11n}, record.setData('/changed', 'new', 1))),
+    entry(txnBytes(OpCode.create, {zxid: 0x12n}, record.create('/created', {acl: OPEN, data: 'fresh'}))),
+  ])
+  const state = loadState([
+    {bytes: snapshot, name: 'snapshot.10'},
+    {bytes: log, name: 'log.11'},
+  ])
+
+  it('equals the record built from the decoded stat, in the same member order, for every znode', () => {
+    const nodes = [...state.walk('/'), ...state.walk('/zookeeper')]
+    expect(nodes.map(([path]) => path)).to.include.members(['/a/job-0000000001', '/changed', '/created', '/ttl'])
+    for (const [path, node] of nodes) {
+      const expected = toRecord(toDiskZnode(path, node))
+      const actual = recordOfNode(path, node)
+      expect(actual, path).to.deep.equal(expected)
+      expect(JSON.stringify(actual), path).to.equal(JSON.stringify(expected))
+    }
+  })
+
+  it("has the snapshot's stat bytes to read for unchanged znodes, not for changed or created ones", () => {
+    const fromBytes = [...state.walk('/')]
+      .filter(([, node]) => node instanceof StoredNode && node.storedStatOffset() >= 0)
+      .map(([path]) => path)
+    expect(fromBytes).to.include.members([
+      '/a',
+      '/a/job-0000000001',
+      '/a/\u00FC\u00F1\u00EE',
+      String.raw`/a/quote"back\slash`,
+    ])
+    expect(fromBytes).to.not.include.members(['/changed', '/created'])
+  })
+})
