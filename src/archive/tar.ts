@@ -119,10 +119,13 @@ function writeOctal(target: Buffer, offset: number, value: number, size: number)
   const full = value >= 8 ** (size - 2)
   const digits = full ? size - 1 : size - 2
   let sum = 0
-  for (let index = digits - 1, rest = value; index >= 0; index--, rest = Math.floor(rest / 8)) {
-    const byte = 0x30 + (rest % 8)
+  // Integer shifts while the value fits 32 bits (every header the writer makes in a chunk), division past that.
+  for (let index = digits - 1, rest = value; index >= 0; index--) {
+    const small = rest <= 0xff_ff_ff_ff
+    const byte = 0x30 + (small ? rest & 7 : rest % 8)
     target[offset + index] = byte
     sum += byte
+    rest = small ? rest >>> 3 : Math.floor(rest / 8)
   }
 
   target[offset + size - 1] = 0

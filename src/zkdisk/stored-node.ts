@@ -22,6 +22,7 @@ export class StoredNode implements TreeNode {
   /** The children read after it, in order, until their names are first asked for: no name or Set per znode while loading. */
   private firstChild: StoredNode | undefined = undefined
   private lastChild: StoredNode | undefined = undefined
+  private linkedCount = 0
   private nextSibling: StoredNode | undefined = undefined
   private ownData: Buffer | undefined = undefined
   /** Set once the stat was asked for to be changed (or replaced): from then on, the node's own. */
@@ -30,7 +31,7 @@ export class StoredNode implements TreeNode {
   constructor(
     public acl: Acl[],
     /** Its path, the key it is stored under: its name is cut from it only when its parent's children are asked for. */
-    private readonly path: string,
+    readonly path: string,
     /** The snapshot's bytes, shared by every znode read from it. */
     readonly bytes: Buffer,
     /** Where the data starts; the stat follows it and the ACL index (8 bytes). */
@@ -46,6 +47,7 @@ export class StoredNode implements TreeNode {
         this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
       this.firstChild = undefined
       this.lastChild = undefined
+      this.linkedCount = 0
     }
 
     return this.childSet
@@ -54,6 +56,7 @@ export class StoredNode implements TreeNode {
   set children(children: Set<string> | undefined) {
     this.firstChild = undefined
     this.lastChild = undefined
+    this.linkedCount = 0
     this.childSet = children
   }
 
@@ -80,13 +83,34 @@ export class StoredNode implements TreeNode {
     if (this.childSet !== undefined) this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
     else if (this.lastChild === undefined) this.firstChild = child
     else this.lastChild.nextSibling = child
-    if (this.childSet === undefined) this.lastChild = child
+    if (this.childSet === undefined) {
+      this.lastChild = child
+      this.linkedCount++
+    }
+  }
+
+  /** How many children it has, without making the Set of their names. */
+  childCount(): number {
+    return this.childSet === undefined ? this.linkedCount : this.childSet.size
   }
 
   /** Decodes the stat to be changed, once: from then on it is the node's own. */
   keepStat(): PersistedStat {
     this.ownStat ??= this.storedStat()
     return this.ownStat
+  }
+
+  /**
+   * Its children, while they are still the ones read after it from the snapshot (no name asked for,
+   * none added or removed: any of those makes the Set first), each the very node stored under its
+   * path; undefined otherwise. A walk in name order then needs neither the names nor a lookup per child.
+   */
+  linkedChildren(): StoredNode[] | undefined {
+    if (this.firstChild === undefined) return undefined
+    const children: StoredNode[] = []
+    for (let child: StoredNode | undefined = this.firstChild; child !== undefined; child = child.nextSibling)
+      children.push(child)
+    return children
   }
 
   storedDataLength(): number {

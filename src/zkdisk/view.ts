@@ -4,6 +4,7 @@
  * walk from "/" reaches are in it, as in the snapshot ZooKeeper would write next.
  */
 import {isUnderZnode} from '../zk/uri.js'
+import {StoredNode} from './stored-node.js'
 import {
   childCount,
   childNames,
@@ -107,21 +108,41 @@ export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
    * read, not to change.
    */
   *walk(root: string): Generator<[string, TreeNode]> {
-    const pending = [root]
-    while (pending.length > 0) {
-      const path = pending.pop()!
-      const node = this.nodes.get(path)
+    const paths = [root]
+    /** The node of each pending path when it is known already (a snapshot's linked children), undefined to look it up. */
+    const known: Array<TreeNode | undefined> = [undefined]
+    while (paths.length > 0) {
+      const path = paths.pop()!
+      const node = known.pop() ?? this.nodes.get(path)
       if (!node) continue
       yield [path, node]
+      const linked = node instanceof StoredNode ? node.linkedChildren() : undefined
+      if (linked) {
+        // Siblings share their parent's path: in path order they are in name order.
+        linked.sort(byPath)
+        for (let index = linked.length - 1; index >= 0; index--) {
+          const child = linked[index]
+          if (path === '/' && child.path === '/zookeeper') continue
+          paths.push(child.path)
+          known.push(child)
+        }
+
+        continue
+      }
+
       // Most znodes are leaves: no Set, array or sort for them.
       if (childCount(node) === 0) continue
       const names = this.children(path)
       for (let index = names.length - 1; index >= 0; index--) {
-        if (path !== '/' || names[index] !== 'zookeeper') pending.push(childPath(path, names[index]))
+        if (path === '/' && names[index] === 'zookeeper') continue
+        paths.push(childPath(path, names[index]))
+        known.push(undefined)
       }
     }
   }
 }
+
+const byPath = (a: StoredNode, b: StoredNode): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
 
 /** The znodes a walk from "/" reaches. */
 function reachable(nodes: Map<string, TreeNode>): Map<string, TreeNode> {

@@ -52,6 +52,7 @@ export function childNames(node: TreeNode): ReadonlySet<string> {
 }
 
 export function childCount(node: TreeNode): number {
+  if (node instanceof StoredNode) return node.childCount()
   return node.children === undefined ? 0 : node.children.size
 }
 

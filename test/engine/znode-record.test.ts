@@ -8,13 +8,13 @@ import {expect} from 'chai'
 import {recordOfNode, toRecord} from '../../src/engine/znode-record.js'
 import {loadState, OpCode} from '../../src/zkdisk/index.js'
 import {StoredNode} from '../../src/zkdisk/stored-node.js'
-import {CONTAINER_OWNER, toDiskZnode, ttlOwner} from '../../src/zkdisk/znode.js'
+import {childCount, childPath, CONTAINER_OWNER, toDiskZnode, ttlOwner} from '../../src/zkdisk/znode.js'
 import {BASE_ZNODES, entry, logBytes, OPEN, record, snapshotBytes, txnBytes} from '../zkdisk/synthetic.js'
 
 const SESSION = 0x1_00_00_00_00_00_00_01n
 const READ = [{id: 'anyone', perms: 1, scheme: 'world'}]
 
-describe('recordOfNode', () => {
+describe('recordOfNode and DiskState.walk', () => {
   const snapshot = snapshotBytes({
     acls: [[3n, READ]],
     sessions: [[SESSION, 30_000]],
@@ -38,6 +38,12 @@ describe('recordOfNode', () => {
       {acl: 3n, data: 'x'.repeat(600), path: '/a/job-0000000001', stat: {ctime: 1000, mtime: 1000, version: 2}},
       {path: '/a/\u00FC\u00F1\u00EE', stat: {cversion: 3, czxid: 5n, mzxid: 5n, pzxid: 9n}},
       {path: String.raw`/a/quote"back\slash`},
+      // Out of name order, as a snapshot lists them: a walk sorts them ("B" < "b" < "b-1" < "b0").
+      {path: '/a/b0'},
+      {path: '/a/b-1'},
+      {data: 'child', path: '/a/b-1/c'},
+      {path: '/a/b'},
+      {path: '/a/B'},
       {path: '/container', stat: {ephemeralOwner: CONTAINER_OWNER}},
       {path: '/ttl', stat: {ephemeralOwner: ttlOwner(5000n)}},
       {data: 'lock', path: '/ephemeral', stat: {ephemeralOwner: SESSION}},
@@ -62,6 +68,37 @@ describe('recordOfNode', () => {
       expect(actual, path).to.deep.equal(expected)
       expect(JSON.stringify(actual), path).to.equal(JSON.stringify(expected))
     }
+  })
+
+  it('walks depth first in name order, each path with its own node, as a walk by sorted names does', () => {
+    const walked = [...state.walk('/')]
+    // The reference: the names sorted and each looked up (children() makes every Set of names: after the walk).
+    const expected: string[] = []
+    const visit = (path: string) => {
+      expected.push(path)
+      for (const name of state.children(path)) if (path !== '/' || name !== 'zookeeper') visit(childPath(path, name))
+    }
+
+    visit('/')
+    expect(walked.map(([path]) => path)).to.deep.equal(expected)
+    expect(expected.filter((path) => path.startsWith('/a/'))).to.deep.equal([
+      '/a/B',
+      '/a/b',
+      '/a/b-1',
+      '/a/b-1/c',
+      '/a/b0',
+      '/a/job-0000000001',
+      String.raw`/a/quote"back\slash`,
+      '/a/\u00FC\u00F1\u00EE',
+    ])
+    for (const [path, node] of walked) {
+      expect(toDiskZnode(path, node), path).to.deep.equal(state.znodes.get(path))
+      expect(childCount(node), path).to.equal(state.children(path).length)
+    }
+
+    // Once every Set is made, the same walk again.
+    expect([...state.walk('/')].map(([path]) => path)).to.deep.equal(expected)
+    expect([...state.walk('/a/b-1')].map(([path]) => path)).to.deep.equal(['/a/b-1', '/a/b-1/c'])
   })
 
   it("has the snapshot's stat bytes to read for unchanged znodes, not for changed or created ones", () => {
