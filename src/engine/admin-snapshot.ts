@@ -12,11 +12,10 @@ import type {PathMatcher} from './exclude.js'
 import type {WalkedZnode} from './znodes/read-tree.js'
 import type {ReadZnode, ZnodeReader} from './znodes/read-znodes.js'
 
-import {joinZnodePath, relativeZnodePath} from '../zk/uri.js'
+import {isUnderZnode, joinZnodePath, relativeZnodePath} from '../zk/uri.js'
 import {hexZxid} from '../zk/zxid.js'
 import {
   addChild,
-  childCount,
   childNames,
   DIGEST_VERSION,
   readSnapshot,
@@ -25,6 +24,7 @@ import {
   type TreeNode,
 } from '../zkdisk/index.js'
 import {isSnappyStream} from '../zkdisk/snappy.js'
+import {walkTree} from '../zkdisk/view.js'
 import {recordOfNode} from './znode-record.js'
 
 const MAX_LISTED_REREADS = 1000
@@ -260,14 +260,20 @@ export function* snapshotZnodes(
     return
   }
 
-  const pending = [root]
-  while (pending.length > 0) {
-    const path = pending.pop()!
-    const node = nodes.get(path)
-    if (!node) continue
+  const skip = (path: string) => {
+    if (!exclude(path)) return false
+    counts.excluded++
+    return true
+  }
+
+  /** The last ephemeral left out: anything under it (no server makes such a thing) goes with it. */
+  let leftOut: string | undefined
+  for (const [path, node] of walkTree(nodes, root, skip)) {
+    if (leftOut !== undefined && isUnderZnode(path, leftOut)) continue
     const record = recordOfNode(path, node)
     if (record.type === 'ephemeral' && !options.includeEphemerals) {
       counts.skippedEphemerals++
+      leftOut = path
       continue
     }
 
@@ -275,13 +281,6 @@ export function* snapshotZnodes(
     yield {data, record, relativePath: relativeTo(root, path)}
     counts.znodes++
     counts.dataBytes += data.length
-    if (childCount(node) === 0) continue
-    const children = [...childNames(node)].filter((name) => !(path === '/' && name === 'zookeeper')).sort()
-    for (let index = children.length - 1; index >= 0; index--) {
-      const child = joinZnodePath(path, children[index])
-      if (exclude(child)) counts.excluded++
-      else pending.push(child)
-    }
   }
 }
 

@@ -102,42 +102,52 @@ export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
     for (const [, znode] of this.entries()) yield znode
   }
 
-  /**
-   * The znodes under `root` ("/" or any path), depth first, children by name, without ZooKeeper's
-   * own /zookeeper below "/": the user's tree, as a walk sees it. Each with the tree's own node, to
-   * read, not to change.
-   */
-  *walk(root: string): Generator<[string, TreeNode]> {
-    const paths = [root]
-    /** The node of each pending path when it is known already (a snapshot's linked children), undefined to look it up. */
-    const known: Array<TreeNode | undefined> = [undefined]
-    while (paths.length > 0) {
-      const path = paths.pop()!
-      const node = known.pop() ?? this.nodes.get(path)
-      if (!node) continue
-      yield [path, node]
-      const linked = node instanceof StoredNode ? node.linkedChildren() : undefined
-      if (linked) {
-        // Siblings share their parent's path: in path order they are in name order.
-        linked.sort(byPath)
-        for (let index = linked.length - 1; index >= 0; index--) {
-          const child = linked[index]
-          if (path === '/' && child.path === '/zookeeper') continue
-          paths.push(child.path)
-          known.push(child)
-        }
+  /** The user's tree under `root` (walkTree). */
+  walk(root: string): Generator<[string, TreeNode]> {
+    return walkTree(this.nodes, root)
+  }
+}
 
-        continue
+/**
+ * The znodes under `root` ("/" or any path), depth first, children by name, without ZooKeeper's own
+ * /zookeeper below "/": the user's tree, as a walk sees it, each with the tree's own node (to read,
+ * not to change). A child for which `skip` says true is left out with its subtree.
+ */
+export function* walkTree(
+  nodes: ReadonlyMap<string, TreeNode>,
+  root: string,
+  skip?: (path: string) => boolean,
+): Generator<[string, TreeNode]> {
+  const paths = [root]
+  /** The node of each pending path when it is known already (a snapshot's linked children), undefined to look it up. */
+  const known: Array<TreeNode | undefined> = [undefined]
+  const push = (path: string, node: TreeNode | undefined) => {
+    if (skip?.(path)) return
+    paths.push(path)
+    known.push(node)
+  }
+
+  while (paths.length > 0) {
+    const path = paths.pop()!
+    const node = known.pop() ?? nodes.get(path)
+    if (!node) continue
+    yield [path, node]
+    const linked = node instanceof StoredNode ? node.linkedChildren() : undefined
+    if (linked) {
+      // Siblings share their parent's path: in path order they are in name order.
+      linked.sort(byPath)
+      for (let index = linked.length - 1; index >= 0; index--) {
+        if (path !== '/' || linked[index].path !== '/zookeeper') push(linked[index].path, linked[index])
       }
 
-      // Most znodes are leaves: no Set, array or sort for them.
-      if (childCount(node) === 0) continue
-      const names = this.children(path)
-      for (let index = names.length - 1; index >= 0; index--) {
-        if (path === '/' && names[index] === 'zookeeper') continue
-        paths.push(childPath(path, names[index]))
-        known.push(undefined)
-      }
+      continue
+    }
+
+    // Most znodes are leaves: no Set, array or sort for them.
+    if (childCount(node) === 0) continue
+    const names = [...childNames(node)].sort()
+    for (let index = names.length - 1; index >= 0; index--) {
+      if (path !== '/' || names[index] !== 'zookeeper') push(childPath(path, names[index]), undefined)
     }
   }
 }
