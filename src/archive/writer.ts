@@ -236,7 +236,7 @@ export class ArchiveWriter {
     this.used = dataAt - BLOCK
     if (data.length > 0) {
       this.headers.writeFitting(chunk, this.used, `${directory}/${DATA_NAME}`, data.length)
-      data.copy(chunk, dataAt)
+      chunk.set(data, dataAt)
       this.used += dataBlocks
     }
 

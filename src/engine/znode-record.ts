@@ -105,10 +105,22 @@ function zxidTextAt(bytes: Buffer, at: number): string {
   return lastHalves.text
 }
 
+/** The farthest time from 1970 a Date holds, in milliseconds. */
+const MAX_TIME = 8.64e15
+
 /** The last time formatted: a znode's ctime and mtime are often the same, and so are its neighbours'. */
 let lastTime = {iso: new Date(0).toISOString(), ms: 0}
+/** The ISO text of the last second formatted, up to its milliseconds: neighbours are often in the same second. */
+let lastSecond = {prefix: '1970-01-01T00:00:00.', second: 0}
 
-function isoTime(ms: number): string {
-  if (ms !== lastTime.ms) lastTime = {iso: new Date(ms).toISOString(), ms}
+/** new Date(ms).toISOString(), the Date made once a second. */
+export function isoTime(ms: number): string {
+  if (ms === lastTime.ms) return lastTime.iso
+  // A snapshot's times are whole milliseconds; anything else (and a time out of range: it throws) goes the long way.
+  if (!Number.isInteger(ms) || Math.abs(ms) > MAX_TIME) return new Date(ms).toISOString()
+  const second = Math.floor(ms / 1000)
+  if (second !== lastSecond.second) lastSecond = {prefix: new Date(second * 1000).toISOString().slice(0, -4), second}
+  const millis = ms - second * 1000
+  lastTime = {iso: `${lastSecond.prefix}${millis < 100 ? (millis < 10 ? '00' : '0') : ''}${millis}Z`, ms}
   return lastTime.iso
 }

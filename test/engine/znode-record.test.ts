@@ -5,7 +5,7 @@
  */
 import {expect} from 'chai'
 
-import {recordOfNode, toRecord} from '../../src/engine/znode-record.js'
+import {isoTime, recordOfNode, toRecord} from '../../src/engine/znode-record.js'
 import {loadState, OpCode} from '../../src/zkdisk/index.js'
 import {StoredNode} from '../../src/zkdisk/stored-node.js'
 import {childCount, childPath, CONTAINER_OWNER, toDiskZnode, ttlOwner} from '../../src/zkdisk/znode.js'
@@ -112,5 +112,27 @@ describe('recordOfNode and DiskState.walk', () => {
       String.raw`/a/quote"back\slash`,
     ])
     expect(fromBytes).to.not.include.members(['/changed', '/created'])
+  })
+
+  it('formats times as toISOString does: before 1970, within and across seconds, far out, past the range', () => {
+    const times = [
+      0,
+      -1,
+      -5,
+      -999,
+      -1000,
+      -1001,
+      999,
+      1000,
+      1001,
+      1_700_000_000_000,
+      1_700_000_000_999,
+      2 ** 42,
+      -(2 ** 42),
+    ]
+    for (let step = 0; step < 2000; step++) times.push(1_700_000_000_000 + step * 37, -62_000_000_000_000 - step * 7)
+    times.push(8.64e15, -8.64e15, 253_402_300_800_000)
+    for (const ms of times) expect(isoTime(ms), String(ms)).to.equal(new Date(ms).toISOString())
+    expect(() => isoTime(8.64e15 + 1)).to.throw(RangeError)
   })
 })
