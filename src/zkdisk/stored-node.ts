@@ -22,7 +22,6 @@ export class StoredNode implements TreeNode {
   /** The children read after it, in order, until their names are first asked for: no name or Set per znode while loading. */
   private firstChild: StoredNode | undefined = undefined
   private lastChild: StoredNode | undefined = undefined
-  private linkedCount = 0
   private nextSibling: StoredNode | undefined = undefined
   private ownData: Buffer | undefined = undefined
   /** Set once the stat was asked for to be changed (or replaced): from then on, the node's own. */
@@ -47,7 +46,6 @@ export class StoredNode implements TreeNode {
         this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
       this.firstChild = undefined
       this.lastChild = undefined
-      this.linkedCount = 0
     }
 
     return this.childSet
@@ -56,7 +54,6 @@ export class StoredNode implements TreeNode {
   set children(children: Set<string> | undefined) {
     this.firstChild = undefined
     this.lastChild = undefined
-    this.linkedCount = 0
     this.childSet = children
   }
 
@@ -83,15 +80,15 @@ export class StoredNode implements TreeNode {
     if (this.childSet !== undefined) this.childSet.add(child.path.slice(child.path.lastIndexOf('/') + 1))
     else if (this.lastChild === undefined) this.firstChild = child
     else this.lastChild.nextSibling = child
-    if (this.childSet === undefined) {
-      this.lastChild = child
-      this.linkedCount++
-    }
+    if (this.childSet === undefined) this.lastChild = child
   }
 
-  /** How many children it has, without making the Set of their names. */
+  /** How many children it has, without making the Set of their names (counted along the links: no field per znode for it). */
   childCount(): number {
-    return this.childSet === undefined ? this.linkedCount : this.childSet.size
+    if (this.childSet !== undefined) return this.childSet.size
+    let count = 0
+    for (let child = this.firstChild; child !== undefined; child = child.nextSibling) count++
+    return count
   }
 
   /** Decodes the stat to be changed, once: from then on it is the node's own. */
