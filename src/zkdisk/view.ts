@@ -58,7 +58,7 @@ export class ZnodeView implements ReadonlyMap<string, DiskZnode> {
   /** The names of a znode's children, sorted. */
   children(path: string): string[] {
     const node = this.nodes.get(path)
-    return node === undefined || childCount(node) === 0 ? [] : [...childNames(node)].sort()
+    return node === undefined ? [] : sortedChildNames(node)
   }
 
   /** Depth first from "/", children by name: parents before children. */
@@ -143,13 +143,17 @@ export function* walkTree(
       continue
     }
 
-    // Most znodes are leaves: no Set, array or sort for them.
     if (childCount(node) === 0) continue
-    const names = [...childNames(node)].sort()
+    const names = sortedChildNames(node)
     for (let index = names.length - 1; index >= 0; index--) {
       if (path !== '/' || names[index] !== 'zookeeper') push(childPath(path, names[index]), undefined)
     }
   }
+}
+
+/** A znode's children's names, sorted (for a leaf, as most znodes are: no Set or sort made). */
+function sortedChildNames(node: TreeNode): string[] {
+  return childCount(node) === 0 ? [] : [...childNames(node)].sort()
 }
 
 const byPath = (a: StoredNode, b: StoredNode): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
