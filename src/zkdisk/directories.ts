@@ -1,10 +1,10 @@
-import {closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync} from 'node:fs'
+import {closeSync, existsSync, openSync, readFileSync, readSync, statSync} from 'node:fs'
 import {readdir} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
 import {UsageError} from '../errors.js'
+import {readLogFile, type TxnLogEntries} from './log-scan.js'
 import {type DiskState, replayState, stateSource} from './state.js'
-import {readLogFile, type TxnLogEntries} from './txnlog.js'
 
 const VERSION_DIRECTORY = 'version-2'
 
@@ -43,16 +43,23 @@ async function fileNames(dir: string): Promise<string[]> {
   return entries.filter((entry) => entry.isFile()).map((entry) => entry.name)
 }
 
-/** A log read in place as `name`: only what the replay keeps is held (see readLogFile). */
+/**
+ * A log read in place as `name`: only a window of it is held (see readLogFile). Each read opens the
+ * file again, as its entries are decoded after this returns: no descriptor is left for a caller to close.
+ */
 export function readLogAt(path: string, name: string, skipBefore: bigint | undefined): 'empty' | TxnLogEntries {
+  const {size} = statSync(path)
+  if (size === 0) return 'empty'
+  return readLogFile(
+    {name, read: (target, position, length) => readAt(path, target, position, length), size},
+    skipBefore,
+  )
+}
+
+function readAt(path: string, target: Buffer, position: number, length: number): number {
   const fd = openSync(path, 'r')
   try {
-    const {size} = fstatSync(fd)
-    if (size === 0) return 'empty'
-    return readLogFile(
-      {name, read: (target, position, length) => readSync(fd, target, 0, length, position), size},
-      skipBefore,
-    )
+    return readSync(fd, target, 0, length, position)
   } finally {
     closeSync(fd)
   }

@@ -22,6 +22,15 @@ export {DIGEST_VERSION, nodeDigest} from './digest.js'
 export {loadStateFromDirectories, readLogAt} from './directories.js'
 export {DiskFormatError, type DiskFormatErrorOptions, diskFormatFailure} from './errors.js'
 export {type DiskFile, parseLogName, parseSnapshotName, type SnapshotCompression} from './files.js'
+export {
+  decodeAll,
+  type LogFile,
+  readLogFile,
+  readTxnLog,
+  scanTxnLog,
+  type TxnLogContent,
+  type TxnLogEntries,
+} from './log-scan.js'
 export {snappyStreamDecompress, snappyUncompress} from './snappy.js'
 export {readSnapshot, SNAPSHOT_MAGIC, type SnapshotContent, type SnapshotDigest} from './snapshot.js'
 export {
@@ -34,20 +43,7 @@ export {
   type TornLog,
 } from './state.js'
 export * from './txn.js'
-export {
-  decodeAll,
-  LOG_MAGIC,
-  type LogFile,
-  type LoggedTxn,
-  readLogFile,
-  readTxnLog,
-  scanTxnLog,
-  type TornTail,
-  type TxnLogContent,
-  type TxnLogEntries,
-  wholeEntries,
-  type WholeEntries,
-} from './txnlog.js'
+export {LOG_MAGIC, type LoggedTxn, type TornTail, wholeEntries, type WholeEntries} from './txnlog.js'
 export {
   addChild,
   childCount,

@@ -10,9 +10,10 @@ import {DataTree} from './datatree.js'
 import {DIGEST_VERSION} from './digest.js'
 import {DiskFormatError} from './errors.js'
 import {type DiskFile, parseLogName, parseSnapshotName} from './files.js'
+import {scanTxnLog, type TxnLogEntries} from './log-scan.js'
 import {readSnapshot, type SnapshotContent} from './snapshot.js'
 import {OpCode, type TxnDigest} from './txn.js'
-import {type LoggedTxn, scanTxnLog, type TxnLogEntries} from './txnlog.js'
+import {type LoggedTxn} from './txnlog.js'
 import {type TreeCensus, ZnodeView} from './view.js'
 
 export interface TornLog {

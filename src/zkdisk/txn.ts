@@ -4,7 +4,7 @@
  */
 import type {Acl} from '../zk/session.js'
 
-import {JuteReader} from '../jute/reader.js'
+import {type JuteFailure, JuteReader} from '../jute/reader.js'
 import {DiskFormatError, diskFormatFailure} from './errors.js'
 import {OPEN_ACL} from './znode.js'
 
@@ -143,8 +143,15 @@ const DIGEST_LENGTH = 12
 const DISK_FORMAT = diskFormatFailure()
 
 /** Decodes the transaction in bytes[start, end) of a log. */
-export function decodeTxn(bytes: Buffer, file: string, start: number, end: number): DecodedTxn {
-  const reader = new JuteReader(bytes, file, DISK_FORMAT, start, end)
+/** The txn in bytes [start, end); `failure` makes its errors (offsets in `bytes` by default). */
+export function decodeTxn(
+  bytes: Buffer,
+  file: string,
+  start: number,
+  end: number,
+  failure: JuteFailure = DISK_FORMAT,
+): DecodedTxn {
+  const reader = new JuteReader(bytes, file, failure, start, end)
   const header = readTxnHeader(reader)
   const txn = readTopLevelRecord(reader, header.type)
   const digest = reader.remaining >= DIGEST_LENGTH ? {version: reader.int(), treeDigest: reader.ulong()} : undefined

@@ -16,8 +16,8 @@ import {hexZxid} from '../zk/zxid.js'
  */
 import {adler32} from './adler32.js'
 import {DiskFormatError, diskFormatFailure} from './errors.js'
-import {type DiskFile, parseLogName} from './files.js'
-import {type DecodedTxn, decodeTxn} from './txn.js'
+import {type DiskFile} from './files.js'
+import {type DecodedTxn} from './txn.js'
 
 export const LOG_MAGIC = 0x5a_4b_4c_47 // "ZKLG"
 /** The FileHeader: int magic, int version, long dbid. */
@@ -37,216 +37,11 @@ export interface TornTail {
   reason: string
 }
 
-interface TxnLogShape {
-  dbid: bigint
-  /** The byte offset after the last whole entry. */
-  end: number
-  name: string
-  /** With `skipBefore`: the leading entries left undecoded (still checked whole), and the last one's zxid. */
-  skipped?: {count: number; lastZxid: bigint}
-  torn?: TornTail
-  /** From the name: the zxid of its first transaction. */
-  zxid: bigint
-}
-
-export interface TxnLogContent extends TxnLogShape {
-  txns: LoggedTxn[]
-}
-
-/**
- * A log's whole entries, each checked (length, end byte, checksum) but decoded only when asked for:
- * a replay holds one decoded transaction at a time, not a log's worth (they all outlived the
- * young generation and were most of a replay's garbage).
- */
-export interface TxnLogEntries extends TxnLogShape {
-  /** The entries after the skipped ones. */
-  count: number
-  /** The last entry's zxid, undecoded. */
-  lastZxid?: bigint
-  /** The entry at `index` (0 to count - 1) decoded: a new object each time. */
-  txn(index: number): LoggedTxn
-}
-
-export interface TxnLogOptions {
-  /** Where readLogFile stopped checking skipped entries: reading starts there. */
-  resume?: {offset: number; skipped: {count: number; lastZxid: bigint}}
-  /**
-   * Leading entries whose zxid is below this are checked (length, end byte, checksum) but not
-   * decoded: a replay from a snapshot skips them, and decoding them would cost as much as the replay.
-   */
-  skipBefore?: bigint
-}
-
 /** The TxnHeader's first fields (long clientId, int cxid, long zxid, long time, int type): what a skipped entry must hold. */
 export const TXN_HEADER_LENGTH = 28
 export const ZXID_IN_ENTRY = ENTRY_HEADER_LENGTH + 12
 
-export function readTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogContent {
-  return decodeAll(scanTxnLog(file, options))
-}
-
-/** Every entry of a scanned log decoded. */
-export function decodeAll(entries: TxnLogEntries): TxnLogContent {
-  const {count, lastZxid: _lastZxid, txn, ...content} = entries
-  return {...content, txns: Array.from({length: count}, (_, index) => txn(index))}
-}
-
-/** The log's entries checked whole and placed, decoded one at a time (TxnLogEntries). */
-export function scanTxnLog(file: DiskFile, options: TxnLogOptions = {}): TxnLogEntries {
-  const {bytes, name} = file
-  const zxid = parseLogName(name)
-  if (zxid === undefined) throw new DiskFormatError(name, undefined, 'not a transaction log name (log.<hex zxid>)')
-  const dbid = readLogHeader(bytes, name)
-  const dataEnd = endOfNonZero(bytes)
-  /** Each entry's offset, and after the last one the end of it. */
-  const bounds: number[] = []
-  let skipped: TxnLogContent['skipped'] = options.resume?.skipped
-  for (let offset = options.resume?.offset ?? HEADER_LENGTH; ;) {
-    const entry = probeEntry(bytes, name, offset, dataEnd)
-    if (entry.state !== 'whole') {
-      const torn = entry.state === 'torn' ? {torn: {offset, reason: entry.reason}} : {}
-      return {
-        ...placedEntries(file, bounds, offset),
-        dbid,
-        end: offset,
-        name,
-        zxid,
-        ...(skipped ? {skipped} : {}),
-        ...torn,
-      }
-    }
-
-    const entryZxid = bounds.length === 0 ? skippableZxid(bytes, offset, entry.next, options.skipBefore) : undefined
-    if (entryZxid === undefined) bounds.push(offset)
-    else skipped = {count: (skipped?.count ?? 0) + 1, lastZxid: entryZxid}
-    offset = entry.next
-  }
-}
-
-function placedEntries(
-  {bytes, name}: DiskFile,
-  offsets: number[],
-  end: number,
-): Pick<TxnLogEntries, 'count' | 'lastZxid' | 'txn'> {
-  const entryEnd = (index: number) => (index + 1 < offsets.length ? offsets[index + 1] : end)
-  const last = offsets.at(-1)
-  // An entry too short for a TxnHeader has no zxid: decoding it fails, as it always did.
-  const lastZxid =
-    last !== undefined && end - 1 - last - ENTRY_HEADER_LENGTH >= TXN_HEADER_LENGTH
-      ? bytes.readBigUInt64BE(last + ZXID_IN_ENTRY)
-      : undefined
-  return {
-    count: offsets.length,
-    txn(index) {
-      const offset = offsets[index]
-      return {offset, ...decodeTxn(bytes, name, offset + ENTRY_HEADER_LENGTH, entryEnd(index) - 1)}
-    },
-    ...(lastZxid === undefined ? {} : {lastZxid}),
-  }
-}
-
-/** A log on disk: its size and positioned reads (as fs.readSync: into `target` from `position`, the count read). */
-export interface LogFile {
-  name: string
-  read(target: Buffer, position: number, length: number): number
-  size: number
-}
-
-const WINDOW = 4 * 1024 * 1024
-
-/**
- * scanTxnLog with `skipBefore` of a file that is not held whole: its leading entries below
- * `skipBefore` are checked (length, end byte, checksum) through a window as they are read, and only
- * the bytes after them are held, in a buffer of the file's size (offsets stay the file's) whose
- * skipped range and zero chunks are never written, so never resident. The first entry that is not
- * whole, valid and skippable is left to scanTxnLog, which judges it as it always does.
- */
-export function readLogFile(file: LogFile, skipBefore?: bigint): TxnLogEntries {
-  let window = Buffer.alloc(0)
-  let windowStart = 0
-  let windowEnd = 0
-  /** The window holding file bytes [position, position + length), false when the file ends before. */
-  const cover = (position: number, length: number): boolean => {
-    if (position + length > file.size) return false
-    if (position >= windowStart && position + length <= windowEnd) return true
-    if (window.length < length) window = Buffer.allocUnsafe(Math.max(WINDOW, length))
-    windowStart = position
-    windowEnd = position + readFully(file, window, position, Math.min(window.length, file.size - position))
-    return position + length <= windowEnd
-  }
-
-  let offset = HEADER_LENGTH
-  let skipped: undefined | {count: number; lastZxid: bigint}
-  // Nothing to skip is a skip point no zxid reaches.
-  const skipUntil = skipBefore ?? 0n
-  while (cover(offset, ENTRY_HEADER_LENGTH + TXN_HEADER_LENGTH)) {
-    const at = offset - windowStart
-    const length = window.readInt32BE(at + 8)
-    if (length < TXN_HEADER_LENGTH || !cover(offset, ENTRY_HEADER_LENGTH + length + 1)) break
-    const start = offset - windowStart
-    const zxid = window.readBigUInt64BE(start + ZXID_IN_ENTRY)
-    if (zxid >= skipUntil || window[start + ENTRY_HEADER_LENGTH + length] !== END_OF_RECORD) break
-    if (
-      BigInt(adler32(window, start + ENTRY_HEADER_LENGTH, start + ENTRY_HEADER_LENGTH + length)) !==
-      window.readBigUInt64BE(start)
-    )
-      break
-    skipped = {count: (skipped?.count ?? 0) + 1, lastZxid: zxid}
-    offset += ENTRY_HEADER_LENGTH + length + 1
-  }
-
-  const whole = Buffer.alloc(file.size)
-  copyNonZero(file, whole, 0, Math.min(HEADER_LENGTH, file.size))
-  // A file that shrank while read ends where its reads did, as a read of it whole would.
-  const end = offset > file.size ? file.size : copyNonZero(file, whole, offset, file.size)
-  const bytes = end === file.size ? whole : whole.subarray(0, end)
-  return scanTxnLog(
-    {bytes, name: file.name},
-    {...(skipBefore === undefined ? {} : {skipBefore}), ...(skipped ? {resume: {offset, skipped}} : {})},
-  )
-}
-
-function readFully(file: LogFile, target: Buffer, position: number, length: number): number {
-  let done = 0
-  while (done < length) {
-    const read = file.read(target.subarray(done, length), position + done, length - done)
-    if (read === 0) break
-    done += read
-  }
-
-  return done
-}
-
-const COPY_CHUNK = 1024 * 1024
-const ZERO_COPY_CHUNK = Buffer.alloc(COPY_CHUNK)
-
-/** File bytes [start, end) into `bytes` at the same offsets, leaving chunks of zeros unwritten (the buffer is zeroed); where the reads ended. */
-function copyNonZero(file: LogFile, bytes: Buffer, start: number, end: number): number {
-  const chunk = Buffer.allocUnsafe(COPY_CHUNK)
-  let position = start
-  while (position < end) {
-    const read = readFully(file, chunk, position, Math.min(COPY_CHUNK, end - position))
-    if (read === 0) break
-    if (!chunk.subarray(0, read).equals(ZERO_COPY_CHUNK.subarray(0, read))) chunk.copy(bytes, position, 0, read)
-    position += read
-  }
-
-  return position
-}
-
-/** The zxid of the whole entry at `offset` when it is below `skipBefore` (and long enough to hold a header). */
-function skippableZxid(
-  bytes: Buffer,
-  offset: number,
-  next: number,
-  skipBefore: bigint | undefined,
-): bigint | undefined {
-  if (skipBefore === undefined || next - 1 - offset - ENTRY_HEADER_LENGTH < TXN_HEADER_LENGTH) return undefined
-  const zxid = bytes.readBigUInt64BE(offset + ZXID_IN_ENTRY)
-  return zxid < skipBefore ? zxid : undefined
-}
-
-function readLogHeader(bytes: Buffer, name: string): bigint {
+export function readLogHeader(bytes: Buffer, name: string): bigint {
   if (bytes.length < HEADER_LENGTH) {
     throw new DiskFormatError(
       name,
@@ -264,20 +59,6 @@ function readLogHeader(bytes: Buffer, name: string): bigint {
   return reader.long()
 }
 
-type EntryProbe = {next: number; state: 'whole'} | {reason: string; state: 'torn'} | {state: 'end'}
-
-function probeEntry(bytes: Buffer, name: string, offset: number, dataEnd: number): EntryProbe {
-  if (offset >= dataEnd) return {state: 'end'}
-  const damage = entryDamage(bytes, offset)
-  if (!damage) return {next: offset + ENTRY_HEADER_LENGTH + bytes.readInt32BE(offset + 8) + 1, state: 'whole'}
-  if (damage.end >= dataEnd) return {reason: damage.reason, state: 'torn'}
-  throw new DiskFormatError(
-    name,
-    offset,
-    `${damage.reason}, and non-zero bytes follow up to byte ${dataEnd}: the log is corrupt, not torn by a crash`,
-  )
-}
-
 /** What is wrong with the entry at `offset`, and where it ends (the file's end if it is cut short); undefined if it is whole. */
 export function entryDamage(bytes: Buffer, offset: number): undefined | {end: number; reason: string} {
   const left = bytes.length - offset - ENTRY_HEADER_LENGTH
@@ -285,8 +66,7 @@ export function entryDamage(bytes: Buffer, offset: number): undefined | {end: nu
   const stored = bytes.readBigUInt64BE(offset)
   const length = bytes.readInt32BE(offset + 8)
   if (length <= 0) return {end: offset + ENTRY_HEADER_LENGTH, reason: `invalid entry length ${length}`}
-  if (length + 1 > left)
-    return {end: bytes.length, reason: `the file ends inside the entry (${length} bytes announced, ${left} left)`}
+  if (length + 1 > left) return {end: bytes.length, reason: cutShortReason(length, left)}
   const start = offset + ENTRY_HEADER_LENGTH
   const end = start + length + 1
   if (bytes[end - 1] !== END_OF_RECORD) return {end, reason: 'the entry lacks its end-of-record byte 0x42'}
@@ -297,6 +77,10 @@ export function entryDamage(bytes: Buffer, offset: number): undefined | {end: nu
       reason: `Adler-32 checksum mismatch in the entry: stored ${hexZxid(stored)}, computed ${hexZxid(computed)}`,
     }
   return undefined
+}
+
+export function cutShortReason(length: number, left: number): string {
+  return `the file ends inside the entry (${length} bytes announced, ${left} left)`
 }
 
 const ZERO_CHUNK = Buffer.alloc(64 * 1024)

@@ -161,8 +161,45 @@ describe('zkdisk formats', () => {
             outcome(() => decodeAll(readLogFile(file(bytes, 1 << 20), skipBefore))),
             `file ${index}, skipBefore ${skipBefore}, whole reads`,
           ).to.deep.equal(expected)
+          for (const windowBytes of [1, 64, 1000])
+            expect(
+              outcome(() => decodeAll(readLogFile(file(bytes, 1 << 20), skipBefore, windowBytes))),
+              `file ${index}, skipBefore ${skipBefore}, a window of ${windowBytes} bytes`,
+            ).to.deep.equal(expected)
         }
       }
+    })
+
+    it('holds one window of the file (or one entry longer than it), reading its zero tail once and in bounded reads', () => {
+      const bytes = logBytes(entries, 5 * 1024 * 1024)
+      const reads: number[] = []
+      const counted: LogFile = {
+        name: 'log.1',
+        read(target, position, length) {
+          reads.push(length)
+          return bytes.copy(target, 0, position, position + length)
+        },
+        size: bytes.length,
+      }
+      const log = readLogFile(counted, undefined, 1000)
+      // The zero tail in 1 MiB reads, once: the scan stops at the first entry that is not whole.
+      expect(Math.max(...reads)).to.equal(1024 * 1024)
+      expect(reads.reduce((sum, length) => sum + length, 0)).to.be.below(bytes.length + 2 * 1024 * 1024)
+      // Decoded after the scan: an entry is read from the file again when it is asked for.
+      reads.length = 0
+      expect(log.txn(1).txn).to.include({path: '/b'})
+      expect(reads).to.have.length.above(0)
+      expect(decodeAll(log).txns.map(({header}) => header.zxid)).to.deep.equal([1n, 2n, 3n, 4n])
+    })
+
+    it('names a corrupt entry by its offset in the file, whatever window held it', () => {
+      const bytes = logBytes(entries, 5000)
+      bytes[second + entries[1].length + 20] ^= 0x01
+      const message = (windowBytes: number) => outcome(() => readLogFile(file(bytes, 1 << 20), undefined, windowBytes))
+      expect(message(64)).to.equal(message(1 << 20))
+      expect(message(64)).to.match(
+        new RegExp(`byte ${second + entries[1].length}\\b|offset ${second + entries[1].length}\\b`),
+      )
     })
   })
 

@@ -12,9 +12,9 @@ import type {ChosenFile, RecoverySet} from './recovery-set.js'
 import {OperationError} from '../../errors.js'
 import {compareZxid, hexZxid} from '../../zk/zxid.js'
 import {parseLogName} from '../../zkdisk/files.js'
+import {readLogFile} from '../../zkdisk/log-scan.js'
 import {readSnapshot, type SnapshotContent} from '../../zkdisk/snapshot.js'
 import {replayState} from '../../zkdisk/state.js'
-import {readLogFile} from '../../zkdisk/txnlog.js'
 import {growthCollector} from '../collect-garbage.js'
 
 export interface CopyVerification {

@@ -14,7 +14,7 @@ import {OperationError} from '../../errors.js'
 import {compareZxid} from '../../zk/zxid.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
 import {parseLogName} from '../../zkdisk/files.js'
-import {readTxnLog} from '../../zkdisk/txnlog.js'
+import {readTxnLog} from '../../zkdisk/log-scan.js'
 import {OnceEach, type TxnSource} from './source.js'
 
 export function archiveSource(archive: StorageProvider): TxnSource {

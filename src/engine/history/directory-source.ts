@@ -11,7 +11,8 @@ import {OperationError} from '../../errors.js'
 import {compareZxid} from '../../zk/zxid.js'
 import {versionDirectory} from '../../zkdisk/directories.js'
 import {parseLogName} from '../../zkdisk/files.js'
-import {decodeAll, HEADER_LENGTH, readLogFile, type TxnLogContent} from '../../zkdisk/txnlog.js'
+import {decodeAll, readLogFile, type TxnLogContent} from '../../zkdisk/log-scan.js'
+import {HEADER_LENGTH} from '../../zkdisk/txnlog.js'
 import {OnceEach, type TxnSource} from './source.js'
 
 export function directorySource(dataDir: string, logDir?: string): TxnSource {

@@ -8,7 +8,7 @@ import type {StorageProvider} from '../../providers/types.js'
 
 import {OperationError, UsageError} from '../../errors.js'
 import {DiskFormatError} from '../../zkdisk/errors.js'
-import {readTxnLog} from '../../zkdisk/txnlog.js'
+import {readTxnLog} from '../../zkdisk/log-scan.js'
 import {
   type BaseRecord,
   BASES,
