@@ -2,7 +2,7 @@ import {closeSync, existsSync, openSync, readFileSync, readSync, statSync} from 
 import {readdir} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
-import {UsageError} from '../errors.js'
+import {OperationError, UsageError} from '../errors.js'
 import {readLogFile, type TxnLogEntries} from './log-scan.js'
 import {type DiskState, replayState, stateSource} from './state.js'
 
@@ -57,7 +57,14 @@ export function readLogAt(path: string, name: string, skipBefore: bigint | undef
 }
 
 function readAt(path: string, target: Buffer, position: number, length: number): number {
-  const fd = openSync(path, 'r')
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (error) {
+    const {code, message} = error as NodeJS.ErrnoException
+    throw new OperationError(`${path} could not be read again (${code ?? message}): if autopurge removed it, run again`)
+  }
+
   try {
     return readSync(fd, target, 0, length, position)
   } finally {

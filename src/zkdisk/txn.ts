@@ -142,8 +142,7 @@ const EMPTY = Buffer.alloc(0)
 const DIGEST_LENGTH = 12
 const DISK_FORMAT = diskFormatFailure()
 
-/** Decodes the transaction in bytes[start, end) of a log. */
-/** The txn in bytes [start, end); `failure` makes its errors (offsets in `bytes` by default). */
+/** Decodes the transaction in bytes[start, end) of a log; `failure` makes its errors (offsets in `bytes` by default). */
 export function decodeTxn(
   bytes: Buffer,
   file: string,
