@@ -8,8 +8,10 @@
  *      setData under /pitr/a, pipelined); `zk archive --once` again: the segments. Z is the last one's zxid;
  *   2. replay: `zk inspect <repository> --at Z` (the base and the segments replayed in memory, read
  *      only) against ZooKeeper's own load of the state at Z (a 3.8 node started on the offline
- *      restore's data directory: its `Snapshot loaded in … ms` line, snapshot and txn log replay,
- *      and the time from its start to serving);
+ *      restore's data directory: its `Snapshot loaded in … ms` line, snapshot and txn log replay;
+ *      the time from its JVM's start to that line, which is how ours is timed; and to serving). Ours
+ *      and ZooKeeper's alternate run by run, each step after the machine went quiet (≥ 90 % idle
+ *      over a second), so both are measured under the same conditions;
  *   3. end to end: `zk restore --to-zxid Z` offline into a stopped node's fresh data and log
  *      directories, and online into /restored of the running node (--from / when --online-znodes is
  *      --znodes, else --from /pitr/a);
@@ -26,6 +28,7 @@ import {WireSession} from '../src/zk/wire/session.js'
 import {compareZxid, hexZxid} from '../src/zk/zxid.js'
 import {Ensemble} from '../test/harness/ensemble.js'
 import {type TimedRun, timedRun} from './bench/cli.js'
+import {waitForQuiet} from './bench/environment.js'
 import {spread} from './bench/figures.js'
 import {newestSnapshot, snapshotAfter} from './bench/snapshots.js'
 import {dataFill, seedTree, treeShape, type TreeSpec} from './bench/tree.js'
@@ -103,6 +106,11 @@ async function shippedTo(repository: string): Promise<bigint> {
 interface ZookeeperLoad {
   /** ZooKeeper's own figure: `Snapshot loaded in N ms` (ZKDatabase.loadDataBase: the snapshot read and the logs replayed). */
   loadedMs?: number
+  /**
+   * From spawning the JVM to its `Snapshot loaded` line (that line's own time stamp): what ours is
+   * timed as, a process started and the state in memory, without the snapshot it writes before serving.
+   */
+  startToLoadedSeconds?: number
   /** From spawning the JVM to answering srvr as serving. */
   toServingSeconds: number
   /** `N txns loaded in M ms` (FileTxnSnapLog: the log replay alone), when it printed one. */
@@ -114,19 +122,27 @@ async function zookeeperLoad(ensemble: Ensemble): Promise<ZookeeperLoad> {
   const logFile = ensemble.logFile(1)
   const before = (await readFile(logFile, 'utf8').catch(() => '')).length
   const started = performance.now()
+  const startedAt = Date.now()
   await ensemble.startNode(1)
   await ensemble.waitServing([1])
   const toServingSeconds = (performance.now() - started) / 1000
   const log = (await readFile(logFile, 'utf8')).slice(before)
-  const loaded = /Snapshot loaded in (\d+) ms/.exec(log)
+  const loaded = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3}) .*Snapshot loaded in (\d+) ms/m.exec(log)
   const txns = /(\d+) txns loaded in (\d+) ms/.exec(log)
   for (const line of log.split('\n').filter((one) => /loaded in|Replayed|Reading snapshot|Snapshot taken/.test(one)))
     console.error(`zookeeper: ${line}`)
   return {
-    loadedMs: loaded ? Number(loaded[1]) : undefined,
+    loadedMs: loaded ? Number(loaded[8]) : undefined,
+    startToLoadedSeconds: loaded ? round((loggedAt(loaded.slice(1, 8)) - startedAt) / 1000) : undefined,
     toServingSeconds: round(toServingSeconds),
     txnsLoaded: txns ? {count: Number(txns[1]), ms: Number(txns[2])} : undefined,
   }
+}
+
+/** A log4j time stamp's fields (year to millisecond, the JVM's local time, which is ours) as epoch ms. */
+function loggedAt(fields: string[]): number {
+  const [year, month, day, hour, minute, second, ms] = fields.map(Number)
+  return new Date(year, month - 1, day, hour, minute, second, ms).getTime()
 }
 
 /** What a restore's --json answer says it did, in one line. */
@@ -214,18 +230,25 @@ async function main(): Promise<void> {
       console.error(`repository kept at ${values.keep} (Z = ${Z})`)
     }
 
-    const inspect = await times(runs, () =>
-      timedRun(process.execPath, ['bin/run.js', 'zk', 'inspect', repository, '--at', Z, '--json']),
-    )
     const [to] = target.nodes
-    let zookeeper: undefined | ZookeeperLoad
+    const inspectRuns: TimedRun[] = []
+    const offlineRuns: TimedRun[] = []
+    const zookeeper: ZookeeperLoad[] = []
+    const waits: Array<{quiet: boolean; waitedMs: number}> = []
     let snapshotAtZ = {bytes: Number.NaN, zxid: 0n}
-    const offline = await times(runs, async () => {
+    // Ours and ZooKeeper's load alternate, each after the machine went quiet: the two are compared
+    // under the same conditions, whatever the machine does between runs.
+    for (let run = 0; run < runs; run++) {
+      waits.push(await waitForQuiet())
+      inspectRuns.push(
+        await timedRun(process.execPath, ['bin/run.js', 'zk', 'inspect', repository, '--at', Z, '--json']),
+      )
       await target.stopNode(1)
       await Promise.all(
         [to.dataDir, to.dataLogDir].map((dir) => rm(join(dir, 'version-2'), {force: true, recursive: true})),
       )
-      const run = await timedRun(process.execPath, [
+      waits.push(await waitForQuiet())
+      const offlineRun = await timedRun(process.execPath, [
         'bin/run.js',
         'zk',
         'restore',
@@ -240,14 +263,18 @@ async function main(): Promise<void> {
         to.configFile,
         '--json',
       ])
-      console.error(`offline restore: ${brief(run)}`)
+      offlineRuns.push(offlineRun)
+      console.error(`offline restore: ${brief(offlineRun)}`)
       const restored = await newestSnapshot(to.dataDir)
       console.error(`restored data dir: newest snapshot ${hexZxid(restored.zxid)}, ${mib(restored.bytes)} MiB`)
-      zookeeper = await zookeeperLoad(target)
+      waits.push(await waitForQuiet())
+      zookeeper.push(await zookeeperLoad(target))
       // ZooKeeper snapshots what it loaded before it serves: the uncompressed state at Z.
       snapshotAtZ = await newestSnapshot(to.dataDir)
-      return run
-    })
+    }
+
+    const inspect = summary(inspectRuns)
+    const offline = summary(offlineRuns)
     await target.stopNode(1)
     const from = onlineZnodes === znodes ? '/' : '/pitr/a'
     const onlineRestore = await times(runs, (run) =>
@@ -274,7 +301,15 @@ async function main(): Promise<void> {
     const processMiB = await processRssMiB()
     const loadAtEnd = loadavg()
     const ourSeconds = median(inspect.seconds)
-    const theirSeconds = zookeeper?.loadedMs === undefined ? Number.NaN : zookeeper.loadedMs / 1000
+    const theirs = (pick: (load: ZookeeperLoad) => number | undefined) =>
+      median(zookeeper.map((load) => pick(load) ?? Number.NaN))
+    const loadedSeconds = theirs((load) => (load.loadedMs === undefined ? undefined : load.loadedMs / 1000))
+    const startToLoadedSeconds = theirs((load) => load.startToLoadedSeconds)
+    const toServingSeconds = theirs((load) => load.toServingSeconds)
+    // Each run's ours against the ZooKeeper load right after it: the pairs' median, beside the medians' ratio.
+    const pairedRatio = round(
+      median(inspect.seconds.map((seconds, run) => (zookeeper[run].startToLoadedSeconds ?? Number.NaN) / seconds)),
+    )
     const report = {
       archive: {base: summary([base]), segments: summary([segments]), txnSeconds: round(txnSeconds)},
       inspect,
@@ -283,9 +318,12 @@ async function main(): Promise<void> {
       online: {from, restore: onlineRestore, znodes: onlineZnodes},
       processRssMiB: processMiB,
       parameters: {...values, onlineZnodes, znodes},
+      quietWaits: waits,
       ratio: {
-        loadedToInspect: round(theirSeconds / ourSeconds),
-        servingToInspect: round(zookeeper!.toServingSeconds / ourSeconds),
+        loadedToInspect: round(loadedSeconds / ourSeconds),
+        servingToInspect: round(toServingSeconds / ourSeconds),
+        startToLoadedPaired: pairedRatio,
+        startToLoadedToInspect: round(startToLoadedSeconds / ourSeconds),
       },
       snapshotAtZ: {bytes: snapshotAtZ.bytes, zxid: hexZxid(snapshotAtZ.zxid)},
       zookeeper,
@@ -308,12 +346,16 @@ async function main(): Promise<void> {
         processMiB,
       ),
       '',
-      `ZooKeeper 3.8 on the offline restore's data dir: "Snapshot loaded in ${zookeeper?.loadedMs ?? '?'} ms"` +
-        (zookeeper?.txnsLoaded
-          ? `, "${zookeeper.txnsLoaded.count} txns loaded in ${zookeeper.txnsLoaded.ms} ms"`
+      `ZooKeeper 3.8 on the offline restore's data dir, medians of ${zookeeper.length}: "Snapshot loaded in" ${loadedSeconds} s` +
+        `, ${startToLoadedSeconds} s from the JVM's start to that line, ${toServingSeconds} s to serving (it writes a snapshot first)` +
+        ` (each run: ${zookeeper.map((load) => `${load.loadedMs} ms`).join(', ')}` +
+        (zookeeper[0]?.txnsLoaded
+          ? `; "${zookeeper[0].txnsLoaded.count} txns loaded in" ${zookeeper.map((load) => `${load.txnsLoaded?.ms} ms`).join(', ')}`
           : '') +
-        `, ${zookeeper?.toServingSeconds} s from the JVM's start to serving`,
-      `replay rate, ours / ZooKeeper's (same state at Z): ${report.ratio.loadedToInspect}x against its load line, ${report.ratio.servingToInspect}x against its start to serving`,
+        ')',
+      `replay rate, ours / ZooKeeper's (same state at Z): ${report.ratio.startToLoadedToInspect}x start to loaded (both from a process's start; each run's pair: ${pairedRatio}x), ` +
+        `${report.ratio.loadedToInspect}x against its load line alone, ${report.ratio.servingToInspect}x against its start to serving`,
+      `quiet before each timed step: ${waits.filter((wait) => wait.quiet).length} of ${waits.length} (waited ${Math.max(...waits.map((wait) => wait.waitedMs))} ms at most)`,
     ]
     console.log(lines.join('\n'))
     if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`)

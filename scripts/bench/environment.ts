@@ -38,3 +38,34 @@ export async function versions(ensemble: Ensemble) {
     zookeeper: /Zookeeper version: ([0-9.]+)/.exec(srvr)?.[1] ?? `${ensemble.version} (srvr did not answer)`,
   }
 }
+
+/** The machine's idle and total CPU ticks so far, all cores (/proc/stat's first line). */
+async function cpuTicks(): Promise<{idle: number; total: number}> {
+  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  // idle and iowait
+  return {idle: fields[3] + (fields[4] ?? 0), total: fields.reduce((sum, one) => sum + one, 0)}
+}
+
+/**
+ * Waits until the machine's CPUs were at least `idleShare` idle over a second (at most `timeoutMs`):
+ * a node still collecting or snapshotting after the writes before a timed step would otherwise be
+ * measured with it. Returns how long it waited and whether it became quiet.
+ */
+export async function waitForQuiet({idleShare = 0.9, timeoutMs = 60_000} = {}): Promise<{
+  quiet: boolean
+  waitedMs: number
+}> {
+  const started = performance.now()
+  while (performance.now() - started < timeoutMs) {
+    const before = await cpuTicks()
+    await new Promise((resolve) => {
+      setTimeout(resolve, 1000)
+    })
+    const after = await cpuTicks()
+    const total = after.total - before.total
+    if (total > 0 && (after.idle - before.idle) / total >= idleShare)
+      return {quiet: true, waitedMs: Math.round(performance.now() - started)}
+  }
+
+  return {quiet: false, waitedMs: Math.round(performance.now() - started)}
+}
